@@ -1,0 +1,157 @@
+#include "compiler/frontend/loader.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "compiler/frontend/parser.h"
+
+namespace nas {
+namespace fs = std::filesystem;
+
+std::vector<std::string> default_search_paths(const std::vector<std::string>& extra) {
+  std::vector<std::string> paths = extra;
+  if (const char* env = std::getenv("NASC_STDLIB")) paths.push_back(env);
+  paths.push_back(NASC_STDLIB_DIR);
+  paths.push_back(NASC_INSTALL_STDLIB_DIR);
+  return paths;
+}
+
+std::string read_file_or_empty(const std::string& path, bool* ok) {
+  std::error_code ec;
+  *ok = false;
+  if (fs::is_directory(path, ec)) return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  *ok = !in.bad();
+  return buf.str();
+}
+
+namespace {
+
+class Loader {
+ public:
+  Loader(const std::vector<std::string>& search, Diagnostics& diags)
+      : search_(search), diags_(diags) {}
+
+  bool load(const std::string& path, std::string text, Program& program) {
+    std::string key = canonical(path);
+    auto source = std::make_shared<const SourceFile>(path, std::move(text));
+    stack_.push_back(key);
+    bool ok = parse_and_follow(source, program);
+    stack_.pop_back();
+    return ok;
+  }
+
+ private:
+  static std::string canonical(const std::string& path) {
+    std::error_code ec;
+    fs::path p = fs::weakly_canonical(fs::path(path), ec);
+    return ec ? path : p.string();
+  }
+
+  bool parse_and_follow(const std::shared_ptr<const SourceFile>& source, Program& program) {
+    auto file = parse_source(source, diags_);
+    if (!file) return false;
+    bool ok = true;
+    fs::path dir = fs::path(source->path).parent_path();
+    for (const auto& imp : file->imports) {
+      std::string found = resolve(imp.path, dir);
+      if (found.empty()) {
+        std::string where;
+        where += dir.empty() ? "." : dir.string();
+        for (const auto& s : search_) where += ", " + s;
+        diags_.error(imp.loc, "cannot find import \"" + imp.path + "\" (searched " + where + ")");
+        ok = false;
+        continue;
+      }
+      std::string key = canonical(found);
+      auto cycle_at = std::find(stack_.begin(), stack_.end(), key);
+      if (cycle_at != stack_.end()) {
+        std::string chain;
+        for (auto it = cycle_at; it != stack_.end(); ++it)
+          chain += fs::path(*it).filename().string() + " -> ";
+        chain += fs::path(key).filename().string();
+        diags_.error(imp.loc, "import cycle: " + chain);
+        ok = false;
+        continue;
+      }
+      if (loaded_.count(key)) continue;  // already part of the program (diamond import)
+      bool read_ok = false;
+      std::string text = read_file_or_empty(found, &read_ok);
+      if (!read_ok) {
+        diags_.error(imp.loc, "cannot read import \"" + found + "\"");
+        ok = false;
+        continue;
+      }
+      loaded_.insert(key);
+      stack_.push_back(key);
+      ok = parse_and_follow(std::make_shared<const SourceFile>(found, std::move(text)), program) &&
+           ok;
+      stack_.pop_back();
+    }
+    // Register after the imports, so that the files vector lists dependencies first.
+    for (const auto& m : file->modules) {
+      auto [it, inserted] = program.modules.emplace(m.name, &m);
+      if (!inserted) {
+        diags_.error(m.loc, "module `" + m.name + "` is defined twice");
+        diags_.note(it->second->loc, "first definition of `" + m.name + "` is here");
+        ok = false;
+      }
+    }
+    for (const auto& c : file->consts) program.consts.push_back(&c);
+    program.files.push_back(std::move(file));
+    return ok;
+  }
+
+  std::string resolve(const std::string& name, const fs::path& dir) const {
+    std::error_code ec;
+    std::vector<fs::path> candidates;
+    if (fs::path(name).is_absolute()) {
+      candidates.push_back(name);
+    } else {
+      candidates.push_back(dir / name);
+      for (const auto& s : search_) candidates.push_back(fs::path(s) / name);
+    }
+    for (const auto& c : candidates)
+      if (fs::is_regular_file(c, ec)) return c.string();
+    return {};
+  }
+
+  const std::vector<std::string>& search_;
+  Diagnostics& diags_;
+  std::vector<std::string> stack_;
+  std::set<std::string> loaded_;
+};
+
+}  // namespace
+
+std::unique_ptr<Program> load_program_from_text(const std::string& path, std::string text,
+                                                const std::vector<std::string>& search_paths,
+                                                Diagnostics& diags) {
+  auto program = std::make_unique<Program>();
+  Loader loader(search_paths, diags);
+  bool ok = loader.load(path, std::move(text), *program);
+  if (!ok || program->files.empty()) return nullptr;
+  program->main = program->files.back().get();
+  return program;
+}
+
+std::unique_ptr<Program> load_program(const std::string& path,
+                                      const std::vector<std::string>& search_paths,
+                                      Diagnostics& diags) {
+  bool ok = false;
+  std::string text = read_file_or_empty(path, &ok);
+  if (!ok) {
+    diags.error({}, "cannot read file \"" + path + "\"");
+    return nullptr;
+  }
+  return load_program_from_text(path, std::move(text), search_paths, diags);
+}
+
+}  // namespace nas

@@ -1,0 +1,85 @@
+// The op registry: every builtin op is declared once, with its arity, attributes (types,
+// defaults, validation), shape inference and cost model. Later issues add the gradient
+// rule and per-backend kernels to the same OpDef, so adding an op touches one place.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compiler/ir/ir.h"
+
+namespace nas {
+
+enum class AttrType { Int, Float, Bool, String, IntList, StringList };
+const char* attr_type_name(AttrType t);
+
+struct AttrSpec {
+  std::string name;
+  AttrType type;
+  std::optional<AttrValue> default_value;  // nullopt: required
+  std::string doc;
+};
+
+// What shape inference sees. `describe(i)` renders input i for messages, e.g.
+// "[16,32,32] from `cell_1/sep_conv` at darts.nas:41:7".
+struct InferContext {
+  const std::vector<Shape>& in;
+  const Attrs& attrs;  // complete: defaults already filled in
+  std::function<std::string(size_t)> describe;
+  std::string error;
+
+  int64_t i(const std::string& key) const;
+  double f(const std::string& key) const;
+  bool b(const std::string& key) const;
+  const std::string& s(const std::string& key) const;
+  bool fail(std::string message) {
+    error = std::move(message);
+    return false;
+  }
+};
+
+struct OpCost {
+  int64_t params = 0;  // trainable weights only (no running stats, no arch params)
+  int64_t macs = 0;    // multiply-accumulates per sample
+};
+
+struct OpDef {
+  std::string name;
+  std::string doc;
+  int min_inputs = 1;
+  int max_inputs = 1;           // -1: variadic
+  std::vector<AttrSpec> attrs;  // positional order after the tensor inputs
+  // Returns false and sets ctx.error when the inputs/attributes break the op's rule.
+  std::function<bool(InferContext& ctx, Shape& out)> infer;
+  std::function<OpCost(const std::vector<Shape>& in, const Shape& out, const Attrs& a)> cost;
+  bool internal = false;  // not callable from .nas (input, choice)
+
+  const AttrSpec* find_attr(std::string_view attr) const;
+};
+
+// Returns nullptr for unknown names.
+const OpDef* find_op(std::string_view name);
+const std::vector<const OpDef*>& all_ops();
+
+// Fills defaults and checks types/required attributes. Returns an error message, or
+// empty on success. Unknown attribute names are an error.
+std::string complete_attrs(const OpDef& op, Attrs& attrs);
+
+// Every tensor is capped at this many elements per sample, so that users' huge numbers are
+// reported instead of overflowing int64 in the shape rules and cost models.
+constexpr int64_t kMaxElementsPerSample = int64_t{1} << 40;
+
+// Infers a node's shape from its inputs; used by elaboration and by the shape pass.
+// `describe` renders input i for messages. Precondition (NAS_CHECKed): every input shape
+// was itself produced by infer_shape, i.e. non-empty, dims >= 1, at most
+// kMaxElementsPerSample elements; do not call it for a node whose inputs failed.
+bool infer_shape(const OpDef& op, const std::vector<Shape>& in, const Attrs& attrs,
+                 const std::function<std::string(size_t)>& describe, Shape& out,
+                 std::string& error);
+
+OpCost node_cost(const Graph& g, const Node& n);
+
+}  // namespace nas

@@ -1,0 +1,246 @@
+// nasc: the command-line driver. Thin by design: parses flags, calls the compiler
+// library, prints. Exit status 0 ok, 1 user error, 2 internal error.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "compiler/analysis/space_stats.h"
+#include "compiler/dot/graph_dot.h"
+#include "compiler/frontend/ast.h"
+#include "compiler/ir/ir_printer.h"
+#include "compiler/passes/derive_arch.h"
+#include "compiler/passes/live_mask.h"
+#include "compiler/passes/pipeline.h"
+#include "tools/nasc/options.h"
+
+namespace nas::cli {
+namespace {
+
+constexpr int kOk = 0, kUserError = 1, kInternalError = 2;
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v < 0 ? -v : v), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return (v < 0 ? "-" : "") + out;
+}
+
+std::string human(int64_t v) {
+  char buf[32];
+  if (v >= 1000000000)
+    std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1000)
+    std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+  return buf;
+}
+
+int report(const Diagnostics& diags) {
+  std::cerr << diags.render();
+  if (diags.has_errors()) {
+    std::cerr << diags.error_count() << " error" << (diags.error_count() == 1 ? "" : "s") << "\n";
+    return kUserError;
+  }
+  return kOk;
+}
+
+bool write_text(const std::string& path, const std::string& text, Diagnostics& diags) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return true;
+  }
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) {
+    diags.error({}, "cannot write \"" + path + "\"");
+    return false;
+  }
+  return true;
+}
+
+int cmd_check(const Options& o, const Graph& g, Diagnostics& diags) {
+  SpaceStats s = space_stats(g);
+  std::optional<Graph> fixed;
+  if (!o.arch.empty()) {
+    auto sel = load_arch(g, o.arch, diags);
+    if (!sel) return report(diags);
+    fixed = specialise(g, *sel);
+  }
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["network"] = g.name;
+    nlohmann::ordered_json params = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : g.params) params[k] = nlohmann::json::parse(v, nullptr, false);
+    j["network_params"] = params;
+    j["nodes"] = g.nodes.size();
+    j["params"] = s.supernet_params;
+    j["macs"] = s.supernet_macs;
+    j["params_largest"] = s.largest.params;
+    j["params_smallest"] = s.smallest.params;
+    j["extremes_exact"] = s.extremes_exact;
+    j["log10_space_size"] = s.log10_space_size;
+    nlohmann::ordered_json choices = nlohmann::ordered_json::array();
+    for (const auto& group : g.arch)
+      choices.push_back({{"key", group.key},
+                         {"candidates", group.candidates},
+                         {"k", group.k},
+                         {"nodes", group.nodes.size()}});
+    j["choices"] = choices;
+    if (fixed) {
+      NodeCosts c = node_costs(*fixed);
+      std::vector<char> all(fixed->nodes.size(), 1);
+      j["arch"] = {{"file", o.arch},
+                   {"params", masked_sum(c.params, all)},
+                   {"macs", masked_sum(c.macs, all)},
+                   {"nodes", fixed->nodes.size()}};
+    }
+    std::cout << j.dump(2) << "\n";
+    return report(diags);
+  }
+  std::cout << o.file << ": network " << g.name << "(";
+  for (size_t i = 0; i < g.params.size(); ++i)
+    std::cout << (i ? ", " : "") << g.params[i].first << "=" << g.params[i].second;
+  std::cout << ")\n";
+  std::cout << "  input            ";
+  for (size_t i = 0; i < g.inputs.size(); ++i)
+    std::cout << (i ? ", " : "") << g.nodes[g.inputs[i]].name << " "
+              << shape_str(g.nodes[g.inputs[i]].shape);
+  std::cout << "\n  output           " << shape_str(g.nodes[g.output].shape) << "\n";
+  std::cout << "  nodes            " << g.nodes.size() << "\n";
+  std::cout << "  choices          " << s.num_choices << " (" << s.num_choice_nodes
+            << " choice nodes)\n";
+  const size_t kShown = 40;
+  for (size_t i = 0; i < g.arch.size() && i < kShown; ++i) {
+    const ArchGroup& group = g.arch[i];
+    std::cout << "    " << group.key << ": " << group.candidates.size() << " candidates";
+    if (group.k > 1) std::cout << ", picks " << group.k;
+    if (group.nodes.size() > 1) std::cout << ", shared by " << group.nodes.size() << " nodes";
+    std::cout << " {";
+    for (size_t c = 0; c < group.candidates.size(); ++c)
+      std::cout << (c ? ", " : "") << group.candidates[c];
+    std::cout << "}\n";
+  }
+  if (g.arch.size() > kShown)
+    std::cout << "    ... and " << g.arch.size() - kShown << " more (--json lists all)\n";
+  char size[64];
+  std::snprintf(size, sizeof size, "10^%.2f", s.log10_space_size);
+  std::cout << "  search space     " << size << " architectures\n";
+  std::cout << "  params           supernet " << with_commas(s.supernet_params) << ", largest "
+            << with_commas(s.largest.params) << ", smallest " << with_commas(s.smallest.params)
+            << (s.extremes_exact ? "" : " (largest/smallest by coordinate search)") << "\n";
+  std::cout << "  MACs             supernet " << with_commas(s.supernet_macs) << " ("
+            << human(s.supernet_macs) << ") per sample\n";
+  if (fixed) {
+    NodeCosts c = node_costs(*fixed);
+    std::vector<char> all(fixed->nodes.size(), 1);
+    std::cout << "  arch " << o.arch << ": " << fixed->nodes.size() << " nodes, params "
+              << with_commas(masked_sum(c.params, all)) << ", MACs "
+              << with_commas(masked_sum(c.macs, all)) << "\n";
+  }
+  return report(diags);
+}
+
+int cmd_graph(const Options& o, const Graph& supernet, Diagnostics& diags) {
+  Graph g = supernet;
+  if (!o.arch.empty()) {
+    auto sel = load_arch(supernet, o.arch, diags);
+    if (!sel) return report(diags);
+    g = specialise(supernet, *sel);
+  }
+  std::string dot = graph_to_dot(g);
+  std::string ext = std::filesystem::path(o.output).extension().string();
+  if (o.output.empty() || o.output == "-" || ext == ".dot" || ext == ".gv") {
+    if (!write_text(o.output, dot, diags)) return report(diags);
+    return report(diags);
+  }
+  std::string format = ext.empty() ? "" : ext.substr(1);
+  if (format != "svg" && format != "png" && format != "pdf") {
+    diags.error({}, "cannot tell the output format from \"" + o.output +
+                        "\"; use .dot, .svg, .png or .pdf");
+    return report(diags);
+  }
+  std::string err = render_with_graphviz(dot, format, o.output);
+  if (!err.empty()) {
+    std::string dot_path = std::filesystem::path(o.output).replace_extension(".dot").string();
+    write_text(dot_path, dot, diags);
+    diags.warning({}, err + "; wrote DOT to " + dot_path + " instead");
+    std::cerr << diags.render();
+    return kOk;
+  }
+  std::cerr << "wrote " << o.output << "\n";
+  return report(diags);
+}
+
+int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
+  PrintOptions print;
+  print.locations = !o.no_locations;
+  if (o.stage == "ast") {
+    std::cout << ast::dump(*c.program->main);
+    return report(diags);
+  }
+  const Graph& g = *c.supernet;
+  if (o.stage == "ir") {
+    std::cout << print_graph(g, print);
+    return report(diags);
+  }
+  auto sel = load_arch(g, o.arch, diags);
+  if (!sel) return report(diags);
+  std::cout << print_graph(specialise(g, *sel), print);
+  return report(diags);
+}
+
+int run(const Options& o) {
+  Diagnostics diags;
+  CompileOptions copt;
+  copt.include_paths = o.include_paths;
+  copt.elaborate.network = o.network;
+  copt.elaborate.overrides = o.overrides;
+  bool parse_only = o.command == "ir" && o.stage == "ast";
+  Compilation c = compile_file(o.file, copt, diags, parse_only);
+  if (diags.has_errors() || !c.program) return report(diags);
+  if (parse_only) return cmd_ir(o, c, diags);
+  if (!c.supernet) return report(diags);
+  if (o.command == "check") return cmd_check(o, *c.supernet, diags);
+  if (o.command == "graph") return cmd_graph(o, *c.supernet, diags);
+  return cmd_ir(o, c, diags);
+}
+
+}  // namespace
+}  // namespace nas::cli
+
+int main(int argc, char** argv) {
+  using namespace nas::cli;
+  Options o = parse_options(argc, argv);
+  if (o.command == "help") {
+    std::cout << usage();
+    return kOk;
+  }
+  if (o.command == "version") {
+    std::cout << "nasc " << NASC_VERSION << "\n";
+    return kOk;
+  }
+  if (!o.error.empty()) {
+    std::cerr << "nasc: error: " << o.error << "\n(see `nasc --help`)\n";
+    return kUserError;
+  }
+  int status = kInternalError;
+  try {
+    nas::run_with_large_stack([&] { status = run(o); });
+  } catch (const nas::InternalError& e) {
+    std::cerr << "nasc: " << e.what()
+              << "\nThis is a bug in nasc; please report it with the input file.\n";
+    return kInternalError;
+  } catch (const std::exception& e) {
+    std::cerr << "nasc: internal error: " << e.what() << "\n";
+    return kInternalError;
+  }
+  return status;
+}

@@ -1,0 +1,99 @@
+#include "tools/nasc/options.h"
+
+#include <set>
+
+namespace nas::cli {
+
+std::string usage() {
+  return R"(nasc — compiler for hardware-aware neural architecture search spaces
+
+Usage:
+  nasc check FILE [--json] [--arch A.json]   parse, elaborate and shape-check; print a summary
+  nasc graph FILE [-o OUT.svg|.png|.pdf|.dot] [--arch A.json]
+                                             draw the graph (DOT; SVG/PNG via graphviz)
+  nasc ir    FILE [--stage ast|ir|pruned] [--arch A.json]
+                                             dump a compiler stage
+  nasc --help | --version
+
+Options:
+  --set NAME=VALUE   override a network parameter (repeatable), e.g. --set C=8
+  --network NAME     pick the network when FILE declares several
+  --arch FILE        architecture JSON: {"choices": {"key": "candidate", ...}}
+  -I DIR             add DIR to the import search path (before the stdlib)
+  -o FILE            output file (graph); `-` or none writes DOT to stdout
+  --json             machine-readable output (check)
+  --no-locations     omit @file:line:col from IR dumps
+
+Exit status: 0 success, 1 error in the input or the command line, 2 internal error.
+Docs: docs/language.md (the language), docs/cli.md (this tool).
+)";
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  static const std::set<std::string> commands = {"check", "graph", "ir"};
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
+    if (i + 1 >= args.size()) {
+      o.error = flag + " needs a value";
+      return {};
+    }
+    return args[++i];
+  };
+  for (size_t i = 0; i < args.size() && o.error.empty(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help" || a == "help") {
+      o.command = "help";
+      return o;
+    }
+    if (a == "--version" || a == "-V") {
+      o.command = "version";
+      return o;
+    }
+    if (a == "--json") {
+      o.json = true;
+    } else if (a == "--no-locations") {
+      o.no_locations = true;
+    } else if (a == "-o" || a == "--output") {
+      o.output = need_value(i, a);
+    } else if (a == "--arch") {
+      o.arch = need_value(i, a);
+    } else if (a == "--stage") {
+      o.stage = need_value(i, a);
+    } else if (a == "--network") {
+      o.network = need_value(i, a);
+    } else if (a == "-I") {
+      o.include_paths.push_back(need_value(i, a));
+    } else if (a.rfind("-I", 0) == 0 && a.size() > 2) {
+      o.include_paths.push_back(a.substr(2));
+    } else if (a == "--set") {
+      std::string kv = need_value(i, a);
+      size_t eq = kv.find('=');
+      if (o.error.empty() && (eq == std::string::npos || eq == 0))
+        o.error = "--set needs NAME=VALUE, got \"" + kv + "\"";
+      else if (o.error.empty())
+        o.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else if (a.size() > 1 && a[0] == '-') {
+      o.error = "unknown option " + a;
+    } else if (o.command.empty()) {
+      if (!commands.count(a)) {
+        o.error = "unknown command `" + a + "` (commands: check, graph, ir)";
+      }
+      o.command = a;
+    } else if (o.file.empty()) {
+      o.file = a;
+    } else {
+      o.error = "unexpected argument `" + a + "`";
+    }
+  }
+  if (o.error.empty() && o.command.empty()) o.error = "no command given";
+  if (o.error.empty() && o.file.empty()) o.error = "`nasc " + o.command + "` needs a .nas FILE";
+  static const std::set<std::string> stages = {"ast", "ir", "pruned"};
+  if (o.error.empty() && o.command == "ir" && !stages.count(o.stage))
+    o.error = "unknown --stage `" + o.stage + "` (stages: ast, ir, pruned)";
+  if (o.error.empty() && o.command == "ir" && o.stage == "pruned" && o.arch.empty())
+    o.error = "--stage pruned needs --arch A.json (the selection to prune with)";
+  return o;
+}
+
+}  // namespace nas::cli

@@ -1,0 +1,28 @@
+// Command-line parsing for nasc: one Options struct for every subcommand, filled from
+// argv with located, specific errors ("--set needs NAME=VALUE").
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nas::cli {
+
+struct Options {
+  std::string command;  // check, graph, ir, help, version
+  std::string file;
+  std::string output;                                          // -o
+  std::string arch;                                            // --arch
+  std::string stage = "ir";                                    // --stage
+  std::string network;                                         // --network
+  std::vector<std::string> include_paths;                      // -I
+  std::vector<std::pair<std::string, std::string>> overrides;  // --set
+  bool json = false;
+  bool no_locations = false;
+  std::string error;  // set when argv is malformed
+};
+
+Options parse_options(int argc, char** argv);
+std::string usage();
+
+}  // namespace nas::cli
