@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every build and run dependency of nasc from Debian's packages. Idempotent:
+# packages already present are not downloaded again. Nothing else is fetched.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  antlr4                 # the parser generator (pulls in Java); grammar/Nas.g4 -> C++
+  libantlr4-runtime-dev  # the ANTLR 4.9 C++ runtime the generated parser links against
+  libfmt-dev nlohmann-json3-dev catch2 zlib1g-dev
+  graphviz               # `dot`, used by `nasc graph -o x.svg`
+  libdnnl-dev            # oneDNN: CPU kernels (used by the runtime stages)
+  dataset-fashion-mnist  # the default data set, under /usr/share/datasets/fashion-mnist
+  clang                  # the libFuzzer front-end target (scripts/fuzz.sh)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi
+
+# LLVM 14 development libraries come with the machine image (the JIT stage needs them).
+if [ -f /usr/lib/llvm-14/lib/cmake/llvm/LLVMConfig.cmake ]; then
+  echo "setup: LLVM 14 found in /usr/lib/llvm-14"
+else
+  echo "setup: WARNING: LLVM 14 development libraries are missing (expected /usr/lib/llvm-14)." >&2
+  echo "       The front end builds without them; install llvm-14-dev for the JIT." >&2
+fi
