@@ -48,8 +48,8 @@ std::string label(const Node& n) {
   } else {
     l << op;
   }
-  l << "\\n" << shape_str(n.shape);
-  return l.str();
+  // DOT label: escape the text first, then join the lines with DOT's own "\\n".
+  return escape(l.str()) + "\\n" + shape_str(n.shape);
 }
 
 const char* style(const Node& n) {
@@ -110,7 +110,7 @@ std::string graph_to_dot(const Graph& g) {
     std::string indent(depth * 2, ' ');
     for (int id : c.nodes) {
       const Node& n = g.nodes[id];
-      out << indent << "n" << id << " [label=\"" << escape(label(n)) << "\", tooltip=\""
+      out << indent << "n" << id << " [label=\"" << label(n) << "\", tooltip=\""
           << escape(n.name) << "\", " << style(n) << "];\n";
     }
     for (const auto& [prefix, child] : c.children) {
