@@ -33,7 +33,7 @@ expr        : primary                                                  # primary
             | expr '[' expr ']'                                        # indexExpr
             | expr '[' expr? ':' expr? ']'                             # sliceExpr
             | op=('-' | '!' | 'not') expr                              # unaryExpr
-            | expr op=('*' | '/' | '//' | '%') expr                    # mulExpr
+            | expr op=('*' | '/' | '%') expr                    # mulExpr
             | expr op=('+' | '-') expr                                 # addExpr
             | expr op=('<' | '<=' | '>' | '>=') expr                   # cmpExpr
             | expr op=('==' | '!=') expr                               # eqExpr
@@ -70,6 +70,7 @@ FLOAT       : [0-9]+ '.' [0-9]* ([eE] [+-]? [0-9]+)?
             | '.' [0-9]+ ([eE] [+-]? [0-9]+)? ;
 STRING      : '"' (~["\\\r\n] | '\\' .)* '"' ;
 IDENT       : [a-zA-Z_] [a-zA-Z_0-9]* ;
+// `//` starts a comment, so integer division is `/` on two ints (see docs/language.md).
 LINE_COMMENT: ('//' | '#') ~[\r\n]* -> skip ;
 BLOCK_COMMENT: '/*' .*? '*/' -> skip ;
 WS          : [ \t\r\n\f]+ -> skip ;

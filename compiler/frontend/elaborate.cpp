@@ -657,13 +657,15 @@ class Elaborator {
       return Value::of_list(std::move(out));
     }
     if (!a.is_number() || !b.is_number()) mismatch();
-    if (a.kind == Value::Kind::Int && b.kind == Value::Kind::Int && op != "/") {
+    // Two ints stay ints: `/` is floor division (`//` starts a comment in .nas, so the
+    // language has no separate floor-division operator), `%` the matching modulo.
+    if (a.kind == Value::Kind::Int && b.kind == Value::Kind::Int) {
       int64_t x = a.i, y = b.i, r = 0;
       bool overflow = false;
       if (op == "+") overflow = __builtin_add_overflow(x, y, &r);
       if (op == "-") overflow = __builtin_sub_overflow(x, y, &r);
       if (op == "*") overflow = __builtin_mul_overflow(x, y, &r);
-      if (op == "//" || op == "%") {
+      if (op == "/" || op == "%") {
         if (y == 0)
           fail(e.loc, "integer " + std::string(op == "%" ? "modulo" : "division") + " by zero");
         if (x == INT64_MIN && y == -1)
@@ -671,7 +673,7 @@ class Elaborator {
         else {
           int64_t q = x / y, m = x % y;
           if (m != 0 && ((m < 0) != (y < 0))) --q, m += y;  // floor semantics, as in Python
-          r = op == "//" ? q : m;
+          r = op == "/" ? q : m;
         }
       }
       if (overflow)
@@ -686,9 +688,9 @@ class Elaborator {
       r = x - y;
     else if (op == "*")
       r = x * y;
-    else if (op == "/" || op == "//" || op == "%") {
+    else if (op == "/" || op == "%") {
       if (y == 0) fail(e.loc, "division by zero");
-      r = op == "/" ? x / y : op == "//" ? std::floor(x / y) : x - std::floor(x / y) * y;
+      r = op == "/" ? x / y : x - std::floor(x / y) * y;
     } else {
       mismatch();
     }

@@ -105,7 +105,7 @@ bool check_tokens(const std::shared_ptr<const SourceFile>& file, antlr4::CommonT
       depth = std::max(0, depth - 1);
     }
     if (text == ";" || text == "{" || text == "}") operators = 0;
-    static const char* kOps[] = {"+",  "-",  "*",  "/",  "//", "%",   "<",  "<=", ">",
+    static const char* kOps[] = {"+",  "-",  "*",  "/", "%",   "<",  "<=", ">",
                                  ">=", "==", "!=", "&&", "||", "and", "or", "?",  "in"};
     for (const char* op : kOps)
       if (text == op && ++operators > kMaxOperatorsPerStatement) {
