@@ -1,5 +1,6 @@
 #include "compiler/passes/zero_prune.h"
 
+#include <algorithm>
 #include <set>
 
 #include "compiler/ir/op_registry.h"
@@ -51,8 +52,12 @@ Graph zero_prune(const Graph& g, const Selection& sel) {
       continue;
     }
     if (is_choice(n)) {
+      // In candidate order, so that the order of the names in an arch file does not
+      // change the network (the order of a sum's inputs).
+      std::vector<int> chosen = sel.chosen[group_index.at(n.string_attr("key"))];
+      std::sort(chosen.begin(), chosen.end());
       std::vector<int> picked;
-      for (int c : sel.chosen[group_index.at(n.string_attr("key"))])
+      for (int c : chosen)
         if (!zero[n.inputs[c]]) picked.push_back(n.inputs[c]);
       if (picked.empty()) {
         make_zero(n);
