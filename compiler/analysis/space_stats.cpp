@@ -70,8 +70,9 @@ SpaceStats space_stats(const Graph& g, int64_t max_enumerate) {
     options.push_back(subsets(static_cast<int>(group.candidates.size()), group.k));
 
   std::vector<char> mask;
+  LiveMasker masker(g);
   auto params_of = [&](const Selection& sel) {
-    live_mask_into(g, sel, mask);
+    masker.compute(sel, mask);
     return masked_sum(costs.params, mask);
   };
 

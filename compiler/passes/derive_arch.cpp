@@ -24,10 +24,16 @@ SourceLoc loc_at_byte(const std::shared_ptr<const SourceFile>& file, size_t byte
   return {file, line, col};
 }
 
-// Locates `"key"` in the text, so that errors about a key point at it.
+// Locates `"key":` in the text, so that errors about a key point at it. The `:` tells
+// the key from the same text used as a value (`"edge": "zero", "zero": ...`).
 SourceLoc loc_of_key(const std::shared_ptr<const SourceFile>& file, const std::string& key) {
-  size_t at = file->text.find("\"" + key + "\"");
-  return loc_at_byte(file, at == std::string::npos ? 0 : at);
+  const std::string& text = file->text;
+  const std::string quoted = "\"" + key + "\"";
+  for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at + 1)) {
+    size_t next = text.find_first_not_of(" \t\r\n", at + quoted.size());
+    if (next != std::string::npos && text[next] == ':') return loc_at_byte(file, at);
+  }
+  return loc_at_byte(file, 0);
 }
 
 std::string join_names(const std::vector<std::string>& names, size_t max = 12) {

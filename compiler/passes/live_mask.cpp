@@ -1,5 +1,8 @@
 #include "compiler/passes/live_mask.h"
 
+#include <string>
+#include <unordered_map>
+
 namespace nas {
 
 Selection first_candidates(const Graph& g) {
@@ -12,19 +15,19 @@ Selection first_candidates(const Graph& g) {
   return sel;
 }
 
-namespace {
-
-// Group index of each choice node, looked up by key once per call.
-int group_of(const Graph& g, const Node& n) {
-  const std::string& key = n.string_attr("key");
-  for (size_t i = 0; i < g.arch.size(); ++i)
-    if (g.arch[i].key == key) return static_cast<int>(i);
-  NAS_CHECK(false, "choice node without arch group: " + key);
+LiveMasker::LiveMasker(const Graph& g) : graph_(g), group_(g.nodes.size(), -1) {
+  std::unordered_map<std::string, int> by_key;
+  for (size_t i = 0; i < g.arch.size(); ++i) by_key[g.arch[i].key] = static_cast<int>(i);
+  for (const Node& n : g.nodes) {
+    if (!is_choice(n)) continue;
+    auto it = by_key.find(n.string_attr("key"));
+    NAS_CHECK(it != by_key.end(), "choice node without arch group: " + n.string_attr("key"));
+    group_[n.id] = it->second;
+  }
 }
 
-}  // namespace
-
-void live_mask_into(const Graph& g, const Selection& sel, std::vector<char>& mask) {
+void LiveMasker::compute(const Selection& sel, std::vector<char>& mask) const {
+  const Graph& g = graph_;
   NAS_CHECK(sel.chosen.size() == g.arch.size(), "selection does not match the graph's choices");
   mask.assign(g.nodes.size(), 0);
   if (g.output >= 0) mask[g.output] = 1;
@@ -33,13 +36,17 @@ void live_mask_into(const Graph& g, const Selection& sel, std::vector<char>& mas
   for (int id = static_cast<int>(g.nodes.size()) - 1; id >= 0; --id) {
     if (!mask[id]) continue;
     const Node& n = g.nodes[id];
-    if (is_zero(n)) continue;
-    if (is_choice(n)) {
-      for (int c : sel.chosen[group_of(g, n)]) mask[n.inputs[c]] = 1;
+    if (is_zero(n)) continue;  // Zero cuts its input
+    if (group_[id] >= 0) {
+      for (int c : sel.chosen[group_[id]]) mask[n.inputs[c]] = 1;
       continue;
     }
     for (int in : n.inputs) mask[in] = 1;
   }
+}
+
+void live_mask_into(const Graph& g, const Selection& sel, std::vector<char>& mask) {
+  LiveMasker(g).compute(sel, mask);
 }
 
 std::vector<char> live_mask(const Graph& g, const Selection& sel) {

@@ -14,7 +14,22 @@
 
 namespace nas {
 
+// Precomputes, once per graph, which architecture group each choice node reads, so that
+// each mask costs O(nodes + edges) with no lookups. Holds a reference to `g`, which must
+// outlive it and stay unchanged.
+class LiveMasker {
+ public:
+  explicit LiveMasker(const Graph& g);
+  // mask[id] != 0 when node id is live under `sel`; `mask` is resized to the graph.
+  void compute(const Selection& sel, std::vector<char>& mask) const;
+
+ private:
+  const Graph& graph_;
+  std::vector<int> group_;  // per node: its ArchGroup index, or -1 for non-choices
+};
+
 // mask[id] != 0 when node id is live under `sel`. Input nodes are always live.
+// (Convenience wrappers that build a LiveMasker per call.)
 std::vector<char> live_mask(const Graph& g, const Selection& sel);
 
 // Same, written into `mask` (resized to g.nodes.size()) to avoid allocating per step.
