@@ -12,6 +12,7 @@ PACKAGES=(
   libdnnl-dev            # oneDNN: CPU kernels (used by the runtime stages)
   dataset-fashion-mnist  # the default data set, under /usr/share/datasets/fashion-mnist
   clang                  # the libFuzzer front-end target (scripts/fuzz.sh)
+  python3                # tests/check_docs.py (docs samples are tested)
 )
 
 missing=()
