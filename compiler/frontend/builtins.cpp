@@ -30,39 +30,56 @@ const char* kind_name(Value::Kind k) {
   return "?";
 }
 
-std::string value_str(const Value& v, bool quote) {
+namespace {
+
+// Appends v to out. Lists stop after 16 elements and once out passes `limit`: lists
+// that share sublists ([a, a, ...] nested) are cheap to build but exponential to print.
+void append_value(std::string& out, const Value& v, bool quote, size_t limit) {
   switch (v.kind) {
     case Value::Kind::Int:
-      return std::to_string(v.i);
+      out += std::to_string(v.i);
+      return;
     case Value::Kind::Float: {
-      std::ostringstream out;
-      out.precision(12);
-      out << v.f;
-      std::string s = out.str();
-      if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-      return s;
+      std::ostringstream s;
+      s.precision(12);
+      s << v.f;
+      out += s.str();
+      if (s.str().find_first_of(".eEn") == std::string::npos) out += ".0";
+      return;
     }
     case Value::Kind::Bool:
-      return v.b ? "true" : "false";
+      out += v.b ? "true" : "false";
+      return;
     case Value::Kind::String:
-      return quote ? "\"" + v.s + "\"" : v.s;
-    case Value::Kind::List: {
-      std::string s = "[";
+      out += quote ? "\"" + v.s + "\"" : v.s;
+      return;
+    case Value::Kind::List:
+      out += "[";
       for (size_t i = 0; i < v.list->size(); ++i) {
-        if (i) s += ", ";
-        if (i == 16) {
-          s += "... (" + std::to_string(v.list->size()) + " elements)";
+        if (i) out += ", ";
+        if (i == 16 || out.size() > limit) {
+          out += "... (" + std::to_string(v.list->size()) + " elements)";
           break;
         }
-        s += value_str((*v.list)[i], true);
+        append_value(out, (*v.list)[i], true, limit);
       }
-      return s + "]";
-    }
+      out += "]";
+      return;
     case Value::Kind::Tensor:
-      return "tensor";
+      out += "tensor";
+      return;
     default:
-      return kind_name(v.kind);
+      out += kind_name(v.kind);
+      return;
   }
+}
+
+}  // namespace
+
+std::string value_str(const Value& v, bool quote) {
+  std::string out;
+  append_value(out, v, quote, 4096);
+  return out;
 }
 
 // SplitMix64: a tiny generator whose output is fixed by its definition, so that a seed
@@ -83,28 +100,46 @@ std::vector<std::pair<int64_t, int64_t>> watts_strogatz(int64_t n, int64_t k, do
                                                         uint64_t seed) {
   SplitMix64 rng{seed};
   std::set<std::pair<int64_t, int64_t>> edges;  // undirected, stored as (min, max)
+  // Degrees are kept up to date rather than counted over all edges at each rewiring,
+  // which made large graphs (n=4096, k=200) take hours.
+  std::vector<int64_t> degree(static_cast<size_t>(n), 0);
   auto key = [](int64_t a, int64_t b) { return std::make_pair(std::min(a, b), std::max(a, b)); };
+  auto insert = [&](std::pair<int64_t, int64_t> e) {
+    if (edges.insert(e).second) ++degree[e.first], ++degree[e.second];
+  };
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 1; j <= k / 2; ++j) edges.insert(key(i, (i + j) % n));
+    for (int64_t j = 1; j <= k / 2; ++j) insert(key(i, (i + j) % n));
   // Rewire in the classic order: for each ring distance, for each node.
   for (int64_t j = 1; j <= k / 2; ++j)
     for (int64_t i = 0; i < n; ++i) {
       if (rng.uniform() >= p) continue;
       auto old_edge = key(i, (i + j) % n);
       if (!edges.count(old_edge)) continue;
-      int64_t degree = 0;
-      for (const auto& e : edges) degree += (e.first == i || e.second == i);
-      if (degree >= n - 1) continue;  // i is joined to every node already
+      if (degree[i] >= n - 1) continue;  // i is joined to every node already
       int64_t target;
       do target = rng.below(n);
       while (target == i || edges.count(key(i, target)));
       edges.erase(old_edge);
-      edges.insert(key(i, target));
+      --degree[old_edge.first], --degree[old_edge.second];
+      insert(key(i, target));
     }
   return {edges.begin(), edges.end()};
 }
 
 namespace {
+
+// A list value that records its nesting depth in the otherwise unused `i` (1 for a flat
+// list), so that the elaborator can refuse runaway nesting (`a = [a]` in a loop) in
+// O(1) before printing, comparing or destroying it recurses too deep. elaborate.cpp
+// builds its lists the same way.
+Value list_of(std::vector<Value> items) {
+  int64_t depth = 1;
+  for (const Value& v : items)
+    if (v.kind == Value::Kind::List) depth = std::max(depth, v.i + 1);
+  Value r = Value::of_list(std::move(items));
+  r.i = depth;
+  return r;
+}
 
 using Args = std::vector<Value>;
 using Fn = std::function<Value(const Args&, const SourceLoc&, BuiltinContext&)>;
@@ -169,7 +204,7 @@ const std::map<std::string, Builtin>& table() {
           std::vector<Value> out;
           for (int64_t i = 0; i < static_cast<int64_t>(std::max<long double>(count, 0)); ++i)
             out.push_back(Value::of_int(start + i * step));
-          return Value::of_list(std::move(out));
+          return list_of(std::move(out));
         }}},
       {"len",
        {1, 1, "len(list or string)",
@@ -229,8 +264,8 @@ const std::map<std::string, Builtin>& table() {
           const auto& items = want_list(a[0], "enumerate() argument", loc, ctx);
           std::vector<Value> out;
           for (size_t i = 0; i < items.size(); ++i)
-            out.push_back(Value::of_list({Value::of_int(static_cast<int64_t>(i)), items[i]}));
-          return Value::of_list(std::move(out));
+            out.push_back(list_of({Value::of_int(static_cast<int64_t>(i)), items[i]}));
+          return list_of(std::move(out));
         }}},
       {"zip",
        {2, 2, "zip(list, list) -> [[a0, b0], ...]",
@@ -239,8 +274,8 @@ const std::map<std::string, Builtin>& table() {
           const auto& y = want_list(a[1], "zip() second argument", loc, ctx);
           std::vector<Value> out;
           for (size_t i = 0; i < std::min(x.size(), y.size()); ++i)
-            out.push_back(Value::of_list({x[i], y[i]}));
-          return Value::of_list(std::move(out));
+            out.push_back(list_of({x[i], y[i]}));
+          return list_of(std::move(out));
         }}},
       {"append",
        {2, 2, "append(list, value) -> a new list",
@@ -250,7 +285,7 @@ const std::map<std::string, Builtin>& table() {
             ctx.fail(loc, "append() would exceed the list size limit of " +
                               std::to_string(ctx.max_list_size));
           out.push_back(a[1]);
-          return Value::of_list(std::move(out));
+          return list_of(std::move(out));
         }}},
       {"watts_strogatz",
        {4, 4, "watts_strogatz(n, k, p, seed) -> [[u, v], ...] with u < v",
@@ -267,10 +302,14 @@ const std::map<std::string, Builtin>& table() {
                               std::to_string(k) + ", n=" + std::to_string(n));
           if (!(p >= 0 && p <= 1))
             ctx.fail(loc, "watts_strogatz() needs 0 <= p <= 1, got p=" + value_str(a[2]));
+          if (n * (k / 2) > ctx.max_list_size)
+            ctx.fail(loc, "watts_strogatz(" + std::to_string(n) + ", " + std::to_string(k) +
+                              ", ...) would have " + std::to_string(n * (k / 2)) +
+                              " edges; the limit is " + std::to_string(ctx.max_list_size));
           std::vector<Value> out;
           for (auto [u, v] : watts_strogatz(n, k, p, static_cast<uint64_t>(seed)))
-            out.push_back(Value::of_list({Value::of_int(u), Value::of_int(v)}));
-          return Value::of_list(std::move(out));
+            out.push_back(list_of({Value::of_int(u), Value::of_int(v)}));
+          return list_of(std::move(out));
         }}},
   };
   return t;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "compiler/frontend/builtins.h"
 #include "compiler/frontend/value.h"
@@ -71,12 +72,44 @@ class Elaborator {
  private:
   // ---- errors and limits -------------------------------------------------------------
   [[noreturn]] void fail(const SourceLoc& loc, const std::string& msg) {
-    diags_.error(loc, msg, current_path());
+    report(loc, msg);
     throw EvalFailed();
+  }
+  // Reports an error in the current instance, once per location and message: a mistake
+  // in a loop body, or in a module called from a loop, fails on every iteration and
+  // every instance, and is still one mistake. (Messages that differ in their values,
+  // such as shapes, are reported separately.)
+  bool report(const SourceLoc& loc, const std::string& msg) {
+    if (!reported_.insert({loc.file.get(), loc.line, loc.col, msg}).second) return false;
+    diags_.error(loc, msg, current_path());
+    return true;
   }
   [[noreturn]] void fatal(const SourceLoc& loc, const std::string& msg) {
     diags_.error(loc, msg, current_path());
     throw Fatal();
+  }
+  // Charges work proportional to n (elements copied, compared or built), so that a loop
+  // over cheap-looking statements on big lists or strings still hits the step limit.
+  void charge(int64_t n, const SourceLoc& loc) {
+    steps_ += n;
+    step(loc);
+  }
+  // Builds a list value that records its nesting depth in the otherwise unused `i` (as
+  // builtins.cpp does), and refuses nesting that printing, comparing or destroying the
+  // value would recurse through: `a = [a]` in a loop makes lists millions deep.
+  Value make_list(std::vector<Value> items, const SourceLoc& loc, int64_t min_depth = 1) {
+    int64_t depth = std::max<int64_t>(1, min_depth);
+    for (const Value& v : items)
+      if (v.kind == Value::Kind::List) depth = std::max(depth, v.i + 1);
+    check_nesting(depth, loc);
+    Value r = Value::of_list(std::move(items));
+    r.i = depth;
+    return r;
+  }
+  void check_nesting(int64_t depth, const SourceLoc& loc) {
+    constexpr int64_t kMaxListNesting = 100;
+    if (depth > kMaxListNesting)
+      fail(loc, "lists nested more than " + std::to_string(kMaxListNesting) + " levels deep");
   }
   void step(const SourceLoc& loc) {
     if (++steps_ > opt_.max_steps)
@@ -87,6 +120,20 @@ class Elaborator {
   }
   std::string current_path() const {
     return frames_.empty() ? std::string() : frames_.back()->path;
+  }
+  // A value for messages: its kind, then the value ("int 3", "tensor [16,8,8]"); long
+  // values are cut so that one message stays one screen.
+  std::string show(const Value& v) const {
+    if (v.kind == Value::Kind::None) return "nothing (a module without `return`)";
+    if (v.kind == Value::Kind::Tensor) return "tensor " + shape_str(graph_.nodes[v.i].shape);
+    std::string out = std::string(kind_name(v.kind)) + " " + value_str(v, true);
+    constexpr size_t kMax = 200;
+    if (out.size() > kMax) {
+      size_t cut = kMax - 3;
+      while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+      out = out.substr(0, cut) + "...";
+    }
+    return out;
   }
 
   // ---- entry ---------------------------------------------------------------------------
@@ -206,21 +253,25 @@ class Elaborator {
       auto ov = std::find_if(opt_.overrides.begin(), opt_.overrides.end(),
                              [&](auto& o) { return o.first == p.name; });
       try {
+        check_type_name(p.type);
         if (ov != opt_.overrides.end()) {
+          int depth = 0, max_depth = 0;  // parse_override recurses on brackets
+          for (char c : ov->second)
+            max_depth = std::max(max_depth, depth += (c == '[') - (c == ']'));
+          if (max_depth > 100)
+            fail(p.loc, "--set " + p.name + "=...: lists nested more than 100 levels deep");
           v = parse_override(ov->second);
           std::optional<Value> c = coerce(v, p.type);
           if (!c)
             fail(p.loc, "--set " + p.name + "=" + ov->second + ": network parameter `" + p.name +
-                            "` is " + p.type.name + ", got " + kind_name(v.kind) + " " +
-                            value_str(v, true));
+                            "` is " + p.type.name + ", got " + show(v));
           v = *c;
         } else if (p.default_value) {
           v = eval(*p.default_value, frame);
           std::optional<Value> c = coerce(v, p.type);
           if (!c)
             fail(p.default_value->loc, "default of network parameter `" + p.name + "` must be " +
-                                           p.type.name + ", got " + kind_name(v.kind) + " " +
-                                           value_str(v, true));
+                                           p.type.name + ", got " + show(v));
           v = *c;
         } else {
           fail(p.loc, "network parameter `" + p.name + "` has no default; give it with --set " +
@@ -257,15 +308,18 @@ class Elaborator {
       diags_.error(net.loc, "network `" + net.name +
                                 "` has no tensor input; add one like `x: tensor[3, 32, 32]`");
 
+    size_t errors_before = diags_.error_count();
     exec_block(net.body, frame, /*new_scope=*/false);
-    if (!frame.returned) {
+    if (!frame.returned && diags_.error_count() > errors_before) {
+      // the body failed before its `return`: already reported
+    } else if (!frame.returned) {
       diags_.error(net.loc,
                    "network `" + net.name + "` does not return a tensor; end it with `return y;`");
     } else if (frame.result.kind == Value::Kind::Tensor) {
       graph_.output = static_cast<int>(frame.result.i);
     } else if (!frame.result.is_poison()) {
       diags_.error(net.loc, std::string("network `") + net.name + "` must return a tensor, got " +
-                                kind_name(frame.result.kind));
+                                show(frame.result));
     }
     frames_.pop_back();
   }
@@ -300,8 +354,22 @@ class Elaborator {
       try {
         exec(*s, f);
       } catch (const EvalFailed&) {
-        // Bind the failed name to poison so later uses stay quiet.
+        // The statement reported its error. Bind what it would have set to poison, so
+        // that later uses stay quiet instead of cascading: a failed `h = conv(h, ...)`
+        // must not leave the old `h` (with its old shape) in place, and a failed
+        // `return` must not be reported again as "does not return a tensor".
         if (s->kind == ast::StmtKind::Let) f.scopes.back()[s->name] = Value::poison();
+        if (s->kind == ast::StmtKind::Assign) {
+          Value* slot = lookup_var(f, s->name);
+          if (slot)
+            *slot = Value::poison();
+          else if (!globals_.count(s->name))  // undeclared: declare it, quietly
+            f.scopes.back()[s->name] = Value::poison();
+        }
+        if (s->kind == ast::StmtKind::Return) {
+          f.result = Value::poison();
+          f.returned = true;
+        }
       }
     }
     if (new_scope) f.scopes.pop_back();
@@ -316,9 +384,7 @@ class Elaborator {
   }
 
   bool truth(const Value& v, const SourceLoc& loc, const char* what) {
-    if (v.kind != Value::Kind::Bool)
-      fail(loc, std::string(what) + " must be bool, got " + kind_name(v.kind) + " " +
-                    value_str(v, true));
+    if (v.kind != Value::Kind::Bool) fail(loc, std::string(what) + " must be bool, got " + show(v));
     return v.b;
   }
 
@@ -358,8 +424,8 @@ class Elaborator {
         Value it = eval(*s.expr, f);
         if (it.is_poison()) break;
         if (it.kind != Value::Kind::List)
-          fail(s.expr->loc, std::string("`for` iterates over a list, got ") + kind_name(it.kind) +
-                                " " + value_str(it, true) + "; use range(n) for counting loops");
+          fail(s.expr->loc, std::string("`for` iterates over a list, got ") + show(it) +
+                                "; use range(n) for counting loops");
         auto items = it.list;  // keep alive while the body rebinds names
         for (const Value& item : *items) {
           step(s.loc);
@@ -416,7 +482,7 @@ class Elaborator {
           step(e.loc);
           items.push_back(eval(*op, f));
         }
-        return Value::of_list(std::move(items));
+        return make_list(std::move(items), e.loc);
       }
       case K::ListComp:
         return eval_list_comp(e, f);
@@ -430,10 +496,12 @@ class Elaborator {
         Value v = eval(*e.operands[0], f);
         if (v.is_poison()) return v;
         if (e.text == "!") return Value::of_bool(!truth(v, e.loc, "the operand of `not`"));
-        if (v.kind == Value::Kind::Int && v.i != INT64_MIN) return Value::of_int(-v.i);
+        if (v.kind == Value::Kind::Int && v.i == INT64_MIN)
+          fail(e.loc, "integer overflow in -(" + std::to_string(v.i) + ")");
+        if (v.kind == Value::Kind::Int) return Value::of_int(-v.i);
         if (v.kind == Value::Kind::Float) return Value::of_float(-v.f);
         if (v.kind == Value::Kind::Tensor) return make_op("mul", {v}, {{"scale", -1.0}}, e.loc, f);
-        fail(e.loc, std::string("unary `-` needs a number, got ") + kind_name(v.kind));
+        fail(e.loc, std::string("unary `-` needs a number, got ") + show(v));
       }
       case K::Binary:
         return eval_binary(e, f);
@@ -481,7 +549,7 @@ class Elaborator {
     if (it.is_poison()) return it;
     if (it.kind != Value::Kind::List)
       fail(e.operands[1]->loc,
-           std::string("a list comprehension iterates over a list, got ") + kind_name(it.kind));
+           std::string("a list comprehension iterates over a list, got ") + show(it));
     std::vector<Value> out;
     auto items = it.list;
     for (const Value& item : *items) {
@@ -501,12 +569,12 @@ class Elaborator {
       }
       f.scopes.pop_back();
     }
-    return Value::of_list(std::move(out));
+    return make_list(std::move(out), e.loc);
   }
 
   int64_t index_of(const Value& idx, size_t size, const SourceLoc& loc) {
     if (idx.kind != Value::Kind::Int)
-      fail(loc, std::string("an index must be int, got ") + kind_name(idx.kind));
+      fail(loc, std::string("an index must be int, got ") + show(idx));
     int64_t i = idx.i < 0 ? idx.i + static_cast<int64_t>(size) : idx.i;
     if (i < 0 || i >= static_cast<int64_t>(size))
       fail(loc, "index " + std::to_string(idx.i) + " is out of range for length " +
@@ -523,7 +591,7 @@ class Elaborator {
     if (obj.kind == Value::Kind::String)
       return Value::of_string(
           std::string(1, obj.s[index_of(idx, obj.s.size(), e.operands[1]->loc)]));
-    fail(e.loc, std::string("only lists and strings can be indexed, got ") + kind_name(obj.kind) +
+    fail(e.loc, std::string("only lists and strings can be indexed, got ") + show(obj) +
                     (obj.kind == Value::Kind::Tensor ? "; use shape(x)[i] for a tensor's dimensions"
                                                      : ""));
   }
@@ -537,21 +605,25 @@ class Elaborator {
     else if (obj.kind == Value::Kind::String)
       size = static_cast<int64_t>(obj.s.size());
     else
-      fail(e.loc, std::string("only lists and strings can be sliced, got ") + kind_name(obj.kind));
+      fail(e.loc, std::string("only lists and strings can be sliced, got ") + show(obj));
     auto bound = [&](const ast::ExprPtr& b, int64_t dflt) -> int64_t {
       if (!b) return dflt;
       Value v = eval(*b, f);
       if (v.kind != Value::Kind::Int)
-        fail(b->loc, std::string("a slice bound must be int, got ") + kind_name(v.kind));
+        fail(b->loc, std::string("a slice bound must be int, got ") + show(v));
       int64_t i = v.i < 0 ? std::max<int64_t>(0, v.i + size) : std::min(v.i, size);
       return i;
     };
     int64_t lo = bound(e.operands[1], 0), hi = std::max(lo, bound(e.operands[2], size));
+    charge((hi - lo) / (obj.kind == Value::Kind::String ? 16 : 1), e.loc);
     if (obj.kind == Value::Kind::String) return Value::of_string(obj.s.substr(lo, hi - lo));
-    return Value::of_list(std::vector<Value>(obj.list->begin() + lo, obj.list->begin() + hi));
+    return make_list(std::vector<Value>(obj.list->begin() + lo, obj.list->begin() + hi), e.loc,
+                     obj.i);
   }
 
-  static bool equal(const Value& a, const Value& b) {
+  // Charges a step per list element visited: lists that share sublists ([a, a, ...]
+  // nested) are cheap to build but exponential to walk.
+  bool equal(const Value& a, const Value& b, const SourceLoc& loc) {
     if (a.is_number() && b.is_number()) {
       if (a.kind == Value::Kind::Int && b.kind == Value::Kind::Int) return a.i == b.i;
       return a.as_double() == b.as_double();
@@ -568,8 +640,11 @@ class Elaborator {
         return true;
       case Value::Kind::List:
         if (a.list->size() != b.list->size()) return false;
-        for (size_t i = 0; i < a.list->size(); ++i)
-          if (!equal((*a.list)[i], (*b.list)[i])) return false;
+        if (a.list == b.list) return true;  // the same list (cheap, and common)
+        for (size_t i = 0; i < a.list->size(); ++i) {
+          step(loc);
+          if (!equal((*a.list)[i], (*b.list)[i], loc)) return false;
+        }
         return true;
       default:
         return false;
@@ -591,18 +666,19 @@ class Elaborator {
     Value b = eval(*e.operands[1], f);
     if (a.is_poison() || b.is_poison()) return Value::poison();
     auto mismatch = [&]() {
-      fail(e.loc, "operator `" + op + "` is not defined for " + kind_name(a.kind) + " " +
-                      value_str(a, true) + " and " + kind_name(b.kind) + " " + value_str(b, true) +
+      fail(e.loc, "operator `" + op + "` is not defined for " + show(a) + " and " + show(b) +
                       (a.kind == Value::Kind::String || b.kind == Value::Kind::String
                            ? "; use str() to format numbers"
                            : ""));
     };
-    if (op == "==") return Value::of_bool(equal(a, b));
-    if (op == "!=") return Value::of_bool(!equal(a, b));
+    if (op == "==") return Value::of_bool(equal(a, b, e.loc));
+    if (op == "!=") return Value::of_bool(!equal(a, b, e.loc));
     if (op == "in") {
       if (b.kind == Value::Kind::List) {
-        for (const Value& v : *b.list)
-          if (equal(a, v)) return Value::of_bool(true);
+        for (const Value& v : *b.list) {
+          step(e.loc);
+          if (equal(a, v, e.loc)) return Value::of_bool(true);
+        }
         return Value::of_bool(false);
       }
       if (b.kind == Value::Kind::String && a.kind == Value::Kind::String)
@@ -635,16 +711,23 @@ class Elaborator {
         return make_op("mul", {b}, {{"scale", a.as_double()}}, e.loc, f);
       mismatch();
     }
-    if (op == "+" && a.kind == Value::Kind::String && b.kind == Value::Kind::String)
+    if (op == "+" && a.kind == Value::Kind::String && b.kind == Value::Kind::String) {
+      // `s = s + s` doubles: without a limit, 40 iterations ask for a terabyte.
+      size_t n = a.s.size() + b.s.size();
+      if (static_cast<int64_t>(n) > opt_.max_list_size)
+        fail(e.loc, "string concatenation would have " + std::to_string(n) +
+                        " characters; the limit is " + std::to_string(opt_.max_list_size));
+      charge(static_cast<int64_t>(n / 16), e.loc);
       return Value::of_string(a.s + b.s);
+    }
     if (op == "+" && a.kind == Value::Kind::List && b.kind == Value::Kind::List) {
       if (static_cast<int64_t>(a.list->size() + b.list->size()) > opt_.max_list_size)
         fail(e.loc, "list concatenation exceeds the limit of " +
                         std::to_string(opt_.max_list_size) + " elements");
       std::vector<Value> out = *a.list;
       out.insert(out.end(), b.list->begin(), b.list->end());
-      steps_ += static_cast<int64_t>(b.list->size());
-      return Value::of_list(std::move(out));
+      charge(static_cast<int64_t>(out.size()), e.loc);  // both sides are copied
+      return make_list(std::move(out), e.loc, std::max(a.i, b.i));
     }
     if (op == "*" && a.kind == Value::Kind::List && b.kind == Value::Kind::Int) {
       long double n = static_cast<long double>(a.list->size()) * b.i;
@@ -653,8 +736,8 @@ class Elaborator {
                         " elements; the limit is " + std::to_string(opt_.max_list_size));
       std::vector<Value> out;
       for (int64_t r = 0; r < b.i; ++r) out.insert(out.end(), a.list->begin(), a.list->end());
-      steps_ += static_cast<int64_t>(out.size());
-      return Value::of_list(std::move(out));
+      charge(static_cast<int64_t>(out.size()), e.loc);
+      return make_list(std::move(out), e.loc, a.i);
     }
     if (!a.is_number() || !b.is_number()) mismatch();
     // Two ints stay ints: `/` is floor division (`//` starts a comment in .nas, so the
@@ -723,18 +806,25 @@ class Elaborator {
     const std::string& name = callee.text;
     if (lookup_var(f, name) || globals_.count(name))
       fail(callee.loc, "`" + name + "` is a variable, not a module or function");
+    // An unknown callee is its own mistake: report it even when an argument is poison
+    // from an earlier error.
+    auto mod = program_.modules.find(name);
+    const OpDef* op = find_op(name);
+    if (op && op->internal) op = nullptr;
+    if (mod == program_.modules.end() && !op && name != "sum" && name != "channels" &&
+        name != "shape" && !is_builtin_function(name))
+      fail(callee.loc, "unknown module or function `" + name + "`" + suggest(name, f));
     std::vector<EvArg> args = eval_args(e.args, f);
     step(e.loc);
     for (const auto& a : args)
       if (a.value.is_poison()) return Value::poison();
-    auto mod = program_.modules.find(name);
     if (mod != program_.modules.end()) {
       if (mod->second->is_network)
         fail(callee.loc,
              "`" + name + "` is a network; networks are entry points and cannot be called");
       return call_module(*mod->second, args, e.loc, f);
     }
-    if (const OpDef* op = find_op(name); op && !op->internal) return call_op(*op, args, e.loc, f);
+    if (op) return call_op(*op, args, e.loc, f);
     if (name == "sum") return call_sum(args, e.loc, f);
     if (name == "channels" || name == "shape") {
       if (args.size() != 1 || !args[0].name.empty() || args[0].value.kind != Value::Kind::Tensor)
@@ -743,15 +833,26 @@ class Elaborator {
       if (name == "channels") return Value::of_int(s.empty() ? 1 : s[0]);
       std::vector<Value> dims;
       for (int64_t d : s) dims.push_back(Value::of_int(d));
-      return Value::of_list(std::move(dims));
+      return make_list(std::move(dims), e.loc);
     }
     if (is_builtin_function(name)) {
       std::vector<Value> pos;
       for (const auto& a : args) {
         if (!a.name.empty()) fail(a.loc, name + "() takes no named arguments");
         pos.push_back(a.value);
+        // Builtins walk their list and string arguments (len() only looks at the size).
+        if (name == "len") continue;
+        if (a.value.kind == Value::Kind::List)
+          charge(static_cast<int64_t>(a.value.list->size()), e.loc);
+        if (a.value.kind == Value::Kind::String)
+          charge(static_cast<int64_t>(a.value.s.size() / 16), e.loc);
       }
-      return call_builtin_function(name, pos, e.loc, builtin_ctx_);
+      Value r = call_builtin_function(name, pos, e.loc, builtin_ctx_);
+      if (r.kind == Value::Kind::List) {
+        charge(static_cast<int64_t>(r.list->size()), e.loc);
+        check_nesting(r.i, e.loc);  // recorded in r.i by the builtin
+      }
+      return r;
     }
     fail(callee.loc, "unknown module or function `" + name + "`" + suggest(name, f));
   }
@@ -763,10 +864,10 @@ class Elaborator {
     const auto& items = *args[0].value.list;
     if (items.empty()) fail(loc, "sum() of an empty list");
     if (items[0].kind == Value::Kind::Tensor) return make_op("add", {args[0].value}, {}, loc, f);
+    charge(static_cast<int64_t>(items.size()), loc);
     Value acc = Value::of_int(0);
     for (const Value& v : items) {
-      if (!v.is_number())
-        fail(loc, std::string("sum() takes numbers or tensors, got ") + kind_name(v.kind));
+      if (!v.is_number()) fail(loc, std::string("sum() takes numbers or tensors, got ") + show(v));
       if (acc.kind == Value::Kind::Int && v.kind == Value::Kind::Int) {
         int64_t r;
         if (__builtin_add_overflow(acc.i, v.i, &r)) fail(loc, "integer overflow in sum()");
@@ -845,11 +946,14 @@ class Elaborator {
       std::optional<Value> c = coerce(v, p.type);
       if (!c)
         fail(vloc, "argument `" + p.name + "` of `" + m.name + "` must be " + p.type.name +
-                       ", got " + kind_name(v.kind) + " " + value_str(v, true));
+                       ", got " + show(v));
       if (p.type.has_shape && c->kind == Value::Kind::Tensor) check_declared_shape(p, *c, vloc, f);
       f.scopes[0][p.name] = *c;
     }
+    size_t errors_before = diags_.error_count();
     exec_block(m.body, f, /*new_scope=*/false);
+    // A body that failed may have skipped its `return`; poison keeps the caller quiet.
+    if (!f.returned && diags_.error_count() > errors_before) return Value::poison();
     return f.returned ? f.result : Value::none();
   }
 
@@ -930,9 +1034,7 @@ class Elaborator {
     }
     if (inputs.empty())
       fail(loc, op.name + " expects a tensor as its first argument" +
-                    (i < args.size() ? ", got " + std::string(kind_name(args[i].value.kind)) + " " +
-                                           value_str(args[i].value, true)
-                                     : ""));
+                    (i < args.size() ? ", got " + show(args[i].value) : ""));
     Attrs attrs;
     size_t attr_index = 0;
     for (; i < args.size(); ++i) {
@@ -943,10 +1045,19 @@ class Elaborator {
           fail(a.loc, op.name + " takes " +
                           (op.max_inputs == 1 ? "one tensor input" : "its tensor inputs first") +
                           "; got another tensor here");
-        if (attr_index >= op.attrs.size())
-          fail(a.loc, op.name + " takes at most " + std::to_string(op.attrs.size()) +
-                          " attribute arguments after its input" + (op.max_inputs == 1 ? "" : "s") +
-                          ", got more");
+        if (attr_index >= op.attrs.size()) {
+          std::string names;
+          for (const auto& spec : op.attrs) names += (names.empty() ? "" : ", ") + spec.name;
+          size_t extra = 0;
+          for (size_t j = i; j < args.size(); ++j) extra += args[j].name.empty();
+          fail(a.loc,
+               op.name + " takes " +
+                   (op.attrs.empty() ? std::string("no attributes")
+                                     : "at most " + std::to_string(op.attrs.size()) + " attribute" +
+                                           (op.attrs.size() == 1 ? "" : "s") + " (" + names + ")") +
+                   " after its tensor input" + (op.max_inputs == 1 ? "" : "s") + ", got " +
+                   std::to_string(extra) + " more positional argument" + (extra == 1 ? "" : "s"));
+        }
         spec = &op.attrs[attr_index++];
       } else {
         spec = op.find_attr(a.name);
@@ -962,8 +1073,7 @@ class Elaborator {
       std::optional<AttrValue> av = to_attr(a.value, spec->type);
       if (!av)
         fail(a.loc, op.name + " attribute `" + spec->name + "` must be " +
-                        attr_type_name(spec->type) + ", got " + kind_name(a.value.kind) + " " +
-                        value_str(a.value, true));
+                        attr_type_name(spec->type) + ", got " + show(a.value));
       attrs[spec->name] = *av;
     }
     std::string err = complete_attrs(op, attrs);
@@ -999,13 +1109,14 @@ class Elaborator {
                const SourceLoc& loc) {
     if (static_cast<int64_t>(graph_.nodes.size()) >= opt_.max_nodes)
       fatal(loc, "the network has more than " + std::to_string(opt_.max_nodes) + " nodes");
+    charge(static_cast<int64_t>(inputs.size()), loc);  // add(list) may have many inputs
     std::vector<Shape> in;
     for (int i : inputs) in.push_back(graph_.nodes[i].shape);
     Shape out;
     std::string err;
     if (!infer_shape(
             *op, in, attrs, [&](size_t i) { return describe_node(inputs[i]); }, out, err)) {
-      diags_.error(loc, err, current_path());
+      report(loc, err);
       return -1;
     }
     Node n;
@@ -1027,22 +1138,23 @@ class Elaborator {
     SourceLoc loc;
   };
 
+  // `seen` holds the names in `out`: a generated choice may have many candidates, and a
+  // scan of `out` per candidate is quadratic.
   void expand_candidates(const std::vector<ast::Candidate>& cands, const std::string& key, Frame& f,
-                         std::vector<EvCandidate>& out) {
+                         std::vector<EvCandidate>& out, std::set<std::string>& seen) {
     for (const auto& c : cands) {
       step(c.loc);
       if (c.is_for) {
         Value it = eval(*c.iter, f);
         if (it.is_poison()) throw EvalFailed();
         if (it.kind != Value::Kind::List)
-          fail(c.iter->loc,
-               std::string("`for` in a choice iterates over a list, got ") + kind_name(it.kind));
+          fail(c.iter->loc, std::string("`for` in a choice iterates over a list, got ") + show(it));
         auto items = it.list;
         for (const Value& item : *items) {
           f.scopes.emplace_back();
           f.scopes.back()[c.var] = item;
           try {
-            expand_candidates(c.body, key, f, out);
+            expand_candidates(c.body, key, f, out, seen);
           } catch (...) {
             f.scopes.pop_back();
             throw;
@@ -1056,14 +1168,12 @@ class Elaborator {
         Value n = eval(*c.name_expr, f);
         if (n.is_poison()) throw EvalFailed();
         if (n.kind != Value::Kind::String && n.kind != Value::Kind::Int)
-          fail(c.name_expr->loc,
-               std::string("a candidate name must be a string, got ") + kind_name(n.kind));
+          fail(c.name_expr->loc, std::string("a candidate name must be a string, got ") + show(n));
         name = value_str(n);
       }
       if (name.empty()) fail(c.loc, "a candidate name must not be empty");
-      for (const auto& prev : out)
-        if (prev.name == name)
-          fail(c.loc, "candidate `" + name + "` appears twice in choice `" + key + "`");
+      if (!seen.insert(name).second)
+        fail(c.loc, "candidate `" + name + "` appears twice in choice `" + key + "`");
       std::string saved = f.path;
       f.path = child_path(key_path_, name);
       Value v;
@@ -1075,8 +1185,7 @@ class Elaborator {
       }
       f.path = saved;
       if (!v.is_poison() && v.kind != Value::Kind::Tensor)
-        fail(c.value->loc, "candidate `" + name + "` must be a tensor, got " + kind_name(v.kind) +
-                               " " + value_str(v, true));
+        fail(c.value->loc, "candidate `" + name + "` must be a tensor, got " + show(v));
       out.push_back({name, v, c.loc});
     }
   }
@@ -1111,7 +1220,8 @@ class Elaborator {
     if (key.empty()) key = key_path_;  // unshared: the instance path is unique
     std::vector<EvCandidate> cands;
     try {
-      expand_candidates(e.candidates, key, f, cands);
+      std::set<std::string> seen;
+      expand_candidates(e.candidates, key, f, cands, seen);
     } catch (...) {
       key_path_ = saved_key_path;
       throw;
@@ -1131,23 +1241,22 @@ class Elaborator {
       if (c.value.is_poison()) return Value::poison();
       inputs.push_back(static_cast<int>(c.value.i));
     }
-    if (ArchGroup* g = graph_.find_group(key)) {
+    if (ArchGroup* g = find_group(key)) {
       if (g->candidates != names || g->k != k) {
-        diags_.error(e.loc,
-                     std::string(what) + "s sharing key `" + key +
-                         "` must have the same candidates" + " and k: this one has " +
-                         attr_str(names) + " (k=" + std::to_string(k) + "), the first has " +
-                         attr_str(g->candidates) + " (k=" + std::to_string(g->k) + ")",
-                     current_path());
-        diags_.note(g->loc, "first use of key `" + key + "`");
+        if (report(e.loc, std::string(what) + "s sharing key `" + key +
+                              "` must have the same candidates" + " and k: this one has " +
+                              attr_str(names) + " (k=" + std::to_string(k) + "), the first has " +
+                              attr_str(g->candidates) + " (k=" + std::to_string(g->k) + ")"))
+          diags_.note(g->loc, "first use of key `" + key + "`");
         return Value::poison();
       }
     }
     Attrs attrs{{"key", key}, {"candidates", names}, {"k", k}};
     int id = add_node(find_op("choice"), inputs, std::move(attrs), node_name, e.loc);
     if (id < 0) return Value::poison();
-    ArchGroup* g = graph_.find_group(key);
+    ArchGroup* g = find_group(key);
     if (!g) {
+      group_index_[key] = graph_.arch.size();
       graph_.arch.push_back({key, names, static_cast<int>(k), {}, e.loc});
       g = &graph_.arch.back();
     }
@@ -1164,6 +1273,13 @@ class Elaborator {
   std::vector<Frame*> frames_;
   std::map<std::string, int> path_counts_;
   std::string key_path_;  // instance path of the choice being expanded
+  std::set<std::tuple<const SourceFile*, int, int, std::string>> reported_;
+  // graph_.arch by key: Graph::find_group scans, which is quadratic over many choices.
+  std::map<std::string, size_t> group_index_;
+  ArchGroup* find_group(const std::string& key) {
+    auto it = group_index_.find(key);
+    return it == group_index_.end() ? nullptr : &graph_.arch[it->second];
+  }
   int64_t steps_ = 0;
 };
 

@@ -34,6 +34,14 @@ std::string read_file_or_empty(const std::string& path, bool* ok) {
 
 namespace {
 
+// Why a file could not be read, for the message: the common cases in words.
+std::string unreadable(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return "no such file";
+  if (fs::is_directory(path, ec)) return "it is a directory";
+  return "permission denied or I/O error";
+}
+
 class Loader {
  public:
   Loader(const std::vector<std::string>& search, Diagnostics& diags)
@@ -85,7 +93,7 @@ class Loader {
       bool read_ok = false;
       std::string text = read_file_or_empty(found, &read_ok);
       if (!read_ok) {
-        diags_.error(imp.loc, "cannot read import \"" + found + "\"");
+        diags_.error(imp.loc, "cannot read import \"" + found + "\": " + unreadable(found));
         ok = false;
         continue;
       }
@@ -148,7 +156,7 @@ std::unique_ptr<Program> load_program(const std::string& path,
   bool ok = false;
   std::string text = read_file_or_empty(path, &ok);
   if (!ok) {
-    diags.error({}, "cannot read file \"" + path + "\"");
+    diags.error({}, "cannot read \"" + path + "\": " + unreadable(path));
     return nullptr;
   }
   return load_program_from_text(path, std::move(text), search_paths, diags);

@@ -11,6 +11,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <set>
+#include <string_view>
 
 namespace nas {
 namespace {
@@ -18,10 +21,75 @@ namespace {
 using nas_grammar::NasLexer;
 using nas_grammar::NasParser;
 
-SourceLoc loc_of(const std::shared_ptr<const SourceFile>& file, const antlr4::Token* tok) {
-  if (!tok) return {file, 0, 0};
-  return {file, static_cast<int>(tok->getLine()),
-          static_cast<int>(tok->getCharPositionInLine()) + 1};
+// ANTLR counts columns in code points; diagnostics count bytes (as gcc does). Lines that
+// are pure ASCII need no conversion; the others get a code point -> byte table, built
+// once per line, so that a huge one-line file still converts in linear time.
+class Columns {
+ public:
+  explicit Columns(std::shared_ptr<const SourceFile> file)
+      : file_(std::move(file)), kind_(file_->line_starts.size(), kUnknown) {}
+
+  SourceLoc loc(const antlr4::Token* tok) {
+    if (!tok) return {file_, 0, 0};
+    return at(static_cast<int>(tok->getLine()), static_cast<int>(tok->getCharPositionInLine()));
+  }
+  // line is 1-based, cp_col is ANTLR's 0-based code point column. The line's text is
+  // looked at once (finding its end is linear in its length).
+  SourceLoc at(int line, int cp_col) {
+    if (line < 1 || static_cast<size_t>(line) > kind_.size()) return {file_, line, cp_col + 1};
+    char& kind = kind_[line - 1];
+    if (kind == kUnknown) {
+      std::string_view text = file_->line(line);
+      kind = kAscii;
+      for (unsigned char c : text)
+        if (c >= 0x80) kind = kWide;
+      if (kind == kWide) {
+        std::vector<int>& map = maps_[line];  // byte offset of each code point, then the end
+        for (size_t i = 0; i < text.size(); ++i)
+          if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80)
+            map.push_back(static_cast<int>(i));
+        map.push_back(static_cast<int>(text.size()));
+      }
+    }
+    if (kind == kAscii) return {file_, line, cp_col + 1};
+    const std::vector<int>& map = maps_[line];
+    int byte = static_cast<size_t>(cp_col) < map.size() ? map[cp_col] : map.back();
+    return {file_, line, byte + 1};
+  }
+  // Just after the end of `tok`: where a missing `;` belongs.
+  SourceLoc after(const antlr4::Token* tok) {
+    SourceLoc l = loc(tok);
+    l.col += static_cast<int>(tok->getText().size());
+    return l;
+  }
+  const std::shared_ptr<const SourceFile>& file() const { return file_; }
+
+ private:
+  enum : char { kUnknown, kAscii, kWide };
+  std::shared_ptr<const SourceFile> file_;
+  std::vector<char> kind_;
+  std::map<int, std::vector<int>> maps_;
+};
+
+// Length of the well-formed UTF-8 sequence at t[i] (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0. ANTLR's decoder throws on anything else.
+size_t utf8_length(const std::string& t, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(t[k]); };
+  auto in = [&](size_t k, unsigned lo, unsigned hi) {
+    return k < t.size() && byte(k) >= lo && byte(k) <= hi;
+  };
+  unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return in(i + 1, 0x80, 0xBF) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
 }
 
 // Rejects bytes that are not text before ANTLR sees them: the runtime's UTF-8 decoder
@@ -37,14 +105,8 @@ bool check_text(const std::shared_ptr<const SourceFile>& file, Diagnostics& diag
   int line = 1, col = 1;
   for (size_t i = 0; i < t.size();) {
     unsigned char c = t[i];
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    bool ok = len > 0 && i + len <= t.size() && c != 0;
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(t[i + k]) >> 6) == 0x2;
-    if (!ok) {
+    size_t len = c == 0 ? 0 : utf8_length(t, i);
+    if (len == 0) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", c);
       diags.error({file, line, col}, std::string("not a .nas text file: ") +
@@ -56,67 +118,258 @@ bool check_text(const std::shared_ptr<const SourceFile>& file, Diagnostics& diag
       ++line;
       col = 1;
     } else {
-      ++col;
+      col += static_cast<int>(len);  // columns are bytes
     }
     i += len;
   }
   return true;
 }
 
-// Turns ANTLR's syntax errors into located diagnostics with friendlier wording.
-class ErrorListener : public antlr4::BaseErrorListener {
- public:
-  ErrorListener(std::shared_ptr<const SourceFile> file, Diagnostics& diags)
-      : file_(std::move(file)), diags_(diags) {}
-  void syntaxError(antlr4::Recognizer*, antlr4::Token* tok, size_t line, size_t col,
-                   const std::string& msg, std::exception_ptr) override {
-    ++count;
-    std::string text = msg;
-    if (tok && tok->getType() == NasLexer::ANY)
-      text = "unexpected character '" + tok->getText() + "'";
-    else if (tok && tok->getType() == antlr4::Token::EOF &&
-             msg.find("missing") == std::string::npos)
-      text = "unexpected end of file (" + msg + ")";
-    diags_.error({file_, static_cast<int>(line), static_cast<int>(col) + 1},
-                 "syntax error: " + text);
-  }
-  int count = 0;
+// Token types by role, from the grammar's literal names, so that nothing here depends
+// on the generated numbering.
+struct TokenKinds {
+  std::vector<char> open, close, op, starts_expr, starts_stmt;
+  size_t semi = 0, lbrace = 0, rbrace = 0, lparen = 0, lbracket = 0, rparen = 0, rbracket = 0,
+         slash = 0, star = 0;
+  const antlr4::dfa::Vocabulary& vocab;
 
- private:
-  std::shared_ptr<const SourceFile> file_;
-  Diagnostics& diags_;
+  explicit TokenKinds(const antlr4::dfa::Vocabulary& v) : vocab(v) {
+    size_t n = v.getMaxTokenType() + 1;
+    open.assign(n, 0), close.assign(n, 0), op.assign(n, 0);
+    starts_expr.assign(n, 0), starts_stmt.assign(n, 0);
+    static const std::set<std::string> ops = {"+",  "-",  "*",  "/",  "%",  "<",  "<=",
+                                              ">",  ">=", "==", "!=", "&&", "||", "and",
+                                              "or", "?",  "in", "!",  "not"};
+    static const std::set<std::string> expr_start = {"(",    "[",     "-",      "!",   "not",
+                                                     "true", "false", "choice", "join"};
+    static const std::set<std::string> stmt_start = {"let", "if", "for", "return", "assert"};
+    for (size_t t = 1; t < n; ++t) {
+      std::string lit = v.getLiteralName(t);
+      if (lit.size() < 2) {  // not a literal token: INT, IDENT, ...
+        std::string sym = v.getSymbolicName(t);
+        if (sym == "INT" || sym == "FLOAT" || sym == "STRING" || sym == "IDENT")
+          starts_expr[t] = starts_stmt[t] = 1;
+        continue;
+      }
+      lit = lit.substr(1, lit.size() - 2);  // 'x' -> x
+      open[t] = lit == "(" || lit == "[" || lit == "{";
+      close[t] = lit == ")" || lit == "]" || lit == "}";
+      op[t] = ops.count(lit) > 0;
+      starts_expr[t] = expr_start.count(lit) > 0;
+      starts_stmt[t] = starts_expr[t] || stmt_start.count(lit) > 0;
+      size_t* slot = lit == ";"   ? &semi
+                     : lit == "{" ? &lbrace
+                     : lit == "}" ? &rbrace
+                     : lit == "(" ? &lparen
+                     : lit == "[" ? &lbracket
+                     : lit == ")" ? &rparen
+                     : lit == "]" ? &rbracket
+                     : lit == "/" ? &slash
+                     : lit == "*" ? &star
+                                  : nullptr;
+      if (slot) *slot = t;
+    }
+  }
+  template <typename V>
+  static bool in(const V& v, size_t type) {
+    return type < v.size() && v[type];
+  }
 };
 
 // Refuses input whose nesting or expression length would make the (recursive) parser,
 // AST builder or evaluator run out of stack. Legitimate files are far below these.
-bool check_tokens(const std::shared_ptr<const SourceFile>& file, antlr4::CommonTokenStream& tokens,
+// Operators are counted per statement (up to `;`), not per block: a choice body or
+// brackets must not reset the count, or nesting could multiply the depth. Calls and
+// indexing (`f(x)`, `xs[i]`) chain like operators, so they count too.
+bool check_tokens(Columns& cols, antlr4::CommonTokenStream& tokens, const TokenKinds& k,
                   Diagnostics& diags) {
   constexpr int kMaxOperatorsPerStatement = 10000;
   int depth = 0, operators = 0;
+  size_t prev = antlr4::Token::INVALID_TYPE;
+  const antlr4::Token* prev_tok = nullptr;
   for (antlr4::Token* tok : tokens.getTokens()) {
-    std::string text = tok->getText();
-    if (text == "(" || text == "[" || text == "{") {
+    size_t type = tok->getType();
+    // An unterminated `/* ...` is not a comment to the lexer: it arrives as `/` `*`.
+    if (prev == k.slash && type == k.star && prev_tok->getStopIndex() + 1 == tok->getStartIndex()) {
+      diags.error(cols.loc(prev_tok), "unterminated comment: `/*` without a closing `*/`");
+      return false;
+    }
+    bool postfix = (type == k.lparen || type == k.lbracket) &&
+                   (prev == k.rparen || prev == k.rbracket || prev == NasLexer::IDENT ||
+                    prev == NasLexer::STRING);
+    if (TokenKinds::in(k.open, type)) {
       if (++depth > kMaxNestingDepth) {
-        diags.error(loc_of(file, tok), "nesting deeper than " + std::to_string(kMaxNestingDepth) +
-                                           " levels of brackets; simplify the expression");
+        diags.error(cols.loc(tok), "nesting deeper than " + std::to_string(kMaxNestingDepth) +
+                                       " levels of brackets; simplify the expression");
         return false;
       }
-    } else if (text == ")" || text == "]" || text == "}") {
+    } else if (TokenKinds::in(k.close, type)) {
       depth = std::max(0, depth - 1);
     }
-    if (text == ";" || text == "{" || text == "}") operators = 0;
-    static const char* kOps[] = {"+",  "-",  "*",  "/", "%",   "<",  "<=", ">",
-                                 ">=", "==", "!=", "&&", "||", "and", "or", "?",  "in"};
-    for (const char* op : kOps)
-      if (text == op && ++operators > kMaxOperatorsPerStatement) {
-        diags.error(loc_of(file, tok), "statement has more than " +
-                                           std::to_string(kMaxOperatorsPerStatement) +
-                                           " operators; split it up");
-        return false;
-      }
+    if (type == k.semi) operators = 0;
+    if ((TokenKinds::in(k.op, type) || postfix) && ++operators > kMaxOperatorsPerStatement) {
+      diags.error(cols.loc(tok), "statement has more than " +
+                                     std::to_string(kMaxOperatorsPerStatement) +
+                                     " operators, calls and indexings; split it up");
+      return false;
+    }
+    prev = type;
+    prev_tok = tok;
   }
   return true;
 }
+
+// `'x'` for a token in a message, or "end of file".
+std::string token_display(const antlr4::Token* t) {
+  if (!t || t->getType() == antlr4::Token::EOF) return "end of file";
+  std::string s = t->getText();
+  if (s.size() > 40) {
+    size_t cut = 37;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole chars
+    s = s.substr(0, cut) + "...";
+  }
+  return "'" + s + "'";
+}
+
+// "a statement or '}'", "an expression", "';'", "a name": what the parser wanted, in
+// words rather than ANTLR's token set.
+std::string describe_expected(const antlr4::misc::IntervalSet& set, const TokenKinds& k) {
+  std::vector<ssize_t> types = set.toList();
+  auto has = [&](auto pred) {
+    for (ssize_t t : types)
+      if (t > 0 && pred(static_cast<size_t>(t))) return true;
+    return false;
+  };
+  bool stmt = has([&](size_t t) { return k.vocab.getLiteralName(t) == "'return'"; });
+  bool expr = !stmt && has([&](size_t t) { return t == NasLexer::INT; });
+  std::vector<std::string> parts;
+  if (stmt) parts.push_back("a statement");
+  if (expr) parts.push_back("an expression");
+  for (ssize_t t : types) {
+    if (t < 0) continue;  // end of file: only worth saying when it is the only option
+    size_t u = static_cast<size_t>(t);
+    if ((stmt && TokenKinds::in(k.starts_stmt, u)) || (expr && TokenKinds::in(k.starts_expr, u)))
+      continue;
+    std::string lit = k.vocab.getLiteralName(u);
+    if (!lit.empty())
+      parts.push_back(lit);
+    else if (u == NasLexer::IDENT)
+      parts.push_back("a name");
+    else if (u == NasLexer::INT || u == NasLexer::FLOAT)
+      parts.push_back("a number");
+    else if (u == NasLexer::STRING)
+      parts.push_back("a string");
+  }
+  if (parts.empty()) return set.contains(antlr4::Token::EOF) ? "end of file" : "something else";
+  std::string out;
+  const size_t kShown = 8;
+  for (size_t i = 0; i < parts.size() && i < kShown; ++i)
+    out += (i == 0 ? "" : i + 1 == parts.size() ? " or " : ", ") + parts[i];
+  if (parts.size() > kShown) out += ", ...";
+  return out;
+}
+
+// ANTLR's default messages ("mismatched input 'x' expecting {...}") are rewritten as
+// "unexpected X; expected Y". Stray characters and unterminated strings get their own
+// words.
+class ErrorStrategy : public antlr4::DefaultErrorStrategy {
+ public:
+  explicit ErrorStrategy(const TokenKinds& k) : k_(k) {}
+
+ protected:
+  void reportNoViableAlternative(antlr4::Parser* p,
+                                 const antlr4::NoViableAltException& e) override {
+    notify(p, e.getOffendingToken(), "unexpected " + token_display(e.getOffendingToken()));
+  }
+  void reportInputMismatch(antlr4::Parser* p, const antlr4::InputMismatchException& e) override {
+    notify(p, e.getOffendingToken(),
+           "unexpected " + token_display(e.getOffendingToken()) + "; expected " +
+               describe_expected(e.getExpectedTokens(), k_));
+  }
+  void reportUnwantedToken(antlr4::Parser* p) override {
+    if (inErrorRecoveryMode(p)) return;
+    beginErrorCondition(p);
+    antlr4::Token* t = p->getCurrentToken();
+    notify(p, t,
+           "unexpected " + token_display(t) + "; expected " +
+               describe_expected(getExpectedTokens(p), k_));
+  }
+  void reportMissingToken(antlr4::Parser* p) override {
+    if (inErrorRecoveryMode(p)) return;
+    beginErrorCondition(p);
+    antlr4::Token* t = p->getCurrentToken();
+    notify(
+        p, t,
+        "expected " + describe_expected(getExpectedTokens(p), k_) + " before " + token_display(t));
+  }
+
+ private:
+  void notify(antlr4::Parser* p, antlr4::Token* t, std::string msg) {
+    if (t && t->getType() == NasLexer::ANY) {
+      std::string c = t->getText();
+      if (c == "\"")
+        msg = "unterminated string (a string must end on the line where it starts)";
+      else if (c.size() == 1 && (static_cast<unsigned char>(c[0]) < 32 || c[0] == 127))
+        msg = "unexpected control character U+00" + std::string(1, "0123456789ABCDEF"[c[0] >> 4]) +
+              std::string(1, "0123456789ABCDEF"[c[0] & 15]);
+      else
+        msg = "unexpected character '" + c + "'";
+    }
+    p->notifyErrorListeners(t, msg, nullptr);
+  }
+  const TokenKinds& k_;
+};
+
+// Turns syntax errors into located diagnostics. Errors at the end of the file, and
+// missing tokens, are placed just after the previous token (where the `;` is missing),
+// not at the start of whatever follows. Only the first error of a statement is kept:
+// ANTLR's recovery often trips again before the next `;` or `}`.
+class ErrorListener : public antlr4::BaseErrorListener {
+ public:
+  ErrorListener(Columns& cols, antlr4::CommonTokenStream& tokens, const TokenKinds& k,
+                Diagnostics& diags)
+      : cols_(cols), tokens_(tokens), diags_(diags) {
+    // Statement ends: every `;`, and the `}` that closes a module or network. A `}`
+    // inside (a choice body, an `if` block) is not one: recovery often unwinds past it.
+    boundary_.resize(tokens.size());
+    int depth = 0;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      size_t type = tokens.get(i)->getType();
+      if (type == k.lbrace) ++depth;
+      if (type == k.rbrace) depth = std::max(0, depth - 1);
+      boundary_[i] = type == k.semi || (type == k.rbrace && depth == 0);
+    }
+  }
+  void syntaxError(antlr4::Recognizer*, antlr4::Token* tok, size_t line, size_t col,
+                   const std::string& msg, std::exception_ptr) override {
+    ++count;
+    size_t index = tok ? tok->getTokenIndex() : 0;
+    if (tok && last_ >= 0 && !boundary_between(static_cast<size_t>(last_), index)) return;
+    if (tok) last_ = static_cast<ssize_t>(index);
+    SourceLoc loc = tok ? cols_.loc(tok) : cols_.at(static_cast<int>(line), static_cast<int>(col));
+    bool at_eof = tok && tok->getType() == antlr4::Token::EOF;
+    if (tok && index > 0 && (at_eof || msg.rfind("expected ", 0) == 0)) {
+      antlr4::Token* prev = tokens_.get(index - 1);
+      if (prev->getType() != antlr4::Token::EOF) loc = cols_.after(prev);
+    }
+    diags_.error(loc, "syntax error: " + msg);
+  }
+  int count = 0;
+
+ private:
+  // A statement end from the last error's token (itself included: a missing `;` is
+  // reported at the `}` that follows) up to, not including, the new one.
+  bool boundary_between(size_t from, size_t to) {
+    for (size_t i = from; i < to && i < boundary_.size(); ++i)
+      if (boundary_[i]) return true;
+    return false;
+  }
+  Columns& cols_;
+  antlr4::CommonTokenStream& tokens_;
+  Diagnostics& diags_;
+  std::vector<char> boundary_;
+  ssize_t last_ = -1;
+};
 
 std::string unquote(const std::string& s) {
   std::string out;
@@ -133,14 +386,15 @@ std::string unquote(const std::string& s) {
 
 class AstBuilder {
  public:
-  explicit AstBuilder(std::shared_ptr<const SourceFile> file) : file_(std::move(file)) {}
+  explicit AstBuilder(Columns& cols) : cols_(cols), file_(cols.file()) {}
 
   std::unique_ptr<ast::File> build(NasParser::FileContext* ctx) {
     auto out = std::make_unique<ast::File>();
     out->source = file_;
     for (auto* item : ctx->item()) {
       if (auto* imp = item->importDecl()) {
-        out->imports.push_back({unquote(imp->STRING()->getText()), loc(imp)});
+        // Located at the file name: that is what a "cannot find" or a cycle is about.
+        out->imports.push_back({unquote(imp->STRING()->getText()), loc(imp->STRING())});
       } else if (auto* c = item->constDecl()) {
         out->consts.push_back({c->IDENT()->getText(), expr(c->expr()), loc(c)});
       } else if (auto* m = item->moduleDecl()) {
@@ -153,8 +407,8 @@ class AstBuilder {
   }
 
  private:
-  SourceLoc loc(antlr4::ParserRuleContext* ctx) const { return loc_of(file_, ctx->getStart()); }
-  SourceLoc loc(antlr4::tree::TerminalNode* t) const { return loc_of(file_, t->getSymbol()); }
+  SourceLoc loc(antlr4::ParserRuleContext* ctx) { return cols_.loc(ctx->getStart()); }
+  SourceLoc loc(antlr4::tree::TerminalNode* t) { return cols_.loc(t->getSymbol()); }
 
   ast::ModuleDecl module(antlr4::tree::TerminalNode* name, NasParser::ParamListContext* params,
                          NasParser::BlockContext* body, bool is_network, SourceLoc l) {
@@ -422,6 +676,7 @@ class AstBuilder {
     }
   }
 
+  Columns& cols_;
   std::shared_ptr<const SourceFile> file_;
 };
 
@@ -430,20 +685,23 @@ class AstBuilder {
 std::unique_ptr<ast::File> parse_source(std::shared_ptr<const SourceFile> source,
                                         Diagnostics& diags) {
   if (!check_text(source, diags)) return nullptr;
+  Columns cols(source);
   antlr4::ANTLRInputStream input(source->text);
   NasLexer lexer(&input);
   lexer.removeErrorListeners();  // the ANY token absorbs every character
   antlr4::CommonTokenStream tokens(&lexer);
   tokens.fill();
-  if (!check_tokens(source, tokens, diags)) return nullptr;
+  TokenKinds kinds(lexer.getVocabulary());
+  if (!check_tokens(cols, tokens, kinds, diags)) return nullptr;
 
   NasParser parser(&tokens);
-  ErrorListener listener(source, diags);
+  ErrorListener listener(cols, tokens, kinds, diags);
   parser.removeErrorListeners();
   parser.addErrorListener(&listener);
+  parser.setErrorHandler(std::make_shared<ErrorStrategy>(kinds));
   NasParser::FileContext* tree = parser.file();
   if (listener.count > 0) return nullptr;
-  return AstBuilder(source).build(tree);
+  return AstBuilder(cols).build(tree);
 }
 
 }  // namespace nas

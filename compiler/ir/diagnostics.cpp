@@ -1,5 +1,6 @@
 #include "compiler/ir/diagnostics.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace nas {
@@ -39,23 +40,93 @@ void Diagnostics::note(const SourceLoc& loc, std::string message) {
   diags_.back().notes.emplace_back(loc, std::move(message));
 }
 
-// Quotes the source line, with control characters made visible so that a binary file
-// cannot garble the terminal, and a caret under the column.
-static void render_excerpt(std::ostringstream& out, const SourceLoc& loc) {
+namespace {
+
+// Length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no overlong forms,
+// surrogates or code points above U+10FFFF), or 0. The same rule as the parser's.
+size_t utf8_length(std::string_view text, size_t i) {
+  auto in = [&](size_t k, unsigned lo, unsigned hi) {
+    return k < text.size() && static_cast<unsigned char>(text[k]) >= lo &&
+           static_cast<unsigned char>(text[k]) <= hi;
+  };
+  unsigned char c = text[i];
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return in(i + 1, 0x80, 0xBF) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+// Quotes the source line with a caret under the column. The column counts bytes; the
+// caret is placed by characters, so that UTF-8 text before it does not shift it. Control
+// characters and invalid bytes are shown as '?' so that a binary file cannot garble the
+// terminal, and a long line is cut to a window around the column, marked with "...".
+void render_excerpt(std::ostringstream& out, const SourceLoc& loc) {
   if (!loc.known()) return;
   std::string_view line = loc.file->line(loc.line);
-  constexpr size_t kMaxShown = 200;
-  size_t start = 0;
-  if (static_cast<size_t>(loc.col) > kMaxShown) start = loc.col - kMaxShown / 2;
-  std::string shown;
-  for (size_t i = start; i < line.size() && shown.size() < kMaxShown; ++i) {
+  if (line.empty()) return;  // nothing to point at
+  constexpr size_t kMaxShown = 160;
+  size_t col = static_cast<size_t>(std::max(loc.col, 1)) - 1;  // 0-based byte
+  size_t start = col > kMaxShown - 20 ? col - kMaxShown / 2 : 0;
+  while (start > 0 && start < line.size() &&
+         (static_cast<unsigned char>(line[start]) & 0xC0) == 0x80)
+    --start;  // do not start inside a character
+  std::string shown = start > 0 ? "..." : "";
+  size_t caret = shown.size();
+  size_t i = start, width = 0;
+  while (i < line.size() && width < kMaxShown) {
+    size_t len = utf8_length(line, i);
     unsigned char c = line[i];
-    shown += (c == '\t') ? ' ' : (c < 32 || c == 127) ? '?' : static_cast<char>(c);
+    if (len == 0 || (len == 1 && (c < 32 || c == 127))) {
+      shown += c == '\t' ? ' ' : '?';
+      len = 1;
+    } else {
+      shown.append(line.substr(i, len));
+    }
+    if (i < col) ++caret;
+    i += len;
+    ++width;
   }
-  out << "  " << shown << "\n  ";
-  for (int i = static_cast<int>(start) + 1; i < loc.col; ++i) out << ' ';
-  out << "^\n";
+  if (i < line.size()) shown += "...";
+  if (col > i) caret += col - i;  // past the end of the line (e.g. a missing `;`)
+  out << "  " << shown << "\n  " << std::string(caret, ' ') << "^\n";
 }
+
+// Instance paths of deep recursion can be thousands of characters; keep both ends.
+std::string shorten_path(const std::string& path) {
+  constexpr size_t kMax = 160;
+  if (path.size() <= kMax) return path;
+  size_t head = path.find('/', kMax / 2 - 20);
+  size_t tail = path.rfind('/', path.size() - (kMax / 2 - 20));
+  if (head == std::string::npos || tail == std::string::npos || head >= tail) return path;
+  return path.substr(0, head) + "/..." + path.substr(tail);
+}
+
+// Messages quote user text (names, JSON parser output); keep control characters and
+// invalid UTF-8 out of the terminal there too.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    size_t len = utf8_length(text, i);
+    unsigned char c = text[i];
+    if (len == 0 || (len == 1 && ((c < 32 && c != '\n' && c != '\t') || c == 127))) {
+      out += '?';
+      len = 1;
+    } else {
+      out.append(text.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string Diagnostics::render(const Diagnostic& d) {
   std::ostringstream out;
@@ -63,12 +134,12 @@ std::string Diagnostics::render(const Diagnostic& d) {
                      : d.severity == Severity::Warning ? "warning"
                                                        : "note";
   if (d.loc.file) out << d.loc.str() << ": ";
-  out << kind << ": " << d.message;
-  if (!d.instance_path.empty()) out << " [in " << d.instance_path << "]";
+  out << kind << ": " << printable(d.message);
+  if (!d.instance_path.empty()) out << " [in " << printable(shorten_path(d.instance_path)) << "]";
   out << "\n";
   render_excerpt(out, d.loc);
   for (const auto& [loc, msg] : d.notes) {
-    out << loc.str() << ": note: " << msg << "\n";
+    out << loc.str() << ": note: " << printable(msg) << "\n";
     render_excerpt(out, loc);
   }
   return out.str();

@@ -1,6 +1,8 @@
 #include "compiler/passes/derive_arch.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "compiler/frontend/loader.h"
 #include "compiler/passes/dce.h"
@@ -26,12 +28,14 @@ SourceLoc loc_at_byte(const std::shared_ptr<const SourceFile>& file, size_t byte
 
 // Locates `"key":` in the text, so that errors about a key point at it. The `:` tells
 // the key from the same text used as a value (`"edge": "zero", "zero": ...`).
-SourceLoc loc_of_key(const std::shared_ptr<const SourceFile>& file, const std::string& key) {
+// `nth` picks a later occurrence (a duplicate key).
+SourceLoc loc_of_key(const std::shared_ptr<const SourceFile>& file, const std::string& key,
+                     int nth = 1) {
   const std::string& text = file->text;
   const std::string quoted = "\"" + key + "\"";
   for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at + 1)) {
     size_t next = text.find_first_not_of(" \t\r\n", at + quoted.size());
-    if (next != std::string::npos && text[next] == ':') return loc_at_byte(file, at);
+    if (next != std::string::npos && text[next] == ':' && --nth == 0) return loc_at_byte(file, at);
   }
   return loc_at_byte(file, 0);
 }
@@ -49,14 +53,32 @@ std::optional<Selection> parse_arch(const Graph& g, const std::string& path,
                                     const std::string& text, Diagnostics& diags) {
   auto file = std::make_shared<const SourceFile>(path, text);
   nlohmann::json doc;
+  // JSON allows a key twice and nlohmann keeps the last; for a choice that silently
+  // picks one of two candidates, so duplicates are collected and refused.
+  std::vector<std::set<std::string>> open_objects;
+  std::vector<std::string> duplicates;
+  auto on_event = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) open_objects.emplace_back();
+    if (event == E::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == E::key && !open_objects.empty() && parsed.is_string() &&
+        !open_objects.back().insert(parsed.get<std::string>()).second)
+      duplicates.push_back(parsed.get<std::string>());
+    return true;
+  };
   try {
-    doc = nlohmann::json::parse(text);
+    doc = nlohmann::json::parse(text, on_event);
   } catch (const nlohmann::json::parse_error& e) {
     std::string what = e.what();
     size_t cut = what.find("parse error");
     diags.error(
         loc_at_byte(file, e.byte > 0 ? e.byte - 1 : 0),
         "arch file is not valid JSON: " + (cut == std::string::npos ? what : what.substr(cut)));
+    return std::nullopt;
+  }
+  if (!duplicates.empty()) {
+    diags.error(loc_of_key(file, duplicates[0], 2),
+                "arch file gives key `" + duplicates[0] + "` twice");
     return std::nullopt;
   }
   if (!doc.is_object() || !doc.contains("choices") || !doc["choices"].is_object()) {
@@ -149,7 +171,12 @@ std::optional<Selection> load_arch(const Graph& g, const std::string& path, Diag
   bool ok = false;
   std::string text = read_file_or_empty(path, &ok);
   if (!ok) {
-    diags.error({}, "cannot read arch file \"" + path + "\"");
+    std::error_code ec;
+    diags.error({},
+                "cannot read arch file \"" + path + "\": " +
+                    (!std::filesystem::exists(path, ec)        ? "no such file"
+                     : std::filesystem::is_directory(path, ec) ? "it is a directory"
+                                                               : "permission denied or I/O error"));
     return std::nullopt;
   }
   return parse_arch(g, path, text, diags);
@@ -170,7 +197,9 @@ std::string arch_to_json(const Graph& g, const Selection& sel) {
     }
   }
   doc["choices"] = choices;
-  return doc.dump(2) + "\n";
+  // Names may hold invalid UTF-8 (a string indexed byte-wise, "é"[0]); dump() would
+  // throw on those, so they are written with U+FFFD instead.
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 Graph derive_fixed_network(const Graph& g, const Selection& sel) {

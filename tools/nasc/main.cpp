@@ -20,6 +20,7 @@ namespace nas::cli {
 namespace {
 
 constexpr int kOk = 0, kUserError = 1, kInternalError = 2;
+constexpr size_t kMaxErrors = 20;  // the compiler stops at this many
 
 std::string with_commas(int64_t v) {
   std::string s = std::to_string(v < 0 ? -v : v), out;
@@ -46,7 +47,8 @@ std::string human(int64_t v) {
 int report(const Diagnostics& diags) {
   std::cerr << diags.render();
   if (diags.has_errors()) {
-    std::cerr << diags.error_count() << " error" << (diags.error_count() == 1 ? "" : "s") << "\n";
+    std::cerr << diags.error_count() << " error" << (diags.error_count() == 1 ? "" : "s")
+              << (diags.error_count() >= kMaxErrors ? " (stopped at the limit)" : "") << "\n";
     return kUserError;
   }
   return kOk;
@@ -102,7 +104,8 @@ int cmd_check(const Options& o, const Graph& g, Diagnostics& diags) {
                    {"macs", masked_sum(c.macs, all)},
                    {"nodes", fixed->nodes.size()}};
     }
-    std::cout << j.dump(2) << "\n";
+    // Replace, not throw, on invalid UTF-8 in names ("é"[0] is one byte of two).
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return report(diags);
   }
   std::cout << o.file << ": network " << g.name << "(";
@@ -197,8 +200,20 @@ int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
   return report(diags);
 }
 
+int run_checked(const Options& o, Diagnostics& diags);
+
+// The error limit unwinds with TooManyErrors. compile_file catches it, but the later
+// stages (an arch file with many bad keys) run here: still a user error, not exit 2.
 int run(const Options& o) {
-  Diagnostics diags;
+  Diagnostics diags(kMaxErrors);
+  try {
+    return run_checked(o, diags);
+  } catch (const TooManyErrors&) {
+    return report(diags);
+  }
+}
+
+int run_checked(const Options& o, Diagnostics& diags) {
   CompileOptions copt;
   copt.include_paths = o.include_paths;
   copt.elaborate.network = o.network;

@@ -1,0 +1,353 @@
+// The nasc command line, run as a program on files in a temp folder: exit status 0 for
+// success and 1 for any mistake in the input or the command line (never 2, which means
+// a bug in nasc), messages on stderr in the file:line:col form, and the --json summary.
+// Runs under `ulimit -s 8192`, the usual default stack, with hostile inputs.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+struct Run {
+  int status = -1;  // exit status, or -1 when nasc did not exit normally (a crash)
+  std::string out, err;
+  double seconds = 0;
+};
+
+// A temp folder for one test, with nasc run from inside it.
+struct Cli {
+  fs::path dir;
+  Cli() {
+    static int counter = 0;
+    dir = fs::temp_directory_path() /
+          ("nasc_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Cli() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name, std::ios::binary) << text;
+    return name;
+  }
+  static std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  // `args` is a shell fragment: quote what needs quoting.
+  Run run(const std::string& args) const {
+    std::string cmd = "cd '" + dir.string() + "' && ulimit -s 8192 && '" NASC_BINARY "' " + args +
+                      " > stdout.txt 2> stderr.txt";
+    auto start = std::chrono::steady_clock::now();
+    int raw = std::system(cmd.c_str());
+    Run r;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = slurp(dir / "stdout.txt");
+    r.err = slurp(dir / "stderr.txt");
+    return r;
+  }
+};
+
+const char* kTiny =
+    "network tiny(x: tensor[1, 28, 28], classes: int = 10, width: int = 8) {\n"
+    "  let h = conv(x, width, kernel=3, pad=1);\n"
+    "  h = choice \"op\" {\n"
+    "    conv:     conv(h, width, kernel=3, pad=1),\n"
+    "    max_pool: max_pool(h, 3, stride=1, pad=1),\n"
+    "    identity: identity(h),\n"
+    "  };\n"
+    "  h = relu(h);\n"
+    "  return linear(global_avg_pool(h), classes);\n"
+    "}\n";
+
+// Exit status 1 with `fragment` on stderr.
+void user_error(const Run& r, const std::string& fragment) {
+  INFO("stderr: " << r.err << "\nstdout: " << r.out);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains(fragment));
+}
+
+}  // namespace
+
+TEST_CASE("nasc --help and --version", "[cli]") {
+  Cli cli;
+  Run help = cli.run("--help");
+  CHECK(help.status == 0);
+  CHECK_THAT(help.out, Contains("Usage:"));
+  CHECK_THAT(help.out, Contains("nasc check FILE"));
+  CHECK(cli.run("-h").status == 0);
+  Run version = cli.run("--version");
+  CHECK(version.status == 0);
+  CHECK(version.out == std::string("nasc ") + NASC_VERSION + "\n");
+}
+
+TEST_CASE("nasc: mistakes on the command line", "[cli]") {
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  user_error(cli.run(""), "nasc: error: no command given");
+  user_error(cli.run("compile tiny.nas"), "unknown command `compile` (commands: check, graph, ir)");
+  user_error(cli.run("check"), "`nasc check` needs a .nas FILE");
+  user_error(cli.run("check tiny.nas --bogus"), "unknown option --bogus");
+  user_error(cli.run("check tiny.nas other.nas"), "unexpected argument `other.nas`");
+  user_error(cli.run("check tiny.nas --arch"), "--arch needs a value");
+  user_error(cli.run("ir tiny.nas --stage pruned"),
+             "--stage pruned needs --arch A.json (the selection to prune with)");
+  user_error(cli.run("ir tiny.nas --stage llvm"),
+             "unknown --stage `llvm` (stages: ast, ir, pruned)");
+  user_error(cli.run("graph tiny.nas -o out.xyz"),
+             "cannot tell the output format from \"out.xyz\"");
+}
+
+TEST_CASE("nasc: missing and unreadable files", "[cli]") {
+  Cli cli;
+  user_error(cli.run("check missing.nas"), "cannot read \"missing.nas\": no such file");
+  fs::create_directories(cli.dir / "folder");
+  user_error(cli.run("check folder"), "cannot read \"folder\": it is a directory");
+}
+
+TEST_CASE("nasc --set: unknown names, wrong types, malformed", "[cli]") {
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  user_error(cli.run("check tiny.nas --set"), "--set needs a value");
+  user_error(cli.run("check tiny.nas --set width"), "--set needs NAME=VALUE, got \"width\"");
+  user_error(cli.run("check tiny.nas --set =3"), "--set needs NAME=VALUE, got \"=3\"");
+  user_error(cli.run("check tiny.nas --set depth=3"),
+             "tiny.nas:1:9: error: --set depth=3: network `tiny` has no parameter `depth` (its "
+             "parameters: classes, width)");
+  user_error(cli.run("check tiny.nas --set x=3"), "network `tiny` has no parameter `x`");
+  user_error(cli.run("check tiny.nas --set width=wide"),
+             "tiny.nas:1:55: error: --set width=wide: network parameter `width` is int, got string "
+             "\"wide\"");
+  user_error(cli.run("check tiny.nas --set width=1.5"), "is int, got float 1.5");
+  user_error(cli.run("check tiny.nas --set width=0"),
+             "tiny.nas:2:11: error: conv attribute `out` must be >= 1, got 0");
+  Run ok = cli.run("check tiny.nas --set width=4 --set classes=3");
+  INFO(ok.err);
+  CHECK(ok.status == 0);
+  CHECK_THAT(ok.out, Contains("network tiny(classes=3, width=4)"));
+}
+
+TEST_CASE("nasc --arch: bad architecture files", "[cli]") {
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  cli.write("truncated.json", "{\"choices\": {\"op\": \"conv\"\n");
+  user_error(cli.run("check tiny.nas --arch truncated.json"),
+             "truncated.json:2:1: error: arch file is not valid JSON: parse error at line 2, "
+             "column 1: syntax error while parsing object - unexpected end of input; expected "
+             "'}'");
+  cli.write("empty.json", "");
+  user_error(cli.run("check tiny.nas --arch empty.json"),
+             "empty.json:1:1: error: arch file is not valid JSON");
+  cli.write("key.json", "{\"choices\": {\"op\": \"conv\", \"opp\": \"conv\"}}");
+  user_error(cli.run("check tiny.nas --arch key.json"),
+             "key.json:1:28: error: arch file names choice `opp`, which `tiny` does not have (its "
+             "choices: op)");
+  cli.write("cand.json", "{\"choices\": {\"op\": \"avg_pool\"}}");
+  user_error(cli.run("check tiny.nas --arch cand.json"),
+             "cand.json:1:14: error: choice `op` has no candidate `avg_pool` (candidates: conv, "
+             "max_pool, identity)");
+  cli.write("type.json", "{\"choices\": {\"op\": 2}}");
+  user_error(cli.run("check tiny.nas --arch type.json"),
+             "type.json:1:14: error: choice `op` must be a candidate name (string) or a list of "
+             "names, got 2");
+  cli.write("none.json", "{\"choices\": {}}");
+  user_error(cli.run("check tiny.nas --arch none.json"),
+             "none.json:1:1: error: arch file does not fix 1 choice(s) of `tiny`: op");
+  cli.write("nochoices.json", "{\"network\": \"tiny\"}");
+  user_error(
+      cli.run("check tiny.nas --arch nochoices.json"),
+      "nochoices.json:1:1: error: arch file must be a JSON object with a \"choices\" object");
+  cli.write("list.json", "[\"conv\"]");
+  user_error(cli.run("check tiny.nas --arch list.json"),
+             "list.json:1:1: error: arch file must be a JSON object");
+  cli.write("net.json", "{\"network\": \"darts\", \"choices\": {\"op\": \"conv\"}}");
+  user_error(cli.run("check tiny.nas --arch net.json"),
+             "net.json:1:2: error: arch file is for network \"darts\", not `tiny`");
+  cli.write("twice.json", "{\"choices\": {\"op\": \"conv\", \"op\": \"identity\"}}");
+  user_error(cli.run("check tiny.nas --arch twice.json"),
+             "twice.json:1:28: error: arch file gives key `op` twice");
+  user_error(cli.run("check tiny.nas --arch absent.json"),
+             "cannot read arch file \"absent.json\": no such file");
+  cli.write("binary.json", "\xff\xfe{}");
+  Run bin = cli.run("check tiny.nas --arch binary.json");
+  user_error(bin, "binary.json:1:1: error: arch file is not valid JSON");
+  for (unsigned char c : bin.err) CHECK((c >= 32 || c == '\n'));
+  // The same checks for the other commands that take --arch.
+  user_error(cli.run("graph tiny.nas --arch cand.json"), "has no candidate `avg_pool`");
+  user_error(cli.run("ir tiny.nas --stage pruned --arch key.json"), "names choice `opp`");
+}
+
+TEST_CASE("nasc --arch with more bad keys than the error limit is still a user error", "[cli]") {
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  std::string json = "{\"choices\": {";
+  for (int i = 0; i < 30; ++i) json += (i ? ", \"k" : "\"k") + std::to_string(i) + "\": \"x\"";
+  cli.write("many.json", json + "}}");
+  Run r = cli.run("check tiny.nas --arch many.json");
+  user_error(r, "many.json:1:14: error: arch file names choice `k0`");
+  CHECK_THAT(r.err, Contains("20 errors (stopped at the limit)"));
+}
+
+TEST_CASE("nasc check --json", "[cli]") {
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  cli.write("conv.json", "{\"choices\": {\"op\": \"identity\"}}");
+  Run r = cli.run("check tiny.nas --json");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["network"] == "tiny");
+  CHECK(j["network_params"] == nlohmann::json({{"classes", 10}, {"width", 8}}));
+  // stem conv 1*8*9 (no bias), conv candidate 8*8*9, linear 8*10 + 10
+  CHECK(j["params"] == 72 + 576 + 90);
+  CHECK(j["macs"].is_number_integer());
+  CHECK(j["macs"].get<int64_t>() > 0);
+  CHECK(std::fabs(j["log10_space_size"].get<double>() - std::log10(3.0)) < 1e-9);
+  REQUIRE(j["choices"].is_array());
+  REQUIRE(j["choices"].size() == 1);
+  CHECK(j["choices"][0]["key"] == "op");
+  CHECK(j["choices"][0]["candidates"] == nlohmann::json::array({"conv", "max_pool", "identity"}));
+  CHECK(j["choices"][0]["k"] == 1);
+  CHECK_FALSE(j.contains("arch"));
+
+  Run a = cli.run("check tiny.nas --json --arch conv.json");
+  INFO(a.err);
+  REQUIRE(a.status == 0);
+  nlohmann::json ja = nlohmann::json::parse(a.out);
+  REQUIRE(ja.contains("arch"));
+  CHECK(ja["arch"]["params"] == 72 + 90);
+  CHECK(ja["params"] == j["params"]);
+}
+
+TEST_CASE("nasc: diagnostics on stderr in file:line:col form, with the caret", "[cli]") {
+  Cli cli;
+  cli.write("bad.nas",
+            "module a(x: tensor) { return relu(y); }\n"
+            "network n(x: tensor[1, 8, 8]) {\n"
+            "  let h = a(x)\n"
+            "  return h;\n"
+            "}\n");
+  user_error(cli.run("check bad.nas"),
+             "bad.nas:3:15: error: syntax error: expected ';' before 'return'\n"
+             "    let h = a(x)\n"
+             "                ^\n"
+             "1 error\n");
+  cli.write("sem.nas",
+            "module a(x: tensor) { return relu(y); }\n"
+            "network n(x: tensor[1, 8, 8]) {\n"
+            "  let h = a(x);\n"
+            "  return h;\n"
+            "}\n");
+  Run r = cli.run("check sem.nas");
+  user_error(r,
+             "sem.nas:1:35: error: unknown name `y`; did you mean `x`? [in n/a]\n"
+             "  module a(x: tensor) { return relu(y); }\n"
+             "                                    ^\n"
+             "1 error\n");
+  CHECK(r.out.empty());
+  CHECK(cli.run("ir sem.nas --stage ast").status == 0);                  // parses fine...
+  user_error(cli.run("ir bad.nas --stage ast"), "bad.nas:3:15: error");  // ...this does not
+  user_error(cli.run("graph sem.nas"), "sem.nas:1:35: error");
+}
+
+TEST_CASE("nasc: several networks need --network", "[cli]") {
+  Cli cli;
+  cli.write("two.nas",
+            "network a(x: tensor[1, 8, 8]) { return x; }\n"
+            "network b(x: tensor[1, 8, 8]) { return relu(x); }\n");
+  user_error(cli.run("check two.nas"),
+             "two.nas:2:9: error: this file has 2 networks (a, b); pick one with --network NAME");
+  user_error(cli.run("check two.nas --network c"),
+             "no network named `c` in this file (networks: a, b)");
+  Run r = cli.run("check two.nas --network b");
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("network b()"));
+}
+
+// Hostile files through the real binary with an 8 MiB stack: each gives exit status 1
+// and a located error, quickly; none crashes (status -1) or reports a bug (status 2).
+TEST_CASE("nasc on hostile files: never a crash, never exit 2", "[cli][big]") {
+  Cli cli;
+  const std::string head = "network n(x: tensor[1, 8, 8]) { let a = ";
+  std::string sum = "1", nots, chain = "x";
+  for (int i = 0; i < 999999; ++i) sum += "+1";
+  for (int i = 0; i < 1000000; ++i) nots += "! ";
+  for (int i = 0; i < 300000; ++i) chain += "(1)";
+  std::mt19937 rng(3);
+  std::string random_bytes, garbage;
+  for (int i = 0; i < 100000; ++i) random_bytes += static_cast<char>(rng() & 0xFF);
+  const std::string chars = "abcdefghij{}()[];:,.=+-*/<>!?\"# \n\t0123456789";
+  while (garbage.size() < (10u << 20)) garbage += chars[rng() % chars.size()];
+  struct Case {
+    std::string name, text, expect;
+  };
+  std::vector<Case> cases = {
+      {"parens.nas", head + std::string(100000, '(') + "1" + std::string(100000, ')') + "; }",
+       "parens.nas:1:296: error: nesting deeper than 256 levels of brackets"},
+      {"sum.nas", head + sum + "; return x; }", "sum.nas:1:20040: error: statement has more than"},
+      {"nots.nas", head + nots + "true; return x; }", "nots.nas:1:20039: error: statement has"},
+      {"calls.nas", head + chain + "; return x; }", "calls.nas:1:30039: error: statement has"},
+      {"empty.nas", "", "empty.nas:1:1: error: no `network` in this file"},
+      {"nul.nas", std::string("network n(x: tensor[1, 8, 8]) { return x; }\0", 44),
+       "nul.nas:1:44: error: not a .nas text file: NUL byte"},
+      {"random.nas", random_bytes, "random.nas:1:"},
+      {"garbage.nas", garbage, "garbage.nas:"},
+      {"loop.nas",
+       "network n(x: tensor[1, 8, 8]) {\n  for i in range(1000000000) { }\n  return x;\n}\n",
+       "loop.nas:2:12: error: range(1000000000) would have 1000000000 elements"},
+      {"recurse.nas",
+       "module r(x: tensor) { return r(x); }\nnetwork n(x: tensor[1, 8, 8]) { return r(x); }\n",
+       "recurse.nas:1:30: error: module calls nested deeper than 128"},
+      {"nest.nas",
+       "network n(x: tensor[1, 8, 8]) {\n  let a = [];\n  for i in range(100000) { a = [a]; }\n  "
+       "return x;\n}\n",
+       "nest.nas:3:32: error: lists nested more than 100 levels deep"},
+  };
+  for (const Case& c : cases) {
+    cli.write(c.name, c.text);
+    for (const char* command : {"check", "ir"}) {
+      Run r = cli.run(std::string(command) + " " + c.name);
+      INFO(c.name << " (" << command << "): " << r.err.substr(0, 1000));
+      CHECK(r.status == 1);
+      CHECK_THAT(r.err, StartsWith(c.expect));
+      CHECK(r.seconds < 60);
+    }
+  }
+}
+
+TEST_CASE("nasc on a 10 MB file of valid modules", "[cli][big]") {
+  Cli cli;
+  std::string text;
+  text.reserve((10u << 20) + 1000);
+  for (int i = 0; text.size() < (10u << 20); ++i)
+    text +=
+        "module blk_" + std::to_string(i) +
+        "(x: tensor, c: int = 4) {\n  let h = conv(x, c, kernel=3, pad=1);\n  return relu(h);\n}\n";
+  text += "network n(x: tensor[3, 8, 8]) { return blk_1(x); }\n";
+  cli.write("big.nas", text);
+  Run r = cli.run("check big.nas");
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("big.nas: network n()"));
+  CHECK(r.seconds < 120);
+}
