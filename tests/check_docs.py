@@ -10,8 +10,8 @@ A ```nas block preceded by `<!-- file: NAME -->` is saved as NAME (so others can
 """
 import os, re, shutil, subprocess, sys, tempfile
 
-NASC_DIR = sys.argv[1]          # folder holding the nasc binary
-REPO = sys.argv[2]
+NASC_DIR = os.path.abspath(sys.argv[1])  # folder holding the nasc binary
+REPO = os.path.abspath(sys.argv[2])
 docs = sys.argv[3:]
 fails = 0
 

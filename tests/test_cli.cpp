@@ -351,3 +351,41 @@ TEST_CASE("nasc on a 10 MB file of valid modules", "[cli][big]") {
   CHECK_THAT(r.out, Contains("big.nas: network n()"));
   CHECK(r.seconds < 120);
 }
+
+TEST_CASE("a flag that does not apply to the command is an error", "[cli]") {
+  Cli cli;
+  std::string file = cli.write("tiny.nas", kTiny);
+  cli.write("a.json", R"({"choices": {"op": "conv"}})");
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"graph " + file + " --json",
+            "--json does not apply to `nasc graph`; it is for `nasc check`"},
+           {"check " + file + " -o x.svg",
+            "-o does not apply to `nasc check`; it is for `nasc graph`"},
+           {"check " + file + " --stage ir", "--stage does not apply to `nasc check`"},
+           {"graph " + file + " --no-locations", "--no-locations does not apply to `nasc graph`"},
+           {"ir " + file + " --arch a.json", "--arch does not apply to `nasc ir`"},
+       }) {
+    Run r = cli.run(c.args);
+    INFO(c.args << "\n" << r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains(c.message));
+  }
+  // The same flags where they apply.
+  CHECK(cli.run("ir " + file + " --stage pruned --arch a.json --no-locations").status == 0);
+  CHECK(cli.run("check " + file + " --arch a.json --json").status == 0);
+}
+
+TEST_CASE("graph reports an unwritable output instead of claiming success", "[cli]") {
+  Cli cli;
+  std::string file = cli.write("tiny.nas", kTiny);
+  Run r = cli.run("graph " + file + " -o no_such_folder/x.svg");
+  INFO(r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("could not write no_such_folder/x.svg"));
+  Run ok = cli.run("graph " + file + " -o x.svg");
+  CHECK(ok.status == 0);
+  CHECK(fs::file_size(cli.dir / "x.svg") > 0);
+}

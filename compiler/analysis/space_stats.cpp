@@ -31,8 +31,9 @@ double log10_binomial(int n, int k) {
   return (std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0)) / std::log(10.0);
 }
 
-// All k-subsets of {0..n-1} in lexicographic order.
-std::vector<std::vector<int>> subsets(int n, int k) {
+// The k-subsets of {0..n-1} in lexicographic order, at most `limit` of them (a join of
+// k of many inputs has too many to list; the search then sees the first `limit`).
+std::vector<std::vector<int>> subsets(int n, int k, size_t limit = 4096) {
   std::vector<std::vector<int>> out;
   std::vector<int> cur;
   std::function<void(int)> rec = [&](int start) {
@@ -40,7 +41,7 @@ std::vector<std::vector<int>> subsets(int n, int k) {
       out.push_back(cur);
       return;
     }
-    for (int i = start; i < n; ++i) {
+    for (int i = start; i < n && out.size() < limit; ++i) {
       cur.push_back(i);
       rec(i + 1);
       cur.pop_back();
@@ -71,7 +72,14 @@ SpaceStats space_stats(const Graph& g, int64_t max_enumerate) {
 
   std::vector<char> mask;
   LiveMasker masker(g);
+  // Each evaluation walks the whole graph; cap the total work so that a huge space
+  // (thousands of chained choices) gets a best-effort answer instead of a hang.
+  constexpr int64_t kMaxNodeVisits = 100'000'000;
+  const int64_t max_evaluations =
+      std::max<int64_t>(1, kMaxNodeVisits / std::max<size_t>(1, g.nodes.size()));
+  int64_t evaluations = 0;
   auto params_of = [&](const Selection& sel) {
+    ++evaluations;
     masker.compute(sel, mask);
     return masked_sum(costs.params, mask);
   };
@@ -103,9 +111,10 @@ SpaceStats space_stats(const Graph& g, int64_t max_enumerate) {
     ExtremeArch& best = direction > 0 ? s.largest : s.smallest;
     Selection cur = best.selection;
     int64_t cur_params = best.params;
-    for (int round = 0; round < 20; ++round) {
+    for (int round = 0; round < 20 && evaluations < max_evaluations; ++round) {
       bool changed = false;
       for (size_t gi = 0; gi < g.arch.size(); ++gi) {
+        if (evaluations >= (direction > 0 ? max_evaluations / 2 : max_evaluations)) break;
         std::vector<int> keep = cur.chosen[gi];
         for (const auto& option : options[gi]) {
           cur.chosen[gi] = option;
@@ -122,6 +131,7 @@ SpaceStats space_stats(const Graph& g, int64_t max_enumerate) {
     }
     best = {cur_params, cur};
   }
+  s.search_truncated = evaluations >= max_evaluations / 2;
   return s;
 }
 

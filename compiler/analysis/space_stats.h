@@ -32,7 +32,8 @@ struct SpaceStats {
   double log10_space_size = 0;  // sum over groups of log10(C(n, k))
   int64_t supernet_params = 0, supernet_macs = 0;
   ExtremeArch largest, smallest;
-  bool extremes_exact = false;  // enumerated every architecture
+  bool extremes_exact = false;    // enumerated every architecture
+  bool search_truncated = false;  // coordinate search stopped at its work limit
 };
 
 // Largest/smallest are exact when the space has at most `max_enumerate` architectures;

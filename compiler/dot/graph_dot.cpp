@@ -110,8 +110,8 @@ std::string graph_to_dot(const Graph& g) {
     std::string indent(depth * 2, ' ');
     for (int id : c.nodes) {
       const Node& n = g.nodes[id];
-      out << indent << "n" << id << " [label=\"" << label(n) << "\", tooltip=\""
-          << escape(n.name) << "\", " << style(n) << "];\n";
+      out << indent << "n" << id << " [label=\"" << label(n) << "\", tooltip=\"" << escape(n.name)
+          << "\", " << style(n) << "];\n";
     }
     for (const auto& [prefix, child] : c.children) {
       out << indent << "subgraph cluster_" << cluster_id++ << " {\n"
@@ -132,17 +132,19 @@ std::string graph_to_dot(const Graph& g) {
   return out.str();
 }
 
-std::string render_with_graphviz(const std::string& dot_text, const std::string& format,
-                                 const std::string& out_path) {
+RenderResult render_with_graphviz(const std::string& dot_text, const std::string& format,
+                                  const std::string& out_path) {
   namespace fs = std::filesystem;
   fs::path tmp = fs::temp_directory_path() / ("nasc-" + std::to_string(::getpid()) + ".dot");
   {
     std::ofstream f(tmp);
     f << dot_text;
-    if (!f) return "cannot write a temporary file in " + fs::temp_directory_path().string();
+    if (!f)
+      return {RenderResult::Failed,
+              "cannot write a temporary file in " + fs::temp_directory_path().string()};
   }
   pid_t pid = ::fork();
-  if (pid < 0) return "cannot start graphviz";
+  if (pid < 0) return {RenderResult::Failed, "cannot start graphviz"};
   if (pid == 0) {
     std::string fmt_flag = "-T" + format;
     // Quiet graphviz's own chatter; the exit status says whether it worked.
@@ -155,9 +157,11 @@ std::string render_with_graphviz(const std::string& dot_text, const std::string&
   ::waitpid(pid, &status, 0);
   std::error_code ec;
   fs::remove(tmp, ec);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return "graphviz's `dot` is not installed";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    return {RenderResult::GraphvizMissing, "graphviz's `dot` is not installed"};
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return "graphviz's `dot` failed to render " + out_path;
+    return {RenderResult::Failed,
+            "graphviz's `dot` could not write " + out_path + " (does its folder exist?)"};
   return {};
 }
 

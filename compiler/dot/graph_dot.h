@@ -12,8 +12,11 @@ namespace nas {
 std::string graph_to_dot(const Graph& g);
 
 // Runs graphviz's `dot` to turn DOT text into `format` (svg, png, pdf) at out_path.
-// Returns an empty string on success, else what went wrong.
-std::string render_with_graphviz(const std::string& dot_text, const std::string& format,
-                                 const std::string& out_path);
+struct RenderResult {
+  enum Status { Ok, GraphvizMissing, Failed } status = Ok;
+  std::string message;  // what went wrong, when status != Ok
+};
+RenderResult render_with_graphviz(const std::string& dot_text, const std::string& format,
+                                  const std::string& out_path);
 
 }  // namespace nas

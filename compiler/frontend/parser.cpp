@@ -694,13 +694,32 @@ std::unique_ptr<ast::File> parse_source(std::shared_ptr<const SourceFile> source
   TokenKinds kinds(lexer.getVocabulary());
   if (!check_tokens(cols, tokens, kinds, diags)) return nullptr;
 
+  // Two-stage parse, as the ANTLR authors recommend: SLL prediction is much faster and
+  // enough for almost every valid file; if it fails (a syntax error, or a rare
+  // SLL-ambiguous input), parse again with full LL and the error-reporting strategy.
   NasParser parser(&tokens);
-  ErrorListener listener(cols, tokens, kinds, diags);
   parser.removeErrorListeners();
-  parser.addErrorListener(&listener);
-  parser.setErrorHandler(std::make_shared<ErrorStrategy>(kinds));
-  NasParser::FileContext* tree = parser.file();
-  if (listener.count > 0) return nullptr;
+  parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+      antlr4::atn::PredictionMode::SLL);
+  parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+  NasParser::FileContext* tree = nullptr;
+  try {
+    tree = parser.file();
+  } catch (const antlr4::ParseCancellationException&) {
+    tree = nullptr;
+  }
+  if (!tree) {
+    tokens.seek(0);
+    parser.reset();
+    parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+        antlr4::atn::PredictionMode::LL);
+    ErrorListener listener(cols, tokens, kinds, diags);
+    parser.addErrorListener(&listener);
+    parser.setErrorHandler(std::make_shared<ErrorStrategy>(kinds));
+    tree = parser.file();
+    parser.removeErrorListeners();
+    if (listener.count > 0) return nullptr;
+  }
   return AstBuilder(cols).build(tree);
 }
 

@@ -9,7 +9,8 @@
 namespace nas {
 
 // Limits that keep hostile input from exhausting the stack or the machine.
-constexpr size_t kMaxSourceBytes = 64u << 20;  // 64 MiB
+// ANTLR needs about 200 bytes of memory per source byte, so 16 MiB of source is ~3 GB.
+constexpr size_t kMaxSourceBytes = 16u << 20;  // 16 MiB
 constexpr int kMaxNestingDepth = 256;          // brackets, braces and parentheses
 
 // Returns the AST, or nullptr when there were syntax errors (reported to diags).

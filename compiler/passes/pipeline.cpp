@@ -23,20 +23,26 @@ Compilation run_pipeline(std::unique_ptr<Program> program, const CompileOptions&
   return c;
 }
 
+// Runs a front-end job on a large stack (the parser and evaluator recurse, and callers
+// of the library should not have to know) and turns the error limit into a stop.
 template <typename Fn>
-Compilation guarded(Diagnostics& diags, Fn fn) {
-  try {
-    return fn();
-  } catch (const TooManyErrors&) {
-    return {};
-  }
+Compilation guarded(Fn fn) {
+  Compilation result;
+  run_with_large_stack([&] {
+    try {
+      result = fn();
+    } catch (const TooManyErrors&) {
+      result = {};
+    }
+  });
+  return result;
 }
 
 }  // namespace
 
 Compilation compile_file(const std::string& path, const CompileOptions& options, Diagnostics& diags,
                          bool parse_only) {
-  return guarded(diags, [&] {
+  return guarded([&] {
     auto program = load_program(path, default_search_paths(options.include_paths), diags);
     return run_pipeline(std::move(program), options, diags, parse_only);
   });
@@ -44,7 +50,7 @@ Compilation compile_file(const std::string& path, const CompileOptions& options,
 
 Compilation compile_text(const std::string& path, std::string text, const CompileOptions& options,
                          Diagnostics& diags, bool parse_only) {
-  return guarded(diags, [&] {
+  return guarded([&] {
     auto program = load_program_from_text(path, std::move(text),
                                           default_search_paths(options.include_paths), diags);
     return run_pipeline(std::move(program), options, diags, parse_only);

@@ -30,9 +30,9 @@ struct Compilation {
   std::optional<Graph> supernet;     // set when elaboration and checks succeeded
 };
 
-// Runs the front end on a file (or on given text, for tests and fuzzing). Never throws
-// for bad input: every problem is a diagnostic. Stops after the parse stage when
-// `parse_only` is set.
+// Runs the front end on a file (or on given text, for tests and fuzzing), on a thread
+// with a large stack. Never throws for bad input: every problem is a diagnostic. Stops after the
+// parse stage when `parse_only` is set.
 Compilation compile_file(const std::string& path, const CompileOptions& options, Diagnostics& diags,
                          bool parse_only = false);
 Compilation compile_text(const std::string& path, std::string text, const CompileOptions& options,

@@ -138,7 +138,10 @@ int cmd_check(const Options& o, const Graph& g, Diagnostics& diags) {
   std::cout << "  search space     " << size << " architectures\n";
   std::cout << "  params           supernet " << with_commas(s.supernet_params) << ", largest "
             << with_commas(s.largest.params) << ", smallest " << with_commas(s.smallest.params)
-            << (s.extremes_exact ? "" : " (largest/smallest by coordinate search)") << "\n";
+            << (s.extremes_exact     ? ""
+                : s.search_truncated ? " (best found before the search's work limit)"
+                                     : " (largest/smallest by coordinate search)")
+            << "\n";
   std::cout << "  MACs             supernet " << with_commas(s.supernet_macs) << " ("
             << human(s.supernet_macs) << ") per sample\n";
   if (fixed) {
@@ -170,13 +173,17 @@ int cmd_graph(const Options& o, const Graph& supernet, Diagnostics& diags) {
                         "\"; use .dot, .svg, .png or .pdf");
     return report(diags);
   }
-  std::string err = render_with_graphviz(dot, format, o.output);
-  if (!err.empty()) {
+  RenderResult rendered = render_with_graphviz(dot, format, o.output);
+  if (rendered.status == RenderResult::GraphvizMissing) {
+    // Still useful without graphviz: keep the DOT text next to the requested file.
     std::string dot_path = std::filesystem::path(o.output).replace_extension(".dot").string();
-    write_text(dot_path, dot, diags);
-    diags.warning({}, err + "; wrote DOT to " + dot_path + " instead");
-    std::cerr << diags.render();
-    return kOk;
+    if (!write_text(dot_path, dot, diags)) return report(diags);
+    diags.warning({}, rendered.message + "; wrote DOT to " + dot_path + " instead");
+    return report(diags);
+  }
+  if (rendered.status == RenderResult::Failed) {
+    diags.error({}, rendered.message);
+    return report(diags);
   }
   std::cerr << "wrote " << o.output << "\n";
   return report(diags);

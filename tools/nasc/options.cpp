@@ -33,6 +33,7 @@ Options parse_options(int argc, char** argv) {
   Options o;
   static const std::set<std::string> commands = {"check", "graph", "ir"};
   std::vector<std::string> args(argv + 1, argv + argc);
+  bool stage_given = false;
   auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
     if (i + 1 >= args.size()) {
       o.error = flag + " needs a value";
@@ -60,6 +61,7 @@ Options parse_options(int argc, char** argv) {
       o.arch = need_value(i, a);
     } else if (a == "--stage") {
       o.stage = need_value(i, a);
+      stage_given = true;
     } else if (a == "--network") {
       o.network = need_value(i, a);
     } else if (a == "-I") {
@@ -93,6 +95,18 @@ Options parse_options(int argc, char** argv) {
     o.error = "unknown --stage `" + o.stage + "` (stages: ast, ir, pruned)";
   if (o.error.empty() && o.command == "ir" && o.stage == "pruned" && o.arch.empty())
     o.error = "--stage pruned needs --arch A.json (the selection to prune with)";
+  // A flag the command would ignore is a mistake worth saying so, not silently dropping.
+  auto only_for = [&](bool given, const char* flag, bool applies, const char* where) {
+    if (o.error.empty() && given && !applies)
+      o.error =
+          std::string(flag) + " does not apply to `nasc " + o.command + "`; it is for " + where;
+  };
+  only_for(o.json, "--json", o.command == "check", "`nasc check`");
+  only_for(!o.output.empty(), "-o", o.command == "graph", "`nasc graph`");
+  only_for(stage_given, "--stage", o.command == "ir", "`nasc ir`");
+  only_for(o.no_locations, "--no-locations", o.command == "ir", "`nasc ir`");
+  only_for(!o.arch.empty(), "--arch", o.command != "ir" || o.stage == "pruned",
+           "`nasc check`, `nasc graph` and `nasc ir --stage pruned`");
   return o;
 }
 
