@@ -1,10 +1,13 @@
 #include "compiler/frontend/builtins.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "compiler/ir/names.h"
 
 namespace nas {
 
@@ -32,53 +35,92 @@ const char* kind_name(Value::Kind k) {
 
 namespace {
 
-// Appends v to out. Lists stop after 16 elements and once out passes `limit`: lists
-// that share sublists ([a, a, ...] nested) are cheap to build but exponential to print.
-void append_value(std::string& out, const Value& v, bool quote, size_t limit) {
+// How append_value renders: for messages (lists cut after 16 elements or once the text
+// passes the limit), as str() gives it (whole, or nothing), or as JSON (whole, or nothing).
+enum class Style { Message, Full, Json };
+
+// Float text of str() and messages: 12 significant digits, with ".0" on whole numbers so
+// that a float never reads as an int.
+std::string float_text(double f) {
+  std::ostringstream s;
+  s.precision(12);
+  s << f;
+  std::string out = s.str();
+  if (out.find_first_of(".eEn") == std::string::npos) out += ".0";
+  return out;
+}
+
+// Float as a JSON number: the shortest text that reads back as the same double (the IR
+// header and `nasc check --json` record the exact value), ".0" kept on whole numbers.
+std::string float_json(double f) {
+  if (!std::isfinite(f)) return "null";  // JSON has no inf/nan; the language makes none
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, f);
+  std::string out(buf, ec == std::errc() ? end : buf);
+  if (out.find_first_of(".eE") == std::string::npos) out += ".0";
+  return out;
+}
+
+// Appends v to out. Returns false, for Full and Json, once out passes `limit`: the caller
+// then has no text (a cut one would let two different values print the same, e.g. as
+// choice keys), and lists that share sublists ([a, a, ...] nested), cheap to build but
+// exponential to print, stop there. Messages cut long lists instead and always succeed.
+bool append_value(std::string& out, const Value& v, Style style, bool quote, size_t limit) {
   switch (v.kind) {
     case Value::Kind::Int:
       out += std::to_string(v.i);
-      return;
-    case Value::Kind::Float: {
-      std::ostringstream s;
-      s.precision(12);
-      s << v.f;
-      out += s.str();
-      if (s.str().find_first_of(".eEn") == std::string::npos) out += ".0";
-      return;
-    }
+      break;
+    case Value::Kind::Float:
+      out += style == Style::Json ? float_json(v.f) : float_text(v.f);
+      break;
     case Value::Kind::Bool:
       out += v.b ? "true" : "false";
-      return;
+      break;
     case Value::Kind::String:
-      out += quote ? "\"" + v.s + "\"" : v.s;
-      return;
+      if (style == Style::Json)
+        out += json_quote(v.s);
+      else
+        out += quote ? "\"" + v.s + "\"" : v.s;
+      break;
     case Value::Kind::List:
       out += "[";
       for (size_t i = 0; i < v.list->size(); ++i) {
         if (i) out += ", ";
-        if (i == 16 || out.size() > limit) {
+        if (style == Style::Message && (i == 16 || out.size() > limit)) {
           out += "... (" + std::to_string(v.list->size()) + " elements)";
           break;
         }
-        append_value(out, (*v.list)[i], true, limit);
+        if (!append_value(out, (*v.list)[i], style, true, limit)) return false;
       }
       out += "]";
-      return;
+      break;
     case Value::Kind::Tensor:
-      out += "tensor";
-      return;
+      out += style == Style::Json ? "null" : "tensor";
+      break;
     default:
-      out += kind_name(v.kind);
-      return;
+      out += style == Style::Json ? "null" : kind_name(v.kind);
+      break;
   }
+  return style == Style::Message || out.size() <= limit;
 }
 
 }  // namespace
 
 std::string value_str(const Value& v, bool quote) {
   std::string out;
-  append_value(out, v, quote, 4096);
+  append_value(out, v, Style::Message, quote, 4096);
+  return out;
+}
+
+std::optional<std::string> value_text(const Value& v, size_t max_chars) {
+  std::string out;
+  if (!append_value(out, v, Style::Full, false, max_chars)) return std::nullopt;
+  return out;
+}
+
+std::optional<std::string> value_json(const Value& v, size_t max_chars) {
+  std::string out;
+  if (!append_value(out, v, Style::Json, true, max_chars)) return std::nullopt;
   return out;
 }
 
@@ -219,7 +261,16 @@ const std::map<std::string, Builtin>& table() {
         [](const Args& a, const SourceLoc& loc, BuiltinContext& ctx) {
           if (a[0].kind == Value::Kind::Tensor)
             ctx.fail(loc, "str() of a tensor is not a compile-time value");
-          return Value::of_string(value_str(a[0]));
+          // The whole text, never an abbreviation: str() builds keys and candidate names,
+          // and two long lists cut to the same prefix must not give the same name.
+          size_t limit = static_cast<size_t>(std::max<int64_t>(ctx.max_list_size, 0));
+          std::optional<std::string> text = value_text(a[0], limit);
+          ctx.charge(static_cast<int64_t>((text ? text->size() : limit) / 16), loc);
+          if (!text)
+            ctx.fail(loc, "str() of this " + std::string(kind_name(a[0].kind)) +
+                              " would be longer than " + std::to_string(limit) +
+                              " characters, the limit for strings");
+          return Value::of_string(std::move(*text));
         }}},
       {"int",
        {1, 1, "int(number)",

@@ -17,6 +17,10 @@ struct BuiltinContext {
   int64_t max_list_size;
   // Reports a located error and unwinds the current statement; never returns.
   std::function<void(const SourceLoc&, const std::string&)> fail;
+  // Counts n units of work toward the elaborator's step limit (may not return): for
+  // builtins whose work shows in no argument or result size, such as str() of a list
+  // that shares sublists, or one whose text is too long.
+  std::function<void(int64_t n, const SourceLoc& loc)> charge;
 };
 
 bool is_builtin_function(std::string_view name);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,15 @@ struct Value {
 };
 
 const char* kind_name(Value::Kind k);
-// Renders a value for messages and str(): 3, 0.5, "a" (quoted when `quote`), [1,2].
+// Renders a value for messages: 3, 0.5, "a" (quoted when `quote`), [1, 2]. Long lists
+// are abbreviated ("... (N elements)"), so this is for messages only.
 std::string value_str(const Value& v, bool quote = false);
+// The whole text of a value, as str() gives it (strings unquoted at the top level, quoted
+// inside lists), or nullopt when it would be longer than max_chars.
+std::optional<std::string> value_text(const Value& v, size_t max_chars);
+// The value as JSON text: ints and finite floats as numbers, bools, strings quoted and
+// escaped, lists as arrays, whole (never abbreviated); nullopt when longer than
+// max_chars. Graph::params holds this text for each network parameter.
+std::optional<std::string> value_json(const Value& v, size_t max_chars);
 
 }  // namespace nas

@@ -1,5 +1,7 @@
 #include "compiler/ir/op_registry.h"
 
+#include <unordered_set>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +10,8 @@
 #include <limits>
 #include <type_traits>
 #include <variant>
+
+#include "compiler/ir/names.h"
 
 namespace nas {
 namespace {
@@ -246,11 +250,11 @@ std::vector<OpDef> builtin_ops() {
             fmt::format("choice `{}` needs one candidate name per input: {} names "
                         "for {} inputs",
                         key, names.size(), n));
-      for (size_t i = 0; i < n; ++i)
-        for (size_t j = 0; j < i; ++j)
-          if (names[i] == names[j])
-            return ctx.fail(fmt::format(
-                "choice `{}` candidate names must be distinct: `{}` appears twice", key, names[i]));
+      std::unordered_set<std::string_view> seen;  // a set: generated choices can be large
+      for (const std::string& name : names)
+        if (!seen.insert(name).second)
+          return ctx.fail(fmt::format(
+              "choice `{}` candidate names must be distinct: `{}` appears twice", key, name));
       int64_t k = ctx.i("k");
       if (k < 1 || k > static_cast<int64_t>(n))
         return ctx.fail(
@@ -561,33 +565,17 @@ const std::vector<OpDef>& registry() {
   return ops;
 }
 
-// Levenshtein distance, to suggest the attribute a typo meant.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string unknown_attr_message(const OpDef& op, const std::string& key) {
   if (op.attrs.empty()) return fmt::format("{} has no attribute `{}`; it takes none", op.name, key);
-  std::string names, closest;
-  size_t best = 3;  // suggest only near misses
+  std::vector<std::string> names;
+  std::string listed;
   for (const AttrSpec& a : op.attrs) {
-    names += (names.empty() ? "" : ", ") + a.name;
-    size_t d = edit_distance(key, a.name);
-    if (d < best) best = d, closest = a.name;
+    names.push_back(a.name);
+    listed += (listed.empty() ? "" : ", ") + a.name;
   }
   std::string msg =
-      fmt::format("{} has no attribute `{}`; its attributes are {}", op.name, key, names);
+      fmt::format("{} has no attribute `{}`; its attributes are {}", op.name, key, listed);
+  std::string closest = closest_name(key, names);  // suggest only near misses
   if (!closest.empty()) msg += fmt::format(" (did you mean `{}`?)", closest);
   return msg;
 }
