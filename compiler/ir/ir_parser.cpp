@@ -423,7 +423,10 @@ class IrParser {
       for (size_t i = 0; i < params.size(); ++i) {
         char c = params[i];
         if (in_string) {
-          in_string = c != '"';
+          if (c == '\\')
+            ++i;  // an escaped character, e.g. \", cannot end the string
+          else
+            in_string = c != '"';
         } else if (c == '"') {
           in_string = true;
         } else if (c == '[' || c == '(') {
