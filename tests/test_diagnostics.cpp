@@ -1066,4 +1066,23 @@ TEST_CASE("candidate names and choice keys must fit in paths, the IR and DOT",
   CHECK(r.ok);
 }
 
+TEST_CASE("a let's value cannot refer to the name it declares", "[diagnostics][names]") {
+  // Found by the fuzzer: this once compiled, silently, to a graph without an output.
+  one_error("network n(x: tensor[2, 4, 4]) {\n  let z = relu(z);\n  return z;\n}\n", 2, 16,
+            {"unknown name `z`"});
+  // With an outer `z`, the value reads the outer one (a new scope may shadow it).
+  Outcome r = compile(
+      "network n(x: tensor[2, 4, 4]) {\n  let z = x;\n  if true {\n    let z = relu(z);\n"
+      "    return z;\n  }\n  return z;\n}\n");
+  INFO(r.diags.render());
+  CHECK(r.ok);
+}
+
+TEST_CASE("overflow in abs() and out-of-range float literals are named", "[diagnostics][values]") {
+  one_error("let a = abs(-9223372036854775807 - 1);\nnetwork n(x: tensor[2]) { return x; }\n", 1, 9,
+            {"integer overflow in abs(-9223372036854775808)"});
+  one_error("let a = 1e400;\nnetwork n(x: tensor[2]) { return x; }\n", 1, 9,
+            {"number literal 1e400 is out of range"});
+}
+
 }  // namespace nas

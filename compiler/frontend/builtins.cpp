@@ -293,8 +293,9 @@ const std::map<std::string, Builtin>& table() {
       {"abs",
        {1, 1, "abs(number)",
         [](const Args& a, const SourceLoc& loc, BuiltinContext& ctx) {
-          if (a[0].kind == Value::Kind::Int && a[0].i != INT64_MIN)
-            return Value::of_int(a[0].i < 0 ? -a[0].i : a[0].i);
+          if (a[0].kind == Value::Kind::Int && a[0].i == INT64_MIN)
+            ctx.fail(loc, "integer overflow in abs(" + std::to_string(a[0].i) + ")");
+          if (a[0].kind == Value::Kind::Int) return Value::of_int(a[0].i < 0 ? -a[0].i : a[0].i);
           if (a[0].kind == Value::Kind::Float) return Value::of_float(std::fabs(a[0].f));
           ctx.fail(loc, std::string("abs() takes a number, got ") + kind_name(a[0].kind));
           return Value();

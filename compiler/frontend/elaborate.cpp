@@ -209,7 +209,7 @@ void Elaborator::build_network(const ast::ModuleDecl& net) {
 
   for (const auto& [name, value] : opt_.overrides) {
     auto it = std::find_if(net.params.begin(), net.params.end(),
-                           [&](const ast::Param& p) { return p.name == name; });
+                           [&, &name = name](const ast::Param& p) { return p.name == name; });
     if (it == net.params.end() || it->type.name == "tensor") {
       std::string names;
       for (const auto& p : net.params)
@@ -391,8 +391,10 @@ void Elaborator::exec(const ast::Stmt& s, Frame& f) {
       if (f.scopes.back().count(s.name))
         fail(s.loc, "`" + s.name + "` is already declared in this scope; assign it with `" +
                         s.name + " = ...`");
-      f.scopes.back()[s.name] = Value::poison();  // declared even if the value fails
-      f.scopes.back()[s.name] = eval(*s.expr, f);
+      // Evaluate before declaring: in `let z = relu(z);` the right side's `z` is not this
+      // one (a failure still declares it, as poison, in exec_block).
+      Value v = eval(*s.expr, f);
+      f.scopes.back()[s.name] = v;
       break;
     }
     case ast::StmtKind::Assign: {

@@ -605,7 +605,8 @@ class AstBuilder {
     }
     if (auto* c = dynamic_cast<NasParser::FloatLitContext*>(ctx)) {
       auto e = make(K::Float, c);
-      e->float_value = std::strtod(c->FLOAT()->getText().c_str(), nullptr);
+      e->text = c->FLOAT()->getText();  // kept for the "out of range" message
+      e->float_value = std::strtod(e->text.c_str(), nullptr);
       return e;
     }
     if (auto* c = dynamic_cast<NasParser::StringLitContext*>(ctx)) {

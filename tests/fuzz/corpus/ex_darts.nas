@@ -1,0 +1,39 @@
+// The DARTS search space on CIFAR-10 (Liu, Simonyan, Yang, "DARTS: Differentiable
+// Architecture Search", ICLR 2019), exactly as the reference search network
+// (model_search.py; shared/peers/darts_torch.py): a 3x3 stem of stem_multiplier*C
+// channels, `layers` cells with reduction cells at layers/3 and 2*layers/3 (which double
+// the width), global average pooling and a linear classifier.
+
+// Search space: 14 edges per cell type x 8 operations; alphas are shared by all normal
+// cells (keys "normal/n<node>_e<input>") and by all reduction cells ("reduce/...").
+// The supernet has 1,930,618 weights, like darts_torch.py's Network().
+
+// A genotype is an arch file that picks one op per edge and `none` on the edges a node
+// drops (DARTS keeps the 2 strongest per node); zero-pruning removes those edges.
+// Retrain a larger network from the same file with e.g. --set C=36 --set layers=20.
+
+import "darts_ops.nas";
+
+network darts(x: tensor[in_channels, hw, hw], C: int = 16, layers: int = 8, steps: int = 4,
+              multiplier: int = 4, stem_multiplier: int = 3, classes: int = 10,
+              in_channels: int = 3, hw: int = 32) {
+  let c = stem_multiplier * C;
+  let stem = batchnorm(conv(x, c, kernel=3, pad=1, bias=false));   // affine BN, as in DARTS
+  let s0 = stem;
+  let s1 = stem;
+  c = C;
+  let reduction_prev = false;
+  for i in range(layers) {
+    // Reduction cells at layers/3 and 2*layers/3 (`/` on ints is integer division).
+    let reduction = i in [layers / 3, 2 * layers / 3];
+    if reduction {
+      c = 2 * c;
+    }
+    let out = darts_cell(s0, s1, c, reduction, reduction_prev, steps=steps,
+                         multiplier=multiplier);
+    s0 = s1;
+    s1 = out;
+    reduction_prev = reduction;
+  }
+  return linear(global_avg_pool(s1), classes);
+}

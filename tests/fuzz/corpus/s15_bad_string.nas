@@ -1,0 +1,1 @@
+network n(x: tensor[1,2,2]) { let s = "unterminated; }

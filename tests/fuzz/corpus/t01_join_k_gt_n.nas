@@ -1,0 +1,3 @@
+network n(x: tensor[4, 8, 8], c: int = 4) {
+  return join(k=3) { a: x, b: relu(x) };
+}
