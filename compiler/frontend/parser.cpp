@@ -15,6 +15,8 @@
 #include <set>
 #include <string_view>
 
+#include "compiler/ir/names.h"
+
 namespace nas {
 namespace {
 
@@ -70,27 +72,6 @@ class Columns {
   std::vector<char> kind_;
   std::map<int, std::vector<int>> maps_;
 };
-
-// Length of the well-formed UTF-8 sequence at t[i] (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF), or 0. ANTLR's decoder throws on anything else.
-size_t utf8_length(const std::string& t, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(t[k]); };
-  auto in = [&](size_t k, unsigned lo, unsigned hi) {
-    return k < t.size() && byte(k) >= lo && byte(k) <= hi;
-  };
-  unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return in(i + 1, 0x80, 0xBF) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
 
 // Rejects bytes that are not text before ANTLR sees them: the runtime's UTF-8 decoder
 // throws on invalid sequences, and a binary file deserves a clear message anyway.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "compiler/ir/names.h"
+
 namespace nas {
 
 SourceFile::SourceFile(std::string p, std::string t) : path(std::move(p)), text(std::move(t)) {
@@ -41,27 +43,6 @@ void Diagnostics::note(const SourceLoc& loc, std::string message) {
 }
 
 namespace {
-
-// Length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no overlong forms,
-// surrogates or code points above U+10FFFF), or 0. The same rule as the parser's.
-size_t utf8_length(std::string_view text, size_t i) {
-  auto in = [&](size_t k, unsigned lo, unsigned hi) {
-    return k < text.size() && static_cast<unsigned char>(text[k]) >= lo &&
-           static_cast<unsigned char>(text[k]) <= hi;
-  };
-  unsigned char c = text[i];
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return in(i + 1, 0x80, 0xBF) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    return in(i + 1, lo, hi) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
 
 // Quotes the source line with a caret under the column. The column counts bytes; the
 // caret is placed by characters, so that UTF-8 text before it does not shift it. Control

@@ -40,8 +40,6 @@ std::string did_you_mean(std::string_view name, const std::vector<std::string>& 
   return best.empty() ? std::string() : "; did you mean `" + best + "`?";
 }
 
-namespace {
-
 // Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one
 // (overlong forms, surrogates and code points above U+10FFFF are invalid).
 size_t utf8_length(std::string_view s, size_t i) {
@@ -70,7 +68,7 @@ size_t utf8_length(std::string_view s, size_t i) {
   return n;
 }
 
-}  // namespace
+namespace {}  // namespace
 
 std::string json_quote(std::string_view text) {
   std::string out = "\"";

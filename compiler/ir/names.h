@@ -1,6 +1,6 @@
-// Helpers for names in messages and in the IR text, shared by the front end and the IR:
-// "did you mean" suggestions for misspelt names, and JSON string quoting (the IR header
-// and `nasc check --json` print values as JSON).
+// Helpers for names and text in messages and in the IR text, shared by the front end and
+// the IR: "did you mean" suggestions for misspelt names, UTF-8 validation, and JSON
+// string quoting (the IR header and `nasc check --json` print values as JSON).
 #pragma once
 
 #include <cstddef>
@@ -21,6 +21,10 @@ std::string closest_name(std::string_view name, const std::vector<std::string>& 
 
 // "; did you mean `x`?" for the closest candidate, or "" when none is close.
 std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
+
+// Length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no overlong forms,
+// surrogates or code points above U+10FFFF), or 0 when the bytes there are not one.
+size_t utf8_length(std::string_view text, size_t i);
 
 // `text` as a JSON string literal, quotes included: `"`, `\` and control characters are
 // escaped, and bytes that are not valid UTF-8 become U+FFFD, so that the result is valid
