@@ -68,8 +68,6 @@ size_t utf8_length(std::string_view s, size_t i) {
   return n;
 }
 
-namespace {}  // namespace
-
 std::string json_quote(std::string_view text) {
   std::string out = "\"";
   for (size_t i = 0; i < text.size();) {
