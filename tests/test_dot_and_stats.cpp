@@ -23,7 +23,8 @@ Graph compile(const std::string& text) {
 
 int count_matches(const std::string& text, const std::string& pattern) {
   std::regex re(pattern);
-  return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
+  return static_cast<int>(
+      std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
 }
 
 const char* kZeroJoin = R"(
@@ -110,7 +111,8 @@ TEST_CASE("coordinate search finds the extremes of an additive space", "[stats]"
   // coordinate search must still find the exact extremes, since costs are additive.
   std::string text = "network big(x: tensor[4, 8, 8]) {\n  let h = x;\n";
   for (int i = 0; i < 12; ++i)
-    text += "  h = choice \"c" + std::to_string(i) + "\" { a: conv(h, 4, kernel=1), b: conv(h, 4, kernel=3, pad=1) };\n";
+    text += "  h = choice \"c" + std::to_string(i) +
+            "\" { a: conv(h, 4, kernel=1), b: conv(h, 4, kernel=3, pad=1) };\n";
   text += "  return h;\n}\n";
   Graph g = compile(text);
   SpaceStats exact = space_stats(g, 4096);

@@ -1,7 +1,5 @@
 #include "compiler/ir/op_registry.h"
 
-#include <unordered_set>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +7,7 @@
 #include <initializer_list>
 #include <limits>
 #include <type_traits>
+#include <unordered_set>
 #include <variant>
 
 #include "compiler/ir/names.h"
