@@ -1,0 +1,61 @@
+#include "runtime/optim/grad_accum.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace nas {
+
+int64_t accumulation_steps(int64_t batch_size, int64_t mini_batch) {
+  if (batch_size < 1)
+    throw std::invalid_argument("batch_size: must be >= 1, got " + std::to_string(batch_size));
+  if (mini_batch < 1)
+    throw std::invalid_argument("mini_batch: must be >= 1, got " + std::to_string(mini_batch));
+  if (batch_size % mini_batch != 0)
+    throw std::invalid_argument("batch_size: must be a multiple of mini_batch (" +
+                                std::to_string(mini_batch) + "), got " +
+                                std::to_string(batch_size));
+  return batch_size / mini_batch;
+}
+
+GradAccumulator::GradAccumulator(int64_t batch_size, int64_t mini_batch, std::vector<size_t> sizes)
+    : n_(accumulation_steps(batch_size, mini_batch)) {
+  acc_.reserve(sizes.size());
+  for (size_t s : sizes) acc_.emplace_back(s, 0.0f);
+}
+
+bool GradAccumulator::add(const std::vector<const float*>& grads) {
+  if (grads.size() != acc_.size())
+    throw std::invalid_argument("GradAccumulator::add: expected " + std::to_string(acc_.size()) +
+                                " gradient buffers, got " + std::to_string(grads.size()));
+  if (complete_) reset();
+  for (size_t s = 0; s < acc_.size(); ++s) {
+    float* a = acc_[s].data();
+    const float* g = grads[s];
+    if (count_ == 0)
+      std::copy(g, g + acc_[s].size(), a);  // no zeroing pass, and exact for n == 1
+    else
+      for (size_t i = 0; i < acc_[s].size(); ++i) a[i] += g[i];
+  }
+  if (++count_ < n_) return false;
+  if (n_ > 1) {
+    const float d = static_cast<float>(n_);
+    for (auto& a : acc_)
+      for (float& x : a) x /= d;
+  }
+  complete_ = true;
+  return true;
+}
+
+std::vector<GradSpan> GradAccumulator::spans() {
+  std::vector<GradSpan> out;
+  for (auto& a : acc_) out.push_back({a.data(), a.size()});
+  return out;
+}
+
+void GradAccumulator::reset() {
+  count_ = 0;
+  complete_ = false;
+}
+
+}  // namespace nas

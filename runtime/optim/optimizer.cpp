@@ -1,0 +1,245 @@
+#include "runtime/optim/optimizer.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace nas {
+
+namespace {
+
+constexpr char kMagic[4] = {'N', 'O', 'P', 'T'};
+constexpr uint32_t kVersion = 1;
+constexpr uint32_t kSgd = 1, kAdam = 2;
+
+[[noreturn]] void bad(const std::string& field, const std::string& rule, double got) {
+  throw std::invalid_argument(field + ": " + rule + ", got " + std::to_string(got));
+}
+
+void check_lr(double lr) {
+  if (!std::isfinite(lr) || lr < 0) bad("lr", "must be a finite number >= 0", lr);
+}
+
+void check_slots(const std::vector<ParamSlot>& slots) {
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].size > 0 && (!slots[i].value || !slots[i].grad))
+      throw std::invalid_argument("slot " + std::to_string(i) + ": null value or grad buffer");
+  }
+}
+
+template <typename T>
+void put(std::vector<uint8_t>& out, const T& v) {
+  const auto* b = reinterpret_cast<const uint8_t*>(&v);
+  out.insert(out.end(), b, b + sizeof(T));
+}
+
+void put_floats(std::vector<uint8_t>& out, const std::vector<float>& v) {
+  const auto* b = reinterpret_cast<const uint8_t*>(v.data());
+  out.insert(out.end(), b, b + v.size() * sizeof(float));
+}
+
+template <typename T>
+bool get(const uint8_t*& p, const uint8_t* end, T& v) {
+  if (static_cast<size_t>(end - p) < sizeof(T)) return false;
+  std::memcpy(&v, p, sizeof(T));
+  p += sizeof(T);
+  return true;
+}
+
+// Reads one float vector per slot, sized like the slots.
+bool get_buffers(const uint8_t*& p, const uint8_t* end, const std::vector<ParamSlot>& slots,
+                 std::vector<std::vector<float>>& out) {
+  out.assign(slots.size(), {});
+  for (size_t i = 0; i < slots.size(); ++i) {
+    size_t bytes = slots[i].size * sizeof(float);
+    if (static_cast<size_t>(end - p) < bytes) return false;
+    out[i].resize(slots[i].size);
+    std::memcpy(out[i].data(), p, bytes);
+    p += bytes;
+  }
+  return true;
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::vector<ParamSlot> slots, double lr, uint32_t kind)
+    : slots_(std::move(slots)), kind_(kind) {
+  check_slots(slots_);
+  set_lr(lr);
+}
+
+void Optimizer::set_lr(double lr) {
+  check_lr(lr);
+  lr_ = lr;
+}
+
+void Optimizer::rebind(std::vector<ParamSlot> slots) {
+  if (slots.size() != slots_.size())
+    throw std::invalid_argument("rebind: slot count changed from " + std::to_string(slots_.size()) +
+                                " to " + std::to_string(slots.size()));
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].size != slots_[i].size)
+      throw std::invalid_argument("rebind: slot " + std::to_string(i) + " size changed");
+  }
+  check_slots(slots);
+  slots_ = std::move(slots);
+}
+
+std::vector<uint8_t> Optimizer::save_state() const {
+  std::vector<uint8_t> out(kMagic, kMagic + 4);
+  put(out, kVersion);
+  put(out, kind_);
+  put(out, static_cast<uint32_t>(slots_.size()));
+  put(out, steps_);
+  for (const auto& s : slots_) put(out, static_cast<uint64_t>(s.size));
+  save_payload(out);
+  return out;
+}
+
+void Optimizer::load_state(const std::vector<uint8_t>& blob) {
+  const uint8_t* p = blob.data();
+  const uint8_t* end = p + blob.size();
+  auto fail = [](const std::string& why) {
+    throw std::invalid_argument("optimizer state: " + why);
+  };
+  if (blob.size() < 4 || std::memcmp(p, kMagic, 4) != 0) fail("bad magic (not a NOPT blob)");
+  p += 4;
+  uint32_t version = 0, kind = 0, n = 0;
+  int64_t steps = 0;
+  if (!get(p, end, version) || !get(p, end, kind) || !get(p, end, n) || !get(p, end, steps))
+    fail("truncated header");
+  if (version != kVersion) fail("unsupported version " + std::to_string(version));
+  if (kind != kind_)
+    fail(std::string("saved by ") +
+         (kind == kSgd    ? "sgd"
+          : kind == kAdam ? "adam"
+                          : "unknown") +
+         ", loading into " + (kind_ == kSgd ? "sgd" : "adam"));
+  if (n != slots_.size())
+    fail("slot count " + std::to_string(n) + " != " + std::to_string(slots_.size()));
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t size = 0;
+    if (!get(p, end, size)) fail("truncated slot sizes");
+    if (size != slots_[i].size)
+      fail("slot " + std::to_string(i) + " size " + std::to_string(size) +
+           " != " + std::to_string(slots_[i].size));
+  }
+  if (steps < 0) fail("negative step count");
+  if (!load_payload(p, end)) fail("payload size does not match the slots");
+  steps_ = steps;
+}
+
+// --- SGD ---------------------------------------------------------------------------------
+
+Sgd::Sgd(std::vector<ParamSlot> slots, const SgdOptions& opt)
+    : Optimizer(std::move(slots), opt.lr, kSgd), opt_(opt) {
+  if (!std::isfinite(opt.momentum) || opt.momentum < 0)
+    bad("momentum", "must be a finite number >= 0", opt.momentum);
+  if (!std::isfinite(opt.weight_decay) || opt.weight_decay < 0)
+    bad("weight_decay", "must be a finite number >= 0", opt.weight_decay);
+  if (opt.nesterov && opt.momentum <= 0) bad("nesterov", "requires momentum > 0", opt.momentum);
+}
+
+void Sgd::step() {
+  // Scalars are float like PyTorch's float32 tensors, so results match it closely.
+  const float lr = static_cast<float>(lr_);
+  const float mom = static_cast<float>(opt_.momentum);
+  const bool use_mom = opt_.momentum != 0;
+  const bool first = use_mom && buf_.empty();
+  if (first) buf_.resize(slots_.size());
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    const ParamSlot& slot = slots_[s];
+    const float wd = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
+    float* buf = nullptr;
+    if (use_mom) {
+      if (first) buf_[s].resize(slot.size);
+      buf = buf_[s].data();
+    }
+    for (size_t i = 0; i < slot.size; ++i) {
+      float d = slot.grad[i];
+      if (wd != 0) d += wd * slot.value[i];
+      if (use_mom) {
+        buf[i] = first ? d : mom * buf[i] + d;
+        d = opt_.nesterov ? d + mom * buf[i] : buf[i];
+      }
+      slot.value[i] -= lr * d;
+    }
+  }
+  ++steps_;
+}
+
+void Sgd::save_payload(std::vector<uint8_t>& out) const {
+  put(out, static_cast<uint8_t>(buf_.empty() ? 0 : 1));
+  for (const auto& b : buf_) put_floats(out, b);
+}
+
+bool Sgd::load_payload(const uint8_t* p, const uint8_t* end) {
+  uint8_t has = 0;
+  if (!get(p, end, has) || has > 1) return false;
+  std::vector<std::vector<float>> buf;
+  if (has && !get_buffers(p, end, slots_, buf)) return false;
+  if (p != end) return false;
+  buf_ = std::move(buf);
+  return true;
+}
+
+// --- Adam --------------------------------------------------------------------------------
+
+Adam::Adam(std::vector<ParamSlot> slots, const AdamOptions& opt)
+    : Optimizer(std::move(slots), opt.lr, kAdam), opt_(opt) {
+  if (!(opt.beta1 >= 0 && opt.beta1 < 1)) bad("betas[0]", "must be in [0, 1)", opt.beta1);
+  if (!(opt.beta2 >= 0 && opt.beta2 < 1)) bad("betas[1]", "must be in [0, 1)", opt.beta2);
+  if (!std::isfinite(opt.eps) || opt.eps < 0) bad("eps", "must be a finite number >= 0", opt.eps);
+  if (!std::isfinite(opt.weight_decay) || opt.weight_decay < 0)
+    bad("weight_decay", "must be a finite number >= 0", opt.weight_decay);
+  m_.resize(slots_.size());
+  v_.resize(slots_.size());
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    m_[s].assign(slots_[s].size, 0.0f);
+    v_[s].assign(slots_[s].size, 0.0f);
+  }
+}
+
+void Adam::step() {
+  ++steps_;
+  // Bias corrections in double, as PyTorch computes them on Python floats.
+  const double t = static_cast<double>(steps_);
+  const double bc1 = 1 - std::pow(opt_.beta1, t);
+  const double bc2_sqrt = std::sqrt(1 - std::pow(opt_.beta2, t));
+  const float step_size = static_cast<float>(lr_ / bc1);
+  const float bc2s = static_cast<float>(bc2_sqrt);
+  const float w1 = static_cast<float>(1 - opt_.beta1);
+  const float b2 = static_cast<float>(opt_.beta2);
+  const float w2 = static_cast<float>(1 - opt_.beta2);
+  const float eps = static_cast<float>(opt_.eps);
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    const ParamSlot& slot = slots_[s];
+    const float wd = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
+    float* m = m_[s].data();
+    float* v = v_[s].data();
+    for (size_t i = 0; i < slot.size; ++i) {
+      float g = slot.grad[i];
+      if (wd != 0) g += wd * slot.value[i];
+      m[i] += w1 * (g - m[i]);
+      v[i] = b2 * v[i] + w2 * g * g;
+      float denom = std::sqrt(v[i]) / bc2s + eps;
+      slot.value[i] -= step_size * (m[i] / denom);
+    }
+  }
+}
+
+void Adam::save_payload(std::vector<uint8_t>& out) const {
+  for (const auto& m : m_) put_floats(out, m);
+  for (const auto& v : v_) put_floats(out, v);
+}
+
+bool Adam::load_payload(const uint8_t* p, const uint8_t* end) {
+  std::vector<std::vector<float>> m, v;
+  if (!get_buffers(p, end, slots_, m) || !get_buffers(p, end, slots_, v) || p != end) return false;
+  m_ = std::move(m);
+  v_ = std::move(v);
+  return true;
+}
+
+}  // namespace nas
