@@ -1,0 +1,67 @@
+// A small deterministic random number generator for the data pipeline.
+//
+// The standard distributions (std::uniform_int_distribution, ...) are implementation
+// defined, so the same seed gives different batches under libstdc++ and libc++. Everything
+// here is specified bit-for-bit: SplitMix64 for the stream, Lemire's multiply-shift for
+// bounded integers, and the top 24 bits for floats. Runs are reproducible across platforms.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace nas {
+
+// The SplitMix64 finalizer: a bijective 64-bit mixer, also used to derive seeds.
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Combines a seed with one more value (epoch, batch index, class, purpose tag). Mixing
+// before and after keeps (seed, 1, 2) and (seed, 2, 1) unrelated.
+inline uint64_t derive_seed(uint64_t seed, uint64_t value) {
+  return mix64(mix64(seed) ^ (mix64(value + 0x9e3779b97f4a7c15ULL) + 0x632be59bd9b4e019ULL));
+}
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+
+  uint64_t next_u64() {
+    state_ += 0x9e3779b97f4a7c15ULL;
+    return mix64(state_);
+  }
+
+  // Uniform in [0, n); n must be > 0. Lemire's multiply-shift: the bias is below 2^-64 * n,
+  // irrelevant here, and the result is the same everywhere.
+  uint64_t uniform(uint64_t n) {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(next_u64()) * n) >> 64);
+  }
+
+  // Uniform in [lo, hi], inclusive.
+  int64_t uniform_int(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(uniform(static_cast<uint64_t>(hi - lo) + 1));
+  }
+
+  // Uniform in [0, 1) with 24 random bits: exact in a float.
+  float uniform_float() { return static_cast<float>(next_u64() >> 40) * (1.0f / 16777216.0f); }
+
+  bool coin() { return (next_u64() >> 63) != 0; }
+
+  // Fisher-Yates, from the back, drawing uniform(i + 1).
+  template <typename T>
+  void shuffle(std::vector<T>& v) {
+    for (size_t i = v.size(); i > 1; --i) {
+      size_t j = static_cast<size_t>(uniform(i));
+      std::swap(v[i - 1], v[j]);
+    }
+  }
+
+ private:
+  uint64_t state_;
+};
+
+}  // namespace nas
