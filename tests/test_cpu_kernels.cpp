@@ -1,0 +1,399 @@
+// The oneDNN CPU kernels against naive float64 references (forward and gradients), the
+// references against central finite differences, and the once-per-signature primitive cache.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/cpu/conv2d.h"
+#include "runtime/cpu/pool2d.h"
+#include "runtime/cpu/reference_conv.h"
+#include "runtime/cpu/reference_pool.h"
+
+namespace {
+
+using nas::Conv2dParams;
+
+std::vector<float> random_floats(int64_t count, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+std::vector<double> widen(const std::vector<float>& v) {
+  return {v.begin(), v.end()};
+}
+
+// Elementwise |got - want| <= tol * (1 + max|want|): float32 sums of many products lose
+// precision relative to the largest magnitude involved, not to each (possibly tiny) element.
+void check_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
+                 const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  double scale = 1.0;
+  for (double v : want) scale = std::max(scale, std::abs(v));
+  size_t bad = 0;
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double err = std::abs(static_cast<double>(got[i]) - want[i]);
+    worst = std::max(worst, err);
+    if (!(err <= tol * scale)) ++bad;
+  }
+  INFO(what << ": " << bad << " of " << got.size() << " elements off, worst error " << worst
+            << ", scale " << scale);
+  CHECK(bad == 0);
+}
+
+std::string describe(const Conv2dParams& p) {
+  return p.key();
+}
+
+// Runs forward, backward-data and backward-weights through oneDNN and the float64 reference.
+void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
+  INFO(describe(p));
+  std::mt19937 rng(seed);
+  auto x = random_floats(p.input_size(), rng);
+  auto w = random_floats(p.weight_size(), rng);
+  auto b = random_floats(p.bias_size(), rng);
+  auto dy = random_floats(p.output_size(), rng);
+  auto kernel = nas::conv2d_kernel(p);
+
+  // Pre-filled with NaN so that any element the kernel fails to write is caught.
+  const float nan = std::nanf("");
+  std::vector<float> y(p.output_size(), nan), dx(p.input_size(), nan), dw(p.weight_size(), nan),
+      db(p.bias_size(), nan);
+  kernel->forward(x.data(), w.data(), b.data(), y.data());
+  kernel->backward_data(dy.data(), w.data(), dx.data());
+  kernel->backward_weights(x.data(), dy.data(), dw.data(), db.data());
+
+  check_close(y, nas::reference::conv2d_forward(p, widen(x), widen(w), widen(b)), 1e-4, "forward");
+  check_close(dx, nas::reference::conv2d_backward_data(p, widen(dy), widen(w)), 1e-4,
+              "backward data");
+  check_close(dw, nas::reference::conv2d_backward_weights(p, widen(x), widen(dy)), 1e-4,
+              "backward weights");
+  if (p.bias) check_close(db, nas::reference::conv2d_backward_bias(p, widen(dy)), 1e-4, "bias");
+}
+
+Conv2dParams make(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t kernel,
+                  int64_t stride, int64_t pad, int64_t dilation, int64_t groups, bool bias) {
+  Conv2dParams p;
+  p.n = n, p.c_in = c_in, p.h = h, p.w = w, p.c_out = c_out, p.kernel = kernel;
+  p.stride = stride, p.pad = pad, p.dilation = dilation, p.groups = groups, p.bias = bias;
+  return p;
+}
+
+// A random valid signature; groups are drawn among the divisors so grouped and depthwise
+// cases come up, and sizes are kept small because the reference is naive.
+Conv2dParams random_params(std::mt19937& rng) {
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (;;) {
+    Conv2dParams p;
+    p.n = pick(1, 3);
+    int64_t groups = pick(1, 4);
+    p.c_in = groups * pick(1, 4);
+    p.c_out = groups * pick(1, 3);
+    p.groups = groups;
+    p.kernel = std::vector<int64_t>{1, 3, 5}[pick(0, 2)];
+    p.stride = pick(1, 3);
+    p.dilation = pick(1, 3);
+    p.pad = pick(0, p.kernel / 2 * p.dilation);
+    p.h = pick(3, 13);
+    p.w = pick(3, 13);
+    p.bias = pick(0, 1) == 1;
+    try {
+      p.validate();
+      return p;
+    } catch (const std::invalid_argument&) {
+      // kernel larger than the padded input: draw again
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("conv2d matches the float64 reference on chosen signatures", "[cpu][conv]") {
+  // (n, c_in, h, w, c_out, kernel, stride, pad, dilation, groups, bias)
+  std::vector<Conv2dParams> cases = {
+      make(2, 3, 8, 8, 4, 3, 1, 1, 1, 1, true),     // dense 3x3 "same"
+      make(1, 4, 7, 9, 6, 3, 2, 1, 1, 1, false),    // strided, non-square image
+      make(2, 8, 6, 6, 8, 1, 1, 0, 1, 1, true),     // 1x1
+      make(1, 6, 10, 10, 6, 3, 1, 1, 1, 6, false),  // depthwise (groups == c_in)
+      make(2, 4, 9, 9, 8, 5, 1, 2, 1, 4, true),     // depthwise, multiplier 2
+      make(1, 6, 11, 11, 9, 3, 1, 2, 2, 3, true),   // grouped + dilated
+      make(2, 3, 12, 10, 5, 3, 2, 2, 3, 1, false),  // dilated + strided + padded
+      make(1, 2, 6, 6, 3, 1, 2, 0, 1, 1, true),     // floor mode drops the last column
+      make(1, 3, 8, 7, 2, 3, 3, 0, 1, 1, false),    // floor mode with a 3x3 window
+      make(3, 1, 5, 5, 1, 5, 1, 0, 1, 1, true),     // kernel covers the whole image
+  };
+  uint32_t seed = 1;
+  for (const Conv2dParams& p : cases) check_conv_against_reference(p, seed++);
+}
+
+TEST_CASE("conv2d matches the float64 reference on random signatures", "[cpu][conv]") {
+  std::mt19937 rng(20240611);
+  for (uint32_t i = 0; i < 40; ++i) check_conv_against_reference(random_params(rng), 100 + i);
+}
+
+TEST_CASE("conv2d reference gradients match central finite differences", "[cpu][conv]") {
+  // Validates the oracle itself in float64, where the loss is linear in each input and the
+  // central difference is exact up to rounding, so the tolerance can be tight.
+  Conv2dParams p = make(2, 4, 5, 6, 4, 3, 2, 1, 2, 2, true);
+  std::mt19937 rng(7);
+  auto x = widen(random_floats(p.input_size(), rng));
+  auto w = widen(random_floats(p.weight_size(), rng));
+  auto b = widen(random_floats(p.bias_size(), rng));
+  auto r = widen(random_floats(p.output_size(), rng));  // loss = sum(y * r), so dL/dy = r
+  auto loss = [&] {
+    auto y = nas::reference::conv2d_forward(p, x, w, b);
+    double sum = 0;
+    for (size_t i = 0; i < y.size(); ++i) sum += y[i] * r[i];
+    return sum;
+  };
+  auto check_fd = [&](std::vector<double>& param, const std::vector<double>& grad,
+                      const char* what) {
+    REQUIRE(param.size() == grad.size());
+    const double eps = 1e-4;
+    for (size_t i = 0; i < param.size(); ++i) {
+      double saved = param[i];
+      param[i] = saved + eps;
+      double up = loss();
+      param[i] = saved - eps;
+      double down = loss();
+      param[i] = saved;
+      INFO(what << "[" << i << "]");
+      CHECK((up - down) / (2 * eps) == Approx(grad[i]).margin(1e-8).epsilon(1e-7));
+    }
+  };
+  check_fd(x, nas::reference::conv2d_backward_data(p, r, w), "dx");
+  check_fd(w, nas::reference::conv2d_backward_weights(p, x, r), "dw");
+  check_fd(b, nas::reference::conv2d_backward_bias(p, r), "db");
+}
+
+TEST_CASE("conv2d oneDNN gradients match finite differences of its own forward", "[cpu][conv]") {
+  // End-to-end check that needs no reference: perturb float32 inputs by eps = 1e-2 and
+  // accumulate the loss in float64; rounding of y limits agreement to about 1e-3.
+  Conv2dParams p = make(1, 4, 6, 5, 6, 3, 2, 1, 2, 2, true);
+  std::mt19937 rng(11);
+  auto x = random_floats(p.input_size(), rng);
+  auto w = random_floats(p.weight_size(), rng);
+  auto b = random_floats(p.bias_size(), rng);
+  auto r = random_floats(p.output_size(), rng);
+  auto kernel = nas::conv2d_kernel(p);
+  std::vector<float> y(p.output_size());
+  auto loss = [&] {
+    kernel->forward(x.data(), w.data(), b.data(), y.data());
+    double sum = 0;
+    for (size_t i = 0; i < y.size(); ++i) sum += static_cast<double>(y[i]) * r[i];
+    return sum;
+  };
+  std::vector<float> dx(p.input_size()), dw(p.weight_size()), db(p.bias_size());
+  kernel->backward_data(r.data(), w.data(), dx.data());
+  kernel->backward_weights(x.data(), r.data(), dw.data(), db.data());
+  auto check_fd = [&](std::vector<float>& param, const std::vector<float>& grad, const char* what) {
+    const float eps = 1e-2f;
+    for (size_t i = 0; i < param.size(); ++i) {
+      float saved = param[i];
+      param[i] = saved + eps;
+      double up = loss();
+      param[i] = saved - eps;
+      double down = loss();
+      param[i] = saved;
+      // The perturbation actually applied is the float difference, not 2*eps exactly.
+      double step = static_cast<double>(saved + eps) - static_cast<double>(saved - eps);
+      INFO(what << "[" << i << "]");
+      CHECK((up - down) / step == Approx(grad[i]).margin(1e-2).epsilon(1e-2));
+    }
+  };
+  check_fd(x, dx, "dx");
+  check_fd(w, dw, "dw");
+  check_fd(b, db, "db");
+}
+
+TEST_CASE("conv2d primitives are created once per signature", "[cpu][conv]") {
+  // Signatures no other test uses, so the counter moves only because of this test.
+  Conv2dParams a = make(3, 5, 17, 13, 7, 3, 1, 1, 1, 1, false);
+  Conv2dParams b = a;
+  b.bias = true;
+
+  size_t before = nas::conv2d_kernels_created();
+  auto first = nas::conv2d_kernel(a);
+  auto second = nas::conv2d_kernel(a);
+  CHECK(first == second);
+  CHECK(nas::conv2d_kernels_created() == before + 1);
+
+  // Concurrent first requests for one new signature still build it exactly once.
+  std::vector<std::shared_ptr<const nas::Conv2dKernel>> got(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i)
+    threads.emplace_back([&, i] { got[i] = nas::conv2d_kernel(b); });
+  for (std::thread& t : threads) t.join();
+  CHECK(nas::conv2d_kernels_created() == before + 2);
+  for (const auto& k : got) CHECK(k == got[0]);
+  CHECK(got[0] != first);
+  CHECK(got[0]->params().bias);
+}
+
+TEST_CASE("conv2d rejects inconsistent signatures", "[cpu][conv]") {
+  CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 3, 8, 8, 4, 3, 1, 1, 1, 2, false)),
+                  std::invalid_argument);  // groups does not divide c_in
+  CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 2, 4, 4, 2, 5, 1, 0, 1, 1, false)),
+                  std::invalid_argument);  // kernel larger than the input
+  CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 2, 8, 8, 2, 3, 0, 1, 1, 1, false)),
+                  std::invalid_argument);  // stride 0
+  CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 2, 8, 8, 2, 3, 1, 1, 0, 1, false)),
+                  std::invalid_argument);  // dilation 0 (user sense: 1 is dense)
+}
+
+namespace {
+
+using nas::Pool2dParams;
+using nas::PoolKind;
+
+Pool2dParams make_pool(PoolKind kind, int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel,
+                       int64_t stride, int64_t pad, bool include_pad) {
+  Pool2dParams p;
+  p.kind = kind, p.n = n, p.c = c, p.h = h, p.w = w, p.kernel = kernel, p.stride = stride;
+  p.pad = pad, p.count_include_pad = include_pad;
+  return p;
+}
+
+// Distinct values 2/count apart (a shuffled ramp), so no max window has a tie: at
+// a tie the max is not differentiable and any choice of winner is a valid subgradient.
+std::vector<float> distinct_floats(int64_t count, std::mt19937& rng) {
+  std::vector<float> v(static_cast<size_t>(count));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = -1.0f + 2.0f * static_cast<float>(i) / count;
+  std::shuffle(v.begin(), v.end(), rng);
+  return v;
+}
+
+void check_pool_against_reference(const Pool2dParams& p, uint32_t seed) {
+  INFO(p.key());
+  std::mt19937 rng(seed);
+  auto x = distinct_floats(p.input_size(), rng);
+  auto dy = random_floats(p.output_size(), rng);
+  auto kernel = nas::pool2d_kernel(p);
+  if (p.kind == PoolKind::max)
+    CHECK(kernel->workspace_bytes() > 0);
+  else
+    CHECK(kernel->workspace_bytes() == 0);
+  std::vector<unsigned char> workspace(kernel->workspace_bytes());
+  const float nan = std::nanf("");
+  std::vector<float> y(p.output_size(), nan), dx(p.input_size(), nan);
+  kernel->forward(x.data(), y.data(), workspace.data());
+  kernel->backward(dy.data(), workspace.data(), dx.data());
+  check_close(y, nas::reference::pool2d_forward(p, widen(x)), 1e-5, "forward");
+  check_close(dx, nas::reference::pool2d_backward(p, widen(x), widen(dy)), 1e-5, "backward");
+}
+
+}  // namespace
+
+TEST_CASE("pool2d matches the float64 reference on chosen signatures", "[cpu][pool]") {
+  // (kind, n, c, h, w, kernel, stride (0 = kernel), pad, count_include_pad)
+  std::vector<Pool2dParams> cases;
+  for (PoolKind kind : {PoolKind::max, PoolKind::avg})
+    for (bool include : {true, false}) {
+      cases.push_back(make_pool(kind, 2, 3, 8, 8, 2, 0, 0, include));    // stride = kernel
+      cases.push_back(make_pool(kind, 1, 4, 7, 9, 3, 2, 1, include));    // padded, overlapping
+      cases.push_back(make_pool(kind, 2, 2, 9, 9, 3, 1, 1, include));    // "same" 3x3
+      cases.push_back(make_pool(kind, 1, 3, 7, 7, 2, 0, 1, include));    // floor drops a row
+      cases.push_back(make_pool(kind, 1, 2, 10, 11, 5, 3, 2, include));  // wide pad = k/2
+      cases.push_back(make_pool(kind, 3, 1, 4, 4, 4, 0, 0, include));    // global window
+    }
+  uint32_t seed = 300;
+  for (const Pool2dParams& p : cases) check_pool_against_reference(p, seed++);
+}
+
+TEST_CASE("pool2d include and exclude padding differ only at the border", "[cpu][pool]") {
+  // Guards against the flag being ignored: with padding, border windows must divide by
+  // different counts, while the interior window (no padding touched) agrees.
+  Pool2dParams inc = make_pool(PoolKind::avg, 1, 1, 3, 3, 3, 1, 1, true);
+  Pool2dParams exc = inc;
+  exc.count_include_pad = false;
+  std::vector<float> x(9, 1.0f), y_inc(9), y_exc(9);
+  nas::pool2d_kernel(inc)->forward(x.data(), y_inc.data(), nullptr);
+  nas::pool2d_kernel(exc)->forward(x.data(), y_exc.data(), nullptr);
+  CHECK(y_inc[0] == Approx(4.0 / 9));  // corner: 4 real cells of 9
+  CHECK(y_inc[1] == Approx(6.0 / 9));  // edge: 6 of 9
+  CHECK(y_inc[4] == Approx(1.0));
+  for (float v : y_exc) CHECK(v == Approx(1.0));
+}
+
+TEST_CASE("pool2d matches the float64 reference on random signatures", "[cpu][pool]") {
+  std::mt19937 rng(424242);
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (uint32_t i = 0; i < 40; ++i) {
+    int64_t kernel = pick(1, 5);
+    Pool2dParams p = make_pool(pick(0, 1) ? PoolKind::max : PoolKind::avg, pick(1, 3), pick(1, 4),
+                               pick(kernel, 12), pick(kernel, 12), kernel, pick(0, 3),
+                               pick(0, kernel / 2), pick(0, 1) == 1);
+    check_pool_against_reference(p, 500 + i);
+  }
+}
+
+TEST_CASE("pool2d reference gradients match central finite differences", "[cpu][pool]") {
+  // Inputs are at least 1e-3 apart and eps = 1e-5, so no perturbation changes a window's
+  // winner: finite differences see the max on one linear piece, away from its kink.
+  for (PoolKind kind : {PoolKind::max, PoolKind::avg})
+    for (bool include : {true, false}) {
+      Pool2dParams p = make_pool(kind, 2, 2, 7, 6, 3, 2, 1, include);
+      INFO(p.key());
+      std::mt19937 rng(13);
+      auto x = widen(distinct_floats(p.input_size(), rng));
+      auto r = widen(random_floats(p.output_size(), rng));
+      auto loss = [&] {
+        auto y = nas::reference::pool2d_forward(p, x);
+        double sum = 0;
+        for (size_t i = 0; i < y.size(); ++i) sum += y[i] * r[i];
+        return sum;
+      };
+      auto grad = nas::reference::pool2d_backward(p, x, r);
+      const double eps = 1e-5;
+      for (size_t i = 0; i < x.size(); ++i) {
+        double saved = x[i];
+        x[i] = saved + eps;
+        double up = loss();
+        x[i] = saved - eps;
+        double down = loss();
+        x[i] = saved;
+        INFO("dx[" << i << "]");
+        CHECK((up - down) / (2 * eps) == Approx(grad[i]).margin(1e-8).epsilon(1e-6));
+      }
+    }
+}
+
+TEST_CASE("pool2d primitives are created once per signature", "[cpu][pool]") {
+  Pool2dParams a = make_pool(PoolKind::max, 3, 5, 19, 17, 3, 2, 1, true);
+  Pool2dParams same = a;
+  same.count_include_pad = false;  // meaningless for max: must not make a new kernel
+  Pool2dParams b = make_pool(PoolKind::avg, 3, 5, 19, 17, 2, 0, 0, true);
+  Pool2dParams b_explicit = b;
+  b_explicit.stride = 2;  // stride 0 means kernel, so this is the same signature
+
+  size_t before = nas::pool2d_kernels_created();
+  auto ka = nas::pool2d_kernel(a);
+  CHECK(nas::pool2d_kernel(same) == ka);
+  CHECK(nas::pool2d_kernels_created() == before + 1);
+  auto kb = nas::pool2d_kernel(b);
+  CHECK(nas::pool2d_kernel(b_explicit) == kb);
+  CHECK(kb != ka);
+  CHECK(nas::pool2d_kernels_created() == before + 2);
+}
+
+TEST_CASE("pool2d rejects inconsistent signatures", "[cpu][pool]") {
+  CHECK_THROWS_AS(nas::pool2d_kernel(make_pool(PoolKind::max, 1, 1, 8, 8, 3, 1, 2, true)),
+                  std::invalid_argument);  // pad > kernel/2
+  CHECK_THROWS_AS(nas::pool2d_kernel(make_pool(PoolKind::avg, 1, 1, 2, 2, 3, 1, 0, true)),
+                  std::invalid_argument);  // kernel larger than the input
+  auto max_kernel = nas::pool2d_kernel(make_pool(PoolKind::max, 1, 1, 4, 4, 2, 0, 0, true));
+  std::vector<float> x(16), y(4);
+  CHECK_THROWS_AS(max_kernel->forward(x.data(), y.data(), nullptr), std::invalid_argument);
+}
