@@ -1,0 +1,155 @@
+#include "runtime/cpu/batchnorm.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "runtime/cpu/dnnl_context.h"
+#include "runtime/cpu/kernel_cache.h"
+
+namespace nas {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+using flags = dnnl::normalization_flags;
+
+memory wrap(const memory::desc& md, const float* data) {
+  return memory(md, cpu_engine(), const_cast<float*>(data));
+}
+
+KernelCache<BatchNormKernel>& cache() {
+  static KernelCache<BatchNormKernel> instance;
+  return instance;
+}
+
+flags affine_flags(const BatchNormParams& p) {
+  return p.affine ? flags::use_scale | flags::use_shift : flags::none;
+}
+
+}  // namespace
+
+void BatchNormParams::validate() const {
+  auto fail = [](const std::string& msg) { throw std::invalid_argument("batchnorm: " + msg); };
+  if (n < 1 || c < 1 || h < 1 || w < 1)
+    fail(fmt::format("sizes must be positive, got n={} c={} h={} w={}", n, c, h, w));
+  if (!(eps > 0) || !std::isfinite(eps)) fail(fmt::format("eps must be > 0, got {}", eps));
+  if (!(momentum >= 0 && momentum <= 1))
+    fail(fmt::format("momentum must be in [0, 1], got {}", momentum));
+}
+
+std::string BatchNormParams::key() const {
+  return fmt::format("batchnorm n{} c{} h{} w{} a{} eps{} m{}", n, c, h, w, affine ? 1 : 0,
+                     static_cast<float>(eps), momentum);
+}
+
+BatchNormKernel::BatchNormKernel(const BatchNormParams& p) : params_(p) {
+  p.validate();
+  const dnnl::engine& engine = cpu_engine();
+  data_md_ = memory::desc({p.n, p.c, p.h, p.w}, dt::f32, tag::nchw);
+  stat_md_ = memory::desc({p.c}, dt::f32, tag::a);
+  const float eps = static_cast<float>(p.eps);
+
+  dnnl::batch_normalization_forward::desc train_desc(dnnl::prop_kind::forward_training, data_md_,
+                                                     eps, affine_flags(p));
+  dnnl::batch_normalization_forward::primitive_desc train_pd(train_desc, engine);
+  fwd_train_ = dnnl::batch_normalization_forward(train_pd);
+
+  dnnl::batch_normalization_forward::desc infer_desc(
+      dnnl::prop_kind::forward_inference, data_md_, eps, affine_flags(p) | flags::use_global_stats);
+  fwd_infer_ = dnnl::batch_normalization_forward(
+      dnnl::batch_normalization_forward::primitive_desc(infer_desc, engine));
+
+  // prop_kind::backward also computes the scale/shift gradients; backward_data does not.
+  dnnl::batch_normalization_backward::desc bwd_desc(
+      p.affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, data_md_, data_md_,
+      eps, affine_flags(p));
+  bwd_ = dnnl::batch_normalization_backward(
+      dnnl::batch_normalization_backward::primitive_desc(bwd_desc, engine, train_pd));
+}
+
+void BatchNormKernel::forward_training(const float* x, const float* scale, const float* shift,
+                                       float* y, float* mean, float* var, float* running_mean,
+                                       float* running_var) const {
+  const BatchNormParams& p = params_;
+  if (p.per_channel() < 2)
+    throw std::invalid_argument(
+        fmt::format("batchnorm: training needs more than one value per channel, got n={} h={} w={}",
+                    p.n, p.h, p.w));
+  if (!mean || !var)
+    throw std::invalid_argument("batchnorm: training forward needs mean and var outputs");
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(data_md_, x)},
+                                       {DNNL_ARG_DST, wrap(data_md_, y)},
+                                       {DNNL_ARG_MEAN, wrap(stat_md_, mean)},
+                                       {DNNL_ARG_VARIANCE, wrap(stat_md_, var)}};
+  if (p.affine) {
+    if (!scale || !shift) throw std::invalid_argument("batchnorm: affine needs scale and shift");
+    args.emplace(DNNL_ARG_SCALE, wrap(stat_md_, scale));
+    args.emplace(DNNL_ARG_SHIFT, wrap(stat_md_, shift));
+  }
+  fwd_train_.execute(cpu_stream(), args);
+  cpu_stream().wait();
+
+  // PyTorch's running-statistics update, with the unbiased batch variance.
+  const double m = static_cast<double>(p.momentum);
+  const double bessel = static_cast<double>(p.per_channel()) / (p.per_channel() - 1);
+  for (int64_t ch = 0; ch < p.c; ++ch) {
+    if (running_mean)
+      running_mean[ch] = static_cast<float>((1 - m) * running_mean[ch] + m * mean[ch]);
+    if (running_var)
+      running_var[ch] = static_cast<float>((1 - m) * running_var[ch] + m * var[ch] * bessel);
+  }
+}
+
+void BatchNormKernel::forward_inference(const float* x, const float* scale, const float* shift,
+                                        const float* running_mean, const float* running_var,
+                                        float* y) const {
+  if (!running_mean || !running_var)
+    throw std::invalid_argument("batchnorm: inference needs running mean and var");
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(data_md_, x)},
+                                       {DNNL_ARG_DST, wrap(data_md_, y)},
+                                       {DNNL_ARG_MEAN, wrap(stat_md_, running_mean)},
+                                       {DNNL_ARG_VARIANCE, wrap(stat_md_, running_var)}};
+  if (params_.affine) {
+    if (!scale || !shift) throw std::invalid_argument("batchnorm: affine needs scale and shift");
+    args.emplace(DNNL_ARG_SCALE, wrap(stat_md_, scale));
+    args.emplace(DNNL_ARG_SHIFT, wrap(stat_md_, shift));
+  }
+  fwd_infer_.execute(cpu_stream(), args);
+  cpu_stream().wait();
+}
+
+void BatchNormKernel::backward(const float* x, const float* dy, const float* mean, const float* var,
+                               const float* scale, float* dx, float* dscale, float* dshift) const {
+  if (!mean || !var) throw std::invalid_argument("batchnorm: backward needs the batch mean/var");
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(data_md_, x)},
+                                       {DNNL_ARG_DIFF_DST, wrap(data_md_, dy)},
+                                       {DNNL_ARG_MEAN, wrap(stat_md_, mean)},
+                                       {DNNL_ARG_VARIANCE, wrap(stat_md_, var)},
+                                       {DNNL_ARG_DIFF_SRC, wrap(data_md_, dx)}};
+  if (params_.affine) {
+    if (!scale || !dscale || !dshift)
+      throw std::invalid_argument("batchnorm: affine backward needs scale, dscale and dshift");
+    args.emplace(DNNL_ARG_SCALE, wrap(stat_md_, scale));
+    // oneDNN 2.6 checks that a SHIFT argument is present when use_shift is set, though
+    // the backward pass never reads it; any [c] buffer satisfies the check.
+    args.emplace(DNNL_ARG_SHIFT, wrap(stat_md_, scale));
+    args.emplace(DNNL_ARG_DIFF_SCALE, wrap(stat_md_, dscale));
+    args.emplace(DNNL_ARG_DIFF_SHIFT, wrap(stat_md_, dshift));
+  }
+  bwd_.execute(cpu_stream(), args);
+  cpu_stream().wait();
+}
+
+std::shared_ptr<const BatchNormKernel> batchnorm_kernel(const BatchNormParams& params) {
+  params.validate();
+  return cache().get(params.key(), [&] { return std::make_shared<const BatchNormKernel>(params); });
+}
+
+std::size_t batchnorm_kernels_created() {
+  return cache().created();
+}
+
+}  // namespace nas

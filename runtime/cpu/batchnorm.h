@@ -1,0 +1,75 @@
+// Batch normalisation on the CPU through oneDNN on plain NCHW float buffers (per-channel
+// statistics over n, h and w), primitives created once per signature and cached. Semantics
+// follow the `batchnorm` op and PyTorch's BatchNorm2d:
+//   training:  y = (x - mean_b) / sqrt(var_b + eps) * scale + shift, with the batch mean and
+//              biased batch variance; the running statistics are then updated as
+//              running = (1 - momentum) * running + momentum * batch, where the variance
+//              folded into running_var is the UNBIASED one (var_b * m / (m - 1), m = n*h*w).
+//   inference: the same with running mean/var in place of the batch statistics.
+// With affine = false there is no scale or shift (scale 1, shift 0). A 1-D feature vector
+// per sample is the h = w = 1 case.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+
+namespace nas {
+
+struct BatchNormParams {
+  int64_t n = 1, c = 1, h = 1, w = 1;
+  bool affine = true;
+  double eps = 1e-5;
+  double momentum = 0.1;  // only used by forward_training's running-stat update
+
+  int64_t size() const { return n * c * h * w; }
+  // Values each channel's statistics are taken over.
+  int64_t per_channel() const { return n * h * w; }
+
+  // Throws std::invalid_argument naming the first inconsistent field.
+  void validate() const;
+  // Identifies the kernel. Momentum is applied outside the primitives but the kernel keeps
+  // it, so it is part of the key.
+  std::string key() const;
+};
+
+// The primitives of one batch-norm signature; immutable and shared. All outputs are
+// overwritten except running_mean/running_var, which are updated in place. `scale` and
+// `shift` (and `dscale`/`dshift`) are [c] and ignored (may be null) when affine is false.
+class BatchNormKernel {
+ public:
+  explicit BatchNormKernel(const BatchNormParams& params);
+
+  const BatchNormParams& params() const { return params_; }
+
+  // Normalises with the batch statistics, writing the batch mean and biased variance to
+  // `mean`/`var` ([c] each; backward needs them) and updating running_mean/running_var
+  // ([c] each; either may be null to skip the update). Throws std::invalid_argument when a
+  // channel has a single value (n*h*w == 1), as PyTorch does: the unbiased variance is
+  // undefined there.
+  void forward_training(const float* x, const float* scale, const float* shift, float* y,
+                        float* mean, float* var, float* running_mean, float* running_var) const;
+  // Normalises with the given (running) statistics.
+  void forward_inference(const float* x, const float* scale, const float* shift,
+                         const float* running_mean, const float* running_var, float* y) const;
+  // Gradients of the training forward: dx, and (when affine) dscale and dshift, from x, dy,
+  // the batch mean/var that forward_training returned, and scale.
+  void backward(const float* x, const float* dy, const float* mean, const float* var,
+                const float* scale, float* dx, float* dscale, float* dshift) const;
+
+ private:
+  BatchNormParams params_;
+  dnnl::memory::desc data_md_, stat_md_;
+  dnnl::batch_normalization_forward fwd_train_, fwd_infer_;
+  dnnl::batch_normalization_backward bwd_;
+};
+
+// The cached kernel for `params` (validated first); thread-safe, built once per signature.
+std::shared_ptr<const BatchNormKernel> batchnorm_kernel(const BatchNormParams& params);
+
+// How many BatchNormKernel objects the cache has built since start-up.
+std::size_t batchnorm_kernels_created();
+
+}  // namespace nas
