@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "compiler/analysis/space_stats.h"
 #include "compiler/dot/graph_dot.h"
@@ -13,6 +14,7 @@
 #include "compiler/ir/ir_printer.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
+#include "compiler/passes/memory_plan.h"
 #include "compiler/passes/pipeline.h"
 #include "tools/nasc/options.h"
 
@@ -189,6 +191,30 @@ int cmd_graph(const Options& o, const Graph& supernet, Diagnostics& diags) {
   return report(diags);
 }
 
+// The static memory plan of a fixed network's forward pass: the supernet itself when it
+// has no choices, else the network that --arch selects.
+int cmd_plan(const Options& o, const Graph& supernet, Diagnostics& diags) {
+  std::optional<Graph> fixed;
+  if (!o.arch.empty()) {
+    auto sel = load_arch(supernet, o.arch, diags);
+    if (!sel) return report(diags);
+    fixed = specialise(supernet, *sel);
+  } else if (!supernet.arch.empty()) {
+    diags.error({}, "--stage plan needs a fixed network: `" + supernet.name + "` has " +
+                        std::to_string(supernet.arch.size()) + " choice" +
+                        (supernet.arch.size() == 1 ? "" : "s") +
+                        "; give --arch A.json to select one");
+    return report(diags);
+  }
+  const Graph& g = fixed ? *fixed : supernet;
+  try {
+    std::cout << print_plan(g, plan_memory(g, o.batch));
+  } catch (const std::invalid_argument& e) {
+    diags.error({}, e.what());
+  }
+  return report(diags);
+}
+
 int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
   PrintOptions print;
   print.locations = !o.no_locations;
@@ -201,6 +227,7 @@ int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
     std::cout << print_graph(g, print);
     return report(diags);
   }
+  if (o.stage == "plan") return cmd_plan(o, g, diags);
   auto sel = load_arch(g, o.arch, diags);
   if (!sel) return report(diags);
   std::cout << print_graph(specialise(g, *sel), print);

@@ -1,5 +1,6 @@
 #include "tools/nasc/options.h"
 
+#include <charconv>
 #include <set>
 
 namespace nas::cli {
@@ -11,8 +12,8 @@ Usage:
   nasc check FILE [--json] [--arch A.json]   parse, elaborate and shape-check; print a summary
   nasc graph FILE [-o OUT.svg|.png|.pdf|.dot] [--arch A.json]
                                              draw the graph (DOT; SVG/PNG via graphviz)
-  nasc ir    FILE [--stage ast|ir|pruned] [--arch A.json]
-                                             dump a compiler stage
+  nasc ir    FILE [--stage ast|ir|pruned|plan] [--arch A.json] [--batch N]
+                                             dump a compiler stage, or the memory plan
   nasc --help | --version
 
 Options:
@@ -21,6 +22,7 @@ Options:
   --arch FILE        architecture JSON: {"choices": {"key": "candidate", ...}}
   -I DIR             add DIR to the import search path (before the stdlib)
   -o FILE            output file (graph); `-` or none writes DOT to stdout
+  --batch N          batch size of the memory plan (ir --stage plan; default 1)
   --json             machine-readable output (check)
   --no-locations     omit @file:line:col from IR dumps
 
@@ -33,7 +35,7 @@ Options parse_options(int argc, char** argv) {
   Options o;
   static const std::set<std::string> commands = {"check", "graph", "ir"};
   std::vector<std::string> args(argv + 1, argv + argc);
-  bool stage_given = false;
+  bool stage_given = false, batch_given = false;
   auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
     if (i + 1 >= args.size()) {
       o.error = flag + " needs a value";
@@ -62,6 +64,12 @@ Options parse_options(int argc, char** argv) {
     } else if (a == "--stage") {
       o.stage = need_value(i, a);
       stage_given = true;
+    } else if (a == "--batch") {
+      std::string v = need_value(i, a);
+      batch_given = true;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.batch);
+      if (o.error.empty() && (ec != std::errc() || end != v.data() + v.size() || o.batch < 1))
+        o.error = "--batch needs a positive integer, got \"" + v + "\"";
     } else if (a == "--network") {
       o.network = need_value(i, a);
     } else if (a == "-I") {
@@ -90,9 +98,9 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.error.empty() && o.command.empty()) o.error = "no command given";
   if (o.error.empty() && o.file.empty()) o.error = "`nasc " + o.command + "` needs a .nas FILE";
-  static const std::set<std::string> stages = {"ast", "ir", "pruned"};
+  static const std::set<std::string> stages = {"ast", "ir", "pruned", "plan"};
   if (o.error.empty() && o.command == "ir" && !stages.count(o.stage))
-    o.error = "unknown --stage `" + o.stage + "` (stages: ast, ir, pruned)";
+    o.error = "unknown --stage `" + o.stage + "` (stages: ast, ir, pruned, plan)";
   if (o.error.empty() && o.command == "ir" && o.stage == "pruned" && o.arch.empty())
     o.error = "--stage pruned needs --arch A.json (the selection to prune with)";
   // A flag the command would ignore is a mistake worth saying so, not silently dropping.
@@ -105,8 +113,12 @@ Options parse_options(int argc, char** argv) {
   only_for(!o.output.empty(), "-o", o.command == "graph", "`nasc graph`");
   only_for(stage_given, "--stage", o.command == "ir", "`nasc ir`");
   only_for(o.no_locations, "--no-locations", o.command == "ir", "`nasc ir`");
-  only_for(!o.arch.empty(), "--arch", o.command != "ir" || o.stage == "pruned",
-           "`nasc check`, `nasc graph` and `nasc ir --stage pruned`");
+  only_for(!o.arch.empty(), "--arch", o.command != "ir" || o.stage == "pruned" || o.stage == "plan",
+           "`nasc check`, `nasc graph` and `nasc ir --stage pruned|plan`");
+  if (o.error.empty() && batch_given && !(o.command == "ir" && o.stage == "plan"))
+    o.error = "--batch does not apply to `nasc " + o.command +
+              (o.command == "ir" ? " --stage " + o.stage : std::string()) +
+              "`; it is for `nasc ir --stage plan`";
   return o;
 }
 

@@ -2,6 +2,7 @@
 // argv with located, specific errors ("--set needs NAME=VALUE").
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,7 @@ struct Options {
   std::string network;                                         // --network
   std::vector<std::string> include_paths;                      // -I
   std::vector<std::pair<std::string, std::string>> overrides;  // --set
+  int64_t batch = 1;                                           // --batch (ir --stage plan)
   bool json = false;
   bool no_locations = false;
   std::string error;  // set when argv is malformed
