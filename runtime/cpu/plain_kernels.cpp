@@ -1,0 +1,358 @@
+#include "runtime/cpu/plain_kernels.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace nas::plain {
+namespace {
+
+[[noreturn]] void fail(const char* op, const std::string& msg) {
+  throw std::invalid_argument(fmt::format("{}: {}", op, msg));
+}
+
+void require_positive(const char* op, const char* field, int64_t v) {
+  if (v < 1) fail(op, fmt::format("{} must be positive, got {}", field, v));
+}
+
+void check_labels(const char* op, const CrossEntropyParams& p, const int32_t* labels) {
+  for (int64_t b = 0; b < p.batch; ++b)
+    if (labels[b] < 0 || labels[b] >= p.classes)
+      fail(op,
+           fmt::format("label {} of sample {} is out of range [0, {})", labels[b], b, p.classes));
+}
+
+// Maximum of a row of floats.
+float row_max(const float* x, int64_t n) {
+  float m = x[0];
+  for (int64_t i = 1; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+}  // namespace
+
+// --- Softmax cross-entropy -------------------------------------------------------------------
+
+void CrossEntropyParams::validate() const {
+  require_positive("softmax_cross_entropy", "batch", batch);
+  require_positive("softmax_cross_entropy", "classes", classes);
+}
+
+double softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
+                             const int32_t* labels, float* dlogits) {
+  p.validate();
+  check_labels("softmax_cross_entropy", p, labels);
+  const int64_t c = p.classes;
+  const double inv_batch = 1.0 / static_cast<double>(p.batch);
+  double total = 0;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const float* x = logits + b * c;
+    const double m = row_max(x, c);
+    double sum = 0;
+    for (int64_t j = 0; j < c; ++j) sum += std::exp(static_cast<double>(x[j]) - m);
+    const double lse = m + std::log(sum);
+    const int32_t label = labels[b];
+    total += lse - static_cast<double>(x[label]);
+    if (dlogits) {
+      // Element j reads x[j] before writing dx[j], so dlogits may alias logits.
+      float* dx = dlogits + b * c;
+      for (int64_t j = 0; j < c; ++j)
+        dx[j] = static_cast<float>(std::exp(static_cast<double>(x[j]) - lse) * inv_batch);
+      dx[label] = static_cast<float>(static_cast<double>(dx[label]) - inv_batch);
+    }
+  }
+  return total * inv_batch;
+}
+
+int64_t top1_correct(const CrossEntropyParams& p, const float* logits, const int32_t* labels) {
+  p.validate();
+  check_labels("top1_correct", p, labels);
+  int64_t correct = 0;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const float* x = logits + b * p.classes;
+    int64_t best = 0;
+    for (int64_t j = 1; j < p.classes; ++j)
+      if (x[j] > x[best]) best = j;
+    correct += best == labels[b];
+  }
+  return correct;
+}
+
+double top1_accuracy(const CrossEntropyParams& p, const float* logits, const int32_t* labels) {
+  return static_cast<double>(top1_correct(p, logits, labels)) / static_cast<double>(p.batch);
+}
+
+// --- Softmax over a small vector -------------------------------------------------------------
+
+void softmax_forward(int64_t size, const float* x, float* y) {
+  require_positive("softmax", "size", size);
+  const double m = row_max(x, size);
+  double sum = 0;
+  for (int64_t i = 0; i < size; ++i) sum += std::exp(static_cast<double>(x[i]) - m);
+  const double lse = m + std::log(sum);
+  for (int64_t i = 0; i < size; ++i)
+    y[i] = static_cast<float>(std::exp(static_cast<double>(x[i]) - lse));
+}
+
+void softmax_backward(int64_t size, const float* y, const float* dy, float* dx) {
+  require_positive("softmax", "size", size);
+  double dot = 0;
+  for (int64_t i = 0; i < size; ++i) dot += static_cast<double>(dy[i]) * y[i];
+  for (int64_t i = 0; i < size; ++i)
+    dx[i] = static_cast<float>(static_cast<double>(y[i]) * (static_cast<double>(dy[i]) - dot));
+}
+
+// --- Weighted sum ----------------------------------------------------------------------------
+
+void WeightedSumParams::validate() const {
+  require_positive("weighted_sum", "inputs", inputs);
+  require_positive("weighted_sum", "size", size);
+}
+
+void weighted_sum_forward(const WeightedSumParams& p, const float* const* xs, const float* w,
+                          float* y) {
+  p.validate();
+  const int64_t n = p.size;
+  const float w0 = w[0];
+  const float* x0 = xs[0];
+  for (int64_t j = 0; j < n; ++j) y[j] = w0 * x0[j];
+  for (int64_t i = 1; i < p.inputs; ++i) {
+    const float wi = w[i];
+    const float* x = xs[i];
+    for (int64_t j = 0; j < n; ++j) y[j] += wi * x[j];
+  }
+}
+
+void weighted_sum_backward(const WeightedSumParams& p, const float* const* xs, const float* w,
+                           const float* dy, float* const* dxs, float* dw) {
+  p.validate();
+  const int64_t n = p.size;
+  for (int64_t i = 0; i < p.inputs; ++i) {
+    if (dw) {
+      const float* x = xs[i];
+      double acc = 0;
+      for (int64_t j = 0; j < n; ++j) acc += static_cast<double>(dy[j]) * x[j];
+      dw[i] = static_cast<float>(acc);
+    }
+    if (dxs && dxs[i]) {
+      const float wi = w[i];
+      float* dx = dxs[i];
+      for (int64_t j = 0; j < n; ++j) dx[j] = wi * dy[j];
+    }
+  }
+}
+
+// --- Add -------------------------------------------------------------------------------------
+
+void AddParams::validate() const {
+  require_positive("add", "inputs", inputs);
+  require_positive("add", "size", size);
+}
+
+void add_forward(const AddParams& p, const float* const* xs, float* y) {
+  p.validate();
+  const int64_t n = p.size;
+  // Start from the input that y aliases, if any (in place), else from input 0.
+  int64_t first = 0;
+  for (int64_t i = 0; i < p.inputs; ++i)
+    if (xs[i] == y) {
+      first = i;
+      break;
+    }
+  if (y != xs[first]) std::memcpy(y, xs[first], static_cast<size_t>(n) * sizeof(float));
+  for (int64_t i = 0; i < p.inputs; ++i) {
+    if (i == first) continue;
+    const float* x = xs[i];
+    for (int64_t j = 0; j < n; ++j) y[j] += x[j];
+  }
+}
+
+void add_backward(const AddParams& p, const float* dy, float* const* dxs) {
+  p.validate();
+  for (int64_t i = 0; i < p.inputs; ++i)
+    if (dxs[i] && dxs[i] != dy)
+      std::memcpy(dxs[i], dy, static_cast<size_t>(p.size) * sizeof(float));
+}
+
+// --- Concat ----------------------------------------------------------------------------------
+
+ConcatParams ConcatParams::from_shapes(int64_t batch,
+                                       const std::vector<std::vector<int64_t>>& shapes,
+                                       int64_t axis) {
+  require_positive("concat", "batch", batch);
+  if (shapes.empty()) fail("concat", "needs at least one input");
+  const auto& first = shapes[0];
+  const int64_t rank = static_cast<int64_t>(first.size());
+  if (axis < 0 || axis >= rank)
+    fail("concat",
+         fmt::format("axis must be in [0, {}) for {}-D inputs, got {}", rank, rank, axis));
+  ConcatParams p;
+  p.outer = batch;
+  for (int64_t d = 0; d < axis; ++d) p.outer *= first[d];
+  for (int64_t d = axis + 1; d < rank; ++d) p.inner *= first[d];
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const auto& s = shapes[i];
+    if (static_cast<int64_t>(s.size()) != rank)
+      fail("concat",
+           fmt::format("input {} has rank {} but input 0 has rank {}", i, s.size(), rank));
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != axis && s[d] != first[d])
+        fail("concat", fmt::format("input {} has size {} on axis {} but input 0 has {}", i, s[d], d,
+                                   first[d]));
+    p.sizes.push_back(s[axis]);
+  }
+  p.validate();
+  return p;
+}
+
+void ConcatParams::validate() const {
+  require_positive("concat", "outer", outer);
+  require_positive("concat", "inner", inner);
+  if (sizes.empty()) fail("concat", "needs at least one input");
+  for (size_t i = 0; i < sizes.size(); ++i)
+    if (sizes[i] < 1)
+      fail("concat", fmt::format("sizes[{}] must be positive, got {}", i, sizes[i]));
+}
+
+int64_t ConcatParams::total() const {
+  int64_t t = 0;
+  for (int64_t s : sizes) t += s;
+  return t;
+}
+
+void concat_forward(const ConcatParams& p, const float* const* xs, float* y) {
+  p.validate();
+  const int64_t row = p.total() * p.inner;
+  int64_t offset = 0;
+  for (size_t i = 0; i < p.sizes.size(); ++i) {
+    const int64_t chunk = p.sizes[i] * p.inner;
+    const size_t bytes = static_cast<size_t>(chunk) * sizeof(float);
+    for (int64_t o = 0; o < p.outer; ++o)
+      std::memcpy(y + o * row + offset, xs[i] + o * chunk, bytes);
+    offset += chunk;
+  }
+}
+
+void concat_backward(const ConcatParams& p, const float* dy, float* const* dxs) {
+  p.validate();
+  const int64_t row = p.total() * p.inner;
+  int64_t offset = 0;
+  for (size_t i = 0; i < p.sizes.size(); ++i) {
+    const int64_t chunk = p.sizes[i] * p.inner;
+    const size_t bytes = static_cast<size_t>(chunk) * sizeof(float);
+    if (dxs[i])
+      for (int64_t o = 0; o < p.outer; ++o)
+        std::memcpy(dxs[i] + o * chunk, dy + o * row + offset, bytes);
+    offset += chunk;
+  }
+}
+
+// --- Mul by a constant -----------------------------------------------------------------------
+
+void scale_forward(int64_t size, double scale, const float* x, float* y) {
+  require_positive("mul", "size", size);
+  if (!std::isfinite(scale)) fail("mul", fmt::format("scale must be finite, got {}", scale));
+  const float s = static_cast<float>(scale);
+  for (int64_t i = 0; i < size; ++i) y[i] = s * x[i];
+}
+
+void scale_backward(int64_t size, double scale, const float* dy, float* dx) {
+  scale_forward(size, scale, dy, dx);
+}
+
+// --- Global average pooling ------------------------------------------------------------------
+
+void GlobalAvgPoolParams::validate() const {
+  require_positive("global_avg_pool", "batch", batch);
+  require_positive("global_avg_pool", "channels", channels);
+  require_positive("global_avg_pool", "height", height);
+  require_positive("global_avg_pool", "width", width);
+}
+
+void global_avg_pool_forward(const GlobalAvgPoolParams& p, const float* x, float* y) {
+  p.validate();
+  const int64_t planes = p.batch * p.channels, area = p.height * p.width;
+  const double inv = 1.0 / static_cast<double>(area);
+  for (int64_t c = 0; c < planes; ++c) {
+    const float* plane = x + c * area;
+    double acc = 0;
+    for (int64_t i = 0; i < area; ++i) acc += plane[i];
+    y[c] = static_cast<float>(acc * inv);
+  }
+}
+
+void global_avg_pool_backward(const GlobalAvgPoolParams& p, const float* dy, float* dx) {
+  p.validate();
+  const int64_t planes = p.batch * p.channels, area = p.height * p.width;
+  const double inv = 1.0 / static_cast<double>(area);
+  for (int64_t c = 0; c < planes; ++c) {
+    const float g = static_cast<float>(static_cast<double>(dy[c]) * inv);
+    float* plane = dx + c * area;
+    for (int64_t i = 0; i < area; ++i) plane[i] = g;
+  }
+}
+
+// --- Crop ------------------------------------------------------------------------------------
+
+void CropParams::validate() const {
+  require_positive("crop", "batch", batch);
+  require_positive("crop", "channels", channels);
+  require_positive("crop", "height", height);
+  require_positive("crop", "width", width);
+  for (auto [name, v] : {std::pair<const char*, int64_t>{"top", top},
+                         {"left", left},
+                         {"bottom", bottom},
+                         {"right", right}})
+    if (v < 0) fail("crop", fmt::format("{} must be >= 0, got {}", name, v));
+  if (out_height() < 1 || out_width() < 1)
+    fail("crop", fmt::format("must leave at least 1 row and 1 column: top {} + bottom {} of {} "
+                             "rows, left {} + right {} of {} columns",
+                             top, bottom, height, left, right, width));
+}
+
+void crop_forward(const CropParams& p, const float* x, float* y) {
+  p.validate();
+  const int64_t planes = p.batch * p.channels, oh = p.out_height(), ow = p.out_width();
+  const size_t bytes = static_cast<size_t>(ow) * sizeof(float);
+  for (int64_t c = 0; c < planes; ++c) {
+    const float* src = x + c * p.height * p.width + p.top * p.width + p.left;
+    float* dst = y + c * oh * ow;
+    for (int64_t r = 0; r < oh; ++r) std::memcpy(dst + r * ow, src + r * p.width, bytes);
+  }
+}
+
+void crop_backward(const CropParams& p, const float* dy, float* dx) {
+  p.validate();
+  const int64_t planes = p.batch * p.channels, oh = p.out_height(), ow = p.out_width();
+  std::fill(dx, dx + planes * p.height * p.width, 0.0f);
+  const size_t bytes = static_cast<size_t>(ow) * sizeof(float);
+  for (int64_t c = 0; c < planes; ++c) {
+    float* dst = dx + c * p.height * p.width + p.top * p.width + p.left;
+    const float* src = dy + c * oh * ow;
+    for (int64_t r = 0; r < oh; ++r) std::memcpy(dst + r * p.width, src + r * ow, bytes);
+  }
+}
+
+// --- Zero ------------------------------------------------------------------------------------
+
+void zero_fill(int64_t size, float* y) {
+  require_positive("zero", "size", size);
+  std::fill(y, y + size, 0.0f);
+}
+
+int64_t zero_output_size(int64_t batch, int64_t channels, int64_t height, int64_t width,
+                         int64_t stride) {
+  require_positive("zero", "batch", batch);
+  require_positive("zero", "channels", channels);
+  require_positive("zero", "height", height);
+  require_positive("zero", "width", width);
+  require_positive("zero", "stride", stride);
+  return batch * channels * ((height + stride - 1) / stride) * ((width + stride - 1) / stride);
+}
+
+}  // namespace nas::plain

@@ -1,0 +1,154 @@
+// CPU kernels that oneDNN does not provide, written as plain loops over contiguous float
+// buffers (the compiler vectorizes them): the training loss, DARTS' mixed-op weighted sum and
+// the softmax over its architecture weights, and the combining/reshaping ops of the op
+// registry (add, concat, mul, global_avg_pool, crop, zero). Every kernel works on a batch of
+// `batch` samples laid out one after another (NCHW for images); the per-sample shapes are
+// those of the registry. Sums over many elements accumulate in double.
+//
+// Each op has a params struct whose validate() throws std::invalid_argument naming the first
+// inconsistent field; the kernels validate their params before touching any buffer. Outputs
+// are overwritten (never accumulated into). Unless a kernel says otherwise, outputs must not
+// overlap its inputs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace nas::plain {
+
+// --- Softmax cross-entropy -------------------------------------------------------------------
+
+struct CrossEntropyParams {
+  int64_t batch = 1;    // samples (rows of logits)
+  int64_t classes = 1;  // logits per sample
+
+  void validate() const;
+};
+
+// Mean over the batch of -log softmax(logits[b])[labels[b]], computed as
+// logsumexp(row) - row[label] with the row maximum subtracted (stable for any finite logits)
+// and accumulated in double. logits is [batch, classes], labels is [batch]. When dlogits is
+// not null it receives the gradient of the mean loss, (softmax(row) - onehot(label)) / batch;
+// it may be the logits buffer itself (in place). Every label is checked before anything is
+// written: one outside [0, classes) throws std::invalid_argument naming the sample index and
+// the label.
+double softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
+                             const int32_t* labels, float* dlogits = nullptr);
+
+// How many samples have their label as the top-1 prediction (ties go to the lowest class
+// index, as in argmax). Labels are checked as in softmax_cross_entropy.
+int64_t top1_correct(const CrossEntropyParams& p, const float* logits, const int32_t* labels);
+// top1_correct / batch.
+double top1_accuracy(const CrossEntropyParams& p, const float* logits, const int32_t* labels);
+
+// --- Softmax over a small vector (DARTS' alpha -> mixing weights) ---------------------------
+
+// y = softmax(x) over `size` values, max-subtracted, normalised in double. y may be x.
+void softmax_forward(int64_t size, const float* x, float* y);
+// dx = y * (dy - sum(dy * y)), from the forward's output y. dx may be dy.
+void softmax_backward(int64_t size, const float* y, const float* dy, float* dx);
+
+// --- Weighted sum (DARTS' mixed op) ----------------------------------------------------------
+
+struct WeightedSumParams {
+  int64_t inputs = 1;  // k, the number of candidate tensors (and weights)
+  int64_t size = 1;    // elements of each tensor, batch included
+
+  void validate() const;
+};
+
+// y = sum_i w[i] * xs[i], xs holding `inputs` pointers to `size` floats.
+void weighted_sum_forward(const WeightedSumParams& p, const float* const* xs, const float* w,
+                          float* y);
+// dxs[i] = w[i] * dy (skipped where dxs is null or dxs[i] is null) and
+// dw[i] = sum(dy * xs[i]) in double (skipped where dw is null).
+void weighted_sum_backward(const WeightedSumParams& p, const float* const* xs, const float* w,
+                           const float* dy, float* const* dxs, float* dw);
+
+// --- Add -------------------------------------------------------------------------------------
+
+struct AddParams {
+  int64_t inputs = 1;  // k >= 1
+  int64_t size = 1;    // elements of each tensor, batch included
+
+  void validate() const;
+};
+
+// y = sum_i xs[i]. y may be one of the inputs (in place), if that input is listed once.
+void add_forward(const AddParams& p, const float* const* xs, float* y);
+// dxs[i] = dy for every non-null dxs[i] (a dxs[i] equal to dy is left as is).
+void add_backward(const AddParams& p, const float* dy, float* const* dxs);
+
+// --- Concat ----------------------------------------------------------------------------------
+
+// Concatenation of `sizes.size()` tensors along one axis. The tensors are viewed as
+// [outer, sizes[i], inner]: outer is the batch times the product of the per-sample axes
+// before the concat axis, inner the product of those after it. For NCHW images joined on
+// channels (registry axis 0): outer = batch, sizes = channel counts, inner = H * W.
+struct ConcatParams {
+  int64_t outer = 1;
+  int64_t inner = 1;
+  std::vector<int64_t> sizes;  // extent of each input along the axis, all >= 1
+
+  // The params of `concat(axis)` over inputs of per-sample shape `shapes` (equal except
+  // along `axis`, registry semantics) with `batch` samples. Throws std::invalid_argument
+  // when the shapes disagree or the axis is out of range.
+  static ConcatParams from_shapes(int64_t batch, const std::vector<std::vector<int64_t>>& shapes,
+                                  int64_t axis);
+
+  void validate() const;
+  int64_t total() const;  // extent of the output along the axis
+};
+
+// y = concat(xs) (shape [outer, total(), inner]).
+void concat_forward(const ConcatParams& p, const float* const* xs, float* y);
+// The split: dxs[i] = the slice of dy that xs[i] went to (skipped where dxs[i] is null).
+void concat_backward(const ConcatParams& p, const float* dy, float* const* dxs);
+
+// --- Mul by a constant -----------------------------------------------------------------------
+
+// y = scale * x over `size` elements; y may be x. The backward is the same map on dy
+// (dx = scale * dy). Throws std::invalid_argument for size < 1 or a non-finite scale.
+void scale_forward(int64_t size, double scale, const float* x, float* y);
+void scale_backward(int64_t size, double scale, const float* dy, float* dx);
+
+// --- Global average pooling ------------------------------------------------------------------
+
+struct GlobalAvgPoolParams {
+  int64_t batch = 1, channels = 1, height = 1, width = 1;  // input [batch, C, H, W]
+
+  void validate() const;
+};
+
+// y[b, c] = mean over H, W of x[b, c] (accumulated in double); y is [batch, C].
+void global_avg_pool_forward(const GlobalAvgPoolParams& p, const float* x, float* y);
+// dx[b, c, h, w] = dy[b, c] / (H * W).
+void global_avg_pool_backward(const GlobalAvgPoolParams& p, const float* dy, float* dx);
+
+// --- Crop ------------------------------------------------------------------------------------
+
+struct CropParams {
+  int64_t batch = 1, channels = 1, height = 1, width = 1;  // input [batch, C, H, W]
+  int64_t top = 0, left = 0, bottom = 0, right = 0;        // rows/columns removed, >= 0
+
+  void validate() const;  // also: at least 1 row and 1 column must remain
+  int64_t out_height() const { return height - top - bottom; }
+  int64_t out_width() const { return width - left - right; }
+};
+
+// y = x[:, :, top:H-bottom, left:W-right].
+void crop_forward(const CropParams& p, const float* x, float* y);
+// dx = dy placed back in the window, zeros on the removed borders.
+void crop_backward(const CropParams& p, const float* dy, float* dx);
+
+// --- Zero ------------------------------------------------------------------------------------
+
+// The output of `zero` (and the gradient it passes back, which is zero as well): `size`
+// zeros. For zero(stride s) on [batch, C, H, W] the size is batch * C * ceil(H/s) * ceil(W/s),
+// see zero_output_size. Throws std::invalid_argument for size < 1.
+void zero_fill(int64_t size, float* y);
+// batch * channels * ceil(height / stride) * ceil(width / stride); all arguments >= 1.
+int64_t zero_output_size(int64_t batch, int64_t channels, int64_t height, int64_t width,
+                         int64_t stride);
+
+}  // namespace nas::plain
