@@ -14,40 +14,15 @@
 #include "runtime/cpu/pool2d.h"
 #include "runtime/cpu/reference_conv.h"
 #include "runtime/cpu/reference_pool.h"
+#include "tests/cpu_test_util.h"
 
 namespace {
 
+using nas::test::check_close;
+using nas::test::random_floats;
+using nas::test::widen;
+
 using nas::Conv2dParams;
-
-std::vector<float> random_floats(int64_t count, std::mt19937& rng) {
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& f : v) f = dist(rng);
-  return v;
-}
-
-std::vector<double> widen(const std::vector<float>& v) {
-  return {v.begin(), v.end()};
-}
-
-// Elementwise |got - want| <= tol * (1 + max|want|): float32 sums of many products lose
-// precision relative to the largest magnitude involved, not to each (possibly tiny) element.
-void check_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
-                 const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double scale = 1.0;
-  for (double v : want) scale = std::max(scale, std::abs(v));
-  size_t bad = 0;
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    double err = std::abs(static_cast<double>(got[i]) - want[i]);
-    worst = std::max(worst, err);
-    if (!(err <= tol * scale)) ++bad;
-  }
-  INFO(what << ": " << bad << " of " << got.size() << " elements off, worst error " << worst
-            << ", scale " << scale);
-  CHECK(bad == 0);
-}
 
 std::string describe(const Conv2dParams& p) {
   return p.key();
@@ -156,24 +131,13 @@ TEST_CASE("conv2d reference gradients match central finite differences", "[cpu][
     for (size_t i = 0; i < y.size(); ++i) sum += y[i] * r[i];
     return sum;
   };
-  auto check_fd = [&](std::vector<double>& param, const std::vector<double>& grad,
-                      const char* what) {
-    REQUIRE(param.size() == grad.size());
-    const double eps = 1e-4;
-    for (size_t i = 0; i < param.size(); ++i) {
-      double saved = param[i];
-      param[i] = saved + eps;
-      double up = loss();
-      param[i] = saved - eps;
-      double down = loss();
-      param[i] = saved;
-      INFO(what << "[" << i << "]");
-      CHECK((up - down) / (2 * eps) == Approx(grad[i]).margin(1e-8).epsilon(1e-7));
-    }
+  auto fd = [&](std::vector<double>& param, const std::vector<double>& grad, const char* what) {
+    nas::test::check_fd(param, grad, loss, 1e-4, 1e-8, 1e-7, what);
   };
-  check_fd(x, nas::reference::conv2d_backward_data(p, r, w), "dx");
-  check_fd(w, nas::reference::conv2d_backward_weights(p, x, r), "dw");
-  check_fd(b, nas::reference::conv2d_backward_bias(p, r), "db");
+
+  fd(x, nas::reference::conv2d_backward_data(p, r, w), "dx");
+  fd(w, nas::reference::conv2d_backward_weights(p, x, r), "dw");
+  fd(b, nas::reference::conv2d_backward_bias(p, r), "db");
 }
 
 TEST_CASE("conv2d oneDNN gradients match finite differences of its own forward", "[cpu][conv]") {
@@ -196,24 +160,14 @@ TEST_CASE("conv2d oneDNN gradients match finite differences of its own forward",
   std::vector<float> dx(p.input_size()), dw(p.weight_size()), db(p.bias_size());
   kernel->backward_data(r.data(), w.data(), dx.data());
   kernel->backward_weights(x.data(), r.data(), dw.data(), db.data());
-  auto check_fd = [&](std::vector<float>& param, const std::vector<float>& grad, const char* what) {
-    const float eps = 1e-2f;
-    for (size_t i = 0; i < param.size(); ++i) {
-      float saved = param[i];
-      param[i] = saved + eps;
-      double up = loss();
-      param[i] = saved - eps;
-      double down = loss();
-      param[i] = saved;
-      // The perturbation actually applied is the float difference, not 2*eps exactly.
-      double step = static_cast<double>(saved + eps) - static_cast<double>(saved - eps);
-      INFO(what << "[" << i << "]");
-      CHECK((up - down) / step == Approx(grad[i]).margin(1e-2).epsilon(1e-2));
-    }
+
+  // eps 1e-2 in float32; margin and relative tolerance 1e-2 (see above).
+  auto fd = [&](std::vector<float>& param, const std::vector<float>& grad, const char* what) {
+    nas::test::check_fd(param, grad, loss, 1e-2f, 1e-2, 1e-2, what);
   };
-  check_fd(x, dx, "dx");
-  check_fd(w, dw, "dw");
-  check_fd(b, db, "db");
+  fd(x, dx, "dx");
+  fd(w, dw, "dw");
+  fd(b, db, "db");
 }
 
 TEST_CASE("conv2d primitives are created once per signature", "[cpu][conv]") {

@@ -17,65 +17,19 @@
 #include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/linear.h"
 #include "runtime/cpu/reference_ops.h"
+#include "tests/cpu_test_util.h"
 
 namespace {
+
+using nas::test::check_close;
+using nas::test::check_fd;
+using nas::test::random_floats;
+using nas::test::widen;
 
 using nas::BatchNormParams;
 using nas::EltwiseKind;
 using nas::EltwiseParams;
 using nas::LinearParams;
-
-std::vector<float> random_floats(int64_t count, std::mt19937& rng, float lo = -1.0f,
-                                 float hi = 1.0f) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& f : v) f = dist(rng);
-  return v;
-}
-
-std::vector<double> widen(const std::vector<float>& v) {
-  return {v.begin(), v.end()};
-}
-
-// Elementwise |got - want| <= tol * (1 + max|want|), as in test_cpu_kernels.cpp.
-void check_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
-                 const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double scale = 1.0;
-  for (double v : want) scale = std::max(scale, std::abs(v));
-  size_t bad = 0;
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    double err = std::abs(static_cast<double>(got[i]) - want[i]);
-    worst = std::max(worst, err);
-    if (!(err <= tol * scale)) ++bad;
-  }
-  INFO(what << ": " << bad << " of " << got.size() << " elements off, worst error " << worst
-            << ", scale " << scale);
-  CHECK(bad == 0);
-}
-
-// Central finite differences of loss() with respect to every element of `param`, compared
-// with `grad`. Works for float and double parameters; the step actually applied is the
-// difference of the perturbed values, not 2*eps exactly.
-template <typename T, typename G>
-void check_fd(std::vector<T>& param, const std::vector<G>& grad,
-              const std::function<double()>& loss, T eps, double margin, double epsilon,
-              const char* what) {
-  REQUIRE(param.size() == grad.size());
-  for (size_t i = 0; i < param.size(); ++i) {
-    T saved = param[i];
-    param[i] = saved + eps;
-    double up = loss();
-    param[i] = saved - eps;
-    double down = loss();
-    param[i] = saved;
-    double step = static_cast<double>(saved + eps) - static_cast<double>(saved - eps);
-    INFO(what << "[" << i << "]");
-    CHECK((up - down) / step ==
-          Approx(static_cast<double>(grad[i])).margin(margin).epsilon(epsilon));
-  }
-}
 
 const std::vector<EltwiseKind> all_kinds = {EltwiseKind::relu,       EltwiseKind::relu6,
                                             EltwiseKind::leaky_relu, EltwiseKind::sigmoid,

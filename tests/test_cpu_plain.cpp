@@ -13,53 +13,14 @@
 #include <vector>
 
 #include "runtime/cpu/plain_kernels.h"
+#include "tests/cpu_test_util.h"
 
 namespace {
 
 namespace plain = nas::plain;
-
-std::vector<float> rand_floats(int64_t count, std::mt19937& rng, float lo = -1.0f,
-                               float hi = 1.0f) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& f : v) f = dist(rng);
-  return v;
-}
-
-// Elementwise |got - want| <= tol * (1 + max|want|).
-void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
-                  const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double scale = 1.0;
-  for (double v : want) scale = std::max(scale, std::abs(v));
-  size_t bad = 0;
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    double err = std::abs(static_cast<double>(got[i]) - want[i]);
-    worst = std::max(worst, err);
-    if (!(err <= tol * scale)) ++bad;
-  }
-  INFO(what << ": " << bad << " of " << got.size() << " off, worst " << worst);
-  CHECK(bad == 0);
-}
-
-// Central differences of loss() in every element of `param` against `grad`; the step is the
-// difference of the perturbed float values.
-void expect_fd(std::vector<float>& param, const std::vector<float>& grad,
-               const std::function<double()>& loss, float eps, double margin, const char* what) {
-  REQUIRE(param.size() == grad.size());
-  for (size_t i = 0; i < param.size(); ++i) {
-    float saved = param[i];
-    param[i] = saved + eps;
-    double up = loss();
-    param[i] = saved - eps;
-    double down = loss();
-    param[i] = saved;
-    double step = static_cast<double>(saved + eps) - static_cast<double>(saved - eps);
-    INFO(what << "[" << i << "]");
-    CHECK((up - down) / step == Approx(static_cast<double>(grad[i])).margin(margin));
-  }
-}
+using nas::test::check_close;
+using nas::test::check_fd;
+using nas::test::random_floats;
 
 // sum(g * y) in double: the scalar loss whose gradient in y is g.
 double dot(const std::vector<float>& g, const std::vector<float>& y) {
@@ -169,17 +130,17 @@ TEST_CASE("cross-entropy matches the float64 reference and finite differences", 
     INFO("batch " << n << " classes " << c);
     plain::CrossEntropyParams p;
     p.batch = n, p.classes = c;
-    auto logits = rand_floats(n * c, rng, -5, 5);
+    auto logits = random_floats(n * c, rng, -5, 5);
     std::vector<int32_t> labels(n);
     for (auto& l : labels) l = static_cast<int32_t>(rng() % c);
     std::vector<float> d(n * c, NAN);
     double loss = plain::softmax_cross_entropy(p, logits.data(), labels.data(), d.data());
     std::vector<double> want;
     CHECK(loss == Approx(ref_cross_entropy(n, c, logits, labels, &want)).epsilon(1e-12));
-    expect_close(d, want, 1e-6, "dlogits");
+    check_close(d, want, 1e-6, "dlogits");
     if (n * c <= 50) {
       auto f = [&] { return plain::softmax_cross_entropy(p, logits.data(), labels.data()); };
-      expect_fd(logits, d, f, 1e-3f, 1e-5, "dlogits");
+      check_fd(logits, d, f, 1e-3f, 1e-5, nas::test::kApproxEpsilon, "dlogits");
     }
     // In place: the gradient over the logits.
     std::vector<float> inplace = logits;
@@ -227,18 +188,18 @@ TEST_CASE("softmax matches the reference and finite differences", "[cpu][plain]"
   std::mt19937 rng(5);
   for (int64_t k : {1, 2, 8, 20}) {
     INFO("size " << k);
-    auto x = rand_floats(k, rng, -3, 3);
-    auto g = rand_floats(k, rng);
+    auto x = random_floats(k, rng, -3, 3);
+    auto g = random_floats(k, rng);
     std::vector<float> y(k), dx(k);
     plain::softmax_forward(k, x.data(), y.data());
-    expect_close(y, ref_softmax(x), 1e-6, "softmax");
+    check_close(y, ref_softmax(x), 1e-6, "softmax");
     plain::softmax_backward(k, y.data(), g.data(), dx.data());
     std::vector<float> tmp(k);
     auto loss = [&] {
       plain::softmax_forward(k, x.data(), tmp.data());
       return dot(g, tmp);
     };
-    expect_fd(x, dx, loss, 1e-2f, 2e-4, "dx");
+    check_fd(x, dx, loss, 1e-2f, 2e-4, nas::test::kApproxEpsilon, "dx");
     // In place forward and backward.
     std::vector<float> in = x;
     plain::softmax_forward(k, in.data(), in.data());
@@ -261,15 +222,15 @@ TEST_CASE("weighted sum matches the reference; gradients by finite differences",
     plain::WeightedSumParams p;
     p.inputs = k, p.size = size;
     std::vector<std::vector<float>> xs;
-    for (int64_t i = 0; i < k; ++i) xs.push_back(rand_floats(size, rng));
-    auto w = rand_floats(k, rng);
-    auto g = rand_floats(size, rng);
+    for (int64_t i = 0; i < k; ++i) xs.push_back(random_floats(size, rng));
+    auto w = random_floats(k, rng);
+    auto g = random_floats(size, rng);
     std::vector<float> y(size, NAN);
     plain::weighted_sum_forward(p, ptrs(xs).data(), w.data(), y.data());
     std::vector<double> want(size, 0.0);
     for (int64_t i = 0; i < k; ++i)
       for (int64_t j = 0; j < size; ++j) want[j] += static_cast<double>(w[i]) * xs[i][j];
-    expect_close(y, want, 1e-6, "forward");
+    check_close(y, want, 1e-6, "forward");
 
     std::vector<std::vector<float>> dxs(k, std::vector<float>(size, NAN));
     std::vector<float> dw(k, NAN);
@@ -281,8 +242,9 @@ TEST_CASE("weighted sum matches the reference; gradients by finite differences",
       return dot(g, tmp);
     };
     // The loss is linear in each variable: a large step is exact up to rounding.
-    expect_fd(w, dw, loss, 0.25f, 1e-4, "dw");
-    for (int64_t i = 0; i < k; ++i) expect_fd(xs[i], dxs[i], loss, 0.25f, 1e-5, "dx");
+    check_fd(w, dw, loss, 0.25f, 1e-4, nas::test::kApproxEpsilon, "dw");
+    for (int64_t i = 0; i < k; ++i)
+      check_fd(xs[i], dxs[i], loss, 0.25f, 1e-5, nas::test::kApproxEpsilon, "dx");
 
     // Null outputs are skipped.
     std::vector<float*> none(k, nullptr);
@@ -297,9 +259,9 @@ TEST_CASE("alpha -> softmax -> weighted sum: gradient in alpha by finite differe
   plain::WeightedSumParams p;
   p.inputs = k, p.size = size;
   std::vector<std::vector<float>> xs;
-  for (int64_t i = 0; i < k; ++i) xs.push_back(rand_floats(size, rng));
-  auto alpha = rand_floats(k, rng, -1, 1);
-  auto g = rand_floats(size, rng);
+  for (int64_t i = 0; i < k; ++i) xs.push_back(random_floats(size, rng));
+  auto alpha = random_floats(k, rng, -1, 1);
+  auto g = random_floats(size, rng);
 
   std::vector<float> w(k), y(size), dw(k), dalpha(k);
   plain::softmax_forward(k, alpha.data(), w.data());
@@ -318,7 +280,7 @@ TEST_CASE("alpha -> softmax -> weighted sum: gradient in alpha by finite differe
     }
     return s;
   };
-  expect_fd(alpha, dalpha, loss, 1e-2f, 1e-4, "dalpha");
+  check_fd(alpha, dalpha, loss, 1e-2f, 1e-4, nas::test::kApproxEpsilon, "dalpha");
 }
 
 // --- Add and concat --------------------------------------------------------------------------
@@ -329,20 +291,20 @@ TEST_CASE("add: forward, in place and backward", "[cpu][plain]") {
     plain::AddParams p;
     p.inputs = k, p.size = size;
     std::vector<std::vector<float>> xs;
-    for (int64_t i = 0; i < k; ++i) xs.push_back(rand_floats(size, rng));
+    for (int64_t i = 0; i < k; ++i) xs.push_back(random_floats(size, rng));
     std::vector<float> y(size, NAN);
     plain::add_forward(p, ptrs(xs).data(), y.data());
     std::vector<double> want(size, 0.0);
     for (const auto& x : xs)
       for (int64_t j = 0; j < size; ++j) want[j] += x[j];
-    expect_close(y, want, 1e-6, "forward");
+    check_close(y, want, 1e-6, "forward");
     // In place on the last input.
     auto saved = xs;
     plain::add_forward(p, ptrs(xs).data(), xs.back().data());
-    expect_close(xs.back(), want, 1e-6, "in place");
+    check_close(xs.back(), want, 1e-6, "in place");
     xs = saved;
 
-    auto g = rand_floats(size, rng);
+    auto g = random_floats(size, rng);
     std::vector<std::vector<float>> dxs(k, std::vector<float>(size, NAN));
     plain::add_backward(p, g.data(), mut_ptrs(dxs).data());
     std::vector<float> tmp(size);
@@ -350,7 +312,8 @@ TEST_CASE("add: forward, in place and backward", "[cpu][plain]") {
       plain::add_forward(p, ptrs(xs).data(), tmp.data());
       return dot(g, tmp);
     };
-    for (int64_t i = 0; i < k; ++i) expect_fd(xs[i], dxs[i], loss, 0.25f, 1e-5, "dx");
+    for (int64_t i = 0; i < k; ++i)
+      check_fd(xs[i], dxs[i], loss, 0.25f, 1e-5, nas::test::kApproxEpsilon, "dx");
   }
   plain::AddParams bad;
   bad.inputs = 0;
@@ -368,7 +331,7 @@ TEST_CASE("concat on NCHW channels and other axes; backward splits", "[cpu][plai
   CHECK(p.inner == h * w);
   CHECK(p.total() == 6);
   std::vector<std::vector<float>> xs;
-  for (int64_t c : chans) xs.push_back(rand_floats(n * c * h * w, rng));
+  for (int64_t c : chans) xs.push_back(random_floats(n * c * h * w, rng));
   std::vector<float> y(n * 6 * h * w, NAN);
   plain::concat_forward(p, ptrs(xs).data(), y.data());
   // Reference by NCHW indexing: output channel oc of sample b comes from input i channel c.
@@ -380,9 +343,9 @@ TEST_CASE("concat on NCHW channels and other axes; backward splits", "[cpu][plai
         for (int64_t r = 0; r < h * w; ++r)
           want[(b * 6 + oc) * h * w + r] = xs[i][(b * chans[i] + c) * h * w + r];
   }
-  expect_close(y, want, 0, "forward");
+  check_close(y, want, 0, "forward");
 
-  auto g = rand_floats(static_cast<int64_t>(y.size()), rng);
+  auto g = random_floats(static_cast<int64_t>(y.size()), rng);
   std::vector<std::vector<float>> dxs;
   for (const auto& x : xs) dxs.emplace_back(x.size(), NAN);
   plain::concat_backward(p, g.data(), mut_ptrs(dxs).data());
@@ -391,13 +354,14 @@ TEST_CASE("concat on NCHW channels and other axes; backward splits", "[cpu][plai
     plain::concat_forward(p, ptrs(xs).data(), tmp.data());
     return dot(g, tmp);
   };
-  for (size_t i = 0; i < xs.size(); ++i) expect_fd(xs[i], dxs[i], loss, 0.25f, 1e-6, "dx");
+  for (size_t i = 0; i < xs.size(); ++i)
+    check_fd(xs[i], dxs[i], loss, 0.25f, 1e-6, nas::test::kApproxEpsilon, "dx");
 
   // Axis 2 (width) of [C,H,W]: outer = n*C*H, inner = 1; round trip through the split.
   auto q = plain::ConcatParams::from_shapes(n, {{2, 3, 1}, {2, 3, 4}}, 2);
   CHECK(q.outer == n * 6);
   CHECK(q.inner == 1);
-  std::vector<std::vector<float>> parts = {rand_floats(n * 6, rng), rand_floats(n * 24, rng)};
+  std::vector<std::vector<float>> parts = {random_floats(n * 6, rng), random_floats(n * 24, rng)};
   std::vector<float> joined(n * 30);
   plain::concat_forward(q, ptrs(parts).data(), joined.data());
   CHECK(joined[0] == parts[0][0]);
@@ -423,18 +387,18 @@ TEST_CASE("concat on NCHW channels and other axes; backward splits", "[cpu][plai
 
 TEST_CASE("mul by a constant", "[cpu][plain]") {
   std::mt19937 rng(17);
-  auto x = rand_floats(40, rng), g = rand_floats(40, rng);
+  auto x = random_floats(40, rng), g = random_floats(40, rng);
   std::vector<float> y(40), dx(40);
   plain::scale_forward(40, -2.5, x.data(), y.data());
   std::vector<double> want(40);
   for (int i = 0; i < 40; ++i) want[i] = -2.5 * x[i];
-  expect_close(y, want, 1e-7, "forward");
+  check_close(y, want, 1e-7, "forward");
   plain::scale_backward(40, -2.5, g.data(), dx.data());
   auto loss = [&] {
     plain::scale_forward(40, -2.5, x.data(), y.data());
     return dot(g, y);
   };
-  expect_fd(x, dx, loss, 0.25f, 1e-5, "dx");
+  check_fd(x, dx, loss, 0.25f, 1e-5, nas::test::kApproxEpsilon, "dx");
   REQUIRE_THROWS_WITH(plain::scale_forward(40, INFINITY, x.data(), y.data()),
                       Catch::Contains("scale must be finite"));
 }
@@ -443,7 +407,7 @@ TEST_CASE("global average pooling: forward and backward", "[cpu][plain]") {
   std::mt19937 rng(19);
   plain::GlobalAvgPoolParams p;
   p.batch = 2, p.channels = 3, p.height = 5, p.width = 7;
-  auto x = rand_floats(2 * 3 * 35, rng);
+  auto x = random_floats(2 * 3 * 35, rng);
   std::vector<float> y(6, NAN);
   plain::global_avg_pool_forward(p, x.data(), y.data());
   std::vector<double> want(6, 0.0);
@@ -451,8 +415,8 @@ TEST_CASE("global average pooling: forward and backward", "[cpu][plain]") {
     for (int64_t i = 0; i < 35; ++i) want[bc] += x[bc * 35 + i];
     want[bc] /= 35;
   }
-  expect_close(y, want, 1e-6, "forward");
-  auto g = rand_floats(6, rng);
+  check_close(y, want, 1e-6, "forward");
+  auto g = random_floats(6, rng);
   std::vector<float> dx(x.size(), NAN);
   plain::global_avg_pool_backward(p, g.data(), dx.data());
   auto loss = [&] {
@@ -460,7 +424,7 @@ TEST_CASE("global average pooling: forward and backward", "[cpu][plain]") {
     plain::global_avg_pool_forward(p, x.data(), t.data());
     return dot(g, t);
   };
-  expect_fd(x, dx, loss, 0.25f, 1e-6, "dx");
+  check_fd(x, dx, loss, 0.25f, 1e-6, nas::test::kApproxEpsilon, "dx");
   p.width = 0;
   REQUIRE_THROWS_WITH(p.validate(), Catch::Contains("width must be positive, got 0"));
 }
@@ -472,15 +436,15 @@ TEST_CASE("crop: forward and backward", "[cpu][plain]") {
   p.top = 1, p.left = 2, p.bottom = 2, p.right = 0;
   REQUIRE(p.out_height() == 3);
   REQUIRE(p.out_width() == 3);
-  auto x = rand_floats(2 * 2 * 30, rng);
+  auto x = random_floats(2 * 2 * 30, rng);
   std::vector<float> y(2 * 2 * 9, NAN);
   plain::crop_forward(p, x.data(), y.data());
   std::vector<double> want;
   for (int64_t bc = 0; bc < 4; ++bc)
     for (int64_t r = 1; r < 4; ++r)
       for (int64_t c = 2; c < 5; ++c) want.push_back(x[bc * 30 + r * 5 + c]);
-  expect_close(y, want, 0, "forward");
-  auto g = rand_floats(static_cast<int64_t>(y.size()), rng);
+  check_close(y, want, 0, "forward");
+  auto g = random_floats(static_cast<int64_t>(y.size()), rng);
   std::vector<float> dx(x.size(), NAN);
   plain::crop_backward(p, g.data(), dx.data());
   auto loss = [&] {
@@ -488,7 +452,7 @@ TEST_CASE("crop: forward and backward", "[cpu][plain]") {
     plain::crop_forward(p, x.data(), t.data());
     return dot(g, t);
   };
-  expect_fd(x, dx, loss, 0.25f, 1e-6, "dx");
+  check_fd(x, dx, loss, 0.25f, 1e-6, nas::test::kApproxEpsilon, "dx");
 
   p.bottom = 5;
   REQUIRE_THROWS_WITH(p.validate(), Catch::Contains("at least 1 row and 1 column"));
