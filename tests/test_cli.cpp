@@ -112,7 +112,7 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run("ir tiny.nas --stage pruned"),
              "--stage pruned needs --arch A.json (the selection to prune with)");
   user_error(cli.run("ir tiny.nas --stage llvm"),
-             "unknown --stage `llvm` (stages: ast, ir, pruned, plan)");
+             "unknown --stage `llvm` (stages: ast, ir, pruned, grad, plan, train-plan)");
   user_error(cli.run("graph tiny.nas -o out.xyz"),
              "cannot tell the output format from \"out.xyz\"");
 }

@@ -192,11 +192,14 @@ TEST_CASE("graph consumers, arch groups and special ops", "[ir]") {
 
 TEST_CASE("every builtin op is registered once, with consistent attribute specs", "[ops]") {
   const std::vector<std::string> expected = {
-      "input",        "choice",     "conv",     "dwconv",   "linear",
-      "batchnorm",    "relu",       "relu6",    "sigmoid",  "hard_swish",
-      "hard_sigmoid", "leaky_relu", "max_pool", "avg_pool", "global_avg_pool",
-      "dropout",      "add",        "concat",   "mul",      "flatten",
-      "identity",     "zero",       "crop"};
+      "input", "choice", "conv", "dwconv", "linear", "batchnorm", "relu", "relu6", "sigmoid",
+      "hard_swish", "hard_sigmoid", "leaky_relu", "max_pool", "avg_pool", "global_avg_pool",
+      "dropout", "add", "concat", "mul", "flatten", "identity", "zero", "crop",
+      // Internal: the training loss and the gradient ops autodiff emits.
+      "cross_entropy", "cross_entropy_grad", "conv_grad_input", "conv_grad_weight",
+      "linear_grad_input", "linear_grad_weight", "batchnorm_grad", "activation_grad", "pool_grad",
+      "global_avg_pool_grad", "unflatten", "crop_grad", "dropout_grad", "concat_grad",
+      "choice_grad_input", "choice_grad_arch"};
   std::set<std::string> names;
   for (const OpDef* op : all_ops()) {
     CHECK(names.insert(op->name).second);
@@ -213,6 +216,14 @@ TEST_CASE("every builtin op is registered once, with consistent attribute specs"
   CHECK(find_op("conv2d") == nullptr);
   CHECK(find_op("input")->internal);
   CHECK(find_op("choice")->internal);
+  // Every op a user can write has a gradient rule, except zero (which passes none);
+  // gradient ops are internal and name their forward node.
+  for (const OpDef* op : all_ops()) {
+    INFO(op->name);
+    if (!op->internal && op->name != "zero") CHECK(op->grad != nullptr);
+    if (op->find_attr("fwd")) CHECK(op->internal);
+    if (op->effect) CHECK(op->find_attr("fwd") != nullptr);
+  }
   CHECK_FALSE(find_op("conv")->internal);
   CHECK(find_op("conv")->find_attr("kernal") == nullptr);
   CHECK(std::string(attr_type_name(AttrType::Int)) == "int");

@@ -205,6 +205,123 @@ OpDef pool(std::string name, std::string doc, std::vector<AttrSpec> extra_attrs 
   return op;
 }
 
+// --- Gradient rules and gradient ops --------------------------------------------------------
+// Every gradient node names its forward node in `fwd` (kernels read the forward attributes
+// and parameters from there) and carries its output shape in `shape` ([] for effect ops),
+// so the backward graph prints, parses and shape-checks like any other IR.
+
+Attrs grad_attrs(const GradContext& c, const Shape& shape) {
+  return {{"fwd", int64_t{c.fwd.id}}, {"shape", IntList(shape.begin(), shape.end())}};
+}
+
+// The gradient of input `i` through an op whose gradient op reads only dy.
+int emit_input_grad(GradContext& c, const std::string& op, size_t i = 0) {
+  return c.emit(op, {c.dy}, grad_attrs(c, c.input_shapes[i]));
+}
+
+// d(loss)/d(input 0) = grad_op(dy, x): activations, batch norm.
+void unary_grad_from_input(GradContext& c, const std::string& op) {
+  c.input_grads[0] = c.emit(op, {c.dy, c.fwd.inputs[0]}, grad_attrs(c, c.input_shapes[0]));
+}
+
+// Layers with weights: the weight gradient always (an effect node reading dy and x), the
+// input gradient when the input needs one.
+void weighted_layer_grad(GradContext& c, const std::string& prefix) {
+  c.emit(prefix + "_grad_weight", {c.dy, c.fwd.inputs[0]}, grad_attrs(c, {}));
+  if (c.needs_input_grad[0]) c.input_grads[0] = emit_input_grad(c, prefix + "_grad_input");
+}
+
+// Sums and pass-throughs: every input gets dy itself.
+void pass_through_grad(GradContext& c) {
+  for (size_t i = 0; i < c.input_grads.size(); ++i)
+    if (c.needs_input_grad[i]) c.input_grads[i] = c.dy;
+}
+
+// A gradient op: inputs as given, output shape from the `shape` attribute.
+OpDef grad_op(std::string name, std::string doc, int min_inputs, int max_inputs,
+              std::vector<AttrSpec> extra = {}, bool effect = false) {
+  OpDef op;
+  op.name = std::move(name);
+  op.doc = std::move(doc);
+  op.internal = true;
+  op.effect = effect;
+  op.min_inputs = min_inputs;
+  op.max_inputs = max_inputs;
+  op.attrs = {required_spec("fwd", AttrType::Int, "the forward node this gradient belongs to"),
+              AttrSpec{"shape", AttrType::IntList, AttrValue(IntList{}),
+                       "output shape ([] for an effect op)"}};
+  for (AttrSpec& a : extra) op.attrs.push_back(std::move(a));
+  std::string op_name = op.name;
+  op.infer = [op_name, effect](InferContext& ctx, Shape& out) {
+    if (ctx.i("fwd") < 0) return ctx.fail(op_name + " attribute `fwd` must be a node id");
+    const IntList& shape = attr_of<IntList>(ctx.attrs, "shape");
+    if (effect != shape.empty())
+      return ctx.fail(fmt::format("{} attribute `shape` must be {}, got {}", op_name,
+                                  effect ? "[] (it produces no tensor)" : "the gradient's shape",
+                                  shape_str(shape)));
+    for (int64_t d : shape)
+      if (d < 1)
+        return ctx.fail(
+            fmt::format("{} shape must be positive, got {}", op_name, shape_str(shape)));
+    out = shape;
+    return true;
+  };
+  return op;
+}
+
+std::vector<OpDef> gradient_ops() {
+  std::vector<OpDef> ops;
+  {
+    // The training loss: per-sample softmax cross-entropy of the logits against the labels
+    // the executor is given with each batch.
+    OpDef op;
+    op.name = "cross_entropy";
+    op.doc = "per-sample softmax cross-entropy of logits [K] against the batch labels";
+    op.internal = true;
+    op.infer = [](InferContext& ctx, Shape& out) {
+      if (ctx.in[0].size() != 1)
+        return ctx.fail("cross_entropy expects 1-D logits [classes], got " + ctx.describe(0));
+      out = {1};
+      return true;
+    };
+    ops.push_back(std::move(op));
+  }
+  ops.push_back(grad_op("cross_entropy_grad",
+                        "(softmax(logits) - onehot(label)) / batch: the mean loss's gradient", 1,
+                        1));
+  ops.push_back(grad_op("conv_grad_input", "convolution backward-data (conv and dwconv)", 1, 1));
+  ops.push_back(grad_op("conv_grad_weight", "convolution backward-weights: writes dW (and db)", 2,
+                        2, {}, true));
+  ops.push_back(grad_op("linear_grad_input", "inner product backward-data", 1, 1));
+  ops.push_back(grad_op("linear_grad_weight", "inner product backward-weights: writes dW, db", 2, 2,
+                        {}, true));
+  ops.push_back(grad_op("batchnorm_grad",
+                        "batch norm backward from dy and x: dx, and dscale/dshift when affine", 2,
+                        2));
+  ops.push_back(grad_op("activation_grad", "dy * f'(x) for the activation of node `fwd`", 2, 2));
+  ops.push_back(grad_op("pool_grad",
+                        "max/avg pooling backward (max reads the forward's "
+                        "argmax workspace)",
+                        1, 1));
+  ops.push_back(grad_op("global_avg_pool_grad", "dy / (H*W) spread over the window", 1, 1));
+  {
+    OpDef op = grad_op("unflatten", "dy reshaped back to the flattened input (a view)", 1, 1);
+    op.alias = true;
+    ops.push_back(std::move(op));
+  }
+  ops.push_back(grad_op("crop_grad", "dy placed back in the window, zeros on the borders", 1, 1));
+  ops.push_back(grad_op("dropout_grad", "dy through the forward's drop mask", 1, 1));
+  ops.push_back(grad_op("concat_grad", "the slice of dy that input `index` went to", 1, 1,
+                        {int_spec("index", {}, "which input")}));
+  ops.push_back(grad_op("choice_grad_input",
+                        "dy times candidate `index`'s mixing weight (1 when sampled)", 1, 1,
+                        {int_spec("index", {}, "which candidate")}));
+  ops.push_back(grad_op("choice_grad_arch",
+                        "d(loss)/d(alpha) of a full-mode choice from dy and its candidates", 2, -1,
+                        {}, true));
+  return ops;
+}
+
 // The builtin ops, each declared once. Later stages add the gradient rule and per-backend
 // kernels to these same blocks (as new OpDef fields), so an op stays defined in one place.
 std::vector<OpDef> builtin_ops() {
@@ -269,6 +386,21 @@ std::vector<OpDef> builtin_ops() {
       out = ctx.in[0];
       return true;
     };
+    // Full mode: y = sum_i w_i x_i with w = softmax(alpha); a sampled or fixed choice is the
+    // same with one-hot (k-hot) weights. dx_i = w_i dy; alpha's gradient when asked for.
+    op.grad = [](GradContext& c) {
+      for (size_t i = 0; i < c.input_grads.size(); ++i)
+        if (c.needs_input_grad[i]) {
+          Attrs a = grad_attrs(c, c.input_shapes[i]);
+          a["index"] = static_cast<int64_t>(i);
+          c.input_grads[i] = c.emit("choice_grad_input", {c.dy}, a);
+        }
+      if (c.arch_grads) {
+        std::vector<int> inputs{c.dy};
+        inputs.insert(inputs.end(), c.fwd.inputs.begin(), c.fwd.inputs.end());
+        c.emit("choice_grad_arch", inputs, grad_attrs(c, {}));
+      }
+    };
     ops.push_back(std::move(op));
   }
   {
@@ -312,7 +444,11 @@ std::vector<OpDef> builtin_ops() {
     };
     ops.push_back(std::move(op));
   }
-  ops.push_back(unary("identity", "the input unchanged"));
+  {
+    OpDef op = unary("identity", "the input unchanged");
+    op.grad = pass_through_grad;
+    ops.push_back(std::move(op));
+  }
 
   // --- Convolution and linear layers ------------------------------------------------------
   {
@@ -349,6 +485,7 @@ std::vector<OpDef> builtin_ops() {
       return conv_cost(in[0][0], out, attr_of<int64_t>(a, "groups"), attr_of<int64_t>(a, "kernel"),
                        attr_of<bool>(a, "bias"));
     };
+    op.grad = [](GradContext& c) { weighted_layer_grad(c, "conv"); };
     ops.push_back(std::move(op));
   }
   {
@@ -374,6 +511,7 @@ std::vector<OpDef> builtin_ops() {
       return conv_cost(in[0][0], out, in[0][0], attr_of<int64_t>(a, "kernel"),
                        attr_of<bool>(a, "bias"));
     };
+    op.grad = [](GradContext& c) { weighted_layer_grad(c, "conv"); };
     ops.push_back(std::move(op));
   }
   {
@@ -393,6 +531,7 @@ std::vector<OpDef> builtin_ops() {
       int64_t weights = sat_mul(in[0][0], out[0]);
       return OpCost{sat_add(weights, attr_of<bool>(a, "bias") ? out[0] : 0), weights};
     };
+    op.grad = [](GradContext& c) { weighted_layer_grad(c, "linear"); };
     ops.push_back(std::move(op));
   }
 
@@ -423,24 +562,35 @@ std::vector<OpDef> builtin_ops() {
     op.cost = [](const std::vector<Shape>& in, const Shape&, const Attrs& a) {
       return OpCost{attr_of<bool>(a, "affine") ? 2 * in[0][0] : 0, 0};
     };
+    op.grad = [](GradContext& c) { unary_grad_from_input(c, "batchnorm_grad"); };
     ops.push_back(std::move(op));
   }
 
   // --- Activations ---------------------------------------------------------------------------
-  ops.push_back(unary("relu", "max(x, 0)"));
-  ops.push_back(unary("relu6", "min(max(x, 0), 6)"));
-  ops.push_back(unary("sigmoid", "1 / (1 + exp(-x))"));
-  ops.push_back(unary("hard_swish", "x * relu6(x + 3) / 6"));
-  ops.push_back(unary("hard_sigmoid", "relu6(x + 3) / 6"));
-  ops.push_back(unary_checked(
+  // Their gradient reads the forward's input x (oneDNN's backward from the source).
+  auto activation = [](OpDef op) {
+    op.grad = [](GradContext& c) { unary_grad_from_input(c, "activation_grad"); };
+    return op;
+  };
+  ops.push_back(activation(unary("relu", "max(x, 0)")));
+  ops.push_back(activation(unary("relu6", "min(max(x, 0), 6)")));
+  ops.push_back(activation(unary("sigmoid", "1 / (1 + exp(-x))")));
+  ops.push_back(activation(unary("hard_swish", "x * relu6(x + 3) / 6")));
+  ops.push_back(activation(unary("hard_sigmoid", "relu6(x + 3) / 6")));
+  ops.push_back(activation(unary_checked(
       "leaky_relu", "x if x > 0 else slope * x",
       float_spec("slope", 0.01, "slope for negative inputs"),
-      [](double v) { return std::isfinite(v); }, "finite"));
+      [](double v) { return std::isfinite(v); }, "finite")));
 
   // --- Pooling -------------------------------------------------------------------------------
-  ops.push_back(pool("max_pool", "maximum over a square window (floor mode)"));
-  ops.push_back(pool("avg_pool", "mean over a square window (floor mode)",
-                     {bool_spec("count_include_pad", true, "padding counts in the divisor")}));
+  auto pooling = [](OpDef op) {
+    op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "pool_grad"); };
+    return op;
+  };
+  ops.push_back(pooling(pool("max_pool", "maximum over a square window (floor mode)")));
+  ops.push_back(
+      pooling(pool("avg_pool", "mean over a square window (floor mode)",
+                   {bool_spec("count_include_pad", true, "padding counts in the divisor")})));
   {
     OpDef op;
     op.name = "global_avg_pool";
@@ -450,6 +600,7 @@ std::vector<OpDef> builtin_ops() {
       out = {ctx.in[0][0]};
       return true;
     };
+    op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "global_avg_pool_grad"); };
     ops.push_back(std::move(op));
   }
 
@@ -464,6 +615,7 @@ std::vector<OpDef> builtin_ops() {
       out = ctx.in[0];
       return true;
     };
+    op.grad = pass_through_grad;
     ops.push_back(std::move(op));
   }
   {
@@ -499,6 +651,14 @@ std::vector<OpDef> builtin_ops() {
       }
       return true;
     };
+    op.grad = [](GradContext& c) {
+      for (size_t i = 0; i < c.input_grads.size(); ++i)
+        if (c.needs_input_grad[i]) {
+          Attrs a = grad_attrs(c, c.input_shapes[i]);
+          a["index"] = static_cast<int64_t>(i);
+          c.input_grads[i] = c.emit("concat_grad", {c.dy}, a);
+        }
+    };
     ops.push_back(std::move(op));
   }
 
@@ -511,6 +671,7 @@ std::vector<OpDef> builtin_ops() {
       out = {shape_numel(ctx.in[0])};
       return true;
     };
+    op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "unflatten"); };
     ops.push_back(std::move(op));
   }
   {
@@ -538,18 +699,31 @@ std::vector<OpDef> builtin_ops() {
       out = {in[0], h, w};
       return true;
     };
+    op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "crop_grad"); };
     ops.push_back(std::move(op));
   }
 
   // --- Elementwise with a constant -----------------------------------------------------------
-  ops.push_back(unary_checked(
-      "dropout", "zeroes each element with probability p during training",
-      float_spec("p", 0.5, "drop probability, in [0, 1)"), [](double p) { return p >= 0 && p < 1; },
-      "in [0, 1)"));
-  ops.push_back(unary_checked(
-      "mul", "multiplies by a constant", float_spec("scale", std::nullopt, "the constant"),
-      [](double v) { return std::isfinite(v); }, "finite"));
+  {
+    OpDef op = unary_checked(
+        "dropout", "zeroes each element with probability p during training",
+        float_spec("p", 0.5, "drop probability, in [0, 1)"),
+        [](double p) { return p >= 0 && p < 1; }, "in [0, 1)");
+    op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "dropout_grad"); };
+    ops.push_back(std::move(op));
+  }
+  {
+    // The gradient of a scaling is the same scaling of dy: a forward op reused.
+    OpDef op = unary_checked(
+        "mul", "multiplies by a constant", float_spec("scale", std::nullopt, "the constant"),
+        [](double v) { return std::isfinite(v); }, "finite");
+    op.grad = [](GradContext& c) {
+      c.input_grads[0] = c.emit("mul", {c.dy}, {{"scale", c.fwd.attrs.at("scale")}});
+    };
+    ops.push_back(std::move(op));
+  }
 
+  for (OpDef& op : gradient_ops()) ops.push_back(std::move(op));
   return ops;
 }
 

@@ -46,6 +46,25 @@ struct OpCost {
   int64_t macs = 0;    // multiply-accumulates per sample
 };
 
+// What a gradient rule sees and produces (reverse-mode autodiff, compiler/passes/autodiff).
+// The rule reads the forward node and the id of the gradient of its output (`dy`), emits
+// gradient nodes with `emit`, and sets `input_grads[i]` to the node holding d(loss)/d(input
+// i), or leaves it -1 when that input needs no gradient (`needs_input_grad[i]` is false) or
+// gets none (zero, integer-like paths). Parameter and architecture gradients are side
+// effects of "effect" nodes (see OpDef::effect); they are emitted only when `fwd` has
+// trainable parameters, or is a choice and `arch_grads` is set.
+struct GradContext {
+  const Node& fwd;
+  std::vector<Shape> input_shapes;  // of fwd.inputs
+  int dy = -1;
+  std::vector<char> needs_input_grad;
+  bool arch_grads = false;
+  // Appends a node (op name, inputs, attributes; defaults completed, shape inferred) and
+  // returns its id. Every gradient node records the forward node it belongs to in `fwd`.
+  std::function<int(const std::string& op, std::vector<int> inputs, Attrs attrs)> emit;
+  std::vector<int> input_grads;  // sized like fwd.inputs, -1 = none
+};
+
 struct OpDef {
   std::string name;
   std::string doc;
@@ -55,7 +74,14 @@ struct OpDef {
   // Returns false and sets ctx.error when the inputs/attributes break the op's rule.
   std::function<bool(InferContext& ctx, Shape& out)> infer;
   std::function<OpCost(const std::vector<Shape>& in, const Shape& out, const Attrs& a)> cost;
-  bool internal = false;  // not callable from .nas (input, choice)
+  bool internal = false;  // not callable from .nas (input, choice, gradient ops)
+  // Reverse-mode rule; null for ops that pass no gradient (input, zero).
+  std::function<void(GradContext& ctx)> grad;
+  // An effect op writes parameter or architecture gradients and produces no tensor: its
+  // shape is [] and no node may read it.
+  bool effect = false;
+  // Set on gradient ops: the output views its first input's storage (a reshape).
+  bool alias = false;
 
   const AttrSpec* find_attr(std::string_view attr) const;
 };

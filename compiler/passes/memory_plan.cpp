@@ -8,9 +8,18 @@
 namespace nas {
 namespace {
 
-bool is_alias_op(const Node& n) {
+// Dropout is the identity at inference; in a training graph (one with gradient nodes) it applies a
+// mask and gets its own buffer.
+bool is_alias_op(const Node& n, bool training) {
   const std::string& op = n.op->name;
-  return op == "identity" || op == "flatten" || op == "dropout";
+  return op == "identity" || op == "flatten" || (op == "dropout" && !training) || n.op->alias;
+}
+
+// A graph with gradient nodes (they all name their forward node in `fwd`).
+bool is_training_graph(const Graph& g) {
+  for (const Node& n : g.nodes)
+    if (n.op->find_attr("fwd") != nullptr) return true;
+  return false;
 }
 
 int64_t align_up(int64_t v) {
@@ -23,6 +32,7 @@ void assign_storage(const Graph& g, MemoryPlan& plan) {
   const int n = static_cast<int>(g.nodes.size());
   plan.nodes.assign(n, NodeStorage{});
   plan.buffers.clear();
+  const bool training = is_training_graph(g);
   for (int id = 0; id < n; ++id) {
     const Node& node = g.nodes[id];
     NodeStorage& s = plan.nodes[id];
@@ -31,7 +41,9 @@ void assign_storage(const Graph& g, MemoryPlan& plan) {
       s.kind = StorageKind::Input;
     } else if (id == g.output) {
       s.kind = StorageKind::Output;
-    } else if (is_alias_op(node)) {
+    } else if (node.op->effect) {
+      s.kind = StorageKind::None;
+    } else if (is_alias_op(node, training)) {
       NAS_CHECK(node.inputs.size() == 1 && node.inputs[0] < id, "alias op with bad inputs");
       const NodeStorage& in = plan.nodes[node.inputs[0]];
       s.kind = StorageKind::Alias;
@@ -76,11 +88,6 @@ MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element)
   if (bytes_per_element < 1)
     throw std::invalid_argument("memory plan: bytes per element must be at least 1, got " +
                                 std::to_string(bytes_per_element));
-  for (const Node& node : g.nodes)
-    if (is_choice(node))
-      throw std::invalid_argument(
-          "memory plan: network `" + g.name + "` still has choices (%" + std::to_string(node.id) +
-          " is a choice); plan a fixed network, specialised by an architecture");
   NAS_CHECK(g.output >= 0 && g.output < static_cast<int>(g.nodes.size()), "graph has no output");
 
   MemoryPlan plan;
@@ -202,6 +209,9 @@ std::string print_plan(const Graph& g, const MemoryPlan& plan) {
     switch (s.kind) {
       case StorageKind::Input:
         out += "caller input, " + std::to_string(bytes) + " B";
+        break;
+      case StorageKind::None:
+        out += "no tensor (writes gradients)";
         break;
       case StorageKind::Output:
         out += "caller output, " + std::to_string(bytes) + " B";

@@ -1,6 +1,8 @@
-// Static memory planning for the forward pass (inference) of a fixed network: every
-// intermediate tensor gets an offset in one arena whose size (the peak) is known before
-// anything runs. Nodes execute in id order, one node per step.
+// Static memory planning: every intermediate tensor of a forward graph (inference) or of a
+// training graph (forward + loss + backward, from autodiff) gets an offset in one arena
+// whose size (the peak) is known before anything runs. Nodes execute in id order, one node
+// per step. Choices are planned like any computed node (a supernet in full mode computes
+// every candidate; a sampled sub-network skips steps but keeps the same plan).
 //
 //   - One buffer per node output, batch * numel(shape) * bytes_per_element bytes, placed
 //     at a multiple of kArenaAlignment.
@@ -10,7 +12,10 @@
 //   - Zero nodes (after pruning they have no inputs) are planned like any other buffer:
 //     the executor fills them with zeros at their step. (No shared read-only zero buffer;
 //     pruning leaves few zeros, and one buffer kind keeps the executor simple.)
-//   - Aliases: identity, flatten and dropout (identity at inference) do not allocate; they
+//   - Effect nodes (parameter-gradient writers, shape []) have no storage.
+//   - In a training graph (one with gradient nodes) dropout is computed (it applies a
+//     mask), not an alias.
+//   - Aliases: identity, flatten, unflatten and dropout (inference) do not allocate; they
 //     view their input's storage. The viewed buffer then stays live until the last
 //     consumer of any alias of it. An alias that is the output node is not an alias: it
 //     is computed (copied) into the caller's output buffer.
@@ -22,7 +27,7 @@
 //     each buffer into the smallest gap between already placed buffers with overlapping
 //     lifetimes that fits it (lowest offset among equal gaps), else above them all.
 //
-// Misuse (a graph with choice nodes, batch < 1, bytes_per_element < 1, a size that
+// Misuse (batch < 1, bytes_per_element < 1, a size that
 // overflows int64) throws std::invalid_argument with a message for the user; the nasc
 // driver reports it as an error (exit 1). Internal inconsistencies are NAS_CHECKs.
 #pragma once
@@ -50,6 +55,7 @@ enum class StorageKind {
   Alias,   // views the storage of node `root` (an arena buffer, an input or the output)
   Input,   // caller-owned input
   Output,  // caller-owned output
+  None,    // an effect node: no tensor
 };
 
 struct NodeStorage {
@@ -68,8 +74,7 @@ struct MemoryPlan {
   int64_t live_bytes_max = 0;          // max over steps of the live buffers' bytes: a lower bound
 };
 
-// Precondition: g has no choice nodes (a supernet specialised by a selection, or a space
-// without choices), is topologically ordered and shape-checked.
+// Precondition: g is topologically ordered and shape-checked.
 MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element = 4);
 
 // Checks a plan against its graph from scratch: storage kinds and aliases as described

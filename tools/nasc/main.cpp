@@ -12,6 +12,7 @@
 #include "compiler/dot/graph_dot.h"
 #include "compiler/frontend/ast.h"
 #include "compiler/ir/ir_printer.h"
+#include "compiler/passes/autodiff.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/memory_plan.h"
@@ -191,24 +192,30 @@ int cmd_graph(const Options& o, const Graph& supernet, Diagnostics& diags) {
   return report(diags);
 }
 
-// The static memory plan of a fixed network's forward pass: the supernet itself when it
-// has no choices, else the network that --arch selects.
-int cmd_plan(const Options& o, const Graph& supernet, Diagnostics& diags) {
+// The later stages (grad, plan, train-plan) work on the network --arch selects, or on the
+// whole supernet (every candidate computed, as DARTS' full mode does) without --arch.
+// For the supernet, the training graph also carries the architecture gradients.
+int cmd_late_stage(const Options& o, const Graph& supernet, Diagnostics& diags,
+                   const PrintOptions& print) {
   std::optional<Graph> fixed;
   if (!o.arch.empty()) {
     auto sel = load_arch(supernet, o.arch, diags);
     if (!sel) return report(diags);
     fixed = specialise(supernet, *sel);
-  } else if (!supernet.arch.empty()) {
-    diags.error({}, "--stage plan needs a fixed network: `" + supernet.name + "` has " +
-                        std::to_string(supernet.arch.size()) + " choice" +
-                        (supernet.arch.size() == 1 ? "" : "s") +
-                        "; give --arch A.json to select one");
-    return report(diags);
   }
   const Graph& g = fixed ? *fixed : supernet;
   try {
-    std::cout << print_plan(g, plan_memory(g, o.batch));
+    if (o.stage == "plan") {
+      std::cout << print_plan(g, plan_memory(g, o.batch));
+      return report(diags);
+    }
+    AutodiffOptions ad;
+    ad.arch_grads = !g.arch.empty();
+    Graph training = build_training_graph(g, ad);
+    if (o.stage == "grad")
+      std::cout << print_graph(training, print);
+    else
+      std::cout << print_plan(training, plan_memory(training, o.batch));
   } catch (const std::invalid_argument& e) {
     diags.error({}, e.what());
   }
@@ -227,7 +234,8 @@ int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
     std::cout << print_graph(g, print);
     return report(diags);
   }
-  if (o.stage == "plan") return cmd_plan(o, g, diags);
+  if (o.stage == "plan" || o.stage == "grad" || o.stage == "train-plan")
+    return cmd_late_stage(o, g, diags, print);
   auto sel = load_arch(g, o.arch, diags);
   if (!sel) return report(diags);
   std::cout << print_graph(specialise(g, *sel), print);

@@ -98,9 +98,9 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.error.empty() && o.command.empty()) o.error = "no command given";
   if (o.error.empty() && o.file.empty()) o.error = "`nasc " + o.command + "` needs a .nas FILE";
-  static const std::set<std::string> stages = {"ast", "ir", "pruned", "plan"};
+  static const std::set<std::string> stages = {"ast", "ir", "pruned", "grad", "plan", "train-plan"};
   if (o.error.empty() && o.command == "ir" && !stages.count(o.stage))
-    o.error = "unknown --stage `" + o.stage + "` (stages: ast, ir, pruned, plan)";
+    o.error = "unknown --stage `" + o.stage + "` (stages: ast, ir, pruned, grad, plan, train-plan)";
   if (o.error.empty() && o.command == "ir" && o.stage == "pruned" && o.arch.empty())
     o.error = "--stage pruned needs --arch A.json (the selection to prune with)";
   // A flag the command would ignore is a mistake worth saying so, not silently dropping.
@@ -113,9 +113,12 @@ Options parse_options(int argc, char** argv) {
   only_for(!o.output.empty(), "-o", o.command == "graph", "`nasc graph`");
   only_for(stage_given, "--stage", o.command == "ir", "`nasc ir`");
   only_for(o.no_locations, "--no-locations", o.command == "ir", "`nasc ir`");
-  only_for(!o.arch.empty(), "--arch", o.command != "ir" || o.stage == "pruned" || o.stage == "plan",
-           "`nasc check`, `nasc graph` and `nasc ir --stage pruned|plan`");
-  if (o.error.empty() && batch_given && !(o.command == "ir" && o.stage == "plan"))
+  only_for(!o.arch.empty(), "--arch",
+           o.command != "ir" || o.stage == "pruned" || o.stage == "plan" || o.stage == "grad" ||
+               o.stage == "train-plan",
+           "`nasc check`, `nasc graph` and `nasc ir --stage pruned|grad|plan|train-plan`");
+  if (o.error.empty() && batch_given &&
+      !(o.command == "ir" && (o.stage == "plan" || o.stage == "train-plan")))
     o.error = "--batch does not apply to `nasc " + o.command +
               (o.command == "ir" ? " --stage " + o.stage : std::string()) +
               "`; it is for `nasc ir --stage plan`";

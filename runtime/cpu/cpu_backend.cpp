@@ -1,0 +1,473 @@
+// The CPU backend: each step of a plan becomes a closure over its oneDNN kernel (from the
+// per-signature caches) or plain kernel, built once in prepare(). Parameter gradients are
+// accumulated (added) into the store's buffers: kernels write into a scratch buffer that
+// is then added, so several runs (gradient accumulation) and shared parameters add up.
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+
+#include "runtime/cpu/batchnorm.h"
+#include "runtime/cpu/conv2d.h"
+#include "runtime/cpu/eltwise.h"
+#include "runtime/cpu/linear.h"
+#include "runtime/cpu/plain_kernels.h"
+#include "runtime/cpu/pool2d.h"
+#include "runtime/data/rng.h"
+#include "runtime/exec/backend.h"
+
+namespace nas {
+namespace {
+
+using StepFn = std::function<bool(RunState&)>;
+
+int64_t numel(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+// [N, C, rest...] as N, C, H, W for kernels on images; a vector [N, F] is C = F, H = W = 1.
+struct Nchw {
+  int64_t n, c, h, w;
+};
+Nchw nchw(const std::vector<int64_t>& s) {
+  Nchw r{s[0], s.size() > 1 ? s[1] : 1, 1, 1};
+  if (s.size() == 4) r.h = s[2], r.w = s[3];
+  if (s.size() == 3) r.h = s[2];
+  return r;
+}
+
+Conv2dParams conv_params(const Step& s) {
+  Nchw in = nchw(s.fwd_in_shape);
+  Conv2dParams p;
+  p.n = in.n, p.c_in = in.c, p.h = in.h, p.w = in.w;
+  p.c_out = s.ints.at("out");
+  p.kernel = s.ints.at("kernel");
+  p.stride = s.ints.at("stride");
+  p.pad = s.ints.at("pad");
+  p.dilation = s.ints.at("dilation");
+  p.groups = s.ints.at("groups");
+  p.bias = s.ints.at("bias") != 0;
+  return p;
+}
+
+LinearParams linear_params(const Step& s) {
+  LinearParams p;
+  p.n = s.fwd_in_shape[0];
+  p.in = numel(s.fwd_in_shape) / p.n;
+  p.out = s.ints.at("out");
+  p.bias = s.ints.at("bias") != 0;
+  return p;
+}
+
+BatchNormParams batchnorm_params(const Step& s) {
+  Nchw x = nchw(s.fwd_in_shape);
+  BatchNormParams p;
+  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
+  if (s.fwd_in_shape.size() > 4) p.h = numel(s.fwd_in_shape) / (x.n * x.c);
+  p.affine = s.ints.at("affine") != 0;
+  p.eps = s.floats.at("eps");
+  p.momentum = s.floats.at("momentum");
+  return p;
+}
+
+EltwiseParams eltwise_params(const Step& s) {
+  static const std::map<std::string, EltwiseKind> names = {
+      {"relu", EltwiseKind::relu},
+      {"relu6", EltwiseKind::relu6},
+      {"leaky_relu", EltwiseKind::leaky_relu},
+      {"sigmoid", EltwiseKind::sigmoid},
+      {"hard_swish", EltwiseKind::hard_swish},
+      {"hard_sigmoid", EltwiseKind::hard_sigmoid}};
+  EltwiseParams p;
+  p.kind = names.at(s.fwd_op);
+  p.size = numel(s.fwd_out_shape);
+  if (s.floats.count("slope")) p.slope = s.floats.at("slope");
+  return p;
+}
+
+Pool2dParams pool_params(const Step& s) {
+  Nchw x = nchw(s.fwd_in_shape);
+  Pool2dParams p;
+  p.kind = s.fwd_op == "max_pool" ? PoolKind::max : PoolKind::avg;
+  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
+  p.kernel = s.ints.at("kernel");
+  p.stride = s.ints.at("stride");
+  p.pad = s.ints.at("pad");
+  if (s.ints.count("count_include_pad")) p.count_include_pad = s.ints.at("count_include_pad") != 0;
+  return p;
+}
+
+plain::CropParams crop_params(const Step& s) {
+  Nchw x = nchw(s.fwd_in_shape);
+  plain::CropParams p;
+  p.batch = x.n, p.channels = x.c, p.height = x.h, p.width = x.w;
+  p.top = s.ints.at("top"), p.left = s.ints.at("left");
+  p.bottom = s.ints.at("bottom"), p.right = s.ints.at("right");
+  return p;
+}
+
+class CpuBackend : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  bool supports(const Step&) const override { return true; }  // every StepKind
+
+  void* allocate(size_t bytes) override {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  void release(void* p) override { std::free(p); }
+  void synchronize() override {}  // CPU streams run primitives synchronously
+
+  void prepare(const ExecPlan& plan) override {
+    plan_ = &plan;
+    states_.assign(plan.num_states, {});
+    size_t scratch = 0;
+    for (const ParamSpec& p : plan.params) scratch = std::max<size_t>(scratch, numel(p.shape));
+    scratch_.assign(scratch, 0.0f);
+    scratch2_.assign(scratch, 0.0f);
+    fns_.clear();
+    for (const Step& s : plan.steps) fns_.push_back(build(s));
+  }
+
+  bool run(size_t index, RunState& st) override { return fns_[index](st); }
+
+ private:
+  // Adds `n` floats of `src` into `dst` (the accumulate half of every parameter gradient).
+  static void accumulate(float* dst, const float* src, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  }
+
+  std::vector<uint8_t>& state(int index, size_t bytes) {
+    std::vector<uint8_t>& b = states_.at(index);
+    if (b.size() < bytes) b.assign(bytes, 0);
+    return b;
+  }
+
+  StepFn build(const Step& s) {
+    const int out = s.node;
+    switch (s.kind) {
+      case StepKind::Input:
+      case StepKind::View:
+        // Computed when what it views is.
+        return [in = s.inputs.empty() ? -1 : s.inputs[0]](RunState& st) {
+          return in < 0 || st.computed[in] != 0;
+        };
+      case StepKind::Copy:
+        return [in = s.inputs[0], out, n = numel(s.output_shape)](RunState& st) {
+          std::memcpy(st.values[out], st.values[in], sizeof(float) * n);
+          return true;
+        };
+      case StepKind::Conv: {
+        auto k = conv2d_kernel(conv_params(s));
+        return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
+          k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::ConvGradInput: {
+        auto k = conv2d_kernel(conv_params(s));
+        return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
+          k->backward_data(st.values[dy], st.param[w], st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::ConvGradWeight: {
+        auto k = conv2d_kernel(conv_params(s));
+        return
+            [this, k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
+              const Conv2dParams& p = k->params();
+              k->backward_weights(st.values[x], st.values[dy], scratch_.data(),
+                                  b >= 0 ? scratch2_.data() : nullptr);
+              accumulate(st.grad[w], scratch_.data(), p.weight_size());
+              if (b >= 0) accumulate(st.grad[b], scratch2_.data(), p.bias_size());
+              return true;
+            };
+      }
+      case StepKind::Linear: {
+        auto k = linear_kernel(linear_params(s));
+        return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
+          k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::LinearGradInput: {
+        auto k = linear_kernel(linear_params(s));
+        return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
+          k->backward_data(st.values[dy], st.param[w], st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::LinearGradWeight: {
+        auto k = linear_kernel(linear_params(s));
+        return
+            [this, k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
+              const LinearParams& p = k->params();
+              k->backward_weights(st.values[x], st.values[dy], scratch_.data(),
+                                  b >= 0 ? scratch2_.data() : nullptr);
+              accumulate(st.grad[w], scratch_.data(), p.weight_size());
+              if (b >= 0) accumulate(st.grad[b], scratch2_.data(), p.bias_size());
+              return true;
+            };
+      }
+      case StepKind::BatchNorm: {
+        auto k = batchnorm_kernel(batchnorm_params(s));
+        if (!plan_->training)
+          return [k, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
+                  rv = s.running_var, out](RunState& st) {
+            k->forward_inference(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
+                                 sh >= 0 ? st.param[sh] : nullptr, st.param[rm], st.param[rv],
+                                 st.values[out]);
+            return true;
+          };
+        int64_t c = k->params().c;
+        float* stats = reinterpret_cast<float*>(state(s.state, 2 * c * sizeof(float)).data());
+        return [k, stats, c, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
+                rv = s.running_var, out](RunState& st) {
+          k->forward_training(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
+                              sh >= 0 ? st.param[sh] : nullptr, st.values[out], stats, stats + c,
+                              st.param[rm], st.param[rv]);
+          return true;
+        };
+      }
+      case StepKind::BatchNormGrad: {
+        auto k = batchnorm_kernel(batchnorm_params(s));
+        int64_t c = k->params().c;
+        float* stats = reinterpret_cast<float*>(state(s.state, 2 * c * sizeof(float)).data());
+        return [this, k, stats, c, dy = s.inputs[0], x = s.inputs[1], sc = s.weight, sh = s.bias,
+                out](RunState& st) {
+          bool affine = sc >= 0;
+          k->backward(st.values[x], st.values[dy], stats, stats + c,
+                      affine ? st.param[sc] : nullptr, st.values[out],
+                      affine ? scratch_.data() : nullptr, affine ? scratch2_.data() : nullptr);
+          if (affine) {
+            accumulate(st.grad[sc], scratch_.data(), c);
+            accumulate(st.grad[sh], scratch2_.data(), c);
+          }
+          return true;
+        };
+      }
+      case StepKind::Activation: {
+        auto k = eltwise_kernel(eltwise_params(s));
+        return [k, x = s.inputs[0], out](RunState& st) {
+          k->forward(st.values[x], st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::ActivationGrad: {
+        auto k = eltwise_kernel(eltwise_params(s));
+        return [k, dy = s.inputs[0], x = s.inputs[1], out](RunState& st) {
+          k->backward(st.values[x], st.values[dy], st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::Pool: {
+        auto k = pool2d_kernel(pool_params(s));
+        void* ws = nullptr;
+        if (k->workspace_bytes() > 0 && s.state >= 0)
+          ws = state(s.state, k->workspace_bytes()).data();
+        if (k->workspace_bytes() > 0 && ws == nullptr) {
+          // Inference: max pooling still writes a workspace; it is scratch here.
+          inference_ws_.emplace_back(k->workspace_bytes());
+          ws = inference_ws_.back().data();
+        }
+        return [k, ws, x = s.inputs[0], out](RunState& st) {
+          k->forward(st.values[x], st.values[out], ws);
+          return true;
+        };
+      }
+      case StepKind::PoolGrad: {
+        auto k = pool2d_kernel(pool_params(s));
+        void* ws = k->workspace_bytes() > 0 ? state(s.state, k->workspace_bytes()).data() : nullptr;
+        return [k, ws, dy = s.inputs[0], out](RunState& st) {
+          k->backward(st.values[dy], ws, st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::GlobalAvgPool:
+      case StepKind::GlobalAvgPoolGrad: {
+        Nchw x = nchw(s.fwd_in_shape);
+        plain::GlobalAvgPoolParams p{x.n, x.c, x.h, x.w};
+        bool forward = s.kind == StepKind::GlobalAvgPool;
+        return [p, forward, in = s.inputs[0], out](RunState& st) {
+          if (forward)
+            plain::global_avg_pool_forward(p, st.values[in], st.values[out]);
+          else
+            plain::global_avg_pool_backward(p, st.values[in], st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::Add: {
+        // Sums the inputs that were computed: all of them in a forward pass; in backward,
+        // the gradient contributions of the consumers that ran.
+        int64_t n = numel(s.output_shape);
+        return [n, inputs = s.inputs, out](RunState& st) {
+          std::vector<const float*> xs;
+          for (int in : inputs)
+            if (st.computed[in]) xs.push_back(st.values[in]);
+          if (xs.empty()) return false;
+          plain::AddParams p{static_cast<int64_t>(xs.size()), n};
+          plain::add_forward(p, xs.data(), st.values[out]);
+          return true;
+        };
+      }
+      case StepKind::Concat:
+      case StepKind::ConcatGrad: {
+        // Per-sample shapes of the forward concat's inputs.
+        std::vector<std::vector<int64_t>> shapes;
+        for (const auto& shp : concat_inputs(s)) shapes.push_back({shp.begin() + 1, shp.end()});
+        plain::ConcatParams p =
+            plain::ConcatParams::from_shapes(s.fwd_out_shape[0], shapes, s.ints.at("axis"));
+        if (s.kind == StepKind::Concat)
+          return [p, inputs = s.inputs, out](RunState& st) {
+            std::vector<const float*> xs;
+            for (int in : inputs) xs.push_back(st.values[in]);
+            plain::concat_forward(p, xs.data(), st.values[out]);
+            return true;
+          };
+        return [p, index = s.index, dy = s.inputs[0], out](RunState& st) {
+          std::vector<float*> dxs(p.sizes.size(), nullptr);
+          dxs[index] = st.values[out];
+          plain::concat_backward(p, st.values[dy], dxs.data());
+          return true;
+        };
+      }
+      case StepKind::Scale:
+        return [n = numel(s.output_shape), scale = s.floats.at("scale"), x = s.inputs[0],
+                out](RunState& st) {
+          plain::scale_forward(n, scale, st.values[x], st.values[out]);
+          return true;
+        };
+      case StepKind::Crop:
+        return [p = crop_params(s), x = s.inputs[0], out](RunState& st) {
+          plain::crop_forward(p, st.values[x], st.values[out]);
+          return true;
+        };
+      case StepKind::CropGrad:
+        return [p = crop_params(s), dy = s.inputs[0], out](RunState& st) {
+          plain::crop_backward(p, st.values[dy], st.values[out]);
+          return true;
+        };
+      case StepKind::Zero:
+        return [n = numel(s.output_shape), out](RunState& st) {
+          plain::zero_fill(n, st.values[out]);
+          return true;
+        };
+      case StepKind::Dropout: {
+        int64_t n = numel(s.output_shape);
+        uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
+        double p = s.floats.at("p");
+        return [n, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
+          Rng rng(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)));
+          const float keep = static_cast<float>(1.0 / (1.0 - p));
+          const float* in = st.values[x];
+          float* y = st.values[out];
+          for (int64_t i = 0; i < n; ++i) {
+            mask[i] = rng.uniform_float() >= p ? 1 : 0;
+            y[i] = mask[i] ? in[i] * keep : 0.0f;
+          }
+          return true;
+        };
+      }
+      case StepKind::DropoutGrad: {
+        int64_t n = numel(s.output_shape);
+        uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
+        const float keep = static_cast<float>(1.0 / (1.0 - s.floats.at("p")));
+        return [n, mask, keep, dy = s.inputs[0], out](RunState& st) {
+          const float* g = st.values[dy];
+          float* dx = st.values[out];
+          for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? g[i] * keep : 0.0f;
+          return true;
+        };
+      }
+      case StepKind::Choice:
+        return [n = numel(s.output_shape), group = s.group, inputs = s.inputs, out](RunState& st) {
+          const std::vector<float>& w = st.choice_weights[group];
+          std::vector<const float*> xs;
+          std::vector<float> ws;
+          for (size_t i = 0; i < inputs.size(); ++i)
+            if (w[i] != 0.0f) {
+              xs.push_back(st.values[inputs[i]]);
+              ws.push_back(w[i]);
+            }
+          if (xs.empty()) {
+            plain::zero_fill(n, st.values[out]);
+            return true;
+          }
+          plain::WeightedSumParams p{static_cast<int64_t>(xs.size()), n};
+          plain::weighted_sum_forward(p, xs.data(), ws.data(), st.values[out]);
+          return true;
+        };
+      case StepKind::ChoiceGradInput:
+        return [n = numel(s.output_shape), group = s.group, index = s.index, dy = s.inputs[0],
+                out](RunState& st) {
+          float w = st.choice_weights[group][index];
+          if (w == 0.0f) return false;  // an unselected candidate: its branch does not run
+          plain::scale_forward(n, w, st.values[dy], st.values[out]);
+          return true;
+        };
+      case StepKind::ChoiceGradArch:
+        return [n = numel(s.input_shapes[0]), group = s.group, inputs = s.inputs](RunState& st) {
+          std::vector<double>& dw = st.choice_weight_grads[group];
+          const float* g = st.values[inputs[0]];
+          for (size_t i = 1; i < inputs.size(); ++i) {
+            if (!st.computed[inputs[i]]) continue;
+            const float* x = st.values[inputs[i]];
+            double sum = 0;
+            for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(g[j]) * x[j];
+            dw[i - 1] += sum;
+          }
+          return true;
+        };
+      case StepKind::CrossEntropy:
+        return [classes = s.input_shapes[0][1], logits = s.inputs[0], out](RunState& st) {
+          const float* z = st.values[logits];
+          float* loss = st.values[out];
+          const int64_t batch = st.valid_samples;
+          if (st.logits_out) std::memcpy(st.logits_out, z, sizeof(float) * batch * classes);
+          if (st.labels == nullptr) return true;
+          plain::CrossEntropyParams one{1, classes};
+          for (int64_t b = 0; b < batch; ++b) {
+            loss[b] = static_cast<float>(
+                plain::softmax_cross_entropy(one, z + b * classes, st.labels + b));
+            st.loss_sum += loss[b];
+          }
+          st.correct += plain::top1_correct({batch, classes}, z, st.labels);
+          return true;
+        };
+      case StepKind::CrossEntropyGrad:
+        return [shape = s.input_shapes[0], logits = s.inputs[0], out](RunState& st) {
+          plain::CrossEntropyParams p{shape[0], shape[1]};
+          plain::softmax_cross_entropy(p, st.values[logits], st.labels, st.values[out]);
+          return true;
+        };
+    }
+    throw std::invalid_argument("cpu backend: unsupported step " + s.op);
+  }
+
+  // The batched shapes of a concat's inputs: its own inputs for the forward step; for a
+  // gradient step, reconstructed from the forward output shape and the recorded sizes.
+  std::vector<std::vector<int64_t>> concat_inputs(const Step& s) const {
+    if (s.kind == StepKind::Concat) return s.input_shapes;
+    const Step& fwd = plan_->steps[s.guard >= 0 ? s.guard : 0];
+    return fwd.input_shapes;
+  }
+
+  const ExecPlan* plan_ = nullptr;
+  std::vector<StepFn> fns_;
+  std::vector<std::vector<uint8_t>> states_;
+  std::vector<std::vector<uint8_t>> inference_ws_;
+  std::vector<float> scratch_, scratch2_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() {
+  return std::make_unique<CpuBackend>();
+}
+
+}  // namespace nas

@@ -1,0 +1,122 @@
+// An execution plan: what the executor runs, independent of the front end and of any
+// backend. The compiler's lowering (compiler/lowering) produces it from an IR graph and
+// its memory plan: one step per node, in order, each naming the values it reads and
+// writes, the attributes and shapes its kernel needs, and the parameters it uses.
+//
+// Values are per IR node: value v is node v's output. Its storage is an offset in the
+// arena, the caller's input or output buffer, a view of another value (an alias), or
+// nothing (an effect step, which only writes parameter or architecture gradients).
+// Every size and shape here includes the batch dimension first.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace nas {
+
+enum class StepKind : uint8_t {
+  Input,  // nothing to do: the caller's buffer
+  View,   // nothing to do: an alias of another value (identity, flatten, unflatten)
+  Copy,   // an alias op that is the plan's output: copy its input
+  Conv,
+  ConvGradInput,
+  ConvGradWeight,
+  Linear,
+  LinearGradInput,
+  LinearGradWeight,
+  BatchNorm,
+  BatchNormGrad,
+  Activation,
+  ActivationGrad,
+  Pool,
+  PoolGrad,
+  GlobalAvgPool,
+  GlobalAvgPoolGrad,
+  Add,
+  Concat,
+  ConcatGrad,
+  Scale,
+  Crop,
+  CropGrad,
+  Zero,
+  Dropout,
+  DropoutGrad,
+  Choice,
+  ChoiceGradInput,
+  ChoiceGradArch,
+  CrossEntropy,
+  CrossEntropyGrad,
+};
+const char* step_kind_name(StepKind k);
+
+enum class ValueStorage : uint8_t { Arena, Input, Output, Alias, None };
+
+struct ValueSlot {
+  ValueStorage storage = ValueStorage::Arena;
+  int64_t offset = 0;    // bytes from the arena start (Arena)
+  int64_t elements = 0;  // batch included
+  int root = -1;         // the value owning the storage (itself unless Alias)
+};
+
+enum class ParamInit : uint8_t {
+  KaimingUniform,  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for conv/linear
+  Ones,
+  Zeros,
+};
+
+struct ParamSpec {
+  std::string name;  // "<node name>.weight", unique in the plan
+  std::vector<int64_t> shape;
+  bool trainable = true;  // false: running statistics (state saved with the weights)
+  ParamInit init = ParamInit::KaimingUniform;
+  int64_t fan_in = 1;
+};
+
+struct ArchSpec {
+  std::string key;
+  std::vector<std::string> candidates;
+  int k = 1;
+};
+
+struct Step {
+  StepKind kind = StepKind::Input;
+  std::string op;    // the IR op name
+  std::string name;  // the IR node name (messages, profiles)
+  int node = -1;     // this step's node (= its output value)
+  int guard = -1;    // the forward node whose liveness gates this step
+  std::vector<int> inputs;
+  std::vector<std::vector<int64_t>> input_shapes;
+  std::vector<int64_t> output_shape;  // [] for effect steps
+  // The forward op's attributes (a gradient step carries its forward node's) and, for
+  // gradient steps, the forward node's input/output shapes.
+  std::string fwd_op;
+  std::map<std::string, int64_t> ints;
+  std::map<std::string, double> floats;
+  std::vector<int64_t> fwd_in_shape, fwd_out_shape;
+  int index = -1;  // concat/choice gradient: which input
+  // Parameters of the (forward) layer, indices into ExecPlan::params; -1 when absent.
+  int weight = -1, bias = -1, running_mean = -1, running_var = -1;
+  int state = -1;  // saved forward state (batch-norm statistics, pool argmax, dropout mask)
+  int group = -1;  // choice: index into ExecPlan::arch
+};
+
+struct ExecPlan {
+  int64_t batch = 1;
+  bool training = false;  // a training graph: loss + backward; batch-norm uses batch stats
+  std::vector<ValueSlot> values;
+  std::vector<Step> steps;
+  std::vector<ParamSpec> params;
+  std::vector<ArchSpec> arch;
+  int num_states = 0;  // distinct `state` indices
+  int64_t arena_bytes = 0;
+  int forward_nodes = 0;  // nodes 0..forward_nodes-1 are the forward graph
+  int input = -1;         // the input value
+  int logits = -1;        // the network's output value
+  int output = -1;        // the plan's output value (the loss in training, else the logits)
+  int64_t classes = 0;    // logits per sample
+  std::vector<int64_t> input_shape;  // per sample
+};
+
+}  // namespace nas

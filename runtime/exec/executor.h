@@ -1,0 +1,79 @@
+// The interpreter: runs a prepared plan step by step on a backend. It owns the arena,
+// binds the plan to a ParamStore, and applies the live-step mask: a sampled sub-network
+// of a supernet runs only the steps its selection needs (a step runs when its guard node
+// is live), with no recompilation. Backward steps whose incoming gradient was not
+// computed are skipped too, and gradient sums add only the contributions that were.
+//
+// Architecture choices run in one of two ways:
+//   - full: each choice is the softmax(alpha)-weighted sum of its candidates (DARTS), and
+//     a training plan built with architecture gradients fills alpha_grad;
+//   - selected: fixed one-hot (k-hot for a join) weights from a selection; with a live
+//     mask from the compiler's LiveMasker, unselected branches cost nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/exec/backend.h"
+#include "runtime/exec/param_store.h"
+
+namespace nas {
+
+struct RunResult {
+  double loss_sum = 0;  // summed over the valid samples (divide by `samples` for the mean)
+  int64_t correct = 0;
+  int64_t samples = 0;
+};
+
+class Executor {
+ public:
+  // Binds `plan` to `store` (new parameters initialised from `seed`) and prepares it on
+  // `backend`. `store` must outlive the executor.
+  Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> backend, uint64_t seed = 0);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  const ExecPlan& plan() const { return plan_; }
+  int64_t batch() const { return plan_.batch; }
+
+  // Full mode (the default): weights = softmax(alpha), read from the store at each run.
+  void use_full_choices();
+  // Selected mode: chosen[group] = the candidate indices of each plan arch group.
+  void use_selection(const std::vector<std::vector<int>>& chosen);
+  // Live mask over the forward nodes (mask[node] != 0: live); empty = every node live.
+  void set_live_mask(std::vector<char> mask);
+
+  // Runs the plan on a batch of `samples` <= batch() images (NCHW floats, batch() rows
+  // readable: rows past `samples` are padding) and their labels. In a training plan this
+  // is forward + backward: gradients are ADDED to the store's grad buffers (call
+  // store.zero_grads() before a step; several runs accumulate), and in full mode alpha
+  // gradients are added to alpha_grad. `logits`, when given, receives batch() * classes
+  // floats.
+  RunResult run(const float* images, const int32_t* labels, int64_t samples,
+                float* logits = nullptr);
+
+  // Seeds the dropout masks of the next run (the trainer passes a per-step value).
+  void set_dropout_seed(uint64_t seed) { state_.dropout_seed = seed; }
+  int64_t arena_bytes() const { return plan_.arena_bytes; }
+  // Steps that ran in the last run (skipped: masked out, or missing their gradient).
+  int64_t steps_run() const { return steps_run_; }
+  Backend& backend() { return *backend_; }
+
+ private:
+  void refresh_choice_weights();
+
+  ExecPlan plan_;
+  ParamStore& store_;
+  std::unique_ptr<Backend> backend_;
+  std::vector<int> param_index_, arch_index_;
+  void* arena_ = nullptr;
+  float* output_ = nullptr;  // the plan's own output buffer (the loss in training)
+  RunState state_;
+  bool full_ = true;
+  int64_t steps_run_ = 0;
+  std::vector<char> live_;
+};
+
+}  // namespace nas

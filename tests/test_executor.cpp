@@ -1,0 +1,255 @@
+// The executor end to end: networks written in .nas, compiled to training plans (autodiff,
+// fwd+bwd memory plan, lowering) and run on the CPU backend. Every parameter gradient (and
+// alpha's, in full mode) is checked against central finite differences of the loss the
+// same plan computes; the live mask of a sampled sub-network is checked against the
+// specialised network; inference at batch 1 against evaluation at batch B.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+
+#include "compiler/lowering/compile_plan.h"
+#include "compiler/passes/derive_arch.h"
+#include "compiler/passes/live_mask.h"
+#include "compiler/passes/pipeline.h"
+#include "runtime/exec/executor.h"
+#include "tests/cpu_test_util.h"
+
+using namespace nas;
+
+namespace {
+
+Graph compile_source(const std::string& text) {
+  Diagnostics diags;
+  Compilation c = compile_text("net.nas", text, {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  return *c.supernet;
+}
+
+Graph example(const std::string& file) {
+  Diagnostics diags;
+  Compilation c = compile_file(std::string(NASC_SOURCE_DIR) + "/examples/" + file, {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  return *c.supernet;
+}
+
+struct Batch {
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+};
+
+Batch random_batch(const ExecPlan& plan, uint32_t seed) {
+  std::mt19937 rng(seed);
+  int64_t per = 1;
+  for (int64_t d : plan.input_shape) per *= d;
+  Batch b;
+  b.images = test::random_floats(plan.batch * per, rng);
+  std::uniform_int_distribution<int> label(0, static_cast<int>(plan.classes) - 1);
+  for (int64_t i = 0; i < plan.batch; ++i) b.labels.push_back(label(rng));
+  return b;
+}
+
+// Checks d(mean loss)/d(every trainable parameter entry, up to `per_tensor` of each) and
+// d/d(alpha) against central differences. The loss is a float32 network summed in double:
+// eps 1e-3 keeps the truncation error small and the rounding error near 1e-4.
+void check_gradients(Executor& ex, ParamStore& store, const Batch& b, int per_tensor = 5) {
+  const int64_t n = ex.batch();
+  auto loss = [&] {
+    // Gradients accumulate, but they are not read here.
+    return ex.run(b.images.data(), b.labels.data(), n).loss_sum / n;
+  };
+  store.zero_grads();
+  loss();
+  // Copies: the FD runs below add to the gradient buffers again.
+  std::vector<std::vector<float>> grads;
+  for (const StoredParam& p : store.params()) grads.push_back(p.grad);
+  std::vector<std::vector<float>> alpha_grads;
+  for (const StoredArch& a : store.arch()) alpha_grads.push_back(a.alpha_grad);
+
+  std::mt19937 rng(7);
+  size_t checked = 0, bad = 0;
+  auto compare = [&](float& value, double analytic, const std::string& what) {
+    const float eps = 1e-3f;
+    float saved = value;
+    value = saved + eps;
+    double up = loss();
+    float hi = value;
+    value = saved - eps;
+    double down = loss();
+    float lo = value;
+    value = saved;
+    double numeric = (up - down) / (static_cast<double>(hi) - lo);
+    double tol = 3e-3 + 0.05 * std::max(std::abs(numeric), std::abs(analytic));
+    ++checked;
+    if (std::abs(numeric - analytic) > tol) {
+      ++bad;
+      UNSCOPED_INFO(what << ": analytic " << analytic << ", numeric " << numeric);
+    }
+  };
+  for (size_t t = 0; t < store.params().size(); ++t) {
+    StoredParam& p = store.params()[t];
+    if (!p.spec.trainable) continue;
+    std::uniform_int_distribution<size_t> pick(0, p.value.size() - 1);
+    for (int k = 0; k < per_tensor; ++k) {
+      size_t i = pick(rng);
+      compare(p.value[i], grads[t][i], p.spec.name + "[" + std::to_string(i) + "]");
+    }
+  }
+  for (size_t g = 0; g < store.arch().size(); ++g) {
+    StoredArch& a = store.arch()[g];
+    for (size_t i = 0; i < a.alpha.size(); ++i)
+      compare(a.alpha[i], alpha_grads[g][i], "alpha " + a.spec.key + "[" + std::to_string(i) + "]");
+  }
+  INFO(checked << " entries checked");
+  CHECK(checked > 0);
+  CHECK(bad == 0);
+}
+
+void check_network_gradients(const Graph& net, int64_t batch = 4, bool arch_grads = false) {
+  PlanOptions o;
+  o.batch = batch;
+  o.training = true;
+  o.arch_grads = arch_grads;
+  ParamStore store;
+  Executor ex(compile_plan(net, o), store, make_cpu_backend(), 3);
+  // Non-zero BN affine and alpha values, so their gradients are not at a special point.
+  std::mt19937 rng(11);
+  for (StoredParam& p : store.params())
+    if (p.spec.trainable && p.spec.init != ParamInit::KaimingUniform)
+      for (float& v : p.value) v += std::uniform_real_distribution<float>(-0.3f, 0.3f)(rng);
+  for (StoredArch& a : store.arch())
+    for (float& v : a.alpha) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+  check_gradients(ex, store, random_batch(ex.plan(), 5));
+}
+
+// A stem conv (so the op's input needs a gradient), the op, and a linear classifier.
+std::string op_network(const std::string& op_line, const std::string& input = "[3, 8, 8]",
+                       const std::string& tail = "h = global_avg_pool(h);") {
+  return "network op_test(x: tensor" + input + ") {\n  let h = conv(x, 4, kernel=3, pad=1);\n  " +
+         op_line + "\n  " + tail + "\n  return linear(h, 5);\n}\n";
+}
+
+}  // namespace
+
+TEST_CASE("executor: whole-network gradient check on tiny.nas, every candidate",
+          "[executor][grad]") {
+  Graph supernet = example("tiny.nas");
+  for (const char* op : {"conv", "max_pool", "identity"}) {
+    DYNAMIC_SECTION(op) {
+      Diagnostics diags;
+      auto sel = parse_arch(supernet, "arch.json",
+                            std::string(R"({"choices": {"op": ")") + op + "\"}}", diags);
+      REQUIRE(sel);
+      check_network_gradients(specialise(supernet, *sel));
+    }
+  }
+}
+
+TEST_CASE("executor: tiny.nas supernet in full mode, alpha gradients", "[executor][grad]") {
+  check_network_gradients(example("tiny.nas"), 4, true);
+}
+
+TEST_CASE("executor: gradient check of every op inside a network", "[executor][grad]") {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"relu", "h = relu(h);"},
+      {"relu6", "h = relu6(mul(h, 4.0));"},
+      {"leaky_relu", "h = leaky_relu(h, slope=0.2);"},
+      {"sigmoid", "h = sigmoid(h);"},
+      {"hard_swish", "h = hard_swish(mul(h, 3.0));"},
+      {"hard_sigmoid", "h = hard_sigmoid(mul(h, 3.0));"},
+      {"max_pool", "h = max_pool(h, 3, stride=2, pad=1);"},
+      {"avg_pool", "h = avg_pool(h, 3, stride=1, pad=1, count_include_pad=false);"},
+      {"batchnorm", "h = batchnorm(h);"},
+      {"batchnorm_plain", "h = batchnorm(h, affine=false);"},
+      {"conv_strided_dilated", "h = conv(h, 6, kernel=3, stride=2, pad=2, dilation=2, bias=true);"},
+      {"conv_grouped", "h = conv(h, 4, kernel=1, groups=2);"},
+      {"dwconv", "h = dwconv(h, 3, pad=1, multiplier=2, bias=true);"},
+      {"concat", "h = concat(h, relu(h));"},
+      {"add", "h = add(h, conv(h, 4, kernel=1), mul(h, -0.5));"},
+      {"crop", "h = crop(h, top=1, left=1, bottom=0, right=2);"},
+      {"zero", "h = add(h, zero(h));"},
+      {"dropout", "h = dropout(h, p=0.3);"},
+  };
+  for (const auto& [name, line] : cases) {
+    DYNAMIC_SECTION(name) {
+      check_network_gradients(compile_source(op_network(line)));
+    }
+  }
+  SECTION("flatten + linear") {
+    check_network_gradients(
+        compile_source(op_network("h = max_pool(h, 2);", "[3, 8, 8]", "h = flatten(h);")));
+  }
+  SECTION("batchnorm on a vector") {
+    check_network_gradients(compile_source(
+        op_network("h = global_avg_pool(h);", "[3, 8, 8]", "h = batchnorm(linear(h, 6));")));
+  }
+}
+
+TEST_CASE("executor: a sampled sub-network through the live mask equals the specialised network",
+          "[executor]") {
+  Graph supernet = example("tiny.nas");
+  PlanOptions o;
+  o.batch = 4;
+  ParamStore store;
+  Executor super(compile_plan(supernet, o), store, make_cpu_backend(), 1);
+  Batch b = random_batch(super.plan(), 9);
+  for (int c = 0; c < 3; ++c) {
+    Selection sel;
+    sel.chosen = {{c}};
+    Graph fixed = specialise(supernet, sel);
+    Executor alone(compile_plan(fixed, o), store, make_cpu_backend(), 1);
+    super.use_selection(sel.chosen);
+    super.set_live_mask(live_mask(supernet, sel));
+    std::vector<float> a(4 * 10), z(4 * 10);
+    RunResult ra = super.run(b.images.data(), b.labels.data(), 4, a.data());
+    RunResult rz = alone.run(b.images.data(), b.labels.data(), 4, z.data());
+    CHECK(ra.loss_sum == Approx(rz.loss_sum).epsilon(1e-6));
+    for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(z[i]).margin(1e-6));
+    // Pruned candidates did not run: fewer steps than the full supernet.
+    CHECK(super.steps_run() < static_cast<int64_t>(super.plan().steps.size()));
+  }
+}
+
+TEST_CASE("executor: an inference plan at batch 1 agrees with evaluation at batch 4",
+          "[executor]") {
+  Graph net = compile_source(op_network("h = batchnorm(relu(h));"));
+  ParamStore store;
+  PlanOptions train;
+  train.batch = 4;
+  train.training = true;
+  Executor trainer(compile_plan(net, train), store, make_cpu_backend(), 2);
+  Batch b = random_batch(trainer.plan(), 4);
+  trainer.run(b.images.data(), b.labels.data(), 4);  // updates the running statistics
+  PlanOptions eval4, eval1;
+  eval4.batch = 4;
+  Executor e4(compile_plan(net, eval4), store, make_cpu_backend());
+  Executor e1(compile_plan(net, eval1), store, make_cpu_backend());
+  std::vector<float> l4(4 * 5), l1(5);
+  e4.run(b.images.data(), b.labels.data(), 4, l4.data());
+  const int64_t per = 3 * 8 * 8;
+  for (int i = 0; i < 4; ++i) {
+    e1.run(b.images.data() + i * per, b.labels.data() + i, 1, l1.data());
+    for (int k = 0; k < 5; ++k) CHECK(l1[k] == Approx(l4[i * 5 + k]).margin(1e-5));
+  }
+  // A partial batch: rows past `samples` are padding and do not count.
+  RunResult r = e4.run(b.images.data(), b.labels.data(), 3);
+  CHECK(r.samples == 3);
+}
+
+TEST_CASE("executor: bad runs are refused", "[executor]") {
+  Graph net = compile_source(op_network("h = relu(h);"));
+  ParamStore store;
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  Executor ex(compile_plan(net, o), store, make_cpu_backend());
+  Batch b = random_batch(ex.plan(), 1);
+  CHECK_THROWS_WITH(ex.run(b.images.data(), b.labels.data(), 1),
+                    Catch::Contains("needs a full batch of 2"));
+  CHECK_THROWS_WITH(ex.run(b.images.data(), b.labels.data(), 3), Catch::Contains("1..2"));
+  // A store built for another network refuses the same names with other shapes.
+  Graph wider = compile_source(op_network("h = relu(h);", "[5, 8, 8]"));
+  CHECK_THROWS_WITH(Executor(compile_plan(wider, o), store, make_cpu_backend()),
+                    Catch::Contains("in the store but"));
+}
