@@ -164,6 +164,36 @@ OptimizerConfig parse_optimizer_config_text(const std::string& json_text, const 
   return parse_optimizer_config(j, path);
 }
 
+nlohmann::ordered_json optimizer_config_to_json(const OptimizerConfig& cfg) {
+  nlohmann::ordered_json j;
+  j["name"] = cfg.name;
+  j["lr"] = cfg.lr;
+  if (cfg.name == "sgd") {
+    j["momentum"] = cfg.momentum;
+    j["nesterov"] = cfg.nesterov;
+  } else if (cfg.name == "adam") {
+    j["betas"] = {cfg.beta1, cfg.beta2};
+    j["eps"] = cfg.eps;
+  }
+  j["weight_decay"] = cfg.weight_decay;
+  j["grad_clip"] = cfg.grad_clip;
+  const ScheduleConfig& s = cfg.schedule;
+  nlohmann::ordered_json sj;
+  sj["name"] = s.name;
+  sj["unit"] = s.unit;
+  if (s.name == "cosine") {
+    sj["eta_min"] = s.eta_min;
+  } else if (s.name == "step") {
+    sj["step_size"] = s.step_size;
+    sj["gamma"] = s.gamma;
+  } else if (s.name == "warmup_cosine") {
+    sj["warmup"] = s.warmup;
+    sj["eta_min"] = s.eta_min;
+  }
+  j["schedule"] = std::move(sj);
+  return j;
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg,
                                           std::vector<ParamSlot> slots) {
   if (cfg.name == "sgd")

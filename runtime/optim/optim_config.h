@@ -31,6 +31,12 @@ OptimizerConfig parse_optimizer_config(const nlohmann::json& j,
 OptimizerConfig parse_optimizer_config_text(const std::string& json_text,
                                             const std::string& path = "optimizer");
 
+// The config as JSON with every key that parse_optimizer_config accepts for its optimizer
+// and schedule kind, defaults filled in (written to a run's config.json, so that it says
+// exactly what ran); parse_optimizer_config(optimizer_config_to_json(c)) gives c back.
+// Fields that do not apply to the kind (e.g. betas for sgd) are left out.
+nlohmann::ordered_json optimizer_config_to_json(const OptimizerConfig& cfg);
+
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, std::vector<ParamSlot> slots);
 
 }  // namespace nas

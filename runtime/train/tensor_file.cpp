@@ -1,0 +1,472 @@
+#include "runtime/train/tensor_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+namespace nas {
+
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr size_t kPreambleBytes = 24;  // magic, version, reserved, header_bytes
+
+bool host_is_little_endian() {
+  const uint32_t one = 1;
+  uint8_t b;
+  std::memcpy(&b, &one, 1);
+  return b == 1;
+}
+
+void put_le(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t get_le(const unsigned char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+// Swaps each 4-byte word, turning native float32 into little-endian (or back) on a
+// big-endian host; the bit patterns (NaN payloads included) are kept.
+void swap_words(void* data, size_t words) {
+  auto* p = static_cast<unsigned char*>(data);
+  for (size_t i = 0; i < words; ++i, p += 4) {
+    std::swap(p[0], p[3]);
+    std::swap(p[1], p[2]);
+  }
+}
+
+// zlib's crc32 takes a 32-bit length; tensors can be larger.
+uint32_t crc_update(uint32_t crc, const void* data, size_t bytes) {
+  const auto* p = static_cast<const Bytef*>(data);
+  while (bytes > 0) {
+    uInt n = static_cast<uInt>(std::min<size_t>(bytes, 1u << 30));
+    crc = static_cast<uint32_t>(crc32(crc, p, n));
+    p += n;
+    bytes -= n;
+  }
+  return crc;
+}
+
+constexpr size_t kChunkFloats = 1 << 18;  // 1 MiB of staging for big-endian hosts
+
+// CRC-32 of the tensor's little-endian bytes, as stored.
+uint32_t tensor_crc(const std::vector<float>& data) {
+  uint32_t crc = static_cast<uint32_t>(crc32(0, Z_NULL, 0));
+  if (host_is_little_endian()) return crc_update(crc, data.data(), data.size() * 4);
+  std::vector<float> chunk;
+  for (size_t i = 0; i < data.size(); i += kChunkFloats) {
+    size_t n = std::min(kChunkFloats, data.size() - i);
+    chunk.assign(data.begin() + i, data.begin() + i + n);
+    swap_words(chunk.data(), n);
+    crc = crc_update(crc, chunk.data(), n * 4);
+  }
+  return crc;
+}
+
+size_t round_up(size_t v, size_t align) {
+  return (v + align - 1) / align * align;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+void check_for_write(const std::string& path, const TensorFile& f) {
+  auto bad = [&](const std::string& what) { throw std::invalid_argument(path + ": " + what); };
+  if (!f.meta.is_object())
+    bad(std::string("meta must be a JSON object, got ") + f.meta.type_name());
+  std::vector<const std::string*> names;
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    const NamedTensor& t = f.tensors[i];
+    if (t.name.empty()) bad("tensor " + std::to_string(i) + " has an empty name");
+    uint64_t n = 1;
+    for (int64_t d : t.shape) {
+      if (d < 1) bad("tensor '" + t.name + "': shape " + shape_str(t.shape) + " has a dim < 1");
+      if (static_cast<uint64_t>(d) > (uint64_t{1} << 61) / n)
+        bad("tensor '" + t.name + "': shape " + shape_str(t.shape) + " is too large");
+      n *= static_cast<uint64_t>(d);
+    }
+    if (n != t.data.size())
+      bad("tensor '" + t.name + "': shape " + shape_str(t.shape) + " has " + std::to_string(n) +
+          " elements but data has " + std::to_string(t.data.size()));
+    names.push_back(&t.name);
+  }
+  std::sort(names.begin(), names.end(), [](auto* a, auto* b) { return *a < *b; });
+  for (size_t i = 1; i < names.size(); ++i)
+    if (*names[i] == *names[i - 1]) bad("two tensors are named '" + *names[i] + "'");
+}
+
+// --- reading --------------------------------------------------------------------------
+
+class Reader {
+ public:
+  explicit Reader(const std::string& path) : path_(path) {}
+
+  TensorFile read();
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw TensorFileError(path_ + ": " + what);
+  }
+  void read_at(uint64_t pos, void* dst, size_t bytes);
+  uint64_t get_uint(const json& obj, const char* key, const std::string& where,
+                    uint64_t max = std::numeric_limits<uint64_t>::max());
+  const json& get_field(const json& obj, const char* key, const std::string& where);
+
+  struct Entry {
+    size_t index;
+    uint64_t offset, elements, crc;
+  };
+
+  std::string path_;
+  std::ifstream in_;
+  uint64_t size_ = 0;
+};
+
+void Reader::read_at(uint64_t pos, void* dst, size_t bytes) {
+  in_.seekg(static_cast<std::streamoff>(pos));
+  in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
+  if (!in_ || static_cast<size_t>(in_.gcount()) != bytes)
+    fail("read error at byte " + std::to_string(pos) + " (was the file changed while reading?)");
+}
+
+const json& Reader::get_field(const json& obj, const char* key, const std::string& where) {
+  auto it = obj.find(key);
+  if (it == obj.end()) fail(where + ": missing key \"" + key + "\"");
+  return *it;
+}
+
+uint64_t Reader::get_uint(const json& obj, const char* key, const std::string& where,
+                          uint64_t max) {
+  const json& v = get_field(obj, key, where);
+  if (!v.is_number_integer())
+    fail(where + "." + key + ": expected a non-negative integer, got " + v.type_name());
+  if (!v.is_number_unsigned())
+    fail(where + "." + key + ": must be >= 0, got " + std::to_string(v.get<int64_t>()));
+  uint64_t u = v.get<uint64_t>();
+  if (u > max) fail(where + "." + key + ": " + std::to_string(u) + " is out of range");
+  return u;
+}
+
+TensorFile Reader::read() {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path_, ec)) fail("is a folder, not a weights file");
+  in_.open(path_, std::ios::binary);
+  if (!in_) fail(std::string("cannot open: ") + std::strerror(errno));
+  in_.seekg(0, std::ios::end);
+  std::streamoff end = in_.tellg();
+  if (end < 0) fail("cannot determine the file size");
+  size_ = static_cast<uint64_t>(end);
+
+  // Preamble. A short file that starts like the magic is a truncated weights file; one
+  // that does not is something else entirely, which deserves the clearer message.
+  unsigned char pre[kPreambleBytes] = {};
+  size_t got = static_cast<size_t>(std::min<uint64_t>(size_, kPreambleBytes));
+  if (size_ == 0) fail("empty file (not a nasc weights file)");
+  read_at(0, pre, got);
+  if (std::memcmp(pre, kTensorFileMagic, std::min<size_t>(got, 8)) != 0)
+    fail("not a nasc weights file (bad magic; expected \"NASCWTS\\0\")");
+  if (got < kPreambleBytes)
+    fail("truncated: " + std::to_string(size_) + " bytes, shorter than the " +
+         std::to_string(kPreambleBytes) + "-byte preamble");
+  uint32_t version = static_cast<uint32_t>(get_le(pre + 8, 4));
+  if (version != kTensorFileVersion)
+    fail("unsupported version " + std::to_string(version) + " (this build reads version " +
+         std::to_string(kTensorFileVersion) + ")");
+  uint32_t reserved = static_cast<uint32_t>(get_le(pre + 12, 4));
+  if (reserved != 0) fail("reserved preamble field is " + std::to_string(reserved) + ", not 0");
+  uint64_t header_bytes = get_le(pre + 16, 8);
+  if (header_bytes > size_ - kPreambleBytes)
+    fail("truncated: the preamble says the JSON header is " + std::to_string(header_bytes) +
+         " bytes, but only " + std::to_string(size_ - kPreambleBytes) + " bytes follow it");
+
+  std::string text(static_cast<size_t>(header_bytes), '\0');
+  read_at(kPreambleBytes, text.data(), text.size());
+  json h;
+  try {
+    h = json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail(std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!h.is_object()) fail(std::string("header: expected a JSON object, got ") + h.type_name());
+  for (auto it = h.begin(); it != h.end(); ++it)
+    if (it.key() != "format" && it.key() != "version" && it.key() != "meta" &&
+        it.key() != "tensors")
+      fail("header: unknown key \"" + it.key() + "\"");
+  const json& format = get_field(h, "format", "header");
+  if (!format.is_string() || format.get<std::string>() != "nasc-weights")
+    fail("header.format: expected \"nasc-weights\", got " + format.dump());
+  uint64_t hv = get_uint(h, "version", "header");
+  if (hv != version)
+    fail("header.version " + std::to_string(hv) + " does not match the preamble's version " +
+         std::to_string(version));
+  TensorFile f;
+  f.meta = get_field(h, "meta", "header");
+  if (!f.meta.is_object())
+    fail(std::string("header.meta: expected an object, got ") + f.meta.type_name());
+  const json& list = get_field(h, "tensors", "header");
+  if (!list.is_array())
+    fail(std::string("header.tensors: expected an array, got ") + list.type_name());
+
+  // Every entry is checked before any data is read, so a bad header never causes a huge
+  // allocation or a read past the end.
+  const uint64_t data_start = round_up(kPreambleBytes + header_bytes, kTensorFileAlign);
+  const uint64_t max_elements = (size_ / 4) + 1;  // anything larger cannot fit the file
+  std::vector<Entry> entries;
+  std::vector<size_t> by_name;
+  f.tensors.resize(list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = "header.tensors[" + std::to_string(i) + "]";
+    const json& e = list[i];
+    if (!e.is_object()) fail(where + ": expected an object, got " + std::string(e.type_name()));
+    for (auto it = e.begin(); it != e.end(); ++it) {
+      static const char* known[] = {"name", "shape", "dtype", "offset", "elements", "crc32"};
+      if (std::none_of(std::begin(known), std::end(known),
+                       [&](const char* k) { return it.key() == k; }))
+        fail(where + ": unknown key \"" + it.key() + "\"");
+    }
+    const json& name = get_field(e, "name", where);
+    if (!name.is_string()) fail(where + ".name: expected a string, got " + name.type_name());
+    NamedTensor& t = f.tensors[i];
+    t.name = name.get<std::string>();
+    if (t.name.empty()) fail(where + ".name: empty");
+    where += " ('" + t.name + "')";
+    const json& dtype = get_field(e, "dtype", where);
+    if (!dtype.is_string() || dtype.get<std::string>() != "float32")
+      fail(where + ".dtype: expected \"float32\", got " + dtype.dump());
+    const json& shape = get_field(e, "shape", where);
+    if (!shape.is_array())
+      fail(where + ".shape: expected an array, got " + std::string(shape.type_name()));
+    Entry en{i, 0, 0, 0};
+    en.elements = get_uint(e, "elements", where, max_elements);
+    uint64_t product = 1;
+    for (size_t k = 0; k < shape.size(); ++k) {
+      const json& d = shape[k];
+      std::string wk = where + ".shape[" + std::to_string(k) + "]";
+      if (!d.is_number_integer()) fail(wk + ": expected an integer, got " + d.type_name());
+      if (!d.is_number_unsigned() || d.get<uint64_t>() < 1)
+        fail(wk + ": must be >= 1, got " + d.dump());
+      uint64_t dim = d.get<uint64_t>();
+      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        fail(wk + ": " + std::to_string(dim) + " is out of range");
+      // Saturate: a product beyond max_elements cannot equal `elements` anyway.
+      product = dim > max_elements / product ? max_elements + 1 : product * dim;
+      t.shape.push_back(static_cast<int64_t>(dim));
+    }
+    if (product != en.elements)
+      fail(where + ": shape " + shape.dump() + " does not have " + std::to_string(en.elements) +
+           " elements");
+    en.offset = get_uint(e, "offset", where, size_);
+    if (en.offset % kTensorFileAlign != 0)
+      fail(where + ".offset: " + std::to_string(en.offset) + " is not a multiple of " +
+           std::to_string(kTensorFileAlign));
+    en.crc = get_uint(e, "crc32", where, 0xffffffffu);
+    entries.push_back(en);
+    by_name.push_back(i);
+  }
+  std::sort(by_name.begin(), by_name.end(),
+            [&](size_t a, size_t b) { return f.tensors[a].name < f.tensors[b].name; });
+  for (size_t k = 1; k < by_name.size(); ++k)
+    if (f.tensors[by_name[k]].name == f.tensors[by_name[k - 1]].name)
+      fail("header.tensors: two tensors are named '" + f.tensors[by_name[k]].name + "'");
+
+  std::vector<Entry> sorted = entries;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
+  uint64_t data_bytes = 0;
+  for (size_t k = 0; k < sorted.size(); ++k) {
+    uint64_t end_k = sorted[k].offset + sorted[k].elements * 4;
+    if (k + 1 < sorted.size() && end_k > sorted[k + 1].offset)
+      fail("header.tensors: '" + f.tensors[sorted[k].index].name + "' (bytes " +
+           std::to_string(sorted[k].offset) + ".." + std::to_string(end_k) + ") overlaps '" +
+           f.tensors[sorted[k + 1].index].name + "' (from byte " +
+           std::to_string(sorted[k + 1].offset) + ")");
+    data_bytes = std::max(data_bytes, end_k);
+  }
+
+  // Size checks: the header must be followed by its zero padding and exactly the data.
+  if (size_ < data_start || size_ - data_start < data_bytes) {
+    uint64_t avail = size_ > data_start ? size_ - data_start : 0;
+    size_t complete = 0;
+    for (const Entry& e : sorted)
+      if (e.offset + e.elements * 4 <= avail) ++complete;
+    fail("truncated: header says " + std::to_string(entries.size()) + " tensors (" +
+         std::to_string(data_bytes) + " data bytes), data ends after " + std::to_string(complete) +
+         " (file is " + std::to_string(size_) + " bytes, expected " +
+         std::to_string(data_start + data_bytes) + ")");
+  }
+  if (size_ - data_start > data_bytes)
+    fail("trailing garbage: " + std::to_string(size_ - data_start - data_bytes) +
+         " bytes after the last tensor");
+  size_t pad = static_cast<size_t>(data_start - kPreambleBytes - header_bytes);
+  if (pad > 0) {
+    unsigned char zeros[kTensorFileAlign];
+    read_at(kPreambleBytes + header_bytes, zeros, pad);
+    if (std::any_of(zeros, zeros + pad, [](unsigned char c) { return c != 0; }))
+      fail("the padding after the JSON header is not zero");
+  }
+
+  for (const Entry& e : entries) {
+    NamedTensor& t = f.tensors[e.index];
+    t.data.resize(static_cast<size_t>(e.elements));
+    read_at(data_start + e.offset, t.data.data(), t.data.size() * 4);
+    uint32_t crc =
+        crc_update(static_cast<uint32_t>(crc32(0, Z_NULL, 0)), t.data.data(), t.data.size() * 4);
+    if (crc != e.crc) {
+      char msg[96];
+      std::snprintf(msg, sizeof msg, "CRC mismatch (header 0x%08x, data 0x%08x)",
+                    static_cast<unsigned>(e.crc), static_cast<unsigned>(crc));
+      fail("tensor '" + t.name + "': " + msg + ": the data is corrupt");
+    }
+    if (!host_is_little_endian()) swap_words(t.data.data(), t.data.size());
+  }
+  return f;
+}
+
+}  // namespace
+
+const NamedTensor* TensorFile::find(const std::string& name) const {
+  for (const NamedTensor& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+void write_tensor_file(const std::string& path, const TensorFile& f) {
+  check_for_write(path, f);
+  ordered_json header;
+  header["format"] = "nasc-weights";
+  header["version"] = kTensorFileVersion;
+  header["meta"] = f.meta;
+  header["tensors"] = ordered_json::array();
+  std::vector<uint64_t> offsets;
+  uint64_t cursor = 0;
+  for (const NamedTensor& t : f.tensors) {
+    uint64_t offset = round_up(cursor, kTensorFileAlign);
+    offsets.push_back(offset);
+    ordered_json e;
+    e["name"] = t.name;
+    e["shape"] = t.shape;
+    e["dtype"] = "float32";
+    e["offset"] = offset;
+    e["elements"] = t.data.size();
+    e["crc32"] = tensor_crc(t.data);
+    header["tensors"].push_back(std::move(e));
+    cursor = offset + t.data.size() * 4;
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const nlohmann::json::exception& e) {  // e.g. a name that is not valid UTF-8
+    throw std::invalid_argument(path + ": cannot encode the header: " + e.what());
+  }
+
+  std::string head(kTensorFileMagic, 8);
+  put_le(head, kTensorFileVersion, 4);
+  put_le(head, 0, 4);
+  put_le(head, text.size(), 8);
+  head += text;
+  head.resize(round_up(head.size(), kTensorFileAlign), '\0');
+
+  AtomicFileWriter out(path);
+  out.write(head.data(), head.size());
+  static const char zeros[kTensorFileAlign] = {};
+  uint64_t written = 0;
+  std::vector<float> chunk;
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    out.write(zeros, static_cast<size_t>(offsets[i] - written));
+    const std::vector<float>& d = f.tensors[i].data;
+    if (host_is_little_endian()) {
+      out.write(d.data(), d.size() * 4);
+    } else {
+      for (size_t k = 0; k < d.size(); k += kChunkFloats) {
+        size_t n = std::min(kChunkFloats, d.size() - k);
+        chunk.assign(d.begin() + k, d.begin() + k + n);
+        swap_words(chunk.data(), n);
+        out.write(chunk.data(), n * 4);
+      }
+    }
+    written = offsets[i] + d.size() * 4;
+  }
+  out.commit();
+}
+
+TensorFile read_tensor_file(const std::string& path) {
+  return Reader(path).read();
+}
+
+// --- atomic writes ----------------------------------------------------------------------
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp";
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail(std::string("cannot create ") + tmp_ + ": " + std::strerror(errno));
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::fail(const std::string& what) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  committed_ = true;  // nothing left to clean up
+  throw std::runtime_error(path_ + ": " + what);
+}
+
+void AtomicFileWriter::write(const void* data, size_t bytes) {
+  if (fd_ < 0) throw std::logic_error(path_ + ": write after commit");
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    ssize_t n = ::write(fd_, p, std::min<size_t>(bytes, size_t{1} << 30));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail(std::string("cannot write: ") + std::strerror(n < 0 ? errno : EIO));
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  if (fd_ < 0) throw std::logic_error(path_ + ": commit twice");
+  // The data must be on disk before the rename is, or a crash could leave the new name
+  // pointing at an empty file.
+  if (::fsync(fd_) != 0) fail(std::string("cannot flush to disk: ") + std::strerror(errno));
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) fail(std::string("cannot write: ") + std::strerror(errno));
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail("cannot rename " + tmp_ + " to it: " + std::strerror(errno));
+  committed_ = true;
+  // Make the rename itself durable; failing to is not an error for the caller (the new
+  // content is complete under one name or the other).
+  std::string dir = std::filesystem::path(path_).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& contents) {
+  AtomicFileWriter out(path);
+  out.write(contents.data(), contents.size());
+  out.commit();
+}
+
+}  // namespace nas

@@ -1,0 +1,79 @@
+// The `weights` file: named float32 tensors plus a JSON header, as written by `nasc train`
+// (weights, checkpoints) and read back to resume, evaluate or export a network.
+//
+// The format is meant to be read without this code (numpy: one json.loads and one
+// frombuffer per tensor), so the header is plain JSON and every tensor is 64-byte aligned
+// little-endian float32. The byte layout is documented in docs/train.md ("Weights file
+// format"). Reading is strict: a weights file is the product of hours of training, and a
+// silently half-read one is worse than a clear refusal.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nas {
+
+// A malformed or unreadable tensor file. The message starts with the file's path and says
+// what is wrong ("w.bin: truncated: header says 3 tensors, data ends after 2").
+class TensorFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct NamedTensor {
+  std::string name;            // unique within a file, non-empty
+  std::vector<int64_t> shape;  // every dim >= 1; [] is a scalar (one element)
+  std::vector<float> data;     // product(shape) values, row-major
+};
+
+struct TensorFile {
+  nlohmann::json meta = nlohmann::json::object();  // free-form, must be an object
+  std::vector<NamedTensor> tensors;                // in file order
+
+  // The tensor called `name`, or nullptr.
+  const NamedTensor* find(const std::string& name) const;
+};
+
+inline constexpr char kTensorFileMagic[8] = {'N', 'A', 'S', 'C', 'W', 'T', 'S', '\0'};
+inline constexpr uint32_t kTensorFileVersion = 1;
+inline constexpr size_t kTensorFileAlign = 64;
+
+// Writes `f` to `path` atomically (see write_file_atomic). Throws std::invalid_argument
+// naming the path and the tensor when `f` is inconsistent (empty or duplicate name, a dim
+// < 1, data size != product of the shape, meta not an object), and std::runtime_error
+// naming the path on an I/O error; the previous file at `path`, if any, is then intact.
+void write_tensor_file(const std::string& path, const TensorFile& f);
+
+// Reads and fully checks a tensor file: magic, version, header size, JSON validity, every
+// field's presence and type, unique non-empty names, shapes, aligned non-overlapping
+// offsets, CRC-32 of every tensor, truncation and trailing bytes. Throws TensorFileError.
+TensorFile read_tensor_file(const std::string& path);
+
+// Writes a file so that a reader (or a crash) sees either the old content or the new one,
+// never a mix: the bytes go to `path` + ".tmp" in the same folder, which is flushed to
+// disk and renamed over `path`. A leftover ".tmp" from an interrupted write is harmless
+// and is overwritten by the next write. Throws std::runtime_error naming the path.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();  // without commit(): removes the temporary file
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(const void* data, size_t bytes);
+  void commit();  // fsync, rename over the target, fsync the folder
+  const std::string& path() const { return path_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& what);
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+void write_file_atomic(const std::string& path, const std::string& contents);
+
+}  // namespace nas

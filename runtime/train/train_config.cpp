@@ -1,0 +1,605 @@
+#include "runtime/train/train_config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "runtime/data/dataset.h"
+#include "runtime/optim/grad_accum.h"
+
+namespace nas {
+
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+std::string type_of(const json& v) {
+  if (v.is_number_integer()) return "integer";
+  if (v.is_number_float()) return "number";
+  return v.type_name();
+}
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The closest candidate within max(2, len/3) edits (the rule of the compiler's names.h),
+// or "" when none is that close.
+std::string closest(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, key.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    if (c == key) continue;
+    size_t d = edit_distance(key, c);
+    if (d < best_d) best_d = d, best = c;
+  }
+  return best;
+}
+
+// " (did you mean x?)" for a near miss, else " (expected one of: a, b, c)" so the user
+// sees the choice.
+std::string suggest(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best = closest(key, candidates);
+  if (!best.empty()) return " (did you mean " + best + "?)";
+  std::string all;
+  for (const std::string& c : candidates) all += (all.empty() ? "" : ", ") + c;
+  return " (expected one of: " + all + ")";
+}
+
+std::vector<std::string> keys_of(const ordered_json& j) {
+  std::vector<std::string> k;
+  for (auto it = j.begin(); it != j.end(); ++it) k.push_back(it.key());
+  return k;
+}
+
+void add_unique(std::vector<std::string>& to, const std::vector<std::string>& from) {
+  for (const std::string& k : from)
+    if (std::find(to.begin(), to.end(), k) == to.end()) to.push_back(k);
+}
+
+// Every key the optimizer parser accepts for some kind, derived from the to_json writer
+// so the two cannot drift apart: misspelt keys get a did-you-mean here, while a key of
+// the wrong kind (momentum for adam) is left to parse_optimizer_config's own message.
+std::vector<std::string> all_optimizer_keys() {
+  std::vector<std::string> keys;
+  for (const char* name : {"sgd", "adam"}) {
+    OptimizerConfig c;
+    c.name = name;
+    add_unique(keys, keys_of(optimizer_config_to_json(c)));
+  }
+  return keys;
+}
+
+std::vector<std::string> all_schedule_keys() {
+  std::vector<std::string> keys;
+  for (const char* name : {"constant", "cosine", "step", "warmup_cosine"}) {
+    OptimizerConfig c;
+    c.schedule.name = name;
+    add_unique(keys, keys_of(optimizer_config_to_json(c)["schedule"]));
+  }
+  return keys;
+}
+
+json to_plain(const ordered_json& j) {
+  return json::parse(j.dump());
+}
+
+const std::vector<std::string> kTopKeys = {"epochs",    "seed",    "threads",   "data",
+                                           "optimizer", "network", "log_every", "checkpoint_every"};
+const std::vector<std::string> kDataKeys = {"name",
+                                            "dir",
+                                            "batch_size",
+                                            "mini_batch",
+                                            "eval_batch_size",
+                                            "train_portion",
+                                            "limit_train",
+                                            "limit_test",
+                                            "augment",
+                                            "synthetic_samples",
+                                            "synthetic_classes",
+                                            "synthetic_shape"};
+const std::vector<std::string> kAugmentKeys = {"crop_padding", "hflip", "cutout", "normalize"};
+
+class Parser {
+ public:
+  explicit Parser(const std::string& file) : prefix_(file.empty() ? "" : file + ": ") {}
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
+    throw std::invalid_argument(prefix_ + path + ": " + what);
+  }
+
+  void require_object(const json& j, const std::string& path) const {
+    if (!j.is_object()) fail(path, "expected an object, got " + type_of(j));
+  }
+
+  void check_keys(const json& obj, const std::string& path,
+                  const std::vector<std::string>& allowed) const {
+    for (auto it = obj.begin(); it != obj.end(); ++it)
+      if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end())
+        fail((path.empty() ? "" : path + ".") + it.key(),
+             "unknown key" + suggest(it.key(), allowed));
+  }
+
+  int64_t get_int(const json& obj, const std::string& path, const char* key, int64_t def,
+                  int64_t min, int64_t max = std::numeric_limits<int64_t>::max()) const {
+    auto it = obj.find(key);
+    if (it == obj.end()) return def;
+    const std::string p = (path.empty() ? "" : path + ".") + key;
+    if (!it->is_number_integer()) fail(p, "expected an integer, got " + type_of(*it));
+    if (it->is_number_unsigned() &&
+        it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail(p, "must be <= " + std::to_string(max) + ", got " + it->dump());
+    int64_t v = it->get<int64_t>();
+    if (v < min || v > max)
+      fail(p, max == std::numeric_limits<int64_t>::max()
+                  ? "must be >= " + std::to_string(min) + ", got " + std::to_string(v)
+                  : "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                        std::to_string(v));
+    return v;
+  }
+
+  bool get_bool(const json& obj, const std::string& path, const char* key, bool def) const {
+    auto it = obj.find(key);
+    if (it == obj.end()) return def;
+    if (!it->is_boolean()) fail(path + "." + key, "expected true or false, got " + type_of(*it));
+    return it->get<bool>();
+  }
+
+  std::string get_string(const json& obj, const std::string& path, const char* key,
+                         const std::string& def) const {
+    auto it = obj.find(key);
+    if (it == obj.end()) return def;
+    if (!it->is_string()) fail(path + "." + key, "expected a string, got " + type_of(*it));
+    return it->get<std::string>();
+  }
+
+  DataConfig parse_data(const json& j, const DataConfig& def) const;
+  OptimizerConfig parse_optimizer(const json& j, const OptimizerConfig& def) const;
+  std::vector<std::pair<std::string, std::string>> parse_network(const json& j) const;
+
+ private:
+  std::string prefix_;
+};
+
+DataConfig Parser::parse_data(const json& j, const DataConfig& def) const {
+  const std::string P = "data";
+  require_object(j, P);
+  check_keys(j, P, kDataKeys);
+  DataConfig d = def;
+  d.name = get_string(j, P, "name", def.name);
+  const bool synthetic = d.name == "synthetic";
+  if (d.name != "fashion-mnist" && d.name != "cifar10" && !synthetic)
+    fail(P + ".name", "unknown data set \"" + d.name + "\"" +
+                          suggest(d.name, {"fashion-mnist", "cifar10", "synthetic"}));
+  if (synthetic) {
+    if (j.contains("dir")) fail(P + ".dir", "not used with synthetic data");
+    d.dir.clear();
+  } else {
+    for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
+      if (j.contains(k))
+        fail(P + "." + k, "only for \"name\": \"synthetic\" (data.name is \"" + d.name + "\")");
+    // The default folder belongs to Fashion-MNIST; switching the data set drops it.
+    d.dir = get_string(j, P, "dir", d.name == def.name ? def.dir : "");
+    if (d.dir.empty() && d.name == "fashion-mnist") d.dir = kFashionMnistDir;
+    if (d.dir.empty())
+      fail(P + ".dir", d.name == "cifar10"
+                           ? "required for cifar10: the folder holding data_batch_1.bin .. "
+                             "test_batch.bin (or cifar-10-batches-bin/)"
+                           : "required");
+  }
+
+  d.batch_size = get_int(j, P, "batch_size", def.batch_size, 1);
+  d.mini_batch = get_int(j, P, "mini_batch", j.contains("batch_size") ? 0 : def.mini_batch, 0);
+  if (d.mini_batch == 0) d.mini_batch = d.batch_size;
+  if (d.batch_size % d.mini_batch != 0)
+    fail(P + ".mini_batch", "must divide data.batch_size (" + std::to_string(d.batch_size) +
+                                "), got " + std::to_string(d.mini_batch));
+  accumulation_steps(d.batch_size, d.mini_batch);  // the trainer's own check: cannot fail now
+  d.eval_batch_size = get_int(j, P, "eval_batch_size", def.eval_batch_size, 1);
+  if (auto it = j.find("train_portion"); it != j.end()) {
+    if (!it->is_number()) fail(P + ".train_portion", "expected a number, got " + type_of(*it));
+    double v = it->get<double>();
+    if (!(v > 0 && v <= 1)) fail(P + ".train_portion", "must be in (0, 1], got " + num(v));
+    d.train_portion = v;
+  }
+  d.limit_train = get_int(j, P, "limit_train", def.limit_train, 0);
+  d.limit_test = get_int(j, P, "limit_test", def.limit_test, 0);
+
+  if (auto it = j.find("augment"); it != j.end()) {
+    const std::string A = P + ".augment";
+    require_object(*it, A);
+    check_keys(*it, A, kAugmentKeys);
+    d.augment.crop_padding =
+        static_cast<int>(get_int(*it, A, "crop_padding", def.augment.crop_padding, 0, 1024));
+    d.augment.hflip = get_bool(*it, A, "hflip", def.augment.hflip);
+    d.augment.cutout = static_cast<int>(get_int(*it, A, "cutout", def.augment.cutout, 0, 4096));
+    d.normalize = get_bool(*it, A, "normalize", def.normalize);
+  }
+
+  if (synthetic) {
+    d.synthetic_samples = get_int(j, P, "synthetic_samples", def.synthetic_samples, 1);
+    d.synthetic_classes = get_int(j, P, "synthetic_classes", def.synthetic_classes, 2, 1 << 20);
+    if (auto it = j.find("synthetic_shape"); it != j.end()) {
+      const std::string S = P + ".synthetic_shape";
+      if (!it->is_array() || it->size() != 3)
+        fail(S, "expected [C, H, W], got " +
+                    (it->is_array() ? "an array of " + std::to_string(it->size()) : type_of(*it)));
+      d.synthetic_shape.clear();
+      for (size_t k = 0; k < 3; ++k) {
+        const json& e = (*it)[k];
+        const std::string pk = S + "[" + std::to_string(k) + "]";
+        if (!e.is_number_integer()) fail(pk, "expected an integer, got " + type_of(e));
+        if (!e.is_number_unsigned() || e.get<uint64_t>() < 1 || e.get<uint64_t>() > 65536)
+          fail(pk, "must be in [1, 65536], got " + e.dump());
+        d.synthetic_shape.push_back(e.get<int64_t>());
+      }
+    }
+    // make_synthetic keeps the whole set in memory as bytes; refuse what it would refuse.
+    double bytes = static_cast<double>(d.synthetic_samples);
+    for (int64_t s : d.synthetic_shape) bytes *= static_cast<double>(s);
+    if (bytes > 2147483648.0)
+      fail(P + ".synthetic_samples",
+           std::to_string(d.synthetic_samples) + " samples of this shape need over 2 GiB");
+  }
+  return d;
+}
+
+OptimizerConfig Parser::parse_optimizer(const json& j, const OptimizerConfig& def) const {
+  const std::string P = "optimizer";
+  require_object(j, P);
+  check_keys(j, P, all_optimizer_keys());
+  if (auto it = j.find("schedule"); it != j.end() && it->is_object())
+    check_keys(*it, P + ".schedule", all_schedule_keys());
+
+  // Keys given for the default optimizer override its settings (so {"lr": 0.1} is enough);
+  // naming another optimizer or schedule starts from that one's own defaults.
+  json merged = j;
+  std::set<std::string> from_default;
+  const json base = to_plain(optimizer_config_to_json(def));
+  if (!j.contains("name") || j["name"] == base["name"]) {
+    merged = base;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() == "schedule" && it->is_object() &&
+          (!it->contains("name") || (*it)["name"] == base["schedule"]["name"])) {
+        for (auto s = it->begin(); s != it->end(); ++s) merged["schedule"][s.key()] = *s;
+      } else {
+        merged[it.key()] = *it;
+      }
+    }
+    for (auto it = merged.begin(); it != merged.end(); ++it)
+      if (!j.contains(it.key())) from_default.insert(it.key());
+  }
+  try {
+    return parse_optimizer_config(merged, P);
+  } catch (const std::invalid_argument& e) {
+    std::string msg = e.what();
+    for (const std::string& k : from_default)
+      if (msg.rfind(P + "." + k + ":", 0) == 0) {
+        msg += " (\"" + k + "\" comes from the default optimizer settings; set it explicitly)";
+        break;
+      }
+    throw std::invalid_argument(prefix_ + msg);
+  }
+}
+
+bool is_identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+std::vector<std::pair<std::string, std::string>> Parser::parse_network(const json& j) const {
+  require_object(j, "network");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string p = "network." + it.key();
+    if (!is_identifier(it.key()))
+      fail(p, "not a parameter name (letters, digits and _, not starting with a digit)");
+    try {
+      out.emplace_back(it.key(), json_to_nas_literal(*it, p));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(prefix_ + e.what());
+    }
+  }
+  return out;
+}
+
+// Shortest text that reads back as the same double, always with a '.' so that .nas (and
+// --set) see a float: 2 -> "2.0", 1e-05 -> "1.0e-05".
+std::string float_literal(double v) {
+  char b[40];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(b, sizeof b, "%.*g", prec, v);
+    if (std::strtod(b, nullptr) == v) break;
+  }
+  std::string s = b;
+  if (s.find('.') == std::string::npos) {
+    size_t e = s.find('e');
+    if (e == std::string::npos)
+      s += ".0";
+    else
+      s.insert(e, ".0");
+  }
+  return s;
+}
+
+std::string literal(const json& v, const std::string& path, bool in_list, int depth) {
+  if (depth > 100) throw std::invalid_argument(path + ": lists nested more than 100 deep");
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      throw std::invalid_argument(path + ": integer " + v.dump() + " is out of range");
+    return std::to_string(v.get<uint64_t>());
+  }
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (!std::isfinite(d)) throw std::invalid_argument(path + ": not a finite number");
+    return float_literal(d);
+  }
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    for (char c : s) {
+      auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\' || u < 0x20 || u == 0x7f ||
+          (in_list && (c == ',' || c == '[' || c == ']')))
+        throw std::invalid_argument(
+            path + ": strings with quotes, backslashes or control characters" +
+            std::string(in_list ? " (or, in a list, commas and brackets)" : "") +
+            " cannot be passed to the network");
+    }
+    return "\"" + s + "\"";
+  }
+  if (v.is_array()) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      s += (i ? ", " : "") + literal(v[i], path + "[" + std::to_string(i) + "]", true, depth + 1);
+    return s + "]";
+  }
+  throw std::invalid_argument(path + ": expected a number, string, boolean or list, got " +
+                              type_of(v));
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+// Keeps duplicate keys from being silently merged (nlohmann keeps the last one): a config
+// with two "lr" entries is a mistake whichever one was meant.
+struct DuplicateKeyCheck {
+  struct Frame {
+    bool object;
+    std::set<std::string> keys;
+    std::string path;
+    std::string last_key;
+  };
+  std::vector<Frame> stack;
+  std::string duplicate;  // path of the first duplicate key
+
+  std::string child_path() const {
+    if (stack.empty()) return "";
+    const Frame& f = stack.back();
+    if (!f.object) return f.path + "[]";
+    return f.path.empty() ? f.last_key : f.path + "." + f.last_key;
+  }
+  bool operator()(int, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+      case json::parse_event_t::object_start:
+        stack.push_back({true, {}, child_path(), {}});
+        break;
+      case json::parse_event_t::array_start:
+        stack.push_back({false, {}, child_path(), {}});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!stack.empty()) {
+          Frame& f = stack.back();
+          f.last_key = parsed.get<std::string>();
+          if (!f.keys.insert(f.last_key).second && duplicate.empty())
+            duplicate = f.path.empty() ? f.last_key : f.path + "." + f.last_key;
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+bool operator==(const DataConfig& a, const DataConfig& b) {
+  return a.name == b.name && a.dir == b.dir && a.batch_size == b.batch_size &&
+         a.mini_batch == b.mini_batch && a.eval_batch_size == b.eval_batch_size &&
+         a.train_portion == b.train_portion && a.limit_train == b.limit_train &&
+         a.limit_test == b.limit_test && a.augment.mean == b.augment.mean &&
+         a.augment.std == b.augment.std && a.augment.crop_padding == b.augment.crop_padding &&
+         a.augment.hflip == b.augment.hflip && a.augment.cutout == b.augment.cutout &&
+         a.normalize == b.normalize && a.synthetic_samples == b.synthetic_samples &&
+         a.synthetic_classes == b.synthetic_classes && a.synthetic_shape == b.synthetic_shape;
+}
+
+bool operator==(const TrainConfig& a, const TrainConfig& b) {
+  // The optimizer is compared through its JSON form, which holds exactly the fields that
+  // apply to its kind (an sgd config's unused betas do not matter).
+  return a.epochs == b.epochs && a.seed == b.seed && a.threads == b.threads && a.data == b.data &&
+         optimizer_config_to_json(a.optimizer) == optimizer_config_to_json(b.optimizer) &&
+         a.network == b.network && a.log_every == b.log_every &&
+         a.checkpoint_every == b.checkpoint_every;
+}
+
+TrainConfig default_train_config() {
+  TrainConfig c;
+  c.data.dir = kFashionMnistDir;
+  c.data.mini_batch = c.data.batch_size;
+  OptimizerConfig& o = c.optimizer;
+  o.name = "sgd";
+  o.lr = 0.05;
+  o.momentum = 0.9;
+  o.nesterov = true;
+  o.weight_decay = 3e-4;
+  o.grad_clip = 5;
+  o.schedule.name = "cosine";
+  o.schedule.unit = "epoch";
+  o.schedule.eta_min = 0;
+  return c;
+}
+
+TrainConfig parse_train_config(const json& j, const std::string& path_for_messages) {
+  Parser p(path_for_messages);
+  if (!j.is_object())
+    throw std::invalid_argument((path_for_messages.empty() ? "" : path_for_messages + ": ") +
+                                "expected a JSON object at the top level, got " + type_of(j));
+  p.check_keys(j, "", kTopKeys);
+  TrainConfig c = default_train_config();
+  c.epochs = p.get_int(j, "", "epochs", c.epochs, 1);
+  if (auto it = j.find("seed"); it != j.end()) {
+    if (!it->is_number_integer()) p.fail("seed", "expected an integer, got " + type_of(*it));
+    if (!it->is_number_unsigned()) p.fail("seed", "must be >= 0, got " + it->dump());
+    c.seed = it->get<uint64_t>();
+  }
+  c.threads = static_cast<int>(p.get_int(j, "", "threads", c.threads, 0, 65536));
+  c.log_every = p.get_int(j, "", "log_every", c.log_every, 1);
+  c.checkpoint_every = p.get_int(j, "", "checkpoint_every", c.checkpoint_every, 1);
+  if (auto it = j.find("data"); it != j.end()) c.data = p.parse_data(*it, c.data);
+  if (auto it = j.find("optimizer"); it != j.end())
+    c.optimizer = p.parse_optimizer(*it, c.optimizer);
+  if (auto it = j.find("network"); it != j.end()) c.network = p.parse_network(*it);
+  return c;
+}
+
+TrainConfig load_train_config(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::invalid_argument(file + ": cannot open: " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw std::invalid_argument(file + ": read error");
+  const std::string text = ss.str();
+  DuplicateKeyCheck dup;
+  json j;
+  try {
+    j = json::parse(text, std::ref(dup));
+  } catch (const json::parse_error& e) {
+    // Point at line:column like a compiler; nlohmann's own text repeats the position
+    // after a "[json.exception...]" tag, which is dropped.
+    size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+    size_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
+    size_t bol = text.rfind('\n', at == 0 ? 0 : at - 1);
+    size_t col = (bol == std::string::npos || at == 0) ? at + 1 : at - bol;
+    std::string msg = e.what();
+    size_t colon = msg.find(": ", msg.find("parse error"));
+    if (colon != std::string::npos) msg = msg.substr(colon + 2);
+    throw std::invalid_argument(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                                ": invalid JSON: " + msg);
+  }
+  if (!dup.duplicate.empty())
+    throw std::invalid_argument(file + ": " + dup.duplicate + ": duplicate key");
+  return parse_train_config(j, file);
+}
+
+ordered_json train_config_to_json(const TrainConfig& c) {
+  ordered_json j;
+  j["epochs"] = c.epochs;
+  j["seed"] = c.seed;
+  j["threads"] = c.threads;
+  const DataConfig& d = c.data;
+  ordered_json dj;
+  dj["name"] = d.name;
+  if (d.name != "synthetic")
+    dj["dir"] = d.dir.empty() && d.name == "fashion-mnist" ? kFashionMnistDir : d.dir;
+  dj["batch_size"] = d.batch_size;
+  dj["mini_batch"] = d.effective_mini_batch();
+  dj["eval_batch_size"] = d.eval_batch_size;
+  dj["train_portion"] = d.train_portion;
+  dj["limit_train"] = d.limit_train;
+  dj["limit_test"] = d.limit_test;
+  dj["augment"] = {{"crop_padding", d.augment.crop_padding},
+                   {"hflip", d.augment.hflip},
+                   {"cutout", d.augment.cutout},
+                   {"normalize", d.normalize}};
+  if (d.name == "synthetic") {
+    dj["synthetic_samples"] = d.synthetic_samples;
+    dj["synthetic_classes"] = d.synthetic_classes;
+    dj["synthetic_shape"] = d.synthetic_shape;
+  }
+  j["data"] = std::move(dj);
+  j["optimizer"] = optimizer_config_to_json(c.optimizer);
+  ordered_json nj = ordered_json::object();
+  for (const auto& [name, value] : c.network)
+    nj[name] = ordered_json::parse(nas_literal_to_json(value).dump());
+  j["network"] = std::move(nj);
+  j["log_every"] = c.log_every;
+  j["checkpoint_every"] = c.checkpoint_every;
+  return j;
+}
+
+std::string json_to_nas_literal(const json& v, const std::string& path) {
+  return literal(v, path, false, 0);
+}
+
+json nas_literal_to_json(const std::string& text) {
+  // Mirrors the --set value parser (Elaborator::parse_override), so that a value reads
+  // back as the type the network will see.
+  std::string t = trim(text);
+  if (t == "true" || t == "false") return t == "true";
+  if (!t.empty() && t.front() == '[' && t.back() == ']') {
+    json items = json::array();
+    std::string item;
+    int depth = 0;
+    for (char ch : t.substr(1, t.size() - 2) + ",") {
+      if (ch == ',' && depth == 0) {
+        if (!trim(item).empty()) items.push_back(nas_literal_to_json(item));
+        item.clear();
+        continue;
+      }
+      depth += (ch == '[') - (ch == ']');
+      item += ch;
+    }
+    return items;
+  }
+  if (!t.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    long long i = std::strtoll(t.c_str(), &end, 10);
+    if (*end == 0 && errno == 0) return static_cast<int64_t>(i);
+    double d = std::strtod(t.c_str(), &end);
+    if (*end == 0 && std::isfinite(d)) return d;
+  }
+  if (t.size() >= 2 && t.front() == '"' && t.back() == '"') t = t.substr(1, t.size() - 2);
+  return t;
+}
+
+}  // namespace nas

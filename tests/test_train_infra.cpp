@@ -1,0 +1,1028 @@
+// The pieces `nasc train` is built from: the weights file format (round trip, the byte
+// layout of docs/train.md read back by hand, and every malformed case), the strict train
+// config, the run folder, the progress display with a fake clock, and checkpoints
+// (round trip, corruption, interrupted saves).
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+#include "runtime/optim/optim_config.h"
+#include "runtime/optim/optimizer.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/progress.h"
+#include "runtime/train/run_dir.h"
+#include "runtime/train/tensor_file.h"
+#include "runtime/train/train_config.h"
+
+using namespace nas;
+using Catch::Matchers::Contains;
+using Catch::Matchers::EndsWith;
+using Catch::Matchers::StartsWith;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh folder per test case, removed at the end.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("nasc_test_train_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+uint64_t le(const std::string& b, size_t at, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + i]);
+  return v;
+}
+
+void put_le(std::string& b, size_t at, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) b[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+NamedTensor tensor(const std::string& name, std::vector<int64_t> shape, float start) {
+  NamedTensor t{name, std::move(shape), {}};
+  size_t n = 1;
+  for (int64_t d : t.shape) n *= static_cast<size_t>(d);
+  for (size_t i = 0; i < n; ++i) t.data.push_back(start + 0.25f * static_cast<float>(i));
+  return t;
+}
+
+// Three tensors: 6 floats, a scalar, and 20 floats (so that the second and third need
+// alignment padding).
+TensorFile sample_file() {
+  TensorFile f;
+  f.meta = {{"network", "tiny"}, {"epoch", 3}};
+  f.tensors.push_back(tensor("conv1.weight", {2, 3}, -1.0f));
+  f.tensors.push_back(tensor("bn.num_batches", {}, 7.0f));
+  f.tensors.push_back(tensor("fc.weight", {4, 5}, 0.5f));
+  return f;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+// The message of the exception of type E that f() throws (another type propagates and
+// fails the test).
+template <typename E, typename F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("no exception was thrown");
+  return "";
+}
+
+#define REQUIRE_ERROR(expr, type, matcher) \
+  REQUIRE_THAT(message_of<type>([&] { (void)(expr); }), matcher)
+
+// The parts of a written file: its JSON header and its data section.
+struct Parts {
+  json header;
+  std::string data;
+};
+
+Parts split_file(const std::string& bytes) {
+  uint64_t hb = le(bytes, 16, 8);
+  size_t start = (24 + hb + 63) / 64 * 64;
+  return {json::parse(bytes.substr(24, hb)), bytes.substr(start)};
+}
+
+// Reassembles a file from a (possibly tampered) header and data section, with correct
+// preamble and padding, so that each test breaks exactly one thing.
+std::string assemble(const json& header, const std::string& data,
+                     const std::string& raw_header = "") {
+  std::string text = raw_header.empty() ? header.dump() : raw_header;
+  std::string b = std::string("NASCWTS\0", 8) + std::string(16, '\0');
+  put_le(b, 8, 1, 4);
+  put_le(b, 16, text.size(), 8);
+  b += text;
+  b.resize((b.size() + 63) / 64 * 64, '\0');
+  return b + data;
+}
+
+#define REQUIRE_FILE_ERROR(expr, path, text) \
+  REQUIRE_ERROR(expr, TensorFileError, StartsWith((path) + ": ") && Contains(text))
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Weights file format
+
+TEST_CASE("tensor file: round trip keeps names, shapes, meta and exact bits", "[train]") {
+  TempDir tmp;
+  TensorFile f = sample_file();
+  f.tensors[0].data[1] = std::numeric_limits<float>::quiet_NaN();
+  f.tensors[0].data[2] = -std::numeric_limits<float>::infinity();
+  f.tensors[0].data[3] = -0.0f;
+  f.tensors[0].data[4] = std::numeric_limits<float>::denorm_min();
+  write_tensor_file(tmp / "w.bin", f);
+  TensorFile g = read_tensor_file(tmp / "w.bin");
+  REQUIRE(g.meta == f.meta);
+  REQUIRE(g.tensors.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(g.tensors[i].name == f.tensors[i].name);
+    CHECK(g.tensors[i].shape == f.tensors[i].shape);
+    CHECK(same_bits(g.tensors[i].data, f.tensors[i].data));
+  }
+  REQUIRE(g.find("fc.weight") == &g.tensors[2]);
+  REQUIRE(g.find("nope") == nullptr);
+  REQUIRE_FALSE(fs::exists(tmp / "w.bin.tmp"));
+
+  // Overwriting replaces the file; an empty file (no tensors) is valid too.
+  write_tensor_file(tmp / "w.bin", TensorFile{});
+  TensorFile e = read_tensor_file(tmp / "w.bin");
+  CHECK(e.tensors.empty());
+  CHECK(e.meta == json::object());
+  CHECK(fs::file_size(tmp / "w.bin") % 64 == 0);
+}
+
+TEST_CASE("tensor file: byte layout is the documented one", "[train]") {
+  TempDir tmp;
+  TensorFile f = sample_file();
+  write_tensor_file(tmp / "w.bin", f);
+  std::string b = read_bytes(tmp / "w.bin");
+  REQUIRE(b.substr(0, 8) == std::string("NASCWTS\0", 8));
+  CHECK(le(b, 8, 4) == 1);   // version
+  CHECK(le(b, 12, 4) == 0);  // reserved
+  uint64_t hb = le(b, 16, 8);
+  json h = json::parse(b.substr(24, hb));
+  CHECK(h["format"] == "nasc-weights");
+  CHECK(h["version"] == 1);
+  CHECK(h["meta"] == f.meta);
+  size_t start = (24 + hb + 63) / 64 * 64;
+  CHECK(std::all_of(b.begin() + 24 + hb, b.begin() + start, [](char c) { return c == 0; }));
+  REQUIRE(h["tensors"].size() == 3);
+  uint64_t end = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const json& e = h["tensors"][i];
+    CHECK(e["name"] == f.tensors[i].name);
+    CHECK(e["shape"] == f.tensors[i].shape);
+    CHECK(e["dtype"] == "float32");
+    CHECK(e["elements"] == f.tensors[i].data.size());
+    uint64_t off = e["offset"];
+    CHECK(off % 64 == 0);
+    // Little-endian float32 at data start + offset, and the CRC-32 of those bytes.
+    std::string bytes = b.substr(start + off, f.tensors[i].data.size() * 4);
+    for (size_t k = 0; k < f.tensors[i].data.size(); ++k) {
+      uint32_t w = static_cast<uint32_t>(le(bytes, 4 * k, 4));
+      float v;
+      std::memcpy(&v, &w, 4);
+      CHECK(v == f.tensors[i].data[k]);
+    }
+    CHECK(e["crc32"] ==
+          crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+    end = std::max<uint64_t>(end, off + bytes.size());
+  }
+  CHECK(h["tensors"][1]["offset"] == 64);  // 24 data bytes, then the next 64-byte boundary
+  CHECK(b.size() == start + end);          // nothing after the last tensor
+}
+
+TEST_CASE("tensor file: writing checks the tensors and keeps the old file on failure", "[train]") {
+  TempDir tmp;
+  const std::string p = tmp / "w.bin";
+  write_tensor_file(p, sample_file());
+  const std::string before = read_bytes(p);
+  auto rejects = [&](TensorFile f, const std::string& text) {
+    REQUIRE_ERROR(write_tensor_file(p, f), std::invalid_argument,
+                  StartsWith(p + ": ") && Contains(text));
+    REQUIRE(read_bytes(p) == before);
+    REQUIRE_FALSE(fs::exists(p + ".tmp"));
+  };
+  TensorFile f = sample_file();
+  f.tensors[1].name = "";
+  rejects(f, "empty name");
+  f = sample_file();
+  f.tensors[2].name = "conv1.weight";
+  rejects(f, "two tensors are named 'conv1.weight'");
+  f = sample_file();
+  f.tensors[0].data.pop_back();
+  rejects(f, "has 6 elements but data has 5");
+  f = sample_file();
+  f.tensors[0].shape = {0, 3};
+  rejects(f, "dim < 1");
+  f = sample_file();
+  f.meta = json::array();
+  rejects(f, "meta must be a JSON object");
+  f = sample_file();
+  f.tensors[0].name = "bad\xff";
+  rejects(f, "cannot encode the header");
+
+  REQUIRE_ERROR(write_tensor_file(tmp / "no/such/dir/w.bin", sample_file()), std::runtime_error,
+                Contains("no/such/dir/w.bin"));
+}
+
+TEST_CASE("tensor file: an interrupted write leaves the previous file intact", "[train]") {
+  TempDir tmp;
+  const std::string p = tmp / "w.bin";
+  write_tensor_file(p, sample_file());
+  const std::string before = read_bytes(p);
+  {
+    AtomicFileWriter w(p);
+    w.write("partial", 7);
+    REQUIRE(fs::exists(p + ".tmp"));
+  }  // destroyed without commit(), as by an exception
+  CHECK(read_bytes(p) == before);
+  CHECK_FALSE(fs::exists(p + ".tmp"));
+  // A leftover temporary file (a crash) is ignored by readers and replaced by the next write.
+  write_bytes(p + ".tmp", "garbage");
+  CHECK(read_tensor_file(p).tensors.size() == 3);
+  write_file_atomic(p, "new");
+  CHECK(read_bytes(p) == "new");
+  CHECK_FALSE(fs::exists(p + ".tmp"));
+}
+
+TEST_CASE("tensor file: truncation anywhere is reported", "[train]") {
+  TempDir tmp;
+  const std::string good = tmp / "good.bin";
+  write_tensor_file(good, sample_file());
+  const std::string b = read_bytes(good);
+  const size_t hb = le(b, 16, 8), start = (24 + hb + 63) / 64 * 64;
+  const std::string p = tmp / "w.bin";
+  auto cut = [&](size_t n) {
+    write_bytes(p, b.substr(0, n));
+    return p;
+  };
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(0)), p, "empty file");
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(5)), p, "truncated: 5 bytes, shorter than the 24-byte");
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(23)), p, "truncated");
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(24 + hb / 2)), p,
+                     "truncated: the preamble says the JSON header is " + std::to_string(hb));
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(24 + hb + 1)), p,
+                     "header says 3 tensors (" + std::to_string(b.size() - start) +
+                         " data bytes), data ends after 0");
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(start + 10)), p, "data ends after 0");
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(start + 64 + 4)), p, "data ends after 2");
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(b.size() - 1)), p, "data ends after 2");
+  REQUIRE_FILE_ERROR(read_tensor_file(tmp / "missing.bin"), tmp / "missing.bin",
+                     "cannot open: No such file");
+  REQUIRE_FILE_ERROR(read_tensor_file(tmp.path.string()), tmp.path.string(), "is a folder");
+}
+
+TEST_CASE("tensor file: bad preambles are reported", "[train]") {
+  TempDir tmp;
+  const std::string good = tmp / "good.bin";
+  write_tensor_file(good, sample_file());
+  const std::string b = read_bytes(good);
+  const std::string p = tmp / "w.bin";
+  auto with = [&](size_t at, uint64_t v, int n) {
+    std::string c = b;
+    put_le(c, at, v, n);
+    write_bytes(p, c);
+    return p;
+  };
+  std::string c = b;
+  c[3] = 'X';
+  write_bytes(p, c);
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "not a nasc weights file (bad magic");
+  write_bytes(p, "PK\x03\x04 this is a zip file");
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "bad magic");
+  REQUIRE_FILE_ERROR(read_tensor_file(with(8, 2, 4)), p, "unsupported version 2");
+  REQUIRE_FILE_ERROR(read_tensor_file(with(12, 5, 4)), p, "reserved preamble field is 5");
+  REQUIRE_FILE_ERROR(read_tensor_file(with(16, uint64_t{1} << 62, 8)), p,
+                     "truncated: the preamble says the JSON header is");
+  REQUIRE_FILE_ERROR(read_tensor_file(with(16, le(b, 16, 8) - 1, 8)), p,
+                     "header is not valid JSON");
+}
+
+TEST_CASE("tensor file: bad headers are reported with the field", "[train]") {
+  TempDir tmp;
+  const std::string good = tmp / "good.bin";
+  write_tensor_file(good, sample_file());
+  const Parts parts = split_file(read_bytes(good));
+  const std::string p = tmp / "w.bin";
+  // Writes the good file with `edit` applied to its header, then expects `text`.
+  auto expect = [&](const std::function<void(json&)>& edit, const std::string& text) {
+    json h = parts.header;
+    edit(h);
+    write_bytes(p, assemble(h, parts.data));
+    REQUIRE_FILE_ERROR(read_tensor_file(p), p, text);
+  };
+  // Sanity: reassembling the untouched parts gives a valid file.
+  write_bytes(p, assemble(parts.header, parts.data));
+  REQUIRE(read_tensor_file(p).tensors.size() == 3);
+
+  write_bytes(p, assemble(json(), parts.data, "{\"format\": \"nasc-weights\", "));
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "header is not valid JSON");
+  expect([](json& h) { h = json::array(); }, "header: expected a JSON object");
+  expect([](json& h) { h.erase("tensors"); }, "header: missing key \"tensors\"");
+  expect([](json& h) { h.erase("meta"); }, "header: missing key \"meta\"");
+  expect([](json& h) { h["format"] = "safetensors"; }, "header.format: expected \"nasc-weights\"");
+  expect([](json& h) { h["version"] = 2; }, "header.version 2 does not match");
+  expect([](json& h) { h["meta"] = 3; }, "header.meta: expected an object");
+  expect([](json& h) { h["tensors"] = json::object(); }, "header.tensors: expected an array");
+  expect([](json& h) { h["extra"] = 1; }, "header: unknown key \"extra\"");
+  expect([](json& h) { h["tensors"][0] = 5; }, "header.tensors[0]: expected an object");
+  for (const char* key : {"name", "shape", "dtype", "offset", "elements", "crc32"})
+    expect([&](json& h) { h["tensors"][1].erase(key); },
+           std::string("missing key \"") + key + "\"");
+  expect([](json& h) { h["tensors"][1]["name"] = 7; }, "tensors[1].name: expected a string");
+  expect([](json& h) { h["tensors"][1]["name"] = ""; }, "tensors[1].name: empty");
+  expect([](json& h) { h["tensors"][2]["name"] = "conv1.weight"; },
+         "two tensors are named 'conv1.weight'");
+  expect([](json& h) { h["tensors"][0]["dtype"] = "float16"; },
+         "tensors[0] ('conv1.weight').dtype: expected \"float32\"");
+  expect([](json& h) { h["tensors"][0]["shape"] = "2x3"; }, "shape: expected an array");
+  expect([](json& h) { h["tensors"][0]["shape"] = {3, 2, 0}; }, "shape[2]: must be >= 1, got 0");
+  expect([](json& h) { h["tensors"][0]["shape"] = {-2, -3}; }, "shape[0]: must be >= 1, got -2");
+  expect([](json& h) { h["tensors"][0]["shape"] = {2, 2.5}; }, "shape[1]: expected an integer");
+  expect([](json& h) { h["tensors"][0]["shape"] = {7}; }, "shape [7] does not have 6 elements");
+  expect(
+      [](json& h) {
+        h["tensors"][0]["shape"] = {1u << 31, 1u << 31, 1u << 31};
+      },
+      "does not have 6 elements");
+  expect([](json& h) { h["tensors"][0]["offset"] = -64; }, "offset: must be >= 0, got -64");
+  expect([](json& h) { h["tensors"][0]["offset"] = "0"; }, "offset: expected a non-negative");
+  expect([](json& h) { h["tensors"][0]["offset"] = 1e30; }, "offset: expected a non-negative");
+  expect([](json& h) { h["tensors"][2]["offset"] = 1ull << 40; }, "offset: 1099511627776 is out");
+  expect([](json& h) { h["tensors"][1]["offset"] = 32; }, "offset: 32 is not a multiple of 64");
+  expect(
+      [](json& h) {
+        h["tensors"][0]["offset"] = 128;
+        h["tensors"][2]["offset"] = 0;
+      },
+      "'fc.weight' (bytes 0..80) overlaps 'bn.num_batches' (from byte 64)");
+  expect([](json& h) { h["tensors"][0]["crc32"] = 1ull << 32; }, "crc32: 4294967296 is out");
+  expect([](json& h) { h["tensors"][0]["crc32"] = 12345; },
+         "tensor 'conv1.weight': CRC mismatch (header 0x00003039");
+  expect([](json& h) { h["tensors"][1]["unit"] = "m"; }, "unknown key \"unit\"");
+  // Dropping the last tensor leaves its bytes behind: trailing garbage.
+  expect([](json& h) { h["tensors"].erase(2); }, "trailing garbage: 140 bytes after the last");
+}
+
+TEST_CASE("tensor file: corrupt data and trailing bytes are reported", "[train]") {
+  TempDir tmp;
+  const std::string p = tmp / "w.bin";
+  write_tensor_file(p, sample_file());
+  std::string b = read_bytes(p);
+  std::string c = b;
+  c[c.size() - 5] ^= 0x10;  // inside fc.weight
+  write_bytes(p, c);
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "tensor 'fc.weight': CRC mismatch");
+  write_bytes(p, b + "x");
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "trailing garbage: 1 bytes after the last tensor");
+  c = b;
+  c[24 + le(b, 16, 8)] = 1;  // the first padding byte after the JSON header
+  write_bytes(p, c);
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "padding after the JSON header is not zero");
+}
+
+// ---------------------------------------------------------------------------------------
+// Train config
+
+namespace {
+
+TrainConfig parse(const std::string& text) {
+  return parse_train_config(json::parse(text), "cfg.json");
+}
+
+#define REQUIRE_CONFIG_ERROR(text, message)         \
+  REQUIRE_ERROR(parse(text), std::invalid_argument, \
+                Catch::Matchers::Equals(std::string("cfg.json: ") + (message)))
+
+}  // namespace
+
+TEST_CASE("train config: defaults", "[train]") {
+  TrainConfig d = default_train_config();
+  CHECK(parse("{}") == d);
+  CHECK(d.epochs == 10);
+  CHECK(d.data.name == "fashion-mnist");
+  CHECK(d.data.dir == "/usr/share/datasets/fashion-mnist");
+  CHECK(d.data.batch_size == 128);
+  CHECK(d.data.mini_batch == 128);
+  CHECK(d.data.normalize);
+  CHECK(d.optimizer.name == "sgd");
+  CHECK(d.optimizer.lr == 0.05);
+  CHECK(d.optimizer.momentum == 0.9);
+  CHECK(d.optimizer.nesterov);
+  CHECK(d.optimizer.weight_decay == 3e-4);
+  CHECK(d.optimizer.schedule.name == "cosine");
+  // The defaults are a valid optimizer.
+  std::vector<float> w(3), g(3);
+  REQUIRE_NOTHROW(make_optimizer(d.optimizer, {{w.data(), g.data(), 3, true}}));
+}
+
+TEST_CASE("train config: to_json writes every key and parses back to the same config", "[train]") {
+  TrainConfig d = default_train_config();
+  auto j = train_config_to_json(d);
+  for (const char* k : {"epochs", "seed", "threads", "data", "optimizer", "network", "log_every",
+                        "checkpoint_every"})
+    CHECK(j.contains(k));
+  for (const char* k : {"name", "dir", "batch_size", "mini_batch", "eval_batch_size",
+                        "train_portion", "limit_train", "limit_test", "augment"})
+    CHECK(j["data"].contains(k));
+  CHECK(j["data"]["augment"].size() == 4);
+  CHECK_FALSE(j["data"].contains("synthetic_samples"));
+  CHECK(parse_train_config(json::parse(j.dump()), "") == d);
+
+  TrainConfig c = parse(R"({
+    "epochs": 3, "seed": 18446744073709551615, "threads": 4, "log_every": 7,
+    "checkpoint_every": 2,
+    "data": {"name": "synthetic", "batch_size": 64, "mini_batch": 16, "eval_batch_size": 100,
+             "train_portion": 0.5, "limit_train": 500, "limit_test": 50,
+             "augment": {"crop_padding": 2, "hflip": true, "cutout": 8, "normalize": false},
+             "synthetic_samples": 300, "synthetic_classes": 3, "synthetic_shape": [3, 8, 8]},
+    "optimizer": {"name": "adam", "lr": 0.001, "betas": [0.5, 0.99], "eps": 1e-6,
+                  "weight_decay": 0.001, "grad_clip": null,
+                  "schedule": {"name": "step", "unit": "step", "step_size": 10, "gamma": 0.5}},
+    "network": {"C": 16, "drop": 0.25, "scale": 2.0, "tiny": 1e-5, "act": "relu",
+                "aux": false, "settings": [[16, 1, 1], [24, 2, 2]], "names": ["a", "b"]}
+  })");
+  CHECK(c.seed == std::numeric_limits<uint64_t>::max());
+  CHECK(c.data.mini_batch == 16);
+  CHECK(c.data.dir.empty());
+  CHECK(c.data.augment.crop_padding == 2);
+  CHECK_FALSE(c.data.normalize);
+  CHECK(c.data.synthetic_shape == std::vector<int64_t>{3, 8, 8});
+  CHECK(c.optimizer.beta1 == 0.5);
+  CHECK(c.optimizer.schedule.step_size == 10);
+  using P = std::vector<std::pair<std::string, std::string>>;
+  CHECK(c.network == P{{"C", "16"},
+                       {"act", "\"relu\""},
+                       {"aux", "false"},
+                       {"drop", "0.25"},
+                       {"names", "[\"a\", \"b\"]"},
+                       {"scale", "2.0"},
+                       {"settings", "[[16, 1, 1], [24, 2, 2]]"},
+                       {"tiny", "1.0e-05"}});
+  auto cj = train_config_to_json(c);
+  CHECK(cj["data"]["synthetic_classes"] == 3);
+  CHECK_FALSE(cj["data"].contains("dir"));
+  CHECK(cj["network"]["scale"].is_number_float());
+  CHECK(cj["network"]["C"].is_number_integer());
+  CHECK(parse_train_config(json::parse(cj.dump()), "") == c);
+
+  TrainConfig cifar = parse(R"({"data": {"name": "cifar10", "dir": "/data/cifar"}})");
+  CHECK(cifar.data.dir == "/data/cifar");
+  CHECK(parse_train_config(json::parse(train_config_to_json(cifar).dump()), "") == cifar);
+
+  // A change to any field is visible to ==.
+  TrainConfig other = c;
+  other.network[0].second = "17";
+  CHECK(other != c);
+  other = c;
+  other.optimizer.eps = 1e-7;
+  CHECK(other != c);
+}
+
+TEST_CASE("optimizer config: to_json round trips every optimizer and schedule", "[train]") {
+  for (const char* name : {"sgd", "adam"})
+    for (const char* sched : {"constant", "cosine", "step", "warmup_cosine"}) {
+      OptimizerConfig c;
+      c.name = name;
+      c.lr = 0.125;
+      c.weight_decay = 1e-4;
+      c.grad_clip = 2.5;
+      if (c.name == "sgd") {
+        c.momentum = 0.8;
+        c.nesterov = true;
+      } else {
+        c.beta1 = 0.5;
+        c.beta2 = 0.75;
+        c.eps = 1e-6;
+      }
+      c.schedule.name = sched;
+      c.schedule.unit = "step";
+      c.schedule.eta_min = 0.01;
+      c.schedule.step_size = 7;
+      c.schedule.gamma = 0.5;
+      c.schedule.warmup = 3;
+      auto j = optimizer_config_to_json(c);
+      INFO(j.dump());
+      OptimizerConfig back = parse_optimizer_config(json::parse(j.dump()));
+      CHECK(optimizer_config_to_json(back) == j);
+      CHECK(back.lr == c.lr);
+      CHECK(back.grad_clip == c.grad_clip);
+      CHECK(back.schedule.unit == "step");
+      if (c.name == "sgd") CHECK(back.nesterov);
+      if (c.name == "adam") CHECK(back.beta2 == 0.75);
+      if (c.schedule.name == "step") CHECK(back.schedule.step_size == 7);
+      if (c.schedule.name == "warmup_cosine") CHECK(back.schedule.warmup == 3);
+      CHECK(j.contains("momentum") == (c.name == "sgd"));
+      CHECK(j.contains("betas") == (c.name == "adam"));
+    }
+}
+
+TEST_CASE("train config: partial sections keep the other defaults", "[train]") {
+  TrainConfig c = parse(R"({"data": {"batch_size": 256}, "optimizer": {"lr": 0.1}})");
+  CHECK(c.data.batch_size == 256);
+  CHECK(c.data.mini_batch == 256);  // follows batch_size
+  CHECK(c.data.dir == "/usr/share/datasets/fashion-mnist");
+  CHECK(c.optimizer.lr == 0.1);
+  CHECK(c.optimizer.momentum == 0.9);  // from the default optimizer
+  CHECK(c.optimizer.schedule.name == "cosine");
+  c = parse(R"({"optimizer": {"schedule": {"eta_min": 0.001}}})");
+  CHECK(c.optimizer.schedule.name == "cosine");
+  CHECK(c.optimizer.schedule.eta_min == 0.001);
+  // Another schedule or optimizer starts from its own defaults.
+  c = parse(R"({"optimizer": {"schedule": {"name": "constant"}}})");
+  CHECK(c.optimizer.schedule.name == "constant");
+  CHECK(c.optimizer.lr == 0.05);
+  c = parse(R"({"optimizer": {"name": "adam", "lr": 0.001}})");
+  CHECK(c.optimizer.weight_decay == 0);
+  CHECK(c.optimizer.schedule.name == "constant");
+}
+
+TEST_CASE("train config: unknown keys are errors with a did-you-mean", "[train]") {
+  REQUIRE_CONFIG_ERROR(R"({"epoch": 3})", "epoch: unknown key (did you mean epochs?)");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"batch_sze": 3}})",
+                       "data.batch_sze: unknown key (did you mean batch_size?)");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"augment": {"hfilp": true}}})",
+                       "data.augment.hfilp: unknown key (did you mean hflip?)");
+  REQUIRE_CONFIG_ERROR(R"({"optimizer": {"momentun": 0.9}})",
+                       "optimizer.momentun: unknown key (did you mean momentum?)");
+  REQUIRE_CONFIG_ERROR(R"({"optimizer": {"schedule": {"eta_mn": 0}}})",
+                       "optimizer.schedule.eta_mn: unknown key (did you mean eta_min?)");
+  REQUIRE_CONFIG_ERROR(R"({"xyzzy": 1})",
+                       "xyzzy: unknown key (expected one of: epochs, seed, threads, data, "
+                       "optimizer, network, log_every, checkpoint_every)");
+  // A key of another optimizer is the optimizer parser's error.
+  REQUIRE_ERROR(parse(R"({"optimizer": {"betas": [0.9, 0.99]}})"), std::invalid_argument,
+                StartsWith("cfg.json: optimizer.betas: unknown key for optimizer 'sgd'"));
+  REQUIRE_CONFIG_ERROR(
+      R"({"data": {"name": "fashion_mnist"}})",
+      "data.name: unknown data set \"fashion_mnist\" (did you mean fashion-mnist?)");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"name": "imagenet"}})",
+                       "data.name: unknown data set \"imagenet\" (expected one of: fashion-mnist, "
+                       "cifar10, synthetic)");
+}
+
+TEST_CASE("train config: wrong types and out-of-range values name the key", "[train]") {
+  REQUIRE_CONFIG_ERROR("[]", "expected a JSON object at the top level, got array");
+  REQUIRE_CONFIG_ERROR(R"({"epochs": "10"})", "epochs: expected an integer, got string");
+  REQUIRE_CONFIG_ERROR(R"({"epochs": 0})", "epochs: must be >= 1, got 0");
+  REQUIRE_CONFIG_ERROR(R"({"epochs": 2.5})", "epochs: expected an integer, got number");
+  REQUIRE_CONFIG_ERROR(R"({"seed": -1})", "seed: must be >= 0, got -1");
+  REQUIRE_CONFIG_ERROR(R"({"threads": -2})", "threads: must be in [0, 65536], got -2");
+  REQUIRE_CONFIG_ERROR(R"({"log_every": 0})", "log_every: must be >= 1, got 0");
+  REQUIRE_CONFIG_ERROR(R"({"checkpoint_every": 0})", "checkpoint_every: must be >= 1, got 0");
+  REQUIRE_CONFIG_ERROR(R"({"data": 5})", "data: expected an object, got integer");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"batch_size": 0}})", "data.batch_size: must be >= 1, got 0");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"batch_size": 12.5}})",
+                       "data.batch_size: expected an integer, got number");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"mini_batch": 48}})",
+                       "data.mini_batch: must divide data.batch_size (128), got 48");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"batch_size": 64, "mini_batch": 128}})",
+                       "data.mini_batch: must divide data.batch_size (64), got 128");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"mini_batch": -1}})", "data.mini_batch: must be >= 0, got -1");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"eval_batch_size": 0}})",
+                       "data.eval_batch_size: must be >= 1, got 0");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"train_portion": 0}})",
+                       "data.train_portion: must be in (0, 1], got 0");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"train_portion": 1.5}})",
+                       "data.train_portion: must be in (0, 1], got 1.5");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"train_portion": "half"}})",
+                       "data.train_portion: expected a number, got string");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"limit_train": -5}})",
+                       "data.limit_train: must be >= 0, got -5");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"augment": {"hflip": 1}}})",
+                       "data.augment.hflip: expected true or false, got integer");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"augment": {"cutout": -1}}})",
+                       "data.augment.cutout: must be in [0, 4096], got -1");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"augment": []}})",
+                       "data.augment: expected an object, got array");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"name": "cifar10"}})",
+                       "data.dir: required for cifar10: the folder holding data_batch_1.bin .. "
+                       "test_batch.bin (or cifar-10-batches-bin/)");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"dir": 3}})", "data.dir: expected a string, got integer");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"name": "synthetic", "dir": "/x"}})",
+                       "data.dir: not used with synthetic data");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"synthetic_samples": 10}})",
+                       "data.synthetic_samples: only for \"name\": \"synthetic\" (data.name is "
+                       "\"fashion-mnist\")");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"name": "synthetic", "synthetic_shape": [3, 8]}})",
+                       "data.synthetic_shape: expected [C, H, W], got an array of 2");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"name": "synthetic", "synthetic_shape": [3, 0, 8]}})",
+                       "data.synthetic_shape[1]: must be in [1, 65536], got 0");
+  REQUIRE_CONFIG_ERROR(R"({"data": {"name": "synthetic", "synthetic_classes": 1}})",
+                       "data.synthetic_classes: must be in [2, 1048576], got 1");
+  REQUIRE_CONFIG_ERROR(
+      R"({"data": {"name": "synthetic", "synthetic_samples": 100000000, "synthetic_shape": [3, 32, 32]}})",
+      "data.synthetic_samples: 100000000 samples of this shape need over 2 GiB");
+  REQUIRE_CONFIG_ERROR(R"({"optimizer": {"lr": -1}})", "optimizer.lr: must be >= 0, got -1");
+  REQUIRE_CONFIG_ERROR(R"({"optimizer": {"name": "adam"}})", "optimizer.lr: missing required key");
+  REQUIRE_CONFIG_ERROR(R"({"optimizer": {"name": "rmsprop", "lr": 1}})",
+                       "optimizer.name: unknown optimizer 'rmsprop' (expected sgd or adam)");
+  REQUIRE_CONFIG_ERROR(R"({"optimizer": {"momentum": 0}})",
+                       "optimizer.nesterov: requires momentum > 0 (\"nesterov\" comes from the "
+                       "default optimizer settings; set it explicitly)");
+  REQUIRE_CONFIG_ERROR(R"({"optimizer": []})", "optimizer: expected an object, got array");
+  REQUIRE_CONFIG_ERROR(R"({"network": [1]})", "network: expected an object, got array");
+  REQUIRE_CONFIG_ERROR(R"({"network": {"2x": 1}})",
+                       "network.2x: not a parameter name (letters, digits and _, not starting "
+                       "with a digit)");
+  REQUIRE_CONFIG_ERROR(R"({"network": {"C": null}})",
+                       "network.C: expected a number, string, boolean or list, got null");
+  REQUIRE_CONFIG_ERROR(R"({"network": {"C": {"a": 1}}})",
+                       "network.C: expected a number, string, boolean or list, got object");
+  REQUIRE_CONFIG_ERROR(R"({"network": {"op": "say \"hi\""}})",
+                       "network.op: strings with quotes, backslashes or control characters "
+                       "cannot be passed to the network");
+  REQUIRE_CONFIG_ERROR(R"({"network": {"ops": ["a,b"]}})",
+                       "network.ops[0]: strings with quotes, backslashes or control characters "
+                       "(or, in a list, commas and brackets) cannot be passed to the network");
+  REQUIRE_CONFIG_ERROR(R"({"network": {"C": 9223372036854775808}})",
+                       "network.C: integer 9223372036854775808 is out of range");
+  // No file name: no prefix.
+  REQUIRE_ERROR(parse_train_config(json::parse(R"({"epochs": 0})"), ""), std::invalid_argument,
+                Catch::Matchers::Equals("epochs: must be >= 1, got 0"));
+}
+
+TEST_CASE("train config: .nas literals for network parameters", "[train]") {
+  CHECK(json_to_nas_literal(16, "x") == "16");
+  CHECK(json_to_nas_literal(-3, "x") == "-3");
+  CHECK(json_to_nas_literal(0.1, "x") == "0.1");
+  CHECK(json_to_nas_literal(2.0, "x") == "2.0");
+  CHECK(json_to_nas_literal(-1e-5, "x") == "-1.0e-05");
+  CHECK(json_to_nas_literal(1.5e300, "x") == "1.5e+300");
+  CHECK(json_to_nas_literal(true, "x") == "true");
+  CHECK(json_to_nas_literal("sep_conv_3x3", "x") == "\"sep_conv_3x3\"");
+  CHECK(json_to_nas_literal(json::array(), "x") == "[]");
+  CHECK(json_to_nas_literal(json::parse(R"([1, [2.5, "a"], false])"), "x") ==
+        "[1, [2.5, \"a\"], false]");
+  for (const char* text : {"16", "-3", "0.1", "2.0", "-1.0e-05", "true", "\"a b\"", "[]",
+                           "[1, [2.5, \"a\"], false]", "0.30000000000000004"}) {
+    json v = nas_literal_to_json(text);
+    CHECK(json_to_nas_literal(v, "x") == text);
+  }
+  CHECK(nas_literal_to_json("2.0").is_number_float());
+  CHECK(nas_literal_to_json("7").is_number_integer());
+  CHECK(nas_literal_to_json("relu") == "relu");  // unquoted, as --set accepts it
+}
+
+TEST_CASE("train config: loading a file", "[train]") {
+  TempDir tmp;
+  const std::string p = tmp / "cfg.json";
+  write_bytes(p, R"({"epochs": 2, "data": {"name": "synthetic"}})");
+  TrainConfig c = load_train_config(p);
+  CHECK(c.epochs == 2);
+  CHECK(c.data.name == "synthetic");
+  write_bytes(p, "{\n  \"epochs\": 2,\n  \"data\": {\"batch_size\": }\n}\n");
+  REQUIRE_ERROR(load_train_config(p), std::invalid_argument,
+                StartsWith(p + ":3:26: invalid JSON: syntax error"));
+  write_bytes(p, "{\"epochs\": 2, \"data\": {\"batch_size\": 8, \"batch_size\": 16}}");
+  REQUIRE_ERROR(load_train_config(p), std::invalid_argument,
+                Catch::Matchers::Equals(p + ": data.batch_size: duplicate key"));
+  write_bytes(p, R"({"epochs": 2, "data": {"batch_sze": 8}})");
+  REQUIRE_ERROR(
+      load_train_config(p), std::invalid_argument,
+      Catch::Matchers::Equals(p + ": data.batch_sze: unknown key (did you mean batch_size?)"));
+  REQUIRE_ERROR(load_train_config(tmp / "none.json"), std::invalid_argument,
+                StartsWith(tmp / "none.json" + ": cannot open"));
+}
+
+TEST_CASE("train config: the examples in docs/train.md are valid", "[train]") {
+  std::string doc = read_bytes(std::string(NASC_SOURCE_DIR) + "/docs/train.md");
+  size_t from = doc.find("\n## Config file"), to = doc.find("\n## ", from + 1);
+  REQUIRE(from != std::string::npos);
+  std::string section = doc.substr(from, to - from);
+  std::vector<std::string> blocks;
+  for (size_t at = section.find("```json\n"); at != std::string::npos;
+       at = section.find("```json\n", at + 1)) {
+    size_t end = section.find("```", at + 8);
+    blocks.push_back(section.substr(at + 8, end - at - 8));
+  }
+  REQUIRE(blocks.size() == 3);
+  for (const std::string& b : blocks) {
+    INFO(b);
+    CHECK_NOTHROW(parse_train_config(json::parse(b), "docs/train.md"));
+  }
+  // The first one is the default config, spelt out in full.
+  json first = json::parse(blocks[0]);
+  CHECK(parse_train_config(first, "") == default_train_config());
+  CHECK(first == json::parse(train_config_to_json(default_train_config()).dump()));
+}
+
+// ---------------------------------------------------------------------------------------
+// Run folder
+
+TEST_CASE("run dir: files, log lines and metrics records", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp / "runs/a/b";
+  RunDir run(dir, true);
+  REQUIRE(fs::is_directory(dir));
+  CHECK(run.path("log.txt") == dir + "/log.txt");
+  nlohmann::ordered_json cfg = {{"epochs", 3}, {"data", {{"name", "x"}}}};
+  run.write_json("config.json", cfg);
+  CHECK(read_bytes(run.path("config.json")) == cfg.dump(2) + "\n");
+  CHECK_FALSE(fs::exists(run.path("config.json.tmp")));
+  run.log("epoch 1/3 done");
+  run.log("epoch 2/3 done");
+  CHECK(read_bytes(run.path("log.txt")) == "epoch 1/3 done\nepoch 2/3 done\n");
+  run.metrics({{"epoch", 1}, {"train_loss", 0.5}});
+  run.metrics({{"epoch", 2}, {"train_loss", 0.25}});
+  CHECK(read_bytes(run.path("metrics.jsonl")) ==
+        "{\"epoch\":1,\"train_loss\":0.5}\n{\"epoch\":2,\"train_loss\":0.25}\n");
+}
+
+TEST_CASE("run dir: a fresh run refuses an old run's folder; resume needs a checkpoint",
+          "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp / "run";
+  {
+    RunDir first(dir, true);
+    first.write_json("config.json", {{"a", 1}});
+  }
+  // Only config.json so far (e.g. a run that failed while loading data): reusable.
+  REQUIRE_NOTHROW(RunDir(dir, true).log("started"));
+  REQUIRE_ERROR(RunDir(dir, true), RunDirError,
+                Catch::Matchers::Equals(dir + ": already holds a run (log.txt); use "
+                                              "--resume to continue it, or -o with "
+                                              "another folder"));
+  REQUIRE_ERROR(RunDir(dir, false), RunDirError,
+                StartsWith(dir + ": no checkpoint to resume from"));
+  REQUIRE_ERROR(RunDir(tmp / "absent", false), RunDirError,
+                StartsWith(tmp / "absent" + ": no such run folder"));
+  write_bytes(tmp / "file", "x");
+  REQUIRE_ERROR(RunDir(tmp / "file", true), RunDirError, Contains("exists and is not a folder"));
+  Checkpoint c;
+  save_checkpoint(dir, c);
+  REQUIRE_NOTHROW(RunDir(dir, false));
+  fs::remove(dir + "/log.txt");
+  REQUIRE_ERROR(RunDir(dir, true), RunDirError, Contains("already holds a run (checkpoint)"));
+  fs::create_directories(tmp / "m");
+  write_bytes(tmp / "m/metrics.jsonl", "");
+  REQUIRE_ERROR(RunDir(tmp / "m", true), RunDirError, Contains("(metrics.jsonl)"));
+}
+
+TEST_CASE("run dir: resume drops the metrics of the interrupted epoch", "[train]") {
+  TempDir tmp;
+  RunDir run(tmp / "run", true);
+  run.truncate_metrics_after(0);  // no metrics.jsonl yet: nothing to do
+  CHECK_FALSE(fs::exists(run.path("metrics.jsonl")));
+  const std::string lines =
+      "{\"epoch\":1,\"test_acc\":0.8}\n"
+      "{\"note\":\"no epoch\"}\n"
+      "not json at all\n"
+      "{\"epoch\":2,\"test_acc\":0.85}\n"
+      "{\"epoch\":3,\"step\":10}\n"
+      "{\"epoch\":\"3\"}\n"
+      "{\"epoch\":3,\"test_a";  // a crash in the middle of an append
+  write_bytes(run.path("metrics.jsonl"), lines);
+  run.truncate_metrics_after(2);
+  CHECK(read_bytes(run.path("metrics.jsonl")) ==
+        "{\"epoch\":1,\"test_acc\":0.8}\n{\"note\":\"no epoch\"}\nnot json at all\n"
+        "{\"epoch\":2,\"test_acc\":0.85}\n{\"epoch\":\"3\"}\n");
+  run.metrics({{"epoch", 3}});
+  run.truncate_metrics_after(0);
+  CHECK(read_bytes(run.path("metrics.jsonl")) ==
+        "{\"note\":\"no epoch\"}\nnot json at all\n{\"epoch\":\"3\"}\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Progress
+
+TEST_CASE("progress: plain lines every plain_every steps and at the end", "[train]") {
+  double now = 100.0;
+  std::ostringstream out;
+  Progress p(out, "epoch 1/3", 5, ProgressOptions{false, 2, 30}, [&] { return now; });
+  for (int step = 1; step <= 5; ++step) {
+    now += 0.5;
+    p.update(step, 128 * step, 1.0 / step, 0.1 * step);
+  }
+  p.finish("epoch 1/3 train loss 0.2000 acc 50.00%");
+  CHECK(out.str() ==
+        "epoch 1/3 step 2/5 loss 0.5000 acc 20.00% 256 img/s ETA 0:02\n"
+        "epoch 1/3 step 4/5 loss 0.2500 acc 40.00% 256 img/s ETA 0:01\n"
+        "epoch 1/3 step 5/5 loss 0.2000 acc 50.00% 256 img/s ETA 0:00\n"
+        "epoch 1/3 train loss 0.2000 acc 50.00%\n");
+}
+
+TEST_CASE("progress: a terminal gets one line redrawn at most ~10 times a second", "[train]") {
+  double now = 0.0;
+  std::ostringstream out;
+  Progress p(out, "epoch 3/10", 10, ProgressOptions{true, 50, 20}, [&] { return now; });
+  now = 2.0;
+  p.update(5, 5000, 0.41234, 0.85211);
+  const std::string first = out.str();
+  CHECK(first ==
+        "\repoch 3/10 [##########..........]  5/10 loss 0.4123 acc 85.21% 2,500 img/s ETA "
+        "0:02\x1b[K");
+  now = 2.05;
+  p.update(6, 6000, 0.4, 0.86);  // too soon: skipped
+  CHECK(out.str() == first);
+  now = 2.2;
+  p.update(7, 7000, 0.4, 0.86);
+  CHECK(out.str().size() > first.size());
+  size_t before = out.str().size();
+  now = 2.21;
+  p.update(10, 10000, 0.3, 0.9);  // the last step is always drawn
+  CHECK(out.str().substr(before) ==
+        "\repoch 3/10 [####################] 10/10 loss 0.3000 acc 90.00% 4,525 img/s ETA "
+        "0:00\x1b[K");
+  p.finish("epoch 3/10 loss 0.3000 acc 90.00% (2.2 s)");
+  CHECK_THAT(out.str(), EndsWith("\repoch 3/10 loss 0.3000 acc 90.00% (2.2 s)\x1b[K\n"));
+  const std::string all = out.str();
+  CHECK(std::count(all.begin(), all.end(), '\n') == 1);
+}
+
+TEST_CASE("progress: before any time has passed, and bad arguments", "[train]") {
+  std::ostringstream out;
+  Progress p(out, "e", 3, ProgressOptions{false, 1, 30}, [] { return 5.0; });
+  p.update(1, 10, 2.0, 0.0);
+  CHECK(out.str() == "e step 1/3 loss 2.0000 acc 0.00% - img/s ETA -:--\n");
+  CHECK_THROWS_AS(Progress(out, "e", -1, ProgressOptions{}), std::invalid_argument);
+  CHECK_THROWS_AS(Progress(out, "e", 3, ProgressOptions{false, 0, 30}), std::invalid_argument);
+  CHECK_THROWS_AS(Progress(out, "e", 3, ProgressOptions{true, 1, 0}), std::invalid_argument);
+  Progress empty(out, "e", 0, ProgressOptions{true, 1, 4}, [] { return 0.0; });
+  empty.update(0, 0, 0, 0);
+  CHECK_THAT(out.str(), EndsWith("\re [####] 0/0 loss 0.0000 acc 0.00% - img/s ETA -:--\x1b[K"));
+}
+
+TEST_CASE("progress: number and duration formatting", "[train]") {
+  CHECK(format_thousands(0) == "0");
+  CHECK(format_thousands(999) == "999");
+  CHECK(format_thousands(2310) == "2,310");
+  CHECK(format_thousands(1234567) == "1,234,567");
+  CHECK(format_thousands(-1234567) == "-1,234,567");
+  CHECK(format_thousands(std::numeric_limits<int64_t>::min()) == "-9,223,372,036,854,775,808");
+  CHECK(format_duration(0) == "0:00");
+  CHECK(format_duration(42.4) == "0:42");
+  CHECK(format_duration(59.6) == "1:00");
+  CHECK(format_duration(3725) == "1:02:05");
+  CHECK(format_duration(-1) == "-:--");
+  CHECK(format_duration(std::nan("")) == "-:--");
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoints
+
+namespace {
+
+Checkpoint sample_checkpoint() {
+  Checkpoint c;
+  c.epoch = 4;
+  c.global_step = 1876;
+  c.params.tensors.push_back(tensor("conv.w", {2, 2}, 1.0f));
+  c.params.tensors.push_back(tensor("bn.running_mean", {2}, -3.0f));
+  for (int i = 0; i < 259; ++i) c.optimizer_state.push_back(static_cast<uint8_t>(i * 7));
+  c.extra = {{"best_test_acc", 0.9123}, {"alphas", {1, 2, 3}}};
+  return c;
+}
+
+void check_same(const Checkpoint& a, const Checkpoint& b) {
+  CHECK(a.epoch == b.epoch);
+  CHECK(a.global_step == b.global_step);
+  CHECK(a.optimizer_state == b.optimizer_state);
+  CHECK(a.extra == b.extra);
+  REQUIRE(a.params.tensors.size() == b.params.tensors.size());
+  for (size_t i = 0; i < a.params.tensors.size(); ++i) {
+    CHECK(a.params.tensors[i].name == b.params.tensors[i].name);
+    CHECK(a.params.tensors[i].shape == b.params.tensors[i].shape);
+    CHECK(same_bits(a.params.tensors[i].data, b.params.tensors[i].data));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: round trip, and none yet", "[train]") {
+  TempDir tmp;
+  CHECK_FALSE(load_checkpoint(tmp.path.string()).has_value());
+  Checkpoint c = sample_checkpoint();
+  save_checkpoint(tmp.path.string(), c);
+  std::optional<Checkpoint> back = load_checkpoint(tmp.path.string());
+  REQUIRE(back.has_value());
+  check_same(*back, c);
+  CHECK_FALSE(fs::exists(tmp / "checkpoint.tmp"));
+
+  // Every blob length (mod 4) and an empty one.
+  for (size_t n : {0, 1, 2, 3, 4, 5}) {
+    c.optimizer_state.assign(n, 0xff);
+    save_checkpoint(tmp.path.string(), c);
+    CHECK(load_checkpoint(tmp.path.string())->optimizer_state == c.optimizer_state);
+  }
+}
+
+TEST_CASE("checkpoint: a resumed optimizer continues bit for bit", "[train]") {
+  TempDir tmp;
+  std::vector<float> w = {1.0f, -2.0f, 0.5f}, g(3);
+  auto run_steps = [&](Optimizer& o, int from, int to) {
+    for (int s = from; s < to; ++s) {
+      for (size_t i = 0; i < g.size(); ++i) g[i] = std::sin(float(s + i));
+      o.step();
+    }
+  };
+  OptimizerConfig oc = default_train_config().optimizer;
+  auto a = make_optimizer(oc, {{w.data(), g.data(), 3, true}});
+  run_steps(*a, 0, 3);
+  Checkpoint c;
+  c.epoch = 1;
+  c.global_step = 3;
+  c.params.tensors.push_back({"w", {3}, w});
+  c.optimizer_state = a->save_state();
+  save_checkpoint(tmp.path.string(), c);
+  run_steps(*a, 3, 6);
+  const std::vector<float> expected = w;
+
+  Checkpoint back = *load_checkpoint(tmp.path.string());
+  w = back.params.find("w")->data;
+  auto b = make_optimizer(oc, {{w.data(), g.data(), 3, true}});
+  b->load_state(back.optimizer_state);
+  run_steps(*b, 3, 6);
+  CHECK(same_bits(w, expected));
+}
+
+TEST_CASE("checkpoint: corrupt, truncated or foreign files are reported", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp.path.string(), p = tmp / "checkpoint";
+  save_checkpoint(dir, sample_checkpoint());
+  const std::string b = read_bytes(p);
+  write_bytes(p, b.substr(0, b.size() - 100));
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "truncated");
+  std::string c = b;
+  c[c.size() - 1] ^= 1;  // inside the optimizer state
+  write_bytes(p, c);
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "tensor '#optimizer_state': CRC mismatch");
+  write_bytes(p, "");
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "empty file");
+
+  // A weights file is not a checkpoint.
+  write_tensor_file(p, sample_file());
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "not a valid checkpoint: meta.kind");
+  // Meta fields are checked.
+  auto with_meta = [&](const std::function<void(json&)>& edit) {
+    Parts parts = split_file(b);
+    edit(parts.header["meta"]);
+    write_bytes(p, assemble(parts.header, parts.data));
+  };
+  with_meta([](json& m) { m.erase("epoch"); });
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "meta.epoch is missing or not a non-negative");
+  with_meta([](json& m) { m["global_step"] = -1; });
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "meta.global_step is missing");
+  with_meta([](json& m) { m["extra"] = "x"; });
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "meta.extra is missing or not an object");
+  with_meta([](json& m) { m["optimizer_state_bytes"] = 300; });
+  REQUIRE_FILE_ERROR(load_checkpoint(dir), p,
+                     "the optimizer state tensor has 260 bytes, meta says 300");
+}
+
+TEST_CASE("checkpoint: an interrupted save does not break load", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp.path.string();
+  Checkpoint c = sample_checkpoint();
+  save_checkpoint(dir, c);
+  // A crash while writing the next one leaves a partial temporary file behind.
+  write_bytes(tmp / "checkpoint.tmp", read_bytes(tmp / "checkpoint").substr(0, 100));
+  check_same(*load_checkpoint(dir), c);
+  // And the next save goes through, replacing both.
+  c.epoch = 5;
+  save_checkpoint(dir, c);
+  CHECK(load_checkpoint(dir)->epoch == 5);
+  CHECK_FALSE(fs::exists(tmp / "checkpoint.tmp"));
+  // Only a temporary file, no checkpoint yet: there is none.
+  TempDir other;
+  write_bytes(other / "checkpoint.tmp", "partial");
+  CHECK_FALSE(load_checkpoint(other.path.string()).has_value());
+}
+
+TEST_CASE("checkpoint: bad input to save is rejected", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp.path.string();
+  Checkpoint c = sample_checkpoint();
+  c.params.tensors.push_back({"#optimizer_state", {1}, {0.0f}});
+  REQUIRE_ERROR(save_checkpoint(dir, c), std::invalid_argument,
+                Contains("reserved for the optimizer state"));
+  c = sample_checkpoint();
+  c.epoch = -1;
+  REQUIRE_THROWS_AS(save_checkpoint(dir, c), std::invalid_argument);
+  c = sample_checkpoint();
+  c.extra = 3;
+  REQUIRE_ERROR(save_checkpoint(dir, c), std::invalid_argument,
+                Contains("extra must be a JSON object"));
+  CHECK_FALSE(fs::exists(tmp / "checkpoint"));
+}
