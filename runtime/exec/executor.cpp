@@ -119,6 +119,10 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
     const Step& s = plan_.steps[i];
     if (masked && s.guard >= 0 && s.guard < plan_.forward_nodes && !live_[s.guard]) continue;
+    if ((!weight_grads_ &&
+         (s.kind == StepKind::ConvGradWeight || s.kind == StepKind::LinearGradWeight)) ||
+        (!arch_grads_ && s.kind == StepKind::ChoiceGradArch))
+      continue;
     bool ready = true;
     if (s.kind != StepKind::Add && s.kind != StepKind::Choice && s.kind != StepKind::Input)
       for (int in : s.inputs) ready = ready && state_.computed[in];
@@ -129,7 +133,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   }
   backend_->synchronize();
 
-  if (plan_.training && full_)
+  if (plan_.training && full_ && arch_grads_)
     for (size_t g = 0; g < plan_.arch.size(); ++g) {
       // d(loss)/d(alpha) = softmax backward of d(loss)/d(weights).
       const std::vector<float>& w = state_.choice_weights[g];

@@ -54,6 +54,14 @@ class Executor {
   RunResult run(const float* images, const int32_t* labels, int64_t samples,
                 float* logits = nullptr);
 
+  // Which gradients a training run computes: weight gradients (conv/linear backward-
+  // weights, batch-norm scale/shift) and architecture gradients. DARTS' alpha step needs
+  // only the latter, its weight step only the former; input gradients always flow.
+  void set_gradients(bool weights, bool arch) {
+    weight_grads_ = weights;
+    arch_grads_ = arch;
+  }
+
   // Seeds the dropout masks of the next run (the trainer passes a per-step value).
   void set_dropout_seed(uint64_t seed) { state_.dropout_seed = seed; }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
@@ -73,6 +81,7 @@ class Executor {
   RunState state_;
   bool full_ = true;
   int64_t steps_run_ = 0;
+  bool weight_grads_ = true, arch_grads_ = true;
   std::vector<char> live_;
 };
 

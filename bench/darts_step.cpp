@@ -1,0 +1,117 @@
+// One first-order DARTS search step on examples/darts.nas, as ../shared/peers/darts_torch.py
+// measures it (batch 64, 3x32x32, C=16, 8 cells): an alpha step on a valid batch (Adam,
+// lr 3e-4, betas (0.5, 0.999), weight decay 1e-3) then a weight step on a train batch
+// (SGD, lr 0.025, momentum 0.9, weight decay 3e-4, gradient norm clipped at 5).
+// Prints one JSON line with the median step time and the peak RSS, like the peer.
+//
+//   nasc_bench_darts_step [--steps N] [--threads T] [--batch B] [--file examples/darts.nas]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compiler/lowering/compile_plan.h"
+#include "compiler/passes/pipeline.h"
+#include "runtime/cpu/threads.h"
+#include "runtime/exec/executor.h"
+#include "runtime/optim/grad_clip.h"
+#include "runtime/optim/optimizer.h"
+
+int main(int argc, char** argv) {
+  using namespace nas;
+  int steps = 5, threads = 2;
+  int64_t batch = 64;
+  std::string file = std::string(NASC_SOURCE_DIR) + "/examples/darts.nas";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--steps")
+      steps = std::stoi(argv[i + 1]);
+    else if (a == "--threads")
+      threads = std::stoi(argv[i + 1]);
+    else if (a == "--batch")
+      batch = std::stoll(argv[i + 1]);
+    else if (a == "--file")
+      file = argv[i + 1];
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", a.c_str());
+      return 1;
+    }
+  }
+  set_cpu_threads(threads);
+  Diagnostics diags;
+  Compilation c = compile_file(file, {}, diags);
+  if (!c.supernet) {
+    std::fprintf(stderr, "%s", diags.render().c_str());
+    return 1;
+  }
+  PlanOptions po;
+  po.batch = batch;
+  po.training = true;
+  po.arch_grads = true;
+  auto t0 = std::chrono::steady_clock::now();
+  ParamStore store;
+  Executor ex(compile_plan(*c.supernet, po), store, make_cpu_backend(), 0);
+  double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  SgdOptions so;
+  so.lr = 0.025;
+  so.momentum = 0.9;
+  so.weight_decay = 3e-4;
+  Sgd wopt(store.weight_slots(), so);
+  AdamOptions ao;
+  ao.lr = 3e-4;
+  ao.beta1 = 0.5;
+  ao.beta2 = 0.999;
+  ao.weight_decay = 1e-3;
+  Adam aopt(store.arch_slots(), ao);
+  std::vector<GradSpan> grads;
+  for (StoredParam& p : store.params())
+    if (p.spec.trainable) grads.push_back({p.grad.data(), p.grad.size()});
+
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int> label(0, static_cast<int>(ex.plan().classes) - 1);
+  int64_t per = 1;
+  for (int64_t d : ex.plan().input_shape) per *= d;
+  std::vector<float> x(batch * per), xv(batch * per);
+  std::vector<int32_t> y(batch), yv(batch);
+  for (float& v : x) v = normal(rng);
+  for (float& v : xv) v = normal(rng);
+  for (auto& v : y) v = label(rng);
+  for (auto& v : yv) v = label(rng);
+
+  auto step = [&] {
+    store.zero_grads();
+    ex.set_gradients(false, true);
+    ex.run(xv.data(), yv.data(), batch);
+    aopt.step();
+    store.zero_grads();
+    ex.set_gradients(true, false);
+    ex.run(x.data(), y.data(), batch);
+    clip_grad_norm(grads, 5.0);
+    wopt.step();
+  };
+  step();  // warm-up
+  std::vector<double> times;
+  for (int i = 0; i < steps; ++i) {
+    auto s = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count());
+  }
+  std::sort(times.begin(), times.end());
+  double med = times[times.size() / 2];
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf(
+      "{\"system\": \"nasc\", \"median_step_s\": %.4f, \"images_per_s\": %.1f, \"peak_rss_mb\": "
+      "%.1f, \"arena_mb\": %.1f, \"params\": %lld, \"steps\": %d, \"threads\": %d, "
+      "\"compile_s\": %.3f}\n",
+      med, 2.0 * batch / med, ru.ru_maxrss / 1024.0, ex.arena_bytes() / 1048576.0,
+      static_cast<long long>(store.trainable_count()), steps, cpu_threads(), compile_s);
+  return 0;
+}
