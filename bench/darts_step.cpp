@@ -25,6 +25,7 @@
 int main(int argc, char** argv) {
   using namespace nas;
   int steps = 5, threads = 2;
+  bool profile = false;
   int64_t batch = 64;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/darts.nas";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
       threads = std::stoi(argv[i + 1]);
     else if (a == "--batch")
       batch = std::stoll(argv[i + 1]);
+    else if (a == "--profile")
+      profile = std::string(argv[i + 1]) == "1";
     else if (a == "--file")
       file = argv[i + 1];
     else {
@@ -102,6 +105,19 @@ int main(int argc, char** argv) {
     auto s = std::chrono::steady_clock::now();
     step();
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count());
+  }
+  if (profile) {
+    // One more step with per-op timing, printed to stderr (not part of the median).
+    ex.set_profiling(true);
+    step();
+    double total = 0;
+    for (const auto& [op, t] : ex.profile()) total += t.seconds;
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto& [op, t] : ex.profile()) rows.push_back({t.seconds, op});
+    std::sort(rows.rbegin(), rows.rend());
+    for (const auto& [sec, op] : rows)
+      std::fprintf(stderr, "%-22s %8.3f s %5.1f%%  (%lld calls)\n", op.c_str(), sec,
+                   100 * sec / total, static_cast<long long>(ex.profile().at(op).calls));
   }
   std::sort(times.begin(), times.end());
   double med = times[times.size() / 2];

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "runtime/exec/backend.h"
@@ -62,6 +64,15 @@ class Executor {
     arch_grads_ = arch;
   }
 
+  // Per-op time accounting (off by default: it synchronises after every step). The
+  // profile maps "op" (the IR op name) to seconds and calls, summed over runs.
+  struct OpTime {
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::map<std::string, OpTime>& profile() const { return profile_; }
+
   // Seeds the dropout masks of the next run (the trainer passes a per-step value).
   void set_dropout_seed(uint64_t seed) { state_.dropout_seed = seed; }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
@@ -82,6 +93,8 @@ class Executor {
   bool full_ = true;
   int64_t steps_run_ = 0;
   bool weight_grads_ = true, arch_grads_ = true;
+  bool profiling_ = false;
+  std::map<std::string, OpTime> profile_;
   std::vector<char> live_;
 };
 

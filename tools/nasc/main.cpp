@@ -1,5 +1,7 @@
 // nasc: the command-line driver. Thin by design: parses flags, calls the compiler
 // library, prints. Exit status 0 ok, 1 user error, 2 internal error.
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -12,11 +14,14 @@
 #include "compiler/dot/graph_dot.h"
 #include "compiler/frontend/ast.h"
 #include "compiler/ir/ir_printer.h"
+#include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/autodiff.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/pipeline.h"
+#include "runtime/train/train_config.h"
+#include "runtime/train/trainer.h"
 #include "tools/nasc/options.h"
 
 namespace nas::cli {
@@ -242,6 +247,76 @@ int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
   return report(diags);
 }
 
+// The train config: -c, or the run folder's own config.json on --resume, or the defaults;
+// then the command-line overrides.
+std::optional<TrainConfig> train_config(const Options& o, Diagnostics& diags) {
+  try {
+    std::string file = o.config;
+    if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
+    TrainConfig cfg = file.empty() ? default_train_config() : load_train_config(file);
+    if (!o.data.empty()) {
+      nlohmann::json j = train_config_to_json(cfg);
+      std::string name = o.data.substr(0, o.data.find(':'));
+      j["data"]["name"] = name;
+      j["data"].erase("dir");
+      if (name == "cifar10") j["data"]["dir"] = o.data.substr(o.data.find(':') + 1);
+      if (name != "synthetic")
+        for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
+          j["data"].erase(k);
+      cfg = parse_train_config(j, "--data");
+    }
+    if (o.epochs > 0) cfg.epochs = o.epochs;
+    if (o.threads >= 0) cfg.threads = static_cast<int>(o.threads);
+    return cfg;
+  } catch (const std::exception& e) {
+    diags.error({}, e.what());
+    return std::nullopt;
+  }
+}
+
+int cmd_train(const Options& o, Diagnostics& diags) {
+  std::optional<TrainConfig> cfg = train_config(o, diags);
+  if (!cfg) return report(diags);
+  CompileOptions copt;
+  copt.include_paths = o.include_paths;
+  copt.elaborate.network = o.network;
+  copt.elaborate.overrides = cfg->network;  // the config's, then --set (later wins)
+  for (const auto& kv : o.overrides) copt.elaborate.overrides.push_back(kv);
+  Compilation c = compile_file(o.file, copt, diags);
+  if (diags.has_errors() || !c.supernet) return report(diags);
+  std::optional<Graph> fixed;
+  if (!o.arch.empty()) {
+    auto sel = load_arch(*c.supernet, o.arch, diags);
+    if (!sel) return report(diags);
+    fixed = specialise(*c.supernet, *sel);
+  } else if (!c.supernet->arch.empty()) {
+    diags.error({}, "`nasc train` trains a fixed network, but `" + c.supernet->name + "` has " +
+                        std::to_string(c.supernet->arch.size()) +
+                        " choices; give --arch A.json (from `nasc search`) to select one");
+    return report(diags);
+  }
+  const Graph& net = fixed ? *fixed : *c.supernet;
+  try {
+    TrainerSetup setup;
+    setup.config = *cfg;
+    PlanOptions train, eval;
+    train.batch = cfg->data.effective_mini_batch();
+    train.training = true;
+    eval.batch = cfg->data.eval_batch_size;
+    setup.train_plan = compile_plan(net, train);
+    setup.eval_plan = compile_plan(net, eval);
+    setup.network_meta = {{"network", net.name}, {"file", o.file}};
+    if (!o.arch.empty()) setup.network_meta["arch"] = o.arch;
+    TrainSummary s = train_network(std::move(setup), o.output, o.resume, std::cout);
+    std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * s.test_accuracy) << "% after "
+              << cfg->epochs << " epochs (" << fmt::format("{:.0f}", s.seconds) << " s); wrote "
+              << o.output << "/weights\n";
+  } catch (const std::exception& e) {
+    diags.error({}, e.what());
+  }
+  return report(diags);
+}
+
 int run_checked(const Options& o, Diagnostics& diags);
 
 // The error limit unwinds with TooManyErrors. compile_file catches it, but the later
@@ -256,6 +331,7 @@ int run(const Options& o) {
 }
 
 int run_checked(const Options& o, Diagnostics& diags) {
+  if (o.command == "train") return cmd_train(o, diags);
   CompileOptions copt;
   copt.include_paths = o.include_paths;
   copt.elaborate.network = o.network;

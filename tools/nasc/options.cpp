@@ -14,6 +14,11 @@ Usage:
                                              draw the graph (DOT; SVG/PNG via graphviz)
   nasc ir    FILE [--stage ast|ir|pruned|plan] [--arch A.json] [--batch N]
                                              dump a compiler stage, or the memory plan
+  nasc train FILE -o DIR [--arch A.json] [--data fashion-mnist|cifar10:DIR|synthetic]
+             [-c CONFIG.json] [--epochs N] [--threads N] [--resume]
+                                             train the network (or the architecture --arch
+                                             selects) on the CPU; DIR gets config.json,
+                                             log.txt, metrics.jsonl, weights, checkpoint
   nasc --help | --version
 
 Options:
@@ -23,17 +28,22 @@ Options:
   -I DIR             add DIR to the import search path (before the stdlib)
   -o FILE            output file (graph); `-` or none writes DOT to stdout
   --batch N          batch size of the memory plan (ir --stage plan; default 1)
+  -c FILE            train config JSON (docs/train.md); with --resume, DIR/config.json
+  --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic
+  --epochs N         override the config's epochs
+  --threads N        CPU threads (0 = all cores)
+  --resume           continue the run in DIR from its last checkpoint
   --json             machine-readable output (check)
   --no-locations     omit @file:line:col from IR dumps
 
 Exit status: 0 success, 1 error in the input or the command line, 2 internal error.
-Docs: docs/language.md (the language), docs/cli.md (this tool).
+Docs: docs/language.md (the language), docs/cli.md (this tool), docs/train.md (training).
 )";
 }
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  static const std::set<std::string> commands = {"check", "graph", "ir"};
+  static const std::set<std::string> commands = {"check", "graph", "ir", "train"};
   std::vector<std::string> args(argv + 1, argv + argc);
   bool stage_given = false, batch_given = false;
   auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
@@ -70,6 +80,28 @@ Options parse_options(int argc, char** argv) {
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.batch);
       if (o.error.empty() && (ec != std::errc() || end != v.data() + v.size() || o.batch < 1))
         o.error = "--batch needs a positive integer, got \"" + v + "\"";
+    } else if (a == "-c" || a == "--config") {
+      o.config = need_value(i, a);
+    } else if (a == "--data") {
+      o.data = need_value(i, a);
+      if (o.error.empty() && o.data != "fashion-mnist" && o.data != "synthetic" &&
+          o.data.rfind("cifar10:", 0) != 0)
+        o.error = "--data takes fashion-mnist, cifar10:DIR or synthetic, got \"" + o.data + "\"";
+      if (o.error.empty() && o.data == "cifar10:")
+        o.error = "--data cifar10:DIR needs the folder of the CIFAR-10 binary files";
+    } else if (a == "--epochs" || a == "--threads") {
+      std::string v = need_value(i, a);
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      bool bad = ec != std::errc() || end != v.data() + v.size() || n > 1000000 ||
+                 (a == "--epochs" ? n < 1 : n < 0);
+      if (o.error.empty() && bad)
+        o.error = a + " needs a " +
+                  (a == "--epochs" ? "positive integer" : "count >= 0 (0 = all cores)") +
+                  ", got \"" + v + "\"";
+      (a == "--epochs" ? o.epochs : o.threads) = n;
+    } else if (a == "--resume") {
+      o.resume = true;
     } else if (a == "--network") {
       o.network = need_value(i, a);
     } else if (a == "-I") {
@@ -87,7 +119,7 @@ Options parse_options(int argc, char** argv) {
       o.error = "unknown option " + a;
     } else if (o.command.empty()) {
       if (!commands.count(a)) {
-        o.error = "unknown command `" + a + "` (commands: check, graph, ir)";
+        o.error = "unknown command `" + a + "` (commands: check, graph, ir, train)";
       }
       o.command = a;
     } else if (o.file.empty()) {
@@ -110,9 +142,18 @@ Options parse_options(int argc, char** argv) {
           std::string(flag) + " does not apply to `nasc " + o.command + "`; it is for " + where;
   };
   only_for(o.json, "--json", o.command == "check", "`nasc check`");
-  only_for(!o.output.empty(), "-o", o.command == "graph", "`nasc graph`");
+  only_for(!o.output.empty(), "-o", o.command == "graph" || o.command == "train",
+           "`nasc graph` and `nasc train`");
   only_for(stage_given, "--stage", o.command == "ir", "`nasc ir`");
   only_for(o.no_locations, "--no-locations", o.command == "ir", "`nasc ir`");
+  bool train = o.command == "train";
+  only_for(!o.config.empty(), "-c", train, "`nasc train`");
+  only_for(!o.data.empty(), "--data", train, "`nasc train`");
+  only_for(o.epochs > 0, "--epochs", train, "`nasc train`");
+  only_for(o.threads >= 0, "--threads", train, "`nasc train`");
+  only_for(o.resume, "--resume", train, "`nasc train`");
+  if (o.error.empty() && train && o.output.empty())
+    o.error = "`nasc train` needs -o DIR, the run folder";
   only_for(!o.arch.empty(), "--arch",
            o.command != "ir" || o.stage == "pruned" || o.stage == "plan" || o.stage == "grad" ||
                o.stage == "train-plan",

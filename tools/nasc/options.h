@@ -10,7 +10,7 @@
 namespace nas::cli {
 
 struct Options {
-  std::string command;  // check, graph, ir, help, version
+  std::string command;  // check, graph, ir, train, help, version
   std::string file;
   std::string output;                                          // -o
   std::string arch;                                            // --arch
@@ -19,6 +19,11 @@ struct Options {
   std::vector<std::string> include_paths;                      // -I
   std::vector<std::pair<std::string, std::string>> overrides;  // --set
   int64_t batch = 1;                                           // --batch (ir --stage plan)
+  std::string config;                                          // -c (train)
+  std::string data;                                            // --data (train)
+  int64_t epochs = 0;                                          // --epochs (train); 0 = config
+  int64_t threads = -1;                                        // --threads (train); -1 = config
+  bool resume = false;                                         // --resume (train)
   bool json = false;
   bool no_locations = false;
   std::string error;  // set when argv is malformed

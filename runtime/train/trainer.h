@@ -1,0 +1,51 @@
+// The training loop of `nasc train`: a compiled network (a training plan at the
+// mini-batch size and an evaluation plan at the eval batch size, bound to one
+// ParamStore), data from the config, the optimizer and schedule, gradient accumulation
+// and clipping; per epoch a progress bar, the test loss and accuracy, a metrics record,
+// a log line and a checkpoint; at the end the `weights` file. Resuming from the last
+// checkpoint continues bit-identically (same seed and thread count): the loader's order
+// and augmentation are pure functions of (seed, epoch, batch), dropout masks of (seed,
+// step), and weights, running statistics and optimizer state are restored exactly.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "runtime/data/dataset.h"
+#include "runtime/exec/exec_plan.h"
+#include "runtime/train/run_dir.h"
+#include "runtime/train/train_config.h"
+
+namespace nas {
+
+struct TrainData {
+  Dataset train, test;
+  std::vector<size_t> train_indices, test_indices;
+};
+
+// Loads the data sets the config names and applies train_portion and the limits.
+// Throws DataError (naming the file) for unreadable data, std::invalid_argument when the
+// samples do not match `input_shape` or the labels exceed `classes`.
+TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
+                          const std::vector<int64_t>& input_shape, int64_t classes);
+
+struct TrainSummary {
+  int64_t epochs_run = 0;
+  double test_accuracy = 0, test_loss = 0, train_accuracy = 0, train_loss = 0;
+  double seconds = 0;
+};
+
+struct TrainerSetup {
+  TrainConfig config;
+  ExecPlan train_plan;  // batch = config.data.effective_mini_batch()
+  ExecPlan eval_plan;   // batch = config.data.eval_batch_size
+  nlohmann::json network_meta = nlohmann::json::object();  // written into the weights header
+};
+
+// Trains into `dir` (created fresh, or resumed from its checkpoint), printing progress to
+// `out`. Throws for bad data, a corrupt checkpoint or I/O errors.
+TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resume,
+                           std::ostream& out);
+
+}  // namespace nas

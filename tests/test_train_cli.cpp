@@ -1,0 +1,175 @@
+// `nasc train` end to end on small synthetic data: the run folder, the weights file, the
+// progress output without a terminal, bad input (config, flags, data, arch), and a run
+// killed mid-epoch that resumes from its last checkpoint to the same weights as an
+// uninterrupted run.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "runtime/train/tensor_file.h"
+
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string scratch(const std::string& name) {
+  std::string d = "/tmp/nasc_train_" + std::to_string(::getpid()) + "_" + name;
+  fs::remove_all(d);
+  return d;
+}
+
+Result nasc(const std::string& args) {
+  std::string base = scratch("cmd");
+  std::string cmd = "cd '" NASC_SOURCE_DIR "' && '" NASC_BINARY "' " + args + " > '" + base +
+                    ".out' 2> '" + base + ".err'";
+  int raw = std::system(cmd.c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(base + ".out");
+  r.err = slurp(base + ".err");
+  return r;
+}
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+int lines(const std::string& path) {
+  std::string s = slurp(path);
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+// Synthetic 1x28x28 data, big enough that an epoch lasts a moment.
+const char* kConfig = R"({"epochs": 3, "seed": 5, "threads": 1,
+  "data": {"name": "synthetic", "synthetic_samples": 3072, "batch_size": 64,
+           "eval_batch_size": 100},
+  "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}})";
+
+const char* kTinyArch = "--arch examples/tiny_conv.json";
+
+}  // namespace
+
+TEST_CASE("nasc train: a run folder on synthetic data", "[train][cli]") {
+  std::string dir = scratch("run"), cfg = scratch("cfg.json");
+  write(cfg, kConfig);
+  Result r = nasc("train examples/fmnist_cnn.nas -c " + cfg + " --epochs 2 -o " + dir);
+  INFO(r.err << r.out);
+  REQUIRE(r.status == 0);
+  // Not a terminal: plain progress lines, no carriage returns or escape codes.
+  CHECK_THAT(r.out, Contains("epoch 1/2") && Contains("test loss") && Contains("wrote"));
+  CHECK(r.out.find('\r') == std::string::npos);
+  CHECK(r.out.find('\x1b') == std::string::npos);
+  for (const char* f : {"config.json", "log.txt", "metrics.jsonl", "weights", "checkpoint"})
+    CHECK(fs::exists(dir + "/" + f));
+  CHECK(lines(dir + "/metrics.jsonl") == 2);
+  CHECK_THAT(slurp(dir + "/config.json"), Contains("\"epochs\": 2"));
+  nas::TensorFile w = nas::read_tensor_file(dir + "/weights");
+  REQUIRE(w.find("fmnist_cnn/conv.weight") != nullptr);
+  CHECK(w.find("fmnist_cnn/conv.weight")->shape == std::vector<int64_t>{32, 1, 3, 3});
+  CHECK(w.find("fmnist_cnn/batchnorm.running_var") != nullptr);
+  CHECK(w.meta["network"] == "fmnist_cnn");
+  // The network learns the synthetic task.
+  CHECK(w.meta["test_accuracy"].get<double>() > 0.5);
+  // A second fresh run into the same folder is refused: nothing is overwritten.
+  Result again = nasc("train examples/fmnist_cnn.nas -c " + cfg + " -o " + dir);
+  CHECK(again.status == 1);
+  CHECK_THAT(again.err, Contains("--resume"));
+}
+
+TEST_CASE("nasc train: bad input gives clear errors", "[train][cli]") {
+  std::string dir = scratch("bad");
+  auto fails = [&](const std::string& args, const std::string& fragment) {
+    Result r = nasc(args);
+    INFO(args << "\n" << r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains(fragment));
+  };
+  fails("train examples/tiny.nas --data synthetic -o " + dir, "`tiny` has 1 choices; give --arch");
+  fails("train examples/fmnist_cnn.nas --data synthetic", "needs -o DIR");
+  fails("train examples/fmnist_cnn.nas --data imagenet -o " + dir, "--data takes");
+  fails("train examples/fmnist_cnn.nas --epochs 0 -o " + dir, "--epochs needs a positive");
+  fails("train examples/fmnist_cnn.nas --threads -2 -o " + dir, "--threads needs");
+  fails("check examples/fmnist_cnn.nas --epochs 2", "--epochs does not apply");
+  fails("train examples/fmnist_cnn.nas --data cifar10:/nonexistent_dir -o " + dir,
+        "/nonexistent_dir");
+  std::string cfg = scratch("bad.json");
+  write(cfg, R"({"epochs": 1, "data": {"batch_sze": 64}})");
+  fails("train examples/fmnist_cnn.nas -c " + cfg + " -o " + dir, "batch_sze");
+  write(cfg, R"({"epochs": "ten"})");
+  fails("train examples/fmnist_cnn.nas -c " + cfg + " -o " + dir, "epochs");
+  write(cfg, R"({"epochs": 1,)");
+  fails("train examples/fmnist_cnn.nas -c " + cfg + " -o " + dir, cfg);
+  fails("train examples/fmnist_cnn.nas -c /nonexistent.json -o " + dir, "/nonexistent.json");
+  // CIFAR-sized network on 1x28x28 data: the shapes are named.
+  fails("train examples/mobilenet_v2.nas --data synthetic -o " + dir,
+        "samples are [1,28,28] but the network's input is [3,224,224]");
+  std::string arch = scratch("arch.json");
+  write(arch, R"({"choices": {"op": "conv7"}})");
+  fails("train examples/tiny.nas --data synthetic --arch " + arch + " -o " + dir, "conv7");
+  fails("train examples/tiny.nas --resume --data synthetic " + std::string(kTinyArch) + " -o " +
+            scratch("nothing_here"),
+        "config.json");
+}
+
+TEST_CASE("nasc train: killed mid-epoch, resumed, ends where an uninterrupted run ends",
+          "[train][cli][resume]") {
+  std::string cfg = scratch("resume.json");
+  write(cfg, kConfig);
+  std::string whole = scratch("whole"), cut = scratch("cut");
+  std::string args = "train examples/tiny.nas " + std::string(kTinyArch) + " -c " + cfg + " -o ";
+  REQUIRE(nasc(args + whole).status == 0);
+
+  // Start the same run, kill it (SIGKILL: no cleanup) once its first epoch is logged.
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::string cmd =
+        "cd '" NASC_SOURCE_DIR "' && exec '" NASC_BINARY "' " + args + cut + " > /dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (lines(cut + "/metrics.jsonl") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // into the second epoch
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(fs::exists(cut + "/checkpoint"));
+  CHECK_FALSE(fs::exists(cut + "/weights"));  // it did not finish
+
+  Result resumed =
+      nasc("train examples/tiny.nas " + std::string(kTinyArch) + " --resume -o " + cut);
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(resumed.out, Contains("resuming after epoch"));
+  CHECK(lines(cut + "/metrics.jsonl") == 3);
+  nas::TensorFile a = nas::read_tensor_file(whole + "/weights");
+  nas::TensorFile b = nas::read_tensor_file(cut + "/weights");
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    INFO(a.tensors[i].name);
+    CHECK(a.tensors[i].data == b.tensors[i].data);  // bit-identical
+  }
+}
