@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -52,13 +53,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s", diags.render().c_str());
     return 1;
   }
-  PlanOptions po;
-  po.batch = batch;
-  po.training = true;
-  po.arch_grads = true;
+  // Two plans of one supernet, one shared arena: the alpha step differentiates only what
+  // lies after a choice and keeps no activations for weight gradients; the weight step
+  // keeps no candidate outputs for alpha gradients.
+  PlanOptions alpha_po, weight_po;
+  alpha_po.batch = weight_po.batch = batch;
+  alpha_po.training = weight_po.training = true;
+  alpha_po.arch_grads = true;
+  alpha_po.weight_grads = false;
   auto t0 = std::chrono::steady_clock::now();
   ParamStore store;
-  Executor ex(compile_plan(*c.supernet, po), store, make_cpu_backend(), 0);
+  Executor ex(compile_plan(*c.supernet, weight_po), store, make_cpu_backend(), 0);
+  Executor alpha_ex(compile_plan(*c.supernet, alpha_po), store, make_cpu_backend(), 0);
+  Executor::share_arena(ex, alpha_ex);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   SgdOptions so;
@@ -90,11 +97,9 @@ int main(int argc, char** argv) {
 
   auto step = [&] {
     store.zero_grads();
-    ex.set_gradients(false, true);
-    ex.run(xv.data(), yv.data(), batch);
+    alpha_ex.run(xv.data(), yv.data(), batch);
     aopt.step();
     store.zero_grads();
-    ex.set_gradients(true, false);
     ex.run(x.data(), y.data(), batch);
     clip_grad_norm(grads, 5.0);
     wopt.step();
@@ -109,15 +114,21 @@ int main(int argc, char** argv) {
   if (profile) {
     // One more step with per-op timing, printed to stderr (not part of the median).
     ex.set_profiling(true);
+    alpha_ex.set_profiling(true);
     step();
+    std::map<std::string, Executor::OpTime> merged = ex.profile();
+    for (const auto& [op, t] : alpha_ex.profile()) {
+      merged[op].seconds += t.seconds;
+      merged[op].calls += t.calls;
+    }
     double total = 0;
-    for (const auto& [op, t] : ex.profile()) total += t.seconds;
+    for (const auto& [op, t] : merged) total += t.seconds;
     std::vector<std::pair<double, std::string>> rows;
-    for (const auto& [op, t] : ex.profile()) rows.push_back({t.seconds, op});
+    for (const auto& [op, t] : merged) rows.push_back({t.seconds, op});
     std::sort(rows.rbegin(), rows.rend());
     for (const auto& [sec, op] : rows)
-      std::fprintf(stderr, "%-22s %8.3f s %5.1f%%  (%lld calls)\n", op.c_str(), sec,
-                   100 * sec / total, static_cast<long long>(ex.profile().at(op).calls));
+      std::fprintf(stderr, "%-36s %8.3f s %5.1f%%  (%lld calls)\n", op.c_str(), sec,
+                   100 * sec / total, static_cast<long long>(merged.at(op).calls));
   }
   std::sort(times.begin(), times.end());
   double med = times[times.size() / 2];
@@ -127,7 +138,8 @@ int main(int argc, char** argv) {
       "{\"system\": \"nasc\", \"median_step_s\": %.4f, \"images_per_s\": %.1f, \"peak_rss_mb\": "
       "%.1f, \"arena_mb\": %.1f, \"params\": %lld, \"steps\": %d, \"threads\": %d, "
       "\"compile_s\": %.3f}\n",
-      med, 2.0 * batch / med, ru.ru_maxrss / 1024.0, ex.arena_bytes() / 1048576.0,
+      med, 2.0 * batch / med, ru.ru_maxrss / 1024.0,
+      std::max(ex.arena_bytes(), alpha_ex.arena_bytes()) / 1048576.0,
       static_cast<long long>(store.trainable_count()), steps, cpu_threads(), compile_s);
   return 0;
 }

@@ -106,6 +106,10 @@ TEST_CASE("conv2d matches the float64 reference on chosen signatures", "[cpu][co
       make(1, 2, 6, 6, 3, 1, 2, 0, 1, 1, true),     // floor mode drops the last column
       make(1, 3, 8, 7, 2, 3, 3, 0, 1, 1, false),    // floor mode with a 3x3 window
       make(3, 1, 5, 5, 1, 5, 1, 0, 1, 1, true),     // kernel covers the whole image
+      // Dilated depthwise: the plain backward loops (DARTS' dil_conv), stride 1 and 2.
+      make(2, 5, 9, 8, 5, 3, 1, 2, 2, 5, false),
+      make(2, 4, 11, 11, 4, 5, 2, 4, 2, 4, true),
+      make(1, 3, 7, 7, 3, 3, 2, 1, 3, 3, false),
   };
   uint32_t seed = 1;
   for (const Conv2dParams& p : cases) check_conv_against_reference(p, seed++);

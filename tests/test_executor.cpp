@@ -253,3 +253,32 @@ TEST_CASE("executor: bad runs are refused", "[executor]") {
   CHECK_THROWS_WITH(Executor(compile_plan(wider, o), store, make_cpu_backend()),
                     Catch::Contains("in the store but"));
 }
+
+TEST_CASE(
+    "executor: an alpha-only plan gives the alpha gradients of the full plan, in a "
+    "shared arena",
+    "[executor][grad]") {
+  Graph supernet = example("tiny.nas");
+  PlanOptions both, alpha_only;
+  both.batch = alpha_only.batch = 4;
+  both.training = alpha_only.training = true;
+  both.arch_grads = alpha_only.arch_grads = true;
+  alpha_only.weight_grads = false;
+  ParamStore store;
+  Executor full(compile_plan(supernet, both), store, make_cpu_backend(), 1);
+  Executor alpha(compile_plan(supernet, alpha_only), store, make_cpu_backend(), 1);
+  CHECK(alpha.plan().steps.size() < full.plan().steps.size());
+  Executor::share_arena(full, alpha);
+  for (StoredArch& a : store.arch()) a.alpha = {0.3f, -0.2f, 0.1f};
+  Batch b = random_batch(full.plan(), 21);
+  store.zero_grads();
+  full.run(b.images.data(), b.labels.data(), 4);
+  std::vector<float> want = store.arch()[0].alpha_grad;
+  store.zero_grads();
+  alpha.run(b.images.data(), b.labels.data(), 4);
+  for (size_t i = 0; i < want.size(); ++i)
+    CHECK(store.arch()[0].alpha_grad[i] == Approx(want[i]).margin(1e-6));
+  for (const StoredParam& p : store.params())
+    for (float g : p.grad) REQUIRE(g == 0.0f);  // no weight gradients
+  CHECK(std::abs(want[0]) + std::abs(want[1]) + std::abs(want[2]) > 0);
+}

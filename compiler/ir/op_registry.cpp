@@ -227,7 +227,7 @@ void unary_grad_from_input(GradContext& c, const std::string& op) {
 // Layers with weights: the weight gradient always (an effect node reading dy and x), the
 // input gradient when the input needs one.
 void weighted_layer_grad(GradContext& c, const std::string& prefix) {
-  c.emit(prefix + "_grad_weight", {c.dy, c.fwd.inputs[0]}, grad_attrs(c, {}));
+  if (c.weight_grads) c.emit(prefix + "_grad_weight", {c.dy, c.fwd.inputs[0]}, grad_attrs(c, {}));
   if (c.needs_input_grad[0]) c.input_grads[0] = emit_input_grad(c, prefix + "_grad_input");
 }
 

@@ -59,6 +59,7 @@ struct GradContext {
   int dy = -1;
   std::vector<char> needs_input_grad;
   bool arch_grads = false;
+  bool weight_grads = true;  // false: no parameter-gradient effect nodes (an alpha-only step)
   // Appends a node (op name, inputs, attributes; defaults completed, shape inferred) and
   // returns its id. Every gradient node records the forward node it belongs to in `fwd`.
   std::function<int(const std::string& op, std::vector<int> inputs, Attrs attrs)> emit;

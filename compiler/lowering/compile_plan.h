@@ -13,9 +13,14 @@ namespace nas {
 
 struct PlanOptions {
   int64_t batch = 1;
-  bool training = false;    // forward + loss + backward; else forward + loss
-  bool arch_grads = false;  // training a supernet in full mode: gradients for alpha
+  bool training = false;     // forward + loss + backward; else forward + loss
+  bool arch_grads = false;   // training a supernet in full mode: gradients for alpha
+  bool weight_grads = true;  // false: an alpha-only plan (smaller: see AutodiffOptions)
 };
+
+// The passes between a network and autodiff: common-subexpression elimination (shared
+// relu(h) in DARTS edges). `nasc ir --stage grad|plan|train-plan` and compile_plan use it.
+Graph execution_graph(const Graph& network);
 
 // Throws std::invalid_argument for networks the executor cannot run (several inputs,
 // logits that are not a vector).

@@ -38,8 +38,9 @@ class GradBuilder {
   void mark_requires_grad() {
     requires_grad_.assign(forward_count_, 0);
     for (const Node& n : g_.nodes) {
-      bool has_params = node_cost(g_, n).params > 0 || n.op->name == "batchnorm" ||
-                        (options_.arch_grads && is_choice(n));
+      bool has_params =
+          (options_.weight_grads && (node_cost(g_, n).params > 0 || n.op->name == "batchnorm")) ||
+          (options_.arch_grads && is_choice(n));
       bool r = has_params;
       for (int in : n.inputs) r = r || requires_grad_[in];
       if (is_zero(n)) r = false;  // zeros whatever its input: no gradient flows through
@@ -53,7 +54,7 @@ class GradBuilder {
     const Node fwd = g_.nodes[id];  // a copy: emit() grows g_.nodes
     if (!fwd.op->grad) return;      // input, zero: no gradient flows further
     int dy = parts.size() == 1 ? parts[0] : emit("add", parts, {}, id);
-    GradContext ctx{fwd, {}, dy, {}, options_.arch_grads, {}, {}};
+    GradContext ctx{fwd, {}, dy, {}, options_.arch_grads, options_.weight_grads, {}, {}};
     for (int in : fwd.inputs) {
       ctx.input_shapes.push_back(g_.nodes[in].shape);
       ctx.needs_input_grad.push_back(requires_grad_[in]);

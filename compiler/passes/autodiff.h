@@ -27,6 +27,9 @@ namespace nas {
 
 struct AutodiffOptions {
   bool arch_grads = false;  // emit choice_grad_arch for every choice (DARTS' full mode)
+  // Emit parameter gradients. Off for DARTS' alpha step: then only what lies downstream of
+  // a choice is differentiated, and the activations kept for weight gradients are not.
+  bool weight_grads = true;
 };
 
 Graph build_training_graph(const Graph& forward, const AutodiffOptions& options = {});

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "runtime/cpu/dnnl_context.h"
@@ -58,6 +59,134 @@ std::string Conv2dParams::key() const {
                      kernel, stride, pad, dilation, groups, bias ? 1 : 0);
 }
 
+// oneDNN's fast convolutions (direct JIT, depthwise) work on blocked layouts such as
+// nChw16c; on plain NCHW it falls back to im2col + GEMM, which is slow for depthwise and
+// small-channel convolutions. So each primitive is created with `any` layouts and the
+// plain buffers of the executor are reordered into the primitive's layout (and back)
+// around each call, through per-thread scratch buffers. Where oneDNN picks the plain
+// layout itself, no reorder runs.
+Conv2dKernel::Staged::Staged(const memory::desc& plain_md, const memory::desc& chosen_md)
+    : plain(plain_md), chosen(chosen_md), same(plain_md == chosen_md) {
+  if (same) return;
+  const dnnl::engine& engine = cpu_engine();
+  to_chosen = dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain, engine, chosen));
+  to_plain = dnnl::reorder(dnnl::reorder::primitive_desc(engine, chosen, engine, plain));
+}
+
+namespace {
+
+// Per-thread staging buffers, one per role, grown on demand and reused across calls.
+void* scratch(int slot, size_t bytes) {
+  thread_local std::vector<std::vector<float>> buffers(4);
+  std::vector<float>& b = buffers[slot];
+  if (b.size() * sizeof(float) < bytes) b.resize((bytes + sizeof(float) - 1) / sizeof(float));
+  return b.data();
+}
+
+// The primitive's view of a user input: the user buffer itself, or a reordered copy.
+memory stage_in(const Conv2dKernel::Staged& s, const float* user, int slot) {
+  if (s.same) return wrap(s.plain, user);
+  memory m(s.chosen, cpu_engine(), scratch(slot, s.chosen.get_size()));
+  memory src = wrap(s.plain, user);
+  s.to_chosen.execute(cpu_stream(), src, m);
+  return m;
+}
+
+// Where the primitive writes an output: the user buffer, or scratch reordered afterwards.
+memory stage_out(const Conv2dKernel::Staged& s, float* user, int slot) {
+  if (s.same) return wrap(s.plain, user);
+  return memory(s.chosen, cpu_engine(), scratch(slot, s.chosen.get_size()));
+}
+void finish_out(const Conv2dKernel::Staged& s, memory& m, float* user) {
+  if (s.same) return;
+  memory dst = wrap(s.plain, user);
+  s.to_plain.execute(cpu_stream(), m, dst);
+}
+
+// oneDNN 2.6 has no JIT depthwise backward for dilated kernels and falls back to
+// im2col + GEMM, the slowest part of a DARTS step (dil_conv_3x3/5x5); its JIT depthwise
+// backward-weights on staged (reordered) buffers is also slower than a direct loop here.
+// These loops do the work directly, one (sample, channel) plane or one channel per
+// OpenMP task; the inner loop runs along a row and vectorizes for stride 1. Measured with
+// bench/darts_step.sh.
+bool depthwise(const Conv2dParams& p) {
+  return p.groups == p.c_in && p.c_out == p.c_in;
+}
+bool plain_depthwise_data(const Conv2dParams& p) {
+  return depthwise(p) && p.dilation > 1;
+}
+
+// The output columns [lo, hi) whose input column ow*stride - pad + offset is inside [0, w).
+void valid_columns(const Conv2dParams& p, int64_t offset, int64_t& lo, int64_t& hi) {
+  const int64_t ow = p.out_w();
+  lo = 0;
+  while (lo < ow && lo * p.stride - p.pad + offset < 0) ++lo;
+  hi = ow;
+  while (hi > lo && (hi - 1) * p.stride - p.pad + offset >= p.w) --hi;
+}
+
+void depthwise_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
+  const int64_t oh = p.out_h(), ow = p.out_w(), k = p.kernel;
+#pragma omp parallel for schedule(static)
+  for (int64_t plane = 0; plane < p.n * p.c_in; ++plane) {
+    const int64_t c = plane % p.c_in;
+    float* out = dx + plane * p.h * p.w;
+    const float* g = dy + plane * oh * ow;
+    std::fill(out, out + p.h * p.w, 0.0f);
+    for (int64_t kh = 0; kh < k; ++kh)
+      for (int64_t kw = 0; kw < k; ++kw) {
+        const float wv = w[(c * k + kh) * k + kw];
+        int64_t lo, hi;
+        valid_columns(p, kw * p.dilation, lo, hi);
+        for (int64_t r = 0; r < oh; ++r) {
+          const int64_t ih = r * p.stride - p.pad + kh * p.dilation;
+          if (ih < 0 || ih >= p.h) continue;
+          float* row = out + ih * p.w - p.pad + kw * p.dilation;
+          const float* grow = g + r * ow;
+          for (int64_t col = lo; col < hi; ++col) row[col * p.stride] += wv * grow[col];
+        }
+      }
+  }
+}
+
+void depthwise_backward_weights(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                                float* db) {
+  const int64_t oh = p.out_h(), ow = p.out_w(), k = p.kernel;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < p.c_in; ++c) {
+    for (int64_t kh = 0; kh < k; ++kh)
+      for (int64_t kw = 0; kw < k; ++kw) {
+        int64_t lo, hi;
+        valid_columns(p, kw * p.dilation, lo, hi);
+        double acc = 0;
+        for (int64_t n = 0; n < p.n; ++n) {
+          const float* in = x + (n * p.c_in + c) * p.h * p.w;
+          const float* g = dy + (n * p.c_in + c) * oh * ow;
+          for (int64_t r = 0; r < oh; ++r) {
+            const int64_t ih = r * p.stride - p.pad + kh * p.dilation;
+            if (ih < 0 || ih >= p.h) continue;
+            const float* row = in + ih * p.w - p.pad + kw * p.dilation;
+            const float* grow = g + r * ow;
+            float part = 0;
+            for (int64_t col = lo; col < hi; ++col) part += grow[col] * row[col * p.stride];
+            acc += part;
+          }
+        }
+        dw[(c * k + kh) * k + kw] = static_cast<float>(acc);
+      }
+    if (db) {
+      double acc = 0;
+      for (int64_t n = 0; n < p.n; ++n) {
+        const float* g = dy + (n * p.c_in + c) * oh * ow;
+        for (int64_t i = 0; i < oh * ow; ++i) acc += g[i];
+      }
+      db[c] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace
+
 Conv2dKernel::Conv2dKernel(const Conv2dParams& p) : params_(p) {
   p.validate();
   const dnnl::engine& engine = cpu_engine();
@@ -65,12 +194,18 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p) : params_(p) {
   dst_md_ = memory::desc({p.n, p.c_out, p.out_h(), p.out_w()}, dt::f32, tag::nchw);
   // goihw with plain strides is byte-for-byte the [c_out, c_in/g, k, k] layout, so grouped
   // and dense weights share one user-visible format.
-  if (p.groups == 1)
-    weights_md_ = memory::desc({p.c_out, p.c_in, p.kernel, p.kernel}, dt::f32, tag::oihw);
-  else
-    weights_md_ = memory::desc(
-        {p.groups, p.c_out / p.groups, p.c_in / p.groups, p.kernel, p.kernel}, dt::f32, tag::goihw);
+  memory::dims wdims;
+  if (p.groups == 1) {
+    wdims = {p.c_out, p.c_in, p.kernel, p.kernel};
+    weights_md_ = memory::desc(wdims, dt::f32, tag::oihw);
+  } else {
+    wdims = {p.groups, p.c_out / p.groups, p.c_in / p.groups, p.kernel, p.kernel};
+    weights_md_ = memory::desc(wdims, dt::f32, tag::goihw);
+  }
   if (p.bias) bias_md_ = memory::desc({p.c_out}, dt::f32, tag::x);
+  memory::desc src_any({p.n, p.c_in, p.h, p.w}, dt::f32, tag::any);
+  memory::desc dst_any({p.n, p.c_out, p.out_h(), p.out_w()}, dt::f32, tag::any);
+  memory::desc weights_any(wdims, dt::f32, tag::any);
 
   memory::dims strides{p.stride, p.stride}, dilates{p.dilation - 1, p.dilation - 1},
       padding{p.pad, p.pad};
@@ -78,50 +213,68 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p) : params_(p) {
   // the right padding, which is exactly the floor rule of the `conv` op.
   auto algo = dnnl::algorithm::convolution_direct;
   auto fwd_desc = p.bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
-                                                           src_md_, weights_md_, bias_md_, dst_md_,
+                                                           src_any, weights_any, bias_md_, dst_any,
                                                            strides, dilates, padding, padding)
                          : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
-                                                           src_md_, weights_md_, dst_md_, strides,
+                                                           src_any, weights_any, dst_any, strides,
                                                            dilates, padding, padding);
   dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, engine);
   fwd_ = dnnl::convolution_forward(fwd_pd);
+  fwd_src_ = Staged(src_md_, fwd_pd.src_desc());
+  fwd_weights_ = Staged(weights_md_, fwd_pd.weights_desc());
+  fwd_dst_ = Staged(dst_md_, fwd_pd.dst_desc());
 
-  dnnl::convolution_backward_data::desc bwd_data_desc(algo, src_md_, weights_md_, dst_md_, strides,
+  dnnl::convolution_backward_data::desc bwd_data_desc(algo, src_any, weights_any, dst_any, strides,
                                                       dilates, padding, padding);
-  bwd_data_ = dnnl::convolution_backward_data(
-      dnnl::convolution_backward_data::primitive_desc(bwd_data_desc, engine, fwd_pd));
+  dnnl::convolution_backward_data::primitive_desc bd_pd(bwd_data_desc, engine, fwd_pd);
+  bwd_data_ = dnnl::convolution_backward_data(bd_pd);
+  bd_diff_dst_ = Staged(dst_md_, bd_pd.diff_dst_desc());
+  bd_weights_ = Staged(weights_md_, bd_pd.weights_desc());
+  bd_diff_src_ = Staged(src_md_, bd_pd.diff_src_desc());
 
   auto bwd_w_desc =
-      p.bias ? dnnl::convolution_backward_weights::desc(algo, src_md_, weights_md_, bias_md_,
-                                                        dst_md_, strides, dilates, padding, padding)
-             : dnnl::convolution_backward_weights::desc(algo, src_md_, weights_md_, dst_md_,
+      p.bias ? dnnl::convolution_backward_weights::desc(algo, src_any, weights_any, bias_md_,
+                                                        dst_any, strides, dilates, padding, padding)
+             : dnnl::convolution_backward_weights::desc(algo, src_any, weights_any, dst_any,
                                                         strides, dilates, padding, padding);
-  bwd_weights_ = dnnl::convolution_backward_weights(
-      dnnl::convolution_backward_weights::primitive_desc(bwd_w_desc, engine, fwd_pd));
+  dnnl::convolution_backward_weights::primitive_desc bw_pd(bwd_w_desc, engine, fwd_pd);
+  bwd_weights_ = dnnl::convolution_backward_weights(bw_pd);
+  bw_src_ = Staged(src_md_, bw_pd.src_desc());
+  bw_diff_dst_ = Staged(dst_md_, bw_pd.diff_dst_desc());
+  bw_diff_weights_ = Staged(weights_md_, bw_pd.diff_weights_desc());
 }
 
 void Conv2dKernel::forward(const float* x, const float* w, const float* b, float* y) const {
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_md_, x)},
-                                       {DNNL_ARG_WEIGHTS, wrap(weights_md_, w)},
-                                       {DNNL_ARG_DST, wrap(dst_md_, y)}};
+  memory dst = stage_out(fwd_dst_, y, 2);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, stage_in(fwd_src_, x, 0)},
+                                       {DNNL_ARG_WEIGHTS, stage_in(fwd_weights_, w, 1)},
+                                       {DNNL_ARG_DST, dst}};
   if (params_.bias) args.emplace(DNNL_ARG_BIAS, wrap(bias_md_, b));
   fwd_.execute(cpu_stream(), args);
+  finish_out(fwd_dst_, dst, y);
   cpu_stream().wait();
 }
 
 void Conv2dKernel::backward_data(const float* dy, const float* w, float* dx) const {
-  bwd_data_.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, wrap(dst_md_, dy)},
-                                   {DNNL_ARG_WEIGHTS, wrap(weights_md_, w)},
-                                   {DNNL_ARG_DIFF_SRC, wrap(src_md_, dx)}});
+  if (plain_depthwise_data(params_)) return depthwise_backward_data(params_, dy, w, dx);
+  memory diff_src = stage_out(bd_diff_src_, dx, 2);
+  bwd_data_.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, stage_in(bd_diff_dst_, dy, 0)},
+                                   {DNNL_ARG_WEIGHTS, stage_in(bd_weights_, w, 1)},
+                                   {DNNL_ARG_DIFF_SRC, diff_src}});
+  finish_out(bd_diff_src_, diff_src, dx);
   cpu_stream().wait();
 }
 
 void Conv2dKernel::backward_weights(const float* x, const float* dy, float* dw, float* db) const {
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_md_, x)},
-                                       {DNNL_ARG_DIFF_DST, wrap(dst_md_, dy)},
-                                       {DNNL_ARG_DIFF_WEIGHTS, wrap(weights_md_, dw)}};
+  if (depthwise(params_))
+    return depthwise_backward_weights(params_, x, dy, dw, params_.bias ? db : nullptr);
+  memory diff_w = stage_out(bw_diff_weights_, dw, 2);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, stage_in(bw_src_, x, 0)},
+                                       {DNNL_ARG_DIFF_DST, stage_in(bw_diff_dst_, dy, 1)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, diff_w}};
   if (params_.bias) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(bias_md_, db));
   bwd_weights_.execute(cpu_stream(), args);
+  finish_out(bw_diff_weights_, diff_w, dw);
   cpu_stream().wait();
 }
 

@@ -48,12 +48,25 @@ class Conv2dKernel {
   // dw (and db when params().bias) from x and dy. `db` may be null without bias.
   void backward_weights(const float* x, const float* dy, float* dw, float* db) const;
 
+  // A user buffer in plain layout and the layout a primitive chose for it, with the
+  // reorders between them (unused when they are the same).
+  struct Staged {
+    Staged() = default;
+    Staged(const dnnl::memory::desc& plain, const dnnl::memory::desc& chosen);
+    dnnl::memory::desc plain, chosen;
+    dnnl::reorder to_chosen, to_plain;
+    bool same = true;
+  };
+
  private:
   Conv2dParams params_;
   dnnl::memory::desc src_md_, weights_md_, bias_md_, dst_md_;
   dnnl::convolution_forward fwd_;
   dnnl::convolution_backward_data bwd_data_;
   dnnl::convolution_backward_weights bwd_weights_;
+  Staged fwd_src_, fwd_weights_, fwd_dst_;
+  Staged bd_diff_dst_, bd_weights_, bd_diff_src_;
+  Staged bw_src_, bw_diff_dst_, bw_diff_weights_;
 };
 
 // The cached kernel for `params` (validated first), built on the first request for its

@@ -416,10 +416,7 @@ class CpuBackend : public Backend {
           const float* g = st.values[inputs[0]];
           for (size_t i = 1; i < inputs.size(); ++i) {
             if (!st.computed[inputs[i]]) continue;
-            const float* x = st.values[inputs[i]];
-            double sum = 0;
-            for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(g[j]) * x[j];
-            dw[i - 1] += sum;
+            dw[i - 1] += plain::dot(n, g, st.values[inputs[i]]);
           }
           return true;
         };

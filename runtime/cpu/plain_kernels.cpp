@@ -16,6 +16,11 @@ namespace {
   throw std::invalid_argument(fmt::format("{}: {}", op, msg));
 }
 
+// Elementwise kernels split work into chunks that fit in L2 and run them on the OpenMP
+// threads oneDNN uses; below kParallelMin elements threading costs more than it saves.
+constexpr int64_t kChunk = 16384;
+constexpr int64_t kParallelMin = 65536;
+
 void require_positive(const char* op, const char* field, int64_t v) {
   if (v < 1) fail(op, fmt::format("{} must be positive, got {}", field, v));
 }
@@ -35,6 +40,18 @@ float row_max(const float* x, int64_t n) {
 }
 
 }  // namespace
+
+double dot(int64_t n, const float* a, const float* b) {
+  double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n > kParallelMin)
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t end = std::min(n, c + kChunk);
+    double acc = 0;
+    for (int64_t j = c; j < end; ++j) acc += static_cast<double>(a[j]) * b[j];
+    total += acc;
+  }
+  return total;
+}
 
 // --- Softmax cross-entropy -------------------------------------------------------------------
 
@@ -118,13 +135,19 @@ void weighted_sum_forward(const WeightedSumParams& p, const float* const* xs, co
                           float* y) {
   p.validate();
   const int64_t n = p.size;
-  const float w0 = w[0];
-  const float* x0 = xs[0];
-  for (int64_t j = 0; j < n; ++j) y[j] = w0 * x0[j];
-  for (int64_t i = 1; i < p.inputs; ++i) {
-    const float wi = w[i];
-    const float* x = xs[i];
-    for (int64_t j = 0; j < n; ++j) y[j] += wi * x[j];
+  // One pass over y in cache-sized chunks (all inputs per chunk), chunks across threads:
+  // these sums are memory-bound, and k passes over a large y would read it k times.
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t end = std::min(n, c + kChunk);
+    const float w0 = w[0];
+    const float* x0 = xs[0];
+    for (int64_t j = c; j < end; ++j) y[j] = w0 * x0[j];
+    for (int64_t i = 1; i < p.inputs; ++i) {
+      const float wi = w[i];
+      const float* x = xs[i];
+      for (int64_t j = c; j < end; ++j) y[j] += wi * x[j];
+    }
   }
 }
 
@@ -133,12 +156,7 @@ void weighted_sum_backward(const WeightedSumParams& p, const float* const* xs, c
   p.validate();
   const int64_t n = p.size;
   for (int64_t i = 0; i < p.inputs; ++i) {
-    if (dw) {
-      const float* x = xs[i];
-      double acc = 0;
-      for (int64_t j = 0; j < n; ++j) acc += static_cast<double>(dy[j]) * x[j];
-      dw[i] = static_cast<float>(acc);
-    }
+    if (dw) dw[i] = static_cast<float>(dot(n, dy, xs[i]));
     if (dxs && dxs[i]) {
       const float wi = w[i];
       float* dx = dxs[i];
@@ -164,11 +182,16 @@ void add_forward(const AddParams& p, const float* const* xs, float* y) {
       first = i;
       break;
     }
-  if (y != xs[first]) std::memcpy(y, xs[first], static_cast<size_t>(n) * sizeof(float));
-  for (int64_t i = 0; i < p.inputs; ++i) {
-    if (i == first) continue;
-    const float* x = xs[i];
-    for (int64_t j = 0; j < n; ++j) y[j] += x[j];
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t end = std::min(n, c + kChunk);
+    if (y != xs[first])
+      std::memcpy(y + c, xs[first] + c, static_cast<size_t>(end - c) * sizeof(float));
+    for (int64_t i = 0; i < p.inputs; ++i) {
+      if (i == first) continue;
+      const float* x = xs[i];
+      for (int64_t j = c; j < end; ++j) y[j] += x[j];
+    }
   }
 }
 
@@ -258,6 +281,7 @@ void scale_forward(int64_t size, double scale, const float* x, float* y) {
   require_positive("mul", "size", size);
   if (!std::isfinite(scale)) fail("mul", fmt::format("scale must be finite, got {}", scale));
   const float s = static_cast<float>(scale);
+#pragma omp parallel for schedule(static) if (size > kParallelMin)
   for (int64_t i = 0; i < size; ++i) y[i] = s * x[i];
 }
 

@@ -48,6 +48,10 @@ void softmax_forward(int64_t size, const float* x, float* y);
 // dx = y * (dy - sum(dy * y)), from the forward's output y. dx may be dy.
 void softmax_backward(int64_t size, const float* y, const float* dy, float* dx);
 
+// sum_j a[j] * b[j] over n floats, accumulated in double (in chunks, on the kernel threads):
+// the architecture gradient of a full-mode choice is one such dot per candidate.
+double dot(int64_t n, const float* a, const float* b);
+
 // --- Weighted sum (DARTS' mixed op) ----------------------------------------------------------
 
 struct WeightedSumParams {

@@ -26,16 +26,9 @@ Executor::Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> ba
   output_ =
       static_cast<float*>(backend_->allocate(static_cast<size_t>(out.elements) * sizeof(float)));
 
-  const size_t n = plan_.values.size();
-  state_.values.assign(n, nullptr);
-  state_.computed.assign(n, 0);
-  for (size_t v = 0; v < n; ++v) {
-    const ValueSlot& slot = plan_.values[v];
-    if (slot.storage == ValueStorage::Arena)
-      state_.values[v] = reinterpret_cast<float*>(static_cast<char*>(arena_) + slot.offset);
-    else if (slot.storage == ValueStorage::Output)
-      state_.values[v] = output_;
-  }
+  state_.values.assign(plan_.values.size(), nullptr);
+  state_.computed.assign(plan_.values.size(), 0);
+  bind_arena(arena_);
   state_.param.resize(plan_.params.size());
   state_.grad.resize(plan_.params.size());
   for (size_t i = 0; i < plan_.params.size(); ++i) {
@@ -52,8 +45,29 @@ Executor::Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> ba
 }
 
 Executor::~Executor() {
-  backend_->release(arena_);
+  if (owns_arena_) backend_->release(arena_);
   backend_->release(output_);
+}
+
+void Executor::bind_arena(void* arena) {
+  arena_ = arena;
+  for (size_t v = 0; v < plan_.values.size(); ++v) {
+    const ValueSlot& slot = plan_.values[v];
+    if (slot.storage == ValueStorage::Arena)
+      state_.values[v] = reinterpret_cast<float*>(static_cast<char*>(arena_) + slot.offset);
+    else if (slot.storage == ValueStorage::Output)
+      state_.values[v] = output_;
+  }
+}
+
+void Executor::share_arena(Executor& a, Executor& b) {
+  if (!a.owns_arena_ || !b.owns_arena_)
+    throw std::logic_error("share_arena: an executor already shares its arena");
+  Executor& big = a.plan_.arena_bytes >= b.plan_.arena_bytes ? a : b;
+  Executor& small = &big == &a ? b : a;
+  small.backend_->release(small.arena_);
+  small.owns_arena_ = false;
+  small.bind_arena(big.arena_);
 }
 
 void Executor::use_full_choices() {
@@ -134,7 +148,12 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
       auto t0 = std::chrono::steady_clock::now();
       bool wrote = backend_->run(i, state_);
       backend_->synchronize();
-      OpTime& t = profile_[s.op];
+      // Gradient steps are told apart by their forward op (conv_grad_input of a dwconv
+      // vs a conv), dilated convolutions by a suffix: they take different kernels.
+      std::string key = s.op == s.fwd_op ? s.op : s.op + " (" + s.fwd_op + ")";
+      auto dil = s.ints.find("dilation");
+      if (dil != s.ints.end() && dil->second > 1) key += " dilated";
+      OpTime& t = profile_[key];
       t.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ++t.calls;
       if (wrote) state_.computed[s.node] = 1;

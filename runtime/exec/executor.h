@@ -76,18 +76,23 @@ class Executor {
   // Seeds the dropout masks of the next run (the trainer passes a per-step value).
   void set_dropout_seed(uint64_t seed) { state_.dropout_seed = seed; }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
+  // Makes two executors that never run at the same time (DARTS' alpha and weight steps)
+  // use one arena, sized for the larger plan: nothing in an arena outlives a run.
+  static void share_arena(Executor& a, Executor& b);
   // Steps that ran in the last run (skipped: masked out, or missing their gradient).
   int64_t steps_run() const { return steps_run_; }
   Backend& backend() { return *backend_; }
 
  private:
   void refresh_choice_weights();
+  void bind_arena(void* arena);
 
   ExecPlan plan_;
   ParamStore& store_;
   std::unique_ptr<Backend> backend_;
   std::vector<int> param_index_, arch_index_;
   void* arena_ = nullptr;
+  bool owns_arena_ = true;
   float* output_ = nullptr;  // the plan's own output buffer (the loss in training)
   RunState state_;
   bool full_ = true;

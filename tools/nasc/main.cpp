@@ -208,7 +208,7 @@ int cmd_late_stage(const Options& o, const Graph& supernet, Diagnostics& diags,
     if (!sel) return report(diags);
     fixed = specialise(supernet, *sel);
   }
-  const Graph& g = fixed ? *fixed : supernet;
+  const Graph g = execution_graph(fixed ? *fixed : supernet);
   try {
     if (o.stage == "plan") {
       std::cout << print_plan(g, plan_memory(g, o.batch));
