@@ -2,35 +2,18 @@
 // expected, the round trip of training graphs through the IR parser, and misuse.
 #include <catch2/catch.hpp>
 
-#include "compiler/ir/ir_parser.h"
-#include "compiler/ir/ir_printer.h"
 #include "compiler/passes/autodiff.h"
 #include "compiler/passes/pipeline.h"
+#include "tests/ir_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
 
-namespace {
-
-Graph parse(const std::string& text) {
-  Diagnostics diags;
-  std::optional<Graph> g = parse_ir("test.ir", text, diags);
-  INFO(diags.render());
-  REQUIRE(g);
-  return *g;
-}
-
-std::string print(const Graph& g) {
-  PrintOptions o;
-  o.locations = false;
-  o.names = false;
-  return print_graph(g, o);
-}
-
-}  // namespace
+using test::parse_ir_text;
+using test::print_bare;
 
 TEST_CASE("autodiff: conv -> relu -> pool -> linear", "[autodiff]") {
-  Graph g = parse(R"(network net() {
+  Graph g = parse_ir_text(R"(network net() {
   %0 = input() {shape=[1,4,4]} : [1,4,4]
   %1 = conv(%0) {kernel=3, out=2, pad=1} : [2,4,4]
   %2 = relu(%1) : [2,4,4]
@@ -39,7 +22,7 @@ TEST_CASE("autodiff: conv -> relu -> pool -> linear", "[autodiff]") {
   return %4
 }
 )");
-  CHECK(print(build_training_graph(g)) == R"(network net() {
+  CHECK(print_bare(build_training_graph(g)) == R"(network net() {
   %0 = input() {shape=[1,4,4]} : [1,4,4]
   %1 = conv(%0) {bias=false, dilation=1, groups=1, kernel=3, out=2, pad=1, stride=1} : [2,4,4]
   %2 = relu(%1) : [2,4,4]
@@ -58,7 +41,7 @@ TEST_CASE("autodiff: conv -> relu -> pool -> linear", "[autodiff]") {
 }
 
 TEST_CASE("autodiff: fan-out sums gradients; add and identity pass them through", "[autodiff]") {
-  Graph g = parse(R"(network net() {
+  Graph g = parse_ir_text(R"(network net() {
   %0 = input() {shape=[4]} : [4]
   %1 = linear(%0) {out=4} : [4]
   %2 = identity(%1) : [4]
@@ -68,7 +51,7 @@ TEST_CASE("autodiff: fan-out sums gradients; add and identity pass them through"
   return %5
 }
 )");
-  std::string out = print(build_training_graph(g));
+  std::string out = print_bare(build_training_graph(g));
   CHECK_THAT(out, Contains("%10 = mul(%9) {scale=2.0} : [4]"));
   // %1's two uses (through identity, and through mul) are summed once both are known.
   CHECK_THAT(out, Contains("%11 = add(%10, %9) : [4]"));
@@ -79,7 +62,7 @@ TEST_CASE("autodiff: fan-out sums gradients; add and identity pass them through"
 
 TEST_CASE("autodiff: a choice in full mode differentiates alpha; zero passes nothing",
           "[autodiff]") {
-  Graph g = parse(R"(network net() {
+  Graph g = parse_ir_text(R"(network net() {
   %0 = input() {shape=[2,4,4]} : [2,4,4]
   %1 = conv(%0) {kernel=1, out=2} : [2,4,4]
   %2 = max_pool(%1) {kernel=3, pad=1, stride=1} : [2,4,4]
@@ -93,13 +76,13 @@ arch "e" k=1 candidates=["pool","none"] nodes=[%4]
 )");
   AutodiffOptions o;
   o.arch_grads = true;
-  std::string out = print(build_training_graph(g, o));
+  std::string out = print_bare(build_training_graph(g, o));
   CHECK_THAT(out, Contains("choice_grad_input(%11) {fwd=4, index=0, shape=[2,4,4]}"));
   CHECK_THAT(out, !Contains("index=1"));  // zero's input gets nothing
   CHECK_THAT(out, Contains("choice_grad_arch(%11, %2, %3) {fwd=4, shape=[]} : []"));
   CHECK_THAT(out, Contains("pool_grad(%12) {fwd=2, shape=[2,4,4]}"));
   // Without arch gradients the choice is still differentiated for its inputs.
-  CHECK_THAT(print(build_training_graph(g)), !Contains("choice_grad_arch"));
+  CHECK_THAT(print_bare(build_training_graph(g)), !Contains("choice_grad_arch"));
 }
 
 TEST_CASE("autodiff: training graphs of the examples parse back and re-check", "[autodiff]") {
@@ -112,14 +95,14 @@ TEST_CASE("autodiff: training graphs of the examples parse back and re-check", "
     o.arch_grads = true;
     Graph t = build_training_graph(*c.supernet, o);
     CHECK(forward_node_count(t) == static_cast<int>(c.supernet->nodes.size()));
-    std::string text = print(t);
-    Graph back = parse(text);
-    CHECK(print(back) == text);
+    std::string text = print_bare(t);
+    Graph back = parse_ir_text(text);
+    CHECK(print_bare(back) == text);
   }
 }
 
 TEST_CASE("autodiff: a network without vector logits is refused", "[autodiff]") {
-  Graph g = parse(R"(network img() {
+  Graph g = parse_ir_text(R"(network img() {
   %0 = input() {shape=[1,4,4]} : [1,4,4]
   %1 = conv(%0) {kernel=1, out=2} : [2,4,4]
   return %1

@@ -1,31 +1,17 @@
 // Common-subexpression elimination, IR in and IR out.
 #include <catch2/catch.hpp>
 
-#include "compiler/ir/ir_parser.h"
-#include "compiler/ir/ir_printer.h"
 #include "compiler/passes/cse.h"
 #include "compiler/passes/pipeline.h"
+#include "tests/ir_test_util.h"
 
 using namespace nas;
 
-namespace {
-Graph parse(const std::string& text) {
-  Diagnostics diags;
-  std::optional<Graph> g = parse_ir("test.ir", text, diags);
-  INFO(diags.render());
-  REQUIRE(g);
-  return *g;
-}
-std::string print(const Graph& g) {
-  PrintOptions o;
-  o.locations = false;
-  o.names = false;
-  return print_graph(g, o);
-}
-}  // namespace
+using test::parse_ir_text;
+using test::print_bare;
 
 TEST_CASE("cse: equal parameter-free nodes merge; layers with weights never do", "[cse]") {
-  Graph g = parse(R"(network net() {
+  Graph g = parse_ir_text(R"(network net() {
   %0 = input() {shape=[2,4,4]} : [2,4,4]
   %1 = relu(%0) : [2,4,4]
   %2 = conv(%1) {kernel=1, out=2} : [2,4,4]
@@ -40,7 +26,7 @@ TEST_CASE("cse: equal parameter-free nodes merge; layers with weights never do",
   return %10
 }
 )");
-  CHECK(print(eliminate_common_subexpressions(g)) == R"(network net() {
+  CHECK(print_bare(eliminate_common_subexpressions(g)) == R"(network net() {
   %0 = input() {shape=[2,4,4]} : [2,4,4]
   %1 = relu(%0) : [2,4,4]
   %2 = conv(%1) {bias=false, dilation=1, groups=1, kernel=1, out=2, pad=0, stride=1} : [2,4,4]
