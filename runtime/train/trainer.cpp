@@ -48,28 +48,6 @@ std::vector<size_t> all_indices(const Dataset& d) {
   return v;
 }
 
-TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta) {
-  TensorFile f;
-  f.meta = meta;
-  for (const StoredParam& p : store.params())
-    f.tensors.push_back({p.spec.name, p.spec.shape, p.value});
-  return f;
-}
-
-void params_from_file(ParamStore& store, const TensorFile& f, const std::string& what) {
-  for (StoredParam& p : store.params()) {
-    const NamedTensor* t = f.find(p.spec.name);
-    if (t == nullptr)
-      throw std::invalid_argument(what + " has no tensor `" + p.spec.name +
-                                  "`: it was saved from another network");
-    if (t->shape != p.spec.shape)
-      throw std::invalid_argument(what + ": tensor `" + p.spec.name + "` is " +
-                                  shape_text(t->shape) + ", the network needs " +
-                                  shape_text(p.spec.shape));
-    p.value = t->data;
-  }
-}
-
 struct EvalResult {
   double loss = 0, accuracy = 0;
 };
@@ -97,6 +75,28 @@ EvalResult evaluate(Executor& ex, Loader& loader) {
 }
 
 }  // namespace
+
+TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta) {
+  TensorFile f;
+  f.meta = meta;
+  for (const StoredParam& p : store.params())
+    f.tensors.push_back({p.spec.name, p.spec.shape, p.value});
+  return f;
+}
+
+void params_from_file(ParamStore& store, const TensorFile& f, const std::string& what) {
+  for (StoredParam& p : store.params()) {
+    const NamedTensor* t = f.find(p.spec.name);
+    if (t == nullptr)
+      throw std::invalid_argument(what + " has no tensor `" + p.spec.name +
+                                  "`: it was saved from another network");
+    if (t->shape != p.spec.shape)
+      throw std::invalid_argument(what + ": tensor `" + p.spec.name + "` is " +
+                                  shape_text(t->shape) + ", the network needs " +
+                                  shape_text(p.spec.shape));
+    p.value = t->data;
+  }
+}
 
 TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           const std::vector<int64_t>& input_shape, int64_t classes) {
@@ -130,17 +130,21 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
   if (d.train.num_classes > classes)
     throw std::invalid_argument(fmt::format("{} has {} classes but the network returns {} logits",
                                             cfg.name, d.train.num_classes, classes));
+  // The limit picks a stratified subset first; train_portion then splits it into the
+  // training part and the validation part (which only search uses).
+  d.train_indices = limit_to(d.train, d.train_indices, cfg.limit_train, derive_seed(seed, 29));
+  d.test_indices = limit_to(d.test, d.test_indices, cfg.limit_test, derive_seed(seed, 31));
   if (cfg.train_portion < 1.0) {
     Dataset view;
     for (size_t i : d.train_indices) view.labels.push_back(d.train.labels[i]);
     view.num_classes = d.train.num_classes;
     auto [keep, valid] = split_stratified(view, cfg.train_portion, derive_seed(seed, 23));
-    std::vector<size_t> kept;
+    std::vector<size_t> kept, held;
     for (size_t k : keep) kept.push_back(d.train_indices[k]);
+    for (size_t k : valid) held.push_back(d.train_indices[k]);
     d.train_indices = kept;
+    d.valid_indices = held;
   }
-  d.train_indices = limit_to(d.train, d.train_indices, cfg.limit_train, derive_seed(seed, 29));
-  d.test_indices = limit_to(d.test, d.test_indices, cfg.limit_test, derive_seed(seed, 31));
   return d;
 }
 

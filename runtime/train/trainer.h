@@ -14,7 +14,9 @@
 
 #include "runtime/data/dataset.h"
 #include "runtime/exec/exec_plan.h"
+#include "runtime/exec/param_store.h"
 #include "runtime/train/run_dir.h"
+#include "runtime/train/tensor_file.h"
 #include "runtime/train/train_config.h"
 
 namespace nas {
@@ -22,13 +24,20 @@ namespace nas {
 struct TrainData {
   Dataset train, test;
   std::vector<size_t> train_indices, test_indices;
+  std::vector<size_t> valid_indices;  // of `train`: the part train_portion leaves out
 };
 
-// Loads the data sets the config names and applies train_portion and the limits.
+// Loads the data sets the config names, applies the limits, then splits the training
+// set by train_portion (stratified) into training and validation indices.
 // Throws DataError (naming the file) for unreadable data, std::invalid_argument when the
 // samples do not match `input_shape` or the labels exceed `classes`.
 TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           const std::vector<int64_t>& input_shape, int64_t classes);
+
+// The store's weights and running statistics as a tensor file, and back (every tensor
+// the store holds must be in the file with its shape; `what` names the file in errors).
+TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta);
+void params_from_file(ParamStore& store, const TensorFile& f, const std::string& what);
 
 struct TrainSummary {
   int64_t epochs_run = 0;

@@ -17,9 +17,12 @@
 #include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/autodiff.h"
 #include "compiler/passes/derive_arch.h"
+#include "compiler/passes/genotype.h"
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/pipeline.h"
+#include "runtime/search/search_config.h"
+#include "runtime/search/searcher.h"
 #include "runtime/train/train_config.h"
 #include "runtime/train/trainer.h"
 #include "tools/nasc/options.h"
@@ -317,6 +320,110 @@ int cmd_train(const Options& o, Diagnostics& diags) {
   return report(diags);
 }
 
+// nasc search: the supernet compiled as a weight plan and an alpha-only plan; genotypes
+// derived (compiler/passes/genotype) and costed through hooks the runtime calls.
+int cmd_search(const Options& o, Diagnostics& diags) {
+  std::optional<SearchConfig> cfg;
+  try {
+    std::string file = o.config;
+    if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
+    cfg = file.empty() ? default_search_config() : load_search_config(file);
+    if (!o.data.empty()) {
+      nlohmann::json j = search_config_to_json(*cfg);
+      std::string name = o.data.substr(0, o.data.find(':'));
+      j["data"]["name"] = name;
+      j["data"].erase("dir");
+      if (name == "cifar10") j["data"]["dir"] = o.data.substr(o.data.find(':') + 1);
+      if (name != "synthetic")
+        for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
+          j["data"].erase(k);
+      cfg = parse_search_config(j, "--data");
+    }
+    if (o.epochs > 0) cfg->base.epochs = o.epochs;
+    if (o.threads >= 0) cfg->base.threads = static_cast<int>(o.threads);
+    if (cfg->warmup_epochs >= cfg->base.epochs)
+      throw std::invalid_argument("warmup_epochs (" + std::to_string(cfg->warmup_epochs) +
+                                  ") must be fewer than epochs (" +
+                                  std::to_string(cfg->base.epochs) + ")");
+  } catch (const std::exception& e) {
+    diags.error({}, e.what());
+    return report(diags);
+  }
+  std::string algorithm = o.algorithm.empty() ? "darts" : o.algorithm;
+  if (algorithm != "darts") {
+    diags.error({}, "-a " + algorithm +
+                        " is not implemented yet; `nasc search` runs first-order DARTS (-a darts)");
+    return report(diags);
+  }
+  CompileOptions copt;
+  copt.include_paths = o.include_paths;
+  copt.elaborate.network = o.network;
+  copt.elaborate.overrides = cfg->base.network;
+  for (const auto& kv : o.overrides) copt.elaborate.overrides.push_back(kv);
+  Compilation c = compile_file(o.file, copt, diags);
+  if (diags.has_errors() || !c.supernet) return report(diags);
+  const Graph& supernet = *c.supernet;
+  if (supernet.arch.empty()) {
+    diags.error({}, "`" + supernet.name +
+                        "` has no choices: there is nothing to search (use "
+                        "`nasc train` to train it)");
+    return report(diags);
+  }
+  try {
+    SearchSetup setup;
+    setup.config = *cfg;
+    setup.algorithm = algorithm;
+    PlanOptions weights, alphas;
+    weights.batch = alphas.batch = cfg->base.data.effective_mini_batch();
+    weights.training = alphas.training = true;
+    alphas.arch_grads = true;
+    alphas.weight_grads = false;
+    setup.weight_plan = compile_plan(supernet, weights);
+    setup.alpha_plan = compile_plan(supernet, alphas);
+    setup.meta = {{"network", supernet.name},
+                  {"file", o.file},
+                  {"command", "nasc search " + o.file + " -a " + algorithm +
+                                  (o.config.empty() ? "" : " -c " + o.config) + " -o " + o.output}};
+    setup.hooks.derive = [&supernet](const std::vector<std::vector<double>>& probs) {
+      Selection sel = derive_genotype(supernet, probs);
+      GenotypeInfo info;
+      info.arch = nlohmann::ordered_json::parse(arch_to_json(supernet, sel));
+      for (size_t g = 0; g < supernet.arch.size(); ++g) {
+        std::string names;
+        for (int c : sel.chosen[g])
+          names += (names.empty() ? "" : "+") + supernet.arch[g].candidates[c];
+        info.names[supernet.arch[g].key] = names;
+      }
+      Graph fixed = derive_fixed_network(supernet, sel);
+      NodeCosts costs = node_costs(fixed);
+      std::vector<char> all(fixed.nodes.size(), 1);
+      info.params = static_cast<double>(masked_sum(costs.params, all));
+      info.macs = static_cast<double>(masked_sum(costs.macs, all));
+      return info;
+    };
+    setup.hooks.finish = [&supernet](const GenotypeInfo& info, const std::string& dir) {
+      Diagnostics local;
+      auto sel = parse_arch(supernet, "arch.json", info.arch.dump(), local);
+      if (!sel) return;
+      std::string svg = (std::filesystem::path(dir) / "arch.svg").string();
+      RenderResult r =
+          render_with_graphviz(graph_to_dot(derive_fixed_network(supernet, *sel)), "svg", svg);
+      if (r.status != RenderResult::Ok)
+        std::cerr << "nasc: warning: arch.svg: " << r.message << "\n";
+    };
+    SearchSummary s = run_search(std::move(setup), o.output, o.resume, std::cout);
+    std::cout << "found " << s.genotype.names.size() << " choices, "
+              << with_commas(static_cast<int64_t>(s.genotype.params)) << " params, "
+              << human(static_cast<int64_t>(s.genotype.macs)) << " MACs ("
+              << fmt::format("{:.0f}", s.seconds) << " s); wrote " << o.output
+              << "/arch.json\nretrain it: nasc train " << o.file << " --arch " << o.output
+              << "/arch.json -o RUN_DIR\n";
+  } catch (const std::exception& e) {
+    diags.error({}, e.what());
+  }
+  return report(diags);
+}
+
 int run_checked(const Options& o, Diagnostics& diags);
 
 // The error limit unwinds with TooManyErrors. compile_file catches it, but the later
@@ -332,6 +439,7 @@ int run(const Options& o) {
 
 int run_checked(const Options& o, Diagnostics& diags) {
   if (o.command == "train") return cmd_train(o, diags);
+  if (o.command == "search") return cmd_search(o, diags);
   CompileOptions copt;
   copt.include_paths = o.include_paths;
   copt.elaborate.network = o.network;

@@ -19,6 +19,10 @@ Usage:
                                              train the network (or the architecture --arch
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
+  nasc search FILE -o DIR [-a darts] [--data ...] [-c CONFIG.json] [--epochs N]
+             [--threads N] [--resume]     search the space (DARTS, first order); DIR gets
+                                             arch.json, arch.svg, config.json, log.txt,
+                                             metrics.jsonl, checkpoint
   nasc --help | --version
 
 Options:
@@ -33,6 +37,8 @@ Options:
   --epochs N         override the config's epochs
   --threads N        CPU threads (0 = all cores)
   --resume           continue the run in DIR from its last checkpoint
+  -a ALGORITHM       search algorithm: darts (first order; darts2, pnas and random are
+                     planned)
   --json             machine-readable output (check)
   --no-locations     omit @file:line:col from IR dumps
 
@@ -43,7 +49,7 @@ Docs: docs/language.md (the language), docs/cli.md (this tool), docs/train.md (t
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  static const std::set<std::string> commands = {"check", "graph", "ir", "train"};
+  static const std::set<std::string> commands = {"check", "graph", "ir", "train", "search"};
   std::vector<std::string> args(argv + 1, argv + argc);
   bool stage_given = false, batch_given = false;
   auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
@@ -100,6 +106,11 @@ Options parse_options(int argc, char** argv) {
                   (a == "--epochs" ? "positive integer" : "count >= 0 (0 = all cores)") +
                   ", got \"" + v + "\"";
       (a == "--epochs" ? o.epochs : o.threads) = n;
+    } else if (a == "-a" || a == "--algorithm") {
+      o.algorithm = need_value(i, a);
+      if (o.error.empty() && o.algorithm != "darts" && o.algorithm != "darts2" &&
+          o.algorithm != "pnas" && o.algorithm != "random")
+        o.error = "-a takes darts, darts2, pnas or random, got \"" + o.algorithm + "\"";
     } else if (a == "--resume") {
       o.resume = true;
     } else if (a == "--network") {
@@ -119,7 +130,7 @@ Options parse_options(int argc, char** argv) {
       o.error = "unknown option " + a;
     } else if (o.command.empty()) {
       if (!commands.count(a)) {
-        o.error = "unknown command `" + a + "` (commands: check, graph, ir, train)";
+        o.error = "unknown command `" + a + "` (commands: check, graph, ir, train, search)";
       }
       o.command = a;
     } else if (o.file.empty()) {
@@ -142,18 +153,20 @@ Options parse_options(int argc, char** argv) {
           std::string(flag) + " does not apply to `nasc " + o.command + "`; it is for " + where;
   };
   only_for(o.json, "--json", o.command == "check", "`nasc check`");
-  only_for(!o.output.empty(), "-o", o.command == "graph" || o.command == "train",
-           "`nasc graph` and `nasc train`");
+  only_for(!o.output.empty(), "-o",
+           o.command == "graph" || o.command == "train" || o.command == "search",
+           "`nasc graph`, `nasc train` and `nasc search`");
   only_for(stage_given, "--stage", o.command == "ir", "`nasc ir`");
   only_for(o.no_locations, "--no-locations", o.command == "ir", "`nasc ir`");
-  bool train = o.command == "train";
-  only_for(!o.config.empty(), "-c", train, "`nasc train`");
-  only_for(!o.data.empty(), "--data", train, "`nasc train`");
-  only_for(o.epochs > 0, "--epochs", train, "`nasc train`");
-  only_for(o.threads >= 0, "--threads", train, "`nasc train`");
-  only_for(o.resume, "--resume", train, "`nasc train`");
+  bool train = o.command == "train" || o.command == "search";
+  only_for(!o.algorithm.empty(), "-a", o.command == "search", "`nasc search`");
+  only_for(!o.config.empty(), "-c", train, "`nasc train` and `nasc search`");
+  only_for(!o.data.empty(), "--data", train, "`nasc train` and `nasc search`");
+  only_for(o.epochs > 0, "--epochs", train, "`nasc train` and `nasc search`");
+  only_for(o.threads >= 0, "--threads", train, "`nasc train` and `nasc search`");
+  only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
   if (o.error.empty() && train && o.output.empty())
-    o.error = "`nasc train` needs -o DIR, the run folder";
+    o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
   only_for(!o.arch.empty(), "--arch",
            o.command != "ir" || o.stage == "pruned" || o.stage == "plan" || o.stage == "grad" ||
                o.stage == "train-plan",

@@ -23,7 +23,8 @@ struct Options {
   std::string data;                                            // --data (train)
   int64_t epochs = 0;                                          // --epochs (train); 0 = config
   int64_t threads = -1;                                        // --threads (train); -1 = config
-  bool resume = false;                                         // --resume (train)
+  bool resume = false;                                         // --resume (train, search)
+  std::string algorithm;                                       // -a (search)
   bool json = false;
   bool no_locations = false;
   std::string error;  // set when argv is malformed

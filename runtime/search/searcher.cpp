@@ -1,0 +1,323 @@
+#include "runtime/search/searcher.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "runtime/cpu/plain_kernels.h"
+#include "runtime/cpu/threads.h"
+#include "runtime/data/loader.h"
+#include "runtime/data/rng.h"
+#include "runtime/exec/executor.h"
+#include "runtime/optim/grad_clip.h"
+#include "runtime/optim/lr_schedule.h"
+#include "runtime/report/report_html.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/progress.h"
+#include "runtime/train/run_dir.h"
+#include "runtime/train/trainer.h"
+
+namespace nas {
+namespace {
+
+std::vector<std::vector<double>> probabilities(const ParamStore& store) {
+  std::vector<std::vector<double>> out;
+  for (const StoredArch& a : store.arch()) {
+    std::vector<float> p(a.alpha.size());
+    plain::softmax_forward(static_cast<int64_t>(p.size()), a.alpha.data(), p.data());
+    out.emplace_back(p.begin(), p.end());
+  }
+  return out;
+}
+
+double mean_entropy(const std::vector<std::vector<double>>& probs) {
+  if (probs.empty()) return 0;
+  double total = 0;
+  for (const auto& p : probs)
+    for (double v : p)
+      if (v > 0) total -= v * std::log(v);
+  return total / static_cast<double>(probs.size());
+}
+
+// Two optimizer blobs in one: uint64 size of the first, the first, the second.
+std::vector<uint8_t> pack(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  std::vector<uint8_t> out(8);
+  uint64_t n = a.size();
+  std::memcpy(out.data(), &n, 8);
+  out.insert(out.end(), a.begin(), a.end());
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+std::pair<std::vector<uint8_t>, std::vector<uint8_t>> unpack(const std::vector<uint8_t>& blob,
+                                                             const std::string& what) {
+  uint64_t n = 0;
+  if (blob.size() < 8) throw std::invalid_argument(what + ": optimizer state is truncated");
+  std::memcpy(&n, blob.data(), 8);
+  if (n > blob.size() - 8) throw std::invalid_argument(what + ": optimizer state is truncated");
+  return {{blob.begin() + 8, blob.begin() + 8 + static_cast<int64_t>(n)},
+          {blob.begin() + 8 + static_cast<int64_t>(n), blob.end()}};
+}
+
+const char* kAlphaPrefix = "#alpha/";
+
+double number_or_nan(const nlohmann::json& rec, const char* key) {
+  auto it = rec.find(key);
+  return it != rec.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+// report.html from the run folder's own records (so a resumed run reports every epoch).
+void write_report(RunDir& run, const ParamStore& store, const nlohmann::json& meta,
+                  const SearchSummary& summary, const std::string& algorithm) {
+  ReportInput in;
+  in.title =
+      "nasc search: " + meta.value("network", std::string("network")) + " (" + algorithm + ")";
+  in.algorithm = algorithm;
+  in.space_file = meta.value("file", std::string());
+  in.command_line = meta.value("command", std::string());
+  for (const StoredArch& a : store.arch()) in.candidates[a.spec.key] = a.spec.candidates;
+  std::ifstream metrics(run.path("metrics.jsonl"));
+  std::string line;
+  while (std::getline(metrics, line)) {
+    nlohmann::json rec = nlohmann::json::parse(line, nullptr, false);
+    if (rec.is_discarded() || !rec.is_object()) continue;
+    ReportEpoch e;
+    e.epoch = rec.value("epoch", int64_t{0});
+    e.train_loss = number_or_nan(rec, "train_loss");
+    e.train_acc = number_or_nan(rec, "train_acc");
+    e.valid_loss = number_or_nan(rec, "valid_loss");
+    e.valid_acc = number_or_nan(rec, "valid_acc");
+    e.params = number_or_nan(rec, "params");
+    e.macs = number_or_nan(rec, "macs");
+    if (rec.contains("probabilities") && rec["probabilities"].is_object())
+      for (const auto& [k, v] : rec["probabilities"].items())
+        if (v.is_array()) e.probs[k] = v.get<std::vector<double>>();
+    if (rec.contains("genotype") && rec["genotype"].is_object())
+      for (const auto& [k, v] : rec["genotype"].items())
+        if (v.is_string()) e.genotype[k] = v.get<std::string>();
+    in.epochs.push_back(std::move(e));
+  }
+  std::ifstream svg(run.path("arch.svg"));
+  if (svg) {
+    std::stringstream text;
+    text << svg.rdbuf();
+    in.arch_svg = text.str();
+  }
+  in.final_arch = summary.genotype.arch;
+  in.final_params = summary.genotype.params;
+  in.final_macs = summary.genotype.macs;
+  in.seconds = summary.seconds;
+  write_report_html(run.path("report.html"), in);
+}
+
+}  // namespace
+
+SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
+                         std::ostream& out) {
+  if (setup.algorithm != "darts")
+    throw std::invalid_argument("search algorithm `" + setup.algorithm +
+                                "` is not available (available: darts)");
+  const SearchConfig& cfg = setup.config;
+  const TrainConfig& base = cfg.base;
+  const auto start = std::chrono::steady_clock::now();
+  set_cpu_threads(base.threads);
+  RunDir run(dir, !resume);
+  TrainData data = load_train_data(base.data, base.seed, setup.weight_plan.input_shape,
+                                   setup.weight_plan.classes);
+  if (data.valid_indices.empty())
+    throw std::invalid_argument(
+        "search needs a validation split for the architecture: set data.train_portion below 1");
+  const int64_t batch = base.data.effective_mini_batch();
+  if (base.data.mini_batch != base.data.batch_size)
+    throw std::invalid_argument(
+        "search does not accumulate gradients: use mini_batch = batch_size");
+  for (const auto* part : {&data.train_indices, &data.valid_indices})
+    if (part->size() < static_cast<size_t>(batch))
+      throw std::invalid_argument(fmt::format(
+          "the training and validation splits ({} and {} samples) must each hold one batch of {}",
+          data.train_indices.size(), data.valid_indices.size(), batch));
+
+  ParamStore store;
+  Executor weights(std::move(setup.weight_plan), store, make_cpu_backend(), base.seed);
+  Executor alphas(std::move(setup.alpha_plan), store, make_cpu_backend(), base.seed);
+  Executor::share_arena(weights, alphas);
+  std::unique_ptr<Optimizer> w_opt = make_optimizer(base.optimizer, store.weight_slots());
+  std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, store.weight_slots());
+  std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, store.arch_slots());
+  std::vector<GradSpan> grads;
+  for (StoredParam& p : store.params())
+    if (p.spec.trainable) grads.push_back({p.grad.data(), p.grad.size()});
+
+  LoaderOptions lo;
+  lo.batch_size = static_cast<size_t>(batch);
+  lo.drop_last = true;
+  lo.seed = base.seed;
+  lo.augment = base.data.augment;
+  if (base.data.normalize) {
+    auto [mean, stdev] = channel_stats(data.train, data.train_indices);
+    lo.augment.mean = mean;
+    lo.augment.std = stdev;
+  }
+  Loader train_loader(data.train, data.train_indices, lo);
+  LoaderOptions vo = lo;
+  vo.seed = derive_seed(base.seed, 101);  // another order than the training batches
+  Loader valid_loader(data.train, data.valid_indices, vo);
+  const int64_t steps = static_cast<int64_t>(
+      std::min(train_loader.batches_per_epoch(), valid_loader.batches_per_epoch()));
+  const int64_t search_epochs = base.epochs - cfg.warmup_epochs;
+  std::unique_ptr<LrSchedule> schedule =
+      make_schedule(base.optimizer.schedule, base.optimizer.lr, steps);
+  std::unique_ptr<LrSchedule> warm_schedule =
+      make_schedule(cfg.warmup.schedule, cfg.warmup.lr, steps);
+
+  nlohmann::json meta = setup.meta;
+  meta["algorithm"] = setup.algorithm;
+  int64_t first_epoch = 0, global_step = 0;
+  if (resume) {
+    std::optional<Checkpoint> ck = load_checkpoint(dir);
+    if (!ck) throw std::invalid_argument(dir + ": no checkpoint to resume from");
+    const std::string what = run.path(kCheckpointFileName);
+    params_from_file(store, ck->params, what);
+    for (StoredArch& a : store.arch()) {
+      const NamedTensor* t = ck->params.find(kAlphaPrefix + a.spec.key);
+      if (t == nullptr || t->data.size() != a.alpha.size())
+        throw std::invalid_argument(what + ": no alpha for choice `" + a.spec.key +
+                                    "`: it was saved from another search space");
+      a.alpha = t->data;
+    }
+    auto [wblob, ablob] = unpack(ck->optimizer_state, what);
+    if (ck->epoch <= cfg.warmup_epochs)
+      warm_opt->load_state(wblob);
+    else
+      w_opt->load_state(wblob);
+    a_opt->load_state(ablob);
+    first_epoch = ck->epoch;
+    global_step = ck->global_step;
+    run.truncate_metrics_after(first_epoch);
+    run.log(fmt::format("resumed after epoch {} (step {})", first_epoch, global_step));
+    out << "resuming after epoch " << first_epoch << "\n";
+  } else {
+    run.write_json("config.json", search_config_to_json(cfg));
+    run.log(fmt::format(
+        "search {} ({}): {} choices, {} weights, {} training / {} validation samples, {} "
+        "steps per epoch, arena {} MB",
+        meta.value("network", std::string("network")), setup.algorithm, store.arch().size(),
+        store.trainable_count(), data.train_indices.size(), data.valid_indices.size(), steps,
+        weights.arena_bytes() / 1048576));
+  }
+
+  SearchSummary summary;
+  const bool tty = stdout_is_terminal();
+  Batch tb, vb;
+  for (int64_t epoch = first_epoch; epoch < base.epochs; ++epoch) {
+    const bool warming = epoch < cfg.warmup_epochs;
+    const auto epoch_start = std::chrono::steady_clock::now();
+    train_loader.start_epoch(epoch);
+    valid_loader.start_epoch(epoch);
+    ProgressOptions po;
+    po.tty = tty;
+    po.plain_every = base.log_every;
+    Progress bar(out,
+                 fmt::format("{} {}/{}", warming ? "warm-up" : "epoch", epoch + 1, base.epochs),
+                 steps, po);
+    double tloss = 0, vloss = 0, lr = 0;
+    int64_t tcorrect = 0, vcorrect = 0, seen = 0;
+    Optimizer& opt = warming ? *warm_opt : *w_opt;
+    for (int64_t s = 0; s < steps; ++s) {
+      if (!train_loader.next(tb) || !valid_loader.next(vb)) break;
+      if (!warming) {
+        // Architecture step on a validation batch (first order: at the current weights).
+        store.zero_grads();
+        alphas.set_dropout_seed(derive_seed(base.seed, 2 * static_cast<uint64_t>(global_step)));
+        RunResult v = alphas.run(vb.images.data(), vb.labels.data(), batch);
+        vloss += v.loss_sum;
+        vcorrect += v.correct;
+        a_opt->step();
+      }
+      store.zero_grads();
+      weights.set_dropout_seed(derive_seed(base.seed, 2 * static_cast<uint64_t>(global_step) + 1));
+      RunResult r = weights.run(tb.images.data(), tb.labels.data(), batch);
+      if (!std::isfinite(r.loss_sum))
+        throw std::runtime_error(
+            fmt::format("the training loss became {} at epoch {} step {}; lower the learning rate",
+                        r.loss_sum, epoch + 1, s + 1));
+      tloss += r.loss_sum;
+      tcorrect += r.correct;
+      seen += batch;
+      const double clip = warming ? cfg.warmup.grad_clip : base.optimizer.grad_clip;
+      if (clip > 0) clip_grad_norm(grads, clip);
+      const int64_t local = warming ? epoch * steps + s : (epoch - cfg.warmup_epochs) * steps + s;
+      lr = warming ? warm_schedule->lr_at(local, cfg.warmup_epochs * steps)
+                   : schedule->lr_at(local, search_epochs * steps);
+      opt.set_lr(lr);
+      opt.step();
+      ++global_step;
+      bar.update(s + 1, seen, tloss / seen, static_cast<double>(tcorrect) / seen);
+    }
+    summary.probs = probabilities(store);
+    summary.genotype = setup.hooks.derive(summary.probs);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    const double n = std::max<int64_t>(1, seen);
+    nlohmann::ordered_json rec;
+    rec["epoch"] = epoch + 1;
+    rec["phase"] = warming ? "warmup" : "search";
+    rec["train_loss"] = tloss / n;
+    rec["train_acc"] = tcorrect / n;
+    if (!warming) {
+      rec["valid_loss"] = vloss / n;
+      rec["valid_acc"] = vcorrect / n;
+      summary.valid_accuracy = vcorrect / n;
+    }
+    rec["lr"] = lr;
+    rec["alpha_entropy"] = mean_entropy(summary.probs);
+    nlohmann::ordered_json probs = nlohmann::ordered_json::object();
+    for (size_t g = 0; g < store.arch().size(); ++g)
+      probs[store.arch()[g].spec.key] = summary.probs[g];
+    rec["probabilities"] = probs;
+    rec["genotype"] = summary.genotype.names;
+    rec["params"] = summary.genotype.params;
+    rec["macs"] = summary.genotype.macs;
+    rec["seconds"] = seconds;
+    run.metrics(rec);
+    std::string line = fmt::format(
+        "{} {}/{}: train loss {:.4f} acc {:.2f}%{} | alpha entropy {:.3f} | genotype {:.0f} "
+        "params, "
+        "{:.1f}M MACs | {:.1f} s",
+        warming ? "warm-up" : "epoch", epoch + 1, base.epochs, tloss / n, 100 * tcorrect / n,
+        warming ? std::string()
+                : fmt::format(" | valid loss {:.4f} acc {:.2f}%", vloss / n, 100 * vcorrect / n),
+        mean_entropy(summary.probs), summary.genotype.params, summary.genotype.macs / 1e6, seconds);
+    bar.finish(line);
+    run.log(line);
+    nlohmann::ordered_json arch = summary.genotype.arch;
+    arch["probabilities"] = probs;
+    arch["epoch"] = epoch + 1;
+    run.write_json("arch.json", arch);
+    ++summary.epochs_run;
+    if ((epoch + 1) % base.checkpoint_every == 0 || epoch + 1 == base.epochs) {
+      Checkpoint ck;
+      ck.epoch = epoch + 1;
+      ck.global_step = global_step;
+      ck.params = params_to_file(store, meta);
+      for (const StoredArch& a : store.arch())
+        ck.params.tensors.push_back(
+            {kAlphaPrefix + a.spec.key, {static_cast<int64_t>(a.alpha.size())}, a.alpha});
+      Optimizer& current = epoch + 1 <= cfg.warmup_epochs ? *warm_opt : *w_opt;
+      ck.optimizer_state = pack(current.save_state(), a_opt->save_state());
+      save_checkpoint(dir, ck);
+    }
+  }
+  if (setup.hooks.finish) setup.hooks.finish(summary.genotype, dir);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_report(run, store, meta, summary, setup.algorithm);
+  run.log(fmt::format("done in {:.0f} s: wrote {}", summary.seconds, run.path("arch.json")));
+  return summary;
+}
+
+}  // namespace nas
