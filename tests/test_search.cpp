@@ -14,6 +14,7 @@
 #include "compiler/passes/pipeline.h"
 #include "runtime/search/search_config.h"
 #include "runtime/search/searcher.h"
+#include "tests/cli_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
@@ -183,4 +184,50 @@ network planted(x: tensor[4, 12, 12]) {
   CHECK(s.genotype.names["op"] == "conv");
   CHECK(s.probs[0][1] > 0.5);  // conv's probability, from 1/3
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to the same end",
+          "[search][cli][resume]") {
+  using namespace nas::test;
+  std::string cfg = scratch_path("search.json");
+  std::ofstream(cfg) << R"({"epochs": 3, "seed": 2, "threads": 1, "warmup_epochs": 1,
+    "data": {"name": "synthetic", "synthetic_samples": 3072, "batch_size": 64}})";
+  std::string whole = scratch_path("whole"), cut = scratch_path("cut");
+  std::string args = "search examples/tiny.nas -c " + cfg + " -o ";
+  CliResult r = run_nasc(args + whole);
+  INFO(r.err << r.out);
+  REQUIRE(r.status == 0);
+  for (const char* f : {"arch.json", "arch.svg", "config.json", "log.txt", "metrics.jsonl",
+                        "checkpoint", "report.html"})
+    CHECK(std::filesystem::exists(whole + "/" + f));
+  CHECK(count_lines(whole + "/metrics.jsonl") == 3);
+  CHECK_THAT(slurp(whole + "/metrics.jsonl"), Contains("\"phase\":\"warmup\""));
+  CHECK_THAT(r.out, Contains("retrain it: nasc train examples/tiny.nas --arch"));
+  // The arch file it wrote drives `nasc train --arch` and `nasc check --arch`.
+  CHECK(run_nasc("check examples/tiny.nas --arch " + whole + "/arch.json").status == 0);
+
+  run_nasc_and_kill(args + cut, cut + "/metrics.jsonl", 2, 100);
+  CliResult resumed = run_nasc("search examples/tiny.nas --resume -o " + cut);
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  auto a = nlohmann::json::parse(slurp(whole + "/arch.json"));
+  auto b = nlohmann::json::parse(slurp(cut + "/arch.json"));
+  CHECK(a["choices"] == b["choices"]);
+  CHECK(a["probabilities"] == b["probabilities"]);  // bit-identical alphas
+
+  auto fails = [](const std::string& args, const std::string& fragment) {
+    CliResult r = run_nasc(args);
+    INFO(args << "\n" << r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains(fragment));
+  };
+  std::string dir = scratch_path("bad");
+  fails("search examples/fmnist_cnn.nas -o " + dir, "has no choices");
+  fails("search examples/tiny.nas -a pnas -o " + dir, "not implemented yet");
+  fails("search examples/tiny.nas -a evolution -o " + dir, "-a takes");
+  fails("search examples/tiny.nas", "needs -o DIR");
+  std::ofstream(cfg) << R"({"valid": {"name": "adam", "lr": -1}})";
+  fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir, "valid");
+  std::ofstream(cfg) << R"({"data": {"train_portion": 1.0, "name": "synthetic"}})";
+  fails("search examples/tiny.nas -c " + cfg + " -o " + dir, "train_portion below 1");
 }

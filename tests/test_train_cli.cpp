@@ -2,62 +2,34 @@
 // progress output without a terminal, bad input (config, flags, data, arch), and a run
 // killed mid-epoch that resumes from its last checkpoint to the same weights as an
 // uninterrupted run.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <thread>
 
 #include "runtime/train/tensor_file.h"
+#include "tests/cli_test_util.h"
 
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string scratch(const std::string& name) {
-  std::string d = "/tmp/nasc_train_" + std::to_string(::getpid()) + "_" + name;
-  fs::remove_all(d);
-  return d;
-}
+using nas::test::count_lines;
+using nas::test::slurp;
+using Result = nas::test::CliResult;
 
 Result nasc(const std::string& args) {
-  std::string base = scratch("cmd");
-  std::string cmd = "cd '" NASC_SOURCE_DIR "' && '" NASC_BINARY "' " + args + " > '" + base +
-                    ".out' 2> '" + base + ".err'";
-  int raw = std::system(cmd.c_str());
-  Result r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(base + ".out");
-  r.err = slurp(base + ".err");
-  return r;
+  return nas::test::run_nasc(args);
+}
+std::string scratch(const std::string& name) {
+  return nas::test::scratch_path(name);
+}
+int lines(const std::string& path) {
+  return count_lines(path);
 }
 
 void write(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
-}
-
-int lines(const std::string& path) {
-  std::string s = slurp(path);
-  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
 // Synthetic 1x28x28 data, big enough that an epoch lasts a moment.
@@ -140,22 +112,8 @@ TEST_CASE("nasc train: killed mid-epoch, resumed, ends where an uninterrupted ru
   std::string args = "train examples/tiny.nas " + std::string(kTinyArch) + " -c " + cfg + " -o ";
   REQUIRE(nasc(args + whole).status == 0);
 
-  // Start the same run, kill it (SIGKILL: no cleanup) once its first epoch is logged.
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::string cmd =
-        "cd '" NASC_SOURCE_DIR "' && exec '" NASC_BINARY "' " + args + cut + " > /dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (lines(cut + "/metrics.jsonl") < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // into the second epoch
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  // The same run, killed (SIGKILL: no cleanup) in its second epoch.
+  nas::test::run_nasc_and_kill(args + cut, cut + "/metrics.jsonl", 1, 150);
   REQUIRE(fs::exists(cut + "/checkpoint"));
   CHECK_FALSE(fs::exists(cut + "/weights"));  // it did not finish
 
