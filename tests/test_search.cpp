@@ -12,6 +12,7 @@
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
 #include "compiler/passes/pipeline.h"
+#include "runtime/report/tfevents.h"
 #include "runtime/search/search_config.h"
 #include "runtime/search/searcher.h"
 #include "tests/cli_test_util.h"
@@ -203,6 +204,17 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
   CHECK(count_lines(whole + "/metrics.jsonl") == 3);
   CHECK_THAT(slurp(whole + "/metrics.jsonl"), Contains("\"phase\":\"warmup\""));
   CHECK_THAT(r.out, Contains("retrain it: nasc train examples/tiny.nas --arch"));
+  // TensorBoard scalars, read back: one train loss per epoch.
+  std::string event_file;
+  for (const auto& entry : std::filesystem::directory_iterator(whole))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      event_file = entry.path().string();
+  REQUIRE_FALSE(event_file.empty());
+  nas::EventFile ev = nas::read_event_file(event_file);
+  CHECK(ev.file_version == "brain.Event:2");
+  int train_losses = 0;
+  for (const nas::ScalarEvent& e : ev.scalars) train_losses += e.tag == "search/train_loss";
+  CHECK(train_losses == 3);
   // The arch file it wrote drives `nasc train --arch` and `nasc check --arch`.
   CHECK(run_nasc("check examples/tiny.nas --arch " + whole + "/arch.json").status == 0);
 

@@ -18,6 +18,7 @@
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/report/report_html.h"
+#include "runtime/report/tfevents.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/run_dir.h"
@@ -211,6 +212,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
         weights.arena_bytes() / 1048576));
   }
 
+  // TensorBoard scalars (docs/search.md): one event file per process, in the run folder.
+  EventWriter events(dir);
   SearchSummary summary;
   const bool tty = stdout_is_terminal();
   Batch tb, vb;
@@ -285,6 +288,11 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     rec["macs"] = summary.genotype.macs;
     rec["seconds"] = seconds;
     run.metrics(rec);
+    for (const char* key : {"train_loss", "train_acc", "valid_loss", "valid_acc", "lr",
+                            "alpha_entropy", "params", "macs"})
+      if (rec.contains(key) && rec[key].is_number())
+        events.scalar(std::string("search/") + key, rec[key].get<double>(), epoch + 1);
+    events.flush();
     std::string line = fmt::format(
         "{} {}/{}: train loss {:.4f} acc {:.2f}%{} | alpha entropy {:.3f} | genotype {:.0f} "
         "params, "
