@@ -250,6 +250,19 @@ int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
   return report(diags);
 }
 
+// A resolved config (as JSON) with its data set replaced by --data's: fashion-mnist,
+// cifar10:DIR or synthetic; the keys only the old data set takes are dropped.
+nlohmann::json with_data_flag(nlohmann::json j, const std::string& data) {
+  std::string name = data.substr(0, data.find(':'));
+  j["data"]["name"] = name;
+  j["data"].erase("dir");
+  if (name == "cifar10") j["data"]["dir"] = data.substr(data.find(':') + 1);
+  if (name != "synthetic")
+    for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
+      j["data"].erase(k);
+  return j;
+}
+
 // The train config: -c, or the run folder's own config.json on --resume, or the defaults;
 // then the command-line overrides.
 std::optional<TrainConfig> train_config(const Options& o, Diagnostics& diags) {
@@ -257,17 +270,8 @@ std::optional<TrainConfig> train_config(const Options& o, Diagnostics& diags) {
     std::string file = o.config;
     if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
     TrainConfig cfg = file.empty() ? default_train_config() : load_train_config(file);
-    if (!o.data.empty()) {
-      nlohmann::json j = train_config_to_json(cfg);
-      std::string name = o.data.substr(0, o.data.find(':'));
-      j["data"]["name"] = name;
-      j["data"].erase("dir");
-      if (name == "cifar10") j["data"]["dir"] = o.data.substr(o.data.find(':') + 1);
-      if (name != "synthetic")
-        for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
-          j["data"].erase(k);
-      cfg = parse_train_config(j, "--data");
-    }
+    if (!o.data.empty())
+      cfg = parse_train_config(with_data_flag(train_config_to_json(cfg), o.data), "--data");
     if (o.epochs > 0) cfg.epochs = o.epochs;
     if (o.threads >= 0) cfg.threads = static_cast<int>(o.threads);
     return cfg;
@@ -328,17 +332,8 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     std::string file = o.config;
     if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
     cfg = file.empty() ? default_search_config() : load_search_config(file);
-    if (!o.data.empty()) {
-      nlohmann::json j = search_config_to_json(*cfg);
-      std::string name = o.data.substr(0, o.data.find(':'));
-      j["data"]["name"] = name;
-      j["data"].erase("dir");
-      if (name == "cifar10") j["data"]["dir"] = o.data.substr(o.data.find(':') + 1);
-      if (name != "synthetic")
-        for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
-          j["data"].erase(k);
-      cfg = parse_search_config(j, "--data");
-    }
+    if (!o.data.empty())
+      cfg = parse_search_config(with_data_flag(search_config_to_json(*cfg), o.data), "--data");
     if (o.epochs > 0) cfg->base.epochs = o.epochs;
     if (o.threads >= 0) cfg->base.threads = static_cast<int>(o.threads);
     if (cfg->warmup_epochs >= cfg->base.epochs)
