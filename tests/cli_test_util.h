@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/file_test_util.h"
+
 namespace nas::test {
 
 struct CliResult {
@@ -25,10 +27,7 @@ struct CliResult {
 };
 
 inline std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return read_bytes(p);
 }
 
 inline int count_lines(const std::string& path) {

@@ -18,6 +18,7 @@
 #include "runtime/data/augment.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/loader.h"
+#include "tests/file_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
@@ -25,22 +26,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder per test case, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("nasc_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using test::read_bytes;
+using test::TempDir;
+using test::write_bytes;
 
 void put_be32(std::vector<uint8_t>& v, uint32_t x) {
   for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<uint8_t>(x >> s));

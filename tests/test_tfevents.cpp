@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "runtime/report/tfevents.h"
+#include "tests/file_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
@@ -22,34 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder per test case, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("nasc_test_tfevents_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using test::read_bytes;
+using test::TempDir;
+using test::write_bytes;
 
 std::string bytes_of(std::initializer_list<int> v) {
   std::string s;
