@@ -79,9 +79,7 @@ int main(int argc, char** argv) {
   ao.beta2 = 0.999;
   ao.weight_decay = 1e-3;
   Adam aopt(store.arch_slots(), ao);
-  std::vector<GradSpan> grads;
-  for (StoredParam& p : store.params())
-    if (p.spec.trainable) grads.push_back({p.grad.data(), p.grad.size()});
+  std::vector<GradSpan> grads = store.weight_grads();
 
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;

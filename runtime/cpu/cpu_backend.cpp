@@ -21,12 +21,6 @@ namespace {
 
 using StepFn = std::function<bool(RunState&)>;
 
-int64_t numel(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 // [N, C, rest...] as N, C, H, W for kernels on images; a vector [N, F] is C = F, H = W = 1.
 struct Nchw {
   int64_t n, c, h, w;
@@ -55,7 +49,7 @@ Conv2dParams conv_params(const Step& s) {
 LinearParams linear_params(const Step& s) {
   LinearParams p;
   p.n = s.fwd_in_shape[0];
-  p.in = numel(s.fwd_in_shape) / p.n;
+  p.in = shape_elements(s.fwd_in_shape) / p.n;
   p.out = s.ints.at("out");
   p.bias = s.ints.at("bias") != 0;
   return p;
@@ -65,7 +59,7 @@ BatchNormParams batchnorm_params(const Step& s) {
   Nchw x = nchw(s.fwd_in_shape);
   BatchNormParams p;
   p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
-  if (s.fwd_in_shape.size() > 4) p.h = numel(s.fwd_in_shape) / (x.n * x.c);
+  if (s.fwd_in_shape.size() > 4) p.h = shape_elements(s.fwd_in_shape) / (x.n * x.c);
   p.affine = s.ints.at("affine") != 0;
   p.eps = s.floats.at("eps");
   p.momentum = s.floats.at("momentum");
@@ -82,7 +76,7 @@ EltwiseParams eltwise_params(const Step& s) {
       {"hard_sigmoid", EltwiseKind::hard_sigmoid}};
   EltwiseParams p;
   p.kind = names.at(s.fwd_op);
-  p.size = numel(s.fwd_out_shape);
+  p.size = shape_elements(s.fwd_out_shape);
   if (s.floats.count("slope")) p.slope = s.floats.at("slope");
   return p;
 }
@@ -127,7 +121,8 @@ class CpuBackend : public Backend {
     plan_ = &plan;
     states_.assign(plan.num_states, {});
     size_t scratch = 0;
-    for (const ParamSpec& p : plan.params) scratch = std::max<size_t>(scratch, numel(p.shape));
+    for (const ParamSpec& p : plan.params)
+      scratch = std::max<size_t>(scratch, shape_elements(p.shape));
     scratch_.assign(scratch, 0.0f);
     scratch2_.assign(scratch, 0.0f);
     fns_.clear();
@@ -158,7 +153,7 @@ class CpuBackend : public Backend {
           return in < 0 || st.computed[in] != 0;
         };
       case StepKind::Copy:
-        return [in = s.inputs[0], out, n = numel(s.output_shape)](RunState& st) {
+        return [in = s.inputs[0], out, n = shape_elements(s.output_shape)](RunState& st) {
           std::memcpy(st.values[out], st.values[in], sizeof(float) * n);
           return true;
         };
@@ -304,7 +299,7 @@ class CpuBackend : public Backend {
       case StepKind::Add: {
         // Sums the inputs that were computed: all of them in a forward pass; in backward,
         // the gradient contributions of the consumers that ran.
-        int64_t n = numel(s.output_shape);
+        int64_t n = shape_elements(s.output_shape);
         return [n, inputs = s.inputs, out](RunState& st) {
           std::vector<const float*> xs;
           for (int in : inputs)
@@ -337,7 +332,7 @@ class CpuBackend : public Backend {
         };
       }
       case StepKind::Scale:
-        return [n = numel(s.output_shape), scale = s.floats.at("scale"), x = s.inputs[0],
+        return [n = shape_elements(s.output_shape), scale = s.floats.at("scale"), x = s.inputs[0],
                 out](RunState& st) {
           plain::scale_forward(n, scale, st.values[x], st.values[out]);
           return true;
@@ -353,12 +348,12 @@ class CpuBackend : public Backend {
           return true;
         };
       case StepKind::Zero:
-        return [n = numel(s.output_shape), out](RunState& st) {
+        return [n = shape_elements(s.output_shape), out](RunState& st) {
           plain::zero_fill(n, st.values[out]);
           return true;
         };
       case StepKind::Dropout: {
-        int64_t n = numel(s.output_shape);
+        int64_t n = shape_elements(s.output_shape);
         uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
         double p = s.floats.at("p");
         return [n, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
@@ -374,7 +369,7 @@ class CpuBackend : public Backend {
         };
       }
       case StepKind::DropoutGrad: {
-        int64_t n = numel(s.output_shape);
+        int64_t n = shape_elements(s.output_shape);
         uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
         const float keep = static_cast<float>(1.0 / (1.0 - s.floats.at("p")));
         return [n, mask, keep, dy = s.inputs[0], out](RunState& st) {
@@ -385,7 +380,8 @@ class CpuBackend : public Backend {
         };
       }
       case StepKind::Choice:
-        return [n = numel(s.output_shape), group = s.group, inputs = s.inputs, out](RunState& st) {
+        return [n = shape_elements(s.output_shape), group = s.group, inputs = s.inputs,
+                out](RunState& st) {
           const std::vector<float>& w = st.choice_weights[group];
           std::vector<const float*> xs;
           std::vector<float> ws;
@@ -403,15 +399,16 @@ class CpuBackend : public Backend {
           return true;
         };
       case StepKind::ChoiceGradInput:
-        return [n = numel(s.output_shape), group = s.group, index = s.index, dy = s.inputs[0],
-                out](RunState& st) {
+        return [n = shape_elements(s.output_shape), group = s.group, index = s.index,
+                dy = s.inputs[0], out](RunState& st) {
           float w = st.choice_weights[group][index];
           if (w == 0.0f) return false;  // an unselected candidate: its branch does not run
           plain::scale_forward(n, w, st.values[dy], st.values[out]);
           return true;
         };
       case StepKind::ChoiceGradArch:
-        return [n = numel(s.input_shapes[0]), group = s.group, inputs = s.inputs](RunState& st) {
+        return [n = shape_elements(s.input_shapes[0]), group = s.group,
+                inputs = s.inputs](RunState& st) {
           std::vector<double>& dw = st.choice_weight_grads[group];
           const float* g = st.values[inputs[0]];
           for (size_t i = 1; i < inputs.size(); ++i) {

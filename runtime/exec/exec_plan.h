@@ -49,7 +49,18 @@ enum class StepKind : uint8_t {
   CrossEntropy,
   CrossEntropyGrad,
 };
-const char* step_kind_name(StepKind k);
+
+// Elements of a shape (1 for []), and its text "[64,16,32,32]" for messages.
+inline int64_t shape_elements(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+inline std::string shape_text(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
 
 enum class ValueStorage : uint8_t { Arena, Input, Output, Alias, None };
 

@@ -14,18 +14,6 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-std::string shape_text(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-int64_t numel(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 void initialise(StoredParam& p, uint64_t seed) {
   Rng rng(derive_seed(seed, name_hash(p.spec.name)));
   switch (p.spec.init) {
@@ -59,7 +47,7 @@ std::vector<int> ParamStore::bind(const ExecPlan& plan, uint64_t seed) {
     }
     StoredParam p;
     p.spec = spec;
-    p.value.assign(numel(spec.shape), 0.0f);
+    p.value.assign(shape_elements(spec.shape), 0.0f);
     if (spec.trainable) p.grad.assign(p.value.size(), 0.0f);
     initialise(p, seed);
     by_name_[spec.name] = static_cast<int>(params_.size());
@@ -106,6 +94,13 @@ std::vector<ParamSlot> ParamStore::weight_slots() {
   for (StoredParam& p : params_)
     if (p.spec.trainable) slots.push_back({p.value.data(), p.grad.data(), p.value.size(), true});
   return slots;
+}
+
+std::vector<GradSpan> ParamStore::weight_grads() {
+  std::vector<GradSpan> spans;
+  for (StoredParam& p : params_)
+    if (p.spec.trainable) spans.push_back({p.grad.data(), p.grad.size()});
+  return spans;
 }
 
 std::vector<ParamSlot> ParamStore::arch_slots() {

@@ -47,6 +47,9 @@ class ParamStore {
   // reallocates a registered tensor.
   std::vector<ParamSlot> weight_slots();
   std::vector<ParamSlot> arch_slots();
+  // The trainable weights' gradient buffers, in weight_slots() order (for clipping and
+  // averaging accumulated gradients).
+  std::vector<GradSpan> weight_grads();
   void zero_grads();
   int64_t trainable_count() const;
 

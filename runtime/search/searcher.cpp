@@ -150,20 +150,9 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   std::unique_ptr<Optimizer> w_opt = make_optimizer(base.optimizer, store.weight_slots());
   std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, store.weight_slots());
   std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, store.arch_slots());
-  std::vector<GradSpan> grads;
-  for (StoredParam& p : store.params())
-    if (p.spec.trainable) grads.push_back({p.grad.data(), p.grad.size()});
+  std::vector<GradSpan> grads = store.weight_grads();
 
-  LoaderOptions lo;
-  lo.batch_size = static_cast<size_t>(batch);
-  lo.drop_last = true;
-  lo.seed = base.seed;
-  lo.augment = base.data.augment;
-  if (base.data.normalize) {
-    auto [mean, stdev] = channel_stats(data.train, data.train_indices);
-    lo.augment.mean = mean;
-    lo.augment.std = stdev;
-  }
+  LoaderOptions lo = training_loader_options(base.data, data, batch, base.seed);
   Loader train_loader(data.train, data.train_indices, lo);
   LoaderOptions vo = lo;
   vo.seed = derive_seed(base.seed, 101);  // another order than the training batches

@@ -20,12 +20,6 @@
 namespace nas {
 namespace {
 
-std::string shape_text(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 // A stratified subset of `limit` samples of `indices` (all of them when limit is 0 or
 // larger than the set).
 std::vector<size_t> limit_to(const Dataset& data, std::vector<size_t> indices, int64_t limit,
@@ -148,6 +142,22 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
   return d;
 }
 
+LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& data, int64_t batch,
+                                      uint64_t seed) {
+  LoaderOptions lo;
+  lo.batch_size = static_cast<size_t>(batch);
+  lo.shuffle = true;
+  lo.drop_last = true;
+  lo.seed = seed;
+  lo.augment = cfg.augment;
+  if (cfg.normalize) {
+    auto [mean, stdev] = channel_stats(data.train, data.train_indices);
+    lo.augment.mean = mean;
+    lo.augment.std = stdev;
+  }
+  return lo;
+}
+
 TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resume,
                            std::ostream& out) {
   const TrainConfig& cfg = setup.config;
@@ -168,21 +178,9 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   Executor trainer(std::move(setup.train_plan), store, make_cpu_backend(), cfg.seed);
   Executor evaluator(std::move(setup.eval_plan), store, make_cpu_backend(), cfg.seed);
   std::unique_ptr<Optimizer> opt = make_optimizer(cfg.optimizer, store.weight_slots());
-  std::vector<GradSpan> grads;
-  for (StoredParam& p : store.params())
-    if (p.spec.trainable) grads.push_back({p.grad.data(), p.grad.size()});
+  std::vector<GradSpan> grads = store.weight_grads();
 
-  LoaderOptions lo;
-  lo.batch_size = static_cast<size_t>(mini);
-  lo.shuffle = true;
-  lo.drop_last = true;  // batch-norm statistics and a fixed plan batch need full batches
-  lo.seed = cfg.seed;
-  lo.augment = cfg.data.augment;
-  if (cfg.data.normalize) {
-    auto [mean, stdev] = channel_stats(data.train, data.train_indices);
-    lo.augment.mean = mean;
-    lo.augment.std = stdev;
-  }
+  LoaderOptions lo = training_loader_options(cfg.data, data, mini, cfg.seed);
   Loader train_loader(data.train, data.train_indices, lo);
   LoaderOptions eo = lo;
   eo.batch_size = static_cast<size_t>(cfg.data.eval_batch_size);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/data/dataset.h"
+#include "runtime/data/loader.h"
 #include "runtime/exec/exec_plan.h"
 #include "runtime/exec/param_store.h"
 #include "runtime/train/run_dir.h"
@@ -38,6 +39,13 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
 // the store holds must be in the file with its shape; `what` names the file in errors).
 TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta);
 void params_from_file(ParamStore& store, const TensorFile& f, const std::string& what);
+
+// Loader options for training batches of `batch` images: shuffled per epoch from `seed`,
+// last partial batch dropped (batch-norm statistics and a plan's fixed batch need full
+// batches), the config's augmentation, and with `normalize` the mean/std of the training
+// split.
+LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& data, int64_t batch,
+                                      uint64_t seed);
 
 struct TrainSummary {
   int64_t epochs_run = 0;
