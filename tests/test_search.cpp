@@ -1,6 +1,6 @@
 // Search: genotype derivation against hand-computed probabilities (the top-2 rule, Zero
-// excluded, shared keys, joins), the search config, a planted problem DARTS must solve,
-// and `nasc search` end to end with bad input.
+// excluded, shared keys, joins), the search config, and `nasc search` end to end with bad
+// input. The algorithms themselves are tested in test_search_algorithms.cpp.
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
@@ -144,49 +144,6 @@ TEST_CASE("search config: defaults, overrides and errors", "[search]") {
                     Contains("epoch"));
 }
 
-TEST_CASE("search: DARTS finds the planted candidate", "[search][planted]") {
-  // One candidate carries the input's information (a learnable conv); the two others
-  // carry none (zero, and a scaling by 0), so only the conv can lower the validation
-  // loss and DARTS must move alpha to it.
-  Graph g = compile_source(R"(
-network planted(x: tensor[4, 12, 12]) {
-  let h = choice "op" { zero: zero(x), conv: conv(x, 4, kernel=3, pad=1), mute: mul(x, 0.0) };
-  h = relu(h);
-  return linear(flatten(max_pool(h, 4)), 4);
-}
-)");
-  SearchConfig cfg = parse_search_config(nlohmann::json::parse(R"({
-    "epochs": 4, "seed": 3, "threads": 1,
-    "data": {"name": "synthetic", "synthetic_samples": 1024, "synthetic_classes": 4,
-             "synthetic_shape": [4, 12, 12], "batch_size": 32},
-    "valid": {"name": "adam", "lr": 0.05, "betas": [0.5, 0.999]}})"),
-                                         "planted.json");
-  SearchSetup setup;
-  setup.config = cfg;
-  PlanOptions w, a;
-  w.batch = a.batch = 32;
-  w.training = a.training = true;
-  a.arch_grads = true;
-  a.weight_grads = false;
-  setup.weight_plan = compile_plan(g, w);
-  setup.alpha_plan = compile_plan(g, a);
-  setup.hooks.derive = [&g](const std::vector<std::vector<double>>& probs) {
-    GenotypeInfo info;
-    Selection s = derive_genotype(g, probs);
-    info.names["op"] = g.arch[0].candidates[s.chosen[0][0]];
-    info.arch = nlohmann::ordered_json::parse(arch_to_json(g, s));
-    return info;
-  };
-  std::string dir = "/tmp/nasc_planted_" + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::ostringstream out;
-  SearchSummary s = run_search(setup, dir, false, out);
-  INFO(out.str());
-  CHECK(s.genotype.names["op"] == "conv");
-  CHECK(s.probs[0][1] > 0.5);  // conv's probability, from 1/3
-  std::filesystem::remove_all(dir);
-}
-
 TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to the same end",
           "[search][cli][resume]") {
   using namespace nas::test;
@@ -227,6 +184,12 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
   CHECK(a["choices"] == b["choices"]);
   CHECK(a["probabilities"] == b["probabilities"]);  // bit-identical alphas
 
+  // The search's arch file belongs to its space: another network refuses it.
+  CliResult other = run_nasc("train examples/fmnist_cnn.nas --data synthetic --arch " + whole +
+                             "/arch.json -o " + scratch_path("other"));
+  CHECK(other.status == 1);
+  CHECK_THAT(other.err, Contains("arch file is for network \"tiny\", not `fmnist_cnn`"));
+
   auto fails = [](const std::string& args, const std::string& fragment) {
     CliResult r = run_nasc(args);
     INFO(args << "\n" << r.err);
@@ -235,11 +198,82 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
   };
   std::string dir = scratch_path("bad");
   fails("search examples/fmnist_cnn.nas -o " + dir, "has no choices");
-  fails("search examples/tiny.nas -a pnas -o " + dir, "not implemented yet");
   fails("search examples/tiny.nas -a evolution -o " + dir, "-a takes");
   fails("search examples/tiny.nas", "needs -o DIR");
   std::ofstream(cfg) << R"({"valid": {"name": "adam", "lr": -1}})";
   fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir, "valid");
   std::ofstream(cfg) << R"({"data": {"train_portion": 1.0, "name": "synthetic"}})";
   fails("search examples/tiny.nas -c " + cfg + " -o " + dir, "train_portion below 1");
+  std::ofstream(cfg) << R"({"pnas": {"sample": 4}})";
+  fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
+        "pnas.sample: unknown key (did you mean samples?)");
+  std::ofstream(cfg) << R"({"pnas": {"samples": "4"}})";
+  fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
+        "pnas.samples: expected an integer in [1, 1024], got \"4\"");
+  std::ofstream(cfg) << R"({"pnas": {"path": "greedy"}})";
+  fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
+        "pnas.path: expected one of sample, fair, got \"greedy\"");
+  std::ofstream(cfg) << R"({"constraint": {"estimator": "params"}})";
+  fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
+        "constraint.bound: a params constraint needs a bound > 0");
+  std::ofstream(cfg) << R"({"constraint": {"estimator": "macs", "bound": 1e5}})";
+  fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir,
+        "applies to the pnas reward only");
+  std::ofstream(cfg) << R"({"random": {"samples": 0}})";
+  fails("search examples/tiny.nas -a random -c " + cfg + " -o " + dir, "random.samples");
+  std::ofstream(cfg) << R"({"pnas": {"samples": 2}, "epoch": 3})";
+  fails("search examples/tiny.nas -c " + cfg + " -o " + dir,
+        "epoch: unknown key (did you mean epochs?)");
+  fails("search examples/tiny.nas --data cifar10:/nonexistent -o " + dir, "/nonexistent");
+}
+
+// pnas and random from the command line: the run folder, their own records, and a killed
+// search resumed to the same genotype (pnas: the same alphas and reward baseline).
+TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][resume]") {
+  using namespace nas::test;
+  std::string cfg = scratch_path("pnas.json");
+  std::ofstream(cfg) << R"({"epochs": 3, "seed": 5, "threads": 1, "warmup_epochs": 1,
+    "pnas": {"samples": 2, "path": "fair"}, "random": {"samples": 3},
+    "constraint": {"estimator": "params", "bound": 400, "weight": 0.5},
+    "data": {"name": "synthetic", "synthetic_samples": 1536, "batch_size": 64}})";
+  std::string whole = scratch_path("pnas_whole"), cut = scratch_path("pnas_cut");
+  std::string args = "search examples/tiny.nas -a pnas -c " + cfg + " -o ";
+  CliResult r = run_nasc(args + whole);
+  INFO(r.err << r.out);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(slurp(whole + "/metrics.jsonl"), Contains("\"reward\":"));
+  CHECK_THAT(slurp(whole + "/log.txt"), Contains("(pnas)"));
+  run_nasc_and_kill(args + cut, cut + "/metrics.jsonl", 2, 100);
+  CliResult resumed =
+      run_nasc("search examples/tiny.nas --resume -o " + cut);  // pnas, from config.json
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  auto a = nlohmann::json::parse(slurp(whole + "/arch.json"));
+  auto b = nlohmann::json::parse(slurp(cut + "/arch.json"));
+  CHECK(a["choices"] == b["choices"]);
+  CHECK(a["probabilities"] == b["probabilities"]);
+  // A checkpoint of one algorithm does not resume another.
+  CliResult wrong = run_nasc("search examples/tiny.nas -a random --resume -o " + cut);
+  CHECK(wrong.status == 1);
+  CHECK_THAT(wrong.err, Contains("holds a `pnas` search; resume it without -a (or with -a pnas)"));
+
+  std::ofstream(cfg) << R"({"epochs": 3, "seed": 5, "threads": 1, "random": {"samples": 3},
+    "data": {"name": "synthetic", "synthetic_samples": 1536, "batch_size": 64}})";
+  std::string rnd = scratch_path("random"), rnd_cut = scratch_path("random_cut");
+  std::string rargs = "search examples/tiny.nas -a random -c " + cfg + " -o ";
+  CliResult rr = run_nasc(rargs + rnd);
+  INFO(rr.err << rr.out);
+  REQUIRE(rr.status == 0);
+  CHECK(count_lines(rnd + "/metrics.jsonl") == 3);
+  CHECK_THAT(rr.out, Contains("arch 3/3:"));
+  auto best = nlohmann::json::parse(slurp(rnd + "/arch.json"));
+  CHECK(best.contains("valid_acc"));
+  for (const char* f : {"arch.svg", "report.html", "checkpoint"})
+    CHECK(std::filesystem::exists(rnd + "/" + f));
+  run_nasc_and_kill(rargs + rnd_cut, rnd_cut + "/metrics.jsonl", 1, 100);
+  CliResult rres = run_nasc("search examples/tiny.nas -a random --resume -o " + rnd_cut);
+  INFO(rres.err);
+  REQUIRE(rres.status == 0);
+  CHECK(nlohmann::json::parse(slurp(rnd_cut + "/arch.json")) == best);
+  CHECK(count_lines(rnd_cut + "/metrics.jsonl") == 3);
 }

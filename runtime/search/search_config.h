@@ -7,6 +7,15 @@
 //             weight decay 1e-3),
 //   "warmup": the weights during the warm-up epochs (default: as "train", constant rate),
 // and "warmup_epochs" (default 0). A section that is given replaces its default whole.
+// "algorithm" names the search (default "darts"; `-a` overrides it, and a resumed run
+// reads it from its config.json). Per algorithm (docs/search.md):
+//   "pnas":   {"samples": architectures sampled per alpha step (4), "baseline_decay":
+//             the reward baseline's moving-average decay (0.99), "path": how weight steps
+//             pick their path, "sample" or "fair" (FairNAS), "reward": "accuracy" or
+//             "loss" (the negative validation loss)}; keys given are merged into it;
+//   "random": {"samples": architectures to try (8)}: each is trained `epochs` epochs;
+//   "constraint": the PNAS reward's cost bound, reward * min(1, bound / cost)^weight with
+//             {"estimator": "none" | "params" | "macs", "bound": > 0, "weight": >= 0 (1)}.
 // Data defaults differ from training: train_portion 0.5 (half the training set trains
 // the weights, the other half the architecture), batch size 64. Strict like the train
 // config: unknown keys and wrong types are errors naming the key path.
@@ -20,11 +29,32 @@
 
 namespace nas {
 
+struct PnasConfig {
+  int64_t samples = 4;              // architectures sampled (and rewarded) per alpha step
+  double baseline_decay = 0.99;     // b <- decay * b + (1 - decay) * mean reward
+  std::string path = "sample";      // weight-step paths: "sample" (from softmax(alpha)) or "fair"
+  std::string reward = "accuracy";  // or "loss": the negative mean validation loss
+};
+
+struct RandomConfig {
+  int64_t samples = 8;  // architectures drawn uniformly; each trained `epochs` epochs
+};
+
+struct ConstraintConfig {
+  std::string estimator = "none";  // "none", "params", "macs"
+  double bound = 0;                // the budget, in the estimator's unit
+  double weight = 1;               // reward * min(1, bound / cost)^weight
+};
+
 struct SearchConfig {
-  TrainConfig base;        // base.optimizer is the "train" optimizer
-  OptimizerConfig valid;   // architecture parameters
-  OptimizerConfig warmup;  // weights during warm-up
+  std::string algorithm = "darts";  // darts, darts2, pnas, random (-a overrides)
+  TrainConfig base;                 // base.optimizer is the "train" optimizer
+  OptimizerConfig valid;            // architecture parameters
+  OptimizerConfig warmup;           // weights during warm-up
   int64_t warmup_epochs = 0;
+  PnasConfig pnas;
+  RandomConfig random;
+  ConstraintConfig constraint;
 };
 
 SearchConfig default_search_config();

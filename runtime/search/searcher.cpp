@@ -18,16 +18,15 @@
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/report/report_html.h"
-#include "runtime/report/tfevents.h"
+#include "runtime/search/search_algorithm.h"
+#include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
-#include "runtime/train/run_dir.h"
 #include "runtime/train/trainer.h"
 
 namespace nas {
-namespace {
 
-std::vector<std::vector<double>> probabilities(const ParamStore& store) {
+std::vector<std::vector<double>> arch_probabilities(const ParamStore& store) {
   std::vector<std::vector<double>> out;
   for (const StoredArch& a : store.arch()) {
     std::vector<float> p(a.alpha.size());
@@ -45,6 +44,8 @@ double mean_entropy(const std::vector<std::vector<double>>& probs) {
       if (v > 0) total -= v * std::log(v);
   return total / static_cast<double>(probs.size());
 }
+
+namespace {
 
 // Two optimizer blobs in one: uint64 size of the first, the first, the second.
 std::vector<uint8_t> pack(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
@@ -72,16 +73,18 @@ double number_or_nan(const nlohmann::json& rec, const char* key) {
   return it != rec.end() && it->is_number() ? it->get<double>() : NAN;
 }
 
-// report.html from the run folder's own records (so a resumed run reports every epoch).
-void write_report(RunDir& run, const ParamStore& store, const nlohmann::json& meta,
-                  const SearchSummary& summary, const std::string& algorithm) {
+}  // namespace
+
+void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
+                         const nlohmann::json& meta, const SearchSummary& summary,
+                         const std::string& algorithm) {
   ReportInput in;
   in.title =
       "nasc search: " + meta.value("network", std::string("network")) + " (" + algorithm + ")";
   in.algorithm = algorithm;
   in.space_file = meta.value("file", std::string());
   in.command_line = meta.value("command", std::string());
-  for (const StoredArch& a : store.arch()) in.candidates[a.spec.key] = a.spec.candidates;
+  for (const ArchSpec& a : groups) in.candidates[a.key] = a.candidates;
   std::ifstream metrics(run.path("metrics.jsonl"));
   std::string line;
   while (std::getline(metrics, line)) {
@@ -116,47 +119,79 @@ void write_report(RunDir& run, const ParamStore& store, const nlohmann::json& me
   write_report_html(run.path("report.html"), in);
 }
 
-}  // namespace
+void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordered_json& rec,
+                        int64_t step) {
+  run.metrics(rec);
+  for (auto it = rec.begin(); it != rec.end(); ++it)
+    if (it->is_number() && it.key() != "epoch")
+      events.scalar("search/" + it.key(), it->get<double>(), step);
+  events.flush();
+}
+
+SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan) {
+  const TrainConfig& base = cfg.base;
+  SearchData d;
+  d.data = load_train_data(base.data, base.seed, plan.input_shape, plan.classes);
+  if (d.data.valid_indices.empty())
+    throw std::invalid_argument(
+        "search needs a validation split for the architecture: set data.train_portion below 1");
+  d.batch = base.data.effective_mini_batch();
+  if (base.data.mini_batch != base.data.batch_size)
+    throw std::invalid_argument(
+        "search does not accumulate gradients: use mini_batch = batch_size");
+  for (const auto* part : {&d.data.train_indices, &d.data.valid_indices})
+    if (part->size() < static_cast<size_t>(d.batch))
+      throw std::invalid_argument(fmt::format(
+          "the training and validation splits ({} and {} samples) must each hold one batch of {}",
+          d.data.train_indices.size(), d.data.valid_indices.size(), d.batch));
+  d.train_options = training_loader_options(base.data, d.data, d.batch, base.seed);
+  d.valid_options = d.train_options;
+  d.valid_options.seed = derive_seed(base.seed, 101);  // another order than the training batches
+  return d;
+}
 
 SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                          std::ostream& out) {
-  if (setup.algorithm != "darts")
-    throw std::invalid_argument("search algorithm `" + setup.algorithm +
-                                "` is not available (available: darts)");
+  const std::string algorithm = setup.algorithm;
+  if (algorithm == "random") return run_random_search(std::move(setup), dir, resume, out);
+  if (algorithm != "darts" && algorithm != "darts2" && algorithm != "pnas")
+    throw std::invalid_argument("search algorithm `" + algorithm +
+                                "` is not available (available: darts, darts2, pnas, random)");
   const SearchConfig& cfg = setup.config;
   const TrainConfig& base = cfg.base;
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(base.threads);
   RunDir run(dir, !resume);
-  TrainData data = load_train_data(base.data, base.seed, setup.weight_plan.input_shape,
-                                   setup.weight_plan.classes);
-  if (data.valid_indices.empty())
-    throw std::invalid_argument(
-        "search needs a validation split for the architecture: set data.train_portion below 1");
-  const int64_t batch = base.data.effective_mini_batch();
-  if (base.data.mini_batch != base.data.batch_size)
-    throw std::invalid_argument(
-        "search does not accumulate gradients: use mini_batch = batch_size");
-  for (const auto* part : {&data.train_indices, &data.valid_indices})
-    if (part->size() < static_cast<size_t>(batch))
-      throw std::invalid_argument(fmt::format(
-          "the training and validation splits ({} and {} samples) must each hold one batch of {}",
-          data.train_indices.size(), data.valid_indices.size(), batch));
+  SearchData sd = load_search_data(cfg, setup.weight_plan);
+  const int64_t batch = sd.batch;
+  const std::vector<ArchSpec> groups = setup.weight_plan.arch;
 
   ParamStore store;
   Executor weights(std::move(setup.weight_plan), store, make_cpu_backend(), base.seed);
-  Executor alphas(std::move(setup.alpha_plan), store, make_cpu_backend(), base.seed);
-  Executor::share_arena(weights, alphas);
+  std::unique_ptr<Executor> alphas, eval;
+  if (algorithm == "pnas") {
+    eval = std::make_unique<Executor>(std::move(setup.eval_plan), store, make_cpu_backend(),
+                                      base.seed);
+    Executor::share_arena(weights, *eval);
+  } else {
+    alphas = std::make_unique<Executor>(std::move(setup.alpha_plan), store, make_cpu_backend(),
+                                        base.seed);
+    Executor::share_arena(weights, *alphas);
+  }
+  for (size_t g = 0; g < groups.size(); ++g)
+    if (g >= store.arch().size() || store.arch()[g].spec.key != groups[g].key)
+      throw std::logic_error("the store's choices are not in plan order");
   std::unique_ptr<Optimizer> w_opt = make_optimizer(base.optimizer, store.weight_slots());
   std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, store.weight_slots());
   std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, store.arch_slots());
   std::vector<GradSpan> grads = store.weight_grads();
+  SearchContext ctx{cfg, setup.hooks, store, weights, alphas.get(), eval.get(), *a_opt, batch};
+  std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas"
+                                              ? make_proxyless_search(ctx)
+                                              : make_darts_search(ctx, algorithm == "darts2");
 
-  LoaderOptions lo = training_loader_options(base.data, data, batch, base.seed);
-  Loader train_loader(data.train, data.train_indices, lo);
-  LoaderOptions vo = lo;
-  vo.seed = derive_seed(base.seed, 101);  // another order than the training batches
-  Loader valid_loader(data.train, data.valid_indices, vo);
+  Loader train_loader(sd.data.train, sd.data.train_indices, sd.train_options);
+  Loader valid_loader(sd.data.train, sd.data.valid_indices, sd.valid_options);
   const int64_t steps = static_cast<int64_t>(
       std::min(train_loader.batches_per_epoch(), valid_loader.batches_per_epoch()));
   const int64_t search_epochs = base.epochs - cfg.warmup_epochs;
@@ -166,12 +201,16 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       make_schedule(cfg.warmup.schedule, cfg.warmup.lr, steps);
 
   nlohmann::json meta = setup.meta;
-  meta["algorithm"] = setup.algorithm;
+  meta["algorithm"] = algorithm;
   int64_t first_epoch = 0, global_step = 0;
   if (resume) {
     std::optional<Checkpoint> ck = load_checkpoint(dir);
     if (!ck) throw std::invalid_argument(dir + ": no checkpoint to resume from");
     const std::string what = run.path(kCheckpointFileName);
+    if (ck->extra.value("algorithm", algorithm) != algorithm)
+      throw std::invalid_argument(what + ": the checkpoint is from a `" +
+                                  ck->extra.value("algorithm", std::string()) + "` search, not `" +
+                                  algorithm + "`");
     params_from_file(store, ck->params, what);
     for (StoredArch& a : store.arch()) {
       const NamedTensor* t = ck->params.find(kAlphaPrefix + a.spec.key);
@@ -186,6 +225,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     else
       w_opt->load_state(wblob);
     a_opt->load_state(ablob);
+    algo->load_state(ck->extra.value("state", nlohmann::json::object()));
     first_epoch = ck->epoch;
     global_step = ck->global_step;
     run.truncate_metrics_after(first_epoch);
@@ -196,8 +236,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     run.log(fmt::format(
         "search {} ({}): {} choices, {} weights, {} training / {} validation samples, {} "
         "steps per epoch, arena {} MB",
-        meta.value("network", std::string("network")), setup.algorithm, store.arch().size(),
-        store.trainable_count(), data.train_indices.size(), data.valid_indices.size(), steps,
+        meta.value("network", std::string("network")), algorithm, store.arch().size(),
+        store.trainable_count(), sd.data.train_indices.size(), sd.data.valid_indices.size(), steps,
         weights.arena_bytes() / 1048576));
   }
 
@@ -217,20 +257,16 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     Progress bar(out,
                  fmt::format("{} {}/{}", warming ? "warm-up" : "epoch", epoch + 1, base.epochs),
                  steps, po);
-    double tloss = 0, vloss = 0, lr = 0;
-    int64_t tcorrect = 0, vcorrect = 0, seen = 0;
+    StepTotals totals;
+    double lr = 0;
     Optimizer& opt = warming ? *warm_opt : *w_opt;
     for (int64_t s = 0; s < steps; ++s) {
       if (!train_loader.next(tb) || !valid_loader.next(vb)) break;
-      if (!warming) {
-        // Architecture step on a validation batch (first order: at the current weights).
-        store.zero_grads();
-        alphas.set_dropout_seed(derive_seed(base.seed, 2 * static_cast<uint64_t>(global_step)));
-        RunResult v = alphas.run(vb.images.data(), vb.labels.data(), batch);
-        vloss += v.loss_sum;
-        vcorrect += v.correct;
-        a_opt->step();
-      }
+      const int64_t local = warming ? epoch * steps + s : (epoch - cfg.warmup_epochs) * steps + s;
+      lr = warming ? warm_schedule->lr_at(local, cfg.warmup_epochs * steps)
+                   : schedule->lr_at(local, search_epochs * steps);
+      if (!warming) algo->arch_step(tb, vb, global_step, lr, totals);
+      algo->prepare_weight_step(global_step, warming);
       store.zero_grads();
       weights.set_dropout_seed(derive_seed(base.seed, 2 * static_cast<uint64_t>(global_step) + 1));
       RunResult r = weights.run(tb.images.data(), tb.labels.data(), batch);
@@ -238,33 +274,33 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
         throw std::runtime_error(
             fmt::format("the training loss became {} at epoch {} step {}; lower the learning rate",
                         r.loss_sum, epoch + 1, s + 1));
-      tloss += r.loss_sum;
-      tcorrect += r.correct;
-      seen += batch;
+      totals.train_loss += r.loss_sum;
+      totals.train_correct += r.correct;
+      totals.train_seen += batch;
       const double clip = warming ? cfg.warmup.grad_clip : base.optimizer.grad_clip;
       if (clip > 0) clip_grad_norm(grads, clip);
-      const int64_t local = warming ? epoch * steps + s : (epoch - cfg.warmup_epochs) * steps + s;
-      lr = warming ? warm_schedule->lr_at(local, cfg.warmup_epochs * steps)
-                   : schedule->lr_at(local, search_epochs * steps);
       opt.set_lr(lr);
       opt.step();
       ++global_step;
-      bar.update(s + 1, seen, tloss / seen, static_cast<double>(tcorrect) / seen);
+      const double seen = static_cast<double>(totals.train_seen);
+      bar.update(s + 1, totals.train_seen, totals.train_loss / seen, totals.train_correct / seen);
     }
-    summary.probs = probabilities(store);
-    summary.genotype = setup.hooks.derive(summary.probs);
+    summary.probs = arch_probabilities(store);
+    summary.genotype = algo->genotype(summary.probs);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    const double n = std::max<int64_t>(1, seen);
+    const double n = static_cast<double>(std::max<int64_t>(1, totals.train_seen));
+    const double nv = static_cast<double>(std::max<int64_t>(1, totals.valid_seen));
     nlohmann::ordered_json rec;
     rec["epoch"] = epoch + 1;
     rec["phase"] = warming ? "warmup" : "search";
-    rec["train_loss"] = tloss / n;
-    rec["train_acc"] = tcorrect / n;
+    rec["train_loss"] = totals.train_loss / n;
+    rec["train_acc"] = totals.train_correct / n;
     if (!warming) {
-      rec["valid_loss"] = vloss / n;
-      rec["valid_acc"] = vcorrect / n;
-      summary.valid_accuracy = vcorrect / n;
+      rec["valid_loss"] = totals.valid_loss / nv;
+      rec["valid_acc"] = totals.valid_correct / nv;
+      summary.valid_accuracy = totals.valid_correct / nv;
+      if (totals.rewards > 0) rec["reward"] = totals.reward / static_cast<double>(totals.rewards);
     }
     rec["lr"] = lr;
     rec["alpha_entropy"] = mean_entropy(summary.probs);
@@ -276,19 +312,17 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     rec["params"] = summary.genotype.params;
     rec["macs"] = summary.genotype.macs;
     rec["seconds"] = seconds;
-    run.metrics(rec);
-    for (const char* key : {"train_loss", "train_acc", "valid_loss", "valid_acc", "lr",
-                            "alpha_entropy", "params", "macs"})
-      if (rec.contains(key) && rec[key].is_number())
-        events.scalar(std::string("search/") + key, rec[key].get<double>(), epoch + 1);
-    events.flush();
+    write_epoch_record(run, events, rec, epoch + 1);
     std::string line = fmt::format(
-        "{} {}/{}: train loss {:.4f} acc {:.2f}%{} | alpha entropy {:.3f} | genotype {:.0f} "
-        "params, "
-        "{:.1f}M MACs | {:.1f} s",
-        warming ? "warm-up" : "epoch", epoch + 1, base.epochs, tloss / n, 100 * tcorrect / n,
+        "{} {}/{}: train loss {:.4f} acc {:.2f}%{}{} | alpha entropy {:.3f} | genotype {:.0f} "
+        "params, {:.1f}M MACs | {:.1f} s",
+        warming ? "warm-up" : "epoch", epoch + 1, base.epochs, totals.train_loss / n,
+        100 * totals.train_correct / n,
         warming ? std::string()
-                : fmt::format(" | valid loss {:.4f} acc {:.2f}%", vloss / n, 100 * vcorrect / n),
+                : fmt::format(" | valid loss {:.4f} acc {:.2f}%", totals.valid_loss / nv,
+                              100 * totals.valid_correct / nv),
+        totals.rewards > 0 ? fmt::format(" | reward {:.4f}", totals.reward / totals.rewards)
+                           : std::string(),
         mean_entropy(summary.probs), summary.genotype.params, summary.genotype.macs / 1e6, seconds);
     bar.finish(line);
     run.log(line);
@@ -307,12 +341,13 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
             {kAlphaPrefix + a.spec.key, {static_cast<int64_t>(a.alpha.size())}, a.alpha});
       Optimizer& current = epoch + 1 <= cfg.warmup_epochs ? *warm_opt : *w_opt;
       ck.optimizer_state = pack(current.save_state(), a_opt->save_state());
+      ck.extra = {{"algorithm", algorithm}, {"state", algo->save_state()}};
       save_checkpoint(dir, ck);
     }
   }
   if (setup.hooks.finish) setup.hooks.finish(summary.genotype, dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_report(run, store, meta, summary, setup.algorithm);
+  write_search_report(run, groups, meta, summary, algorithm);
   run.log(fmt::format("done in {:.0f} s: wrote {}", summary.seconds, run.path("arch.json")));
   return summary;
 }

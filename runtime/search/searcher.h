@@ -1,7 +1,13 @@
-// Architecture search loops on the executor: DARTS (first order) alternates a weight
-// step on a training batch with an architecture step on a validation batch, over one
-// supernet compiled twice (a weight plan and an alpha-only plan sharing one arena).
-// Optional warm-up epochs train the weights alone with their own optimizer.
+// Architecture search loops on the executor (docs/search.md):
+//   - darts:  first-order DARTS alternates an architecture step on a validation batch
+//             with a weight step on a training batch, over one supernet compiled twice
+//             (a weight plan and an alpha-only plan sharing one arena);
+//   - darts2: the same with the unrolled (second-order) architecture gradient;
+//   - pnas:   ProxylessNAS: sampled paths through live-step masks, REINFORCE on alpha;
+//   - random: N architectures drawn uniformly, each trained from scratch, the best on the
+//             validation split kept.
+// Optional warm-up epochs (darts, darts2, pnas) train the weights alone with their own
+// optimizer.
 //
 // The runtime does not know the front end, so what needs the compiler (the genotype
 // from the probabilities, its params/MACs, drawing it) comes in as hooks from the caller.
@@ -28,9 +34,22 @@ struct GenotypeInfo {
   double params = 0, macs = 0;
 };
 
+struct ArchCost {
+  double params = 0, macs = 0;
+};
+
+using PathSelection = std::vector<std::vector<int>>;  // chosen[group] = candidate indices
+
 struct SearchHooks {
-  // The genotype for per-choice probabilities (indexed like ExecPlan::arch).
+  // DARTS' genotype for per-choice probabilities (indexed like ExecPlan::arch).
   std::function<GenotypeInfo(const std::vector<std::vector<double>>& probs)> derive;
+  // The architecture a selection stands for (pnas' final path, random's samples).
+  std::function<GenotypeInfo(const PathSelection&)> describe;
+  // The live-node mask of a selection over the graph the plans were compiled from, so
+  // that a sampled path runs only its own steps (pnas, random).
+  std::function<std::vector<char>(const PathSelection&)> live_mask;
+  // Params and MACs of a selection, for the pnas reward constraint (fast: a masked sum).
+  std::function<ArchCost(const PathSelection&)> cost;
   // Called once at the end with the final genotype (draws arch.svg); may be empty.
   std::function<void(const GenotypeInfo&, const std::string& dir)> finish;
 };
@@ -38,8 +57,9 @@ struct SearchHooks {
 struct SearchSetup {
   SearchConfig config;
   std::string algorithm = "darts";
-  ExecPlan weight_plan;  // training, full mode, weight gradients only
-  ExecPlan alpha_plan;   // training, full mode, alpha gradients only
+  ExecPlan weight_plan;  // training, weight gradients only (every algorithm)
+  ExecPlan alpha_plan;   // darts: alpha gradients only; darts2: alpha and weight gradients
+  ExecPlan eval_plan;    // pnas, random: forward + loss at the search batch size
   SearchHooks hooks;
   nlohmann::json meta = nlohmann::json::object();  // network, file, command line
 };

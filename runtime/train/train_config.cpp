@@ -478,6 +478,10 @@ TrainConfig default_train_config() {
   return c;
 }
 
+std::string unknown_key_hint(const std::string& key, const std::vector<std::string>& allowed) {
+  return suggest(key, allowed);
+}
+
 TrainConfig parse_train_config(const json& j, const std::string& path_for_messages) {
   Parser p(path_for_messages);
   if (!j.is_object())

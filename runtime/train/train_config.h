@@ -80,6 +80,10 @@ TrainConfig default_train_config();
 // optional; an absent one keeps its default_train_config() value.
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& path_for_messages);
 
+// " (did you mean x?)" for a near miss of `key` among `allowed`, else " (expected one
+// of: a, b, c)": the suffix of every unknown-key message of the strict configs.
+std::string unknown_key_hint(const std::string& key, const std::vector<std::string>& allowed);
+
 // Reads `file` and parses it; errors name the file (and line:column for invalid JSON).
 TrainConfig load_train_config(const std::string& file);
 

@@ -42,9 +42,7 @@ std::vector<size_t> all_indices(const Dataset& d) {
   return v;
 }
 
-struct EvalResult {
-  double loss = 0, accuracy = 0;
-};
+}  // namespace
 
 EvalResult evaluate(Executor& ex, Loader& loader) {
   loader.start_epoch(0);
@@ -67,8 +65,6 @@ EvalResult evaluate(Executor& ex, Loader& loader) {
   if (n == 0) return {};
   return {loss / n, static_cast<double>(correct) / n};
 }
-
-}  // namespace
 
 TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta) {
   TensorFile f;

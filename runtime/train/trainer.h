@@ -15,6 +15,7 @@
 #include "runtime/data/dataset.h"
 #include "runtime/data/loader.h"
 #include "runtime/exec/exec_plan.h"
+#include "runtime/exec/executor.h"
 #include "runtime/exec/param_store.h"
 #include "runtime/train/run_dir.h"
 #include "runtime/train/tensor_file.h"
@@ -46,6 +47,13 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
 // split.
 LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& data, int64_t batch,
                                       uint64_t seed);
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;  // means over the samples
+};
+// Runs `ex` (a forward plan) over one epoch of `loader` (restarted at epoch 0), any
+// batch size up to ex.batch() (the last batch may be partial).
+EvalResult evaluate(Executor& ex, Loader& loader);
 
 struct TrainSummary {
   int64_t epochs_run = 0;

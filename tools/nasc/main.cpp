@@ -324,8 +324,10 @@ int cmd_train(const Options& o, Diagnostics& diags) {
   return report(diags);
 }
 
-// nasc search: the supernet compiled as a weight plan and an alpha-only plan; genotypes
-// derived (compiler/passes/genotype) and costed through hooks the runtime calls.
+// nasc search: the supernet compiled as a weight plan plus an alpha plan (darts, darts2)
+// or a forward plan (pnas rewards, random's validation); genotypes derived
+// (compiler/passes/genotype), live masks of sampled paths and their costs computed on the
+// execution graph, all through hooks the runtime calls.
 int cmd_search(const Options& o, Diagnostics& diags) {
   std::optional<SearchConfig> cfg;
   try {
@@ -336,7 +338,12 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       cfg = parse_search_config(with_data_flag(search_config_to_json(*cfg), o.data), "--data");
     if (o.epochs > 0) cfg->base.epochs = o.epochs;
     if (o.threads >= 0) cfg->base.threads = static_cast<int>(o.threads);
-    if (cfg->warmup_epochs >= cfg->base.epochs)
+    if (o.resume && !o.algorithm.empty() && o.config.empty() && o.algorithm != cfg->algorithm)
+      throw std::invalid_argument(o.output + " holds a `" + cfg->algorithm +
+                                  "` search; resume it without -a (or with -a " +
+                                  cfg->algorithm + ")");
+    if (!o.algorithm.empty()) cfg->algorithm = o.algorithm;
+    if (cfg->warmup_epochs >= cfg->base.epochs && cfg->algorithm != "random")
       throw std::invalid_argument("warmup_epochs (" + std::to_string(cfg->warmup_epochs) +
                                   ") must be fewer than epochs (" +
                                   std::to_string(cfg->base.epochs) + ")");
@@ -344,12 +351,7 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     diags.error({}, e.what());
     return report(diags);
   }
-  std::string algorithm = o.algorithm.empty() ? "darts" : o.algorithm;
-  if (algorithm != "darts") {
-    diags.error({}, "-a " + algorithm +
-                        " is not implemented yet; `nasc search` runs first-order DARTS (-a darts)");
-    return report(diags);
-  }
+  const std::string algorithm = cfg->algorithm;
   CompileOptions copt;
   copt.include_paths = o.include_paths;
   copt.elaborate.network = o.network;
@@ -368,25 +370,39 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     SearchSetup setup;
     setup.config = *cfg;
     setup.algorithm = algorithm;
-    PlanOptions weights, alphas;
-    weights.batch = alphas.batch = cfg->base.data.effective_mini_batch();
-    weights.training = alphas.training = true;
-    alphas.arch_grads = true;
-    alphas.weight_grads = false;
+    const bool darts = algorithm == "darts" || algorithm == "darts2";
+    PlanOptions weights;
+    weights.batch = cfg->base.data.effective_mini_batch();
+    weights.training = true;
     setup.weight_plan = compile_plan(supernet, weights);
-    setup.alpha_plan = compile_plan(supernet, alphas);
+    if (darts) {
+      PlanOptions alphas = weights;
+      alphas.arch_grads = true;
+      alphas.weight_grads = algorithm == "darts2";  // the unrolled step needs dL_val/dw'
+      setup.alpha_plan = compile_plan(supernet, alphas);
+    } else {
+      PlanOptions eval;
+      eval.batch = weights.batch;
+      setup.eval_plan = compile_plan(supernet, eval);
+    }
+    if (cfg->constraint.estimator != "none" && algorithm != "pnas")
+      throw std::invalid_argument("constraint." + cfg->constraint.estimator +
+                                  ": a cost constraint applies to the pnas reward only (-a pnas)");
     setup.meta = {{"network", supernet.name},
                   {"file", o.file},
                   {"command", "nasc search " + o.file + " -a " + algorithm +
                                   (o.config.empty() ? "" : " -c " + o.config) + " -o " + o.output}};
-    setup.hooks.derive = [&supernet](const std::vector<std::vector<double>>& probs) {
-      Selection sel = derive_genotype(supernet, probs);
+    // The plans run the execution graph (CSE'd supernet): live masks are computed on it.
+    auto exec = std::make_shared<Graph>(execution_graph(supernet));
+    auto masker = std::make_shared<LiveMasker>(*exec);
+    auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
+    auto describe = [&supernet](const Selection& sel) {
       GenotypeInfo info;
       info.arch = nlohmann::ordered_json::parse(arch_to_json(supernet, sel));
       for (size_t g = 0; g < supernet.arch.size(); ++g) {
         std::string names;
-        for (int c : sel.chosen[g])
-          names += (names.empty() ? "" : "+") + supernet.arch[g].candidates[c];
+        for (int cand : sel.chosen[g])
+          names += (names.empty() ? "" : "+") + supernet.arch[g].candidates[cand];
         info.names[supernet.arch[g].key] = names;
       }
       Graph fixed = derive_fixed_network(supernet, sel);
@@ -395,6 +411,23 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       info.params = static_cast<double>(masked_sum(costs.params, all));
       info.macs = static_cast<double>(masked_sum(costs.macs, all));
       return info;
+    };
+    setup.hooks.derive = [&supernet, describe](const std::vector<std::vector<double>>& probs) {
+      return describe(derive_genotype(supernet, probs));
+    };
+    setup.hooks.describe = [describe](const PathSelection& path) {
+      return describe(Selection{path});
+    };
+    setup.hooks.live_mask = [exec, masker](const PathSelection& path) {
+      std::vector<char> mask;
+      masker->compute(Selection{path}, mask);
+      return mask;
+    };
+    setup.hooks.cost = [exec, masker, exec_costs](const PathSelection& path) {
+      std::vector<char> mask;
+      masker->compute(Selection{path}, mask);
+      return ArchCost{static_cast<double>(masked_sum(exec_costs->params, mask)),
+                      static_cast<double>(masked_sum(exec_costs->macs, mask))};
     };
     setup.hooks.finish = [&supernet](const GenotypeInfo& info, const std::string& dir) {
       Diagnostics local;

@@ -1,0 +1,131 @@
+// DARTS (Liu et al. 2019): the supernet runs in full mode (softmax(alpha)-weighted sums);
+// each step updates alpha on a validation batch, then the weights on a training batch.
+//
+// First order: d L_val(w, alpha) / d alpha at the current weights.
+// Second order (unrolled, the paper's eq. 7-8): with w' = w - xi * dL_train(w)/dw,
+//   grad = dL_val(w', alpha)/dalpha - xi * (dL_train(w+, alpha) - dL_train(w-, alpha))/dalpha / (2
+//   eps)
+// where w+- = w +- eps * dL_val(w', alpha)/dw' and eps = 0.01 / |dL_val/dw'|: the
+// Hessian-vector product by central finite differences. xi is the weights' learning rate
+// of the step and the virtual step applies the "train" weight decay; unlike the reference
+// code it leaves out the momentum term (the optimizer's momentum buffer is its own).
+// The weights and running statistics are restored exactly after the virtual steps.
+#include <cmath>
+
+#include "runtime/data/rng.h"
+#include "runtime/search/search_algorithm.h"
+
+namespace nas {
+namespace {
+
+class DartsSearch final : public SearchAlgorithm {
+ public:
+  DartsSearch(SearchContext ctx, bool second_order) : ctx_(ctx), second_order_(second_order) {}
+
+  void arch_step(const Batch& train, const Batch& valid, int64_t step, double lr,
+                 StepTotals& totals) override {
+    if (second_order_) return unrolled_step(train, valid, step, lr, totals);
+    ParamStore& store = ctx_.store;
+    store.zero_grads();
+    ctx_.alphas->set_dropout_seed(seed_for(step, 0));
+    RunResult v = ctx_.alphas->run(valid.images.data(), valid.labels.data(), ctx_.batch);
+    totals.valid_loss += v.loss_sum;
+    totals.valid_correct += v.correct;
+    totals.valid_seen += ctx_.batch;
+    ctx_.arch_optimizer.step();
+  }
+
+  void prepare_weight_step(int64_t, bool) override {}  // full mode throughout
+
+  GenotypeInfo genotype(const std::vector<std::vector<double>>& probs) override {
+    return ctx_.hooks.derive(probs);
+  }
+
+ private:
+  // Dropout masks of the architecture step (the driver's weight step uses 2 * step + 1).
+  uint64_t seed_for(int64_t step, uint64_t pass) const {
+    const uint64_t s = derive_seed(ctx_.config.base.seed, 2 * static_cast<uint64_t>(step));
+    return pass == 0 ? s : derive_seed(s, pass);
+  }
+
+  void unrolled_step(const Batch& train, const Batch& valid, int64_t step, double xi,
+                     StepTotals& totals) {
+    ParamStore& store = ctx_.store;
+    Executor& weights = ctx_.weights;
+    Executor& alphas = *ctx_.alphas;
+    std::vector<std::vector<float>> saved;  // every weight and running statistic
+    saved.reserve(store.params().size());
+    for (const StoredParam& p : store.params()) saved.push_back(p.value);
+    const double wd = ctx_.config.base.optimizer.weight_decay;
+    std::vector<ParamSlot> slots = store.weight_slots();
+
+    // The virtual step w' = w - xi * (dL_train/dw + wd * w).
+    store.zero_grads();
+    weights.set_dropout_seed(seed_for(step, 0));
+    weights.run(train.images.data(), train.labels.data(), ctx_.batch);
+    for (ParamSlot& s : slots)
+      for (size_t i = 0; i < s.size; ++i)
+        s.value[i] -= static_cast<float>(xi * (s.grad[i] + (s.decay ? wd * s.value[i] : 0.0)));
+
+    // dL_val(w', alpha) for alpha and for the weights.
+    store.zero_grads();
+    alphas.set_gradients(true, true);
+    alphas.set_dropout_seed(seed_for(step, 1));
+    RunResult v = alphas.run(valid.images.data(), valid.labels.data(), ctx_.batch);
+    totals.valid_loss += v.loss_sum;
+    totals.valid_correct += v.correct;
+    totals.valid_seen += ctx_.batch;
+    std::vector<std::vector<float>> dalpha;
+    for (const StoredArch& a : store.arch()) dalpha.push_back(a.alpha_grad);
+    std::vector<std::vector<float>> dw;
+    double norm2 = 0;
+    for (const ParamSlot& s : slots) {
+      dw.emplace_back(s.grad, s.grad + s.size);
+      for (float g : dw.back()) norm2 += static_cast<double>(g) * g;
+    }
+
+    // The Hessian-vector product d^2 L_train / (dalpha dw) . dw' at w +- eps dw'.
+    std::vector<std::vector<double>> hvp(store.arch().size());
+    for (size_t g = 0; g < hvp.size(); ++g) hvp[g].assign(store.arch()[g].alpha.size(), 0.0);
+    const double norm = std::sqrt(norm2);
+    if (norm > 0 && xi > 0) {
+      const double eps = 0.01 / norm;
+      alphas.set_gradients(false, true);
+      for (int sign : {1, -1}) {
+        size_t k = 0;
+        for (size_t i = 0; i < store.params().size(); ++i)
+          if (store.params()[i].spec.trainable) {
+            std::vector<float>& value = store.params()[i].value;
+            for (size_t j = 0; j < value.size(); ++j)
+              value[j] = saved[i][j] + static_cast<float>(sign * eps * dw[k][j]);
+            ++k;
+          }
+        store.zero_grads();
+        alphas.set_dropout_seed(seed_for(step, 0));  // the same masks as the virtual step
+        alphas.run(train.images.data(), train.labels.data(), ctx_.batch);
+        for (size_t g = 0; g < hvp.size(); ++g)
+          for (size_t c = 0; c < hvp[g].size(); ++c)
+            hvp[g][c] += sign * store.arch()[g].alpha_grad[c] / (2 * eps);
+      }
+    }
+
+    for (size_t i = 0; i < saved.size(); ++i) store.params()[i].value = saved[i];
+    store.zero_grads();
+    for (size_t g = 0; g < hvp.size(); ++g)
+      for (size_t c = 0; c < hvp[g].size(); ++c)
+        store.arch()[g].alpha_grad[c] = static_cast<float>(dalpha[g][c] - xi * hvp[g][c]);
+    ctx_.arch_optimizer.step();
+  }
+
+  SearchContext ctx_;
+  bool second_order_;
+};
+
+}  // namespace
+
+std::unique_ptr<SearchAlgorithm> make_darts_search(SearchContext ctx, bool second_order) {
+  if (ctx.alphas == nullptr) throw std::logic_error("DARTS needs an architecture plan");
+  return std::make_unique<DartsSearch>(ctx, second_order);
+}
+
+}  // namespace nas

@@ -1,0 +1,126 @@
+// ProxylessNAS (Cai et al. 2019) with REINFORCE, as in its reference code and NNablaNAS:
+//   - weight step: one path per step, drawn from softmax(alpha) ("sample") or by FairNAS'
+//     permutations ("fair"); the weight plan runs it in selected mode through a live-step
+//     mask, so the unselected candidates cost nothing;
+//   - architecture step: `pnas.samples` paths drawn from softmax(alpha), each run forward
+//     on one validation batch; reward R = accuracy (or -loss), times
+//     min(1, bound / cost)^weight when a constraint is set; with the moving-average
+//     baseline b, alpha's gradient is -(1/M) sum_i (R_i - b) d log p(path_i) / d alpha
+//     (minimised by the "valid" optimizer), then b <- decay * b + (1 - decay) * mean R.
+//     b starts at the first step's mean reward.
+// The final architecture is the most probable path ("max").
+#include <cmath>
+
+#include "runtime/data/rng.h"
+#include "runtime/search/choice_modes.h"
+#include "runtime/search/search_algorithm.h"
+
+namespace nas {
+namespace {
+
+class ProxylessSearch final : public SearchAlgorithm {
+ public:
+  explicit ProxylessSearch(SearchContext ctx)
+      : ctx_(ctx),
+        path_mode_(parse_choice_mode(ctx.config.pnas.path)),
+        groups_(ctx.weights.plan().arch) {}
+
+  void arch_step(const Batch&, const Batch& valid, int64_t step, double,
+                 StepTotals& totals) override {
+    ParamStore& store = ctx_.store;
+    const PnasConfig& cfg = ctx_.config.pnas;
+    const std::vector<std::vector<double>> probs = arch_probabilities(store);
+    const uint64_t seed = derive_seed(ctx_.config.base.seed, 0x5a3b1e);  // sampling stream
+    std::vector<ChoiceSelection> paths;
+    std::vector<double> rewards;
+    for (int64_t i = 0; i < cfg.samples; ++i) {
+      ChoiceSelection path =
+          select_path(ChoiceMode::Sample, groups_, probs, derive_seed(seed, i), step);
+      ctx_.eval->use_selection(path);
+      ctx_.eval->set_live_mask(ctx_.hooks.live_mask(path));
+      RunResult r = ctx_.eval->run(valid.images.data(), valid.labels.data(), ctx_.batch);
+      totals.valid_loss += r.loss_sum;
+      totals.valid_correct += r.correct;
+      totals.valid_seen += ctx_.batch;
+      double reward = cfg.reward == "accuracy"
+                          ? static_cast<double>(r.correct) / static_cast<double>(ctx_.batch)
+                          : -r.loss_sum / static_cast<double>(ctx_.batch);
+      reward *= constraint_factor(path);
+      rewards.push_back(reward);
+      paths.push_back(std::move(path));
+    }
+    double mean = 0;
+    for (double r : rewards) mean += r;
+    mean /= static_cast<double>(rewards.size());
+    if (!has_baseline_) {
+      baseline_ = mean;
+      has_baseline_ = true;
+    }
+    store.zero_grads();
+    const double m = static_cast<double>(paths.size());
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const double advantage = rewards[i] - baseline_;
+      for (size_t g = 0; g < groups_.size(); ++g) {
+        std::vector<double> dlogp = log_prob_gradient(probs[g], paths[i][g]);
+        std::vector<float>& grad = store.arch()[g].alpha_grad;
+        for (size_t c = 0; c < grad.size(); ++c)
+          grad[c] -= static_cast<float>(advantage * dlogp[c] / m);
+      }
+    }
+    ctx_.arch_optimizer.step();
+    baseline_ = cfg.baseline_decay * baseline_ + (1 - cfg.baseline_decay) * mean;
+    totals.reward += mean;
+    ++totals.rewards;
+  }
+
+  void prepare_weight_step(int64_t step, bool) override {
+    const uint64_t seed = derive_seed(ctx_.config.base.seed, 0x3e1b5a);  // path stream
+    ChoiceSelection path =
+        select_path(path_mode_, groups_, arch_probabilities(ctx_.store), seed, step);
+    ctx_.weights.use_selection(path);
+    ctx_.weights.set_live_mask(ctx_.hooks.live_mask(path));
+  }
+
+  GenotypeInfo genotype(const std::vector<std::vector<double>>& probs) override {
+    return ctx_.hooks.describe(select_path(ChoiceMode::Max, groups_, probs, 0, 0));
+  }
+
+  nlohmann::json save_state() const override {
+    nlohmann::json j = nlohmann::json::object();
+    if (has_baseline_) j["baseline"] = baseline_;
+    return j;
+  }
+  void load_state(const nlohmann::json& state) override {
+    if (state.is_object() && state.contains("baseline") && state["baseline"].is_number()) {
+      baseline_ = state["baseline"].get<double>();
+      has_baseline_ = true;
+    }
+  }
+
+ private:
+  double constraint_factor(const ChoiceSelection& path) const {
+    const ConstraintConfig& c = ctx_.config.constraint;
+    if (c.estimator == "none") return 1;
+    const ArchCost cost = ctx_.hooks.cost(path);
+    const double value = c.estimator == "params" ? cost.params : cost.macs;
+    if (value <= c.bound) return 1;
+    return std::pow(c.bound / value, c.weight);
+  }
+
+  SearchContext ctx_;
+  ChoiceMode path_mode_;
+  std::vector<ArchSpec> groups_;
+  double baseline_ = 0;
+  bool has_baseline_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<SearchAlgorithm> make_proxyless_search(SearchContext ctx) {
+  if (ctx.eval == nullptr) throw std::logic_error("PNAS needs a forward plan for its rewards");
+  if (!ctx.hooks.live_mask || !ctx.hooks.describe)
+    throw std::logic_error("PNAS needs the live_mask and describe hooks");
+  return std::make_unique<ProxylessSearch>(ctx);
+}
+
+}  // namespace nas

@@ -1,0 +1,42 @@
+// What the search drivers share (searcher.cpp for darts/darts2/pnas, random_searcher.cpp):
+// the data split and loaders, the per-epoch record (metrics.jsonl + TensorBoard scalars)
+// and report.html. Internal to runtime/search.
+#pragma once
+
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runtime/data/loader.h"
+#include "runtime/report/tfevents.h"
+#include "runtime/search/searcher.h"
+#include "runtime/train/run_dir.h"
+#include "runtime/train/trainer.h"
+
+namespace nas {
+
+struct SearchData {
+  TrainData data;  // train_indices train the weights, valid_indices the architecture
+  int64_t batch = 0;
+  LoaderOptions train_options, valid_options;
+};
+
+// Loads the config's data for `plan`'s input and checks that both splits hold a batch.
+SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan);
+
+// Appends `rec` to metrics.jsonl and its numbers as TensorBoard scalars "search/<key>".
+void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordered_json& rec,
+                        int64_t step);
+
+// report.html from the run folder's own records (so a resumed run reports every epoch).
+void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
+                         const nlohmann::json& meta, const SearchSummary& summary,
+                         const std::string& algorithm);
+
+double mean_entropy(const std::vector<std::vector<double>>& probs);
+
+SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool resume,
+                                std::ostream& out);
+
+}  // namespace nas

@@ -1,0 +1,277 @@
+// The search algorithms: the choice modes (sample frequencies, max, FairNAS coverage,
+// the REINFORCE log-probability gradient against finite differences), the second-order
+// DARTS architecture gradient against a finite difference of the unrolled objective,
+// and a planted problem that darts, darts2 and pnas must each solve (deterministic:
+// fixed seed, one thread).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "compiler/analysis/space_stats.h"
+#include "compiler/lowering/compile_plan.h"
+#include "compiler/passes/derive_arch.h"
+#include "compiler/passes/genotype.h"
+#include "compiler/passes/live_mask.h"
+#include "compiler/passes/pipeline.h"
+#include "runtime/cpu/threads.h"
+#include "runtime/data/rng.h"
+#include "runtime/optim/optim_config.h"
+#include "runtime/search/choice_modes.h"
+#include "runtime/search/search_algorithm.h"
+#include "runtime/search/search_config.h"
+#include "runtime/search/searcher.h"
+#include "tests/cli_test_util.h"
+
+using namespace nas;
+
+namespace {
+
+Graph compile_source(const std::string& text) {
+  Diagnostics diags;
+  Compilation c = compile_text("space.nas", text, {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  return *c.supernet;
+}
+
+ArchSpec spec(const std::string& key, int n, int k = 1) {
+  ArchSpec a;
+  a.key = key;
+  for (int i = 0; i < n; ++i) a.candidates.push_back("c" + std::to_string(i));
+  a.k = k;
+  return a;
+}
+
+// One candidate carries the input's information (a learnable conv); the two others carry
+// none (zero, and a scaling by 0), so only the conv can lower the validation loss or
+// raise the validation accuracy.
+const char* kPlanted = R"(
+network planted(x: tensor[4, 12, 12]) {
+  let h = choice "op" { zero: zero(x), conv: conv(x, 4, kernel=3, pad=1), mute: mul(x, 0.0) };
+  h = relu(h);
+  return linear(flatten(max_pool(h, 4)), 4);
+}
+)";
+
+// A search setup with the CLI's hooks, for `g` and `algorithm`.
+SearchSetup make_setup(const Graph& g, const std::string& algorithm, const SearchConfig& cfg,
+                       std::shared_ptr<Graph> exec) {
+  SearchSetup setup;
+  setup.config = cfg;
+  setup.algorithm = algorithm;
+  PlanOptions w;
+  w.batch = cfg.base.data.effective_mini_batch();
+  w.training = true;
+  setup.weight_plan = compile_plan(g, w);
+  if (algorithm == "darts" || algorithm == "darts2") {
+    PlanOptions a = w;
+    a.arch_grads = true;
+    a.weight_grads = algorithm == "darts2";
+    setup.alpha_plan = compile_plan(g, a);
+  } else {
+    PlanOptions e;
+    e.batch = w.batch;
+    setup.eval_plan = compile_plan(g, e);
+  }
+  auto describe = [&g](const Selection& s) {
+    GenotypeInfo info;
+    for (size_t i = 0; i < g.arch.size(); ++i)
+      info.names[g.arch[i].key] = g.arch[i].candidates[s.chosen[i][0]];
+    info.arch = nlohmann::ordered_json::parse(arch_to_json(g, s));
+    return info;
+  };
+  setup.hooks.derive = [&g, describe](const std::vector<std::vector<double>>& probs) {
+    return describe(derive_genotype(g, probs));
+  };
+  setup.hooks.describe = [describe](const PathSelection& p) { return describe(Selection{p}); };
+  setup.hooks.live_mask = [exec](const PathSelection& p) { return live_mask(*exec, Selection{p}); };
+  setup.hooks.cost = [exec](const PathSelection& p) {
+    NodeCosts c = node_costs(*exec);
+    std::vector<char> mask = live_mask(*exec, Selection{p});
+    return ArchCost{static_cast<double>(masked_sum(c.params, mask)),
+                    static_cast<double>(masked_sum(c.macs, mask))};
+  };
+  return setup;
+}
+
+}  // namespace
+
+TEST_CASE("choice modes: names, max, sample frequencies, fair coverage", "[search][choice]") {
+  CHECK(parse_choice_mode("fair") == ChoiceMode::Fair);
+  CHECK(std::string(choice_mode_name(ChoiceMode::Sample)) == "sample");
+  CHECK_THROWS_WITH(parse_choice_mode("greedy"),
+                    Catch::Matchers::Contains("full, sample, max, fair"));
+
+  std::vector<ArchSpec> groups = {spec("a", 3), spec("j", 4, 2)};
+  std::vector<std::vector<double>> probs = {{0.2, 0.5, 0.3}, {0.1, 0.4, 0.1, 0.4}};
+  // max: the argmax; a join its k most probable, ties to the lower index.
+  ChoiceSelection m = select_path(ChoiceMode::Max, groups, probs, 0, 0);
+  CHECK(m[0] == std::vector<int>{1});
+  CHECK(m[1] == std::vector<int>{1, 3});
+  CHECK_THROWS(select_path(ChoiceMode::Full, groups, probs, 0, 0));
+  CHECK_THROWS(select_path(ChoiceMode::Sample, groups, {{0.5, 0.5}}, 0, 0));
+
+  // sample: frequencies within 4 standard deviations of the probabilities; a join draws
+  // distinct candidates; the same (seed, step) draws the same path.
+  const int n = 20000;
+  std::vector<int> count(3, 0);
+  for (int step = 0; step < n; ++step) {
+    ChoiceSelection s = select_path(ChoiceMode::Sample, groups, probs, 7, step);
+    ++count[s[0][0]];
+    REQUIRE(s[1].size() == 2);
+    CHECK(s[1][0] != s[1][1]);
+  }
+  for (int c = 0; c < 3; ++c) {
+    const double p = probs[0][c], sd = std::sqrt(p * (1 - p) / n);
+    CHECK(std::abs(count[c] / double(n) - p) < 4 * sd);
+  }
+  CHECK(select_path(ChoiceMode::Sample, groups, probs, 7, 11) ==
+        select_path(ChoiceMode::Sample, groups, probs, 7, 11));
+  // A candidate with probability 0 is never drawn.
+  for (int step = 0; step < 200; ++step)
+    CHECK(select_path(ChoiceMode::Sample, {spec("z", 3)}, {{0.5, 0.0, 0.5}}, 1, step)[0][0] != 1);
+
+  // fair: every window of n steps (aligned) trains every candidate of an n-way choice once,
+  // in a different order per window; a 2-of-4 join covers all four in 2 steps.
+  for (int cycle = 0; cycle < 5; ++cycle) {
+    std::vector<int> seen(3, 0), seen_join(4, 0);
+    for (int t = 0; t < 3; ++t)
+      ++seen[select_path(ChoiceMode::Fair, groups, {}, 5, cycle * 3 + t)[0][0]];
+    for (int t = 0; t < 2; ++t) {
+      ChoiceSelection s = select_path(ChoiceMode::Fair, groups, {}, 5, cycle * 2 + t);
+      for (int c : s[1]) ++seen_join[c];
+    }
+    CHECK(seen == std::vector<int>{1, 1, 1});
+    CHECK(seen_join == std::vector<int>{1, 1, 1, 1});
+  }
+}
+
+TEST_CASE("choice modes: the REINFORCE gradient of log P(picks) matches finite differences",
+          "[search][choice]") {
+  // log P of an ordered draw without replacement (Plackett-Luce) from softmax(alpha).
+  auto log_prob = [](const std::vector<double>& alpha, const std::vector<int>& picks) {
+    std::vector<bool> used(alpha.size(), false);
+    double lp = 0;
+    for (int p : picks) {
+      double z = 0;
+      for (size_t c = 0; c < alpha.size(); ++c)
+        if (!used[c]) z += std::exp(alpha[c]);
+      lp += alpha[p] - std::log(z);
+      used[p] = true;
+    }
+    return lp;
+  };
+  std::vector<double> alpha = {0.3, -0.2, 1.1, 0.0};
+  for (const std::vector<int>& picks : {std::vector<int>{2}, std::vector<int>{1, 3}}) {
+    double z = 0;
+    for (double a : alpha) z += std::exp(a);
+    std::vector<double> probs;
+    for (double a : alpha) probs.push_back(std::exp(a) / z);
+    std::vector<double> g = log_prob_gradient(probs, picks);
+    for (size_t j = 0; j < alpha.size(); ++j) {
+      std::vector<double> up = alpha, down = alpha;
+      up[j] += 1e-5;
+      down[j] -= 1e-5;
+      CHECK(g[j] == Approx((log_prob(up, picks) - log_prob(down, picks)) / 2e-5).margin(1e-6));
+    }
+  }
+}
+
+TEST_CASE("darts2: the unrolled architecture gradient matches finite differences",
+          "[search][darts2]") {
+  set_cpu_threads(1);
+  Graph g = compile_source(kPlanted);
+  SearchConfig cfg = default_search_config();
+  const int64_t batch = 8;
+  PlanOptions w, a;
+  w.batch = a.batch = batch;
+  w.training = a.training = true;
+  a.arch_grads = true;
+  ParamStore store;
+  Executor weights(compile_plan(g, w), store, make_cpu_backend(), 4);
+  Executor alphas(compile_plan(g, a), store, make_cpu_backend(), 4);
+  Executor::share_arena(weights, alphas);
+  store.arch()[0].alpha = {0.1f, -0.3f, 0.2f};
+  OptimizerConfig sgd;
+  sgd.name = "sgd";
+  sgd.lr = 1;
+  sgd.momentum = 0;
+  sgd.weight_decay = 0;
+  std::unique_ptr<Optimizer> arch_opt = make_optimizer(sgd, store.arch_slots());
+  SearchHooks hooks;
+  SearchContext ctx{cfg, hooks, store, weights, &alphas, nullptr, *arch_opt, batch};
+  std::unique_ptr<SearchAlgorithm> darts2 = make_darts_search(ctx, true);
+
+  Rng rng(9);
+  Batch train, valid;
+  for (Batch* b : {&train, &valid}) {
+    b->images.resize(batch * 4 * 12 * 12);
+    for (float& v : b->images) v = rng.uniform_float() - 0.5f;
+    for (int i = 0; i < batch; ++i) b->labels.push_back(static_cast<int32_t>(rng.uniform(4)));
+  }
+  const double xi = 0.1, wd = cfg.base.optimizer.weight_decay;
+  std::vector<std::vector<float>> w0;
+  for (const StoredParam& p : store.params()) w0.push_back(p.value);
+  const std::vector<float> alpha0 = store.arch()[0].alpha;
+
+  // L_val(w - xi * (dL_train/dw + wd w), alpha), in double where it matters.
+  auto unrolled_loss = [&](const std::vector<float>& alpha) {
+    for (size_t i = 0; i < w0.size(); ++i) store.params()[i].value = w0[i];
+    store.arch()[0].alpha = alpha;
+    store.zero_grads();
+    weights.run(train.images.data(), train.labels.data(), batch);
+    for (ParamSlot& s : store.weight_slots())
+      for (size_t i = 0; i < s.size; ++i)
+        s.value[i] -= static_cast<float>(xi * (s.grad[i] + (s.decay ? wd * s.value[i] : 0.0)));
+    alphas.set_gradients(false, false);
+    double loss = alphas.run(valid.images.data(), valid.labels.data(), batch).loss_sum / batch;
+    alphas.set_gradients(true, true);
+    return loss;
+  };
+  std::vector<double> numeric;
+  for (size_t j = 0; j < alpha0.size(); ++j) {
+    std::vector<float> up = alpha0, down = alpha0;
+    up[j] += 0.02f;
+    down[j] -= 0.02f;
+    numeric.push_back((unrolled_loss(up) - unrolled_loss(down)) / 0.04);
+  }
+  for (size_t i = 0; i < w0.size(); ++i) store.params()[i].value = w0[i];
+  store.arch()[0].alpha = alpha0;
+
+  StepTotals totals;
+  darts2->arch_step(train, valid, 0, xi, totals);
+  // SGD with lr 1: the step moved alpha by minus the gradient; the weights are restored.
+  for (size_t j = 0; j < alpha0.size(); ++j) {
+    const double analytic = alpha0[j] - store.arch()[0].alpha[j];
+    INFO("alpha " << j << ": darts2 " << analytic << ", finite differences " << numeric[j]);
+    CHECK(analytic == Approx(numeric[j]).margin(2e-3).epsilon(0.05));
+  }
+  for (size_t i = 0; i < w0.size(); ++i)
+    if (store.params()[i].spec.trainable) CHECK(store.params()[i].value == w0[i]);
+  CHECK(totals.valid_seen == batch);
+}
+
+TEST_CASE("search: darts, darts2 and pnas each find the planted candidate", "[search][planted]") {
+  Graph g = compile_source(kPlanted);
+  auto exec = std::make_shared<Graph>(execution_graph(g));
+  for (const char* algorithm : {"darts", "darts2", "pnas"}) {
+    DYNAMIC_SECTION(algorithm) {
+      SearchConfig cfg = parse_search_config(nlohmann::json::parse(R"({
+        "epochs": 4, "seed": 3, "threads": 1,
+        "data": {"name": "synthetic", "synthetic_samples": 1024, "synthetic_classes": 4,
+                 "synthetic_shape": [4, 12, 12], "batch_size": 32},
+        "valid": {"name": "adam", "lr": 0.05, "betas": [0.5, 0.999]}})"),
+                                             "planted.json");
+      SearchSetup setup = make_setup(g, algorithm, cfg, exec);
+      std::string dir = nas::test::scratch_path(std::string("planted_") + algorithm);
+      std::filesystem::remove_all(dir);
+      std::ostringstream out;
+      SearchSummary s = run_search(setup, dir, false, out);
+      INFO(out.str());
+      CHECK(s.genotype.names["op"] == "conv");
+      CHECK(s.probs[0][1] > 0.5);  // conv's probability, from 1/3
+      std::filesystem::remove_all(dir);
+    }
+  }
+}
