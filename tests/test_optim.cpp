@@ -463,3 +463,25 @@ TEST_CASE("malformed optimizer configs name the key path", "[optim]") {
   CHECK(err(R"([1,2])") == "optimizer: expected an object, got array");
   CHECK_THAT(err(R"({"name":"sgd",)"), StartsWith("optimizer: invalid JSON"));
 }
+
+TEST_CASE("inactive slots are left alone: no update, decay or momentum", "[optim]") {
+  for (const char* kind : {"sgd", "adam"}) {
+    std::vector<float> a = {1, 2}, b = {3, 4}, ga = {0.5f, 0.5f}, gb = {0.0f, 0.0f};
+    std::vector<ParamSlot> slots = {{a.data(), ga.data(), 2, true}, {b.data(), gb.data(), 2, true}};
+    OptimizerConfig cfg;
+    cfg.name = kind;
+    cfg.lr = 0.1;
+    cfg.weight_decay = 0.1;
+    if (cfg.name == "sgd") cfg.momentum = 0.9;
+    std::unique_ptr<Optimizer> opt = make_optimizer(cfg, slots);
+    opt->set_active({1, 0});
+    opt->step();
+    opt->step();
+    CHECK(a[0] < 1.0f);                    // active: updated
+    CHECK(b == std::vector<float>{3, 4});  // inactive: weight decay did not touch it
+    opt->set_active({});                   // all active again
+    opt->step();
+    CHECK(b[0] < 3.0f);
+    CHECK_THROWS_AS(opt->set_active({1}), std::invalid_argument);
+  }
+}

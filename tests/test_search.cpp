@@ -268,7 +268,8 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   CHECK_THAT(rr.out, Contains("arch 3/3:"));
   auto best = nlohmann::json::parse(slurp(rnd + "/arch.json"));
   CHECK(best.contains("valid_acc"));
-  for (const char* f : {"arch.svg", "report.html", "checkpoint"})
+  for (const char* f : {"arch.svg", "report.html", "checkpoint", "samples/arch_001.json",
+                        "samples/arch_003.json"})
     CHECK(std::filesystem::exists(rnd + "/" + f));
   run_nasc_and_kill(rargs + rnd_cut, rnd_cut + "/metrics.jsonl", 1, 100);
   CliResult rres = run_nasc("search examples/tiny.nas -a random --resume -o " + rnd_cut);

@@ -20,6 +20,7 @@
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_config.h"
+#include "runtime/search/search_run.h"
 #include "runtime/search/searcher.h"
 #include "tests/cli_test_util.h"
 
@@ -274,4 +275,35 @@ TEST_CASE("search: darts, darts2 and pnas each find the planted candidate", "[se
       std::filesystem::remove_all(dir);
     }
   }
+}
+
+TEST_CASE("pnas: a sampled path's weight step updates only that path's weights", "[search][pnas]") {
+  Graph g = compile_source(kPlanted);
+  Graph exec = execution_graph(g);
+  PlanOptions w;
+  w.batch = 4;
+  w.training = true;
+  ParamStore store;
+  Executor weights(compile_plan(g, w), store, make_cpu_backend(), 1);
+  auto slot_names = [&store] {
+    std::vector<std::string> names;
+    for (const StoredParam& p : store.params())
+      if (p.spec.trainable) names.push_back(p.spec.name);
+    return names;
+  };
+  const std::vector<std::string> names = slot_names();
+  auto active_names = [&](int candidate) {
+    std::vector<char> active =
+        active_weight_slots(weights.plan(), store, live_mask(exec, Selection{{{candidate}}}));
+    std::string out;
+    for (size_t i = 0; i < active.size(); ++i)
+      if (active[i]) out += names[i].substr(0, names[i].find('.')) + " ";
+    return out;
+  };
+  const std::string with_conv = active_names(1), with_zero = active_names(0);
+  INFO("conv path: " << with_conv << "| zero path: " << with_zero);
+  CHECK(with_conv.size() > with_zero.size());
+  CHECK(with_zero.find("conv") == std::string::npos);  // the zero path leaves the conv alone
+  CHECK(with_conv.find("conv") != std::string::npos);
+  CHECK(with_zero.find("linear") != std::string::npos);
 }

@@ -141,6 +141,13 @@ Sgd::Sgd(std::vector<ParamSlot> slots, const SgdOptions& opt)
   if (opt.nesterov && opt.momentum <= 0) bad("nesterov", "requires momentum > 0", opt.momentum);
 }
 
+void Optimizer::set_active(std::vector<char> active) {
+  if (!active.empty() && active.size() != slots_.size())
+    throw std::invalid_argument("set_active: " + std::to_string(active.size()) + " flags for " +
+                                std::to_string(slots_.size()) + " slots");
+  active_ = std::move(active);
+}
+
 void Sgd::step() {
   // Scalars are float like PyTorch's float32 tensors, so results match it closely.
   const float lr = static_cast<float>(lr_);
@@ -152,8 +159,9 @@ void Sgd::step() {
     const ParamSlot& slot = slots_[s];
     const float wd = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
     float* buf = nullptr;
+    if (use_mom && first) buf_[s].resize(slot.size);
+    if (!is_active(s)) continue;
     if (use_mom) {
-      if (first) buf_[s].resize(slot.size);
       buf = buf_[s].data();
     }
     for (size_t i = 0; i < slot.size; ++i) {
@@ -214,6 +222,7 @@ void Adam::step() {
   const float w2 = static_cast<float>(1 - opt_.beta2);
   const float eps = static_cast<float>(opt_.eps);
   for (size_t s = 0; s < slots_.size(); ++s) {
+    if (!is_active(s)) continue;
     const ParamSlot& slot = slots_[s];
     const float wd = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
     float* m = m_[s].data();

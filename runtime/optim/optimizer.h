@@ -28,6 +28,11 @@ class Optimizer {
   int64_t steps_done() const { return steps_; }
 
   const std::vector<ParamSlot>& slots() const { return slots_; }
+  // Slots with active[s] == 0 are left alone by step(): no update, no weight decay, no
+  // momentum or moment update, as PyTorch skips parameters whose grad is None (the
+  // branches a sampled path did not use). Empty (the default) = every slot is active.
+  // Adam's bias correction still counts optimizer steps, not per-slot steps.
+  void set_active(std::vector<char> active);
   // Points the optimizer at new buffers (the executor may re-plan its arena); the
   // number and sizes of slots must be unchanged because state is kept per slot.
   void rebind(std::vector<ParamSlot> slots);
@@ -48,7 +53,10 @@ class Optimizer {
   // Reads exactly the payload from [p, end); returns false when the size is wrong.
   virtual bool load_payload(const uint8_t* p, const uint8_t* end) = 0;
 
+  bool is_active(size_t slot) const { return active_.empty() || active_[slot] != 0; }
+
   std::vector<ParamSlot> slots_;
+  std::vector<char> active_;
   double lr_ = 0;
   int64_t steps_ = 0;
 

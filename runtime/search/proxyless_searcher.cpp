@@ -14,6 +14,7 @@
 #include "runtime/data/rng.h"
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/search_algorithm.h"
+#include "runtime/search/search_run.h"
 
 namespace nas {
 namespace {
@@ -77,9 +78,13 @@ class ProxylessSearch final : public SearchAlgorithm {
     const uint64_t seed = derive_seed(ctx_.config.base.seed, 0x3e1b5a);  // path stream
     ChoiceSelection path =
         select_path(path_mode_, groups_, arch_probabilities(ctx_.store), seed, step);
+    std::vector<char> mask = ctx_.hooks.live_mask(path);
+    active_ = active_weight_slots(ctx_.weights.plan(), ctx_.store, mask);
     ctx_.weights.use_selection(path);
-    ctx_.weights.set_live_mask(ctx_.hooks.live_mask(path));
+    ctx_.weights.set_live_mask(std::move(mask));
   }
+
+  std::vector<char> active_slots() const override { return active_; }
 
   GenotypeInfo genotype(const std::vector<std::vector<double>>& probs) override {
     return ctx_.hooks.describe(select_path(ChoiceMode::Max, groups_, probs, 0, 0));
@@ -110,6 +115,7 @@ class ProxylessSearch final : public SearchAlgorithm {
   SearchContext ctx_;
   ChoiceMode path_mode_;
   std::vector<ArchSpec> groups_;
+  std::vector<char> active_;  // the weight slots of this step's path
   double baseline_ = 0;
   bool has_baseline_ = false;
 };

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <ostream>
 
 #include "runtime/cpu/threads.h"
@@ -46,6 +47,7 @@ Trial train_one(const SearchSetup& setup, const SearchData& sd, const PathSelect
     ex->set_live_mask(mask);
   }
   std::unique_ptr<Optimizer> opt = make_optimizer(base.optimizer, store.weight_slots());
+  opt->set_active(active_weight_slots(weights.plan(), store, mask));  // only this architecture's
   std::vector<GradSpan> grads = store.weight_grads();
   Loader train_loader(sd.data.train, sd.data.train_indices, sd.train_options);
   LoaderOptions vo = sd.valid_options;
@@ -139,6 +141,7 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
     out << "resuming after architecture " << first << "\n";
   } else {
     run.write_json("config.json", search_config_to_json(cfg));
+    std::filesystem::create_directories(run.path("samples"));
     run.log(fmt::format(
         "search {} (random): {} architectures of {} choices, each trained {} epochs on {} "
         "samples and validated on {}",
@@ -186,6 +189,10 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
         info.macs / 1e6, best + 1, 100 * best_acc, seconds);
     out << line << "\n";
     run.log(line);
+    // Every architecture tried, for retraining or inspecting any of them.
+    nlohmann::ordered_json tried = info.arch;
+    tried["valid_acc"] = t.valid_acc;
+    run.write_json(fmt::format("samples/arch_{:03d}.json", i + 1), tried);
     nlohmann::ordered_json arch = best_info.arch;
     arch["valid_acc"] = best_acc;
     arch["sample"] = best + 1;

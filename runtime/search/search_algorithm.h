@@ -47,6 +47,8 @@ class SearchAlgorithm {
                          StepTotals& totals) = 0;
   // Puts the weight plan in the mode of this step's weight update (full, or a path).
   virtual void prepare_weight_step(int64_t step, bool warming) = 0;
+  // The weight slots this step's weight update may touch (empty: all of them).
+  virtual std::vector<char> active_slots() const { return {}; }
   // The architecture the current probabilities stand for.
   virtual GenotypeInfo genotype(const std::vector<std::vector<double>>& probs) = 0;
   // State beyond weights, alphas and optimizers that a resumed run needs (the reward

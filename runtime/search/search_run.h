@@ -34,6 +34,12 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
                          const nlohmann::json& meta, const SearchSummary& summary,
                          const std::string& algorithm);
 
+// Which of store.weight_slots() a run of `plan` under the live mask `live` updates: the
+// trainable parameters of the forward steps whose guard node is live. A sampled path's
+// weight step updates only these (Optimizer::set_active).
+std::vector<char> active_weight_slots(const ExecPlan& plan, const ParamStore& store,
+                                      const std::vector<char>& live);
+
 double mean_entropy(const std::vector<std::vector<double>>& probs);
 
 SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool resume,

@@ -45,6 +45,25 @@ double mean_entropy(const std::vector<std::vector<double>>& probs) {
   return total / static_cast<double>(probs.size());
 }
 
+std::vector<char> active_weight_slots(const ExecPlan& plan, const ParamStore& store,
+                                      const std::vector<char>& live) {
+  std::vector<int> slot_of(store.params().size(), -1);
+  int slots = 0;
+  for (size_t i = 0; i < store.params().size(); ++i)
+    if (store.params()[i].spec.trainable) slot_of[i] = slots++;
+  std::vector<char> active(static_cast<size_t>(slots), 0);
+  for (const Step& s : plan.steps) {
+    if (s.node >= plan.forward_nodes) break;  // forward steps come first
+    if (!live.empty() && s.guard >= 0 && s.guard < plan.forward_nodes && !live[s.guard]) continue;
+    for (int p : {s.weight, s.bias}) {
+      if (p < 0) continue;
+      const int at = store.find(plan.params[p].name);
+      if (at >= 0 && slot_of[at] >= 0) active[slot_of[at]] = 1;
+    }
+  }
+  return active;
+}
+
 namespace {
 
 // Two optimizer blobs in one: uint64 size of the first, the first, the second.
@@ -279,6 +298,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       totals.train_seen += batch;
       const double clip = warming ? cfg.warmup.grad_clip : base.optimizer.grad_clip;
       if (clip > 0) clip_grad_norm(grads, clip);
+      opt.set_active(algo->active_slots());  // a sampled path updates only its own weights
       opt.set_lr(lr);
       opt.step();
       ++global_step;
