@@ -131,6 +131,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
 
   const bool masked = !live_.empty();
   steps_run_ = 0;
+  if (step_timing_) step_seconds_.assign(plan_.steps.size(), 0.0);
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
     const Step& s = plan_.steps[i];
     if (masked && s.guard >= 0 && s.guard < plan_.forward_nodes && !live_[s.guard]) continue;
@@ -144,19 +145,22 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
     if (s.kind == StepKind::ChoiceGradArch) ready = state_.computed[s.inputs[0]];
     if (!ready) continue;
     ++steps_run_;
-    if (profiling_) {
+    if (profiling_ || step_timing_) {
       auto t0 = std::chrono::steady_clock::now();
       bool wrote = backend_->run(i, state_);
       backend_->synchronize();
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (step_timing_) step_seconds_[i] = seconds;
+      if (wrote) state_.computed[s.node] = 1;
+      if (!profiling_) continue;
       // Gradient steps are told apart by their forward op (conv_grad_input of a dwconv
       // vs a conv), dilated convolutions by a suffix: they take different kernels.
       std::string key = s.op == s.fwd_op ? s.op : s.op + " (" + s.fwd_op + ")";
       auto dil = s.ints.find("dilation");
       if (dil != s.ints.end() && dil->second > 1) key += " dilated";
       OpTime& t = profile_[key];
-      t.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      t.seconds += seconds;
       ++t.calls;
-      if (wrote) state_.computed[s.node] = 1;
       continue;
     }
     if (backend_->run(i, state_)) state_.computed[s.node] = 1;

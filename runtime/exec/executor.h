@@ -72,6 +72,10 @@ class Executor {
   };
   void set_profiling(bool on) { profiling_ = on; }
   const std::map<std::string, OpTime>& profile() const { return profile_; }
+  // Per-step wall time of the last run, in seconds (0 for steps that did not run); off by
+  // default. The latency profiler (runtime/estimate) times units in context with it.
+  void set_step_timing(bool on) { step_timing_ = on; }
+  const std::vector<double>& step_seconds() const { return step_seconds_; }
 
   // Seeds the dropout masks of the next run (the trainer passes a per-step value).
   void set_dropout_seed(uint64_t seed) { state_.dropout_seed = seed; }
@@ -98,8 +102,9 @@ class Executor {
   bool full_ = true;
   int64_t steps_run_ = 0;
   bool weight_grads_ = true, arch_grads_ = true;
-  bool profiling_ = false;
+  bool profiling_ = false, step_timing_ = false;
   std::map<std::string, OpTime> profile_;
+  std::vector<double> step_seconds_;
   std::vector<char> live_;
 };
 

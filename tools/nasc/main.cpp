@@ -25,6 +25,7 @@
 #include "runtime/search/searcher.h"
 #include "runtime/train/train_config.h"
 #include "runtime/train/trainer.h"
+#include "tools/nasc/estimate_cmds.h"
 #include "tools/nasc/options.h"
 
 namespace nas::cli {
@@ -468,6 +469,8 @@ int run(const Options& o) {
 int run_checked(const Options& o, Diagnostics& diags) {
   if (o.command == "train") return cmd_train(o, diags);
   if (o.command == "search") return cmd_search(o, diags);
+  if (o.command == "profile") return cmd_profile(o, diags);
+  if (o.command == "estimate") return cmd_estimate(o, diags);
   CompileOptions copt;
   copt.include_paths = o.include_paths;
   copt.elaborate.network = o.network;

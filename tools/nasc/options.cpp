@@ -1,6 +1,7 @@
 #include "tools/nasc/options.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <set>
 
 namespace nas::cli {
@@ -19,10 +20,21 @@ Usage:
                                              train the network (or the architecture --arch
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
-  nasc search FILE -o DIR [-a darts] [--data ...] [-c CONFIG.json] [--epochs N]
-             [--threads N] [--resume]     search the space (DARTS, first order); DIR gets
-                                             arch.json, arch.svg, config.json, log.txt,
-                                             metrics.jsonl, checkpoint
+  nasc search FILE -o DIR [-a darts|darts2|pnas|random] [--data ...] [-c CONFIG.json]
+             [--epochs N] [--threads N] [--resume]
+                                             search the space; DIR gets arch.json,
+                                             arch.svg, config.json, log.txt, metrics.jsonl,
+                                             TensorBoard events, report.html, checkpoint
+  nasc profile FILE -o LUT.json [--arch A.json|--all-candidates] [--batch N]
+             [--threads N] [--warmup N] [--repetitions N] [--trim F] [--statistic S]
+                                             measure every op signature of the space (or of
+                                             one architecture) into a latency table;
+                                             resumable: rerun skips what LUT.json has
+  nasc estimate FILE [--arch A.json] [--lut LUT.json] [--profile-missing] [--measure]
+             [--batch N] [--threads N] [--json]
+                                             params, MACs, activation memory, estimated
+                                             latency (and with --measure, measured latency
+                                             and the estimate's error); docs/estimate.md
   nasc --help | --version
 
 Options:
@@ -31,15 +43,24 @@ Options:
   --arch FILE        architecture JSON: {"choices": {"key": "candidate", ...}}
   -I DIR             add DIR to the import search path (before the stdlib)
   -o FILE            output file (graph); `-` or none writes DOT to stdout
-  --batch N          batch size of the memory plan (ir --stage plan; default 1)
+  --batch N          batch size of the memory plan (ir --stage plan; default 1), of the
+                     latency measurements (profile; default 1) or of the training memory
+                     estimate (estimate; default 64)
   -c FILE            train config JSON (docs/train.md); with --resume, DIR/config.json
   --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic
   --epochs N         override the config's epochs
   --threads N        CPU threads (0 = all cores)
   --resume           continue the run in DIR from its last checkpoint
-  -a ALGORITHM       search algorithm: darts (first order; darts2, pnas and random are
-                     planned)
-  --json             machine-readable output (check)
+  -a ALGORITHM       search algorithm: darts (first order, the default), darts2
+                     (unrolled second order), pnas (ProxylessNAS, REINFORCE) or random
+  --all-candidates   profile every candidate of the space (the default without --arch)
+  --lut FILE         latency table from `nasc profile` (estimate)
+  --profile-missing  measure what the table lacks (written back into --lut), or, without
+                     --lut, profile the network now
+  --measure          also run the whole network and time it (estimate)
+  --warmup N, --repetitions N, --trim F, --statistic median|trimmed_mean
+                     measurement settings (profile; estimate --measure without --lut)
+  --json             machine-readable output (check, estimate)
   --no-locations     omit @file:line:col from IR dumps
 
 Exit status: 0 success, 1 error in the input or the command line, 2 internal error.
@@ -49,7 +70,8 @@ Docs: docs/language.md (the language), docs/cli.md (this tool), docs/train.md (t
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  static const std::set<std::string> commands = {"check", "graph", "ir", "train", "search"};
+  static const std::set<std::string> commands = {"check",  "graph",   "ir",      "train",
+                                                 "search", "profile", "estimate"};
   std::vector<std::string> args(argv + 1, argv + argc);
   bool stage_given = false, batch_given = false;
   auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
@@ -82,7 +104,7 @@ Options parse_options(int argc, char** argv) {
       stage_given = true;
     } else if (a == "--batch") {
       std::string v = need_value(i, a);
-      batch_given = true;
+      batch_given = o.batch_given = true;
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.batch);
       if (o.error.empty() && (ec != std::errc() || end != v.data() + v.size() || o.batch < 1))
         o.error = "--batch needs a positive integer, got \"" + v + "\"";
@@ -111,6 +133,34 @@ Options parse_options(int argc, char** argv) {
       if (o.error.empty() && o.algorithm != "darts" && o.algorithm != "darts2" &&
           o.algorithm != "pnas" && o.algorithm != "random")
         o.error = "-a takes darts, darts2, pnas or random, got \"" + o.algorithm + "\"";
+    } else if (a == "--all-candidates") {
+      o.all_candidates = true;
+    } else if (a == "--measure") {
+      o.measure = true;
+    } else if (a == "--profile-missing") {
+      o.profile_missing = true;
+    } else if (a == "--lut") {
+      o.lut = need_value(i, a);
+    } else if (a == "--warmup" || a == "--repetitions") {
+      std::string v = need_value(i, a);
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      const int64_t lo = a == "--warmup" ? 0 : 1;
+      if (o.error.empty() &&
+          (ec != std::errc() || end != v.data() + v.size() || n < lo || n > 100000))
+        o.error = a + " needs an integer in " + std::to_string(lo) + "..100000, got \"" + v + "\"";
+      (a == "--warmup" ? o.warmup : o.repetitions) = n;
+    } else if (a == "--trim") {
+      std::string v = need_value(i, a);
+      char* end = nullptr;
+      double f = o.error.empty() ? std::strtod(v.c_str(), &end) : 0;
+      if (o.error.empty() && (v.empty() || end != v.c_str() + v.size() || !(f >= 0 && f < 0.5)))
+        o.error = "--trim needs a fraction in [0, 0.5), got \"" + v + "\"";
+      o.trim = f;
+    } else if (a == "--statistic") {
+      o.statistic = need_value(i, a);
+      if (o.error.empty() && o.statistic != "median" && o.statistic != "trimmed_mean")
+        o.error = "--statistic takes median or trimmed_mean, got \"" + o.statistic + "\"";
     } else if (a == "--resume") {
       o.resume = true;
     } else if (a == "--network") {
@@ -130,7 +180,8 @@ Options parse_options(int argc, char** argv) {
       o.error = "unknown option " + a;
     } else if (o.command.empty()) {
       if (!commands.count(a)) {
-        o.error = "unknown command `" + a + "` (commands: check, graph, ir, train, search)";
+        o.error = "unknown command `" + a +
+                  "` (commands: check, graph, ir, train, search, profile, estimate)";
       }
       o.command = a;
     } else if (o.file.empty()) {
@@ -152,10 +203,28 @@ Options parse_options(int argc, char** argv) {
       o.error =
           std::string(flag) + " does not apply to `nasc " + o.command + "`; it is for " + where;
   };
-  only_for(o.json, "--json", o.command == "check", "`nasc check`");
+  const bool profile = o.command == "profile", estimate = o.command == "estimate";
+  only_for(o.json, "--json", o.command == "check" || estimate, "`nasc check` and `nasc estimate`");
+  only_for(o.all_candidates, "--all-candidates", profile, "`nasc profile`");
+  only_for(!o.lut.empty(), "--lut", estimate, "`nasc estimate`");
+  only_for(o.measure, "--measure", estimate, "`nasc estimate`");
+  only_for(o.profile_missing, "--profile-missing", estimate, "`nasc estimate`");
+  const bool settings = o.warmup >= 0 || o.repetitions >= 0 || o.trim >= 0 || !o.statistic.empty();
+  only_for(settings, "--warmup/--repetitions/--trim/--statistic", profile || estimate,
+           "`nasc profile` and `nasc estimate`");
+  if (o.error.empty() && profile && o.output.empty())
+    o.error = "`nasc profile` needs -o LUT.json, the latency table to write (or resume)";
+  if (o.error.empty() && profile && o.all_candidates && !o.arch.empty())
+    o.error =
+        "--all-candidates and --arch exclude each other: profile the whole space or one "
+        "architecture";
+  if (o.error.empty() && estimate && settings && !o.lut.empty())
+    o.error =
+        "measurement settings come from the --lut table; --warmup/--repetitions/--trim/"
+        "--statistic apply to `nasc estimate` only without --lut";
   only_for(!o.output.empty(), "-o",
-           o.command == "graph" || o.command == "train" || o.command == "search",
-           "`nasc graph`, `nasc train` and `nasc search`");
+           o.command == "graph" || o.command == "train" || o.command == "search" || profile,
+           "`nasc graph`, `nasc train`, `nasc search` and `nasc profile`");
   only_for(stage_given, "--stage", o.command == "ir", "`nasc ir`");
   only_for(o.no_locations, "--no-locations", o.command == "ir", "`nasc ir`");
   bool train = o.command == "train" || o.command == "search";
@@ -163,7 +232,8 @@ Options parse_options(int argc, char** argv) {
   only_for(!o.config.empty(), "-c", train, "`nasc train` and `nasc search`");
   only_for(!o.data.empty(), "--data", train, "`nasc train` and `nasc search`");
   only_for(o.epochs > 0, "--epochs", train, "`nasc train` and `nasc search`");
-  only_for(o.threads >= 0, "--threads", train, "`nasc train` and `nasc search`");
+  only_for(o.threads >= 0, "--threads", train || profile || estimate,
+           "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
   if (o.error.empty() && train && o.output.empty())
     o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
@@ -171,11 +241,11 @@ Options parse_options(int argc, char** argv) {
            o.command != "ir" || o.stage == "pruned" || o.stage == "plan" || o.stage == "grad" ||
                o.stage == "train-plan",
            "`nasc check`, `nasc graph` and `nasc ir --stage pruned|grad|plan|train-plan`");
-  if (o.error.empty() && batch_given &&
+  if (o.error.empty() && batch_given && !profile && !estimate &&
       !(o.command == "ir" && (o.stage == "plan" || o.stage == "train-plan")))
     o.error = "--batch does not apply to `nasc " + o.command +
               (o.command == "ir" ? " --stage " + o.stage : std::string()) +
-              "`; it is for `nasc ir --stage plan`";
+              "`; it is for `nasc ir --stage plan`, `nasc profile` and `nasc estimate`";
   return o;
 }
 

@@ -10,7 +10,7 @@
 namespace nas::cli {
 
 struct Options {
-  std::string command;  // check, graph, ir, train, help, version
+  std::string command;  // check, graph, ir, train, search, profile, estimate, help, version
   std::string file;
   std::string output;                                          // -o
   std::string arch;                                            // --arch
@@ -27,7 +27,16 @@ struct Options {
   std::string algorithm;                                       // -a (search)
   bool json = false;
   bool no_locations = false;
-  std::string error;  // set when argv is malformed
+  // profile / estimate (docs/estimate.md)
+  bool batch_given = false;      // --batch: profile's latency batch, estimate's training batch
+  bool all_candidates = false;   // --all-candidates (profile)
+  std::string lut;               // --lut (estimate)
+  bool measure = false;          // --measure (estimate)
+  bool profile_missing = false;  // --profile-missing (estimate)
+  int64_t warmup = -1, repetitions = -1;  // --warmup, --repetitions; -1 = default
+  double trim = -1;                       // --trim; -1 = default
+  std::string statistic;                  // --statistic median|trimmed_mean
+  std::string error;                      // set when argv is malformed
 };
 
 Options parse_options(int argc, char** argv);

@@ -1,0 +1,154 @@
+// Latency estimator accuracy: random sub-networks of a space estimated from a latency
+// table (accumulated and fusion-aware), then compiled on their own and run whole; prints
+// per-architecture lines and, per estimate, the mean absolute percentage error, the share
+// within +-10% and Spearman's rank correlation against the measured latency.
+//
+//   nasc_bench_latency_accuracy [--file examples/mobilenet.nas] [--set hw=224]...
+//       [--archs 100] [--threads 1] [--lut PATH] [--seed 1] [--warmup 3] [--reps 15]
+//
+// The table is profiled first (every signature of the space) unless PATH already has it;
+// bench/latency_accuracy.sh runs the 32x32 and 224x224 cases of docs/results.md.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compiler/estimate/estimator.h"
+#include "compiler/passes/pipeline.h"
+#include "runtime/cpu/threads.h"
+#include "runtime/estimate/profiler.h"
+
+namespace {
+
+std::vector<double> ranks(const std::vector<double>& v) {
+  std::vector<size_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+  std::vector<double> r(v.size());
+  for (size_t i = 0; i < idx.size();) {
+    size_t j = i;
+    while (j + 1 < idx.size() && v[idx[j + 1]] == v[idx[i]]) ++j;
+    for (size_t k = i; k <= j; ++k) r[idx[k]] = 0.5 * static_cast<double>(i + j);
+    i = j + 1;
+  }
+  return r;
+}
+
+double pearson(const std::vector<double>& a, const std::vector<double>& b) {
+  double ma = std::accumulate(a.begin(), a.end(), 0.0) / a.size();
+  double mb = std::accumulate(b.begin(), b.end(), 0.0) / b.size();
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) * (a[i] - ma);
+    sbb += (b[i] - mb) * (b[i] - mb);
+  }
+  return sab / std::sqrt(saa * sbb);
+}
+
+void report(const char* name, const std::vector<double>& est, const std::vector<double>& meas) {
+  double ape = 0;
+  int within = 0;
+  for (size_t i = 0; i < est.size(); ++i) {
+    double e = std::abs(est[i] - meas[i]) / meas[i];
+    ape += e;
+    within += e <= 0.10;
+  }
+  std::printf("%-12s MAPE %5.2f%%  within +-10%% %5.1f%%  Spearman %.4f\n", name,
+              100 * ape / est.size(), 100.0 * within / est.size(),
+              pearson(ranks(est), ranks(meas)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace nas;
+  std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas", lut_path;
+  std::vector<std::pair<std::string, std::string>> sets;
+  int archs = 100, threads = 1;
+  unsigned seed = 1;
+  MeasureSettings settings;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--file")
+      file = v;
+    else if (a == "--set")
+      sets.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
+    else if (a == "--archs")
+      archs = std::stoi(v);
+    else if (a == "--threads")
+      threads = std::stoi(v);
+    else if (a == "--lut")
+      lut_path = v;
+    else if (a == "--seed")
+      seed = static_cast<unsigned>(std::stoul(v));
+    else if (a == "--warmup")
+      settings.warmup = std::stoi(v);
+    else if (a == "--reps")
+      settings.repetitions = std::stoi(v);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", a.c_str());
+      return 1;
+    }
+  }
+  set_cpu_threads(threads);
+  Diagnostics diags;
+  CompileOptions copt;
+  copt.elaborate.overrides = sets;
+  Compilation c = compile_file(file, copt, diags);
+  if (!c.supernet) {
+    std::cerr << diags.render();
+    return 1;
+  }
+  const Graph& supernet = *c.supernet;
+  LatencyTable lut;
+  if (!lut_path.empty() && std::filesystem::exists(lut_path))
+    lut = load_lut(lut_path);
+  else {
+    lut.device = current_device();
+    lut.settings = settings;
+    lut.network = supernet.name;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    SpaceLatency space(supernet, lut.batch);
+    ProfileStats ps = profile_space(lut, space, nullptr, lut_path, nullptr);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("table: %zu entries (%d measured now in %.1f s, %d reused)\n", lut.entries.size(),
+                ps.measured, s, ps.skipped);
+  }
+  ArchEstimator est(supernet, lut);
+  std::mt19937 rng(seed);
+  std::vector<double> acc, fused, meas;
+  for (int a = 0; a < archs; ++a) {
+    Selection sel;
+    for (const ArchGroup& g : supernet.arch) {
+      std::vector<int> all(g.candidates.size());
+      std::iota(all.begin(), all.end(), 0);
+      std::shuffle(all.begin(), all.end(), rng);
+      all.resize(g.k);
+      std::sort(all.begin(), all.end());
+      sel.chosen.push_back(all);
+    }
+    LatencyEstimate e = est.estimate(sel);
+    double m = measure_network(supernet, &sel, lut.batch, lut.settings).ms;
+    acc.push_back(e.accumulated_ms);
+    fused.push_back(e.fused_ms);
+    meas.push_back(m);
+    std::printf(
+        "arch %3d  measured %8.3f ms  accumulated %8.3f (%+5.1f%%)  fused %8.3f (%+5.1f%%)\n", a, m,
+        e.accumulated_ms, 100 * (e.accumulated_ms - m) / m, e.fused_ms, 100 * (e.fused_ms - m) / m);
+    std::fflush(stdout);
+  }
+  std::printf("%s %d architectures, batch %lld, %d thread(s), device: %s\n", file.c_str(), archs,
+              static_cast<long long>(lut.batch), threads, lut.device.describe().c_str());
+  report("accumulated", acc, meas);
+  report("fused", fused, meas);
+  return 0;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Latency estimator accuracy on examples/mobilenet.nas (docs/results.md): 100 random
+# sub-networks at batch 1, for 3x32x32 and 3x224x224 inputs, estimated from a latency
+# table profiled first (every candidate), then compiled on their own and timed whole.
+# Prints MAPE, the share within +-10% and Spearman's rank correlation for the accumulated
+# and the fusion-aware estimate. Run on an idle machine; the tables are kept in OUT.
+#
+#   bench/latency_accuracy.sh [ARCHS] [THREADS] [OUT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+archs=${1:-100}
+threads=${2:-1}
+out=${3:-out/bench_latency}
+bin=${NASC_BUILD:-build}/bench/nasc_bench_latency_accuracy
+mkdir -p "$out"
+for hw in 32 224; do
+  echo "== 3x${hw}x${hw}"
+  "$bin" --set hw=$hw --archs "$archs" --threads "$threads" --lut "$out/lut_hw$hw.json" \
+    | tee "$out/hw$hw.txt" | grep -v '^arch '
+done

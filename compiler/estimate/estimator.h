@@ -1,0 +1,101 @@
+// The estimators `nasc estimate`, `nasc profile` and the benches use: static costs
+// (parameters, MACs, planned activation memory) of a network, and the latency of any
+// sub-network of a space from a latency table, computed on the pruned graph.
+//
+// Static costs are computed on the graph given: a fixed network (an architecture already
+// zero-pruned by specialise) or a supernet, which then counts in full mode (every
+// candidate computed, as DARTS' supernet runs), like `nasc check` and `nasc ir --stage
+// plan` do.
+//
+// Latency: the supernet's inference plan (batch = the table's) is compiled once from
+// execution_graph(supernet); a selection becomes a live mask over that graph (LiveMasker:
+// Zero cuts its branch, unselected candidates are dead), and the estimate is the masked
+// sum of runtime/estimate/latency_model.h. Nothing is rebuilt per architecture.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/ir.h"
+#include "compiler/passes/live_mask.h"
+#include "compiler/passes/selection.h"
+#include "runtime/estimate/latency_model.h"
+#include "runtime/estimate/lut.h"
+#include "runtime/estimate/profiler.h"
+#include "runtime/exec/exec_plan.h"
+
+namespace nas {
+
+struct StaticEstimate {
+  int64_t params = 0;            // weights the cost model counts (conv, linear, batch-norm affine)
+  int64_t param_bytes = 0;       // params * 4 (float32)
+  int64_t macs = 0;              // per sample
+  int64_t activation_bytes = 0;  // inference arena peak at batch 1
+  int64_t train_batch = 0;
+  int64_t train_activation_bytes = 0;  // training (fwd + loss + bwd) arena peak at train_batch
+};
+
+// Throws std::invalid_argument when memory planning refuses the sizes.
+StaticEstimate static_estimate(const Graph& network, int64_t train_batch);
+
+// A space compiled once for latency work at one batch size.
+class SpaceLatency {
+ public:
+  SpaceLatency(const Graph& supernet, int64_t batch);
+  SpaceLatency(const SpaceLatency&) = delete;
+  SpaceLatency& operator=(const SpaceLatency&) = delete;
+
+  const Graph& graph() const { return exec_; }  // the execution graph the plan runs
+  const ExecPlan& plan() const { return plan_; }
+  const std::vector<int>& units() const { return units_; }
+  // The live mask of `sel` over graph() (selections index the supernet's groups, which
+  // the execution graph keeps in order).
+  void mask(const Selection& sel, std::vector<char>& live) const { masker_->compute(sel, live); }
+  // What profiling needs: for one selection, or (nullptr) every signature of the space.
+  std::vector<ProfileJob> jobs(const Selection* sel, const std::string& backend) const;
+  // The sub-networks the in-context profile runs: `sel` alone, or (nullptr) rounds
+  // r = 0..max candidates - 1 where every group picks candidates r, r+1, ... (mod its
+  // size), so that every candidate block runs in some round: as many runs as the largest
+  // choice has candidates, not as many as there are architectures.
+  std::vector<ContextRound> context_rounds(const Selection* sel) const;
+
+ private:
+  Graph exec_;
+  ExecPlan plan_;
+  std::vector<int> units_;
+  std::unique_ptr<LiveMasker> masker_;
+};
+
+// Latency of sub-networks of one space from one table. estimate() is allocation-free: a
+// live mask and a sum (benchmarked in bench/estimate_speed.cpp).
+class ArchEstimator {
+ public:
+  ArchEstimator(const Graph& supernet, const LatencyTable& lut);
+  // Signatures missing for `sel` (nullptr: the supernet in full mode).
+  std::vector<std::string> missing(const Selection* sel);
+  LatencyEstimate estimate(const Selection& sel);
+  LatencyEstimate estimate_full();  // the supernet in full mode
+  const SpaceLatency& space() const { return space_; }
+
+ private:
+  SpaceLatency space_;
+  LatencyModel model_;
+  std::vector<char> live_;
+};
+
+// Fills `table` with what estimates for `sel` (nullptr: every sub-network and the full
+// supernet) need and it lacks: units timed in context first, then every remaining step,
+// choice mix and unit in isolation. Saves to `path` as it goes (see profile_into).
+ProfileStats profile_space(LatencyTable& table, const SpaceLatency& space, const Selection* sel,
+                           const std::string& path, std::ostream* log);
+
+// The "true" latency: the network run whole through the executor and timed. With `sel`,
+// the zero-pruned network it selects (compiled on its own, as it would be deployed);
+// without, `network` itself (a supernet in full mode).
+LutEntry measure_network(const Graph& network, const Selection* sel, int64_t batch,
+                         const MeasureSettings& settings);
+
+}  // namespace nas

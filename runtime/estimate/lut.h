@@ -1,0 +1,74 @@
+// The latency lookup table (LUT): per-signature latencies measured once per device by
+// `nasc profile`, read by `nasc estimate` and the searchers. One JSON file (format in
+// docs/estimate.md) holding the device fingerprint, the measurement settings, the batch
+// size the steps were measured at, and one entry per step or unit signature.
+//
+// Reading is strict: a file that is not JSON, or JSON of the wrong shape, throws
+// LutError naming the file and what is wrong. Writing is atomic (a temporary file in the
+// same folder, then rename), so an interrupted profile leaves the last complete table.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nas {
+
+struct LutError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// What the measurements depend on besides the signature.
+struct DeviceFingerprint {
+  std::string backend = "cpu";
+  std::string cpu_model;
+  int cores = 0;    // hardware threads the OS reports
+  int threads = 0;  // threads the kernels used
+  std::string onednn_version;
+  bool operator==(const DeviceFingerprint& o) const {
+    return backend == o.backend && cpu_model == o.cpu_model && cores == o.cores &&
+           threads == o.threads && onednn_version == o.onednn_version;
+  }
+  bool operator!=(const DeviceFingerprint& o) const { return !(*this == o); }
+  // "cpu, Intel(R) Xeon(R) ..., 2 cores, 1 thread, oneDNN 2.6.3 (N/A)"
+  std::string describe() const;
+};
+
+// This machine, with the current CPU thread count (runtime/cpu/threads.h).
+DeviceFingerprint current_device();
+
+struct MeasureSettings {
+  int warmup = 3;             // untimed runs before the samples
+  int repetitions = 15;       // timed samples
+  double trim = 0.1;          // fraction of samples dropped at each end (outliers)
+  bool median = true;         // the statistic: median, else the mean of the trimmed samples
+  double min_sample_us = 20;  // a sample repeats the work until it lasts this long
+};
+
+struct LutEntry {
+  double ms = 0;  // the statistic the settings chose
+  double median_ms = 0, mean_ms = 0, min_ms = 0, max_ms = 0;
+  int samples = 0;
+  std::string kind = "step";       // "step" or "unit"
+  bool in_network = false;         // timed inside whole sub-network runs, not in isolation
+  std::vector<std::string> steps;  // a unit's step signatures (for people)
+};
+
+struct LatencyTable {
+  static constexpr int kFormat = 1;
+  DeviceFingerprint device;
+  MeasureSettings settings;
+  int64_t batch = 1;
+  std::string network;  // the network it was profiled for (messages only)
+  std::map<std::string, LutEntry> entries;
+};
+
+LatencyTable parse_lut(const std::string& text, const std::string& path);
+LatencyTable load_lut(const std::string& path);  // also LutError when unreadable
+std::string lut_to_json(const LatencyTable& t);
+// Writes PATH.tmp then renames it over PATH. Throws LutError when it cannot.
+void save_lut(const LatencyTable& t, const std::string& path);
+
+}  // namespace nas

@@ -1,0 +1,294 @@
+// The estimators in-process: static costs against hand-computed values and MobileNetV2's
+// published counts; latency units; the masked latency sum against the pruned network's
+// own plan (Zero cuts its branch); profiling fills a complete table with positive times;
+// the latency table's reader refuses malformed files.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+
+#include "compiler/estimate/estimator.h"
+#include "compiler/estimate/latency_units.h"
+#include "compiler/lowering/compile_plan.h"
+#include "compiler/passes/autodiff.h"
+#include "compiler/passes/derive_arch.h"
+#include "compiler/passes/memory_plan.h"
+#include "compiler/passes/pipeline.h"
+#include "runtime/estimate/profiler.h"
+#include "runtime/estimate/signature.h"
+
+using Catch::Matchers::Contains;
+
+namespace {
+
+using namespace nas;
+
+Graph compile(const std::string& example,
+              std::vector<std::pair<std::string, std::string>> set = {}) {
+  Diagnostics diags;
+  CompileOptions copt;
+  copt.elaborate.overrides = std::move(set);
+  Compilation c = compile_file(std::string(NASC_SOURCE_DIR) + "/examples/" + example, copt, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  return *c.supernet;
+}
+
+Selection arch(const Graph& g, const std::string& json) {
+  Diagnostics diags;
+  auto sel = parse_arch(g, "arch.json", json, diags);
+  INFO(diags.render());
+  REQUIRE(sel);
+  return *sel;
+}
+
+// A table with every signature of `space` (and of its units), each a distinct value;
+// units get the sum of their steps, so the fused and accumulated estimates must agree.
+LatencyTable synthetic_table(const SpaceLatency& space) {
+  LatencyTable t;
+  t.device = current_device();
+  double v = 0.001;
+  std::map<std::string, double> step_ms;
+  for (const ProfileJob& j : space.jobs(nullptr, "cpu")) {
+    if (j.unit) continue;
+    LutEntry e;
+    e.ms = v;
+    v *= 1.37;
+    t.entries[j.signature] = e;
+  }
+  for (const ProfileJob& j : space.jobs(nullptr, "cpu")) {
+    if (!j.unit) continue;
+    LutEntry e;
+    e.kind = "unit";
+    for (int s : j.steps)
+      if (step_has_cost(space.plan().steps[s]))
+        e.ms += t.entries.at(step_signature("cpu", space.plan(), space.plan().steps[s])).ms;
+    t.entries[j.signature] = e;
+  }
+  return t;
+}
+
+// The sum of a table's entries over a fixed network's own inference plan.
+double plan_sum(const Graph& fixed, const LatencyTable& t) {
+  ExecPlan plan = compile_plan(fixed, {});
+  double sum = 0;
+  for (const Step& s : plan.steps)
+    if (step_has_cost(s)) sum += t.entries.at(step_signature("cpu", plan, s)).ms;
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("static estimate: tiny with the conv candidate, by hand", "[estimate]") {
+  Graph g = compile("tiny.nas");
+  Graph fixed = specialise(g, arch(g, R"({"choices": {"op": "conv"}})"));
+  StaticEstimate s = static_estimate(fixed, 4);
+  // stem conv 1->8 3x3: 72 weights; candidate conv 8->8 3x3: 576; linear 8->10: 90.
+  CHECK(s.params == 72 + 576 + 90);
+  CHECK(s.param_bytes == 4 * s.params);
+  // MACs per sample over 28x28 outputs: 72*784 + 576*784 + 80.
+  CHECK(s.macs == 72 * 784 + 576 * 784 + 80);
+  // Inference at batch 1: two [8,28,28] float buffers live at once (conv out + relu in).
+  CHECK(s.activation_bytes == 2 * 8 * 28 * 28 * 4);
+  CHECK(s.train_batch == 4);
+  Graph training = build_training_graph(execution_graph(fixed), {});
+  CHECK(s.train_activation_bytes == plan_memory(training, 4).peak_bytes);
+  CHECK(s.train_activation_bytes > 4 * s.activation_bytes);
+  // The max-pool candidate has no weights.
+  StaticEstimate pool =
+      static_estimate(specialise(g, arch(g, R"({"choices": {"op": "max_pool"}})")), 4);
+  CHECK(pool.params == 72 + 90);
+  CHECK(pool.macs == 72 * 784 + 80);
+}
+
+TEST_CASE("static estimate: MobileNetV2 matches torchvision", "[estimate]") {
+  StaticEstimate s = static_estimate(compile("mobilenet_v2.nas"), 64);
+  CHECK(s.params == 3504872);
+  CHECK(s.macs == 300774272);  // "about 300M" multiply-adds at 3x224x224
+  CHECK(s.activation_bytes > 0);
+  CHECK(s.train_activation_bytes > 64 * s.activation_bytes / 4);
+}
+
+TEST_CASE("latency units: one unit per candidate block of mobilenet", "[estimate]") {
+  Graph g = compile("mobilenet.nas", {{"settings", "[[24, 2, 2]]"}});
+  SpaceLatency space(g, 1);
+  const std::vector<int>& units = space.units();
+  REQUIRE(units.size() == space.plan().steps.size());
+  std::map<int, std::vector<int>> members;
+  for (size_t i = 0; i < units.size(); ++i) {
+    const Step& s = space.plan().steps[i];
+    if (s.kind == StepKind::Choice || s.kind == StepKind::Input) CHECK(units[i] == -1);
+    if (units[i] >= 0) members[units[i]].push_back(static_cast<int>(i));
+  }
+  // Stem chain, 6 candidates of layer 0, 6 mbconv candidates of layer 1 (skip is a lone
+  // view: no unit), head chain.
+  CHECK(members.size() == 1 + 6 + 6 + 1);
+  for (const auto& [u, steps] : members) {
+    for (size_t k = 1; k < steps.size(); ++k) CHECK(steps[k] == steps[k - 1] + 1);  // consecutive
+    // A candidate unit stays inside one candidate's instance path (".../layer0/mb3_k5").
+    auto candidate = [](const std::string& name) {
+      size_t at = name.find("/layer");
+      if (at == std::string::npos) return std::string();
+      size_t end = name.find('/', name.find('/', at + 1) + 1);
+      return name.substr(0, end);
+    };
+    std::string first = candidate(space.plan().steps[steps.front()].name);
+    for (int s : steps) CHECK(candidate(space.plan().steps[s].name) == first);
+  }
+}
+
+TEST_CASE("latency estimate: the masked sum is the pruned network's own sum", "[estimate]") {
+  Graph g = compile("mobilenet.nas", {{"settings", "[[24, 2, 2], [32, 2, 2]]"}});
+  SpaceLatency space(g, 1);
+  LatencyTable t = synthetic_table(space);
+  ArchEstimator est(g, t);
+  REQUIRE(est.missing(nullptr).empty());
+  for (int pick = 0; pick < 6; ++pick) {
+    Selection sel;
+    for (const ArchGroup& a : g.arch)
+      sel.chosen.push_back({(pick + 1) % static_cast<int>(a.candidates.size())});
+    if (pick == 5) sel.chosen[1] = {6};  // skip
+    LatencyEstimate e = est.estimate(sel);
+    CHECK(e.accumulated_ms == Approx(plan_sum(specialise(g, sel), t)).epsilon(1e-12));
+    CHECK(e.fused_ms == Approx(e.accumulated_ms).epsilon(1e-12));
+  }
+  // The supernet in full mode costs more than any sub-network: every candidate runs.
+  CHECK(est.estimate_full().accumulated_ms > est.estimate(first_candidates(g)).accumulated_ms);
+}
+
+TEST_CASE("latency estimate: Zero cuts its branch", "[estimate]") {
+  Diagnostics diags;
+  Compilation c = compile_text("zj.nas", R"(network zj(x: tensor[3, 8, 8]) {
+  let a = conv(x, 4, kernel=3, pad=1);
+  let b = choice "edge" { zero: zero(a), conv2: conv(a, 4, kernel=3, pad=1) };
+  return linear(global_avg_pool(conv(b, 4, kernel=3, pad=1)), 2);
+})",
+                               {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  const Graph& g = *c.supernet;
+  SpaceLatency space(g, 1);
+  LatencyTable t = synthetic_table(space);
+  ArchEstimator est(g, t);
+  Selection zero = arch(g, R"({"choices": {"edge": "zero"}})");
+  Selection conv = arch(g, R"({"choices": {"edge": "conv2"}})");
+  // With zero: everything but the first conv (only the Zero read it) and conv2; the
+  // choice forwards its one candidate (free).
+  double expected = 0;
+  for (const Step& s : space.plan().steps)
+    if (step_has_cost(s) && s.name != "zj/conv" && s.name != "zj/edge/conv2/conv" &&
+        s.kind != StepKind::Choice)
+      expected += t.entries.at(step_signature("cpu", space.plan(), s)).ms;
+  CHECK(est.estimate(zero).accumulated_ms == Approx(expected).epsilon(1e-12));
+  CHECK(est.estimate(conv).accumulated_ms ==
+        Approx(plan_sum(specialise(g, conv), t)).epsilon(1e-12));
+  CHECK(est.estimate(conv).accumulated_ms > est.estimate(zero).accumulated_ms);
+}
+
+TEST_CASE("latency estimate: a missing signature is reported, not guessed", "[estimate]") {
+  Graph g = compile("tiny.nas");
+  SpaceLatency space(g, 1);
+  LatencyTable t = synthetic_table(space);
+  std::string conv_sig;
+  for (const Step& s : space.plan().steps)
+    if (s.name == "tiny/op/conv/conv") conv_sig = step_signature("cpu", space.plan(), s);
+  REQUIRE(t.entries.erase(conv_sig) == 1);
+  ArchEstimator est(g, t);
+  Selection pool = arch(g, R"({"choices": {"op": "max_pool"}})");
+  Selection conv = arch(g, R"({"choices": {"op": "conv"}})");
+  CHECK(est.missing(&pool).empty());
+  CHECK(est.missing(&conv) == std::vector<std::string>{conv_sig});
+  CHECK(std::isnan(est.estimate(conv).accumulated_ms));
+}
+
+TEST_CASE("profiling tiny fills a complete table with positive times", "[estimate]") {
+  Graph g = compile("tiny.nas");
+  SpaceLatency space(g, 2);
+  LatencyTable t;
+  t.device = current_device();
+  t.batch = 2;
+  t.settings.warmup = 1;
+  t.settings.repetitions = 3;
+  t.settings.min_sample_us = 1;
+  ProfileStats s = profile_space(t, space, nullptr, "", nullptr);
+  std::vector<ProfileJob> jobs = space.jobs(nullptr, "cpu");
+  CHECK(s.measured == static_cast<int>(jobs.size()));
+  CHECK(t.entries.size() == jobs.size());
+  int units = 0;
+  for (const ProfileJob& j : jobs) {
+    const LutEntry& e = t.entries.at(j.signature);
+    CHECK(e.ms > 0);
+    CHECK(e.min_ms <= e.ms);
+    CHECK(e.ms <= e.max_ms);
+    CHECK(e.samples >= 3);
+    if (j.unit) {
+      ++units;
+      CHECK(e.kind == "unit");
+      CHECK(e.in_network);  // every candidate of tiny runs in some context round
+    }
+  }
+  CHECK(units == 4);  // stem conv, the conv and max-pool candidates, relu..loss head
+  // Batch 2 is in every signature.
+  CHECK_THAT(jobs.front().signature, Contains("[2,"));
+  ArchEstimator est(g, t);
+  CHECK(est.missing(nullptr).empty());
+  CHECK(est.estimate(first_candidates(g)).fused_ms > 0);
+  // A second pass measures nothing.
+  CHECK(profile_space(t, space, nullptr, "", nullptr).measured == 0);
+}
+
+TEST_CASE("summarise: trims both ends, median or trimmed mean", "[estimate]") {
+  MeasureSettings s;
+  s.trim = 0.2;
+  LutEntry e = summarise({5, 1, 2, 3, 100, 4, 3, 2, 3, 1000}, s);
+  CHECK(e.median_ms == 3);  // kept: 2 3 3 3 4 5
+  CHECK(e.mean_ms == Approx(20.0 / 6));
+  CHECK(e.min_ms == 1);
+  CHECK(e.max_ms == 1000);
+  CHECK(e.samples == 10);
+  CHECK(e.ms == e.median_ms);
+  s.median = false;
+  CHECK(summarise({1, 2, 9}, s).ms == 4);  // 3 samples: floor(0.6) = 0 dropped
+}
+
+TEST_CASE("latency table: round trip and malformed files", "[estimate]") {
+  LatencyTable t;
+  t.device = current_device();
+  t.batch = 3;
+  t.network = "n";
+  LutEntry e;
+  e.ms = e.median_ms = e.mean_ms = e.min_ms = e.max_ms = 0.5;
+  e.samples = 4;
+  t.entries["cpu relu in=[3,4] out=[3,4]"] = e;
+  LatencyTable back = parse_lut(lut_to_json(t), "t.json");
+  CHECK(back.device == t.device);
+  CHECK(back.batch == 3);
+  CHECK(back.entries.at("cpu relu in=[3,4] out=[3,4]").ms == 0.5);
+  CHECK(lut_to_json(back) == lut_to_json(t));
+
+  auto fails = [](const std::string& text, const std::string& message) {
+    try {
+      parse_lut(text, "bad.json");
+      FAIL("accepted: " << text);
+    } catch (const LutError& e) {
+      CHECK_THAT(e.what(), Contains("latency table bad.json: ") && Contains(message));
+    }
+  };
+  std::string good = lut_to_json(t);
+  fails("{\"format\": 1, ", "not valid JSON");
+  fails("[1, 2]", "the top level must be an object");
+  fails("{}", "has no \"format\"");
+  auto edit = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    size_t at = s.find(from);
+    REQUIRE(at != std::string::npos);
+    return s.replace(at, from.size(), to);
+  };
+  fails(edit("\"format\": 1", "\"format\": 7"), "format 7 is not supported");
+  fails(edit("\"batch\": 3", "\"batch\": 0"), "\"batch\" must be an integer in 1..");
+  fails(edit("\"ms\": 0.5", "\"ms\": -1"), "\"ms\" must be a number");
+  fails(edit("\"samples\": 4", "\"samples\": \"4\""), "\"samples\" must be an integer");
+  fails(edit("\"kind\": \"step\"", "\"kind\": \"fused\""), "\"kind\" must be \"step\" or \"unit\"");
+  fails(edit("\"statistic\": \"median\"", "\"statistic\": \"mode\""), "\"statistic\" must be");
+  fails(edit("\"cpu_model\"", "\"cpu\""), "\"device\" has no \"cpu_model\"");
+  CHECK_THROWS_AS(load_lut("/nonexistent/lut.json"), LutError);
+}

@@ -1,0 +1,255 @@
+// `nasc profile` and `nasc estimate` end to end on tiny networks: the table covers the
+// space, a rerun resumes (measured entries kept, only missing ones measured), the JSON
+// keys, --measure, and bad input: a table from another space, one missing signatures
+// (listed, or measured with --profile-missing), a corrupt file, another device, flags.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli_test_util.h"
+
+using Catch::Matchers::Contains;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+using nas::test::run_nasc;
+using nas::test::slurp;
+
+const char* kFast = " --warmup 1 --repetitions 3";
+
+// A profiled table of examples/tiny.nas, made once per test process.
+std::string tiny_lut() {
+  static std::string path;
+  if (path.empty()) {
+    path = nas::test::scratch_path("tiny_lut.json");
+    auto r = run_nasc("profile examples/tiny.nas -o " + path + kFast);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+  }
+  return path;
+}
+
+std::string copy_of(const std::string& from, const std::string& name) {
+  std::string to = nas::test::scratch_path(name);
+  nas::test::write_bytes(to, slurp(from));
+  return to;
+}
+
+}  // namespace
+
+TEST_CASE("nasc profile: a table for every candidate, then a resume", "[estimate][cli]") {
+  std::string lut = tiny_lut();
+  Json j = Json::parse(slurp(lut));
+  CHECK(j["format"] == 1);
+  CHECK(j["batch"] == 1);
+  CHECK(j["network"] == "tiny");
+  CHECK(j["device"]["threads"] == 1);
+  CHECK(j["settings"]["repetitions"] == 3);
+  int units = 0;
+  for (const auto& [key, e] : j["entries"].items()) {
+    CHECK(e["ms"].get<double>() > 0);
+    units += e["kind"] == "unit";
+  }
+  CHECK(units == 4);
+  const size_t total = j["entries"].size();
+  CHECK(total >= 12);
+
+  // Drop two entries (one step, one unit) and rerun: only those two are measured.
+  std::string resumed = copy_of(lut, "resumed.json");
+  Json edited = j;
+  std::string dropped_step, dropped_unit, kept;
+  for (const auto& [key, e] : j["entries"].items()) {
+    if (e["kind"] == "unit" && dropped_unit.empty())
+      dropped_unit = key;
+    else if (key.find(" conv ") != std::string::npos && dropped_step.empty())
+      dropped_step = key;
+    else
+      kept = key;
+  }
+  edited["entries"].erase(dropped_step);
+  edited["entries"].erase(dropped_unit);
+  nas::test::write_bytes(resumed, edited.dump());
+  auto r = run_nasc("profile examples/tiny.nas -o " + resumed + kFast);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("profiling 1 signature (" + std::to_string(total - 1) +
+                             " already in the table)"));
+  CHECK_THAT(r.out, Contains("measured now"));
+  CHECK_THAT(r.out, Contains("2 measured now"));
+  Json back = Json::parse(slurp(resumed));
+  CHECK(back["entries"].size() == total);
+  CHECK(back["entries"][kept] == j["entries"][kept]);  // kept, not re-measured
+  CHECK(back["entries"].contains(dropped_step));
+  CHECK(back["entries"].contains(dropped_unit));
+
+  // Nothing left to do.
+  r = run_nasc("profile examples/tiny.nas -o " + resumed + kFast);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("0 measured now"));
+}
+
+TEST_CASE("nasc profile --arch measures one architecture only", "[estimate][cli]") {
+  std::string lut = nas::test::scratch_path("arch_lut.json");
+  auto r = run_nasc("profile examples/tiny.nas --arch examples/tiny_conv.json -o " + lut + kFast);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Json j = Json::parse(slurp(lut));
+  for (const auto& [key, e] : j["entries"].items())
+    CHECK(key.find("max_pool") == std::string::npos);
+  // Enough for that architecture, not for another.
+  r = run_nasc("estimate examples/tiny.nas --arch examples/tiny_conv.json --lut " + lut);
+  CHECK(r.status == 0);
+  std::string pool = nas::test::scratch_path("pool.json");
+  nas::test::write_bytes(pool, R"({"choices": {"op": "max_pool"}})");
+  r = run_nasc("estimate examples/tiny.nas --arch " + pool + " --lut " + lut);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("lacks 2 of the") && Contains("cpu max_pool in=[1,8,28,28]") &&
+                        Contains("--profile-missing"));
+}
+
+TEST_CASE("nasc estimate --json: stable keys, --measure and its error", "[estimate][cli]") {
+  auto r = run_nasc("estimate examples/tiny.nas --arch examples/tiny_conv.json --lut " +
+                    tiny_lut() + " --measure --json --batch 8");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Json j = Json::parse(r.out);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  CHECK(keys == std::vector<std::string>{
+                    "network", "arch", "mode", "params", "param_bytes", "macs", "activation_bytes",
+                    "train_batch", "train_activation_bytes", "lut", "latency_batch", "latency_ms",
+                    "latency_ms_accumulated", "latency_ms_fused", "latency_ms_measured",
+                    "latency_error", "latency_error_accumulated"});
+  CHECK(j["mode"] == "arch");
+  CHECK(j["params"] == 738);
+  CHECK(j["macs"] == 508112);
+  CHECK(j["activation_bytes"] == 50176);
+  CHECK(j["train_batch"] == 8);
+  CHECK(j["latency_ms"] == j["latency_ms_fused"]);
+  double measured = j["latency_ms_measured"], est = j["latency_ms"];
+  CHECK(measured > 0);
+  CHECK(j["latency_error"].get<double>() == Approx((est - measured) / measured));
+
+  // Without a table: the latency keys are null; the supernet counts in full mode.
+  r = run_nasc("estimate examples/tiny.nas --json");
+  REQUIRE(r.status == 0);
+  j = Json::parse(r.out);
+  CHECK(j["mode"] == "supernet");
+  CHECK(j["train_batch"] == 64);
+  CHECK(j["latency_ms"].is_null());
+  CHECK(j["latency_ms_measured"].is_null());
+  CHECK(j["latency_error"].is_null());
+  // --profile-missing without --lut profiles now.
+  r = run_nasc(std::string("estimate examples/tiny.nas --profile-missing --json") + kFast);
+  REQUIRE(r.status == 0);
+  CHECK(Json::parse(r.out)["latency_ms"].get<double>() > 0);
+}
+
+TEST_CASE("nasc estimate: a table from another space", "[estimate][cli]") {
+  auto r = run_nasc("estimate examples/fmnist_cnn.nas --lut " + tiny_lut());
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("was profiled for another search space or input size (network "
+                             "`tiny`, batch 1): only 1 of the 13 signatures `fmnist_cnn` needs"));
+  // Another input size is another space too.
+  r = run_nasc("estimate examples/tiny.nas --set width=4 --lut " + tiny_lut());
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("only 1 of the 12 signatures `tiny` needs"));
+}
+
+TEST_CASE("nasc estimate: missing signatures are listed or measured", "[estimate][cli]") {
+  std::string lut = copy_of(tiny_lut(), "missing.json");
+  Json j = Json::parse(slurp(lut));
+  std::string gone;
+  for (const auto& [key, e] : j["entries"].items())
+    if (key.find("cpu relu ") == 0) gone = key;
+  REQUIRE(!gone.empty());
+  j["entries"].erase(gone);
+  nas::test::write_bytes(lut, j.dump());
+  auto r = run_nasc("estimate examples/tiny.nas --arch examples/tiny_conv.json --lut " + lut);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("lacks 1 of the") && Contains("missing:\n  " + gone) &&
+                        Contains("nasc profile examples/tiny.nas -o " + lut));
+  r = run_nasc(
+      "estimate examples/tiny.nas --arch examples/tiny_conv.json --profile-missing --lut " + lut);
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("ms fused"));
+  CHECK(Json::parse(slurp(lut))["entries"].contains(gone));  // written back
+}
+
+TEST_CASE("nasc estimate and profile: corrupt and foreign tables", "[estimate][cli]") {
+  std::string bad = nas::test::scratch_path("corrupt.json");
+  nas::test::write_bytes(bad, "{\"format\": 1, \"entries\": {");
+  auto r = run_nasc("estimate examples/tiny.nas --lut " + bad);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("latency table " + bad + ": not valid JSON"));
+  r = run_nasc("profile examples/tiny.nas -o " + bad + kFast);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("not valid JSON") && Contains("is not a latency table"));
+  r = run_nasc("estimate examples/tiny.nas --lut /nonexistent/lut.json");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("cannot read latency table /nonexistent/lut.json"));
+
+  // Another device: a warning naming both fingerprints, and the estimate still comes.
+  std::string other = copy_of(tiny_lut(), "other_device.json");
+  Json j = Json::parse(slurp(other));
+  j["device"]["cpu_model"] = "Imaginary CPU 9000";
+  nas::test::write_bytes(other, j.dump());
+  r = run_nasc("estimate examples/tiny.nas --arch examples/tiny_conv.json --lut " + other);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.err, Contains("warning: the latency table " + other +
+                             " was measured on another device: cpu, Imaginary CPU 9000,") &&
+                        Contains("; this machine: cpu, "));
+  // ... and profile refuses to mix devices, batches or settings in one table.
+  r = run_nasc("profile examples/tiny.nas -o " + other + kFast);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("was measured on another device or thread count"));
+  r = run_nasc("profile examples/tiny.nas --batch 2 -o " + copy_of(tiny_lut(), "b.json") + kFast);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("holds batch 1 measurements; this run is --batch 2"));
+  r = run_nasc("profile examples/tiny.nas --repetitions 5 -o " + copy_of(tiny_lut(), "s.json"));
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("was measured with --warmup 1 --repetitions 3"));
+}
+
+TEST_CASE("nasc profile and estimate: bad flags", "[estimate][cli]") {
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"profile examples/tiny.nas", "`nasc profile` needs -o LUT.json"},
+           {"profile examples/tiny.nas -o x.json --all-candidates --arch examples/tiny_conv.json",
+            "--all-candidates and --arch exclude each other"},
+           {"profile examples/tiny.nas -o x.json --lut y.json",
+            "--lut does not apply to `nasc profile`"},
+           {"profile examples/tiny.nas -o x.json --batch 0", "--batch needs a positive integer"},
+           {"profile examples/tiny.nas -o x.json --warmup -1",
+            "--warmup needs an integer in 0..100000"},
+           {"profile examples/tiny.nas -o x.json --repetitions 0",
+            "--repetitions needs an integer in 1..100000"},
+           {"profile examples/tiny.nas -o x.json --trim 0.5",
+            "--trim needs a fraction in [0, 0.5)"},
+           {"profile examples/tiny.nas -o x.json --trim abc", "--trim needs a fraction"},
+           {"profile examples/tiny.nas -o x.json --statistic mode",
+            "--statistic takes median or trimmed_mean"},
+           {"profile examples/tiny.nas -o x.json --measure", "--measure does not apply"},
+           {"estimate examples/tiny.nas -o x.json", "-o does not apply to `nasc estimate`"},
+           {"estimate examples/tiny.nas --all-candidates", "--all-candidates does not apply"},
+           {"estimate examples/tiny.nas --lut", "--lut needs a value"},
+           {"estimate examples/tiny.nas --lut x.json --repetitions 3",
+            "measurement settings come from the --lut table"},
+           {"check examples/tiny.nas --profile-missing", "--profile-missing does not apply"},
+           {"check examples/tiny.nas --warmup 2", "does not apply to `nasc check`"},
+       }) {
+    auto r = run_nasc(c.args);
+    INFO(c.args);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains(c.message));
+  }
+  // A bad arch file is located, as for every command.
+  std::string bad = nas::test::scratch_path("bad_arch.json");
+  nas::test::write_bytes(bad, R"({"choices": {"op": "conv9"}})");
+  auto r = run_nasc("estimate examples/tiny.nas --arch " + bad);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("conv9"));
+}
