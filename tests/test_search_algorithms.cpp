@@ -70,7 +70,7 @@ SearchSetup make_setup(const Graph& g, const std::string& algorithm, const Searc
     a.arch_grads = true;
     a.weight_grads = algorithm == "darts2";
     setup.alpha_plan = compile_plan(g, a);
-  } else {
+  } else if (algorithm == "random") {
     PlanOptions e;
     e.batch = w.batch;
     setup.eval_plan = compile_plan(g, e);
@@ -201,7 +201,7 @@ TEST_CASE("darts2: the unrolled architecture gradient matches finite differences
   sgd.weight_decay = 0;
   std::unique_ptr<Optimizer> arch_opt = make_optimizer(sgd, store.arch_slots());
   SearchHooks hooks;
-  SearchContext ctx{cfg, hooks, store, weights, &alphas, nullptr, *arch_opt, batch};
+  SearchContext ctx{cfg, hooks, store, weights, &alphas, *arch_opt, batch};
   std::unique_ptr<SearchAlgorithm> darts2 = make_darts_search(ctx, true);
 
   Rng rng(9);
@@ -306,4 +306,30 @@ TEST_CASE("pnas: a sampled path's weight step updates only that path's weights",
   CHECK(with_zero.find("conv") == std::string::npos);  // the zero path leaves the conv alone
   CHECK(with_conv.find("conv") != std::string::npos);
   CHECK(with_zero.find("linear") != std::string::npos);
+}
+
+TEST_CASE("pnas rewards: a forward-only run of the training plan computes the loss, no gradients",
+          "[search][pnas]") {
+  Graph g = compile_source(kPlanted);
+  PlanOptions w;
+  w.batch = 4;
+  w.training = true;
+  ParamStore store;
+  Executor net(compile_plan(g, w), store, make_cpu_backend(), 2);
+  Rng rng(3);
+  std::vector<float> x(4 * 4 * 12 * 12);
+  for (float& v : x) v = rng.uniform_float();
+  std::vector<int32_t> y = {0, 1, 2, 3};
+  store.zero_grads();
+  RunResult full = net.run(x.data(), y.data(), 4);
+  const int64_t full_steps = net.steps_run();
+  store.zero_grads();
+  net.set_forward_only(true);
+  RunResult fwd = net.run(x.data(), y.data(), 4);
+  CHECK(fwd.loss_sum == Approx(full.loss_sum).epsilon(1e-6));
+  CHECK(fwd.correct == full.correct);
+  CHECK(net.steps_run() < full_steps);
+  for (const StoredParam& p : store.params())
+    for (float gv : p.grad) REQUIRE(gv == 0.0f);
+  for (float ga : store.arch()[0].alpha_grad) CHECK(ga == 0.0f);
 }

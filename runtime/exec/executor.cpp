@@ -152,6 +152,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (step_timing_) step_seconds_[i] = seconds;
       if (wrote) state_.computed[s.node] = 1;
+      if (forward_only_ && s.kind == StepKind::CrossEntropy) break;
       if (!profiling_) continue;
       // Gradient steps are told apart by their forward op (conv_grad_input of a dwconv
       // vs a conv), dilated convolutions by a suffix: they take different kernels.
@@ -164,10 +165,11 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
       continue;
     }
     if (backend_->run(i, state_)) state_.computed[s.node] = 1;
+    if (forward_only_ && s.kind == StepKind::CrossEntropy) break;
   }
   backend_->synchronize();
 
-  if (plan_.training && full_ && arch_grads_)
+  if (plan_.training && full_ && arch_grads_ && !forward_only_)
     for (size_t g = 0; g < plan_.arch.size(); ++g) {
       // d(loss)/d(alpha) = softmax backward of d(loss)/d(weights).
       const std::vector<float>& w = state_.choice_weights[g];

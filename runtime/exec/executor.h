@@ -63,6 +63,10 @@ class Executor {
     weight_grads_ = weights;
     arch_grads_ = arch;
   }
+  // A training plan run forward only: up to and including the loss, with batch-norm on
+  // batch statistics as in training (its running statistics are updated), no backward.
+  // PNAS rewards its sampled paths this way. No effect on a forward plan.
+  void set_forward_only(bool on) { forward_only_ = on; }
 
   // Per-op time accounting (off by default: it synchronises after every step). The
   // profile maps "op" (the IR op name) to seconds and calls, summed over runs.
@@ -102,6 +106,7 @@ class Executor {
   bool full_ = true;
   int64_t steps_run_ = 0;
   bool weight_grads_ = true, arch_grads_ = true;
+  bool forward_only_ = false;
   bool profiling_ = false, step_timing_ = false;
   std::map<std::string, OpTime> profile_;
   std::vector<double> step_seconds_;

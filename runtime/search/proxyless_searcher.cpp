@@ -4,7 +4,8 @@
 //     mask, so the unselected candidates cost nothing;
 //   - architecture step: `pnas.samples` paths drawn from softmax(alpha), each run forward
 //     on one validation batch; reward R = accuracy (or -loss), times
-//     min(1, bound / cost)^weight when a constraint is set; with the moving-average
+//     min(1, bound / cost)^weight when a constraint is set (each path runs forward only
+//     on the weight plan, so batch-norm uses the batch's statistics); with the moving-average
 //     baseline b, alpha's gradient is -(1/M) sum_i (R_i - b) d log p(path_i) / d alpha
 //     (minimised by the "valid" optimizer), then b <- decay * b + (1 - decay) * mean R.
 //     b starts at the first step's mean reward.
@@ -37,9 +38,16 @@ class ProxylessSearch final : public SearchAlgorithm {
     for (int64_t i = 0; i < cfg.samples; ++i) {
       ChoiceSelection path =
           select_path(ChoiceMode::Sample, groups_, probs, derive_seed(seed, i), step);
-      ctx_.eval->use_selection(path);
-      ctx_.eval->set_live_mask(ctx_.hooks.live_mask(path));
-      RunResult r = ctx_.eval->run(valid.images.data(), valid.labels.data(), ctx_.batch);
+      // Forward only, on the training plan: batch-norm on batch statistics, as the path
+      // trains. (Running statistics mix every path of the supernet, a poor model of any
+      // one of them.)
+      Executor& net = ctx_.weights;
+      net.use_selection(path);
+      net.set_live_mask(ctx_.hooks.live_mask(path));
+      net.set_forward_only(true);
+      net.set_dropout_seed(derive_seed(seed, 1000003 * static_cast<uint64_t>(step) + i));
+      RunResult r = net.run(valid.images.data(), valid.labels.data(), ctx_.batch);
+      net.set_forward_only(false);
       totals.valid_loss += r.loss_sum;
       totals.valid_correct += r.correct;
       totals.valid_seen += ctx_.batch;
@@ -123,7 +131,6 @@ class ProxylessSearch final : public SearchAlgorithm {
 }  // namespace
 
 std::unique_ptr<SearchAlgorithm> make_proxyless_search(SearchContext ctx) {
-  if (ctx.eval == nullptr) throw std::logic_error("PNAS needs a forward plan for its rewards");
   if (!ctx.hooks.live_mask || !ctx.hooks.describe)
     throw std::logic_error("PNAS needs the live_mask and describe hooks");
   return std::make_unique<ProxylessSearch>(ctx);

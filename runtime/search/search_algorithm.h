@@ -33,7 +33,6 @@ struct SearchContext {
   ParamStore& store;
   Executor& weights;  // the weight plan (training, weight gradients)
   Executor* alphas;   // DARTS: the architecture plan (training, alpha gradients)
-  Executor* eval;     // PNAS: the forward plan at the search batch (rewards)
   Optimizer& arch_optimizer;
   int64_t batch;
 };

@@ -187,12 +187,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
 
   ParamStore store;
   Executor weights(std::move(setup.weight_plan), store, make_cpu_backend(), base.seed);
-  std::unique_ptr<Executor> alphas, eval;
-  if (algorithm == "pnas") {
-    eval = std::make_unique<Executor>(std::move(setup.eval_plan), store, make_cpu_backend(),
-                                      base.seed);
-    Executor::share_arena(weights, *eval);
-  } else {
+  std::unique_ptr<Executor> alphas;  // darts, darts2 (pnas rewards run on `weights`)
+  if (algorithm != "pnas") {
     alphas = std::make_unique<Executor>(std::move(setup.alpha_plan), store, make_cpu_backend(),
                                         base.seed);
     Executor::share_arena(weights, *alphas);
@@ -204,7 +200,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, store.weight_slots());
   std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, store.arch_slots());
   std::vector<GradSpan> grads = store.weight_grads();
-  SearchContext ctx{cfg, setup.hooks, store, weights, alphas.get(), eval.get(), *a_opt, batch};
+  SearchContext ctx{cfg, setup.hooks, store, weights, alphas.get(), *a_opt, batch};
   std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas"
                                               ? make_proxyless_search(ctx)
                                               : make_darts_search(ctx, algorithm == "darts2");

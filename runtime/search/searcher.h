@@ -59,7 +59,7 @@ struct SearchSetup {
   std::string algorithm = "darts";
   ExecPlan weight_plan;  // training, weight gradients only (every algorithm)
   ExecPlan alpha_plan;   // darts: alpha gradients only; darts2: alpha and weight gradients
-  ExecPlan eval_plan;    // pnas, random: forward + loss at the search batch size
+  ExecPlan eval_plan;    // random: forward + loss at the search batch size (validation)
   SearchHooks hooks;
   nlohmann::json meta = nlohmann::json::object();  // network, file, command line
 };

@@ -326,7 +326,7 @@ int cmd_train(const Options& o, Diagnostics& diags) {
 }
 
 // nasc search: the supernet compiled as a weight plan plus an alpha plan (darts, darts2)
-// or a forward plan (pnas rewards, random's validation); genotypes derived
+// or a forward plan (random's validation); genotypes derived
 // (compiler/passes/genotype), live masks of sampled paths and their costs computed on the
 // execution graph, all through hooks the runtime calls.
 int cmd_search(const Options& o, Diagnostics& diags) {
@@ -341,8 +341,8 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     if (o.threads >= 0) cfg->base.threads = static_cast<int>(o.threads);
     if (o.resume && !o.algorithm.empty() && o.config.empty() && o.algorithm != cfg->algorithm)
       throw std::invalid_argument(o.output + " holds a `" + cfg->algorithm +
-                                  "` search; resume it without -a (or with -a " +
-                                  cfg->algorithm + ")");
+                                  "` search; resume it without -a (or with -a " + cfg->algorithm +
+                                  ")");
     if (!o.algorithm.empty()) cfg->algorithm = o.algorithm;
     if (cfg->warmup_epochs >= cfg->base.epochs && cfg->algorithm != "random")
       throw std::invalid_argument("warmup_epochs (" + std::to_string(cfg->warmup_epochs) +
@@ -381,7 +381,7 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       alphas.arch_grads = true;
       alphas.weight_grads = algorithm == "darts2";  // the unrolled step needs dL_val/dw'
       setup.alpha_plan = compile_plan(supernet, alphas);
-    } else {
+    } else if (algorithm == "random") {
       PlanOptions eval;
       eval.batch = weights.batch;
       setup.eval_plan = compile_plan(supernet, eval);
