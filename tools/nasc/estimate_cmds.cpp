@@ -13,30 +13,13 @@
 #include "compiler/passes/pipeline.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/estimate/profiler.h"
+#include "tools/nasc/cli_output.h"
 
 namespace nas::cli {
 namespace {
 
 constexpr int64_t kDefaultTrainBatch = 64;
 constexpr size_t kListedMissing = 10;
-
-int report(const Diagnostics& diags) {
-  std::cerr << diags.render();
-  if (diags.has_errors()) {
-    std::cerr << diags.error_count() << " error" << (diags.error_count() == 1 ? "" : "s") << "\n";
-    return 1;
-  }
-  return 0;
-}
-
-std::string with_commas(int64_t v) {
-  std::string s = std::to_string(v < 0 ? -v : v), out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i && (s.size() - i) % 3 == 0) out += ',';
-    out += s[i];
-  }
-  return (v < 0 ? "-" : "") + out;
-}
 
 std::string bytes_text(int64_t b) {
   if (b >= 1000000) return fmt::format("{} B ({:.2f} MB)", with_commas(b), b / 1e6);

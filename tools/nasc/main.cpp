@@ -25,46 +25,12 @@
 #include "runtime/search/searcher.h"
 #include "runtime/train/train_config.h"
 #include "runtime/train/trainer.h"
+#include "tools/nasc/cli_output.h"
 #include "tools/nasc/estimate_cmds.h"
 #include "tools/nasc/options.h"
 
 namespace nas::cli {
 namespace {
-
-constexpr int kOk = 0, kUserError = 1, kInternalError = 2;
-constexpr size_t kMaxErrors = 20;  // the compiler stops at this many
-
-std::string with_commas(int64_t v) {
-  std::string s = std::to_string(v < 0 ? -v : v), out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i && (s.size() - i) % 3 == 0) out += ',';
-    out += s[i];
-  }
-  return (v < 0 ? "-" : "") + out;
-}
-
-std::string human(int64_t v) {
-  char buf[32];
-  if (v >= 1000000000)
-    std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
-  else if (v >= 1000000)
-    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1000)
-    std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
-  return buf;
-}
-
-int report(const Diagnostics& diags) {
-  std::cerr << diags.render();
-  if (diags.has_errors()) {
-    std::cerr << diags.error_count() << " error" << (diags.error_count() == 1 ? "" : "s")
-              << (diags.error_count() >= kMaxErrors ? " (stopped at the limit)" : "") << "\n";
-    return kUserError;
-  }
-  return kOk;
-}
 
 bool write_text(const std::string& path, const std::string& text, Diagnostics& diags) {
   if (path.empty() || path == "-") {
