@@ -1,5 +1,6 @@
 // Helpers shared by the IR-in, IR-out pass tests: parse textual IR (failing the test with
-// the diagnostics when it does not parse) and print a graph without names or locations.
+// the diagnostics when it does not parse) and print a graph without names or locations;
+// and compile .nas source text to its supernet (failing the test with the diagnostics).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -8,6 +9,7 @@
 
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
+#include "compiler/passes/pipeline.h"
 
 namespace nas::test {
 
@@ -17,6 +19,14 @@ inline Graph parse_ir_text(const std::string& text) {
   INFO(diags.render());
   REQUIRE(g);
   return *g;
+}
+
+inline Graph compile_source(const std::string& text) {
+  Diagnostics diags;
+  Compilation c = compile_text("space.nas", text, {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  return *c.supernet;
 }
 
 inline std::string print_bare(const Graph& g) {

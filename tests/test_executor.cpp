@@ -13,18 +13,12 @@
 #include "compiler/passes/pipeline.h"
 #include "runtime/exec/executor.h"
 #include "tests/cpu_test_util.h"
+#include "tests/ir_test_util.h"
 
 using namespace nas;
+using nas::test::compile_source;
 
 namespace {
-
-Graph compile_source(const std::string& text) {
-  Diagnostics diags;
-  Compilation c = compile_text("net.nas", text, {}, diags);
-  INFO(diags.render());
-  REQUIRE(c.supernet);
-  return *c.supernet;
-}
 
 Graph example(const std::string& file) {
   Diagnostics diags;

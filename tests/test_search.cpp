@@ -16,19 +16,13 @@
 #include "runtime/search/search_config.h"
 #include "runtime/search/searcher.h"
 #include "tests/cli_test_util.h"
+#include "tests/ir_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
+using nas::test::compile_source;
 
 namespace {
-
-Graph compile_source(const std::string& text) {
-  Diagnostics diags;
-  Compilation c = compile_text("space.nas", text, {}, diags);
-  INFO(diags.render());
-  REQUIRE(c.supernet);
-  return *c.supernet;
-}
 
 std::string chosen(const Graph& g, const Selection& s, const std::string& key) {
   for (size_t i = 0; i < g.arch.size(); ++i)
@@ -268,8 +262,8 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   CHECK_THAT(rr.out, Contains("arch 3/3:"));
   auto best = nlohmann::json::parse(slurp(rnd + "/arch.json"));
   CHECK(best.contains("valid_acc"));
-  for (const char* f : {"arch.svg", "report.html", "checkpoint", "samples/arch_001.json",
-                        "samples/arch_003.json"})
+  for (const char* f :
+       {"arch.svg", "report.html", "checkpoint", "samples/arch_001.json", "samples/arch_003.json"})
     CHECK(std::filesystem::exists(rnd + "/" + f));
   run_nasc_and_kill(rargs + rnd_cut, rnd_cut + "/metrics.jsonl", 1, 100);
   CliResult rres = run_nasc("search examples/tiny.nas -a random --resume -o " + rnd_cut);

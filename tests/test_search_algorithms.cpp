@@ -23,18 +23,12 @@
 #include "runtime/search/search_run.h"
 #include "runtime/search/searcher.h"
 #include "tests/cli_test_util.h"
+#include "tests/ir_test_util.h"
 
 using namespace nas;
+using nas::test::compile_source;
 
 namespace {
-
-Graph compile_source(const std::string& text) {
-  Diagnostics diags;
-  Compilation c = compile_text("space.nas", text, {}, diags);
-  INFO(diags.render());
-  REQUIRE(c.supernet);
-  return *c.supernet;
-}
 
 ArchSpec spec(const std::string& key, int n, int k = 1) {
   ArchSpec a;
