@@ -272,3 +272,76 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   CHECK(nlohmann::json::parse(slurp(rnd_cut + "/arch.json")) == best);
   CHECK(count_lines(rnd_cut + "/metrics.jsonl") == 3);
 }
+
+// The hardware regularizer from the command line: a latency table drives the pnas reward
+// and the per-epoch latency record; bad regularizer configs and tables are refused.
+TEST_CASE("nasc search: regularizer config, latency tables and bad input",
+          "[search][cli][regularizer]") {
+  using namespace nas::test;
+  std::string lut = scratch_path("search_tiny_lut.json");
+  CliResult prof = run_nasc("profile examples/tiny.nas --warmup 1 --repetitions 3 -o " + lut);
+  INFO(prof.err);
+  REQUIRE(prof.status == 0);
+  std::string cfg = scratch_path("reg.json");
+  std::ofstream(cfg) << R"({"epochs": 2, "seed": 1, "threads": 1,
+    "pnas": {"samples": 2},
+    "data": {"name": "synthetic", "synthetic_samples": 768, "batch_size": 64},
+    "regularizer": {"estimator": "latency", "bound": 0.01, "weight": 1, "lut": ")" +
+                            lut + R"("}})";
+  for (const char* algorithm : {"pnas", "darts"}) {
+    std::string dir = scratch_path(std::string("reg_") + algorithm);
+    CliResult r = run_nasc("search examples/tiny.nas -a " + std::string(algorithm) + " -c " + cfg +
+                           " -o " + dir);
+    INFO(r.err << r.out);
+    REQUIRE(r.status == 0);
+    std::string metrics = slurp(dir + "/metrics.jsonl");
+    CHECK_THAT(metrics, Contains("\"latency_ms\":"));
+    CHECK_THAT(metrics, Contains("\"activation_bytes\":"));
+    if (std::string(algorithm) == "darts") CHECK_THAT(metrics, Contains("\"expected_latency\":"));
+    CHECK_THAT(slurp(dir + "/report.html"), Contains("latency (ms)"));
+    CHECK_THAT(slurp(dir + "/config.json"),
+               Contains(std::string(algorithm) == "pnas" ? "\"bound\"" : "\"linear\""));
+  }
+
+  auto fails = [](const std::string& args, const std::string& fragment) {
+    CliResult r = run_nasc(args);
+    INFO(args << "\n" << r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains(fragment));
+  };
+  std::string dir = scratch_path("reg_bad");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "latency", "bound": 2}})";
+  fails("search examples/tiny.nas -c " + cfg + " -o " + dir,
+        "regularizer.lut: a latency regularizer needs the latency table");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "flops", "bound": 2}})";
+  fails("search examples/tiny.nas -c " + cfg + " -o " + dir,
+        "regularizer.estimator: expected one of none, params, macs, latency");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 2, "form": "cubic"}})";
+  fails("search examples/tiny.nas -c " + cfg + " -o " + dir, "regularizer.form");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 1e5, "form": "bound"}})";
+  fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir,
+        "darts adds the expected cost to its loss");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 1e5, "form": "linear"}})";
+  fails("search examples/tiny.nas -a pnas --data synthetic -c " + cfg + " -o " + dir,
+        "pnas bounds its reward");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 1e5}})";
+  fails("search examples/tiny.nas -a random --data synthetic -c " + cfg + " -o " + dir,
+        "a regularizer applies to darts, darts2 and pnas");
+  std::ofstream(cfg)
+      << R"({"regularizer": {"estimator": "params", "bound": 1, "form": "mul#log"}})";
+  fails("search examples/tiny.nas -c " + cfg + " -o " + dir, "cannot be 1");
+  // Tables: missing, corrupt, or from another space.
+  std::ofstream(cfg)
+      << R"({"regularizer": {"estimator": "latency", "bound": 2, "lut": "/nonexistent/lut.json"}})";
+  fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir,
+        "/nonexistent/lut.json");
+  std::string corrupt = scratch_path("corrupt_lut.json");
+  std::ofstream(corrupt) << "{\"entries\": [1, 2";
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "latency", "bound": 2, "lut": ")" +
+                            corrupt + R"("}})";
+  fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir, "corrupt_lut.json");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "latency", "bound": 2, "lut": ")" + lut +
+                            R"("}})";
+  fails("search examples/tiny.nas --set width=4 --data synthetic -c " + cfg + " -o " + dir,
+        "was profiled for another search space or input size");
+}

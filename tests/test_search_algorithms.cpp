@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "compiler/analysis/space_stats.h"
+#include "compiler/estimate/expected_cost_terms.h"
 #include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
@@ -18,6 +19,7 @@
 #include "runtime/data/rng.h"
 #include "runtime/optim/optim_config.h"
 #include "runtime/search/choice_modes.h"
+#include "runtime/search/expected_cost.h"
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_config.h"
 #include "runtime/search/search_run.h"
@@ -29,6 +31,13 @@ using namespace nas;
 using nas::test::compile_source;
 
 namespace {
+
+int group_index(const Graph& g, const std::string& key) {
+  for (size_t i = 0; i < g.arch.size(); ++i)
+    if (g.arch[i].key == key) return static_cast<int>(i);
+  FAIL("no choice " << key);
+  return -1;
+}
 
 ArchSpec spec(const std::string& key, int n, int k = 1) {
   ArchSpec a;
@@ -195,7 +204,8 @@ TEST_CASE("darts2: the unrolled architecture gradient matches finite differences
   sgd.weight_decay = 0;
   std::unique_ptr<Optimizer> arch_opt = make_optimizer(sgd, store.arch_slots());
   SearchHooks hooks;
-  SearchContext ctx{cfg, hooks, store, weights, &alphas, *arch_opt, batch};
+  std::vector<CostTerm> no_terms;
+  SearchContext ctx{cfg, hooks, no_terms, store, weights, &alphas, *arch_opt, batch};
   std::unique_ptr<SearchAlgorithm> darts2 = make_darts_search(ctx, true);
 
   Rng rng(9);
@@ -326,4 +336,102 @@ TEST_CASE("pnas rewards: a forward-only run of the training plan computes the lo
   for (const StoredParam& p : store.params())
     for (float gv : p.grad) REQUIRE(gv == 0.0f);
   for (float ga : store.arch()[0].alpha_grad) CHECK(ga == 0.0f);
+}
+
+namespace {
+
+// Nested choices whose candidates share nothing but an input that is always needed (the
+// stem `a` also feeds the residual sum): E[cost] is then exact.
+const char* kNested = R"(
+network nest(x: tensor[2, 6, 6]) {
+  let a = conv(x, 4, kernel=1);
+  let inner = choice "inner" { c3: conv(a, 4, kernel=3, pad=1), c1: conv(a, 4, kernel=1), none: zero(a) };
+  let h = choice "outer" { deep: relu(inner), pool: max_pool(a, 3, stride=1, pad=1), none: zero(a) };
+  return linear(flatten(sum([h, a])), 3);
+}
+)";
+
+}  // namespace
+
+TEST_CASE("regularizer: the expected cost equals the enumerated expectation, and its gradient",
+          "[search][regularizer]") {
+  Graph g = compile_source(kNested);
+  Graph exec = execution_graph(g);
+  NodeCosts costs = node_costs(exec);
+  std::vector<double> macs(costs.macs.begin(), costs.macs.end());
+  std::vector<CostTerm> terms = expected_cost_terms(exec, macs);
+  std::vector<ArchSpec> groups;
+  for (const ArchGroup& a : g.arch) groups.push_back({a.key, a.candidates, a.k});
+  REQUIRE(groups.size() == 2);
+  std::vector<std::vector<double>> alpha = {{0.3, -0.5, 0.1}, {-0.2, 0.4, 0.0}};
+  auto softmax = [](const std::vector<std::vector<double>>& a) {
+    std::vector<std::vector<double>> p;
+    for (const auto& v : a) {
+      double z = 0;
+      for (double x : v) z += std::exp(x);
+      std::vector<double> q;
+      for (double x : v) q.push_back(std::exp(x) / z);
+      p.push_back(q);
+    }
+    return p;
+  };
+  auto enumerated = [&](const std::vector<std::vector<double>>& p) {
+    double e = 0;
+    for (int i = 0; i < 3; ++i)
+      for (int o = 0; o < 3; ++o) {
+        Selection sel;
+        sel.chosen.resize(2);
+        sel.chosen[group_index(g, "inner")] = {i};
+        sel.chosen[group_index(g, "outer")] = {o};
+        e += p[group_index(g, "inner")][i] * p[group_index(g, "outer")][o] *
+             static_cast<double>(masked_sum(costs.macs, live_mask(exec, sel)));
+      }
+    return e;
+  };
+  std::vector<std::vector<double>> dalpha;
+  const double e = expected_cost(terms, groups, softmax(alpha), &dalpha);
+  CHECK(e == Approx(enumerated(softmax(alpha))).epsilon(1e-12));
+  for (size_t gi = 0; gi < 2; ++gi)
+    for (size_t c = 0; c < 3; ++c) {
+      auto up = alpha, down = alpha;
+      up[gi][c] += 1e-6;
+      down[gi][c] -= 1e-6;
+      const double fd = (enumerated(softmax(up)) - enumerated(softmax(down))) / 2e-6;
+      CHECK(dalpha[gi][c] == Approx(fd).epsilon(1e-5).margin(1e-3));
+    }
+}
+
+TEST_CASE("regularizer: a params bound steers darts and pnas off the planted conv",
+          "[search][regularizer][planted]") {
+  // The conv is the only informative candidate, and the only one with parameters in the
+  // choice: a strong params regularizer must make both algorithms give it up.
+  Graph g = compile_source(kPlanted);
+  auto exec = std::make_shared<Graph>(execution_graph(g));
+  NodeCosts costs = node_costs(*exec);
+  for (const char* algorithm : {"darts", "pnas"}) {
+    DYNAMIC_SECTION(algorithm) {
+      nlohmann::json j = nlohmann::json::parse(R"({
+        "epochs": 4, "seed": 3, "threads": 1,
+        "data": {"name": "synthetic", "synthetic_samples": 1024, "synthetic_classes": 4,
+                 "synthetic_shape": [4, 12, 12], "batch_size": 32},
+        "valid": {"name": "adam", "lr": 0.05, "betas": [0.5, 0.999]},
+        "regularizer": {"estimator": "params", "bound": 100, "weight": 4}})");
+      j["regularizer"]["form"] = std::string(algorithm) == "pnas" ? "bound" : "linear";
+      SearchConfig cfg = parse_search_config(j, "reg.json");
+      SearchSetup setup = make_setup(g, algorithm, cfg, exec);
+      std::vector<double> params(costs.params.begin(), costs.params.end());
+      setup.cost_terms = expected_cost_terms(*exec, params);
+      std::string dir = nas::test::scratch_path(std::string("regularized_") + algorithm);
+      std::filesystem::remove_all(dir);
+      std::ostringstream out;
+      SearchSummary s = run_search(setup, dir, false, out);
+      INFO(out.str());
+      CHECK(s.genotype.names["op"] != "conv");
+      CHECK(s.probs[0][1] < 1.0 / 3);  // conv's probability fell from 1/3
+      if (std::string(algorithm) == "darts")
+        CHECK_THAT(nas::test::slurp(dir + "/metrics.jsonl"),
+                   Catch::Matchers::Contains("\"expected_params\":"));
+      std::filesystem::remove_all(dir);
+    }
+  }
 }

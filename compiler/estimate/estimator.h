@@ -79,6 +79,8 @@ class ArchEstimator {
   LatencyEstimate estimate(const Selection& sel);
   LatencyEstimate estimate_full();  // the supernet in full mode
   const SpaceLatency& space() const { return space_; }
+  // Per node of space().graph(): its isolated latency (LatencyModel::node_ms).
+  std::vector<double> node_ms() const { return model_.node_ms(space_.graph().nodes.size()); }
 
  private:
   SpaceLatency space_;

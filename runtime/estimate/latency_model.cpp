@@ -155,4 +155,12 @@ LatencyEstimate LatencyModel::estimate(const std::vector<std::vector<int>>* chos
   return {total, fused};
 }
 
+std::vector<double> LatencyModel::node_ms(size_t nodes) const {
+  std::vector<double> out(nodes, 0.0);
+  for (const CostedStep& c : steps_)
+    if (c.group < 0 && c.guard >= 0 && static_cast<size_t>(c.guard) < nodes && !std::isnan(c.ms))
+      out[c.guard] += c.ms;
+  return out;
+}
+
 }  // namespace nas

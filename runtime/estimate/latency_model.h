@@ -63,6 +63,11 @@ class LatencyModel {
   LatencyEstimate estimate(const std::vector<std::vector<int>>* chosen,
                            const std::vector<char>& live);
 
+  // Each forward node's isolated (accumulated) latency, by the node its steps are gated
+  // on; choice steps count 0 (one candidate forwarded is an alias). `nodes` sizes the
+  // result. DARTS' differentiable expected latency weighs these by liveness.
+  std::vector<double> node_ms(size_t nodes) const;
+
  private:
   struct CostedStep {
     int guard = -1;

@@ -450,6 +450,9 @@ std::string render_report_html(const ReportInput& in) {
   row("final params", si(in.final_params));
   row("final MACs", si(in.final_macs));
   row("final latency", ms(in.final_latency_ms));
+  row("final activation memory", std::isnan(in.final_activation_bytes)
+                                     ? std::string(kDash)
+                                     : si(in.final_activation_bytes) + "B");
   o += "</table>\n";
 
   auto plain = [](double v) { return fixed_sig(v, 4); };
@@ -477,6 +480,7 @@ std::string render_report_html(const ReportInput& in) {
   add_cost("params", "#2ca02c", &ReportEpoch::params, true, si);
   add_cost("MACs", "#9467bd", &ReportEpoch::macs, true, si);
   add_cost("latency (ms)", "#8c564b", &ReportEpoch::latency_ms, false, plain);
+  add_cost("activation memory (bytes)", "#17becf", &ReportEpoch::activation_bytes, true, si);
   if (!cost.empty()) {
     o += "<h2>Genotype cost per epoch</h2>\n<div class=\"row\">\n";
     for (const Plot& p : cost) o += render_plot(p);

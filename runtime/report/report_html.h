@@ -29,7 +29,7 @@ struct ReportEpoch {
   // Per choice key: the chosen candidate name(s) at this epoch, joined by "+".
   std::map<std::string, std::string> genotype;
   // Of the current genotype; NaN = unknown.
-  double params = NAN, macs = NAN, latency_ms = NAN;
+  double params = NAN, macs = NAN, latency_ms = NAN, activation_bytes = NAN;
 };
 
 struct ReportInput {
@@ -45,7 +45,8 @@ struct ReportInput {
   // {key: name} object is accepted too), shown as a key -> candidate table.
   nlohmann::json final_arch;
   double final_params = NAN, final_macs = NAN, final_latency_ms = NAN;
-  double seconds = 0;  // wall time of the search; <= 0 = unknown
+  double final_activation_bytes = NAN;  // inference at batch 1
+  double seconds = 0;                   // wall time of the search; <= 0 = unknown
 };
 
 // The whole page. Each plot is one <svg> element: loss, accuracy, then params, MACs and

@@ -10,9 +10,11 @@
 // of the step and the virtual step applies the "train" weight decay; unlike the reference
 // code it leaves out the momentum term (the optimizer's momentum buffer is its own).
 // The weights and running statistics are restored exactly after the virtual steps.
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/data/rng.h"
+#include "runtime/search/expected_cost.h"
 #include "runtime/search/search_algorithm.h"
 
 namespace nas {
@@ -32,6 +34,7 @@ class DartsSearch final : public SearchAlgorithm {
     totals.valid_loss += v.loss_sum;
     totals.valid_correct += v.correct;
     totals.valid_seen += ctx_.batch;
+    regularize(v.loss_sum / static_cast<double>(ctx_.batch), totals);
     ctx_.arch_optimizer.step();
   }
 
@@ -114,7 +117,33 @@ class DartsSearch final : public SearchAlgorithm {
     for (size_t g = 0; g < hvp.size(); ++g)
       for (size_t c = 0; c < hvp[g].size(); ++c)
         store.arch()[g].alpha_grad[c] = static_cast<float>(dalpha[g][c] - xi * hvp[g][c]);
+    regularize(v.loss_sum / static_cast<double>(ctx_.batch), totals);
     ctx_.arch_optimizer.step();
+  }
+
+  // The hardware term on top of the validation loss's alpha gradient (in the store):
+  //   linear:  L + weight * E[cost] / bound;
+  //   mul#log: L * (log E[cost] / log bound)^weight (ProxylessNAS' form).
+  void regularize(double loss, StepTotals& totals) {
+    const RegularizerConfig& r = ctx_.config.regularizer;
+    if (r.estimator == "none") return;
+    std::vector<std::vector<double>> dcost;
+    const std::vector<std::vector<double>> probs = arch_probabilities(ctx_.store);
+    const double e = expected_cost(ctx_.cost_terms, ctx_.weights.plan().arch, probs, &dcost);
+    totals.expected_cost += e;
+    ++totals.expected_costs;
+    double scale_loss_grad = 1, scale_cost_grad = r.weight / r.bound;
+    if (r.form == "mul#log") {
+      const double ratio = std::log(std::max(e, 1e-30)) / std::log(r.bound);
+      scale_loss_grad = std::pow(ratio, r.weight);
+      scale_cost_grad = loss * r.weight * std::pow(ratio, r.weight - 1) /
+                        (std::max(e, 1e-30) * std::log(r.bound));
+    }
+    for (size_t g = 0; g < dcost.size(); ++g) {
+      std::vector<float>& grad = ctx_.store.arch()[g].alpha_grad;
+      for (size_t c = 0; c < grad.size(); ++c)
+        grad[c] = static_cast<float>(scale_loss_grad * grad[c] + scale_cost_grad * dcost[g][c]);
+    }
   }
 
   SearchContext ctx_;

@@ -4,7 +4,7 @@
 //     mask, so the unselected candidates cost nothing;
 //   - architecture step: `pnas.samples` paths drawn from softmax(alpha), each run forward
 //     on one validation batch; reward R = accuracy (or -loss), times
-//     min(1, bound / cost)^weight when a constraint is set (each path runs forward only
+//     min(1, bound / cost)^weight when a regularizer is set (each path runs forward only
 //     on the weight plan, so batch-norm uses the batch's statistics); with the moving-average
 //     baseline b, alpha's gradient is -(1/M) sum_i (R_i - b) d log p(path_i) / d alpha
 //     (minimised by the "valid" optimizer), then b <- decay * b + (1 - decay) * mean R.
@@ -54,7 +54,7 @@ class ProxylessSearch final : public SearchAlgorithm {
       double reward = cfg.reward == "accuracy"
                           ? static_cast<double>(r.correct) / static_cast<double>(ctx_.batch)
                           : -r.loss_sum / static_cast<double>(ctx_.batch);
-      reward *= constraint_factor(path);
+      reward *= regularizer_factor(path);
       rewards.push_back(reward);
       paths.push_back(std::move(path));
     }
@@ -111,11 +111,13 @@ class ProxylessSearch final : public SearchAlgorithm {
   }
 
  private:
-  double constraint_factor(const ChoiceSelection& path) const {
-    const ConstraintConfig& c = ctx_.config.constraint;
+  double regularizer_factor(const ChoiceSelection& path) const {
+    const RegularizerConfig& c = ctx_.config.regularizer;
     if (c.estimator == "none") return 1;
     const ArchCost cost = ctx_.hooks.cost(path);
-    const double value = c.estimator == "params" ? cost.params : cost.macs;
+    const double value = c.estimator == "params" ? cost.params
+                         : c.estimator == "macs" ? cost.macs
+                                                 : cost.latency_ms;
     if (value <= c.bound) return 1;
     return std::pow(c.bound / value, c.weight);
   }

@@ -22,14 +22,15 @@ namespace nas {
 
 // Sums over an epoch's steps (the driver divides them for the metrics).
 struct StepTotals {
-  double train_loss = 0, valid_loss = 0, reward = 0;
+  double train_loss = 0, valid_loss = 0, reward = 0, expected_cost = 0;
   int64_t train_correct = 0, train_seen = 0;
-  int64_t valid_correct = 0, valid_seen = 0, rewards = 0;
+  int64_t valid_correct = 0, valid_seen = 0, rewards = 0, expected_costs = 0;
 };
 
 struct SearchContext {
   const SearchConfig& config;
   const SearchHooks& hooks;
+  const std::vector<CostTerm>& cost_terms;  // darts regularizer
   ParamStore& store;
   Executor& weights;  // the weight plan (training, weight gradients)
   Executor* alphas;   // DARTS: the architecture plan (training, alpha gradients)

@@ -33,13 +33,14 @@ json default_json() {
   j["pnas"] = {
       {"samples", 4}, {"baseline_decay", 0.99}, {"path", "sample"}, {"reward", "accuracy"}};
   j["random"] = {{"samples", 8}};
-  j["constraint"] = {{"estimator", "none"}, {"bound", 0}, {"weight", 1}};
+  j["regularizer"] = {
+      {"estimator", "none"}, {"bound", 0}, {"weight", 1}, {"form", "auto"}, {"lut", ""}};
   return j;
 }
 
 // The sections only a search config has; the rest goes to the train-config parser.
-const std::vector<std::string> kSearchSections = {"algorithm",     "train", "valid",  "warmup",
-                                                  "warmup_epochs", "pnas",  "random", "constraint"};
+const std::vector<std::string> kSearchSections = {
+    "algorithm", "train", "valid", "warmup", "warmup_epochs", "pnas", "random", "regularizer"};
 const std::vector<std::string> kTrainTopKeys = {"epochs",  "seed",      "threads",         "data",
                                                 "network", "log_every", "checkpoint_every"};
 
@@ -68,6 +69,11 @@ class Section {
       fail(key, "expected a number in [" + fmt_number(min) + ", " + fmt_number(max) + "], got " +
                     v.dump());
     return v.get<double>();
+  }
+  std::string string(const char* key) const {
+    const json& v = j_.at(key);
+    if (!v.is_string()) fail(key, "expected a string, got " + v.dump());
+    return v.get<std::string>();
   }
   std::string one_of(const char* key, const std::vector<std::string>& values) const {
     const json& v = j_.at(key);
@@ -113,7 +119,7 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
       throw std::invalid_argument(prefix(path) + key + ": unknown key" +
                                   unknown_key_hint(key, all));
     // data and the algorithm sections merge key by key; optimizers are replaced whole.
-    if ((key == "data" || key == "pnas" || key == "random" || key == "constraint") &&
+    if ((key == "data" || key == "pnas" || key == "random" || key == "regularizer") &&
         value.is_object()) {
       for (const auto& [k, v] : value.items()) j[key][k] = v;
       continue;
@@ -152,17 +158,25 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   c.pnas.reward = pnas.one_of("reward", {"accuracy", "loss"});
   Section random(j["random"], path, "random", {"samples"});
   c.random.samples = random.integer("samples", 1, 100000);
-  Section constraint(j["constraint"], path, "constraint", {"estimator", "bound", "weight"});
-  c.constraint.estimator = constraint.one_of("estimator", {"none", "params", "macs"});
-  c.constraint.bound = constraint.number("bound", 0, inf);
-  c.constraint.weight = constraint.number("weight", 0, inf);
-  if (c.constraint.estimator != "none" && !(c.constraint.bound > 0))
-    throw std::invalid_argument(prefix(path) + "constraint.bound: a " + c.constraint.estimator +
-                                " constraint needs a bound > 0");
-  if (c.warmup_epochs >= c.base.epochs)
-    throw std::invalid_argument(prefix(path) + "warmup_epochs (" + std::to_string(c.warmup_epochs) +
-                                ") must be fewer than epochs (" + std::to_string(c.base.epochs) +
-                                ")");
+  Section reg(j["regularizer"], path, "regularizer",
+              {"estimator", "bound", "weight", "form", "lut"});
+  RegularizerConfig& r = c.regularizer;
+  r.estimator = reg.one_of("estimator", {"none", "params", "macs", "latency"});
+  r.bound = reg.number("bound", 0, inf);
+  r.weight = reg.number("weight", 0, inf);
+  r.form = reg.one_of("form", {"auto", "bound", "linear", "mul#log"});
+  r.lut = reg.string("lut");
+  if (r.estimator != "none" && !(r.bound > 0))
+    throw std::invalid_argument(prefix(path) + "regularizer.bound: a " + r.estimator +
+                                " regularizer needs a bound > 0");
+  if (r.estimator == "latency" && r.lut.empty())
+    throw std::invalid_argument(prefix(path) +
+                                "regularizer.lut: a latency regularizer needs the latency table "
+                                "from `nasc profile` (\"lut\": \"lut.json\")");
+  if (r.form == "mul#log" && r.bound == 1)
+    throw std::invalid_argument(prefix(path) +
+                                "regularizer.bound: the mul#log form divides by "
+                                "log(bound), so the bound cannot be 1");
   return c;
 }
 
@@ -198,9 +212,11 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
                {"path", c.pnas.path},
                {"reward", c.pnas.reward}};
   j["random"] = {{"samples", c.random.samples}};
-  j["constraint"] = {{"estimator", c.constraint.estimator},
-                     {"bound", c.constraint.bound},
-                     {"weight", c.constraint.weight}};
+  j["regularizer"] = {{"estimator", c.regularizer.estimator},
+                      {"bound", c.regularizer.bound},
+                      {"weight", c.regularizer.weight},
+                      {"form", c.regularizer.form},
+                      {"lut", c.regularizer.lut}};
   return j;
 }
 

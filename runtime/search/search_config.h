@@ -14,8 +14,13 @@
 //             pick their path, "sample" or "fair" (FairNAS), "reward": "accuracy" or
 //             "loss" (the negative validation loss)}; keys given are merged into it;
 //   "random": {"samples": architectures to try (8)}: each is trained `epochs` epochs;
-//   "constraint": the PNAS reward's cost bound, reward * min(1, bound / cost)^weight with
-//             {"estimator": "none" | "params" | "macs", "bound": > 0, "weight": >= 0 (1)}.
+//   "regularizer": the hardware budget (docs/search.md#regularizers):
+//             {"estimator": "none" | "params" | "macs" | "latency", "bound": the budget
+//             (> 0), "weight": >= 0 (1), "form": "bound" (pnas: reward * min(1, bound /
+//             cost)^weight), "linear" (darts: loss + weight * E[cost] / bound) or
+//             "mul#log" (darts: loss * (log E[cost] / log bound)^weight); "auto" =
+//             the algorithm's default (bound, linear), "lut": the latency table for
+//             "latency" (from `nasc profile`)}.
 // Data defaults differ from training: train_portion 0.5 (half the training set trains
 // the weights, the other half the architecture), batch size 64. Strict like the train
 // config: unknown keys and wrong types are errors naming the key path.
@@ -40,10 +45,12 @@ struct RandomConfig {
   int64_t samples = 8;  // architectures drawn uniformly; each trained `epochs` epochs
 };
 
-struct ConstraintConfig {
-  std::string estimator = "none";  // "none", "params", "macs"
+struct RegularizerConfig {
+  std::string estimator = "none";  // "none", "params", "macs", "latency" (ms)
   double bound = 0;                // the budget, in the estimator's unit
-  double weight = 1;               // reward * min(1, bound / cost)^weight
+  double weight = 1;               // the strength (see form)
+  std::string form = "auto";       // "bound", "linear", "mul#log"; "auto": per algorithm
+  std::string lut;                 // latency table (estimator "latency")
 };
 
 struct SearchConfig {
@@ -54,7 +61,7 @@ struct SearchConfig {
   int64_t warmup_epochs = 0;
   PnasConfig pnas;
   RandomConfig random;
-  ConstraintConfig constraint;
+  RegularizerConfig regularizer;
 };
 
 SearchConfig default_search_config();

@@ -117,6 +117,8 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
     e.valid_acc = number_or_nan(rec, "valid_acc");
     e.params = number_or_nan(rec, "params");
     e.macs = number_or_nan(rec, "macs");
+    e.latency_ms = number_or_nan(rec, "latency_ms");
+    e.activation_bytes = number_or_nan(rec, "activation_bytes");
     if (rec.contains("probabilities") && rec["probabilities"].is_object())
       for (const auto& [k, v] : rec["probabilities"].items())
         if (v.is_array()) e.probs[k] = v.get<std::vector<double>>();
@@ -134,6 +136,8 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
   in.final_arch = summary.genotype.arch;
   in.final_params = summary.genotype.params;
   in.final_macs = summary.genotype.macs;
+  in.final_latency_ms = summary.genotype.latency_ms;
+  in.final_activation_bytes = summary.genotype.activation_bytes;
   in.seconds = summary.seconds;
   write_report_html(run.path("report.html"), in);
 }
@@ -200,7 +204,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, store.weight_slots());
   std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, store.arch_slots());
   std::vector<GradSpan> grads = store.weight_grads();
-  SearchContext ctx{cfg, setup.hooks, store, weights, alphas.get(), *a_opt, batch};
+  SearchContext ctx{cfg,     setup.hooks,  setup.cost_terms, store,
+                    weights, alphas.get(), *a_opt,           batch};
   std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas"
                                               ? make_proxyless_search(ctx)
                                               : make_darts_search(ctx, algorithm == "darts2");
@@ -327,6 +332,12 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     rec["genotype"] = summary.genotype.names;
     rec["params"] = summary.genotype.params;
     rec["macs"] = summary.genotype.macs;
+    if (!std::isnan(summary.genotype.latency_ms)) rec["latency_ms"] = summary.genotype.latency_ms;
+    if (!std::isnan(summary.genotype.activation_bytes))
+      rec["activation_bytes"] = summary.genotype.activation_bytes;
+    if (totals.expected_costs > 0)
+      rec["expected_" + cfg.regularizer.estimator] =
+          totals.expected_cost / static_cast<double>(totals.expected_costs);
     rec["seconds"] = seconds;
     write_epoch_record(run, events, rec, epoch + 1);
     std::string line = fmt::format(

@@ -16,6 +16,7 @@
 // continues bit-identically (same seed and threads).
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <iosfwd>
 #include <map>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
+#include "runtime/search/expected_cost.h"
 #include "runtime/search/search_config.h"
 
 namespace nas {
@@ -32,10 +34,12 @@ struct GenotypeInfo {
   nlohmann::ordered_json arch;               // the arch file (network, choices)
   std::map<std::string, std::string> names;  // key -> chosen candidate(s), "+"-joined
   double params = 0, macs = 0;
+  double latency_ms = NAN;        // estimated from the regularizer's table, when given
+  double activation_bytes = NAN;  // inference at batch 1, from the memory planner
 };
 
 struct ArchCost {
-  double params = 0, macs = 0;
+  double params = 0, macs = 0, latency_ms = NAN;
 };
 
 using PathSelection = std::vector<std::vector<int>>;  // chosen[group] = candidate indices
@@ -48,7 +52,8 @@ struct SearchHooks {
   // The live-node mask of a selection over the graph the plans were compiled from, so
   // that a sampled path runs only its own steps (pnas, random).
   std::function<std::vector<char>(const PathSelection&)> live_mask;
-  // Params and MACs of a selection, for the pnas reward constraint (fast: a masked sum).
+  // Params, MACs and (with a latency table) latency of a selection, for the pnas reward's
+  // regularizer (fast: masked sums).
   std::function<ArchCost(const PathSelection&)> cost;
   // Called once at the end with the final genotype (draws arch.svg); may be empty.
   std::function<void(const GenotypeInfo&, const std::string& dir)> finish;
@@ -60,6 +65,9 @@ struct SearchSetup {
   ExecPlan weight_plan;  // training, weight gradients only (every algorithm)
   ExecPlan alpha_plan;   // darts: alpha gradients only; darts2: alpha and weight gradients
   ExecPlan eval_plan;    // random: forward + loss at the search batch size (validation)
+  // darts, darts2 with a regularizer: E[cost] as a polynomial in the probabilities, in
+  // the regularizer estimator's unit (compiler/estimate/expected_cost_terms.h).
+  std::vector<CostTerm> cost_terms;
   SearchHooks hooks;
   nlohmann::json meta = nlohmann::json::object();  // network, file, command line
 };

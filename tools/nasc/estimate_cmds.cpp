@@ -66,6 +66,40 @@ std::string settings_text(const MeasureSettings& s) {
                      s.repetitions, s.trim, s.median ? "median" : "trimmed_mean");
 }
 
+// "the latency table lacks ..." with the first missing signatures and how to fix it.
+std::string missing_message(const std::string& file, const std::string& lut,
+                            const LatencyTable& table, const ArchEstimator& est,
+                            const Selection* sel, const std::vector<std::string>& missing,
+                            const Graph& supernet) {
+  size_t needed = est.space().jobs(sel, table.device.backend).size();
+  std::string msg;
+  if (2 * missing.size() > needed)
+    msg = fmt::format(
+        "the latency table {} was profiled for another search space or input size "
+        "(network `{}`, batch {}): only {} of the {} signatures `{}` needs are in it",
+        lut, table.network, table.batch, needed - missing.size(), needed, supernet.name);
+  else
+    msg = fmt::format("the latency table {} lacks {} of the {} signatures `{}` needs", lut,
+                      missing.size(), needed, supernet.name);
+  msg += "; missing:";
+  for (size_t i = 0; i < missing.size() && i < kListedMissing; ++i) msg += "\n  " + missing[i];
+  if (missing.size() > kListedMissing)
+    msg += fmt::format("\n  ... and {} more", missing.size() - kListedMissing);
+  msg += fmt::format(
+      "\nrun `nasc profile {} -o {}` (it measures only what is missing) or "
+      "pass --profile-missing",
+      file, lut);
+  return msg;
+}
+
+void warn_other_device(const std::string& lut, const LatencyTable& table, Diagnostics& diags) {
+  DeviceFingerprint here = current_device();
+  if (here != table.device)
+    diags.warning({}, "the latency table " + lut + " was measured on another device: " +
+                          table.device.describe() + "; this machine: " + here.describe() +
+                          ". Estimates describe the table's device");
+}
+
 }  // namespace
 
 int cmd_profile(const Options& o, Diagnostics& diags) {
@@ -160,11 +194,7 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
       return report(diags);
     }
     set_cpu_threads(table->device.threads);
-    DeviceFingerprint here = current_device();
-    if (here != table->device)
-      diags.warning({}, "the latency table " + o.lut + " was measured on another device: " +
-                            table->device.describe() + "; this machine: " + here.describe() +
-                            ". Estimates describe the table's device");
+    warn_other_device(o.lut, *table, diags);
   } else if (o.profile_missing) {
     set_cpu_threads(o.threads >= 0 ? static_cast<int>(o.threads) : 1);
     table.emplace();
@@ -188,25 +218,7 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
         missing = est->missing(sel);
       }
       if (!missing.empty()) {
-        size_t needed = est->space().jobs(sel, table->device.backend).size();
-        std::string msg;
-        if (2 * missing.size() > needed)
-          msg = fmt::format(
-              "the latency table {} was profiled for another search space or input size "
-              "(network `{}`, batch {}): only {} of the {} signatures `{}` needs are in it",
-              o.lut, table->network, table->batch, needed - missing.size(), needed, supernet.name);
-        else
-          msg = fmt::format("the latency table {} lacks {} of the {} signatures `{}` needs", o.lut,
-                            missing.size(), needed, supernet.name);
-        msg += "; missing:";
-        for (size_t i = 0; i < missing.size() && i < kListedMissing; ++i)
-          msg += "\n  " + missing[i];
-        if (missing.size() > kListedMissing)
-          msg += fmt::format("\n  ... and {} more", missing.size() - kListedMissing);
-        msg += fmt::format(
-            "\nrun `nasc profile {} -o {}` (it measures only what is missing) or "
-            "pass --profile-missing",
-            o.file, o.lut);
+        std::string msg = missing_message(o.file, o.lut, *table, *est, sel, missing, supernet);
         diags.error({}, msg);
         return report(diags);
       }
@@ -278,6 +290,26 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
     std::cout << "\n";
   }
   return report(diags);
+}
+
+std::optional<SpaceLatencyTable> load_space_latency(const std::string& file, const std::string& lut,
+                                                    const Graph& supernet, Diagnostics& diags) {
+  SpaceLatencyTable out;
+  try {
+    out.table = std::make_unique<LatencyTable>(load_lut(lut));
+    warn_other_device(lut, *out.table, diags);
+    out.estimator = std::make_unique<ArchEstimator>(supernet, *out.table);
+    std::vector<std::string> missing = out.estimator->missing(nullptr);
+    if (!missing.empty()) {
+      diags.error(
+          {}, missing_message(file, lut, *out.table, *out.estimator, nullptr, missing, supernet));
+      return std::nullopt;
+    }
+  } catch (const std::exception& e) {  // LutError, std::invalid_argument
+    diags.error({}, e.what());
+    return std::nullopt;
+  }
+  return out;
 }
 
 }  // namespace nas::cli

@@ -12,6 +12,8 @@
 
 #include "compiler/analysis/space_stats.h"
 #include "compiler/dot/graph_dot.h"
+#include "compiler/estimate/estimator.h"
+#include "compiler/estimate/expected_cost_terms.h"
 #include "compiler/frontend/ast.h"
 #include "compiler/ir/ir_printer.h"
 #include "compiler/lowering/compile_plan.h"
@@ -352,9 +354,32 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       eval.batch = weights.batch;
       setup.eval_plan = compile_plan(supernet, eval);
     }
-    if (cfg->constraint.estimator != "none" && algorithm != "pnas")
-      throw std::invalid_argument("constraint." + cfg->constraint.estimator +
-                                  ": a cost constraint applies to the pnas reward only (-a pnas)");
+    // The hardware regularizer: its form per algorithm, and a latency table when asked for.
+    RegularizerConfig& reg = setup.config.regularizer;
+    if (reg.estimator != "none") {
+      if (algorithm == "random")
+        throw std::invalid_argument(
+            "regularizer: random search draws architectures uniformly; a regularizer applies "
+            "to darts, darts2 and pnas");
+      const bool pnas = algorithm == "pnas";
+      if (reg.form == "auto") reg.form = pnas ? "bound" : "linear";
+      if (pnas && reg.form != "bound")
+        throw std::invalid_argument(
+            "regularizer.form: pnas bounds its reward, form \"bound\" "
+            "(reward * min(1, bound / cost)^weight), not \"" +
+            reg.form + "\"");
+      if (!pnas && reg.form == "bound")
+        throw std::invalid_argument(
+            "regularizer.form: " + algorithm +
+            " adds the expected cost to its loss: form \"linear\" or \"mul#log\", not \"bound\"");
+    }
+    std::shared_ptr<SpaceLatencyTable> latency;
+    if (!reg.lut.empty()) {
+      std::optional<SpaceLatencyTable> loaded =
+          load_space_latency(o.file, reg.lut, supernet, diags);
+      if (!loaded) return report(diags);
+      latency = std::make_shared<SpaceLatencyTable>(std::move(*loaded));
+    }
     setup.meta = {{"network", supernet.name},
                   {"file", o.file},
                   {"command", "nasc search " + o.file + " -a " + algorithm +
@@ -363,7 +388,7 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     auto exec = std::make_shared<Graph>(execution_graph(supernet));
     auto masker = std::make_shared<LiveMasker>(*exec);
     auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
-    auto describe = [&supernet](const Selection& sel) {
+    auto describe = [&supernet, latency](const Selection& sel) {
       GenotypeInfo info;
       info.arch = nlohmann::ordered_json::parse(arch_to_json(supernet, sel));
       for (size_t g = 0; g < supernet.arch.size(); ++g) {
@@ -377,6 +402,8 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       std::vector<char> all(fixed.nodes.size(), 1);
       info.params = static_cast<double>(masked_sum(costs.params, all));
       info.macs = static_cast<double>(masked_sum(costs.macs, all));
+      info.activation_bytes = static_cast<double>(static_estimate(fixed, 1).activation_bytes);
+      if (latency) info.latency_ms = latency->estimator->estimate(sel).fused_ms;
       return info;
     };
     setup.hooks.derive = [&supernet, describe](const std::vector<std::vector<double>>& probs) {
@@ -390,12 +417,27 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       masker->compute(Selection{path}, mask);
       return mask;
     };
-    setup.hooks.cost = [exec, masker, exec_costs](const PathSelection& path) {
+    setup.hooks.cost = [exec, masker, exec_costs, latency](const PathSelection& path) {
       std::vector<char> mask;
       masker->compute(Selection{path}, mask);
       return ArchCost{static_cast<double>(masked_sum(exec_costs->params, mask)),
-                      static_cast<double>(masked_sum(exec_costs->macs, mask))};
+                      static_cast<double>(masked_sum(exec_costs->macs, mask)),
+                      latency ? latency->estimator->estimate(Selection{path}).fused_ms : NAN};
     };
+    if (darts && reg.estimator != "none") {
+      // DARTS' differentiable E[cost]: per execution-graph node, its cost in the unit.
+      std::vector<double> node_cost(exec->nodes.size(), 0.0);
+      if (reg.estimator == "latency") {
+        if (!latency)
+          throw std::invalid_argument("regularizer.lut: the latency estimator needs a table");
+        node_cost = latency->estimator->node_ms();
+      } else {
+        const std::vector<int64_t>& per =
+            reg.estimator == "params" ? exec_costs->params : exec_costs->macs;
+        for (size_t i = 0; i < per.size(); ++i) node_cost[i] = static_cast<double>(per[i]);
+      }
+      setup.cost_terms = expected_cost_terms(*exec, node_cost);
+    }
     setup.hooks.finish = [&supernet](const GenotypeInfo& info, const std::string& dir) {
       Diagnostics local;
       auto sel = parse_arch(supernet, "arch.json", info.arch.dump(), local);
