@@ -207,12 +207,12 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
   std::ofstream(cfg) << R"({"pnas": {"path": "greedy"}})";
   fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
         "pnas.path: expected one of sample, fair, got \"greedy\"");
-  std::ofstream(cfg) << R"({"constraint": {"estimator": "params"}})";
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "params"}})";
   fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
-        "constraint.bound: a params constraint needs a bound > 0");
+        "regularizer.bound: a params regularizer needs a bound > 0");
   std::ofstream(cfg) << R"({"constraint": {"estimator": "macs", "bound": 1e5}})";
   fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir,
-        "applies to the pnas reward only");
+        "constraint: unknown key (expected one of:");
   std::ofstream(cfg) << R"({"random": {"samples": 0}})";
   fails("search examples/tiny.nas -a random -c " + cfg + " -o " + dir, "random.samples");
   std::ofstream(cfg) << R"({"pnas": {"samples": 2}, "epoch": 3})";
@@ -228,7 +228,7 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   std::string cfg = scratch_path("pnas.json");
   std::ofstream(cfg) << R"({"epochs": 3, "seed": 5, "threads": 1, "warmup_epochs": 1,
     "pnas": {"samples": 2, "path": "fair"}, "random": {"samples": 3},
-    "constraint": {"estimator": "params", "bound": 400, "weight": 0.5},
+    "regularizer": {"estimator": "params", "bound": 400, "weight": 0.5},
     "data": {"name": "synthetic", "synthetic_samples": 1536, "batch_size": 64}})";
   std::string whole = scratch_path("pnas_whole"), cut = scratch_path("pnas_cut");
   std::string args = "search examples/tiny.nas -a pnas -c " + cfg + " -o ";

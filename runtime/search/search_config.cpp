@@ -173,6 +173,10 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
     throw std::invalid_argument(prefix(path) +
                                 "regularizer.lut: a latency regularizer needs the latency table "
                                 "from `nasc profile` (\"lut\": \"lut.json\")");
+  if (c.warmup_epochs >= c.base.epochs)
+    throw std::invalid_argument(prefix(path) + "warmup_epochs (" + std::to_string(c.warmup_epochs) +
+                                ") must be fewer than epochs (" + std::to_string(c.base.epochs) +
+                                ")");
   if (r.form == "mul#log" && r.bound == 1)
     throw std::invalid_argument(prefix(path) +
                                 "regularizer.bound: the mul#log form divides by "
