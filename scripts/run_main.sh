@@ -18,8 +18,11 @@ done
 echo "== zero_join with the zero candidate selected (only conv3's path is drawn)"
 build/nasc graph examples/zero_join.nas --arch examples/zero_join_zero.json -o "$OUT_DIR/zero_join_zero.svg"
 echo "graphs written to $OUT_DIR/"
+echo "== nasc profile examples/darts_fmnist.nas: this machine's latency table (a few seconds)"
+build/nasc profile examples/darts_fmnist.nas -o "$OUT_DIR/darts_fmnist_lut.json"
 echo "== nasc search examples/darts_fmnist.nas (DARTS, 4 epochs on 6,400 Fashion-MNIST images; ~6 min on 2 cores)"
 rm -rf "$OUT_DIR/search"
-build/nasc search examples/darts_fmnist.nas -c examples/search_fmnist.json -o "$OUT_DIR/search"
+build/nasc search examples/darts_fmnist.nas -c examples/search_fmnist.json \
+  --lut "$OUT_DIR/darts_fmnist_lut.json" -o "$OUT_DIR/search"
 echo "open $OUT_DIR/search/report.html; retrain the found architecture with:"
 echo "  build/nasc train examples/darts_fmnist.nas --arch $OUT_DIR/search/arch.json -o runs/retrain"

@@ -303,6 +303,15 @@ TEST_CASE("nasc search: regularizer config, latency tables and bad input",
                Contains(std::string(algorithm) == "pnas" ? "\"bound\"" : "\"linear\""));
   }
 
+  // --lut without a regularizer: the genotype's latency is recorded, nothing steers.
+  std::string plain = scratch_path("reg_lut_only");
+  CliResult lut_only = run_nasc("search examples/tiny.nas --data synthetic --epochs 1 --lut " +
+                                lut + " -o " + plain);
+  INFO(lut_only.err);
+  REQUIRE(lut_only.status == 0);
+  CHECK_THAT(slurp(plain + "/metrics.jsonl"), Contains("\"latency_ms\":"));
+  CHECK_THAT(slurp(plain + "/config.json"), Contains(lut));
+
   auto fails = [](const std::string& args, const std::string& fragment) {
     CliResult r = run_nasc(args);
     INFO(args << "\n" << r.err);

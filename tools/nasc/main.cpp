@@ -312,6 +312,7 @@ int cmd_search(const Options& o, Diagnostics& diags) {
                                   "` search; resume it without -a (or with -a " + cfg->algorithm +
                                   ")");
     if (!o.algorithm.empty()) cfg->algorithm = o.algorithm;
+    if (!o.lut.empty()) cfg->regularizer.lut = o.lut;
     if (cfg->warmup_epochs >= cfg->base.epochs && cfg->algorithm != "random")
       throw std::invalid_argument("warmup_epochs (" + std::to_string(cfg->warmup_epochs) +
                                   ") must be fewer than epochs (" +

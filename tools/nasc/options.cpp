@@ -21,7 +21,7 @@ Usage:
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
   nasc search FILE -o DIR [-a darts|darts2|pnas|random] [--data ...] [-c CONFIG.json]
-             [--epochs N] [--threads N] [--resume]
+             [--epochs N] [--threads N] [--lut LUT.json] [--resume]
                                              search the space; DIR gets arch.json,
                                              arch.svg, config.json, log.txt, metrics.jsonl,
                                              TensorBoard events, report.html, checkpoint
@@ -54,7 +54,8 @@ Options:
   -a ALGORITHM       search algorithm: darts (first order, the default), darts2
                      (unrolled second order), pnas (ProxylessNAS, REINFORCE) or random
   --all-candidates   profile every candidate of the space (the default without --arch)
-  --lut FILE         latency table from `nasc profile` (estimate)
+  --lut FILE         latency table from `nasc profile` (estimate; search: the
+                     regularizer's table, and the genotype's latency per epoch)
   --profile-missing  measure what the table lacks (written back into --lut), or, without
                      --lut, profile the network now
   --measure          also run the whole network and time it (estimate)
@@ -206,7 +207,8 @@ Options parse_options(int argc, char** argv) {
   const bool profile = o.command == "profile", estimate = o.command == "estimate";
   only_for(o.json, "--json", o.command == "check" || estimate, "`nasc check` and `nasc estimate`");
   only_for(o.all_candidates, "--all-candidates", profile, "`nasc profile`");
-  only_for(!o.lut.empty(), "--lut", estimate, "`nasc estimate`");
+  only_for(!o.lut.empty(), "--lut", estimate || o.command == "search",
+           "`nasc estimate` and `nasc search`");
   only_for(o.measure, "--measure", estimate, "`nasc estimate`");
   only_for(o.profile_missing, "--profile-missing", estimate, "`nasc estimate`");
   const bool settings = o.warmup >= 0 || o.repetitions >= 0 || o.trim >= 0 || !o.statistic.empty();
