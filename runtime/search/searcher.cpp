@@ -342,7 +342,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     write_epoch_record(run, events, rec, epoch + 1);
     std::string line = fmt::format(
         "{} {}/{}: train loss {:.4f} acc {:.2f}%{}{} | alpha entropy {:.3f} | genotype {:.0f} "
-        "params, {:.1f}M MACs | {:.1f} s",
+        "params, {:.1f}M MACs{} | {:.1f} s",
         warming ? "warm-up" : "epoch", epoch + 1, base.epochs, totals.train_loss / n,
         100 * totals.train_correct / n,
         warming ? std::string()
@@ -350,7 +350,11 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                               100 * totals.valid_correct / nv),
         totals.rewards > 0 ? fmt::format(" | reward {:.4f}", totals.reward / totals.rewards)
                            : std::string(),
-        mean_entropy(summary.probs), summary.genotype.params, summary.genotype.macs / 1e6, seconds);
+        mean_entropy(summary.probs), summary.genotype.params, summary.genotype.macs / 1e6,
+        std::isnan(summary.genotype.latency_ms)
+            ? std::string()
+            : fmt::format(", {:.3f} ms", summary.genotype.latency_ms),
+        seconds);
     bar.finish(line);
     run.log(line);
     nlohmann::ordered_json arch = summary.genotype.arch;
