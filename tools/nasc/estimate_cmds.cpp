@@ -92,8 +92,12 @@ std::string missing_message(const std::string& file, const std::string& lut,
   return msg;
 }
 
-void warn_other_device(const std::string& lut, const LatencyTable& table, Diagnostics& diags) {
+// With `same_threads` false (a search, whose own thread count is its business), only the
+// hardware and libraries are compared.
+void warn_other_device(const std::string& lut, const LatencyTable& table, Diagnostics& diags,
+                       bool same_threads = true) {
   DeviceFingerprint here = current_device();
+  if (!same_threads) here.threads = table.device.threads;
   if (here != table.device)
     diags.warning({}, "the latency table " + lut + " was measured on another device: " +
                           table.device.describe() + "; this machine: " + here.describe() +
@@ -297,7 +301,7 @@ std::optional<SpaceLatencyTable> load_space_latency(const std::string& file, con
   SpaceLatencyTable out;
   try {
     out.table = std::make_unique<LatencyTable>(load_lut(lut));
-    warn_other_device(lut, *out.table, diags);
+    warn_other_device(lut, *out.table, diags, false);
     out.estimator = std::make_unique<ArchEstimator>(supernet, *out.table);
     std::vector<std::string> missing = out.estimator->missing(nullptr);
     if (!missing.empty()) {
