@@ -104,7 +104,9 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   Cli cli;
   cli.write("tiny.nas", kTiny);
   user_error(cli.run(""), "nasc: error: no command given");
-  user_error(cli.run("compile tiny.nas"), "unknown command `compile` (commands: check, graph, ir, train, search, profile, estimate)");
+  user_error(
+      cli.run("compile tiny.nas"),
+      "unknown command `compile` (commands: check, graph, ir, train, search, profile, estimate)");
   user_error(cli.run("check"), "`nasc check` needs a .nas FILE");
   user_error(cli.run("check tiny.nas --bogus"), "unknown option --bogus");
   user_error(cli.run("check tiny.nas other.nas"), "unexpected argument `other.nas`");

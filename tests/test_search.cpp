@@ -53,6 +53,14 @@ network g(x: tensor[4, 8, 8]) {
 }
 )";
 
+// `nasc ARGS` fails as a user error (exit 1) whose message contains `fragment`.
+void fails(const std::string& args, const std::string& fragment) {
+  nas::test::CliResult r = nas::test::run_nasc(args);
+  INFO(args << "\n" << r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains(fragment));
+}
+
 int group(const Graph& g, const std::string& key) {
   for (size_t i = 0; i < g.arch.size(); ++i)
     if (g.arch[i].key == key) return static_cast<int>(i);
@@ -184,12 +192,6 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
   CHECK(other.status == 1);
   CHECK_THAT(other.err, Contains("arch file is for network \"tiny\", not `fmnist_cnn`"));
 
-  auto fails = [](const std::string& args, const std::string& fragment) {
-    CliResult r = run_nasc(args);
-    INFO(args << "\n" << r.err);
-    CHECK(r.status == 1);
-    CHECK_THAT(r.err, Contains(fragment));
-  };
   std::string dir = scratch_path("bad");
   fails("search examples/fmnist_cnn.nas -o " + dir, "has no choices");
   fails("search examples/tiny.nas -a evolution -o " + dir, "-a takes");
@@ -312,12 +314,6 @@ TEST_CASE("nasc search: regularizer config, latency tables and bad input",
   CHECK_THAT(slurp(plain + "/metrics.jsonl"), Contains("\"latency_ms\":"));
   CHECK_THAT(slurp(plain + "/config.json"), Contains(lut));
 
-  auto fails = [](const std::string& args, const std::string& fragment) {
-    CliResult r = run_nasc(args);
-    INFO(args << "\n" << r.err);
-    CHECK(r.status == 1);
-    CHECK_THAT(r.err, Contains(fragment));
-  };
   std::string dir = scratch_path("reg_bad");
   std::ofstream(cfg) << R"({"regularizer": {"estimator": "latency", "bound": 2}})";
   fails("search examples/tiny.nas -c " + cfg + " -o " + dir,
