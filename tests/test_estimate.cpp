@@ -236,9 +236,10 @@ TEST_CASE("profiling tiny fills a complete table with positive times", "[estimat
   CHECK(profile_space(t, space, nullptr, "", nullptr).measured == 0);
 }
 
-TEST_CASE("summarise: trims both ends, median or trimmed mean", "[estimate]") {
+TEST_CASE("summarise: trims both ends; min, median or trimmed mean", "[estimate]") {
   MeasureSettings s;
   s.trim = 0.2;
+  s.statistic = "median";
   LutEntry e = summarise({5, 1, 2, 3, 100, 4, 3, 2, 3, 1000}, s);
   CHECK(e.median_ms == 3);  // kept: 2 3 3 3 4 5
   CHECK(e.mean_ms == Approx(20.0 / 6));
@@ -246,8 +247,11 @@ TEST_CASE("summarise: trims both ends, median or trimmed mean", "[estimate]") {
   CHECK(e.max_ms == 1000);
   CHECK(e.samples == 10);
   CHECK(e.ms == e.median_ms);
-  s.median = false;
+  s.statistic = "trimmed_mean";
   CHECK(summarise({1, 2, 9}, s).ms == 4);  // 3 samples: floor(0.6) = 0 dropped
+  s.statistic = "min";                     // the default
+  CHECK(summarise({5, 1, 2, 3, 100, 4, 3, 2, 3, 1000}, s).ms == 1);
+  CHECK(MeasureSettings().statistic == "min");
 }
 
 TEST_CASE("latency table: round trip and malformed files", "[estimate]") {
@@ -288,7 +292,7 @@ TEST_CASE("latency table: round trip and malformed files", "[estimate]") {
   fails(edit("\"ms\": 0.5", "\"ms\": -1"), "\"ms\" must be a number");
   fails(edit("\"samples\": 4", "\"samples\": \"4\""), "\"samples\" must be an integer");
   fails(edit("\"kind\": \"step\"", "\"kind\": \"fused\""), "\"kind\" must be \"step\" or \"unit\"");
-  fails(edit("\"statistic\": \"median\"", "\"statistic\": \"mode\""), "\"statistic\" must be");
+  fails(edit("\"statistic\": \"min\"", "\"statistic\": \"mode\""), "\"statistic\" must be");
   fails(edit("\"cpu_model\"", "\"cpu\""), "\"device\" has no \"cpu_model\"");
   CHECK_THROWS_AS(load_lut("/nonexistent/lut.json"), LutError);
 }

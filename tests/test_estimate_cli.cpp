@@ -231,7 +231,7 @@ TEST_CASE("nasc profile and estimate: bad flags", "[estimate][cli]") {
             "--trim needs a fraction in [0, 0.5)"},
            {"profile examples/tiny.nas -o x.json --trim abc", "--trim needs a fraction"},
            {"profile examples/tiny.nas -o x.json --statistic mode",
-            "--statistic takes median or trimmed_mean"},
+            "--statistic takes min, median or trimmed_mean"},
            {"profile examples/tiny.nas -o x.json --measure", "--measure does not apply"},
            {"estimate examples/tiny.nas -o x.json", "-o does not apply to `nasc estimate`"},
            {"estimate examples/tiny.nas --all-candidates", "--all-candidates does not apply"},

@@ -115,10 +115,10 @@ LatencyTable parse_lut(const std::string& text, const std::string& path) {
       static_cast<int>(r.integer(set, "repetitions", "\"settings\" ", 1, 1000000));
   t.settings.trim = r.number(set, "trim", "\"settings\" ", 0, 0.49);
   std::string stat = r.str(set, "statistic", "\"settings\" ");
-  if (stat != "median" && stat != "trimmed_mean")
-    r.fail("\"settings\" \"statistic\" must be \"median\" or \"trimmed_mean\", got \"" + stat +
-           "\"");
-  t.settings.median = stat == "median";
+  if (stat != "min" && stat != "median" && stat != "trimmed_mean")
+    r.fail("\"settings\" \"statistic\" must be \"min\", \"median\" or \"trimmed_mean\", got \"" +
+           stat + "\"");
+  t.settings.statistic = stat;
   t.settings.min_sample_us = r.number(set, "min_sample_us", "\"settings\" ", 0, 1e7);
   const Json& entries = r.field(j, "entries", "the table ");
   if (!entries.is_object()) r.fail("\"entries\" must be an object keyed by signature");
@@ -175,7 +175,7 @@ std::string lut_to_json(const LatencyTable& t) {
   j["settings"] = {{"warmup", t.settings.warmup},
                    {"repetitions", t.settings.repetitions},
                    {"trim", t.settings.trim},
-                   {"statistic", t.settings.median ? "median" : "trimmed_mean"},
+                   {"statistic", t.settings.statistic},
                    {"min_sample_us", t.settings.min_sample_us}};
   nlohmann::ordered_json entries = nlohmann::ordered_json::object();
   for (const auto& [key, e] : t.entries) {

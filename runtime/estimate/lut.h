@@ -40,10 +40,12 @@ struct DeviceFingerprint {
 DeviceFingerprint current_device();
 
 struct MeasureSettings {
-  int warmup = 3;             // untimed runs before the samples
-  int repetitions = 15;       // timed samples
-  double trim = 0.1;          // fraction of samples dropped at each end (outliers)
-  bool median = true;         // the statistic: median, else the mean of the trimmed samples
+  int warmup = 10;       // untimed runs before the samples
+  int repetitions = 50;  // timed samples
+  double trim = 0.1;     // fraction of samples dropped at each end (outliers)
+  // The statistic `ms` holds: "min" (the default: on a shared machine noise only ever adds
+  // time, so the fastest sample is the most repeatable), "median", or "trimmed_mean".
+  std::string statistic = "min";
   double min_sample_us = 20;  // a sample repeats the work until it lasts this long
 };
 

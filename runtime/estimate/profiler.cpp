@@ -176,7 +176,7 @@ LutEntry summarise(std::vector<double> samples, const MeasureSettings& s) {
   e.min_ms = samples.front();
   e.max_ms = samples.back();
   e.samples = static_cast<int>(samples.size());
-  e.ms = s.median ? e.median_ms : e.mean_ms;
+  e.ms = s.statistic == "min" ? e.min_ms : s.statistic == "median" ? e.median_ms : e.mean_ms;
   return e;
 }
 

@@ -52,18 +52,18 @@ MeasureSettings settings_from(const Options& o, MeasureSettings base) {
   if (o.warmup >= 0) base.warmup = static_cast<int>(o.warmup);
   if (o.repetitions >= 0) base.repetitions = static_cast<int>(o.repetitions);
   if (o.trim >= 0) base.trim = o.trim;
-  if (!o.statistic.empty()) base.median = o.statistic == "median";
+  if (!o.statistic.empty()) base.statistic = o.statistic;
   return base;
 }
 
 bool same_settings(const MeasureSettings& a, const MeasureSettings& b) {
   return a.warmup == b.warmup && a.repetitions == b.repetitions && a.trim == b.trim &&
-         a.median == b.median;
+         a.statistic == b.statistic;
 }
 
 std::string settings_text(const MeasureSettings& s) {
   return fmt::format("--warmup {} --repetitions {} --trim {} --statistic {}", s.warmup,
-                     s.repetitions, s.trim, s.median ? "median" : "trimmed_mean");
+                     s.repetitions, s.trim, s.statistic);
 }
 
 // "the latency table lacks ..." with the first missing signatures and how to fix it.

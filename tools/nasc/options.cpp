@@ -59,7 +59,7 @@ Options:
   --profile-missing  measure what the table lacks (written back into --lut), or, without
                      --lut, profile the network now
   --measure          also run the whole network and time it (estimate)
-  --warmup N, --repetitions N, --trim F, --statistic median|trimmed_mean
+  --warmup N, --repetitions N, --trim F, --statistic min|median|trimmed_mean
                      measurement settings (profile; estimate --measure without --lut)
   --json             machine-readable output (check, estimate)
   --no-locations     omit @file:line:col from IR dumps
@@ -160,8 +160,9 @@ Options parse_options(int argc, char** argv) {
       o.trim = f;
     } else if (a == "--statistic") {
       o.statistic = need_value(i, a);
-      if (o.error.empty() && o.statistic != "median" && o.statistic != "trimmed_mean")
-        o.error = "--statistic takes median or trimmed_mean, got \"" + o.statistic + "\"";
+      if (o.error.empty() && o.statistic != "min" && o.statistic != "median" &&
+          o.statistic != "trimmed_mean")
+        o.error = "--statistic takes min, median or trimmed_mean, got \"" + o.statistic + "\"";
     } else if (a == "--resume") {
       o.resume = true;
     } else if (a == "--network") {
