@@ -88,9 +88,11 @@ SearchSetup make_setup(const Graph& g, const std::string& algorithm, const Searc
   setup.hooks.derive = [&g, describe](const std::vector<std::vector<double>>& probs) {
     return describe(derive_genotype(g, probs));
   };
-  setup.hooks.describe = [describe](const PathSelection& p) { return describe(Selection{p}); };
-  setup.hooks.live_mask = [exec](const PathSelection& p) { return live_mask(*exec, Selection{p}); };
-  setup.hooks.cost = [exec](const PathSelection& p) {
+  setup.hooks.describe = [describe](const ChoiceSelection& p) { return describe(Selection{p}); };
+  setup.hooks.live_mask = [exec](const ChoiceSelection& p) {
+    return live_mask(*exec, Selection{p});
+  };
+  setup.hooks.cost = [exec](const ChoiceSelection& p) {
     NodeCosts c = node_costs(*exec);
     std::vector<char> mask = live_mask(*exec, Selection{p});
     return ArchCost{static_cast<double>(masked_sum(c.params, mask)),

@@ -34,7 +34,7 @@ struct Trial {
 };
 
 // Trains one architecture from scratch and evaluates it on the validation split.
-Trial train_one(const SearchSetup& setup, const SearchData& sd, const PathSelection& path,
+Trial train_one(const SearchSetup& setup, const SearchData& sd, const ChoiceSelection& path,
                 int64_t index, int64_t count, std::ostream& out) {
   const TrainConfig& base = setup.config.base;
   ParamStore store;
@@ -110,7 +110,6 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   set_cpu_threads(base.threads);
   RunDir run(dir, !resume);
   SearchData sd = load_search_data(cfg, setup.weight_plan);
-  // The eval plan runs the validation split in batches of the search batch size.
   const std::vector<ArchSpec>& groups = setup.weight_plan.arch;
   std::vector<std::vector<double>> uniform;
   for (const ArchSpec& g : groups)
@@ -159,7 +158,7 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
         setup.hooks.describe(select_path(ChoiceMode::Sample, groups, uniform, draw_seed, best));
   for (int64_t i = first; i < count; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    PathSelection path = select_path(ChoiceMode::Sample, groups, uniform, draw_seed, i);
+    ChoiceSelection path = select_path(ChoiceMode::Sample, groups, uniform, draw_seed, i);
     GenotypeInfo info = setup.hooks.describe(path);
     Trial t = train_one(setup, sd, path, i, count, out);
     const double seconds =

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
+#include "runtime/search/choice_modes.h"
 #include "runtime/search/expected_cost.h"
 #include "runtime/search/search_config.h"
 
@@ -42,19 +43,17 @@ struct ArchCost {
   double params = 0, macs = 0, latency_ms = NAN;
 };
 
-using PathSelection = std::vector<std::vector<int>>;  // chosen[group] = candidate indices
-
 struct SearchHooks {
   // DARTS' genotype for per-choice probabilities (indexed like ExecPlan::arch).
   std::function<GenotypeInfo(const std::vector<std::vector<double>>& probs)> derive;
   // The architecture a selection stands for (pnas' final path, random's samples).
-  std::function<GenotypeInfo(const PathSelection&)> describe;
+  std::function<GenotypeInfo(const ChoiceSelection&)> describe;
   // The live-node mask of a selection over the graph the plans were compiled from, so
   // that a sampled path runs only its own steps (pnas, random).
-  std::function<std::vector<char>(const PathSelection&)> live_mask;
+  std::function<std::vector<char>(const ChoiceSelection&)> live_mask;
   // Params, MACs and (with a latency table) latency of a selection, for the pnas reward's
   // regularizer (fast: masked sums).
-  std::function<ArchCost(const PathSelection&)> cost;
+  std::function<ArchCost(const ChoiceSelection&)> cost;
   // Called once at the end with the final genotype (draws arch.svg); may be empty.
   std::function<void(const GenotypeInfo&, const std::string& dir)> finish;
 };

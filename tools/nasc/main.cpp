@@ -410,15 +410,15 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     setup.hooks.derive = [&supernet, describe](const std::vector<std::vector<double>>& probs) {
       return describe(derive_genotype(supernet, probs));
     };
-    setup.hooks.describe = [describe](const PathSelection& path) {
+    setup.hooks.describe = [describe](const ChoiceSelection& path) {
       return describe(Selection{path});
     };
-    setup.hooks.live_mask = [exec, masker](const PathSelection& path) {
+    setup.hooks.live_mask = [exec, masker](const ChoiceSelection& path) {
       std::vector<char> mask;
       masker->compute(Selection{path}, mask);
       return mask;
     };
-    setup.hooks.cost = [exec, masker, exec_costs, latency](const PathSelection& path) {
+    setup.hooks.cost = [exec, masker, exec_costs, latency](const ChoiceSelection& path) {
       std::vector<char> mask;
       masker->compute(Selection{path}, mask);
       return ArchCost{static_cast<double>(masked_sum(exec_costs->params, mask)),
