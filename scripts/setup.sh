@@ -10,8 +10,11 @@ PACKAGES=(
   libfmt-dev nlohmann-json3-dev catch2 zlib1g-dev
   graphviz               # `dot`, used by `nasc graph -o x.svg`
   libdnnl-dev            # oneDNN: CPU kernels (used by the runtime stages)
+  ocl-icd-opencl-dev     # only a Recommends of libdnnl-dev, but its CMake config requires OpenCL
+  uuid-dev               # Debian's ANTLR4 runtime CMake target links -luuid without depending on it
   dataset-fashion-mnist  # the default data set, under /usr/share/datasets/fashion-mnist
-  clang                  # the libFuzzer front-end target (scripts/fuzz.sh)
+  clang                  # the libFuzzer targets (scripts/fuzz.sh)
+  libclang-rt-14-dev     # libFuzzer and the sanitizer runtimes: only a Recommends of clang-14
   python3                # tests/check_docs.py (docs samples are tested)
 )
 
