@@ -132,9 +132,4 @@ std::string Diagnostics::render() const {
   return all;
 }
 
-void internal_error(const char* file, int line, const std::string& what) {
-  throw InternalError(std::string("internal error at ") + file + ":" + std::to_string(line) + ": " +
-                      what);
-}
-
 }  // namespace nas

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "support/errors.h"  // InternalError, NAS_CHECK
+
 namespace nas {
 
 // A source file held in memory for the whole compilation, so that diagnostics can quote
@@ -70,15 +72,5 @@ class Diagnostics {
   size_t error_count_ = 0;
   size_t max_errors_;
 };
-
-// Internal invariant check: a failure is a compiler bug (exit code 2), never a user error.
-struct InternalError : std::logic_error {
-  using std::logic_error::logic_error;
-};
-[[noreturn]] void internal_error(const char* file, int line, const std::string& what);
-#define NAS_CHECK(cond, msg)                                                                  \
-  do {                                                                                        \
-    if (!(cond)) ::nas::internal_error(__FILE__, __LINE__, std::string(#cond " : ") + (msg)); \
-  } while (0)
 
 }  // namespace nas

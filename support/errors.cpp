@@ -1,0 +1,43 @@
+#include "support/errors.h"
+
+#include <utility>
+
+namespace nas {
+
+namespace {
+std::string join_where(const std::string& where, const std::string& message) {
+  return where.empty() ? message : where + ": " + message;
+}
+std::string place(const std::string& file, const std::string& inner) {
+  if (file.empty()) return inner;
+  return inner.empty() ? file : file + ": " + inner;
+}
+}  // namespace
+
+UserError::UserError(std::string where, std::string message)
+    : std::runtime_error(join_where(where, message)),
+      where_(std::move(where)),
+      message_(std::move(message)) {}
+
+ConfigError::ConfigError(const std::string& file, const std::string& key_path,
+                         std::string message)
+    : UserError(place(file, key_path), std::move(message)) {}
+
+JsonError::JsonError(const std::string& file, const std::string& pointer, std::string message)
+    : UserError(place(file, pointer.empty() ? "" : pointer), std::move(message)) {}
+
+DataFileError::DataFileError(const std::string& file, std::string message,
+                             long long byte_offset)
+    : UserError(place(file, byte_offset >= 0 ? "byte " + std::to_string(byte_offset) : ""),
+                std::move(message)) {}
+
+LutEntryError::LutEntryError(const std::string& file, const std::string& entry,
+                             std::string message)
+    : UserError(place(file, entry.empty() ? "" : "entry \"" + entry + "\""), std::move(message)) {}
+
+void internal_error(const char* file, int line, const std::string& what) {
+  throw InternalError(std::string("internal error at ") + file + ":" + std::to_string(line) + ": " +
+                      what);
+}
+
+}  // namespace nas
