@@ -19,20 +19,17 @@ UserError::UserError(std::string where, std::string message)
       where_(std::move(where)),
       message_(std::move(message)) {}
 
-ConfigError::ConfigError(const std::string& file, const std::string& key_path,
-                         std::string message)
+ConfigError::ConfigError(const std::string& file, const std::string& key_path, std::string message)
     : UserError(place(file, key_path), std::move(message)) {}
 
 JsonError::JsonError(const std::string& file, const std::string& pointer, std::string message)
     : UserError(place(file, pointer.empty() ? "" : pointer), std::move(message)) {}
 
-DataFileError::DataFileError(const std::string& file, std::string message,
-                             long long byte_offset)
+DataFileError::DataFileError(const std::string& file, std::string message, long long byte_offset)
     : UserError(place(file, byte_offset >= 0 ? "byte " + std::to_string(byte_offset) : ""),
                 std::move(message)) {}
 
-LutEntryError::LutEntryError(const std::string& file, const std::string& entry,
-                             std::string message)
+LutEntryError::LutEntryError(const std::string& file, const std::string& entry, std::string message)
     : UserError(place(file, entry.empty() ? "" : "entry \"" + entry + "\""), std::move(message)) {}
 
 void internal_error(const char* file, int line, const std::string& what) {
