@@ -17,8 +17,8 @@
 
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
-#include "compiler/ir/names.h"
 #include "compiler/passes/pipeline.h"
+#include "support/did_you_mean.h"
 
 namespace nas {
 namespace {

@@ -16,7 +16,6 @@
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/pipeline.h"
 #include "runtime/cpu/threads.h"
-#include "runtime/data/rng.h"
 #include "runtime/optim/optim_config.h"
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/expected_cost.h"
@@ -24,6 +23,7 @@
 #include "runtime/search/search_config.h"
 #include "runtime/search/search_run.h"
 #include "runtime/search/searcher.h"
+#include "support/rng.h"
 #include "tests/cli_test_util.h"
 #include "tests/ir_test_util.h"
 

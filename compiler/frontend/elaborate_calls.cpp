@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "compiler/frontend/elaborator.h"
-#include "compiler/ir/names.h"
+#include "support/did_you_mean.h"
 
 namespace nas::elab {
 

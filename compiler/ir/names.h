@@ -1,26 +1,13 @@
-// Helpers for names and text in messages and in the IR text, shared by the front end and
-// the IR: "did you mean" suggestions for misspelt names, UTF-8 validation, and JSON
-// string quoting (the IR header and `nasc check --json` print values as JSON).
+// Helpers for text in messages and in the IR text, shared by the front end and the IR:
+// UTF-8 validation and JSON string quoting (the IR header and `nasc check --json` print
+// values as JSON). "Did you mean" suggestions live in support/did_you_mean.h.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace nas {
-
-// Levenshtein distance (insertions, deletions, substitutions, each costing 1).
-size_t edit_distance(std::string_view a, std::string_view b);
-
-// The candidate closest to `name`, if it is a near miss: at most max(2, |name| / 3) edits
-// away, so that short names get a suggestion for a typo or two and long names for a few
-// more, but unrelated names get none. The first of equally close candidates wins; `name`
-// itself is never suggested. Empty when none is close.
-std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);
-
-// "; did you mean `x`?" for the closest candidate, or "" when none is close.
-std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
 
 // Length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no overlong forms,
 // surrogates or code points above U+10FFFF), or 0 when the bytes there are not one.

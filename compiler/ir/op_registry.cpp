@@ -10,7 +10,7 @@
 #include <unordered_set>
 #include <variant>
 
-#include "compiler/ir/names.h"
+#include "support/did_you_mean.h"
 
 namespace nas {
 namespace {

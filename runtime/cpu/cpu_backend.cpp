@@ -13,8 +13,8 @@
 #include "runtime/cpu/linear.h"
 #include "runtime/cpu/plain_kernels.h"
 #include "runtime/cpu/pool2d.h"
-#include "runtime/data/rng.h"
 #include "runtime/exec/backend.h"
+#include "support/rng.h"
 
 namespace nas {
 namespace {

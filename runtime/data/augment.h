@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/data/rng.h"
+#include "support/rng.h"
 
 namespace nas {
 

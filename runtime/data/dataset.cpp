@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/data/rng.h"
+#include "support/rng.h"
 
 namespace nas {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "runtime/data/rng.h"
+#include "support/rng.h"
 
 namespace nas {
 namespace {

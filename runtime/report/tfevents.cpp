@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "support/little_endian.h"
+
 namespace nas {
 
 namespace {
@@ -36,17 +38,6 @@ const std::array<uint32_t, 256>& crc32c_table() {
 }
 
 // --- encoding ---------------------------------------------------------------------------
-
-// Byte by byte, so the file is little-endian whatever the host is.
-void put_le(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t get_le(const unsigned char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 void put_varint(std::string& out, uint64_t v) {
   while (v >= 0x80) {

@@ -4,7 +4,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "runtime/data/rng.h"
+#include "support/rng.h"
 
 namespace nas {
 

@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "runtime/data/rng.h"
 #include "runtime/search/expected_cost.h"
 #include "runtime/search/search_algorithm.h"
+#include "support/rng.h"
 
 namespace nas {
 namespace {

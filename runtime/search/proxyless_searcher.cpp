@@ -12,10 +12,10 @@
 // The final architecture is the most probable path ("max").
 #include <cmath>
 
-#include "runtime/data/rng.h"
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_run.h"
+#include "support/rng.h"
 
 namespace nas {
 namespace {

@@ -17,7 +17,6 @@
 #include <ostream>
 
 #include "runtime/cpu/threads.h"
-#include "runtime/data/rng.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
@@ -25,6 +24,7 @@
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
+#include "support/rng.h"
 
 namespace nas {
 namespace {

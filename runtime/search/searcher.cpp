@@ -13,7 +13,6 @@
 #include "runtime/cpu/plain_kernels.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
-#include "runtime/data/rng.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
@@ -23,6 +22,7 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/trainer.h"
+#include "support/rng.h"
 
 namespace nas {
 

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <limits>
 
+#include "support/little_endian.h"
+
 namespace nas {
 
 namespace {
@@ -20,33 +22,6 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 constexpr size_t kPreambleBytes = 24;  // magic, version, reserved, header_bytes
-
-bool host_is_little_endian() {
-  const uint32_t one = 1;
-  uint8_t b;
-  std::memcpy(&b, &one, 1);
-  return b == 1;
-}
-
-void put_le(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t get_le(const unsigned char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-// Swaps each 4-byte word, turning native float32 into little-endian (or back) on a
-// big-endian host; the bit patterns (NaN payloads included) are kept.
-void swap_words(void* data, size_t words) {
-  auto* p = static_cast<unsigned char*>(data);
-  for (size_t i = 0; i < words; ++i, p += 4) {
-    std::swap(p[0], p[3]);
-    std::swap(p[1], p[2]);
-  }
-}
 
 // zlib's crc32 takes a 32-bit length; tensors can be larger.
 uint32_t crc_update(uint32_t crc, const void* data, size_t bytes) {

@@ -16,6 +16,7 @@
 
 #include "runtime/data/dataset.h"
 #include "runtime/optim/grad_accum.h"
+#include "support/did_you_mean.h"
 
 namespace nas {
 
@@ -36,42 +37,9 @@ std::string num(double v) {
   return b;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// The closest candidate within max(2, len/3) edits (the rule of the compiler's names.h),
-// or "" when none is that close.
-std::string closest(const std::string& key, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = std::max<size_t>(2, key.size() / 3) + 1;
-  for (const std::string& c : candidates) {
-    if (c == key) continue;
-    size_t d = edit_distance(key, c);
-    if (d < best_d) best_d = d, best = c;
-  }
-  return best;
-}
-
-// " (did you mean x?)" for a near miss, else " (expected one of: a, b, c)" so the user
-// sees the choice.
+// " (did you mean x?)" or " (expected one of: ...)": see support/did_you_mean.h.
 std::string suggest(const std::string& key, const std::vector<std::string>& candidates) {
-  std::string best = closest(key, candidates);
-  if (!best.empty()) return " (did you mean " + best + "?)";
-  std::string all;
-  for (const std::string& c : candidates) all += (all.empty() ? "" : ", ") + c;
-  return " (expected one of: " + all + ")";
+  return did_you_mean_or_choices(key, candidates);
 }
 
 std::vector<std::string> keys_of(const ordered_json& j) {

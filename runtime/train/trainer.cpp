@@ -9,13 +9,13 @@
 
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
-#include "runtime/data/rng.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/tensor_file.h"
+#include "support/rng.h"
 
 namespace nas {
 namespace {

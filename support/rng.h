@@ -1,4 +1,5 @@
-// A small deterministic random number generator for the data pipeline.
+// A small deterministic random number generator: the data pipeline, parameter
+// initialisation and the searchers all draw from it.
 //
 // The standard distributions (std::uniform_int_distribution, ...) are implementation
 // defined, so the same seed gives different batches under libstdc++ and libc++. Everything
