@@ -41,6 +41,7 @@ cleanup() {
   if [ "${KEEP_ROOT:-0}" != 1 ] && [ -d "$root" ]; then rm -rf "$root"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that an interrupted test still unmounts and cleans up
 
 rm -rf "$work"
 mkdir -p "$work"
