@@ -66,8 +66,8 @@ int64_t ConfigSection::get_int(const char* key, int64_t def, int64_t min, int64_
   if (i < min || i > max)
     fail(key, max == std::numeric_limits<int64_t>::max()
                   ? "must be >= " + std::to_string(min) + ", got " + std::to_string(i)
-                  : "must be in [" + std::to_string(min) + ", " + std::to_string(max) +
-                        "], got " + std::to_string(i));
+                  : "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                        std::to_string(i));
   return i;
 }
 
@@ -87,11 +87,10 @@ double ConfigSection::get_number(const char* key, double def, double min, double
   double d = v->get<double>();
   bool below = min_exclusive ? !(d > min) : !(d >= min);
   if (below || !(d <= max) || !std::isfinite(d)) {
-    std::string rule = std::isinf(max) ? std::string(min_exclusive ? "> " : ">= ") +
-                                             config_number_text(min)
-                                       : std::string(min_exclusive ? "in (" : "in [") +
-                                             config_number_text(min) + ", " +
-                                             config_number_text(max) + "]";
+    std::string rule = std::isinf(max)
+                           ? std::string(min_exclusive ? "> " : ">= ") + config_number_text(min)
+                           : std::string(min_exclusive ? "in (" : "in [") +
+                                 config_number_text(min) + ", " + config_number_text(max) + "]";
     fail(key, "must be " + rule + ", got " + config_number_text(d));
   }
   return d;

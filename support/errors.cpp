@@ -20,17 +20,21 @@ UserError::UserError(std::string where, std::string message)
       message_(std::move(message)) {}
 
 ConfigError::ConfigError(const std::string& file, const std::string& key_path, std::string message)
-    : UserError(place(file, key_path), std::move(message)) {}
+    : UserError(place(file, key_path), std::move(message)), file_(file), key_path_(key_path) {}
 
 JsonError::JsonError(const std::string& file, const std::string& pointer, std::string message)
-    : UserError(place(file, pointer.empty() ? "" : pointer), std::move(message)) {}
+    : UserError(place(file, pointer), std::move(message)), file_(file), pointer_(pointer) {}
 
 DataFileError::DataFileError(const std::string& file, std::string message, long long byte_offset)
     : UserError(place(file, byte_offset >= 0 ? "byte " + std::to_string(byte_offset) : ""),
-                std::move(message)) {}
+                std::move(message)),
+      file_(file),
+      byte_offset_(byte_offset) {}
 
 LutEntryError::LutEntryError(const std::string& file, const std::string& entry, std::string message)
-    : UserError(place(file, entry.empty() ? "" : "entry \"" + entry + "\""), std::move(message)) {}
+    : UserError(place(file, entry.empty() ? "" : "entry \"" + entry + "\""), std::move(message)),
+      file_(file),
+      entry_(entry) {}
 
 void internal_error(const char* file, int line, const std::string& what) {
   throw InternalError(std::string("internal error at ") + file + ":" + std::to_string(line) + ": " +

@@ -36,26 +36,51 @@ class UserError : public std::runtime_error {
 
 // A key of a config file (train/search JSON) or of a --set/--data style override:
 // "cfg.json: optimizer.lr: must be positive".
-struct ConfigError : UserError {
+class ConfigError : public UserError {
+ public:
   ConfigError(const std::string& file, const std::string& key_path, std::string message);
+  const std::string& file() const { return file_; }
+  const std::string& key_path() const { return key_path_; }
+
+ private:
+  std::string file_, key_path_;
 };
 
 // A place in a JSON document given as a JSON pointer (arch files, weights headers):
 // "arch.json: /choices/op: unknown candidate".
-struct JsonError : UserError {
+class JsonError : public UserError {
+ public:
   JsonError(const std::string& file, const std::string& pointer, std::string message);
+  const std::string& file() const { return file_; }
+  const std::string& pointer() const { return pointer_; }
+
+ private:
+  std::string file_, pointer_;
 };
 
 // A data set or binary file, with a byte offset when one is known (-1 when not):
 // "train-images-idx3-ubyte: byte 16: ...".
-struct DataFileError : UserError {
+class DataFileError : public UserError {
+ public:
   DataFileError(const std::string& file, std::string message, long long byte_offset = -1);
+  const std::string& file() const { return file_; }
+  long long byte_offset() const { return byte_offset_; }
+
+ private:
+  std::string file_;
+  long long byte_offset_;
 };
 
 // An entry of a latency table: "lut.json: entry \"conv ...\": ...". An empty entry names
 // the table as a whole.
-struct LutEntryError : UserError {
+class LutEntryError : public UserError {
+ public:
   LutEntryError(const std::string& file, const std::string& entry, std::string message);
+  const std::string& file() const { return file_; }
+  const std::string& entry() const { return entry_; }
+
+ private:
+  std::string file_, entry_;
 };
 
 // Internal invariant failure: a bug in nasc (exit 2), never a user's mistake.

@@ -54,7 +54,7 @@ class CountingIterator {
 std::string plain_parse_message(const std::string& what) {
   size_t at = what.find("parse error");
   size_t colon = at == std::string::npos ? std::string::npos : what.find(": ", at);
-  std::string msg = at == std::string::npos  ? what
+  std::string msg = at == std::string::npos      ? what
                     : colon == std::string::npos ? what.substr(at)
                                                  : what.substr(colon + 2);
   std::string out;
@@ -109,8 +109,7 @@ class StrictBuilder {
     return true;
   }
 
-  bool parse_error(std::size_t position, const std::string& last_token,
-                   const json::exception& e) {
+  bool parse_error(std::size_t position, const std::string& last_token, const json::exception& e) {
     // A number beyond a double's range: the lexer has read the whole token (and no
     // more), so it starts token-length bytes back. The token holds digits, signs, '.'
     // and exponents only, which nlohmann does not escape.

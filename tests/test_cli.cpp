@@ -153,12 +153,11 @@ TEST_CASE("nasc --arch: bad architecture files", "[cli]") {
   cli.write("tiny.nas", kTiny);
   cli.write("truncated.json", "{\"choices\": {\"op\": \"conv\"\n");
   user_error(cli.run("check tiny.nas --arch truncated.json"),
-             "truncated.json:2:1: error: arch file is not valid JSON: parse error at line 2, "
-             "column 1: syntax error while parsing object - unexpected end of input; expected "
-             "'}'");
+             "truncated.json:2:1: error: arch file: invalid JSON: syntax error while parsing "
+             "object - unexpected end of input; expected '}'");
   cli.write("empty.json", "");
   user_error(cli.run("check tiny.nas --arch empty.json"),
-             "empty.json:1:1: error: arch file is not valid JSON");
+             "empty.json:1:1: error: arch file: invalid JSON");
   cli.write("key.json", "{\"choices\": {\"op\": \"conv\", \"opp\": \"conv\"}}");
   user_error(cli.run("check tiny.nas --arch key.json"),
              "key.json:1:28: error: arch file names choice `opp`, which `tiny` does not have (its "
@@ -186,12 +185,12 @@ TEST_CASE("nasc --arch: bad architecture files", "[cli]") {
              "net.json:1:2: error: arch file is for network \"darts\", not `tiny`");
   cli.write("twice.json", "{\"choices\": {\"op\": \"conv\", \"op\": \"identity\"}}");
   user_error(cli.run("check tiny.nas --arch twice.json"),
-             "twice.json:1:28: error: arch file gives key `op` twice");
+             "twice.json:1:28: error: arch file: duplicate key choices.op");
   user_error(cli.run("check tiny.nas --arch absent.json"),
              "cannot read arch file \"absent.json\": no such file");
   cli.write("binary.json", "\xff\xfe{}");
   Run bin = cli.run("check tiny.nas --arch binary.json");
-  user_error(bin, "binary.json:1:1: error: arch file is not valid JSON");
+  user_error(bin, "binary.json:1:1: error: arch file: invalid JSON");
   for (unsigned char c : bin.err) CHECK((c >= 32 || c == '\n'));
   // The same checks for the other commands that take --arch.
   user_error(cli.run("graph tiny.nas --arch cand.json"), "has no candidate `avg_pool`");

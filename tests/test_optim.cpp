@@ -12,6 +12,7 @@
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/optim/optim_config.h"
 #include "runtime/optim/optimizer.h"
+#include "support/errors.h"
 
 namespace {
 
@@ -229,6 +230,9 @@ TEST_CASE("load_state rejects mismatched blobs and keeps the state", "[optim]") 
   adam.step();
   std::vector<uint8_t> adam_blob = adam.save_state();
   CHECK_THROWS_WITH(sgd.load_state(adam_blob), Contains("saved by adam"));
+  CHECK_THROWS_WITH(sgd.load_state(adam_blob, "run/checkpoint"),
+                    StartsWith("run/checkpoint: optimizer state: saved by adam"));
+  CHECK_THROWS_AS(sgd.load_state(adam_blob), DataFileError);
   std::vector<uint8_t> truncated(adam_blob.begin(), adam_blob.end() - 4);
   CHECK_THROWS_WITH(adam.load_state(truncated), Contains("payload size"));
   CHECK_THROWS_WITH(adam.load_state({1, 2, 3}), Contains("bad magic"));
@@ -318,6 +322,8 @@ TEST_CASE("schedules follow their closed forms", "[optim]") {
   CHECK(wc->lr_at(15, 25) == Approx((base + eta) / 2));
   CHECK(wc->lr_at(25, 25) == Approx(eta));
   CHECK_THROWS_WITH(wc->lr_at(0, 4), Contains("schedule.warmup: must not exceed"));
+  CHECK_THROWS_AS(wc->lr_at(0, 4), ConfigError);  // the run is too short for the config
+  CHECK_THROWS_AS(wc->lr_at(0, 0), InternalError);
   CHECK_THROWS_WITH(wc->lr_at(0, 0), Contains("total_steps"));
 }
 
@@ -327,13 +333,13 @@ TEST_CASE("invalid schedule configs name the field", "[optim]") {
   CHECK_THROWS_WITH(make_schedule(c, 0.1), Contains("schedule.name") && Contains("'exp'"));
   c.name = "step";
   c.gamma = 0;
-  CHECK_THROWS_AS(make_schedule(c, 0.1), std::invalid_argument);
+  CHECK_THROWS_AS(make_schedule(c, 0.1), InternalError);
   CHECK_THROWS_WITH(make_schedule(c, 0.1), Contains("schedule.gamma"));
   c.gamma = 0.1;
   c.step_size = 0;
   CHECK_THROWS_WITH(make_schedule(c, 0.1), Contains("schedule.step_size"));
   c.step_size = 1;
-  CHECK_THROWS_WITH(make_schedule(c, -0.1), StartsWith("lr:"));
+  CHECK_THROWS_WITH(make_schedule(c, -0.1), Contains("lr: must be"));
   c.unit = "minute";
   CHECK_THROWS_WITH(make_schedule(c, 0.1), Contains("schedule.unit"));
   ScheduleConfig w;
@@ -347,6 +353,7 @@ TEST_CASE("invalid schedule configs name the field", "[optim]") {
 TEST_CASE("gradient accumulation averages mini-batch gradients", "[optim]") {
   CHECK(accumulation_steps(64, 16) == 4);
   CHECK_THROWS_WITH(accumulation_steps(10, 4), Contains("batch_size: must be a multiple"));
+  CHECK_THROWS_AS(accumulation_steps(10, 4), InternalError);  // the config parser refuses it
   CHECK_THROWS_WITH(accumulation_steps(8, 0), Contains("mini_batch"));
 
   // Per-sample gradients of a batch of 8 split into 4 mini-batches of 2: the averaged
@@ -422,19 +429,21 @@ TEST_CASE("malformed optimizer configs name the key path", "[optim]") {
   auto err = [](const std::string& text) {
     try {
       parse_optimizer_config_text(text);
-    } catch (const std::invalid_argument& e) {
+    } catch (const UserError& e) {
       return std::string(e.what());
     }
     return std::string("no error");
   };
   CHECK(err(R"({"name":"sgd","lr":0.1,"schedule":{"name":"cosine","eta_mn":0.001}})") ==
-        "optimizer.schedule.eta_mn: unknown key for schedule 'cosine'");
+        "optimizer.schedule.eta_mn: unknown key for schedule 'cosine' (did you mean eta_min?)");
   CHECK(err(R"({"name":"sgd","lr":0.1,"schedule":{"name":"cosine","gamma":0.5}})") ==
-        "optimizer.schedule.gamma: unknown key for schedule 'cosine'");
+        "optimizer.schedule.gamma: unknown key for schedule 'cosine' (expected one of: name, "
+        "unit, eta_min)");
   CHECK(err(R"({"name":"sgd","lr":0.1,"lrr":1})") ==
-        "optimizer.lrr: unknown key for optimizer 'sgd'");
+        "optimizer.lrr: unknown key for optimizer 'sgd' (did you mean lr?)");
   CHECK(err(R"({"name":"adam","lr":0.1,"momentum":0.9})") ==
-        "optimizer.momentum: unknown key for optimizer 'adam'");
+        "optimizer.momentum: unknown key for optimizer 'adam' (expected one of: name, lr, "
+        "weight_decay, grad_clip, schedule, betas, eps)");
   CHECK(err(R"({"name":"sgd","lr":"0.1"})") == "optimizer.lr: expected a number, got string");
   CHECK(err(R"({"name":"sgd","lr":-0.1})") == "optimizer.lr: must be >= 0, got -0.1");
   CHECK(err(R"({"name":"sgd"})") == "optimizer.lr: missing required key");
@@ -442,7 +451,7 @@ TEST_CASE("malformed optimizer configs name the key path", "[optim]") {
   CHECK(err(R"({"name":"rmsprop","lr":0.1})") ==
         "optimizer.name: unknown optimizer 'rmsprop' (expected sgd or adam)");
   CHECK(err(R"({"name":"sgd","lr":0.1,"nesterov":"yes"})") ==
-        "optimizer.nesterov: expected a boolean, got string");
+        "optimizer.nesterov: expected true or false, got string");
   CHECK(err(R"({"name":"sgd","lr":0.1,"nesterov":true})") ==
         "optimizer.nesterov: requires momentum > 0");
   CHECK(err(R"({"name":"adam","lr":0.1,"betas":[0.5,1.0]})") ==
@@ -461,7 +470,16 @@ TEST_CASE("malformed optimizer configs name the key path", "[optim]") {
   CHECK(err(R"({"name":"sgd","lr":0.1,"schedule":"cosine"})") ==
         "optimizer.schedule: expected an object, got string");
   CHECK(err(R"([1,2])") == "optimizer: expected an object, got array");
-  CHECK_THAT(err(R"({"name":"sgd",)"), StartsWith("optimizer: invalid JSON"));
+  CHECK_THAT(err(R"({"name":"sgd",)"), StartsWith("1:15: invalid JSON: syntax error"));
+  // The file, when given, names the config.
+  try {
+    parse_optimizer_config(nlohmann::json::parse(R"({"name":"sgd","lr":-1})"), "valid", "s.json");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(e.file() == "s.json");
+    CHECK(e.key_path() == "valid.lr");
+    CHECK(std::string(e.what()) == "s.json: valid.lr: must be >= 0, got -1");
+  }
 }
 
 TEST_CASE("inactive slots are left alone: no update, decay or momentum", "[optim]") {
@@ -482,6 +500,6 @@ TEST_CASE("inactive slots are left alone: no update, decay or momentum", "[optim
     opt->set_active({});                   // all active again
     opt->step();
     CHECK(b[0] < 3.0f);
-    CHECK_THROWS_AS(opt->set_active({1}), std::invalid_argument);
+    CHECK_THROWS_AS(opt->set_active({1}), InternalError);
   }
 }

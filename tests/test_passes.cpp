@@ -480,8 +480,14 @@ TEST_CASE("parse_arch reports each problem at the arch file's line and column",
   Graph join = parse(kJoin);
   CHECK(arch_errors(zj, "{\n  \"choices\": {\"edge\": \"zero\",}\n}\n") ==
         std::vector<std::string>{
-            "2:30: arch file is not valid JSON: parse error at line 2, column 30: syntax error "
-            "while parsing object key - unexpected '}'; expected string literal"});
+            "2:30: arch file: invalid JSON: syntax error while parsing object key - unexpected "
+            "'}'; expected string literal"});
+  // A key twice, at the second one; a number beyond a double, even under an ignored key.
+  CHECK(arch_errors(zj, "{\"choices\": {\"edge\": \"zero\",\n  \"edge\": \"zero\"}}") ==
+        std::vector<std::string>{"2:3: arch file: duplicate key choices.edge"});
+  CHECK(arch_errors(zj, "{\"choices\": {\"edge\": \"zero\"},\n \"score\": 1e999999}") ==
+        std::vector<std::string>{
+            "2:11: arch file: number 1e999999 is too large (beyond a double's range, ±1.8e308)"});
   CHECK(arch_errors(zj, "[1, 2]") ==
         std::vector<std::string>{"1:1: arch file must be a JSON object with a \"choices\" object "
                                  "(choice key -> candidate name)"});

@@ -205,7 +205,7 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
         "pnas.sample: unknown key (did you mean samples?)");
   std::ofstream(cfg) << R"({"pnas": {"samples": "4"}})";
   fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
-        "pnas.samples: expected an integer in [1, 1024], got \"4\"");
+        "pnas.samples: expected an integer, got string");
   std::ofstream(cfg) << R"({"pnas": {"path": "greedy"}})";
   fails("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir,
         "pnas.path: expected one of sample, fair, got \"greedy\"");

@@ -22,6 +22,7 @@
 #include "runtime/train/run_dir.h"
 #include "runtime/train/tensor_file.h"
 #include "runtime/train/train_config.h"
+#include "support/json_file.h"
 #include "tests/file_test_util.h"
 
 using namespace nas;
@@ -387,8 +388,8 @@ TrainConfig parse(const std::string& text) {
   return parse_train_config(json::parse(text), "cfg.json");
 }
 
-#define REQUIRE_CONFIG_ERROR(text, message)         \
-  REQUIRE_ERROR(parse(text), std::invalid_argument, \
+#define REQUIRE_CONFIG_ERROR(text, message) \
+  REQUIRE_ERROR(parse(text), ConfigError,   \
                 Catch::Matchers::Equals(std::string("cfg.json: ") + (message)))
 
 }  // namespace
@@ -548,7 +549,7 @@ TEST_CASE("train config: unknown keys are errors with a did-you-mean", "[train]"
                        "xyzzy: unknown key (expected one of: epochs, seed, threads, data, "
                        "optimizer, network, log_every, checkpoint_every)");
   // A key of another optimizer is the optimizer parser's error.
-  REQUIRE_ERROR(parse(R"({"optimizer": {"betas": [0.9, 0.99]}})"), std::invalid_argument,
+  REQUIRE_ERROR(parse(R"({"optimizer": {"betas": [0.9, 0.99]}})"), ConfigError,
                 StartsWith("cfg.json: optimizer.betas: unknown key for optimizer 'sgd'"));
   REQUIRE_CONFIG_ERROR(
       R"({"data": {"name": "fashion_mnist"}})",
@@ -635,7 +636,7 @@ TEST_CASE("train config: wrong types and out-of-range values name the key", "[tr
   REQUIRE_CONFIG_ERROR(R"({"network": {"C": 9223372036854775808}})",
                        "network.C: integer 9223372036854775808 is out of range");
   // No file name: no prefix.
-  REQUIRE_ERROR(parse_train_config(json::parse(R"({"epochs": 0})"), ""), std::invalid_argument,
+  REQUIRE_ERROR(parse_train_config(json::parse(R"({"epochs": 0})"), ""), ConfigError,
                 Catch::Matchers::Equals("epochs: must be >= 1, got 0"));
 }
 
@@ -669,17 +670,22 @@ TEST_CASE("train config: loading a file", "[train]") {
   CHECK(c.epochs == 2);
   CHECK(c.data.name == "synthetic");
   write_bytes(p, "{\n  \"epochs\": 2,\n  \"data\": {\"batch_size\": }\n}\n");
-  REQUIRE_ERROR(load_train_config(p), std::invalid_argument,
+  REQUIRE_ERROR(load_train_config(p), JsonSyntaxError,
                 StartsWith(p + ":3:26: invalid JSON: syntax error"));
+  // A key twice is refused at the second one, whichever was meant.
   write_bytes(p, "{\"epochs\": 2, \"data\": {\"batch_size\": 8, \"batch_size\": 16}}");
-  REQUIRE_ERROR(load_train_config(p), std::invalid_argument,
-                Catch::Matchers::Equals(p + ": data.batch_size: duplicate key"));
+  REQUIRE_ERROR(load_train_config(p), JsonSyntaxError,
+                Catch::Matchers::Equals(p + ":1:41: duplicate key data.batch_size"));
+  // A number beyond a double is a located error, even under a key that is never read.
+  write_bytes(p, "{\"epochs\": 2,\n \"note\": [1, 1e999999]}");
+  REQUIRE_ERROR(load_train_config(p), JsonSyntaxError,
+                StartsWith(p + ":2:14: number 1e999999 is too large"));
   write_bytes(p, R"({"epochs": 2, "data": {"batch_sze": 8}})");
   REQUIRE_ERROR(
-      load_train_config(p), std::invalid_argument,
+      load_train_config(p), ConfigError,
       Catch::Matchers::Equals(p + ": data.batch_sze: unknown key (did you mean batch_size?)"));
-  REQUIRE_ERROR(load_train_config(tmp / "none.json"), std::invalid_argument,
-                StartsWith(tmp / "none.json" + ": cannot open"));
+  REQUIRE_ERROR(load_train_config(tmp / "none.json"), UserError,
+                StartsWith(tmp / "none.json" + ": cannot read"));
 }
 
 TEST_CASE("train config: the examples in docs/train.md are valid", "[train]") {

@@ -2,40 +2,29 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "compiler/frontend/loader.h"
 #include "compiler/passes/dce.h"
 #include "compiler/passes/shape_inference.h"
 #include "compiler/passes/zero_prune.h"
+#include "support/json_file.h"
 
 namespace nas {
 namespace {
 
-// nlohmann reports a byte offset; diagnostics want line:col.
 SourceLoc loc_at_byte(const std::shared_ptr<const SourceFile>& file, size_t byte) {
-  int line = 1, col = 1;
-  for (size_t i = 0; i < byte && i < file->text.size(); ++i) {
-    if (file->text[i] == '\n') {
-      ++line;
-      col = 1;
-    } else {
-      ++col;
-    }
-  }
-  return {file, line, col};
+  TextPosition pos = text_position(file->text, byte);
+  return {file, pos.line, pos.col};
 }
 
 // Locates `"key":` in the text, so that errors about a key point at it. The `:` tells
 // the key from the same text used as a value (`"edge": "zero", "zero": ...`).
-// `nth` picks a later occurrence (a duplicate key).
-SourceLoc loc_of_key(const std::shared_ptr<const SourceFile>& file, const std::string& key,
-                     int nth = 1) {
+SourceLoc loc_of_key(const std::shared_ptr<const SourceFile>& file, const std::string& key) {
   const std::string& text = file->text;
   const std::string quoted = "\"" + key + "\"";
   for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at + 1)) {
     size_t next = text.find_first_not_of(" \t\r\n", at + quoted.size());
-    if (next != std::string::npos && text[next] == ':' && --nth == 0) return loc_at_byte(file, at);
+    if (next != std::string::npos && text[next] == ':') return loc_at_byte(file, at);
   }
   return loc_at_byte(file, 0);
 }
@@ -53,32 +42,13 @@ std::optional<Selection> parse_arch(const Graph& g, const std::string& path,
                                     const std::string& text, Diagnostics& diags) {
   auto file = std::make_shared<const SourceFile>(path, text);
   nlohmann::json doc;
-  // JSON allows a key twice and nlohmann keeps the last; for a choice that silently
-  // picks one of two candidates, so duplicates are collected and refused.
-  std::vector<std::set<std::string>> open_objects;
-  std::vector<std::string> duplicates;
-  auto on_event = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (event == E::object_start) open_objects.emplace_back();
-    if (event == E::object_end && !open_objects.empty()) open_objects.pop_back();
-    if (event == E::key && !open_objects.empty() && parsed.is_string() &&
-        !open_objects.back().insert(parsed.get<std::string>()).second)
-      duplicates.push_back(parsed.get<std::string>());
-    return true;
-  };
+  // The one strict reader (support/json_file.h) refuses a key given twice (nlohmann would
+  // keep the last, silently picking one of two candidates) and numbers beyond a double;
+  // its errors carry line:col, reported here as diagnostics like the rest of the file's.
   try {
-    doc = nlohmann::json::parse(text, on_event);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    size_t cut = what.find("parse error");
-    diags.error(
-        loc_at_byte(file, e.byte > 0 ? e.byte - 1 : 0),
-        "arch file is not valid JSON: " + (cut == std::string::npos ? what : what.substr(cut)));
-    return std::nullopt;
-  }
-  if (!duplicates.empty()) {
-    diags.error(loc_of_key(file, duplicates[0], 2),
-                "arch file gives key `" + duplicates[0] + "` twice");
+    doc = parse_json(text, path);
+  } catch (const JsonSyntaxError& e) {
+    diags.error({file, e.line(), e.col()}, "arch file: " + e.message());
     return std::nullopt;
   }
   if (!doc.is_object() || !doc.contains("choices") || !doc["choices"].is_object()) {

@@ -1,20 +1,19 @@
 #include "runtime/optim/grad_accum.h"
 
 #include <algorithm>
-#include <stdexcept>
 #include <string>
+
+#include "support/errors.h"
 
 namespace nas {
 
 int64_t accumulation_steps(int64_t batch_size, int64_t mini_batch) {
-  if (batch_size < 1)
-    throw std::invalid_argument("batch_size: must be >= 1, got " + std::to_string(batch_size));
-  if (mini_batch < 1)
-    throw std::invalid_argument("mini_batch: must be >= 1, got " + std::to_string(mini_batch));
-  if (batch_size % mini_batch != 0)
-    throw std::invalid_argument("batch_size: must be a multiple of mini_batch (" +
-                                std::to_string(mini_batch) + "), got " +
-                                std::to_string(batch_size));
+  // The config parser refuses these (data.batch_size, data.mini_batch) with their key.
+  NAS_CHECK(batch_size >= 1, "batch_size: must be >= 1, got " + std::to_string(batch_size));
+  NAS_CHECK(mini_batch >= 1, "mini_batch: must be >= 1, got " + std::to_string(mini_batch));
+  NAS_CHECK(batch_size % mini_batch == 0, "batch_size: must be a multiple of mini_batch (" +
+                                              std::to_string(mini_batch) + "), got " +
+                                              std::to_string(batch_size));
   return batch_size / mini_batch;
 }
 
@@ -25,9 +24,9 @@ GradAccumulator::GradAccumulator(int64_t batch_size, int64_t mini_batch, std::ve
 }
 
 bool GradAccumulator::add(const std::vector<const float*>& grads) {
-  if (grads.size() != acc_.size())
-    throw std::invalid_argument("GradAccumulator::add: expected " + std::to_string(acc_.size()) +
-                                " gradient buffers, got " + std::to_string(grads.size()));
+  NAS_CHECK(grads.size() == acc_.size(),
+            "GradAccumulator::add: expected " + std::to_string(acc_.size()) +
+                " gradient buffers, got " + std::to_string(grads.size()));
   if (complete_) reset();
   for (size_t s = 0; s < acc_.size(); ++s) {
     float* a = acc_[s].data();

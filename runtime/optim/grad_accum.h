@@ -15,8 +15,8 @@
 
 namespace nas {
 
-// Number of mini-batches per batch; throws std::invalid_argument (naming batch_size or
-// mini_batch) unless both are >= 1 and batch_size is a multiple of mini_batch.
+// Number of mini-batches per batch. Both must be >= 1 and batch_size a multiple of
+// mini_batch (the config parser checks this; here it is an invariant, NAS_CHECK).
 int64_t accumulation_steps(int64_t batch_size, int64_t mini_batch);
 
 class GradAccumulator {

@@ -2,15 +2,18 @@
 
 #include <cmath>
 #include <cstdio>
-#include <stdexcept>
 #include <string>
+
+#include "support/errors.h"
 
 namespace nas {
 
 namespace {
 
+// The config parser has checked every field a user can set, so a bad value here is a
+// caller's bug.
 [[noreturn]] void bad(const std::string& field, const std::string& rule, const std::string& got) {
-  throw std::invalid_argument(field + ": " + rule + ", got " + got);
+  internal_error(__FILE__, __LINE__, field + ": " + rule + ", got " + got);
 }
 
 std::string num(double v) {
@@ -57,9 +60,10 @@ class Schedule : public LrSchedule {
     // the remaining units.
     const int64_t W = cfg_.warmup;
     if (W > T)
-      bad("schedule.warmup",
-          "must not exceed the run length (" + std::to_string(T) + " " + cfg_.unit + "s)",
-          std::to_string(W));
+      // The one check the parser cannot make: the run's length is known only now.
+      throw ConfigError("", "schedule.warmup",
+                        "must not exceed the run length (" + std::to_string(T) + " " + cfg_.unit +
+                            "s), got " + std::to_string(W));
     if (t < W) return base_ * static_cast<double>(t + 1) / static_cast<double>(W);
     return cosine(base_, cfg_.eta_min, t - W, T - W);
   }

@@ -23,15 +23,15 @@ class LrSchedule {
  public:
   virtual ~LrSchedule() = default;
   // Rate for optimizer step `step` (0-based) of a run of `total_steps` steps. Steps at or
-  // past the end keep the final rate. Throws std::invalid_argument when total_steps does
-  // not fit the config (e.g. warmup longer than the run).
+  // past the end keep the final rate. Throws ConfigError at "schedule.warmup" (relative
+  // to the optimizer's section) when the warmup is longer than the run.
   virtual double lr_at(int64_t step, int64_t total_steps) const = 0;
 };
 
 // base_lr is the optimizer's lr; steps_per_epoch converts steps to epochs for unit
-// "epoch" (ignored for "step"). Throws std::invalid_argument naming the bad field
-// (schedule.name, schedule.unit, schedule.eta_min, schedule.step_size, schedule.gamma,
-// schedule.warmup, lr, steps_per_epoch).
+// "epoch" (ignored for "step"). The config parser has checked the fields a user sets, so
+// a bad one here (schedule.name, unit, eta_min, step_size, gamma, warmup, lr,
+// steps_per_epoch) is an InternalError naming it.
 std::unique_ptr<LrSchedule> make_schedule(const ScheduleConfig& cfg, double base_lr,
                                           int64_t steps_per_epoch = 1);
 

@@ -25,11 +25,14 @@ struct OptimizerConfig {
   ScheduleConfig schedule;
 };
 
-// Throws std::invalid_argument with messages "<path>.<key>: <what is wrong>".
+// Throws ConfigError "<file>: <path>.<key>: <what is wrong>" (no "<file>: " when file is
+// empty); the text form also JsonSyntaxError for text that is not JSON.
 OptimizerConfig parse_optimizer_config(const nlohmann::json& j,
-                                       const std::string& path = "optimizer");
+                                       const std::string& path = "optimizer",
+                                       const std::string& file = "");
 OptimizerConfig parse_optimizer_config_text(const std::string& json_text,
-                                            const std::string& path = "optimizer");
+                                            const std::string& path = "optimizer",
+                                            const std::string& file = "");
 
 // The config as JSON with every key that parse_optimizer_config accepts for its optimizer
 // and schedule kind, defaults filled in (written to a run's config.json, so that it says

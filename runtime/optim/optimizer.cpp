@@ -2,8 +2,9 @@
 
 #include <cmath>
 #include <cstring>
-#include <stdexcept>
 #include <string>
+
+#include "support/errors.h"
 
 namespace nas {
 
@@ -13,8 +14,10 @@ constexpr char kMagic[4] = {'N', 'O', 'P', 'T'};
 constexpr uint32_t kVersion = 1;
 constexpr uint32_t kSgd = 1, kAdam = 2;
 
+// Hyperparameters come from a parsed config, which has checked them: a bad one here is a
+// caller's bug.
 [[noreturn]] void bad(const std::string& field, const std::string& rule, double got) {
-  throw std::invalid_argument(field + ": " + rule + ", got " + std::to_string(got));
+  internal_error(__FILE__, __LINE__, field + ": " + rule + ", got " + std::to_string(got));
 }
 
 void check_lr(double lr) {
@@ -23,8 +26,8 @@ void check_lr(double lr) {
 
 void check_slots(const std::vector<ParamSlot>& slots) {
   for (size_t i = 0; i < slots.size(); ++i) {
-    if (slots[i].size > 0 && (!slots[i].value || !slots[i].grad))
-      throw std::invalid_argument("slot " + std::to_string(i) + ": null value or grad buffer");
+    NAS_CHECK(slots[i].size == 0 || (slots[i].value && slots[i].grad),
+              "slot " + std::to_string(i) + ": null value or grad buffer");
   }
 }
 
@@ -75,13 +78,12 @@ void Optimizer::set_lr(double lr) {
 }
 
 void Optimizer::rebind(std::vector<ParamSlot> slots) {
-  if (slots.size() != slots_.size())
-    throw std::invalid_argument("rebind: slot count changed from " + std::to_string(slots_.size()) +
-                                " to " + std::to_string(slots.size()));
-  for (size_t i = 0; i < slots.size(); ++i) {
-    if (slots[i].size != slots_[i].size)
-      throw std::invalid_argument("rebind: slot " + std::to_string(i) + " size changed");
-  }
+  NAS_CHECK(slots.size() == slots_.size(), "rebind: slot count changed from " +
+                                               std::to_string(slots_.size()) + " to " +
+                                               std::to_string(slots.size()));
+  for (size_t i = 0; i < slots.size(); ++i)
+    NAS_CHECK(slots[i].size == slots_[i].size,
+              "rebind: slot " + std::to_string(i) + " size changed");
   check_slots(slots);
   slots_ = std::move(slots);
 }
@@ -97,11 +99,13 @@ std::vector<uint8_t> Optimizer::save_state() const {
   return out;
 }
 
-void Optimizer::load_state(const std::vector<uint8_t>& blob) {
+void Optimizer::load_state(const std::vector<uint8_t>& blob, const std::string& source) {
   const uint8_t* p = blob.data();
   const uint8_t* end = p + blob.size();
-  auto fail = [](const std::string& why) {
-    throw std::invalid_argument("optimizer state: " + why);
+  // The blob comes from a checkpoint file, which a user can damage or pair with another
+  // config: its problems are user errors, located at the file.
+  auto fail = [&](const std::string& why) {
+    throw DataFileError(source, "optimizer state: " + why);
   };
   if (blob.size() < 4 || std::memcmp(p, kMagic, 4) != 0) fail("bad magic (not a NOPT blob)");
   p += 4;
@@ -142,9 +146,9 @@ Sgd::Sgd(std::vector<ParamSlot> slots, const SgdOptions& opt)
 }
 
 void Optimizer::set_active(std::vector<char> active) {
-  if (!active.empty() && active.size() != slots_.size())
-    throw std::invalid_argument("set_active: " + std::to_string(active.size()) + " flags for " +
-                                std::to_string(slots_.size()) + " slots");
+  NAS_CHECK(active.empty() || active.size() == slots_.size(),
+            "set_active: " + std::to_string(active.size()) + " flags for " +
+                std::to_string(slots_.size()) + " slots");
   active_ = std::move(active);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "runtime/optim/param_slot.h"
@@ -22,7 +23,7 @@ class Optimizer {
   virtual void step() = 0;
 
   double lr() const { return lr_; }
-  void set_lr(double lr);  // throws std::invalid_argument for lr < 0 or non-finite
+  void set_lr(double lr);  // lr < 0 or non-finite is a caller's bug (InternalError)
 
   // Number of step() calls so far (also restored by load_state).
   int64_t steps_done() const { return steps_; }
@@ -43,9 +44,10 @@ class Optimizer {
   //   | kind-specific payload (see Sgd / Adam).
   // Hyperparameters are not stored: they come from the config of the resumed run.
   std::vector<uint8_t> save_state() const;
-  // Throws std::invalid_argument when the blob is malformed or does not match this
-  // optimizer's kind and slot sizes; on failure the current state is unchanged.
-  void load_state(const std::vector<uint8_t>& blob);
+  // Throws DataFileError at `source` (the checkpoint the blob came from) when the blob is
+  // malformed or does not match this optimizer's kind and slot sizes; on failure the
+  // current state is unchanged.
+  void load_state(const std::vector<uint8_t>& blob, const std::string& source = "");
 
  protected:
   Optimizer(std::vector<ParamSlot> slots, double lr, uint32_t kind);

@@ -1,19 +1,12 @@
 #include "runtime/search/search_config.h"
 
-#include <algorithm>
-#include <fstream>
-#include <limits>
-#include <sstream>
-#include <stdexcept>
+#include "support/config_section.h"
+#include "support/json_file.h"
 
 namespace nas {
 namespace {
 
 using json = nlohmann::json;
-
-std::string prefix(const std::string& path) {
-  return path.empty() ? "" : path + ": ";
-}
 
 // The defaults as JSON, so that parsing a user's file is "defaults, then the user's
 // top-level keys and sections" through the strict parsers.
@@ -44,80 +37,27 @@ const std::vector<std::string> kSearchSections = {
 const std::vector<std::string> kTrainTopKeys = {"epochs",  "seed",      "threads",         "data",
                                                 "network", "log_every", "checkpoint_every"};
 
-// Strict reading of one small section: unknown keys, wrong types and ranges are errors
-// naming "<file>: section.key".
-class Section {
- public:
-  Section(const json& j, std::string file, std::string name, const std::vector<std::string>& keys)
-      : j_(j), prefix_(prefix(file) + name + ".") {
-    if (!j.is_object())
-      throw std::invalid_argument(prefix(file) + name + ": expected an object, got " + j.dump());
-    for (const auto& [k, v] : j.items())
-      if (std::find(keys.begin(), keys.end(), k) == keys.end())
-        throw std::invalid_argument(prefix_ + k + ": unknown key" + unknown_key_hint(k, keys));
+// The train-config parser calls the weights' section "optimizer"; here it is "train".
+TrainConfig parse_base(const json& base, const std::string& path) {
+  try {
+    return parse_train_config(base, path);
+  } catch (const ConfigError& e) {
+    const std::string& key = e.key_path();
+    if (key != "optimizer" && key.rfind("optimizer.", 0) != 0) throw;
+    throw ConfigError(e.file(), "train" + key.substr(9), e.message());
   }
-  int64_t integer(const char* key, int64_t min, int64_t max) const {
-    const json& v = j_.at(key);
-    if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max)
-      fail(key, "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
-                    "], got " + v.dump());
-    return v.get<int64_t>();
-  }
-  double number(const char* key, double min, double max) const {
-    const json& v = j_.at(key);
-    if (!v.is_number() || !(v.get<double>() >= min && v.get<double>() <= max))
-      fail(key, "expected a number in [" + fmt_number(min) + ", " + fmt_number(max) + "], got " +
-                    v.dump());
-    return v.get<double>();
-  }
-  std::string string(const char* key) const {
-    const json& v = j_.at(key);
-    if (!v.is_string()) fail(key, "expected a string, got " + v.dump());
-    return v.get<std::string>();
-  }
-  std::string one_of(const char* key, const std::vector<std::string>& values) const {
-    const json& v = j_.at(key);
-    std::string all;
-    for (const std::string& s : values) all += (all.empty() ? "" : ", ") + s;
-    if (!v.is_string() ||
-        std::find(values.begin(), values.end(), v.get<std::string>()) == values.end())
-      fail(key, "expected one of " + all + ", got " + v.dump());
-    return v.get<std::string>();
-  }
-
- private:
-  [[noreturn]] void fail(const char* key, const std::string& what) const {
-    throw std::invalid_argument(prefix_ + key + ": " + what);
-  }
-  static std::string fmt_number(double v) {
-    if (v >= 1e300) return "inf";
-    json j = v;
-    return j.dump();
-  }
-  const json& j_;
-  std::string prefix_;
-};
-
-// The train-config parser names the weights' section "optimizer"; here it is "train".
-std::string rename_section(std::string msg) {
-  for (size_t at = msg.find("optimizer"); at != std::string::npos;
-       at = msg.find("optimizer", at + 5))
-    msg.replace(at, 9, "train");
-  return msg;
 }
 
 }  // namespace
 
 SearchConfig parse_search_config(const json& user, const std::string& path) {
   if (!user.is_object())
-    throw std::invalid_argument(prefix(path) + "expected a JSON object at the top level");
+    throw ConfigError(path, "", "expected a JSON object at the top level, got " + json_kind(user));
+  std::vector<std::string> all = kTrainTopKeys;
+  all.insert(all.end(), kSearchSections.begin(), kSearchSections.end());
+  ConfigSection(user, path, "").check_keys(all);
   json j = default_json();
   for (const auto& [key, value] : user.items()) {
-    std::vector<std::string> all = kTrainTopKeys;
-    all.insert(all.end(), kSearchSections.begin(), kSearchSections.end());
-    if (std::find(all.begin(), all.end(), key) == all.end())
-      throw std::invalid_argument(prefix(path) + key + ": unknown key" +
-                                  unknown_key_hint(key, all));
     // data and the algorithm sections merge key by key; optimizers are replaced whole.
     if ((key == "data" || key == "pnas" || key == "random" || key == "regularizer") &&
         value.is_object()) {
@@ -130,57 +70,40 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   json base = j;
   for (const std::string& k : kSearchSections) base.erase(k);
   base["optimizer"] = j["train"];
-  try {
-    c.base = parse_train_config(base, path);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(rename_section(e.what()));
-  }
-  c.valid = parse_optimizer_config(j["valid"], prefix(path) + "valid");
-  c.warmup = parse_optimizer_config(j["warmup"], prefix(path) + "warmup");
-  const json& w = j["warmup_epochs"];
-  if (!w.is_number_integer() || w.get<int64_t>() < 0)
-    throw std::invalid_argument(prefix(path) + "warmup_epochs: expected an integer >= 0, got " +
-                                w.dump());
-  c.warmup_epochs = w.get<int64_t>();
-  const json& algo = j["algorithm"];
-  const std::vector<std::string> algorithms = {"darts", "darts2", "pnas", "random"};
-  if (!algo.is_string() ||
-      std::find(algorithms.begin(), algorithms.end(), algo.get<std::string>()) == algorithms.end())
-    throw std::invalid_argument(prefix(path) +
-                                "algorithm: expected one of darts, darts2, pnas, random, got " +
-                                algo.dump());
-  c.algorithm = algo.get<std::string>();
-  const double inf = std::numeric_limits<double>::infinity();
-  Section pnas(j["pnas"], path, "pnas", {"samples", "baseline_decay", "path", "reward"});
-  c.pnas.samples = pnas.integer("samples", 1, 1024);
-  c.pnas.baseline_decay = pnas.number("baseline_decay", 0, 1);
-  c.pnas.path = pnas.one_of("path", {"sample", "fair"});
-  c.pnas.reward = pnas.one_of("reward", {"accuracy", "loss"});
-  Section random(j["random"], path, "random", {"samples"});
-  c.random.samples = random.integer("samples", 1, 100000);
-  Section reg(j["regularizer"], path, "regularizer",
-              {"estimator", "bound", "weight", "form", "lut"});
+  c.base = parse_base(base, path);
+  c.valid = parse_optimizer_config(j["valid"], "valid", path);
+  c.warmup = parse_optimizer_config(j["warmup"], "warmup", path);
+  const ConfigSection top(j, path, "");
+  c.warmup_epochs = top.get_int("warmup_epochs", 0, 0);
+  c.algorithm = top.get_one_of("algorithm", "darts", {"darts", "darts2", "pnas", "random"});
+  const ConfigSection pnas(j["pnas"], path, "pnas");
+  pnas.check_keys({"samples", "baseline_decay", "path", "reward"});
+  c.pnas.samples = pnas.get_int("samples", c.pnas.samples, 1, 1024);
+  c.pnas.baseline_decay = pnas.get_number("baseline_decay", c.pnas.baseline_decay, 0, 1);
+  c.pnas.path = pnas.get_one_of("path", c.pnas.path, {"sample", "fair"});
+  c.pnas.reward = pnas.get_one_of("reward", c.pnas.reward, {"accuracy", "loss"});
+  const ConfigSection random(j["random"], path, "random");
+  random.check_keys({"samples"});
+  c.random.samples = random.get_int("samples", c.random.samples, 1, 100000);
+  const ConfigSection reg(j["regularizer"], path, "regularizer");
+  reg.check_keys({"estimator", "bound", "weight", "form", "lut"});
   RegularizerConfig& r = c.regularizer;
-  r.estimator = reg.one_of("estimator", {"none", "params", "macs", "latency"});
-  r.bound = reg.number("bound", 0, inf);
-  r.weight = reg.number("weight", 0, inf);
-  r.form = reg.one_of("form", {"auto", "bound", "linear", "mul#log"});
-  r.lut = reg.string("lut");
+  r.estimator = reg.get_one_of("estimator", r.estimator, {"none", "params", "macs", "latency"});
+  r.bound = reg.get_number("bound", r.bound, 0);
+  r.weight = reg.get_number("weight", r.weight, 0);
+  r.form = reg.get_one_of("form", r.form, {"auto", "bound", "linear", "mul#log"});
+  r.lut = reg.get_string("lut", r.lut);
   if (r.estimator != "none" && !(r.bound > 0))
-    throw std::invalid_argument(prefix(path) + "regularizer.bound: a " + r.estimator +
-                                " regularizer needs a bound > 0");
+    reg.fail("bound", "a " + r.estimator + " regularizer needs a bound > 0");
   if (r.estimator == "latency" && r.lut.empty())
-    throw std::invalid_argument(prefix(path) +
-                                "regularizer.lut: a latency regularizer needs the latency table "
-                                "from `nasc profile` (\"lut\": \"lut.json\")");
+    reg.fail("lut",
+             "a latency regularizer needs the latency table from `nasc profile` (\"lut\": "
+             "\"lut.json\")");
   if (c.warmup_epochs >= c.base.epochs)
-    throw std::invalid_argument(prefix(path) + "warmup_epochs (" + std::to_string(c.warmup_epochs) +
-                                ") must be fewer than epochs (" + std::to_string(c.base.epochs) +
-                                ")");
+    top.fail("warmup_epochs", "must be fewer than epochs (" + std::to_string(c.base.epochs) +
+                                  "), got " + std::to_string(c.warmup_epochs));
   if (r.form == "mul#log" && r.bound == 1)
-    throw std::invalid_argument(prefix(path) +
-                                "regularizer.bound: the mul#log form divides by "
-                                "log(bound), so the bound cannot be 1");
+    reg.fail("bound", "the mul#log form divides by log(bound), so the bound cannot be 1");
   return c;
 }
 
@@ -189,17 +112,7 @@ SearchConfig default_search_config() {
 }
 
 SearchConfig load_search_config(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw std::invalid_argument(file + ": cannot read the config file");
-  std::stringstream text;
-  text << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw std::invalid_argument(file + ": invalid JSON: " + e.what());
-  }
-  return parse_search_config(j, file);
+  return parse_search_config(read_json_file(file), file);
 }
 
 nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {

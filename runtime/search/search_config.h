@@ -65,8 +65,10 @@ struct SearchConfig {
 };
 
 SearchConfig default_search_config();
-// Throws std::invalid_argument "<path>: <key path>: <what>".
+// Throws ConfigError "<path>: <key path>: <what>".
 SearchConfig parse_search_config(const nlohmann::json& j, const std::string& path_for_messages);
+// Also JsonSyntaxError (FILE:LINE:COL) for text that is not JSON, UserError when the file
+// cannot be read.
 SearchConfig load_search_config(const std::string& file);
 // Every key, defaults filled in; parse(to_json(c)) == c.
 nlohmann::ordered_json search_config_to_json(const SearchConfig& c);

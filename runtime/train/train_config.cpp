@@ -16,7 +16,9 @@
 
 #include "runtime/data/dataset.h"
 #include "runtime/optim/grad_accum.h"
+#include "support/config_section.h"
 #include "support/did_you_mean.h"
+#include "support/json_file.h"
 
 namespace nas {
 
@@ -96,57 +98,37 @@ const std::vector<std::string> kDataKeys = {"name",
                                             "synthetic_shape"};
 const std::vector<std::string> kAugmentKeys = {"crop_padding", "hflip", "cutout", "normalize"};
 
+// The sections of a train config, read through ConfigSection (support/config_section.h)
+// like every strict config; `file_` names the config in messages.
 class Parser {
  public:
-  explicit Parser(const std::string& file) : prefix_(file.empty() ? "" : file + ": ") {}
+  explicit Parser(const std::string& file) : file_(file) {}
 
   [[noreturn]] void fail(const std::string& path, const std::string& what) const {
-    throw std::invalid_argument(prefix_ + path + ": " + what);
+    throw ConfigError(file_, path, what);
   }
 
   void require_object(const json& j, const std::string& path) const {
-    if (!j.is_object()) fail(path, "expected an object, got " + type_of(j));
+    ConfigSection(j, file_, path);
   }
 
   void check_keys(const json& obj, const std::string& path,
                   const std::vector<std::string>& allowed) const {
-    for (auto it = obj.begin(); it != obj.end(); ++it)
-      if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end())
-        fail((path.empty() ? "" : path + ".") + it.key(),
-             "unknown key" + suggest(it.key(), allowed));
+    ConfigSection(obj, file_, path).check_keys(allowed);
   }
 
   int64_t get_int(const json& obj, const std::string& path, const char* key, int64_t def,
                   int64_t min, int64_t max = std::numeric_limits<int64_t>::max()) const {
-    auto it = obj.find(key);
-    if (it == obj.end()) return def;
-    const std::string p = (path.empty() ? "" : path + ".") + key;
-    if (!it->is_number_integer()) fail(p, "expected an integer, got " + type_of(*it));
-    if (it->is_number_unsigned() &&
-        it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      fail(p, "must be <= " + std::to_string(max) + ", got " + it->dump());
-    int64_t v = it->get<int64_t>();
-    if (v < min || v > max)
-      fail(p, max == std::numeric_limits<int64_t>::max()
-                  ? "must be >= " + std::to_string(min) + ", got " + std::to_string(v)
-                  : "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
-                        std::to_string(v));
-    return v;
+    return ConfigSection(obj, file_, path).get_int(key, def, min, max);
   }
 
   bool get_bool(const json& obj, const std::string& path, const char* key, bool def) const {
-    auto it = obj.find(key);
-    if (it == obj.end()) return def;
-    if (!it->is_boolean()) fail(path + "." + key, "expected true or false, got " + type_of(*it));
-    return it->get<bool>();
+    return ConfigSection(obj, file_, path).get_bool(key, def);
   }
 
   std::string get_string(const json& obj, const std::string& path, const char* key,
                          const std::string& def) const {
-    auto it = obj.find(key);
-    if (it == obj.end()) return def;
-    if (!it->is_string()) fail(path + "." + key, "expected a string, got " + type_of(*it));
-    return it->get<std::string>();
+    return ConfigSection(obj, file_, path).get_string(key, def);
   }
 
   DataConfig parse_data(const json& j, const DataConfig& def) const;
@@ -154,7 +136,7 @@ class Parser {
   std::vector<std::pair<std::string, std::string>> parse_network(const json& j) const;
 
  private:
-  std::string prefix_;
+  std::string file_;
 };
 
 DataConfig Parser::parse_data(const json& j, const DataConfig& def) const {
@@ -266,15 +248,14 @@ OptimizerConfig Parser::parse_optimizer(const json& j, const OptimizerConfig& de
       if (!j.contains(it.key())) from_default.insert(it.key());
   }
   try {
-    return parse_optimizer_config(merged, P);
-  } catch (const std::invalid_argument& e) {
-    std::string msg = e.what();
+    return parse_optimizer_config(merged, P, file_);
+  } catch (const ConfigError& e) {
     for (const std::string& k : from_default)
-      if (msg.rfind(P + "." + k + ":", 0) == 0) {
-        msg += " (\"" + k + "\" comes from the default optimizer settings; set it explicitly)";
-        break;
-      }
-    throw std::invalid_argument(prefix_ + msg);
+      if (e.key_path() == P + "." + k)
+        throw ConfigError(file_, e.key_path(),
+                          e.message() + " (\"" + k +
+                              "\" comes from the default optimizer settings; set it explicitly)");
+    throw;
   }
 }
 
@@ -294,8 +275,8 @@ std::vector<std::pair<std::string, std::string>> Parser::parse_network(const jso
       fail(p, "not a parameter name (letters, digits and _, not starting with a digit)");
     try {
       out.emplace_back(it.key(), json_to_nas_literal(*it, p));
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(prefix_ + e.what());
+    } catch (const ConfigError& e) {
+      throw ConfigError(file_, e.key_path(), e.message());
     }
   }
   return out;
@@ -321,17 +302,17 @@ std::string float_literal(double v) {
 }
 
 std::string literal(const json& v, const std::string& path, bool in_list, int depth) {
-  if (depth > 100) throw std::invalid_argument(path + ": lists nested more than 100 deep");
+  if (depth > 100) throw ConfigError("", path, "lists nested more than 100 deep");
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   if (v.is_number_unsigned()) {
     if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      throw std::invalid_argument(path + ": integer " + v.dump() + " is out of range");
+      throw ConfigError("", path, "integer " + v.dump() + " is out of range");
     return std::to_string(v.get<uint64_t>());
   }
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_number_float()) {
     double d = v.get<double>();
-    if (!std::isfinite(d)) throw std::invalid_argument(path + ": not a finite number");
+    if (!std::isfinite(d)) throw ConfigError("", path, "not a finite number");
     return float_literal(d);
   }
   if (v.is_string()) {
@@ -340,10 +321,10 @@ std::string literal(const json& v, const std::string& path, bool in_list, int de
       auto u = static_cast<unsigned char>(c);
       if (c == '"' || c == '\\' || u < 0x20 || u == 0x7f ||
           (in_list && (c == ',' || c == '[' || c == ']')))
-        throw std::invalid_argument(
-            path + ": strings with quotes, backslashes or control characters" +
-            std::string(in_list ? " (or, in a list, commas and brackets)" : "") +
-            " cannot be passed to the network");
+        throw ConfigError("", path,
+                          std::string("strings with quotes, backslashes or control characters") +
+                              std::string(in_list ? " (or, in a list, commas and brackets)" : "") +
+                              " cannot be passed to the network");
     }
     return "\"" + s + "\"";
   }
@@ -353,59 +334,13 @@ std::string literal(const json& v, const std::string& path, bool in_list, int de
       s += (i ? ", " : "") + literal(v[i], path + "[" + std::to_string(i) + "]", true, depth + 1);
     return s + "]";
   }
-  throw std::invalid_argument(path + ": expected a number, string, boolean or list, got " +
-                              type_of(v));
+  throw ConfigError("", path, "expected a number, string, boolean or list, got " + type_of(v));
 }
 
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
-
-// Keeps duplicate keys from being silently merged (nlohmann keeps the last one): a config
-// with two "lr" entries is a mistake whichever one was meant.
-struct DuplicateKeyCheck {
-  struct Frame {
-    bool object;
-    std::set<std::string> keys;
-    std::string path;
-    std::string last_key;
-  };
-  std::vector<Frame> stack;
-  std::string duplicate;  // path of the first duplicate key
-
-  std::string child_path() const {
-    if (stack.empty()) return "";
-    const Frame& f = stack.back();
-    if (!f.object) return f.path + "[]";
-    return f.path.empty() ? f.last_key : f.path + "." + f.last_key;
-  }
-  bool operator()(int, json::parse_event_t ev, json& parsed) {
-    switch (ev) {
-      case json::parse_event_t::object_start:
-        stack.push_back({true, {}, child_path(), {}});
-        break;
-      case json::parse_event_t::array_start:
-        stack.push_back({false, {}, child_path(), {}});
-        break;
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        if (!stack.empty()) stack.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!stack.empty()) {
-          Frame& f = stack.back();
-          f.last_key = parsed.get<std::string>();
-          if (!f.keys.insert(f.last_key).second && duplicate.empty())
-            duplicate = f.path.empty() ? f.last_key : f.path + "." + f.last_key;
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  }
-};
 
 }  // namespace
 
@@ -446,15 +381,9 @@ TrainConfig default_train_config() {
   return c;
 }
 
-std::string unknown_key_hint(const std::string& key, const std::vector<std::string>& allowed) {
-  return suggest(key, allowed);
-}
-
 TrainConfig parse_train_config(const json& j, const std::string& path_for_messages) {
   Parser p(path_for_messages);
-  if (!j.is_object())
-    throw std::invalid_argument((path_for_messages.empty() ? "" : path_for_messages + ": ") +
-                                "expected a JSON object at the top level, got " + type_of(j));
+  if (!j.is_object()) p.fail("", "expected a JSON object at the top level, got " + type_of(j));
   p.check_keys(j, "", kTopKeys);
   TrainConfig c = default_train_config();
   c.epochs = p.get_int(j, "", "epochs", c.epochs, 1);
@@ -474,32 +403,7 @@ TrainConfig parse_train_config(const json& j, const std::string& path_for_messag
 }
 
 TrainConfig load_train_config(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::invalid_argument(file + ": cannot open: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw std::invalid_argument(file + ": read error");
-  const std::string text = ss.str();
-  DuplicateKeyCheck dup;
-  json j;
-  try {
-    j = json::parse(text, std::ref(dup));
-  } catch (const json::parse_error& e) {
-    // Point at line:column like a compiler; nlohmann's own text repeats the position
-    // after a "[json.exception...]" tag, which is dropped.
-    size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
-    size_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
-    size_t bol = text.rfind('\n', at == 0 ? 0 : at - 1);
-    size_t col = (bol == std::string::npos || at == 0) ? at + 1 : at - bol;
-    std::string msg = e.what();
-    size_t colon = msg.find(": ", msg.find("parse error"));
-    if (colon != std::string::npos) msg = msg.substr(colon + 2);
-    throw std::invalid_argument(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                                ": invalid JSON: " + msg);
-  }
-  if (!dup.duplicate.empty())
-    throw std::invalid_argument(file + ": " + dup.duplicate + ": duplicate key");
-  return parse_train_config(j, file);
+  return parse_train_config(read_json_file(file), file);
 }
 
 ordered_json train_config_to_json(const TrainConfig& c) {

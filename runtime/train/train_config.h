@@ -75,16 +75,13 @@ inline bool operator!=(const TrainConfig& a, const TrainConfig& b) {
 // no random augmentation, normalization on. data.dir is filled in.
 TrainConfig default_train_config();
 
-// Throws std::invalid_argument "<path_for_messages>: data.batch_sze: unknown key (did you
-// mean batch_size?)" (no "<path>: " prefix when path_for_messages is empty). Every key is
+// Throws ConfigError "<path_for_messages>: data.batch_sze: unknown key (did you mean
+// batch_size?)" (no "<path>: " prefix when path_for_messages is empty). Every key is
 // optional; an absent one keeps its default_train_config() value.
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& path_for_messages);
 
-// " (did you mean x?)" for a near miss of `key` among `allowed`, else " (expected one
-// of: a, b, c)": the suffix of every unknown-key message of the strict configs.
-std::string unknown_key_hint(const std::string& key, const std::vector<std::string>& allowed);
-
-// Reads `file` and parses it; errors name the file (and line:column for invalid JSON).
+// Reads `file` and parses it; errors name the file: a JsonSyntaxError at line:column for
+// text that is not JSON (or gives a key twice), a ConfigError at the key path otherwise.
 TrainConfig load_train_config(const std::string& file);
 
 // Every key, defaults filled in (mini_batch and data.dir resolved, synthetic_* only for
@@ -92,7 +89,7 @@ TrainConfig load_train_config(const std::string& file);
 nlohmann::ordered_json train_config_to_json(const TrainConfig& c);
 
 // Renders a JSON scalar (or list of them) as a .nas literal for --set, and back. Throws
-// std::invalid_argument naming `path` for null, objects, non-finite numbers, and strings
+// ConfigError at key path `path` for null, objects, non-finite numbers, and strings
 // the --set parser cannot carry (quotes, backslashes, control characters; in lists also
 // ',', '[' and ']').
 std::string json_to_nas_literal(const nlohmann::json& v, const std::string& path);
