@@ -71,6 +71,23 @@ class GzReader {
           fmt::format("{}: truncated {}: expected {} bytes, got {}", path_, what, n, got));
   }
 
+  // read_exact into `out`, grown as the data arrives: a header claiming 2 GB of a short
+  // file must not allocate 2 GB before the read comes up short.
+  void read_exact_into(std::vector<uint8_t>& out, uint64_t n, const char* what) {
+    constexpr uint64_t kChunk = uint64_t{1} << 20;
+    out.clear();
+    while (out.size() < n) {
+      size_t at = out.size();
+      size_t want = static_cast<size_t>(std::min(n - at, kChunk));
+      out.resize(at + want);
+      size_t got = read(out.data() + at, want);
+      out.resize(at + got);
+      if (got != want)
+        throw DataError(fmt::format("{}: truncated {}: expected {} bytes, got {}", path_, what, n,
+                                    out.size()));
+    }
+  }
+
   uint32_t read_be32(const char* what) {
     unsigned char b[4];
     read_exact(b, 4, what);
@@ -132,8 +149,7 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
           "probably corrupt",
           images_path, n_images, rows, cols));
     total *= cols;
-    ds.images.resize(total);
-    in.read_exact(ds.images.data(), total, "pixel data");
+    in.read_exact_into(ds.images, total, "pixel data");
     in.expect_end();
   }
   std::vector<uint8_t> raw_labels;
@@ -144,8 +160,7 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
     if (n_labels != n_images)
       throw DataError(fmt::format("{}: has {} labels but {} has {} images", labels_path, n_labels,
                                   images_path, n_images));
-    raw_labels.resize(n_labels);
-    in.read_exact(raw_labels.data(), n_labels, "label data");
+    in.read_exact_into(raw_labels, n_labels, "label data");
     in.expect_end();
   }
   int max_label = -1;

@@ -175,7 +175,7 @@ TensorFile Reader::read() {
   json h;
   try {
     h = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999999
     fail(std::string("header is not valid JSON: ") + e.what());
   }
   if (!h.is_object()) fail(std::string("header: expected a JSON object, got ") + h.type_name());
