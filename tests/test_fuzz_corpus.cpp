@@ -1,12 +1,9 @@
-// Regression test over the fuzzer's corpus (tests/fuzz/corpus, see tests/fuzz/README.md):
-// every file goes through the same checks as the libFuzzer target (compile_text, then
-// printing, DOT, space statistics and specialisation of the supernet when there is one),
-// and none may end in an InternalError, an escaped exception or a broken invariant.
-// Diagnostics are fine: most corpus files are not valid programs.
-//
-// The inputs that crashed the fuzzer are in tests/fuzz/crashes (see its README.md); the
-// hidden test "[.fuzz-crashes]" runs them (`nas_tests "[fuzz-crashes]"`) and passes once
-// the bugs are fixed, at which point they can move into the corpus.
+// Regression tests over the fuzzers' corpora (tests/fuzz, see its README.md): every
+// committed corpus file and every crash reproducer of every fuzz target goes through the
+// same harness as the libFuzzer binary (tests/fuzz/harness/, compiled into this test
+// binary by the top-level CMakeLists.txt), and none may end in an InternalError, an
+// escaped exception or a broken invariant. Refusals (user errors, diagnostics) are fine:
+// most corpus files are not valid input. A reproducer that still crashes fails the test.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -15,14 +12,30 @@
 #include <string>
 #include <vector>
 
-#define NAS_FUZZ_NO_ENTRY_POINT
-#include "tests/fuzz/fuzz_frontend.cpp"
+#include "tests/fuzz/harness/harness.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<fs::path> files_in(const char* folder) {
+struct Target {
+  const char* name;
+  nas_fuzz::Harness harness;
+  size_t min_corpus;  // the committed corpus has at least this many files
+};
+
+const Target kTargets[] = {
+    {"frontend", nas_fuzz::fuzz_frontend, 500},
+    {"arch", nas_fuzz::fuzz_arch, 7},
+    {"ir", nas_fuzz::fuzz_ir, 6},
+    {"config", nas_fuzz::fuzz_config, 10},
+    {"lut", nas_fuzz::fuzz_lut, 2},
+    {"idx", nas_fuzz::fuzz_idx, 7},
+    {"cifar", nas_fuzz::fuzz_cifar, 6},
+    {"weights", nas_fuzz::fuzz_weights, 6},
+};
+
+std::vector<fs::path> files_in(const std::string& folder) {
   std::vector<fs::path> files;
   const fs::path dir = fs::path(NASC_SOURCE_DIR) / "tests" / "fuzz" / folder;
   if (!fs::is_directory(dir)) return files;
@@ -40,53 +53,44 @@ std::string read_bytes(const fs::path& path) {
   return buf.str();
 }
 
-// What the fuzzer would report for `text`, or "" when it passes. Sets *compiled when a
-// supernet came out.
-std::string failure_of(const std::string& text, bool* compiled = nullptr) {
-  try {
-    nas::run_with_large_stack([&] {
-      bool ok = nas_fuzz::run_one(text);
-      if (compiled) *compiled = ok;
-    });
-  } catch (const nas::InternalError& e) {
-    return std::string("nas::InternalError: ") + e.what();
-  } catch (const nas_fuzz::FuzzFinding& e) {
-    return std::string("invariant broken: ") + e.what();
-  } catch (const std::exception& e) {
-    return std::string("exception escaped: ") + e.what();
-  } catch (...) {
-    return "exception escaped (not a std::exception)";
-  }
-  return "";
-}
-
 }  // namespace
 
-TEST_CASE("every fuzz corpus file compiles without an internal error", "[fuzz]") {
-  std::vector<fs::path> files = files_in("corpus");
-  REQUIRE(files.size() >= 20);  // the corpus is committed; an empty one means a wrong path
-  size_t with_supernet = 0;
-  for (const fs::path& path : files) {
-    std::string text = read_bytes(path);
-    if (nas_fuzz::names_special_files(text)) continue;  // the fuzzer skips them too
-    INFO("corpus file " << path.filename().string() << " (" << text.size() << " bytes)");
-    bool compiled = false;
-    std::string failure = failure_of(text, &compiled);
-    if (!failure.empty()) FAIL_CHECK(failure);
-    if (compiled) ++with_supernet;
+TEST_CASE("every fuzz corpus file passes its harness", "[fuzz]") {
+  for (const Target& target : kTargets) {
+    DYNAMIC_SECTION("corpus/" << target.name) {
+      std::vector<fs::path> files = files_in(std::string("corpus/") + target.name);
+      // The corpora are committed; fewer files than this means a wrong path or a lost corpus.
+      REQUIRE(files.size() >= target.min_corpus);
+      size_t accepted = 0;
+      for (const fs::path& path : files) {
+        std::string input = read_bytes(path);
+        INFO(target.name << " corpus file " << path.filename().string() << " (" << input.size()
+                         << " bytes)");
+        bool ok = false;
+        std::string failure = nas_fuzz::failure_of(target.harness, input, &ok);
+        if (!failure.empty()) FAIL_CHECK(failure);
+        if (ok) ++accepted;
+      }
+      // The seeds include valid inputs; if none is accepted, the reader (or the harness)
+      // regressed badly, and the corpus would only exercise the error paths.
+      CHECK(accepted > 0);
+    }
   }
-  // The seeds include valid programs; if none compiles, the front end regressed badly.
-  CHECK(with_supernet > 0);
 }
 
-TEST_CASE("the inputs that crashed the fuzzer no longer do", "[fuzz]") {
-  // Each file in tests/fuzz/crashes once crashed the front end (see its README).
-  std::vector<fs::path> files = files_in("crashes");
-  CHECK(files.size() >= 8);
-  for (const fs::path& path : files) {
-    std::string text = read_bytes(path);
-    INFO("crash reproducer " << path.filename().string() << " (" << text.size() << " bytes)");
-    std::string failure = failure_of(text);
-    if (!failure.empty()) FAIL_CHECK(failure);
+TEST_CASE("the inputs that crashed a fuzzer no longer do", "[fuzz]") {
+  // Each file in tests/fuzz/crashes/TARGET once made fuzz_TARGET trap (crashes/README.md
+  // says which bug and which fix).
+  size_t reproducers = 0;
+  for (const Target& target : kTargets) {
+    for (const fs::path& path : files_in(std::string("crashes/") + target.name)) {
+      ++reproducers;
+      std::string input = read_bytes(path);
+      INFO(target.name << " crash reproducer " << path.filename().string() << " (" << input.size()
+                       << " bytes)");
+      std::string failure = nas_fuzz::failure_of(target.harness, input);
+      if (!failure.empty()) FAIL_CHECK(failure);
+    }
   }
+  CHECK(reproducers >= 9);
 }

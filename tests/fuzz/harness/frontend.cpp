@@ -1,18 +1,11 @@
-// libFuzzer target for the nasc front end (see tests/fuzz/README.md and scripts/fuzz.sh).
+// fuzz_frontend: the .nas front end. Each input is the text of a .nas file. It goes
+// through the whole front end (compile_text: parse, imports, elaboration, shape
+// inference, DCE); when a supernet comes out, the graph is also printed (IR text and DOT),
+// summarised (space_stats), and specialised to two selections (the first and the last k
+// candidates of every group), with the live mask, zero-pruning, and an arch-file JSON
+// round trip.
 //
-// Each input is the text of a .nas file. It goes through the whole front end
-// (compile_text: parse, imports, elaboration, shape inference, DCE); when a supernet comes
-// out, the graph is also printed (IR text and DOT), summarised (space_stats), and
-// specialised to two selections (the first and the last k candidates of every group),
-// with the live mask, zero-pruning, and an arch-file JSON round trip.
-//
-// User errors are fine: they are diagnostics. A nas::InternalError (a failed NAS_CHECK),
-// any other exception escaping the library, or a broken invariant checked here (a
-// FuzzFinding) is a compiler bug, and traps so that libFuzzer records the input as a crash.
-//
-// tests/test_fuzz_corpus.cpp includes this file with NAS_FUZZ_NO_ENTRY_POINT defined and
-// calls nas_fuzz::run_one on every corpus file, so the regression test checks exactly what
-// the fuzzer checks.
+// Diagnostics are the expected answer to bad input (compile_text never throws for it).
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -31,9 +24,11 @@
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/pipeline.h"
+#include "tests/fuzz/harness/graph_checks.h"
+#include "tests/fuzz/harness/harness.h"
 
 #ifndef NASC_SOURCE_DIR
-#error "NASC_SOURCE_DIR must be defined (tests/fuzz/CMakeLists.txt does it)"
+#error "NASC_SOURCE_DIR must be defined (tests/fuzz/CMakeLists.txt and the top level do it)"
 #endif
 
 // The input filters below are not instrumented for coverage: an input the harness skips
@@ -46,6 +41,8 @@
 #endif
 
 namespace nas_fuzz {
+
+namespace {
 
 // Inputs naming /proc, /sys or /dev are skipped: `import "/proc/self/..."` would read
 // files that are regular but change from run to run (or are huge), which makes the fuzzer
@@ -84,44 +81,6 @@ nas::Selection last_candidates(const nas::Graph& g) {
   return sel;
 }
 
-// A broken invariant found by the harness itself (not by the compiler's NAS_CHECKs).
-struct FuzzFinding : std::logic_error {
-  using std::logic_error::logic_error;
-};
-
-[[noreturn]] void bug(const char* what, const std::string& detail) {
-  throw FuzzFinding(std::string(what) + ": " + detail);
-}
-
-// The structural invariants every pass relies on (ir.h, live_mask.h): ids match
-// positions, edges go from lower to higher ids, the output and the inputs are nodes, and
-// every group's choice nodes are nodes. Checked here so that a broken graph is reported
-// as such in any build, not only when a later index happens to trap.
-void check_graph(const nas::Graph& g, const char* which) {
-  const int n = static_cast<int>(g.nodes.size());
-  auto node = [&](int id) { return id >= 0 && id < n; };
-  if (!node(g.output))
-    bug("graph output is not a node", std::string(which) + ": output " + std::to_string(g.output) +
-                                          " of " + std::to_string(n) + " nodes");
-  for (int id : g.inputs)
-    if (!node(id)) bug("graph input is not a node", which);
-  for (int i = 0; i < n; ++i) {
-    const nas::Node& nd = g.nodes[i];
-    if (nd.id != i) bug("node id differs from its position", which);
-    if (!nd.op) bug("node without an op", which);
-    for (int in : nd.inputs)
-      if (!(in >= 0 && in < i))
-        bug("edge not from an earlier node",
-            std::string(which) + ": %" + std::to_string(in) + " -> %" + std::to_string(i));
-  }
-  for (const auto& group : g.arch) {
-    if (group.k < 1 || group.k > static_cast<int>(group.candidates.size()))
-      bug("group k out of range", group.key);
-    for (int id : group.nodes)
-      if (!node(id)) bug("group node is not a node", group.key);
-  }
-}
-
 void exercise_selection(const nas::Graph& g, const nas::Selection& sel, const char* which) {
   std::vector<char> mask = nas::live_mask(g, sel);
   if (mask.size() != g.nodes.size()) bug("live_mask size", which);
@@ -147,9 +106,8 @@ void exercise_selection(const nas::Graph& g, const nas::Selection& sel, const ch
   (void)nas::space_stats(fixed);
 }
 
-// Runs one input through everything. Throws on a bug; otherwise returns whether the
-// input compiled to a supernet.
-bool run_one(const std::string& text) {
+// Throws on a bug; otherwise returns whether the input compiled to a supernet.
+bool compile_and_exercise(const std::string& text) {
   nas::Diagnostics diags;
   nas::Compilation c = nas::compile_text("fuzz.nas", text, fuzz_options(), diags);
   std::string rendered = diags.render();
@@ -181,33 +139,15 @@ bool run_one(const std::string& text) {
   return true;
 }
 
-}  // namespace nas_fuzz
-
-#ifndef NAS_FUZZ_NO_ENTRY_POINT
-namespace {
-[[noreturn]] void crash(const char* what, const char* detail) {
-  std::fprintf(stderr, "\n==fuzz_frontend== %s: %s\n", what, detail);
-  std::fflush(stderr);
-  __builtin_trap();
-}
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string text(reinterpret_cast<const char*>(data), size);
-  if (nas_fuzz::skip_input(text)) return 0;
-  try {
-    // As in `nasc`: the parser and the evaluator recurse, and the CLI gives them a large
-    // stack, so the fuzzer does too (a real stack overflow is still caught by ASan).
-    nas::run_with_large_stack([&] { nas_fuzz::run_one(text); });
-  } catch (const nas::InternalError& e) {
-    crash("nas::InternalError", e.what());
-  } catch (const nas_fuzz::FuzzFinding& e) {
-    crash("invariant broken", e.what());
-  } catch (const std::exception& e) {
-    crash("exception escaped the compiler", e.what());
-  } catch (...) {
-    crash("exception escaped the compiler", "(not a std::exception)");
-  }
-  return 0;
+bool fuzz_frontend(const std::string& input) {
+  if (skip_input(input)) return false;
+  bool compiled = false;
+  // As in `nasc`: the parser and the evaluator recurse, and the CLI gives them a large
+  // stack, so the fuzzer does too (a real stack overflow is still caught by ASan).
+  nas::run_with_large_stack([&] { compiled = compile_and_exercise(input); });
+  return compiled;
 }
-#endif  // NAS_FUZZ_NO_ENTRY_POINT
+
+}  // namespace nas_fuzz
