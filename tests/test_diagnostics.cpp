@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/frontend/loader.h"
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
 #include "compiler/ir/op_registry.h"
@@ -536,7 +537,6 @@ TEST_CASE("errors in an imported file name that file", "[diagnostics][imports]")
   TempDir dir;
   dir.write("lib/broken.nas", "module m(x: tensor) {\n  return relu(x)\n}\n");
   dir.write("lib/binary.nas", std::string("module\0", 7));
-  dir.write("dup.nas", "module m(x: tensor) { return x; }\n");
   CompileOptions opt;
   opt.include_paths = {(dir.path / "lib").string()};
 
@@ -550,13 +550,18 @@ TEST_CASE("errors in an imported file name that file", "[diagnostics][imports]")
   d = one_error(compile_with(b, "", opt, true), 1, 7, {"not a .nas text file: NUL byte"});
   CHECK(d.loc.file->path == (dir.path / "lib" / "binary.nas").string());
 
-  std::string c = dir.write("c.nas",
-                            "import \"dup.nas\";\n"
+  // Defined twice in one file (in two files, the importer's own one wins: see the
+  // per-file tests below).
+  std::string c = dir.write("lib/twice.nas",
                             "module m(x: tensor) { return x; }\n"
-                            "network n(x: tensor[1, 8, 8]) { return m(x); }\n");
-  d = one_error(compile_with(c, "", opt, true), 2, 8, {"module `m` is defined twice"});
+                            "module m(x: tensor) { return relu(x); }\n");
+  std::string main =
+      dir.write("c.nas", "import \"twice.nas\";\nnetwork n(x: tensor[1, 8, 8]) { return m(x); }\n");
+  d = one_error(compile_with(main, "", opt, true), 2, 8,
+                {"module `m` is defined twice in this file"});
+  CHECK(d.loc.file->path == c);
   REQUIRE(d.notes.size() == 1);
-  CHECK(d.notes[0].first.file->path == (dir.path / "dup.nas").string());
+  CHECK(d.notes[0].first.file->path == c);
   CHECK(d.notes[0].first.line == 1);
   CHECK(d.notes[0].first.col == 8);
 }
@@ -573,6 +578,259 @@ TEST_CASE("a diamond import is fine", "[diagnostics][imports]") {
   INFO(r.diags.render());
   CHECK(r.ok);
   CHECK(r.all().empty());
+}
+
+// ---- names resolve per file ------------------------------------------------------------------
+
+namespace {
+
+// The supernet of the file at `path` (failing the test with the diagnostics otherwise).
+Graph compile_file_ok(const std::string& path) {
+  Diagnostics diags;
+  Compilation c = compile_file(path, {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  return *c.supernet;
+}
+
+int count_op(const Graph& g, const std::string& op) {
+  int n = 0;
+  for (const Node& node : g.nodes) n += node.op->name == op;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a module or network named like a built-in op or function is an error at its name",
+          "[diagnostics][names][shadow]") {
+  // Modules are looked up before ops: a module `relu` would replace the op for every
+  // caller in its file, silently.
+  one_error(
+      "module relu(x: tensor) { return x; }\nnetwork n(x: tensor[1, 8, 8]) { return relu(x); }\n",
+      1, 8, {"module `relu` shadows the built-in op `relu`; rename it"});
+  one_error("network conv(x: tensor[1, 8, 8]) { return x; }\n", 1, 9,
+            {"network `conv` shadows the built-in op `conv`; rename it"});
+  one_error("module range(n: int) { return n; }\nnetwork n(x: tensor[1, 8, 8]) { return x; }\n", 1,
+            8, {"module `range` shadows the built-in function `range`; rename it"});
+  one_error("module sum(n: int) { return n; }\nnetwork n(x: tensor[1, 8, 8]) { return x; }\n", 1, 8,
+            {"module `sum` shadows the built-in function `sum`"});
+  // Also in an imported file, where nothing calls it: located in that file.
+  TempDir dir;
+  std::string lib = dir.write("lib.nas", "\nmodule  batchnorm(x: tensor) { return x; }\n");
+  std::string main =
+      dir.write("main.nas", "import \"lib.nas\";\nnetwork n(x: tensor[1, 8, 8]) { return x; }\n");
+  Diagnostic d = one_error(compile_with(main, "", {}, true), 2, 9,
+                           {"module `batchnorm` shadows the built-in op `batchnorm`"});
+  CHECK(d.loc.file->path == lib);
+}
+
+TEST_CASE("no shipped stdlib or example module is named like a built-in",
+          "[diagnostics][names][shadow]") {
+  for (const char* folder : {NASC_STDLIB_DIR, NASC_SOURCE_DIR "/examples"})
+    for (const auto& entry : fs::directory_iterator(folder)) {
+      if (entry.path().extension() != ".nas") continue;
+      Diagnostics diags;
+      auto program = load_program(entry.path().string(), default_search_paths(), diags);
+      INFO(entry.path() << "\n" << diags.render());
+      REQUIRE(program);
+      for (const auto& file : program->files)
+        for (const auto& m : file->modules) CHECK(shadowed_builtin(m).empty());
+    }
+}
+
+TEST_CASE("an importer's module never replaces the one an imported file calls",
+          "[diagnostics][imports][scope]") {
+  // darts_ops.nas calls the dil_conv of the ops.nas it imports (relu, dwconv, 1x1 conv,
+  // batch norm), whatever the main file calls dil_conv.
+  TempDir dir;
+  std::string main = dir.write("main.nas",
+                               "import \"darts_ops.nas\";\n"
+                               "module dil_conv(x: tensor, c_out: int, kernel: int) {\n"
+                               "  return identity(x);\n"
+                               "}\n"
+                               "network n(x: tensor[8, 16, 16]) {\n"
+                               "  let a = darts_op(x, \"dil_conv_3x3\", 8);\n"
+                               "  return dil_conv(a, 8, 3);\n"
+                               "}\n");
+  Graph g = compile_file_ok(main);
+  CHECK(count_op(g, "dwconv") == 1);
+  CHECK(count_op(g, "batchnorm") == 1);
+  CHECK(count_op(g, "identity") == 1);  // the main file's own dil_conv
+  CHECK(g.nodes[g.output].op->name == "identity");
+}
+
+TEST_CASE("a file-level constant means what its own file says", "[diagnostics][imports][scope]") {
+  TempDir dir;
+  dir.write("lib.nas",
+            "let width = 4;\n"
+            "module narrow(x: tensor) { return conv(x, width, 1); }\n");
+  std::string main = dir.write("main.nas",
+                               "import \"lib.nas\";\n"
+                               "let width = 16;\n"
+                               "network n(x: tensor[1, 8, 8]) {\n"
+                               "  return conv(narrow(x), width, 1);\n"
+                               "}\n");
+  Graph g = compile_file_ok(main);
+  REQUIRE(g.output >= 0);
+  const Node& out = g.nodes[g.output];
+  CHECK(out.shape == Shape{16, 8, 8});
+  CHECK(g.nodes[out.inputs[0]].shape == Shape{4, 8, 8});
+}
+
+TEST_CASE("a name two imports define is ambiguous where it is used",
+          "[diagnostics][imports][scope]") {
+  TempDir dir;
+  std::string a = dir.write("a.nas", "let w = 1;\nmodule block(x: tensor) { return relu(x); }\n");
+  std::string b = dir.write("b.nas", "let w = 2;\n\nmodule block(x: tensor) { return x; }\n");
+  std::string calls = dir.write("calls.nas",
+                                "import \"a.nas\";\n"
+                                "import \"b.nas\";\n"
+                                "network n(x: tensor[1, 8, 8]) {\n"
+                                "  return block(x);\n"
+                                "}\n");
+  Diagnostic d = one_error(compile_with(calls, "", {}, true), 4, 10,
+                           {"`block` is ambiguous: a module of that name is imported from a.nas "
+                            "and b.nas; import only one of them, or define `block` in this file"});
+  REQUIRE(d.notes.size() == 2);
+  CHECK(d.notes[0].first.file->path == a);
+  CHECK(d.notes[0].first.line == 2);
+  CHECK(d.notes[0].first.col == 8);
+  CHECK(d.notes[1].first.file->path == b);
+  CHECK(d.notes[1].first.line == 3);
+  CHECK(d.notes[1].first.col == 8);
+
+  std::string reads = dir.write("reads.nas",
+                                "import \"a.nas\";\n"
+                                "import \"b.nas\";\n"
+                                "network n(x: tensor[1, 8, 8], c: int = w) {\n"
+                                "  return x;\n"
+                                "}\n");
+  d = one_error(compile_with(reads, "", {}, true), 3, 40,
+                {"`w` is ambiguous: a constant of that name is imported from a.nas and b.nas"});
+  REQUIRE(d.notes.size() == 2);
+  CHECK(d.notes[0].first.line == 1);
+  CHECK(d.notes[1].first.line == 1);
+
+  // Unused, or defined in the importing file itself: no ambiguity.
+  std::string unused = dir.write("unused.nas",
+                                 "import \"a.nas\";\nimport \"b.nas\";\n"
+                                 "network n(x: tensor[1, 8, 8]) { return x; }\n");
+  Outcome r = compile_with(unused, "", {}, true);
+  INFO(r.diags.render());
+  CHECK(r.ok);
+  std::string own = dir.write("own.nas",
+                              "import \"a.nas\";\nimport \"b.nas\";\n"
+                              "let w = 3;\n"
+                              "module block(x: tensor) { return sigmoid(x); }\n"
+                              "network n(x: tensor[1, 8, 8]) { return block(x) * w; }\n");
+  Graph g = compile_file_ok(own);
+  CHECK(count_op(g, "sigmoid") == 1);
+  CHECK(count_op(g, "relu") == 0);
+}
+
+TEST_CASE("imports are not transitive: the error names the file that defines the module",
+          "[diagnostics][imports][scope]") {
+  TempDir dir;
+  std::string base = dir.write("base.nas", "\nmodule base(x: tensor) { return relu(x); }\n");
+  dir.write("mid.nas", "import \"base.nas\";\nmodule mid(x: tensor) { return base(x); }\n");
+  std::string main = dir.write("main.nas",
+                               "import \"mid.nas\";\n"
+                               "network n(x: tensor[1, 8, 8]) {\n"
+                               "  return base(mid(x));\n"
+                               "}\n");
+  Diagnostic d = one_error(compile_with(main, "", {}, true), 3, 10,
+                           {"unknown module or function `base`; `base` is defined in base.nas, "
+                            "which this file does not import (imports are not transitive)"});
+  REQUIRE(d.notes.size() == 1);
+  CHECK(d.notes[0].first.file->path == base);
+  CHECK(d.notes[0].first.line == 2);
+  CHECK(d.notes[0].first.col == 8);
+}
+
+// ---- habits from PyTorch ------------------------------------------------------------------------
+
+TEST_CASE("PyTorch keyword names get their .nas counterpart", "[diagnostics][names][pytorch]") {
+  one_error(std::string(kNet) + "  return conv(x, 4, kernel_size=3);\n}\n", 2, 21,
+            {"conv has no attribute `kernel_size` (its attributes: out, kernel, stride, pad, "
+             "dilation, groups, bias); did you mean `kernel`? (`kernel_size` is PyTorch's name "
+             "for it)"});
+  one_error(std::string(kNet) + "  return max_pool(x, 3, padding=1);\n}\n", 2, 25,
+            {"did you mean `pad`? (`padding` is PyTorch's name for it)"});
+  one_error(std::string(kNet) + "  return conv(x, kernel=3, out_channels=8);\n}\n", 2, 28,
+            {"did you mean `out`?"});
+  one_error(std::string(kNet) + "  return leaky_relu(x, negative_slope=0.2);\n}\n", 2, 24,
+            {"did you mean `slope`?"});
+  one_error(std::string(kNet) + "  return concat([x, x], dim=0);\n}\n", 2, 25,
+            {"did you mean `axis`?"});
+  one_error(std::string(kNet) + "  return conv(x, 8, 3, in_channels=3);\n}\n", 2, 24,
+            {"conv has no attribute `in_channels`",
+             "the input channels come from the input tensor's shape, so leave `in_channels` out"});
+  one_error(std::string(kNet) + "  return relu(x, inplace=true);\n}\n", 2, 18,
+            {"ops never work in place here, so leave `inplace` out"});
+  // Module parameters too: the stdlib blocks call their output channels c_out.
+  one_error("import \"ops.nas\";\n" + std::string(kNet) +
+                "  return relu_conv_bn(x, 8, kernel_size=3);\n}\n",
+            3, 29,
+            {"module `relu_conv_bn` has no parameter `kernel_size`", "did you mean `kernel`?"});
+  one_error("import \"ops.nas\";\n" + std::string(kNet) +
+                "  return sep_conv(x, out_channels=8, kernel=3);\n}\n",
+            3, 22, {"did you mean `c_out`? (`out_channels` is PyTorch's name for it)"});
+  // Module parameters get the edit distance suggestion as well.
+  one_error("module m(x: tensor, width: int) { return x; }\n" + std::string(kNet) +
+                "  return m(x, widht=3);\n}\n",
+            3, 15,
+            {"module `m` has no parameter `widht` (its parameters: x, width); did you mean "
+             "`width`?"});
+  // No counterpart on this op: no alias (linear has no `pad`), and the plain suggestion.
+  Diagnostic d = one_error(std::string(kNet) + "  return linear(flatten(x), 4, padding=1);\n}\n", 2,
+                           32, {"linear has no attribute `padding`"});
+  CHECK_THAT(d.message, !Catch::Matchers::Contains("PyTorch"));
+}
+
+TEST_CASE("True, False and None name what .nas writes", "[diagnostics][names][pytorch]") {
+  one_error(std::string(kNet) + "  return conv(x, 8, 3, bias=True);\n}\n", 2, 29,
+            {"unknown name `True`; did you mean `true`?"});
+  one_error(std::string(kNet) + "  let b = False;\n  return x;\n}\n", 2, 11,
+            {"unknown name `False`; did you mean `false`?"});
+  one_error(std::string(kNet) + "  return dropout(x, p=None);\n}\n", 2, 23,
+            {"unknown name `None`; .nas has no `None` (no null value): leave an optional "
+             "argument out to get its default"});
+  // A variable of that name is just a variable.
+  Outcome r = compile(std::string(kNet) + "  let True = 1;\n  assert True == 1;\n  return x;\n}\n");
+  INFO(r.diags.render());
+  CHECK(r.ok);
+}
+
+TEST_CASE("`k // 2` gets a note: `//` starts a comment, floor division is `/`",
+          "[diagnostics][syntax][pytorch]") {
+  auto note_of = [](const Outcome& r, int line, int col, const std::string& text) {
+    INFO(r.diags.render());
+    REQUIRE(r.errors().size() == 1);
+    REQUIRE(r.errors()[0]->notes.size() == 1);
+    const auto& [loc, message] = r.errors()[0]->notes[0];
+    CHECK(loc.line == line);
+    CHECK(loc.col == col);
+    CHECK_THAT(message, Catch::Matchers::Contains(text));
+  };
+  const std::string net = "network n(x: tensor[3, 8, 8], k: int = 3) {\n";
+  // The `;` is commented out: the error is at the end of `k`, the note at the `//`.
+  Outcome r = compile(net + "  let p = k // 2;\n  return conv(x, 8, k, pad=p);\n}\n");
+  one_error(r, 2, 12, {"syntax error: expected ';' before 'return'"});
+  note_of(r, 2, 13,
+          "`//` starts a comment in .nas; for integer (floor) division write `k / 2` (`/` on two "
+          "ints)");
+  // Inside a call: the error comes on the next line.
+  r = compile(net + "  return conv(x, 8, k, pad=k // 2);\n}\n");
+  one_error(r, 3, 1, {"unexpected '}'; expected ')'"});
+  note_of(r, 2, 30, "write `k / 2`");
+  // After a parenthesis there is no simple left operand to quote.
+  r = compile(net + "  let p = (k + 1)  // 2;\n  return x;\n}\n");
+  one_error(r, 2, 18, {"expected ';' before 'return'"});
+  note_of(r, 2, 20, "write `a / b`");
+  // A trailing comment after a missing `;` is words, not code: no note.
+  r = compile(net + "  return x // done\n}\n");
+  Diagnostic d = one_error(r, 2, 11, {"expected ';' before '}'"});
+  CHECK(d.notes.empty());
 }
 
 // ---- limits ---------------------------------------------------------------------------------

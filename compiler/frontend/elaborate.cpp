@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 
 #include "compiler/frontend/elaborator.h"
 
@@ -143,26 +144,34 @@ const ast::ModuleDecl* Elaborator::find_network() {
   return nets[0];
 }
 
+// File by file, dependencies first, so that a constant may use its file's earlier ones
+// and those of the files it imports.
 void Elaborator::eval_consts() {
-  Frame global;
-  global.path = "";
-  global.scopes.emplace_back();
-  frames_.push_back(&global);
-  for (const ast::ConstDecl* c : program_.consts) {
-    Value v = Value::poison();
-    try {
-      v = eval(*c->value, global);
-      if (v.kind == Value::Kind::Tensor)
-        fail(c->loc, "a file-level `let` must be a compile-time value, not a tensor");
-    } catch (const EvalFailed&) {
+  for (const auto& file : program_.files) {
+    Frame global;
+    global.file = file.get();
+    global.path = "";
+    global.scopes.emplace_back();
+    frames_.push_back(&global);
+    auto& own = consts_[file.get()];
+    for (const ast::ConstDecl& c : file->consts) {
+      Value v = Value::poison();
+      try {
+        v = eval(*c.value, global);
+        if (v.kind == Value::Kind::Tensor)
+          fail(c.loc, "a file-level `let` must be a compile-time value, not a tensor");
+      } catch (const EvalFailed&) {
+      }
+      auto first = own.find(c.name);
+      if (first != own.end()) {
+        diags_.error(c.loc, "`" + c.name + "` is already defined at file level in this file");
+        diags_.note(first->second.loc, "first definition of `" + c.name + "` is here");
+        continue;
+      }
+      own[c.name] = {v, c.loc};
     }
-    if (globals_.count(c->name)) {
-      diags_.error(c->loc, "`" + c->name + "` is already defined at file level");
-      continue;
-    }
-    globals_[c->name] = v;
+    frames_.pop_back();
   }
-  frames_.pop_back();
 }
 
 Value Elaborator::parse_override(const std::string& text) {
@@ -203,6 +212,7 @@ void Elaborator::build_network(const ast::ModuleDecl& net) {
   graph_.name = net.name;
   Frame frame;
   frame.module = &net;
+  frame.file = program_.main;
   frame.path = net.name;
   frame.scopes.emplace_back();
   frames_.push_back(&frame);
@@ -359,7 +369,7 @@ void Elaborator::exec_block(const std::vector<ast::StmtPtr>& body, Frame& f, boo
         Value* slot = lookup_var(f, s->name);
         if (slot)
           *slot = Value::poison();
-        else if (!globals_.count(s->name))  // undeclared: declare it, quietly
+        else if (consts_named(f, s->name).empty())  // undeclared: declare it, quietly
           f.scopes.back()[s->name] = Value::poison();
       }
       if (s->kind == ast::StmtKind::Return) {
@@ -377,6 +387,55 @@ Value* Elaborator::lookup_var(Frame& f, const std::string& name) {
     if (found != it->end()) return &found->second;
   }
   return nullptr;
+}
+
+std::vector<const Const*> Elaborator::consts_named(const Frame& f, const std::string& name) const {
+  auto of_file = [&](const ast::File* file) -> const Const* {
+    auto consts = consts_.find(file);
+    if (consts == consts_.end()) return nullptr;
+    auto it = consts->second.find(name);
+    return it == consts->second.end() ? nullptr : &it->second;
+  };
+  if (const Const* own = of_file(f.file)) return {own};
+  std::vector<const Const*> found;
+  for (const ast::File* imported : program_.scopes.at(f.file).imports)
+    if (const Const* c = of_file(imported)) found.push_back(c);
+  return found;
+}
+
+const Value* Elaborator::find_const(const Frame& f, const std::string& name, const SourceLoc& use) {
+  std::vector<const Const*> found = consts_named(f, name);
+  if (found.size() > 1) {
+    std::vector<SourceLoc> defs;
+    for (const Const* c : found) defs.push_back(c->loc);
+    fail_ambiguous(use, "constant", name, defs);
+  }
+  return found.empty() ? nullptr : &found[0]->value;
+}
+
+const ast::ModuleDecl* Elaborator::find_module(const Frame& f, const std::string& name,
+                                               const SourceLoc& use) {
+  std::vector<const ast::ModuleDecl*> found = program_.modules_named(*f.file, name);
+  if (found.size() > 1) {
+    std::vector<SourceLoc> defs;
+    for (const ast::ModuleDecl* m : found) defs.push_back(m->loc);
+    fail_ambiguous(use, "module", name, defs);
+  }
+  return found.empty() ? nullptr : found[0];
+}
+
+// Two imports defining one name: neither is preferred, since which one wins would depend
+// on the order of the imports.
+void Elaborator::fail_ambiguous(const SourceLoc& use, const std::string& what,
+                                const std::string& name, const std::vector<SourceLoc>& defs) {
+  std::string files;  // the notes give the full paths
+  for (const SourceLoc& d : defs)
+    files += (files.empty() ? "" : " and ") +
+             (d.file ? std::filesystem::path(d.file->path).filename().string() : "?");
+  if (report(use, "`" + name + "` is ambiguous: a " + what + " of that name is imported from " +
+                      files + "; import only one of them, or define `" + name + "` in this file"))
+    for (const SourceLoc& d : defs) diags_.note(d, "`" + name + "` is defined here");
+  throw EvalFailed();
 }
 
 bool Elaborator::truth(const Value& v, const SourceLoc& loc, const char* what) {
@@ -400,7 +459,7 @@ void Elaborator::exec(const ast::Stmt& s, Frame& f) {
     case ast::StmtKind::Assign: {
       Value* slot = lookup_var(f, s.name);
       if (!slot) {
-        if (globals_.count(s.name))
+        if (!consts_named(f, s.name).empty())
           fail(s.loc, "cannot assign to file-level constant `" + s.name + "`");
         fail(s.loc, "assignment to undeclared variable `" + s.name + "`; declare it with `let " +
                         s.name + " = ...`");

@@ -2,8 +2,10 @@
 // instance, with its own frame and path), an op call (a node, whose shape rule is checked
 // as it is created), or a builtin function (a compile-time value).
 #include <algorithm>
+#include <filesystem>
 
 #include "compiler/frontend/elaborator.h"
+#include "compiler/frontend/pytorch_hints.h"
 #include "support/did_you_mean.h"
 
 namespace nas::elab {
@@ -29,30 +31,49 @@ Value Elaborator::eval_call(const ast::Expr& e, Frame& f) {
   if (callee.kind != ast::ExprKind::Name)
     fail(callee.loc, "only modules and functions can be called");
   const std::string& name = callee.text;
-  if (lookup_var(f, name) || globals_.count(name))
+  if (lookup_var(f, name) || !consts_named(f, name).empty())
     fail(callee.loc, "`" + name + "` is a variable, not a module or function");
   // An unknown callee is its own mistake: report it even when an argument is poison
   // from an earlier error.
-  auto mod = program_.modules.find(name);
+  const ast::ModuleDecl* mod = find_module(f, name, callee.loc);
   const OpDef* op = find_op(name);
   if (op && op->internal) op = nullptr;
-  if (mod == program_.modules.end() && !op && name != "sum" && name != "channels" &&
-      name != "shape" && !is_builtin_function(name))
-    fail(callee.loc, "unknown module or function `" + name + "`" + suggest(name, f));
+  if (!mod && !op && name != "sum" && name != "channels" && name != "shape" &&
+      !is_builtin_function(name))
+    fail_unknown_callee(callee, f);
   std::vector<EvArg> args = eval_args(e.args, f);
   step(e.loc);
   for (const auto& a : args)
     if (a.value.is_poison()) return Value::poison();
-  if (mod != program_.modules.end()) {
-    if (mod->second->is_network)
+  if (mod) {
+    if (mod->is_network)
       fail(callee.loc,
            "`" + name + "` is a network; networks are entry points and cannot be called");
-    return call_module(*mod->second, args, e.loc, f);
+    return call_module(*mod, args, e.loc, f);
   }
   if (op) return call_op(*op, args, e.loc, f);
   if (name == "sum") return call_sum(args, e.loc, f);
   if (name == "channels" || name == "shape" || is_builtin_function(name))
     return call_builtin(name, args, e.loc);
+  fail_unknown_callee(callee, f);
+}
+
+// A module of another file that this one does not import (imports are not transitive:
+// a file importing darts_ops.nas does not see ops.nas) is named with its file; anything
+// else gets the closest visible name.
+void Elaborator::fail_unknown_callee(const ast::Expr& callee, Frame& f) {
+  const std::string& name = callee.text;
+  for (const auto& [file, scope] : program_.scopes) {
+    auto it = scope.modules.find(name);
+    if (it == scope.modules.end()) continue;
+    std::string where = std::filesystem::path(file->source->path).filename().string();
+    if (report(callee.loc, "unknown module or function `" + name + "`; `" + name +
+                               "` is defined in " + where +
+                               ", which this file does not import (imports are not "
+                               "transitive)"))
+      diags_.note(it->second->loc, "`" + name + "` is defined here");
+    throw EvalFailed();
+  }
   fail(callee.loc, "unknown module or function `" + name + "`" + suggest(name, f));
 }
 
@@ -130,6 +151,7 @@ Value Elaborator::call_module(const ast::ModuleDecl& m, const std::vector<EvArg>
   }
   Frame f;
   f.module = &m;
+  f.file = program_.file_of.at(&m);
   f.path = child_path(caller.path, m.name);
   f.scopes.emplace_back();
   // Bind positional, then named arguments.
@@ -148,9 +170,15 @@ Value Elaborator::call_module(const ast::ModuleDecl& m, const std::vector<EvArg>
                           [&](const ast::Param& p) { return p.name == args[i].name; });
     if (p == m.params.end()) {
       std::string names;
-      for (const auto& q : m.params) names += (names.empty() ? "" : ", ") + q.name;
+      std::vector<std::string> candidates;
+      for (const auto& q : m.params) {
+        names += (names.empty() ? "" : ", ") + q.name;
+        candidates.push_back(q.name);
+      }
+      std::string hint = pytorch_keyword_hint(args[i].name, candidates);
       fail(args[i].loc, "module `" + m.name + "` has no parameter `" + args[i].name +
-                            "` (its parameters: " + names + ")");
+                            "` (its parameters: " + names + ")" +
+                            (hint.empty() ? did_you_mean(args[i].name, candidates) : hint));
     }
     if (given.count(args[i].name))
       fail(args[i].loc, "argument `" + args[i].name + "` of `" + m.name + "` is given twice");
@@ -317,9 +345,10 @@ Value Elaborator::call_op(const OpDef& op, const std::vector<EvArg>& args, const
           names += (names.empty() ? "" : ", ") + s.name;
           candidates.push_back(s.name);
         }
+        std::string hint = pytorch_keyword_hint(a.name, candidates);
         fail(a.loc, op.name + " has no attribute `" + a.name + "`" +
                         (names.empty() ? "" : " (its attributes: " + names + ")") +
-                        did_you_mean(a.name, candidates));
+                        (hint.empty() ? did_you_mean(a.name, candidates) : hint));
       }
       if (attrs.count(spec->name))
         fail(a.loc, op.name + " attribute `" + a.name + "` is given twice");

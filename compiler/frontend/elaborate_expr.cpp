@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "compiler/frontend/elaborator.h"
+#include "compiler/frontend/pytorch_hints.h"
 #include "support/did_you_mean.h"
 
 namespace nas::elab {
@@ -65,13 +66,15 @@ Value Elaborator::eval(const ast::Expr& e, Frame& f) {
 }
 
 // "; did you mean `x`?" for an unknown name: the closest of the names in scope, the
-// file-level constants, modules, ops and builtin functions.
+// file-level constants and modules its file sees, ops and builtin functions.
 std::string Elaborator::suggest(const std::string& name, Frame& f) {
   std::vector<std::string> pool;
   for (const auto& scope : f.scopes)
     for (const auto& [n, v] : scope) pool.push_back(n);
-  for (const auto& [n, v] : globals_) pool.push_back(n);
-  for (const auto& [n, m] : program_.modules) pool.push_back(n);
+  for (const ast::File* file : program_.scopes.at(f.file).imports)
+    for (const auto& [n, c] : consts_[file]) pool.push_back(n);
+  for (const auto& [n, c] : consts_[f.file]) pool.push_back(n);
+  for (const auto& n : program_.visible_module_names(*f.file)) pool.push_back(n);
   for (const OpDef* op : all_ops())
     if (!op->internal) pool.push_back(op->name);
   for (const auto& n : builtin_function_names()) pool.push_back(n);
@@ -80,11 +83,12 @@ std::string Elaborator::suggest(const std::string& name, Frame& f) {
 
 Value Elaborator::eval_name(const ast::Expr& e, Frame& f) {
   if (Value* v = lookup_var(f, e.text)) return *v;
-  auto g = globals_.find(e.text);
-  if (g != globals_.end()) return g->second;
-  if (program_.modules.count(e.text) || find_op(e.text) || is_builtin_function(e.text))
+  if (const Value* c = find_const(f, e.text, e.loc)) return *c;
+  if (!program_.modules_named(*f.file, e.text).empty() || find_op(e.text) ||
+      is_builtin_function(e.text))
     fail(e.loc, "`" + e.text + "` is a module or function; call it like `" + e.text + "(...)`");
-  fail(e.loc, "unknown name `" + e.text + "`" + suggest(e.text, f));
+  std::string hint = python_literal_hint(e.text);
+  fail(e.loc, "unknown name `" + e.text + "`" + (hint.empty() ? suggest(e.text, f) : hint));
 }
 
 Value Elaborator::eval_list_comp(const ast::Expr& e, Frame& f) {

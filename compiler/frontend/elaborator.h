@@ -37,10 +37,17 @@ struct EvArg {
 // One module instance being elaborated (or the network, or the file-level constants).
 struct Frame {
   const ast::ModuleDecl* module = nullptr;
-  std::string path;  // module instance path
+  const ast::File* file = nullptr;  // where the code runs: the names it sees (loader.h)
+  std::string path;                 // module instance path
   std::vector<std::map<std::string, Value>> scopes;
   bool returned = false;
   Value result;
+};
+
+// A file-level constant, with where it is defined (for ambiguity notes).
+struct Const {
+  Value value;
+  SourceLoc loc;
 };
 
 // An evaluated choice candidate.
@@ -87,6 +94,14 @@ class Elaborator {
   void exec_block(const std::vector<ast::StmtPtr>& body, Frame& f, bool new_scope = true);
   void exec(const ast::Stmt& s, Frame& f);
   Value* lookup_var(Frame& f, const std::string& name);
+  // Names of f's file (loader.h): its own file-level constants, else those of its direct
+  // imports; its own modules, else those of its imports. Several imports defining the name
+  // are an error at `use`; nullptr when the name is not defined.
+  std::vector<const Const*> consts_named(const Frame& f, const std::string& name) const;
+  const Value* find_const(const Frame& f, const std::string& name, const SourceLoc& use);
+  const ast::ModuleDecl* find_module(const Frame& f, const std::string& name, const SourceLoc& use);
+  [[noreturn]] void fail_ambiguous(const SourceLoc& use, const std::string& what,
+                                   const std::string& name, const std::vector<SourceLoc>& defs);
   bool truth(const Value& v, const SourceLoc& loc, const char* what);
 
   // ---- expressions (elaborate_expr.cpp) ---------------------------------------------------
@@ -103,6 +118,7 @@ class Elaborator {
   // ---- calls (elaborate_calls.cpp) --------------------------------------------------------
   std::vector<EvArg> eval_args(const std::vector<ast::Arg>& args, Frame& f);
   Value eval_call(const ast::Expr& e, Frame& f);
+  [[noreturn]] void fail_unknown_callee(const ast::Expr& callee, Frame& f);
   Value call_builtin(const std::string& name, const std::vector<EvArg>& args, const SourceLoc& loc);
   Value call_sum(const std::vector<EvArg>& args, const SourceLoc& loc, Frame& f);
   std::string child_path(const std::string& parent, const std::string& segment);
@@ -133,7 +149,7 @@ class Elaborator {
   Diagnostics& diags_;
   BuiltinContext builtin_ctx_;
   Graph graph_;
-  std::map<std::string, Value> globals_;
+  std::map<const ast::File*, std::map<std::string, Const>> consts_;  // file-level `let`s
   std::vector<Frame*> frames_;
   std::map<std::string, int> path_counts_;
   std::string key_path_;  // instance path of the choice being expanded

@@ -7,7 +7,9 @@
 #include <set>
 #include <sstream>
 
+#include "compiler/frontend/builtins.h"
 #include "compiler/frontend/parser.h"
+#include "compiler/ir/op_registry.h"
 
 namespace nas {
 namespace fs = std::filesystem;
@@ -67,6 +69,14 @@ class Loader {
     auto file = parse_source(source, diags_);
     if (!file) return false;
     bool ok = true;
+    FileScope scope;
+    auto import_file = [&](const std::string& key) {
+      auto loaded = files_.find(key);  // absent when it failed to parse: reported already
+      if (loaded == files_.end()) return;
+      auto& imports = scope.imports;
+      if (std::find(imports.begin(), imports.end(), loaded->second) == imports.end())
+        imports.push_back(loaded->second);
+    };
     fs::path dir = fs::path(source->path).parent_path();
     for (const auto& imp : file->imports) {
       std::string found = resolve(imp.path, dir);
@@ -89,7 +99,10 @@ class Loader {
         ok = false;
         continue;
       }
-      if (loaded_.count(key)) continue;  // already part of the program (diamond import)
+      if (loaded_.count(key)) {  // already part of the program (diamond import)
+        import_file(key);
+        continue;
+      }
       bool read_ok = false;
       std::string text = read_file_or_empty(found, &read_ok);
       if (!read_ok) {
@@ -102,17 +115,27 @@ class Loader {
       ok = parse_and_follow(std::make_shared<const SourceFile>(found, std::move(text)), program) &&
            ok;
       stack_.pop_back();
+      import_file(key);
     }
-    // Register after the imports, so that the files vector lists dependencies first.
     for (const auto& m : file->modules) {
-      auto [it, inserted] = program.modules.emplace(m.name, &m);
+      std::string shadow = shadowed_builtin(m);
+      if (!shadow.empty()) {
+        diags_.error(m.loc, shadow);
+        ok = false;
+        continue;
+      }
+      auto [it, inserted] = scope.modules.emplace(m.name, &m);
       if (!inserted) {
-        diags_.error(m.loc, "module `" + m.name + "` is defined twice");
+        diags_.error(m.loc, std::string(m.is_network ? "network" : "module") + " `" + m.name +
+                                "` is defined twice in this file");
         diags_.note(it->second->loc, "first definition of `" + m.name + "` is here");
         ok = false;
       }
+      program.file_of[&m] = file.get();
     }
-    for (const auto& c : file->consts) program.consts.push_back(&c);
+    // Registered after the imports, so that the files vector lists dependencies first.
+    files_[canonical(source->path)] = file.get();
+    program.scopes[file.get()] = std::move(scope);
     program.files.push_back(std::move(file));
     return ok;
   }
@@ -135,9 +158,47 @@ class Loader {
   Diagnostics& diags_;
   std::vector<std::string> stack_;
   std::set<std::string> loaded_;
+  std::map<std::string, const ast::File*> files_;  // by canonical path, once parsed
 };
 
 }  // namespace
+
+std::vector<const ast::ModuleDecl*> Program::modules_named(const ast::File& from,
+                                                           const std::string& name) const {
+  const FileScope& scope = scopes.at(&from);
+  auto own = scope.modules.find(name);
+  if (own != scope.modules.end()) return {own->second};
+  std::vector<const ast::ModuleDecl*> found;
+  for (const ast::File* imported : scope.imports) {
+    const auto& theirs = scopes.at(imported).modules;
+    auto it = theirs.find(name);
+    if (it != theirs.end()) found.push_back(it->second);
+  }
+  return found;
+}
+
+std::vector<std::string> Program::visible_module_names(const ast::File& from) const {
+  const FileScope& scope = scopes.at(&from);
+  std::vector<std::string> names;
+  for (const auto& [name, m] : scope.modules) names.push_back(name);
+  for (const ast::File* imported : scope.imports)
+    for (const auto& [name, m] : scopes.at(imported).modules) names.push_back(name);
+  return names;
+}
+
+// Checked at the definition because a module is looked up before the ops when called:
+// a module `relu` would silently replace the op for every caller of that file.
+std::string shadowed_builtin(const ast::ModuleDecl& m) {
+  const OpDef* op = find_op(m.name);
+  const char* what =
+      op && !op->internal ? "op"
+      : is_builtin_function(m.name) || m.name == "sum" || m.name == "channels" || m.name == "shape"
+          ? "function"
+          : nullptr;
+  if (!what) return {};
+  return std::string(m.is_network ? "network" : "module") + " `" + m.name +
+         "` shadows the built-in " + what + " `" + m.name + "`; rename it";
+}
 
 std::unique_ptr<Program> load_program_from_text(const std::string& path, std::string text,
                                                 const std::vector<std::string>& search_paths,

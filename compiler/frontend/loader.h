@@ -1,5 +1,6 @@
 // Loading a program: the main .nas file plus its transitive imports, with import cycles
-// and missing files reported at the import that causes them.
+// and missing files reported at the import that causes them, and each file's scope (what
+// its names mean).
 #pragma once
 
 #include <map>
@@ -11,12 +12,32 @@
 
 namespace nas {
 
+// Names resolve per file: a file sees its own modules and constants, then those of the
+// files it imports directly (not theirs in turn), so that an import never changes what a
+// name means inside another file.
+struct FileScope {
+  std::map<std::string, const ast::ModuleDecl*> modules;  // its own, networks included
+  std::vector<const ast::File*> imports;                  // direct, in import order, each once
+};
+
 struct Program {
   std::vector<std::unique_ptr<ast::File>> files;  // dependencies before dependants
   const ast::File* main = nullptr;
-  std::map<std::string, const ast::ModuleDecl*> modules;  // all modules and networks by name
-  std::vector<const ast::ConstDecl*> consts;              // file-level `let`s, dependencies first
+  std::map<const ast::File*, FileScope> scopes;
+  std::map<const ast::ModuleDecl*, const ast::File*> file_of;  // where each module is defined
+
+  // What `name` means as a module called from `from`: its own module, else the modules of
+  // that name in its direct imports. Several results are an ambiguity for the caller to
+  // report; none, an unknown name.
+  std::vector<const ast::ModuleDecl*> modules_named(const ast::File& from,
+                                                    const std::string& name) const;
+  // Every module name `from` can call, for "did you mean" suggestions.
+  std::vector<std::string> visible_module_names(const ast::File& from) const;
 };
+
+// "module `relu` shadows the built-in op `relu`; rename it" when a module or network name
+// is that of a built-in op or function; empty otherwise.
+std::string shadowed_builtin(const ast::ModuleDecl& m);
 
 // Where `import "x.nas"` looks after the importing file's own folder: -I folders, then
 // $NASC_STDLIB, then the stdlib of the build tree and of the install prefix.

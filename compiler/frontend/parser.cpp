@@ -6,6 +6,7 @@
 #include <NasParser.h>
 #include <antlr4-runtime.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <set>
 #include <string_view>
 
+#include "compiler/frontend/pytorch_hints.h"
 #include "compiler/ir/names.h"
 
 namespace nas {
@@ -309,7 +311,7 @@ class ErrorListener : public antlr4::BaseErrorListener {
  public:
   ErrorListener(Columns& cols, antlr4::CommonTokenStream& tokens, const TokenKinds& k,
                 Diagnostics& diags)
-      : cols_(cols), tokens_(tokens), diags_(diags) {
+      : cols_(cols), tokens_(tokens), k_(k), diags_(diags) {
     // Statement ends: every `;`, and the `}` that closes a module or network. A `}`
     // inside (a choice body, an `if` block) is not one: recovery often unwinds past it.
     boundary_.resize(tokens.size());
@@ -334,10 +336,46 @@ class ErrorListener : public antlr4::BaseErrorListener {
       if (prev->getType() != antlr4::Token::EOF) loc = cols_.after(prev);
     }
     diags_.error(loc, "syntax error: " + msg);
+    if (tok && index > 0) note_floor_division(tokens_.get(index - 1), tok);
   }
   int count = 0;
 
  private:
+  // `k // 2` (PyTorch's floor division) comments out the rest of the line, and the error
+  // then comes from whatever follows, which says nothing about the `//`: when a `//`
+  // comment starts right after an operand, just before the offending token, say so.
+  void note_floor_division(const antlr4::Token* operand, const antlr4::Token* next) {
+    size_t type = operand->getType();
+    bool is_operand = type == NasLexer::IDENT || type == NasLexer::INT || type == NasLexer::FLOAT ||
+                      type == NasLexer::STRING || type == k_.rparen || type == k_.rbracket;
+    if (!is_operand) return;
+    antlr4::CharStream* input = operand->getInputStream();
+    if (!input) return;
+    size_t from = operand->getStopIndex() + 1;
+    size_t to = next->getType() == antlr4::Token::EOF ? input->size() : next->getStartIndex();
+    if (from >= to) return;
+    std::string gap = input->getText(antlr4::misc::Interval(from, to - 1));
+    size_t spaces = gap.find_first_not_of(" \t");
+    if (spaces == std::string::npos || gap.compare(spaces, 2, "//") != 0) return;
+    std::string comment = gap.substr(spaces + 2, gap.find('\n', spaces) - spaces - 2);
+    // The right operand: the word the comment starts with.
+    size_t word = comment.find_first_not_of(" \t");
+    std::string right;
+    while (word < comment.size() &&
+           (std::isalnum(static_cast<unsigned char>(comment[word])) || comment[word] == '_'))
+      right += comment[word++];
+    // A comment that reads like code (`// 2;`, `// 2, 3)`, `// 2`) rather than words
+    // (`// done`, where only a `;` is missing before the comment).
+    bool swallowed_code = comment.find_first_of(";,)]") != std::string::npos ||
+                          (!right.empty() && std::isdigit(static_cast<unsigned char>(right[0])));
+    if (!swallowed_code) return;
+    std::string left =
+        type == NasLexer::IDENT || type == NasLexer::INT ? operand->getText() : std::string();
+    SourceLoc at = cols_.after(operand);
+    at.col += static_cast<int>(spaces);  // spaces and tabs: one byte each
+    diags_.note(at, floor_division_note(left, right));
+  }
+
   // A statement end from the last error's token (itself included: a missing `;` is
   // reported at the `}` that follows) up to, not including, the new one.
   bool boundary_between(size_t from, size_t to) {
@@ -347,6 +385,7 @@ class ErrorListener : public antlr4::BaseErrorListener {
   }
   Columns& cols_;
   antlr4::CommonTokenStream& tokens_;
+  const TokenKinds& k_;
   Diagnostics& diags_;
   std::vector<char> boundary_;
   ssize_t last_ = -1;
