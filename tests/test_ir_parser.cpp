@@ -499,5 +499,15 @@ TEST_CASE("parse_ir survives mangled dumps", "[ir_parser]") {
   CHECK(parsed > 100);
 }
 
+TEST_CASE("parse_ir reads a pool's stride 0 as its kernel, as the printer writes it",
+          "[ir_parser]") {
+  Graph g = parse_ok(
+      "network n() {\n  %0 = input() {shape=[2,8,8]} : [2,8,8]\n"
+      "  %1 = max_pool(%0) {kernel=2, pad=0, stride=0} : [2,4,4]\n  return %1\n}\n");
+  CHECK(g.nodes[1].int_attr("stride") == 2);
+  CHECK_THAT(print_graph(g), Catch::Matchers::Contains("{kernel=2, pad=0, stride=2} : [2,4,4]"));
+  check_round_trip(g, "max_pool with stride 0");
+}
+
 }  // namespace
 }  // namespace nas

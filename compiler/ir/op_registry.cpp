@@ -189,6 +189,10 @@ OpDef pool(std::string name, std::string doc, std::vector<AttrSpec> extra_attrs 
               int_spec("stride", 0, "step; 0 means equal to the kernel (PyTorch's default)"),
               int_spec("pad", 0, "implicit padding on each side, at most kernel/2")};
   for (AttrSpec& a : extra_attrs) op.attrs.push_back(std::move(a));
+  op.resolve_attrs = [](Attrs& attrs) {
+    int64_t& stride = std::get<int64_t>(attrs.at("stride"));
+    if (stride == 0) stride = std::get<int64_t>(attrs.at("kernel"));
+  };
   op.infer = [name](InferContext& ctx, Shape& out) {
     if (!expect_image(ctx, name) ||
         !check_ints(ctx, name, {{"kernel", 1}, {"stride", 0}, {"pad", 0}}))
@@ -846,6 +850,7 @@ std::string complete_attrs(const OpDef& op, Attrs& attrs) {
     if (!spec.default_value) return fmt::format("{} requires attribute `{}`", op.name, spec.name);
     attrs.emplace(spec.name, *spec.default_value);
   }
+  if (op.resolve_attrs) op.resolve_attrs(attrs);
   return {};
 }
 

@@ -83,6 +83,9 @@ struct OpDef {
   bool effect = false;
   // Set on gradient ops: the output views its first input's storage (a reshape).
   bool alias = false;
+  // Replaces attribute values that stand for another attribute's (a pool's stride 0 means
+  // its kernel) by that value, so that the IR shows what runs. Run by complete_attrs.
+  std::function<void(Attrs& attrs)> resolve_attrs;
 
   const AttrSpec* find_attr(std::string_view attr) const;
 };
@@ -91,8 +94,9 @@ struct OpDef {
 const OpDef* find_op(std::string_view name);
 const std::vector<const OpDef*>& all_ops();
 
-// Fills defaults and checks types/required attributes. Returns an error message, or
-// empty on success. Unknown attribute names are an error.
+// Fills defaults, checks types/required attributes and resolves derived values
+// (OpDef::resolve_attrs). Returns an error message, or empty on success. Unknown
+// attribute names are an error.
 std::string complete_attrs(const OpDef& op, Attrs& attrs);
 
 // Every tensor is capped at this many elements per sample, so that users' huge numbers are
