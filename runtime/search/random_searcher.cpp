@@ -24,6 +24,7 @@
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
+#include "support/format.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -182,10 +183,11 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
     rec["seconds"] = seconds;
     write_epoch_record(run, events, rec, i + 1);
     std::string line = fmt::format(
-        "arch {}/{}: train loss {:.4f} acc {:.2f}% | valid loss {:.4f} acc {:.2f}% | {:.0f} "
-        "params, {:.1f}M MACs | best so far #{} ({:.2f}%) | {:.1f} s",
-        i + 1, count, t.train_loss, 100 * t.train_acc, t.valid_loss, 100 * t.valid_acc, info.params,
-        info.macs / 1e6, best + 1, 100 * best_acc, seconds);
+        "arch {}/{}: train loss {:.4f} acc {:.2f}% | valid loss {:.4f} acc {:.2f}% | {} "
+        "params, {} MACs | best so far #{} ({:.2f}%) | {:.1f} s",
+        i + 1, count, t.train_loss, 100 * t.train_acc, t.valid_loss, 100 * t.valid_acc,
+        with_commas(std::llround(info.params)), human_count(info.macs), best + 1, 100 * best_acc,
+        seconds);
     out << line << "\n";
     run.log(line);
     // Every architecture tried, for retraining or inspecting any of them.

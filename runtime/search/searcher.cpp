@@ -22,6 +22,7 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/trainer.h"
+#include "support/format.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -341,8 +342,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     rec["seconds"] = seconds;
     write_epoch_record(run, events, rec, epoch + 1);
     std::string line = fmt::format(
-        "{} {}/{}: train loss {:.4f} acc {:.2f}%{}{} | alpha entropy {:.3f} | genotype {:.0f} "
-        "params, {:.1f}M MACs{} | {:.1f} s",
+        "{} {}/{}: train loss {:.4f} acc {:.2f}%{}{} | alpha entropy {:.3f} | genotype {} "
+        "params, {} MACs{} | {:.1f} s",
         warming ? "warm-up" : "epoch", epoch + 1, base.epochs, totals.train_loss / n,
         100 * totals.train_correct / n,
         warming ? std::string()
@@ -350,7 +351,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                               100 * totals.valid_correct / nv),
         totals.rewards > 0 ? fmt::format(" | reward {:.4f}", totals.reward / totals.rewards)
                            : std::string(),
-        mean_entropy(summary.probs), summary.genotype.params, summary.genotype.macs / 1e6,
+        mean_entropy(summary.probs), with_commas(std::llround(summary.genotype.params)),
+        human_count(summary.genotype.macs),
         std::isnan(summary.genotype.latency_ms)
             ? std::string()
             : fmt::format(", {:.3f} ms", summary.genotype.latency_ms),

@@ -1,5 +1,6 @@
-// What every nasc command prints the same way: exit codes, the diagnostics report, and
-// numbers for people (1,234,567; 1.23M).
+// What every nasc command prints the same way: exit codes and the diagnostics report.
+// Numbers for people (1,234,567; 1.23M) come from support/format.h, which the runtime's
+// progress lines use too.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "compiler/ir/diagnostics.h"
+#include "support/format.h"
 
 namespace nas::cli {
 
@@ -15,7 +17,5 @@ constexpr size_t kMaxErrors = 20;  // the compiler stops at this many
 
 // Prints the diagnostics to stderr with an error count; kUserError when there are errors.
 int report(const Diagnostics& diags);
-std::string with_commas(int64_t v);  // 1234567 -> "1,234,567"
-std::string human(int64_t v);        // 1234567 -> "1.23M"
 
 }  // namespace nas::cli

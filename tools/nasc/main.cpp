@@ -123,7 +123,7 @@ int cmd_check(const Options& o, const Graph& g, Diagnostics& diags) {
                                      : " (largest/smallest by coordinate search)")
             << "\n";
   std::cout << "  MACs             supernet " << with_commas(s.supernet_macs) << " ("
-            << human(s.supernet_macs) << ") per sample\n";
+            << human_count(s.supernet_macs) << ") per sample\n";
   if (fixed) {
     NodeCosts c = node_costs(*fixed);
     std::vector<char> all(fixed->nodes.size(), 1);
@@ -452,10 +452,9 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     SearchSummary s = run_search(std::move(setup), o.output, o.resume, std::cout);
     std::cout << "found " << s.genotype.names.size() << " choices, "
               << with_commas(static_cast<int64_t>(s.genotype.params)) << " params, "
-              << human(static_cast<int64_t>(s.genotype.macs)) << " MACs ("
-              << fmt::format("{:.0f}", s.seconds) << " s); wrote " << o.output
-              << "/arch.json\nretrain it: nasc train " << o.file << " --arch " << o.output
-              << "/arch.json -o RUN_DIR\n";
+              << human_count(s.genotype.macs) << " MACs (" << fmt::format("{:.0f}", s.seconds)
+              << " s); wrote " << o.output << "/arch.json\nretrain it: nasc train " << o.file
+              << " --arch " << o.output << "/arch.json -o RUN_DIR\n";
   } catch (const std::exception& e) {
     diags.error({}, e.what());
   }
