@@ -119,6 +119,44 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
              "cannot tell the output format from \"out.xyz\"");
 }
 
+TEST_CASE("nasc: a mistyped command, flag or stage gets a suggestion", "[cli]") {
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  user_error(cli.run("chek tiny.nas"),
+             "nasc: error: unknown command `chek`; did you mean `check`? (commands: check, graph, "
+             "ir, train, search, profile, estimate)");
+  user_error(cli.run("check tiny.nas --jsn"), "unknown option --jsn; did you mean `--json`?");
+  user_error(cli.run("ir tiny.nas --no-location"),
+             "unknown option --no-location; did you mean `--no-locations`?");
+  user_error(cli.run("ir tiny.nas --stage pruend"),
+             "unknown --stage `pruend`; did you mean `pruned`?");
+  // A one-letter flag is close to every other: no suggestion.
+  Run r = cli.run("check tiny.nas -x");
+  user_error(r, "unknown option -x");
+  CHECK_THAT(r.err, !Contains("did you mean"));
+}
+
+TEST_CASE("nasc ir and check: a pool's effective stride, counts with three digits", "[cli]") {
+  Cli cli;
+  cli.write("pools.nas",
+            "network pools(x: tensor[2, 12, 12]) {\n"
+            "  return avg_pool(max_pool(x, 2), 3, pad=1);\n"
+            "}\n");
+  Run ir = cli.run("ir pools.nas --no-locations");
+  INFO(ir.err);
+  REQUIRE(ir.status == 0);
+  // Stride 0 means "the kernel"; the dump shows the stride used.
+  CHECK_THAT(ir.out, Contains("max_pool(%0) {kernel=2, pad=0, stride=2} : [2,6,6]"));
+  CHECK_THAT(
+      ir.out,
+      Contains("avg_pool(%1) {count_include_pad=true, kernel=3, pad=1, stride=3} : [2,2,2]"));
+  CHECK_THAT(ir.out, !Contains("stride=0"));
+  cli.write("tiny.nas", kTiny);
+  Run check = cli.run("check tiny.nas");
+  CHECK(check.status == 0);
+  CHECK_THAT(check.out, Contains("MACs             supernet 508,112 (508K) per sample"));
+}
+
 TEST_CASE("nasc: missing and unreadable files", "[cli]") {
   Cli cli;
   user_error(cli.run("check missing.nas"), "cannot read \"missing.nas\": no such file");

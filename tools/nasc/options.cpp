@@ -1,8 +1,12 @@
 #include "tools/nasc/options.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
-#include <set>
+#include <vector>
+
+#include "support/did_you_mean.h"
 
 namespace nas::cli {
 
@@ -69,10 +73,35 @@ Docs: docs/language.md (the language), docs/cli.md (this tool), docs/train.md (t
 )";
 }
 
+namespace {
+
+// The long flags the usage text documents, so that the suggestion for a mistyped one
+// stays in step with the help.
+std::vector<std::string> documented_long_flags() {
+  std::vector<std::string> flags;
+  const std::string text = usage();
+  for (size_t i = 0; i + 2 < text.size(); ++i) {
+    bool starts_word = i == 0 || text[i - 1] == ' ' || text[i - 1] == '[' || text[i - 1] == '|';
+    if (!starts_word || text.compare(i, 2, "--") != 0 ||
+        !std::isalpha(static_cast<unsigned char>(text[i + 2])))
+      continue;
+    size_t end = i + 2;
+    while (end < text.size() &&
+           (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-'))
+      ++end;
+    std::string flag = text.substr(i, end - i);
+    if (std::find(flags.begin(), flags.end(), flag) == flags.end()) flags.push_back(flag);
+    i = end;
+  }
+  return flags;
+}
+
+}  // namespace
+
 Options parse_options(int argc, char** argv) {
   Options o;
-  static const std::set<std::string> commands = {"check",  "graph",   "ir",      "train",
-                                                 "search", "profile", "estimate"};
+  static const std::vector<std::string> commands = {"check",  "graph",   "ir",      "train",
+                                                    "search", "profile", "estimate"};
   std::vector<std::string> args(argv + 1, argv + argc);
   bool stage_given = false, batch_given = false;
   auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
@@ -179,11 +208,13 @@ Options parse_options(int argc, char** argv) {
       else if (o.error.empty())
         o.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     } else if (a.size() > 1 && a[0] == '-') {
-      o.error = "unknown option " + a;
+      // Short flags are one letter: any other letter would be "close" to all of them.
+      o.error = "unknown option " + a +
+                (a.rfind("--", 0) == 0 ? did_you_mean(a, documented_long_flags()) : "");
     } else if (o.command.empty()) {
-      if (!commands.count(a)) {
-        o.error = "unknown command `" + a +
-                  "` (commands: check, graph, ir, train, search, profile, estimate)";
+      if (std::find(commands.begin(), commands.end(), a) == commands.end()) {
+        o.error = "unknown command `" + a + "`" + did_you_mean(a, commands) +
+                  " (commands: check, graph, ir, train, search, profile, estimate)";
       }
       o.command = a;
     } else if (o.file.empty()) {
@@ -194,9 +225,12 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.error.empty() && o.command.empty()) o.error = "no command given";
   if (o.error.empty() && o.file.empty()) o.error = "`nasc " + o.command + "` needs a .nas FILE";
-  static const std::set<std::string> stages = {"ast", "ir", "pruned", "grad", "plan", "train-plan"};
-  if (o.error.empty() && o.command == "ir" && !stages.count(o.stage))
-    o.error = "unknown --stage `" + o.stage + "` (stages: ast, ir, pruned, grad, plan, train-plan)";
+  static const std::vector<std::string> stages = {"ast",  "ir",   "pruned",
+                                                  "grad", "plan", "train-plan"};
+  if (o.error.empty() && o.command == "ir" &&
+      std::find(stages.begin(), stages.end(), o.stage) == stages.end())
+    o.error = "unknown --stage `" + o.stage + "`" + did_you_mean(o.stage, stages) +
+              " (stages: ast, ir, pruned, grad, plan, train-plan)";
   if (o.error.empty() && o.command == "ir" && o.stage == "pruned" && o.arch.empty())
     o.error = "--stage pruned needs --arch A.json (the selection to prune with)";
   // A flag the command would ignore is a mistake worth saying so, not silently dropping.
