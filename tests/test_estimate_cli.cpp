@@ -117,14 +117,16 @@ TEST_CASE("nasc estimate --json: stable keys, --measure and its error", "[estima
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   CHECK(keys == std::vector<std::string>{
                     "network", "arch", "mode", "params", "param_bytes", "macs", "activation_bytes",
-                    "train_batch", "train_activation_bytes", "lut", "latency_batch", "latency_ms",
-                    "latency_ms_accumulated", "latency_ms_fused", "latency_ms_measured",
-                    "latency_error", "latency_error_accumulated"});
+                    "train_batch", "train_activation_bytes", "train_not_applicable", "lut",
+                    "latency_batch", "latency_ms", "latency_ms_accumulated", "latency_ms_fused",
+                    "latency_ms_measured", "latency_error", "latency_error_accumulated"});
   CHECK(j["mode"] == "arch");
   CHECK(j["params"] == 738);
   CHECK(j["macs"] == 508112);
   CHECK(j["activation_bytes"] == 50176);
   CHECK(j["train_batch"] == 8);
+  CHECK(j["train_activation_bytes"].get<int64_t>() > 0);
+  CHECK(j["train_not_applicable"].is_null());
   CHECK(j["latency_ms"] == j["latency_ms_fused"]);
   double measured = j["latency_ms_measured"], est = j["latency_ms"];
   CHECK(measured > 0);
@@ -252,4 +254,34 @@ TEST_CASE("nasc profile and estimate: bad flags", "[estimate][cli]") {
   auto r = run_nasc("estimate examples/tiny.nas --arch " + bad);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("conv9"));
+}
+
+// Params, MACs, inference memory and latency need no loss: a network whose output is not
+// 1-D logits is estimated, profiled and measured; only training memory is not applicable,
+// and the output says why.
+TEST_CASE("nasc estimate: a network that returns no logits", "[estimate][cli]") {
+  std::string net = nas::test::scratch_path("feature_map.nas");
+  nas::test::write_bytes(net, R"(network feature_map(x: tensor[3, 16, 16]) {
+  return relu(conv(x, 4, kernel=3, pad=1));
+})");
+  auto r = run_nasc("estimate " + net + " --json --profile-missing --measure" + kFast);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Json j = Json::parse(r.out);
+  CHECK(j["params"] == 3 * 4 * 9);  // conv has no bias by default
+  CHECK(j["macs"] == 3 * 4 * 9 * 16 * 16);
+  CHECK(j["activation_bytes"].get<int64_t>() > 0);
+  CHECK(j["train_activation_bytes"].is_null());
+  CHECK(j["train_not_applicable"] ==
+        "`feature_map` returns [4,16,16], not 1-D logits [classes], so it has no training loss");
+  CHECK(j["latency_ms"].get<double>() > 0);
+  CHECK(j["latency_ms_measured"].get<double>() > 0);
+
+  r = run_nasc("estimate " + net);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("training: not applicable (`feature_map` returns [4,16,16]"));
+  std::string lut = nas::test::scratch_path("feature_map_lut.json");
+  r = run_nasc("profile " + net + " -o " + lut + kFast);
+  INFO(r.err);
+  CHECK(r.status == 0);
 }

@@ -5,12 +5,38 @@
 #include "compiler/analysis/space_stats.h"
 #include "compiler/estimate/latency_units.h"
 #include "compiler/lowering/compile_plan.h"
+#include "compiler/lowering/lower.h"
 #include "compiler/passes/autodiff.h"
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/pipeline.h"
 #include "runtime/estimate/profiler.h"
+#include "support/errors.h"
 
 namespace nas {
+namespace {
+
+// The plan latency work runs at `batch`: compile_plan's evaluation plan (forward + loss)
+// for a classifier, the forward graph alone for any other output.
+ExecPlan inference_plan(const Graph& network, int64_t batch) {
+  PlanOptions po;
+  po.batch = batch;
+  if (training_output_problem(network).empty()) return compile_plan(network, po);
+  Graph g = execution_graph(network);
+  if (g.inputs.size() != 1)
+    throw UserError("", "network `" + g.name + "` has " + std::to_string(g.inputs.size()) +
+                            " inputs; the executor runs networks with exactly one");
+  return lower(g, plan_memory(g, batch));
+}
+
+}  // namespace
+
+std::string training_output_problem(const Graph& network) {
+  if (network.output >= 0 && network.nodes[network.output].shape.size() == 1) return "";
+  return "`" + network.name + "` returns " +
+         (network.output < 0 ? std::string("nothing")
+                             : shape_str(network.nodes[network.output].shape)) +
+         ", not 1-D logits [classes], so it has no training loss";
+}
 
 StaticEstimate static_estimate(const Graph& network, int64_t train_batch) {
   StaticEstimate s;
@@ -21,20 +47,20 @@ StaticEstimate static_estimate(const Graph& network, int64_t train_batch) {
   s.macs = masked_sum(costs.macs, mask);
   Graph g = execution_graph(network);
   s.activation_bytes = plan_memory(g, 1).peak_bytes;
+  s.train_batch = train_batch;
+  s.train_not_applicable = training_output_problem(g);
+  if (!s.train_not_applicable.empty()) return s;
   AutodiffOptions ad;
   ad.arch_grads = !g.arch.empty();
-  s.train_batch = train_batch;
   s.train_activation_bytes = plan_memory(build_training_graph(g, ad), train_batch).peak_bytes;
   return s;
 }
 
 SpaceLatency::SpaceLatency(const Graph& supernet, int64_t batch)
     : exec_(execution_graph(supernet)) {
-  PlanOptions po;
-  po.batch = batch;
-  // compile_plan applies execution_graph itself; CSE is deterministic, so its nodes are
+  // inference_plan applies execution_graph itself; CSE is deterministic, so its nodes are
   // exec_'s and the plan's guards index exec_.
-  plan_ = compile_plan(supernet, po);
+  plan_ = inference_plan(supernet, batch);
   NAS_CHECK(plan_.forward_nodes == static_cast<int>(exec_.nodes.size()),
             "the plan was lowered from another execution graph");
   units_ = latency_units(exec_, plan_.steps.size());
@@ -105,9 +131,7 @@ LatencyEstimate ArchEstimator::estimate_full() {
 
 LutEntry measure_network(const Graph& network, const Selection* sel, int64_t batch,
                          const MeasureSettings& settings) {
-  PlanOptions po;
-  po.batch = batch;
-  ExecPlan plan = compile_plan(sel ? specialise(network, *sel) : network, po);
+  ExecPlan plan = inference_plan(sel ? specialise(network, *sel) : network, batch);
   return measure_plan(plan, settings);
 }
 

@@ -7,6 +7,9 @@
 // candidate computed, as DARTS' supernet runs), like `nasc check` and `nasc ir --stage
 // plan` do.
 //
+// Latency needs no loss: a classifier's inference plan keeps its loss step (as the
+// tables profiled so far do), any other network's plan ends at its output.
+//
 // Latency: the supernet's inference plan (batch = the table's) is compiled once from
 // execution_graph(supernet); a selection becomes a live mask over that graph (LiveMasker:
 // Zero cuts its branch, unselected candidates are dead), and the estimate is the masked
@@ -36,10 +39,19 @@ struct StaticEstimate {
   int64_t activation_bytes = 0;  // inference arena peak at batch 1
   int64_t train_batch = 0;
   int64_t train_activation_bytes = 0;  // training (fwd + loss + bwd) arena peak at train_batch
+  // Why train_activation_bytes is not computed (it is 0 then), "" when it is: training
+  // needs a loss, and the loss needs the network to return 1-D logits.
+  std::string train_not_applicable;
 };
 
-// Throws std::invalid_argument when memory planning refuses the sizes.
+// Every figure but training memory holds for any network; that one only for a network
+// that returns 1-D logits (else train_not_applicable says why). Throws
+// std::invalid_argument when memory planning refuses the sizes.
 StaticEstimate static_estimate(const Graph& network, int64_t train_batch);
+
+// Why `network` cannot be trained with the cross-entropy loss ("" when it can): its output
+// is not 1-D logits [classes].
+std::string training_output_problem(const Graph& network);
 
 // A space compiled once for latency work at one batch size.
 class SpaceLatency {

@@ -182,7 +182,11 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
     j["macs"] = st.macs;
     j["activation_bytes"] = st.activation_bytes;
     j["train_batch"] = st.train_batch;
-    j["train_activation_bytes"] = st.train_activation_bytes;
+    const bool trains = st.train_not_applicable.empty();
+    j["train_activation_bytes"] =
+        trains ? nlohmann::ordered_json(st.train_activation_bytes) : nlohmann::ordered_json();
+    j["train_not_applicable"] =
+        trains ? nlohmann::ordered_json() : nlohmann::ordered_json(st.train_not_applicable);
   } catch (const std::invalid_argument& e) {
     diags.error({}, e.what());
     return report(diags);
@@ -277,8 +281,12 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
   std::cout << "  MACs               " << with_commas(j["macs"]) << " per sample\n";
   std::cout << "  activation memory  " << bytes_text(j["activation_bytes"])
             << " (inference, batch 1)\n";
-  std::cout << "                     " << bytes_text(j["train_activation_bytes"])
-            << " (training, batch " << train_batch << ")\n";
+  if (j["train_activation_bytes"].is_null())
+    std::cout << "                     training: not applicable ("
+              << j["train_not_applicable"].get<std::string>() << ")\n";
+  else
+    std::cout << "                     " << bytes_text(j["train_activation_bytes"])
+              << " (training, batch " << train_batch << ")\n";
   if (latency)
     std::cout << fmt::format(
         "  latency            {:.3f} ms fused, {:.3f} ms accumulated (batch {}, {}{})\n", *fused,
