@@ -93,9 +93,9 @@ TEST_CASE("nasc train: bad input gives clear errors", "[train][cli]") {
   write(cfg, R"({"epochs": 1,)");
   fails("train examples/fmnist_cnn.nas -c " + cfg + " -o " + dir, cfg);
   fails("train examples/fmnist_cnn.nas -c /nonexistent.json -o " + dir, "/nonexistent.json");
-  // CIFAR-sized network on 1x28x28 data: the shapes are named.
-  fails("train examples/mobilenet_v2.nas --data synthetic -o " + dir,
-        "samples are [1,28,28] but the network's input is [3,224,224]");
+  // CIFAR-sized network on Fashion-MNIST: the shapes are named.
+  fails("train examples/mobilenet_v2.nas --data fashion-mnist -o " + dir,
+        "fashion-mnist samples are [1,28,28] but the network's input is [3,224,224]");
   std::string arch = scratch("arch.json");
   write(arch, R"({"choices": {"op": "conv7"}})");
   fails("train examples/tiny.nas --data synthetic --arch " + arch + " -o " + dir, "conv7");
@@ -130,4 +130,40 @@ TEST_CASE("nasc train: killed mid-epoch, resumed, ends where an uninterrupted ru
     INFO(a.tensors[i].name);
     CHECK(a.tensors[i].data == b.tensors[i].data);  // bit-identical
   }
+}
+
+// Synthetic data take the network's input shape and one class per logit, so any
+// classifier trains on them; a config that names another shape is refused at its key.
+TEST_CASE("nasc train: synthetic data of the network's shape", "[train][cli][data]") {
+  std::string net = scratch("rgb.nas");
+  write(net, R"(network rgb(x: tensor[3, 12, 12], classes: int = 4) {
+  let h = relu(conv(x, 4, kernel=3, pad=1));
+  return linear(global_avg_pool(h), classes);
+})");
+  std::string dir = scratch("rgb_run");
+  Result r = nasc("train " + net + " --data synthetic --epochs 1 -o " + dir);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  // The run's config says what ran: the shape and classes it took from the network.
+  nlohmann::json config = nlohmann::json::parse(slurp(dir + "/config.json"));
+  CHECK(config["data"]["synthetic_shape"] == nlohmann::json({3, 12, 12}));
+  CHECK(config["data"]["synthetic_classes"] == 4);
+
+  std::string cfg = scratch("rgb.json");
+  auto fails = [&](const std::string& data, const std::string& message) {
+    write(cfg, R"({"epochs": 1, "data": {"name": "synthetic", )" + data + "}}");
+    Result bad = nasc("train " + net + " -c " + cfg + " -o " + scratch("rgb_bad"));
+    INFO(bad.err);
+    CHECK(bad.status == 1);
+    CHECK_THAT(bad.err, Contains(message));
+  };
+  fails(R"("synthetic_shape": [1, 28, 28])",
+        cfg + ": data.synthetic_shape: [1,28,28] does not match the network's input [3,12,12]");
+  fails(R"("synthetic_classes": 7)",
+        cfg + ": data.synthetic_classes: 7 classes, but the network returns only 4 logits");
+  // The key is located in the file even when --data names the data set again.
+  write(cfg, R"({"epochs": 1, "data": {"name": "synthetic", "synthetic_shape": [3, 8, 8]}})");
+  Result again = nasc("train " + net + " -c " + cfg + " --data synthetic -o " + scratch("rgb_x"));
+  CHECK(again.status == 1);
+  CHECK_THAT(again.err, Contains(cfg + ": data.synthetic_shape: [3,8,8] does not match"));
 }

@@ -176,6 +176,8 @@ SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan) {
 
 SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                          std::ostream& out) {
+  resolve_synthetic_data(setup.config.base.data, setup.weight_plan.input_shape,
+                         setup.weight_plan.classes, setup.config.base.source);
   const std::string algorithm = setup.algorithm;
   if (algorithm == "random") return run_random_search(std::move(setup), dir, resume, out);
   if (algorithm != "darts" && algorithm != "darts2" && algorithm != "pnas")

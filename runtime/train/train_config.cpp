@@ -15,9 +15,11 @@
 #include <stdexcept>
 
 #include "runtime/data/dataset.h"
+#include "runtime/exec/exec_plan.h"
 #include "runtime/optim/grad_accum.h"
 #include "support/config_section.h"
 #include "support/did_you_mean.h"
+#include "support/errors.h"
 #include "support/json_file.h"
 
 namespace nas {
@@ -97,6 +99,14 @@ const std::vector<std::string> kDataKeys = {"name",
                                             "synthetic_classes",
                                             "synthetic_shape"};
 const std::vector<std::string> kAugmentKeys = {"crop_padding", "hflip", "cutout", "normalize"};
+
+constexpr double kMaxSyntheticBytes = 2147483648.0;
+
+double synthetic_bytes(const DataConfig& d) {
+  double bytes = static_cast<double>(d.synthetic_samples);
+  for (int64_t s : d.synthetic_shape) bytes *= static_cast<double>(s);
+  return bytes;
+}
 
 // The sections of a train config, read through ConfigSection (support/config_section.h)
 // like every strict config; `file_` names the config in messages.
@@ -207,15 +217,18 @@ DataConfig Parser::parse_data(const json& j, const DataConfig& def) const {
         const json& e = (*it)[k];
         const std::string pk = S + "[" + std::to_string(k) + "]";
         if (!e.is_number_integer()) fail(pk, "expected an integer, got " + type_of(e));
-        if (!e.is_number_unsigned() || e.get<uint64_t>() < 1 || e.get<uint64_t>() > 65536)
-          fail(pk, "must be in [1, 65536], got " + e.dump());
+        // Signed or unsigned alike: a config written back by train_config_to_json holds
+        // signed integers.
+        const bool in_range = e.is_number_unsigned()
+                                  ? e.get<uint64_t>() >= 1 && e.get<uint64_t>() <= 65536
+                                  : e.get<int64_t>() >= 1 && e.get<int64_t>() <= 65536;
+        if (!in_range) fail(pk, "must be in [1, 65536], got " + e.dump());
         d.synthetic_shape.push_back(e.get<int64_t>());
       }
     }
     // make_synthetic keeps the whole set in memory as bytes; refuse what it would refuse.
-    double bytes = static_cast<double>(d.synthetic_samples);
-    for (int64_t s : d.synthetic_shape) bytes *= static_cast<double>(s);
-    if (bytes > 2147483648.0)
+    // Without a shape the network's is checked when it is known (resolve_synthetic_data).
+    if (!d.synthetic_shape.empty() && synthetic_bytes(d) > kMaxSyntheticBytes)
       fail(P + ".synthetic_samples",
            std::to_string(d.synthetic_samples) + " samples of this shape need over 2 GiB");
   }
@@ -399,7 +412,40 @@ TrainConfig parse_train_config(const json& j, const std::string& path_for_messag
   if (auto it = j.find("optimizer"); it != j.end())
     c.optimizer = p.parse_optimizer(*it, c.optimizer);
   if (auto it = j.find("network"); it != j.end()) c.network = p.parse_network(*it);
+  c.source = path_for_messages;
   return c;
+}
+
+void resolve_synthetic_data(DataConfig& d, const std::vector<int64_t>& input_shape, int64_t classes,
+                            const std::string& source) {
+  if (d.name != "synthetic") return;
+  if (input_shape.size() != 3)
+    throw UserError(source.empty() ? "data" : source + ": data",
+                    "synthetic data are images [C, H, W], but the network's input is " +
+                        shape_text(input_shape));
+  if (d.synthetic_shape.empty()) {
+    d.synthetic_shape = input_shape;
+  } else if (d.synthetic_shape != input_shape) {
+    throw ConfigError(source, "data.synthetic_shape",
+                      shape_text(d.synthetic_shape) + " does not match the network's input " +
+                          shape_text(input_shape) + "; remove the key to use the network's shape");
+  }
+  if (d.synthetic_classes == 0) {
+    if (classes < 2)
+      throw UserError(source.empty() ? "data" : source + ": data",
+                      "synthetic data need at least 2 classes, but the network returns " +
+                          std::to_string(classes) + " logit");
+    d.synthetic_classes = classes;
+  } else if (d.synthetic_classes > classes) {
+    throw ConfigError(source, "data.synthetic_classes",
+                      std::to_string(d.synthetic_classes) +
+                          " classes, but the network returns only " + std::to_string(classes) +
+                          " logits; remove the key to use one class per logit");
+  }
+  if (synthetic_bytes(d) > kMaxSyntheticBytes)
+    throw ConfigError(source, "data.synthetic_samples",
+                      std::to_string(d.synthetic_samples) + " samples of " +
+                          shape_text(d.synthetic_shape) + " need over 2 GiB");
 }
 
 TrainConfig load_train_config(const std::string& file) {
@@ -427,9 +473,10 @@ ordered_json train_config_to_json(const TrainConfig& c) {
                    {"cutout", d.augment.cutout},
                    {"normalize", d.normalize}};
   if (d.name == "synthetic") {
+    // Unset ones stay unset: they mean "the network's", whatever network comes next.
     dj["synthetic_samples"] = d.synthetic_samples;
-    dj["synthetic_classes"] = d.synthetic_classes;
-    dj["synthetic_shape"] = d.synthetic_shape;
+    if (d.synthetic_classes > 0) dj["synthetic_classes"] = d.synthetic_classes;
+    if (!d.synthetic_shape.empty()) dj["synthetic_shape"] = d.synthetic_shape;
   }
   j["data"] = std::move(dj);
   j["optimizer"] = optimizer_config_to_json(c.optimizer);

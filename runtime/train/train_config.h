@@ -41,9 +41,10 @@ struct DataConfig {
   Augment augment;
   bool normalize = true;  // JSON: "augment": {"normalize": true}
   // Only for name "synthetic" (make_synthetic): training samples, classes, per-sample
-  // C,H,W.
-  int64_t synthetic_samples = 2048, synthetic_classes = 10;
-  std::vector<int64_t> synthetic_shape = {1, 28, 28};
+  // C,H,W. Unset (0, empty), the classes are the network's logits and the shape its
+  // input: resolve_synthetic_data fills them in before a run writes its config.json.
+  int64_t synthetic_samples = 2048, synthetic_classes = 0;
+  std::vector<int64_t> synthetic_shape;
 
   // mini_batch with 0 resolved to batch_size.
   int64_t effective_mini_batch() const { return mini_batch > 0 ? mini_batch : batch_size; }
@@ -62,6 +63,9 @@ struct TrainConfig {
   std::vector<std::pair<std::string, std::string>> network;
   int64_t log_every = 50;        // steps between plain progress lines (stdout not a terminal)
   int64_t checkpoint_every = 1;  // epochs between checkpoints (the last epoch always saves)
+  // Where the config came from (parse_train_config's path_for_messages), for errors found
+  // once the network is known. Not a setting: neither compared nor written.
+  std::string source;
 };
 
 bool operator==(const DataConfig& a, const DataConfig& b);
@@ -79,6 +83,14 @@ TrainConfig default_train_config();
 // batch_size?)" (no "<path>: " prefix when path_for_messages is empty). Every key is
 // optional; an absent one keeps its default_train_config() value.
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& path_for_messages);
+
+// For synthetic data: unset synthetic_shape / synthetic_classes become the network's
+// input shape and logit count; set ones must agree with the network. Throws ConfigError
+// at `source`: data.synthetic_shape naming both shapes, data.synthetic_classes when there
+// are more classes than logits, data.synthetic_samples beyond 2 GiB of images; UserError
+// for a network whose input is not an image [C, H, W]. Other data sets are left alone.
+void resolve_synthetic_data(DataConfig& d, const std::vector<int64_t>& input_shape, int64_t classes,
+                            const std::string& source);
 
 // Reads `file` and parses it; errors name the file: a JsonSyntaxError at line:column for
 // text that is not JSON (or gives a key twice), a ConfigError at the key path otherwise.

@@ -15,6 +15,7 @@
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/tensor_file.h"
+#include "support/errors.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -98,6 +99,8 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
     d.train = read_cifar10(cfg.dir, true);
     d.test = read_cifar10(cfg.dir, false);
   } else if (cfg.name == "synthetic") {
+    NAS_CHECK(!cfg.synthetic_shape.empty() && cfg.synthetic_classes > 0,
+              "synthetic data used before resolve_synthetic_data");
     // One data set split 80/20, so train and test share the class prototypes.
     size_t total = static_cast<size_t>(cfg.synthetic_samples + cfg.synthetic_samples / 4);
     Dataset all =
@@ -116,7 +119,8 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
     throw std::invalid_argument("the " + cfg.name + " samples are " +
                                 shape_text(d.train.sample_shape) + " but the network's input is " +
                                 shape_text(input_shape) +
-                                " (set the network's input shape, e.g. --set in_channels=..)");
+                                " (`nasc check FILE` shows the network's parameters; one of them "
+                                "may set its input)");
   if (d.train.num_classes > classes)
     throw std::invalid_argument(fmt::format("{} has {} classes but the network returns {} logits",
                                             cfg.name, d.train.num_classes, classes));
@@ -156,6 +160,8 @@ LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& da
 
 TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resume,
                            std::ostream& out) {
+  resolve_synthetic_data(setup.config.data, setup.train_plan.input_shape, setup.train_plan.classes,
+                         setup.config.source);
   const TrainConfig& cfg = setup.config;
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(cfg.threads);

@@ -239,8 +239,11 @@ std::optional<TrainConfig> train_config(const Options& o, Diagnostics& diags) {
     std::string file = o.config;
     if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
     TrainConfig cfg = file.empty() ? default_train_config() : load_train_config(file);
-    if (!o.data.empty())
+    if (!o.data.empty()) {
+      const std::string source = cfg.source;  // data.synthetic_* still come from the file
       cfg = parse_train_config(with_data_flag(train_config_to_json(cfg), o.data), "--data");
+      cfg.source = source;
+    }
     if (o.epochs > 0) cfg.epochs = o.epochs;
     if (o.threads >= 0) cfg.threads = static_cast<int>(o.threads);
     return cfg;
@@ -303,8 +306,11 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     std::string file = o.config;
     if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
     cfg = file.empty() ? default_search_config() : load_search_config(file);
-    if (!o.data.empty())
+    if (!o.data.empty()) {
+      const std::string source = cfg->base.source;  // data.synthetic_* still from the file
       cfg = parse_search_config(with_data_flag(search_config_to_json(*cfg), o.data), "--data");
+      cfg->base.source = source;
+    }
     if (o.epochs > 0) cfg->base.epochs = o.epochs;
     if (o.threads >= 0) cfg->base.threads = static_cast<int>(o.threads);
     if (o.resume && !o.algorithm.empty() && o.config.empty() && o.algorithm != cfg->algorithm)
