@@ -1,6 +1,8 @@
 // Search: genotype derivation against hand-computed probabilities (the top-2 rule, Zero
 // excluded, shared keys, joins), the search config, and `nasc search` end to end with bad
-// input. The algorithms themselves are tested in test_search_algorithms.cpp.
+// input, killed searches resumed (at exact steps, through NASC_TEST_KILL_AT) and the
+// resume property over every step of a small DARTS search. The algorithms themselves are
+// tested in test_search_algorithms.cpp.
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
@@ -15,6 +17,7 @@
 #include "runtime/report/tfevents.h"
 #include "runtime/search/search_config.h"
 #include "runtime/search/searcher.h"
+#include "runtime/train/checkpoint.h"
 #include "tests/cli_test_util.h"
 #include "tests/ir_test_util.h"
 
@@ -177,7 +180,9 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
   // The arch file it wrote drives `nasc train --arch` and `nasc check --arch`.
   CHECK(run_nasc("check examples/tiny.nas --arch " + whole + "/arch.json").status == 0);
 
-  run_nasc_and_kill(args + cut, cut + "/metrics.jsonl", 2, 100);
+  // Killed 12 steps into its third epoch of 24 steps (warm-up, then two of search).
+  run_nasc_killed_at(args + cut, "step:60");
+  CHECK(count_lines(cut + "/metrics.jsonl") == 2);
   CliResult resumed = run_nasc("search examples/tiny.nas --resume -o " + cut);
   INFO(resumed.err);
   REQUIRE(resumed.status == 0);
@@ -239,7 +244,8 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   REQUIRE(r.status == 0);
   CHECK_THAT(slurp(whole + "/metrics.jsonl"), Contains("\"reward\":"));
   CHECK_THAT(slurp(whole + "/log.txt"), Contains("(pnas)"));
-  run_nasc_and_kill(args + cut, cut + "/metrics.jsonl", 2, 100);
+  run_nasc_killed_at(args + cut, "step:30");  // 6 steps into the third epoch of 12 steps
+  CHECK(count_lines(cut + "/metrics.jsonl") == 2);
   CliResult resumed =
       run_nasc("search examples/tiny.nas --resume -o " + cut);  // pnas, from config.json
   INFO(resumed.err);
@@ -267,7 +273,9 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   for (const char* f :
        {"arch.svg", "report.html", "checkpoint", "samples/arch_001.json", "samples/arch_003.json"})
     CHECK(std::filesystem::exists(rnd + "/" + f));
-  run_nasc_and_kill(rargs + rnd_cut, rnd_cut + "/metrics.jsonl", 1, 100);
+  // Each architecture trains 3 epochs of 12 steps: step 50 is inside the second one.
+  run_nasc_killed_at(rargs + rnd_cut, "step:50");
+  CHECK(count_lines(rnd_cut + "/metrics.jsonl") == 1);
   CliResult rres = run_nasc("search examples/tiny.nas -a random --resume -o " + rnd_cut);
   INFO(rres.err);
   REQUIRE(rres.status == 0);
@@ -349,4 +357,52 @@ TEST_CASE("nasc search: regularizer config, latency tables and bad input",
                             R"("}})";
   fails("search examples/tiny.nas --set width=4 --data synthetic -c " + cfg + " -o " + dir,
         "was profiled for another search space or input size");
+}
+
+// The resume property for a DARTS search, as for training (test_train_cli.cpp): killed
+// after any step, warm-up or search, or while writing a checkpoint, the resumed search
+// ends with the same alphas, arch.json, checkpoint and metrics, byte for byte.
+TEST_CASE("nasc search: killed at every step or checkpoint write, resumed bit-identically",
+          "[search][cli][resume][property]") {
+  using namespace nas::test;
+  // 128 training samples, split per class into 70 for the weights and 60 for the alphas,
+  // in batches of 16: 3 steps per epoch; one warm-up epoch, one search epoch.
+  std::string cfg = scratch_path("search_small.json");
+  std::ofstream(cfg) << R"({"epochs": 2, "seed": 3, "threads": 1, "warmup_epochs": 1,
+    "data": {"name": "synthetic", "synthetic_samples": 128, "batch_size": 16}})";
+  const std::string args = "search examples/tiny.nas -c " + cfg + " -o ";
+  const std::vector<std::string> files = {"arch.json", "checkpoint"};
+  const std::string whole = scratch_path("search_small_whole");
+  CliResult r = run_nasc(args + whole);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto expected = run_outcome(whole, files);
+  auto resume = [&](const std::string& dir) {
+    CliResult resumed = run_nasc("search examples/tiny.nas --resume -o " + dir);
+    INFO(resumed.err);
+    REQUIRE(resumed.status == 0);
+    CHECK_FALSE(std::filesystem::exists(dir + "/checkpoint.tmp"));
+    return resumed.out;
+  };
+  const int64_t steps = nas::load_checkpoint(whole)->global_step;
+  REQUIRE(steps == 6);
+  for (int step = 1; step <= steps; ++step) {
+    INFO("killed after step " << step);
+    std::string dir = scratch_path("search_small_step" + std::to_string(step));
+    run_nasc_killed_at(args + dir, "step:" + std::to_string(step));
+    const bool has_checkpoint = step > steps / 2;
+    CHECK(std::filesystem::exists(dir + "/checkpoint") == has_checkpoint);
+    CHECK_THAT(resume(dir), Contains(has_checkpoint ? "resuming after epoch 1"
+                                                    : "no checkpoint yet: starting the run over"));
+    CHECK(run_outcome(dir, files) == expected);
+  }
+  for (int write_number = 1; write_number <= 2; ++write_number) {
+    INFO("killed while writing checkpoint " << write_number);
+    std::string dir = scratch_path("search_small_write" + std::to_string(write_number));
+    run_nasc_killed_at(args + dir, "checkpoint-write:" + std::to_string(write_number));
+    CHECK(std::filesystem::exists(dir + "/checkpoint.tmp"));
+    CHECK(std::filesystem::exists(dir + "/checkpoint") == (write_number == 2));
+    resume(dir);
+    CHECK(run_outcome(dir, files) == expected);
+  }
 }

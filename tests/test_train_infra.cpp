@@ -732,7 +732,7 @@ TEST_CASE("run dir: files, log lines and metrics records", "[train]") {
         "{\"epoch\":1,\"train_loss\":0.5}\n{\"epoch\":2,\"train_loss\":0.25}\n");
 }
 
-TEST_CASE("run dir: a fresh run refuses an old run's folder; resume needs a checkpoint",
+TEST_CASE("run dir: a fresh run refuses an old run's folder; resume needs a checkpoint or config",
           "[train]") {
   TempDir tmp;
   const std::string dir = tmp / "run";
@@ -746,8 +746,18 @@ TEST_CASE("run dir: a fresh run refuses an old run's folder; resume needs a chec
                 Catch::Matchers::Equals(dir + ": already holds a run (log.txt); use "
                                               "--resume to continue it, or -o with "
                                               "another folder"));
-  REQUIRE_ERROR(RunDir(dir, false), RunDirError,
-                StartsWith(dir + ": no checkpoint to resume from"));
+  // Stopped before its first checkpoint: --resume starts it over from its config.json.
+  {
+    fs::copy(dir, tmp / "over");
+    RunDir again(tmp / "over", false);
+    again.metrics({{"epoch", 1}});
+    again.start_over();
+    CHECK(read_bytes(again.path("metrics.jsonl")).empty());
+    CHECK_THAT(read_bytes(again.path("log.txt")), Contains(kStartingOver));
+  }
+  fs::create_directories(tmp / "bare");
+  REQUIRE_ERROR(RunDir(tmp / "bare", false), RunDirError,
+                StartsWith(tmp / "bare" + ": no checkpoint or config.json to resume from"));
   REQUIRE_ERROR(RunDir(tmp / "absent", false), RunDirError,
                 StartsWith(tmp / "absent" + ": no such run folder"));
   write_bytes(tmp / "file", "x");

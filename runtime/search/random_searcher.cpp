@@ -23,6 +23,7 @@
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/kill_points.h"
 #include "runtime/train/progress.h"
 #include "support/format.h"
 #include "support/rng.h"
@@ -86,6 +87,8 @@ Trial train_one(const SearchSetup& setup, const SearchData& sd, const ChoiceSele
       if (base.optimizer.grad_clip > 0) clip_grad_norm(grads, base.optimizer.grad_clip);
       opt->set_lr(schedule->lr_at(step, base.epochs * steps));
       opt->step();
+      // The run's step count: every architecture trains the same number of steps.
+      kill_point_after_step(index * base.epochs * steps + step + 1);
       bar.update(s + 1, seen, loss / seen, static_cast<double>(correct) / seen);
     }
     t.train_loss = loss / static_cast<double>(std::max<int64_t>(1, seen));
@@ -122,9 +125,9 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   meta["algorithm"] = "random";
   int64_t first = 0, best = -1;
   double best_acc = -1;
-  if (resume) {
-    std::optional<Checkpoint> ck = load_checkpoint(dir);
-    if (!ck) throw std::invalid_argument(dir + ": no checkpoint to resume from");
+  std::optional<Checkpoint> ck;
+  if (resume) ck = load_checkpoint(dir);
+  if (ck) {
     const std::string what = run.path(kCheckpointFileName);
     if (ck->extra.value("algorithm", std::string()) != "random")
       throw std::invalid_argument(what + ": the checkpoint is from a `" +
@@ -139,9 +142,11 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
     run.truncate_metrics_after(first);
     run.log(fmt::format("resumed after architecture {}", first));
     out << "resuming after architecture " << first << "\n";
+  } else if (resume) {
+    run.start_over();
+    out << kStartingOver << "\n";
   } else {
     run.write_json("config.json", search_config_to_json(cfg));
-    std::filesystem::create_directories(run.path("samples"));
     run.log(fmt::format(
         "search {} (random): {} architectures of {} choices, each trained {} epochs on {} "
         "samples and validated on {}",
@@ -150,6 +155,7 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   }
   if (cfg.warmup_epochs > 0)
     run.log("note: random search has no warm-up; warmup_epochs is ignored");
+  std::filesystem::create_directories(run.path("samples"));
 
   EventWriter events(dir);
   SearchSummary summary;

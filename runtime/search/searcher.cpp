@@ -20,6 +20,7 @@
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/kill_points.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/trainer.h"
 #include "support/format.h"
@@ -226,9 +227,9 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   nlohmann::json meta = setup.meta;
   meta["algorithm"] = algorithm;
   int64_t first_epoch = 0, global_step = 0;
-  if (resume) {
-    std::optional<Checkpoint> ck = load_checkpoint(dir);
-    if (!ck) throw std::invalid_argument(dir + ": no checkpoint to resume from");
+  std::optional<Checkpoint> ck;
+  if (resume) ck = load_checkpoint(dir);
+  if (ck) {
     const std::string what = run.path(kCheckpointFileName);
     if (ck->extra.value("algorithm", algorithm) != algorithm)
       throw std::invalid_argument(what + ": the checkpoint is from a `" +
@@ -254,6 +255,9 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     run.truncate_metrics_after(first_epoch);
     run.log(fmt::format("resumed after epoch {} (step {})", first_epoch, global_step));
     out << "resuming after epoch " << first_epoch << "\n";
+  } else if (resume) {
+    run.start_over();
+    out << kStartingOver << "\n";
   } else {
     run.write_json("config.json", search_config_to_json(cfg));
     run.log(fmt::format(
@@ -306,6 +310,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       opt.set_lr(lr);
       opt.step();
       ++global_step;
+      kill_point_after_step(global_step);
       const double seen = static_cast<double>(totals.train_seen);
       bar.update(s + 1, totals.train_seen, totals.train_loss / seen, totals.train_correct / seen);
     }

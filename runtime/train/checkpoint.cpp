@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "runtime/train/kill_points.h"
+
 namespace nas {
 
 namespace fs = std::filesystem;
@@ -51,7 +53,7 @@ void save_checkpoint(const std::string& dir, const Checkpoint& c) {
     blob.shape = {static_cast<int64_t>(blob.data.size())};
     f.tensors.push_back(std::move(blob));
   }
-  write_tensor_file(path, f);
+  write_tensor_file(path, f, kill_point_in_checkpoint_write);
 }
 
 std::optional<Checkpoint> load_checkpoint(const std::string& dir) {

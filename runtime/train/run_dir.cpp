@@ -29,8 +29,10 @@ RunDir::RunDir(const std::string& dir, bool fresh) : dir_(dir) {
     throw RunDirError(dir_ + ": exists and is not a folder");
   if (!fresh) {
     if (!fs::exists(st)) throw RunDirError(dir_ + ": no such run folder to resume");
-    if (!fs::exists(path(kCheckpointFileName), ec))
-      throw RunDirError(dir_ + ": no checkpoint to resume from (the run saved none yet?)");
+    // A run stopped before its first checkpoint still has its config.json: resuming it
+    // starts it over, rather than leaving a folder that can be neither resumed nor reused.
+    if (!fs::exists(path(kCheckpointFileName), ec) && !fs::exists(path("config.json"), ec))
+      throw RunDirError(dir_ + ": no checkpoint or config.json to resume from");
     return;
   }
   for (const char* m : kRunMarkers)
@@ -84,6 +86,11 @@ void RunDir::metrics(const nlohmann::ordered_json& record) {
     throw RunDirError(path("metrics.jsonl") + ": cannot encode a record: " + e.what());
   }
   append("metrics.jsonl", text + "\n");
+}
+
+void RunDir::start_over() {
+  truncate_metrics_after(0);
+  log(kStartingOver);
 }
 
 void RunDir::truncate_metrics_after(int64_t last_epoch) {

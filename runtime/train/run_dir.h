@@ -21,11 +21,15 @@ class RunDirError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What --resume says when there is no checkpoint yet.
+inline constexpr const char* kStartingOver = "no checkpoint yet: starting the run over";
+
 class RunDir {
  public:
   // Creates `dir` (and parents). fresh = true (a new run): refuses a folder that already
   // holds a run (log.txt, metrics.jsonl or checkpoint); other files are left alone.
-  // fresh = false (--resume): the folder must exist and hold a checkpoint.
+  // fresh = false (--resume): the folder must exist and hold a checkpoint, or the
+  // config.json of a run stopped before its first checkpoint (which then starts over).
   RunDir(const std::string& dir, bool fresh);
 
   const std::string& dir() const { return dir_; }
@@ -42,6 +46,9 @@ class RunDir {
   // left by a crash. Other lines, unparseable ones included, are kept as they are.
   // Rewrites the file atomically; nothing happens when there is no metrics.jsonl.
   void truncate_metrics_after(int64_t last_epoch);
+  // For --resume of a run stopped before its first checkpoint: drops its epoch records
+  // and notes in log.txt that the run starts over (kStartingOver).
+  void start_over();
 
  private:
   void append(const std::string& name, const std::string& text);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 
+#include "support/errors.h"
 #include "support/little_endian.h"
 
 namespace nas {
@@ -321,7 +322,8 @@ const NamedTensor* TensorFile::find(const std::string& name) const {
   return nullptr;
 }
 
-void write_tensor_file(const std::string& path, const TensorFile& f) {
+void write_tensor_file(const std::string& path, const TensorFile& f,
+                       const std::function<void()>& halfway) {
   check_for_write(path, f);
   ordered_json header;
   header["format"] = "nasc-weights";
@@ -358,21 +360,40 @@ void write_tensor_file(const std::string& path, const TensorFile& f) {
   head.resize(round_up(head.size(), kTensorFileAlign), '\0');
 
   AtomicFileWriter out(path);
-  out.write(head.data(), head.size());
+  // Every byte goes through `put`, which splits the write that crosses the middle of the
+  // file so that `halfway` sees a temporary file exactly half written.
+  const uint64_t half = (head.size() + cursor) / 2;
+  uint64_t put_bytes = 0;
+  bool halfway_called = !halfway;
+  auto put = [&](const void* data, size_t bytes) {
+    const char* p = static_cast<const char*>(data);
+    if (!halfway_called && put_bytes + bytes >= half) {
+      const size_t first = static_cast<size_t>(half - put_bytes);
+      out.write(p, first);
+      put_bytes += first;
+      halfway_called = true;
+      halfway();
+      p += first;
+      bytes -= first;
+    }
+    out.write(p, bytes);
+    put_bytes += bytes;
+  };
+  put(head.data(), head.size());
   static const char zeros[kTensorFileAlign] = {};
   uint64_t written = 0;
   std::vector<float> chunk;
   for (size_t i = 0; i < f.tensors.size(); ++i) {
-    out.write(zeros, static_cast<size_t>(offsets[i] - written));
+    put(zeros, static_cast<size_t>(offsets[i] - written));
     const std::vector<float>& d = f.tensors[i].data;
     if (host_is_little_endian()) {
-      out.write(d.data(), d.size() * 4);
+      put(d.data(), d.size() * 4);
     } else {
       for (size_t k = 0; k < d.size(); k += kChunkFloats) {
         size_t n = std::min(kChunkFloats, d.size() - k);
         chunk.assign(d.begin() + k, d.begin() + k + n);
         swap_words(chunk.data(), n);
-        out.write(chunk.data(), n * 4);
+        put(chunk.data(), n * 4);
       }
     }
     written = offsets[i] + d.size() * 4;
@@ -397,12 +418,17 @@ AtomicFileWriter::~AtomicFileWriter() {
   if (!committed_) ::unlink(tmp_.c_str());
 }
 
-void AtomicFileWriter::fail(const std::string& what) {
+void AtomicFileWriter::fail(const std::string& failure) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   ::unlink(tmp_.c_str());
   committed_ = true;  // nothing left to clean up
-  throw std::runtime_error(path_ + ": " + what);
+  // Say what survives: after a full disk the user's first question is whether the last
+  // good checkpoint or weights file is still there.
+  const std::string what = failure + "; the previous " +
+                           std::filesystem::path(path_).filename().string() +
+                           ", if any, is left as it was";
+  throw DataFileError(path_, what);
 }
 
 void AtomicFileWriter::write(const void* data, size_t bytes) {
@@ -411,7 +437,7 @@ void AtomicFileWriter::write(const void* data, size_t bytes) {
   while (bytes > 0) {
     ssize_t n = ::write(fd_, p, std::min<size_t>(bytes, size_t{1} << 30));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail(std::string("cannot write: ") + std::strerror(n < 0 ? errno : EIO));
+    if (n <= 0) fail("cannot write " + tmp_ + ": " + std::strerror(n < 0 ? errno : EIO));
     p += n;
     bytes -= static_cast<size_t>(n);
   }

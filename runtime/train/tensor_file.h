@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -43,9 +44,13 @@ inline constexpr size_t kTensorFileAlign = 64;
 
 // Writes `f` to `path` atomically (see write_file_atomic). Throws std::invalid_argument
 // naming the path and the tensor when `f` is inconsistent (empty or duplicate name, a dim
-// < 1, data size != product of the shape, meta not an object), and std::runtime_error
-// naming the path on an I/O error; the previous file at `path`, if any, is then intact.
-void write_tensor_file(const std::string& path, const TensorFile& f);
+// < 1, data size != product of the shape, meta not an object), and DataFileError naming
+// the path on an I/O error (a full disk, a file size limit, a read-only folder); the
+// previous file at `path`, if any, is then intact. `halfway`, when given, is called once
+// while the temporary file holds half of the bytes: the crash tests' kill point
+// (kill_points.h).
+void write_tensor_file(const std::string& path, const TensorFile& f,
+                       const std::function<void()>& halfway = {});
 
 // Reads and fully checks a tensor file: magic, version, header size, JSON validity, every
 // field's presence and type, unique non-empty names, shapes, aligned non-overlapping
@@ -55,7 +60,8 @@ TensorFile read_tensor_file(const std::string& path);
 // Writes a file so that a reader (or a crash) sees either the old content or the new one,
 // never a mix: the bytes go to `path` + ".tmp" in the same folder, which is flushed to
 // disk and renamed over `path`. A leftover ".tmp" from an interrupted write is harmless
-// and is overwritten by the next write. Throws std::runtime_error naming the path.
+// and is overwritten by the next write. Throws DataFileError (support/errors.h) naming
+// the path and saying that the previous file is left as it was.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(std::string path);

@@ -13,6 +13,7 @@
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/kill_points.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/tensor_file.h"
 #include "support/errors.h"
@@ -198,9 +199,9 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
 
   nlohmann::json meta = setup.network_meta;
   int64_t first_epoch = 0, global_step = 0;
-  if (resume) {
-    std::optional<Checkpoint> ck = load_checkpoint(dir);
-    if (!ck) throw std::invalid_argument(dir + ": no checkpoint to resume from");
+  std::optional<Checkpoint> ck;
+  if (resume) ck = load_checkpoint(dir);
+  if (ck) {
     params_from_file(store, ck->params, run.path(kCheckpointFileName));
     opt->load_state(ck->optimizer_state);
     first_epoch = ck->epoch;
@@ -208,6 +209,9 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
     run.truncate_metrics_after(first_epoch);
     run.log(fmt::format("resumed after epoch {} (step {})", first_epoch, global_step));
     out << "resuming after epoch " << first_epoch << "\n";
+  } else if (resume) {
+    run.start_over();
+    out << kStartingOver << "\n";
   } else {
     run.write_json("config.json", train_config_to_json(cfg));
     run.log(fmt::format("train {}: {} training / {} test samples, {} parameters, arena {} MB",
@@ -253,6 +257,7 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
         opt->step();
         store.zero_grads();
         ++global_step;
+        kill_point_after_step(global_step);
       }
       bar.update(mini_step, seen, loss_sum / seen, static_cast<double>(correct) / seen);
     }
