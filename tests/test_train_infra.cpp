@@ -732,7 +732,7 @@ TEST_CASE("run dir: files, log lines and metrics records", "[train]") {
         "{\"epoch\":1,\"train_loss\":0.5}\n{\"epoch\":2,\"train_loss\":0.25}\n");
 }
 
-TEST_CASE("run dir: a fresh run refuses an old run's folder; resume needs a checkpoint or config",
+TEST_CASE("run dir: fresh runs refuse an old run's folder, resume needs a checkpoint or config",
           "[train]") {
   TempDir tmp;
   const std::string dir = tmp / "run";
