@@ -1,7 +1,6 @@
 #include "compiler/lowering/lower.h"
 
 #include <set>
-#include <stdexcept>
 #include <unordered_map>
 
 #include "compiler/ir/op_registry.h"
@@ -136,19 +135,20 @@ class Lowering {
     Layer& l = layer_[n.id];
     const std::string& op = n.op->name;
     if (op == "conv" || op == "dwconv") {
-      int64_t c_out = s.ints["out"], groups = s.ints["groups"], k = s.ints["kernel"];
+      int64_t c_out = s.int_attr("out"), groups = s.int_attr("groups"), k = s.int_attr("kernel");
       int64_t fan_in = s.fwd_in_shape[1] / groups * k * k;
       l.weight = add_param(n, "weight", {c_out, s.fwd_in_shape[1] / groups, k, k}, true,
                            ParamInit::KaimingUniform, fan_in);
-      if (s.ints["bias"])
+      if (s.int_attr("bias"))
         l.bias = add_param(n, "bias", {c_out}, true, ParamInit::KaimingUniform, fan_in);
     } else if (op == "linear") {
-      int64_t in = shape_numel(g_.nodes[n.inputs[0]].shape), out = s.ints["out"];
+      int64_t in = shape_numel(g_.nodes[n.inputs[0]].shape), out = s.int_attr("out");
       l.weight = add_param(n, "weight", {out, in}, true, ParamInit::KaimingUniform, in);
-      if (s.ints["bias"]) l.bias = add_param(n, "bias", {out}, true, ParamInit::KaimingUniform, in);
+      if (s.int_attr("bias"))
+        l.bias = add_param(n, "bias", {out}, true, ParamInit::KaimingUniform, in);
     } else if (op == "batchnorm") {
       int64_t c = n.shape[0];
-      if (s.ints["affine"]) {
+      if (s.int_attr("affine")) {
         l.weight = add_param(n, "scale", {c}, true, ParamInit::Ones, 1);
         l.bias = add_param(n, "shift", {c}, true, ParamInit::Zeros, 1);
       }
@@ -174,15 +174,14 @@ class Lowering {
     if (fwd.op->name == "dwconv") {
       int64_t c = s.fwd_in_shape[1];
       s.ints["groups"] = c;
-      s.ints["out"] = c * s.ints["multiplier"];
+      s.ints["out"] = c * s.int_attr("multiplier");
     }
   }
 
   Step step(const Node& n) {
     Step s;
     auto it = kinds().find(n.op->name);
-    if (it == kinds().end())
-      throw std::invalid_argument("lowering: op `" + n.op->name + "` has no executor step");
+    NAS_CHECK(it != kinds().end(), "lowering: op `" + n.op->name + "` has no executor step");
     s.kind = it->second;
     s.op = n.op->name;
     s.name = n.name;

@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <stdexcept>
 
 #include "runtime/cpu/batchnorm.h"
 #include "runtime/cpu/conv2d.h"
@@ -36,13 +35,13 @@ Conv2dParams conv_params(const Step& s) {
   Nchw in = nchw(s.fwd_in_shape);
   Conv2dParams p;
   p.n = in.n, p.c_in = in.c, p.h = in.h, p.w = in.w;
-  p.c_out = s.ints.at("out");
-  p.kernel = s.ints.at("kernel");
-  p.stride = s.ints.at("stride");
-  p.pad = s.ints.at("pad");
-  p.dilation = s.ints.at("dilation");
-  p.groups = s.ints.at("groups");
-  p.bias = s.ints.at("bias") != 0;
+  p.c_out = s.int_attr("out");
+  p.kernel = s.int_attr("kernel");
+  p.stride = s.int_attr("stride");
+  p.pad = s.int_attr("pad");
+  p.dilation = s.int_attr("dilation");
+  p.groups = s.int_attr("groups");
+  p.bias = s.int_attr("bias") != 0;
   return p;
 }
 
@@ -50,8 +49,8 @@ LinearParams linear_params(const Step& s) {
   LinearParams p;
   p.n = s.fwd_in_shape[0];
   p.in = shape_elements(s.fwd_in_shape) / p.n;
-  p.out = s.ints.at("out");
-  p.bias = s.ints.at("bias") != 0;
+  p.out = s.int_attr("out");
+  p.bias = s.int_attr("bias") != 0;
   return p;
 }
 
@@ -60,9 +59,9 @@ BatchNormParams batchnorm_params(const Step& s) {
   BatchNormParams p;
   p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
   if (s.fwd_in_shape.size() > 4) p.h = shape_elements(s.fwd_in_shape) / (x.n * x.c);
-  p.affine = s.ints.at("affine") != 0;
-  p.eps = s.floats.at("eps");
-  p.momentum = s.floats.at("momentum");
+  p.affine = s.int_attr("affine") != 0;
+  p.eps = s.float_attr("eps");
+  p.momentum = s.float_attr("momentum");
   return p;
 }
 
@@ -74,10 +73,12 @@ EltwiseParams eltwise_params(const Step& s) {
       {"sigmoid", EltwiseKind::sigmoid},
       {"hard_swish", EltwiseKind::hard_swish},
       {"hard_sigmoid", EltwiseKind::hard_sigmoid}};
+  auto kind = names.find(s.fwd_op);
+  NAS_CHECK(kind != names.end(), "step `" + s.name + "`: no element-wise kernel for " + s.fwd_op);
   EltwiseParams p;
-  p.kind = names.at(s.fwd_op);
+  p.kind = kind->second;
   p.size = shape_elements(s.fwd_out_shape);
-  if (s.floats.count("slope")) p.slope = s.floats.at("slope");
+  p.slope = s.float_attr_or("slope", p.slope);
   return p;
 }
 
@@ -86,10 +87,10 @@ Pool2dParams pool_params(const Step& s) {
   Pool2dParams p;
   p.kind = s.fwd_op == "max_pool" ? PoolKind::max : PoolKind::avg;
   p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
-  p.kernel = s.ints.at("kernel");
-  p.stride = s.ints.at("stride");
-  p.pad = s.ints.at("pad");
-  if (s.ints.count("count_include_pad")) p.count_include_pad = s.ints.at("count_include_pad") != 0;
+  p.kernel = s.int_attr("kernel");
+  p.stride = s.int_attr("stride");
+  p.pad = s.int_attr("pad");
+  p.count_include_pad = s.int_attr_or("count_include_pad", p.count_include_pad) != 0;
   return p;
 }
 
@@ -97,8 +98,8 @@ plain::CropParams crop_params(const Step& s) {
   Nchw x = nchw(s.fwd_in_shape);
   plain::CropParams p;
   p.batch = x.n, p.channels = x.c, p.height = x.h, p.width = x.w;
-  p.top = s.ints.at("top"), p.left = s.ints.at("left");
-  p.bottom = s.ints.at("bottom"), p.right = s.ints.at("right");
+  p.top = s.int_attr("top"), p.left = s.int_attr("left");
+  p.bottom = s.int_attr("bottom"), p.right = s.int_attr("right");
   return p;
 }
 
@@ -111,7 +112,11 @@ class CpuBackend : public Backend {
   void* allocate(size_t bytes) override {
     size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    if (p == nullptr) throw std::bad_alloc();
+    // Out of memory is the size of the user's network and batch, not a bug.
+    if (p == nullptr)
+      throw UserError("cpu backend", "cannot allocate " + std::to_string(rounded) +
+                                         " bytes of memory for the network's tensors; a "
+                                         "smaller batch size needs less");
     return p;
   }
   void release(void* p) override { std::free(p); }
@@ -138,7 +143,9 @@ class CpuBackend : public Backend {
   }
 
   std::vector<uint8_t>& state(int index, size_t bytes) {
-    std::vector<uint8_t>& b = states_.at(index);
+    NAS_CHECK(index >= 0 && static_cast<size_t>(index) < states_.size(),
+              "forward state " + std::to_string(index) + " was not planned");
+    std::vector<uint8_t>& b = states_[index];
     if (b.size() < bytes) b.assign(bytes, 0);
     return b;
   }
@@ -316,7 +323,7 @@ class CpuBackend : public Backend {
         std::vector<std::vector<int64_t>> shapes;
         for (const auto& shp : concat_inputs(s)) shapes.push_back({shp.begin() + 1, shp.end()});
         plain::ConcatParams p =
-            plain::ConcatParams::from_shapes(s.fwd_out_shape[0], shapes, s.ints.at("axis"));
+            plain::ConcatParams::from_shapes(s.fwd_out_shape[0], shapes, s.int_attr("axis"));
         if (s.kind == StepKind::Concat)
           return [p, inputs = s.inputs, out](RunState& st) {
             std::vector<const float*> xs;
@@ -332,7 +339,7 @@ class CpuBackend : public Backend {
         };
       }
       case StepKind::Scale:
-        return [n = shape_elements(s.output_shape), scale = s.floats.at("scale"), x = s.inputs[0],
+        return [n = shape_elements(s.output_shape), scale = s.float_attr("scale"), x = s.inputs[0],
                 out](RunState& st) {
           plain::scale_forward(n, scale, st.values[x], st.values[out]);
           return true;
@@ -355,7 +362,7 @@ class CpuBackend : public Backend {
       case StepKind::Dropout: {
         int64_t n = shape_elements(s.output_shape);
         uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
-        double p = s.floats.at("p");
+        double p = s.float_attr("p");
         return [n, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
           Rng rng(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)));
           const float keep = static_cast<float>(1.0 / (1.0 - p));
@@ -371,7 +378,7 @@ class CpuBackend : public Backend {
       case StepKind::DropoutGrad: {
         int64_t n = shape_elements(s.output_shape);
         uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
-        const float keep = static_cast<float>(1.0 / (1.0 - s.floats.at("p")));
+        const float keep = static_cast<float>(1.0 / (1.0 - s.float_attr("p")));
         return [n, mask, keep, dy = s.inputs[0], out](RunState& st) {
           const float* g = st.values[dy];
           float* dx = st.values[out];
@@ -440,7 +447,7 @@ class CpuBackend : public Backend {
           return true;
         };
     }
-    throw std::invalid_argument("cpu backend: unsupported step " + s.op);
+    internal_error(__FILE__, __LINE__, "cpu backend: unsupported step " + s.op);
   }
 
   // The batched shapes of a concat's inputs: its own inputs for the forward step; for a

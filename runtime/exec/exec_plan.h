@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "support/errors.h"
+
 namespace nas {
 
 enum class StepKind : uint8_t {
@@ -111,6 +113,31 @@ struct Step {
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
   int state = -1;  // saved forward state (batch-norm statistics, pool argmax, dropout mask)
   int group = -1;  // choice: index into ExecPlan::arch
+
+  // Checked reads of the forward op's attributes. Lowering copies every attribute the op
+  // has, so a missing one is a bug (an InternalError naming the op, the node and the
+  // attribute), never a silent 0 as ints["x"] would insert, nor a bare "map::at".
+  int64_t int_attr(const char* attr) const { return find_attr(ints, attr, "int"); }
+  double float_attr(const char* attr) const { return find_attr(floats, attr, "float"); }
+  // Attributes only some ops of a step kind have: the value, or `fallback` without one.
+  int64_t int_attr_or(const char* attr, int64_t fallback) const {
+    auto it = ints.find(attr);
+    return it == ints.end() ? fallback : it->second;
+  }
+  double float_attr_or(const char* attr, double fallback) const {
+    auto it = floats.find(attr);
+    return it == floats.end() ? fallback : it->second;
+  }
+
+ private:
+  template <typename T>
+  T find_attr(const std::map<std::string, T>& attrs, const char* attr, const char* kind) const {
+    auto it = attrs.find(attr);
+    NAS_CHECK(it != attrs.end(), "step `" + name + "` (op " + op +
+                                     (fwd_op.empty() || fwd_op == op ? "" : ", forward " + fwd_op) +
+                                     ") has no " + kind + " attribute `" + attr + "`");
+    return it->second;
+  }
 };
 
 struct ExecPlan {

@@ -14,10 +14,11 @@ namespace nas {
 Executor::Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> backend,
                    uint64_t seed)
     : plan_(std::move(plan)), store_(store), backend_(std::move(backend)) {
+  // Plans, selections, masks and batch sizes all come from nasc itself (the compiler and
+  // the trainers): a mismatch is a bug, so these are NAS_CHECKs.
   for (const Step& s : plan_.steps)
-    if (!backend_->supports(s))
-      throw std::invalid_argument("backend " + backend_->name() + " does not support step `" +
-                                  s.op + "` (" + s.name + ")");
+    NAS_CHECK(backend_->supports(s), "backend " + backend_->name() + " does not support step `" +
+                                         s.op + "` (" + s.name + ")");
   param_index_ = store_.bind(plan_, seed);
   arch_index_ = store_.bind_arch(plan_, seed);
   backend_->prepare(plan_);
@@ -61,8 +62,7 @@ void Executor::bind_arena(void* arena) {
 }
 
 void Executor::share_arena(Executor& a, Executor& b) {
-  if (!a.owns_arena_ || !b.owns_arena_)
-    throw std::logic_error("share_arena: an executor already shares its arena");
+  NAS_CHECK(a.owns_arena_ && b.owns_arena_, "share_arena: an executor already shares its arena");
   Executor& big = a.plan_.arena_bytes >= b.plan_.arena_bytes ? a : b;
   Executor& small = &big == &a ? b : a;
   small.backend_->release(small.arena_);
@@ -75,16 +75,16 @@ void Executor::use_full_choices() {
 }
 
 void Executor::use_selection(const std::vector<std::vector<int>>& chosen) {
-  if (chosen.size() != plan_.arch.size())
-    throw std::invalid_argument("selection has " + std::to_string(chosen.size()) +
-                                " groups, the plan " + std::to_string(plan_.arch.size()));
+  NAS_CHECK(chosen.size() == plan_.arch.size(), "selection has " + std::to_string(chosen.size()) +
+                                                    " groups, the plan " +
+                                                    std::to_string(plan_.arch.size()));
   for (size_t g = 0; g < chosen.size(); ++g) {
     std::vector<float>& w = state_.choice_weights[g];
     std::fill(w.begin(), w.end(), 0.0f);
     for (int c : chosen[g]) {
-      if (c < 0 || static_cast<size_t>(c) >= w.size())
-        throw std::invalid_argument("selection: candidate " + std::to_string(c) +
-                                    " out of range for choice `" + plan_.arch[g].key + "`");
+      NAS_CHECK(c >= 0 && static_cast<size_t>(c) < w.size(),
+                "selection: candidate " + std::to_string(c) + " out of range for choice `" +
+                    plan_.arch[g].key + "`");
       w[c] = 1.0f;
     }
   }
@@ -92,9 +92,9 @@ void Executor::use_selection(const std::vector<std::vector<int>>& chosen) {
 }
 
 void Executor::set_live_mask(std::vector<char> mask) {
-  if (!mask.empty() && mask.size() < static_cast<size_t>(plan_.forward_nodes))
-    throw std::invalid_argument("live mask covers " + std::to_string(mask.size()) +
-                                " nodes, the plan has " + std::to_string(plan_.forward_nodes));
+  NAS_CHECK(mask.empty() || mask.size() >= static_cast<size_t>(plan_.forward_nodes),
+            "live mask covers " + std::to_string(mask.size()) + " nodes, the plan has " +
+                std::to_string(plan_.forward_nodes));
   live_ = std::move(mask);
 }
 
@@ -109,12 +109,12 @@ void Executor::refresh_choice_weights() {
 
 RunResult Executor::run(const float* images, const int32_t* labels, int64_t samples,
                         float* logits) {
-  if (samples < 1 || samples > plan_.batch)
-    throw std::invalid_argument("a run takes 1.." + std::to_string(plan_.batch) + " samples, got " +
-                                std::to_string(samples));
-  if (plan_.training && samples != plan_.batch)
-    throw std::invalid_argument("a training run needs a full batch of " +
-                                std::to_string(plan_.batch) + " (batch-norm statistics)");
+  NAS_CHECK(
+      samples >= 1 && samples <= plan_.batch,
+      "a run takes 1.." + std::to_string(plan_.batch) + " samples, got " + std::to_string(samples));
+  NAS_CHECK(!plan_.training || samples == plan_.batch, "a training run needs a full batch of " +
+                                                           std::to_string(plan_.batch) +
+                                                           " (batch-norm statistics)");
   refresh_choice_weights();
   for (auto& g : state_.choice_weight_grads) std::fill(g.begin(), g.end(), 0.0);
   std::fill(state_.computed.begin(), state_.computed.end(), 0);
@@ -157,8 +157,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
       // Gradient steps are told apart by their forward op (conv_grad_input of a dwconv
       // vs a conv), dilated convolutions by a suffix: they take different kernels.
       std::string key = s.op == s.fwd_op ? s.op : s.op + " (" + s.fwd_op + ")";
-      auto dil = s.ints.find("dilation");
-      if (dil != s.ints.end() && dil->second > 1) key += " dilated";
+      if (s.int_attr_or("dilation", 1) > 1) key += " dilated";
       OpTime& t = profile_[key];
       t.seconds += seconds;
       ++t.calls;
