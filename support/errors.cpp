@@ -36,9 +36,24 @@ LutEntryError::LutEntryError(const std::string& file, const std::string& entry, 
       file_(file),
       entry_(entry) {}
 
+namespace {
+
+// __FILE__ is the path the compiler was given (absolute in CMake builds); from the
+// top-level folder on it is shorter and the same on every machine.
+std::string source_path(const char* file) {
+  std::string path = file;
+  for (const char* top : {"/support/", "/compiler/", "/runtime/", "/tools/", "/tests/"}) {
+    size_t at = path.rfind(top);
+    if (at != std::string::npos) return path.substr(at + 1);
+  }
+  return path;
+}
+
+}  // namespace
+
 void internal_error(const char* file, int line, const std::string& what) {
-  throw InternalError(std::string("internal error at ") + file + ":" + std::to_string(line) + ": " +
-                      what);
+  throw InternalError("internal error: " + what + " (at " + source_path(file) + ":" +
+                      std::to_string(line) + ")");
 }
 
 }  // namespace nas

@@ -108,7 +108,9 @@ TEST_CASE("autodiff: a network without vector logits is refused", "[autodiff]") 
   return %1
 }
 )");
+  // The user's network, so a UserError; a graph from textual IR has no source location.
+  CHECK_THROWS_AS(build_training_graph(g), UserError);
   CHECK_THROWS_WITH(build_training_graph(g),
-                    "training needs the network to return 1-D logits [classes], but `img` "
-                    "returns [2,4,4]");
+                    "network `img`: training needs the network to return 1-D logits [classes], "
+                    "but `img` returns [2,4,4]");
 }

@@ -14,6 +14,7 @@
 #include "runtime/cpu/pool2d.h"
 #include "runtime/cpu/reference_conv.h"
 #include "runtime/cpu/reference_pool.h"
+#include "support/errors.h"
 #include "tests/cpu_test_util.h"
 
 namespace {
@@ -85,7 +86,7 @@ Conv2dParams random_params(std::mt19937& rng) {
     try {
       p.validate();
       return p;
-    } catch (const std::invalid_argument&) {
+    } catch (const nas::InternalError&) {
       // kernel larger than the padded input: draw again
     }
   }
@@ -200,13 +201,13 @@ TEST_CASE("conv2d primitives are created once per signature", "[cpu][conv]") {
 
 TEST_CASE("conv2d rejects inconsistent signatures", "[cpu][conv]") {
   CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 3, 8, 8, 4, 3, 1, 1, 1, 2, false)),
-                  std::invalid_argument);  // groups does not divide c_in
+                  nas::InternalError);  // groups does not divide c_in
   CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 2, 4, 4, 2, 5, 1, 0, 1, 1, false)),
-                  std::invalid_argument);  // kernel larger than the input
+                  nas::InternalError);  // kernel larger than the input
   CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 2, 8, 8, 2, 3, 0, 1, 1, 1, false)),
-                  std::invalid_argument);  // stride 0
+                  nas::InternalError);  // stride 0
   CHECK_THROWS_AS(nas::conv2d_kernel(make(1, 2, 8, 8, 2, 3, 1, 1, 0, 1, false)),
-                  std::invalid_argument);  // dilation 0 (user sense: 1 is dense)
+                  nas::InternalError);  // dilation 0 (user sense: 1 is dense)
 }
 
 namespace {
@@ -348,10 +349,10 @@ TEST_CASE("pool2d primitives are created once per signature", "[cpu][pool]") {
 
 TEST_CASE("pool2d rejects inconsistent signatures", "[cpu][pool]") {
   CHECK_THROWS_AS(nas::pool2d_kernel(make_pool(PoolKind::max, 1, 1, 8, 8, 3, 1, 2, true)),
-                  std::invalid_argument);  // pad > kernel/2
+                  nas::InternalError);  // pad > kernel/2
   CHECK_THROWS_AS(nas::pool2d_kernel(make_pool(PoolKind::avg, 1, 1, 2, 2, 3, 1, 0, true)),
-                  std::invalid_argument);  // kernel larger than the input
+                  nas::InternalError);  // kernel larger than the input
   auto max_kernel = nas::pool2d_kernel(make_pool(PoolKind::max, 1, 1, 4, 4, 2, 0, 0, true));
   std::vector<float> x(16), y(4);
-  CHECK_THROWS_AS(max_kernel->forward(x.data(), y.data(), nullptr), std::invalid_argument);
+  CHECK_THROWS_AS(max_kernel->forward(x.data(), y.data(), nullptr), nas::InternalError);
 }

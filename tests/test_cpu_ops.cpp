@@ -17,6 +17,7 @@
 #include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/linear.h"
 #include "runtime/cpu/reference_ops.h"
+#include "support/errors.h"
 #include "tests/cpu_test_util.h"
 
 namespace {
@@ -198,14 +199,14 @@ TEST_CASE("eltwise primitives are created once per signature", "[cpu][eltwise]")
 }
 
 TEST_CASE("eltwise rejects inconsistent signatures", "[cpu][eltwise]") {
-  CHECK_THROWS_AS(nas::eltwise_kernel(make_eltwise(EltwiseKind::relu, 0)), std::invalid_argument);
-  CHECK_THROWS_AS(nas::eltwise_kernel(make_eltwise(EltwiseKind::relu, -4)), std::invalid_argument);
+  CHECK_THROWS_AS(nas::eltwise_kernel(make_eltwise(EltwiseKind::relu, 0)), nas::InternalError);
+  CHECK_THROWS_AS(nas::eltwise_kernel(make_eltwise(EltwiseKind::relu, -4)), nas::InternalError);
   CHECK_THROWS_AS(nas::eltwise_kernel(make_eltwise(EltwiseKind::leaky_relu, 4, INFINITY)),
-                  std::invalid_argument);
+                  nas::InternalError);
   CHECK_THROWS_AS(nas::eltwise_kernel(make_eltwise(EltwiseKind::leaky_relu, 4, std::nan(""))),
-                  std::invalid_argument);
+                  nas::InternalError);
   CHECK_THROWS_AS(nas::eltwise_kernel(make_eltwise(static_cast<EltwiseKind>(99), 4)),
-                  std::invalid_argument);
+                  nas::InternalError);
 }
 
 // --- Batch normalisation -------------------------------------------------------------------
@@ -388,13 +389,11 @@ TEST_CASE("batchnorm primitives are created once per signature", "[cpu][batchnor
 }
 
 TEST_CASE("batchnorm rejects inconsistent signatures and arguments", "[cpu][batchnorm]") {
-  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(0, 3, 4, 4, true)), std::invalid_argument);
-  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, 0.0)), std::invalid_argument);
-  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, -1e-5)), std::invalid_argument);
-  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, 1e-5, 1.5)),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, 1e-5, -0.1)),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(0, 3, 4, 4, true)), nas::InternalError);
+  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, 0.0)), nas::InternalError);
+  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, -1e-5)), nas::InternalError);
+  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, 1e-5, 1.5)), nas::InternalError);
+  CHECK_THROWS_AS(nas::batchnorm_kernel(make_bn(2, 3, 4, 4, true, 1e-5, -0.1)), nas::InternalError);
 
   // One value per channel: inference works, training does not (as in PyTorch).
   BatchNormParams single = make_bn(1, 2, 1, 1, false);
@@ -402,12 +401,12 @@ TEST_CASE("batchnorm rejects inconsistent signatures and arguments", "[cpu][batc
   std::vector<float> x = {1, 2}, y(2), mean(2), var(2), rm = {0, 0}, rv = {1, 1};
   CHECK_THROWS_AS(kernel->forward_training(x.data(), nullptr, nullptr, y.data(), mean.data(),
                                            var.data(), rm.data(), rv.data()),
-                  std::invalid_argument);
+                  nas::InternalError);
   kernel->forward_inference(x.data(), nullptr, nullptr, rm.data(), rv.data(), y.data());
   CHECK(y[0] == Approx(1.0 / std::sqrt(1 + 1e-5)));
   CHECK_THROWS_AS(
       kernel->forward_inference(x.data(), nullptr, nullptr, nullptr, rv.data(), y.data()),
-      std::invalid_argument);
+      nas::InternalError);
 
   // Affine kernels need scale and shift.
   BatchNormParams affine = make_bn(2, 2, 1, 1, true);
@@ -415,7 +414,7 @@ TEST_CASE("batchnorm rejects inconsistent signatures and arguments", "[cpu][batc
   CHECK_THROWS_AS(
       nas::batchnorm_kernel(affine)->forward_training(x4.data(), nullptr, nullptr, y4.data(),
                                                       mean.data(), var.data(), nullptr, nullptr),
-      std::invalid_argument);
+      nas::InternalError);
 }
 
 // --- Linear --------------------------------------------------------------------------------
@@ -533,12 +532,12 @@ TEST_CASE("linear primitives are created once per signature", "[cpu][linear]") {
 }
 
 TEST_CASE("linear rejects inconsistent signatures and arguments", "[cpu][linear]") {
-  CHECK_THROWS_AS(nas::linear_kernel(make_linear(0, 4, 4, true)), std::invalid_argument);
-  CHECK_THROWS_AS(nas::linear_kernel(make_linear(2, 0, 4, true)), std::invalid_argument);
-  CHECK_THROWS_AS(nas::linear_kernel(make_linear(2, 4, -1, false)), std::invalid_argument);
+  CHECK_THROWS_AS(nas::linear_kernel(make_linear(0, 4, 4, true)), nas::InternalError);
+  CHECK_THROWS_AS(nas::linear_kernel(make_linear(2, 0, 4, true)), nas::InternalError);
+  CHECK_THROWS_AS(nas::linear_kernel(make_linear(2, 4, -1, false)), nas::InternalError);
   auto kernel = nas::linear_kernel(make_linear(2, 3, 2, true));
   std::vector<float> x(6), w(6), y(4), dy(4), dw(6);
-  CHECK_THROWS_AS(kernel->forward(x.data(), w.data(), nullptr, y.data()), std::invalid_argument);
+  CHECK_THROWS_AS(kernel->forward(x.data(), w.data(), nullptr, y.data()), nas::InternalError);
   CHECK_THROWS_AS(kernel->backward_weights(x.data(), dy.data(), dw.data(), nullptr),
-                  std::invalid_argument);
+                  nas::InternalError);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/cpu/plain_kernels.h"
+#include "support/errors.h"
 #include "tests/cpu_test_util.h"
 
 namespace {
@@ -155,7 +156,7 @@ TEST_CASE("cross-entropy rejects out-of-range labels before writing", "[cpu][pla
   std::vector<float> logits(12, 0.5f), d(12, 7.0f);
   std::vector<int32_t> labels = {0, 3, 4};
   REQUIRE_THROWS_AS(plain::softmax_cross_entropy(p, logits.data(), labels.data(), d.data()),
-                    std::invalid_argument);
+                    nas::InternalError);
   REQUIRE_THROWS_WITH(plain::softmax_cross_entropy(p, logits.data(), labels.data(), d.data()),
                       Catch::Contains("label 4 of sample 2") && Catch::Contains("[0, 4)"));
   CHECK(d == std::vector<float>(12, 7.0f));

@@ -22,6 +22,7 @@ namespace nas {
 namespace {
 
 using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
 
 Graph parse(const std::string& text) {
   Diagnostics diags;
@@ -276,11 +277,17 @@ TEST_CASE("memory plan: the examples' fixed networks", "[memory_plan]") {
 
 TEST_CASE("memory plan: misuse is a clear error", "[memory_plan]") {
   Graph fixed = example("tiny.nas", R"({"choices": {"op": "conv"}})");
-  CHECK_THROWS_AS(plan_memory(fixed, 0), std::invalid_argument);
-  CHECK_THROWS_WITH(plan_memory(fixed, -3), "memory plan: batch must be at least 1, got -3");
+  // Batch sizes come from checked flags and configs: a bad one here is a bug.
+  CHECK_THROWS_AS(plan_memory(fixed, 0), InternalError);
+  CHECK_THROWS_WITH(plan_memory(fixed, -3),
+                    Contains("memory plan: batch must be at least 1, got -3"));
   CHECK_THROWS_WITH(plan_memory(fixed, 1, 0),
-                    "memory plan: bytes per element must be at least 1, got 0");
-  CHECK_THROWS_WITH(plan_memory(fixed, int64_t{1} << 60), Contains("is too large"));
+                    Contains("memory plan: bytes per element must be at least 1, got 0"));
+  // A network too large at the batch is the user's, located at the node's source.
+  CHECK_THROWS_AS(plan_memory(fixed, int64_t{1} << 60), UserError);
+  CHECK_THROWS_WITH(
+      plan_memory(fixed, int64_t{1} << 60),
+      StartsWith(NASC_SOURCE_DIR "/examples/tiny.nas:") && Contains("is too large to allocate"));
 }
 
 // --- nasc ir --stage plan --------------------------------------------------------------

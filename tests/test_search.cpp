@@ -144,7 +144,7 @@ TEST_CASE("search config: defaults, overrides and errors", "[search]") {
       Contains("valid") && Contains("nam"));
   CHECK_THROWS_WITH(
       parse_search_config(nlohmann::json::parse(R"({"epochs": 2, "warmup_epochs": 2})"), "s.json"),
-      Contains("warmup_epochs (2) must be fewer than epochs (2)"));
+      Catch::Matchers::Equals("s.json: warmup_epochs: must be fewer than epochs (2), got 2"));
   CHECK_THROWS_WITH(parse_search_config(nlohmann::json::parse(R"({"epoch": 2})"), "s.json"),
                     Contains("epoch"));
 }
@@ -257,7 +257,8 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   // A checkpoint of one algorithm does not resume another.
   CliResult wrong = run_nasc("search examples/tiny.nas -a random --resume -o " + cut);
   CHECK(wrong.status == 1);
-  CHECK_THAT(wrong.err, Contains("holds a `pnas` search; resume it without -a (or with -a pnas)"));
+  CHECK_THAT(wrong.err, Contains(cut + "/config.json: algorithm: this run is a `pnas` search; "
+                                       "resume it without -a (or with -a pnas)"));
 
   std::ofstream(cfg) << R"({"epochs": 3, "seed": 5, "threads": 1, "random": {"samples": 3},
     "data": {"name": "synthetic", "synthetic_samples": 1536, "batch_size": 64}})";

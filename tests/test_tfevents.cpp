@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "runtime/report/tfevents.h"
+#include "support/errors.h"
 #include "tests/file_test_util.h"
 
 using namespace nas;
@@ -245,24 +246,24 @@ TEST_CASE("tfevents: every truncation is reported with its record", "[tfevents]"
       CHECK(f.file_version == "brain.Event:2");
       CHECK(f.scalars.size() == static_cast<size_t>(end - ends.begin()));
     } else if (n < kVersionRecordBytes) {
-      REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                    StartsWith(p + ": record 0 (at byte 0): ") && Contains("truncated"));
+      REQUIRE_ERROR(read_event_file(p), DataFileError,
+                    StartsWith(p + ": byte 0: record 0: ") && Contains("truncated"));
     } else {
-      REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                    StartsWith(p + ": record ") && Contains("truncated"));
+      REQUIRE_ERROR(read_event_file(p), DataFileError,
+                    StartsWith(p + ": byte ") && Contains(": record ") && Contains("truncated"));
     }
   }
   write_bytes(p, b.substr(0, kVersionRecordBytes + 5));
-  REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                StartsWith(p + ": record 1 (at byte 40): truncated: 5 bytes left"));
+  REQUIRE_ERROR(read_event_file(p), DataFileError,
+                StartsWith(p + ": byte 40: record 1: truncated: 5 bytes left"));
   write_bytes(p, b.substr(0, b.size() - 1));
-  REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                StartsWith(p + ": record 3 (at byte " + std::to_string(ends[2]) + "): ") &&
+  REQUIRE_ERROR(read_event_file(p), DataFileError,
+                StartsWith(p + ": byte " + std::to_string(ends[2]) + ": record 3: ") &&
                     Contains("truncated: the record has 25 data bytes and a 4-byte CRC, but "
                              "only 28 bytes follow its header"));
-  REQUIRE_ERROR(read_event_file(tmp / "missing"), std::runtime_error,
+  REQUIRE_ERROR(read_event_file(tmp / "missing"), DataFileError,
                 StartsWith(tmp / "missing" + ": cannot open"));
-  REQUIRE_ERROR(read_event_file(tmp.path.string()), std::runtime_error, Contains("is a folder"));
+  REQUIRE_ERROR(read_event_file(tmp.path.string()), DataFileError, Contains("is a folder"));
 }
 
 TEST_CASE("tfevents: every flipped byte is caught by a CRC", "[tfevents]") {
@@ -275,20 +276,20 @@ TEST_CASE("tfevents: every flipped byte is caught by a CRC", "[tfevents]") {
     std::string bad = b;
     bad[i] = static_cast<char>(bad[i] ^ 0x01);
     write_bytes(p, bad);
-    REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                  StartsWith(p + ": record ") && Contains("CRC mismatch"));
+    REQUIRE_ERROR(read_event_file(p), DataFileError,
+                  StartsWith(p + ": byte ") && Contains(": record ") && Contains("CRC mismatch"));
   }
   // The message says which record and which CRC.
   std::string bad = b;
   bad[kVersionRecordBytes + 2] ^= 0x40;  // in record 1's length
   write_bytes(p, bad);
-  REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                StartsWith(p + ": record 1 (at byte 40): CRC mismatch on the length"));
+  REQUIRE_ERROR(read_event_file(p), DataFileError,
+                StartsWith(p + ": byte 40: record 1: CRC mismatch on the length"));
   bad = b;
   bad[kVersionRecordBytes + 20] ^= 0x40;  // in record 1's data
   write_bytes(p, bad);
-  REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                StartsWith(p + ": record 1 (at byte 40): CRC mismatch on the data"));
+  REQUIRE_ERROR(read_event_file(p), DataFileError,
+                StartsWith(p + ": byte 40: record 1: CRC mismatch on the data"));
 }
 
 TEST_CASE("tfevents: malformed Events and bad writes are refused", "[tfevents]") {
@@ -304,17 +305,17 @@ TEST_CASE("tfevents: malformed Events and bad writes are refused", "[tfevents]")
   for (int i = 0; i < 4; ++i) {
     INFO(reasons[i]);
     write_bytes(p, good + frame(bad_events[i]));
-    REQUIRE_ERROR(read_event_file(p), std::runtime_error,
-                  StartsWith(p + ": record 1 (at byte " + std::to_string(good.size()) +
-                             "): malformed Event: ") &&
-                      Contains(reasons[i]));
+    REQUIRE_ERROR(
+        read_event_file(p), DataFileError,
+        StartsWith(p + ": byte " + std::to_string(good.size()) + ": record 1: malformed Event: ") &&
+            Contains(reasons[i]));
   }
 
   EventWriter w(tmp.path.string());
-  REQUIRE_ERROR(w.scalar("", 1, 1), std::invalid_argument, StartsWith(w.path() + ": "));
-  REQUIRE_ERROR(w.scalar("bad\xff", 1, 1), std::invalid_argument,
-                StartsWith(w.path() + ": ") && Contains("not valid UTF-8"));
-  REQUIRE_ERROR(w.scalar("\xc0\x80", 1, 1), std::invalid_argument, Contains("UTF-8"));  // overlong
+  REQUIRE_ERROR(w.scalar("", 1, 1), InternalError, Contains(w.path() + ": "));
+  REQUIRE_ERROR(w.scalar("bad\xff", 1, 1), InternalError,
+                Contains(w.path() + ": ") && Contains("not valid UTF-8"));
+  REQUIRE_ERROR(w.scalar("\xc0\x80", 1, 1), InternalError, Contains("UTF-8"));  // overlong
   w.flush();
   CHECK(read_event_file(w.path()).scalars.empty());
 
@@ -324,6 +325,6 @@ TEST_CASE("tfevents: malformed Events and bad writes are refused", "[tfevents]")
 
   // A folder that cannot be created (its parent is a file).
   write_bytes(tmp / "file", "x");
-  REQUIRE_ERROR(EventWriter(tmp / "file/run"), std::runtime_error,
+  REQUIRE_ERROR(EventWriter(tmp / "file/run"), UserError,
                 StartsWith(tmp / "file/run" + ": cannot create the folder"));
 }

@@ -111,6 +111,12 @@ const T& typed_attr(const Node& n, const std::string& key, const char* type) {
 
 }  // namespace
 
+std::string node_place(const Graph& g, int id) {
+  if (id >= 0 && id < static_cast<int>(g.nodes.size()) && g.nodes[id].loc.known())
+    return g.nodes[id].loc.str();
+  return "network `" + g.name + "`";
+}
+
 int64_t Node::int_attr(const std::string& key) const {
   return typed_attr<int64_t>(*this, key, "int");
 }

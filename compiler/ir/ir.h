@@ -66,6 +66,11 @@ struct Graph {
   std::vector<std::vector<int>> consumers() const;  // node id -> consumer ids
 };
 
+// Where node `id` comes from, for user errors found after the front end (a network that
+// cannot train, a tensor too large to plan): its file:line:col, or "network `name`" when
+// it has none (a graph parsed from textual IR).
+std::string node_place(const Graph& g, int id);
+
 // The ops with a special meaning to the passes.
 bool is_choice(const Node& n);
 bool is_zero(const Node& n);

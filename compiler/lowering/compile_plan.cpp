@@ -1,7 +1,5 @@
 #include "compiler/lowering/compile_plan.h"
 
-#include <stdexcept>
-
 #include "compiler/lowering/lower.h"
 #include "compiler/passes/autodiff.h"
 #include "compiler/passes/cse.h"
@@ -16,9 +14,9 @@ Graph execution_graph(const Graph& network) {
 ExecPlan compile_plan(const Graph& network_in, const PlanOptions& options) {
   Graph network = execution_graph(network_in);
   if (network.inputs.size() != 1)
-    throw std::invalid_argument("network `" + network.name + "` has " +
-                                std::to_string(network.inputs.size()) +
-                                " inputs; training and evaluation take exactly one");
+    throw UserError(node_place(network, network.inputs.empty() ? -1 : network.inputs.back()),
+                    "network `" + network.name + "` has " + std::to_string(network.inputs.size()) +
+                        " inputs; training and evaluation take exactly one");
   AutodiffOptions ad;
   ad.arch_grads = options.arch_grads;
   ad.weight_grads = options.weight_grads;

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <stdexcept>
-
 #include "compiler/ir/op_registry.h"
 
 namespace nas {
@@ -15,10 +13,13 @@ class GradBuilder {
       : g_(forward), options_(options), forward_count_(static_cast<int>(forward.nodes.size())) {}
 
   Graph build(bool backward) {
+    // The user's network, not a pass, decides what it returns.
     if (g_.output < 0 || g_.nodes[g_.output].shape.size() != 1)
-      throw std::invalid_argument(fmt::format(
-          "training needs the network to return 1-D logits [classes], but `{}` returns {}", g_.name,
-          g_.output < 0 ? "nothing" : shape_str(g_.nodes[g_.output].shape)));
+      throw UserError(
+          node_place(g_, g_.output),
+          fmt::format("training needs the network to return 1-D logits [classes], but `{}` "
+                      "returns {}",
+                      g_.name, g_.output < 0 ? "nothing" : shape_str(g_.nodes[g_.output].shape)));
     mark_requires_grad();
     int logits = g_.output;
     int loss = emit("cross_entropy", {logits}, {}, -1);

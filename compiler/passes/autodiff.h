@@ -18,7 +18,7 @@
 //     forward tensors it reads as inputs, so liveness keeps exactly those alive.
 //
 // Preconditions: g is shape-checked and topologically ordered, its output is a 1-D vector
-// of logits. Violations throw std::invalid_argument with a message for the user.
+// of logits. A network that does not return logits is a UserError at its return.
 #pragma once
 
 #include "compiler/ir/ir.h"

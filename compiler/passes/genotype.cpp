@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <numeric>
-#include <stdexcept>
 
 #include "compiler/ir/op_registry.h"
 
@@ -43,15 +42,15 @@ int zero_candidate(const Graph& g, int group) {
 
 Selection derive_genotype(const Graph& g, const std::vector<std::vector<double>>& probs,
                           const GenotypeOptions& options) {
-  if (probs.size() != g.arch.size())
-    throw std::invalid_argument("genotype: probabilities for " + std::to_string(probs.size()) +
-                                " choices, the space has " + std::to_string(g.arch.size()));
+  // The searcher's probabilities come from the same space's plan.
+  NAS_CHECK(probs.size() == g.arch.size(),
+            "genotype: probabilities for " + std::to_string(probs.size()) +
+                " choices, the space has " + std::to_string(g.arch.size()));
   for (size_t i = 0; i < g.arch.size(); ++i)
-    if (probs[i].size() != g.arch[i].candidates.size())
-      throw std::invalid_argument("genotype: choice `" + g.arch[i].key + "` has " +
-                                  std::to_string(g.arch[i].candidates.size()) +
-                                  " candidates, got " + std::to_string(probs[i].size()) +
-                                  " probabilities");
+    NAS_CHECK(probs[i].size() == g.arch[i].candidates.size(),
+              "genotype: choice `" + g.arch[i].key + "` has " +
+                  std::to_string(g.arch[i].candidates.size()) + " candidates, got " +
+                  std::to_string(probs[i].size()) + " probabilities");
   const std::vector<int> group = group_of_nodes(g);
   std::vector<int> zero(g.arch.size());
   for (size_t i = 0; i < g.arch.size(); ++i) zero[i] = zero_candidate(g, static_cast<int>(i));

@@ -1,7 +1,6 @@
 #include "compiler/passes/memory_plan.h"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "compiler/ir/op_registry.h"
 
@@ -54,9 +53,10 @@ void assign_storage(const Graph& g, MemoryPlan& plan) {
       if (numel <= 0 || __builtin_mul_overflow(numel, plan.batch, &bytes) ||
           __builtin_mul_overflow(bytes, plan.bytes_per_element, &bytes) ||
           bytes > INT64_MAX - kArenaAlignment)
-        throw std::invalid_argument("memory plan: the output of %" + std::to_string(id) + " (" +
-                                    shape_str(node.shape) + " at batch " +
-                                    std::to_string(plan.batch) + ") is too large");
+        throw UserError(node_place(g, id), "the output of `" + node.name + "` (" +
+                                               shape_str(node.shape) + " at batch " +
+                                               std::to_string(plan.batch) +
+                                               ") is too large to allocate");
       s.kind = StorageKind::Arena;
       s.buffer = static_cast<int>(plan.buffers.size());
       PlannedBuffer b;
@@ -82,12 +82,10 @@ bool lifetimes_overlap(const PlannedBuffer& a, const PlannedBuffer& b) {
 }  // namespace
 
 MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element) {
-  if (batch < 1)
-    throw std::invalid_argument("memory plan: batch must be at least 1, got " +
-                                std::to_string(batch));
-  if (bytes_per_element < 1)
-    throw std::invalid_argument("memory plan: bytes per element must be at least 1, got " +
-                                std::to_string(bytes_per_element));
+  // Batch sizes come from checked configs and flags.
+  NAS_CHECK(batch >= 1, "memory plan: batch must be at least 1, got " + std::to_string(batch));
+  NAS_CHECK(bytes_per_element >= 1, "memory plan: bytes per element must be at least 1, got " +
+                                        std::to_string(bytes_per_element));
   NAS_CHECK(g.output >= 0 && g.output < static_cast<int>(g.nodes.size()), "graph has no output");
 
   MemoryPlan plan;
@@ -150,7 +148,7 @@ std::string check_plan(const Graph& g, const MemoryPlan& plan) {
   expected.bytes_per_element = plan.bytes_per_element;
   try {
     assign_storage(g, expected);
-  } catch (const std::invalid_argument& e) {
+  } catch (const UserError& e) {  // too large: a plan claiming otherwise is wrong
     return e.what();
   }
   if (plan.nodes.size() != expected.nodes.size()) return "wrong number of nodes";

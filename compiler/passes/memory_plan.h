@@ -27,9 +27,9 @@
 //     each buffer into the smallest gap between already placed buffers with overlapping
 //     lifetimes that fits it (lowest offset among equal gaps), else above them all.
 //
-// Misuse (batch < 1, bytes_per_element < 1, a size that
-// overflows int64) throws std::invalid_argument with a message for the user; the nasc
-// driver reports it as an error (exit 1). Internal inconsistencies are NAS_CHECKs.
+// A tensor too large to allocate at the batch size (its bytes overflow int64) is a
+// UserError at the node's source location (nasc exits 1). Misuse (batch < 1,
+// bytes_per_element < 1) and internal inconsistencies are NAS_CHECKs.
 #pragma once
 
 #include <cstdint>

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <stdexcept>
 
 #include "runtime/cpu/dnnl_context.h"
 #include "runtime/cpu/kernel_cache.h"
+#include "support/errors.h"
 
 namespace nas {
 namespace {
@@ -32,7 +32,9 @@ flags affine_flags(const BatchNormParams& p) {
 }  // namespace
 
 void BatchNormParams::validate() const {
-  auto fail = [](const std::string& msg) { throw std::invalid_argument("batchnorm: " + msg); };
+  auto fail = [](const std::string& msg) {
+    internal_error(__FILE__, __LINE__, "batchnorm: " + msg);
+  };
   if (n < 1 || c < 1 || h < 1 || w < 1)
     fail(fmt::format("sizes must be positive, got n={} c={} h={} w={}", n, c, h, w));
   if (!(eps > 0) || !std::isfinite(eps)) fail(fmt::format("eps must be > 0, got {}", eps));
@@ -75,17 +77,19 @@ void BatchNormKernel::forward_training(const float* x, const float* scale, const
                                        float* running_var) const {
   const BatchNormParams& p = params_;
   if (p.per_channel() < 2)
-    throw std::invalid_argument(
+    internal_error(
+        __FILE__, __LINE__,
         fmt::format("batchnorm: training needs more than one value per channel, got n={} h={} w={}",
                     p.n, p.h, p.w));
   if (!mean || !var)
-    throw std::invalid_argument("batchnorm: training forward needs mean and var outputs");
+    internal_error(__FILE__, __LINE__, "batchnorm: training forward needs mean and var outputs");
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(data_md_, x)},
                                        {DNNL_ARG_DST, wrap(data_md_, y)},
                                        {DNNL_ARG_MEAN, wrap(stat_md_, mean)},
                                        {DNNL_ARG_VARIANCE, wrap(stat_md_, var)}};
   if (p.affine) {
-    if (!scale || !shift) throw std::invalid_argument("batchnorm: affine needs scale and shift");
+    if (!scale || !shift)
+      internal_error(__FILE__, __LINE__, "batchnorm: affine needs scale and shift");
     args.emplace(DNNL_ARG_SCALE, wrap(stat_md_, scale));
     args.emplace(DNNL_ARG_SHIFT, wrap(stat_md_, shift));
   }
@@ -107,13 +111,14 @@ void BatchNormKernel::forward_inference(const float* x, const float* scale, cons
                                         const float* running_mean, const float* running_var,
                                         float* y) const {
   if (!running_mean || !running_var)
-    throw std::invalid_argument("batchnorm: inference needs running mean and var");
+    internal_error(__FILE__, __LINE__, "batchnorm: inference needs running mean and var");
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(data_md_, x)},
                                        {DNNL_ARG_DST, wrap(data_md_, y)},
                                        {DNNL_ARG_MEAN, wrap(stat_md_, running_mean)},
                                        {DNNL_ARG_VARIANCE, wrap(stat_md_, running_var)}};
   if (params_.affine) {
-    if (!scale || !shift) throw std::invalid_argument("batchnorm: affine needs scale and shift");
+    if (!scale || !shift)
+      internal_error(__FILE__, __LINE__, "batchnorm: affine needs scale and shift");
     args.emplace(DNNL_ARG_SCALE, wrap(stat_md_, scale));
     args.emplace(DNNL_ARG_SHIFT, wrap(stat_md_, shift));
   }
@@ -123,7 +128,8 @@ void BatchNormKernel::forward_inference(const float* x, const float* scale, cons
 
 void BatchNormKernel::backward(const float* x, const float* dy, const float* mean, const float* var,
                                const float* scale, float* dx, float* dscale, float* dshift) const {
-  if (!mean || !var) throw std::invalid_argument("batchnorm: backward needs the batch mean/var");
+  if (!mean || !var)
+    internal_error(__FILE__, __LINE__, "batchnorm: backward needs the batch mean/var");
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(data_md_, x)},
                                        {DNNL_ARG_DIFF_DST, wrap(data_md_, dy)},
                                        {DNNL_ARG_MEAN, wrap(stat_md_, mean)},
@@ -131,7 +137,8 @@ void BatchNormKernel::backward(const float* x, const float* dy, const float* mea
                                        {DNNL_ARG_DIFF_SRC, wrap(data_md_, dx)}};
   if (params_.affine) {
     if (!scale || !dscale || !dshift)
-      throw std::invalid_argument("batchnorm: affine backward needs scale, dscale and dshift");
+      internal_error(__FILE__, __LINE__,
+                     "batchnorm: affine backward needs scale, dscale and dshift");
     args.emplace(DNNL_ARG_SCALE, wrap(stat_md_, scale));
     // oneDNN 2.6 checks that a SHIFT argument is present when use_shift is set, though
     // the backward pass never reads it; any [c] buffer satisfies the check.

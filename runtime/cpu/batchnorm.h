@@ -28,7 +28,8 @@ struct BatchNormParams {
   // Values each channel's statistics are taken over.
   int64_t per_channel() const { return n * h * w; }
 
-  // Throws std::invalid_argument naming the first inconsistent field.
+  // An inconsistent field is an InternalError naming it: the backend fills these from
+  // plans nasc lowered, so a bad one is a bug.
   void validate() const;
   // Identifies the kernel. Momentum is applied outside the primitives but the kernel keeps
   // it, so it is part of the key.
@@ -46,7 +47,7 @@ class BatchNormKernel {
 
   // Normalises with the batch statistics, writing the batch mean and biased variance to
   // `mean`/`var` ([c] each; backward needs them) and updating running_mean/running_var
-  // ([c] each; either may be null to skip the update). Throws std::invalid_argument when a
+  // ([c] each; either may be null to skip the update). Throws InternalError when a
   // channel has a single value (n*h*w == 1), as PyTorch does: the unbiased variance is
   // undefined there.
   void forward_training(const float* x, const float* scale, const float* shift, float* y,

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "runtime/cpu/dnnl_context.h"
 #include "runtime/cpu/kernel_cache.h"
+#include "support/errors.h"
 
 namespace nas {
 namespace {
@@ -40,7 +40,7 @@ int64_t Conv2dParams::out_w() const {
 }
 
 void Conv2dParams::validate() const {
-  auto fail = [](const std::string& msg) { throw std::invalid_argument("conv2d: " + msg); };
+  auto fail = [](const std::string& msg) { internal_error(__FILE__, __LINE__, "conv2d: " + msg); };
   if (n < 1 || c_in < 1 || h < 1 || w < 1 || c_out < 1)
     fail(fmt::format("sizes must be positive, got n={} c_in={} h={} w={} c_out={}", n, c_in, h, w,
                      c_out));

@@ -26,7 +26,8 @@ struct Conv2dParams {
   int64_t bias_size() const { return bias ? c_out : 0; }
   int64_t output_size() const { return n * c_out * out_h() * out_w(); }
 
-  // Throws std::invalid_argument naming the first inconsistent field.
+  // An inconsistent field is an InternalError naming it: the backend fills these from
+  // plans nasc lowered, so a bad one is a bug.
   void validate() const;
   // Identifies the primitives: equal keys <=> interchangeable kernels.
   std::string key() const;

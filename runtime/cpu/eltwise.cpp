@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <stdexcept>
 
 #include "runtime/cpu/dnnl_context.h"
 #include "runtime/cpu/kernel_cache.h"
+#include "support/errors.h"
 
 namespace nas {
 namespace {
@@ -49,7 +49,7 @@ Alg main_alg(const EltwiseParams& p) {
     case EltwiseKind::hard_sigmoid:
       return {algorithm::eltwise_clip_v2, -3.0f, 3.0f};
   }
-  throw std::invalid_argument("eltwise: unknown kind");
+  internal_error(__FILE__, __LINE__, "eltwise: unknown kind");
 }
 
 // hard_sigmoid(x) = clip(x / 6 + 1/2, 0, 1) (= relu6(x + 3) / 6): forward runs the affine
@@ -90,7 +90,7 @@ const char* eltwise_name(EltwiseKind kind) {
 }
 
 void EltwiseParams::validate() const {
-  auto fail = [](const std::string& msg) { throw std::invalid_argument("eltwise: " + msg); };
+  auto fail = [](const std::string& msg) { internal_error(__FILE__, __LINE__, "eltwise: " + msg); };
   switch (kind) {
     case EltwiseKind::relu:
     case EltwiseKind::relu6:

@@ -29,7 +29,8 @@ struct EltwiseParams {
   int64_t size = 1;     // number of elements (the op is shape-agnostic)
   double slope = 0.01;  // leaky_relu only; ignored (and not part of the key) otherwise
 
-  // Throws std::invalid_argument naming the first inconsistent field.
+  // An inconsistent field is an InternalError naming it: the backend fills these from
+  // plans nasc lowered, so a bad one is a bug.
   void validate() const;
   // Identifies the primitives: equal keys <=> interchangeable kernels.
   std::string key() const;

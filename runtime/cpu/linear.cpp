@@ -2,10 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <stdexcept>
-
 #include "runtime/cpu/dnnl_context.h"
 #include "runtime/cpu/kernel_cache.h"
+#include "support/errors.h"
 
 namespace nas {
 namespace {
@@ -27,7 +26,8 @@ KernelCache<LinearKernel>& cache() {
 
 void LinearParams::validate() const {
   if (n < 1 || in < 1 || out < 1)
-    throw std::invalid_argument(
+    internal_error(
+        __FILE__, __LINE__,
         fmt::format("linear: sizes must be positive, got n={} in={} out={}", n, in, out));
 }
 
@@ -66,7 +66,7 @@ void LinearKernel::forward(const float* x, const float* w, const float* b, float
                                        {DNNL_ARG_WEIGHTS, wrap(weights_md_, w)},
                                        {DNNL_ARG_DST, wrap(dst_md_, y)}};
   if (params_.bias) {
-    if (!b) throw std::invalid_argument("linear: forward with bias needs a bias buffer");
+    if (!b) internal_error(__FILE__, __LINE__, "linear: forward with bias needs a bias buffer");
     args.emplace(DNNL_ARG_BIAS, wrap(bias_md_, b));
   }
   fwd_.execute(cpu_stream(), args);
@@ -85,7 +85,8 @@ void LinearKernel::backward_weights(const float* x, const float* dy, float* dw, 
                                        {DNNL_ARG_DIFF_DST, wrap(dst_md_, dy)},
                                        {DNNL_ARG_DIFF_WEIGHTS, wrap(weights_md_, dw)}};
   if (params_.bias) {
-    if (!db) throw std::invalid_argument("linear: backward with bias needs a bias-gradient buffer");
+    if (!db)
+      internal_error(__FILE__, __LINE__, "linear: backward with bias needs a bias-gradient buffer");
     args.emplace(DNNL_ARG_DIFF_BIAS, wrap(bias_md_, db));
   }
   bwd_weights_.execute(cpu_stream(), args);

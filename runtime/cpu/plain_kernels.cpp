@@ -6,14 +6,16 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <stdexcept>
 #include <string>
+
+#include "support/errors.h"
 
 namespace nas::plain {
 namespace {
 
+// The backend fills kernel parameters from plans nasc lowered: a bad one is a bug.
 [[noreturn]] void fail(const char* op, const std::string& msg) {
-  throw std::invalid_argument(fmt::format("{}: {}", op, msg));
+  internal_error(__FILE__, __LINE__, fmt::format("{}: {}", op, msg));
 }
 
 // Elementwise kernels split work into chunks that fit in L2 and run them on the OpenMP

@@ -5,7 +5,7 @@
 // `batch` samples laid out one after another (NCHW for images); the per-sample shapes are
 // those of the registry. Sums over many elements accumulate in double.
 //
-// Each op has a params struct whose validate() throws std::invalid_argument naming the first
+// Each op has a params struct whose validate() throws InternalError naming the first
 // inconsistent field; the kernels validate their params before touching any buffer. Outputs
 // are overwritten (never accumulated into). Unless a kernel says otherwise, outputs must not
 // overlap its inputs.
@@ -30,7 +30,7 @@ struct CrossEntropyParams {
 // and accumulated in double. logits is [batch, classes], labels is [batch]. When dlogits is
 // not null it receives the gradient of the mean loss, (softmax(row) - onehot(label)) / batch;
 // it may be the logits buffer itself (in place). Every label is checked before anything is
-// written: one outside [0, classes) throws std::invalid_argument naming the sample index and
+// written: one outside [0, classes) throws InternalError naming the sample index and
 // the label.
 double softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
                              const int32_t* labels, float* dlogits = nullptr);
@@ -95,7 +95,7 @@ struct ConcatParams {
   std::vector<int64_t> sizes;  // extent of each input along the axis, all >= 1
 
   // The params of `concat(axis)` over inputs of per-sample shape `shapes` (equal except
-  // along `axis`, registry semantics) with `batch` samples. Throws std::invalid_argument
+  // along `axis`, registry semantics) with `batch` samples. Throws InternalError
   // when the shapes disagree or the axis is out of range.
   static ConcatParams from_shapes(int64_t batch, const std::vector<std::vector<int64_t>>& shapes,
                                   int64_t axis);
@@ -112,7 +112,7 @@ void concat_backward(const ConcatParams& p, const float* dy, float* const* dxs);
 // --- Mul by a constant -----------------------------------------------------------------------
 
 // y = scale * x over `size` elements; y may be x. The backward is the same map on dy
-// (dx = scale * dy). Throws std::invalid_argument for size < 1 or a non-finite scale.
+// (dx = scale * dy). Throws InternalError for size < 1 or a non-finite scale.
 void scale_forward(int64_t size, double scale, const float* x, float* y);
 void scale_backward(int64_t size, double scale, const float* dy, float* dx);
 
@@ -149,7 +149,7 @@ void crop_backward(const CropParams& p, const float* dy, float* dx);
 
 // The output of `zero` (and the gradient it passes back, which is zero as well): `size`
 // zeros. For zero(stride s) on [batch, C, H, W] the size is batch * C * ceil(H/s) * ceil(W/s),
-// see zero_output_size. Throws std::invalid_argument for size < 1.
+// see zero_output_size. Throws InternalError for size < 1.
 void zero_fill(int64_t size, float* y);
 // batch * channels * ceil(height / stride) * ceil(width / stride); all arguments >= 1.
 int64_t zero_output_size(int64_t batch, int64_t channels, int64_t height, int64_t width,

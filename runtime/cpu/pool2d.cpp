@@ -2,10 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <stdexcept>
-
 #include "runtime/cpu/dnnl_context.h"
 #include "runtime/cpu/kernel_cache.h"
+#include "support/errors.h"
 
 namespace nas {
 namespace {
@@ -45,7 +44,7 @@ int64_t Pool2dParams::out_w() const {
 }
 
 void Pool2dParams::validate() const {
-  auto fail = [](const std::string& msg) { throw std::invalid_argument("pool2d: " + msg); };
+  auto fail = [](const std::string& msg) { internal_error(__FILE__, __LINE__, "pool2d: " + msg); };
   if (n < 1 || c < 1 || h < 1 || w < 1)
     fail(fmt::format("sizes must be positive, got n={} c={} h={} w={}", n, c, h, w));
   if (kernel < 1 || stride < 0 || pad < 0)
@@ -88,7 +87,8 @@ void Pool2dKernel::forward(const float* x, float* y, void* workspace) const {
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_md_, x)},
                                        {DNNL_ARG_DST, wrap(dst_md_, y)}};
   if (workspace_bytes() > 0) {
-    if (!workspace) throw std::invalid_argument("pool2d: max pooling forward needs a workspace");
+    if (!workspace)
+      internal_error(__FILE__, __LINE__, "pool2d: max pooling forward needs a workspace");
     args.emplace(DNNL_ARG_WORKSPACE, wrap(workspace_md_, workspace));
   }
   fwd_.execute(cpu_stream(), args);
@@ -100,7 +100,8 @@ void Pool2dKernel::backward(const float* dy, const void* workspace, float* dx) c
                                        {DNNL_ARG_DIFF_SRC, wrap(src_md_, dx)}};
   if (workspace_bytes() > 0) {
     if (!workspace)
-      throw std::invalid_argument("pool2d: max pooling backward needs the forward's workspace");
+      internal_error(__FILE__, __LINE__,
+                     "pool2d: max pooling backward needs the forward's workspace");
     args.emplace(DNNL_ARG_WORKSPACE, wrap(workspace_md_, workspace));
   }
   bwd_.execute(cpu_stream(), args);

@@ -28,7 +28,8 @@ struct Pool2dParams {
   int64_t input_size() const { return n * c * h * w; }
   int64_t output_size() const { return n * c * out_h() * out_w(); }
 
-  // Throws std::invalid_argument naming the first inconsistent field.
+  // An inconsistent field is an InternalError naming it: the backend fills these from
+  // plans nasc lowered, so a bad one is a bug.
   void validate() const;
   // Identifies the primitives; stride 0 and stride == kernel give the same key.
   std::string key() const;

@@ -2,16 +2,17 @@
 
 #include <omp.h>
 
-#include <stdexcept>
 #include <string>
 #include <thread>
+
+#include "support/errors.h"
 
 namespace nas {
 
 void set_cpu_threads(int threads) {
-  if (threads < 0)
-    throw std::invalid_argument("thread count must be 0 (all cores) or positive, got " +
-                                std::to_string(threads));
+  // --threads, the configs' "threads" and a table's device are all checked to be >= 0.
+  NAS_CHECK(threads >= 0,
+            "thread count must be 0 (all cores) or positive, got " + std::to_string(threads));
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);
 }

@@ -5,7 +5,7 @@
 namespace nas {
 
 // Sets the thread count for every later kernel; 0 means all hardware threads.
-// Throws std::invalid_argument for a negative count.
+// A negative count is an InternalError (every caller passes a checked count).
 void set_cpu_threads(int threads);
 // The count in effect.
 int cpu_threads();

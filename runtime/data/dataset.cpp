@@ -26,8 +26,8 @@ constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // unsigned byte, 1 dimension
 void require_file(const std::string& path) {
   std::error_code ec;
   auto st = fs::status(path, ec);
-  if (!fs::exists(st)) throw DataError(fmt::format("{}: no such file", path));
-  if (!fs::is_regular_file(st)) throw DataError(fmt::format("{}: not a regular file", path));
+  if (!fs::exists(st)) throw DataError(path, "no such file");
+  if (!fs::is_regular_file(st)) throw DataError(path, "not a regular file");
 }
 
 // A gzip-or-plain input file; gzread passes plain files through unchanged.
@@ -36,7 +36,7 @@ class GzReader {
   explicit GzReader(std::string path) : path_(std::move(path)) {
     require_file(path_);
     f_ = gzopen(path_.c_str(), "rb");
-    if (!f_) throw DataError(fmt::format("{}: cannot open file", path_));
+    if (!f_) throw DataError(path_, "cannot open file");
   }
   ~GzReader() {
     if (f_) gzclose(f_);
@@ -55,20 +55,22 @@ class GzReader {
       if (got < 0) {
         int err = 0;
         const char* msg = gzerror(f_, &err);
-        throw DataError(fmt::format("{}: corrupt or unreadable gzip data ({})", path_,
-                                    msg ? msg : "unknown error"));
+        throw DataError(
+            path_, fmt::format("corrupt or unreadable gzip data ({})", msg ? msg : "unknown error"),
+            static_cast<long long>(pos_ + total));
       }
       if (got == 0) break;
       total += static_cast<size_t>(got);
     }
+    pos_ += total;
     return total;
   }
 
   void read_exact(void* dst, size_t n, const char* what) {
     size_t got = read(dst, n);
     if (got != n)
-      throw DataError(
-          fmt::format("{}: truncated {}: expected {} bytes, got {}", path_, what, n, got));
+      throw DataError(path_, fmt::format("truncated {}: expected {} bytes, got {}", what, n, got),
+                      static_cast<long long>(pos_));
   }
 
   // read_exact into `out`, grown as the data arrives: a header claiming 2 GB of a short
@@ -83,8 +85,9 @@ class GzReader {
       size_t got = read(out.data() + at, want);
       out.resize(at + got);
       if (got != want)
-        throw DataError(fmt::format("{}: truncated {}: expected {} bytes, got {}", path_, what, n,
-                                    out.size()));
+        throw DataError(path_,
+                        fmt::format("truncated {}: expected {} bytes, got {}", what, n, out.size()),
+                        static_cast<long long>(pos_));
     }
   }
 
@@ -97,18 +100,21 @@ class GzReader {
   // The IDX format has no trailing data; extra bytes mean the header dimensions are wrong.
   void expect_end() {
     unsigned char buf[4096];
+    const uint64_t end = pos_;
     size_t extra = 0, got;
     while ((got = read(buf, sizeof buf)) > 0) extra += got;
     if (extra > 0)
-      throw DataError(fmt::format(
-          "{}: {} unexpected bytes after the data (the header dimensions do not match the "
-          "file)",
-          path_, extra));
+      throw DataError(path_,
+                      fmt::format("{} unexpected bytes after the data (the header dimensions do "
+                                  "not match the file)",
+                                  extra),
+                      static_cast<long long>(end));
   }
 
  private:
   std::string path_;
   gzFile f_ = nullptr;
+  uint64_t pos_ = 0;  // bytes read so far (of the decompressed data for a .gz file)
 };
 
 void check_magic(const std::string& path, uint32_t got, uint32_t expected, const char* kind) {
@@ -117,10 +123,10 @@ void check_magic(const std::string& path, uint32_t got, uint32_t expected, const
   if (got == kIdxImagesMagic) hint = " (this is an IDX images file)";
   if (got == kIdxLabelsMagic) hint = " (this is an IDX labels file)";
   if ((got >> 16) == 0x1f8b) hint = " (gzip data that zlib did not decompress)";
-  throw DataError(
-      fmt::format("{}: wrong magic number 0x{:08x}, expected 0x{:08x} for an IDX {} "
-                  "file{}",
-                  path, got, expected, kind, hint));
+  throw DataError(path,
+                  fmt::format("wrong magic number 0x{:08x}, expected 0x{:08x} for an IDX {} file{}",
+                              got, expected, kind, hint),
+                  0);
 }
 
 }  // namespace
@@ -141,13 +147,14 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
     rows = in.read_be32("header");
     cols = in.read_be32("header");
     if (rows == 0 || cols == 0)
-      throw DataError(fmt::format("{}: image size {}x{} is empty", images_path, rows, cols));
+      throw DataError(images_path, fmt::format("image size {}x{} is empty", rows, cols), 8);
     uint64_t total = uint64_t{n_images} * rows;  // < 2^64: both factors are < 2^32
     if (total > kMaxBytes || total * cols > kMaxBytes)
-      throw DataError(fmt::format(
-          "{}: header claims {} images of {}x{}, over the 2^31-byte limit; the header is "
-          "probably corrupt",
-          images_path, n_images, rows, cols));
+      throw DataError(images_path,
+                      fmt::format("header claims {} images of {}x{}, over the 2^31-byte limit; "
+                                  "the header is probably corrupt",
+                                  n_images, rows, cols),
+                      4);
     total *= cols;
     in.read_exact_into(ds.images, total, "pixel data");
     in.expect_end();
@@ -158,8 +165,9 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
     check_magic(labels_path, in.read_be32("header"), kIdxLabelsMagic, "labels");
     uint32_t n_labels = in.read_be32("header");
     if (n_labels != n_images)
-      throw DataError(fmt::format("{}: has {} labels but {} has {} images", labels_path, n_labels,
-                                  images_path, n_images));
+      throw DataError(
+          labels_path,
+          fmt::format("has {} labels but {} has {} images", n_labels, images_path, n_images), 4);
     in.read_exact_into(raw_labels, n_labels, "label data");
     in.expect_end();
   }
@@ -168,8 +176,10 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
   if (num_classes <= 0) num_classes = max_label + 1;
   for (size_t i = 0; i < raw_labels.size(); ++i)
     if (raw_labels[i] >= num_classes)
-      throw DataError(fmt::format("{}: label {} of sample {} is out of range: expected 0..{}",
-                                  labels_path, raw_labels[i], i, num_classes - 1));
+      throw DataError(labels_path,
+                      fmt::format("label {} of sample {} is out of range: expected 0..{}",
+                                  raw_labels[i], i, num_classes - 1),
+                      static_cast<long long>(8 + i));  // after the 8-byte header
   ds.name = fs::path(images_path).filename().string();
   ds.sample_shape = {1, static_cast<int64_t>(rows), static_cast<int64_t>(cols)};
   ds.num_classes = num_classes;
@@ -180,10 +190,9 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path,
 Dataset load_fashion_mnist(bool train, const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw DataError(
-        fmt::format("{}: no such folder; Fashion-MNIST is installed by the Debian package "
-                    "dataset-fashion-mnist",
-                    dir));
+    throw DataError(dir,
+                    "no such folder; Fashion-MNIST is installed by the Debian package "
+                    "dataset-fashion-mnist");
   std::string prefix = train ? "train" : "t10k";
   // Prefer the packaged .gz files, but accept files a user has already decompressed.
   auto pick = [&](const std::string& stem) {
@@ -201,7 +210,7 @@ Dataset read_cifar10(const std::string& dir, bool train) {
   constexpr size_t kRecord = 1 + 3 * 32 * 32;
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw DataError(fmt::format("{}: no such folder (expected the CIFAR-10 binary version)", dir));
+    throw DataError(dir, "no such folder (expected the CIFAR-10 binary version)");
   std::vector<std::string> names;
   if (train) {
     for (int i = 1; i <= 5; ++i) names.push_back(fmt::format("data_batch_{}.bin", i));
@@ -219,15 +228,14 @@ Dataset read_cifar10(const std::string& dir, bool train) {
     std::string path = (base / name).string();
     require_file(path);
     uint64_t size = fs::file_size(path, ec);
-    if (ec) throw DataError(fmt::format("{}: cannot read the file size ({})", path, ec.message()));
+    if (ec) throw DataError(path, "cannot read the file size (" + ec.message() + ")");
     if (size % kRecord != 0)
-      throw DataError(fmt::format(
-          "{}: size {} bytes is not a multiple of the 3073-byte CIFAR-10 record (1 label byte + "
-          "3072 pixel bytes)",
-          path, size));
+      throw DataError(path, fmt::format("size {} bytes is not a multiple of the 3073-byte CIFAR-10 "
+                                        "record (1 label byte + 3072 pixel bytes)",
+                                        size));
     total_records += size / kRecord;
     if (total_records * kRecord > kMaxBytes)
-      throw DataError(fmt::format("{}: the data set exceeds the 2^31-byte limit", path));
+      throw DataError(path, "the data set exceeds the 2^31-byte limit");
     paths.push_back(path);
   }
 
@@ -241,18 +249,20 @@ Dataset read_cifar10(const std::string& dir, bool train) {
   size_t at = 0;
   for (const auto& path : paths) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw DataError(fmt::format("{}: cannot open file", path));
+    if (!in) throw DataError(path, "cannot open file");
     uint64_t size = fs::file_size(path, ec);
     buf.resize(size);
     in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(size));
     if (static_cast<uint64_t>(in.gcount()) != size)
-      throw DataError(
-          fmt::format("{}: truncated read: expected {} bytes, got {}", path, size, in.gcount()));
+      throw DataError(path,
+                      fmt::format("truncated read: expected {} bytes, got {}", size, in.gcount()),
+                      static_cast<long long>(in.gcount()));
     for (size_t r = 0; r < size / kRecord; ++r, ++at) {
       const uint8_t* rec = buf.data() + r * kRecord;
       if (rec[0] > 9)
-        throw DataError(fmt::format("{}: label {} of record {} is out of range: expected 0..9",
-                                    path, rec[0], r));
+        throw DataError(
+            path, fmt::format("label {} of record {} is out of range: expected 0..9", rec[0], r),
+            static_cast<long long>(r * kRecord));
       ds.labels[at] = rec[0];
       std::copy(rec + 1, rec + kRecord, ds.images.begin() + at * (kRecord - 1));
     }
@@ -261,15 +271,16 @@ Dataset read_cifar10(const std::string& dir, bool train) {
 }
 
 Dataset make_synthetic(size_t n, const std::vector<int64_t>& shape, int classes, uint64_t seed) {
-  if (shape.size() != 3 || shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0)
-    throw std::invalid_argument("make_synthetic: shape must be C,H,W with positive sizes");
-  if (classes <= 0) throw std::invalid_argument("make_synthetic: classes must be positive");
+  // The config parser and resolve_synthetic_data check these against the network.
+  NAS_CHECK(shape.size() == 3 && shape[0] > 0 && shape[1] > 0 && shape[2] > 0,
+            "make_synthetic: shape must be C,H,W with positive sizes");
+  NAS_CHECK(classes > 0, "make_synthetic: classes must be positive");
   Dataset ds;
   ds.name = "synthetic";
   ds.sample_shape = shape;
   ds.num_classes = classes;
   size_t numel = ds.sample_numel();
-  if (n * numel > kMaxBytes) throw std::invalid_argument("make_synthetic: over 2^31 bytes");
+  NAS_CHECK(n * numel <= kMaxBytes, "make_synthetic: over 2^31 bytes");
 
   // Separate streams per purpose, so that changing n does not change the prototypes.
   Rng proto_rng(derive_seed(seed, 1));
@@ -297,9 +308,8 @@ Dataset make_synthetic(size_t n, const std::vector<int64_t>& shape, int classes,
 std::pair<std::vector<size_t>, std::vector<size_t>> split_stratified(const Dataset& data,
                                                                      double train_portion,
                                                                      uint64_t seed) {
-  if (!(train_portion > 0.0 && train_portion < 1.0))
-    throw std::invalid_argument(
-        fmt::format("split_stratified: train portion {} must be in (0, 1)", train_portion));
+  NAS_CHECK(train_portion > 0.0 && train_portion < 1.0,
+            fmt::format("split_stratified: train portion {} must be in (0, 1)", train_portion));
   int classes = data.num_classes;
   for (int32_t l : data.labels) classes = std::max(classes, l + 1);
   std::vector<std::vector<size_t>> by_class(static_cast<size_t>(std::max(classes, 0)));

@@ -7,18 +7,21 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "support/errors.h"
+
 namespace nas {
 
-// Any problem with data files. The message always names the file (or folder) and says
-// what is wrong with it, so it can be shown to the user as is.
-class DataError : public std::runtime_error {
+// A problem with a data set's files: a DataFileError naming the file (or folder), what is
+// wrong, and the byte where a malformed file goes wrong ("t10k-labels-idx1-ubyte: byte
+// 13: label 10 of sample 5 is out of range"; in a .gz file, a byte of the decompressed
+// data). Its own type so that callers of the readers can catch just these.
+class DataError : public DataFileError {
  public:
-  using std::runtime_error::runtime_error;
+  using DataFileError::DataFileError;
 };
 
 struct Dataset {
@@ -63,8 +66,8 @@ Dataset make_synthetic(size_t n, const std::vector<int64_t>& shape, int classes,
 
 // Splits the indices 0..N-1 per class: a class with n samples gives round(n * portion)
 // to the first (train) part, chosen by a seeded shuffle, and the rest to the second.
-// Both parts are sorted ascending, disjoint and together cover every index. Throws
-// std::invalid_argument unless 0 < train_portion < 1.
+// Both parts are sorted ascending, disjoint and together cover every index. 0 <
+// train_portion < 1 is a precondition (NAS_CHECK).
 std::pair<std::vector<size_t>, std::vector<size_t>> split_stratified(const Dataset& data,
                                                                      double train_portion,
                                                                      uint64_t seed);

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <stdexcept>
+#include "support/errors.h"
 
 namespace nas {
 
@@ -16,17 +16,17 @@ constexpr size_t kPrefetchDepth = 1;
 
 Loader::Loader(const Dataset& data, std::vector<size_t> indices, LoaderOptions options)
     : data_(data), indices_(std::move(indices)), options_(std::move(options)) {
-  if (options_.batch_size == 0) throw std::invalid_argument("Loader: batch size must be positive");
-  if (data_.sample_shape.size() != 3)
-    throw std::invalid_argument(
-        fmt::format("Loader: data set '{}' samples are not C,H,W", data_.name));
+  // The trainers build the options and indices from a checked config and the data set
+  // itself (a constant channel is refused before normalization gets here).
+  NAS_CHECK(options_.batch_size > 0, "Loader: batch size must be positive");
+  NAS_CHECK(data_.sample_shape.size() == 3,
+            fmt::format("Loader: data set '{}' samples are not C,H,W", data_.name));
   for (size_t i : indices_)
-    if (i >= data_.size())
-      throw std::invalid_argument(
-          fmt::format("Loader: index {} is out of range for data set '{}' of {} samples", i,
-                      data_.name, data_.size()));
+    NAS_CHECK(i < data_.size(),
+              fmt::format("Loader: index {} is out of range for data set '{}' of {} samples", i,
+                          data_.name, data_.size()));
   std::string bad = options_.augment.check(static_cast<int>(data_.sample_shape[0]));
-  if (!bad.empty()) throw std::invalid_argument("Loader: " + bad);
+  NAS_CHECK(bad.empty(), "Loader: " + bad);
   if (options_.prefetch) worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -129,7 +129,7 @@ bool Loader::next(Batch& out) {
     int64_t epoch;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!started_) throw std::logic_error("Loader::next called before start_epoch");
+      NAS_CHECK(started_, "Loader::next called before start_epoch");
       if (next_to_take_ >= batches_per_epoch()) return false;
       b = next_to_take_++;
       order = order_;
@@ -139,7 +139,7 @@ bool Loader::next(Batch& out) {
     return true;
   }
   std::unique_lock<std::mutex> lock(mu_);
-  if (!started_) throw std::logic_error("Loader::next called before start_epoch");
+  NAS_CHECK(started_, "Loader::next called before start_epoch");
   if (next_to_take_ >= batches_per_epoch()) return false;
   cv_.wait(lock, [&] { return !ready_.empty() || error_; });
   if (ready_.empty()) {

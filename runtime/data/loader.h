@@ -43,8 +43,8 @@ struct LoaderOptions {
 
 class Loader {
  public:
-  // `data` must outlive the loader. Throws std::invalid_argument for batch_size 0, an index
-  // out of range, or an augmentation that does not fit the samples.
+  // `data` must outlive the loader. batch_size 0, an index out of range, or an
+  // augmentation that does not fit the samples is an InternalError (a caller's bug).
   Loader(const Dataset& data, std::vector<size_t> indices, LoaderOptions options);
   ~Loader();
   Loader(const Loader&) = delete;
@@ -53,7 +53,7 @@ class Loader {
   // Starts (or restarts) epoch `epoch`; batches of an unfinished epoch are discarded.
   void start_epoch(int64_t epoch);
   // The next batch of the current epoch into `out`; false when the epoch is over.
-  // Throws std::logic_error before the first start_epoch.
+  // Calling it before the first start_epoch is an InternalError.
   bool next(Batch& out);
 
   size_t batches_per_epoch() const;

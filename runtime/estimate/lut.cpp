@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "runtime/cpu/threads.h"
+#include "support/errors.h"
+#include "support/json_file.h"
 
 namespace nas {
 namespace {
@@ -31,36 +33,43 @@ std::string cpu_model_name() {
 
 using Json = nlohmann::json;
 
-// Typed field access with messages that name the file and the key.
+// Typed field access. `entry` is the signature of the entry being read, or "" for the
+// table's own fields; errors are LutEntryErrors naming the file and the entry.
 struct Reader {
   const std::string& path;
-  [[noreturn]] void fail(const std::string& what) const {
-    throw LutError("latency table " + path + ": " + what);
+  [[noreturn]] void fail(const std::string& entry, const std::string& what) const {
+    throw LutEntryError(path, entry, what);
   }
-  const Json& field(const Json& obj, const std::string& key, const std::string& where) const {
+  // "the table", "\"device\"" or "the entry": what the field belongs to, for messages.
+  static std::string owner(const std::string& entry, const std::string& section) {
+    if (!section.empty()) return "\"" + section + "\"";
+    return entry.empty() ? "the table" : "the entry";
+  }
+  const Json& field(const Json& obj, const std::string& key, const std::string& entry,
+                    const std::string& section = "") const {
     auto it = obj.find(key);
-    if (it == obj.end()) fail(where + "has no \"" + key + "\"");
+    if (it == obj.end()) fail(entry, owner(entry, section) + " has no \"" + key + "\"");
     return *it;
   }
-  std::string str(const Json& obj, const std::string& key, const std::string& where) const {
-    const Json& v = field(obj, key, where);
-    if (!v.is_string()) fail(where + "\"" + key + "\" must be a string");
+  std::string str(const Json& obj, const std::string& key, const std::string& entry,
+                  const std::string& section = "") const {
+    const Json& v = field(obj, key, entry, section);
+    if (!v.is_string()) fail(entry, "\"" + key + "\" must be a string, got " + v.dump());
     return v.get<std::string>();
   }
-  int64_t integer(const Json& obj, const std::string& key, const std::string& where, int64_t lo,
-                  int64_t hi) const {
-    const Json& v = field(obj, key, where);
+  int64_t integer(const Json& obj, const std::string& key, const std::string& entry, int64_t lo,
+                  int64_t hi, const std::string& section = "") const {
+    const Json& v = field(obj, key, entry, section);
     if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-      fail(fmt::format("{}\"{}\" must be an integer in {}..{}, got {}", where, key, lo, hi,
-                       v.dump()));
+      fail(entry,
+           fmt::format("\"{}\" must be an integer in {}..{}, got {}", key, lo, hi, v.dump()));
     return v.get<int64_t>();
   }
-  double number(const Json& obj, const std::string& key, const std::string& where, double lo,
-                double hi) const {
-    const Json& v = field(obj, key, where);
+  double number(const Json& obj, const std::string& key, const std::string& entry, double lo,
+                double hi, const std::string& section = "") const {
+    const Json& v = field(obj, key, entry, section);
     if (!v.is_number() || !(v.get<double>() >= lo) || !(v.get<double>() <= hi))
-      fail(
-          fmt::format("{}\"{}\" must be a number in {}..{}, got {}", where, key, lo, hi, v.dump()));
+      fail(entry, fmt::format("\"{}\" must be a number in {}..{}, got {}", key, lo, hi, v.dump()));
     return v.get<double>();
   }
 };
@@ -85,67 +94,60 @@ DeviceFingerprint current_device() {
 
 LatencyTable parse_lut(const std::string& text, const std::string& path) {
   Reader r{path};
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Json::exception& e) {
-    std::string what = e.what();
-    size_t p = what.find("parse error");
-    r.fail("not valid JSON (" + (p == std::string::npos ? what : what.substr(p)) + ")");
-  }
-  if (!j.is_object()) r.fail("the top level must be an object");
+  const Json j = parse_json(text, path);
+  if (!j.is_object()) r.fail("", "not a latency table: the top level must be an object");
   LatencyTable t;
-  int64_t format = r.integer(j, "format", "the table ", 1, 1000);
+  int64_t format = r.integer(j, "format", "", 1, 1000);
   if (format != LatencyTable::kFormat)
-    r.fail(fmt::format("format {} is not supported (this nasc reads format {})", format,
-                       LatencyTable::kFormat));
-  t.batch = r.integer(j, "batch", "the table ", 1, 1 << 20);
-  if (j.contains("network")) t.network = r.str(j, "network", "the table ");
-  const Json& dev = r.field(j, "device", "the table ");
-  if (!dev.is_object()) r.fail("\"device\" must be an object");
-  t.device.backend = r.str(dev, "backend", "\"device\" ");
-  t.device.cpu_model = r.str(dev, "cpu_model", "\"device\" ");
-  t.device.cores = static_cast<int>(r.integer(dev, "cores", "\"device\" ", 0, 1 << 20));
-  t.device.threads = static_cast<int>(r.integer(dev, "threads", "\"device\" ", 0, 1 << 20));
-  t.device.onednn_version = r.str(dev, "onednn_version", "\"device\" ");
-  const Json& set = r.field(j, "settings", "the table ");
-  if (!set.is_object()) r.fail("\"settings\" must be an object");
-  t.settings.warmup = static_cast<int>(r.integer(set, "warmup", "\"settings\" ", 0, 1000000));
+    r.fail("", fmt::format("format {} is not supported (this nasc reads format {})", format,
+                           LatencyTable::kFormat));
+  t.batch = r.integer(j, "batch", "", 1, 1 << 20);
+  if (j.contains("network")) t.network = r.str(j, "network", "");
+  const Json& dev = r.field(j, "device", "");
+  if (!dev.is_object()) r.fail("", "\"device\" must be an object");
+  t.device.backend = r.str(dev, "backend", "", "device");
+  t.device.cpu_model = r.str(dev, "cpu_model", "", "device");
+  t.device.cores = static_cast<int>(r.integer(dev, "cores", "", 0, 1 << 20, "device"));
+  t.device.threads = static_cast<int>(r.integer(dev, "threads", "", 0, 1 << 20, "device"));
+  t.device.onednn_version = r.str(dev, "onednn_version", "", "device");
+  const Json& set = r.field(j, "settings", "");
+  if (!set.is_object()) r.fail("", "\"settings\" must be an object");
+  t.settings.warmup = static_cast<int>(r.integer(set, "warmup", "", 0, 1000000, "settings"));
   t.settings.repetitions =
-      static_cast<int>(r.integer(set, "repetitions", "\"settings\" ", 1, 1000000));
-  t.settings.trim = r.number(set, "trim", "\"settings\" ", 0, 0.49);
-  std::string stat = r.str(set, "statistic", "\"settings\" ");
+      static_cast<int>(r.integer(set, "repetitions", "", 1, 1000000, "settings"));
+  t.settings.trim = r.number(set, "trim", "", 0, 0.49, "settings");
+  std::string stat = r.str(set, "statistic", "", "settings");
   if (stat != "min" && stat != "median" && stat != "trimmed_mean")
-    r.fail("\"settings\" \"statistic\" must be \"min\", \"median\" or \"trimmed_mean\", got \"" +
-           stat + "\"");
+    r.fail("",
+           "\"settings\" \"statistic\" must be \"min\", \"median\" or \"trimmed_mean\", got \"" +
+               stat + "\"");
   t.settings.statistic = stat;
-  t.settings.min_sample_us = r.number(set, "min_sample_us", "\"settings\" ", 0, 1e7);
-  const Json& entries = r.field(j, "entries", "the table ");
-  if (!entries.is_object()) r.fail("\"entries\" must be an object keyed by signature");
+  t.settings.min_sample_us = r.number(set, "min_sample_us", "", 0, 1e7, "settings");
+  const Json& entries = r.field(j, "entries", "");
+  if (!entries.is_object()) r.fail("", "\"entries\" must be an object keyed by signature");
   for (const auto& [key, e] : entries.items()) {
-    std::string where = "entry \"" + key + "\" ";
-    if (!e.is_object()) r.fail(where + "must be an object");
+    if (!e.is_object()) r.fail(key, "must be an object, got " + e.dump());
     LutEntry le;
-    le.ms = r.number(e, "ms", where, 0, 1e9);
-    le.median_ms = r.number(e, "median_ms", where, 0, 1e9);
-    le.mean_ms = r.number(e, "mean_ms", where, 0, 1e9);
-    le.min_ms = r.number(e, "min_ms", where, 0, 1e9);
-    le.max_ms = r.number(e, "max_ms", where, 0, 1e9);
-    le.samples = static_cast<int>(r.integer(e, "samples", where, 1, 1000000));
-    le.kind = e.contains("kind") ? r.str(e, "kind", where) : "step";
+    le.ms = r.number(e, "ms", key, 0, 1e9);
+    le.median_ms = r.number(e, "median_ms", key, 0, 1e9);
+    le.mean_ms = r.number(e, "mean_ms", key, 0, 1e9);
+    le.min_ms = r.number(e, "min_ms", key, 0, 1e9);
+    le.max_ms = r.number(e, "max_ms", key, 0, 1e9);
+    le.samples = static_cast<int>(r.integer(e, "samples", key, 1, 1000000));
+    le.kind = e.contains("kind") ? r.str(e, "kind", key) : "step";
     if (le.kind != "step" && le.kind != "unit")
-      r.fail(where + "\"kind\" must be \"step\" or \"unit\", got \"" + le.kind + "\"");
+      r.fail(key, "\"kind\" must be \"step\" or \"unit\", got \"" + le.kind + "\"");
     if (e.contains("measured_in")) {
-      std::string how = r.str(e, "measured_in", where);
+      std::string how = r.str(e, "measured_in", key);
       if (how != "network" && how != "isolation")
-        r.fail(where + "\"measured_in\" must be \"network\" or \"isolation\", got \"" + how + "\"");
+        r.fail(key, "\"measured_in\" must be \"network\" or \"isolation\", got \"" + how + "\"");
       le.in_network = how == "network";
     }
     if (e.contains("steps")) {
       const Json& s = e["steps"];
-      if (!s.is_array()) r.fail(where + "\"steps\" must be a list of signatures");
+      if (!s.is_array()) r.fail(key, "\"steps\" must be a list of signatures");
       for (const Json& x : s) {
-        if (!x.is_string()) r.fail(where + "\"steps\" must be a list of signatures");
+        if (!x.is_string()) r.fail(key, "\"steps\" must be a list of signatures");
         le.steps.push_back(x.get<std::string>());
       }
     }
@@ -155,11 +157,7 @@ LatencyTable parse_lut(const std::string& text, const std::string& path) {
 }
 
 LatencyTable load_lut(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw LutError("cannot read latency table " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_lut(ss.str(), path);
+  return parse_lut(read_text_file(path), path);
 }
 
 std::string lut_to_json(const LatencyTable& t) {
@@ -197,11 +195,11 @@ void save_lut(const LatencyTable& t, const std::string& path) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << lut_to_json(t);
     out.flush();
-    if (!out) throw LutError("cannot write latency table " + tmp);
+    if (!out) throw UserError(tmp, "cannot write the latency table");
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) throw LutError("cannot replace latency table " + path + ": " + ec.message());
+  if (ec) throw UserError(path, "cannot replace the latency table: " + ec.message());
 }
 
 }  // namespace nas

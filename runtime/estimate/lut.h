@@ -3,22 +3,20 @@
 // docs/estimate.md) holding the device fingerprint, the measurement settings, the batch
 // size the steps were measured at, and one entry per step or unit signature.
 //
-// Reading is strict: a file that is not JSON, or JSON of the wrong shape, throws
-// LutError naming the file and what is wrong. Writing is atomic (a temporary file in the
-// same folder, then rename), so an interrupted profile leaves the last complete table.
+// Reading is strict: a file that is not JSON is a JsonSyntaxError at its line:col, JSON
+// of the wrong shape a LutEntryError naming the file, the entry (its signature) when the
+// problem is in one, and what is wrong. Writing is atomic (a temporary file in the same
+// folder, then rename), so an interrupted profile leaves the last complete table.
 #pragma once
 
 #include <cstdint>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace nas {
+#include "support/errors.h"
 
-struct LutError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace nas {
 
 // What the measurements depend on besides the signature.
 struct DeviceFingerprint {
@@ -68,9 +66,10 @@ struct LatencyTable {
 };
 
 LatencyTable parse_lut(const std::string& text, const std::string& path);
-LatencyTable load_lut(const std::string& path);  // also LutError when unreadable
+LatencyTable load_lut(const std::string& path);  // also UserError when unreadable
 std::string lut_to_json(const LatencyTable& t);
-// Writes PATH.tmp then renames it over PATH. Throws LutError when it cannot.
+// Writes PATH.tmp then renames it over PATH. Throws UserError naming the file when it
+// cannot.
 void save_lut(const LatencyTable& t, const std::string& path);
 
 }  // namespace nas

@@ -15,6 +15,7 @@
 #include "runtime/exec/backend.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/param_store.h"
+#include "support/errors.h"
 
 namespace nas {
 namespace {
@@ -161,7 +162,7 @@ class MicroPlan {
 }  // namespace
 
 LutEntry summarise(std::vector<double> samples, const MeasureSettings& s) {
-  if (samples.empty()) throw std::invalid_argument("no samples to summarise");
+  NAS_CHECK(!samples.empty(), "no samples to summarise");  // repetitions >= 1 is checked
   std::sort(samples.begin(), samples.end());
   size_t drop = static_cast<size_t>(std::floor(s.trim * static_cast<double>(samples.size())));
   if (2 * drop >= samples.size()) drop = (samples.size() - 1) / 2;

@@ -39,9 +39,11 @@ std::vector<int> ParamStore::bind(const ExecPlan& plan, uint64_t seed) {
     auto it = by_name_.find(spec.name);
     if (it != by_name_.end()) {
       const ParamSpec& have = params_[it->second].spec;
-      if (have.shape != spec.shape || have.trainable != spec.trainable)
-        throw std::invalid_argument("parameter `" + spec.name + "` is " + shape_text(have.shape) +
-                                    " in the store but " + shape_text(spec.shape) + " in the plan");
+      // Plans sharing a store come from one network; weights files are checked against
+      // the plan before they reach the store.
+      NAS_CHECK(have.shape == spec.shape && have.trainable == spec.trainable,
+                "parameter `" + spec.name + "` is " + shape_text(have.shape) +
+                    " in the store but " + shape_text(spec.shape) + " in the plan");
       index.push_back(it->second);
       continue;
     }
@@ -64,9 +66,8 @@ std::vector<int> ParamStore::bind_arch(const ExecPlan& plan, uint64_t seed) {
     for (size_t i = 0; i < arch_.size(); ++i)
       if (arch_[i].spec.key == spec.key) found = static_cast<int>(i);
     if (found >= 0) {
-      if (arch_[found].spec.candidates != spec.candidates)
-        throw std::invalid_argument("choice `" + spec.key +
-                                    "` has different candidates in the store and the plan");
+      NAS_CHECK(arch_[found].spec.candidates == spec.candidates,
+                "choice `" + spec.key + "` has different candidates in the store and the plan");
       index.push_back(found);
       continue;
     }

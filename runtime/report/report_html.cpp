@@ -7,7 +7,6 @@
 #include <functional>
 #include <limits>
 #include <regex>
-#include <stdexcept>
 
 #include "runtime/train/tensor_file.h"
 
@@ -517,12 +516,7 @@ std::string render_report_html(const ReportInput& in) {
 
 void write_report_html(const std::string& path, const ReportInput& in) {
   const std::string html = render_report_html(in);
-  try {
-    write_file_atomic(path, html);
-  } catch (const std::runtime_error& e) {
-    const std::string what = e.what();  // names the path already; make sure of it
-    throw std::runtime_error(what.find(path) == std::string::npos ? path + ": " + what : what);
-  }
+  write_file_atomic(path, html);  // a DataFileError naming the path when it cannot
 }
 
 }  // namespace nas

@@ -55,8 +55,8 @@ struct ReportInput {
 // probability in their title attribute.
 std::string render_report_html(const ReportInput& in);
 
-// Writes the page atomically (a temporary file renamed over `path`). Throws
-// std::runtime_error naming the path when it cannot.
+// Writes the page atomically (a temporary file renamed over `path`). Throws a
+// DataFileError naming the path when it cannot.
 void write_report_html(const std::string& path, const ReportInput& in);
 
 // HTML-escapes & < > " ' (for text and attribute values alike).

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
 
+#include "support/errors.h"
 #include "support/little_endian.h"
 
 namespace nas {
@@ -267,7 +267,7 @@ double unix_time_now() {
 EventWriter::EventWriter(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) throw std::runtime_error(dir + ": cannot create the folder: " + ec.message());
+  if (ec) throw UserError(dir, "cannot create the folder: " + ec.message());
   double now = unix_time_now();
   std::string base =
       (std::filesystem::path(dir) /
@@ -298,7 +298,7 @@ EventWriter::~EventWriter() {
 }
 
 void EventWriter::fail(const std::string& what) {
-  throw std::runtime_error(path_ + ": " + what);
+  throw UserError(path_, what);
 }
 
 void EventWriter::write_record(const std::string& data) {
@@ -314,9 +314,10 @@ void EventWriter::write_record(const std::string& data) {
 }
 
 void EventWriter::scalar(const std::string& tag, double value, int64_t step, double wall_time) {
-  if (tag.empty()) throw std::invalid_argument(path_ + ": a scalar needs a non-empty tag");
-  if (!is_utf8(tag))
-    throw std::invalid_argument(path_ + ": scalar tag '" + tag + "' is not valid UTF-8");
+  // Tags are nasc's own metric names: a bad one is a bug, which TensorBoard would meet as
+  // an unreadable file.
+  NAS_CHECK(!tag.empty(), path_ + ": a scalar needs a non-empty tag");
+  NAS_CHECK(is_utf8(tag), path_ + ": scalar tag '" + tag + "' is not valid UTF-8");
   std::string v;
   put_bytes(v, 1, tag);
   put_float(v, 2, static_cast<float>(value));
@@ -341,12 +342,12 @@ void EventWriter::flush() {
 EventFile read_event_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
-    throw std::runtime_error(path + ": is a folder, not an event file");
+    throw DataFileError(path, "is a folder, not an event file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
+  if (!in) throw DataFileError(path, std::string("cannot open: ") + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw std::runtime_error(path + ": read error");
+  if (in.bad()) throw DataFileError(path, "read error");
   const std::string bytes = ss.str();
   const auto* base = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t size = bytes.size();
@@ -355,8 +356,8 @@ EventFile read_event_file(const std::string& path) {
   size_t pos = 0;
   for (size_t index = 0; pos < size; ++index) {
     auto fail = [&](const std::string& what) {
-      throw std::runtime_error(path + ": record " + std::to_string(index) + " (at byte " +
-                               std::to_string(pos) + "): " + what);
+      throw DataFileError(path, "record " + std::to_string(index) + ": " + what,
+                          static_cast<long long>(pos));
     };
     auto check_crc = [&](const char* what, const unsigned char* p, size_t n, uint32_t stored) {
       uint32_t computed = mask_crc32c(crc32c(p, n));

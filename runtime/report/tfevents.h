@@ -40,8 +40,8 @@ uint32_t mask_crc32c(uint32_t crc);
 double unix_time_now();
 
 // Writes one event file into a folder. Writes are buffered: call flush() at the end of
-// each epoch so that a running TensorBoard sees the new points. I/O errors throw
-// std::runtime_error naming the file.
+// each epoch so that a running TensorBoard sees the new points. I/O errors throw a
+// UserError naming the file.
 class EventWriter {
  public:
   // Creates `dir` if needed and the file dir/events.out.tfevents.<secs>.<host> in it,
@@ -55,7 +55,7 @@ class EventWriter {
 
   // One Event holding Summary{value{tag, simple_value}}. `value` is stored as a float
   // (what TensorBoard's simple_value holds), so it is rounded to float precision.
-  // Throws std::invalid_argument naming the file when `tag` is empty or not UTF-8.
+  // An empty or non-UTF-8 `tag` is an InternalError (tags are nasc's metric names).
   void scalar(const std::string& tag, double value, int64_t step,
               double wall_time = unix_time_now());
   void flush();
@@ -82,8 +82,8 @@ struct EventFile {
 
 // Reads an event file back: checks the TFRecord framing (both masked CRC32Cs of every
 // record) and decodes the Events. Events that are not scalars (graphs, images, tensor
-// summaries) and unknown fields are skipped. Throws std::runtime_error naming the file,
-// the record (counted from 0) and its byte offset on truncation, a CRC mismatch or a
+// summaries) and unknown fields are skipped. Throws DataFileError naming the file, the
+// record's byte offset and the record (counted from 0) on truncation, a CRC mismatch or a
 // malformed Event.
 EventFile read_event_file(const std::string& path);
 

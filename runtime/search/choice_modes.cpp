@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <numeric>
-#include <stdexcept>
 
+#include "support/errors.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -13,8 +13,9 @@ ChoiceMode parse_choice_mode(const std::string& name) {
   if (name == "sample") return ChoiceMode::Sample;
   if (name == "max") return ChoiceMode::Max;
   if (name == "fair") return ChoiceMode::Fair;
-  throw std::invalid_argument("unknown choice mode \"" + name +
-                              "\" (expected one of: full, sample, max, fair)");
+  // The config parser allows only known modes (pnas.path).
+  internal_error(__FILE__, __LINE__,
+                 "unknown choice mode \"" + name + "\" (expected one of: full, sample, max, fair)");
 }
 
 const char* choice_mode_name(ChoiceMode mode) {
@@ -33,9 +34,8 @@ const char* choice_mode_name(ChoiceMode mode) {
 
 std::vector<int> sample_candidates(const std::vector<double>& probs, int k, uint64_t seed) {
   const int n = static_cast<int>(probs.size());
-  if (k < 1 || k > n)
-    throw std::invalid_argument("cannot draw " + std::to_string(k) + " of " + std::to_string(n) +
-                                " candidates");
+  NAS_CHECK(k >= 1 && k <= n,
+            "cannot draw " + std::to_string(k) + " of " + std::to_string(n) + " candidates");
   Rng rng(seed);
   std::vector<double> left = probs;
   std::vector<int> picks;
@@ -85,20 +85,17 @@ std::vector<double> log_prob_gradient(const std::vector<double>& probs,
 ChoiceSelection select_path(ChoiceMode mode, const std::vector<ArchSpec>& groups,
                             const std::vector<std::vector<double>>& probs, uint64_t seed,
                             int64_t step) {
-  if (mode == ChoiceMode::Full)
-    throw std::invalid_argument("the full choice mode runs every candidate: it has no path");
-  if (mode != ChoiceMode::Fair && probs.size() != groups.size())
-    throw std::invalid_argument("select_path: " + std::to_string(probs.size()) +
-                                " probability vectors for " + std::to_string(groups.size()) +
-                                " choices");
+  NAS_CHECK(mode != ChoiceMode::Full, "the full choice mode runs every candidate: it has no path");
+  NAS_CHECK(mode == ChoiceMode::Fair || probs.size() == groups.size(),
+            "select_path: " + std::to_string(probs.size()) + " probability vectors for " +
+                std::to_string(groups.size()) + " choices");
   ChoiceSelection out(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) {
     const int n = static_cast<int>(groups[g].candidates.size());
     const int k = std::min(groups[g].k, n);
-    if (mode != ChoiceMode::Fair && probs[g].size() != static_cast<size_t>(n))
-      throw std::invalid_argument("select_path: choice `" + groups[g].key + "` has " +
-                                  std::to_string(n) + " candidates, " +
-                                  std::to_string(probs[g].size()) + " probabilities");
+    NAS_CHECK(mode == ChoiceMode::Fair || probs[g].size() == static_cast<size_t>(n),
+              "select_path: choice `" + groups[g].key + "` has " + std::to_string(n) +
+                  " candidates, " + std::to_string(probs[g].size()) + " probabilities");
     const uint64_t group_seed = derive_seed(seed, g);
     switch (mode) {
       case ChoiceMode::Sample:

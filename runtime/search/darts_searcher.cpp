@@ -15,6 +15,7 @@
 
 #include "runtime/search/expected_cost.h"
 #include "runtime/search/search_algorithm.h"
+#include "support/errors.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -153,7 +154,7 @@ class DartsSearch final : public SearchAlgorithm {
 }  // namespace
 
 std::unique_ptr<SearchAlgorithm> make_darts_search(SearchContext ctx, bool second_order) {
-  if (ctx.alphas == nullptr) throw std::logic_error("DARTS needs an architecture plan");
+  NAS_CHECK(ctx.alphas != nullptr, "DARTS needs an architecture plan");
   return std::make_unique<DartsSearch>(ctx, second_order);
 }
 

@@ -1,17 +1,17 @@
 #include "runtime/search/expected_cost.h"
 
-#include <stdexcept>
 #include <string>
+
+#include "support/errors.h"
 
 namespace nas {
 
 double expected_cost(const std::vector<CostTerm>& terms, const std::vector<ArchSpec>& groups,
                      const std::vector<std::vector<double>>& probs,
                      std::vector<std::vector<double>>* dalpha) {
-  if (probs.size() != groups.size())
-    throw std::invalid_argument("expected_cost: " + std::to_string(probs.size()) +
-                                " probability vectors for " + std::to_string(groups.size()) +
-                                " choices");
+  NAS_CHECK(probs.size() == groups.size(), "expected_cost: " + std::to_string(probs.size()) +
+                                               " probability vectors for " +
+                                               std::to_string(groups.size()) + " choices");
   auto q = [&](const std::pair<int, int>& f) {
     return std::max(1, groups[f.first].k) * probs[f.first][f.second];
   };

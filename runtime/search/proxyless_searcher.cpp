@@ -15,6 +15,7 @@
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_run.h"
+#include "support/errors.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -134,7 +135,7 @@ class ProxylessSearch final : public SearchAlgorithm {
 
 std::unique_ptr<SearchAlgorithm> make_proxyless_search(SearchContext ctx) {
   if (!ctx.hooks.live_mask || !ctx.hooks.describe)
-    throw std::logic_error("PNAS needs the live_mask and describe hooks");
+    internal_error(__FILE__, __LINE__, "PNAS needs the live_mask and describe hooks");
   return std::make_unique<ProxylessSearch>(ctx);
 }
 

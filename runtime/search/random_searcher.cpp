@@ -78,9 +78,10 @@ Trial train_one(const SearchSetup& setup, const SearchData& sd, const ChoiceSele
       weights.set_dropout_seed(derive_seed(base.seed, static_cast<uint64_t>(step)));
       RunResult r = weights.run(b.images.data(), b.labels.data(), sd.batch);
       if (!std::isfinite(r.loss_sum))
-        throw std::runtime_error(
-            fmt::format("the training loss of architecture {} became {}; lower the learning rate",
-                        index + 1, r.loss_sum));
+        throw ConfigError("", "train.lr",
+                          fmt::format("the training loss of architecture {} became {}; lower the "
+                                      "learning rate",
+                                      index + 1, r.loss_sum));
       loss += r.loss_sum;
       correct += r.correct;
       seen += sd.batch;
@@ -107,7 +108,7 @@ Trial train_one(const SearchSetup& setup, const SearchData& sd, const ChoiceSele
 SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool resume,
                                 std::ostream& out) {
   if (!setup.hooks.live_mask || !setup.hooks.describe)
-    throw std::logic_error("random search needs the live_mask and describe hooks");
+    internal_error(__FILE__, __LINE__, "random search needs the live_mask and describe hooks");
   const SearchConfig& cfg = setup.config;
   const TrainConfig& base = cfg.base;
   const auto start = std::chrono::steady_clock::now();
@@ -130,15 +131,15 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   if (ck) {
     const std::string what = run.path(kCheckpointFileName);
     if (ck->extra.value("algorithm", std::string()) != "random")
-      throw std::invalid_argument(what + ": the checkpoint is from a `" +
-                                  ck->extra.value("algorithm", std::string("?")) +
-                                  "` search, not `random`");
+      throw DataFileError(what, "the checkpoint is from a `" +
+                                    ck->extra.value("algorithm", std::string("?")) +
+                                    "` search, not `random`");
     first = ck->epoch;
     best = ck->extra.value("best", int64_t{-1});
     best_acc = ck->extra.value("best_valid_acc", -1.0);
     if (first > count || best >= first)
-      throw std::invalid_argument(
-          what + ": the checkpoint does not match random.samples = " + std::to_string(count));
+      throw DataFileError(
+          what, "the checkpoint does not match random.samples = " + std::to_string(count));
     run.truncate_metrics_after(first);
     run.log(fmt::format("resumed after architecture {}", first));
     out << "resuming after architecture " << first << "\n";

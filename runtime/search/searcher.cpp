@@ -23,7 +23,9 @@
 #include "runtime/train/kill_points.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/trainer.h"
+#include "support/errors.h"
 #include "support/format.h"
+#include "support/little_endian.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -70,19 +72,17 @@ namespace {
 
 // Two optimizer blobs in one: uint64 size of the first, the first, the second.
 std::vector<uint8_t> pack(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-  std::vector<uint8_t> out(8);
-  uint64_t n = a.size();
-  std::memcpy(out.data(), &n, 8);
+  std::vector<uint8_t> out;
+  put_le(out, a.size(), 8);
   out.insert(out.end(), a.begin(), a.end());
   out.insert(out.end(), b.begin(), b.end());
   return out;
 }
 std::pair<std::vector<uint8_t>, std::vector<uint8_t>> unpack(const std::vector<uint8_t>& blob,
                                                              const std::string& what) {
-  uint64_t n = 0;
-  if (blob.size() < 8) throw std::invalid_argument(what + ": optimizer state is truncated");
-  std::memcpy(&n, blob.data(), 8);
-  if (n > blob.size() - 8) throw std::invalid_argument(what + ": optimizer state is truncated");
+  if (blob.size() < 8) throw DataFileError(what, "optimizer state is truncated");
+  const uint64_t n = get_le(blob.data(), 8);
+  if (n > blob.size() - 8) throw DataFileError(what, "optimizer state is truncated");
   return {{blob.begin() + 8, blob.begin() + 8 + static_cast<int64_t>(n)},
           {blob.begin() + 8 + static_cast<int64_t>(n), blob.end()}};
 }
@@ -158,17 +158,21 @@ SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan) {
   SearchData d;
   d.data = load_train_data(base.data, base.seed, plan.input_shape, plan.classes);
   if (d.data.valid_indices.empty())
-    throw std::invalid_argument(
+    throw ConfigError(
+        "", "data.train_portion",
         "search needs a validation split for the architecture: set data.train_portion below 1");
   d.batch = base.data.effective_mini_batch();
   if (base.data.mini_batch != base.data.batch_size)
-    throw std::invalid_argument(
-        "search does not accumulate gradients: use mini_batch = batch_size");
+    throw ConfigError("", "data.mini_batch",
+                      "search does not accumulate gradients: use mini_batch = batch_size");
   for (const auto* part : {&d.data.train_indices, &d.data.valid_indices})
     if (part->size() < static_cast<size_t>(d.batch))
-      throw std::invalid_argument(fmt::format(
-          "the training and validation splits ({} and {} samples) must each hold one batch of {}",
-          d.data.train_indices.size(), d.data.valid_indices.size(), d.batch));
+      throw ConfigError(
+          "", "data.batch_size",
+          fmt::format(
+              "the training and validation splits ({} and {} samples) must each hold one batch "
+              "of {}",
+              d.data.train_indices.size(), d.data.valid_indices.size(), d.batch));
   d.train_options = training_loader_options(base.data, d.data, d.batch, base.seed);
   d.valid_options = d.train_options;
   d.valid_options.seed = derive_seed(base.seed, 101);  // another order than the training batches
@@ -181,9 +185,9 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                          setup.weight_plan.classes, setup.config.base.source);
   const std::string algorithm = setup.algorithm;
   if (algorithm == "random") return run_random_search(std::move(setup), dir, resume, out);
-  if (algorithm != "darts" && algorithm != "darts2" && algorithm != "pnas")
-    throw std::invalid_argument("search algorithm `" + algorithm +
-                                "` is not available (available: darts, darts2, pnas, random)");
+  // -a and the config's "algorithm" accept only these.
+  NAS_CHECK(algorithm == "darts" || algorithm == "darts2" || algorithm == "pnas",
+            "search algorithm `" + algorithm + "` is not available");
   const SearchConfig& cfg = setup.config;
   const TrainConfig& base = cfg.base;
   const auto start = std::chrono::steady_clock::now();
@@ -202,8 +206,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     Executor::share_arena(weights, *alphas);
   }
   for (size_t g = 0; g < groups.size(); ++g)
-    if (g >= store.arch().size() || store.arch()[g].spec.key != groups[g].key)
-      throw std::logic_error("the store's choices are not in plan order");
+    NAS_CHECK(g < store.arch().size() && store.arch()[g].spec.key == groups[g].key,
+              "the store's choices are not in plan order");
   std::unique_ptr<Optimizer> w_opt = make_optimizer(base.optimizer, store.weight_slots());
   std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, store.weight_slots());
   std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, store.arch_slots());
@@ -232,23 +236,23 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   if (ck) {
     const std::string what = run.path(kCheckpointFileName);
     if (ck->extra.value("algorithm", algorithm) != algorithm)
-      throw std::invalid_argument(what + ": the checkpoint is from a `" +
-                                  ck->extra.value("algorithm", std::string()) + "` search, not `" +
-                                  algorithm + "`");
+      throw DataFileError(what, "the checkpoint is from a `" +
+                                    ck->extra.value("algorithm", std::string()) +
+                                    "` search, not `" + algorithm + "`");
     params_from_file(store, ck->params, what);
     for (StoredArch& a : store.arch()) {
       const NamedTensor* t = ck->params.find(kAlphaPrefix + a.spec.key);
       if (t == nullptr || t->data.size() != a.alpha.size())
-        throw std::invalid_argument(what + ": no alpha for choice `" + a.spec.key +
-                                    "`: it was saved from another search space");
+        throw DataFileError(what, "no alpha for choice `" + a.spec.key +
+                                      "`: it was saved from another search space");
       a.alpha = t->data;
     }
     auto [wblob, ablob] = unpack(ck->optimizer_state, what);
     if (ck->epoch <= cfg.warmup_epochs)
-      warm_opt->load_state(wblob);
+      warm_opt->load_state(wblob, what);
     else
-      w_opt->load_state(wblob);
-    a_opt->load_state(ablob);
+      w_opt->load_state(wblob, what);
+    a_opt->load_state(ablob, what);
     algo->load_state(ck->extra.value("state", nlohmann::json::object()));
     first_epoch = ck->epoch;
     global_step = ck->global_step;
@@ -298,9 +302,10 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       weights.set_dropout_seed(derive_seed(base.seed, 2 * static_cast<uint64_t>(global_step) + 1));
       RunResult r = weights.run(tb.images.data(), tb.labels.data(), batch);
       if (!std::isfinite(r.loss_sum))
-        throw std::runtime_error(
-            fmt::format("the training loss became {} at epoch {} step {}; lower the learning rate",
-                        r.loss_sum, epoch + 1, s + 1));
+        throw ConfigError("", warming ? "warmup.lr" : "train.lr",
+                          fmt::format("the training loss became {} at epoch {} step {}; lower "
+                                      "the learning rate",
+                                      r.loss_sum, epoch + 1, s + 1));
       totals.train_loss += r.loss_sum;
       totals.train_correct += r.correct;
       totals.train_seen += batch;

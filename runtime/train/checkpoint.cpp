@@ -18,23 +18,22 @@ std::string checkpoint_path(const std::string& dir) {
 }
 
 [[noreturn]] void not_a_checkpoint(const std::string& path, const std::string& what) {
-  throw TensorFileError(path + ": not a valid checkpoint: " + what);
+  throw TensorFileError(path, "not a valid checkpoint: " + what);
 }
 
 }  // namespace
 
 void save_checkpoint(const std::string& dir, const Checkpoint& c) {
   const std::string path = checkpoint_path(dir);
-  if (c.epoch < 0 || c.global_step < 0)
-    throw std::invalid_argument(path + ": epoch and global_step must be >= 0, got " +
-                                std::to_string(c.epoch) + " and " + std::to_string(c.global_step));
-  if (!c.extra.is_object())
-    throw std::invalid_argument(path + ": extra must be a JSON object, got " +
-                                std::string(c.extra.type_name()));
-  if (c.params.find(kOptimizerStateTensor))
-    throw std::invalid_argument(path + ": a parameter is named \"" +
-                                std::string(kOptimizerStateTensor) +
-                                "\", which is reserved for the optimizer state");
+  // The trainers fill the checkpoint: these are their invariants, not a user's input.
+  NAS_CHECK(c.epoch >= 0 && c.global_step >= 0,
+            path + ": epoch and global_step must be >= 0, got " + std::to_string(c.epoch) +
+                " and " + std::to_string(c.global_step));
+  NAS_CHECK(c.extra.is_object(),
+            path + ": extra must be a JSON object, got " + std::string(c.extra.type_name()));
+  NAS_CHECK(!c.params.find(kOptimizerStateTensor),
+            path + ": a parameter is named \"" + std::string(kOptimizerStateTensor) +
+                "\", which is reserved for the optimizer state");
 
   TensorFile f;
   f.meta = {{"kind", "nasc-checkpoint"},

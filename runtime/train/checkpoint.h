@@ -34,9 +34,9 @@ struct Checkpoint {
 };
 
 // Writes dir/checkpoint atomically: a crash mid-write leaves the previous checkpoint
-// intact (and a harmless dir/checkpoint.tmp). Throws std::invalid_argument for negative
-// counters, `extra` not an object, or a parameter named "#optimizer_state" (plus whatever
-// write_tensor_file rejects), std::runtime_error on I/O errors.
+// intact (and a harmless dir/checkpoint.tmp). Negative counters, `extra` not an object,
+// or a parameter named "#optimizer_state" are InternalErrors (the trainers' invariants);
+// an I/O error is a DataFileError naming the file.
 void save_checkpoint(const std::string& dir, const Checkpoint& c);
 
 // nullopt when dir/checkpoint does not exist (a leftover checkpoint.tmp is ignored).

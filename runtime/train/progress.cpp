@@ -6,7 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <stdexcept>
+
+#include "support/errors.h"
 
 namespace nas {
 
@@ -56,14 +57,12 @@ Progress::Progress(std::ostream& out, std::string label, int64_t total_steps,
       total_(total_steps),
       opt_(options),
       clock_(std::move(clock)) {
-  if (total_steps < 0)
-    throw std::invalid_argument("Progress: total_steps must be >= 0, got " +
-                                std::to_string(total_steps));
-  if (opt_.plain_every < 1)
-    throw std::invalid_argument("Progress: plain_every must be >= 1, got " +
-                                std::to_string(opt_.plain_every));
-  if (opt_.width < 1)
-    throw std::invalid_argument("Progress: width must be >= 1, got " + std::to_string(opt_.width));
+  // The trainers pass counts from checked configs (log_every >= 1).
+  NAS_CHECK(total_steps >= 0,
+            "Progress: total_steps must be >= 0, got " + std::to_string(total_steps));
+  NAS_CHECK(opt_.plain_every >= 1,
+            "Progress: plain_every must be >= 1, got " + std::to_string(opt_.plain_every));
+  NAS_CHECK(opt_.width >= 1, "Progress: width must be >= 1, got " + std::to_string(opt_.width));
   if (!clock_) clock_ = steady_seconds;
   start_ = clock_();
 }

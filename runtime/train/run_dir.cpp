@@ -9,6 +9,7 @@
 
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/tensor_file.h"
+#include "support/json_file.h"
 
 namespace nas {
 
@@ -22,25 +23,25 @@ const char* const kRunMarkers[] = {"log.txt", "metrics.jsonl", kCheckpointFileNa
 }  // namespace
 
 RunDir::RunDir(const std::string& dir, bool fresh) : dir_(dir) {
-  if (dir_.empty()) throw RunDirError("run folder: empty path");
+  if (dir_.empty()) throw RunDirError("-o", "the run folder's path is empty");
   std::error_code ec;
   fs::file_status st = fs::status(dir_, ec);
   if (fs::exists(st) && !fs::is_directory(st))
-    throw RunDirError(dir_ + ": exists and is not a folder");
+    throw RunDirError(dir_, "exists and is not a folder");
   if (!fresh) {
-    if (!fs::exists(st)) throw RunDirError(dir_ + ": no such run folder to resume");
+    if (!fs::exists(st)) throw RunDirError(dir_, "no such run folder to resume");
     // A run stopped before its first checkpoint still has its config.json: resuming it
     // starts it over, rather than leaving a folder that can be neither resumed nor reused.
     if (!fs::exists(path(kCheckpointFileName), ec) && !fs::exists(path("config.json"), ec))
-      throw RunDirError(dir_ + ": no checkpoint or config.json to resume from");
+      throw RunDirError(dir_, "no checkpoint or config.json to resume from");
     return;
   }
   for (const char* m : kRunMarkers)
     if (fs::exists(path(m), ec))
-      throw RunDirError(dir_ + ": already holds a run (" + m +
-                        "); use --resume to continue it, or -o with another folder");
+      throw RunDirError(dir_, "already holds a run (" + std::string(m) +
+                                  "); use --resume to continue it, or -o with another folder");
   fs::create_directories(dir_, ec);
-  if (ec) throw RunDirError(dir_ + ": cannot create the folder: " + ec.message());
+  if (ec) throw RunDirError(dir_, "cannot create the folder: " + ec.message());
 }
 
 std::string RunDir::path(const std::string& name) const {
@@ -52,13 +53,9 @@ void RunDir::write_json(const std::string& name, const nlohmann::ordered_json& j
   try {
     text = j.dump(2) + "\n";
   } catch (const nlohmann::json::exception& e) {
-    throw RunDirError(path(name) + ": cannot encode: " + e.what());
+    throw RunDirError(path(name), std::string("cannot encode: ") + e.what());
   }
-  try {
-    write_file_atomic(path(name), text);
-  } catch (const std::runtime_error& e) {
-    throw RunDirError(e.what());
-  }
+  write_file_atomic(path(name), text);
 }
 
 void RunDir::append(const std::string& name, const std::string& text) {
@@ -66,12 +63,12 @@ void RunDir::append(const std::string& name, const std::string& text) {
   // and nothing stays open across a truncate_metrics_after.
   const std::string p = path(name);
   std::FILE* f = std::fopen(p.c_str(), "ab");
-  if (!f) throw RunDirError(p + ": cannot open for appending: " + std::strerror(errno));
+  if (!f) throw RunDirError(p, std::string("cannot open for appending: ") + std::strerror(errno));
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   ok = std::fflush(f) == 0 && ok;
   int err = errno;
   ok = std::fclose(f) == 0 && ok;
-  if (!ok) throw RunDirError(p + ": cannot write: " + std::strerror(err ? err : EIO));
+  if (!ok) throw RunDirError(p, std::string("cannot write: ") + std::strerror(err ? err : EIO));
 }
 
 void RunDir::log(const std::string& line) {
@@ -83,7 +80,7 @@ void RunDir::metrics(const nlohmann::ordered_json& record) {
   try {
     text = record.dump();
   } catch (const nlohmann::json::exception& e) {
-    throw RunDirError(path("metrics.jsonl") + ": cannot encode a record: " + e.what());
+    throw RunDirError(path("metrics.jsonl"), std::string("cannot encode a record: ") + e.what());
   }
   append("metrics.jsonl", text + "\n");
 }
@@ -98,7 +95,7 @@ void RunDir::truncate_metrics_after(int64_t last_epoch) {
   std::error_code ec;
   if (!fs::exists(p, ec)) return;
   std::ifstream in(p, std::ios::binary);
-  if (!in) throw RunDirError(p + ": cannot open: " + std::strerror(errno));
+  if (!in) throw RunDirError(p, std::string("cannot open: ") + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string text = ss.str();
@@ -111,21 +108,14 @@ void RunDir::truncate_metrics_after(int64_t last_epoch) {
     std::string line = text.substr(pos, nl - pos);
     pos = nl + 1;
     bool drop = false;
-    try {
-      nlohmann::json r = nlohmann::json::parse(line);
-      auto it = r.is_object() ? r.find("epoch") : r.end();
-      drop = it != r.end() && it->is_number_integer() && it->get<int64_t>() > last_epoch;
-    } catch (const nlohmann::json::exception&) {
-      // Not ours to judge: keep it.
+    if (std::optional<nlohmann::json> r = try_parse_json(line)) {  // else not ours to judge
+      auto it = r->is_object() ? r->find("epoch") : r->end();
+      drop = it != r->end() && it->is_number_integer() && it->get<int64_t>() > last_epoch;
     }
     if (!drop) kept += line + "\n";
   }
   if (kept == text) return;
-  try {
-    write_file_atomic(p, kept);
-  } catch (const std::runtime_error& e) {
-    throw RunDirError(e.what());
-  }
+  write_file_atomic(p, kept);
 }
 
 }  // namespace nas

@@ -9,16 +9,17 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
+
+#include "support/errors.h"
 
 namespace nas {
 
-// A folder that cannot be used as a run folder, or an I/O error in it. The message names
-// the folder or file.
-class RunDirError : public std::runtime_error {
+// A folder that cannot be used as a run folder, or an I/O error in it: a UserError whose
+// place is the folder or the file.
+class RunDirError : public UserError {
  public:
-  using std::runtime_error::runtime_error;
+  using UserError::UserError;
 };
 
 // What --resume says when there is no checkpoint yet.

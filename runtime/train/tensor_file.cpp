@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "support/errors.h"
+#include "support/json_file.h"
 #include "support/little_endian.h"
 
 namespace nas {
@@ -63,7 +64,11 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 }
 
 void check_for_write(const std::string& path, const TensorFile& f) {
-  auto bad = [&](const std::string& what) { throw std::invalid_argument(path + ": " + what); };
+  // The tensors come from a parameter store, which keeps names unique and shapes whole: an
+  // inconsistent file here is a bug.
+  auto bad = [&](const std::string& what) {
+    internal_error(__FILE__, __LINE__, path + ": " + what);
+  };
   if (!f.meta.is_object())
     bad(std::string("meta must be a JSON object, got ") + f.meta.type_name());
   std::vector<const std::string*> names;
@@ -96,8 +101,8 @@ class Reader {
   TensorFile read();
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw TensorFileError(path_ + ": " + what);
+  [[noreturn]] void fail(const std::string& what, long long byte = -1) const {
+    throw TensorFileError(path_, what, byte);
   }
   void read_at(uint64_t pos, void* dst, size_t bytes);
   uint64_t get_uint(const json& obj, const char* key, const std::string& where,
@@ -175,9 +180,11 @@ TensorFile Reader::read() {
   read_at(kPreambleBytes, text.data(), text.size());
   json h;
   try {
-    h = json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999999
-    fail(std::string("header is not valid JSON: ") + e.what());
+    h = parse_json(text, "");
+  } catch (const JsonSyntaxError& e) {  // placed in the file, after the preamble
+    fail("header is not valid JSON (line " + std::to_string(e.line()) + ", column " +
+             std::to_string(e.col()) + " of the header): " + e.message(),
+         static_cast<long long>(kPreambleBytes + e.byte()));
   }
   if (!h.is_object()) fail(std::string("header: expected a JSON object, got ") + h.type_name());
   for (auto it = h.begin(); it != h.end(); ++it)
@@ -348,8 +355,10 @@ void write_tensor_file(const std::string& path, const TensorFile& f,
   std::string text;
   try {
     text = header.dump();
-  } catch (const nlohmann::json::exception& e) {  // e.g. a name that is not valid UTF-8
-    throw std::invalid_argument(path + ": cannot encode the header: " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a name from the network's source
+    throw UserError(path, std::string("cannot write the header: a tensor name or meta string "
+                                      "is not valid UTF-8 (") +
+                              e.what() + ")");
   }
 
   std::string head(kTensorFileMagic, 8);
@@ -432,7 +441,7 @@ void AtomicFileWriter::fail(const std::string& failure) {
 }
 
 void AtomicFileWriter::write(const void* data, size_t bytes) {
-  if (fd_ < 0) throw std::logic_error(path_ + ": write after commit");
+  NAS_CHECK(fd_ >= 0, path_ + ": write after commit");
   const char* p = static_cast<const char*>(data);
   while (bytes > 0) {
     ssize_t n = ::write(fd_, p, std::min<size_t>(bytes, size_t{1} << 30));
@@ -444,7 +453,7 @@ void AtomicFileWriter::write(const void* data, size_t bytes) {
 }
 
 void AtomicFileWriter::commit() {
-  if (fd_ < 0) throw std::logic_error(path_ + ": commit twice");
+  NAS_CHECK(fd_ >= 0, path_ + ": commit twice");
   // The data must be on disk before the rename is, or a crash could leave the new name
   // pointing at an empty file.
   if (::fsync(fd_) != 0) fail(std::string("cannot flush to disk: ") + std::strerror(errno));

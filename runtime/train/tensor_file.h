@@ -11,17 +11,20 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "support/errors.h"
+
 namespace nas {
 
-// A malformed or unreadable tensor file. The message starts with the file's path and says
-// what is wrong ("w.bin: truncated: header says 3 tensors, data ends after 2").
-class TensorFileError : public std::runtime_error {
+// A malformed or unreadable tensor file: a DataFileError naming the file, with the byte
+// where it goes wrong when that is known, and what is wrong ("w.bin: truncated: header
+// says 3 tensors, data ends after 2"). Its own type so that callers of the reader can
+// catch just these.
+class TensorFileError : public DataFileError {
  public:
-  using std::runtime_error::runtime_error;
+  using DataFileError::DataFileError;
 };
 
 struct NamedTensor {
@@ -42,12 +45,12 @@ inline constexpr char kTensorFileMagic[8] = {'N', 'A', 'S', 'C', 'W', 'T', 'S', 
 inline constexpr uint32_t kTensorFileVersion = 1;
 inline constexpr size_t kTensorFileAlign = 64;
 
-// Writes `f` to `path` atomically (see write_file_atomic). Throws std::invalid_argument
-// naming the path and the tensor when `f` is inconsistent (empty or duplicate name, a dim
-// < 1, data size != product of the shape, meta not an object), and DataFileError naming
-// the path on an I/O error (a full disk, a file size limit, a read-only folder); the
-// previous file at `path`, if any, is then intact. `halfway`, when given, is called once
-// while the temporary file holds half of the bytes: the crash tests' kill point
+// Writes `f` to `path` atomically (see write_file_atomic). An inconsistent `f` (empty or
+// duplicate name, a dim < 1, data size != product of the shape, meta not an object) is an
+// InternalError naming the path and the tensor; otherwise it throws DataFileError
+// naming the path on an I/O error (a full disk, a file size limit, a read-only folder);
+// the previous file at `path`, if any, is then intact. `halfway`, when given, is called
+// once while the temporary file holds half of the bytes: the crash tests' kill point
 // (kill_points.h).
 void write_tensor_file(const std::string& path, const TensorFile& f,
                        const std::function<void()>& halfway = {});

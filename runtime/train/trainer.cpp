@@ -80,12 +80,11 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
   for (StoredParam& p : store.params()) {
     const NamedTensor* t = f.find(p.spec.name);
     if (t == nullptr)
-      throw std::invalid_argument(what + " has no tensor `" + p.spec.name +
-                                  "`: it was saved from another network");
+      throw DataFileError(what,
+                          "has no tensor `" + p.spec.name + "`: it was saved from another network");
     if (t->shape != p.spec.shape)
-      throw std::invalid_argument(what + ": tensor `" + p.spec.name + "` is " +
-                                  shape_text(t->shape) + ", the network needs " +
-                                  shape_text(p.spec.shape));
+      throw DataFileError(what, "tensor `" + p.spec.name + "` is " + shape_text(t->shape) +
+                                    ", the network needs " + shape_text(p.spec.shape));
     p.value = t->data;
   }
 }
@@ -112,19 +111,22 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
     d.train_indices = train;
     d.test_indices = test;
   } else {
-    throw std::invalid_argument("unknown data set `" + cfg.name + "`");
+    internal_error(__FILE__, __LINE__,
+                   "unknown data set `" + cfg.name + "` (the config parser refuses it)");
   }
   if (d.train_indices.empty()) d.train_indices = all_indices(d.train);
   if (d.test_indices.empty()) d.test_indices = all_indices(d.test);
   if (d.train.sample_shape != input_shape)
-    throw std::invalid_argument("the " + cfg.name + " samples are " +
-                                shape_text(d.train.sample_shape) + " but the network's input is " +
-                                shape_text(input_shape) +
-                                " (`nasc check FILE` shows the network's parameters; one of them "
-                                "may set its input)");
+    // The data set is the config's choice, so its key locates the mismatch.
+    throw ConfigError("", "data.name",
+                      "the " + cfg.name + " samples are " + shape_text(d.train.sample_shape) +
+                          " but the network's input is " + shape_text(input_shape) +
+                          " (`nasc check FILE` shows the network's parameters; one of them "
+                          "may set its input)");
   if (d.train.num_classes > classes)
-    throw std::invalid_argument(fmt::format("{} has {} classes but the network returns {} logits",
-                                            cfg.name, d.train.num_classes, classes));
+    throw ConfigError("", "data.name",
+                      fmt::format("{} has {} classes but the network returns {} logits", cfg.name,
+                                  d.train.num_classes, classes));
   // The limit picks a stratified subset first; train_portion then splits it into the
   // training part and the validation part (which only search uses).
   d.train_indices = limit_to(d.train, d.train_indices, cfg.limit_train, derive_seed(seed, 29));
@@ -153,6 +155,12 @@ LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& da
   lo.augment = cfg.augment;
   if (cfg.normalize) {
     auto [mean, stdev] = channel_stats(data.train, data.train_indices);
+    for (size_t c = 0; c < stdev.size(); ++c)
+      if (!(stdev[c] > 0))
+        throw ConfigError("", "data.augment.normalize",
+                          fmt::format("channel {} of the training images is constant, so "
+                                      "normalizing would divide by 0; set it to false",
+                                      c));
     lo.augment.mean = mean;
     lo.augment.std = stdev;
   }
@@ -173,9 +181,9 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   const int64_t mini = cfg.data.effective_mini_batch();
   const int64_t accum = cfg.data.batch_size / mini;
   if (data.train_indices.size() < static_cast<size_t>(cfg.data.batch_size))
-    throw std::invalid_argument(
-        fmt::format("the training set has {} samples, fewer than one batch of {}",
-                    data.train_indices.size(), cfg.data.batch_size));
+    throw ConfigError("", "data.batch_size",
+                      fmt::format("the training set has {} samples, fewer than one batch of {}",
+                                  data.train_indices.size(), cfg.data.batch_size));
 
   ParamStore store;
   Executor trainer(std::move(setup.train_plan), store, make_cpu_backend(), cfg.seed);
@@ -203,7 +211,7 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   if (resume) ck = load_checkpoint(dir);
   if (ck) {
     params_from_file(store, ck->params, run.path(kCheckpointFileName));
-    opt->load_state(ck->optimizer_state);
+    opt->load_state(ck->optimizer_state, run.path(kCheckpointFileName));
     first_epoch = ck->epoch;
     global_step = ck->global_step;
     run.truncate_metrics_after(first_epoch);
@@ -240,9 +248,10 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
           derive_seed(cfg.seed, static_cast<uint64_t>(global_step * accum + mini_step % accum)));
       RunResult r = trainer.run(b.images.data(), b.labels.data(), mini);
       if (!std::isfinite(r.loss_sum))
-        throw std::runtime_error(
-            fmt::format("the training loss became {} at epoch {} step {}; lower the learning rate",
-                        r.loss_sum, epoch + 1, global_step + 1));
+        throw ConfigError("", "optimizer.lr",
+                          fmt::format("the training loss became {} at epoch {} step {}; lower the "
+                                      "learning rate",
+                                      r.loss_sum, epoch + 1, global_step + 1));
       loss_sum += r.loss_sum;
       correct += r.correct;
       seen += mini;

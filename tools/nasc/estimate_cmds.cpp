@@ -140,7 +140,7 @@ int cmd_profile(const Options& o, Diagnostics& diags) {
       }
       old.network = supernet.name;
       table = std::move(old);
-    } catch (const LutError& e) {
+    } catch (const UserError& e) {
       diags.error({}, std::string(e.what()) +
                           " (the -o file exists but is not a latency table; remove it or "
                           "choose another path)");
@@ -156,9 +156,7 @@ int cmd_profile(const Options& o, Diagnostics& diags) {
     ProfileStats s = profile_space(table, space, sel, o.output, &std::cout);
     std::cout << "wrote " << o.output << ": " << table.entries.size() << " entries (" << s.measured
               << " measured now, " << std::max(0, s.skipped) << " already there)\n";
-  } catch (const LutError& e) {
-    diags.error({}, e.what());
-  } catch (const std::invalid_argument& e) {
+  } catch (const UserError& e) {
     diags.error({}, e.what());
   }
   return report(diags);
@@ -187,7 +185,7 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
         trains ? nlohmann::ordered_json(st.train_activation_bytes) : nlohmann::ordered_json();
     j["train_not_applicable"] =
         trains ? nlohmann::ordered_json() : nlohmann::ordered_json(st.train_not_applicable);
-  } catch (const std::invalid_argument& e) {
+  } catch (const UserError& e) {
     diags.error({}, e.what());
     return report(diags);
   }
@@ -197,7 +195,7 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
   if (!o.lut.empty()) {
     try {
       table = load_lut(o.lut);
-    } catch (const LutError& e) {
+    } catch (const UserError& e) {
       diags.error({}, e.what());
       return report(diags);
     }
@@ -232,10 +230,7 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
       }
       latency = sel ? est->estimate(*sel) : est->estimate_full();
     }
-  } catch (const LutError& e) {
-    diags.error({}, e.what());
-    return report(diags);
-  } catch (const std::invalid_argument& e) {
+  } catch (const UserError& e) {
     diags.error({}, e.what());
     return report(diags);
   }
@@ -248,7 +243,7 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
     try {
       MeasureSettings ms = table ? table->settings : settings_from(o, {});
       measured = measure_network(supernet, sel, latency_batch, ms).ms;
-    } catch (const std::invalid_argument& e) {
+    } catch (const UserError& e) {
       diags.error({}, e.what());
       return report(diags);
     }
@@ -317,7 +312,7 @@ std::optional<SpaceLatencyTable> load_space_latency(const std::string& file, con
           {}, missing_message(file, lut, *out.table, *out.estimator, nullptr, missing, supernet));
       return std::nullopt;
     }
-  } catch (const std::exception& e) {  // LutError, std::invalid_argument
+  } catch (const UserError& e) {
     diags.error({}, e.what());
     return std::nullopt;
   }

@@ -193,7 +193,7 @@ int cmd_late_stage(const Options& o, const Graph& supernet, Diagnostics& diags,
       std::cout << print_graph(training, print);
     else
       std::cout << print_plan(training, plan_memory(training, o.batch));
-  } catch (const std::invalid_argument& e) {
+  } catch (const UserError& e) {
     diags.error({}, e.what());
   }
   return report(diags);
@@ -232,6 +232,13 @@ nlohmann::json with_data_flag(nlohmann::json j, const std::string& data) {
   return j;
 }
 
+// The config file a train or search reads: -c, or the run folder's own config.json on
+// --resume; "" for the defaults. Errors found after parsing are located there.
+std::string config_file(const Options& o) {
+  if (!o.config.empty() || !o.resume) return o.config;
+  return (std::filesystem::path(o.output) / "config.json").string();
+}
+
 // The train config: -c, or the run folder's own config.json on --resume, or the defaults;
 // then the command-line overrides.
 std::optional<TrainConfig> train_config(const Options& o, Diagnostics& diags) {
@@ -247,7 +254,7 @@ std::optional<TrainConfig> train_config(const Options& o, Diagnostics& diags) {
     if (o.epochs > 0) cfg.epochs = o.epochs;
     if (o.threads >= 0) cfg.threads = static_cast<int>(o.threads);
     return cfg;
-  } catch (const std::exception& e) {
+  } catch (const UserError& e) {
     diags.error({}, e.what());
     return std::nullopt;
   }
@@ -290,7 +297,7 @@ int cmd_train(const Options& o, Diagnostics& diags) {
     std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * s.test_accuracy) << "% after "
               << cfg->epochs << " epochs (" << fmt::format("{:.0f}", s.seconds) << " s); wrote "
               << o.output << "/weights\n";
-  } catch (const std::exception& e) {
+  } catch (const UserError& e) {
     diags.error({}, e.what());
   }
   return report(diags);
@@ -314,16 +321,17 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     if (o.epochs > 0) cfg->base.epochs = o.epochs;
     if (o.threads >= 0) cfg->base.threads = static_cast<int>(o.threads);
     if (o.resume && !o.algorithm.empty() && o.config.empty() && o.algorithm != cfg->algorithm)
-      throw std::invalid_argument(o.output + " holds a `" + cfg->algorithm +
-                                  "` search; resume it without -a (or with -a " + cfg->algorithm +
-                                  ")");
+      throw ConfigError(config_file(o), "algorithm",
+                        "this run is a `" + cfg->algorithm + "` search; resume it without -a " +
+                            "(or with -a " + cfg->algorithm + ")");
     if (!o.algorithm.empty()) cfg->algorithm = o.algorithm;
     if (!o.lut.empty()) cfg->regularizer.lut = o.lut;
     if (cfg->warmup_epochs >= cfg->base.epochs && cfg->algorithm != "random")
-      throw std::invalid_argument("warmup_epochs (" + std::to_string(cfg->warmup_epochs) +
-                                  ") must be fewer than epochs (" +
-                                  std::to_string(cfg->base.epochs) + ")");
-  } catch (const std::exception& e) {
+      throw ConfigError(config_file(o), "warmup_epochs",
+                        "must be fewer than epochs (" + std::to_string(cfg->base.epochs) +
+                            (o.epochs > 0 ? ", from --epochs" : "") + "), got " +
+                            std::to_string(cfg->warmup_epochs));
+  } catch (const UserError& e) {
     diags.error({}, e.what());
     return report(diags);
   }
@@ -365,20 +373,21 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     RegularizerConfig& reg = setup.config.regularizer;
     if (reg.estimator != "none") {
       if (algorithm == "random")
-        throw std::invalid_argument(
-            "regularizer: random search draws architectures uniformly; a regularizer applies "
-            "to darts, darts2 and pnas");
+        throw ConfigError(config_file(o), "regularizer",
+                          "random search draws architectures uniformly; a regularizer applies "
+                          "to darts, darts2 and pnas");
       const bool pnas = algorithm == "pnas";
       if (reg.form == "auto") reg.form = pnas ? "bound" : "linear";
       if (pnas && reg.form != "bound")
-        throw std::invalid_argument(
-            "regularizer.form: pnas bounds its reward, form \"bound\" "
-            "(reward * min(1, bound / cost)^weight), not \"" +
-            reg.form + "\"");
+        throw ConfigError(config_file(o), "regularizer.form",
+                          "pnas bounds its reward, form \"bound\" (reward * min(1, bound / "
+                          "cost)^weight), not \"" +
+                              reg.form + "\"");
       if (!pnas && reg.form == "bound")
-        throw std::invalid_argument(
-            "regularizer.form: " + algorithm +
-            " adds the expected cost to its loss: form \"linear\" or \"mul#log\", not \"bound\"");
+        throw ConfigError(config_file(o), "regularizer.form",
+                          algorithm +
+                              " adds the expected cost to its loss: form \"linear\" or "
+                              "\"mul#log\", not \"bound\"");
     }
     std::shared_ptr<SpaceLatencyTable> latency;
     if (!reg.lut.empty()) {
@@ -435,8 +444,8 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       // DARTS' differentiable E[cost]: per execution-graph node, its cost in the unit.
       std::vector<double> node_cost(exec->nodes.size(), 0.0);
       if (reg.estimator == "latency") {
-        if (!latency)
-          throw std::invalid_argument("regularizer.lut: the latency estimator needs a table");
+        // The config parser requires regularizer.lut for the latency estimator.
+        NAS_CHECK(latency != nullptr, "a latency regularizer without a table");
         node_cost = latency->estimator->node_ms();
       } else {
         const std::vector<int64_t>& per =
@@ -461,13 +470,16 @@ int cmd_search(const Options& o, Diagnostics& diags) {
               << human_count(s.genotype.macs) << " MACs (" << fmt::format("{:.0f}", s.seconds)
               << " s); wrote " << o.output << "/arch.json\nretrain it: nasc train " << o.file
               << " --arch " << o.output << "/arch.json -o RUN_DIR\n";
-  } catch (const std::exception& e) {
+  } catch (const UserError& e) {
     diags.error({}, e.what());
   }
   return report(diags);
 }
 
 int run_checked(const Options& o, Diagnostics& diags);
+
+constexpr const char* kBugReport =
+    "This is a bug in nasc; please report it with the command line and its input files.\n";
 
 // The error limit unwinds with TooManyErrors. compile_file catches it, but the later
 // stages (an arch file with many bad keys) run here: still a user error, not exit 2.
@@ -520,12 +532,14 @@ int main(int argc, char** argv) {
   int status = kInternalError;
   try {
     nas::run_with_large_stack([&] { status = run(o); });
+  } catch (const nas::UserError& e) {  // one that a command did not report itself
+    std::cerr << "nasc: error: " << e.what() << "\n";
+    return kUserError;
   } catch (const nas::InternalError& e) {
-    std::cerr << "nasc: " << e.what()
-              << "\nThis is a bug in nasc; please report it with the input file.\n";
+    std::cerr << "nasc: " << e.what() << "\n" << kBugReport;
     return kInternalError;
-  } catch (const std::exception& e) {
-    std::cerr << "nasc: internal error: " << e.what() << "\n";
+  } catch (const std::exception& e) {  // a library's exception: not a user error either
+    std::cerr << "nasc: internal error: " << e.what() << "\n" << kBugReport;
     return kInternalError;
   }
   return status;
