@@ -509,5 +509,17 @@ TEST_CASE("parse_ir reads a pool's stride 0 as its kernel, as the printer writes
   check_round_trip(g, "max_pool with stride 0");
 }
 
+// Found by fuzz_ir (tests/fuzz/crashes/ir): a gradient op that only writes parameter
+// gradients has the shape [], and reading it tripped the consumer's shape rule's check.
+TEST_CASE("parse_ir refuses an effect op as an input or as the output", "[ir_parser]") {
+  const std::string effect = "  %1 = linear_grad_weight(%0, %0) {fwd=0} : []\n";
+  CHECK(errors_of(net(effect + "  %2 = relu(%1) : [4]\n")) ==
+        std::vector<std::string>{"4:13: %1 is linear_grad_weight, which produces no tensor (it "
+                                 "only writes gradients), so it cannot be an input"});
+  CHECK(errors_of(net(effect, "  return %1\n}\n")) ==
+        std::vector<std::string>{"4:10: %1 is linear_grad_weight, which produces no tensor (it "
+                                 "only writes gradients), so it cannot be the output"});
+}
+
 }  // namespace
 }  // namespace nas

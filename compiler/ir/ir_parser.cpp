@@ -368,6 +368,7 @@ class IrParser {
         fail(p, "`return %" + std::to_string(out) +
                     "` names a node that does not exist (the graph has " +
                     std::to_string(g_.nodes.size()) + ")");
+      if (produces_no_tensor(out)) error(at(p), no_tensor_message(out, "the output"));
       skip_ws();
       g_.output = out;
       expect_eol("after `return %N`");
@@ -443,6 +444,17 @@ class IrParser {
     }
   }
 
+  // An effect op (a gradient op that only writes parameter gradients) has the shape [];
+  // the shape rules of its would-be consumers rely on never seeing one.
+  bool produces_no_tensor(int id) const {
+    const Node& src = g_.nodes[id];
+    return src.op && src.op->effect;
+  }
+  std::string no_tensor_message(int id, const char* role) const {
+    return "%" + std::to_string(id) + " is " + g_.nodes[id].op->name +
+           ", which produces no tensor (it only writes gradients), so it cannot be " + role;
+  }
+
   void parse_node() {
     size_t start = pos_;
     int id = ref("a node");
@@ -472,6 +484,10 @@ class IrParser {
         if (in >= id)
           fail(p, "node %" + std::to_string(id) + " reads %" + std::to_string(in) +
                       ", but inputs must be earlier nodes");
+        if (produces_no_tensor(in)) {
+          error(at(p), no_tensor_message(in, "an input"));
+          t.ok = false;
+        }
         n.inputs.push_back(in);
       } while (eat(','));
       expect(')', "to close the inputs");
