@@ -13,14 +13,11 @@ namespace nas_fuzz {
 
 namespace {
 
-// The configs throw std::invalid_argument for bad input until they move to ConfigError.
-using LegacyConfigError = std::invalid_argument;
-
 void round_trip_train(const nas::TrainConfig& c, const std::string& path) {
   const nlohmann::ordered_json written = nas::train_config_to_json(c);
   std::optional<nas::TrainConfig> back;
   const nlohmann::json plain = nlohmann::json::parse(written.dump());
-  if (!accepted_or<LegacyConfigError>([&] { back = nas::parse_train_config(plain, path); }))
+  if (!accepted([&] { back = nas::parse_train_config(plain, path); }))
     bug("train config round trip",
         "parse_train_config refuses what train_config_to_json wrote: " + written.dump());
   if (*back != c)
@@ -32,7 +29,7 @@ void round_trip_search(const nas::SearchConfig& c, const std::string& path) {
   const nlohmann::ordered_json written = nas::search_config_to_json(c);
   std::optional<nas::SearchConfig> back;
   const nlohmann::json plain = nlohmann::json::parse(written.dump());
-  if (!accepted_or<LegacyConfigError>([&] { back = nas::parse_search_config(plain, path); }))
+  if (!accepted([&] { back = nas::parse_search_config(plain, path); }))
     bug("search config round trip",
         "parse_search_config refuses what search_config_to_json wrote: " + written.dump());
   // SearchConfig has no operator==; its complete JSON form stands for it.
@@ -48,12 +45,12 @@ bool fuzz_config(const std::string& input) {
   const std::string path = write_scratch("config.json", input);
   bool any = false;
   std::optional<nas::TrainConfig> train;
-  if (accepted_or<LegacyConfigError>([&] { train = nas::load_train_config(path); })) {
+  if (accepted([&] { train = nas::load_train_config(path); })) {
     round_trip_train(*train, path);
     any = true;
   }
   std::optional<nas::SearchConfig> search;
-  if (accepted_or<LegacyConfigError>([&] { search = nas::load_search_config(path); })) {
+  if (accepted([&] { search = nas::load_search_config(path); })) {
     round_trip_search(*search, path);
     any = true;
   }

@@ -28,7 +28,7 @@
 #include "tests/fuzz/harness/harness.h"
 
 #ifndef NASC_SOURCE_DIR
-#error "NASC_SOURCE_DIR must be defined (tests/fuzz/CMakeLists.txt and the top level do it)"
+#error "NASC_SOURCE_DIR must be defined (tests/fuzz/CMakeLists.txt and tests/CMakeLists.txt do it)"
 #endif
 
 // The input filters below are not instrumented for coverage: an input the harness skips

@@ -46,19 +46,6 @@ bool accepted(Read&& read) {
   }
 }
 
-// As accepted(), and an exception of type Legacy counts as a refusal too: the configs
-// threw std::invalid_argument for bad input before nas::ConfigError.
-template <class Legacy, class Read>
-bool accepted_or(Read&& read) {
-  return accepted([&] {
-    try {
-      read();
-    } catch (const Legacy& e) {
-      throw nas::UserError("", e.what());
-    }
-  });
-}
-
 // One input path: true when the input was accepted (read successfully).
 using Harness = bool (*)(const std::string& input);
 
