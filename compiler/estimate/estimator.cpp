@@ -23,8 +23,9 @@ ExecPlan inference_plan(const Graph& network, int64_t batch) {
   if (training_output_problem(network).empty()) return compile_plan(network, po);
   Graph g = execution_graph(network);
   if (g.inputs.size() != 1)
-    throw UserError("", "network `" + g.name + "` has " + std::to_string(g.inputs.size()) +
-                            " inputs; the executor runs networks with exactly one");
+    throw UserError(node_place(g, g.inputs.empty() ? -1 : g.inputs.back()),
+                    "network `" + g.name + "` has " + std::to_string(g.inputs.size()) +
+                        " inputs; the executor runs networks with exactly one");
   return lower(g, plan_memory(g, batch));
 }
 

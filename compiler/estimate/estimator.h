@@ -45,8 +45,8 @@ struct StaticEstimate {
 };
 
 // Every figure but training memory holds for any network; that one only for a network
-// that returns 1-D logits (else train_not_applicable says why). Throws
-// std::invalid_argument when memory planning refuses the sizes.
+// that returns 1-D logits (else train_not_applicable says why). Throws UserError at the
+// node's source when memory planning refuses the sizes.
 StaticEstimate static_estimate(const Graph& network, int64_t train_batch);
 
 // Why `network` cannot be trained with the cross-entropy loss ("" when it can): its output

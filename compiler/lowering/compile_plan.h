@@ -22,8 +22,8 @@ struct PlanOptions {
 // relu(h) in DARTS edges). `nasc ir --stage grad|plan|train-plan` and compile_plan use it.
 Graph execution_graph(const Graph& network);
 
-// Throws std::invalid_argument for networks the executor cannot run (several inputs,
-// logits that are not a vector).
+// Throws UserError, at the network's source, for networks the executor cannot run
+// (several inputs, logits that are not a vector).
 ExecPlan compile_plan(const Graph& network, const PlanOptions& options);
 
 }  // namespace nas

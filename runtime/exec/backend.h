@@ -39,7 +39,7 @@ class Backend {
   virtual void* allocate(size_t bytes) = 0;
   virtual void release(void* p) = 0;
   // Creates the kernels of every step (once per signature, shared through caches) and
-  // the saved-state buffers. Throws std::invalid_argument naming an unsupported step.
+  // the saved-state buffers. An unsupported step is an InternalError naming it.
   virtual void prepare(const ExecPlan& plan) = 0;
   // Runs step `index` of the prepared plan. Returns whether it wrote its output: a
   // gradient sum whose contributions were all skipped, or a candidate's gradient with

@@ -29,7 +29,7 @@ struct StoredArch {
 class ParamStore {
  public:
   // Registers every parameter and architecture group of `plan` (already-known names must
-  // have the same shape, or std::invalid_argument), returns the store index of each plan
+  // have the same shape: NAS_CHECK), returns the store index of each plan
   // parameter. New parameters start initialised from `seed` and their name, so the
   // values do not depend on registration order.
   std::vector<int> bind(const ExecPlan& plan, uint64_t seed);

@@ -25,15 +25,16 @@ namespace nas {
 
 enum class ChoiceMode { Full, Sample, Max, Fair };
 
-// "full", "sample", "max", "fair"; throws std::invalid_argument naming the valid ones.
+// "full", "sample", "max", "fair"; another name is an InternalError (the config parser
+// allows only these).
 ChoiceMode parse_choice_mode(const std::string& name);
 const char* choice_mode_name(ChoiceMode mode);
 
 using ChoiceSelection = std::vector<std::vector<int>>;  // chosen[group] = candidate indices
 
 // The selection for `step` under `mode` (not Full). `probs[g]` are group g's candidate
-// probabilities (Sample, Max); Fair ignores them. Throws std::invalid_argument for Full
-// or probabilities that do not match the groups.
+// probabilities (Sample, Max); Fair ignores them. Full, or probabilities that do not
+// match the groups, is an InternalError.
 ChoiceSelection select_path(ChoiceMode mode, const std::vector<ArchSpec>& groups,
                             const std::vector<std::vector<double>>& probs, uint64_t seed,
                             int64_t step);

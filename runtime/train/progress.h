@@ -26,8 +26,8 @@ double steady_seconds();
 class Progress {
  public:
   // `label` starts every line ("epoch 3/10"). `clock` returns seconds; tests pass a fake
-  // one. Timing starts at construction. Throws std::invalid_argument for total_steps < 0,
-  // plain_every < 1 or width < 1.
+  // one. Timing starts at construction. total_steps < 0, plain_every < 1 or width < 1 is
+  // an InternalError.
   Progress(std::ostream& out, std::string label, int64_t total_steps, ProgressOptions options,
            std::function<double()> clock = steady_seconds);
 

@@ -31,8 +31,8 @@ struct TrainData {
 
 // Loads the data sets the config names, applies the limits, then splits the training
 // set by train_portion (stratified) into training and validation indices.
-// Throws DataError (naming the file) for unreadable data, std::invalid_argument when the
-// samples do not match `input_shape` or the labels exceed `classes`.
+// Throws DataError (naming the file) for unreadable data, ConfigError at data.name when
+// the samples do not match `input_shape` or the labels exceed `classes`.
 TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           const std::vector<int64_t>& input_shape, int64_t classes);
 
