@@ -25,6 +25,7 @@
 #include "runtime/train/trainer.h"
 #include "support/errors.h"
 #include "support/format.h"
+#include "support/json_file.h"
 #include "support/little_endian.h"
 #include "support/rng.h"
 
@@ -109,8 +110,10 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
   std::ifstream metrics(run.path("metrics.jsonl"));
   std::string line;
   while (std::getline(metrics, line)) {
-    nlohmann::json rec = nlohmann::json::parse(line, nullptr, false);
-    if (rec.is_discarded() || !rec.is_object()) continue;
+    // A damaged line (a crash mid-append) is left out of the report, not an error.
+    std::optional<nlohmann::json> parsed = try_parse_json(line);
+    if (!parsed || !parsed->is_object()) continue;
+    const nlohmann::json& rec = *parsed;
     ReportEpoch e;
     e.epoch = rec.value("epoch", int64_t{0});
     e.train_loss = number_or_nan(rec, "train_loss");

@@ -11,7 +11,7 @@
 namespace nas {
 namespace {
 
-enum class KillAt { Nowhere, Step, CheckpointWrite };
+enum class KillAt { Nowhere, Step, CheckpointWrite, InternalError };
 
 struct KillPlan {
   KillAt where = KillAt::Nowhere;
@@ -32,10 +32,11 @@ KillPlan parse_kill_plan(const char* text) {
   const bool number_ok = !count.empty() && end != nullptr && *end == '\0' && n >= 1;
   if (kind == "step" && number_ok) plan.where = KillAt::Step;
   if (kind == "checkpoint-write" && number_ok) plan.where = KillAt::CheckpointWrite;
+  if (kind == "internal-error" && number_ok) plan.where = KillAt::InternalError;
   if (plan.where == KillAt::Nowhere)
     throw UserError(kKillAtVariable,
-                    "expected step:N or checkpoint-write:N with N >= 1 (a test-only setting), "
-                    "got \"" +
+                    "expected step:N, checkpoint-write:N or internal-error:N with N >= 1 (a "
+                    "test-only setting), got \"" +
                         value + "\"");
   plan.n = n;
   return plan;
@@ -56,6 +57,10 @@ const KillPlan& kill_plan() {
 void kill_point_after_step(int64_t global_step) {
   const KillPlan& plan = kill_plan();
   if (plan.where == KillAt::Step && global_step == plan.n) kill_now();
+  if (plan.where == KillAt::InternalError && global_step == plan.n)
+    internal_error(__FILE__, __LINE__,
+                   std::string(kKillAtVariable) + " stops the run after step " +
+                       std::to_string(global_step) + " (test-only)");
 }
 
 void kill_point_in_checkpoint_write() {

@@ -9,6 +9,9 @@
 //   checkpoint-write:N  inside the N-th checkpoint this process writes, once the
 //                       temporary file holds half of the checkpoint's bytes and before it
 //                       is renamed over the previous checkpoint.
+//   internal-error:N    instead of dying, throws an InternalError right after step N, as
+//                       a broken invariant deep in a run would: the tests of the error
+//                       channels check that nasc then exits 2 with "internal error".
 //
 // Unset, it costs one branch per step. It is documented as test-only in docs/train.md.
 #pragma once
