@@ -1,4 +1,3 @@
-#include <cxxabi.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -6,8 +5,6 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <memory>
-#include <typeinfo>
 
 #include "tests/fuzz/harness/harness.h"
 
@@ -17,16 +14,6 @@ namespace fs = std::filesystem;
 
 void bug(const std::string& what, const std::string& detail) {
   throw FuzzFinding(what + ": " + detail);
-}
-
-bool is_legacy_refusal(const std::exception& e) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> name(
-      abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status), std::free);
-  if (status != 0 || !name) return false;
-  const std::string type = name.get();
-  return type == "nas::DataError" || type == "nas::TensorFileError" || type == "nas::LutError" ||
-         type == "nas::RunDirError";
 }
 
 std::string failure_of(Harness harness, const std::string& input, bool* was_accepted) {

@@ -25,14 +25,8 @@ struct FuzzFinding : std::logic_error {
 
 [[noreturn]] void bug(const std::string& what, const std::string& detail);
 
-// True for an exception of a type the runtime's readers threw for bad input before they
-// moved to the nas::UserError kinds (nas::DataError, nas::TensorFileError, nas::LutError,
-// nas::RunDirError). Matched by name, so that the harnesses build before and after those
-// types go; once they are gone this matches nothing.
-bool is_legacy_refusal(const std::exception& e);
-
 // Runs `read`; true when it returned, false when it refused the input with a
-// nas::UserError (or a legacy refusal, above). Any other exception propagates: a bug.
+// nas::UserError. Any other exception propagates: it is a bug.
 template <class Read>
 bool accepted(Read&& read) {
   try {
@@ -40,9 +34,6 @@ bool accepted(Read&& read) {
     return true;
   } catch (const nas::UserError&) {
     return false;
-  } catch (const std::exception& e) {
-    if (is_legacy_refusal(e)) return false;
-    throw;
   }
 }
 
@@ -50,7 +41,7 @@ bool accepted(Read&& read) {
 using Harness = bool (*)(const std::string& input);
 
 bool fuzz_frontend(const std::string& input);  // .nas source text (compile_text + passes)
-bool fuzz_arch(const std::string& input);      // arch JSON against darts.nas, mobilenet.nas
+bool fuzz_arch(const std::string& input);      // arch JSON against darts, mobilenet, zoph
 bool fuzz_ir(const std::string& input);        // IR text (parse_ir), print -> parse round trip
 bool fuzz_config(const std::string& input);    // train and search config JSON
 bool fuzz_lut(const std::string& input);       // latency table JSON

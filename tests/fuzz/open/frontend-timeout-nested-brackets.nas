@@ -1,0 +1,3 @@
+module node(ox: tensor, module node(x: tensor,axis ins: list) {
+  return lenni(s) == 0 rn len(ins) ==  choice(key="n"odule node(ox: tensor, module node(x: tensor,axis ins: list) {
+  return lenni(s) == 0 rn len(ins) ==  choice(key="n"[[[[[[X[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[len(ins) ==  choice(key="n"[[[[[[X[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[V[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[  su 
