@@ -1,7 +1,7 @@
 // Hints for people who write .nas the way they write PyTorch: torch.nn keyword names
 // (`kernel_size=`, `padding=`), Python's `True`/`False`/`None`, and `k // 2`, which is a
 // comment here. The messages that report those mistakes append these hints; the edit
-// distance suggestions (names.h) cannot find them, the names being too far apart.
+// distance suggestions (support/did_you_mean.h) cannot find them, the names being too far apart.
 #pragma once
 
 #include <string>
