@@ -29,23 +29,6 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-std::string type_of(const json& v) {
-  if (v.is_number_integer()) return "integer";
-  if (v.is_number_float()) return "number";
-  return v.type_name();
-}
-
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
-
-// " (did you mean x?)" or " (expected one of: ...)": see support/did_you_mean.h.
-std::string suggest(const std::string& key, const std::vector<std::string>& candidates) {
-  return did_you_mean_or_choices(key, candidates);
-}
-
 std::vector<std::string> keys_of(const ordered_json& j) {
   std::vector<std::string> k;
   for (auto it = j.begin(); it != j.end(); ++it) k.push_back(it.key());
@@ -157,8 +140,9 @@ DataConfig Parser::parse_data(const json& j, const DataConfig& def) const {
   d.name = get_string(j, P, "name", def.name);
   const bool synthetic = d.name == "synthetic";
   if (d.name != "fashion-mnist" && d.name != "cifar10" && !synthetic)
-    fail(P + ".name", "unknown data set \"" + d.name + "\"" +
-                          suggest(d.name, {"fashion-mnist", "cifar10", "synthetic"}));
+    fail(P + ".name",
+         "unknown data set \"" + d.name + "\"" +
+             did_you_mean_or_choices(d.name, {"fashion-mnist", "cifar10", "synthetic"}));
   if (synthetic) {
     if (j.contains("dir")) fail(P + ".dir", "not used with synthetic data");
     d.dir.clear();
@@ -185,9 +169,10 @@ DataConfig Parser::parse_data(const json& j, const DataConfig& def) const {
   accumulation_steps(d.batch_size, d.mini_batch);  // the trainer's own check: cannot fail now
   d.eval_batch_size = get_int(j, P, "eval_batch_size", def.eval_batch_size, 1);
   if (auto it = j.find("train_portion"); it != j.end()) {
-    if (!it->is_number()) fail(P + ".train_portion", "expected a number, got " + type_of(*it));
+    if (!it->is_number()) fail(P + ".train_portion", "expected a number, got " + json_kind(*it));
     double v = it->get<double>();
-    if (!(v > 0 && v <= 1)) fail(P + ".train_portion", "must be in (0, 1], got " + num(v));
+    if (!(v > 0 && v <= 1))
+      fail(P + ".train_portion", "must be in (0, 1], got " + config_number_text(v));
     d.train_portion = v;
   }
   d.limit_train = get_int(j, P, "limit_train", def.limit_train, 0);
@@ -210,13 +195,14 @@ DataConfig Parser::parse_data(const json& j, const DataConfig& def) const {
     if (auto it = j.find("synthetic_shape"); it != j.end()) {
       const std::string S = P + ".synthetic_shape";
       if (!it->is_array() || it->size() != 3)
-        fail(S, "expected [C, H, W], got " +
-                    (it->is_array() ? "an array of " + std::to_string(it->size()) : type_of(*it)));
+        fail(S,
+             "expected [C, H, W], got " +
+                 (it->is_array() ? "an array of " + std::to_string(it->size()) : json_kind(*it)));
       d.synthetic_shape.clear();
       for (size_t k = 0; k < 3; ++k) {
         const json& e = (*it)[k];
         const std::string pk = S + "[" + std::to_string(k) + "]";
-        if (!e.is_number_integer()) fail(pk, "expected an integer, got " + type_of(e));
+        if (!e.is_number_integer()) fail(pk, "expected an integer, got " + json_kind(e));
         // Signed or unsigned alike: a config written back by train_config_to_json holds
         // signed integers.
         const bool in_range = e.is_number_unsigned()
@@ -347,7 +333,7 @@ std::string literal(const json& v, const std::string& path, bool in_list, int de
       s += (i ? ", " : "") + literal(v[i], path + "[" + std::to_string(i) + "]", true, depth + 1);
     return s + "]";
   }
-  throw ConfigError("", path, "expected a number, string, boolean or list, got " + type_of(v));
+  throw ConfigError("", path, "expected a number, string, boolean or list, got " + json_kind(v));
 }
 
 std::string trim(const std::string& s) {
@@ -396,12 +382,12 @@ TrainConfig default_train_config() {
 
 TrainConfig parse_train_config(const json& j, const std::string& path_for_messages) {
   Parser p(path_for_messages);
-  if (!j.is_object()) p.fail("", "expected a JSON object at the top level, got " + type_of(j));
+  if (!j.is_object()) p.fail("", "expected a JSON object at the top level, got " + json_kind(j));
   p.check_keys(j, "", kTopKeys);
   TrainConfig c = default_train_config();
   c.epochs = p.get_int(j, "", "epochs", c.epochs, 1);
   if (auto it = j.find("seed"); it != j.end()) {
-    if (!it->is_number_integer()) p.fail("seed", "expected an integer, got " + type_of(*it));
+    if (!it->is_number_integer()) p.fail("seed", "expected an integer, got " + json_kind(*it));
     if (!it->is_number_unsigned()) p.fail("seed", "must be >= 0, got " + it->dump());
     c.seed = it->get<uint64_t>();
   }
