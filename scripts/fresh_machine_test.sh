@@ -38,12 +38,21 @@ fi
 mounted=()
 cleanup() {
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
-  if [ "${KEEP_ROOT:-0}" != 1 ] && [ -d "$root" ]; then rm -rf "$root"; fi
+  if [ "${KEEP_ROOT:-0}" != 1 ] && [ -d "$root" ]; then rm -rf --one-file-system "$root"; fi
+}
+# A run killed with SIGKILL leaves /dev, /proc and /sys bound inside the old root; deleting
+# it through those mounts would delete the host's /dev. Unmount them first (deepest first),
+# and never let rm cross into another file system.
+unmount_leftovers() {
+  local point
+  awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r point; do umount -l "$point" || true; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM  # so that an interrupted test still unmounts and cleans up
 
-rm -rf "$work"
+unmount_leftovers
+rm -rf --one-file-system "$work"
 mkdir -p "$work"
 start=$(date +%s)
 echo "== a minimal Debian 12 root in $root (mmdebstrap, variant minbase)"
