@@ -16,6 +16,7 @@ PACKAGES=(
   clang                  # the libFuzzer targets (scripts/fuzz.sh)
   libclang-rt-14-dev     # libFuzzer and the sanitizer runtimes: only a Recommends of clang-14
   python3                # tests/check_docs.py (docs samples are tested)
+  llvm-14-tools          # FileCheck, which checks the textual pass tests (tests/filecheck/)
 )
 
 missing=()
