@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Front-end speed: how long `nasc check examples/darts.nas` takes as a whole process
 # (parse, elaborate 8 DARTS cells, shape-check, DCE, space statistics). The target is
-# under 0.5 s. The peer is PyTorch building the same supernet (darts_torch.py from
-# ../shared/peers, constructing Network() and counting its parameters), measured in the
+# under 0.5 s. The peer is PyTorch building the same supernet (bench/peers/darts_step_torch.py
+# --count-only: import torch, construct the supernet, count its weights), measured in the
 # same run; the figure is the ratio nasc / PyTorch. Without python3-torch the peer is
 # skipped and only nasc's median is printed.
 #
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-11}
 NASC=${NASC:-build/nasc}
-PEERS=${PEERS:-../shared/peers}
+PEER=${PEER:-bench/peers/darts_step_torch.py}
 [ -x "$NASC" ] || { echo "build nasc first (scripts/build.sh)"; exit 1; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -22,8 +22,8 @@ time_cmd() {  # prints wall seconds of one run of "$@"
 }
 
 have_peer=0
-if /usr/bin/python3 -c "import torch" 2>/dev/null && [ -f "$PEERS/darts_torch.py" ]; then have_peer=1; fi
-PEER_CMD=(/usr/bin/python3 -c "import sys; sys.path.insert(0, '$PEERS'); import torch, darts_torch as d; torch.set_num_threads(2); n = d.Network(); print(sum(p.numel() for p in n.weights()))")
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then have_peer=1; fi
+PEER_CMD=(/usr/bin/python3 "$PEER" --count-only --threads 2)
 
 "$NASC" check examples/darts.nas >/dev/null  # warm the page cache
 nasc_times=() peer_times=() ratios=()
@@ -42,5 +42,5 @@ if [ $have_peer = 1 ]; then
   printf 'PyTorch building the same supernet: median %.3f s\n' "$peer_med"
   printf 'ratio nasc / PyTorch: %.3f (median of paired runs)\n' "$ratio_med"
 else
-  echo "peer skipped: python3-torch not installed (apt-get install python3-torch) or $PEERS missing"
+  echo "peer skipped: python3-torch not installed (apt-get install python3-torch)"
 fi

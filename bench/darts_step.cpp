@@ -1,4 +1,4 @@
-// One first-order DARTS search step on examples/darts.nas, as ../shared/peers/darts_torch.py
+// One first-order DARTS search step on examples/darts.nas, as bench/peers/darts_step_torch.py
 // measures it (batch 64, 3x32x32, C=16, 8 cells): an alpha step on a valid batch (Adam,
 // lr 3e-4, betas (0.5, 0.999), weight decay 1e-3) then a weight step on a train batch
 // (SGD, lr 0.025, momentum 0.9, weight decay 3e-4, gradient norm clipped at 5).

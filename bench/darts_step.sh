@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # One first-order DARTS step on examples/darts.nas (batch 64, 3x32x32, C=16, 8 cells):
-# nasc (bench/darts_step.cpp) beside PyTorch (../shared/peers/darts_torch.py), measured in
+# nasc (bench/darts_step.cpp) beside PyTorch (bench/peers/darts_step_torch.py), measured in
 # the same run, printed as ratios. Usage: bench/darts_step.sh [STEPS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-3}
 THREADS=${2:-2}
 BIN=${BUILD_DIR:-build}/bench/nasc_bench_darts_step
-PEER=${PEER:-../shared/peers/darts_torch.py}
+PEER=${PEER:-bench/peers/darts_step_torch.py}
 [ -x "$BIN" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+/usr/bin/python3 -c "import torch" 2>/dev/null ||
+  { echo "the peer needs Debian's python3-torch: sudo apt-get install python3-torch" >&2; exit 1; }
 ours=$("$BIN" --steps "$STEPS" --threads "$THREADS")
 peer=$(/usr/bin/python3 "$PEER" --steps "$STEPS" --threads "$THREADS")
 echo "nasc:    $ours"
