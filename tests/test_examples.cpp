@@ -86,8 +86,9 @@ TEST_CASE("every example compiles without diagnostics", "[examples]") {
   std::set<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(example_path("")))
     if (entry.path().extension() == ".nas") found.insert(entry.path().filename().string());
-  for (const char* name : {"tiny.nas", "zero_join.nas", "darts.nas", "darts_fmnist.nas",
-                           "mobilenet.nas", "mobilenet_v2.nas", "zoph.nas", "random_wired.nas"})
+  for (const char* name :
+       {"tiny.nas", "zero_join.nas", "darts.nas", "darts_fmnist.nas", "mobilenet.nas",
+        "mobilenet_v2.nas", "zoph.nas", "random_wired.nas", "mobilenet_v3_fmnist.nas"})
     CHECK(found.count(name) == 1);
   for (const std::string& name : found) {
     Graph g = compile_example(name);
@@ -242,6 +243,35 @@ TEST_CASE("mobilenet: one choice per searchable layer, skip only where legal",
   CHECK(space_stats(largest).supernet_macs == 10720832);
 }
 
+TEST_CASE("mobilenet_v3_fmnist: kernels, expansions and squeeze-and-excitation per layer",
+          "[examples][mobilenet]") {
+  Graph g = compile_example("mobilenet_v3_fmnist.nas");
+  CHECK(g.nodes[g.inputs[0]].shape == Shape{1, 28, 28});
+  const StringList blocks = {"k3_e3", "k3_e3_se", "k3_e6", "k3_e6_se",
+                             "k5_e3", "k5_e3_se", "k5_e6", "k5_e6_se"};
+  REQUIRE(g.arch.size() == 7);  // stages of 1, 2, 2, 2 layers
+  for (const ArchGroup& group : g.arch) {
+    INFO(group.key);
+    StringList want = blocks;
+    if (group.key.find("/layer0") == std::string::npos) want.push_back("skip");
+    CHECK(group.candidates == want);
+  }
+  // Every layer with squeeze-and-excitation: one per-channel mul (x * gate) per layer.
+  Graph se = specialise(g, select_by_name(g, [](const ArchGroup&) { return "k3_e3_se"; }));
+  CHECK(count_ops(se, "mul") == 7);
+  CHECK(count_ops(se, "hard_sigmoid") == 7);
+  for (const Node& n : se.nodes)
+    if (n.op->name == "mul") {
+      REQUIRE(n.inputs.size() == 2);
+      CHECK(se.nodes[n.inputs[1]].shape == Shape{n.shape[0]});
+    }
+  // The stages' activations: relu, relu, silu, hard_swish (and the stem's and head's).
+  CHECK(count_ops(se, "silu") == 2 * 2);  // expansion and depthwise, 2 layers
+  Graph plain = specialise(g, select_by_name(g, [](const ArchGroup&) { return "k3_e3"; }));
+  CHECK(count_ops(plain, "mul") == 0);
+  CHECK(params_of(se) > params_of(plain));
+}
+
 TEST_CASE("zoph: choice blocks join 2 earlier states and choose an op", "[examples][zoph]") {
   Graph g = compile_example("zoph.nas");
   int ops = 0, joins = 0;
@@ -306,6 +336,27 @@ network n(x: tensor[16, 8, 8]) {
     int64_t b = 16 * 96 + 2 * 96 + 96 * 25 + 2 * 96 + 96 * 16 + 2 * 16;
     int64_t c = 16 * 96 + 2 * 96 + 96 * 9 + 2 * 96 + 96 * 24 + 2 * 24;
     CHECK(params_of(g) == a + b + c);
+  }
+  SECTION("se: a per-channel gate from a bottleneck of linear layers") {
+    Graph g = compile_source(R"(
+import "ops.nas";
+network n(x: tensor[16, 8, 8]) {
+  return se(x, reduction=4);
+})");
+    CHECK(g.nodes[g.output].shape == Shape{16, 8, 8});
+    const Node& out = g.nodes[g.output];
+    CHECK(out.op->name == "mul");
+    REQUIRE(out.inputs.size() == 2);
+    CHECK(g.nodes[out.inputs[1]].op->name == "sigmoid");
+    CHECK(g.nodes[out.inputs[1]].shape == Shape{16});
+    CHECK(params_of(g) == (16 * 4 + 4) + (4 * 16 + 16));
+    Diagnostics diags;
+    compile_text(
+        "t.nas",
+        "import \"ops.nas\";\nnetwork n(x: tensor[4, 2, 2]) {\n  return se(x, gate=\"relu\");\n}\n",
+        CompileOptions{}, diags);
+    CHECK_THAT(diags.render(),
+               Catch::Contains("se gate must be sigmoid or hard_sigmoid, got relu"));
   }
   SECTION("DARTS blocks at their affine default") {
     Graph g = compile_source(R"(

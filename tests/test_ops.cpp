@@ -194,7 +194,7 @@ TEST_CASE("every builtin op is registered once, with consistent attribute specs"
   const std::vector<std::string> expected = {
       "input", "choice", "conv", "dwconv", "linear", "batchnorm", "relu", "relu6", "sigmoid",
       "hard_swish", "hard_sigmoid", "leaky_relu", "max_pool", "avg_pool", "global_avg_pool",
-      "dropout", "add", "concat", "mul", "flatten", "identity", "zero", "crop",
+      "dropout", "add", "concat", "mul", "flatten", "identity", "zero", "crop", "silu",
       // Internal: the training loss and the gradient ops autodiff emits.
       "cross_entropy", "cross_entropy_grad", "conv_grad_input", "conv_grad_weight",
       "linear_grad_input", "linear_grad_weight", "batchnorm_grad", "activation_grad", "pool_grad",
@@ -733,10 +733,62 @@ TEST_CASE("dropout", "[ops]") {
 TEST_CASE("mul", "[ops]") {
   CHECK(shape_of("mul", {{16, 4, 4}}, {{"scale", F(0.5)}}) == Shape{16, 4, 4});
   CHECK(shape_of("mul", {{3}}, {{"scale", I(2)}}) == Shape{3});
-  CHECK(error_of("mul", {{3}}) == "mul requires attribute `scale`");
+  CHECK(shape_of("mul", {{3}}) == Shape{3});  // scale defaults to 1
   CHECK(error_of("mul", {{3}}, {{"scale", F(NAN)}}) ==
         "mul attribute `scale` must be finite, got nan");
   CHECK(error_of("mul", {{3}}, {{"scale", S("2")}}) ==
         "mul attribute `scale` must be float, got string");
   CHECK(cost_of("mul", {{3}}, {{"scale", F(2)}}).macs == 0);
+}
+
+TEST_CASE("mul by a tensor: same shape or one factor per channel", "[ops]") {
+  CHECK(shape_of("mul", {{16, 4, 4}, {16, 4, 4}}) == Shape{16, 4, 4});
+  CHECK(shape_of("mul", {{16, 4, 4}, {16}}, {{"scale", F(2)}}) == Shape{16, 4, 4});
+  CHECK(shape_of("mul", {{5}, {5}}) == Shape{5});
+  const std::string rule =
+      "mul needs its second input shaped like the first, or [C] for a [C,H,W] first input (one "
+      "factor per channel): ";
+  CHECK(error_of("mul", {{16, 4, 4}, {8}}) ==
+        rule + "input 0 is [16,4,4] from `x0` but input 1 is [8] from `x1`");
+  CHECK(error_of("mul", {{16}, {16, 4, 4}}) ==
+        rule + "input 0 is [16] from `x0` but input 1 is [16,4,4] from `x1`");
+  CHECK(error_of("mul", {{6}, {3}}) ==
+        rule + "input 0 is [6] from `x0` but input 1 is [3] from `x1`");
+  CHECK(error_of("mul", {{6}, {6}, {6}}) == "mul expects between 1 and 2 inputs, got 3");
+  CHECK(cost_of("mul", {{16, 4, 4}, {16}}).params == 0);
+}
+
+TEST_CASE("silu is x * sigmoid(x), from its elementwise formula", "[ops]") {
+  const OpDef* silu = find_op("silu");
+  REQUIRE(silu != nullptr);
+  REQUIRE(silu->elementwise != nullptr);
+  CHECK(std::string(silu->elementwise->value_text) == "x * sigmoid(x)");
+  CHECK(shape_of("silu", {{4, 2, 2}}) == Shape{4, 2, 2});
+  CHECK(silu->zero_preserving);
+  CHECK(silu->step == StepKind::Activation);
+  for (double x : {-4.0, -0.5, 0.0, 0.7, 3.0}) {
+    double s = 1 / (1 + std::exp(-x));
+    CHECK(silu->elementwise->value(x, 0) == Approx(x * s));
+    double h = 1e-6;
+    double numeric =
+        (silu->elementwise->value(x + h, 0) - silu->elementwise->value(x - h, 0)) / (2 * h);
+    CHECK(silu->elementwise->derivative(x, 0) == Approx(numeric).epsilon(1e-6));
+  }
+  CHECK_FALSE(find_op("sigmoid")->zero_preserving);  // derived from f(0) = 0.5
+  CHECK(find_op("relu")->zero_preserving);
+}
+
+TEST_CASE("the cost model counts the parameters lowering creates", "[ops]") {
+  // OpCost::params is the trainable part of OpDef::params: batch norm's running statistics
+  // are parameters of the plan but not weights.
+  const OpDef* bn = find_op("batchnorm");
+  Attrs a{{"affine", true}, {"eps", F(1e-5)}, {"momentum", F(0.1)}};
+  std::vector<ParamDecl> p = bn->params({{8, 4, 4}}, {8, 4, 4}, a);
+  REQUIRE(p.size() == 4);
+  CHECK(p[2].role == "running_mean");
+  CHECK_FALSE(p[2].trainable);
+  CHECK(cost_of("batchnorm", {{8, 4, 4}}).params == 16);
+  CHECK(cost_of("conv", {{4, 8, 8}},
+                {{"out", I(6)}, {"kernel", I(3)}, {"groups", I(2)}, {"bias", true}})
+            .params == 6 * 2 * 9 + 6);
 }

@@ -8,11 +8,9 @@ namespace nas {
 namespace {
 
 // Zero-cost steps as the runtime counts them (runtime/estimate/signature.h): inputs and
-// the alias ops the memory planner turns into views.
+// the alias ops the memory planner turns into views (OpDef::free_latency).
 bool free_node(const Node& n) {
-  const std::string& op = n.op->name;
-  return op == "input" || op == "identity" || op == "flatten" || op == "unflatten" ||
-         op == "dropout";
+  return n.op->free_latency;
 }
 
 }  // namespace

@@ -247,10 +247,13 @@ Value Elaborator::eval_binary(const ast::Expr& e, Frame& f) {
     bool r = op == "<" ? cmp < 0 : op == "<=" ? cmp <= 0 : op == ">" ? cmp > 0 : cmp >= 0;
     return Value::of_bool(r);
   }
-  // Tensor arithmetic is sugar for ops: x + y is add(x, y), x * 0.5 is mul(x, scale=0.5).
+  // Tensor arithmetic is sugar for ops: x + y is add(x, y), x * 0.5 is mul(x, scale=0.5),
+  // x * g is mul(x, g) (g shaped like x, or one factor per channel).
   if (a.kind == Value::Kind::Tensor || b.kind == Value::Kind::Tensor) {
     if (op == "+" && a.kind == Value::Kind::Tensor && b.kind == Value::Kind::Tensor)
       return make_op("add", {a, b}, {}, e.loc, f);
+    if (op == "*" && a.kind == Value::Kind::Tensor && b.kind == Value::Kind::Tensor)
+      return make_op("mul", {a, b}, {}, e.loc, f);
     if (op == "*" && a.kind == Value::Kind::Tensor && b.is_number())
       return make_op("mul", {a}, {{"scale", b.as_double()}}, e.loc, f);
     if (op == "*" && b.kind == Value::Kind::Tensor && a.is_number())

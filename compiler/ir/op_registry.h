@@ -1,6 +1,12 @@
-// The op registry: every builtin op is declared once, with its arity, attributes (types,
-// defaults, validation), shape inference and cost model. Later issues add the gradient
-// rule and per-backend kernels to the same OpDef, so adding an op touches one place.
+// The op registry: every builtin op is declared once, in its OpDef, with every fact the
+// compiler knows about it: arity, attributes (types, defaults, validation), shape rule, cost
+// model, gradient rule, parameters (shapes, initialisation, trainable or state), how it
+// lowers to a plan step, its pass flags (view, zero-preserving, CSE-mergeable, free for
+// latency), the scalar formula of an elementwise op, a float64 reference, and a small
+// example the conformance test (tests/test_conformance.cpp) builds a network around. The
+// passes, lowering and cost model read these facts and keep no tables of op names.
+// Adding an op is its OpDef (compiler/ir/ops/, one file per op family) plus a kernel for
+// each backend that cannot run it generically; see docs/architecture.md.
 #pragma once
 
 #include <functional>
@@ -10,6 +16,8 @@
 #include <vector>
 
 #include "compiler/ir/ir.h"
+#include "runtime/exec/exec_plan.h"  // StepKind, ParamInit: what lowering produces
+#include "support/elementwise_ops.h"
 
 namespace nas {
 
@@ -44,6 +52,55 @@ struct InferContext {
 struct OpCost {
   int64_t params = 0;  // trainable weights only (no running stats, no arch params)
   int64_t macs = 0;    // multiply-accumulates per sample
+};
+
+// Which of a plan step's parameter slots (Step::weight, bias, running_mean, running_var) a
+// parameter fills: the backends' kernels read them by slot.
+enum class ParamSlot : uint8_t { Weight, Bias, RunningMean, RunningVar };
+
+// One parameter tensor of a node, as lowering registers it ("<node>.<role>") and as the
+// cost model counts it (OpCost::params is the sum of the trainable ones' elements).
+struct ParamDecl {
+  std::string role;  // "weight", "bias", "scale", "shift", "running_mean", "running_var"
+  ParamSlot slot = ParamSlot::Weight;
+  Shape shape;
+  ParamInit init = ParamInit::KaimingUniform;
+  bool trainable = true;  // false: state saved with the weights (running statistics)
+  int64_t fan_in = 1;     // for KaimingUniform
+};
+
+// When a node's output is a view of its first input (no buffer, no work).
+enum class ViewKind : uint8_t {
+  None,
+  Always,     // identity, flatten, unflatten
+  Inference,  // dropout: the identity unless the graph trains
+};
+
+// When a step needs a saved-state slot (Step::state) that its backward step reads.
+enum class SavedState : uint8_t {
+  None,
+  Always,    // max pooling writes its argmax workspace even at inference
+  Training,  // batch statistics, dropout masks
+};
+
+// A small instance of an op for the conformance test: per-sample input shapes and
+// attributes (defaults are filled in). Extra inputs are either 1-D or shaped like input 0.
+struct OpExample {
+  std::vector<Shape> inputs;
+  Attrs attrs;
+};
+
+// What a float64 reference sees: `batch` samples of each input laid out one after
+// another (NCHW), the node's complete attributes, and its parameters in the order of
+// OpDef::params. It returns the output, batch first. Inference semantics: batch norm uses
+// its running statistics and dropout is the identity.
+struct ReferenceArgs {
+  int64_t batch = 1;
+  std::vector<Shape> in_shapes;  // per sample
+  std::vector<std::vector<double>> in;
+  Shape out_shape;
+  const Attrs& attrs;
+  std::vector<std::vector<double>> params;
 };
 
 // What a gradient rule sees and produces (reverse-mode autodiff, compiler/passes/autodiff).
@@ -81,8 +138,33 @@ struct OpDef {
   // An effect op writes parameter or architecture gradients and produces no tensor: its
   // shape is [] and no node may read it.
   bool effect = false;
-  // Set on gradient ops: the output views its first input's storage (a reshape).
-  bool alias = false;
+  // The plan step it lowers to; every op has one (a view op lowers to StepKind::View).
+  StepKind step = StepKind::Input;
+  // Its parameters from its input shapes, output shape and attributes; null: none.
+  std::function<std::vector<ParamDecl>(const std::vector<Shape>& in, const Shape& out,
+                                       const Attrs& a)>
+      params;
+  // Kernel attributes lowering adds to the step from the forward node (dwconv lowers as a
+  // grouped conv: it adds `groups` and `out`), given the per-sample input shapes.
+  std::function<void(const std::vector<Shape>& in, const Attrs& a,
+                     std::map<std::string, int64_t>& ints)>
+      kernel_attrs;
+  SavedState saved_state = SavedState::None;
+  ViewKind view = ViewKind::None;
+  // f(zeros) == zeros for every input all-zero: zero pruning may replace it by a zero.
+  bool zero_preserving = false;
+  // Two nodes with this op, the same inputs and attributes compute the same tensor and may
+  // merge (CSE). False for ops with parameters or randomness, and for gradient ops.
+  bool cse_mergeable = true;
+  // Costs nothing at run time (inputs and views): the latency units skip it.
+  bool free_latency = false;
+  // Elementwise ops: the scalar value and derivative (support/elementwise_ops.h).
+  const ElementwiseFn* elementwise = nullptr;
+  // A small instance for the conformance test; internal ops other than gradient ops, and
+  // every op callable from .nas, must have one (the test fails naming the op otherwise).
+  std::optional<OpExample> example;
+  // The op's value in float64 (see ReferenceArgs); null for internal ops.
+  std::function<std::vector<double>(const ReferenceArgs& r)> reference;
   // Replaces attribute values that stand for another attribute's (a pool's stride 0 means
   // its kernel) by that value, so that the IR shows what runs. Run by complete_attrs.
   std::function<void(Attrs& attrs)> resolve_attrs;
@@ -111,6 +193,11 @@ bool infer_shape(const OpDef& op, const std::vector<Shape>& in, const Attrs& att
                  const std::function<std::string(size_t)>& describe, Shape& out,
                  std::string& error);
 
+// The op's cost; `params` counts the trainable elements of OpDef::params.
+OpCost op_cost(const OpDef& op, const std::vector<Shape>& in, const Shape& out, const Attrs& a);
 OpCost node_cost(const Graph& g, const Node& n);
+
+// The parameters of node `n` (OpDef::params; empty when it has none).
+std::vector<ParamDecl> node_params(const Graph& g, const Node& n);
 
 }  // namespace nas

@@ -1,57 +1,11 @@
 #include "compiler/lowering/lower.h"
 
 #include <set>
-#include <unordered_map>
 
 #include "compiler/ir/op_registry.h"
 
 namespace nas {
 namespace {
-
-const std::unordered_map<std::string, StepKind>& kinds() {
-  static const std::unordered_map<std::string, StepKind> table = {
-      {"conv", StepKind::Conv},
-      {"dwconv", StepKind::Conv},
-      {"conv_grad_input", StepKind::ConvGradInput},
-      {"conv_grad_weight", StepKind::ConvGradWeight},
-      {"linear", StepKind::Linear},
-      {"linear_grad_input", StepKind::LinearGradInput},
-      {"linear_grad_weight", StepKind::LinearGradWeight},
-      {"batchnorm", StepKind::BatchNorm},
-      {"batchnorm_grad", StepKind::BatchNormGrad},
-      {"relu", StepKind::Activation},
-      {"relu6", StepKind::Activation},
-      {"leaky_relu", StepKind::Activation},
-      {"sigmoid", StepKind::Activation},
-      {"hard_swish", StepKind::Activation},
-      {"hard_sigmoid", StepKind::Activation},
-      {"activation_grad", StepKind::ActivationGrad},
-      {"max_pool", StepKind::Pool},
-      {"avg_pool", StepKind::Pool},
-      {"pool_grad", StepKind::PoolGrad},
-      {"global_avg_pool", StepKind::GlobalAvgPool},
-      {"global_avg_pool_grad", StepKind::GlobalAvgPoolGrad},
-      {"add", StepKind::Add},
-      {"concat", StepKind::Concat},
-      {"concat_grad", StepKind::ConcatGrad},
-      {"mul", StepKind::Scale},
-      {"crop", StepKind::Crop},
-      {"crop_grad", StepKind::CropGrad},
-      {"zero", StepKind::Zero},
-      {"dropout", StepKind::Dropout},
-      {"dropout_grad", StepKind::DropoutGrad},
-      {"choice", StepKind::Choice},
-      {"choice_grad_input", StepKind::ChoiceGradInput},
-      {"choice_grad_arch", StepKind::ChoiceGradArch},
-      {"cross_entropy", StepKind::CrossEntropy},
-      {"cross_entropy_grad", StepKind::CrossEntropyGrad},
-      {"input", StepKind::Input},
-      {"identity", StepKind::View},
-      {"flatten", StepKind::View},
-      {"unflatten", StepKind::View},
-  };
-  return table;
-}
 
 std::vector<int64_t> batched(int64_t batch, const Shape& s) {
   std::vector<int64_t> out{batch};
@@ -130,38 +84,34 @@ class Lowering {
     return static_cast<int>(p_.params.size()) - 1;
   }
 
-  // Parameters and saved state of a forward node, registered once.
-  void register_layer(const Node& n, Step& s) {
+  // Parameters (OpDef::params) and saved state (OpDef::saved_state) of a forward node,
+  // registered once.
+  void register_layer(const Node& n) {
     Layer& l = layer_[n.id];
-    const std::string& op = n.op->name;
-    if (op == "conv" || op == "dwconv") {
-      int64_t c_out = s.int_attr("out"), groups = s.int_attr("groups"), k = s.int_attr("kernel");
-      int64_t fan_in = s.fwd_in_shape[1] / groups * k * k;
-      l.weight = add_param(n, "weight", {c_out, s.fwd_in_shape[1] / groups, k, k}, true,
-                           ParamInit::KaimingUniform, fan_in);
-      if (s.int_attr("bias"))
-        l.bias = add_param(n, "bias", {c_out}, true, ParamInit::KaimingUniform, fan_in);
-    } else if (op == "linear") {
-      int64_t in = shape_numel(g_.nodes[n.inputs[0]].shape), out = s.int_attr("out");
-      l.weight = add_param(n, "weight", {out, in}, true, ParamInit::KaimingUniform, in);
-      if (s.int_attr("bias"))
-        l.bias = add_param(n, "bias", {out}, true, ParamInit::KaimingUniform, in);
-    } else if (op == "batchnorm") {
-      int64_t c = n.shape[0];
-      if (s.int_attr("affine")) {
-        l.weight = add_param(n, "scale", {c}, true, ParamInit::Ones, 1);
-        l.bias = add_param(n, "shift", {c}, true, ParamInit::Zeros, 1);
+    for (const ParamDecl& d : node_params(g_, n)) {
+      int index = add_param(n, d.role, d.shape, d.trainable, d.init, d.fan_in);
+      switch (d.slot) {
+        case ParamSlot::Weight:
+          l.weight = index;
+          break;
+        case ParamSlot::Bias:
+          l.bias = index;
+          break;
+        case ParamSlot::RunningMean:
+          l.running_mean = index;
+          break;
+        case ParamSlot::RunningVar:
+          l.running_var = index;
+          break;
       }
-      l.running_mean = add_param(n, "running_mean", {c}, false, ParamInit::Zeros, 1);
-      l.running_var = add_param(n, "running_var", {c}, false, ParamInit::Ones, 1);
-      if (p_.training) l.state = p_.num_states++;
-    } else if (op == "max_pool" || (op == "dropout" && p_.training)) {
-      l.state = p_.num_states++;
     }
+    const SavedState saved = n.op->saved_state;
+    if (saved == SavedState::Always || (saved == SavedState::Training && p_.training))
+      l.state = p_.num_states++;
   }
 
-  // The attributes of node `n`'s forward op, normalised for the kernels: dwconv becomes a
-  // grouped conv, bools become 0/1.
+  // The attributes of node `n`'s forward op, normalised for the kernels: bools become 0/1,
+  // and the op adds what its kernel reads beyond its own (OpDef::kernel_attrs).
   void forward_attrs(const Node& fwd, Step& s) {
     s.fwd_op = fwd.op->name;
     for (const auto& [key, value] : fwd.attrs) {
@@ -171,18 +121,16 @@ class Lowering {
     }
     if (!fwd.inputs.empty()) s.fwd_in_shape = batched(mp_.batch, g_.nodes[fwd.inputs[0]].shape);
     s.fwd_out_shape = batched(mp_.batch, fwd.shape);
-    if (fwd.op->name == "dwconv") {
-      int64_t c = s.fwd_in_shape[1];
-      s.ints["groups"] = c;
-      s.ints["out"] = c * s.int_attr("multiplier");
+    if (fwd.op->kernel_attrs) {
+      std::vector<Shape> in;
+      for (int id : fwd.inputs) in.push_back(g_.nodes[id].shape);
+      fwd.op->kernel_attrs(in, fwd.attrs, s.ints);
     }
   }
 
   Step step(const Node& n) {
     Step s;
-    auto it = kinds().find(n.op->name);
-    NAS_CHECK(it != kinds().end(), "lowering: op `" + n.op->name + "` has no executor step");
-    s.kind = it->second;
+    s.kind = n.op->step;
     s.op = n.op->name;
     s.name = n.name;
     s.node = n.id;
@@ -193,7 +141,7 @@ class Lowering {
     const Node& fwd = gradient ? g_.nodes[n.int_attr("fwd")] : n;
     forward_attrs(fwd, s);
     if (n.has_attr("index")) s.index = static_cast<int>(n.int_attr("index"));
-    if (!gradient) register_layer(n, s);
+    if (!gradient) register_layer(n);
     const Layer& l = layer_[fwd.id];
     s.weight = l.weight;
     s.bias = l.bias;

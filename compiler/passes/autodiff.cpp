@@ -39,9 +39,8 @@ class GradBuilder {
   void mark_requires_grad() {
     requires_grad_.assign(forward_count_, 0);
     for (const Node& n : g_.nodes) {
-      bool has_params =
-          (options_.weight_grads && (node_cost(g_, n).params > 0 || n.op->name == "batchnorm")) ||
-          (options_.arch_grads && is_choice(n));
+      bool has_params = (options_.weight_grads && !node_params(g_, n).empty()) ||
+                        (options_.arch_grads && is_choice(n));
       bool r = has_params;
       for (int in : n.inputs) r = r || requires_grad_[in];
       if (is_zero(n)) r = false;  // zeros whatever its input: no gradient flows through

@@ -1,7 +1,6 @@
 #include "compiler/passes/cse.h"
 
 #include <map>
-#include <set>
 #include <string>
 #include <tuple>
 
@@ -11,11 +10,9 @@
 namespace nas {
 namespace {
 
-bool mergeable(const Node& n, const Graph& g) {
-  static const std::set<std::string> never = {"input",     "conv",    "dwconv", "linear",
-                                              "batchnorm", "dropout", "choice"};
-  if (never.count(n.op->name) || n.op->find_attr("fwd") != nullptr) return false;
-  return node_cost(g, n).params == 0;
+// OpDef::cse_mergeable: false for ops with parameters, state or randomness, and gradients.
+bool mergeable(const Node& n) {
+  return n.op->cse_mergeable;
 }
 
 }  // namespace
@@ -28,7 +25,7 @@ Graph eliminate_common_subexpressions(const Graph& g) {
   for (Node& n : out.nodes) {
     for (int& in : n.inputs) in = canonical[in];
     canonical[n.id] = n.id;
-    if (!mergeable(n, out)) continue;
+    if (!mergeable(n)) continue;
     std::string attrs;
     for (const auto& [k, v] : n.attrs) attrs += k + "=" + attr_str(v) + ";";
     auto key = std::make_tuple(n.op->name, n.inputs, attrs);

@@ -7,11 +7,10 @@
 namespace nas {
 namespace {
 
-// Dropout is the identity at inference; in a training graph (one with gradient nodes) it applies a
-// mask and gets its own buffer.
+// OpDef::view: views always, or only at inference (dropout, which in a training graph, one
+// with gradient nodes, applies a mask and gets its own buffer).
 bool is_alias_op(const Node& n, bool training) {
-  const std::string& op = n.op->name;
-  return op == "identity" || op == "flatten" || (op == "dropout" && !training) || n.op->alias;
+  return n.op->view == ViewKind::Always || (n.op->view == ViewKind::Inference && !training);
 }
 
 // A graph with gradient nodes (they all name their forward node in `fwd`).

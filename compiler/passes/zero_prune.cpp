@@ -1,7 +1,6 @@
 #include "compiler/passes/zero_prune.h"
 
 #include <algorithm>
-#include <set>
 
 #include "compiler/ir/op_registry.h"
 #include "compiler/passes/dce.h"
@@ -10,13 +9,10 @@
 namespace nas {
 namespace {
 
-// Ops f with f(0) == 0 for a tensor of zeros, so that a zero input makes a zero output.
-// Batch norm is not here: with an affine shift its output is not zero.
-bool preserves_zero(const std::string& op) {
-  static const std::set<std::string> ops = {"identity", "relu",    "relu6",      "leaky_relu",
-                                            "mul",      "dropout", "max_pool",   "avg_pool",
-                                            "flatten",  "crop",    "hard_swish", "global_avg_pool"};
-  return ops.count(op) > 0;
+// OpDef::zero_preserving: f(zeros) == zeros, so that zero inputs make a zero output.
+// Batch norm is not: with an affine shift its output is not zero.
+bool preserves_zero(const Node& n) {
+  return n.op->zero_preserving;
 }
 
 }  // namespace
@@ -84,7 +80,7 @@ Graph zero_prune(const Graph& g, const Selection& sel) {
     }
     bool all_zero = !n.inputs.empty();
     for (int in : n.inputs) all_zero = all_zero && zero[in];
-    if (all_zero && (preserves_zero(n.op->name) || n.op->name == "concat")) make_zero(n);
+    if (all_zero && preserves_zero(n)) make_zero(n);
   }
 
   // Keep what the (re-aliased) output needs. Choice and zero nodes are resolved, so

@@ -13,6 +13,7 @@
 #include "runtime/cpu/plain_kernels.h"
 #include "runtime/cpu/pool2d.h"
 #include "runtime/exec/backend.h"
+#include "support/elementwise_ops.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -66,20 +67,31 @@ BatchNormParams batchnorm_params(const Step& s) {
 }
 
 EltwiseParams eltwise_params(const Step& s) {
-  static const std::map<std::string, EltwiseKind> names = {
-      {"relu", EltwiseKind::relu},
-      {"relu6", EltwiseKind::relu6},
-      {"leaky_relu", EltwiseKind::leaky_relu},
-      {"sigmoid", EltwiseKind::sigmoid},
-      {"hard_swish", EltwiseKind::hard_swish},
-      {"hard_sigmoid", EltwiseKind::hard_sigmoid}};
-  auto kind = names.find(s.fwd_op);
-  NAS_CHECK(kind != names.end(), "step `" + s.name + "`: no element-wise kernel for " + s.fwd_op);
+  std::optional<EltwiseKind> kind = eltwise_kind_of(s.fwd_op);
+  NAS_CHECK(kind.has_value(), "step `" + s.name + "`: no oneDNN kernel for " + s.fwd_op);
   EltwiseParams p;
-  p.kind = kind->second;
+  p.kind = *kind;
   p.size = shape_elements(s.fwd_out_shape);
   p.slope = s.float_attr_or("slope", p.slope);
   return p;
+}
+
+// An activation oneDNN has no algorithm for runs its scalar formula from the elementwise
+// table, so that a new activation needs no CPU code.
+std::function<bool(RunState&)> generic_activation(const Step& s) {
+  const ElementwiseFn* fn = find_elementwise(s.fwd_op);
+  NAS_CHECK(fn != nullptr, "step `" + s.name + "`: no element-wise formula for " + s.fwd_op);
+  const double a = fn->param != nullptr ? s.float_attr(fn->param) : 0.0;
+  const int64_t n = shape_elements(s.fwd_out_shape);
+  if (s.kind == StepKind::Activation)
+    return [fn, a, n, x = s.inputs[0], out = s.node](RunState& st) {
+      plain::elementwise_forward(n, fn->value, a, st.values[x], st.values[out]);
+      return true;
+    };
+  return [fn, a, n, dy = s.inputs[0], x = s.inputs[1], out = s.node](RunState& st) {
+    plain::elementwise_backward(n, fn->derivative, a, st.values[x], st.values[dy], st.values[out]);
+    return true;
+  };
 }
 
 Pool2dParams pool_params(const Step& s) {
@@ -254,6 +266,7 @@ class CpuBackend : public Backend {
         };
       }
       case StepKind::Activation: {
+        if (!eltwise_kind_of(s.fwd_op)) return generic_activation(s);
         auto k = eltwise_kernel(eltwise_params(s));
         return [k, x = s.inputs[0], out](RunState& st) {
           k->forward(st.values[x], st.values[out]);
@@ -261,6 +274,7 @@ class CpuBackend : public Backend {
         };
       }
       case StepKind::ActivationGrad: {
+        if (!eltwise_kind_of(s.fwd_op)) return generic_activation(s);
         auto k = eltwise_kernel(eltwise_params(s));
         return [k, dy = s.inputs[0], x = s.inputs[1], out](RunState& st) {
           k->backward(st.values[x], st.values[dy], st.values[out]);
@@ -339,6 +353,15 @@ class CpuBackend : public Backend {
         };
       }
       case StepKind::Scale:
+        if (s.inputs.size() == 2) {  // by a same-shaped or per-channel factor tensor
+          int64_t factors = shape_elements(s.input_shapes[1]);
+          plain::MulParams p{factors, shape_elements(s.output_shape) / factors,
+                             s.float_attr("scale")};
+          return [p, x = s.inputs[0], f = s.inputs[1], out](RunState& st) {
+            plain::mul_forward(p, st.values[x], st.values[f], st.values[out]);
+            return true;
+          };
+        }
         return [n = shape_elements(s.output_shape), scale = s.float_attr("scale"), x = s.inputs[0],
                 out](RunState& st) {
           plain::scale_forward(n, scale, st.values[x], st.values[out]);

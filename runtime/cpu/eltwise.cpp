@@ -89,6 +89,14 @@ const char* eltwise_name(EltwiseKind kind) {
   return "?";
 }
 
+std::optional<EltwiseKind> eltwise_kind_of(std::string_view op) {
+  for (EltwiseKind kind :
+       {EltwiseKind::relu, EltwiseKind::relu6, EltwiseKind::leaky_relu, EltwiseKind::sigmoid,
+        EltwiseKind::hard_swish, EltwiseKind::hard_sigmoid})
+    if (op == eltwise_name(kind)) return kind;
+  return std::nullopt;
+}
+
 void EltwiseParams::validate() const {
   auto fail = [](const std::string& msg) { internal_error(__FILE__, __LINE__, "eltwise: " + msg); };
   switch (kind) {

@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace nas {
 
@@ -23,6 +25,10 @@ enum class EltwiseKind { relu, relu6, leaky_relu, sigmoid, hard_swish, hard_sigm
 
 // The op name of `kind` ("relu", "hard_swish", ...).
 const char* eltwise_name(EltwiseKind kind);
+// The oneDNN kernel of activation op `op`, or nullopt when oneDNN has no algorithm for it:
+// the backend then runs the generic kernel over the op's scalar formula
+// (support/elementwise_ops.h, plain::elementwise_forward).
+std::optional<EltwiseKind> eltwise_kind_of(std::string_view op);
 
 struct EltwiseParams {
   EltwiseKind kind = EltwiseKind::relu;

@@ -291,6 +291,43 @@ void scale_backward(int64_t size, double scale, const float* dy, float* dx) {
   scale_forward(size, scale, dy, dx);
 }
 
+// --- Mul by a tensor -------------------------------------------------------------------------
+
+void MulParams::validate() const {
+  require_positive("mul", "factors", factors);
+  require_positive("mul", "inner", inner);
+  if (!std::isfinite(scale)) fail("mul", fmt::format("scale must be finite, got {}", scale));
+}
+
+void mul_forward(const MulParams& p, const float* x, const float* factor, float* y) {
+  p.validate();
+  const float s = static_cast<float>(p.scale);
+  const int64_t inner = p.inner;
+#pragma omp parallel for schedule(static) if (p.factors * inner > kParallelMin)
+  for (int64_t f = 0; f < p.factors; ++f) {
+    const float k = s * factor[f];
+    for (int64_t i = 0; i < inner; ++i) y[f * inner + i] = k * x[f * inner + i];
+  }
+}
+
+// --- Generic elementwise ---------------------------------------------------------------------
+
+void elementwise_forward(int64_t size, double (*value)(double, double), double a, const float* x,
+                         float* y) {
+  require_positive("elementwise", "size", size);
+  if (value == nullptr) fail("elementwise", "no scalar formula");
+#pragma omp parallel for schedule(static) if (size > kParallelMin)
+  for (int64_t i = 0; i < size; ++i) y[i] = static_cast<float>(value(x[i], a));
+}
+
+void elementwise_backward(int64_t size, double (*derivative)(double, double), double a,
+                          const float* x, const float* dy, float* dx) {
+  require_positive("elementwise", "size", size);
+  if (derivative == nullptr) fail("elementwise", "no scalar derivative");
+#pragma omp parallel for schedule(static) if (size > kParallelMin)
+  for (int64_t i = 0; i < size; ++i) dx[i] = static_cast<float>(dy[i] * derivative(x[i], a));
+}
+
 // --- Global average pooling ------------------------------------------------------------------
 
 void GlobalAvgPoolParams::validate() const {

@@ -1,7 +1,8 @@
 // CPU kernels that oneDNN does not provide, written as plain loops over contiguous float
 // buffers (the compiler vectorizes them): the training loss, DARTS' mixed-op weighted sum and
 // the softmax over its architecture weights, and the combining/reshaping ops of the op
-// registry (add, concat, mul, global_avg_pool, crop, zero). Every kernel works on a batch of
+// registry (add, concat, mul, global_avg_pool, crop, zero), and the generic kernel of
+// activations that oneDNN lacks. Every kernel works on a batch of
 // `batch` samples laid out one after another (NCHW for images); the per-sample shapes are
 // those of the registry. Sums over many elements accumulate in double.
 //
@@ -115,6 +116,32 @@ void concat_backward(const ConcatParams& p, const float* dy, float* const* dxs);
 // (dx = scale * dy). Throws InternalError for size < 1 or a non-finite scale.
 void scale_forward(int64_t size, double scale, const float* x, float* y);
 void scale_backward(int64_t size, double scale, const float* dy, float* dx);
+
+// --- Mul by a tensor -------------------------------------------------------------------------
+
+// x viewed as [factors, inner] times one factor per row: inner = 1 for a factor shaped like
+// x, inner = H * W for a per-channel factor [batch, C] of x [batch, C, H, W].
+struct MulParams {
+  int64_t factors = 1;  // elements of the factor tensor, batch included
+  int64_t inner = 1;    // elements of x per factor
+  double scale = 1.0;   // finite
+
+  void validate() const;
+};
+
+// y[f, i] = scale * x[f, i] * factor[f]; y may be x. Its gradients are muls again (dx =
+// mul(dy, factor)) and, for the factor, a sum over `inner` (see the mul op's gradient rule).
+void mul_forward(const MulParams& p, const float* x, const float* factor, float* y);
+
+// --- Generic elementwise (ops with no oneDNN algorithm) ---------------------------------------
+
+// y[i] = value(x[i], a) in double over `size` elements, for an activation's scalar formula
+// (support/elementwise_ops.h); y may be x.
+void elementwise_forward(int64_t size, double (*value)(double, double), double a, const float* x,
+                         float* y);
+// dx[i] = dy[i] * derivative(x[i], a); dx may be dy.
+void elementwise_backward(int64_t size, double (*derivative)(double, double), double a,
+                          const float* x, const float* dy, float* dx);
 
 // --- Global average pooling ------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+// The training loss and the gradient ops autodiff emits (internal: not callable from .nas).
+// The forward ops' gradient rules (OpDef::grad, beside each op) say which they emit.
+#include "compiler/ir/ops/op_families.h"
+#include "compiler/ir/ops/op_helpers.h"
+
+namespace nas::ops {
+namespace {
+
+// The training loss: per-sample softmax cross-entropy of the logits against the labels
+// the executor is given with each batch.
+OpDef cross_entropy() {
+  OpDef op;
+  op.name = "cross_entropy";
+  op.doc = "per-sample softmax cross-entropy of logits [K] against the batch labels";
+  op.internal = true;
+  op.infer = [](InferContext& ctx, Shape& out) {
+    if (ctx.in[0].size() != 1)
+      return ctx.fail("cross_entropy expects 1-D logits [classes], got " + ctx.describe(0));
+    out = {1};
+    return true;
+  };
+  op.step = StepKind::CrossEntropy;
+  return op;
+}
+
+}  // namespace
+
+std::vector<OpDef> gradient_ops() {
+  using K = StepKind;
+  std::vector<OpDef> ops;
+  ops.push_back(cross_entropy());
+  ops.push_back(grad_op("cross_entropy_grad",
+                        "(softmax(logits) - onehot(label)) / batch: the mean loss's gradient",
+                        K::CrossEntropyGrad, 1, 1));
+  ops.push_back(grad_op("conv_grad_input", "convolution backward-data (conv and dwconv)",
+                        K::ConvGradInput, 1, 1));
+  ops.push_back(grad_op("conv_grad_weight", "convolution backward-weights: writes dW (and db)",
+                        K::ConvGradWeight, 2, 2, {}, true));
+  ops.push_back(
+      grad_op("linear_grad_input", "inner product backward-data", K::LinearGradInput, 1, 1));
+  ops.push_back(grad_op("linear_grad_weight", "inner product backward-weights: writes dW, db",
+                        K::LinearGradWeight, 2, 2, {}, true));
+  ops.push_back(grad_op("batchnorm_grad",
+                        "batch norm backward from dy and x: dx, and dscale/dshift when affine",
+                        K::BatchNormGrad, 2, 2));
+  ops.push_back(grad_op("activation_grad", "dy * f'(x) for the activation of node `fwd`",
+                        K::ActivationGrad, 2, 2));
+  ops.push_back(grad_op("pool_grad",
+                        "max/avg pooling backward (max reads the forward's argmax workspace)",
+                        K::PoolGrad, 1, 1));
+  ops.push_back(grad_op("global_avg_pool_grad", "dy / (H*W) spread over the window",
+                        K::GlobalAvgPoolGrad, 1, 1));
+  {
+    OpDef op =
+        grad_op("unflatten", "dy reshaped back to the flattened input (a view)", K::View, 1, 1);
+    op.view = ViewKind::Always;
+    op.free_latency = true;
+    ops.push_back(std::move(op));
+  }
+  ops.push_back(grad_op("crop_grad", "dy placed back in the window, zeros on the borders",
+                        K::CropGrad, 1, 1));
+  ops.push_back(
+      grad_op("dropout_grad", "dy through the forward's drop mask", K::DropoutGrad, 1, 1));
+  ops.push_back(grad_op("concat_grad", "the slice of dy that input `index` went to", K::ConcatGrad,
+                        1, 1, {int_spec("index", {}, "which input")}));
+  ops.push_back(grad_op("choice_grad_input",
+                        "dy times candidate `index`'s mixing weight (1 when sampled)",
+                        K::ChoiceGradInput, 1, 1, {int_spec("index", {}, "which candidate")}));
+  ops.push_back(grad_op("choice_grad_arch",
+                        "d(loss)/d(alpha) of a full-mode choice from dy and its candidates",
+                        K::ChoiceGradArch, 2, -1, {}, true));
+  return ops;
+}
+
+}  // namespace nas::ops
