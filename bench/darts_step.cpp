@@ -5,6 +5,7 @@
 // Prints one JSON line with the median step time and the peak RSS, like the peer.
 //
 //   nasc_bench_darts_step [--steps N] [--threads T] [--batch B] [--file examples/darts.nas]
+//                         [--backend NAME]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/pipeline.h"
 #include "runtime/cpu/threads.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/optimizer.h"
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
   bool profile = false;
   int64_t batch = 64;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/darts.nas";
+  std::string backend = default_backend_name();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--steps")
@@ -41,6 +44,8 @@ int main(int argc, char** argv) {
       profile = std::string(argv[i + 1]) == "1";
     else if (a == "--file")
       file = argv[i + 1];
+    else if (a == "--backend")
+      backend = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 1;
@@ -62,9 +67,9 @@ int main(int argc, char** argv) {
   alpha_po.arch_grads = true;
   alpha_po.weight_grads = false;
   auto t0 = std::chrono::steady_clock::now();
-  ParamStore store;
-  Executor ex(compile_plan(*c.supernet, weight_po), store, make_cpu_backend(), 0);
-  Executor alpha_ex(compile_plan(*c.supernet, alpha_po), store, make_cpu_backend(), 0);
+  ParamStore store(make_backend(backend));
+  Executor ex(compile_plan(*c.supernet, weight_po), store, 0);
+  Executor alpha_ex(compile_plan(*c.supernet, alpha_po), store, 0);
   Executor::share_arena(ex, alpha_ex);
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -72,14 +77,14 @@ int main(int argc, char** argv) {
   so.lr = 0.025;
   so.momentum = 0.9;
   so.weight_decay = 3e-4;
-  Sgd wopt(store.weight_slots(), so);
+  Sgd wopt(store.backend(), store.weight_slots(), so);
   AdamOptions ao;
   ao.lr = 3e-4;
   ao.beta1 = 0.5;
   ao.beta2 = 0.999;
   ao.weight_decay = 1e-3;
-  Adam aopt(store.arch_slots(), ao);
-  std::vector<GradSpan> grads = store.weight_grads();
+  Adam aopt(store.backend(), store.arch_slots(), ao);
+  std::vector<DeviceBuffer*> grads = store.weight_grads();
 
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
@@ -99,7 +104,7 @@ int main(int argc, char** argv) {
     aopt.step();
     store.zero_grads();
     ex.run(x.data(), y.data(), batch);
-    clip_grad_norm(grads, 5.0);
+    clip_grad_norm(store.backend(), grads, 5.0);
     wopt.step();
   };
   step();  // warm-up

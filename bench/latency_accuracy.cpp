@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
       sel.chosen.push_back(all);
     }
     LatencyEstimate e = est.estimate(sel);
-    double m = measure_network(supernet, &sel, lut.batch, lut.settings).ms;
+    double m = measure_network(supernet, &sel, lut.batch, lut.settings, lut.device.backend).ms;
     acc.push_back(e.accumulated_ms);
     fused.push_back(e.fused_ms);
     meas.push_back(m);

@@ -8,6 +8,7 @@
 // load affects both alike; the figure is the ratio of medians per path and over all.
 //
 //   nasc_bench_pnas_step [--paths K] [--reps R] [--threads T] [--batch B] [--file F]
+//                        [--backend NAME]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/pipeline.h"
 #include "runtime/cpu/threads.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/optimizer.h"
 #include "runtime/search/choice_modes.h"
@@ -35,15 +37,16 @@ struct Runner {
   ParamStore store;
   Executor train, eval;
   std::unique_ptr<Sgd> sgd;
-  Runner(const Graph& g, int64_t batch)
-      : train(compile_plan(g, {batch, true, false, true}), store, make_cpu_backend(), 0),
-        eval(compile_plan(g, {batch, false, false, true}), store, make_cpu_backend(), 0) {
+  Runner(const Graph& g, int64_t batch, const std::string& backend)
+      : store(make_backend(backend)),
+        train(compile_plan(g, {batch, true, false, true}), store, 0),
+        eval(compile_plan(g, {batch, false, false, true}), store, 0) {
     Executor::share_arena(train, eval);
     SgdOptions so;
     so.lr = 0.01;
     so.momentum = 0.9;
     so.weight_decay = 3e-4;
-    sgd = std::make_unique<Sgd>(store.weight_slots(), so);
+    sgd = std::make_unique<Sgd>(store.backend(), store.weight_slots(), so);
   }
   double step(const float* x, const int32_t* y, const float* xv, const int32_t* yv, int64_t b) {
     auto t0 = std::chrono::steady_clock::now();
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   int paths = 5, reps = 5, threads = 2;
   int64_t batch = 32;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas";
+  std::string backend = default_backend_name();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--paths")
@@ -78,6 +82,8 @@ int main(int argc, char** argv) {
       batch = std::stoll(argv[i + 1]);
     else if (a == "--file")
       file = argv[i + 1];
+    else if (a == "--backend")
+      backend = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 1;
@@ -93,7 +99,7 @@ int main(int argc, char** argv) {
   const Graph& supernet = *c.supernet;
   const Graph exec = execution_graph(supernet);
   LiveMasker masker(exec);
-  Runner super(supernet, batch);
+  Runner super(supernet, batch, backend);
 
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
@@ -120,7 +126,7 @@ int main(int argc, char** argv) {
       e->set_live_mask(mask);
     }
     super.sgd->set_active(active_weight_slots(super.train.plan(), super.store, mask));
-    Runner alone(derive_fixed_network(supernet, Selection{path}), batch);
+    Runner alone(derive_fixed_network(supernet, Selection{path}), batch, backend);
     super.step(x.data(), y.data(), xv.data(), yv.data(), batch);  // warm-up: primitives
     alone.step(x.data(), y.data(), xv.data(), yv.data(), batch);
     std::vector<double> ts, ta;

@@ -97,7 +97,31 @@ TEST_CASE("nasc --help and --version", "[cli]") {
   CHECK(cli.run("-h").status == 0);
   Run version = cli.run("--version");
   CHECK(version.status == 0);
-  CHECK(version.out == std::string("nasc ") + NASC_VERSION + "\n");
+  CHECK(version.out == std::string("nasc ") + NASC_VERSION +
+                           "\nbackends:\n  cpu (default): the host CPU: oneDNN kernels and plain "
+                           "loops (the reference)\n");
+}
+
+TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[cli][backend]") {
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  for (const char* command : {"train tiny.nas -o run", "search tiny.nas -o run",
+                              "profile tiny.nas -o lut.json", "estimate tiny.nas"}) {
+    INFO(command);
+    user_error(cli.run(std::string(command) + " --backend cdu"),
+               "nasc: error: unknown backend `cdu`; did you mean `cpu`? (built in: cpu)");
+    user_error(cli.run(std::string(command) + " --backend cuda"),
+               "nasc: error: unknown backend `cuda` (built in: cpu)");
+    user_error(cli.run(std::string(command) + " --backend"), "--backend needs a value");
+  }
+  user_error(cli.run("check tiny.nas --backend cpu"),
+             "--backend does not apply to `nasc check`; it is for `nasc train`, `nasc search`, "
+             "`nasc profile` and `nasc estimate`");
+  cli.write("a.json", R"({"choices": {"op": "conv"}})");
+  Run ok = cli.run("estimate tiny.nas --backend cpu --arch a.json --measure --repetitions 2 "
+               "--warmup 0");
+  INFO(ok.err);
+  CHECK(ok.status == 0);
 }
 
 TEST_CASE("nasc: mistakes on the command line", "[cli]") {

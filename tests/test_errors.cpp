@@ -248,7 +248,7 @@ TEST_CASE("plan steps: a missing attribute is an internal error naming it", "[er
     if (step.kind == StepKind::Conv) dropped = step.ints.erase("kernel") == 1;
   REQUIRE(dropped);
   ParamStore store;
-  auto broken = caught<InternalError>([&] { Executor(plan, store, make_cpu_backend(), 1); });
+  auto broken = caught<InternalError>([&] { Executor(plan, store, 1); });
   CHECK_THAT(broken.what(),
              StartsWith("internal error: ") && Contains("(op conv) has no int attribute `kernel`"));
 }

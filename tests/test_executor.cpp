@@ -1,5 +1,5 @@
 // The executor end to end: networks written in .nas, compiled to training plans (autodiff,
-// fwd+bwd memory plan, lowering) and run on the CPU backend. Every parameter gradient (and
+// fwd+bwd memory plan, lowering) and run on the default (CPU) backend. Every parameter gradient (and
 // alpha's, in full mode) is checked against central finite differences of the loss the
 // same plan computes; the live mask of a sampled sub-network is checked against the
 // specialised network; inference at batch 1 against evaluation at batch B.
@@ -57,22 +57,27 @@ void check_gradients(Executor& ex, ParamStore& store, const Batch& b, int per_te
   loss();
   // Copies: the FD runs below add to the gradient buffers again.
   std::vector<std::vector<float>> grads;
-  for (const StoredParam& p : store.params()) grads.push_back(p.grad);
+  for (const StoredParam& p : store.params())
+    grads.push_back(p.grad.empty() ? std::vector<float>{} : store.read(p.grad));
   std::vector<std::vector<float>> alpha_grads;
-  for (const StoredArch& a : store.arch()) alpha_grads.push_back(a.alpha_grad);
+  for (const StoredArch& a : store.arch()) alpha_grads.push_back(store.read(a.alpha_grad));
 
   std::mt19937 rng(7);
   size_t checked = 0, bad = 0;
-  auto compare = [&](float& value, double analytic, const std::string& what) {
+  // Entry i of a buffer in backend memory, set through an explicit upload.
+  auto set = [&](DeviceBuffer& buffer, size_t i, float value) {
+    store.backend().upload(buffer, &value, sizeof value, i * sizeof value);
+    store.backend().synchronize();
+  };
+  auto compare = [&](DeviceBuffer& buffer, size_t i, double analytic, const std::string& what) {
     const float eps = 1e-3f;
-    float saved = value;
-    value = saved + eps;
+    const float saved = store.read(buffer)[i];
+    const float hi = saved + eps, lo = saved - eps;
+    set(buffer, i, hi);
     double up = loss();
-    float hi = value;
-    value = saved - eps;
+    set(buffer, i, lo);
     double down = loss();
-    float lo = value;
-    value = saved;
+    set(buffer, i, saved);
     double numeric = (up - down) / (static_cast<double>(hi) - lo);
     double tol = 3e-3 + 0.05 * std::max(std::abs(numeric), std::abs(analytic));
     ++checked;
@@ -87,13 +92,13 @@ void check_gradients(Executor& ex, ParamStore& store, const Batch& b, int per_te
     std::uniform_int_distribution<size_t> pick(0, p.value.size() - 1);
     for (int k = 0; k < per_tensor; ++k) {
       size_t i = pick(rng);
-      compare(p.value[i], grads[t][i], p.spec.name + "[" + std::to_string(i) + "]");
+      compare(p.value, i, grads[t][i], p.spec.name + "[" + std::to_string(i) + "]");
     }
   }
   for (size_t g = 0; g < store.arch().size(); ++g) {
     StoredArch& a = store.arch()[g];
     for (size_t i = 0; i < a.alpha.size(); ++i)
-      compare(a.alpha[i], alpha_grads[g][i], "alpha " + a.spec.key + "[" + std::to_string(i) + "]");
+      compare(a.alpha, i, alpha_grads[g][i], "alpha " + a.spec.key + "[" + std::to_string(i) + "]");
   }
   INFO(checked << " entries checked");
   CHECK(checked > 0);
@@ -106,14 +111,20 @@ void check_network_gradients(const Graph& net, int64_t batch = 4, bool arch_grad
   o.training = true;
   o.arch_grads = arch_grads;
   ParamStore store;
-  Executor ex(compile_plan(net, o), store, make_cpu_backend(), 3);
+  Executor ex(compile_plan(net, o), store, 3);
   // Non-zero BN affine and alpha values, so their gradients are not at a special point.
   std::mt19937 rng(11);
   for (StoredParam& p : store.params())
-    if (p.spec.trainable && p.spec.init != ParamInit::KaimingUniform)
-      for (float& v : p.value) v += std::uniform_real_distribution<float>(-0.3f, 0.3f)(rng);
-  for (StoredArch& a : store.arch())
-    for (float& v : a.alpha) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+    if (p.spec.trainable && p.spec.init != ParamInit::KaimingUniform) {
+      std::vector<float> value = store.read(p.value);
+      for (float& v : value) v += std::uniform_real_distribution<float>(-0.3f, 0.3f)(rng);
+      store.write(p.value, value);
+    }
+  for (StoredArch& a : store.arch()) {
+    std::vector<float> alpha(a.alpha.size());
+    for (float& v : alpha) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+    store.write(a.alpha, alpha);
+  }
   check_gradients(ex, store, random_batch(ex.plan(), 5));
 }
 
@@ -186,13 +197,13 @@ TEST_CASE("executor: a sampled sub-network through the live mask equals the spec
   PlanOptions o;
   o.batch = 4;
   ParamStore store;
-  Executor super(compile_plan(supernet, o), store, make_cpu_backend(), 1);
+  Executor super(compile_plan(supernet, o), store, 1);
   Batch b = random_batch(super.plan(), 9);
   for (int c = 0; c < 3; ++c) {
     Selection sel;
     sel.chosen = {{c}};
     Graph fixed = specialise(supernet, sel);
-    Executor alone(compile_plan(fixed, o), store, make_cpu_backend(), 1);
+    Executor alone(compile_plan(fixed, o), store, 1);
     super.use_selection(sel.chosen);
     super.set_live_mask(live_mask(supernet, sel));
     std::vector<float> a(4 * 10), z(4 * 10);
@@ -212,13 +223,13 @@ TEST_CASE("executor: an inference plan at batch 1 agrees with evaluation at batc
   PlanOptions train;
   train.batch = 4;
   train.training = true;
-  Executor trainer(compile_plan(net, train), store, make_cpu_backend(), 2);
+  Executor trainer(compile_plan(net, train), store, 2);
   Batch b = random_batch(trainer.plan(), 4);
   trainer.run(b.images.data(), b.labels.data(), 4);  // updates the running statistics
   PlanOptions eval4, eval1;
   eval4.batch = 4;
-  Executor e4(compile_plan(net, eval4), store, make_cpu_backend());
-  Executor e1(compile_plan(net, eval1), store, make_cpu_backend());
+  Executor e4(compile_plan(net, eval4), store);
+  Executor e1(compile_plan(net, eval1), store);
   std::vector<float> l4(4 * 5), l1(5);
   e4.run(b.images.data(), b.labels.data(), 4, l4.data());
   const int64_t per = 3 * 8 * 8;
@@ -237,14 +248,14 @@ TEST_CASE("executor: bad runs are refused", "[executor]") {
   PlanOptions o;
   o.batch = 2;
   o.training = true;
-  Executor ex(compile_plan(net, o), store, make_cpu_backend());
+  Executor ex(compile_plan(net, o), store);
   Batch b = random_batch(ex.plan(), 1);
   CHECK_THROWS_WITH(ex.run(b.images.data(), b.labels.data(), 1),
                     Catch::Contains("needs a full batch of 2"));
   CHECK_THROWS_WITH(ex.run(b.images.data(), b.labels.data(), 3), Catch::Contains("1..2"));
   // A store built for another network refuses the same names with other shapes.
   Graph wider = compile_source(op_network("h = relu(h);", "[5, 8, 8]"));
-  CHECK_THROWS_WITH(Executor(compile_plan(wider, o), store, make_cpu_backend()),
+  CHECK_THROWS_WITH(Executor(compile_plan(wider, o), store),
                     Catch::Contains("in the store but"));
 }
 
@@ -259,20 +270,95 @@ TEST_CASE(
   both.arch_grads = alpha_only.arch_grads = true;
   alpha_only.weight_grads = false;
   ParamStore store;
-  Executor full(compile_plan(supernet, both), store, make_cpu_backend(), 1);
-  Executor alpha(compile_plan(supernet, alpha_only), store, make_cpu_backend(), 1);
+  Executor full(compile_plan(supernet, both), store, 1);
+  Executor alpha(compile_plan(supernet, alpha_only), store, 1);
   CHECK(alpha.plan().steps.size() < full.plan().steps.size());
   Executor::share_arena(full, alpha);
-  for (StoredArch& a : store.arch()) a.alpha = {0.3f, -0.2f, 0.1f};
+  for (StoredArch& a : store.arch()) store.write(a.alpha, {0.3f, -0.2f, 0.1f});
   Batch b = random_batch(full.plan(), 21);
   store.zero_grads();
   full.run(b.images.data(), b.labels.data(), 4);
-  std::vector<float> want = store.arch()[0].alpha_grad;
+  std::vector<float> want = store.read(store.arch()[0].alpha_grad);
   store.zero_grads();
   alpha.run(b.images.data(), b.labels.data(), 4);
-  for (size_t i = 0; i < want.size(); ++i)
-    CHECK(store.arch()[0].alpha_grad[i] == Approx(want[i]).margin(1e-6));
+  const std::vector<float> got = store.read(store.arch()[0].alpha_grad);
+  for (size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-6));
   for (const StoredParam& p : store.params())
-    for (float g : p.grad) REQUIRE(g == 0.0f);  // no weight gradients
+    if (!p.grad.empty())
+      for (float g : store.read(p.grad)) REQUIRE(g == 0.0f);  // no weight gradients
   CHECK(std::abs(want[0]) + std::abs(want[1]) + std::abs(want[2]) > 0);
+}
+
+TEST_CASE("executor: steps grouped into regions under one guard run as the steps do",
+          "[executor]") {
+  Graph supernet = example("tiny.nas");
+  PlanOptions o;
+  o.batch = 4;
+  o.training = true;
+  o.arch_grads = true;
+  ExecPlan plan = compile_plan(supernet, o);
+  REQUIRE(plan.regions.empty());  // lowering emits one step per region
+  // Every run of consecutive steps with one guard as one region, as a fusing JIT would.
+  ExecPlan grouped = plan;
+  for (size_t i = 0; i < grouped.steps.size(); ++i) {
+    const int guard = grouped.steps[i].guard;
+    if (!grouped.regions.empty() && grouped.regions.back().guard == guard)
+      ++grouped.regions.back().count;
+    else
+      grouped.regions.push_back({static_cast<int>(i), 1, guard});
+  }
+  REQUIRE(grouped.regions.size() < grouped.steps.size());
+  ParamStore one, many;
+  Executor per_step(plan, one, 3), per_region(grouped, many, 3);
+  CHECK(per_step.regions().size() == plan.steps.size());
+  CHECK(per_region.regions().size() == grouped.regions.size());
+  Batch b = random_batch(plan, 8);
+  auto same_results = [&] {
+    one.zero_grads();
+    many.zero_grads();
+    RunResult r1 = per_step.run(b.images.data(), b.labels.data(), 4);
+    RunResult r2 = per_region.run(b.images.data(), b.labels.data(), 4);
+    CHECK(r1.loss_sum == r2.loss_sum);
+    CHECK(per_step.steps_run() == per_region.steps_run());
+    for (size_t i = 0; i < one.params().size(); ++i)
+      if (!one.params()[i].grad.empty())
+        CHECK(one.read(one.params()[i].grad) == many.read(many.params()[i].grad));
+    CHECK(one.read(one.arch()[0].alpha_grad) == many.read(many.arch()[0].alpha_grad));
+  };
+  same_results();  // full mode
+  Selection sel;
+  sel.chosen = {{1}};
+  for (Executor* ex : {&per_step, &per_region}) {
+    ex->use_selection(sel.chosen);
+    ex->set_live_mask(live_mask(supernet, sel));
+  }
+  same_results();  // a sampled path: masked regions are skipped whole
+  CHECK(per_region.steps_run() < static_cast<int64_t>(plan.steps.size()));
+
+  // A region must hold steps of one guard, and the regions must cover the plan in order.
+  ParamStore store;
+  ExecPlan mixed = plan;
+  mixed.regions = {{0, static_cast<int>(plan.steps.size()), -1}};
+  CHECK_THROWS_WITH(Executor(mixed, store), Catch::Contains("another guard than its region"));
+  ExecPlan gap = grouped;
+  gap.regions.erase(gap.regions.begin() + 1);
+  CHECK_THROWS_WITH(Executor(gap, store), Catch::Contains("does not continue at step"));
+}
+
+TEST_CASE("executor: every value carries a dtype and a layout the backend can hold",
+          "[executor]") {
+  Graph net = compile_source(op_network("h = relu(h);"));
+  PlanOptions o;
+  o.batch = 2;
+  ExecPlan plan = compile_plan(net, o);
+  for (const ValueSlot& v : plan.values) {
+    CHECK(v.dtype == DType::F32);
+    CHECK(v.layout == Layout::NCHW);
+  }
+  ParamStore store;
+  plan.values[1].dtype = DType::BF16;
+  CHECK_THROWS_WITH(Executor(plan, store), Catch::Contains("cannot hold value 1 as bf16 nchw"));
+  plan.values[1].dtype = DType::F32;
+  plan.values[1].layout = Layout::NChw16c;
+  CHECK_THROWS_AS(Executor(plan, store), InternalError);
 }

@@ -1,12 +1,14 @@
 // Optimizers, clipping, schedules, accumulation and the optimizer JSON config. The update
 // rules are checked against float64 reference implementations written here from the
-// PyTorch documentation (not from runtime/optim), plus hand-computed first steps.
+// PyTorch documentation (not from runtime/optim), plus hand-computed first steps. The
+// tensors live in the default backend's memory, as the runtime's do.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
 
+#include "runtime/exec/backend_registry.h"
 #include "runtime/optim/grad_accum.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
@@ -20,19 +22,35 @@ using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 using namespace nas;
 
+Backend& backend() {
+  static std::shared_ptr<Backend> b = make_backend(default_backend_name());
+  return *b;
+}
+
+// A tensor in backend memory; the test reads and writes it through explicit copies.
+struct Tensor {
+  DeviceBuffer buf;
+  Tensor(std::vector<float> v) : buf(backend(), v.size()) { set(v); }  // NOLINT: implicit
+  std::vector<float> get() const { return download_floats(backend(), buf); }
+  void set(const std::vector<float>& v) { upload_floats(backend(), buf, v); }
+  float operator[](size_t i) const { return get()[i]; }
+};
+
 // Two parameter tensors with deterministic, step-dependent gradients kept away from zero
 // so that relative comparisons are meaningful.
 struct Model {
-  std::vector<float> w0{1.0f, -0.5f, 0.25f}, w1{2.0f, -1.5f};
-  std::vector<float> g0 = std::vector<float>(3), g1 = std::vector<float>(2);
+  Tensor w0{{1.0f, -0.5f, 0.25f}}, w1{{2.0f, -1.5f}};
+  Tensor g0{std::vector<float>(3)}, g1{std::vector<float>(2)};
 
   void set_grads(int step) {
-    for (size_t i = 0; i < g0.size(); ++i) g0[i] = static_cast<float>(std::sin(step + 1.0 + i));
-    for (size_t i = 0; i < g1.size(); ++i)
-      g1[i] = static_cast<float>(0.3 * std::cos(2.0 * step + i));
+    std::vector<float> a(3), b(2);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(std::sin(step + 1.0 + i));
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(0.3 * std::cos(2.0 * step + i));
+    g0.set(a);
+    g1.set(b);
   }
   std::vector<ParamSlot> slots(bool decay1 = true) {
-    return {{w0.data(), g0.data(), w0.size(), true}, {w1.data(), g1.data(), w1.size(), decay1}};
+    return {{&w0.buf, &g0.buf, true}, {&w1.buf, &g1.buf, decay1}};
   }
 };
 
@@ -75,15 +93,17 @@ struct RefAdam {
   }
 };
 
-std::vector<double> flat_w(const Model& m) {
-  std::vector<double> out(m.w0.begin(), m.w0.end());
-  out.insert(out.end(), m.w1.begin(), m.w1.end());
+std::vector<double> flat(const Tensor& a, const Tensor& b) {
+  std::vector<float> x = a.get(), y = b.get();
+  std::vector<double> out(x.begin(), x.end());
+  out.insert(out.end(), y.begin(), y.end());
   return out;
 }
+std::vector<double> flat_w(const Model& m) {
+  return flat(m.w0, m.w1);
+}
 std::vector<double> flat_g(const Model& m) {
-  std::vector<double> out(m.g0.begin(), m.g0.end());
-  out.insert(out.end(), m.g1.begin(), m.g1.end());
-  return out;
+  return flat(m.g0, m.g1);
 }
 
 template <typename Ref>
@@ -116,24 +136,24 @@ bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("sgd first steps match hand-computed values", "[optim]") {
-  float w = 1.0f, g = 0.5f;
-  Sgd sgd({{&w, &g, 1}}, SgdOptions{0.1, 0.9, false, 0.01});
+  Tensor w{{1.0f}}, g{{0.5f}};
+  Sgd sgd(backend(), {{&w.buf, &g.buf}}, SgdOptions{0.1, 0.9, false, 0.01});
   sgd.step();  // d = 0.5 + 0.01 = 0.51, buf = d, w = 1 - 0.051
-  CHECK(w == Approx(0.949).epsilon(1e-7));
+  CHECK(w[0] == Approx(0.949).epsilon(1e-7));
   sgd.step();  // d = 0.5 + 0.00949 = 0.50949, buf = 0.459 + 0.50949 = 0.96849
-  CHECK(w == Approx(0.949 - 0.096849).epsilon(1e-7));
+  CHECK(w[0] == Approx(0.949 - 0.096849).epsilon(1e-7));
   CHECK(sgd.steps_done() == 2);
 
-  float wn = 1.0f;
-  Sgd nes({{&wn, &g, 1}}, SgdOptions{0.1, 0.9, true, 0.01});
+  Tensor wn{{1.0f}};
+  Sgd nes(backend(), {{&wn.buf, &g.buf}}, SgdOptions{0.1, 0.9, true, 0.01});
   nes.step();  // buf = 0.51, d = 0.51 + 0.9 * 0.51 = 0.969
-  CHECK(wn == Approx(1 - 0.0969).epsilon(1e-7));
+  CHECK(wn[0] == Approx(1 - 0.0969).epsilon(1e-7));
 
-  float wp = 1.0f;
-  Sgd plain({{&wp, &g, 1}}, SgdOptions{0.1, 0, false, 0});
+  Tensor wp{{1.0f}};
+  Sgd plain(backend(), {{&wp.buf, &g.buf}}, SgdOptions{0.1, 0, false, 0});
   plain.step();
   plain.step();
-  CHECK(wp == Approx(0.9).epsilon(1e-7));
+  CHECK(wp[0] == Approx(0.9).epsilon(1e-7));
 }
 
 TEST_CASE("sgd matches a float64 reference over several steps", "[optim]") {
@@ -141,7 +161,7 @@ TEST_CASE("sgd matches a float64 reference over several steps", "[optim]") {
     for (bool decay1 : {true, false}) {
       DYNAMIC_SECTION("nesterov " << nesterov << " decay1 " << decay1) {
         Model m;
-        Sgd sgd(m.slots(decay1), SgdOptions{0.05, 0.9, nesterov, 3e-2});
+        Sgd sgd(backend(), m.slots(decay1), SgdOptions{0.05, 0.9, nesterov, 3e-2});
         RefSgd ref{0.05, 0.9, 3e-2, nesterov, {}};
         run_against_reference(sgd, m, ref, decay1, 12);
       }
@@ -150,35 +170,39 @@ TEST_CASE("sgd matches a float64 reference over several steps", "[optim]") {
 }
 
 TEST_CASE("adam first step and float64 reference", "[optim]") {
-  float w = 1.0f, g = 0.5f;
-  Adam adam({{&w, &g, 1}}, AdamOptions{0.1, 0.9, 0.999, 1e-8, 0});
+  Tensor w{{1.0f}}, g{{0.5f}};
+  Adam adam(backend(), {{&w.buf, &g.buf}}, AdamOptions{0.1, 0.9, 0.999, 1e-8, 0});
   adam.step();  // m_hat = g, v_hat = g^2: w -= lr * g / (|g| + eps)
-  CHECK(w == Approx(1 - 0.1 * 0.5 / (0.5 + 1e-8)).epsilon(1e-7));
+  CHECK(w[0] == Approx(1 - 0.1 * 0.5 / (0.5 + 1e-8)).epsilon(1e-7));
 
-  float wd = 2.0f, gd = -0.25f;
-  Adam adam_wd({{&wd, &gd, 1}}, AdamOptions{0.01, 0.5, 0.999, 1e-8, 0.5});
+  Tensor wd{{2.0f}}, gd{{-0.25f}};
+  Adam adam_wd(backend(), {{&wd.buf, &gd.buf}}, AdamOptions{0.01, 0.5, 0.999, 1e-8, 0.5});
   adam_wd.step();  // g' = -0.25 + 1.0 = 0.75 > 0, so w moves down by ~lr
-  CHECK(wd == Approx(2 - 0.01).epsilon(1e-6));
+  CHECK(wd[0] == Approx(2 - 0.01).epsilon(1e-6));
 
   for (bool decay1 : {true, false}) {
     Model m;
-    Adam a(m.slots(decay1), AdamOptions{3e-2, 0.5, 0.999, 1e-8, 1e-2});
+    Adam a(backend(), m.slots(decay1), AdamOptions{3e-2, 0.5, 0.999, 1e-8, 1e-2});
     RefAdam ref{3e-2, 0.5, 0.999, 1e-8, 1e-2, {}, {}};
     run_against_reference(a, m, ref, decay1, 15);
   }
 }
 
 TEST_CASE("optimizer constructors reject bad hyperparameters", "[optim]") {
-  float w = 0, g = 0;
-  std::vector<ParamSlot> s{{&w, &g, 1}};
-  CHECK_THROWS_WITH(Sgd(s, SgdOptions{-0.1, 0, false, 0}), Contains("lr: must be"));
-  CHECK_THROWS_WITH(Sgd(s, SgdOptions{0.1, 0, true, 0}), Contains("nesterov: requires momentum"));
-  CHECK_THROWS_WITH(Sgd(s, SgdOptions{0.1, 0.9, false, -1}), Contains("weight_decay"));
-  CHECK_THROWS_WITH(Adam(s, AdamOptions{0.1, 1.0, 0.999, 1e-8, 0}), Contains("betas[0]"));
-  CHECK_THROWS_WITH(Adam(s, AdamOptions{0.1, 0.9, -0.1, 1e-8, 0}), Contains("betas[1]"));
-  std::vector<ParamSlot> null_grad{{&w, nullptr, 1}};
-  CHECK_THROWS_WITH(Sgd(null_grad, SgdOptions{}), Contains("slot 0"));
-  Sgd ok(s, SgdOptions{});
+  Tensor w{{0.0f}}, g{{0.0f}}, g2{{0.0f, 0.0f}};
+  Backend& b = backend();
+  std::vector<ParamSlot> s{{&w.buf, &g.buf}};
+  CHECK_THROWS_WITH(Sgd(b, s, SgdOptions{-0.1, 0, false, 0}), Contains("lr: must be"));
+  CHECK_THROWS_WITH(Sgd(b, s, SgdOptions{0.1, 0, true, 0}),
+                    Contains("nesterov: requires momentum"));
+  CHECK_THROWS_WITH(Sgd(b, s, SgdOptions{0.1, 0.9, false, -1}), Contains("weight_decay"));
+  CHECK_THROWS_WITH(Adam(b, s, AdamOptions{0.1, 1.0, 0.999, 1e-8, 0}), Contains("betas[0]"));
+  CHECK_THROWS_WITH(Adam(b, s, AdamOptions{0.1, 0.9, -0.1, 1e-8, 0}), Contains("betas[1]"));
+  std::vector<ParamSlot> null_grad{{&w.buf, nullptr}};
+  CHECK_THROWS_WITH(Sgd(b, null_grad, SgdOptions{}), Contains("slot 0"));
+  std::vector<ParamSlot> other_size{{&w.buf, &g2.buf}};
+  CHECK_THROWS_WITH(Sgd(b, other_size, SgdOptions{}), Contains("sizes differ"));
+  Sgd ok(b, s, SgdOptions{});
   CHECK_THROWS_WITH(ok.set_lr(-1), Contains("lr"));
 }
 
@@ -192,41 +216,42 @@ TEST_CASE("saved optimizer state resumes bitwise identically", "[optim]") {
     auto opt_b = make(b);
     run_steps(*opt_b, b, 0, 5);
     std::vector<uint8_t> blob = opt_b->save_state();
-    std::vector<float> w0 = b.w0, w1 = b.w1;  // a checkpoint also stores the weights
+    std::vector<float> w0 = b.w0.get(), w1 = b.w1.get();  // a checkpoint also stores these
 
     Model c;
-    c.w0 = w0;
-    c.w1 = w1;
+    c.w0.set(w0);
+    c.w1.set(w1);
     auto opt_c = make(c);
     opt_c->load_state(blob);
     CHECK(opt_c->steps_done() == 5);
     run_steps(*opt_c, c, 5, 10);
-    CHECK(bitwise_equal(a.w0, c.w0));
-    CHECK(bitwise_equal(a.w1, c.w1));
+    CHECK(bitwise_equal(a.w0.get(), c.w0.get()));
+    CHECK(bitwise_equal(a.w1.get(), c.w1.get()));
     // Without the state the continuation differs, so the check above is not vacuous.
     Model d;
-    d.w0 = w0;
-    d.w1 = w1;
+    d.w0.set(w0);
+    d.w1.set(w1);
     auto opt_d = make(d);
     run_steps(*opt_d, d, 5, 10);
-    CHECK_FALSE(bitwise_equal(a.w0, d.w0));
+    CHECK_FALSE(bitwise_equal(a.w0.get(), d.w0.get()));
   };
   SECTION("sgd") {
     check([](Model& m) {
-      return std::make_unique<Sgd>(m.slots(), SgdOptions{0.05, 0.9, true, 1e-3});
+      return std::make_unique<Sgd>(backend(), m.slots(), SgdOptions{0.05, 0.9, true, 1e-3});
     });
   }
   SECTION("adam") {
     check([](Model& m) {
-      return std::make_unique<Adam>(m.slots(), AdamOptions{1e-2, 0.5, 0.999, 1e-8, 1e-3});
+      return std::make_unique<Adam>(backend(), m.slots(),
+                                    AdamOptions{1e-2, 0.5, 0.999, 1e-8, 1e-3});
     });
   }
 }
 
 TEST_CASE("load_state rejects mismatched blobs and keeps the state", "[optim]") {
   Model m;
-  Sgd sgd(m.slots(), SgdOptions{0.1, 0.9, false, 0});
-  Adam adam(m.slots(), AdamOptions{});
+  Sgd sgd(backend(), m.slots(), SgdOptions{0.1, 0.9, false, 0});
+  Adam adam(backend(), m.slots(), AdamOptions{});
   adam.step();
   std::vector<uint8_t> adam_blob = adam.save_state();
   CHECK_THROWS_WITH(sgd.load_state(adam_blob), Contains("saved by adam"));
@@ -239,9 +264,9 @@ TEST_CASE("load_state rejects mismatched blobs and keeps the state", "[optim]") 
   CHECK(adam.steps_done() == 1);
 
   Model other;
-  other.w1.push_back(0);
-  other.g1.push_back(0);
-  Adam bigger(other.slots(), AdamOptions{});
+  other.w1 = Tensor({2.0f, -1.5f, 0.0f});
+  other.g1 = Tensor({0.0f, 0.0f, 0.0f});
+  Adam bigger(backend(), other.slots(), AdamOptions{});
   CHECK_THROWS_WITH(bigger.load_state(adam_blob), Contains("slot 1 size 2 != 3"));
 
   // Layout: 24-byte header, two uint64 sizes, then m and v as float32.
@@ -250,23 +275,22 @@ TEST_CASE("load_state rejects mismatched blobs and keeps the state", "[optim]") 
 }
 
 TEST_CASE("clip_grad_norm scales only above the limit and returns the norm", "[optim]") {
-  std::vector<float> a{3.0f, 0.0f}, b{4.0f};
-  std::vector<GradSpan> g{{a.data(), a.size()}, {b.data(), b.size()}};
-  CHECK(clip_grad_norm(g, 10) == Approx(5.0));
+  Tensor a{{3.0f, 0.0f}}, b{{4.0f}};
+  std::vector<DeviceBuffer*> g{&a.buf, &b.buf};
+  CHECK(clip_grad_norm(backend(), g, 10) == Approx(5.0));
   CHECK(a[0] == 3.0f);
   CHECK(b[0] == 4.0f);  // untouched when below: not even multiplied by 1
 
-  CHECK(clip_grad_norm(g, 1) == Approx(5.0));
+  CHECK(clip_grad_norm(backend(), g, 1) == Approx(5.0));
   const double scale = 1 / (5 + 1e-6);
   CHECK(a[0] == Approx(3 * scale).epsilon(1e-7));
   CHECK(b[0] == Approx(4 * scale).epsilon(1e-7));
-  CHECK(clip_grad_norm(g, 10) == Approx(1.0).epsilon(1e-6));
+  CHECK(clip_grad_norm(backend(), g, 10) == Approx(1.0).epsilon(1e-6));
 
-  std::vector<float> n{NAN, 1.0f};
-  std::vector<GradSpan> gn{{n.data(), n.size()}};
-  CHECK(std::isnan(clip_grad_norm(gn, 1)));
+  Tensor n{{NAN, 1.0f}};
+  CHECK(std::isnan(clip_grad_norm(backend(), {&n.buf}, 1)));
   CHECK(n[1] == 1.0f);
-  CHECK_THROWS_WITH(clip_grad_norm(g, 0), Contains("max_norm"));
+  CHECK_THROWS_WITH(clip_grad_norm(backend(), g, 0), Contains("max_norm"));
 }
 
 TEST_CASE("schedules follow their closed forms", "[optim]") {
@@ -359,34 +383,35 @@ TEST_CASE("gradient accumulation averages mini-batch gradients", "[optim]") {
   // Per-sample gradients of a batch of 8 split into 4 mini-batches of 2: the averaged
   // mini-batch means equal the mean over the batch.
   std::vector<float> per_sample{1, 2, 3, 4, 5, 6, 7, 8};
-  GradAccumulator acc(8, 2, {1, 2});
+  GradAccumulator acc(backend(), 8, 2, {1, 2});
+  auto read = [](const DeviceBuffer* b) { return download_floats(backend(), *b); };
   std::vector<bool> done;
   for (int k = 0; k < 4; ++k) {
     float mean = (per_sample[2 * k] + per_sample[2 * k + 1]) / 2;
-    std::vector<float> g0{mean}, g1{-mean, 2 * mean};
-    done.push_back(acc.add({g0.data(), g1.data()}));
+    Tensor g0{{mean}}, g1{{-mean, 2 * mean}};
+    done.push_back(acc.add({&g0.buf, &g1.buf}));
     CHECK(acc.pending() == k + 1);
   }
   CHECK(done == std::vector<bool>{false, false, false, true});
-  CHECK(acc.grad(0)[0] == 4.5f);
-  CHECK(acc.grad(1)[0] == -4.5f);
-  CHECK(acc.grad(1)[1] == 9.0f);
+  CHECK(read(acc.grad(0))[0] == 4.5f);
+  CHECK(read(acc.grad(1))[0] == -4.5f);
+  CHECK(read(acc.grad(1))[1] == 9.0f);
 
   // The next add starts a new batch rather than adding to the finished one.
-  std::vector<float> g0{1}, g1{1, 1};
-  CHECK_FALSE(acc.add({g0.data(), g1.data()}));
+  Tensor g0{{1}}, g1{{1, 1}};
+  CHECK_FALSE(acc.add({&g0.buf, &g1.buf}));
   CHECK(acc.pending() == 1);
-  CHECK(acc.grad(0)[0] == 1.0f);
-  CHECK_THROWS_WITH(acc.add({g0.data()}), Contains("expected 2"));
+  CHECK(read(acc.grad(0))[0] == 1.0f);
+  CHECK_THROWS_WITH(acc.add({&g0.buf}), Contains("expected 2"));
 
   // The accumulated buffers drive an optimizer step directly.
-  GradAccumulator one(4, 4, {1});
-  float w = 1;
-  Sgd sgd({{&w, one.grad(0), 1}}, SgdOptions{0.5, 0, false, 0});
-  float g = 0.5f;
-  CHECK(one.add({&g}));
+  GradAccumulator one(backend(), 4, 4, {1});
+  Tensor w{{1}};
+  Sgd sgd(backend(), {{&w.buf, one.grad(0)}}, SgdOptions{0.5, 0, false, 0});
+  Tensor g{{0.5f}};
+  CHECK(one.add({&g.buf}));
   sgd.step();
-  CHECK(w == 0.75f);
+  CHECK(w[0] == 0.75f);
 }
 
 TEST_CASE("optimizer JSON configs parse with defaults", "[optim]") {
@@ -410,12 +435,12 @@ TEST_CASE("optimizer JSON configs parse with defaults", "[optim]") {
   CHECK(adam.grad_clip == 0);
   CHECK(adam.schedule.name == "constant");
 
-  float w = 1, g = 0.5f;
-  auto opt = make_optimizer(sgd, {{&w, &g, 1}});
+  Tensor w{{1}}, g{{0.5f}};
+  auto opt = make_optimizer(sgd, backend(), {{&w.buf, &g.buf}});
   REQUIRE(dynamic_cast<Sgd*>(opt.get()));
   CHECK(dynamic_cast<Sgd*>(opt.get())->options().momentum == 0.9);
   CHECK(opt->lr() == 0.025);
-  auto opt2 = make_optimizer(adam, {{&w, &g, 1}});
+  auto opt2 = make_optimizer(adam, backend(), {{&w.buf, &g.buf}});
   REQUIRE(dynamic_cast<Adam*>(opt2.get()));
   CHECK(dynamic_cast<Adam*>(opt2.get())->options().beta1 == 0.5);
 
@@ -484,20 +509,20 @@ TEST_CASE("malformed optimizer configs name the key path", "[optim]") {
 
 TEST_CASE("inactive slots are left alone: no update, decay or momentum", "[optim]") {
   for (const char* kind : {"sgd", "adam"}) {
-    std::vector<float> a = {1, 2}, b = {3, 4}, ga = {0.5f, 0.5f}, gb = {0.0f, 0.0f};
-    std::vector<ParamSlot> slots = {{a.data(), ga.data(), 2, true}, {b.data(), gb.data(), 2, true}};
+    Tensor a{{1, 2}}, b{{3, 4}}, ga{{0.5f, 0.5f}}, gb{{0.0f, 0.0f}};
+    std::vector<ParamSlot> slots = {{&a.buf, &ga.buf, true}, {&b.buf, &gb.buf, true}};
     OptimizerConfig cfg;
     cfg.name = kind;
     cfg.lr = 0.1;
     cfg.weight_decay = 0.1;
     if (cfg.name == "sgd") cfg.momentum = 0.9;
-    std::unique_ptr<Optimizer> opt = make_optimizer(cfg, slots);
+    std::unique_ptr<Optimizer> opt = make_optimizer(cfg, backend(), slots);
     opt->set_active({1, 0});
     opt->step();
     opt->step();
-    CHECK(a[0] < 1.0f);                    // active: updated
-    CHECK(b == std::vector<float>{3, 4});  // inactive: weight decay did not touch it
-    opt->set_active({});                   // all active again
+    CHECK(a[0] < 1.0f);                          // active: updated
+    CHECK(b.get() == std::vector<float>{3, 4});  // inactive: weight decay did not touch it
+    opt->set_active({});                         // all active again
     opt->step();
     CHECK(b[0] < 3.0f);
     CHECK_THROWS_AS(opt->set_active({1}), InternalError);

@@ -15,6 +15,7 @@
 #include <limits>
 #include <sstream>
 
+#include "runtime/exec/param_store.h"
 #include "runtime/optim/optim_config.h"
 #include "runtime/optim/optimizer.h"
 #include "runtime/train/checkpoint.h"
@@ -414,8 +415,9 @@ TEST_CASE("train config: defaults", "[train]") {
   CHECK(d.optimizer.weight_decay == 3e-4);
   CHECK(d.optimizer.schedule.name == "cosine");
   // The defaults are a valid optimizer.
-  std::vector<float> w(3), g(3);
-  REQUIRE_NOTHROW(make_optimizer(d.optimizer, {{w.data(), g.data(), 3, true}}));
+  ParamStore store;
+  DeviceBuffer w(store.backend(), 3), g(store.backend(), 3);
+  REQUIRE_NOTHROW(make_optimizer(d.optimizer, store.backend(), {{&w, &g}}));
 }
 
 TEST_CASE("train config: to_json writes every key and parses back to the same config", "[train]") {
@@ -926,31 +928,35 @@ TEST_CASE("checkpoint: round trip, and none yet", "[train]") {
 
 TEST_CASE("checkpoint: a resumed optimizer continues bit for bit", "[train]") {
   TempDir tmp;
-  std::vector<float> w = {1.0f, -2.0f, 0.5f}, g(3);
+  ParamStore store;  // for its backend's memory and explicit copies
+  DeviceBuffer w(store.backend(), 3), g(store.backend(), 3);
+  store.write(w, {1.0f, -2.0f, 0.5f});
   auto run_steps = [&](Optimizer& o, int from, int to) {
     for (int s = from; s < to; ++s) {
-      for (size_t i = 0; i < g.size(); ++i) g[i] = std::sin(float(s + i));
+      std::vector<float> grad(3);
+      for (size_t i = 0; i < grad.size(); ++i) grad[i] = std::sin(float(s + i));
+      store.write(g, grad);
       o.step();
     }
   };
   OptimizerConfig oc = default_train_config().optimizer;
-  auto a = make_optimizer(oc, {{w.data(), g.data(), 3, true}});
+  auto a = make_optimizer(oc, store.backend(), {{&w, &g}});
   run_steps(*a, 0, 3);
   Checkpoint c;
   c.epoch = 1;
   c.global_step = 3;
-  c.params.tensors.push_back({"w", {3}, w});
+  c.params.tensors.push_back({"w", {3}, store.read(w)});
   c.optimizer_state = a->save_state();
   save_checkpoint(tmp.path.string(), c);
   run_steps(*a, 3, 6);
-  const std::vector<float> expected = w;
+  const std::vector<float> expected = store.read(w);
 
   Checkpoint back = *load_checkpoint(tmp.path.string());
-  w = back.params.find("w")->data;
-  auto b = make_optimizer(oc, {{w.data(), g.data(), 3, true}});
+  store.write(w, back.params.find("w")->data);
+  auto b = make_optimizer(oc, store.backend(), {{&w, &g}});
   b->load_state(back.optimizer_state);
   run_steps(*b, 3, 6);
-  CHECK(same_bits(w, expected));
+  CHECK(same_bits(store.read(w), expected));
 }
 
 TEST_CASE("checkpoint: corrupt, truncated or foreign files are reported", "[train]") {

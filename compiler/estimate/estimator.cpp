@@ -131,9 +131,9 @@ LatencyEstimate ArchEstimator::estimate_full() {
 }
 
 LutEntry measure_network(const Graph& network, const Selection* sel, int64_t batch,
-                         const MeasureSettings& settings) {
+                         const MeasureSettings& settings, const std::string& backend) {
   ExecPlan plan = inference_plan(sel ? specialise(network, *sel) : network, batch);
-  return measure_plan(plan, settings);
+  return measure_plan(backend, plan, settings);
 }
 
 }  // namespace nas

@@ -108,8 +108,8 @@ ProfileStats profile_space(LatencyTable& table, const SpaceLatency& space, const
 
 // The "true" latency: the network run whole through the executor and timed. With `sel`,
 // the zero-pruned network it selects (compiled on its own, as it would be deployed);
-// without, `network` itself (a supernet in full mode).
+// without, `network` itself (a supernet in full mode). `backend`: a registered backend.
 LutEntry measure_network(const Graph& network, const Selection* sel, int64_t batch,
-                         const MeasureSettings& settings);
+                         const MeasureSettings& settings, const std::string& backend);
 
 }  // namespace nas

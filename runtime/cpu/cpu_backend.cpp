@@ -1,7 +1,10 @@
 // The CPU backend: each step of a plan becomes a closure over its oneDNN kernel (from the
-// per-signature caches) or plain kernel, built once in prepare(). Parameter gradients are
+// per-signature caches) or plain kernel, built once in prepare() (CpuPlan); memory,
+// copies and optimizer updates are host loops (CpuBackend). Parameter gradients are
 // accumulated (added) into the store's buffers: kernels write into a scratch buffer that
 // is then added, so several runs (gradient accumulation) and shared parameters add up.
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -115,26 +118,10 @@ plain::CropParams crop_params(const Step& s) {
   return p;
 }
 
-class CpuBackend : public Backend {
+// A plan prepared on the CPU: one closure per step.
+class CpuPlan : public PreparedPlan {
  public:
-  std::string name() const override { return "cpu"; }
-
-  bool supports(const Step&) const override { return true; }  // every StepKind
-
-  void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    // Out of memory is the size of the user's network and batch, not a bug.
-    if (p == nullptr)
-      throw UserError("cpu backend", "cannot allocate " + std::to_string(rounded) +
-                                         " bytes of memory for the network's tensors; a "
-                                         "smaller batch size needs less");
-    return p;
-  }
-  void release(void* p) override { std::free(p); }
-  void synchronize() override {}  // CPU streams run primitives synchronously
-
-  void prepare(const ExecPlan& plan) override {
+  explicit CpuPlan(const ExecPlan& plan) {
     plan_ = &plan;
     states_.assign(plan.num_states, {});
     size_t scratch = 0;
@@ -142,7 +129,6 @@ class CpuBackend : public Backend {
       scratch = std::max<size_t>(scratch, shape_elements(p.shape));
     scratch_.assign(scratch, 0.0f);
     scratch2_.assign(scratch, 0.0f);
-    fns_.clear();
     for (const Step& s : plan.steps) fns_.push_back(build(s));
   }
 
@@ -455,12 +441,14 @@ class CpuBackend : public Backend {
           if (st.logits_out) std::memcpy(st.logits_out, z, sizeof(float) * batch * classes);
           if (st.labels == nullptr) return true;
           plain::CrossEntropyParams one{1, classes};
+          double loss_sum = 0;
           for (int64_t b = 0; b < batch; ++b) {
             loss[b] = static_cast<float>(
                 plain::softmax_cross_entropy(one, z + b * classes, st.labels + b));
-            st.loss_sum += loss[b];
+            loss_sum += loss[b];
           }
-          st.correct += plain::top1_correct({batch, classes}, z, st.labels);
+          st.metrics[0] += loss_sum;
+          st.metrics[1] += static_cast<double>(plain::top1_correct({batch, classes}, z, st.labels));
           return true;
         };
       case StepKind::CrossEntropyGrad:
@@ -486,6 +474,123 @@ class CpuBackend : public Backend {
   std::vector<std::vector<uint8_t>> states_;
   std::vector<std::vector<uint8_t>> inference_ws_;
   std::vector<float> scratch_, scratch2_;
+};
+
+// The host as a device: memory is 64-byte aligned host memory, copies are memcpy, the
+// vector and optimizer operations are plain loops (the optimizers' reference arithmetic),
+// and everything runs on the calling thread, so streams and events have nothing to order.
+class CpuBackend : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  bool supports(const Step&) const override { return true; }  // every StepKind
+  bool supports(DType dtype, Layout layout) const override {
+    return dtype == DType::F32 && layout == Layout::NCHW;
+  }
+
+  void* allocate(size_t bytes) override {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    // Out of memory is the size of the user's network and batch, not a bug.
+    if (p == nullptr)
+      throw UserError("cpu backend", "cannot allocate " + std::to_string(rounded) +
+                                         " bytes of memory for the network's tensors; a "
+                                         "smaller batch size needs less");
+    return p;
+  }
+  void release(void* p) override { std::free(p); }
+
+  void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset) override {
+    check_range(dst, bytes, offset, "upload");
+    std::memcpy(static_cast<char*>(dst.raw()) + offset, host, bytes);
+  }
+  void download(void* host, const DeviceBuffer& src, size_t bytes, size_t offset) override {
+    check_range(src, bytes, offset, "download");
+    std::memcpy(host, static_cast<const char*>(src.raw()) + offset, bytes);
+  }
+  void copy(DeviceBuffer& dst, const DeviceBuffer& src) override {
+    check_same(dst, src, "copy");
+    std::memcpy(dst.raw(), src.raw(), src.bytes());
+  }
+  void fill(DeviceBuffer& dst, float value) override {
+    float* x = dst.data();
+    std::fill(x, x + dst.size(), value);
+  }
+  void scale(DeviceBuffer& x, float factor) override {
+    float* d = x.data();
+    for (size_t i = 0; i < x.size(); ++i) d[i] *= factor;
+  }
+  void axpy(DeviceBuffer& y, float a, const DeviceBuffer& x) override {
+    check_same(y, x, "axpy");
+    float* yd = y.data();
+    const float* xd = x.data();
+    for (size_t i = 0; i < y.size(); ++i) yd[i] += a * xd[i];
+  }
+  double sum_squares(const std::vector<const DeviceBuffer*>& xs) override {
+    double sq = 0;
+    for (const DeviceBuffer* x : xs) {
+      const float* d = x->data();
+      for (size_t i = 0; i < x->size(); ++i) sq += static_cast<double>(d[i]) * d[i];
+    }
+    return sq;
+  }
+
+  void sgd_update(const SgdUpdate& u, DeviceBuffer& value, const DeviceBuffer& grad,
+                  DeviceBuffer* momentum) override {
+    check_same(value, grad, "sgd_update");
+    if (momentum) check_same(value, *momentum, "sgd_update momentum");
+    float* w = value.data();
+    const float* g = grad.data();
+    float* buf = momentum ? momentum->data() : nullptr;
+    for (size_t i = 0; i < value.size(); ++i) {
+      float d = g[i];
+      if (u.weight_decay != 0) d += u.weight_decay * w[i];
+      if (buf) {
+        buf[i] = u.first ? d : u.momentum * buf[i] + d;
+        d = u.nesterov ? d + u.momentum * buf[i] : buf[i];
+      }
+      w[i] -= u.lr * d;
+    }
+  }
+  void adam_update(const AdamUpdate& u, DeviceBuffer& value, const DeviceBuffer& grad,
+                   DeviceBuffer& m_buf, DeviceBuffer& v_buf) override {
+    check_same(value, grad, "adam_update");
+    check_same(value, m_buf, "adam_update m");
+    check_same(value, v_buf, "adam_update v");
+    float* w = value.data();
+    const float* g_in = grad.data();
+    float* m = m_buf.data();
+    float* v = v_buf.data();
+    for (size_t i = 0; i < value.size(); ++i) {
+      float g = g_in[i];
+      if (u.weight_decay != 0) g += u.weight_decay * w[i];
+      m[i] += u.w1 * (g - m[i]);
+      v[i] = u.b2 * v[i] + u.w2 * g * g;
+      float denom = std::sqrt(v[i]) / u.bc2_sqrt + u.eps;
+      w[i] -= u.step_size * (m[i] / denom);
+    }
+  }
+
+  Stream create_stream() override { return {}; }
+  void set_stream(Stream) override {}
+  Event record_event() override { return {}; }
+  void wait_event(const Event&) override {}
+  void synchronize() override {}  // CPU streams run primitives synchronously
+
+  std::unique_ptr<PreparedPlan> prepare(const ExecPlan& plan) override {
+    return std::make_unique<CpuPlan>(plan);
+  }
+
+ private:
+  static void check_range(const DeviceBuffer& b, size_t bytes, size_t offset, const char* what) {
+    NAS_CHECK(offset <= b.bytes() && bytes <= b.bytes() - offset,
+              std::string(what) + ": " + std::to_string(bytes) + " bytes at " +
+                  std::to_string(offset) + " of a buffer of " + std::to_string(b.bytes()));
+  }
+  static void check_same(const DeviceBuffer& a, const DeviceBuffer& b, const char* what) {
+    NAS_CHECK(a.size() == b.size() && a.dtype() == DType::F32 && b.dtype() == DType::F32,
+              std::string(what) + ": fp32 buffers of " + std::to_string(a.size()) + " and " +
+                  std::to_string(b.size()) + " elements");
+  }
 };
 
 }  // namespace

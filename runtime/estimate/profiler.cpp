@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -13,6 +14,7 @@
 
 #include "runtime/estimate/signature.h"
 #include "runtime/exec/backend.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/param_store.h"
 #include "support/errors.h"
@@ -46,7 +48,8 @@ std::vector<double> sample(const std::function<void()>& once, const MeasureSetti
 // Steps cut out of a plan into a plan of their own, with buffers for every value.
 class MicroPlan {
  public:
-  MicroPlan(const ExecPlan& plan, const std::vector<int>& steps, int active) {
+  MicroPlan(const ExecPlan& plan, const std::vector<int>& steps, int active,
+            const std::string& backend) {
     micro_.batch = plan.batch;
     micro_.training = plan.training;
     std::map<int, int> value, param, state, group;
@@ -100,30 +103,27 @@ class MicroPlan {
       }
       micro_.steps.push_back(std::move(s));
     }
-    backend_ = make_cpu_backend();
-    backend_->prepare(micro_);
+    backend_ = make_backend(backend);
+    prepared_ = backend_->prepare(micro_);
     std::mt19937 rng(12345);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     st_.values.assign(micro_.values.size(), nullptr);
     st_.computed.assign(micro_.values.size(), 0);
     for (size_t v = 0; v < micro_.values.size(); ++v) {
       if (view_of_.count(static_cast<int>(v))) continue;
-      float* p = alloc(std::max<int64_t>(micro_.values[v].elements, 1));
-      for (int64_t i = 0; i < micro_.values[v].elements; ++i) p[i] = u(rng);
-      st_.values[v] = p;
+      std::vector<float> x(static_cast<size_t>(std::max<int64_t>(micro_.values[v].elements, 1)));
+      for (int64_t i = 0; i < micro_.values[v].elements; ++i) x[i] = u(rng);
+      st_.values[v] = upload(x);
       st_.computed[v] = external_[v];
     }
     for (const auto& [v, root] : view_of_) st_.values[v] = st_.values[root];
     for (const ParamSpec& p : micro_.params) {
-      int64_t n = std::max<int64_t>(shape_elements(p.shape), 1);
-      float* x = alloc(n);
+      std::vector<float> x(static_cast<size_t>(std::max<int64_t>(shape_elements(p.shape), 1)));
       // As the store initialises them: batch-norm variances 1 (no NaNs), weights random.
       const float scale = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(p.fan_in, 1)));
-      for (int64_t i = 0; i < n; ++i)
-        x[i] = p.init == ParamInit::Ones    ? 1.0f
-               : p.init == ParamInit::Zeros ? 0.0f
-                                            : u(rng) * scale;
-      st_.param.push_back(x);
+      for (float& w : x)
+        w = p.init == ParamInit::Ones ? 1.0f : p.init == ParamInit::Zeros ? 0.0f : u(rng) * scale;
+      st_.param.push_back(upload(x));
       st_.grad.push_back(nullptr);
     }
     for (const ArchSpec& a : micro_.arch)
@@ -131,32 +131,32 @@ class MicroPlan {
           std::vector<float>(a.candidates.size(), 1.0f / static_cast<float>(a.candidates.size())));
     st_.choice_weight_grads.resize(micro_.arch.size());
     st_.valid_samples = micro_.batch;
-  }
-  ~MicroPlan() {
-    for (void* p : buffers_) backend_->release(p);
+    buffers_.emplace_back(*backend_, 2, DType::F64);
+    st_.metrics = static_cast<double*>(buffers_.back().raw());
   }
   MicroPlan(const MicroPlan&) = delete;
   MicroPlan& operator=(const MicroPlan&) = delete;
 
   void run() {
     for (size_t i = 0; i < micro_.steps.size(); ++i)
-      if (backend_->run(i, st_)) st_.computed[micro_.steps[i].node] = 1;
+      if (prepared_->run(i, st_)) st_.computed[micro_.steps[i].node] = 1;
     backend_->synchronize();
   }
 
  private:
-  float* alloc(int64_t n) {
-    void* p = backend_->allocate(static_cast<size_t>(n) * sizeof(float));
-    buffers_.push_back(p);
-    return static_cast<float*>(p);
+  float* upload(const std::vector<float>& host) {
+    buffers_.emplace_back(*backend_, host.size());
+    upload_floats(*backend_, buffers_.back(), host);
+    return buffers_.back().data();
   }
 
   ExecPlan micro_;
   std::vector<bool> external_;
   std::map<int, int> view_of_;
-  std::unique_ptr<Backend> backend_;
+  std::shared_ptr<Backend> backend_;
+  std::deque<DeviceBuffer> buffers_;  // before prepared_: the kernels go first
+  std::unique_ptr<PreparedPlan> prepared_;
   RunState st_;
-  std::vector<void*> buffers_;
 };
 
 }  // namespace
@@ -181,16 +181,17 @@ LutEntry summarise(std::vector<double> samples, const MeasureSettings& s) {
   return e;
 }
 
-LutEntry measure_steps(const ExecPlan& plan, const std::vector<int>& steps,
-                       const MeasureSettings& settings, int active) {
-  MicroPlan micro(plan, steps, active);
+LutEntry measure_steps(const std::string& backend, const ExecPlan& plan,
+                       const std::vector<int>& steps, const MeasureSettings& settings, int active) {
+  MicroPlan micro(plan, steps, active, backend);
   return summarise(sample([&] { micro.run(); }, settings), settings);
 }
 
-LutEntry measure_plan(const ExecPlan& plan, const MeasureSettings& settings,
-                      const std::vector<std::vector<int>>* chosen, const std::vector<char>& live) {
-  ParamStore store;
-  Executor exec(plan, store, make_cpu_backend(), 1);
+LutEntry measure_plan(const std::string& backend, const ExecPlan& plan,
+                      const MeasureSettings& settings, const std::vector<std::vector<int>>* chosen,
+                      const std::vector<char>& live) {
+  ParamStore store(make_backend(backend));
+  Executor exec(plan, store, 1);
   if (chosen) {
     exec.use_selection(*chosen);
     exec.set_live_mask(live);
@@ -221,7 +222,7 @@ ProfileStats profile_into(LatencyTable& table, const ExecPlan& plan,
   auto last_save = Clock::now();
   for (size_t i = 0; i < todo.size(); ++i) {
     const ProfileJob& j = *todo[i];
-    LutEntry e = measure_steps(plan, j.steps, table.settings, j.active);
+    LutEntry e = measure_steps(table.device.backend, plan, j.steps, table.settings, j.active);
     if (j.unit) {
       e.kind = "unit";
       for (int s : j.steps)
@@ -263,7 +264,7 @@ ProfileStats profile_units_in_context(LatencyTable& table, const ExecPlan& plan,
   std::vector<std::string> signature(units);
   for (int u = 0; u < units; ++u) signature[u] = unit_signature(backend, plan, members[u]);
 
-  ParamStore store;
+  ParamStore store(make_backend(backend));
   std::unique_ptr<Executor> exec;
   std::vector<float> images;
   auto last_save = Clock::now();
@@ -288,7 +289,7 @@ ProfileStats profile_units_in_context(LatencyTable& table, const ExecPlan& plan,
     }
     if (wanted.empty()) continue;
     if (!exec) {
-      exec = std::make_unique<Executor>(plan, store, make_cpu_backend(), 1);
+      exec = std::make_unique<Executor>(plan, store, 1);
       images.resize(static_cast<size_t>(plan.batch * shape_elements(plan.input_shape)));
       std::mt19937 rng(7);
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);

@@ -2,12 +2,12 @@
 //
 // A step or unit is cut out of its plan into a small plan of its own (its inputs become
 // fresh buffers of random values, its parameters random weights with unit variances for
-// batch norm), prepared once on a fresh backend, and timed: `warmup` untimed runs, then
-// `repetitions` samples, each repeating the work until it lasts `min_sample_us` (so
-// that the clock's resolution does not matter for microsecond steps) and dividing; the
-// `trim` fraction of samples at each end is dropped, and the entry keeps the median and
-// the trimmed mean. The whole plan (the "true" latency) is timed the same way through
-// the executor, one network run per repetition.
+// batch norm), prepared once on a fresh instance of the named backend, and timed: `warmup` untimed
+// runs, then `repetitions` samples, each repeating the work until it lasts `min_sample_us` (so that
+// the clock's resolution does not matter for microsecond steps) and dividing; the `trim` fraction
+// of samples at each end is dropped, and the entry keeps the median and the trimmed mean. The whole
+// plan (the "true" latency) is timed the same way through the executor, one network run per
+// repetition.
 #pragma once
 
 #include <functional>
@@ -23,15 +23,18 @@ namespace nas {
 // Summarises raw per-run samples (milliseconds) by the settings.
 LutEntry summarise(std::vector<double> samples_ms, const MeasureSettings& settings);
 
-// Times steps `steps` of `plan` (in plan order) run back to back on the CPU backend. For a
-// choice step, `active` candidates are mixed (the first `active` inputs; -1: all).
-LutEntry measure_steps(const ExecPlan& plan, const std::vector<int>& steps,
-                       const MeasureSettings& settings, int active = -1);
+// Times steps `steps` of `plan` (in plan order) run back to back on the registered
+// backend `backend`. For a choice step, `active` candidates are mixed (the first `active`
+// inputs; -1: all).
+LutEntry measure_steps(const std::string& backend, const ExecPlan& plan,
+                       const std::vector<int>& steps, const MeasureSettings& settings,
+                       int active = -1);
 
-// Times whole runs of `plan` through the executor on the CPU backend: the selected
-// sub-network when `chosen` is given (one-hot choices, only live steps run when `live`
-// is non-empty), else full mode.
-LutEntry measure_plan(const ExecPlan& plan, const MeasureSettings& settings,
+// Times whole runs of `plan` through the executor on the registered backend `backend`:
+// the selected sub-network when `chosen` is given (one-hot choices, only live steps run
+// when `live` is non-empty), else full mode.
+LutEntry measure_plan(const std::string& backend, const ExecPlan& plan,
+                      const MeasureSettings& settings,
                       const std::vector<std::vector<int>>* chosen = nullptr,
                       const std::vector<char>& live = {});
 
@@ -40,7 +43,8 @@ struct ProfileStats {
   int skipped = 0;   // jobs the table already had
 };
 
-// Measures every job whose signature `table` lacks and adds it. When `path` is set, the
+// Measures every job whose signature `table` lacks and adds it, on the backend the table
+// is for (table.device.backend). When `path` is set, the
 // table is saved there (atomically) after a measurement whenever `save_every_s` seconds
 // have passed since the last save, and at the end — so an interrupted profile keeps what
 // it measured and a rerun skips it. `log` (may be null) gets one progress line per job.

@@ -1,7 +1,15 @@
-// The backend interface (DESIGN.md section 3): a backend says which steps it supports,
-// allocates memory, prepares a plan (creates its kernels once per signature), runs one
-// step at a time and synchronises. The executor drives it; the CPU backend
-// (runtime/cpu/cpu_backend) is the reference every other backend is tested against.
+// The backend interface (DESIGN.md section 3, "Backends own memory"). A Backend is a
+// device: it owns the memory that values, parameters, gradients and optimizer state live
+// in (DeviceBuffer), copies between that memory and the host only when asked (upload,
+// download), runs the optimizer updates and the few vector operations training needs on
+// its own memory, orders work on streams, and prepares plans into PreparedPlans that run
+// one step at a time. The executor drives it; application code gets one from the backend
+// registry (backend_registry.h) by name and never names a concrete backend. The CPU
+// backend (runtime/cpu/cpu_backend.cpp) is the reference every other one is tested against.
+//
+// Addresses: DeviceBuffer::data() and every pointer in RunState except the ones marked
+// "host" are device addresses, meaningful to the backend's kernels only. On the CPU they
+// happen to be host memory; nothing outside a backend and its tests may rely on that.
 #pragma once
 
 #include <cstddef>
@@ -11,23 +19,99 @@
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
+#include "runtime/exec/value_type.h"
 
 namespace nas {
+
+class Backend;
+
+// Memory on a backend: `elements` of `dtype`, released with the buffer (move-only). A
+// default-constructed buffer is empty and owns nothing.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend& owner, size_t elements, DType dtype = DType::F32);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  bool empty() const { return elements_ == 0; }
+  size_t size() const { return elements_; }  // elements
+  size_t bytes() const { return elements_ * dtype_size(dtype_); }
+  DType dtype() const { return dtype_; }
+  Backend* backend() const { return owner_; }
+  // The device address (fp32 view; the backend's kernels and operations only).
+  float* data() const { return static_cast<float*>(ptr_); }
+  void* raw() const { return ptr_; }
+
+ private:
+  void reset();
+  Backend* owner_ = nullptr;
+  void* ptr_ = nullptr;
+  size_t elements_ = 0;
+  DType dtype_ = DType::F32;
+};
+
+// An ordered queue of work on a backend, and a point in one. Work on one stream runs in
+// order; across streams only an event orders it. The CPU backend runs everything at once
+// on the calling thread, so its streams and events are no-ops.
+struct Stream {
+  int id = 0;  // 0: the backend's default stream
+};
+struct Event {
+  int stream = 0;
+  uint64_t sequence = 0;
+};
 
 // What a step reads and writes besides its values, for one run of a plan.
 struct RunState {
   std::vector<float*> values;  // per value: its storage (alias roots resolved)
-  std::vector<char> computed;  // per value: written during this run
+  std::vector<char> computed;  // host, per value: written during this run
   std::vector<float*> param;   // per plan parameter: values
   std::vector<float*> grad;    // per plan parameter: gradient (accumulated into), or null
-  std::vector<std::vector<float>> choice_weights;        // per plan arch group
-  std::vector<std::vector<double>> choice_weight_grads;  // per group: d(loss)/d(weight)
-  const int32_t* labels = nullptr;
-  int64_t valid_samples = 0;    // the loss counts the first valid_samples rows only
-  double loss_sum = 0;          // over the valid samples
-  int64_t correct = 0;          // top-1 hits over the valid samples
+  // Host: the choice weights of each plan arch group, given to the kernels per run as
+  // arguments (a handful of floats; which candidates are 0 also decides which run at
+  // all). Full mode computes them on the host from the downloaded alphas.
+  std::vector<std::vector<float>> choice_weights;
+  // Host: d(loss)/d(weight) per group, added to by the architecture-gradient steps and
+  // valid after synchronize() (a device backend downloads its dot products there).
+  std::vector<std::vector<double>> choice_weight_grads;
+  const int32_t* labels = nullptr;  // the uploaded labels, or null (no loss)
+  int64_t valid_samples = 0;        // the loss counts the first valid_samples rows only
+  // [loss sum over the valid samples, top-1 hits]: the loss step adds into them; the
+  // executor zeroes them before a run and downloads them once after it.
+  double* metrics = nullptr;
   uint64_t dropout_seed = 0;    // per run; each dropout step derives its mask from it
   float* logits_out = nullptr;  // when set, the loss step copies the logits here
+};
+
+// A plan prepared on a backend: its kernels (created once per signature, shared through
+// the backend's caches) and saved-state buffers.
+class PreparedPlan {
+ public:
+  virtual ~PreparedPlan() = default;
+  // Runs step `index`. Returns whether it wrote its output: a gradient sum whose
+  // contributions were all skipped, or a candidate's gradient with mixing weight 0,
+  // writes nothing.
+  virtual bool run(size_t index, RunState& state) = 0;
+};
+
+// One update of a parameter by torch.optim.SGD (dampening 0), scalars in float as
+// PyTorch's float32 tensors: d = g + wd * w; with momentum, buf = first ? d : m * buf + d
+// and d = nesterov ? d + m * buf : buf; w -= lr * d.
+struct SgdUpdate {
+  float lr = 0, momentum = 0, weight_decay = 0;
+  bool nesterov = false;
+  bool first = false;  // the momentum buffer's first step (PyTorch: buf is None)
+};
+// One update by torch.optim.Adam (amsgrad off): g += wd * w; m += w1 * (g - m);
+// v = b2 * v + w2 * g * g; w -= step_size * m / (sqrt(v) / bc2_sqrt + eps).
+struct AdamUpdate {
+  float step_size = 0;  // lr / (1 - beta1^t)
+  float bc2_sqrt = 1;   // sqrt(1 - beta2^t)
+  float w1 = 0.1f, b2 = 0.999f, w2 = 0.001f, eps = 1e-8f, weight_decay = 0;
 };
 
 class Backend {
@@ -35,19 +119,49 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual bool supports(const Step& step) const = 0;
-  // Memory for the arena and the caller's tensors, aligned for the backend's kernels.
+  // Whether values of this element type and layout can be planned on the backend.
+  virtual bool supports(DType dtype, Layout layout) const = 0;
+
+  // Raw memory, aligned for the backend's kernels (DeviceBuffer is the owning form).
+  // Running out is a UserError: it is the size of the user's network and batch.
   virtual void* allocate(size_t bytes) = 0;
   virtual void release(void* p) = 0;
-  // Creates the kernels of every step (once per signature, shared through caches) and
-  // the saved-state buffers. An unsupported step is an InternalError naming it.
-  virtual void prepare(const ExecPlan& plan) = 0;
-  // Runs step `index` of the prepared plan. Returns whether it wrote its output: a
-  // gradient sum whose contributions were all skipped, or a candidate's gradient with
-  // mixing weight 0, writes nothing.
-  virtual bool run(size_t index, RunState& state) = 0;
-  virtual void synchronize() = 0;
+
+  // Copies between host and device memory, `bytes` from `offset` bytes into the buffer.
+  // An upload may return before the copy is done (the host memory must stay unchanged
+  // until the stream is synchronized); a download returns when the host copy is done.
+  virtual void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset = 0) = 0;
+  virtual void download(void* host, const DeviceBuffer& src, size_t bytes, size_t offset = 0) = 0;
+  // Device-side vector operations over whole fp32 buffers of equal size.
+  virtual void copy(DeviceBuffer& dst, const DeviceBuffer& src) = 0;
+  virtual void fill(DeviceBuffer& dst, float value) = 0;
+  virtual void scale(DeviceBuffer& x, float factor) = 0;
+  virtual void axpy(DeviceBuffer& y, float a, const DeviceBuffer& x) = 0;  // y += a * x
+  // The sum of squares of every element of every buffer, accumulated in double, read
+  // back (the one value gradient clipping needs on the host).
+  virtual double sum_squares(const std::vector<const DeviceBuffer*>& xs) = 0;
+
+  // Optimizer updates of one parameter in place. `momentum` is null without momentum.
+  virtual void sgd_update(const SgdUpdate& u, DeviceBuffer& value, const DeviceBuffer& grad,
+                          DeviceBuffer* momentum) = 0;
+  virtual void adam_update(const AdamUpdate& u, DeviceBuffer& value, const DeviceBuffer& grad,
+                           DeviceBuffer& m, DeviceBuffer& v) = 0;
+
+  // Streams and events. Work is enqueued on the current stream (the default one unless
+  // set_stream chose another).
+  virtual Stream create_stream() = 0;
+  virtual void set_stream(Stream s) = 0;
+  virtual Event record_event() = 0;             // a point after the work enqueued so far
+  virtual void wait_event(const Event& e) = 0;  // later work on the current stream waits
+  virtual void synchronize() = 0;               // the host waits for all work
+
+  // Creates the kernels of every step and the saved-state buffers of `plan`, which must
+  // outlive the result. An unsupported step is an InternalError naming it.
+  virtual std::unique_ptr<PreparedPlan> prepare(const ExecPlan& plan) = 0;
 };
 
-std::unique_ptr<Backend> make_cpu_backend();
+// Synchronous host copies of a whole fp32 buffer (checkpoints, weights files, tests).
+std::vector<float> download_floats(Backend& backend, const DeviceBuffer& src);
+void upload_floats(Backend& backend, DeviceBuffer& dst, const std::vector<float>& host);
 
 }  // namespace nas

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/exec/value_type.h"
 #include "support/errors.h"
 
 namespace nas {
@@ -71,6 +72,8 @@ struct ValueSlot {
   int64_t offset = 0;    // bytes from the arena start (Arena)
   int64_t elements = 0;  // batch included
   int root = -1;         // the value owning the storage (itself unless Alias)
+  DType dtype = DType::F32;
+  Layout layout = Layout::NCHW;
 };
 
 enum class ParamInit : uint8_t {
@@ -140,11 +143,21 @@ struct Step {
   }
 };
 
+// Consecutive steps under one guard: the unit the executor gates (one liveness test for
+// all of them) and a JIT may compile into one kernel. Lowering emits one step per region
+// today; a plan with no regions runs each step as its own.
+struct Region {
+  int first = 0;  // index of the region's first step
+  int count = 1;  // steps first..first+count-1
+  int guard = -1;
+};
+
 struct ExecPlan {
   int64_t batch = 1;
   bool training = false;  // a training graph: loss + backward; batch-norm uses batch stats
   std::vector<ValueSlot> values;
   std::vector<Step> steps;
+  std::vector<Region> regions;  // empty: one region per step
   std::vector<ParamSpec> params;
   std::vector<ArchSpec> arch;
   int num_states = 0;  // distinct `state` indices

@@ -3,33 +3,31 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
-#include <stdexcept>
 #include <string>
 
-#include "runtime/cpu/plain_kernels.h"
+#include "runtime/exec/choice_weights.h"
 
 namespace nas {
 
-Executor::Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> backend,
-                   uint64_t seed)
-    : plan_(std::move(plan)), store_(store), backend_(std::move(backend)) {
-  // Plans, selections, masks and batch sizes all come from nasc itself (the compiler and
-  // the trainers): a mismatch is a bug, so these are NAS_CHECKs.
-  for (const Step& s : plan_.steps)
-    NAS_CHECK(backend_->supports(s), "backend " + backend_->name() + " does not support step `" +
-                                         s.op + "` (" + s.name + ")");
+Executor::Executor(ExecPlan plan, ParamStore& store, uint64_t seed)
+    : plan_(std::move(plan)), store_(store), backend_(store.shared_backend()) {
+  check_plan();
+  build_regions();
   param_index_ = store_.bind(plan_, seed);
   arch_index_ = store_.bind_arch(plan_, seed);
-  backend_->prepare(plan_);
-  arena_ = backend_->allocate(static_cast<size_t>(std::max<int64_t>(plan_.arena_bytes, 64)));
-  const ValueSlot& out = plan_.values[plan_.output];
-  output_ =
-      static_cast<float*>(backend_->allocate(static_cast<size_t>(out.elements) * sizeof(float)));
+  prepared_ = backend_->prepare(plan_);
+  Backend& b = *backend_;
+  arena_ =
+      DeviceBuffer(b, static_cast<size_t>(std::max<int64_t>(plan_.arena_bytes, 64)), DType::U8);
+  output_ = DeviceBuffer(b, static_cast<size_t>(plan_.values[plan_.output].elements));
+  input_ = DeviceBuffer(b, static_cast<size_t>(plan_.values[plan_.input].elements));
+  labels_ = DeviceBuffer(b, static_cast<size_t>(plan_.batch), DType::I32);
+  metrics_ = DeviceBuffer(b, 2, DType::F64);
 
   state_.values.assign(plan_.values.size(), nullptr);
   state_.computed.assign(plan_.values.size(), 0);
-  bind_arena(arena_);
+  state_.values[plan_.input] = input_.data();
+  bind_arena(static_cast<char*>(arena_.raw()));
   state_.param.resize(plan_.params.size());
   state_.grad.resize(plan_.params.size());
   for (size_t i = 0; i < plan_.params.size(); ++i) {
@@ -37,6 +35,7 @@ Executor::Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> ba
     state_.param[i] = p.value.data();
     state_.grad[i] = p.grad.empty() ? nullptr : p.grad.data();
   }
+  state_.metrics = static_cast<double*>(metrics_.raw());
   state_.choice_weights.resize(plan_.arch.size());
   state_.choice_weight_grads.resize(plan_.arch.size());
   for (size_t g = 0; g < plan_.arch.size(); ++g) {
@@ -45,29 +44,66 @@ Executor::Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> ba
   }
 }
 
-Executor::~Executor() {
-  if (owns_arena_) backend_->release(arena_);
-  backend_->release(output_);
-}
+Executor::~Executor() = default;
 
-void Executor::bind_arena(void* arena) {
-  arena_ = arena;
+// Plans, selections, masks and batch sizes all come from nasc itself (the compiler and
+// the trainers): a mismatch is a bug, so these are NAS_CHECKs.
+void Executor::check_plan() const {
+  for (const Step& s : plan_.steps)
+    NAS_CHECK(backend_->supports(s), "backend " + backend_->name() + " does not support step `" +
+                                         s.op + "` (" + s.name + ")");
   for (size_t v = 0; v < plan_.values.size(); ++v) {
     const ValueSlot& slot = plan_.values[v];
-    if (slot.storage == ValueStorage::Arena)
-      state_.values[v] = reinterpret_cast<float*>(static_cast<char*>(arena_) + slot.offset);
-    else if (slot.storage == ValueStorage::Output)
-      state_.values[v] = output_;
+    NAS_CHECK(backend_->supports(slot.dtype, slot.layout),
+              "backend " + backend_->name() + " cannot hold value " + std::to_string(v) + " as " +
+                  dtype_name(slot.dtype) + " " + layout_name(slot.layout));
   }
 }
 
+void Executor::build_regions() {
+  std::vector<Region>& regions = regions_;
+  regions = plan_.regions;
+  if (regions.empty())
+    for (size_t i = 0; i < plan_.steps.size(); ++i)
+      regions.push_back({static_cast<int>(i), 1, plan_.steps[i].guard});
+  // Regions cover the steps in order, and every step of one shares its guard.
+  int next = 0;
+  for (const Region& r : regions) {
+    NAS_CHECK(r.first == next && r.count >= 1 &&
+                  static_cast<size_t>(r.first + r.count) <= plan_.steps.size(),
+              "region at step " + std::to_string(r.first) + " does not continue at step " +
+                  std::to_string(next));
+    for (int i = r.first; i < r.first + r.count; ++i)
+      NAS_CHECK(plan_.steps[i].guard == r.guard,
+                "step `" + plan_.steps[i].name + "` has another guard than its region");
+    next = r.first + r.count;
+  }
+  NAS_CHECK(static_cast<size_t>(next) == plan_.steps.size(), "regions end before the last step");
+}
+
+void Executor::bind_arena(char* arena) {
+  arena_base_ = arena;
+  for (size_t v = 0; v < plan_.values.size(); ++v) {
+    const ValueSlot& slot = plan_.values[v];
+    if (slot.storage == ValueStorage::Arena)
+      state_.values[v] = reinterpret_cast<float*>(arena_base_ + slot.offset);
+    else if (slot.storage == ValueStorage::Output)
+      state_.values[v] = output_.data();
+  }
+  // Views resolve to their root's storage.
+  for (size_t v = 0; v < plan_.values.size(); ++v)
+    if (plan_.values[v].storage == ValueStorage::Alias)
+      state_.values[v] = state_.values[plan_.values[v].root];
+}
+
 void Executor::share_arena(Executor& a, Executor& b) {
-  NAS_CHECK(a.owns_arena_ && b.owns_arena_, "share_arena: an executor already shares its arena");
+  NAS_CHECK(!a.arena_.empty() && !b.arena_.empty(),
+            "share_arena: an executor already shares its arena");
+  NAS_CHECK(a.backend_ == b.backend_, "share_arena: the executors run on different backends");
   Executor& big = a.plan_.arena_bytes >= b.plan_.arena_bytes ? a : b;
   Executor& small = &big == &a ? b : a;
-  small.backend_->release(small.arena_);
-  small.owns_arena_ = false;
-  small.bind_arena(big.arena_);
+  small.arena_ = DeviceBuffer();
+  small.bind_arena(big.arena_base_);
 }
 
 void Executor::use_full_choices() {
@@ -98,13 +134,62 @@ void Executor::set_live_mask(std::vector<char> mask) {
   live_ = std::move(mask);
 }
 
+// Full mode: the choice weights are softmax(alpha), computed on the host from a download
+// of each group's alphas (a few floats).
 void Executor::refresh_choice_weights() {
   if (!full_) return;
+  for (size_t g = 0; g < plan_.arch.size(); ++g)
+    state_.choice_weights[g] = choice_softmax(store_.read(store_.arch()[arch_index_[g]].alpha));
+}
+
+// d(loss)/d(alpha) = softmax backward of d(loss)/d(weights), added to the stored gradient
+// through a download and an upload of its few floats.
+void Executor::add_alpha_gradients() {
   for (size_t g = 0; g < plan_.arch.size(); ++g) {
-    const StoredArch& a = store_.arch()[arch_index_[g]];
-    plain::softmax_forward(static_cast<int64_t>(a.alpha.size()), a.alpha.data(),
-                           state_.choice_weights[g].data());
+    const std::vector<float>& w = state_.choice_weights[g];
+    std::vector<float> dw(w.size());
+    for (size_t c = 0; c < w.size(); ++c)
+      dw[c] = static_cast<float>(state_.choice_weight_grads[g][c]);
+    const std::vector<float> da = choice_softmax_backward(w, dw);
+    StoredArch& a = store_.arch()[arch_index_[g]];
+    std::vector<float> grad = store_.read(a.alpha_grad);
+    for (size_t c = 0; c < w.size(); ++c) grad[c] += da[c];
+    store_.write(a.alpha_grad, grad);
   }
+}
+
+bool Executor::run_step(size_t i) {
+  const Step& s = plan_.steps[i];
+  if ((!weight_grads_ &&
+       (s.kind == StepKind::ConvGradWeight || s.kind == StepKind::LinearGradWeight)) ||
+      (!arch_grads_ && s.kind == StepKind::ChoiceGradArch))
+    return false;
+  bool ready = true;
+  if (s.kind != StepKind::Add && s.kind != StepKind::Choice && s.kind != StepKind::Input)
+    for (int in : s.inputs) ready = ready && state_.computed[in];
+  if (s.kind == StepKind::ChoiceGradArch) ready = state_.computed[s.inputs[0]];
+  if (!ready) return false;
+  ++steps_run_;
+  stop_ = forward_only_ && s.kind == StepKind::CrossEntropy;
+  if (!profiling_ && !step_timing_) {
+    if (prepared_->run(i, state_)) state_.computed[s.node] = 1;
+    return true;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  bool wrote = prepared_->run(i, state_);
+  backend_->synchronize();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (step_timing_) step_seconds_[i] = seconds;
+  if (wrote) state_.computed[s.node] = 1;
+  if (!profiling_) return true;
+  // Gradient steps are told apart by their forward op (conv_grad_input of a dwconv vs a
+  // conv), dilated convolutions by a suffix: they take different kernels.
+  std::string key = s.op == s.fwd_op ? s.op : s.op + " (" + s.fwd_op + ")";
+  if (s.int_attr_or("dilation", 1) > 1) key += " dilated";
+  OpTime& t = profile_[key];
+  t.seconds += seconds;
+  ++t.calls;
+  return true;
 }
 
 RunResult Executor::run(const float* images, const int32_t* labels, int64_t samples,
@@ -115,75 +200,42 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   NAS_CHECK(!plan_.training || samples == plan_.batch, "a training run needs a full batch of " +
                                                            std::to_string(plan_.batch) +
                                                            " (batch-norm statistics)");
+  Backend& b = *backend_;
+  const size_t per_sample = input_.size() / static_cast<size_t>(plan_.batch);
+  b.upload(input_, images, static_cast<size_t>(samples) * per_sample * sizeof(float));
+  if (labels) b.upload(labels_, labels, static_cast<size_t>(samples) * sizeof(int32_t));
+  const double zero[2] = {0, 0};
+  b.upload(metrics_, zero, sizeof zero);
+  if (logits && logits_.empty())
+    logits_ = DeviceBuffer(b, static_cast<size_t>(plan_.batch * plan_.classes));
   refresh_choice_weights();
   for (auto& g : state_.choice_weight_grads) std::fill(g.begin(), g.end(), 0.0);
   std::fill(state_.computed.begin(), state_.computed.end(), 0);
-  // The input is the caller's; views resolve to their root's storage.
-  state_.values[plan_.input] = const_cast<float*>(images);
-  for (size_t v = 0; v < plan_.values.size(); ++v)
-    if (plan_.values[v].storage == ValueStorage::Alias)
-      state_.values[v] = state_.values[plan_.values[v].root];
-  state_.labels = labels;
+  state_.labels = labels ? static_cast<const int32_t*>(labels_.raw()) : nullptr;
   state_.valid_samples = samples;
-  state_.loss_sum = 0;
-  state_.correct = 0;
-  state_.logits_out = logits;
+  state_.logits_out = logits ? logits_.data() : nullptr;
 
   const bool masked = !live_.empty();
   steps_run_ = 0;
+  stop_ = false;
   if (step_timing_) step_seconds_.assign(plan_.steps.size(), 0.0);
-  for (size_t i = 0; i < plan_.steps.size(); ++i) {
-    const Step& s = plan_.steps[i];
-    if (masked && s.guard >= 0 && s.guard < plan_.forward_nodes && !live_[s.guard]) continue;
-    if ((!weight_grads_ &&
-         (s.kind == StepKind::ConvGradWeight || s.kind == StepKind::LinearGradWeight)) ||
-        (!arch_grads_ && s.kind == StepKind::ChoiceGradArch))
-      continue;
-    bool ready = true;
-    if (s.kind != StepKind::Add && s.kind != StepKind::Choice && s.kind != StepKind::Input)
-      for (int in : s.inputs) ready = ready && state_.computed[in];
-    if (s.kind == StepKind::ChoiceGradArch) ready = state_.computed[s.inputs[0]];
-    if (!ready) continue;
-    ++steps_run_;
-    if (profiling_ || step_timing_) {
-      auto t0 = std::chrono::steady_clock::now();
-      bool wrote = backend_->run(i, state_);
-      backend_->synchronize();
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (step_timing_) step_seconds_[i] = seconds;
-      if (wrote) state_.computed[s.node] = 1;
-      if (forward_only_ && s.kind == StepKind::CrossEntropy) break;
-      if (!profiling_) continue;
-      // Gradient steps are told apart by their forward op (conv_grad_input of a dwconv
-      // vs a conv), dilated convolutions by a suffix: they take different kernels.
-      std::string key = s.op == s.fwd_op ? s.op : s.op + " (" + s.fwd_op + ")";
-      if (s.int_attr_or("dilation", 1) > 1) key += " dilated";
-      OpTime& t = profile_[key];
-      t.seconds += seconds;
-      ++t.calls;
-      continue;
-    }
-    if (backend_->run(i, state_)) state_.computed[s.node] = 1;
-    if (forward_only_ && s.kind == StepKind::CrossEntropy) break;
+  for (const Region& r : regions_) {
+    if (masked && r.guard >= 0 && r.guard < plan_.forward_nodes && !live_[r.guard]) continue;
+    for (int i = r.first; i < r.first + r.count && !stop_; ++i) run_step(static_cast<size_t>(i));
+    if (stop_) break;
   }
-  backend_->synchronize();
+  b.synchronize();
 
-  if (plan_.training && full_ && arch_grads_ && !forward_only_)
-    for (size_t g = 0; g < plan_.arch.size(); ++g) {
-      // d(loss)/d(alpha) = softmax backward of d(loss)/d(weights).
-      const std::vector<float>& w = state_.choice_weights[g];
-      std::vector<float> dw(w.size()), da(w.size());
-      for (size_t c = 0; c < w.size(); ++c)
-        dw[c] = static_cast<float>(state_.choice_weight_grads[g][c]);
-      plain::softmax_backward(static_cast<int64_t>(w.size()), w.data(), dw.data(), da.data());
-      StoredArch& a = store_.arch()[arch_index_[g]];
-      for (size_t c = 0; c < w.size(); ++c) a.alpha_grad[c] += da[c];
-    }
-  RunResult r;
-  r.loss_sum = state_.loss_sum;
-  r.correct = state_.correct;
-  r.samples = samples;
-  return r;
+  if (plan_.training && full_ && arch_grads_ && !forward_only_) add_alpha_gradients();
+  double sums[2];
+  b.download(sums, metrics_, sizeof sums);
+  if (logits)
+    b.download(logits, logits_, static_cast<size_t>(samples * plan_.classes) * sizeof(float));
+  RunResult result;
+  result.loss_sum = sums[0];
+  result.correct = static_cast<int64_t>(sums[1]);
+  result.samples = samples;
+  return result;
 }
 
 }  // namespace nas

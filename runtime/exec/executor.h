@@ -1,8 +1,10 @@
-// The interpreter: runs a prepared plan step by step on a backend. It owns the arena,
-// binds the plan to a ParamStore, and applies the live-step mask: a sampled sub-network
-// of a supernet runs only the steps its selection needs (a step runs when its guard node
-// is live), with no recompilation. Backward steps whose incoming gradient was not
-// computed are skipped too, and gradient sums add only the contributions that were.
+// The interpreter: runs a prepared plan region by region, step by step, on the backend of
+// the ParamStore it binds to. It owns the plan's device memory (arena, input, labels,
+// output, the loss and accuracy sums), uploads each batch and downloads the results once
+// per run, and applies the live-step mask: a sampled sub-network of a supernet runs only
+// the regions its selection needs (a region runs when its guard node is live), with no
+// recompilation. Backward steps whose incoming gradient was not computed are skipped too,
+// and gradient sums add only the contributions that were.
 //
 // Architecture choices run in one of two ways:
 //   - full: each choice is the softmax(alpha)-weighted sum of its candidates (DARTS), and
@@ -31,8 +33,8 @@ struct RunResult {
 class Executor {
  public:
   // Binds `plan` to `store` (new parameters initialised from `seed`) and prepares it on
-  // `backend`. `store` must outlive the executor.
-  Executor(ExecPlan plan, ParamStore& store, std::unique_ptr<Backend> backend, uint64_t seed = 0);
+  // the store's backend. `store` must outlive the executor.
+  Executor(ExecPlan plan, ParamStore& store, uint64_t seed = 0);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -47,12 +49,12 @@ class Executor {
   // Live mask over the forward nodes (mask[node] != 0: live); empty = every node live.
   void set_live_mask(std::vector<char> mask);
 
-  // Runs the plan on a batch of `samples` <= batch() images (NCHW floats, batch() rows
-  // readable: rows past `samples` are padding) and their labels. In a training plan this
-  // is forward + backward: gradients are ADDED to the store's grad buffers (call
-  // store.zero_grads() before a step; several runs accumulate), and in full mode alpha
-  // gradients are added to alpha_grad. `logits`, when given, receives batch() * classes
-  // floats.
+  // Runs the plan on a batch of `samples` <= batch() host images (NCHW floats) and their
+  // labels (or null: no loss), uploaded first; rows past `samples` are padding. In a
+  // training plan this is forward + backward: gradients are ADDED to the store's grad
+  // buffers (call store.zero_grads() before a step; several runs accumulate), and in full
+  // mode alpha gradients are added to alpha_grad. `logits`, when given, receives
+  // samples * classes floats (downloaded). Loss and accuracy are read back once, at the end.
   RunResult run(const float* images, const int32_t* labels, int64_t samples,
                 float* logits = nullptr);
 
@@ -90,18 +92,33 @@ class Executor {
   // Steps that ran in the last run (skipped: masked out, or missing their gradient).
   int64_t steps_run() const { return steps_run_; }
   Backend& backend() { return *backend_; }
+  // The regions the executor gates: the plan's, or one per step when it has none.
+  const std::vector<Region>& regions() const { return regions_; }
 
  private:
+  void check_plan() const;
+  void build_regions();
   void refresh_choice_weights();
-  void bind_arena(void* arena);
+  void add_alpha_gradients();
+  void bind_arena(char* arena);
+  // Runs step i when it is ready; returns whether it ran. Sets stop_ after the loss step
+  // of a forward-only run.
+  bool run_step(size_t i);
 
   ExecPlan plan_;
   ParamStore& store_;
-  std::unique_ptr<Backend> backend_;
+  std::shared_ptr<Backend> backend_;
+  std::unique_ptr<PreparedPlan> prepared_;
+  std::vector<Region> regions_;
   std::vector<int> param_index_, arch_index_;
-  void* arena_ = nullptr;
-  bool owns_arena_ = true;
-  float* output_ = nullptr;  // the plan's own output buffer (the loss in training)
+  DeviceBuffer arena_;  // empty while this executor uses another's (share_arena)
+  char* arena_base_ = nullptr;
+  DeviceBuffer output_;   // the plan's own output buffer (the loss in training)
+  DeviceBuffer input_;    // the uploaded images
+  DeviceBuffer labels_;   // the uploaded labels (int32)
+  DeviceBuffer metrics_;  // [loss sum, correct] (f64), read back once per run
+  DeviceBuffer logits_;   // the loss step's copy of the logits, when the caller wants them
+  bool stop_ = false;
   RunState state_;
   bool full_ = true;
   int64_t steps_run_ = 0;

@@ -1,8 +1,10 @@
 #include "runtime/exec/param_store.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
+#include "runtime/exec/backend_registry.h"
 #include "support/rng.h"
 
 namespace nas {
@@ -14,24 +16,32 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-void initialise(StoredParam& p, uint64_t seed) {
-  Rng rng(derive_seed(seed, name_hash(p.spec.name)));
-  switch (p.spec.init) {
+// The initial values on the host, uploaded once.
+std::vector<float> initial_values(const ParamSpec& spec, uint64_t seed) {
+  std::vector<float> value(static_cast<size_t>(shape_elements(spec.shape)), 0.0f);
+  Rng rng(derive_seed(seed, name_hash(spec.name)));
+  switch (spec.init) {
     case ParamInit::Ones:
-      std::fill(p.value.begin(), p.value.end(), 1.0f);
+      std::fill(value.begin(), value.end(), 1.0f);
       break;
     case ParamInit::Zeros:
-      std::fill(p.value.begin(), p.value.end(), 0.0f);
       break;
     case ParamInit::KaimingUniform: {
-      float bound = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(1, p.spec.fan_in)));
-      for (float& v : p.value) v = (2.0f * rng.uniform_float() - 1.0f) * bound;
+      float bound = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(1, spec.fan_in)));
+      for (float& v : value) v = (2.0f * rng.uniform_float() - 1.0f) * bound;
       break;
     }
   }
+  return value;
 }
 
 }  // namespace
+
+ParamStore::ParamStore(std::shared_ptr<Backend> backend) : backend_(std::move(backend)) {
+  NAS_CHECK(backend_ != nullptr, "a ParamStore needs a backend");
+}
+
+ParamStore::ParamStore() : ParamStore(make_backend(default_backend_name())) {}
 
 std::vector<int> ParamStore::bind(const ExecPlan& plan, uint64_t seed) {
   std::vector<int> index;
@@ -49,9 +59,12 @@ std::vector<int> ParamStore::bind(const ExecPlan& plan, uint64_t seed) {
     }
     StoredParam p;
     p.spec = spec;
-    p.value.assign(shape_elements(spec.shape), 0.0f);
-    if (spec.trainable) p.grad.assign(p.value.size(), 0.0f);
-    initialise(p, seed);
+    p.value = DeviceBuffer(*backend_, static_cast<size_t>(shape_elements(spec.shape)));
+    write(p.value, initial_values(spec, seed));
+    if (spec.trainable) {
+      p.grad = DeviceBuffer(*backend_, p.value.size());
+      backend_->fill(p.grad, 0.0f);
+    }
     by_name_[spec.name] = static_cast<int>(params_.size());
     index.push_back(static_cast<int>(params_.size()));
     params_.push_back(std::move(p));
@@ -76,9 +89,13 @@ std::vector<int> ParamStore::bind_arch(const ExecPlan& plan, uint64_t seed) {
     StoredArch a;
     a.spec = spec;
     Rng rng(derive_seed(seed, name_hash("alpha:" + spec.key)));
+    std::vector<float> alpha;
     for (size_t i = 0; i < spec.candidates.size(); ++i)
-      a.alpha.push_back(1e-3f * (2.0f * rng.uniform_float() - 1.0f));
-    a.alpha_grad.assign(a.alpha.size(), 0.0f);
+      alpha.push_back(1e-3f * (2.0f * rng.uniform_float() - 1.0f));
+    a.alpha = DeviceBuffer(*backend_, alpha.size());
+    write(a.alpha, alpha);
+    a.alpha_grad = DeviceBuffer(*backend_, alpha.size());
+    backend_->fill(a.alpha_grad, 0.0f);
     index.push_back(static_cast<int>(arch_.size()));
     arch_.push_back(std::move(a));
   }
@@ -93,27 +110,27 @@ int ParamStore::find(const std::string& name) const {
 std::vector<ParamSlot> ParamStore::weight_slots() {
   std::vector<ParamSlot> slots;
   for (StoredParam& p : params_)
-    if (p.spec.trainable) slots.push_back({p.value.data(), p.grad.data(), p.value.size(), true});
+    if (p.spec.trainable) slots.push_back({&p.value, &p.grad, true});
   return slots;
 }
 
-std::vector<GradSpan> ParamStore::weight_grads() {
-  std::vector<GradSpan> spans;
+std::vector<DeviceBuffer*> ParamStore::weight_grads() {
+  std::vector<DeviceBuffer*> grads;
   for (StoredParam& p : params_)
-    if (p.spec.trainable) spans.push_back({p.grad.data(), p.grad.size()});
-  return spans;
+    if (p.spec.trainable) grads.push_back(&p.grad);
+  return grads;
 }
 
 std::vector<ParamSlot> ParamStore::arch_slots() {
   std::vector<ParamSlot> slots;
-  for (StoredArch& a : arch_)
-    slots.push_back({a.alpha.data(), a.alpha_grad.data(), a.alpha.size(), true});
+  for (StoredArch& a : arch_) slots.push_back({&a.alpha, &a.alpha_grad, true});
   return slots;
 }
 
 void ParamStore::zero_grads() {
-  for (StoredParam& p : params_) std::fill(p.grad.begin(), p.grad.end(), 0.0f);
-  for (StoredArch& a : arch_) std::fill(a.alpha_grad.begin(), a.alpha_grad.end(), 0.0f);
+  for (StoredParam& p : params_)
+    if (!p.grad.empty()) backend_->fill(p.grad, 0.0f);
+  for (StoredArch& a : arch_) backend_->fill(a.alpha_grad, 0.0f);
 }
 
 int64_t ParamStore::trainable_count() const {

@@ -17,38 +17,34 @@ int64_t accumulation_steps(int64_t batch_size, int64_t mini_batch) {
   return batch_size / mini_batch;
 }
 
-GradAccumulator::GradAccumulator(int64_t batch_size, int64_t mini_batch, std::vector<size_t> sizes)
-    : n_(accumulation_steps(batch_size, mini_batch)) {
+GradAccumulator::GradAccumulator(Backend& backend, int64_t batch_size, int64_t mini_batch,
+                                 std::vector<size_t> sizes)
+    : backend_(backend), n_(accumulation_steps(batch_size, mini_batch)) {
   acc_.reserve(sizes.size());
-  for (size_t s : sizes) acc_.emplace_back(s, 0.0f);
+  for (size_t s : sizes) acc_.emplace_back(backend, s);
 }
 
-bool GradAccumulator::add(const std::vector<const float*>& grads) {
+bool GradAccumulator::add(const std::vector<const DeviceBuffer*>& grads) {
   NAS_CHECK(grads.size() == acc_.size(),
             "GradAccumulator::add: expected " + std::to_string(acc_.size()) +
                 " gradient buffers, got " + std::to_string(grads.size()));
   if (complete_) reset();
   for (size_t s = 0; s < acc_.size(); ++s) {
-    float* a = acc_[s].data();
-    const float* g = grads[s];
     if (count_ == 0)
-      std::copy(g, g + acc_[s].size(), a);  // no zeroing pass, and exact for n == 1
+      backend_.copy(acc_[s], *grads[s]);  // no zeroing pass, and exact for n == 1
     else
-      for (size_t i = 0; i < acc_[s].size(); ++i) a[i] += g[i];
+      backend_.axpy(acc_[s], 1.0f, *grads[s]);
   }
   if (++count_ < n_) return false;
-  if (n_ > 1) {
-    const float d = static_cast<float>(n_);
-    for (auto& a : acc_)
-      for (float& x : a) x /= d;
-  }
+  if (n_ > 1)
+    for (DeviceBuffer& a : acc_) backend_.scale(a, 1.0f / static_cast<float>(n_));
   complete_ = true;
   return true;
 }
 
-std::vector<GradSpan> GradAccumulator::spans() {
-  std::vector<GradSpan> out;
-  for (auto& a : acc_) out.push_back({a.data(), a.size()});
+std::vector<DeviceBuffer*> GradAccumulator::buffers() {
+  std::vector<DeviceBuffer*> out;
+  for (DeviceBuffer& a : acc_) out.push_back(&a);
   return out;
 }
 

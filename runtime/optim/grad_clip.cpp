@@ -7,20 +7,15 @@
 
 namespace nas {
 
-double clip_grad_norm(const std::vector<GradSpan>& grads, double max_norm) {
+double clip_grad_norm(Backend& backend, const std::vector<DeviceBuffer*>& grads, double max_norm) {
   NAS_CHECK(std::isfinite(max_norm) && max_norm > 0,
             "grad_clip: max_norm must be a finite number > 0, got " + std::to_string(max_norm));
-  double sq = 0;
-  for (const auto& g : grads)
-    for (size_t i = 0; i < g.size; ++i) sq += static_cast<double>(g.data[i]) * g.data[i];
-  const double norm = std::sqrt(sq);
+  const std::vector<const DeviceBuffer*> read(grads.begin(), grads.end());
+  const double norm = std::sqrt(backend.sum_squares(read));
   if (!std::isfinite(norm)) return norm;
   const double scale = max_norm / (norm + 1e-6);
-  if (scale < 1) {
-    const float s = static_cast<float>(scale);
-    for (const auto& g : grads)
-      for (size_t i = 0; i < g.size; ++i) g.data[i] *= s;
-  }
+  if (scale < 1)
+    for (DeviceBuffer* g : grads) backend.scale(*g, static_cast<float>(scale));
   return norm;
 }
 

@@ -118,14 +118,15 @@ nlohmann::ordered_json optimizer_config_to_json(const OptimizerConfig& cfg) {
   return j;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg,
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, Backend& backend,
                                           std::vector<ParamSlot> slots) {
   if (cfg.name == "sgd")
-    return std::make_unique<Sgd>(std::move(slots),
+    return std::make_unique<Sgd>(backend, std::move(slots),
                                  SgdOptions{cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay});
   if (cfg.name == "adam")
     return std::make_unique<Adam>(
-        std::move(slots), AdamOptions{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay});
+        backend, std::move(slots),
+        AdamOptions{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay});
   internal_error(
       __FILE__, __LINE__,
       "make_optimizer: unknown optimizer '" + cfg.name + "' (the config parser refuses it)");

@@ -40,6 +40,8 @@ OptimizerConfig parse_optimizer_config_text(const std::string& json_text,
 // Fields that do not apply to the kind (e.g. betas for sgd) are left out.
 nlohmann::ordered_json optimizer_config_to_json(const OptimizerConfig& cfg);
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, std::vector<ParamSlot> slots);
+// The config's optimizer over `slots`, whose buffers live on `backend`.
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg, Backend& backend,
+                                          std::vector<ParamSlot> slots);
 
 }  // namespace nas

@@ -26,8 +26,8 @@ void check_lr(double lr) {
 
 void check_slots(const std::vector<ParamSlot>& slots) {
   for (size_t i = 0; i < slots.size(); ++i) {
-    NAS_CHECK(slots[i].size == 0 || (slots[i].value && slots[i].grad),
-              "slot " + std::to_string(i) + ": null value or grad buffer");
+    NAS_CHECK(slots[i].value && slots[i].grad && slots[i].grad->size() == slots[i].value->size(),
+              "slot " + std::to_string(i) + ": null value or grad buffer, or sizes differ");
   }
 }
 
@@ -37,9 +37,11 @@ void put(std::vector<uint8_t>& out, const T& v) {
   out.insert(out.end(), b, b + sizeof(T));
 }
 
-void put_floats(std::vector<uint8_t>& out, const std::vector<float>& v) {
-  const auto* b = reinterpret_cast<const uint8_t*>(v.data());
-  out.insert(out.end(), b, b + v.size() * sizeof(float));
+// Appends the buffer's floats (downloaded) to the blob.
+void put_buffer(std::vector<uint8_t>& out, Backend& backend, const DeviceBuffer& b) {
+  const size_t at = out.size();
+  out.resize(at + b.bytes());
+  if (b.bytes() > 0) backend.download(out.data() + at, b, b.bytes());
 }
 
 template <typename T>
@@ -50,24 +52,36 @@ bool get(const uint8_t*& p, const uint8_t* end, T& v) {
   return true;
 }
 
-// Reads one float vector per slot, sized like the slots.
-bool get_buffers(const uint8_t*& p, const uint8_t* end, const std::vector<ParamSlot>& slots,
-                 std::vector<std::vector<float>>& out) {
-  out.assign(slots.size(), {});
-  for (size_t i = 0; i < slots.size(); ++i) {
-    size_t bytes = slots[i].size * sizeof(float);
+// Reads one buffer per slot, sized like the slots, into new backend memory.
+bool get_buffers(const uint8_t*& p, const uint8_t* end, Backend& backend,
+                 const std::vector<ParamSlot>& slots, std::vector<DeviceBuffer>& out) {
+  std::vector<DeviceBuffer> bufs;
+  for (const ParamSlot& slot : slots) {
+    size_t bytes = slot.size() * sizeof(float);
     if (static_cast<size_t>(end - p) < bytes) return false;
-    out[i].resize(slots[i].size);
-    std::memcpy(out[i].data(), p, bytes);
+    bufs.emplace_back(backend, slot.size());
+    if (bytes > 0) backend.upload(bufs.back(), p, bytes);
     p += bytes;
   }
+  backend.synchronize();  // the blob is the caller's
+  out = std::move(bufs);
   return true;
+}
+
+// Zero-filled state buffers, one per slot.
+std::vector<DeviceBuffer> zero_buffers(Backend& backend, const std::vector<ParamSlot>& slots) {
+  std::vector<DeviceBuffer> bufs;
+  for (const ParamSlot& slot : slots) {
+    bufs.emplace_back(backend, slot.size());
+    backend.fill(bufs.back(), 0.0f);
+  }
+  return bufs;
 }
 
 }  // namespace
 
-Optimizer::Optimizer(std::vector<ParamSlot> slots, double lr, uint32_t kind)
-    : slots_(std::move(slots)), kind_(kind) {
+Optimizer::Optimizer(Backend& backend, std::vector<ParamSlot> slots, double lr, uint32_t kind)
+    : backend_(backend), slots_(std::move(slots)), kind_(kind) {
   check_slots(slots_);
   set_lr(lr);
 }
@@ -82,7 +96,7 @@ void Optimizer::rebind(std::vector<ParamSlot> slots) {
                                                std::to_string(slots_.size()) + " to " +
                                                std::to_string(slots.size()));
   for (size_t i = 0; i < slots.size(); ++i)
-    NAS_CHECK(slots[i].size == slots_[i].size,
+    NAS_CHECK(slots[i].size() == slots_[i].size(),
               "rebind: slot " + std::to_string(i) + " size changed");
   check_slots(slots);
   slots_ = std::move(slots);
@@ -94,7 +108,7 @@ std::vector<uint8_t> Optimizer::save_state() const {
   put(out, kind_);
   put(out, static_cast<uint32_t>(slots_.size()));
   put(out, steps_);
-  for (const auto& s : slots_) put(out, static_cast<uint64_t>(s.size));
+  for (const auto& s : slots_) put(out, static_cast<uint64_t>(s.size()));
   save_payload(out);
   return out;
 }
@@ -125,9 +139,9 @@ void Optimizer::load_state(const std::vector<uint8_t>& blob, const std::string& 
   for (size_t i = 0; i < n; ++i) {
     uint64_t size = 0;
     if (!get(p, end, size)) fail("truncated slot sizes");
-    if (size != slots_[i].size)
+    if (size != slots_[i].size())
       fail("slot " + std::to_string(i) + " size " + std::to_string(size) +
-           " != " + std::to_string(slots_[i].size));
+           " != " + std::to_string(slots_[i].size()));
   }
   if (steps < 0) fail("negative step count");
   if (!load_payload(p, end)) fail("payload size does not match the slots");
@@ -136,8 +150,8 @@ void Optimizer::load_state(const std::vector<uint8_t>& blob, const std::string& 
 
 // --- SGD ---------------------------------------------------------------------------------
 
-Sgd::Sgd(std::vector<ParamSlot> slots, const SgdOptions& opt)
-    : Optimizer(std::move(slots), opt.lr, kSgd), opt_(opt) {
+Sgd::Sgd(Backend& backend, std::vector<ParamSlot> slots, const SgdOptions& opt)
+    : Optimizer(backend, std::move(slots), opt.lr, kSgd), opt_(opt) {
   if (!std::isfinite(opt.momentum) || opt.momentum < 0)
     bad("momentum", "must be a finite number >= 0", opt.momentum);
   if (!std::isfinite(opt.weight_decay) || opt.weight_decay < 0)
@@ -153,44 +167,34 @@ void Optimizer::set_active(std::vector<char> active) {
 }
 
 void Sgd::step() {
+  SgdUpdate u;
   // Scalars are float like PyTorch's float32 tensors, so results match it closely.
-  const float lr = static_cast<float>(lr_);
-  const float mom = static_cast<float>(opt_.momentum);
+  u.lr = static_cast<float>(lr_);
+  u.momentum = static_cast<float>(opt_.momentum);
+  u.nesterov = opt_.nesterov;
   const bool use_mom = opt_.momentum != 0;
-  const bool first = use_mom && buf_.empty();
-  if (first) buf_.resize(slots_.size());
+  u.first = use_mom && buf_.empty();
+  // Every slot gets its buffer on the first step, the inactive ones too (zeros).
+  if (u.first) buf_ = zero_buffers(backend_, slots_);
   for (size_t s = 0; s < slots_.size(); ++s) {
-    const ParamSlot& slot = slots_[s];
-    const float wd = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
-    float* buf = nullptr;
-    if (use_mom && first) buf_[s].resize(slot.size);
     if (!is_active(s)) continue;
-    if (use_mom) {
-      buf = buf_[s].data();
-    }
-    for (size_t i = 0; i < slot.size; ++i) {
-      float d = slot.grad[i];
-      if (wd != 0) d += wd * slot.value[i];
-      if (use_mom) {
-        buf[i] = first ? d : mom * buf[i] + d;
-        d = opt_.nesterov ? d + mom * buf[i] : buf[i];
-      }
-      slot.value[i] -= lr * d;
-    }
+    const ParamSlot& slot = slots_[s];
+    u.weight_decay = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
+    backend_.sgd_update(u, *slot.value, *slot.grad, use_mom ? &buf_[s] : nullptr);
   }
   ++steps_;
 }
 
 void Sgd::save_payload(std::vector<uint8_t>& out) const {
   put(out, static_cast<uint8_t>(buf_.empty() ? 0 : 1));
-  for (const auto& b : buf_) put_floats(out, b);
+  for (const auto& b : buf_) put_buffer(out, backend_, b);
 }
 
 bool Sgd::load_payload(const uint8_t* p, const uint8_t* end) {
   uint8_t has = 0;
   if (!get(p, end, has) || has > 1) return false;
-  std::vector<std::vector<float>> buf;
-  if (has && !get_buffers(p, end, slots_, buf)) return false;
+  std::vector<DeviceBuffer> buf;
+  if (has && !get_buffers(p, end, backend_, slots_, buf)) return false;
   if (p != end) return false;
   buf_ = std::move(buf);
   return true;
@@ -198,19 +202,15 @@ bool Sgd::load_payload(const uint8_t* p, const uint8_t* end) {
 
 // --- Adam --------------------------------------------------------------------------------
 
-Adam::Adam(std::vector<ParamSlot> slots, const AdamOptions& opt)
-    : Optimizer(std::move(slots), opt.lr, kAdam), opt_(opt) {
+Adam::Adam(Backend& backend, std::vector<ParamSlot> slots, const AdamOptions& opt)
+    : Optimizer(backend, std::move(slots), opt.lr, kAdam), opt_(opt) {
   if (!(opt.beta1 >= 0 && opt.beta1 < 1)) bad("betas[0]", "must be in [0, 1)", opt.beta1);
   if (!(opt.beta2 >= 0 && opt.beta2 < 1)) bad("betas[1]", "must be in [0, 1)", opt.beta2);
   if (!std::isfinite(opt.eps) || opt.eps < 0) bad("eps", "must be a finite number >= 0", opt.eps);
   if (!std::isfinite(opt.weight_decay) || opt.weight_decay < 0)
     bad("weight_decay", "must be a finite number >= 0", opt.weight_decay);
-  m_.resize(slots_.size());
-  v_.resize(slots_.size());
-  for (size_t s = 0; s < slots_.size(); ++s) {
-    m_[s].assign(slots_[s].size, 0.0f);
-    v_[s].assign(slots_[s].size, 0.0f);
-  }
+  m_ = zero_buffers(backend_, slots_);
+  v_ = zero_buffers(backend_, slots_);
 }
 
 void Adam::step() {
@@ -219,37 +219,31 @@ void Adam::step() {
   const double t = static_cast<double>(steps_);
   const double bc1 = 1 - std::pow(opt_.beta1, t);
   const double bc2_sqrt = std::sqrt(1 - std::pow(opt_.beta2, t));
-  const float step_size = static_cast<float>(lr_ / bc1);
-  const float bc2s = static_cast<float>(bc2_sqrt);
-  const float w1 = static_cast<float>(1 - opt_.beta1);
-  const float b2 = static_cast<float>(opt_.beta2);
-  const float w2 = static_cast<float>(1 - opt_.beta2);
-  const float eps = static_cast<float>(opt_.eps);
+  AdamUpdate u;
+  u.step_size = static_cast<float>(lr_ / bc1);
+  u.bc2_sqrt = static_cast<float>(bc2_sqrt);
+  u.w1 = static_cast<float>(1 - opt_.beta1);
+  u.b2 = static_cast<float>(opt_.beta2);
+  u.w2 = static_cast<float>(1 - opt_.beta2);
+  u.eps = static_cast<float>(opt_.eps);
   for (size_t s = 0; s < slots_.size(); ++s) {
     if (!is_active(s)) continue;
     const ParamSlot& slot = slots_[s];
-    const float wd = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
-    float* m = m_[s].data();
-    float* v = v_[s].data();
-    for (size_t i = 0; i < slot.size; ++i) {
-      float g = slot.grad[i];
-      if (wd != 0) g += wd * slot.value[i];
-      m[i] += w1 * (g - m[i]);
-      v[i] = b2 * v[i] + w2 * g * g;
-      float denom = std::sqrt(v[i]) / bc2s + eps;
-      slot.value[i] -= step_size * (m[i] / denom);
-    }
+    u.weight_decay = slot.decay ? static_cast<float>(opt_.weight_decay) : 0.0f;
+    backend_.adam_update(u, *slot.value, *slot.grad, m_[s], v_[s]);
   }
 }
 
 void Adam::save_payload(std::vector<uint8_t>& out) const {
-  for (const auto& m : m_) put_floats(out, m);
-  for (const auto& v : v_) put_floats(out, v);
+  for (const auto& m : m_) put_buffer(out, backend_, m);
+  for (const auto& v : v_) put_buffer(out, backend_, v);
 }
 
 bool Adam::load_payload(const uint8_t* p, const uint8_t* end) {
-  std::vector<std::vector<float>> m, v;
-  if (!get_buffers(p, end, slots_, m) || !get_buffers(p, end, slots_, v) || p != end) return false;
+  std::vector<DeviceBuffer> m, v;
+  if (!get_buffers(p, end, backend_, slots_, m) || !get_buffers(p, end, backend_, slots_, v) ||
+      p != end)
+    return false;
   m_ = std::move(m);
   v_ = std::move(v);
   return true;

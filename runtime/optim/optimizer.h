@@ -1,8 +1,10 @@
 // Parameter update rules with PyTorch semantics (torch.optim.SGD and torch.optim.Adam),
 // so that a search run here can be compared step by step with the reference DARTS code.
-// State (momentum buffers, Adam moments, step count) is kept per slot and can be saved
-// and loaded as a flat byte blob; a run resumed from a blob is bitwise identical to an
-// uninterrupted one. The blob layout is documented in docs/optim.md and below.
+// State (momentum buffers, Adam moments) lives in backend memory beside the parameters,
+// and every update is a backend operation (Backend::sgd_update, adam_update); the step
+// count and hyperparameters are host values. The state can be saved and loaded as a flat
+// byte blob (downloaded and uploaded explicitly); a run resumed from a blob is bitwise identical to
+// an uninterrupted one. The blob layout is documented in docs/optim.md and below.
 #pragma once
 
 #include <cstdint>
@@ -50,13 +52,14 @@ class Optimizer {
   void load_state(const std::vector<uint8_t>& blob, const std::string& source = "");
 
  protected:
-  Optimizer(std::vector<ParamSlot> slots, double lr, uint32_t kind);
+  Optimizer(Backend& backend, std::vector<ParamSlot> slots, double lr, uint32_t kind);
   virtual void save_payload(std::vector<uint8_t>& out) const = 0;
   // Reads exactly the payload from [p, end); returns false when the size is wrong.
   virtual bool load_payload(const uint8_t* p, const uint8_t* end) = 0;
 
   bool is_active(size_t slot) const { return active_.empty() || active_[slot] != 0; }
 
+  Backend& backend_;
   std::vector<ParamSlot> slots_;
   std::vector<char> active_;
   double lr_ = 0;
@@ -80,7 +83,7 @@ struct SgdOptions {
 // order as float32 (sum of sizes floats). No payload buffers when momentum == 0.
 class Sgd : public Optimizer {
  public:
-  Sgd(std::vector<ParamSlot> slots, const SgdOptions& opt);
+  Sgd(Backend& backend, std::vector<ParamSlot> slots, const SgdOptions& opt);
   void step() override;
   const SgdOptions& options() const { return opt_; }
 
@@ -90,7 +93,7 @@ class Sgd : public Optimizer {
 
  private:
   SgdOptions opt_;
-  std::vector<std::vector<float>> buf_;  // empty until the first step (PyTorch: None)
+  std::vector<DeviceBuffer> buf_;  // empty until the first step (PyTorch: None)
 };
 
 struct AdamOptions {
@@ -106,7 +109,7 @@ struct AdamOptions {
 // Payload: exp_avg of every slot in slot order, then exp_avg_sq of every slot, float32.
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<ParamSlot> slots, const AdamOptions& opt);
+  Adam(Backend& backend, std::vector<ParamSlot> slots, const AdamOptions& opt);
   void step() override;
   const AdamOptions& options() const { return opt_; }
 
@@ -116,7 +119,7 @@ class Adam : public Optimizer {
 
  private:
   AdamOptions opt_;
-  std::vector<std::vector<float>> m_, v_;
+  std::vector<DeviceBuffer> m_, v_;
 };
 
 }  // namespace nas

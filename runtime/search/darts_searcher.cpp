@@ -9,7 +9,9 @@
 // Hessian-vector product by central finite differences. xi is the weights' learning rate
 // of the step and the virtual step applies the "train" weight decay; unlike the reference
 // code it leaves out the momentum term (the optimizer's momentum buffer is its own).
-// The weights and running statistics are restored exactly after the virtual steps.
+// The weights and running statistics are restored exactly after the virtual steps. All
+// of this runs on the backend's memory; only alpha's gradients (a few floats per choice)
+// are read back and written to combine them on the host.
 #include <algorithm>
 #include <cmath>
 
@@ -55,21 +57,27 @@ class DartsSearch final : public SearchAlgorithm {
   void unrolled_step(const Batch& train, const Batch& valid, int64_t step, double xi,
                      StepTotals& totals) {
     ParamStore& store = ctx_.store;
+    Backend& backend = store.backend();
     Executor& weights = ctx_.weights;
     Executor& alphas = *ctx_.alphas;
-    std::vector<std::vector<float>> saved;  // every weight and running statistic
-    saved.reserve(store.params().size());
-    for (const StoredParam& p : store.params()) saved.push_back(p.value);
-    const double wd = ctx_.config.base.optimizer.weight_decay;
     std::vector<ParamSlot> slots = store.weight_slots();
+    if (saved_.empty()) {  // allocated once: every weight and running statistic, and dw'
+      for (const StoredParam& p : store.params()) saved_.emplace_back(backend, p.value.size());
+      for (const ParamSlot& s : slots) dw_.emplace_back(backend, s.size());
+    }
+    for (size_t i = 0; i < saved_.size(); ++i) backend.copy(saved_[i], store.params()[i].value);
 
-    // The virtual step w' = w - xi * (dL_train/dw + wd * w).
+    // The virtual step w' = w - xi * (dL_train/dw + wd * w): plain SGD on the backend.
     store.zero_grads();
     weights.set_dropout_seed(seed_for(step, 0));
     weights.run(train.images.data(), train.labels.data(), ctx_.batch);
-    for (ParamSlot& s : slots)
-      for (size_t i = 0; i < s.size; ++i)
-        s.value[i] -= static_cast<float>(xi * (s.grad[i] + (s.decay ? wd * s.value[i] : 0.0)));
+    SgdUpdate virtual_step;
+    virtual_step.lr = static_cast<float>(xi);
+    for (ParamSlot& s : slots) {
+      virtual_step.weight_decay =
+          s.decay ? static_cast<float>(ctx_.config.base.optimizer.weight_decay) : 0.0f;
+      backend.sgd_update(virtual_step, *s.value, *s.grad, nullptr);
+    }
 
     // dL_val(w', alpha) for alpha and for the weights.
     store.zero_grads();
@@ -80,18 +88,17 @@ class DartsSearch final : public SearchAlgorithm {
     totals.valid_correct += v.correct;
     totals.valid_seen += ctx_.batch;
     std::vector<std::vector<float>> dalpha;
-    for (const StoredArch& a : store.arch()) dalpha.push_back(a.alpha_grad);
-    std::vector<std::vector<float>> dw;
-    double norm2 = 0;
-    for (const ParamSlot& s : slots) {
-      dw.emplace_back(s.grad, s.grad + s.size);
-      for (float g : dw.back()) norm2 += static_cast<double>(g) * g;
+    for (const StoredArch& a : store.arch()) dalpha.push_back(store.read(a.alpha_grad));
+    std::vector<const DeviceBuffer*> grads;
+    for (size_t k = 0; k < slots.size(); ++k) {
+      backend.copy(dw_[k], *slots[k].grad);
+      grads.push_back(&dw_[k]);
     }
+    const double norm = std::sqrt(backend.sum_squares(grads));
 
     // The Hessian-vector product d^2 L_train / (dalpha dw) . dw' at w +- eps dw'.
     std::vector<std::vector<double>> hvp(store.arch().size());
     for (size_t g = 0; g < hvp.size(); ++g) hvp[g].assign(store.arch()[g].alpha.size(), 0.0);
-    const double norm = std::sqrt(norm2);
     if (norm > 0 && xi > 0) {
       const double eps = 0.01 / norm;
       alphas.set_gradients(false, true);
@@ -99,25 +106,27 @@ class DartsSearch final : public SearchAlgorithm {
         size_t k = 0;
         for (size_t i = 0; i < store.params().size(); ++i)
           if (store.params()[i].spec.trainable) {
-            std::vector<float>& value = store.params()[i].value;
-            for (size_t j = 0; j < value.size(); ++j)
-              value[j] = saved[i][j] + static_cast<float>(sign * eps * dw[k][j]);
-            ++k;
+            backend.copy(store.params()[i].value, saved_[i]);
+            backend.axpy(store.params()[i].value, static_cast<float>(sign * eps), dw_[k++]);
           }
         store.zero_grads();
         alphas.set_dropout_seed(seed_for(step, 0));  // the same masks as the virtual step
         alphas.run(train.images.data(), train.labels.data(), ctx_.batch);
-        for (size_t g = 0; g < hvp.size(); ++g)
-          for (size_t c = 0; c < hvp[g].size(); ++c)
-            hvp[g][c] += sign * store.arch()[g].alpha_grad[c] / (2 * eps);
+        for (size_t g = 0; g < hvp.size(); ++g) {
+          const std::vector<float> grad = store.read(store.arch()[g].alpha_grad);
+          for (size_t c = 0; c < hvp[g].size(); ++c) hvp[g][c] += sign * grad[c] / (2 * eps);
+        }
       }
     }
 
-    for (size_t i = 0; i < saved.size(); ++i) store.params()[i].value = saved[i];
+    for (size_t i = 0; i < saved_.size(); ++i) backend.copy(store.params()[i].value, saved_[i]);
     store.zero_grads();
-    for (size_t g = 0; g < hvp.size(); ++g)
+    for (size_t g = 0; g < hvp.size(); ++g) {
+      std::vector<float> grad(hvp[g].size());
       for (size_t c = 0; c < hvp[g].size(); ++c)
-        store.arch()[g].alpha_grad[c] = static_cast<float>(dalpha[g][c] - xi * hvp[g][c]);
+        grad[c] = static_cast<float>(dalpha[g][c] - xi * hvp[g][c]);
+      store.write(store.arch()[g].alpha_grad, grad);
+    }
     regularize(v.loss_sum / static_cast<double>(ctx_.batch), totals);
     ctx_.arch_optimizer.step();
   }
@@ -141,14 +150,18 @@ class DartsSearch final : public SearchAlgorithm {
                         (std::max(e, 1e-30) * std::log(r.bound));
     }
     for (size_t g = 0; g < dcost.size(); ++g) {
-      std::vector<float>& grad = ctx_.store.arch()[g].alpha_grad;
+      DeviceBuffer& stored = ctx_.store.arch()[g].alpha_grad;
+      std::vector<float> grad = ctx_.store.read(stored);
       for (size_t c = 0; c < grad.size(); ++c)
         grad[c] = static_cast<float>(scale_loss_grad * grad[c] + scale_cost_grad * dcost[g][c]);
+      ctx_.store.write(stored, grad);
     }
   }
 
   SearchContext ctx_;
   bool second_order_;
+  // darts2's copies in backend memory: the weights before the virtual step, and dw'.
+  std::vector<DeviceBuffer> saved_, dw_;
 };
 
 }  // namespace

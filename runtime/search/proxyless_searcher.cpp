@@ -68,15 +68,19 @@ class ProxylessSearch final : public SearchAlgorithm {
     }
     store.zero_grads();
     const double m = static_cast<double>(paths.size());
+    // The REINFORCE gradient is formed on the host (a few floats per choice) and uploaded.
+    std::vector<std::vector<float>> grads(groups_.size());
+    for (size_t g = 0; g < groups_.size(); ++g) grads[g] = store.read(store.arch()[g].alpha_grad);
     for (size_t i = 0; i < paths.size(); ++i) {
       const double advantage = rewards[i] - baseline_;
       for (size_t g = 0; g < groups_.size(); ++g) {
         std::vector<double> dlogp = log_prob_gradient(probs[g], paths[i][g]);
-        std::vector<float>& grad = store.arch()[g].alpha_grad;
+        std::vector<float>& grad = grads[g];
         for (size_t c = 0; c < grad.size(); ++c)
           grad[c] -= static_cast<float>(advantage * dlogp[c] / m);
       }
     }
+    for (size_t g = 0; g < groups_.size(); ++g) store.write(store.arch()[g].alpha_grad, grads[g]);
     ctx_.arch_optimizer.step();
     baseline_ = cfg.baseline_decay * baseline_ + (1 - cfg.baseline_decay) * mean;
     totals.reward += mean;

@@ -17,6 +17,7 @@
 #include <ostream>
 
 #include "runtime/cpu/threads.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
@@ -39,18 +40,19 @@ struct Trial {
 Trial train_one(const SearchSetup& setup, const SearchData& sd, const ChoiceSelection& path,
                 int64_t index, int64_t count, std::ostream& out) {
   const TrainConfig& base = setup.config.base;
-  ParamStore store;
-  Executor weights(setup.weight_plan, store, make_cpu_backend(), base.seed);
-  Executor eval(setup.eval_plan, store, make_cpu_backend(), base.seed);
+  ParamStore store(make_backend(setup.backend));
+  Executor weights(setup.weight_plan, store, base.seed);
+  Executor eval(setup.eval_plan, store, base.seed);
   Executor::share_arena(weights, eval);
   const std::vector<char> mask = setup.hooks.live_mask(path);
   for (Executor* ex : {&weights, &eval}) {
     ex->use_selection(path);
     ex->set_live_mask(mask);
   }
-  std::unique_ptr<Optimizer> opt = make_optimizer(base.optimizer, store.weight_slots());
+  std::unique_ptr<Optimizer> opt =
+      make_optimizer(base.optimizer, store.backend(), store.weight_slots());
   opt->set_active(active_weight_slots(weights.plan(), store, mask));  // only this architecture's
-  std::vector<GradSpan> grads = store.weight_grads();
+  std::vector<DeviceBuffer*> grads = store.weight_grads();
   Loader train_loader(sd.data.train, sd.data.train_indices, sd.train_options);
   LoaderOptions vo = sd.valid_options;
   vo.shuffle = false;
@@ -85,7 +87,8 @@ Trial train_one(const SearchSetup& setup, const SearchData& sd, const ChoiceSele
       loss += r.loss_sum;
       correct += r.correct;
       seen += sd.batch;
-      if (base.optimizer.grad_clip > 0) clip_grad_norm(grads, base.optimizer.grad_clip);
+      if (base.optimizer.grad_clip > 0)
+        clip_grad_norm(store.backend(), grads, base.optimizer.grad_clip);
       opt->set_lr(schedule->lr_at(step, base.epochs * steps));
       opt->step();
       // The run's step count: every architecture trains the same number of steps.

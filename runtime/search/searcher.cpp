@@ -10,9 +10,10 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "runtime/cpu/plain_kernels.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
+#include "runtime/exec/backend_registry.h"
+#include "runtime/exec/choice_weights.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
@@ -34,8 +35,7 @@ namespace nas {
 std::vector<std::vector<double>> arch_probabilities(const ParamStore& store) {
   std::vector<std::vector<double>> out;
   for (const StoredArch& a : store.arch()) {
-    std::vector<float> p(a.alpha.size());
-    plain::softmax_forward(static_cast<int64_t>(p.size()), a.alpha.data(), p.data());
+    const std::vector<float> p = choice_softmax(store.read(a.alpha));
     out.emplace_back(p.begin(), p.end());
   }
   return out;
@@ -200,21 +200,21 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   const int64_t batch = sd.batch;
   const std::vector<ArchSpec> groups = setup.weight_plan.arch;
 
-  ParamStore store;
-  Executor weights(std::move(setup.weight_plan), store, make_cpu_backend(), base.seed);
+  ParamStore store(make_backend(setup.backend));
+  Executor weights(std::move(setup.weight_plan), store, base.seed);
   std::unique_ptr<Executor> alphas;  // darts, darts2 (pnas rewards run on `weights`)
   if (algorithm != "pnas") {
-    alphas = std::make_unique<Executor>(std::move(setup.alpha_plan), store, make_cpu_backend(),
-                                        base.seed);
+    alphas = std::make_unique<Executor>(std::move(setup.alpha_plan), store, base.seed);
     Executor::share_arena(weights, *alphas);
   }
   for (size_t g = 0; g < groups.size(); ++g)
     NAS_CHECK(g < store.arch().size() && store.arch()[g].spec.key == groups[g].key,
               "the store's choices are not in plan order");
-  std::unique_ptr<Optimizer> w_opt = make_optimizer(base.optimizer, store.weight_slots());
-  std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, store.weight_slots());
-  std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, store.arch_slots());
-  std::vector<GradSpan> grads = store.weight_grads();
+  Backend& backend = store.backend();
+  std::unique_ptr<Optimizer> w_opt = make_optimizer(base.optimizer, backend, store.weight_slots());
+  std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, backend, store.weight_slots());
+  std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, backend, store.arch_slots());
+  std::vector<DeviceBuffer*> grads = store.weight_grads();
   SearchContext ctx{cfg,     setup.hooks,  setup.cost_terms, store,
                     weights, alphas.get(), *a_opt,           batch};
   std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas"
@@ -248,7 +248,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       if (t == nullptr || t->data.size() != a.alpha.size())
         throw DataFileError(what, "no alpha for choice `" + a.spec.key +
                                       "`: it was saved from another search space");
-      a.alpha = t->data;
+      store.write(a.alpha, t->data);
     }
     auto [wblob, ablob] = unpack(ck->optimizer_state, what);
     if (ck->epoch <= cfg.warmup_epochs)
@@ -313,7 +313,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       totals.train_correct += r.correct;
       totals.train_seen += batch;
       const double clip = warming ? cfg.warmup.grad_clip : base.optimizer.grad_clip;
-      if (clip > 0) clip_grad_norm(grads, clip);
+      if (clip > 0) clip_grad_norm(backend, grads, clip);
       opt.set_active(algo->active_slots());  // a sampled path updates only its own weights
       opt.set_lr(lr);
       opt.step();
@@ -385,8 +385,9 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       ck.global_step = global_step;
       ck.params = params_to_file(store, meta);
       for (const StoredArch& a : store.arch())
-        ck.params.tensors.push_back(
-            {kAlphaPrefix + a.spec.key, {static_cast<int64_t>(a.alpha.size())}, a.alpha});
+        ck.params.tensors.push_back({kAlphaPrefix + a.spec.key,
+                                     {static_cast<int64_t>(a.alpha.size())},
+                                     store.read(a.alpha)});
       Optimizer& current = epoch + 1 <= cfg.warmup_epochs ? *warm_opt : *w_opt;
       ck.optimizer_state = pack(current.save_state(), a_opt->save_state());
       ck.extra = {{"algorithm", algorithm}, {"state", algo->save_state()}};

@@ -69,6 +69,7 @@ struct SearchSetup {
   std::vector<CostTerm> cost_terms;
   SearchHooks hooks;
   nlohmann::json meta = nlohmann::json::object();  // network, file, command line
+  std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
 };
 
 struct SearchSummary {

@@ -9,6 +9,7 @@
 
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
@@ -72,7 +73,7 @@ TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta) {
   TensorFile f;
   f.meta = meta;
   for (const StoredParam& p : store.params())
-    f.tensors.push_back({p.spec.name, p.spec.shape, p.value});
+    f.tensors.push_back({p.spec.name, p.spec.shape, store.read(p.value)});
   return f;
 }
 
@@ -85,7 +86,7 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
     if (t->shape != p.spec.shape)
       throw DataFileError(what, "tensor `" + p.spec.name + "` is " + shape_text(t->shape) +
                                     ", the network needs " + shape_text(p.spec.shape));
-    p.value = t->data;
+    store.write(p.value, t->data);
   }
 }
 
@@ -185,11 +186,12 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
                       fmt::format("the training set has {} samples, fewer than one batch of {}",
                                   data.train_indices.size(), cfg.data.batch_size));
 
-  ParamStore store;
-  Executor trainer(std::move(setup.train_plan), store, make_cpu_backend(), cfg.seed);
-  Executor evaluator(std::move(setup.eval_plan), store, make_cpu_backend(), cfg.seed);
-  std::unique_ptr<Optimizer> opt = make_optimizer(cfg.optimizer, store.weight_slots());
-  std::vector<GradSpan> grads = store.weight_grads();
+  ParamStore store(make_backend(setup.backend));
+  Executor trainer(std::move(setup.train_plan), store, cfg.seed);
+  Executor evaluator(std::move(setup.eval_plan), store, cfg.seed);
+  std::unique_ptr<Optimizer> opt =
+      make_optimizer(cfg.optimizer, store.backend(), store.weight_slots());
+  std::vector<DeviceBuffer*> grads = store.weight_grads();
 
   LoaderOptions lo = training_loader_options(cfg.data, data, mini, cfg.seed);
   Loader train_loader(data.train, data.train_indices, lo);
@@ -258,9 +260,9 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
       ++mini_step;
       if (mini_step % accum == 0) {
         if (accum > 1)
-          for (GradSpan& g : grads)
-            for (size_t i = 0; i < g.size; ++i) g.data[i] /= static_cast<float>(accum);
-        if (cfg.optimizer.grad_clip > 0) clip_grad_norm(grads, cfg.optimizer.grad_clip);
+          for (DeviceBuffer* g : grads) store.backend().scale(*g, 1.0f / static_cast<float>(accum));
+        if (cfg.optimizer.grad_clip > 0)
+          clip_grad_norm(store.backend(), grads, cfg.optimizer.grad_clip);
         lr = schedule->lr_at(global_step, total_steps);
         opt->set_lr(lr);
         opt->step();

@@ -37,7 +37,8 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           const std::vector<int64_t>& input_shape, int64_t classes);
 
 // The store's weights and running statistics as a tensor file, and back (every tensor
-// the store holds must be in the file with its shape; `what` names the file in errors).
+// the store holds must be in the file with its shape; `what` names the file in errors):
+// explicit downloads and uploads of the store's backend memory.
 TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta);
 void params_from_file(ParamStore& store, const TensorFile& f, const std::string& what);
 
@@ -66,6 +67,7 @@ struct TrainerSetup {
   ExecPlan train_plan;  // batch = config.data.effective_mini_batch()
   ExecPlan eval_plan;   // batch = config.data.eval_batch_size
   nlohmann::json network_meta = nlohmann::json::object();  // written into the weights header
+  std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
 };
 
 // Trains into `dir` (created fresh, or resumed from its checkpoint), printing progress to

@@ -12,6 +12,7 @@
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/pipeline.h"
 #include "runtime/cpu/threads.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/estimate/profiler.h"
 #include "tools/nasc/cli_output.h"
 
@@ -113,6 +114,7 @@ int cmd_profile(const Options& o, Diagnostics& diags) {
   set_cpu_threads(o.threads >= 0 ? static_cast<int>(o.threads) : 1);
   LatencyTable table;
   table.device = current_device();
+  table.device.backend = o.backend.empty() ? default_backend_name() : o.backend;
   table.settings = settings_from(o, {});
   table.batch = o.batch;
   table.network = supernet.name;
@@ -205,6 +207,7 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
     set_cpu_threads(o.threads >= 0 ? static_cast<int>(o.threads) : 1);
     table.emplace();
     table->device = current_device();
+    table->device.backend = o.backend.empty() ? default_backend_name() : o.backend;
     table->settings = settings_from(o, {});
     table->network = supernet.name;
   } else {
@@ -242,7 +245,10 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
   if (o.measure) {
     try {
       MeasureSettings ms = table ? table->settings : settings_from(o, {});
-      measured = measure_network(supernet, sel, latency_batch, ms).ms;
+      const std::string backend = !o.backend.empty() ? o.backend
+                                  : table                ? table->device.backend
+                                                         : default_backend_name();
+      measured = measure_network(supernet, sel, latency_batch, ms, backend).ms;
     } catch (const UserError& e) {
       diags.error({}, e.what());
       return report(diags);

@@ -23,6 +23,7 @@
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/pipeline.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/search/search_config.h"
 #include "runtime/search/searcher.h"
 #include "runtime/train/train_config.h"
@@ -285,6 +286,7 @@ int cmd_train(const Options& o, Diagnostics& diags) {
   try {
     TrainerSetup setup;
     setup.config = *cfg;
+    if (!o.backend.empty()) setup.backend = o.backend;
     PlanOptions train, eval;
     train.batch = cfg->data.effective_mini_batch();
     train.training = true;
@@ -353,6 +355,7 @@ int cmd_search(const Options& o, Diagnostics& diags) {
   try {
     SearchSetup setup;
     setup.config = *cfg;
+    if (!o.backend.empty()) setup.backend = o.backend;
     setup.algorithm = algorithm;
     const bool darts = algorithm == "darts" || algorithm == "darts2";
     PlanOptions weights;
@@ -523,6 +526,10 @@ int main(int argc, char** argv) {
   }
   if (o.command == "version") {
     std::cout << "nasc " << NASC_VERSION << "\n";
+    std::cout << "backends:\n";
+    for (const nas::BackendInfo& b : nas::registered_backends())
+      std::cout << "  " << b.name << (b.name == nas::default_backend_name() ? " (default)" : "")
+                << ": " << b.description << "\n";
     return kOk;
   }
   if (!o.error.empty()) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "runtime/exec/backend_registry.h"
 #include "support/did_you_mean.h"
 
 namespace nas::cli {
@@ -54,6 +55,8 @@ Options:
   --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic
   --epochs N         override the config's epochs
   --threads N        CPU threads (0 = all cores)
+  --backend NAME     the backend that runs the network (train, search, profile,
+                     estimate; default cpu); `nasc --version` lists those built in
   --resume           continue the run in DIR from its last checkpoint
   -a ALGORITHM       search algorithm: darts (first order, the default), darts2
                      (unrolled second order), pnas (ProxylessNAS, REINFORCE) or random
@@ -169,6 +172,9 @@ Options parse_options(int argc, char** argv) {
       o.measure = true;
     } else if (a == "--profile-missing") {
       o.profile_missing = true;
+    } else if (a == "--backend") {
+      o.backend = need_value(i, a);
+      if (o.error.empty()) o.error = backend_name_problem(o.backend);
     } else if (a == "--lut") {
       o.lut = need_value(i, a);
     } else if (a == "--warmup" || a == "--repetitions") {
@@ -272,6 +278,8 @@ Options parse_options(int argc, char** argv) {
   only_for(o.threads >= 0, "--threads", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
+  only_for(!o.backend.empty(), "--backend", train || profile || estimate,
+           "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   if (o.error.empty() && train && o.output.empty())
     o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
   only_for(!o.arch.empty(), "--arch",

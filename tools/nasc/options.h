@@ -24,6 +24,7 @@ struct Options {
   int64_t epochs = 0;                                          // --epochs (train); 0 = config
   int64_t threads = -1;                                        // --threads (train); -1 = config
   bool resume = false;                                         // --resume (train, search)
+  std::string backend;  // --backend (train, search, profile, estimate); empty = the default
   std::string algorithm;                                       // -a (search)
   bool json = false;
   bool no_locations = false;

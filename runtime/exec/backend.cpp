@@ -1,0 +1,61 @@
+#include "runtime/exec/backend.h"
+
+#include <string>
+#include <utility>
+
+#include "support/errors.h"
+
+namespace nas {
+
+DeviceBuffer::DeviceBuffer(Backend& owner, size_t elements, DType dtype)
+    : owner_(&owner), elements_(elements), dtype_(dtype) {
+  // An empty tensor still gets an address, so that kernels never see null.
+  ptr_ = owner.allocate(elements == 0 ? dtype_size(dtype) : elements * dtype_size(dtype));
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  reset();
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : owner_(std::exchange(other.owner_, nullptr)),
+      ptr_(std::exchange(other.ptr_, nullptr)),
+      elements_(std::exchange(other.elements_, 0)),
+      dtype_(other.dtype_) {}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    reset();
+    owner_ = std::exchange(other.owner_, nullptr);
+    ptr_ = std::exchange(other.ptr_, nullptr);
+    elements_ = std::exchange(other.elements_, 0);
+    dtype_ = other.dtype_;
+  }
+  return *this;
+}
+
+void DeviceBuffer::reset() {
+  if (owner_ != nullptr && ptr_ != nullptr) owner_->release(ptr_);
+  owner_ = nullptr;
+  ptr_ = nullptr;
+  elements_ = 0;
+}
+
+std::vector<float> download_floats(Backend& backend, const DeviceBuffer& src) {
+  NAS_CHECK(src.dtype() == DType::F32,
+            std::string("download_floats of a ") + dtype_name(src.dtype()) + " buffer");
+  std::vector<float> host(src.size());
+  if (!host.empty()) backend.download(host.data(), src, src.bytes());
+  return host;
+}
+
+void upload_floats(Backend& backend, DeviceBuffer& dst, const std::vector<float>& host) {
+  NAS_CHECK(dst.dtype() == DType::F32 && host.size() == dst.size(),
+            "upload_floats: " + std::to_string(host.size()) + " floats into a buffer of " +
+                std::to_string(dst.size()) + " " + dtype_name(dst.dtype()));
+  if (host.empty()) return;
+  backend.upload(dst, host.data(), dst.bytes());
+  backend.synchronize();  // `host` may go away when this returns
+}
+
+}  // namespace nas
