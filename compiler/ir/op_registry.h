@@ -56,13 +56,13 @@ struct OpCost {
 
 // Which of a plan step's parameter slots (Step::weight, bias, running_mean, running_var) a
 // parameter fills: the backends' kernels read them by slot.
-enum class ParamSlot : uint8_t { Weight, Bias, RunningMean, RunningVar };
+enum class StepParamSlot : uint8_t { Weight, Bias, RunningMean, RunningVar };
 
 // One parameter tensor of a node, as lowering registers it ("<node>.<role>") and as the
 // cost model counts it (OpCost::params is the sum of the trainable ones' elements).
 struct ParamDecl {
   std::string role;  // "weight", "bias", "scale", "shift", "running_mean", "running_var"
-  ParamSlot slot = ParamSlot::Weight;
+  StepParamSlot slot = StepParamSlot::Weight;
   Shape shape;
   ParamInit init = ParamInit::KaimingUniform;
   bool trainable = true;  // false: state saved with the weights (running statistics)

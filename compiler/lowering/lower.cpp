@@ -91,16 +91,16 @@ class Lowering {
     for (const ParamDecl& d : node_params(g_, n)) {
       int index = add_param(n, d.role, d.shape, d.trainable, d.init, d.fan_in);
       switch (d.slot) {
-        case ParamSlot::Weight:
+        case StepParamSlot::Weight:
           l.weight = index;
           break;
-        case ParamSlot::Bias:
+        case StepParamSlot::Bias:
           l.bias = index;
           break;
-        case ParamSlot::RunningMean:
+        case StepParamSlot::RunningMean:
           l.running_mean = index;
           break;
-        case ParamSlot::RunningVar:
+        case StepParamSlot::RunningVar:
           l.running_var = index;
           break;
       }

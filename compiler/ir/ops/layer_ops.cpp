@@ -32,13 +32,13 @@ ConvGeometry conv_geometry(const Shape& in, const Attrs& a, bool depthwise) {
 std::vector<ParamDecl> conv_params(const ConvGeometry& g) {
   int64_t fan_in = sat_mul(g.c_in / g.groups, sat_mul(g.kernel, g.kernel));
   std::vector<ParamDecl> p{{"weight",
-                            ParamSlot::Weight,
+                            StepParamSlot::Weight,
                             {g.c_out, g.c_in / g.groups, g.kernel, g.kernel},
                             ParamInit::KaimingUniform,
                             true,
                             fan_in}};
   if (g.bias)
-    p.push_back({"bias", ParamSlot::Bias, {g.c_out}, ParamInit::KaimingUniform, true, fan_in});
+    p.push_back({"bias", StepParamSlot::Bias, {g.c_out}, ParamInit::KaimingUniform, true, fan_in});
   return p;
 }
 
@@ -190,13 +190,14 @@ OpDef linear() {
   op.params = [](const std::vector<Shape>& in, const Shape& out, const Attrs& a) {
     int64_t features = shape_numel(in[0]);
     std::vector<ParamDecl> p{{"weight",
-                              ParamSlot::Weight,
+                              StepParamSlot::Weight,
                               {out[0], features},
                               ParamInit::KaimingUniform,
                               true,
                               features}};
     if (bool_attr(a, "bias"))
-      p.push_back({"bias", ParamSlot::Bias, {out[0]}, ParamInit::KaimingUniform, true, features});
+      p.push_back(
+          {"bias", StepParamSlot::Bias, {out[0]}, ParamInit::KaimingUniform, true, features});
     return p;
   };
   op.grad = [](GradContext& c) { weighted_layer_grad(c, "linear"); };
@@ -244,11 +245,11 @@ OpDef batchnorm() {
     int64_t c = out[0];
     std::vector<ParamDecl> p;
     if (bool_attr(a, "affine")) {
-      p.push_back({"scale", ParamSlot::Weight, {c}, ParamInit::Ones, true, 1});
-      p.push_back({"shift", ParamSlot::Bias, {c}, ParamInit::Zeros, true, 1});
+      p.push_back({"scale", StepParamSlot::Weight, {c}, ParamInit::Ones, true, 1});
+      p.push_back({"shift", StepParamSlot::Bias, {c}, ParamInit::Zeros, true, 1});
     }
-    p.push_back({"running_mean", ParamSlot::RunningMean, {c}, ParamInit::Zeros, false, 1});
-    p.push_back({"running_var", ParamSlot::RunningVar, {c}, ParamInit::Ones, false, 1});
+    p.push_back({"running_mean", StepParamSlot::RunningMean, {c}, ParamInit::Zeros, false, 1});
+    p.push_back({"running_var", StepParamSlot::RunningVar, {c}, ParamInit::Ones, false, 1});
     return p;
   };
   op.grad = [](GradContext& c) { unary_grad_from_input(c, "batchnorm_grad"); };

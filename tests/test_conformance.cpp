@@ -1,0 +1,287 @@
+// Registry-driven op conformance, after ggml's test-backend-ops: every op of the registry
+// (all_ops()), on every registered backend, with no list of ops in this file. For each op
+// with an example (OpDef::example) the test builds a small network around it:
+//   - one input x shaped like the example's input 0;
+//   - each example input produced from x by a layer with parameters (a 1x1 conv for an
+//     image, a linear layer for a vector), so that gradients flow into every input of the
+//     op and the parameter gradients check them;
+//   - the op, flattened into the logits.
+// It runs the inference plan and compares the op's output with a float64 evaluation of
+// the same network from the registry's references (OpDef::reference), then checks every
+// parameter (and alpha) gradient of the training plan against central finite
+// differences of the loss. An op callable from .nas without an example fails, naming it;
+// an internal op (a gradient op, the loss) must appear in some plan the test ran.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/op_registry.h"
+#include "compiler/pipeline/pipeline.h"
+#include "runtime/exec/backend_registry.h"
+#include "runtime/exec/executor.h"
+#include "tests/cpu_test_util.h"
+
+using namespace nas;
+
+namespace {
+
+constexpr int64_t kBatch = 3;
+
+// Appends a node with complete attributes and its inferred shape; a failure names the op.
+int add_node(Graph& g, const std::string& op_name, std::vector<int> inputs, Attrs attrs,
+             const std::string& name) {
+  const OpDef* op = find_op(op_name);
+  REQUIRE(op != nullptr);
+  std::string error = complete_attrs(*op, attrs);
+  INFO(op_name << ": " << error);
+  REQUIRE(error.empty());
+  std::vector<Shape> in;
+  for (int id : inputs) in.push_back(g.nodes[id].shape);
+  Node n;
+  n.id = static_cast<int>(g.nodes.size());
+  n.op = op;
+  n.inputs = std::move(inputs);
+  n.attrs = std::move(attrs);
+  n.name = name;
+  REQUIRE(infer_shape(*op, in, n.attrs, nullptr, n.shape, error));
+  g.nodes.push_back(std::move(n));
+  return g.nodes.back().id;
+}
+
+// The layer that makes example input `i` (shape `want`) from the network input x. Returns
+// -1, with `why`, for a shape the harness cannot make.
+int producer(Graph& g, int x, const Shape& want, size_t i, std::string& why) {
+  const Shape& xs = g.nodes[x].shape;
+  const std::string name = "in" + std::to_string(i);
+  if (want.size() == 1) {
+    int flat = xs.size() == 1 ? x : add_node(g, "flatten", {x}, {}, name + "/flatten");
+    return add_node(g, "linear", {flat}, {{"out", want[0]}}, name);
+  }
+  if (want.size() == 3 && xs.size() == 3 && want[1] == xs[1] && want[2] == xs[2])
+    return add_node(g, "conv", {x}, {{"out", want[0]}, {"kernel", int64_t{1}}}, name);
+  why = "example input " + std::to_string(i) + " " + shape_str(want) +
+        " is neither 1-D nor an image of input 0's height and width";
+  return -1;
+}
+
+struct OpNetwork {
+  Graph graph;
+  int op_node = -1;
+};
+
+// input -> producers -> the op -> flatten (when not 1-D) = the logits.
+bool build_network(const OpDef& op, OpNetwork& net, std::string& why) {
+  const OpExample& ex = *op.example;
+  Graph& g = net.graph;
+  g.name = "conformance_" + op.name;
+  int x = add_node(g, "input", {}, {{"shape", IntList(ex.inputs[0])}}, "x");
+  g.inputs = {x};
+  std::vector<int> ins;
+  for (size_t i = 0; i < ex.inputs.size(); ++i) {
+    int p = producer(g, x, ex.inputs[i], i, why);
+    if (p < 0) return false;
+    ins.push_back(p);
+  }
+  net.op_node = add_node(g, op.name, ins, ex.attrs, op.name);
+  const Node& n = g.nodes[net.op_node];
+  if (is_choice(n)) {
+    ArchGroup group;
+    group.key = n.string_attr("key");
+    group.candidates = n.strings_attr("candidates");
+    group.k = static_cast<int>(n.int_attr("k"));
+    group.nodes = {n.id};
+    g.arch.push_back(group);
+  }
+  g.output = n.shape.size() == 1 ? net.op_node : add_node(g, "flatten", {net.op_node}, {}, "out");
+  return true;
+}
+
+std::vector<float> random_input(const ExecPlan& plan, uint32_t seed) {
+  std::mt19937 rng(seed);
+  return test::random_floats(kBatch * shape_numel(plan.input_shape), rng);
+}
+
+// Every parameter of the store set to a random value: weights in [-0.5, 0.5], state
+// (running statistics) in [0.5, 1.5] so that a variance stays positive.
+void randomise_params(ParamStore& store, uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (StoredParam& p : store.params()) {
+    bool state = !p.spec.trainable;
+    store.write(p.value, test::random_floats(static_cast<int64_t>(shape_elements(p.spec.shape)),
+                                             rng, state ? 0.5f : -0.5f, state ? 1.5f : 0.5f));
+  }
+  for (StoredArch& a : store.arch())
+    store.write(a.alpha, test::random_floats(static_cast<int64_t>(a.spec.candidates.size()), rng));
+}
+
+// The network in float64, node by node, from the registry's references; the parameters
+// are the store's. Returns false, with `why`, when some op has no reference.
+bool evaluate_reference(const Graph& g, const ParamStore& store, const std::vector<float>& x,
+                        std::vector<double>& out, std::string& why) {
+  std::vector<std::vector<double>> values(g.nodes.size());
+  for (const Node& n : g.nodes) {
+    if (is_input(n)) {
+      values[n.id] = test::widen(x);
+      continue;
+    }
+    if (!n.op->reference) {
+      why = "op `" + n.op->name + "` has no float64 reference (OpDef::reference)";
+      return false;
+    }
+    ReferenceArgs r{kBatch, {}, {}, n.shape, n.attrs, {}};
+    for (int in : n.inputs) {
+      r.in_shapes.push_back(g.nodes[in].shape);
+      r.in.push_back(values[in]);
+    }
+    for (const ParamDecl& d : node_params(g, n)) {
+      int index = store.find(n.name + "." + d.role);
+      REQUIRE(index >= 0);
+      r.params.push_back(test::widen(store.read(store.params()[index].value)));
+    }
+    values[n.id] = n.op->reference(r);
+    INFO(n.op->name);
+    REQUIRE(values[n.id].size() == static_cast<size_t>(kBatch * shape_numel(n.shape)));
+  }
+  out = values[g.output];
+  return true;
+}
+
+void check_forward(const OpNetwork& net, const BackendInfo& backend) {
+  PlanOptions o;
+  o.batch = kBatch;
+  ParamStore store(backend.make());
+  Executor ex(compile_plan(net.graph, o), store, 5);
+  randomise_params(store, 17);
+  std::vector<float> x = random_input(ex.plan(), 23);
+  std::vector<float> logits(static_cast<size_t>(kBatch * ex.plan().classes), std::nanf(""));
+  ex.run(x.data(), nullptr, kBatch, logits.data());
+  std::vector<double> want;
+  std::string why;
+  bool evaluated = evaluate_reference(net.graph, store, x, want, why);
+  INFO(why);
+  REQUIRE(evaluated);
+  test::check_close(logits, want, 1e-4, "forward against the float64 reference");
+}
+
+// d(mean loss)/d(every trainable parameter entry, up to 6 of each) and d/d(alpha) against
+// central differences of the loss the same plan computes (float32 summed in double: eps
+// 1e-3 keeps truncation small and rounding near 1e-4). Returns the plan's step ops.
+std::set<std::string> check_gradients(const OpNetwork& net, const BackendInfo& backend) {
+  PlanOptions o;
+  o.batch = kBatch;
+  o.training = true;
+  o.arch_grads = !net.graph.arch.empty();
+  ParamStore store(backend.make());
+  Executor ex(compile_plan(net.graph, o), store, 5);
+  randomise_params(store, 29);
+  std::set<std::string> ops;
+  for (const Step& s : ex.plan().steps) ops.insert(s.op);
+
+  std::vector<float> x = random_input(ex.plan(), 31);
+  std::mt19937 rng(37);
+  std::uniform_int_distribution<int> label(0, static_cast<int>(ex.plan().classes) - 1);
+  std::vector<int32_t> labels;
+  for (int64_t i = 0; i < kBatch; ++i) labels.push_back(label(rng));
+  auto loss = [&] { return ex.run(x.data(), labels.data(), kBatch).loss_sum / kBatch; };
+  store.zero_grads();
+  loss();
+  std::vector<std::vector<float>> grads;
+  for (const StoredParam& p : store.params())
+    grads.push_back(p.grad.empty() ? std::vector<float>{} : store.read(p.grad));
+  std::vector<std::vector<float>> alpha_grads;
+  for (const StoredArch& a : store.arch()) alpha_grads.push_back(store.read(a.alpha_grad));
+
+  size_t checked = 0, bad = 0;
+  auto set = [&](DeviceBuffer& buffer, size_t i, float value) {
+    store.backend().upload(buffer, &value, sizeof value, i * sizeof value);
+    store.backend().synchronize();
+  };
+  auto compare = [&](DeviceBuffer& buffer, size_t i, double analytic, const std::string& what) {
+    const float eps = 1e-3f;
+    const float saved = store.read(buffer)[i];
+    const float hi = saved + eps, lo = saved - eps;
+    set(buffer, i, hi);
+    double up = loss();
+    set(buffer, i, lo);
+    double down = loss();
+    set(buffer, i, saved);
+    double numeric = (up - down) / (static_cast<double>(hi) - lo);
+    ++checked;
+    if (std::abs(numeric - analytic) >
+        3e-3 + 0.05 * std::max(std::abs(numeric), std::abs(analytic))) {
+      ++bad;
+      UNSCOPED_INFO(what << ": analytic " << analytic << ", numeric " << numeric);
+    }
+  };
+  for (size_t t = 0; t < store.params().size(); ++t) {
+    StoredParam& p = store.params()[t];
+    if (!p.spec.trainable) continue;
+    std::uniform_int_distribution<size_t> pick(0, grads[t].size() - 1);
+    for (int k = 0; k < 6; ++k) {
+      size_t i = pick(rng);
+      compare(p.value, i, grads[t][i], p.spec.name + "[" + std::to_string(i) + "]");
+    }
+  }
+  for (size_t g = 0; g < store.arch().size(); ++g) {
+    StoredArch& a = store.arch()[g];
+    for (size_t i = 0; i < alpha_grads[g].size(); ++i)
+      compare(a.alpha, i, alpha_grads[g][i], "alpha " + a.spec.key + "[" + std::to_string(i) + "]");
+  }
+  INFO(checked << " entries checked");
+  CHECK(checked > 0);
+  CHECK(bad == 0);
+  return ops;
+}
+
+}  // namespace
+
+TEST_CASE("conformance: every registered op on every registered backend", "[conformance]") {
+  std::vector<BackendInfo> backends = registered_backends();
+  REQUIRE_FALSE(backends.empty());
+  std::set<std::string> ran;  // ops of every plan the test ran
+  for (const OpDef* op : all_ops()) {
+    if (!op->example) continue;
+    for (const BackendInfo& backend : backends) {
+      INFO("op " << op->name << " on backend " << backend.name);
+      OpNetwork net;
+      std::string why;
+      bool built = build_network(*op, net, why);
+      INFO(why);
+      REQUIRE(built);
+      if (!op->internal) check_forward(net, backend);
+      std::set<std::string> ops = check_gradients(net, backend);
+      ran.insert(ops.begin(), ops.end());
+    }
+  }
+  // Coverage: nothing in the registry escapes. An op a user can call needs an example; an
+  // internal one must have run (the gradient ops through the gradient checks).
+  for (const OpDef* op : all_ops()) {
+    if (!op->internal && !op->example)
+      FAIL_CHECK("op `" << op->name
+                        << "` has no example (OpDef::example), so the conformance "
+                           "test cannot cover it");
+    if (op->internal && !op->example && ran.count(op->name) == 0)
+      FAIL_CHECK("internal op `" << op->name << "` ran in no conformance plan");
+  }
+}
+
+TEST_CASE("conformance: the elementwise formulas' derivatives match their values",
+          "[conformance]") {
+  // The generic CPU kernel and the JIT take f' from the table as written: check it against
+  // central differences of f away from the kinks.
+  for (const ElementwiseFn& fn : elementwise_fns()) {
+    INFO(fn.name);
+    for (double x : {-5.3, -2.2, -0.7, 0.4, 1.9, 4.1, 7.5}) {
+      const double h = 1e-6, a = 0.2;
+      double numeric = (fn.value(x + h, a) - fn.value(x - h, a)) / (2 * h);
+      CHECK(fn.derivative(x, a) == Approx(numeric).margin(1e-6).epsilon(1e-5));
+    }
+    // Every formula has its text for the JIT.
+    CHECK(std::string(fn.value_text).size() > 0);
+    CHECK(std::string(fn.derivative_text).size() > 0);
+  }
+}
