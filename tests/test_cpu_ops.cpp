@@ -1,5 +1,6 @@
-// The oneDNN eltwise, batch-norm and inner-product (linear) CPU kernels against naive float64
-// references (forward and gradients), the references and kernels against central finite
+// The oneDNN eltwise, batch-norm and inner-product (linear) CPU kernels, the generic
+// elementwise kernel and mul by a tensor against naive float64 references (forward and
+// gradients), the references and kernels against central finite
 // differences, batch-norm running statistics and inference mode, and the once-per-signature
 // primitive caches.
 #include <algorithm>
@@ -16,7 +17,9 @@
 #include "runtime/cpu/batchnorm.h"
 #include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/linear.h"
+#include "runtime/cpu/plain_kernels.h"
 #include "runtime/cpu/reference_ops.h"
+#include "support/elementwise_ops.h"
 #include "support/errors.h"
 #include "tests/cpu_test_util.h"
 
@@ -539,5 +542,55 @@ TEST_CASE("linear rejects inconsistent signatures and arguments", "[cpu][linear]
   std::vector<float> x(6), w(6), y(4), dy(4), dw(6);
   CHECK_THROWS_AS(kernel->forward(x.data(), w.data(), nullptr, y.data()), nas::InternalError);
   CHECK_THROWS_AS(kernel->backward_weights(x.data(), dy.data(), dw.data(), nullptr),
+                  nas::InternalError);
+}
+
+TEST_CASE("the generic elementwise kernel evaluates an activation's formula",
+          "[cpu][eltwise][generic]") {
+  // silu has no oneDNN kernel here: the backend runs its formula from the table.
+  CHECK_FALSE(nas::eltwise_kind_of("silu").has_value());
+  CHECK(nas::eltwise_kind_of("hard_swish") == EltwiseKind::hard_swish);
+  const nas::ElementwiseFn* silu = nas::find_elementwise("silu");
+  REQUIRE(silu != nullptr);
+  std::mt19937 rng(3);
+  auto x = random_floats(1000, rng, -6.0f, 6.0f);
+  auto dy = random_floats(1000, rng);
+  std::vector<float> y(x.size(), NAN), dx(x.size(), NAN);
+  nas::plain::elementwise_forward(1000, silu->value, 0, x.data(), y.data());
+  nas::plain::elementwise_backward(1000, silu->derivative, 0, x.data(), dy.data(), dx.data());
+  std::vector<double> want_y, want_dx;
+  for (size_t i = 0; i < x.size(); ++i) {
+    double v = x[i], s = 1 / (1 + std::exp(-v));
+    want_y.push_back(v * s);
+    want_dx.push_back(dy[i] * (s + v * s * (1 - s)));
+  }
+  check_close(y, want_y, 1e-6, "silu forward");
+  check_close(dx, want_dx, 1e-6, "silu backward");
+  // In place, as the backend may plan it.
+  std::vector<float> inplace = x;
+  nas::plain::elementwise_forward(1000, silu->value, 0, inplace.data(), inplace.data());
+  CHECK(inplace == y);
+  CHECK_THROWS_AS(nas::plain::elementwise_forward(0, silu->value, 0, x.data(), y.data()),
+                  nas::InternalError);
+}
+
+TEST_CASE("mul by a per-channel or same-shaped factor", "[cpu][plain][mul]") {
+  std::mt19937 rng(5);
+  const int64_t n = 2, c = 3, hw = 20;
+  auto x = random_floats(n * c * hw, rng);
+  auto per_channel = random_floats(n * c, rng);
+  std::vector<float> y(x.size(), NAN);
+  nas::plain::mul_forward({n * c, hw, 0.5}, x.data(), per_channel.data(), y.data());
+  std::vector<double> want;
+  for (int64_t i = 0; i < n * c * hw; ++i) want.push_back(0.5 * x[i] * per_channel[i / hw]);
+  check_close(y, want, 1e-6, "per channel");
+  auto same = random_floats(n * c * hw, rng);
+  nas::plain::mul_forward({n * c * hw, 1, -2.0}, x.data(), same.data(), y.data());
+  want.clear();
+  for (size_t i = 0; i < x.size(); ++i) want.push_back(-2.0 * x[i] * same[i]);
+  check_close(y, want, 1e-6, "same shape");
+  CHECK_THROWS_AS(nas::plain::mul_forward({0, hw, 1.0}, x.data(), same.data(), y.data()),
+                  nas::InternalError);
+  CHECK_THROWS_AS(nas::plain::mul_forward({n * c, hw, NAN}, x.data(), same.data(), y.data()),
                   nas::InternalError);
 }
