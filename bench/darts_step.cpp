@@ -17,8 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/lowering/compile_plan.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "compiler/estimate/estimator.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 
 int main(int argc, char** argv) {
   using namespace nas;

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "compiler/estimate/estimator.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/estimate/profiler.h"
 

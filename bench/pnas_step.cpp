@@ -17,10 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"

@@ -9,7 +9,7 @@
 
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 
 namespace nas::test {
 

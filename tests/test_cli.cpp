@@ -118,8 +118,9 @@ TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[
              "--backend does not apply to `nasc check`; it is for `nasc train`, `nasc search`, "
              "`nasc profile` and `nasc estimate`");
   cli.write("a.json", R"({"choices": {"op": "conv"}})");
-  Run ok = cli.run("estimate tiny.nas --backend cpu --arch a.json --measure --repetitions 2 "
-               "--warmup 0");
+  Run ok = cli.run(
+      "estimate tiny.nas --backend cpu --arch a.json --measure --repetitions 2 "
+      "--warmup 0");
   INFO(ok.err);
   CHECK(ok.status == 0);
 }
@@ -128,9 +129,9 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   Cli cli;
   cli.write("tiny.nas", kTiny);
   user_error(cli.run(""), "nasc: error: no command given");
-  user_error(
-      cli.run("compile tiny.nas"),
-      "unknown command `compile` (commands: check, graph, ir, train, search, profile, estimate)");
+  user_error(cli.run("compile tiny.nas"),
+             "unknown command `compile` (commands: check, graph, ir, opt, train, search, profile, "
+             "estimate)");
   user_error(cli.run("check"), "`nasc check` needs a .nas FILE");
   user_error(cli.run("check tiny.nas --bogus"), "unknown option --bogus");
   user_error(cli.run("check tiny.nas other.nas"), "unexpected argument `other.nas`");
@@ -138,7 +139,9 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run("ir tiny.nas --stage pruned"),
              "--stage pruned needs --arch A.json (the selection to prune with)");
   user_error(cli.run("ir tiny.nas --stage llvm"),
-             "unknown --stage `llvm` (stages: ast, ir, pruned, grad, plan, train-plan)");
+             "unknown --stage `llvm` (stages: load, elaborate, shapes, dce, zero-prune, cse, "
+             "autodiff, fusion, memory-plan, lower; also ast, ir, pruned, grad, plan, "
+             "train-plan)");
   user_error(cli.run("graph tiny.nas -o out.xyz"),
              "cannot tell the output format from \"out.xyz\"");
 }
@@ -148,7 +151,7 @@ TEST_CASE("nasc: a mistyped command, flag or stage gets a suggestion", "[cli]") 
   cli.write("tiny.nas", kTiny);
   user_error(cli.run("chek tiny.nas"),
              "nasc: error: unknown command `chek`; did you mean `check`? (commands: check, graph, "
-             "ir, train, search, profile, estimate)");
+             "ir, opt, train, search, profile, estimate)");
   user_error(cli.run("check tiny.nas --jsn"), "unknown option --jsn; did you mean `--json`?");
   user_error(cli.run("ir tiny.nas --no-location"),
              "unknown option --no-location; did you mean `--no-locations`?");
@@ -451,4 +454,135 @@ TEST_CASE("graph reports an unwritable output instead of claiming success", "[cl
   Run ok = cli.run("graph " + file + " -o x.svg");
   CHECK(ok.status == 0);
   CHECK(fs::file_size(cli.dir / "x.svg") > 0);
+}
+
+TEST_CASE("nasc --print-pipeline lists every stage in order", "[cli][pipeline]") {
+  Cli cli;
+  Run r = cli.run("--print-pipeline");
+  INFO(r.err);
+  CHECK(r.status == 0);
+  size_t at = 0;
+  for (const char* stage : {"load", "elaborate", "shapes", "dce", "zero-prune", "cse", "autodiff",
+                            "fusion", "memory-plan", "lower"}) {
+    size_t found = r.out.find(std::string(". ") + stage + " ", at);
+    INFO(stage << " after byte " << at << " in\n" << r.out);
+    REQUIRE(found != std::string::npos);
+    at = found;
+  }
+}
+
+TEST_CASE("nasc ir: every stage has a dump; --dump-after and --train", "[cli][pipeline]") {
+  Cli cli;
+  std::string file = cli.write("tiny.nas", kTiny);
+  cli.write("a.json", R"({"choices": {"op": "conv"}})");
+  for (const char* stage : {"load", "elaborate", "shapes", "dce", "cse", "autodiff", "fusion",
+                            "memory-plan", "lower", "ast", "ir", "grad", "plan", "train-plan"}) {
+    Run r = cli.run("ir " + file + " --stage " + stage);
+    INFO(stage << "\n" << r.err);
+    CHECK(r.status == 0);
+    CHECK(!r.out.empty());
+  }
+  CHECK(cli.run("ir " + file + " --stage zero-prune --arch a.json").status == 0);
+  // The lowered plan: forward without --train, the loss and backward steps with it.
+  Run forward = cli.run("ir " + file + " --stage lower");
+  CHECK_THAT(forward.out, StartsWith("plan batch=1 mode=inference"));
+  CHECK_THAT(forward.out, !Contains("cross_entropy"));
+  Run train = cli.run("ir " + file + " --stage lower --train --batch 4 --arch a.json");
+  CHECK_THAT(train.out, StartsWith("plan batch=4 mode=training"));
+  CHECK_THAT(train.out, Contains("conv_grad_weight"));
+  // Dumps go to stderr, in pipeline order, the result to stdout.
+  Run dumped = cli.run("ir " + file + " --stage memory-plan --dump-after cse --dump-after dce");
+  CHECK(dumped.status == 0);
+  CHECK_THAT(dumped.out, Contains("arena peak:"));
+  CHECK_THAT(dumped.err, StartsWith("// ----- after dce -----\nnetwork tiny("));
+  CHECK_THAT(dumped.err, Contains("// ----- after cse -----\nnetwork tiny("));
+  user_error(cli.run("ir " + file + " --stage cse --dump-after lower"),
+             "--dump-after lower: the run stops before it, after cse (--stage cse)");
+  user_error(cli.run("ir " + file + " --dump-after csee"),
+             "unknown --dump-after `csee`; did you mean `cse`?");
+  user_error(cli.run("ir " + file + " --stage dce --train"), "--train does not apply to `nasc ir`");
+  user_error(cli.run("ir " + file + " --stage zero-prune"),
+             "--stage zero-prune needs --arch A.json (the selection to prune with)");
+  user_error(cli.run("ir " + file + " --stage cse --batch 2"),
+             "--batch does not apply to `nasc ir --stage cse`");
+  user_error(cli.run("check " + file + " --dump-after dce"),
+             "--dump-after does not apply to `nasc check`");
+}
+
+const char* kChainIr =
+    "network chain() {\n"
+    "  %0 = input() {shape=[4]} : [4]  # x\n"
+    "  %1 = relu(%0) : [4]  # a\n"
+    "  %2 = relu(%0) : [4]  # b\n"
+    "  %3 = add(%1, %2) : [4]  # sum\n"
+    "  %4 = sigmoid(%0) : [4]  # dead\n"
+    "  return %3\n"
+    "}\n";
+
+TEST_CASE("nasc opt runs passes on textual IR in the order given", "[cli][pipeline]") {
+  Cli cli;
+  cli.write("chain.ir", kChainIr);
+  Run none = cli.run("opt chain.ir");  // no passes: the IR read back
+  CHECK(none.status == 0);
+  CHECK(none.out == kChainIr);
+  Run cse = cli.run("opt chain.ir --passes dce,cse --no-locations");
+  INFO(cse.err);
+  CHECK(cse.status == 0);
+  CHECK(cse.out ==
+        "network chain() {\n"
+        "  %0 = input() {shape=[4]} : [4]  # x\n"
+        "  %1 = relu(%0) : [4]  # a\n"
+        "  %2 = add(%1, %1) : [4]  # sum\n"
+        "  return %2\n"
+        "}\n");
+  Run lowered = cli.run("opt chain.ir --passes cse,memory-plan,lower --batch 3");
+  CHECK(lowered.status == 0);
+  CHECK_THAT(lowered.out, StartsWith("plan batch=3 mode=inference"));
+  Run dumped = cli.run("opt chain.ir --passes cse,memory-plan --dump-after cse");
+  CHECK_THAT(dumped.err, StartsWith("// ----- after cse -----\nnetwork chain() {"));
+  CHECK_THAT(dumped.out, Contains("arena peak:"));
+}
+
+TEST_CASE("nasc opt: malformed IR, unknown passes and bad orders are user errors",
+          "[cli][pipeline]") {
+  Cli cli;
+  cli.write("chain.ir", kChainIr);
+  cli.write("bad.ir",
+            "network bad() {\n"
+            "  %0 = input() {shape=[4]} : [4]\n"
+            "  %1 = rleu(%0) : [4]\n"
+            "  return %1\n"
+            "}\n");
+  Run bad = cli.run("opt bad.ir --passes cse");
+  user_error(bad, "bad.ir:3:8: error: unknown op `rleu`");
+  user_error(cli.run("opt chain.ir --passes cse,dcee"),
+             "unknown --passes `dcee`; did you mean `dce`? (passes: shapes, dce, zero-prune, cse, "
+             "autodiff, fusion, memory-plan, lower)");
+  user_error(cli.run("opt chain.ir --passes elaborate"),
+             "--passes elaborate reads .nas source; `nasc opt` reads IR");
+  user_error(cli.run("opt chain.ir --passes lower"),
+             "--passes: lower lowers a memory plan; put memory-plan right before it");
+  user_error(cli.run("opt chain.ir --passes memory-plan,cse"),
+             "--passes: cse runs on a graph, but memory-plan ends the graph passes");
+  user_error(cli.run("opt chain.ir --passes cse,,dce"), "--passes needs a comma-separated list");
+  user_error(cli.run("opt chain.ir --passes zero-prune"),
+             "--passes zero-prune needs --arch A.json");
+  user_error(cli.run("opt chain.ir --passes cse --dump-after dce"),
+             "--dump-after dce: not among the --passes (cse)");
+  user_error(cli.run("opt chain.ir --passes cse --batch 2"),
+             "--batch does not apply to `nasc opt`");
+  user_error(cli.run("opt missing.ir"), "cannot read \"missing.ir\"");
+  user_error(cli.run("opt"), "`nasc opt` needs a FILE.ir");
+  // A network the executor cannot run is refused at lowering (at its last input's source
+  // location; this IR has none, so at the network).
+  cli.write("two.ir",
+            "network two() {\n"
+            "  %0 = input() {shape=[4]} : [4]  # x\n"
+            "  %1 = input() {shape=[4]} : [4]  # y\n"
+            "  %2 = add(%0, %1) : [4]  # sum\n"
+            "  return %2\n"
+            "}\n");
+  user_error(cli.run("opt two.ir --passes memory-plan,lower"),
+             "network `two`: network `two` has 2 inputs; the executor runs networks with exactly "
+             "one");
 }

@@ -19,7 +19,7 @@
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
 #include "compiler/ir/op_registry.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "support/did_you_mean.h"
 
 namespace nas {

@@ -8,7 +8,7 @@
 #include "compiler/dot/graph_dot.h"
 #include "compiler/ir/op_registry.h"
 #include "compiler/passes/derive_arch.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 
 namespace nas {
 namespace {

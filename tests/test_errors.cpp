@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/lowering/compile_plan.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/exec/executor.h"
 #include "support/config_section.h"
 #include "support/did_you_mean.h"

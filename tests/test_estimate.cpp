@@ -8,11 +8,10 @@
 
 #include "compiler/estimate/estimator.h"
 #include "compiler/estimate/latency_units.h"
-#include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/autodiff.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/memory_plan.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/estimate/profiler.h"
 #include "runtime/estimate/signature.h"
 

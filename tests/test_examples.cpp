@@ -15,7 +15,7 @@
 #include "compiler/analysis/space_stats.h"
 #include "compiler/ir/op_registry.h"
 #include "compiler/passes/derive_arch.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 
 namespace nas {
 namespace {

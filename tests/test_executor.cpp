@@ -1,16 +1,15 @@
 // The executor end to end: networks written in .nas, compiled to training plans (autodiff,
-// fwd+bwd memory plan, lowering) and run on the default (CPU) backend. Every parameter gradient (and
-// alpha's, in full mode) is checked against central finite differences of the loss the
-// same plan computes; the live mask of a sampled sub-network is checked against the
-// specialised network; inference at batch 1 against evaluation at batch B.
+// fwd+bwd memory plan, lowering) and run on the default (CPU) backend. Every parameter gradient
+// (and alpha's, in full mode) is checked against central finite differences of the loss the same
+// plan computes; the live mask of a sampled sub-network is checked against the specialised network;
+// inference at batch 1 against evaluation at batch B.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
 
-#include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/exec/executor.h"
 #include "tests/cpu_test_util.h"
 #include "tests/ir_test_util.h"
@@ -255,8 +254,7 @@ TEST_CASE("executor: bad runs are refused", "[executor]") {
   CHECK_THROWS_WITH(ex.run(b.images.data(), b.labels.data(), 3), Catch::Contains("1..2"));
   // A store built for another network refuses the same names with other shapes.
   Graph wider = compile_source(op_network("h = relu(h);", "[5, 8, 8]"));
-  CHECK_THROWS_WITH(Executor(compile_plan(wider, o), store),
-                    Catch::Contains("in the store but"));
+  CHECK_THROWS_WITH(Executor(compile_plan(wider, o), store), Catch::Contains("in the store but"));
 }
 
 TEST_CASE(
@@ -345,8 +343,7 @@ TEST_CASE("executor: steps grouped into regions under one guard run as the steps
   CHECK_THROWS_WITH(Executor(gap, store), Catch::Contains("does not continue at step"));
 }
 
-TEST_CASE("executor: every value carries a dtype and a layout the backend can hold",
-          "[executor]") {
+TEST_CASE("executor: every value carries a dtype and a layout the backend can hold", "[executor]") {
   Graph net = compile_source(op_network("h = relu(h);"));
   PlanOptions o;
   o.batch = 2;

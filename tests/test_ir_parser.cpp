@@ -12,7 +12,7 @@
 #include "compiler/ir/op_registry.h"
 #include "compiler/passes/dce.h"
 #include "compiler/passes/derive_arch.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 
 namespace nas {
 namespace {

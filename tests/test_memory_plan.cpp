@@ -16,7 +16,7 @@
 #include "compiler/ir/ir_parser.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/memory_plan.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 
 namespace nas {
 namespace {
@@ -345,7 +345,7 @@ TEST_CASE("nasc ir --stage plan", "[memory_plan][cli]") {
   Result where = nasc("ir examples/mobilenet_v2.nas --batch 8");
   CHECK(where.status == 1);
   CHECK_THAT(where.err, Contains("--batch does not apply to `nasc ir --stage ir`; it is for "
-                                 "`nasc ir --stage plan`"));
+                                 "`nasc ir --stage memory-plan|lower|plan|train-plan`"));
   Result check = nasc("check examples/mobilenet_v2.nas --batch 8");
   CHECK(check.status == 1);
   CHECK_THAT(check.err, Contains("--batch does not apply to `nasc check`"));

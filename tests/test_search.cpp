@@ -10,10 +10,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/report/tfevents.h"
 #include "runtime/search/search_config.h"
 #include "runtime/search/searcher.h"

@@ -10,11 +10,10 @@
 
 #include "compiler/analysis/space_stats.h"
 #include "compiler/estimate/expected_cost_terms.h"
-#include "compiler/lowering/compile_plan.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
 #include "compiler/passes/live_mask.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/optim/optim_config.h"
 #include "runtime/search/choice_modes.h"

@@ -4,29 +4,32 @@
 
 #include "compiler/analysis/space_stats.h"
 #include "compiler/estimate/latency_units.h"
-#include "compiler/lowering/compile_plan.h"
-#include "compiler/lowering/lower.h"
-#include "compiler/passes/autodiff.h"
-#include "compiler/passes/memory_plan.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/estimate/profiler.h"
 #include "support/errors.h"
 
 namespace nas {
 namespace {
 
-// The plan latency work runs at `batch`: compile_plan's evaluation plan (forward + loss)
-// for a classifier, the forward graph alone for any other output.
-ExecPlan inference_plan(const Graph& network, int64_t batch) {
+// The plan latency work runs at `batch`: the evaluation plan (forward + loss) for a
+// classifier, the forward plan for any other output; with the execution graph it was
+// lowered from.
+CompiledPlan inference_plan(const Graph& network, int64_t batch) {
   PlanOptions po;
   po.batch = batch;
-  if (training_output_problem(network).empty()) return compile_plan(network, po);
-  Graph g = execution_graph(network);
-  if (g.inputs.size() != 1)
-    throw UserError(node_place(g, g.inputs.empty() ? -1 : g.inputs.back()),
-                    "network `" + g.name + "` has " + std::to_string(g.inputs.size()) +
-                        " inputs; the executor runs networks with exactly one");
-  return lower(g, plan_memory(g, batch));
+  po.loss = training_output_problem(network).empty();
+  return compile_plan_keeping_graph(network, po);
+}
+
+// The arena peak of the pipeline's memory-plan stage for `network` (from cse on).
+int64_t planned_peak(Graph network, Stage first, const PlanOptions& plan) {
+  PipelineOptions p;
+  p.plan = plan;
+  p.stop_after = Stage::MemoryPlan;
+  Diagnostics diags;
+  PipelineResults r = run_pipeline_from(std::move(network), first, p, diags);
+  NAS_CHECK(r.ok && r.memory, "memory planning reported diagnostics: " + diags.render());
+  return r.memory->peak_bytes;
 }
 
 }  // namespace
@@ -47,23 +50,25 @@ StaticEstimate static_estimate(const Graph& network, int64_t train_batch) {
   s.param_bytes = s.params * 4;
   s.macs = masked_sum(costs.macs, mask);
   Graph g = execution_graph(network);
-  s.activation_bytes = plan_memory(g, 1).peak_bytes;
+  PlanOptions forward;
+  forward.loss = false;
+  s.activation_bytes = planned_peak(g, Stage::Autodiff, forward);
   s.train_batch = train_batch;
   s.train_not_applicable = training_output_problem(g);
   if (!s.train_not_applicable.empty()) return s;
-  AutodiffOptions ad;
-  ad.arch_grads = !g.arch.empty();
-  s.train_activation_bytes = plan_memory(build_training_graph(g, ad), train_batch).peak_bytes;
+  PlanOptions training;
+  training.batch = train_batch;
+  training.training = true;
+  training.arch_grads = !g.arch.empty();
+  s.train_activation_bytes = planned_peak(std::move(g), Stage::Autodiff, training);
   return s;
 }
 
-SpaceLatency::SpaceLatency(const Graph& supernet, int64_t batch)
-    : exec_(execution_graph(supernet)) {
-  // inference_plan applies execution_graph itself; CSE is deterministic, so its nodes are
-  // exec_'s and the plan's guards index exec_.
-  plan_ = inference_plan(supernet, batch);
-  NAS_CHECK(plan_.forward_nodes == static_cast<int>(exec_.nodes.size()),
-            "the plan was lowered from another execution graph");
+SpaceLatency::SpaceLatency(const Graph& supernet, int64_t batch) {
+  // One pipeline run gives both the plan and the execution graph its guards index.
+  CompiledPlan compiled = inference_plan(supernet, batch);
+  exec_ = std::move(compiled.exec);
+  plan_ = std::move(compiled.plan);
   units_ = latency_units(exec_, plan_.steps.size());
   masker_ = std::make_unique<LiveMasker>(exec_);
 }
@@ -132,7 +137,7 @@ LatencyEstimate ArchEstimator::estimate_full() {
 
 LutEntry measure_network(const Graph& network, const Selection* sel, int64_t batch,
                          const MeasureSettings& settings, const std::string& backend) {
-  ExecPlan plan = inference_plan(sel ? specialise(network, *sel) : network, batch);
+  ExecPlan plan = inference_plan(sel ? specialise(network, *sel) : network, batch).plan;
   return measure_plan(backend, plan, settings);
 }
 

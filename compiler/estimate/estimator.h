@@ -10,8 +10,9 @@
 // Latency needs no loss: a classifier's inference plan keeps its loss step (as the
 // tables profiled so far do), any other network's plan ends at its output.
 //
-// Latency: the supernet's inference plan (batch = the table's) is compiled once from
-// execution_graph(supernet); a selection becomes a live mask over that graph (LiveMasker:
+// Latency: the supernet's inference plan (batch = the table's) is compiled once by the
+// pipeline (compiler/pipeline), which also gives the execution graph the plan was lowered
+// from (the result of its cse stage); a selection becomes a live mask over that graph (LiveMasker:
 // Zero cuts its branch, unselected candidates are dead), and the estimate is the masked
 // sum of runtime/estimate/latency_model.h. Nothing is rebuilt per architecture.
 #pragma once

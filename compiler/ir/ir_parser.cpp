@@ -66,14 +66,15 @@ class IrParser {
 
   int line_count() const { return static_cast<int>(file_->line_starts.size()); }
 
-  // Moves to the next line that is not blank; false at the end of the text.
+  // Moves to the next line that is neither blank nor a `//` comment line; false at the
+  // end of the text.
   bool next_line() {
     while (line_no_ < line_count()) {
       ++line_no_;
       line_ = file_->line(line_no_);
       pos_ = 0;
       skip_ws();
-      if (pos_ < line_.size()) return true;
+      if (pos_ < line_.size() && line_.substr(pos_, 2) != "//") return true;
     }
     line_ = {};
     pos_ = 0;

@@ -1,7 +1,8 @@
 // Reads the textual IR that print_graph (ir_printer.h) writes, so that every pass can be
 // tested as "IR text in -> IR text out" and IR dumps can be fed back to the compiler.
 //
-// Grammar (spaces and tabs may separate tokens; blank lines are ignored):
+// Grammar (spaces and tabs may separate tokens; blank lines and lines that start with
+// `//` are ignored, so that a test file can carry its RUN and CHECK lines):
 //
 //   file    := header node* 'return' ref '\n' '}' '\n' arch*
 //   header  := 'network' NAME '(' [param (', ' param)*] ')' '{'

@@ -10,10 +10,10 @@
 
 #include "compiler/estimate/estimator.h"
 #include "compiler/passes/derive_arch.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
-#include "runtime/exec/backend_registry.h"
 #include "runtime/estimate/profiler.h"
+#include "runtime/exec/backend_registry.h"
 #include "tools/nasc/cli_output.h"
 
 namespace nas::cli {
@@ -246,8 +246,8 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
     try {
       MeasureSettings ms = table ? table->settings : settings_from(o, {});
       const std::string backend = !o.backend.empty() ? o.backend
-                                  : table                ? table->device.backend
-                                                         : default_backend_name();
+                                  : table            ? table->device.backend
+                                                     : default_backend_name();
       measured = measure_network(supernet, sel, latency_batch, ms, backend).ms;
     } catch (const UserError& e) {
       diags.error({}, e.what());

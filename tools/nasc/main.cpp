@@ -14,15 +14,12 @@
 #include "compiler/dot/graph_dot.h"
 #include "compiler/estimate/estimator.h"
 #include "compiler/estimate/expected_cost_terms.h"
-#include "compiler/frontend/ast.h"
+#include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
-#include "compiler/lowering/compile_plan.h"
-#include "compiler/passes/autodiff.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
 #include "compiler/passes/live_mask.h"
-#include "compiler/passes/memory_plan.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/search/search_config.h"
 #include "runtime/search/searcher.h"
@@ -170,53 +167,71 @@ int cmd_graph(const Options& o, const Graph& supernet, Diagnostics& diags) {
   return report(diags);
 }
 
-// The later stages (grad, plan, train-plan) work on the network --arch selects, or on the
-// whole supernet (every candidate computed, as DARTS' full mode does) without --arch.
-// For the supernet, the training graph also carries the architecture gradients.
-int cmd_late_stage(const Options& o, const Graph& supernet, Diagnostics& diags,
-                   const PrintOptions& print) {
-  std::optional<Graph> fixed;
-  if (!o.arch.empty()) {
-    auto sel = load_arch(supernet, o.arch, diags);
-    if (!sel) return report(diags);
-    fixed = specialise(supernet, *sel);
-  }
-  const Graph g = execution_graph(fixed ? *fixed : supernet);
+PipelineDumps dumps_to_stderr(const Options& o, const PrintOptions& print) {
+  PipelineDumps dumps;
+  for (const std::string& name : o.dump_after) dumps.after.push_back(*find_stage(name));
+  dumps.out = &std::cerr;
+  dumps.print = print;
+  return dumps;
+}
+
+// nasc ir: the pipeline from the file to the stage asked for, then that stage's result.
+// The stages after dce work on the network --arch selects, or on the whole supernet
+// (every candidate computed, as DARTS' full mode does; its training graph also carries
+// the architecture gradients).
+int cmd_ir(const Options& o, Diagnostics& diags) {
+  PrintOptions print;
+  print.locations = !o.no_locations;
+  const IrStage stage = ir_stage(o);
+  PipelineOptions p;
+  p.compile.include_paths = o.include_paths;
+  p.compile.elaborate.network = o.network;
+  p.compile.elaborate.overrides = o.overrides;
+  p.compile.dumps = dumps_to_stderr(o, print);
+  p.arch_file = o.arch;
+  p.plan.batch = o.batch;
+  p.plan.training = stage.training;
+  p.plan.arch_grads = o.arch.empty();
+  p.plan.loss = false;  // a forward plan unless training
+  p.plan.dumps = p.compile.dumps;
+  p.stop_after = stage.stop_after;
   try {
-    if (o.stage == "plan") {
-      std::cout << print_plan(g, plan_memory(g, o.batch));
-      return report(diags);
-    }
-    AutodiffOptions ad;
-    ad.arch_grads = !g.arch.empty();
-    Graph training = build_training_graph(g, ad);
-    if (o.stage == "grad")
-      std::cout << print_graph(training, print);
-    else
-      std::cout << print_plan(training, plan_memory(training, o.batch));
+    PipelineResults r = run_pipeline(o.file, p, diags);
+    if (!r.ok || diags.has_errors()) return report(diags);
+    std::cout << dump_stage(r, stage.stop_after, print);
   } catch (const UserError& e) {
     diags.error({}, e.what());
   }
   return report(diags);
 }
 
-int cmd_ir(const Options& o, const Compilation& c, Diagnostics& diags) {
+// nasc opt: textual IR in, the passes in the order given, the last one's result out.
+int cmd_opt(const Options& o, Diagnostics& diags) {
+  bool readable = false;
+  std::string text = read_file_or_empty(o.file, &readable);
+  if (!readable) {
+    diags.error({}, "cannot read \"" + o.file + "\"");
+    return report(diags);
+  }
+  std::optional<Graph> g = parse_ir(o.file, text, diags);
+  if (!g) return report(diags);
   PrintOptions print;
   print.locations = !o.no_locations;
-  if (o.stage == "ast") {
-    std::cout << ast::dump(*c.program->main);
-    return report(diags);
+  PipelineOptions p;
+  p.arch_file = o.arch;
+  p.plan.batch = o.batch;
+  p.plan.training = true;  // the autodiff pass builds the training graph
+  p.plan.arch_grads = true;
+  p.compile.dumps = p.plan.dumps = dumps_to_stderr(o, print);
+  std::vector<Stage> passes;
+  for (const std::string& name : o.passes) passes.push_back(*find_stage(name));
+  try {
+    PipelineResults r = run_passes(std::move(*g), passes, p, diags);
+    if (!r.ok || diags.has_errors()) return report(diags);
+    std::cout << (r.last ? dump_stage(r, *r.last, print) : print_graph(*r.current_graph(), print));
+  } catch (const UserError& e) {
+    diags.error({}, e.what());
   }
-  const Graph& g = *c.supernet;
-  if (o.stage == "ir") {
-    std::cout << print_graph(g, print);
-    return report(diags);
-  }
-  if (o.stage == "plan" || o.stage == "grad" || o.stage == "train-plan")
-    return cmd_late_stage(o, g, diags, print);
-  auto sel = load_arch(g, o.arch, diags);
-  if (!sel) return report(diags);
-  std::cout << print_graph(specialise(g, *sel), print);
   return report(diags);
 }
 
@@ -361,16 +376,21 @@ int cmd_search(const Options& o, Diagnostics& diags) {
     PlanOptions weights;
     weights.batch = cfg->base.data.effective_mini_batch();
     weights.training = true;
-    setup.weight_plan = compile_plan(supernet, weights);
+    // The plans run the execution graph (the pipeline's cse result), and the live masks
+    // of sampled paths are computed on it: one run gives both, the other plans continue
+    // from it.
+    CompiledPlan weight_plan = compile_plan_keeping_graph(supernet, weights);
+    auto exec = std::make_shared<Graph>(std::move(weight_plan.exec));
+    setup.weight_plan = std::move(weight_plan.plan);
     if (darts) {
       PlanOptions alphas = weights;
       alphas.arch_grads = true;
       alphas.weight_grads = algorithm == "darts2";  // the unrolled step needs dL_val/dw'
-      setup.alpha_plan = compile_plan(supernet, alphas);
+      setup.alpha_plan = compile_plan_from_execution_graph(*exec, alphas);
     } else if (algorithm == "random") {
       PlanOptions eval;
       eval.batch = weights.batch;
-      setup.eval_plan = compile_plan(supernet, eval);
+      setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);
     }
     // The hardware regularizer: its form per algorithm, and a latency table when asked for.
     RegularizerConfig& reg = setup.config.regularizer;
@@ -403,8 +423,6 @@ int cmd_search(const Options& o, Diagnostics& diags) {
                   {"file", o.file},
                   {"command", "nasc search " + o.file + " -a " + algorithm +
                                   (o.config.empty() ? "" : " -c " + o.config) + " -o " + o.output}};
-    // The plans run the execution graph (CSE'd supernet): live masks are computed on it.
-    auto exec = std::make_shared<Graph>(execution_graph(supernet));
     auto masker = std::make_shared<LiveMasker>(*exec);
     auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
     auto describe = [&supernet, latency](const Selection& sel) {
@@ -449,6 +467,8 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       if (reg.estimator == "latency") {
         // The config parser requires regularizer.lut for the latency estimator.
         NAS_CHECK(latency != nullptr, "a latency regularizer without a table");
+        NAS_CHECK(latency->estimator->space().graph().nodes.size() == exec->nodes.size(),
+                  "the latency table's execution graph is not the plans'");
         node_cost = latency->estimator->node_ms();
       } else {
         const std::vector<int64_t>& per =
@@ -500,18 +520,16 @@ int run_checked(const Options& o, Diagnostics& diags) {
   if (o.command == "search") return cmd_search(o, diags);
   if (o.command == "profile") return cmd_profile(o, diags);
   if (o.command == "estimate") return cmd_estimate(o, diags);
+  if (o.command == "ir") return cmd_ir(o, diags);
+  if (o.command == "opt") return cmd_opt(o, diags);
   CompileOptions copt;
   copt.include_paths = o.include_paths;
   copt.elaborate.network = o.network;
   copt.elaborate.overrides = o.overrides;
-  bool parse_only = o.command == "ir" && o.stage == "ast";
-  Compilation c = compile_file(o.file, copt, diags, parse_only);
-  if (diags.has_errors() || !c.program) return report(diags);
-  if (parse_only) return cmd_ir(o, c, diags);
-  if (!c.supernet) return report(diags);
+  Compilation c = compile_file(o.file, copt, diags);
+  if (diags.has_errors() || !c.supernet) return report(diags);
   if (o.command == "check") return cmd_check(o, *c.supernet, diags);
-  if (o.command == "graph") return cmd_graph(o, *c.supernet, diags);
-  return cmd_ir(o, c, diags);
+  return cmd_graph(o, *c.supernet, diags);
 }
 
 }  // namespace
@@ -530,6 +548,10 @@ int main(int argc, char** argv) {
     for (const nas::BackendInfo& b : nas::registered_backends())
       std::cout << "  " << b.name << (b.name == nas::default_backend_name() ? " (default)" : "")
                 << ": " << b.description << "\n";
+    return kOk;
+  }
+  if (o.command == "print-pipeline") {
+    std::cout << nas::describe_pipeline();
     return kOk;
   }
   if (!o.error.empty()) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "compiler/pipeline/pipeline.h"
 #include "runtime/exec/backend_registry.h"
 #include "support/did_you_mean.h"
 
@@ -18,8 +19,16 @@ Usage:
   nasc check FILE [--json] [--arch A.json]   parse, elaborate and shape-check; print a summary
   nasc graph FILE [-o OUT.svg|.png|.pdf|.dot] [--arch A.json]
                                              draw the graph (DOT; SVG/PNG via graphviz)
-  nasc ir    FILE [--stage ast|ir|pruned|plan] [--arch A.json] [--batch N]
-                                             dump a compiler stage, or the memory plan
+  nasc ir    FILE [--stage STAGE] [--train] [--arch A.json] [--batch N]
+             [--dump-after STAGE[,STAGE]]    dump the result of a pipeline stage (STAGE:
+                                             load, elaborate, shapes, dce, zero-prune,
+                                             cse, autodiff, fusion, memory-plan, lower;
+                                             also ast, ir, pruned, grad, plan, train-plan)
+  nasc opt   FILE.ir [--passes PASS[,PASS]] [--arch A.json] [--batch N]
+             [--dump-after PASS[,PASS]]      run passes on textual IR in the order given
+                                             (shapes, dce, zero-prune, cse, autodiff,
+                                             fusion, memory-plan, lower); print the result
+  nasc --print-pipeline                      list the pipeline's stages in order
   nasc train FILE -o DIR [--arch A.json] [--data fashion-mnist|cifar10:DIR|synthetic]
              [-c CONFIG.json] [--epochs N] [--threads N] [--resume]
                                              train the network (or the architecture --arch
@@ -46,11 +55,17 @@ Options:
   --set NAME=VALUE   override a network parameter (repeatable), e.g. --set C=8
   --network NAME     pick the network when FILE declares several
   --arch FILE        architecture JSON: {"choices": {"key": "candidate", ...}}
+                     (ir --stage zero-prune and later; opt: for the zero-prune pass)
+  --train            ir: the training plan's stages (autodiff adds the loss and the
+                     backward graph); without it the forward plan's
+  --dump-after STAGE also print the result of STAGE to stderr as the run passes it
+                     (ir, opt; repeatable or comma-separated)
+  --passes LIST      opt: the passes to run, comma-separated, in that order
   -I DIR             add DIR to the import search path (before the stdlib)
   -o FILE            output file (graph); `-` or none writes DOT to stdout
-  --batch N          batch size of the memory plan (ir --stage plan; default 1), of the
-                     latency measurements (profile; default 1) or of the training memory
-                     estimate (estimate; default 64)
+  --batch N          batch size of the memory plan (ir --stage memory-plan|lower|plan,
+                     opt; default 1), of the latency measurements (profile; default 1)
+                     or of the training memory estimate (estimate; default 64)
   -c FILE            train config JSON (docs/train.md); with --resume, DIR/config.json
   --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic
   --epochs N         override the config's epochs
@@ -69,7 +84,7 @@ Options:
   --warmup N, --repetitions N, --trim F, --statistic min|median|trimmed_mean
                      measurement settings (profile; estimate --measure without --lut)
   --json             machine-readable output (check, estimate)
-  --no-locations     omit @file:line:col from IR dumps
+  --no-locations     omit @file:line:col from IR dumps (ir, opt)
 
 Exit status: 0 success, 1 error in the input or the command line, 2 internal error.
 Docs: docs/language.md (the language), docs/cli.md (this tool), docs/train.md (training).
@@ -99,14 +114,87 @@ std::vector<std::string> documented_long_flags() {
   return flags;
 }
 
+// `nasc ir`'s older stage names: what they dump in terms of the pipeline's stages.
+struct StageAlias {
+  const char* name;
+  Stage stage;
+  bool training;
+};
+constexpr StageAlias kStageAliases[] = {
+    {"ast", Stage::Load, false},         {"ir", Stage::Dce, false},
+    {"pruned", Stage::ZeroPrune, false}, {"grad", Stage::Autodiff, true},
+    {"plan", Stage::MemoryPlan, false},  {"train-plan", Stage::MemoryPlan, true},
+};
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// "a,b" -> {"a", "b"}, appended to `out`; an empty item is an error.
+void split_list(const std::string& flag, const std::string& value, std::vector<std::string>& out,
+                std::string& error) {
+  size_t start = 0;
+  while (error.empty()) {
+    size_t comma = value.find(',', start);
+    std::string item = value.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (item.empty())
+      error = flag + " needs a comma-separated list of stages, got \"" + value + "\"";
+    out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+}
+
+// Checks `names` are pipeline stages ("" when they are), with a suggestion for a typo.
+std::string unknown_stage(const std::string& flag, const std::vector<std::string>& names,
+                          const std::vector<std::string>& allowed) {
+  for (const std::string& n : names)
+    if (std::find(allowed.begin(), allowed.end(), n) == allowed.end())
+      return "unknown " + flag + " `" + n + "`" + did_you_mean(n, allowed) + " (" +
+             (flag == "--passes" ? "passes: " : "stages: ") + joined(allowed) + ")";
+  return "";
+}
+
+// `nasc opt`: the passes it can run (a graph in: shapes and later), and their order rules.
+std::string check_passes(const std::vector<std::string>& passes) {
+  std::vector<std::string> allowed;
+  for (const StageInfo& s : pipeline_stages())
+    if (s.stage >= Stage::Shapes) allowed.push_back(s.name);
+  if (std::string e = unknown_stage("--passes", passes, allowed); !e.empty()) {
+    if (passes.size() == 1 && (passes[0] == "load" || passes[0] == "elaborate"))
+      return "--passes " + passes[0] + " reads .nas source; `nasc opt` reads IR, so its passes " +
+             "are " + joined(allowed) + " (use `nasc ir FILE.nas --stage " + passes[0] + "`)";
+    return e;
+  }
+  for (size_t i = 0; i < passes.size(); ++i) {
+    const bool after_plan = i > 0 && (passes[i - 1] == "memory-plan" || passes[i - 1] == "lower");
+    if (passes[i] == "lower" && (i == 0 || passes[i - 1] != "memory-plan"))
+      return "--passes: lower lowers a memory plan; put memory-plan right before it";
+    if (after_plan && passes[i] != "lower")
+      return "--passes: " + passes[i] + " runs on a graph, but " + passes[i - 1] +
+             " ends the graph passes; put it before memory-plan";
+  }
+  return "";
+}
+
 }  // namespace
+
+IrStage ir_stage(const Options& o) {
+  for (const StageAlias& a : kStageAliases)
+    if (o.stage == a.name) return {a.stage, a.training || o.train};
+  std::optional<Stage> s = find_stage(o.stage);
+  NAS_CHECK(s.has_value(), "ir_stage on an unchecked --stage");
+  return {*s, *s == Stage::Autodiff || o.train};
+}
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  static const std::vector<std::string> commands = {"check",  "graph",   "ir",      "train",
-                                                    "search", "profile", "estimate"};
+  static const std::vector<std::string> commands = {"check", "graph",  "ir",      "opt",
+                                                    "train", "search", "profile", "estimate"};
   std::vector<std::string> args(argv + 1, argv + argc);
-  bool stage_given = false, batch_given = false;
+  bool stage_given = false, batch_given = false, passes_given = false;
   auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
     if (i + 1 >= args.size()) {
       o.error = flag + " needs a value";
@@ -124,6 +212,10 @@ Options parse_options(int argc, char** argv) {
       o.command = "version";
       return o;
     }
+    if (a == "--print-pipeline") {
+      o.command = "print-pipeline";
+      return o;
+    }
     if (a == "--json") {
       o.json = true;
     } else if (a == "--no-locations") {
@@ -135,6 +227,15 @@ Options parse_options(int argc, char** argv) {
     } else if (a == "--stage") {
       o.stage = need_value(i, a);
       stage_given = true;
+    } else if (a == "--train") {
+      o.train = true;
+    } else if (a == "--dump-after") {
+      std::string v = need_value(i, a);
+      if (o.error.empty()) split_list(a, v, o.dump_after, o.error);
+    } else if (a == "--passes") {
+      std::string v = need_value(i, a);
+      passes_given = true;
+      if (o.error.empty()) split_list(a, v, o.passes, o.error);
     } else if (a == "--batch") {
       std::string v = need_value(i, a);
       batch_given = o.batch_given = true;
@@ -220,7 +321,7 @@ Options parse_options(int argc, char** argv) {
     } else if (o.command.empty()) {
       if (std::find(commands.begin(), commands.end(), a) == commands.end()) {
         o.error = "unknown command `" + a + "`" + did_you_mean(a, commands) +
-                  " (commands: check, graph, ir, train, search, profile, estimate)";
+                  " (commands: check, graph, ir, opt, train, search, profile, estimate)";
       }
       o.command = a;
     } else if (o.file.empty()) {
@@ -230,15 +331,30 @@ Options parse_options(int argc, char** argv) {
     }
   }
   if (o.error.empty() && o.command.empty()) o.error = "no command given";
-  if (o.error.empty() && o.file.empty()) o.error = "`nasc " + o.command + "` needs a .nas FILE";
-  static const std::vector<std::string> stages = {"ast",  "ir",   "pruned",
-                                                  "grad", "plan", "train-plan"};
-  if (o.error.empty() && o.command == "ir" &&
-      std::find(stages.begin(), stages.end(), o.stage) == stages.end())
-    o.error = "unknown --stage `" + o.stage + "`" + did_you_mean(o.stage, stages) +
-              " (stages: ast, ir, pruned, grad, plan, train-plan)";
-  if (o.error.empty() && o.command == "ir" && o.stage == "pruned" && o.arch.empty())
-    o.error = "--stage pruned needs --arch A.json (the selection to prune with)";
+  if (o.error.empty() && o.file.empty())
+    o.error = "`nasc " + o.command + "` needs a " + (o.command == "opt" ? "FILE.ir" : ".nas FILE");
+  const bool ir = o.command == "ir", opt = o.command == "opt";
+  std::vector<std::string> ir_names = stage_names();
+  for (const StageAlias& alias : kStageAliases) ir_names.push_back(alias.name);
+  if (o.error.empty() && ir &&
+      std::find(ir_names.begin(), ir_names.end(), o.stage) == ir_names.end())
+    o.error = "unknown --stage `" + o.stage + "`" + did_you_mean(o.stage, ir_names) +
+              " (stages: " + joined(stage_names()) + "; also ast, ir, pruned, grad, plan, " +
+              "train-plan)";
+  // The stage `nasc ir` stops after (valid once the name is), for the checks below.
+  const IrStage stop = ir && o.error.empty() ? ir_stage(o) : IrStage{Stage::Lower, false};
+  if (o.error.empty() && ir && stop.stop_after == Stage::ZeroPrune && o.arch.empty())
+    o.error = "--stage " + o.stage + " needs --arch A.json (the selection to prune with)";
+  if (o.error.empty() && opt) o.error = check_passes(o.passes);
+  if (o.error.empty()) o.error = unknown_stage("--dump-after", o.dump_after, stage_names());
+  for (const std::string& d : o.dump_after) {
+    if (!o.error.empty()) break;
+    if (ir && *find_stage(d) > stop.stop_after)
+      o.error = "--dump-after " + d + ": the run stops before it, after " +
+                stage_info(stop.stop_after).name + " (--stage " + o.stage + ")";
+    if (opt && std::find(o.passes.begin(), o.passes.end(), d) == o.passes.end())
+      o.error = "--dump-after " + d + ": not among the --passes (" + joined(o.passes) + ")";
+  }
   // A flag the command would ignore is a mistake worth saying so, not silently dropping.
   auto only_for = [&](bool given, const char* flag, bool applies, const char* where) {
     if (o.error.empty() && given && !applies)
@@ -268,8 +384,12 @@ Options parse_options(int argc, char** argv) {
   only_for(!o.output.empty(), "-o",
            o.command == "graph" || o.command == "train" || o.command == "search" || profile,
            "`nasc graph`, `nasc train`, `nasc search` and `nasc profile`");
-  only_for(stage_given, "--stage", o.command == "ir", "`nasc ir`");
-  only_for(o.no_locations, "--no-locations", o.command == "ir", "`nasc ir`");
+  only_for(stage_given, "--stage", ir, "`nasc ir`");
+  only_for(o.no_locations, "--no-locations", ir || opt, "`nasc ir` and `nasc opt`");
+  only_for(!o.dump_after.empty(), "--dump-after", ir || opt, "`nasc ir` and `nasc opt`");
+  only_for(passes_given, "--passes", opt, "`nasc opt`");
+  only_for(o.train, "--train", ir && stop.stop_after >= Stage::Autodiff,
+           "`nasc ir --stage autodiff|fusion|memory-plan|lower`");
   bool train = o.command == "train" || o.command == "search";
   only_for(!o.algorithm.empty(), "-a", o.command == "search", "`nasc search`");
   only_for(!o.config.empty(), "-c", train, "`nasc train` and `nasc search`");
@@ -282,15 +402,20 @@ Options parse_options(int argc, char** argv) {
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   if (o.error.empty() && train && o.output.empty())
     o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
-  only_for(!o.arch.empty(), "--arch",
-           o.command != "ir" || o.stage == "pruned" || o.stage == "plan" || o.stage == "grad" ||
-               o.stage == "train-plan",
-           "`nasc check`, `nasc graph` and `nasc ir --stage pruned|grad|plan|train-plan`");
-  if (o.error.empty() && batch_given && !profile && !estimate &&
-      !(o.command == "ir" && (o.stage == "plan" || o.stage == "train-plan")))
+  const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
+  only_for(!o.arch.empty(), "--arch", ir ? stop.stop_after >= Stage::ZeroPrune : !opt || prunes,
+           "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
+           "`nasc opt --passes ...,zero-prune,...`");
+  if (o.error.empty() && opt && prunes && o.arch.empty())
+    o.error = "--passes zero-prune needs --arch A.json (the selection to prune with)";
+  const bool plans =
+      ir ? stop.stop_after >= Stage::MemoryPlan
+         : std::find(o.passes.begin(), o.passes.end(), "memory-plan") != o.passes.end();
+  if (o.error.empty() && batch_given && !profile && !estimate && !((ir || opt) && plans))
     o.error = "--batch does not apply to `nasc " + o.command +
-              (o.command == "ir" ? " --stage " + o.stage : std::string()) +
-              "`; it is for `nasc ir --stage plan`, `nasc profile` and `nasc estimate`";
+              (ir ? " --stage " + o.stage : std::string()) +
+              "`; it is for `nasc ir --stage memory-plan|lower|plan|train-plan`, `nasc opt "
+              "--passes ...,memory-plan`, `nasc profile` and `nasc estimate`";
   return o;
 }
 

@@ -7,16 +7,24 @@
 #include <utility>
 #include <vector>
 
+namespace nas {
+enum class Stage : uint8_t;  // compiler/pipeline/pipeline.h
+}
+
 namespace nas::cli {
 
 struct Options {
-  std::string command;  // check, graph, ir, train, search, profile, estimate, help, version
+  // check, graph, ir, opt, train, search, profile, estimate, help, version, print-pipeline
+  std::string command;
   std::string file;
-  std::string output;                                          // -o
-  std::string arch;                                            // --arch
-  std::string stage = "ir";                                    // --stage
-  std::string network;                                         // --network
-  std::vector<std::string> include_paths;                      // -I
+  std::string output;                      // -o
+  std::string arch;                        // --arch
+  std::string stage = "ir";                // --stage
+  bool train = false;                      // --train (ir: the training plan's stages)
+  std::vector<std::string> dump_after;     // --dump-after (ir, opt): stage names, in order
+  std::vector<std::string> passes;         // --passes (opt): stage names, in order
+  std::string network;                     // --network
+  std::vector<std::string> include_paths;  // -I
   std::vector<std::pair<std::string, std::string>> overrides;  // --set
   int64_t batch = 1;                                           // --batch (ir --stage plan)
   std::string config;                                          // -c (train)
@@ -24,8 +32,8 @@ struct Options {
   int64_t epochs = 0;                                          // --epochs (train); 0 = config
   int64_t threads = -1;                                        // --threads (train); -1 = config
   bool resume = false;                                         // --resume (train, search)
-  std::string backend;  // --backend (train, search, profile, estimate); empty = the default
-  std::string algorithm;                                       // -a (search)
+  std::string backend;    // --backend (train, search, profile, estimate); empty = the default
+  std::string algorithm;  // -a (search)
   bool json = false;
   bool no_locations = false;
   // profile / estimate (docs/estimate.md)
@@ -42,5 +50,15 @@ struct Options {
 
 Options parse_options(int argc, char** argv);
 std::string usage();
+
+// What `nasc ir --stage NAME` dumps: the pipeline stage the run stops after, and whether
+// the back half makes the training plan (autodiff's loss and backward). NAME is a stage
+// of the pipeline or one of the older names (ast, ir, pruned, grad, plan, train-plan);
+// parse_options has checked it.
+struct IrStage {
+  Stage stop_after;
+  bool training = false;
+};
+IrStage ir_stage(const Options& o);
 
 }  // namespace nas::cli

@@ -13,7 +13,7 @@
 #include "compiler/ir/diagnostics.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "tests/fuzz/harness/graph_checks.h"
 #include "tests/fuzz/harness/harness.h"
 

@@ -8,7 +8,7 @@
 #include "compiler/ir/diagnostics.h"
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
-#include "compiler/passes/pipeline.h"
+#include "compiler/pipeline/pipeline.h"
 #include "tests/fuzz/harness/graph_checks.h"
 #include "tests/fuzz/harness/harness.h"
 
