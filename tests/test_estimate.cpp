@@ -8,9 +8,7 @@
 
 #include "compiler/estimate/estimator.h"
 #include "compiler/estimate/latency_units.h"
-#include "compiler/passes/autodiff.h"
 #include "compiler/passes/derive_arch.h"
-#include "compiler/passes/memory_plan.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/estimate/profiler.h"
 #include "runtime/estimate/signature.h"
@@ -90,8 +88,11 @@ TEST_CASE("static estimate: tiny with the conv candidate, by hand", "[estimate]"
   // Inference at batch 1: two [8,28,28] float buffers live at once (conv out + relu in).
   CHECK(s.activation_bytes == 2 * 8 * 28 * 28 * 4);
   CHECK(s.train_batch == 4);
-  Graph training = build_training_graph(execution_graph(fixed), {});
-  CHECK(s.train_activation_bytes == plan_memory(training, 4).peak_bytes);
+  // What `nasc train` allocates: the arena of the training plan at that batch.
+  PlanOptions training;
+  training.batch = 4;
+  training.training = true;
+  CHECK(s.train_activation_bytes == compile_plan(fixed, training).arena_bytes);
   CHECK(s.train_activation_bytes > 4 * s.activation_bytes);
   // The max-pool candidate has no weights.
   StaticEstimate pool =

@@ -178,8 +178,8 @@ std::string print_exec_plan(const ExecPlan& plan) {
   out += std::string("values ") + dtype_name(common.dtype) + "/" + layout_name(common.layout) +
          " unless a step says otherwise\n";
   out += "input " + value_ref(plan.input) + " " + shape_text(plan.input_shape) + " per sample" +
-         ", logits " + value_ref(plan.logits) + " (" + std::to_string(plan.classes) + ")" +
-         ", output " + value_ref(plan.output) + "\n";
+         ", logits " + value_ref(plan.logits) + " (" + std::to_string(plan.classes) +
+         " per sample)" + ", output " + value_ref(plan.output) + "\n";
   for (size_t i = 0; i < plan.params.size(); ++i) {
     const ParamSpec& p = plan.params[i];
     out += "param #" + std::to_string(i) + " " + p.name + " " + shape_text(p.shape) + " " +
