@@ -11,6 +11,7 @@
 // parameter (and alpha) gradient of the training plan against central finite
 // differences of the loss. An op callable from .nas without an example fails, naming it;
 // an internal op (a gradient op, the loss) must appear in some plan the test ran.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
@@ -138,7 +139,11 @@ bool evaluate_reference(const Graph& g, const ParamStore& store, const std::vect
       r.in.push_back(values[in]);
     }
     for (const ParamDecl& d : node_params(g, n)) {
+      // Lowering's names: "<node>.<role>", or "<node>#<id>.<role>" for a repeated name.
       int index = store.find(n.name + "." + d.role);
+      int renamed = store.find(n.name + "#" + std::to_string(n.id) + "." + d.role);
+      if (renamed >= 0) index = renamed;
+      INFO(n.name << "." << d.role);
       REQUIRE(index >= 0);
       r.params.push_back(test::widen(store.read(store.params()[index].value)));
     }
@@ -266,6 +271,42 @@ TEST_CASE("conformance: every registered op on every registered backend", "[conf
                            "test cannot cover it");
     if (op->internal && !op->example && ran.count(op->name) == 0)
       FAIL_CHECK("internal op `" << op->name << "` ran in no conformance plan");
+  }
+}
+
+TEST_CASE("conformance: a MobileNetV3 network with silu and se against the float64 reference",
+          "[conformance][examples]") {
+  // Every op of a real network at once, at sizes where the kernels take their parallel
+  // paths: the inference plan of a sub-network of examples/mobilenet_v3_fmnist.nas.
+  Diagnostics diags;
+  Compilation c =
+      compile_file(std::string(NASC_SOURCE_DIR) + "/examples/mobilenet_v3_fmnist.nas", {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  Selection sel;
+  for (const ArchGroup& group : c.supernet->arch) {
+    auto se = std::find(group.candidates.begin(), group.candidates.end(), "k5_e3_se");
+    REQUIRE(se != group.candidates.end());
+    sel.chosen.push_back({static_cast<int>(se - group.candidates.begin())});
+  }
+  Graph net = specialise(*c.supernet, sel);
+  PlanOptions o;
+  o.batch = kBatch;
+  for (const BackendInfo& backend : registered_backends()) {
+    INFO("backend " << backend.name);
+    CompiledPlan compiled = compile_plan_keeping_graph(net, o);
+    ParamStore store(backend.make());
+    Executor ex(compiled.plan, store, 5);
+    randomise_params(store, 41);
+    std::vector<float> x = random_input(ex.plan(), 43);
+    std::vector<float> logits(static_cast<size_t>(kBatch * ex.plan().classes), std::nanf(""));
+    ex.run(x.data(), nullptr, kBatch, logits.data());
+    std::vector<double> want;
+    std::string why;
+    bool evaluated = evaluate_reference(compiled.exec, store, x, want, why);
+    INFO(why);
+    REQUIRE(evaluated);
+    test::check_close(logits, want, 1e-4, "logits against the float64 reference");
   }
 }
 
