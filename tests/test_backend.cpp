@@ -66,18 +66,6 @@ TEST_CASE("backend registry: the built-in backends, by name", "[backend]") {
                   InternalError);
 }
 
-TEST_CASE("backend registry: a backend registered at run time is made and listed", "[backend]") {
-  static bool registered = false;  // the registry lives for the process
-  if (!registered) {
-    register_backend({"cpu-alias", "the cpu backend under another name (a test)",
-                      [] { return make_backend("cpu"); }});
-    registered = true;
-  }
-  CHECK(backend_names().back() == "cpu-alias");
-  CHECK(backend_name_problem("cpu-alias").empty());
-  CHECK(make_backend("cpu-alias")->name() == "cpu");
-}
-
 TEST_CASE("backend: buffers, host copies and vector operations against naive loops", "[backend]") {
   for (const BackendInfo& info : registered_backends()) {
     DYNAMIC_SECTION(info.name) {
