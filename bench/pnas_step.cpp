@@ -31,15 +31,19 @@ namespace {
 
 using namespace nas;
 
-// One training network: a training plan and a forward plan sharing an arena, SGD.
+// One training network: a training plan and a forward plan sharing an arena, SGD. Both
+// plans come from one pipeline run's execution graph, which the live masks index.
 struct Runner {
+  CompiledPlan compiled;  // the execution graph (its plan moves into `train`)
   ParamStore store;
   Executor train, eval;
   std::unique_ptr<Sgd> sgd;
   Runner(const Graph& g, int64_t batch, const std::string& backend)
-      : store(make_backend(backend)),
-        train(compile_plan(g, {batch, true, false, true}), store, 0),
-        eval(compile_plan(g, {batch, false, false, true}), store, 0) {
+      : compiled(compile_plan_keeping_graph(g, {batch, true, false, true})),
+        store(make_backend(backend)),
+        train(std::move(compiled.plan), store, 0),
+        eval(compile_plan_from_execution_graph(compiled.exec, {batch, false, false, true}), store,
+             0) {
     Executor::share_arena(train, eval);
     SgdOptions so;
     so.lr = 0.01;
@@ -96,9 +100,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const Graph& supernet = *c.supernet;
-  const Graph exec = execution_graph(supernet);
-  LiveMasker masker(exec);
   Runner super(supernet, batch, backend);
+  const Graph& exec = super.compiled.exec;
+  LiveMasker masker(exec);
 
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
