@@ -133,6 +133,9 @@ class CpuPlan : public PreparedPlan {
   }
 
   bool run(size_t index, RunState& st) override { return fns_[index](st); }
+  // The kernels read the host vectors directly: on the CPU they are device memory.
+  void upload_choice_weights(const RunState&) override {}
+  void download_choice_weight_grads(RunState&) override {}
 
  private:
   // Adds `n` floats of `src` into `dst` (the accumulate half of every parameter gradient).

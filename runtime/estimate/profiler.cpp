@@ -130,6 +130,7 @@ class MicroPlan {
       st_.choice_weights.push_back(
           std::vector<float>(a.candidates.size(), 1.0f / static_cast<float>(a.candidates.size())));
     st_.choice_weight_grads.resize(micro_.arch.size());
+    prepared_->upload_choice_weights(st_);
     st_.valid_samples = micro_.batch;
     buffers_.emplace_back(*backend_, 2, DType::F64);
     st_.metrics = static_cast<double*>(buffers_.back().raw());

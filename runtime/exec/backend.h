@@ -71,12 +71,13 @@ struct RunState {
   std::vector<char> computed;  // host, per value: written during this run
   std::vector<float*> param;   // per plan parameter: values
   std::vector<float*> grad;    // per plan parameter: gradient (accumulated into), or null
-  // Host: the choice weights of each plan arch group, given to the kernels per run as
-  // arguments (a handful of floats; which candidates are 0 also decides which run at
-  // all). Full mode computes them on the host from the downloaded alphas.
+  // Host: the choice weights of each plan arch group (a handful of floats; which
+  // candidates are 0 also decides which run at all), uploaded once per run by
+  // PreparedPlan::upload_choice_weights. Full mode computes them on the host from the
+  // downloaded alphas.
   std::vector<std::vector<float>> choice_weights;
   // Host: d(loss)/d(weight) per group, added to by the architecture-gradient steps and
-  // valid after synchronize() (a device backend downloads its dot products there).
+  // valid after PreparedPlan::download_choice_weight_grads.
   std::vector<std::vector<double>> choice_weight_grads;
   const int32_t* labels = nullptr;  // the uploaded labels, or null (no loss)
   int64_t valid_samples = 0;        // the loss counts the first valid_samples rows only
@@ -96,6 +97,13 @@ class PreparedPlan {
   // contributions were all skipped, or a candidate's gradient with mixing weight 0,
   // writes nothing.
   virtual bool run(size_t index, RunState& state) = 0;
+  // Alpha's softmax and its backward are a few floats per choice and run on the host, so
+  // the choice weights cross the interface once per run: the executor calls
+  // upload_choice_weights after it set RunState::choice_weights, before the first step,
+  // and download_choice_weight_grads after synchronize(), before it reads
+  // RunState::choice_weight_grads.
+  virtual void upload_choice_weights(const RunState& state) = 0;
+  virtual void download_choice_weight_grads(RunState& state) = 0;
 };
 
 // One update of a parameter by torch.optim.SGD (dampening 0), scalars in float as

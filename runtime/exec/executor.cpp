@@ -210,6 +210,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
     logits_ = DeviceBuffer(b, static_cast<size_t>(plan_.batch * plan_.classes));
   refresh_choice_weights();
   for (auto& g : state_.choice_weight_grads) std::fill(g.begin(), g.end(), 0.0);
+  prepared_->upload_choice_weights(state_);
   std::fill(state_.computed.begin(), state_.computed.end(), 0);
   state_.labels = labels ? static_cast<const int32_t*>(labels_.raw()) : nullptr;
   state_.valid_samples = samples;
@@ -225,6 +226,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
     if (stop_) break;
   }
   b.synchronize();
+  prepared_->download_choice_weight_grads(state_);
 
   if (plan_.training && full_ && arch_grads_ && !forward_only_) add_alpha_gradients();
   double sums[2];
