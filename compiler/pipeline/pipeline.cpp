@@ -359,13 +359,9 @@ Compilation compile_text(const std::string& path, std::string text, const Compil
 }
 
 Graph specialise(const Graph& supernet, const Selection& sel) {
-  PipelineOptions p;
-  p.selection = sel;
-  p.stop_after = Stage::ZeroPrune;
-  Diagnostics diags;
-  PipelineResults r = run_pipeline_from(supernet, Stage::ZeroPrune, p, diags);
-  NAS_CHECK(r.ok, "zero-prune with a given selection reported diagnostics");
-  return std::move(*r.graphs[static_cast<int>(Stage::ZeroPrune)]);
+  // The zero-prune stage's body, without a run around it: the searchers call this per
+  // sampled architecture, and a run would first copy the supernet.
+  return derive_fixed_network(supernet, sel);
 }
 
 Graph execution_graph(const Graph& network) {

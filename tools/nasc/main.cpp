@@ -306,8 +306,9 @@ int cmd_train(const Options& o, Diagnostics& diags) {
     train.batch = cfg->data.effective_mini_batch();
     train.training = true;
     eval.batch = cfg->data.eval_batch_size;
-    setup.train_plan = compile_plan(net, train);
-    setup.eval_plan = compile_plan(net, eval);
+    CompiledPlan train_plan = compile_plan_keeping_graph(net, train);
+    setup.train_plan = std::move(train_plan.plan);
+    setup.eval_plan = compile_plan_from_execution_graph(train_plan.exec, eval);
     setup.network_meta = {{"network", net.name}, {"file", o.file}};
     if (!o.arch.empty()) setup.network_meta["arch"] = o.arch;
     TrainSummary s = train_network(std::move(setup), o.output, o.resume, std::cout);
@@ -434,7 +435,7 @@ int cmd_search(const Options& o, Diagnostics& diags) {
           names += (names.empty() ? "" : "+") + supernet.arch[g].candidates[cand];
         info.names[supernet.arch[g].key] = names;
       }
-      Graph fixed = derive_fixed_network(supernet, sel);
+      Graph fixed = specialise(supernet, sel);
       NodeCosts costs = node_costs(fixed);
       std::vector<char> all(fixed.nodes.size(), 1);
       info.params = static_cast<double>(masked_sum(costs.params, all));
@@ -482,8 +483,7 @@ int cmd_search(const Options& o, Diagnostics& diags) {
       auto sel = parse_arch(supernet, "arch.json", info.arch.dump(), local);
       if (!sel) return;
       std::string svg = (std::filesystem::path(dir) / "arch.svg").string();
-      RenderResult r =
-          render_with_graphviz(graph_to_dot(derive_fixed_network(supernet, *sel)), "svg", svg);
+      RenderResult r = render_with_graphviz(graph_to_dot(specialise(supernet, *sel)), "svg", svg);
       if (r.status != RenderResult::Ok)
         std::cerr << "nasc: warning: arch.svg: " << r.message << "\n";
     };
