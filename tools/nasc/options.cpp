@@ -189,6 +189,102 @@ IrStage ir_stage(const Options& o) {
   return {*s, *s == Stage::Autodiff || o.train};
 }
 
+namespace {
+
+// The checks that need the whole command line: a command and FILE, the stage and pass
+// names, and flags given to a command they do not apply to (a mistake worth saying so,
+// not silently dropping). Sets o.error to the first problem.
+void check_combinations(Options& o, bool stage_given, bool batch_given, bool passes_given) {
+  if (o.error.empty() && o.command.empty()) o.error = "no command given";
+  if (o.error.empty() && o.file.empty())
+    o.error = "`nasc " + o.command + "` needs a " + (o.command == "opt" ? "FILE.ir" : ".nas FILE");
+  const bool ir = o.command == "ir", opt = o.command == "opt";
+  std::vector<std::string> ir_names = stage_names();
+  for (const StageAlias& alias : kStageAliases) ir_names.push_back(alias.name);
+  if (o.error.empty() && ir &&
+      std::find(ir_names.begin(), ir_names.end(), o.stage) == ir_names.end())
+    o.error = "unknown --stage `" + o.stage + "`" + did_you_mean(o.stage, ir_names) +
+              " (stages: " + joined(stage_names()) + "; also ast, ir, pruned, grad, plan, " +
+              "train-plan)";
+  // The stage `nasc ir` stops after (valid once the name is), for the checks below.
+  const IrStage stop = ir && o.error.empty() ? ir_stage(o) : IrStage{Stage::Lower, false};
+  if (o.error.empty() && ir && stop.stop_after == Stage::ZeroPrune && o.arch.empty())
+    o.error = "--stage " + o.stage + " needs --arch A.json (the selection to prune with)";
+  if (o.error.empty() && opt) o.error = check_passes(o.passes);
+  if (o.error.empty()) o.error = unknown_stage("--dump-after", o.dump_after, stage_names());
+  for (const std::string& d : o.dump_after) {
+    if (!o.error.empty()) break;
+    if (ir && *find_stage(d) > stop.stop_after)
+      o.error = "--dump-after " + d + ": the run stops before it, after " +
+                stage_info(stop.stop_after).name + " (--stage " + o.stage + ")";
+    if (opt && std::find(o.passes.begin(), o.passes.end(), d) == o.passes.end())
+      o.error = "--dump-after " + d + ": not among the --passes (" + joined(o.passes) + ")";
+  }
+  // A flag the command would ignore is a mistake worth saying so, not silently dropping.
+  auto only_for = [&](bool given, const char* flag, bool applies, const char* where) {
+    if (o.error.empty() && given && !applies)
+      o.error =
+          std::string(flag) + " does not apply to `nasc " + o.command + "`; it is for " + where;
+  };
+  const bool profile = o.command == "profile", estimate = o.command == "estimate";
+  only_for(o.json, "--json", o.command == "check" || estimate, "`nasc check` and `nasc estimate`");
+  only_for(o.all_candidates, "--all-candidates", profile, "`nasc profile`");
+  only_for(!o.lut.empty(), "--lut", estimate || o.command == "search",
+           "`nasc estimate` and `nasc search`");
+  only_for(o.measure, "--measure", estimate, "`nasc estimate`");
+  only_for(o.profile_missing, "--profile-missing", estimate, "`nasc estimate`");
+  const bool settings = o.warmup >= 0 || o.repetitions >= 0 || o.trim >= 0 || !o.statistic.empty();
+  only_for(settings, "--warmup/--repetitions/--trim/--statistic", profile || estimate,
+           "`nasc profile` and `nasc estimate`");
+  if (o.error.empty() && profile && o.output.empty())
+    o.error = "`nasc profile` needs -o LUT.json, the latency table to write (or resume)";
+  if (o.error.empty() && profile && o.all_candidates && !o.arch.empty())
+    o.error =
+        "--all-candidates and --arch exclude each other: profile the whole space or one "
+        "architecture";
+  if (o.error.empty() && estimate && settings && !o.lut.empty())
+    o.error =
+        "measurement settings come from the --lut table; --warmup/--repetitions/--trim/"
+        "--statistic apply to `nasc estimate` only without --lut";
+  only_for(!o.output.empty(), "-o",
+           o.command == "graph" || o.command == "train" || o.command == "search" || profile,
+           "`nasc graph`, `nasc train`, `nasc search` and `nasc profile`");
+  only_for(stage_given, "--stage", ir, "`nasc ir`");
+  only_for(o.no_locations, "--no-locations", ir || opt, "`nasc ir` and `nasc opt`");
+  only_for(!o.dump_after.empty(), "--dump-after", ir || opt, "`nasc ir` and `nasc opt`");
+  only_for(passes_given, "--passes", opt, "`nasc opt`");
+  only_for(o.train, "--train", ir && stop.stop_after >= Stage::Autodiff,
+           "`nasc ir --stage autodiff|fusion|memory-plan|lower`");
+  bool train = o.command == "train" || o.command == "search";
+  only_for(!o.algorithm.empty(), "-a", o.command == "search", "`nasc search`");
+  only_for(!o.config.empty(), "-c", train, "`nasc train` and `nasc search`");
+  only_for(!o.data.empty(), "--data", train, "`nasc train` and `nasc search`");
+  only_for(o.epochs > 0, "--epochs", train, "`nasc train` and `nasc search`");
+  only_for(o.threads >= 0, "--threads", train || profile || estimate,
+           "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
+  only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
+  only_for(!o.backend.empty(), "--backend", train || profile || estimate,
+           "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
+  if (o.error.empty() && train && o.output.empty())
+    o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
+  const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
+  only_for(!o.arch.empty(), "--arch", ir ? stop.stop_after >= Stage::ZeroPrune : !opt || prunes,
+           "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
+           "`nasc opt --passes ...,zero-prune,...`");
+  if (o.error.empty() && opt && prunes && o.arch.empty())
+    o.error = "--passes zero-prune needs --arch A.json (the selection to prune with)";
+  const bool plans =
+      ir ? stop.stop_after >= Stage::MemoryPlan
+         : std::find(o.passes.begin(), o.passes.end(), "memory-plan") != o.passes.end();
+  if (o.error.empty() && batch_given && !profile && !estimate && !((ir || opt) && plans))
+    o.error = "--batch does not apply to `nasc " + o.command +
+              (ir ? " --stage " + o.stage : std::string()) +
+              "`; it is for `nasc ir --stage memory-plan|lower|plan|train-plan`, `nasc opt "
+              "--passes ...,memory-plan`, `nasc profile` and `nasc estimate`";
+}
+
+}  // namespace
+
 Options parse_options(int argc, char** argv) {
   Options o;
   static const std::vector<std::string> commands = {"check", "graph",  "ir",      "opt",
@@ -330,92 +426,7 @@ Options parse_options(int argc, char** argv) {
       o.error = "unexpected argument `" + a + "`";
     }
   }
-  if (o.error.empty() && o.command.empty()) o.error = "no command given";
-  if (o.error.empty() && o.file.empty())
-    o.error = "`nasc " + o.command + "` needs a " + (o.command == "opt" ? "FILE.ir" : ".nas FILE");
-  const bool ir = o.command == "ir", opt = o.command == "opt";
-  std::vector<std::string> ir_names = stage_names();
-  for (const StageAlias& alias : kStageAliases) ir_names.push_back(alias.name);
-  if (o.error.empty() && ir &&
-      std::find(ir_names.begin(), ir_names.end(), o.stage) == ir_names.end())
-    o.error = "unknown --stage `" + o.stage + "`" + did_you_mean(o.stage, ir_names) +
-              " (stages: " + joined(stage_names()) + "; also ast, ir, pruned, grad, plan, " +
-              "train-plan)";
-  // The stage `nasc ir` stops after (valid once the name is), for the checks below.
-  const IrStage stop = ir && o.error.empty() ? ir_stage(o) : IrStage{Stage::Lower, false};
-  if (o.error.empty() && ir && stop.stop_after == Stage::ZeroPrune && o.arch.empty())
-    o.error = "--stage " + o.stage + " needs --arch A.json (the selection to prune with)";
-  if (o.error.empty() && opt) o.error = check_passes(o.passes);
-  if (o.error.empty()) o.error = unknown_stage("--dump-after", o.dump_after, stage_names());
-  for (const std::string& d : o.dump_after) {
-    if (!o.error.empty()) break;
-    if (ir && *find_stage(d) > stop.stop_after)
-      o.error = "--dump-after " + d + ": the run stops before it, after " +
-                stage_info(stop.stop_after).name + " (--stage " + o.stage + ")";
-    if (opt && std::find(o.passes.begin(), o.passes.end(), d) == o.passes.end())
-      o.error = "--dump-after " + d + ": not among the --passes (" + joined(o.passes) + ")";
-  }
-  // A flag the command would ignore is a mistake worth saying so, not silently dropping.
-  auto only_for = [&](bool given, const char* flag, bool applies, const char* where) {
-    if (o.error.empty() && given && !applies)
-      o.error =
-          std::string(flag) + " does not apply to `nasc " + o.command + "`; it is for " + where;
-  };
-  const bool profile = o.command == "profile", estimate = o.command == "estimate";
-  only_for(o.json, "--json", o.command == "check" || estimate, "`nasc check` and `nasc estimate`");
-  only_for(o.all_candidates, "--all-candidates", profile, "`nasc profile`");
-  only_for(!o.lut.empty(), "--lut", estimate || o.command == "search",
-           "`nasc estimate` and `nasc search`");
-  only_for(o.measure, "--measure", estimate, "`nasc estimate`");
-  only_for(o.profile_missing, "--profile-missing", estimate, "`nasc estimate`");
-  const bool settings = o.warmup >= 0 || o.repetitions >= 0 || o.trim >= 0 || !o.statistic.empty();
-  only_for(settings, "--warmup/--repetitions/--trim/--statistic", profile || estimate,
-           "`nasc profile` and `nasc estimate`");
-  if (o.error.empty() && profile && o.output.empty())
-    o.error = "`nasc profile` needs -o LUT.json, the latency table to write (or resume)";
-  if (o.error.empty() && profile && o.all_candidates && !o.arch.empty())
-    o.error =
-        "--all-candidates and --arch exclude each other: profile the whole space or one "
-        "architecture";
-  if (o.error.empty() && estimate && settings && !o.lut.empty())
-    o.error =
-        "measurement settings come from the --lut table; --warmup/--repetitions/--trim/"
-        "--statistic apply to `nasc estimate` only without --lut";
-  only_for(!o.output.empty(), "-o",
-           o.command == "graph" || o.command == "train" || o.command == "search" || profile,
-           "`nasc graph`, `nasc train`, `nasc search` and `nasc profile`");
-  only_for(stage_given, "--stage", ir, "`nasc ir`");
-  only_for(o.no_locations, "--no-locations", ir || opt, "`nasc ir` and `nasc opt`");
-  only_for(!o.dump_after.empty(), "--dump-after", ir || opt, "`nasc ir` and `nasc opt`");
-  only_for(passes_given, "--passes", opt, "`nasc opt`");
-  only_for(o.train, "--train", ir && stop.stop_after >= Stage::Autodiff,
-           "`nasc ir --stage autodiff|fusion|memory-plan|lower`");
-  bool train = o.command == "train" || o.command == "search";
-  only_for(!o.algorithm.empty(), "-a", o.command == "search", "`nasc search`");
-  only_for(!o.config.empty(), "-c", train, "`nasc train` and `nasc search`");
-  only_for(!o.data.empty(), "--data", train, "`nasc train` and `nasc search`");
-  only_for(o.epochs > 0, "--epochs", train, "`nasc train` and `nasc search`");
-  only_for(o.threads >= 0, "--threads", train || profile || estimate,
-           "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
-  only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
-  only_for(!o.backend.empty(), "--backend", train || profile || estimate,
-           "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
-  if (o.error.empty() && train && o.output.empty())
-    o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
-  const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
-  only_for(!o.arch.empty(), "--arch", ir ? stop.stop_after >= Stage::ZeroPrune : !opt || prunes,
-           "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
-           "`nasc opt --passes ...,zero-prune,...`");
-  if (o.error.empty() && opt && prunes && o.arch.empty())
-    o.error = "--passes zero-prune needs --arch A.json (the selection to prune with)";
-  const bool plans =
-      ir ? stop.stop_after >= Stage::MemoryPlan
-         : std::find(o.passes.begin(), o.passes.end(), "memory-plan") != o.passes.end();
-  if (o.error.empty() && batch_given && !profile && !estimate && !((ir || opt) && plans))
-    o.error = "--batch does not apply to `nasc " + o.command +
-              (ir ? " --stage " + o.stage : std::string()) +
-              "`; it is for `nasc ir --stage memory-plan|lower|plan|train-plan`, `nasc opt "
-              "--passes ...,memory-plan`, `nasc profile` and `nasc estimate`";
+  check_combinations(o, stage_given, batch_given, passes_given);
   return o;
 }
 
