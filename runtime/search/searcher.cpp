@@ -321,6 +321,12 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       kill_point_after_step(global_step);
       const double seen = static_cast<double>(totals.train_seen);
       bar.update(s + 1, totals.train_seen, totals.train_loss / seen, totals.train_correct / seen);
+      if (setup.control.on_step &&
+          !setup.control.on_step({epoch + 1, base.epochs, s + 1, steps, global_step,
+                                  totals.train_loss / seen, totals.train_correct / seen, lr})) {
+        summary.stopped = true;
+        break;
+      }
     }
     summary.probs = arch_probabilities(store);
     summary.genotype = algo->genotype(summary.probs);
@@ -372,6 +378,12 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
             ? std::string()
             : fmt::format(", {:.3f} ms", summary.genotype.latency_ms),
         seconds);
+    if (summary.stopped) {  // a partial epoch: recorded, but no checkpoint (a resume drops it)
+      bar.finish(line + " | stopped at step " + std::to_string(global_step));
+      run.log(line + " | stopped at step " + std::to_string(global_step));
+      run.write_json("arch.json", summary.genotype.arch);
+      break;
+    }
     bar.finish(line);
     run.log(line);
     nlohmann::ordered_json arch = summary.genotype.arch;
@@ -379,7 +391,12 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     arch["epoch"] = epoch + 1;
     run.write_json("arch.json", arch);
     ++summary.epochs_run;
-    if ((epoch + 1) % base.checkpoint_every == 0 || epoch + 1 == base.epochs) {
+    if (setup.control.on_epoch &&
+        !setup.control.on_epoch({epoch + 1, base.epochs, totals.train_loss / n,
+                                 totals.train_correct / n, totals.valid_loss / nv,
+                                 totals.valid_correct / nv, seconds}))
+      summary.stopped = true;
+    if ((epoch + 1) % base.checkpoint_every == 0 || epoch + 1 == base.epochs || summary.stopped) {
       Checkpoint ck;
       ck.epoch = epoch + 1;
       ck.global_step = global_step;
@@ -393,6 +410,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
       ck.extra = {{"algorithm", algorithm}, {"state", algo->save_state()}};
       save_checkpoint(dir, ck);
     }
+    if (summary.stopped) break;
   }
   if (setup.hooks.finish) setup.hooks.finish(summary.genotype, dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -28,6 +28,7 @@
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/expected_cost.h"
 #include "runtime/search/search_config.h"
+#include "runtime/train/run_control.h"
 
 namespace nas {
 
@@ -70,6 +71,9 @@ struct SearchSetup {
   SearchHooks hooks;
   nlohmann::json meta = nlohmann::json::object();  // network, file, command line
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
+  // An embedder's callbacks, which may stop the run. Random search calls on_epoch after
+  // each architecture (its records' "epoch") and no on_step.
+  RunControl control;
 };
 
 struct SearchSummary {
@@ -77,6 +81,7 @@ struct SearchSummary {
   std::vector<std::vector<double>> probs;
   double valid_accuracy = 0, seconds = 0;
   int64_t epochs_run = 0;
+  bool stopped = false;  // setup.control stopped it
 };
 
 // Runs the search into `dir` (fresh, or resumed from its checkpoint). Throws for bad

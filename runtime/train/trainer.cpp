@@ -269,8 +269,14 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
         store.zero_grads();
         ++global_step;
         kill_point_after_step(global_step);
+        if (setup.control.on_step &&
+            !setup.control.on_step({epoch + 1, cfg.epochs, mini_step / accum, steps_per_epoch,
+                                    global_step, loss_sum / seen,
+                                    static_cast<double>(correct) / seen, lr}))
+          summary.stopped = true;
       }
       bar.update(mini_step, seen, loss_sum / seen, static_cast<double>(correct) / seen);
+      if (summary.stopped) break;
     }
     EvalResult test = evaluate(evaluator, test_loader);
     double seconds =
@@ -284,6 +290,11 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
         "{:.1f} s, {:.0f} img/s",
         epoch + 1, cfg.epochs, summary.train_loss, 100 * summary.train_accuracy, test.loss,
         100 * test.accuracy, lr, seconds, seen / seconds);
+    if (summary.stopped) {  // a partial epoch: no record, the last whole epoch's checkpoint
+      bar.finish(line + " | stopped at step " + std::to_string(global_step));
+      run.log(line + " | stopped at step " + std::to_string(global_step));
+      break;
+    }
     bar.finish(line);
     run.log(line);
     nlohmann::ordered_json rec;
@@ -297,7 +308,11 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
     rec["images_per_s"] = seen / seconds;
     run.metrics(rec);
     ++summary.epochs_run;
-    if ((epoch + 1) % cfg.checkpoint_every == 0 || epoch + 1 == cfg.epochs) {
+    if (setup.control.on_epoch &&
+        !setup.control.on_epoch({epoch + 1, cfg.epochs, summary.train_loss,
+                                 summary.train_accuracy, test.loss, test.accuracy, seconds}))
+      summary.stopped = true;
+    if ((epoch + 1) % cfg.checkpoint_every == 0 || epoch + 1 == cfg.epochs || summary.stopped) {
       Checkpoint ck;
       ck.epoch = epoch + 1;
       ck.global_step = global_step;
@@ -305,10 +320,12 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
       ck.optimizer_state = opt->save_state();
       save_checkpoint(dir, ck);
     }
+    if (summary.stopped) break;
   }
   nlohmann::json wmeta = meta;
   wmeta["test_accuracy"] = summary.test_accuracy;
   wmeta["epochs"] = cfg.epochs;
+  if (summary.stopped) wmeta["stopped"] = true;
   write_tensor_file(run.path("weights"), params_to_file(store, wmeta));
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   run.log(fmt::format("done: test accuracy {:.2f}% after {} epochs; wrote {}",

@@ -17,6 +17,7 @@
 #include "runtime/exec/exec_plan.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/param_store.h"
+#include "runtime/train/run_control.h"
 #include "runtime/train/run_dir.h"
 #include "runtime/train/tensor_file.h"
 #include "runtime/train/train_config.h"
@@ -60,6 +61,7 @@ struct TrainSummary {
   int64_t epochs_run = 0;
   double test_accuracy = 0, test_loss = 0, train_accuracy = 0, train_loss = 0;
   double seconds = 0;
+  bool stopped = false;  // setup.control stopped it (run_control.h)
 };
 
 struct TrainerSetup {
@@ -68,6 +70,7 @@ struct TrainerSetup {
   ExecPlan eval_plan;   // batch = config.data.eval_batch_size
   nlohmann::json network_meta = nlohmann::json::object();  // written into the weights header
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
+  RunControl control;           // an embedder's callbacks, which may stop the run
 };
 
 // Trains into `dir` (created fresh, or resumed from its checkpoint), printing progress to
