@@ -1,5 +1,7 @@
 #include "compiler/frontend/loader.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -14,11 +16,35 @@
 namespace nas {
 namespace fs = std::filesystem;
 
+namespace {
+
+// The installed stdlib beside the binary or library this code was linked into
+// (PREFIX/bin/nasc, PREFIX/lib/libnasc.so or PREFIX/lib/<multiarch>/libnasc.so ->
+// PREFIX/share/nasc/stdlib), found from where that file is now, so that an installed
+// prefix can be moved. "" when there is none (an uninstalled build).
+std::string installed_stdlib_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&default_search_paths), &info) == 0 ||
+      info.dli_fname == nullptr)
+    return {};
+  std::error_code ec;
+  fs::path self = fs::canonical(info.dli_fname, ec);
+  if (ec) return {};
+  for (const char* up : {"..", "../.."}) {
+    fs::path dir = self.parent_path() / up / "share" / "nasc" / "stdlib";
+    if (fs::is_directory(dir, ec)) return fs::weakly_canonical(dir, ec).string();
+  }
+  return {};
+}
+
+}  // namespace
+
 std::vector<std::string> default_search_paths(const std::vector<std::string>& extra) {
   std::vector<std::string> paths = extra;
   if (const char* env = std::getenv("NASC_STDLIB")) paths.push_back(env);
-  paths.push_back(NASC_STDLIB_DIR);
-  paths.push_back(NASC_INSTALL_STDLIB_DIR);
+  static const std::string installed = installed_stdlib_dir();
+  if (!installed.empty()) paths.push_back(installed);
+  paths.push_back(NASC_STDLIB_DIR);  // the source tree's: an uninstalled build
   return paths;
 }
 

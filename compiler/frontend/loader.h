@@ -40,7 +40,8 @@ struct Program {
 std::string shadowed_builtin(const ast::ModuleDecl& m);
 
 // Where `import "x.nas"` looks after the importing file's own folder: -I folders, then
-// $NASC_STDLIB, then the stdlib of the build tree and of the install prefix.
+// $NASC_STDLIB, then the installed stdlib found relative to the nasc binary or library at
+// run time (a relocatable prefix), then the source tree's (an uninstalled build).
 std::vector<std::string> default_search_paths(const std::vector<std::string>& extra = {});
 
 std::string read_file_or_empty(const std::string& path, bool* ok);

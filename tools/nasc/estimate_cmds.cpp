@@ -11,6 +11,7 @@
 #include "compiler/estimate/estimator.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/pipeline/pipeline.h"
+#include "driver/space_latency.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/estimate/profiler.h"
 #include "runtime/exec/backend_registry.h"
@@ -20,7 +21,6 @@ namespace nas::cli {
 namespace {
 
 constexpr int64_t kDefaultTrainBatch = 64;
-constexpr size_t kListedMissing = 10;
 
 std::string bytes_text(int64_t b) {
   if (b >= 1000000) return fmt::format("{} B ({:.2f} MB)", with_commas(b), b / 1e6);
@@ -67,42 +67,12 @@ std::string settings_text(const MeasureSettings& s) {
                      s.repetitions, s.trim, s.statistic);
 }
 
-// "the latency table lacks ..." with the first missing signatures and how to fix it.
-std::string missing_message(const std::string& file, const std::string& lut,
-                            const LatencyTable& table, const ArchEstimator& est,
-                            const Selection* sel, const std::vector<std::string>& missing,
-                            const Graph& supernet) {
-  size_t needed = est.space().jobs(sel, table.device.backend).size();
-  std::string msg;
-  if (2 * missing.size() > needed)
-    msg = fmt::format(
-        "the latency table {} was profiled for another search space or input size "
-        "(network `{}`, batch {}): only {} of the {} signatures `{}` needs are in it",
-        lut, table.network, table.batch, needed - missing.size(), needed, supernet.name);
-  else
-    msg = fmt::format("the latency table {} lacks {} of the {} signatures `{}` needs", lut,
-                      missing.size(), needed, supernet.name);
-  msg += "; missing:";
-  for (size_t i = 0; i < missing.size() && i < kListedMissing; ++i) msg += "\n  " + missing[i];
-  if (missing.size() > kListedMissing)
-    msg += fmt::format("\n  ... and {} more", missing.size() - kListedMissing);
-  msg += fmt::format(
-      "\nrun `nasc profile {} -o {}` (it measures only what is missing) or "
-      "pass --profile-missing",
-      file, lut);
-  return msg;
-}
-
 // With `same_threads` false (a search, whose own thread count is its business), only the
 // hardware and libraries are compared.
 void warn_other_device(const std::string& lut, const LatencyTable& table, Diagnostics& diags,
                        bool same_threads = true) {
-  DeviceFingerprint here = current_device();
-  if (!same_threads) here.threads = table.device.threads;
-  if (here != table.device)
-    diags.warning({}, "the latency table " + lut + " was measured on another device: " +
-                          table.device.describe() + "; this machine: " + here.describe() +
-                          ". Estimates describe the table's device");
+  std::string warning = driver::other_device_warning(lut, table, same_threads);
+  if (!warning.empty()) diags.warning({}, warning);
 }
 
 }  // namespace
@@ -227,7 +197,8 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
         missing = est->missing(sel);
       }
       if (!missing.empty()) {
-        std::string msg = missing_message(o.file, o.lut, *table, *est, sel, missing, supernet);
+        std::string msg =
+            driver::missing_signatures_message(o.file, o.lut, *table, *est, sel, missing, supernet);
         diags.error({}, msg);
         return report(diags);
       }
@@ -303,26 +274,6 @@ int cmd_estimate(const Options& o, Diagnostics& diags) {
     std::cout << "\n";
   }
   return report(diags);
-}
-
-std::optional<SpaceLatencyTable> load_space_latency(const std::string& file, const std::string& lut,
-                                                    const Graph& supernet, Diagnostics& diags) {
-  SpaceLatencyTable out;
-  try {
-    out.table = std::make_unique<LatencyTable>(load_lut(lut));
-    warn_other_device(lut, *out.table, diags, false);
-    out.estimator = std::make_unique<ArchEstimator>(supernet, *out.table);
-    std::vector<std::string> missing = out.estimator->missing(nullptr);
-    if (!missing.empty()) {
-      diags.error(
-          {}, missing_message(file, lut, *out.table, *out.estimator, nullptr, missing, supernet));
-      return std::nullopt;
-    }
-  } catch (const UserError& e) {
-    diags.error({}, e.what());
-    return std::nullopt;
-  }
-  return out;
 }
 
 }  // namespace nas::cli

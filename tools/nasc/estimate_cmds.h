@@ -16,14 +16,4 @@ namespace nas::cli {
 int cmd_profile(const Options& o, Diagnostics& diags);
 int cmd_estimate(const Options& o, Diagnostics& diags);
 
-// A latency table for every sub-network of `supernet` (`nasc search`'s latency
-// regularizer): loaded, a warning when another device measured it, and an error listing
-// the signatures it lacks. nullopt after reporting an error into `diags`.
-struct SpaceLatencyTable {
-  std::unique_ptr<LatencyTable> table;  // the estimator points into it
-  std::unique_ptr<ArchEstimator> estimator;
-};
-std::optional<SpaceLatencyTable> load_space_latency(const std::string& file, const std::string& lut,
-                                                    const Graph& supernet, Diagnostics& diags);
-
 }  // namespace nas::cli

@@ -1,5 +1,6 @@
-// nasc: the command-line driver. Thin by design: parses flags, calls the compiler
-// library, prints. Exit status 0 ok, 1 user error, 2 internal error.
+// nasc: the command-line driver. Thin by design: parses flags, calls the compiler and the
+// driver library (train and search, driver/run_setup.h; the version and backends through
+// libnasc's public API), prints. Exit status 0 ok, 1 user error, 2 internal error.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -13,17 +14,13 @@
 #include "compiler/analysis/space_stats.h"
 #include "compiler/dot/graph_dot.h"
 #include "compiler/estimate/estimator.h"
-#include "compiler/estimate/expected_cost_terms.h"
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
 #include "compiler/passes/derive_arch.h"
-#include "compiler/passes/genotype.h"
-#include "compiler/passes/live_mask.h"
 #include "compiler/pipeline/pipeline.h"
-#include "runtime/exec/backend_registry.h"
-#include "runtime/search/search_config.h"
+#include "driver/run_setup.h"
+#include "nasc/nasc.h"
 #include "runtime/search/searcher.h"
-#include "runtime/train/train_config.h"
 #include "runtime/train/trainer.h"
 #include "tools/nasc/cli_output.h"
 #include "tools/nasc/estimate_cmds.h"
@@ -235,267 +232,44 @@ int cmd_opt(const Options& o, Diagnostics& diags) {
   return report(diags);
 }
 
-// A resolved config (as JSON) with its data set replaced by --data's: fashion-mnist,
-// cifar10:DIR or synthetic; the keys only the old data set takes are dropped.
-nlohmann::json with_data_flag(nlohmann::json j, const std::string& data) {
-  std::string name = data.substr(0, data.find(':'));
-  j["data"]["name"] = name;
-  j["data"].erase("dir");
-  if (name == "cifar10") j["data"]["dir"] = data.substr(data.find(':') + 1);
-  if (name != "synthetic")
-    for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
-      j["data"].erase(k);
-  return j;
-}
-
-// The config file a train or search reads: -c, or the run folder's own config.json on
-// --resume; "" for the defaults. Errors found after parsing are located there.
-std::string config_file(const Options& o) {
-  if (!o.config.empty() || !o.resume) return o.config;
-  return (std::filesystem::path(o.output) / "config.json").string();
-}
-
-// The train config: -c, or the run folder's own config.json on --resume, or the defaults;
-// then the command-line overrides.
-std::optional<TrainConfig> train_config(const Options& o, Diagnostics& diags) {
-  try {
-    std::string file = o.config;
-    if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
-    TrainConfig cfg = file.empty() ? default_train_config() : load_train_config(file);
-    if (!o.data.empty()) {
-      const std::string source = cfg.source;  // data.synthetic_* still come from the file
-      cfg = parse_train_config(with_data_flag(train_config_to_json(cfg), o.data), "--data");
-      cfg.source = source;
-    }
-    if (o.epochs > 0) cfg.epochs = o.epochs;
-    if (o.threads >= 0) cfg.threads = static_cast<int>(o.threads);
-    return cfg;
-  } catch (const UserError& e) {
-    diags.error({}, e.what());
-    return std::nullopt;
-  }
+driver::RunRequest run_request(const Options& o) {
+  driver::RunRequest r;
+  r.file = o.file;
+  r.include_paths = o.include_paths;
+  r.network = o.network;
+  r.overrides = o.overrides;
+  r.config_file = o.config;
+  r.data = o.data;
+  r.epochs = o.epochs;
+  r.threads = o.threads;
+  r.backend = o.backend;
+  r.output = o.output;
+  r.resume = o.resume;
+  r.arch = o.arch;
+  r.algorithm = o.algorithm;
+  r.lut = o.lut;
+  return r;
 }
 
 int cmd_train(const Options& o, Diagnostics& diags) {
-  std::optional<TrainConfig> cfg = train_config(o, diags);
-  if (!cfg) return report(diags);
-  CompileOptions copt;
-  copt.include_paths = o.include_paths;
-  copt.elaborate.network = o.network;
-  copt.elaborate.overrides = cfg->network;  // the config's, then --set (later wins)
-  for (const auto& kv : o.overrides) copt.elaborate.overrides.push_back(kv);
-  Compilation c = compile_file(o.file, copt, diags);
-  if (diags.has_errors() || !c.supernet) return report(diags);
-  std::optional<Graph> fixed;
-  if (!o.arch.empty()) {
-    auto sel = load_arch(*c.supernet, o.arch, diags);
-    if (!sel) return report(diags);
-    fixed = specialise(*c.supernet, *sel);
-  } else if (!c.supernet->arch.empty()) {
-    diags.error({}, "`nasc train` trains a fixed network, but `" + c.supernet->name + "` has " +
-                        std::to_string(c.supernet->arch.size()) +
-                        " choices; give --arch A.json (from `nasc search`) to select one");
-    return report(diags);
-  }
-  const Graph& net = fixed ? *fixed : *c.supernet;
-  try {
-    TrainerSetup setup;
-    setup.config = *cfg;
-    if (!o.backend.empty()) setup.backend = o.backend;
-    PlanOptions train, eval;
-    train.batch = cfg->data.effective_mini_batch();
-    train.training = true;
-    eval.batch = cfg->data.eval_batch_size;
-    CompiledPlan train_plan = compile_plan_keeping_graph(net, train);
-    setup.train_plan = std::move(train_plan.plan);
-    setup.eval_plan = compile_plan_from_execution_graph(train_plan.exec, eval);
-    setup.network_meta = {{"network", net.name}, {"file", o.file}};
-    if (!o.arch.empty()) setup.network_meta["arch"] = o.arch;
-    TrainSummary s = train_network(std::move(setup), o.output, o.resume, std::cout);
-    std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * s.test_accuracy) << "% after "
-              << cfg->epochs << " epochs (" << fmt::format("{:.0f}", s.seconds) << " s); wrote "
-              << o.output << "/weights\n";
-  } catch (const UserError& e) {
-    diags.error({}, e.what());
-  }
+  std::optional<driver::TrainRun> run = driver::train(run_request(o), diags, std::cout);
+  if (run)
+    std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * run->summary.test_accuracy)
+              << "% after " << run->config.epochs << " epochs ("
+              << fmt::format("{:.0f}", run->summary.seconds) << " s); wrote " << o.output
+              << "/weights\n";
   return report(diags);
 }
 
-// nasc search: the supernet compiled as a weight plan plus an alpha plan (darts, darts2)
-// or a forward plan (random's validation); genotypes derived
-// (compiler/passes/genotype), live masks of sampled paths and their costs computed on the
-// execution graph, all through hooks the runtime calls.
+// nasc search: the library's search (driver/run_setup.h) and its summary.
 int cmd_search(const Options& o, Diagnostics& diags) {
-  std::optional<SearchConfig> cfg;
-  try {
-    std::string file = o.config;
-    if (file.empty() && o.resume) file = (std::filesystem::path(o.output) / "config.json").string();
-    cfg = file.empty() ? default_search_config() : load_search_config(file);
-    if (!o.data.empty()) {
-      const std::string source = cfg->base.source;  // data.synthetic_* still from the file
-      cfg = parse_search_config(with_data_flag(search_config_to_json(*cfg), o.data), "--data");
-      cfg->base.source = source;
-    }
-    if (o.epochs > 0) cfg->base.epochs = o.epochs;
-    if (o.threads >= 0) cfg->base.threads = static_cast<int>(o.threads);
-    if (o.resume && !o.algorithm.empty() && o.config.empty() && o.algorithm != cfg->algorithm)
-      throw ConfigError(config_file(o), "algorithm",
-                        "this run is a `" + cfg->algorithm + "` search; resume it without -a " +
-                            "(or with -a " + cfg->algorithm + ")");
-    if (!o.algorithm.empty()) cfg->algorithm = o.algorithm;
-    if (!o.lut.empty()) cfg->regularizer.lut = o.lut;
-    if (cfg->warmup_epochs >= cfg->base.epochs && cfg->algorithm != "random")
-      throw ConfigError(config_file(o), "warmup_epochs",
-                        "must be fewer than epochs (" + std::to_string(cfg->base.epochs) +
-                            (o.epochs > 0 ? ", from --epochs" : "") + "), got " +
-                            std::to_string(cfg->warmup_epochs));
-  } catch (const UserError& e) {
-    diags.error({}, e.what());
-    return report(diags);
-  }
-  const std::string algorithm = cfg->algorithm;
-  CompileOptions copt;
-  copt.include_paths = o.include_paths;
-  copt.elaborate.network = o.network;
-  copt.elaborate.overrides = cfg->base.network;
-  for (const auto& kv : o.overrides) copt.elaborate.overrides.push_back(kv);
-  Compilation c = compile_file(o.file, copt, diags);
-  if (diags.has_errors() || !c.supernet) return report(diags);
-  const Graph& supernet = *c.supernet;
-  if (supernet.arch.empty()) {
-    diags.error({}, "`" + supernet.name +
-                        "` has no choices: there is nothing to search (use "
-                        "`nasc train` to train it)");
-    return report(diags);
-  }
-  try {
-    SearchSetup setup;
-    setup.config = *cfg;
-    if (!o.backend.empty()) setup.backend = o.backend;
-    setup.algorithm = algorithm;
-    const bool darts = algorithm == "darts" || algorithm == "darts2";
-    PlanOptions weights;
-    weights.batch = cfg->base.data.effective_mini_batch();
-    weights.training = true;
-    // The plans run the execution graph (the pipeline's cse result), and the live masks
-    // of sampled paths are computed on it: one run gives both, the other plans continue
-    // from it.
-    CompiledPlan weight_plan = compile_plan_keeping_graph(supernet, weights);
-    auto exec = std::make_shared<Graph>(std::move(weight_plan.exec));
-    setup.weight_plan = std::move(weight_plan.plan);
-    if (darts) {
-      PlanOptions alphas = weights;
-      alphas.arch_grads = true;
-      alphas.weight_grads = algorithm == "darts2";  // the unrolled step needs dL_val/dw'
-      setup.alpha_plan = compile_plan_from_execution_graph(*exec, alphas);
-    } else if (algorithm == "random") {
-      PlanOptions eval;
-      eval.batch = weights.batch;
-      setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);
-    }
-    // The hardware regularizer: its form per algorithm, and a latency table when asked for.
-    RegularizerConfig& reg = setup.config.regularizer;
-    if (reg.estimator != "none") {
-      if (algorithm == "random")
-        throw ConfigError(config_file(o), "regularizer",
-                          "random search draws architectures uniformly; a regularizer applies "
-                          "to darts, darts2 and pnas");
-      const bool pnas = algorithm == "pnas";
-      if (reg.form == "auto") reg.form = pnas ? "bound" : "linear";
-      if (pnas && reg.form != "bound")
-        throw ConfigError(config_file(o), "regularizer.form",
-                          "pnas bounds its reward, form \"bound\" (reward * min(1, bound / "
-                          "cost)^weight), not \"" +
-                              reg.form + "\"");
-      if (!pnas && reg.form == "bound")
-        throw ConfigError(config_file(o), "regularizer.form",
-                          algorithm +
-                              " adds the expected cost to its loss: form \"linear\" or "
-                              "\"mul#log\", not \"bound\"");
-    }
-    std::shared_ptr<SpaceLatencyTable> latency;
-    if (!reg.lut.empty()) {
-      std::optional<SpaceLatencyTable> loaded =
-          load_space_latency(o.file, reg.lut, supernet, diags);
-      if (!loaded) return report(diags);
-      latency = std::make_shared<SpaceLatencyTable>(std::move(*loaded));
-    }
-    setup.meta = {{"network", supernet.name},
-                  {"file", o.file},
-                  {"command", "nasc search " + o.file + " -a " + algorithm +
-                                  (o.config.empty() ? "" : " -c " + o.config) + " -o " + o.output}};
-    auto masker = std::make_shared<LiveMasker>(*exec);
-    auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
-    auto describe = [&supernet, latency](const Selection& sel) {
-      GenotypeInfo info;
-      info.arch = nlohmann::ordered_json::parse(arch_to_json(supernet, sel));
-      for (size_t g = 0; g < supernet.arch.size(); ++g) {
-        std::string names;
-        for (int cand : sel.chosen[g])
-          names += (names.empty() ? "" : "+") + supernet.arch[g].candidates[cand];
-        info.names[supernet.arch[g].key] = names;
-      }
-      Graph fixed = specialise(supernet, sel);
-      NodeCosts costs = node_costs(fixed);
-      std::vector<char> all(fixed.nodes.size(), 1);
-      info.params = static_cast<double>(masked_sum(costs.params, all));
-      info.macs = static_cast<double>(masked_sum(costs.macs, all));
-      info.activation_bytes = static_cast<double>(static_estimate(fixed, 1).activation_bytes);
-      if (latency) info.latency_ms = latency->estimator->estimate(sel).fused_ms;
-      return info;
-    };
-    setup.hooks.derive = [&supernet, describe](const std::vector<std::vector<double>>& probs) {
-      return describe(derive_genotype(supernet, probs));
-    };
-    setup.hooks.describe = [describe](const ChoiceSelection& path) {
-      return describe(Selection{path});
-    };
-    setup.hooks.live_mask = [exec, masker](const ChoiceSelection& path) {
-      std::vector<char> mask;
-      masker->compute(Selection{path}, mask);
-      return mask;
-    };
-    setup.hooks.cost = [exec, masker, exec_costs, latency](const ChoiceSelection& path) {
-      std::vector<char> mask;
-      masker->compute(Selection{path}, mask);
-      return ArchCost{static_cast<double>(masked_sum(exec_costs->params, mask)),
-                      static_cast<double>(masked_sum(exec_costs->macs, mask)),
-                      latency ? latency->estimator->estimate(Selection{path}).fused_ms : NAN};
-    };
-    if (darts && reg.estimator != "none") {
-      // DARTS' differentiable E[cost]: per execution-graph node, its cost in the unit.
-      std::vector<double> node_cost(exec->nodes.size(), 0.0);
-      if (reg.estimator == "latency") {
-        // The config parser requires regularizer.lut for the latency estimator.
-        NAS_CHECK(latency != nullptr, "a latency regularizer without a table");
-        NAS_CHECK(latency->estimator->space().graph().nodes.size() == exec->nodes.size(),
-                  "the latency table's execution graph is not the plans'");
-        node_cost = latency->estimator->node_ms();
-      } else {
-        const std::vector<int64_t>& per =
-            reg.estimator == "params" ? exec_costs->params : exec_costs->macs;
-        for (size_t i = 0; i < per.size(); ++i) node_cost[i] = static_cast<double>(per[i]);
-      }
-      setup.cost_terms = expected_cost_terms(*exec, node_cost);
-    }
-    setup.hooks.finish = [&supernet](const GenotypeInfo& info, const std::string& dir) {
-      Diagnostics local;
-      auto sel = parse_arch(supernet, "arch.json", info.arch.dump(), local);
-      if (!sel) return;
-      std::string svg = (std::filesystem::path(dir) / "arch.svg").string();
-      RenderResult r = render_with_graphviz(graph_to_dot(specialise(supernet, *sel)), "svg", svg);
-      if (r.status != RenderResult::Ok)
-        std::cerr << "nasc: warning: arch.svg: " << r.message << "\n";
-    };
-    SearchSummary s = run_search(std::move(setup), o.output, o.resume, std::cout);
-    std::cout << "found " << s.genotype.names.size() << " choices, "
-              << with_commas(static_cast<int64_t>(s.genotype.params)) << " params, "
-              << human_count(s.genotype.macs) << " MACs (" << fmt::format("{:.0f}", s.seconds)
+  std::optional<SearchSummary> s = driver::search(run_request(o), diags, std::cout);
+  if (s)
+    std::cout << "found " << s->genotype.names.size() << " choices, "
+              << with_commas(static_cast<int64_t>(s->genotype.params)) << " params, "
+              << human_count(s->genotype.macs) << " MACs (" << fmt::format("{:.0f}", s->seconds)
               << " s); wrote " << o.output << "/arch.json\nretrain it: nasc train " << o.file
               << " --arch " << o.output << "/arch.json -o RUN_DIR\n";
-  } catch (const UserError& e) {
-    diags.error({}, e.what());
-  }
   return report(diags);
 }
 
@@ -543,11 +317,11 @@ int main(int argc, char** argv) {
     return kOk;
   }
   if (o.command == "version") {
-    std::cout << "nasc " << NASC_VERSION << "\n";
+    std::cout << "nasc " << nasc::version() << "\n";
     std::cout << "backends:\n";
-    for (const nas::BackendInfo& b : nas::registered_backends())
-      std::cout << "  " << b.name << (b.name == nas::default_backend_name() ? " (default)" : "")
-                << ": " << b.description << "\n";
+    for (const nasc::BackendDescription& b : nasc::backends())
+      std::cout << "  " << b.name << (b.is_default ? " (default)" : "") << ": " << b.description
+                << "\n";
     return kOk;
   }
   if (o.command == "print-pipeline") {

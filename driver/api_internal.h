@@ -1,0 +1,62 @@
+// What libnasc's public handles hold (include/nasc/*.h declare them opaque), and the
+// conversion of the compiler's errors into nasc::Error. Internal to the driver library.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/diagnostics.h"
+#include "compiler/ir/ir.h"
+#include "compiler/passes/selection.h"
+#include "nasc/diagnostics.h"
+#include "nasc/space.h"
+#include "runtime/estimate/lut.h"
+
+namespace nasc {
+
+struct Space::Impl {
+  std::string file;
+  nas::Graph supernet;
+  std::vector<Diagnostic> warnings;
+  std::vector<Choice> choices;
+};
+
+struct Architecture::Impl {
+  std::shared_ptr<const Space::Impl> space;
+  nas::Selection selection;
+};
+
+struct LatencyTable::Impl {
+  std::string path;
+  nas::LatencyTable table;
+};
+
+namespace detail {
+
+std::vector<Diagnostic> to_public(const nas::Diagnostics& diags);
+
+// A user Error carrying every diagnostic, its message the rendered errors.
+[[noreturn]] void throw_diagnostics(const nas::Diagnostics& diags);
+
+// Runs fn, turning the compiler's and runtime's error channels into nasc::Error: a
+// nas::UserError into a user Error with its located message, an InternalError (or any
+// other exception but a nasc::Error) into an internal Error.
+template <typename F>
+auto translate_errors(F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error&) {
+    throw;
+  } catch (const nas::UserError& e) {
+    throw Error(Error::Kind::User, e.what());
+  } catch (const nas::InternalError& e) {
+    throw Error(Error::Kind::Internal, e.what());
+  } catch (const std::exception& e) {  // a library's exception: a bug, not bad input
+    throw Error(Error::Kind::Internal, std::string("internal error: ") + e.what());
+  }
+}
+
+}  // namespace detail
+}  // namespace nasc

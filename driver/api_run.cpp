@@ -1,0 +1,127 @@
+// libnasc's train and search over the driver's runs (driver/run_setup.h), and the
+// library's version and backends.
+#include <cmath>
+#include <filesystem>
+#include <ostream>
+#include <streambuf>
+
+#include "driver/api_internal.h"
+#include "driver/run_setup.h"
+#include "nasc/nasc.h"
+#include "runtime/exec/backend_registry.h"
+
+namespace nasc {
+namespace {
+
+// Where a run prints when the caller wants no output.
+class NullBuffer : public std::streambuf {
+ protected:
+  int overflow(int c) override { return c; }
+};
+
+nas::driver::RunRequest request(const RunOptions& o) {
+  nas::driver::RunRequest r;
+  r.file = o.space_file;
+  r.include_paths = o.compile.import_paths;
+  r.network = o.compile.network;
+  r.overrides = o.compile.overrides;
+  r.config_file = o.config_file;
+  r.config_json = o.config_json;
+  r.data = o.data;
+  r.epochs = o.epochs;
+  r.threads = o.threads;
+  r.backend = o.backend;
+  r.output = o.output_dir;
+  r.resume = o.resume;
+  r.arch = o.arch_file;
+  r.algorithm = o.algorithm;
+  r.lut = o.lut;
+  if (o.callbacks.on_step)
+    r.control.on_step = [cb = o.callbacks.on_step](const nas::StepReport& s) {
+      return cb({s.epoch, s.epochs, s.step, s.steps, s.global_step, s.loss, s.accuracy, s.lr});
+    };
+  if (o.callbacks.on_epoch)
+    r.control.on_epoch = [cb = o.callbacks.on_epoch](const nas::EpochReport& e) {
+      return cb({e.epoch, e.epochs, e.train_loss, e.train_accuracy, e.eval_loss, e.eval_accuracy,
+                 e.seconds});
+    };
+  return r;
+}
+
+void check_options(const RunOptions& o) {
+  if (o.space_file.empty()) throw Error(Error::Kind::User, "RunOptions::space_file: not given");
+  if (o.output_dir.empty()) throw Error(Error::Kind::User, "RunOptions::output_dir: not given");
+  if (!o.config_file.empty() && !o.config_json.empty())
+    throw Error(Error::Kind::User, "RunOptions: give config_file or config_json, not both");
+}
+
+// Runs fn(diags, out) and throws the diagnostics it reported as a user Error.
+template <typename F>
+auto run_reporting(const RunOptions& o, F&& fn) {
+  return detail::translate_errors([&] {
+    nas::Diagnostics diags;
+    NullBuffer null;
+    std::ostream quiet(&null);
+    std::ostream& out = o.log ? *o.log : quiet;
+    decltype(fn(diags, out)) result;
+    try {
+      result = fn(diags, out);
+    } catch (const nas::TooManyErrors&) {  // the error limit: the diagnostics say why
+      detail::throw_diagnostics(diags);
+    }
+    if (!result || diags.has_errors()) detail::throw_diagnostics(diags);
+    return result;
+  });
+}
+
+}  // namespace
+
+TrainResult train(const RunOptions& options) {
+  check_options(options);
+  auto run = run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
+    return nas::driver::train(request(options), diags, out);
+  });
+  const nas::TrainSummary& s = run->summary;
+  TrainResult r;
+  r.epochs_run = s.epochs_run;
+  r.train_loss = s.train_loss;
+  r.train_accuracy = s.train_accuracy;
+  r.test_loss = s.test_loss;
+  r.test_accuracy = s.test_accuracy;
+  r.seconds = s.seconds;
+  r.stopped = s.stopped;
+  r.weights_file = (std::filesystem::path(options.output_dir) / "weights").string();
+  return r;
+}
+
+SearchResult search(const RunOptions& options) {
+  check_options(options);
+  auto s = run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
+    return nas::driver::search(request(options), diags, out);
+  });
+  SearchResult r;
+  r.epochs_run = s->epochs_run;
+  r.arch_json = s->genotype.arch.dump(2);
+  r.choices = s->genotype.names;
+  r.params = s->genotype.params;
+  r.macs = s->genotype.macs;
+  r.latency_ms = s->genotype.latency_ms;
+  r.valid_accuracy = s->valid_accuracy;
+  r.seconds = s->seconds;
+  r.stopped = s->stopped;
+  r.arch_file = (std::filesystem::path(options.output_dir) / "arch.json").string();
+  return r;
+}
+
+std::string version() {
+  return NASC_VERSION;
+}
+
+std::vector<BackendDescription> backends() {
+  std::vector<BackendDescription> out;
+  for (const nas::BackendInfo& b : nas::registered_backends())
+    out.push_back({b.name, b.description, b.name == nas::default_backend_name()});
+  return out;
+}
+
+}  // namespace nasc

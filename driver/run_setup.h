@@ -1,0 +1,53 @@
+// `nasc train` and `nasc search` as library calls: the config (a file, JSON text or the
+// run folder's own on resume, then the --data/--epochs/--threads/-a/--lut overrides and
+// their checks), the space compiled, the plans built, the search hooks that connect the
+// runtime's searchers to the compiler (genotypes, live masks, costs, arch.svg), and the
+// run. The CLI and libnasc's nasc::train / nasc::search both call these. Internal to the
+// driver library.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "compiler/ir/diagnostics.h"
+#include "runtime/search/searcher.h"
+#include "runtime/train/run_control.h"
+#include "runtime/train/trainer.h"
+
+namespace nas::driver {
+
+struct RunRequest {
+  std::string file;  // the .nas file
+  std::vector<std::string> include_paths;
+  std::string network;
+  std::vector<std::pair<std::string, std::string>> overrides;  // after the config's
+  std::string config_file;                                     // -c
+  std::string config_json;  // config as text (named "<config>" in messages)
+  std::string data;         // --data
+  int64_t epochs = 0;       // > 0: --epochs
+  int64_t threads = -1;     // >= 0: --threads
+  std::string backend;      // "" = the default
+  std::string output;       // the run folder
+  bool resume = false;
+  std::string arch;       // train: an arch file
+  std::string algorithm;  // search: -a
+  std::string lut;        // search: --lut
+  RunControl control;
+};
+
+// What a train run did, and the config it ran (after the overrides).
+struct TrainRun {
+  TrainSummary summary;
+  TrainConfig config;
+};
+
+// Both report user errors into `diags` and return nullopt; they print progress to `out`.
+// Internal errors throw.
+std::optional<TrainRun> train(const RunRequest& request, Diagnostics& diags, std::ostream& out);
+std::optional<SearchSummary> search(const RunRequest& request, Diagnostics& diags,
+                                    std::ostream& out);
+
+}  // namespace nas::driver

@@ -1,0 +1,91 @@
+// libnasc's whole runs: `nasc train` and `nasc search` as calls, writing the same run
+// folder (config.json, metrics, checkpoints, weights or arch.json; docs/train.md,
+// docs/search.md), with callbacks per step and per epoch that can stop the run. Part of
+// the public API (docs/embedding.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <string>
+
+#include "nasc/space.h"
+
+namespace nasc {
+
+// After each optimizer step. epoch is 1-based; step counts the epoch's optimizer steps
+// (1-based); global_step the run's. loss and accuracy are the epoch's running means.
+struct StepInfo {
+  int64_t epoch = 0, epochs = 0;
+  int64_t step = 0, steps = 0;
+  int64_t global_step = 0;
+  double loss = 0, accuracy = 0;
+  double learning_rate = 0;
+};
+
+// After each epoch's record. eval_* are the test split's (train) or the validation
+// split's (search; 0 during warm-up epochs).
+struct EpochInfo {
+  int64_t epoch = 0, epochs = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double eval_loss = 0, eval_accuracy = 0;
+  double seconds = 0;
+};
+
+// Returning false stops the run. A stop after a step ends the epoch there: the run keeps
+// the checkpoint of its last whole epoch (so --resume continues from it) and writes its
+// results from the weights it has. A stop after an epoch writes that epoch's checkpoint
+// first. Either way the result says stopped = true.
+struct RunCallbacks {
+  std::function<bool(const StepInfo&)> on_step;
+  std::function<bool(const EpochInfo&)> on_epoch;
+};
+
+struct RunOptions {
+  std::string space_file;  // the .nas file
+  CompileOptions compile;
+  // The config (docs/train.md, docs/search.md): a file, or JSON text; neither gives the
+  // defaults. On resume without either, the run folder's own config.json.
+  std::string config_file;
+  std::string config_json;
+  std::string data;        // replaces the config's data set: fashion-mnist, cifar10:DIR, synthetic
+  int64_t epochs = 0;      // > 0 replaces the config's
+  int threads = -1;        // >= 0 replaces the config's
+  std::string backend;     // "" = the default
+  std::string output_dir;  // the run folder
+  bool resume = false;
+  std::string arch_file;        // train: the architecture of a space with choices
+  std::string algorithm;        // search: darts, darts2, pnas, random ("" = the config's)
+  std::string lut;              // search: a latency table for the regularizer
+  std::ostream* log = nullptr;  // progress and epoch lines; null prints nothing
+  RunCallbacks callbacks;
+};
+
+struct TrainResult {
+  int64_t epochs_run = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;
+  double seconds = 0;
+  bool stopped = false;      // a callback stopped it
+  std::string weights_file;  // OUTPUT/weights
+};
+
+struct SearchResult {
+  int64_t epochs_run = 0;
+  std::string arch_json;                       // the found architecture's arch file
+  std::map<std::string, std::string> choices;  // key -> picked candidate(s)
+  double params = 0, macs = 0;
+  double latency_ms = 0;  // NaN without a latency table
+  double valid_accuracy = 0;
+  double seconds = 0;
+  bool stopped = false;   // a callback stopped it
+  std::string arch_file;  // OUTPUT/arch.json
+};
+
+// Both throw nasc::Error: a user error for bad inputs (with the compiler's diagnostics
+// when the space does not compile), an internal error for a bug.
+TrainResult train(const RunOptions& options);
+SearchResult search(const RunOptions& options);
+
+}  // namespace nasc
