@@ -8,3 +8,5 @@ BUILD_DIR=${BUILD_DIR:-build-test}
 rm -rf "$BUILD_DIR"
 BUILD_DIR="$BUILD_DIR" scripts/build.sh
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+# libnasc from an installed prefix: examples/embed built and run against it.
+scripts/test_embed.sh "$BUILD_DIR"

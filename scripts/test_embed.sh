@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs nasc from a build folder into a temporary prefix, builds examples/embed against
+# that prefix alone (find_package(nasc) through CMAKE_PREFIX_PATH), profiles the example's
+# space with the installed nasc, runs the example and checks that its loss went down.
+# Usage: scripts/test_embed.sh [BUILD_DIR]   (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${1:-build}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nasc-embed.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" >/dev/null
+# The installed copy is relocatable: move it, and nothing may point back at the source tree.
+mv "$WORK/prefix" "$WORK/moved"
+PREFIX="$WORK/moved"
+cmake -S examples/embed -B "$WORK/build" -G Ninja -DCMAKE_PREFIX_PATH="$PREFIX" \
+      -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$WORK/build" >/dev/null
+
+# Imports resolve in the moved prefix's stdlib: a file only that copy has (the source
+# tree's stdlib, the uninstalled fallback, does not) is found by the installed CLI.
+cp examples/embed/space.nas "$WORK/space.nas"
+printf 'module only_installed(x: tensor) { return relu(x); }\n' > "$PREFIX/share/nasc/stdlib/embed_check.nas"
+printf 'import "embed_check.nas";\nnetwork n(x: tensor[1, 4, 4]) { return only_installed(x); }\n' \
+  > "$WORK/with_import.nas"
+(cd / && "$PREFIX/bin/nasc" check "$WORK/with_import.nas" >/dev/null)
+
+"$PREFIX/bin/nasc" profile "$WORK/space.nas" -o "$WORK/lut.json" --repetitions 5 >/dev/null
+"$WORK/build/embed" "$WORK/space.nas" "$WORK/lut.json" | tee "$WORK/out.txt"
+grep -q "went down" "$WORK/out.txt"
+grep -q "op=conv5" "$WORK/out.txt"
+echo "test_embed: ok (installed, moved, built against, ran)"
