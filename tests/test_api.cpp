@@ -169,6 +169,14 @@ TEST_CASE("api: a step callback that returns false stops train, with its checkpo
   CHECK(std::filesystem::exists(r.weights_file));
   CHECK(std::filesystem::exists(dir / "run/checkpoint"));  // epoch 1's
 
+  // Resumed without callbacks, it continues from that checkpoint: epochs 2 and 3.
+  o.callbacks.on_step = nullptr;
+  o.resume = true;
+  nasc::TrainResult resumed = nasc::train(o);
+  CHECK_FALSE(resumed.stopped);
+  CHECK(resumed.epochs_run == 2);
+  o.resume = false;
+
   // An epoch callback stops after its epoch, whose checkpoint is written.
   o.callbacks.on_step = nullptr;
   o.output_dir = dir / "run2";
@@ -211,4 +219,20 @@ TEST_CASE("api: callbacks that return false stop a search", "[api]") {
   CHECK(r2.epochs_run == 1);
   CHECK(epochs == 1);
   CHECK(std::filesystem::exists(dir / "search2/checkpoint"));
+
+  // Random search asks after each architecture it trained.
+  o.algorithm = "random";
+  o.config_json = R"({"epochs": 1, "seed": 1, "threads": 1, "random": {"samples": 4},
+    "data": {"name": "synthetic", "synthetic_samples": 256, "batch_size": 32}})";
+  o.output_dir = dir / "random";
+  epochs = 0;
+  o.callbacks.on_epoch = [&](const nasc::EpochInfo& e) {
+    epochs = static_cast<int>(e.epoch);
+    CHECK(e.epochs == 4);
+    return e.epoch < 2;
+  };
+  nasc::SearchResult r3 = nasc::search(o);
+  CHECK(r3.stopped);
+  CHECK(r3.epochs_run == 2);
+  CHECK(epochs == 2);
 }
