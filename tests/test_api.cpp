@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "cli_test_util.h"
 #include "file_test_util.h"
 #include "nasc/nasc.h"
 
@@ -108,6 +109,36 @@ TEST_CASE("api: static estimates of architectures", "[api]") {
   CHECK(conv.train_activation_bytes > conv.activation_bytes);
   CHECK(conv.train_not_applicable.empty());
   CHECK(space.estimate_supernet().params >= conv.params);
+}
+
+TEST_CASE("api: latency from a table nasc profile wrote, and a table that does not fit", "[api]") {
+  nas::test::TempDir dir;
+  const std::string lut = dir / "lut.json";
+  nas::test::CliResult p =
+      nas::test::run_nasc("profile " + kTiny + " -o " + lut + " --warmup 1 --repetitions 3");
+  INFO(p.err);
+  REQUIRE(p.status == 0);
+  nasc::LatencyTable table = nasc::LatencyTable::load(lut);
+  CHECK(table.batch() == 1);
+  CHECK(table.entries() > 0);
+  nasc::Space space = nasc::Space::compile_file(kTiny);
+  nasc::LatencyEstimator latency(space, table);
+  CHECK(latency.warning().empty());  // measured here
+  nasc::LatencyEstimate conv = latency.estimate(space.fix({{0}}));
+  CHECK(conv.fused_ms > 0);
+  CHECK(conv.accumulated_ms > 0);
+  CHECK(latency.estimate_supernet().accumulated_ms > 0);
+
+  nasc::CompileOptions wide;
+  wide.overrides = {{"width", "16"}};
+  nasc::Space other = nasc::Space::compile_file(kTiny, wide);
+  nasc::Error missing = error_of([&] { nasc::LatencyEstimator(other, table); });
+  CHECK(missing.is_user_error());
+  CHECK_THAT(std::string(missing.what()), Contains("the latency table " + lut));
+  CHECK_THAT(std::string(missing.what()), Contains("nasc profile"));
+  nasc::Error unreadable = error_of([&] { nasc::LatencyTable::load(dir / "none.json"); });
+  CHECK(unreadable.is_user_error());
+  CHECK_THAT(std::string(unreadable.what()), Contains("none.json"));
 }
 
 TEST_CASE("api: a few optimizer steps on the caller's buffers lower the loss", "[api]") {
