@@ -175,6 +175,11 @@ TEST_CASE("api: a few optimizer steps on the caller's buffers lower the loss", "
   eval.mode = nasc::Mode::Eval;
   nasc::Model evaluator = nasc::Model::build(space.fix({{0}}), eval);
   CHECK(error_of([&] { evaluator.optimizer_step(); }).is_user_error());
+  std::vector<float> eval_logits(16 * 10, NAN);
+  nasc::StepResult unlabelled = evaluator.forward(images.data(), nullptr, 16, eval_logits.data());
+  CHECK(unlabelled.loss == 0);
+  CHECK(std::isfinite(eval_logits[16 * 10 - 1]));
+  CHECK(evaluator.forward(images.data(), labels.data(), 16).loss > 0);
   nasc::ModelOptions unknown = mo;
   unknown.backend = "cpux";
   CHECK_THAT(std::string(error_of([&] { nasc::Model::build(space.fix({{0}}), unknown); }).what()),
