@@ -55,7 +55,8 @@ void check_options(const RunOptions& o) {
     throw Error(Error::Kind::User, "RunOptions: give config_file or config_json, not both");
 }
 
-// Runs fn(diags, out) and throws the diagnostics it reported as a user Error.
+// Runs fn(diags, out): its result and the warnings it reported; the errors it reported
+// are thrown as a user Error with every diagnostic.
 template <typename F>
 auto run_reporting(const RunOptions& o, F&& fn) {
   return detail::translate_errors([&] {
@@ -70,7 +71,7 @@ auto run_reporting(const RunOptions& o, F&& fn) {
       detail::throw_diagnostics(diags);
     }
     if (!result || diags.has_errors()) detail::throw_diagnostics(diags);
-    return result;
+    return std::make_pair(std::move(*result), detail::to_public(diags));
   });
 }
 
@@ -78,11 +79,13 @@ auto run_reporting(const RunOptions& o, F&& fn) {
 
 TrainResult train(const RunOptions& options) {
   check_options(options);
-  auto run = run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
+  auto [run, warnings] = run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
     return nas::driver::train(request(options), diags, out);
   });
-  const nas::TrainSummary& s = run->summary;
+  const nas::TrainSummary& s = run.summary;
   TrainResult r;
+  r.epochs = run.config.epochs;
+  r.warnings = std::move(warnings);
   r.epochs_run = s.epochs_run;
   r.train_loss = s.train_loss;
   r.train_accuracy = s.train_accuracy;
@@ -96,10 +99,13 @@ TrainResult train(const RunOptions& options) {
 
 SearchResult search(const RunOptions& options) {
   check_options(options);
-  auto s = run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
-    return nas::driver::search(request(options), diags, out);
-  });
+  auto [summary, warnings] =
+      run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
+        return nas::driver::search(request(options), diags, out);
+      });
+  const nas::SearchSummary* s = &summary;
   SearchResult r;
+  r.warnings = std::move(warnings);
   r.epochs_run = s->epochs_run;
   r.arch_json = s->genotype.arch.dump(2);
   r.choices = s->genotype.names;

@@ -9,6 +9,7 @@
 #include <iosfwd>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "nasc/space.h"
 
@@ -63,12 +64,14 @@ struct RunOptions {
 };
 
 struct TrainResult {
-  int64_t epochs_run = 0;
+  int64_t epochs = 0;      // the config's (after the overrides)
+  int64_t epochs_run = 0;  // by this call (a resumed run counts only its own)
   double train_loss = 0, train_accuracy = 0;
   double test_loss = 0, test_accuracy = 0;
   double seconds = 0;
   bool stopped = false;      // a callback stopped it
   std::string weights_file;  // OUTPUT/weights
+  std::vector<Diagnostic> warnings;
 };
 
 struct SearchResult {
@@ -79,8 +82,9 @@ struct SearchResult {
   double latency_ms = 0;  // NaN without a latency table
   double valid_accuracy = 0;
   double seconds = 0;
-  bool stopped = false;   // a callback stopped it
-  std::string arch_file;  // OUTPUT/arch.json
+  bool stopped = false;              // a callback stopped it
+  std::string arch_file;             // OUTPUT/arch.json
+  std::vector<Diagnostic> warnings;  // e.g. a latency table measured on another device
 };
 
 // Both throw nasc::Error: a user error for bad inputs (with the compiler's diagnostics

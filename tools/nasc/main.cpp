@@ -1,6 +1,6 @@
-// nasc: the command-line driver. Thin by design: parses flags, calls the compiler and the
-// driver library (train and search, driver/run_setup.h; the version and backends through
-// libnasc's public API), prints. Exit status 0 ok, 1 user error, 2 internal error.
+// nasc: the command-line driver. Thin by design: parses flags, calls libnasc's public API
+// (train, search, the version and backends) or the compiler library, prints. Exit status 0 ok, 1
+// user error, 2 internal error.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -18,7 +18,6 @@
 #include "compiler/ir/ir_printer.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/pipeline/pipeline.h"
-#include "driver/run_setup.h"
 #include "nasc/nasc.h"
 #include "runtime/search/searcher.h"
 #include "runtime/train/trainer.h"
@@ -232,45 +231,75 @@ int cmd_opt(const Options& o, Diagnostics& diags) {
   return report(diags);
 }
 
-driver::RunRequest run_request(const Options& o) {
-  driver::RunRequest r;
-  r.file = o.file;
-  r.include_paths = o.include_paths;
-  r.network = o.network;
-  r.overrides = o.overrides;
+// train and search go through libnasc's public API (include/nasc/run.h): the run's
+// options from the flags.
+nasc::RunOptions run_options(const Options& o) {
+  nasc::RunOptions r;
+  r.space_file = o.file;
+  r.compile.import_paths = o.include_paths;
+  r.compile.network = o.network;
+  r.compile.overrides = o.overrides;
   r.config_file = o.config;
   r.data = o.data;
   r.epochs = o.epochs;
-  r.threads = o.threads;
+  r.threads = static_cast<int>(o.threads);
   r.backend = o.backend;
-  r.output = o.output;
+  r.output_dir = o.output;
   r.resume = o.resume;
-  r.arch = o.arch;
+  r.arch_file = o.arch;
   r.algorithm = o.algorithm;
   r.lut = o.lut;
+  r.log = &std::cout;
   return r;
 }
 
-int cmd_train(const Options& o, Diagnostics& diags) {
-  std::optional<driver::TrainRun> run = driver::train(run_request(o), diags, std::cout);
-  if (run)
-    std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * run->summary.test_accuracy)
-              << "% after " << run->config.epochs << " epochs ("
-              << fmt::format("{:.0f}", run->summary.seconds) << " s); wrote " << o.output
-              << "/weights\n";
-  return report(diags);
+// The API's diagnostics as report() prints the compiler's: each rendered, then the count.
+int report_api(const std::vector<nasc::Diagnostic>& diags) {
+  size_t errors = 0;
+  for (const nasc::Diagnostic& d : diags) {
+    std::cerr << d.rendered;
+    if (d.severity == nasc::Severity::Error) ++errors;
+  }
+  if (errors == 0) return kOk;
+  std::cerr << errors << " error" << (errors == 1 ? "" : "s")
+            << (errors >= kMaxErrors ? " (stopped at the limit)" : "") << "\n";
+  return kUserError;
 }
 
-// nasc search: the library's search (driver/run_setup.h) and its summary.
-int cmd_search(const Options& o, Diagnostics& diags) {
-  std::optional<SearchSummary> s = driver::search(run_request(o), diags, std::cout);
-  if (s)
-    std::cout << "found " << s->genotype.names.size() << " choices, "
-              << with_commas(static_cast<int64_t>(s->genotype.params)) << " params, "
-              << human_count(s->genotype.macs) << " MACs (" << fmt::format("{:.0f}", s->seconds)
-              << " s); wrote " << o.output << "/arch.json\nretrain it: nasc train " << o.file
-              << " --arch " << o.output << "/arch.json -o RUN_DIR\n";
-  return report(diags);
+// Runs an API call: a user Error is reported (exit 1); an internal one goes on to main()
+// as an InternalError (exit 2).
+template <typename F>
+int call_api(F&& fn) {
+  try {
+    return fn();
+  } catch (const nasc::Error& e) {
+    if (!e.is_user_error()) throw InternalError(e.what());
+    if (!e.diagnostics().empty()) return report_api(e.diagnostics());
+    std::cerr << "nasc: error: " << e.what() << "\n";
+    return kUserError;
+  }
+}
+
+int cmd_train(const Options& o) {
+  return call_api([&] {
+    nasc::TrainResult r = nasc::train(run_options(o));
+    std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * r.test_accuracy) << "% after "
+              << r.epochs << " epochs (" << fmt::format("{:.0f}", r.seconds) << " s); wrote "
+              << o.output << "/weights\n";
+    return report_api(r.warnings);
+  });
+}
+
+int cmd_search(const Options& o) {
+  return call_api([&] {
+    nasc::SearchResult r = nasc::search(run_options(o));
+    std::cout << "found " << r.choices.size() << " choices, "
+              << with_commas(static_cast<int64_t>(r.params)) << " params, " << human_count(r.macs)
+              << " MACs (" << fmt::format("{:.0f}", r.seconds) << " s); wrote " << o.output
+              << "/arch.json\nretrain it: nasc train " << o.file << " --arch " << o.output
+              << "/arch.json -o RUN_DIR\n";
+    return report_api(r.warnings);
+  });
 }
 
 int run_checked(const Options& o, Diagnostics& diags);
@@ -290,8 +319,8 @@ int run(const Options& o) {
 }
 
 int run_checked(const Options& o, Diagnostics& diags) {
-  if (o.command == "train") return cmd_train(o, diags);
-  if (o.command == "search") return cmd_search(o, diags);
+  if (o.command == "train") return cmd_train(o);
+  if (o.command == "search") return cmd_search(o);
   if (o.command == "profile") return cmd_profile(o, diags);
   if (o.command == "estimate") return cmd_estimate(o, diags);
   if (o.command == "ir") return cmd_ir(o, diags);
