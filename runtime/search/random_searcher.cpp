@@ -214,9 +214,8 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
     ck.extra = {{"algorithm", "random"}, {"best", best}, {"best_valid_acc", best_acc}};
     save_checkpoint(dir, ck);
     ++summary.epochs_run;
-    if (setup.control.on_epoch &&
-        !setup.control.on_epoch({i + 1, count, t.train_loss, t.train_acc, t.valid_loss,
-                                 t.valid_acc, seconds})) {
+    if (setup.control.on_epoch && !setup.control.on_epoch({i + 1, count, t.train_loss, t.train_acc,
+                                                           t.valid_loss, t.valid_acc, seconds})) {
       summary.stopped = true;
       break;
     }

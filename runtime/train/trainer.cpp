@@ -309,8 +309,8 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
     run.metrics(rec);
     ++summary.epochs_run;
     if (setup.control.on_epoch &&
-        !setup.control.on_epoch({epoch + 1, cfg.epochs, summary.train_loss,
-                                 summary.train_accuracy, test.loss, test.accuracy, seconds}))
+        !setup.control.on_epoch({epoch + 1, cfg.epochs, summary.train_loss, summary.train_accuracy,
+                                 test.loss, test.accuracy, seconds}))
       summary.stopped = true;
     if ((epoch + 1) % cfg.checkpoint_every == 0 || epoch + 1 == cfg.epochs || summary.stopped) {
       Checkpoint ck;
