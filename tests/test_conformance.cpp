@@ -25,6 +25,7 @@
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "tests/cpu_test_util.h"
+#include "tests/gradient_check_util.h"
 
 using namespace nas;
 
@@ -192,53 +193,7 @@ std::set<std::string> check_gradients(const OpNetwork& net, const BackendInfo& b
   std::vector<int32_t> labels;
   for (int64_t i = 0; i < kBatch; ++i) labels.push_back(label(rng));
   auto loss = [&] { return ex.run(x.data(), labels.data(), kBatch).loss_sum / kBatch; };
-  store.zero_grads();
-  loss();
-  std::vector<std::vector<float>> grads;
-  for (const StoredParam& p : store.params())
-    grads.push_back(p.grad.empty() ? std::vector<float>{} : store.read(p.grad));
-  std::vector<std::vector<float>> alpha_grads;
-  for (const StoredArch& a : store.arch()) alpha_grads.push_back(store.read(a.alpha_grad));
-
-  size_t checked = 0, bad = 0;
-  auto set = [&](DeviceBuffer& buffer, size_t i, float value) {
-    store.backend().upload(buffer, &value, sizeof value, i * sizeof value);
-    store.backend().synchronize();
-  };
-  auto compare = [&](DeviceBuffer& buffer, size_t i, double analytic, const std::string& what) {
-    const float eps = 1e-3f;
-    const float saved = store.read(buffer)[i];
-    const float hi = saved + eps, lo = saved - eps;
-    set(buffer, i, hi);
-    double up = loss();
-    set(buffer, i, lo);
-    double down = loss();
-    set(buffer, i, saved);
-    double numeric = (up - down) / (static_cast<double>(hi) - lo);
-    ++checked;
-    if (std::abs(numeric - analytic) >
-        3e-3 + 0.05 * std::max(std::abs(numeric), std::abs(analytic))) {
-      ++bad;
-      UNSCOPED_INFO(what << ": analytic " << analytic << ", numeric " << numeric);
-    }
-  };
-  for (size_t t = 0; t < store.params().size(); ++t) {
-    StoredParam& p = store.params()[t];
-    if (!p.spec.trainable) continue;
-    std::uniform_int_distribution<size_t> pick(0, grads[t].size() - 1);
-    for (int k = 0; k < 6; ++k) {
-      size_t i = pick(rng);
-      compare(p.value, i, grads[t][i], p.spec.name + "[" + std::to_string(i) + "]");
-    }
-  }
-  for (size_t g = 0; g < store.arch().size(); ++g) {
-    StoredArch& a = store.arch()[g];
-    for (size_t i = 0; i < alpha_grads[g].size(); ++i)
-      compare(a.alpha, i, alpha_grads[g][i], "alpha " + a.spec.key + "[" + std::to_string(i) + "]");
-  }
-  INFO(checked << " entries checked");
-  CHECK(checked > 0);
-  CHECK(bad == 0);
+  test::check_store_gradients(store, loss, rng, 6);
   return ops;
 }
 
