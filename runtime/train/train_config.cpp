@@ -91,142 +91,106 @@ double synthetic_bytes(const DataConfig& d) {
   return bytes;
 }
 
-// The sections of a train config, read through ConfigSection (support/config_section.h)
-// like every strict config; `file_` names the config in messages.
-class Parser {
- public:
-  explicit Parser(const std::string& file) : file_(file) {}
+// The sections of a train config are read through ConfigSection
+// (support/config_section.h), the strict reader every config shares: its errors name the
+// file and the key path the same way everywhere.
 
-  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
-    throw ConfigError(file_, path, what);
-  }
-
-  void require_object(const json& j, const std::string& path) const {
-    ConfigSection(j, file_, path);
-  }
-
-  void check_keys(const json& obj, const std::string& path,
-                  const std::vector<std::string>& allowed) const {
-    ConfigSection(obj, file_, path).check_keys(allowed);
-  }
-
-  int64_t get_int(const json& obj, const std::string& path, const char* key, int64_t def,
-                  int64_t min, int64_t max = std::numeric_limits<int64_t>::max()) const {
-    return ConfigSection(obj, file_, path).get_int(key, def, min, max);
-  }
-
-  bool get_bool(const json& obj, const std::string& path, const char* key, bool def) const {
-    return ConfigSection(obj, file_, path).get_bool(key, def);
-  }
-
-  std::string get_string(const json& obj, const std::string& path, const char* key,
-                         const std::string& def) const {
-    return ConfigSection(obj, file_, path).get_string(key, def);
-  }
-
-  DataConfig parse_data(const json& j, const DataConfig& def) const;
-  OptimizerConfig parse_optimizer(const json& j, const OptimizerConfig& def) const;
-  std::vector<std::pair<std::string, std::string>> parse_network(const json& j) const;
-
- private:
-  std::string file_;
-};
-
-DataConfig Parser::parse_data(const json& j, const DataConfig& def) const {
-  const std::string P = "data";
-  require_object(j, P);
-  check_keys(j, P, kDataKeys);
+DataConfig parse_data(const ConfigSection& data, const DataConfig& def) {
+  const json& j = data.value();
+  data.check_keys(kDataKeys);
   DataConfig d = def;
-  d.name = get_string(j, P, "name", def.name);
+  d.name = data.get_string("name", def.name);
   const bool synthetic = d.name == "synthetic";
   if (d.name != "fashion-mnist" && d.name != "cifar10" && !synthetic)
-    fail(P + ".name",
-         "unknown data set \"" + d.name + "\"" +
-             did_you_mean_or_choices(d.name, {"fashion-mnist", "cifar10", "synthetic"}));
+    data.fail("name",
+              "unknown data set \"" + d.name + "\"" +
+                  did_you_mean_or_choices(d.name, {"fashion-mnist", "cifar10", "synthetic"}));
   if (synthetic) {
-    if (j.contains("dir")) fail(P + ".dir", "not used with synthetic data");
+    if (j.contains("dir")) data.fail("dir", "not used with synthetic data");
     d.dir.clear();
   } else {
     for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
       if (j.contains(k))
-        fail(P + "." + k, "only for \"name\": \"synthetic\" (data.name is \"" + d.name + "\")");
+        data.fail(k, "only for \"name\": \"synthetic\" (data.name is \"" + d.name + "\")");
     // The default folder belongs to Fashion-MNIST; switching the data set drops it.
-    d.dir = get_string(j, P, "dir", d.name == def.name ? def.dir : "");
+    d.dir = data.get_string("dir", d.name == def.name ? def.dir : "");
     if (d.dir.empty() && d.name == "fashion-mnist") d.dir = kFashionMnistDir;
     if (d.dir.empty())
-      fail(P + ".dir", d.name == "cifar10"
+      data.fail("dir", d.name == "cifar10"
                            ? "required for cifar10: the folder holding data_batch_1.bin .. "
                              "test_batch.bin (or cifar-10-batches-bin/)"
                            : "required");
   }
 
-  d.batch_size = get_int(j, P, "batch_size", def.batch_size, 1);
-  d.mini_batch = get_int(j, P, "mini_batch", j.contains("batch_size") ? 0 : def.mini_batch, 0);
+  d.batch_size = data.get_int("batch_size", def.batch_size, 1);
+  d.mini_batch = data.get_int("mini_batch", j.contains("batch_size") ? 0 : def.mini_batch, 0);
   if (d.mini_batch == 0) d.mini_batch = d.batch_size;
   if (d.batch_size % d.mini_batch != 0)
-    fail(P + ".mini_batch", "must divide data.batch_size (" + std::to_string(d.batch_size) +
+    data.fail("mini_batch", "must divide data.batch_size (" + std::to_string(d.batch_size) +
                                 "), got " + std::to_string(d.mini_batch));
   accumulation_steps(d.batch_size, d.mini_batch);  // the trainer's own check: cannot fail now
-  d.eval_batch_size = get_int(j, P, "eval_batch_size", def.eval_batch_size, 1);
+  d.eval_batch_size = data.get_int("eval_batch_size", def.eval_batch_size, 1);
   if (auto it = j.find("train_portion"); it != j.end()) {
-    if (!it->is_number()) fail(P + ".train_portion", "expected a number, got " + json_kind(*it));
+    if (!it->is_number()) data.fail("train_portion", "expected a number, got " + json_kind(*it));
     double v = it->get<double>();
     if (!(v > 0 && v <= 1))
-      fail(P + ".train_portion", "must be in (0, 1], got " + config_number_text(v));
+      data.fail("train_portion", "must be in (0, 1], got " + config_number_text(v));
     d.train_portion = v;
   }
-  d.limit_train = get_int(j, P, "limit_train", def.limit_train, 0);
-  d.limit_test = get_int(j, P, "limit_test", def.limit_test, 0);
+  d.limit_train = data.get_int("limit_train", def.limit_train, 0);
+  d.limit_test = data.get_int("limit_test", def.limit_test, 0);
 
   if (auto it = j.find("augment"); it != j.end()) {
-    const std::string A = P + ".augment";
-    require_object(*it, A);
-    check_keys(*it, A, kAugmentKeys);
+    const ConfigSection augment = data.section("augment");
+    augment.check_keys(kAugmentKeys);
     d.augment.crop_padding =
-        static_cast<int>(get_int(*it, A, "crop_padding", def.augment.crop_padding, 0, 1024));
-    d.augment.hflip = get_bool(*it, A, "hflip", def.augment.hflip);
-    d.augment.cutout = static_cast<int>(get_int(*it, A, "cutout", def.augment.cutout, 0, 4096));
-    d.normalize = get_bool(*it, A, "normalize", def.normalize);
+        static_cast<int>(augment.get_int("crop_padding", def.augment.crop_padding, 0, 1024));
+    d.augment.hflip = augment.get_bool("hflip", def.augment.hflip);
+    d.augment.cutout = static_cast<int>(augment.get_int("cutout", def.augment.cutout, 0, 4096));
+    d.normalize = augment.get_bool("normalize", def.normalize);
   }
 
   if (synthetic) {
-    d.synthetic_samples = get_int(j, P, "synthetic_samples", def.synthetic_samples, 1);
-    d.synthetic_classes = get_int(j, P, "synthetic_classes", def.synthetic_classes, 2, 1 << 20);
+    d.synthetic_samples = data.get_int("synthetic_samples", def.synthetic_samples, 1);
+    d.synthetic_classes = data.get_int("synthetic_classes", def.synthetic_classes, 2, 1 << 20);
     if (auto it = j.find("synthetic_shape"); it != j.end()) {
-      const std::string S = P + ".synthetic_shape";
+      const std::string S = data.key_path("synthetic_shape");
       if (!it->is_array() || it->size() != 3)
-        fail(S,
-             "expected [C, H, W], got " +
-                 (it->is_array() ? "an array of " + std::to_string(it->size()) : json_kind(*it)));
+        data.fail(
+            "synthetic_shape",
+            "expected [C, H, W], got " +
+                (it->is_array() ? "an array of " + std::to_string(it->size()) : json_kind(*it)));
       d.synthetic_shape.clear();
       for (size_t k = 0; k < 3; ++k) {
         const json& e = (*it)[k];
         const std::string pk = S + "[" + std::to_string(k) + "]";
-        if (!e.is_number_integer()) fail(pk, "expected an integer, got " + json_kind(e));
+        if (!e.is_number_integer())
+          throw ConfigError(data.file(), pk, "expected an integer, got " + json_kind(e));
         // Signed or unsigned alike: a config written back by train_config_to_json holds
         // signed integers.
         const bool in_range = e.is_number_unsigned()
                                   ? e.get<uint64_t>() >= 1 && e.get<uint64_t>() <= 65536
                                   : e.get<int64_t>() >= 1 && e.get<int64_t>() <= 65536;
-        if (!in_range) fail(pk, "must be in [1, 65536], got " + e.dump());
+        if (!in_range) throw ConfigError(data.file(), pk, "must be in [1, 65536], got " + e.dump());
         d.synthetic_shape.push_back(e.get<int64_t>());
       }
     }
     // make_synthetic keeps the whole set in memory as bytes; refuse what it would refuse.
     // Without a shape the network's is checked when it is known (resolve_synthetic_data).
     if (!d.synthetic_shape.empty() && synthetic_bytes(d) > kMaxSyntheticBytes)
-      fail(P + ".synthetic_samples",
-           std::to_string(d.synthetic_samples) + " samples of this shape need over 2 GiB");
+      data.fail("synthetic_samples",
+                std::to_string(d.synthetic_samples) + " samples of this shape need over 2 GiB");
   }
   return d;
 }
 
-OptimizerConfig Parser::parse_optimizer(const json& j, const OptimizerConfig& def) const {
-  const std::string P = "optimizer";
-  require_object(j, P);
-  check_keys(j, P, all_optimizer_keys());
+OptimizerConfig parse_optimizer(const ConfigSection& optimizer, const OptimizerConfig& def) {
+  const json& j = optimizer.value();
+  const std::string& P = optimizer.path();
+  const std::string& file = optimizer.file();
+  optimizer.check_keys(all_optimizer_keys());
   if (auto it = j.find("schedule"); it != j.end() && it->is_object())
-    check_keys(*it, P + ".schedule", all_schedule_keys());
+    optimizer.section("schedule").check_keys(all_schedule_keys());
 
   // Keys given for the default optimizer override its settings (so {"lr": 0.1} is enough);
   // naming another optimizer or schedule starts from that one's own defaults.
@@ -247,11 +211,11 @@ OptimizerConfig Parser::parse_optimizer(const json& j, const OptimizerConfig& de
       if (!j.contains(it.key())) from_default.insert(it.key());
   }
   try {
-    return parse_optimizer_config(merged, P, file_);
+    return parse_optimizer_config(merged, P, file);
   } catch (const ConfigError& e) {
     for (const std::string& k : from_default)
       if (e.key_path() == P + "." + k)
-        throw ConfigError(file_, e.key_path(),
+        throw ConfigError(file, e.key_path(),
                           e.message() + " (\"" + k +
                               "\" comes from the default optimizer settings; set it explicitly)");
     throw;
@@ -265,17 +229,18 @@ bool is_identifier(const std::string& s) {
   });
 }
 
-std::vector<std::pair<std::string, std::string>> Parser::parse_network(const json& j) const {
-  require_object(j, "network");
+std::vector<std::pair<std::string, std::string>> parse_network(const ConfigSection& network) {
+  const json& j = network.value();
   std::vector<std::pair<std::string, std::string>> out;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string p = "network." + it.key();
+    const std::string p = network.key_path(it.key());
     if (!is_identifier(it.key()))
-      fail(p, "not a parameter name (letters, digits and _, not starting with a digit)");
+      network.fail(it.key(),
+                   "not a parameter name (letters, digits and _, not starting with a digit)");
     try {
       out.emplace_back(it.key(), json_to_nas_literal(*it, p));
     } catch (const ConfigError& e) {
-      throw ConfigError(file_, e.key_path(), e.message());
+      throw ConfigError(network.file(), e.key_path(), e.message());
     }
   }
   return out;
@@ -381,23 +346,25 @@ TrainConfig default_train_config() {
 }
 
 TrainConfig parse_train_config(const json& j, const std::string& path_for_messages) {
-  Parser p(path_for_messages);
-  if (!j.is_object()) p.fail("", "expected a JSON object at the top level, got " + json_kind(j));
-  p.check_keys(j, "", kTopKeys);
+  if (!j.is_object())
+    throw ConfigError(path_for_messages, "",
+                      "expected a JSON object at the top level, got " + json_kind(j));
+  const ConfigSection top(j, path_for_messages, "");
+  top.check_keys(kTopKeys);
   TrainConfig c = default_train_config();
-  c.epochs = p.get_int(j, "", "epochs", c.epochs, 1);
-  if (auto it = j.find("seed"); it != j.end()) {
-    if (!it->is_number_integer()) p.fail("seed", "expected an integer, got " + json_kind(*it));
-    if (!it->is_number_unsigned()) p.fail("seed", "must be >= 0, got " + it->dump());
-    c.seed = it->get<uint64_t>();
+  c.epochs = top.get_int("epochs", c.epochs, 1);
+  if (const json* seed = top.find("seed")) {
+    if (!seed->is_number_integer())
+      top.fail("seed", "expected an integer, got " + json_kind(*seed));
+    if (!seed->is_number_unsigned()) top.fail("seed", "must be >= 0, got " + seed->dump());
+    c.seed = seed->get<uint64_t>();
   }
-  c.threads = static_cast<int>(p.get_int(j, "", "threads", c.threads, 0, 65536));
-  c.log_every = p.get_int(j, "", "log_every", c.log_every, 1);
-  c.checkpoint_every = p.get_int(j, "", "checkpoint_every", c.checkpoint_every, 1);
-  if (auto it = j.find("data"); it != j.end()) c.data = p.parse_data(*it, c.data);
-  if (auto it = j.find("optimizer"); it != j.end())
-    c.optimizer = p.parse_optimizer(*it, c.optimizer);
-  if (auto it = j.find("network"); it != j.end()) c.network = p.parse_network(*it);
+  c.threads = static_cast<int>(top.get_int("threads", c.threads, 0, 65536));
+  c.log_every = top.get_int("log_every", c.log_every, 1);
+  c.checkpoint_every = top.get_int("checkpoint_every", c.checkpoint_every, 1);
+  if (top.has("data")) c.data = parse_data(top.section("data"), c.data);
+  if (top.has("optimizer")) c.optimizer = parse_optimizer(top.section("optimizer"), c.optimizer);
+  if (top.has("network")) c.network = parse_network(top.section("network"));
   c.source = path_for_messages;
   return c;
 }
