@@ -5,7 +5,7 @@
 //     from it the float64 reference and whether the op maps 0 to 0;
 //   - the CPU backend (runtime/cpu): an activation with no oneDNN algorithm runs the generic
 //     elementwise kernel over this entry's functions, so a new activation needs no CPU code.
-// It lives in support/ because runtime/ must not include compiler/ (DESIGN.md section 3),
+// It lives in support/ because runtime/ must not include compiler/ (docs/architecture.md),
 // and a plan step names its op, which is all a backend needs to find the entry.
 #pragma once
 

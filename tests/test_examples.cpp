@@ -1,8 +1,8 @@
 // The example search spaces (examples/*.nas) and the standard library (stdlib/*.nas):
 // every example compiles without a diagnostic, and parameter and MAC counts match
 // numbers computed independently of nasc (torchvision's MobileNetV2, the DARTS
-// reference network of shared/peers/darts_torch.py, and hand counts for the small
-// examples).
+// supernet as PyTorch builds it in bench/peers/darts_step_torch.py, and hand counts for
+// the small examples).
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -126,10 +126,10 @@ TEST_CASE("zero_join: selecting zero prunes conv1 and conv2", "[examples]") {
   CHECK(params_of(conv2) == 3 * 8 * 9 + 2 * 8 * 8 * 9);
 }
 
-TEST_CASE("darts: the DARTS supernet of darts_torch.py", "[examples][darts]") {
+TEST_CASE("darts: the DARTS supernet of bench/peers/darts_step_torch.py", "[examples][darts]") {
   Graph g = compile_example("darts.nas");
   SpaceStats s = space_stats(g);
-  CHECK(s.supernet_params == 1930618);  // sum(p.numel()) of darts_torch.Network()
+  CHECK(s.supernet_params == 1930618);  // weights of darts_step_torch.Supernet() (alphas aside)
   REQUIRE(g.arch.size() == 28);
   std::set<std::string> keys;
   for (const ArchGroup& group : g.arch) {
@@ -148,7 +148,7 @@ TEST_CASE("darts: the DARTS supernet of darts_torch.py", "[examples][darts]") {
   REQUIRE(g.inputs.size() == 1);
   CHECK(g.nodes[g.inputs[0]].shape == Shape{3, 32, 32});
 
-  // Every edge sep_conv_5x5: the largest sub-network (counted by hand from darts_torch).
+  // Every edge sep_conv_5x5: the largest sub-network (counted by hand from darts_step_torch.py).
   CHECK(params_of(specialise(
             g, select_by_name(g, [](const ArchGroup&) { return "sep_conv_5x5"; }))) == 767866);
   // Every edge `none`: everything is cut but the classifier (256 -> 10).
@@ -184,7 +184,7 @@ TEST_CASE("darts: a genotype is an arch file with `none` on the dropped edges",
   // Per normal cell: 5 sep_conv_3x3 (2 depthwise convs each) + 1 dil_conv_3x3.
   CHECK(count_ops(fixed, "dwconv") == 6 * 11);
   CHECK(count_ops(fixed, "max_pool") == 2 * 5);
-  // The search network (affine=false) with these ops, counted by hand from darts_torch.
+  // The search network (affine=false) with these ops, counted by hand from darts_step_torch.py.
   CHECK(params_of(fixed) == 239898);
 }
 
@@ -194,7 +194,7 @@ TEST_CASE("darts_fmnist: the small DARTS space for Fashion-MNIST", "[examples][d
   CHECK(g.nodes[g.inputs[0]].shape == Shape{1, 28, 28});
   CHECK(g.arch.size() == 18);  // 3 nodes: 2 + 3 + 4 = 9 edges per cell type
   for (const ArchGroup& group : g.arch) CHECK(group.candidates == kDartsPrimitives);
-  // darts_torch.Network(C=8, layers=5, steps=3, mult=3, cin=1) has the same count.
+  // darts_step_torch.Supernet(c=8, cells=5, nodes=3, in_channels=1): the same weights.
   CHECK(params_of(g) == 256066);
 }
 

@@ -1,4 +1,4 @@
-// The backend interface (DESIGN.md section 3, "Backends own memory"). A Backend is a
+// The backend interface (docs/architecture.md, "Backends"). A Backend is a
 // device: it owns the memory that values, parameters, gradients and optimizer state live
 // in (DeviceBuffer), copies between that memory and the host only when asked (upload,
 // download), runs the optimizer updates and the few vector operations training needs on
