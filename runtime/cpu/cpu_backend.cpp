@@ -151,12 +151,65 @@ class CpuPlan : public PreparedPlan {
     return b;
   }
 
+  // One closure per step, built by the step's family.
   StepFn build(const Step& s) {
+    switch (s.kind) {
+      case StepKind::Input:
+      case StepKind::View:
+      case StepKind::Copy:
+      case StepKind::Zero:
+      case StepKind::Crop:
+      case StepKind::CropGrad:
+        return build_data_movement(s);
+      case StepKind::Conv:
+      case StepKind::ConvGradInput:
+      case StepKind::ConvGradWeight:
+        return build_conv(s);
+      case StepKind::Linear:
+      case StepKind::LinearGradInput:
+      case StepKind::LinearGradWeight:
+        return build_linear(s);
+      case StepKind::BatchNorm:
+      case StepKind::BatchNormGrad:
+        return build_batchnorm(s);
+      case StepKind::Activation:
+      case StepKind::ActivationGrad:
+        return build_activation(s);
+      case StepKind::Pool:
+      case StepKind::PoolGrad:
+      case StepKind::GlobalAvgPool:
+      case StepKind::GlobalAvgPoolGrad:
+        return build_pooling(s);
+      case StepKind::Add:
+      case StepKind::Concat:
+      case StepKind::ConcatGrad:
+      case StepKind::Scale:
+        return build_combine(s);
+      case StepKind::Dropout:
+      case StepKind::DropoutGrad:
+        return build_dropout(s);
+      case StepKind::Choice:
+      case StepKind::ChoiceGradInput:
+      case StepKind::ChoiceGradArch:
+        return build_choice(s);
+      case StepKind::CrossEntropy:
+      case StepKind::CrossEntropyGrad:
+        return build_loss(s);
+    }
+    unsupported(s);
+  }
+
+  [[noreturn]] static void unsupported(const Step& s) {
+    internal_error(__FILE__, __LINE__, "cpu backend: unsupported step " + s.op);
+  }
+
+  // Steps that move or fill memory: inputs and views (computed when what they view is),
+  // copies, zeros and crops.
+  StepFn build_data_movement(const Step& s) {
     const int out = s.node;
     switch (s.kind) {
       case StepKind::Input:
       case StepKind::View:
-        // Computed when what it views is.
         return [in = s.inputs.empty() ? -1 : s.inputs[0]](RunState& st) {
           return in < 0 || st.computed[in] != 0;
         };
@@ -165,195 +218,9 @@ class CpuPlan : public PreparedPlan {
           std::memcpy(st.values[out], st.values[in], sizeof(float) * n);
           return true;
         };
-      case StepKind::Conv: {
-        auto k = conv2d_kernel(conv_params(s));
-        return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
-          k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::ConvGradInput: {
-        auto k = conv2d_kernel(conv_params(s));
-        return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
-          k->backward_data(st.values[dy], st.param[w], st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::ConvGradWeight: {
-        auto k = conv2d_kernel(conv_params(s));
-        return
-            [this, k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
-              const Conv2dParams& p = k->params();
-              k->backward_weights(st.values[x], st.values[dy], scratch_.data(),
-                                  b >= 0 ? scratch2_.data() : nullptr);
-              accumulate(st.grad[w], scratch_.data(), p.weight_size());
-              if (b >= 0) accumulate(st.grad[b], scratch2_.data(), p.bias_size());
-              return true;
-            };
-      }
-      case StepKind::Linear: {
-        auto k = linear_kernel(linear_params(s));
-        return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
-          k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::LinearGradInput: {
-        auto k = linear_kernel(linear_params(s));
-        return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
-          k->backward_data(st.values[dy], st.param[w], st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::LinearGradWeight: {
-        auto k = linear_kernel(linear_params(s));
-        return
-            [this, k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
-              const LinearParams& p = k->params();
-              k->backward_weights(st.values[x], st.values[dy], scratch_.data(),
-                                  b >= 0 ? scratch2_.data() : nullptr);
-              accumulate(st.grad[w], scratch_.data(), p.weight_size());
-              if (b >= 0) accumulate(st.grad[b], scratch2_.data(), p.bias_size());
-              return true;
-            };
-      }
-      case StepKind::BatchNorm: {
-        auto k = batchnorm_kernel(batchnorm_params(s));
-        if (!plan_->training)
-          return [k, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
-                  rv = s.running_var, out](RunState& st) {
-            k->forward_inference(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
-                                 sh >= 0 ? st.param[sh] : nullptr, st.param[rm], st.param[rv],
-                                 st.values[out]);
-            return true;
-          };
-        int64_t c = k->params().c;
-        float* stats = reinterpret_cast<float*>(state(s.state, 2 * c * sizeof(float)).data());
-        return [k, stats, c, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
-                rv = s.running_var, out](RunState& st) {
-          k->forward_training(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
-                              sh >= 0 ? st.param[sh] : nullptr, st.values[out], stats, stats + c,
-                              st.param[rm], st.param[rv]);
-          return true;
-        };
-      }
-      case StepKind::BatchNormGrad: {
-        auto k = batchnorm_kernel(batchnorm_params(s));
-        int64_t c = k->params().c;
-        float* stats = reinterpret_cast<float*>(state(s.state, 2 * c * sizeof(float)).data());
-        return [this, k, stats, c, dy = s.inputs[0], x = s.inputs[1], sc = s.weight, sh = s.bias,
-                out](RunState& st) {
-          bool affine = sc >= 0;
-          k->backward(st.values[x], st.values[dy], stats, stats + c,
-                      affine ? st.param[sc] : nullptr, st.values[out],
-                      affine ? scratch_.data() : nullptr, affine ? scratch2_.data() : nullptr);
-          if (affine) {
-            accumulate(st.grad[sc], scratch_.data(), c);
-            accumulate(st.grad[sh], scratch2_.data(), c);
-          }
-          return true;
-        };
-      }
-      case StepKind::Activation: {
-        if (!eltwise_kind_of(s.fwd_op)) return generic_activation(s);
-        auto k = eltwise_kernel(eltwise_params(s));
-        return [k, x = s.inputs[0], out](RunState& st) {
-          k->forward(st.values[x], st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::ActivationGrad: {
-        if (!eltwise_kind_of(s.fwd_op)) return generic_activation(s);
-        auto k = eltwise_kernel(eltwise_params(s));
-        return [k, dy = s.inputs[0], x = s.inputs[1], out](RunState& st) {
-          k->backward(st.values[x], st.values[dy], st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::Pool: {
-        auto k = pool2d_kernel(pool_params(s));
-        void* ws = nullptr;
-        if (k->workspace_bytes() > 0 && s.state >= 0)
-          ws = state(s.state, k->workspace_bytes()).data();
-        if (k->workspace_bytes() > 0 && ws == nullptr) {
-          // Inference: max pooling still writes a workspace; it is scratch here.
-          inference_ws_.emplace_back(k->workspace_bytes());
-          ws = inference_ws_.back().data();
-        }
-        return [k, ws, x = s.inputs[0], out](RunState& st) {
-          k->forward(st.values[x], st.values[out], ws);
-          return true;
-        };
-      }
-      case StepKind::PoolGrad: {
-        auto k = pool2d_kernel(pool_params(s));
-        void* ws = k->workspace_bytes() > 0 ? state(s.state, k->workspace_bytes()).data() : nullptr;
-        return [k, ws, dy = s.inputs[0], out](RunState& st) {
-          k->backward(st.values[dy], ws, st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::GlobalAvgPool:
-      case StepKind::GlobalAvgPoolGrad: {
-        Nchw x = nchw(s.fwd_in_shape);
-        plain::GlobalAvgPoolParams p{x.n, x.c, x.h, x.w};
-        bool forward = s.kind == StepKind::GlobalAvgPool;
-        return [p, forward, in = s.inputs[0], out](RunState& st) {
-          if (forward)
-            plain::global_avg_pool_forward(p, st.values[in], st.values[out]);
-          else
-            plain::global_avg_pool_backward(p, st.values[in], st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::Add: {
-        // Sums the inputs that were computed: all of them in a forward pass; in backward,
-        // the gradient contributions of the consumers that ran.
-        int64_t n = shape_elements(s.output_shape);
-        return [n, inputs = s.inputs, out](RunState& st) {
-          std::vector<const float*> xs;
-          for (int in : inputs)
-            if (st.computed[in]) xs.push_back(st.values[in]);
-          if (xs.empty()) return false;
-          plain::AddParams p{static_cast<int64_t>(xs.size()), n};
-          plain::add_forward(p, xs.data(), st.values[out]);
-          return true;
-        };
-      }
-      case StepKind::Concat:
-      case StepKind::ConcatGrad: {
-        // Per-sample shapes of the forward concat's inputs.
-        std::vector<std::vector<int64_t>> shapes;
-        for (const auto& shp : concat_inputs(s)) shapes.push_back({shp.begin() + 1, shp.end()});
-        plain::ConcatParams p =
-            plain::ConcatParams::from_shapes(s.fwd_out_shape[0], shapes, s.int_attr("axis"));
-        if (s.kind == StepKind::Concat)
-          return [p, inputs = s.inputs, out](RunState& st) {
-            std::vector<const float*> xs;
-            for (int in : inputs) xs.push_back(st.values[in]);
-            plain::concat_forward(p, xs.data(), st.values[out]);
-            return true;
-          };
-        return [p, index = s.index, dy = s.inputs[0], out](RunState& st) {
-          std::vector<float*> dxs(p.sizes.size(), nullptr);
-          dxs[index] = st.values[out];
-          plain::concat_backward(p, st.values[dy], dxs.data());
-          return true;
-        };
-      }
-      case StepKind::Scale:
-        if (s.inputs.size() == 2) {  // by a same-shaped or per-channel factor tensor
-          int64_t factors = shape_elements(s.input_shapes[1]);
-          plain::MulParams p{factors, shape_elements(s.output_shape) / factors,
-                             s.float_attr("scale")};
-          return [p, x = s.inputs[0], f = s.inputs[1], out](RunState& st) {
-            plain::mul_forward(p, st.values[x], st.values[f], st.values[out]);
-            return true;
-          };
-        }
-        return [n = shape_elements(s.output_shape), scale = s.float_attr("scale"), x = s.inputs[0],
-                out](RunState& st) {
-          plain::scale_forward(n, scale, st.values[x], st.values[out]);
+      case StepKind::Zero:
+        return [n = shape_elements(s.output_shape), out](RunState& st) {
+          plain::zero_fill(n, st.values[out]);
           return true;
         };
       case StepKind::Crop:
@@ -366,68 +233,260 @@ class CpuPlan : public PreparedPlan {
           plain::crop_backward(p, st.values[dy], st.values[out]);
           return true;
         };
-      case StepKind::Zero:
-        return [n = shape_elements(s.output_shape), out](RunState& st) {
+      default:
+        unsupported(s);
+    }
+  }
+
+  StepFn build_conv(const Step& s) {
+    const int out = s.node;
+    auto k = conv2d_kernel(conv_params(s));
+    if (s.kind == StepKind::Conv)
+      return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
+        k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
+        return true;
+      };
+    if (s.kind == StepKind::ConvGradInput)
+      return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
+        k->backward_data(st.values[dy], st.param[w], st.values[out]);
+        return true;
+      };
+    return [this, k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
+      const Conv2dParams& p = k->params();
+      k->backward_weights(st.values[x], st.values[dy], scratch_.data(),
+                          b >= 0 ? scratch2_.data() : nullptr);
+      accumulate(st.grad[w], scratch_.data(), p.weight_size());
+      if (b >= 0) accumulate(st.grad[b], scratch2_.data(), p.bias_size());
+      return true;
+    };
+  }
+
+  StepFn build_linear(const Step& s) {
+    const int out = s.node;
+    auto k = linear_kernel(linear_params(s));
+    if (s.kind == StepKind::Linear)
+      return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
+        k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
+        return true;
+      };
+    if (s.kind == StepKind::LinearGradInput)
+      return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
+        k->backward_data(st.values[dy], st.param[w], st.values[out]);
+        return true;
+      };
+    return [this, k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
+      const LinearParams& p = k->params();
+      k->backward_weights(st.values[x], st.values[dy], scratch_.data(),
+                          b >= 0 ? scratch2_.data() : nullptr);
+      accumulate(st.grad[w], scratch_.data(), p.weight_size());
+      if (b >= 0) accumulate(st.grad[b], scratch2_.data(), p.bias_size());
+      return true;
+    };
+  }
+
+  // Inference reads the running statistics; training saves the batch statistics in the
+  // step's state for the backward step.
+  StepFn build_batchnorm(const Step& s) {
+    const int out = s.node;
+    auto k = batchnorm_kernel(batchnorm_params(s));
+    if (s.kind == StepKind::BatchNorm && !plan_->training)
+      return [k, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
+              rv = s.running_var, out](RunState& st) {
+        k->forward_inference(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
+                             sh >= 0 ? st.param[sh] : nullptr, st.param[rm], st.param[rv],
+                             st.values[out]);
+        return true;
+      };
+    int64_t c = k->params().c;
+    float* stats = reinterpret_cast<float*>(state(s.state, 2 * c * sizeof(float)).data());
+    if (s.kind == StepKind::BatchNorm)
+      return [k, stats, c, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
+              rv = s.running_var, out](RunState& st) {
+        k->forward_training(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
+                            sh >= 0 ? st.param[sh] : nullptr, st.values[out], stats, stats + c,
+                            st.param[rm], st.param[rv]);
+        return true;
+      };
+    return [this, k, stats, c, dy = s.inputs[0], x = s.inputs[1], sc = s.weight, sh = s.bias,
+            out](RunState& st) {
+      bool affine = sc >= 0;
+      k->backward(st.values[x], st.values[dy], stats, stats + c, affine ? st.param[sc] : nullptr,
+                  st.values[out], affine ? scratch_.data() : nullptr,
+                  affine ? scratch2_.data() : nullptr);
+      if (affine) {
+        accumulate(st.grad[sc], scratch_.data(), c);
+        accumulate(st.grad[sh], scratch2_.data(), c);
+      }
+      return true;
+    };
+  }
+
+  // oneDNN's algorithm where it has one, else the op's scalar formula.
+  StepFn build_activation(const Step& s) {
+    const int out = s.node;
+    if (!eltwise_kind_of(s.fwd_op)) return generic_activation(s);
+    auto k = eltwise_kernel(eltwise_params(s));
+    if (s.kind == StepKind::Activation)
+      return [k, x = s.inputs[0], out](RunState& st) {
+        k->forward(st.values[x], st.values[out]);
+        return true;
+      };
+    return [k, dy = s.inputs[0], x = s.inputs[1], out](RunState& st) {
+      k->backward(st.values[x], st.values[dy], st.values[out]);
+      return true;
+    };
+  }
+
+  StepFn build_pooling(const Step& s) {
+    const int out = s.node;
+    if (s.kind == StepKind::GlobalAvgPool || s.kind == StepKind::GlobalAvgPoolGrad) {
+      Nchw x = nchw(s.fwd_in_shape);
+      plain::GlobalAvgPoolParams p{x.n, x.c, x.h, x.w};
+      bool forward = s.kind == StepKind::GlobalAvgPool;
+      return [p, forward, in = s.inputs[0], out](RunState& st) {
+        if (forward)
+          plain::global_avg_pool_forward(p, st.values[in], st.values[out]);
+        else
+          plain::global_avg_pool_backward(p, st.values[in], st.values[out]);
+        return true;
+      };
+    }
+    auto k = pool2d_kernel(pool_params(s));
+    if (s.kind == StepKind::PoolGrad) {
+      void* ws = k->workspace_bytes() > 0 ? state(s.state, k->workspace_bytes()).data() : nullptr;
+      return [k, ws, dy = s.inputs[0], out](RunState& st) {
+        k->backward(st.values[dy], ws, st.values[out]);
+        return true;
+      };
+    }
+    void* ws = nullptr;
+    if (k->workspace_bytes() > 0 && s.state >= 0) ws = state(s.state, k->workspace_bytes()).data();
+    if (k->workspace_bytes() > 0 && ws == nullptr) {
+      // Inference: max pooling still writes a workspace; it is scratch here.
+      inference_ws_.emplace_back(k->workspace_bytes());
+      ws = inference_ws_.back().data();
+    }
+    return [k, ws, x = s.inputs[0], out](RunState& st) {
+      k->forward(st.values[x], st.values[out], ws);
+      return true;
+    };
+  }
+
+  // Steps that combine tensors: sums, concatenation and its gradient, products.
+  StepFn build_combine(const Step& s) {
+    const int out = s.node;
+    if (s.kind == StepKind::Add) {
+      // Sums the inputs that were computed: all of them in a forward pass; in backward,
+      // the gradient contributions of the consumers that ran.
+      int64_t n = shape_elements(s.output_shape);
+      return [n, inputs = s.inputs, out](RunState& st) {
+        std::vector<const float*> xs;
+        for (int in : inputs)
+          if (st.computed[in]) xs.push_back(st.values[in]);
+        if (xs.empty()) return false;
+        plain::AddParams p{static_cast<int64_t>(xs.size()), n};
+        plain::add_forward(p, xs.data(), st.values[out]);
+        return true;
+      };
+    }
+    if (s.kind == StepKind::Scale) {
+      if (s.inputs.size() == 2) {  // by a same-shaped or per-channel factor tensor
+        int64_t factors = shape_elements(s.input_shapes[1]);
+        plain::MulParams p{factors, shape_elements(s.output_shape) / factors,
+                           s.float_attr("scale")};
+        return [p, x = s.inputs[0], f = s.inputs[1], out](RunState& st) {
+          plain::mul_forward(p, st.values[x], st.values[f], st.values[out]);
+          return true;
+        };
+      }
+      return [n = shape_elements(s.output_shape), scale = s.float_attr("scale"), x = s.inputs[0],
+              out](RunState& st) {
+        plain::scale_forward(n, scale, st.values[x], st.values[out]);
+        return true;
+      };
+    }
+    // Per-sample shapes of the forward concat's inputs.
+    std::vector<std::vector<int64_t>> shapes;
+    for (const auto& shp : concat_inputs(s)) shapes.push_back({shp.begin() + 1, shp.end()});
+    plain::ConcatParams p =
+        plain::ConcatParams::from_shapes(s.fwd_out_shape[0], shapes, s.int_attr("axis"));
+    if (s.kind == StepKind::Concat)
+      return [p, inputs = s.inputs, out](RunState& st) {
+        std::vector<const float*> xs;
+        for (int in : inputs) xs.push_back(st.values[in]);
+        plain::concat_forward(p, xs.data(), st.values[out]);
+        return true;
+      };
+    return [p, index = s.index, dy = s.inputs[0], out](RunState& st) {
+      std::vector<float*> dxs(p.sizes.size(), nullptr);
+      dxs[index] = st.values[out];
+      plain::concat_backward(p, st.values[dy], dxs.data());
+      return true;
+    };
+  }
+
+  // The forward step draws the mask from the run's dropout seed and the node, and saves it
+  // in the step's state for the backward step.
+  StepFn build_dropout(const Step& s) {
+    const int out = s.node;
+    int64_t n = shape_elements(s.output_shape);
+    uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
+    if (s.kind == StepKind::Dropout) {
+      double p = s.float_attr("p");
+      return [n, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
+        Rng rng(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)));
+        const float keep = static_cast<float>(1.0 / (1.0 - p));
+        const float* in = st.values[x];
+        float* y = st.values[out];
+        for (int64_t i = 0; i < n; ++i) {
+          mask[i] = rng.uniform_float() >= p ? 1 : 0;
+          y[i] = mask[i] ? in[i] * keep : 0.0f;
+        }
+        return true;
+      };
+    }
+    const float keep = static_cast<float>(1.0 / (1.0 - s.float_attr("p")));
+    return [n, mask, keep, dy = s.inputs[0], out](RunState& st) {
+      const float* g = st.values[dy];
+      float* dx = st.values[out];
+      for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? g[i] * keep : 0.0f;
+      return true;
+    };
+  }
+
+  // A choice is the sum of its candidates weighted by the group's choice weights; a zero
+  // weight skips the candidate (and, in backward, its branch).
+  StepFn build_choice(const Step& s) {
+    const int out = s.node;
+    if (s.kind == StepKind::Choice)
+      return [n = shape_elements(s.output_shape), group = s.group, inputs = s.inputs,
+              out](RunState& st) {
+        const std::vector<float>& w = st.choice_weights[group];
+        std::vector<const float*> xs;
+        std::vector<float> ws;
+        for (size_t i = 0; i < inputs.size(); ++i)
+          if (w[i] != 0.0f) {
+            xs.push_back(st.values[inputs[i]]);
+            ws.push_back(w[i]);
+          }
+        if (xs.empty()) {
           plain::zero_fill(n, st.values[out]);
           return true;
-        };
-      case StepKind::Dropout: {
-        int64_t n = shape_elements(s.output_shape);
-        uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
-        double p = s.float_attr("p");
-        return [n, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
-          Rng rng(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)));
-          const float keep = static_cast<float>(1.0 / (1.0 - p));
-          const float* in = st.values[x];
-          float* y = st.values[out];
-          for (int64_t i = 0; i < n; ++i) {
-            mask[i] = rng.uniform_float() >= p ? 1 : 0;
-            y[i] = mask[i] ? in[i] * keep : 0.0f;
-          }
-          return true;
-        };
-      }
-      case StepKind::DropoutGrad: {
-        int64_t n = shape_elements(s.output_shape);
-        uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
-        const float keep = static_cast<float>(1.0 / (1.0 - s.float_attr("p")));
-        return [n, mask, keep, dy = s.inputs[0], out](RunState& st) {
-          const float* g = st.values[dy];
-          float* dx = st.values[out];
-          for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? g[i] * keep : 0.0f;
-          return true;
-        };
-      }
-      case StepKind::Choice:
-        return [n = shape_elements(s.output_shape), group = s.group, inputs = s.inputs,
-                out](RunState& st) {
-          const std::vector<float>& w = st.choice_weights[group];
-          std::vector<const float*> xs;
-          std::vector<float> ws;
-          for (size_t i = 0; i < inputs.size(); ++i)
-            if (w[i] != 0.0f) {
-              xs.push_back(st.values[inputs[i]]);
-              ws.push_back(w[i]);
-            }
-          if (xs.empty()) {
-            plain::zero_fill(n, st.values[out]);
-            return true;
-          }
-          plain::WeightedSumParams p{static_cast<int64_t>(xs.size()), n};
-          plain::weighted_sum_forward(p, xs.data(), ws.data(), st.values[out]);
-          return true;
-        };
-      case StepKind::ChoiceGradInput:
-        return [n = shape_elements(s.output_shape), group = s.group, index = s.index,
-                dy = s.inputs[0], out](RunState& st) {
-          float w = st.choice_weights[group][index];
-          if (w == 0.0f) return false;  // an unselected candidate: its branch does not run
-          plain::scale_forward(n, w, st.values[dy], st.values[out]);
-          return true;
-        };
-      case StepKind::ChoiceGradArch:
-        return [n = shape_elements(s.input_shapes[0]), group = s.group,
-                inputs = s.inputs](RunState& st) {
+        }
+        plain::WeightedSumParams p{static_cast<int64_t>(xs.size()), n};
+        plain::weighted_sum_forward(p, xs.data(), ws.data(), st.values[out]);
+        return true;
+      };
+    if (s.kind == StepKind::ChoiceGradInput)
+      return [n = shape_elements(s.output_shape), group = s.group, index = s.index,
+              dy = s.inputs[0], out](RunState& st) {
+        float w = st.choice_weights[group][index];
+        if (w == 0.0f) return false;  // an unselected candidate: its branch does not run
+        plain::scale_forward(n, w, st.values[dy], st.values[out]);
+        return true;
+      };
+    return
+        [n = shape_elements(s.input_shapes[0]), group = s.group, inputs = s.inputs](RunState& st) {
           std::vector<double>& dw = st.choice_weight_grads[group];
           const float* g = st.values[inputs[0]];
           for (size_t i = 1; i < inputs.size(); ++i) {
@@ -436,32 +495,35 @@ class CpuPlan : public PreparedPlan {
           }
           return true;
         };
-      case StepKind::CrossEntropy:
-        return [classes = s.input_shapes[0][1], logits = s.inputs[0], out](RunState& st) {
-          const float* z = st.values[logits];
-          float* loss = st.values[out];
-          const int64_t batch = st.valid_samples;
-          if (st.logits_out) std::memcpy(st.logits_out, z, sizeof(float) * batch * classes);
-          if (st.labels == nullptr) return true;
-          plain::CrossEntropyParams one{1, classes};
-          double loss_sum = 0;
-          for (int64_t b = 0; b < batch; ++b) {
-            loss[b] = static_cast<float>(
-                plain::softmax_cross_entropy(one, z + b * classes, st.labels + b));
-            loss_sum += loss[b];
-          }
-          st.metrics[0] += loss_sum;
-          st.metrics[1] += static_cast<double>(plain::top1_correct({batch, classes}, z, st.labels));
-          return true;
-        };
-      case StepKind::CrossEntropyGrad:
-        return [shape = s.input_shapes[0], logits = s.inputs[0], out](RunState& st) {
-          plain::CrossEntropyParams p{shape[0], shape[1]};
-          plain::softmax_cross_entropy(p, st.values[logits], st.labels, st.values[out]);
-          return true;
-        };
-    }
-    internal_error(__FILE__, __LINE__, "cpu backend: unsupported step " + s.op);
+  }
+
+  // The forward step also hands out the logits and adds the batch's loss and correct count
+  // to the run's metrics.
+  StepFn build_loss(const Step& s) {
+    const int out = s.node;
+    if (s.kind == StepKind::CrossEntropy)
+      return [classes = s.input_shapes[0][1], logits = s.inputs[0], out](RunState& st) {
+        const float* z = st.values[logits];
+        float* loss = st.values[out];
+        const int64_t batch = st.valid_samples;
+        if (st.logits_out) std::memcpy(st.logits_out, z, sizeof(float) * batch * classes);
+        if (st.labels == nullptr) return true;
+        plain::CrossEntropyParams one{1, classes};
+        double loss_sum = 0;
+        for (int64_t b = 0; b < batch; ++b) {
+          loss[b] =
+              static_cast<float>(plain::softmax_cross_entropy(one, z + b * classes, st.labels + b));
+          loss_sum += loss[b];
+        }
+        st.metrics[0] += loss_sum;
+        st.metrics[1] += static_cast<double>(plain::top1_correct({batch, classes}, z, st.labels));
+        return true;
+      };
+    return [shape = s.input_shapes[0], logits = s.inputs[0], out](RunState& st) {
+      plain::CrossEntropyParams p{shape[0], shape[1]};
+      plain::softmax_cross_entropy(p, st.values[logits], st.labels, st.values[out]);
+      return true;
+    };
   }
 
   // The batched shapes of a concat's inputs: its own inputs for the forward step; for a

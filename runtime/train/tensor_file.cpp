@@ -101,6 +101,15 @@ class Reader {
   TensorFile read();
 
  private:
+  struct Preamble {
+    uint32_t version;
+    uint64_t header_bytes;
+  };
+  struct Entry {
+    size_t index;
+    uint64_t offset, elements, crc;
+  };
+
   [[noreturn]] void fail(const std::string& what, long long byte = -1) const {
     throw TensorFileError(path_, what, byte);
   }
@@ -109,10 +118,18 @@ class Reader {
                     uint64_t max = std::numeric_limits<uint64_t>::max());
   const json& get_field(const json& obj, const char* key, const std::string& where);
 
-  struct Entry {
-    size_t index;
-    uint64_t offset, elements, crc;
-  };
+  // The steps of read(), in the order of its checks (which decides the message a file
+  // with several faults gets).
+  void open_file();
+  Preamble read_preamble();
+  json read_header_json(uint64_t header_bytes);
+  const json& check_header(const json& h, uint32_t version, TensorFile& f);
+  Entry read_entry(const json& e, size_t i, uint64_t max_elements, NamedTensor& t);
+  void check_unique_names(const TensorFile& f);
+  uint64_t check_no_overlap(const std::vector<Entry>& sorted, const TensorFile& f);
+  void check_size_and_padding(const std::vector<Entry>& sorted, size_t tensors, uint64_t data_bytes,
+                              uint64_t data_start, uint64_t header_bytes);
+  void read_data(const std::vector<Entry>& entries, uint64_t data_start, TensorFile& f);
 
   std::string path_;
   std::ifstream in_;
@@ -145,6 +162,32 @@ uint64_t Reader::get_uint(const json& obj, const char* key, const std::string& w
 }
 
 TensorFile Reader::read() {
+  open_file();
+  const Preamble pre = read_preamble();
+  const json h = read_header_json(pre.header_bytes);
+  TensorFile f;
+  const json& list = check_header(h, pre.version, f);
+
+  // Every entry is checked before any data is read, so a bad header never causes a huge
+  // allocation or a read past the end.
+  const uint64_t data_start = round_up(kPreambleBytes + pre.header_bytes, kTensorFileAlign);
+  const uint64_t max_elements = (size_ / 4) + 1;  // anything larger cannot fit the file
+  std::vector<Entry> entries;
+  f.tensors.resize(list.size());
+  for (size_t i = 0; i < list.size(); ++i)
+    entries.push_back(read_entry(list[i], i, max_elements, f.tensors[i]));
+  check_unique_names(f);
+
+  std::vector<Entry> sorted = entries;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
+  const uint64_t data_bytes = check_no_overlap(sorted, f);
+  check_size_and_padding(sorted, entries.size(), data_bytes, data_start, pre.header_bytes);
+  read_data(entries, data_start, f);
+  return f;
+}
+
+void Reader::open_file() {
   std::error_code ec;
   if (std::filesystem::is_directory(path_, ec)) fail("is a folder, not a weights file");
   in_.open(path_, std::ios::binary);
@@ -153,9 +196,11 @@ TensorFile Reader::read() {
   std::streamoff end = in_.tellg();
   if (end < 0) fail("cannot determine the file size");
   size_ = static_cast<uint64_t>(end);
+}
 
-  // Preamble. A short file that starts like the magic is a truncated weights file; one
-  // that does not is something else entirely, which deserves the clearer message.
+// A short file that starts like the magic is a truncated weights file; one that does not
+// is something else entirely, which deserves the clearer message.
+Reader::Preamble Reader::read_preamble() {
   unsigned char pre[kPreambleBytes] = {};
   size_t got = static_cast<size_t>(std::min<uint64_t>(size_, kPreambleBytes));
   if (size_ == 0) fail("empty file (not a nasc weights file)");
@@ -175,17 +220,23 @@ TensorFile Reader::read() {
   if (header_bytes > size_ - kPreambleBytes)
     fail("truncated: the preamble says the JSON header is " + std::to_string(header_bytes) +
          " bytes, but only " + std::to_string(size_ - kPreambleBytes) + " bytes follow it");
+  return {version, header_bytes};
+}
 
+json Reader::read_header_json(uint64_t header_bytes) {
   std::string text(static_cast<size_t>(header_bytes), '\0');
   read_at(kPreambleBytes, text.data(), text.size());
-  json h;
   try {
-    h = parse_json(text, "");
+    return parse_json(text, "");
   } catch (const JsonSyntaxError& e) {  // placed in the file, after the preamble
     fail("header is not valid JSON (line " + std::to_string(e.line()) + ", column " +
              std::to_string(e.col()) + " of the header): " + e.message(),
          static_cast<long long>(kPreambleBytes + e.byte()));
   }
+}
+
+// The header's own keys; fills f.meta and returns the tensor list.
+const json& Reader::check_header(const json& h, uint32_t version, TensorFile& f) {
   if (!h.is_object()) fail(std::string("header: expected a JSON object, got ") + h.type_name());
   for (auto it = h.begin(); it != h.end(); ++it)
     if (it.key() != "format" && it.key() != "version" && it.key() != "meta" &&
@@ -198,79 +249,75 @@ TensorFile Reader::read() {
   if (hv != version)
     fail("header.version " + std::to_string(hv) + " does not match the preamble's version " +
          std::to_string(version));
-  TensorFile f;
   f.meta = get_field(h, "meta", "header");
   if (!f.meta.is_object())
     fail(std::string("header.meta: expected an object, got ") + f.meta.type_name());
   const json& list = get_field(h, "tensors", "header");
   if (!list.is_array())
     fail(std::string("header.tensors: expected an array, got ") + list.type_name());
+  return list;
+}
 
-  // Every entry is checked before any data is read, so a bad header never causes a huge
-  // allocation or a read past the end.
-  const uint64_t data_start = round_up(kPreambleBytes + header_bytes, kTensorFileAlign);
-  const uint64_t max_elements = (size_ / 4) + 1;  // anything larger cannot fit the file
-  std::vector<Entry> entries;
-  std::vector<size_t> by_name;
-  f.tensors.resize(list.size());
-  for (size_t i = 0; i < list.size(); ++i) {
-    std::string where = "header.tensors[" + std::to_string(i) + "]";
-    const json& e = list[i];
-    if (!e.is_object()) fail(where + ": expected an object, got " + std::string(e.type_name()));
-    for (auto it = e.begin(); it != e.end(); ++it) {
-      static const char* known[] = {"name", "shape", "dtype", "offset", "elements", "crc32"};
-      if (std::none_of(std::begin(known), std::end(known),
-                       [&](const char* k) { return it.key() == k; }))
-        fail(where + ": unknown key \"" + it.key() + "\"");
-    }
-    const json& name = get_field(e, "name", where);
-    if (!name.is_string()) fail(where + ".name: expected a string, got " + name.type_name());
-    NamedTensor& t = f.tensors[i];
-    t.name = name.get<std::string>();
-    if (t.name.empty()) fail(where + ".name: empty");
-    where += " ('" + t.name + "')";
-    const json& dtype = get_field(e, "dtype", where);
-    if (!dtype.is_string() || dtype.get<std::string>() != "float32")
-      fail(where + ".dtype: expected \"float32\", got " + dtype.dump());
-    const json& shape = get_field(e, "shape", where);
-    if (!shape.is_array())
-      fail(where + ".shape: expected an array, got " + std::string(shape.type_name()));
-    Entry en{i, 0, 0, 0};
-    en.elements = get_uint(e, "elements", where, max_elements);
-    uint64_t product = 1;
-    for (size_t k = 0; k < shape.size(); ++k) {
-      const json& d = shape[k];
-      std::string wk = where + ".shape[" + std::to_string(k) + "]";
-      if (!d.is_number_integer()) fail(wk + ": expected an integer, got " + d.type_name());
-      if (!d.is_number_unsigned() || d.get<uint64_t>() < 1)
-        fail(wk + ": must be >= 1, got " + d.dump());
-      uint64_t dim = d.get<uint64_t>();
-      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        fail(wk + ": " + std::to_string(dim) + " is out of range");
-      // Saturate: a product beyond max_elements cannot equal `elements` anyway.
-      product = dim > max_elements / product ? max_elements + 1 : product * dim;
-      t.shape.push_back(static_cast<int64_t>(dim));
-    }
-    if (product != en.elements)
-      fail(where + ": shape " + shape.dump() + " does not have " + std::to_string(en.elements) +
-           " elements");
-    en.offset = get_uint(e, "offset", where, size_);
-    if (en.offset % kTensorFileAlign != 0)
-      fail(where + ".offset: " + std::to_string(en.offset) + " is not a multiple of " +
-           std::to_string(kTensorFileAlign));
-    en.crc = get_uint(e, "crc32", where, 0xffffffffu);
-    entries.push_back(en);
-    by_name.push_back(i);
+// Entry i of header.tensors; fills t's name and shape.
+Reader::Entry Reader::read_entry(const json& e, size_t i, uint64_t max_elements, NamedTensor& t) {
+  std::string where = "header.tensors[" + std::to_string(i) + "]";
+  if (!e.is_object()) fail(where + ": expected an object, got " + std::string(e.type_name()));
+  for (auto it = e.begin(); it != e.end(); ++it) {
+    static const char* known[] = {"name", "shape", "dtype", "offset", "elements", "crc32"};
+    if (std::none_of(std::begin(known), std::end(known),
+                     [&](const char* k) { return it.key() == k; }))
+      fail(where + ": unknown key \"" + it.key() + "\"");
   }
+  const json& name = get_field(e, "name", where);
+  if (!name.is_string()) fail(where + ".name: expected a string, got " + name.type_name());
+  t.name = name.get<std::string>();
+  if (t.name.empty()) fail(where + ".name: empty");
+  where += " ('" + t.name + "')";
+  const json& dtype = get_field(e, "dtype", where);
+  if (!dtype.is_string() || dtype.get<std::string>() != "float32")
+    fail(where + ".dtype: expected \"float32\", got " + dtype.dump());
+  const json& shape = get_field(e, "shape", where);
+  if (!shape.is_array())
+    fail(where + ".shape: expected an array, got " + std::string(shape.type_name()));
+  Entry en{i, 0, 0, 0};
+  en.elements = get_uint(e, "elements", where, max_elements);
+  uint64_t product = 1;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    const json& d = shape[k];
+    std::string wk = where + ".shape[" + std::to_string(k) + "]";
+    if (!d.is_number_integer()) fail(wk + ": expected an integer, got " + d.type_name());
+    if (!d.is_number_unsigned() || d.get<uint64_t>() < 1)
+      fail(wk + ": must be >= 1, got " + d.dump());
+    uint64_t dim = d.get<uint64_t>();
+    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail(wk + ": " + std::to_string(dim) + " is out of range");
+    // Saturate: a product beyond max_elements cannot equal `elements` anyway.
+    product = dim > max_elements / product ? max_elements + 1 : product * dim;
+    t.shape.push_back(static_cast<int64_t>(dim));
+  }
+  if (product != en.elements)
+    fail(where + ": shape " + shape.dump() + " does not have " + std::to_string(en.elements) +
+         " elements");
+  en.offset = get_uint(e, "offset", where, size_);
+  if (en.offset % kTensorFileAlign != 0)
+    fail(where + ".offset: " + std::to_string(en.offset) + " is not a multiple of " +
+         std::to_string(kTensorFileAlign));
+  en.crc = get_uint(e, "crc32", where, 0xffffffffu);
+  return en;
+}
+
+void Reader::check_unique_names(const TensorFile& f) {
+  std::vector<size_t> by_name(f.tensors.size());
+  for (size_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
   std::sort(by_name.begin(), by_name.end(),
             [&](size_t a, size_t b) { return f.tensors[a].name < f.tensors[b].name; });
   for (size_t k = 1; k < by_name.size(); ++k)
     if (f.tensors[by_name[k]].name == f.tensors[by_name[k - 1]].name)
       fail("header.tensors: two tensors are named '" + f.tensors[by_name[k]].name + "'");
+}
 
-  std::vector<Entry> sorted = entries;
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
+// `sorted` is by offset; returns the end of the data (bytes from the data start).
+uint64_t Reader::check_no_overlap(const std::vector<Entry>& sorted, const TensorFile& f) {
   uint64_t data_bytes = 0;
   for (size_t k = 0; k < sorted.size(); ++k) {
     uint64_t end_k = sorted[k].offset + sorted[k].elements * 4;
@@ -281,14 +328,19 @@ TensorFile Reader::read() {
            std::to_string(sorted[k + 1].offset) + ")");
     data_bytes = std::max(data_bytes, end_k);
   }
+  return data_bytes;
+}
 
-  // Size checks: the header must be followed by its zero padding and exactly the data.
+// The header must be followed by its zero padding and exactly the data.
+void Reader::check_size_and_padding(const std::vector<Entry>& sorted, size_t tensors,
+                                    uint64_t data_bytes, uint64_t data_start,
+                                    uint64_t header_bytes) {
   if (size_ < data_start || size_ - data_start < data_bytes) {
     uint64_t avail = size_ > data_start ? size_ - data_start : 0;
     size_t complete = 0;
     for (const Entry& e : sorted)
       if (e.offset + e.elements * 4 <= avail) ++complete;
-    fail("truncated: header says " + std::to_string(entries.size()) + " tensors (" +
+    fail("truncated: header says " + std::to_string(tensors) + " tensors (" +
          std::to_string(data_bytes) + " data bytes), data ends after " + std::to_string(complete) +
          " (file is " + std::to_string(size_) + " bytes, expected " +
          std::to_string(data_start + data_bytes) + ")");
@@ -303,7 +355,10 @@ TensorFile Reader::read() {
     if (std::any_of(zeros, zeros + pad, [](unsigned char c) { return c != 0; }))
       fail("the padding after the JSON header is not zero");
   }
+}
 
+// Reads each tensor in header order and checks its CRC.
+void Reader::read_data(const std::vector<Entry>& entries, uint64_t data_start, TensorFile& f) {
   for (const Entry& e : entries) {
     NamedTensor& t = f.tensors[e.index];
     t.data.resize(static_cast<size_t>(e.elements));
@@ -318,7 +373,6 @@ TensorFile Reader::read() {
     }
     if (!host_is_little_endian()) swap_words(t.data.data(), t.data.size());
   }
-  return f;
 }
 
 }  // namespace
