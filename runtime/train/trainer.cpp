@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 
@@ -14,7 +15,7 @@
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/train/checkpoint.h"
-#include "runtime/train/kill_points.h"
+#include "runtime/train/epoch_driver.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/tensor_file.h"
 #include "support/errors.h"
@@ -168,6 +169,160 @@ LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& da
   return lo;
 }
 
+namespace {
+
+// nasc train's epochs for the epoch driver: mini-batches with gradient accumulation and
+// clipping, the schedule, the test split after each epoch, and weights + optimizer state
+// in the checkpoint.
+class TrainEpochs final : public EpochTask {
+ public:
+  TrainEpochs(const TrainerSetup& setup, const TrainData& data, ParamStore& store,
+              Executor& trainer, Executor& evaluator, Optimizer& opt, Loader& train_loader,
+              Loader& test_loader, std::ostream& out)
+      : cfg_(setup.config),
+        data_(data),
+        meta_(setup.network_meta),
+        store_(store),
+        trainer_(trainer),
+        evaluator_(evaluator),
+        opt_(opt),
+        train_loader_(train_loader),
+        test_loader_(test_loader),
+        out_(out),
+        grads_(store.weight_grads()),
+        mini_(cfg_.data.effective_mini_batch()),
+        accum_(cfg_.data.batch_size / mini_),
+        steps_per_epoch_(static_cast<int64_t>(train_loader.batches_per_epoch()) / accum_),
+        schedule_(make_schedule(cfg_.optimizer.schedule, cfg_.optimizer.lr, steps_per_epoch_)),
+        tty_(stdout_is_terminal()) {}
+
+  void start_fresh(RunDir& run) override {
+    run.write_json("config.json", train_config_to_json(cfg_));
+    run.log(fmt::format("train {}: {} training / {} test samples, {} parameters, arena {} MB",
+                        meta_.value("network", std::string("network")), data_.train_indices.size(),
+                        data_.test_indices.size(), store_.trainable_count(),
+                        trainer_.arena_bytes() / 1048576));
+  }
+
+  void restore(const Checkpoint& ck, const std::string& what) override {
+    params_from_file(store_, ck.params, what);
+    opt_.load_state(ck.optimizer_state, what);
+    global_step_ = ck.global_step;
+  }
+
+  void run_epoch(int64_t epoch, EpochDriver& driver) override;
+  EpochEnd end_epoch(int64_t epoch, bool whole, RunDir& run) override;
+
+  void fill_checkpoint(Checkpoint& ck) override {
+    ck.global_step = global_step_;
+    ck.params = params_to_file(store_, meta_);
+    ck.optimizer_state = opt_.save_state();
+  }
+
+  TrainSummary summary;
+
+ private:
+  const TrainConfig& cfg_;
+  const TrainData& data_;
+  const nlohmann::json& meta_;
+  ParamStore& store_;
+  Executor &trainer_, &evaluator_;
+  Optimizer& opt_;
+  Loader &train_loader_, &test_loader_;
+  std::ostream& out_;
+  std::vector<DeviceBuffer*> grads_;
+  const int64_t mini_, accum_, steps_per_epoch_;
+  std::unique_ptr<LrSchedule> schedule_;
+  const bool tty_;
+  int64_t global_step_ = 0;
+  // The current epoch's.
+  std::chrono::steady_clock::time_point epoch_start_;
+  std::optional<Progress> bar_;
+  Batch batch_;
+  double loss_sum_ = 0, lr_ = 0;
+  int64_t correct_ = 0, seen_ = 0;
+};
+
+void TrainEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
+  epoch_start_ = std::chrono::steady_clock::now();
+  train_loader_.start_epoch(epoch);
+  ProgressOptions po;
+  po.tty = tty_;
+  po.plain_every = cfg_.log_every;
+  bar_.emplace(out_, fmt::format("epoch {}/{}", epoch + 1, cfg_.epochs), steps_per_epoch_ * accum_,
+               po);
+  loss_sum_ = 0;
+  lr_ = opt_.lr();
+  correct_ = seen_ = 0;
+  int64_t mini_step = 0;
+  const int64_t total_steps = steps_per_epoch_ * cfg_.epochs;
+  store_.zero_grads();
+  while (train_loader_.next(batch_)) {
+    if (mini_step / accum_ >= steps_per_epoch_) break;
+    trainer_.set_dropout_seed(
+        derive_seed(cfg_.seed, static_cast<uint64_t>(global_step_ * accum_ + mini_step % accum_)));
+    RunResult r = trainer_.run(batch_.images.data(), batch_.labels.data(), mini_);
+    if (!std::isfinite(r.loss_sum))
+      throw ConfigError("", "optimizer.lr",
+                        fmt::format("the training loss became {} at epoch {} step {}; lower the "
+                                    "learning rate",
+                                    r.loss_sum, epoch + 1, global_step_ + 1));
+    loss_sum_ += r.loss_sum;
+    correct_ += r.correct;
+    seen_ += mini_;
+    ++mini_step;
+    bool go_on = true;
+    if (mini_step % accum_ == 0) {
+      if (accum_ > 1)
+        for (DeviceBuffer* g : grads_)
+          store_.backend().scale(*g, 1.0f / static_cast<float>(accum_));
+      if (cfg_.optimizer.grad_clip > 0)
+        clip_grad_norm(store_.backend(), grads_, cfg_.optimizer.grad_clip);
+      lr_ = schedule_->lr_at(global_step_, total_steps);
+      opt_.set_lr(lr_);
+      opt_.step();
+      store_.zero_grads();
+      ++global_step_;
+      go_on = driver.after_step({epoch + 1, cfg_.epochs, mini_step / accum_, steps_per_epoch_,
+                                 global_step_, loss_sum_ / seen_,
+                                 static_cast<double>(correct_) / seen_, lr_});
+    }
+    bar_->update(mini_step, seen_, loss_sum_ / seen_, static_cast<double>(correct_) / seen_);
+    if (!go_on) break;
+  }
+}
+
+EpochEnd TrainEpochs::end_epoch(int64_t epoch, bool /*whole*/, RunDir& /*run*/) {
+  // A partial epoch is evaluated too: the weights file it leaves says how good it is.
+  EvalResult test = evaluate(evaluator_, test_loader_);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
+  summary.train_loss = loss_sum_ / std::max<int64_t>(1, seen_);
+  summary.train_accuracy = static_cast<double>(correct_) / std::max<int64_t>(1, seen_);
+  summary.test_loss = test.loss;
+  summary.test_accuracy = test.accuracy;
+  EpochEnd end;
+  end.bar = &*bar_;
+  end.line = fmt::format(
+      "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.5f} | "
+      "{:.1f} s, {:.0f} img/s",
+      epoch + 1, cfg_.epochs, summary.train_loss, 100 * summary.train_accuracy, test.loss,
+      100 * test.accuracy, lr_, seconds, seen_ / seconds);
+  end.record["epoch"] = epoch + 1;
+  end.record["train_loss"] = summary.train_loss;
+  end.record["train_acc"] = summary.train_accuracy;
+  end.record["test_loss"] = test.loss;
+  end.record["test_acc"] = test.accuracy;
+  end.record["lr"] = lr_;
+  end.record["seconds"] = seconds;
+  end.record["images_per_s"] = seen_ / seconds;
+  end.report = {epoch + 1,     cfg_.epochs, summary.train_loss, summary.train_accuracy, test.loss,
+                test.accuracy, seconds};
+  return end;
+}
+
+}  // namespace
+
 TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resume,
                            std::ostream& out) {
   resolve_synthetic_data(setup.config.data, setup.train_plan.input_shape, setup.train_plan.classes,
@@ -175,12 +330,15 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   const TrainConfig& cfg = setup.config;
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(cfg.threads);
-  RunDir run(dir, !resume);
+  EpochLoopOptions loop;
+  loop.epochs = cfg.epochs;
+  loop.checkpoint_every = cfg.checkpoint_every;
+  EpochDriver driver(dir, resume, loop, setup.control, out);
+  RunDir& run = driver.run_dir();
   TrainData data =
       load_train_data(cfg.data, cfg.seed, setup.train_plan.input_shape, setup.train_plan.classes);
 
   const int64_t mini = cfg.data.effective_mini_batch();
-  const int64_t accum = cfg.data.batch_size / mini;
   if (data.train_indices.size() < static_cast<size_t>(cfg.data.batch_size))
     throw ConfigError("", "data.batch_size",
                       fmt::format("the training set has {} samples, fewer than one batch of {}",
@@ -191,7 +349,6 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   Executor evaluator(std::move(setup.eval_plan), store, cfg.seed);
   std::unique_ptr<Optimizer> opt =
       make_optimizer(cfg.optimizer, store.backend(), store.weight_slots());
-  std::vector<DeviceBuffer*> grads = store.weight_grads();
 
   LoaderOptions lo = training_loader_options(cfg.data, data, mini, cfg.seed);
   Loader train_loader(data.train, data.train_indices, lo);
@@ -202,127 +359,12 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   eo.train = false;
   Loader test_loader(data.test, data.test_indices, eo);
 
-  const int64_t steps_per_epoch = static_cast<int64_t>(train_loader.batches_per_epoch()) / accum;
-  const int64_t total_steps = steps_per_epoch * cfg.epochs;
-  std::unique_ptr<LrSchedule> schedule =
-      make_schedule(cfg.optimizer.schedule, cfg.optimizer.lr, steps_per_epoch);
-
-  nlohmann::json meta = setup.network_meta;
-  int64_t first_epoch = 0, global_step = 0;
-  std::optional<Checkpoint> ck;
-  if (resume) ck = load_checkpoint(dir);
-  if (ck) {
-    params_from_file(store, ck->params, run.path(kCheckpointFileName));
-    opt->load_state(ck->optimizer_state, run.path(kCheckpointFileName));
-    first_epoch = ck->epoch;
-    global_step = ck->global_step;
-    run.truncate_metrics_after(first_epoch);
-    run.log(fmt::format("resumed after epoch {} (step {})", first_epoch, global_step));
-    out << "resuming after epoch " << first_epoch << "\n";
-  } else if (resume) {
-    run.start_over();
-    out << kStartingOver << "\n";
-  } else {
-    run.write_json("config.json", train_config_to_json(cfg));
-    run.log(fmt::format("train {}: {} training / {} test samples, {} parameters, arena {} MB",
-                        meta.value("network", std::string("network")), data.train_indices.size(),
-                        data.test_indices.size(), store.trainable_count(),
-                        trainer.arena_bytes() / 1048576));
-  }
-
-  TrainSummary summary;
-  const bool tty = stdout_is_terminal();
-  Batch b;
-  for (int64_t epoch = first_epoch; epoch < cfg.epochs; ++epoch) {
-    const auto epoch_start = std::chrono::steady_clock::now();
-    train_loader.start_epoch(epoch);
-    ProgressOptions po;
-    po.tty = tty;
-    po.plain_every = cfg.log_every;
-    Progress bar(out, fmt::format("epoch {}/{}", epoch + 1, cfg.epochs), steps_per_epoch * accum,
-                 po);
-    double loss_sum = 0, lr = opt->lr();
-    int64_t correct = 0, seen = 0, mini_step = 0;
-    store.zero_grads();
-    while (train_loader.next(b)) {
-      if (mini_step / accum >= steps_per_epoch) break;
-      trainer.set_dropout_seed(
-          derive_seed(cfg.seed, static_cast<uint64_t>(global_step * accum + mini_step % accum)));
-      RunResult r = trainer.run(b.images.data(), b.labels.data(), mini);
-      if (!std::isfinite(r.loss_sum))
-        throw ConfigError("", "optimizer.lr",
-                          fmt::format("the training loss became {} at epoch {} step {}; lower the "
-                                      "learning rate",
-                                      r.loss_sum, epoch + 1, global_step + 1));
-      loss_sum += r.loss_sum;
-      correct += r.correct;
-      seen += mini;
-      ++mini_step;
-      if (mini_step % accum == 0) {
-        if (accum > 1)
-          for (DeviceBuffer* g : grads) store.backend().scale(*g, 1.0f / static_cast<float>(accum));
-        if (cfg.optimizer.grad_clip > 0)
-          clip_grad_norm(store.backend(), grads, cfg.optimizer.grad_clip);
-        lr = schedule->lr_at(global_step, total_steps);
-        opt->set_lr(lr);
-        opt->step();
-        store.zero_grads();
-        ++global_step;
-        kill_point_after_step(global_step);
-        if (setup.control.on_step &&
-            !setup.control.on_step({epoch + 1, cfg.epochs, mini_step / accum, steps_per_epoch,
-                                    global_step, loss_sum / seen,
-                                    static_cast<double>(correct) / seen, lr}))
-          summary.stopped = true;
-      }
-      bar.update(mini_step, seen, loss_sum / seen, static_cast<double>(correct) / seen);
-      if (summary.stopped) break;
-    }
-    EvalResult test = evaluate(evaluator, test_loader);
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    summary.train_loss = loss_sum / std::max<int64_t>(1, seen);
-    summary.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(1, seen);
-    summary.test_loss = test.loss;
-    summary.test_accuracy = test.accuracy;
-    std::string line = fmt::format(
-        "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.5f} | "
-        "{:.1f} s, {:.0f} img/s",
-        epoch + 1, cfg.epochs, summary.train_loss, 100 * summary.train_accuracy, test.loss,
-        100 * test.accuracy, lr, seconds, seen / seconds);
-    if (summary.stopped) {  // a partial epoch: no record, the last whole epoch's checkpoint
-      bar.finish(line + " | stopped at step " + std::to_string(global_step));
-      run.log(line + " | stopped at step " + std::to_string(global_step));
-      break;
-    }
-    bar.finish(line);
-    run.log(line);
-    nlohmann::ordered_json rec;
-    rec["epoch"] = epoch + 1;
-    rec["train_loss"] = summary.train_loss;
-    rec["train_acc"] = summary.train_accuracy;
-    rec["test_loss"] = test.loss;
-    rec["test_acc"] = test.accuracy;
-    rec["lr"] = lr;
-    rec["seconds"] = seconds;
-    rec["images_per_s"] = seen / seconds;
-    run.metrics(rec);
-    ++summary.epochs_run;
-    if (setup.control.on_epoch &&
-        !setup.control.on_epoch({epoch + 1, cfg.epochs, summary.train_loss, summary.train_accuracy,
-                                 test.loss, test.accuracy, seconds}))
-      summary.stopped = true;
-    if ((epoch + 1) % cfg.checkpoint_every == 0 || epoch + 1 == cfg.epochs || summary.stopped) {
-      Checkpoint ck;
-      ck.epoch = epoch + 1;
-      ck.global_step = global_step;
-      ck.params = params_to_file(store, meta);
-      ck.optimizer_state = opt->save_state();
-      save_checkpoint(dir, ck);
-    }
-    if (summary.stopped) break;
-  }
-  nlohmann::json wmeta = meta;
+  TrainEpochs epochs(setup, data, store, trainer, evaluator, *opt, train_loader, test_loader, out);
+  driver.run(epochs);
+  TrainSummary summary = epochs.summary;
+  summary.epochs_run = driver.epochs_run();
+  summary.stopped = driver.stopped();
+  nlohmann::json wmeta = setup.network_meta;
   wmeta["test_accuracy"] = summary.test_accuracy;
   wmeta["epochs"] = cfg.epochs;
   if (summary.stopped) wmeta["stopped"] = true;
