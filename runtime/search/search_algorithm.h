@@ -1,7 +1,8 @@
 // The per-step part of a search algorithm, behind one interface, so that DARTS (first
-// and second order) and ProxylessNAS share one epoch driver (searcher.cpp: data, warm-up,
-// progress, metrics, checkpoints, report). Random search trains whole architectures one
-// after the other and has its own driver (random_searcher.cpp).
+// and second order) and ProxylessNAS share one epoch (searcher.cpp: data, warm-up,
+// progress, the record, the checkpoint's payload, report) on the epoch driver that train
+// and random search use too (runtime/train/epoch_driver.h). Random search trains whole
+// architectures one after the other (random_searcher.cpp).
 //
 // Per step the driver calls arch_step() on a validation batch (not during warm-up), then
 // prepare_weight_step() and runs the weight plan on a training batch itself (clipping,

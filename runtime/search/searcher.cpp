@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -21,7 +22,7 @@
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
-#include "runtime/train/kill_points.h"
+#include "runtime/train/epoch_driver.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/trainer.h"
 #include "support/errors.h"
@@ -182,6 +183,258 @@ SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan) {
   return d;
 }
 
+namespace {
+
+// The optimizers a gradient search steps: the weights' (warm-up and search) and the
+// architecture's.
+struct SearchOptimizers {
+  std::unique_ptr<Optimizer> weights, warmup, arch;
+};
+
+// darts, darts2 and pnas epochs for the epoch driver: per step an architecture step (not
+// during warm-up) and a weight step; per epoch the probabilities, the genotype and its
+// cost, arch.json; alphas, both optimizers' state and the algorithm's own in the
+// checkpoint.
+class SearchEpochs final : public EpochTask {
+ public:
+  SearchEpochs(const SearchSetup& setup, const SearchData& sd, const std::string& algorithm,
+               const nlohmann::json& meta, ParamStore& store, Executor& weights,
+               SearchAlgorithm& algo, SearchOptimizers& opts, std::ostream& out)
+      : cfg_(setup.config),
+        base_(setup.config.base),
+        sd_(sd),
+        algorithm_(algorithm),
+        meta_(meta),
+        store_(store),
+        weights_(weights),
+        algo_(algo),
+        opts_(opts),
+        out_(out),
+        grads_(store.weight_grads()),
+        train_loader_(sd.data.train, sd.data.train_indices, sd.train_options),
+        valid_loader_(sd.data.train, sd.data.valid_indices, sd.valid_options),
+        steps_(static_cast<int64_t>(
+            std::min(train_loader_.batches_per_epoch(), valid_loader_.batches_per_epoch()))),
+        schedule_(make_schedule(base_.optimizer.schedule, base_.optimizer.lr, steps_)),
+        warm_schedule_(make_schedule(cfg_.warmup.schedule, cfg_.warmup.lr, steps_)),
+        tty_(stdout_is_terminal()) {}
+
+  void start_fresh(RunDir& run) override {
+    run.write_json("config.json", search_config_to_json(cfg_));
+    run.log(fmt::format(
+        "search {} ({}): {} choices, {} weights, {} training / {} validation samples, {} "
+        "steps per epoch, arena {} MB",
+        meta_.value("network", std::string("network")), algorithm_, store_.arch().size(),
+        store_.trainable_count(), sd_.data.train_indices.size(), sd_.data.valid_indices.size(),
+        steps_, weights_.arena_bytes() / 1048576));
+  }
+
+  void restore(const Checkpoint& ck, const std::string& what) override;
+
+  // TensorBoard scalars (docs/search.md): one event file per process, in the run folder.
+  void before_epochs(RunDir& run) override { events_.emplace(run.dir()); }
+
+  void run_epoch(int64_t epoch, EpochDriver& driver) override;
+  EpochEnd end_epoch(int64_t epoch, bool whole, RunDir& run) override;
+
+  void write_record(RunDir& run, const nlohmann::ordered_json& record, int64_t epoch) override {
+    write_epoch_record(run, *events_, record, epoch);
+  }
+
+  void fill_checkpoint(Checkpoint& ck) override;
+
+  SearchSummary summary;
+
+ private:
+  std::string epoch_line(int64_t epoch) const;
+
+  const SearchConfig& cfg_;
+  const TrainConfig& base_;
+  const SearchData& sd_;
+  const std::string& algorithm_;
+  const nlohmann::json& meta_;
+  ParamStore& store_;
+  Executor& weights_;
+  SearchAlgorithm& algo_;
+  SearchOptimizers& opts_;
+  std::ostream& out_;
+  std::vector<DeviceBuffer*> grads_;
+  Loader train_loader_, valid_loader_;
+  const int64_t steps_;
+  std::unique_ptr<LrSchedule> schedule_, warm_schedule_;
+  const bool tty_;
+  std::optional<EventWriter> events_;
+  int64_t global_step_ = 0;
+  // The current epoch's.
+  std::chrono::steady_clock::time_point epoch_start_;
+  std::optional<Progress> bar_;
+  Batch train_batch_, valid_batch_;
+  StepTotals totals_;
+  double lr_ = 0;
+};
+
+void SearchEpochs::restore(const Checkpoint& ck, const std::string& what) {
+  if (ck.extra.value("algorithm", algorithm_) != algorithm_)
+    throw DataFileError(what, "the checkpoint is from a `" +
+                                  ck.extra.value("algorithm", std::string()) + "` search, not `" +
+                                  algorithm_ + "`");
+  params_from_file(store_, ck.params, what);
+  for (StoredArch& a : store_.arch()) {
+    const NamedTensor* t = ck.params.find(kAlphaPrefix + a.spec.key);
+    if (t == nullptr || t->data.size() != a.alpha.size())
+      throw DataFileError(
+          what, "no alpha for choice `" + a.spec.key + "`: it was saved from another search space");
+    store_.write(a.alpha, t->data);
+  }
+  auto [wblob, ablob] = unpack(ck.optimizer_state, what);
+  if (ck.epoch <= cfg_.warmup_epochs)
+    opts_.warmup->load_state(wblob, what);
+  else
+    opts_.weights->load_state(wblob, what);
+  opts_.arch->load_state(ablob, what);
+  algo_.load_state(ck.extra.value("state", nlohmann::json::object()));
+  global_step_ = ck.global_step;
+}
+
+void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
+  const bool warming = epoch < cfg_.warmup_epochs;
+  epoch_start_ = std::chrono::steady_clock::now();
+  train_loader_.start_epoch(epoch);
+  valid_loader_.start_epoch(epoch);
+  ProgressOptions po;
+  po.tty = tty_;
+  po.plain_every = base_.log_every;
+  bar_.emplace(out_,
+               fmt::format("{} {}/{}", warming ? "warm-up" : "epoch", epoch + 1, base_.epochs),
+               steps_, po);
+  totals_ = StepTotals();
+  lr_ = 0;
+  const int64_t search_epochs = base_.epochs - cfg_.warmup_epochs;
+  Optimizer& opt = warming ? *opts_.warmup : *opts_.weights;
+  for (int64_t s = 0; s < steps_; ++s) {
+    if (!train_loader_.next(train_batch_) || !valid_loader_.next(valid_batch_)) break;
+    const int64_t local = warming ? epoch * steps_ + s : (epoch - cfg_.warmup_epochs) * steps_ + s;
+    lr_ = warming ? warm_schedule_->lr_at(local, cfg_.warmup_epochs * steps_)
+                  : schedule_->lr_at(local, search_epochs * steps_);
+    if (!warming) algo_.arch_step(train_batch_, valid_batch_, global_step_, lr_, totals_);
+    algo_.prepare_weight_step(global_step_, warming);
+    store_.zero_grads();
+    weights_.set_dropout_seed(derive_seed(base_.seed, 2 * static_cast<uint64_t>(global_step_) + 1));
+    RunResult r = weights_.run(train_batch_.images.data(), train_batch_.labels.data(), sd_.batch);
+    if (!std::isfinite(r.loss_sum))
+      throw ConfigError("", warming ? "warmup.lr" : "train.lr",
+                        fmt::format("the training loss became {} at epoch {} step {}; lower "
+                                    "the learning rate",
+                                    r.loss_sum, epoch + 1, s + 1));
+    totals_.train_loss += r.loss_sum;
+    totals_.train_correct += r.correct;
+    totals_.train_seen += sd_.batch;
+    const double clip = warming ? cfg_.warmup.grad_clip : base_.optimizer.grad_clip;
+    if (clip > 0) clip_grad_norm(store_.backend(), grads_, clip);
+    opt.set_active(algo_.active_slots());  // a sampled path updates only its own weights
+    opt.set_lr(lr_);
+    opt.step();
+    ++global_step_;
+    const double seen = static_cast<double>(totals_.train_seen);
+    const bool go_on =
+        driver.after_step({epoch + 1, base_.epochs, s + 1, steps_, global_step_,
+                           totals_.train_loss / seen, totals_.train_correct / seen, lr_});
+    bar_->update(s + 1, totals_.train_seen, totals_.train_loss / seen,
+                 totals_.train_correct / seen);
+    if (!go_on) break;
+  }
+}
+
+EpochEnd SearchEpochs::end_epoch(int64_t epoch, bool whole, RunDir& run) {
+  const bool warming = epoch < cfg_.warmup_epochs;
+  summary.probs = arch_probabilities(store_);
+  summary.genotype = algo_.genotype(summary.probs);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
+  const double n = static_cast<double>(std::max<int64_t>(1, totals_.train_seen));
+  const double nv = static_cast<double>(std::max<int64_t>(1, totals_.valid_seen));
+  if (!warming) summary.valid_accuracy = totals_.valid_correct / nv;
+  EpochEnd end;
+  end.bar = &*bar_;
+  end.line = epoch_line(epoch) + fmt::format(" | {:.1f} s", seconds);
+  if (!whole) {  // its results from the state it has; no record (epoch_driver.h)
+    run.write_json("arch.json", summary.genotype.arch);
+    return end;
+  }
+  nlohmann::ordered_json& rec = end.record;
+  rec["epoch"] = epoch + 1;
+  rec["phase"] = warming ? "warmup" : "search";
+  rec["train_loss"] = totals_.train_loss / n;
+  rec["train_acc"] = totals_.train_correct / n;
+  if (!warming) {
+    rec["valid_loss"] = totals_.valid_loss / nv;
+    rec["valid_acc"] = totals_.valid_correct / nv;
+    if (totals_.rewards > 0) rec["reward"] = totals_.reward / static_cast<double>(totals_.rewards);
+  }
+  rec["lr"] = lr_;
+  rec["alpha_entropy"] = mean_entropy(summary.probs);
+  nlohmann::ordered_json probs = nlohmann::ordered_json::object();
+  for (size_t g = 0; g < store_.arch().size(); ++g)
+    probs[store_.arch()[g].spec.key] = summary.probs[g];
+  rec["probabilities"] = probs;
+  rec["genotype"] = summary.genotype.names;
+  rec["params"] = summary.genotype.params;
+  rec["macs"] = summary.genotype.macs;
+  if (!std::isnan(summary.genotype.latency_ms)) rec["latency_ms"] = summary.genotype.latency_ms;
+  if (!std::isnan(summary.genotype.activation_bytes))
+    rec["activation_bytes"] = summary.genotype.activation_bytes;
+  if (totals_.expected_costs > 0)
+    rec["expected_" + cfg_.regularizer.estimator] =
+        totals_.expected_cost / static_cast<double>(totals_.expected_costs);
+  rec["seconds"] = seconds;
+  nlohmann::ordered_json arch = summary.genotype.arch;
+  arch["probabilities"] = probs;
+  arch["epoch"] = epoch + 1;
+  run.write_json("arch.json", arch);
+  end.report = {epoch + 1,
+                base_.epochs,
+                totals_.train_loss / n,
+                totals_.train_correct / n,
+                totals_.valid_loss / nv,
+                totals_.valid_correct / nv,
+                seconds};
+  return end;
+}
+
+std::string SearchEpochs::epoch_line(int64_t epoch) const {
+  const bool warming = epoch < cfg_.warmup_epochs;
+  const double n = static_cast<double>(std::max<int64_t>(1, totals_.train_seen));
+  const double nv = static_cast<double>(std::max<int64_t>(1, totals_.valid_seen));
+  return fmt::format(
+      "{} {}/{}: train loss {:.4f} acc {:.2f}%{}{} | alpha entropy {:.3f} | genotype {} "
+      "params, {} MACs{}",
+      warming ? "warm-up" : "epoch", epoch + 1, base_.epochs, totals_.train_loss / n,
+      100 * totals_.train_correct / n,
+      warming ? std::string()
+              : fmt::format(" | valid loss {:.4f} acc {:.2f}%", totals_.valid_loss / nv,
+                            100 * totals_.valid_correct / nv),
+      totals_.rewards > 0 ? fmt::format(" | reward {:.4f}", totals_.reward / totals_.rewards)
+                          : std::string(),
+      mean_entropy(summary.probs), with_commas(std::llround(summary.genotype.params)),
+      human_count(summary.genotype.macs),
+      std::isnan(summary.genotype.latency_ms)
+          ? std::string()
+          : fmt::format(", {:.3f} ms", summary.genotype.latency_ms));
+}
+
+void SearchEpochs::fill_checkpoint(Checkpoint& ck) {
+  ck.global_step = global_step_;
+  ck.params = params_to_file(store_, meta_);
+  for (const StoredArch& a : store_.arch())
+    ck.params.tensors.push_back(
+        {kAlphaPrefix + a.spec.key, {static_cast<int64_t>(a.alpha.size())}, store_.read(a.alpha)});
+  Optimizer& current = ck.epoch <= cfg_.warmup_epochs ? *opts_.warmup : *opts_.weights;
+  ck.optimizer_state = pack(current.save_state(), opts_.arch->save_state());
+  ck.extra = {{"algorithm", algorithm_}, {"state", algo_.save_state()}};
+}
+
+}  // namespace
+
 SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                          std::ostream& out) {
   resolve_synthetic_data(setup.config.base.data, setup.weight_plan.input_shape,
@@ -195,9 +448,11 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   const TrainConfig& base = cfg.base;
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(base.threads);
-  RunDir run(dir, !resume);
+  EpochLoopOptions loop;
+  loop.epochs = base.epochs;
+  loop.checkpoint_every = base.checkpoint_every;
+  EpochDriver driver(dir, resume, loop, setup.control, out);
   SearchData sd = load_search_data(cfg, setup.weight_plan);
-  const int64_t batch = sd.batch;
   const std::vector<ArchSpec> groups = setup.weight_plan.arch;
 
   ParamStore store(make_backend(setup.backend));
@@ -211,211 +466,27 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     NAS_CHECK(g < store.arch().size() && store.arch()[g].spec.key == groups[g].key,
               "the store's choices are not in plan order");
   Backend& backend = store.backend();
-  std::unique_ptr<Optimizer> w_opt = make_optimizer(base.optimizer, backend, store.weight_slots());
-  std::unique_ptr<Optimizer> warm_opt = make_optimizer(cfg.warmup, backend, store.weight_slots());
-  std::unique_ptr<Optimizer> a_opt = make_optimizer(cfg.valid, backend, store.arch_slots());
-  std::vector<DeviceBuffer*> grads = store.weight_grads();
+  SearchOptimizers opts{make_optimizer(base.optimizer, backend, store.weight_slots()),
+                        make_optimizer(cfg.warmup, backend, store.weight_slots()),
+                        make_optimizer(cfg.valid, backend, store.arch_slots())};
   SearchContext ctx{cfg,     setup.hooks,  setup.cost_terms, store,
-                    weights, alphas.get(), *a_opt,           batch};
+                    weights, alphas.get(), *opts.arch,       sd.batch};
   std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas"
                                               ? make_proxyless_search(ctx)
                                               : make_darts_search(ctx, algorithm == "darts2");
-
-  Loader train_loader(sd.data.train, sd.data.train_indices, sd.train_options);
-  Loader valid_loader(sd.data.train, sd.data.valid_indices, sd.valid_options);
-  const int64_t steps = static_cast<int64_t>(
-      std::min(train_loader.batches_per_epoch(), valid_loader.batches_per_epoch()));
-  const int64_t search_epochs = base.epochs - cfg.warmup_epochs;
-  std::unique_ptr<LrSchedule> schedule =
-      make_schedule(base.optimizer.schedule, base.optimizer.lr, steps);
-  std::unique_ptr<LrSchedule> warm_schedule =
-      make_schedule(cfg.warmup.schedule, cfg.warmup.lr, steps);
-
   nlohmann::json meta = setup.meta;
   meta["algorithm"] = algorithm;
-  int64_t first_epoch = 0, global_step = 0;
-  std::optional<Checkpoint> ck;
-  if (resume) ck = load_checkpoint(dir);
-  if (ck) {
-    const std::string what = run.path(kCheckpointFileName);
-    if (ck->extra.value("algorithm", algorithm) != algorithm)
-      throw DataFileError(what, "the checkpoint is from a `" +
-                                    ck->extra.value("algorithm", std::string()) +
-                                    "` search, not `" + algorithm + "`");
-    params_from_file(store, ck->params, what);
-    for (StoredArch& a : store.arch()) {
-      const NamedTensor* t = ck->params.find(kAlphaPrefix + a.spec.key);
-      if (t == nullptr || t->data.size() != a.alpha.size())
-        throw DataFileError(what, "no alpha for choice `" + a.spec.key +
-                                      "`: it was saved from another search space");
-      store.write(a.alpha, t->data);
-    }
-    auto [wblob, ablob] = unpack(ck->optimizer_state, what);
-    if (ck->epoch <= cfg.warmup_epochs)
-      warm_opt->load_state(wblob, what);
-    else
-      w_opt->load_state(wblob, what);
-    a_opt->load_state(ablob, what);
-    algo->load_state(ck->extra.value("state", nlohmann::json::object()));
-    first_epoch = ck->epoch;
-    global_step = ck->global_step;
-    run.truncate_metrics_after(first_epoch);
-    run.log(fmt::format("resumed after epoch {} (step {})", first_epoch, global_step));
-    out << "resuming after epoch " << first_epoch << "\n";
-  } else if (resume) {
-    run.start_over();
-    out << kStartingOver << "\n";
-  } else {
-    run.write_json("config.json", search_config_to_json(cfg));
-    run.log(fmt::format(
-        "search {} ({}): {} choices, {} weights, {} training / {} validation samples, {} "
-        "steps per epoch, arena {} MB",
-        meta.value("network", std::string("network")), algorithm, store.arch().size(),
-        store.trainable_count(), sd.data.train_indices.size(), sd.data.valid_indices.size(), steps,
-        weights.arena_bytes() / 1048576));
-  }
 
-  // TensorBoard scalars (docs/search.md): one event file per process, in the run folder.
-  EventWriter events(dir);
-  SearchSummary summary;
-  const bool tty = stdout_is_terminal();
-  Batch tb, vb;
-  for (int64_t epoch = first_epoch; epoch < base.epochs; ++epoch) {
-    const bool warming = epoch < cfg.warmup_epochs;
-    const auto epoch_start = std::chrono::steady_clock::now();
-    train_loader.start_epoch(epoch);
-    valid_loader.start_epoch(epoch);
-    ProgressOptions po;
-    po.tty = tty;
-    po.plain_every = base.log_every;
-    Progress bar(out,
-                 fmt::format("{} {}/{}", warming ? "warm-up" : "epoch", epoch + 1, base.epochs),
-                 steps, po);
-    StepTotals totals;
-    double lr = 0;
-    Optimizer& opt = warming ? *warm_opt : *w_opt;
-    for (int64_t s = 0; s < steps; ++s) {
-      if (!train_loader.next(tb) || !valid_loader.next(vb)) break;
-      const int64_t local = warming ? epoch * steps + s : (epoch - cfg.warmup_epochs) * steps + s;
-      lr = warming ? warm_schedule->lr_at(local, cfg.warmup_epochs * steps)
-                   : schedule->lr_at(local, search_epochs * steps);
-      if (!warming) algo->arch_step(tb, vb, global_step, lr, totals);
-      algo->prepare_weight_step(global_step, warming);
-      store.zero_grads();
-      weights.set_dropout_seed(derive_seed(base.seed, 2 * static_cast<uint64_t>(global_step) + 1));
-      RunResult r = weights.run(tb.images.data(), tb.labels.data(), batch);
-      if (!std::isfinite(r.loss_sum))
-        throw ConfigError("", warming ? "warmup.lr" : "train.lr",
-                          fmt::format("the training loss became {} at epoch {} step {}; lower "
-                                      "the learning rate",
-                                      r.loss_sum, epoch + 1, s + 1));
-      totals.train_loss += r.loss_sum;
-      totals.train_correct += r.correct;
-      totals.train_seen += batch;
-      const double clip = warming ? cfg.warmup.grad_clip : base.optimizer.grad_clip;
-      if (clip > 0) clip_grad_norm(backend, grads, clip);
-      opt.set_active(algo->active_slots());  // a sampled path updates only its own weights
-      opt.set_lr(lr);
-      opt.step();
-      ++global_step;
-      kill_point_after_step(global_step);
-      const double seen = static_cast<double>(totals.train_seen);
-      bar.update(s + 1, totals.train_seen, totals.train_loss / seen, totals.train_correct / seen);
-      if (setup.control.on_step &&
-          !setup.control.on_step({epoch + 1, base.epochs, s + 1, steps, global_step,
-                                  totals.train_loss / seen, totals.train_correct / seen, lr})) {
-        summary.stopped = true;
-        break;
-      }
-    }
-    summary.probs = arch_probabilities(store);
-    summary.genotype = algo->genotype(summary.probs);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    const double n = static_cast<double>(std::max<int64_t>(1, totals.train_seen));
-    const double nv = static_cast<double>(std::max<int64_t>(1, totals.valid_seen));
-    nlohmann::ordered_json rec;
-    rec["epoch"] = epoch + 1;
-    rec["phase"] = warming ? "warmup" : "search";
-    rec["train_loss"] = totals.train_loss / n;
-    rec["train_acc"] = totals.train_correct / n;
-    if (!warming) {
-      rec["valid_loss"] = totals.valid_loss / nv;
-      rec["valid_acc"] = totals.valid_correct / nv;
-      summary.valid_accuracy = totals.valid_correct / nv;
-      if (totals.rewards > 0) rec["reward"] = totals.reward / static_cast<double>(totals.rewards);
-    }
-    rec["lr"] = lr;
-    rec["alpha_entropy"] = mean_entropy(summary.probs);
-    nlohmann::ordered_json probs = nlohmann::ordered_json::object();
-    for (size_t g = 0; g < store.arch().size(); ++g)
-      probs[store.arch()[g].spec.key] = summary.probs[g];
-    rec["probabilities"] = probs;
-    rec["genotype"] = summary.genotype.names;
-    rec["params"] = summary.genotype.params;
-    rec["macs"] = summary.genotype.macs;
-    if (!std::isnan(summary.genotype.latency_ms)) rec["latency_ms"] = summary.genotype.latency_ms;
-    if (!std::isnan(summary.genotype.activation_bytes))
-      rec["activation_bytes"] = summary.genotype.activation_bytes;
-    if (totals.expected_costs > 0)
-      rec["expected_" + cfg.regularizer.estimator] =
-          totals.expected_cost / static_cast<double>(totals.expected_costs);
-    rec["seconds"] = seconds;
-    write_epoch_record(run, events, rec, epoch + 1);
-    std::string line = fmt::format(
-        "{} {}/{}: train loss {:.4f} acc {:.2f}%{}{} | alpha entropy {:.3f} | genotype {} "
-        "params, {} MACs{} | {:.1f} s",
-        warming ? "warm-up" : "epoch", epoch + 1, base.epochs, totals.train_loss / n,
-        100 * totals.train_correct / n,
-        warming ? std::string()
-                : fmt::format(" | valid loss {:.4f} acc {:.2f}%", totals.valid_loss / nv,
-                              100 * totals.valid_correct / nv),
-        totals.rewards > 0 ? fmt::format(" | reward {:.4f}", totals.reward / totals.rewards)
-                           : std::string(),
-        mean_entropy(summary.probs), with_commas(std::llround(summary.genotype.params)),
-        human_count(summary.genotype.macs),
-        std::isnan(summary.genotype.latency_ms)
-            ? std::string()
-            : fmt::format(", {:.3f} ms", summary.genotype.latency_ms),
-        seconds);
-    if (summary.stopped) {  // a partial epoch: recorded, but no checkpoint (a resume drops it)
-      bar.finish(line + " | stopped at step " + std::to_string(global_step));
-      run.log(line + " | stopped at step " + std::to_string(global_step));
-      run.write_json("arch.json", summary.genotype.arch);
-      break;
-    }
-    bar.finish(line);
-    run.log(line);
-    nlohmann::ordered_json arch = summary.genotype.arch;
-    arch["probabilities"] = probs;
-    arch["epoch"] = epoch + 1;
-    run.write_json("arch.json", arch);
-    ++summary.epochs_run;
-    if (setup.control.on_epoch &&
-        !setup.control.on_epoch({epoch + 1, base.epochs, totals.train_loss / n,
-                                 totals.train_correct / n, totals.valid_loss / nv,
-                                 totals.valid_correct / nv, seconds}))
-      summary.stopped = true;
-    if ((epoch + 1) % base.checkpoint_every == 0 || epoch + 1 == base.epochs || summary.stopped) {
-      Checkpoint ck;
-      ck.epoch = epoch + 1;
-      ck.global_step = global_step;
-      ck.params = params_to_file(store, meta);
-      for (const StoredArch& a : store.arch())
-        ck.params.tensors.push_back({kAlphaPrefix + a.spec.key,
-                                     {static_cast<int64_t>(a.alpha.size())},
-                                     store.read(a.alpha)});
-      Optimizer& current = epoch + 1 <= cfg.warmup_epochs ? *warm_opt : *w_opt;
-      ck.optimizer_state = pack(current.save_state(), a_opt->save_state());
-      ck.extra = {{"algorithm", algorithm}, {"state", algo->save_state()}};
-      save_checkpoint(dir, ck);
-    }
-    if (summary.stopped) break;
-  }
+  SearchEpochs epochs(setup, sd, algorithm, meta, store, weights, *algo, opts, out);
+  driver.run(epochs);
+  SearchSummary summary = epochs.summary;
+  summary.epochs_run = driver.epochs_run();
+  summary.stopped = driver.stopped();
   if (setup.hooks.finish) setup.hooks.finish(summary.genotype, dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_search_report(run, groups, meta, summary, algorithm);
-  run.log(fmt::format("done in {:.0f} s: wrote {}", summary.seconds, run.path("arch.json")));
+  write_search_report(driver.run_dir(), groups, meta, summary, algorithm);
+  driver.run_dir().log(fmt::format("done in {:.0f} s: wrote {}", summary.seconds,
+                                   driver.run_dir().path("arch.json")));
   return summary;
 }
 
