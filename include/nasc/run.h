@@ -17,6 +17,11 @@ namespace nasc {
 
 // After each optimizer step. epoch is 1-based; step counts the epoch's optimizer steps
 // (1-based); global_step the run's. loss and accuracy are the epoch's running means.
+// Random search counts architectures as its epochs (as EpochInfo does): epoch is the
+// architecture being trained (1..samples), step counts the optimizer steps of its whole
+// training (steps = its epochs times the steps per epoch), global_step every
+// architecture's steps in turn, and loss and accuracy are the running means of its
+// current training epoch.
 struct StepInfo {
   int64_t epoch = 0, epochs = 0;
   int64_t step = 0, steps = 0;
@@ -34,10 +39,15 @@ struct EpochInfo {
   double seconds = 0;
 };
 
-// Returning false stops the run. A stop after a step ends the epoch there: the run keeps
-// the checkpoint of its last whole epoch (so --resume continues from it) and writes its
-// results from the weights it has. A stop after an epoch writes that epoch's checkpoint
-// first. Either way the result says stopped = true.
+// Returning false stops the run. A stop after a step ends the epoch there: that partial
+// epoch gets its log line, marked "stopped at step N", but no metrics.jsonl record and no
+// checkpoint (train and search alike), so the records hold whole epochs only and the run
+// keeps the checkpoint of its last whole epoch (--resume continues from it). The run
+// writes its results from the state it has: train its weights, darts/darts2/pnas arch.json
+// from the current probabilities; random search does not count an architecture stopped
+// part-way, so arch.json stays the best finished one (none when stopped in the first).
+// A stop after an epoch writes that epoch's record and checkpoint first. Either way the
+// result says stopped = true.
 struct RunCallbacks {
   std::function<bool(const StepInfo&)> on_step;
   std::function<bool(const EpochInfo&)> on_epoch;

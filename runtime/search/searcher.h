@@ -72,7 +72,8 @@ struct SearchSetup {
   nlohmann::json meta = nlohmann::json::object();  // network, file, command line
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
   // An embedder's callbacks, which may stop the run. Random search calls on_epoch after
-  // each architecture (its records' "epoch") and no on_step.
+  // each architecture (its records' "epoch") and on_step after each optimizer step of an
+  // architecture's training (run_control.h says what its numbers count).
   RunControl control;
 };
 

@@ -2,10 +2,17 @@
 // optimizer step and each epoch, and able to stop the run there. Unset, each costs one
 // branch per step.
 //
-// A stop after a step ends the epoch at that step: the run keeps the checkpoint of its
-// last whole epoch (so a resume continues from it) and writes its results (the weights,
-// arch.json) from the state it has. A stop after an epoch writes that epoch's checkpoint
-// first. The run's summary says it was stopped.
+// A stop after a step ends the epoch at that step: the partial epoch gets its log line
+// ("stopped at step N") but no metrics record and no checkpoint, so the run keeps the
+// checkpoint of its last whole epoch (a resume continues from it), and writes its results
+// (the weights, arch.json) from the state it has. A stop after an epoch writes that
+// epoch's record and checkpoint first. The run's summary says it was stopped. The epoch
+// driver (epoch_driver.h) applies this rule for train, search and random search alike.
+//
+// Random search counts architectures as its epochs: epoch is the architecture's number,
+// step counts the optimizer steps of its training (all its epochs), global_step the run's
+// (every architecture's steps in turn), and loss and accuracy are the running means of
+// its current training epoch. An architecture stopped part-way is not a candidate.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +22,8 @@ namespace nas {
 
 struct StepReport {
   int64_t epoch = 0, epochs = 0;  // 1-based
-  int64_t step = 0, steps = 0;    // optimizer steps of this epoch, 1-based
+  int64_t step = 0, steps = 0;    // optimizer steps of this epoch, 1-based (random search:
+                                  // of this architecture's training)
   int64_t global_step = 0;
   double loss = 0, accuracy = 0;  // the epoch's running means
   double lr = 0;
