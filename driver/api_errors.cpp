@@ -1,10 +1,15 @@
 // nasc::Error and the conversion of compiler diagnostics into libnasc's public form.
 #include "driver/api_internal.h"
+#include "support/did_you_mean.h"
 
 namespace nasc {
 
 Error::Error(Kind kind, const std::string& message, std::vector<Diagnostic> diagnostics)
     : std::runtime_error(message), kind_(kind), diagnostics_(std::move(diagnostics)) {}
+
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {
+  return nas::did_you_mean(name, candidates);
+}
 
 namespace detail {
 namespace {

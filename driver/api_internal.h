@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "compiler/estimate/estimator.h"
 #include "compiler/ir/diagnostics.h"
 #include "compiler/ir/ir.h"
 #include "compiler/passes/selection.h"
+#include "compiler/pipeline/pipeline.h"
 #include "nasc/diagnostics.h"
 #include "nasc/space.h"
 #include "runtime/estimate/lut.h"
@@ -26,6 +28,7 @@ struct Space::Impl {
 struct Architecture::Impl {
   std::shared_ptr<const Space::Impl> space;
   nas::Selection selection;
+  std::string file;  // the arch file it was read from, "" when made otherwise
 };
 
 struct LatencyTable::Impl {
@@ -35,7 +38,19 @@ struct LatencyTable::Impl {
 
 namespace detail {
 
+// The compiler stops after this many errors, as the CLI does.
+constexpr size_t kMaxErrors = 20;
+
+inline nas::CompileOptions internal_options(const CompileOptions& o) {
+  nas::CompileOptions c;
+  c.include_paths = o.import_paths;
+  c.elaborate.network = o.network;
+  c.elaborate.overrides = o.overrides;
+  return c;
+}
+
 std::vector<Diagnostic> to_public(const nas::Diagnostics& diags);
+StaticEstimate to_public(const nas::StaticEstimate& s);
 
 // A user Error carrying every diagnostic, its message the rendered errors.
 [[noreturn]] void throw_diagnostics(const nas::Diagnostics& diags);

@@ -1,5 +1,5 @@
 // libnasc's train and search over the driver's runs (driver/run_setup.h), and the
-// library's version and backends.
+// library's version, backends and number formatting.
 #include <cmath>
 #include <filesystem>
 #include <ostream>
@@ -9,6 +9,7 @@
 #include "driver/run_setup.h"
 #include "nasc/nasc.h"
 #include "runtime/exec/backend_registry.h"
+#include "support/format.h"
 
 namespace nasc {
 namespace {
@@ -128,6 +129,19 @@ std::vector<BackendDescription> backends() {
   for (const nas::BackendInfo& b : nas::registered_backends())
     out.push_back({b.name, b.description, b.name == nas::default_backend_name()});
   return out;
+}
+
+void check_backend(const std::string& name) {
+  const std::string problem = nas::backend_name_problem(name);
+  if (!problem.empty()) throw Error(Error::Kind::User, problem);
+}
+
+std::string with_commas(int64_t value) {
+  return nas::with_commas(value);
+}
+
+std::string human_count(double value) {
+  return nas::human_count(value);
 }
 
 }  // namespace nasc

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "compiler/analysis/space_stats.h"
+#include "compiler/dot/graph_dot.h"
 #include "compiler/estimate/estimator.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/pipeline/pipeline.h"
@@ -15,15 +16,8 @@
 namespace nasc {
 namespace {
 
-constexpr size_t kMaxErrors = 20;
-
-nas::CompileOptions internal_options(const CompileOptions& o) {
-  nas::CompileOptions c;
-  c.include_paths = o.import_paths;
-  c.elaborate.network = o.network;
-  c.elaborate.overrides = o.overrides;
-  return c;
-}
+using detail::internal_options;
+using detail::kMaxErrors;
 
 Space from_compilation(const std::string& file, nas::Compilation c, const nas::Diagnostics& diags) {
   if (diags.has_errors() || !c.supernet) detail::throw_diagnostics(diags);
@@ -37,14 +31,17 @@ Space from_compilation(const std::string& file, nas::Compilation c, const nas::D
   return Space(std::move(impl));
 }
 
-Architecture make_architecture(const Space& space, nas::Selection sel) {
+Architecture make_architecture(const Space& space, nas::Selection sel, std::string file = {}) {
   auto impl = std::make_shared<Architecture::Impl>();
   impl->space = space.shared_impl();
   impl->selection = std::move(sel);
+  impl->file = std::move(file);
   return Architecture(std::move(impl));
 }
 
-StaticEstimate to_public(const nas::StaticEstimate& s) {
+}  // namespace
+
+StaticEstimate detail::to_public(const nas::StaticEstimate& s) {
   return {s.params,
           s.param_bytes,
           s.macs,
@@ -54,11 +51,13 @@ StaticEstimate to_public(const nas::StaticEstimate& s) {
           s.train_not_applicable};
 }
 
-}  // namespace
-
 // --- Architecture ---------------------------------------------------------------------------
 
 Architecture::Architecture(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+const std::string& Architecture::file() const {
+  return impl_->file;
+}
 
 const std::vector<std::vector<int>>& Architecture::chosen() const {
   return impl_->selection.chosen;
@@ -90,6 +89,21 @@ std::string Architecture::describe() const {
       out += (j ? "+" : "") + g.arch[i].candidates[impl_->selection.chosen[i][j]];
   }
   return out;
+}
+
+NetworkSize Architecture::size() const {
+  return detail::translate_errors([&] {
+    nas::Graph fixed = nas::specialise(impl_->space->supernet, impl_->selection);
+    nas::NodeCosts c = nas::node_costs(fixed);
+    std::vector<char> all(fixed.nodes.size(), 1);
+    return NetworkSize{static_cast<int64_t>(fixed.nodes.size()), nas::masked_sum(c.params, all),
+                       nas::masked_sum(c.macs, all)};
+  });
+}
+
+std::string Architecture::to_dot() const {
+  return detail::translate_errors(
+      [&] { return nas::graph_to_dot(nas::specialise(impl_->space->supernet, impl_->selection)); });
 }
 
 // --- Space ------------------------------------------------------------------------------------
@@ -124,6 +138,13 @@ std::vector<std::pair<std::string, std::string>> Space::network_parameters() con
   return impl_->supernet.params;
 }
 
+std::vector<Input> Space::inputs() const {
+  const nas::Graph& g = impl_->supernet;
+  std::vector<Input> out;
+  for (int id : g.inputs) out.push_back({g.nodes[id].name, g.nodes[id].shape});
+  return out;
+}
+
 std::vector<int64_t> Space::input_shape() const {
   const nas::Graph& g = impl_->supernet;
   return g.inputs.empty() ? std::vector<int64_t>{} : g.nodes[g.inputs[0]].shape;
@@ -153,6 +174,7 @@ SpaceStatistics Space::statistics() const {
     out.largest_params = s.largest.params;
     out.smallest_params = s.smallest.params;
     out.extremes_exact = s.extremes_exact;
+    out.search_truncated = s.search_truncated;
     return out;
   });
 }
@@ -193,7 +215,7 @@ Architecture Space::fix_json(const std::string& json, const std::string& name) c
       detail::throw_diagnostics(diags);
     }
     if (!sel || diags.has_errors()) detail::throw_diagnostics(diags);
-    return make_architecture(*this, std::move(*sel));
+    return make_architecture(*this, std::move(*sel), name);
   });
 }
 
@@ -207,7 +229,7 @@ Architecture Space::fix_file(const std::string& path) const {
       detail::throw_diagnostics(diags);
     }
     if (!sel || diags.has_errors()) detail::throw_diagnostics(diags);
-    return make_architecture(*this, std::move(*sel));
+    return make_architecture(*this, std::move(*sel), path);
   });
 }
 
@@ -234,14 +256,18 @@ StaticEstimate Space::estimate(const Architecture& arch, int64_t train_batch) co
   if (arch.impl().space != impl_)
     throw Error(Error::Kind::User, "the architecture belongs to another space");
   return detail::translate_errors([&] {
-    return to_public(
+    return detail::to_public(
         nas::static_estimate(nas::specialise(impl_->supernet, arch.impl().selection), train_batch));
   });
 }
 
 StaticEstimate Space::estimate_supernet(int64_t train_batch) const {
   return detail::translate_errors(
-      [&] { return to_public(nas::static_estimate(impl_->supernet, train_batch)); });
+      [&] { return detail::to_public(nas::static_estimate(impl_->supernet, train_batch)); });
+}
+
+std::string Space::to_dot() const {
+  return detail::translate_errors([&] { return nas::graph_to_dot(impl_->supernet); });
 }
 
 // --- LatencyTable and LatencyEstimator ------------------------------------------------------
@@ -268,6 +294,10 @@ std::string LatencyTable::device() const {
 }
 size_t LatencyTable::entries() const {
   return impl_->table.entries.size();
+}
+
+void LatencyTable::save(const std::string& path) const {
+  detail::translate_errors([&] { nas::save_lut(impl_->table, path); });
 }
 
 struct LatencyEstimator::Impl {

@@ -55,4 +55,8 @@ class Error : public std::runtime_error {
   std::vector<Diagnostic> diagnostics_;
 };
 
+// The suggestion nasc's messages end with for a misspelt name: "; did you mean `x`?" for
+// the closest of `candidates` when it is a near miss, else "".
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates);
+
 }  // namespace nasc

@@ -3,11 +3,14 @@
 // nasc::nasc (find_package(nasc)).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "nasc/diagnostics.h"
+#include "nasc/latency.h"
 #include "nasc/model.h"
+#include "nasc/pipeline.h"
 #include "nasc/run.h"
 #include "nasc/space.h"
 
@@ -23,5 +26,14 @@ struct BackendDescription {
 };
 // The backends built into this library.
 std::vector<BackendDescription> backends();
+// Throws a user Error ("unknown backend `cpx`; did you mean `cpu`? (built in: cpu)")
+// unless `name` is one of backends().
+void check_backend(const std::string& name);
+
+// Numbers as nasc's own output writes them, for a tool printing beside it:
+// 1234567 -> "1,234,567"; and three significant digits with K, M, G or T from a thousand
+// up: 1234 -> "1.23K", 268160 -> "268K".
+std::string with_commas(int64_t value);
+std::string human_count(double value);
 
 }  // namespace nasc

@@ -38,6 +38,12 @@ struct Choice {
   int sites = 1;
 };
 
+// One input of a network: its name in the .nas file and its shape per sample.
+struct Input {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
 // What `nasc check` prints about a space.
 struct SpaceStatistics {
   int64_t nodes = 0;                               // IR nodes of the supernet
@@ -46,7 +52,15 @@ struct SpaceStatistics {
   double log10_size = 0;                           // log10 of the number of architectures
   int64_t supernet_params = 0, supernet_macs = 0;  // every candidate at once
   int64_t largest_params = 0, smallest_params = 0;
-  bool extremes_exact = false;  // largest/smallest by enumeration (else by search)
+  bool extremes_exact = false;    // largest/smallest by enumeration (else by search)
+  bool search_truncated = false;  // not exact, and the search hit its work limit
+};
+
+// The size of a fixed network: its IR nodes, trainable weights and MACs per sample.
+struct NetworkSize {
+  int64_t nodes = 0;
+  int64_t params = 0;
+  int64_t macs = 0;
 };
 
 // Static cost of a network (docs/estimate.md): no measurement involved.
@@ -69,11 +83,15 @@ struct LatencyEstimate {
 };
 
 class Space;
+struct ProfileOptions;  // nasc/latency.h
+struct ProfileReport;
 
 // An architecture of a space: every choice fixed. For a space without choices there is
 // exactly one, the network itself.
 class Architecture {
  public:
+  // The arch file (or fix_json's name) it was read from; "" when made otherwise.
+  const std::string& file() const;
   // chosen()[i] = the candidate indices picked for choices()[i] (k of them for a join).
   const std::vector<std::vector<int>>& chosen() const;
   // key -> the picked candidate names, "+"-joined for a join.
@@ -82,6 +100,10 @@ class Architecture {
   std::string to_json() const;
   // A one-line summary: "op=conv, cell=sep_conv_3x3+skip".
   std::string describe() const;
+  // The fixed network's size (what `nasc check --arch` prints).
+  NetworkSize size() const;
+  // The fixed network as Graphviz DOT text (`nasc graph --arch`).
+  std::string to_dot() const;
 
   struct Impl;
   explicit Architecture(std::shared_ptr<const Impl> impl);
@@ -100,6 +122,18 @@ class LatencyTable {
   int64_t batch() const;       // the batch size it was measured at
   std::string device() const;  // the device and thread count, in words
   size_t entries() const;      // measured signatures
+
+  // Measures every op signature of a space (or of options.arch alone) on a backend, as
+  // `nasc profile` does; nasc/latency.h has the options. With options.output set, an
+  // existing table there is resumed (only what it lacks is measured; it must be of this
+  // device, thread count, batch and settings, else a user Error says which differs) and
+  // the table is saved there as it grows, so that an interrupted run keeps its work.
+  // `report`, when given, receives how many signatures were measured and reused.
+  static LatencyTable measure(const Space& space, const ProfileOptions& options,
+                              ProfileReport* report = nullptr);
+  // Writes the table as JSON (atomically: PATH.tmp, then renamed). Throws a user Error
+  // naming the file when it cannot.
+  void save(const std::string& path) const;
 
   struct Impl;
   explicit LatencyTable(std::shared_ptr<const Impl> impl);
@@ -124,7 +158,8 @@ class Space {
   std::string name() const;         // the network's name
   // The network's parameters as resolved ("classes" -> "10").
   std::vector<std::pair<std::string, std::string>> network_parameters() const;
-  std::vector<int64_t> input_shape() const;   // per sample, [C, H, W]
+  std::vector<Input> inputs() const;          // in declaration order
+  std::vector<int64_t> input_shape() const;   // the first input's, per sample, [C, H, W]
   std::vector<int64_t> output_shape() const;  // per sample ([classes] for a classifier)
   // Warnings the compiler reported (errors throw instead).
   const std::vector<Diagnostic>& diagnostics() const;
@@ -146,6 +181,10 @@ class Space {
   // The static cost of an architecture (the fixed network), or of the whole supernet.
   StaticEstimate estimate(const Architecture& arch, int64_t train_batch = 64) const;
   StaticEstimate estimate_supernet(int64_t train_batch = 64) const;
+
+  // The supernet as Graphviz DOT text (`nasc graph`): one dashed cluster per choice, one
+  // cluster per candidate inside it.
+  std::string to_dot() const;
 
   struct Impl;
   explicit Space(std::shared_ptr<const Impl> impl);
@@ -174,5 +213,18 @@ class LatencyEstimator {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// What write_graph wrote: `path`, or the DOT text beside it when Graphviz is missing
+// (then `warnings` says so).
+struct GraphFile {
+  std::string path;
+  bool rendered = false;  // Graphviz drew it (.svg, .png, .pdf)
+  std::vector<Diagnostic> warnings;
+};
+// Writes DOT text to `path` in the format its extension names: .dot or .gv as the text,
+// .svg, .png or .pdf drawn by Graphviz's `dot` (without Graphviz, the text goes to the
+// path with .dot instead, and a warning says so). Throws a user Error for another
+// extension, a file it cannot write, or a failed drawing.
+GraphFile write_graph(const std::string& dot, const std::string& path);
 
 }  // namespace nasc
