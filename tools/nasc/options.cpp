@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
-#include "compiler/pipeline/pipeline.h"
-#include "runtime/exec/backend_registry.h"
-#include "support/did_you_mean.h"
+#include "nasc/nasc.h"
 
 namespace nas::cli {
 
@@ -117,14 +116,26 @@ std::vector<std::string> documented_long_flags() {
 // `nasc ir`'s older stage names: what they dump in terms of the pipeline's stages.
 struct StageAlias {
   const char* name;
-  Stage stage;
+  const char* stage;
   bool training;
 };
 constexpr StageAlias kStageAliases[] = {
-    {"ast", Stage::Load, false},         {"ir", Stage::Dce, false},
-    {"pruned", Stage::ZeroPrune, false}, {"grad", Stage::Autodiff, true},
-    {"plan", Stage::MemoryPlan, false},  {"train-plan", Stage::MemoryPlan, true},
+    {"ast", "load", false},     {"ir", "dce", false},           {"pruned", "zero-prune", false},
+    {"grad", "autodiff", true}, {"plan", "memory-plan", false}, {"train-plan", "memory-plan", true},
 };
+
+// The pipeline's stage names in order, and a name's place in it (-1: not a stage).
+std::vector<std::string> stage_names() {
+  std::vector<std::string> names;
+  for (const nasc::StageDescription& s : nasc::pipeline_stages()) names.push_back(s.name);
+  return names;
+}
+
+int stage_index(const std::string& name) {
+  const std::vector<std::string> names = stage_names();
+  auto it = std::find(names.begin(), names.end(), name);
+  return it == names.end() ? -1 : static_cast<int>(it - names.begin());
+}
 
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
@@ -152,7 +163,7 @@ std::string unknown_stage(const std::string& flag, const std::vector<std::string
                           const std::vector<std::string>& allowed) {
   for (const std::string& n : names)
     if (std::find(allowed.begin(), allowed.end(), n) == allowed.end())
-      return "unknown " + flag + " `" + n + "`" + did_you_mean(n, allowed) + " (" +
+      return "unknown " + flag + " `" + n + "`" + nasc::did_you_mean(n, allowed) + " (" +
              (flag == "--passes" ? "passes: " : "stages: ") + joined(allowed) + ")";
   return "";
 }
@@ -160,8 +171,8 @@ std::string unknown_stage(const std::string& flag, const std::vector<std::string
 // `nasc opt`: the passes it can run (a graph in: shapes and later), and their order rules.
 std::string check_passes(const std::vector<std::string>& passes) {
   std::vector<std::string> allowed;
-  for (const StageInfo& s : pipeline_stages())
-    if (s.stage >= Stage::Shapes) allowed.push_back(s.name);
+  for (const std::string& name : stage_names())
+    if (stage_index(name) >= stage_index("shapes")) allowed.push_back(name);
   if (std::string e = unknown_stage("--passes", passes, allowed); !e.empty()) {
     if (passes.size() == 1 && (passes[0] == "load" || passes[0] == "elaborate"))
       return "--passes " + passes[0] + " reads .nas source; `nasc opt` reads IR, so its passes " +
@@ -184,9 +195,15 @@ std::string check_passes(const std::vector<std::string>& passes) {
 IrStage ir_stage(const Options& o) {
   for (const StageAlias& a : kStageAliases)
     if (o.stage == a.name) return {a.stage, a.training || o.train};
-  std::optional<Stage> s = find_stage(o.stage);
-  NAS_CHECK(s.has_value(), "ir_stage on an unchecked --stage");
-  return {*s, *s == Stage::Autodiff || o.train};
+  return {o.stage, o.stage == "autodiff" || o.train};
+}
+
+nasc::CompileOptions compile_options(const Options& o) {
+  nasc::CompileOptions c;
+  c.import_paths = o.include_paths;
+  c.network = o.network;
+  c.overrides = o.overrides;
+  return c;
 }
 
 namespace {
@@ -203,20 +220,21 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   for (const StageAlias& alias : kStageAliases) ir_names.push_back(alias.name);
   if (o.error.empty() && ir &&
       std::find(ir_names.begin(), ir_names.end(), o.stage) == ir_names.end())
-    o.error = "unknown --stage `" + o.stage + "`" + did_you_mean(o.stage, ir_names) +
+    o.error = "unknown --stage `" + o.stage + "`" + nasc::did_you_mean(o.stage, ir_names) +
               " (stages: " + joined(stage_names()) + "; also ast, ir, pruned, grad, plan, " +
               "train-plan)";
   // The stage `nasc ir` stops after (valid once the name is), for the checks below.
-  const IrStage stop = ir && o.error.empty() ? ir_stage(o) : IrStage{Stage::Lower, false};
-  if (o.error.empty() && ir && stop.stop_after == Stage::ZeroPrune && o.arch.empty())
+  const IrStage stop = ir && o.error.empty() ? ir_stage(o) : IrStage{"lower", false};
+  const int stop_index = stage_index(stop.stage);
+  if (o.error.empty() && ir && stop.stage == "zero-prune" && o.arch.empty())
     o.error = "--stage " + o.stage + " needs --arch A.json (the selection to prune with)";
   if (o.error.empty() && opt) o.error = check_passes(o.passes);
   if (o.error.empty()) o.error = unknown_stage("--dump-after", o.dump_after, stage_names());
   for (const std::string& d : o.dump_after) {
     if (!o.error.empty()) break;
-    if (ir && *find_stage(d) > stop.stop_after)
-      o.error = "--dump-after " + d + ": the run stops before it, after " +
-                stage_info(stop.stop_after).name + " (--stage " + o.stage + ")";
+    if (ir && stage_index(d) > stop_index)
+      o.error = "--dump-after " + d + ": the run stops before it, after " + stop.stage +
+                " (--stage " + o.stage + ")";
     if (opt && std::find(o.passes.begin(), o.passes.end(), d) == o.passes.end())
       o.error = "--dump-after " + d + ": not among the --passes (" + joined(o.passes) + ")";
   }
@@ -253,7 +271,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(o.no_locations, "--no-locations", ir || opt, "`nasc ir` and `nasc opt`");
   only_for(!o.dump_after.empty(), "--dump-after", ir || opt, "`nasc ir` and `nasc opt`");
   only_for(passes_given, "--passes", opt, "`nasc opt`");
-  only_for(o.train, "--train", ir && stop.stop_after >= Stage::Autodiff,
+  only_for(o.train, "--train", ir && stop_index >= stage_index("autodiff"),
            "`nasc ir --stage autodiff|fusion|memory-plan|lower`");
   bool train = o.command == "train" || o.command == "search";
   only_for(!o.algorithm.empty(), "-a", o.command == "search", "`nasc search`");
@@ -268,13 +286,13 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   if (o.error.empty() && train && o.output.empty())
     o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
   const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
-  only_for(!o.arch.empty(), "--arch", ir ? stop.stop_after >= Stage::ZeroPrune : !opt || prunes,
+  only_for(!o.arch.empty(), "--arch", ir ? stop_index >= stage_index("zero-prune") : !opt || prunes,
            "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
            "`nasc opt --passes ...,zero-prune,...`");
   if (o.error.empty() && opt && prunes && o.arch.empty())
     o.error = "--passes zero-prune needs --arch A.json (the selection to prune with)";
   const bool plans =
-      ir ? stop.stop_after >= Stage::MemoryPlan
+      ir ? stop_index >= stage_index("memory-plan")
          : std::find(o.passes.begin(), o.passes.end(), "memory-plan") != o.passes.end();
   if (o.error.empty() && batch_given && !profile && !estimate && !((ir || opt) && plans))
     o.error = "--batch does not apply to `nasc " + o.command +
@@ -285,21 +303,163 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
 
 }  // namespace
 
-Options parse_options(int argc, char** argv) {
-  Options o;
-  static const std::vector<std::string> commands = {"check", "graph",  "ir",      "opt",
-                                                    "train", "search", "profile", "estimate"};
-  std::vector<std::string> args(argv + 1, argv + argc);
-  bool stage_given = false, batch_given = false, passes_given = false;
-  auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
+namespace {
+
+// Flags seen, for the checks that need the whole command line.
+struct Given {
+  bool stage = false, batch = false, passes = false;
+};
+
+// Reads argv in order; need_value() takes the value after a flag (an error when none).
+struct ArgReader {
+  const std::vector<std::string>& args;
+  size_t i = 0;
+  Options& o;
+  std::string value(const std::string& flag) {
     if (i + 1 >= args.size()) {
       o.error = flag + " needs a value";
       return {};
     }
     return args[++i];
-  };
-  for (size_t i = 0; i < args.size() && o.error.empty(); ++i) {
-    const std::string& a = args[i];
+  }
+};
+
+// An integer flag's value in lo..hi; `what` says what it needs ("a positive integer").
+int64_t integer_value(ArgReader& r, const std::string& flag, int64_t lo, int64_t hi,
+                      const std::string& what) {
+  std::string v = r.value(flag);
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (r.o.error.empty() && (ec != std::errc() || end != v.data() + v.size() || n < lo || n > hi))
+    r.o.error = flag + " needs " + what + ", got \"" + v + "\"";
+  return n;
+}
+
+// The flags with numbers: --batch, --epochs, --threads, --warmup, --repetitions, --trim.
+// False when `a` is none of them.
+bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
+  Options& o = r.o;
+  if (a == "--batch") {
+    given.batch = o.batch_given = true;
+    o.batch = integer_value(r, a, 1, INT64_MAX, "a positive integer");
+  } else if (a == "--epochs") {
+    o.epochs = integer_value(r, a, 1, 1000000, "a positive integer");
+  } else if (a == "--threads") {
+    o.threads = integer_value(r, a, 0, 1000000, "a count >= 0 (0 = all cores)");
+  } else if (a == "--warmup" || a == "--repetitions") {
+    const int64_t lo = a == "--warmup" ? 0 : 1;
+    (a == "--warmup" ? o.warmup : o.repetitions) =
+        integer_value(r, a, lo, 100000, "an integer in " + std::to_string(lo) + "..100000");
+  } else if (a == "--trim") {
+    std::string v = r.value(a);
+    char* end = nullptr;
+    double f = o.error.empty() ? std::strtod(v.c_str(), &end) : 0;
+    if (o.error.empty() && (v.empty() || end != v.c_str() + v.size() || !(f >= 0 && f < 0.5)))
+      o.error = "--trim needs a fraction in [0, 0.5), got \"" + v + "\"";
+    o.trim = f;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The flags whose value is a name from a fixed set: --data, -a, --statistic, --backend.
+// False when `a` is none of them.
+bool parse_name_flag(ArgReader& r, const std::string& a) {
+  Options& o = r.o;
+  if (a == "--data") {
+    o.data = r.value(a);
+    if (o.error.empty() && o.data != "fashion-mnist" && o.data != "synthetic" &&
+        o.data.rfind("cifar10:", 0) != 0)
+      o.error = "--data takes fashion-mnist, cifar10:DIR or synthetic, got \"" + o.data + "\"";
+    if (o.error.empty() && o.data == "cifar10:")
+      o.error = "--data cifar10:DIR needs the folder of the CIFAR-10 binary files";
+  } else if (a == "-a" || a == "--algorithm") {
+    o.algorithm = r.value(a);
+    if (o.error.empty() && o.algorithm != "darts" && o.algorithm != "darts2" &&
+        o.algorithm != "pnas" && o.algorithm != "random")
+      o.error = "-a takes darts, darts2, pnas or random, got \"" + o.algorithm + "\"";
+  } else if (a == "--statistic") {
+    o.statistic = r.value(a);
+    if (o.error.empty() && o.statistic != "min" && o.statistic != "median" &&
+        o.statistic != "trimmed_mean")
+      o.error = "--statistic takes min, median or trimmed_mean, got \"" + o.statistic + "\"";
+  } else if (a == "--backend") {
+    o.backend = r.value(a);
+    try {
+      if (o.error.empty()) nasc::check_backend(o.backend);
+    } catch (const nasc::Error& e) {  // an unknown name: the message names the known ones
+      o.error = e.what();
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The other flags. False when `a` is no flag nasc knows.
+bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
+  Options& o = r.o;
+  if (parse_number_flag(r, a, given) || parse_name_flag(r, a)) return true;
+  if (a == "--json") {
+    o.json = true;
+  } else if (a == "--no-locations") {
+    o.no_locations = true;
+  } else if (a == "-o" || a == "--output") {
+    o.output = r.value(a);
+  } else if (a == "--arch") {
+    o.arch = r.value(a);
+  } else if (a == "--stage") {
+    o.stage = r.value(a);
+    given.stage = true;
+  } else if (a == "--train") {
+    o.train = true;
+  } else if (a == "--dump-after" || a == "--passes") {
+    std::string v = r.value(a);
+    given.passes = given.passes || a == "--passes";
+    if (o.error.empty()) split_list(a, v, a == "--passes" ? o.passes : o.dump_after, o.error);
+  } else if (a == "-c" || a == "--config") {
+    o.config = r.value(a);
+  } else if (a == "--all-candidates") {
+    o.all_candidates = true;
+  } else if (a == "--measure") {
+    o.measure = true;
+  } else if (a == "--profile-missing") {
+    o.profile_missing = true;
+  } else if (a == "--lut") {
+    o.lut = r.value(a);
+  } else if (a == "--resume") {
+    o.resume = true;
+  } else if (a == "--network") {
+    o.network = r.value(a);
+  } else if (a == "-I") {
+    o.include_paths.push_back(r.value(a));
+  } else if (a.rfind("-I", 0) == 0 && a.size() > 2) {
+    o.include_paths.push_back(a.substr(2));
+  } else if (a == "--set") {
+    std::string kv = r.value(a);
+    size_t eq = kv.find('=');
+    if (o.error.empty() && (eq == std::string::npos || eq == 0))
+      o.error = "--set needs NAME=VALUE, got \"" + kv + "\"";
+    else if (o.error.empty())
+      o.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  static const std::vector<std::string> commands = {"check", "graph",  "ir",      "opt",
+                                                    "train", "search", "profile", "estimate"};
+  std::vector<std::string> args(argv + 1, argv + argc);
+  Given given;
+  ArgReader r{args, 0, o};
+  for (; r.i < args.size() && o.error.empty(); ++r.i) {
+    const std::string& a = args[r.i];
     if (a == "-h" || a == "--help" || a == "help") {
       o.command = "help";
       return o;
@@ -312,111 +472,14 @@ Options parse_options(int argc, char** argv) {
       o.command = "print-pipeline";
       return o;
     }
-    if (a == "--json") {
-      o.json = true;
-    } else if (a == "--no-locations") {
-      o.no_locations = true;
-    } else if (a == "-o" || a == "--output") {
-      o.output = need_value(i, a);
-    } else if (a == "--arch") {
-      o.arch = need_value(i, a);
-    } else if (a == "--stage") {
-      o.stage = need_value(i, a);
-      stage_given = true;
-    } else if (a == "--train") {
-      o.train = true;
-    } else if (a == "--dump-after") {
-      std::string v = need_value(i, a);
-      if (o.error.empty()) split_list(a, v, o.dump_after, o.error);
-    } else if (a == "--passes") {
-      std::string v = need_value(i, a);
-      passes_given = true;
-      if (o.error.empty()) split_list(a, v, o.passes, o.error);
-    } else if (a == "--batch") {
-      std::string v = need_value(i, a);
-      batch_given = o.batch_given = true;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.batch);
-      if (o.error.empty() && (ec != std::errc() || end != v.data() + v.size() || o.batch < 1))
-        o.error = "--batch needs a positive integer, got \"" + v + "\"";
-    } else if (a == "-c" || a == "--config") {
-      o.config = need_value(i, a);
-    } else if (a == "--data") {
-      o.data = need_value(i, a);
-      if (o.error.empty() && o.data != "fashion-mnist" && o.data != "synthetic" &&
-          o.data.rfind("cifar10:", 0) != 0)
-        o.error = "--data takes fashion-mnist, cifar10:DIR or synthetic, got \"" + o.data + "\"";
-      if (o.error.empty() && o.data == "cifar10:")
-        o.error = "--data cifar10:DIR needs the folder of the CIFAR-10 binary files";
-    } else if (a == "--epochs" || a == "--threads") {
-      std::string v = need_value(i, a);
-      int64_t n = 0;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      bool bad = ec != std::errc() || end != v.data() + v.size() || n > 1000000 ||
-                 (a == "--epochs" ? n < 1 : n < 0);
-      if (o.error.empty() && bad)
-        o.error = a + " needs a " +
-                  (a == "--epochs" ? "positive integer" : "count >= 0 (0 = all cores)") +
-                  ", got \"" + v + "\"";
-      (a == "--epochs" ? o.epochs : o.threads) = n;
-    } else if (a == "-a" || a == "--algorithm") {
-      o.algorithm = need_value(i, a);
-      if (o.error.empty() && o.algorithm != "darts" && o.algorithm != "darts2" &&
-          o.algorithm != "pnas" && o.algorithm != "random")
-        o.error = "-a takes darts, darts2, pnas or random, got \"" + o.algorithm + "\"";
-    } else if (a == "--all-candidates") {
-      o.all_candidates = true;
-    } else if (a == "--measure") {
-      o.measure = true;
-    } else if (a == "--profile-missing") {
-      o.profile_missing = true;
-    } else if (a == "--backend") {
-      o.backend = need_value(i, a);
-      if (o.error.empty()) o.error = backend_name_problem(o.backend);
-    } else if (a == "--lut") {
-      o.lut = need_value(i, a);
-    } else if (a == "--warmup" || a == "--repetitions") {
-      std::string v = need_value(i, a);
-      int64_t n = 0;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      const int64_t lo = a == "--warmup" ? 0 : 1;
-      if (o.error.empty() &&
-          (ec != std::errc() || end != v.data() + v.size() || n < lo || n > 100000))
-        o.error = a + " needs an integer in " + std::to_string(lo) + "..100000, got \"" + v + "\"";
-      (a == "--warmup" ? o.warmup : o.repetitions) = n;
-    } else if (a == "--trim") {
-      std::string v = need_value(i, a);
-      char* end = nullptr;
-      double f = o.error.empty() ? std::strtod(v.c_str(), &end) : 0;
-      if (o.error.empty() && (v.empty() || end != v.c_str() + v.size() || !(f >= 0 && f < 0.5)))
-        o.error = "--trim needs a fraction in [0, 0.5), got \"" + v + "\"";
-      o.trim = f;
-    } else if (a == "--statistic") {
-      o.statistic = need_value(i, a);
-      if (o.error.empty() && o.statistic != "min" && o.statistic != "median" &&
-          o.statistic != "trimmed_mean")
-        o.error = "--statistic takes min, median or trimmed_mean, got \"" + o.statistic + "\"";
-    } else if (a == "--resume") {
-      o.resume = true;
-    } else if (a == "--network") {
-      o.network = need_value(i, a);
-    } else if (a == "-I") {
-      o.include_paths.push_back(need_value(i, a));
-    } else if (a.rfind("-I", 0) == 0 && a.size() > 2) {
-      o.include_paths.push_back(a.substr(2));
-    } else if (a == "--set") {
-      std::string kv = need_value(i, a);
-      size_t eq = kv.find('=');
-      if (o.error.empty() && (eq == std::string::npos || eq == 0))
-        o.error = "--set needs NAME=VALUE, got \"" + kv + "\"";
-      else if (o.error.empty())
-        o.overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    } else if (a.size() > 1 && a[0] == '-') {
+    if (parse_flag(r, a, given)) continue;
+    if (a.size() > 1 && a[0] == '-') {
       // Short flags are one letter: any other letter would be "close" to all of them.
       o.error = "unknown option " + a +
-                (a.rfind("--", 0) == 0 ? did_you_mean(a, documented_long_flags()) : "");
+                (a.rfind("--", 0) == 0 ? nasc::did_you_mean(a, documented_long_flags()) : "");
     } else if (o.command.empty()) {
       if (std::find(commands.begin(), commands.end(), a) == commands.end()) {
-        o.error = "unknown command `" + a + "`" + did_you_mean(a, commands) +
+        o.error = "unknown command `" + a + "`" + nasc::did_you_mean(a, commands) +
                   " (commands: check, graph, ir, opt, train, search, profile, estimate)";
       }
       o.command = a;
@@ -426,7 +489,7 @@ Options parse_options(int argc, char** argv) {
       o.error = "unexpected argument `" + a + "`";
     }
   }
-  check_combinations(o, stage_given, batch_given, passes_given);
+  check_combinations(o, given.stage, given.batch, given.passes);
   return o;
 }
 

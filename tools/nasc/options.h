@@ -7,9 +7,7 @@
 #include <utility>
 #include <vector>
 
-namespace nas {
-enum class Stage : uint8_t;  // compiler/pipeline/pipeline.h
-}
+#include "nasc/space.h"
 
 namespace nas::cli {
 
@@ -56,9 +54,12 @@ std::string usage();
 // of the pipeline or one of the older names (ast, ir, pruned, grad, plan, train-plan);
 // parse_options has checked it.
 struct IrStage {
-  Stage stop_after;
+  std::string stage;  // a name of nasc::pipeline_stages()
   bool training = false;
 };
 IrStage ir_stage(const Options& o);
+
+// The compile options the flags give (-I, --network, --set).
+nasc::CompileOptions compile_options(const Options& o);
 
 }  // namespace nas::cli
