@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,42 +26,25 @@ std::string escape(const std::string& s) {
   return out;
 }
 
-// The short label of a node: op, the attributes a reader looks for, and the shape.
+// The short label of a node (OpDef::label: op and the attributes a reader looks for) and
+// its shape.
 std::string label(const Node& n) {
-  std::string op = n.op->name;
-  std::ostringstream l;
-  if (op == "conv") {
-    l << "conv " << n.int_attr("kernel") << "x" << n.int_attr("kernel");
-    if (n.int_attr("stride") != 1) l << " /" << n.int_attr("stride");
-    if (n.int_attr("dilation") != 1) l << " d" << n.int_attr("dilation");
-    if (n.int_attr("groups") != 1) l << " g" << n.int_attr("groups");
-  } else if (op == "dwconv") {
-    l << "dwconv " << n.int_attr("kernel") << "x" << n.int_attr("kernel");
-    if (n.int_attr("stride") != 1) l << " /" << n.int_attr("stride");
-    if (n.int_attr("dilation") != 1) l << " d" << n.int_attr("dilation");
-  } else if (op == "max_pool" || op == "avg_pool") {
-    l << op << " " << n.int_attr("kernel") << "x" << n.int_attr("kernel");
-  } else if (op == "choice") {
-    l << (n.int_attr("k") > 1 ? "join " : "choice ") << n.string_attr("key");
-    if (n.int_attr("k") > 1) l << " (k=" << n.int_attr("k") << ")";
-  } else if (op == "input") {
-    l << "input " << n.name;
-  } else {
-    l << op;
-  }
   // DOT label: escape the text first, then join the lines with DOT's own "\\n".
-  return escape(l.str()) + "\\n" + shape_str(n.shape);
+  return escape(node_label(n)) + "\\n" + shape_str(n.shape);
 }
 
-const char* style(const Node& n) {
-  const std::string& op = n.op->name;
-  if (op == "input") return "shape=oval, style=filled, fillcolor=\"#dddddd\"";
-  if (op == "choice") return "shape=diamond, style=filled, fillcolor=\"#ffe08a\"";
-  if (op == "zero")
+// The style follows what a node is: the input, a choice, a zero, a layer with weights, or
+// one with running statistics (batch norm), from the op's step and parameters.
+const char* style(const Graph& g, const Node& n) {
+  const StepKind step = n.op->step;
+  if (step == StepKind::Input) return "shape=oval, style=filled, fillcolor=\"#dddddd\"";
+  if (step == StepKind::Choice) return "shape=diamond, style=filled, fillcolor=\"#ffe08a\"";
+  if (step == StepKind::Zero)
     return "shape=box, style=\"rounded,dashed\", color=\"#999999\", fontcolor=\"#999999\"";
-  if (op == "conv" || op == "dwconv" || op == "linear")
-    return "shape=box, style=\"rounded,filled\", fillcolor=\"#cfe3ff\"";
-  if (op == "batchnorm") return "shape=box, style=\"rounded,filled\", fillcolor=\"#e3f5d8\"";
+  const std::vector<ParamDecl> params = node_params(g, n);
+  if (std::any_of(params.begin(), params.end(), [](const ParamDecl& p) { return !p.trainable; }))
+    return "shape=box, style=\"rounded,filled\", fillcolor=\"#e3f5d8\"";
+  if (!params.empty()) return "shape=box, style=\"rounded,filled\", fillcolor=\"#cfe3ff\"";
   return "shape=box, style=rounded";
 }
 
@@ -111,7 +95,7 @@ std::string graph_to_dot(const Graph& g) {
     for (int id : c.nodes) {
       const Node& n = g.nodes[id];
       out << indent << "n" << id << " [label=\"" << label(n) << "\", tooltip=\"" << escape(n.name)
-          << "\", " << style(n) << "];\n";
+          << "\", " << style(g, n) << "];\n";
     }
     for (const auto& [prefix, child] : c.children) {
       out << indent << "subgraph cluster_" << cluster_id++ << " {\n"

@@ -57,7 +57,7 @@ std::vector<int> latency_units(const Graph& g, size_t steps) {
   int current = -1, key = -2;
   for (size_t i = 0; i < steps; ++i) {
     const bool in_graph = i < static_cast<size_t>(n);
-    if (in_graph && (is_choice(g.nodes[i]) || g.nodes[i].op->name == "input")) {
+    if (in_graph && (is_choice(g.nodes[i]) || is_input(g.nodes[i]))) {
       key = -2;
       continue;
     }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <type_traits>
 #include <variant>
 
@@ -39,6 +40,7 @@ void check_facts(const OpDef& op) {
   if (op.elementwise != nullptr && op.step != StepKind::Activation)
     fail("an elementwise formula needs an Activation step");
   if (op.example && !op.internal && !op.reference) fail("an example without a reference");
+  if (op.loss && !op.grad) fail("the loss needs a gradient rule to start the backward pass");
 }
 
 std::vector<Shape> input_shapes(const Graph& g, const Node& n) {
@@ -61,6 +63,9 @@ const std::vector<OpDef>& registry() {
         NAS_CHECK(built[i].name != built[j].name, "op `" + built[i].name + "` registered twice");
       check_facts(built[i]);
     }
+    NAS_CHECK(
+        std::count_if(built.begin(), built.end(), [](const OpDef& op) { return op.loss; }) == 1,
+        "exactly one op must be the training loss");
     return built;
   }();
   return ops;
@@ -159,6 +164,20 @@ const std::vector<const OpDef*>& all_ops() {
     return out;
   }();
   return ptrs;
+}
+
+const OpDef& training_loss_op() {
+  static const OpDef* loss = [] {
+    for (const OpDef& op : registry())
+      if (op.loss) return &op;
+    return static_cast<const OpDef*>(nullptr);  // registry() checked that there is one
+  }();
+  return *loss;
+}
+
+std::string node_label(const Node& n) {
+  NAS_CHECK(n.op != nullptr, "node `" + n.name + "` has no op");
+  return n.op->label ? n.op->label(n) : n.op->name;
 }
 
 std::string complete_attrs(const OpDef& op, Attrs& attrs) {

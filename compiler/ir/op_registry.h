@@ -158,6 +158,16 @@ struct OpDef {
   bool cse_mergeable = true;
   // Costs nothing at run time (inputs and views): the latency units skip it.
   bool free_latency = false;
+  // The training loss: autodiff appends it to the network's logits (its gradient rule
+  // starts the backward pass, with no dy), and lowering ends the forward pass before it.
+  // Exactly one op is the loss (training_loss_op()).
+  bool loss = false;
+  // Its value is the sum of its inputs: zero pruning drops the zero ones, and a sum left
+  // with one input is that input.
+  bool sums_inputs = false;
+  // The text a graph drawing shows for a node of this op (its name and the attributes a
+  // reader looks for, e.g. "conv 3x3 /2"); null: the op's name.
+  std::function<std::string(const Node& n)> label;
   // Elementwise ops: the scalar value and derivative (support/elementwise_ops.h).
   const ElementwiseFn* elementwise = nullptr;
   // A small instance for the conformance test; internal ops other than gradient ops, and
@@ -175,6 +185,10 @@ struct OpDef {
 // Returns nullptr for unknown names.
 const OpDef* find_op(std::string_view name);
 const std::vector<const OpDef*>& all_ops();
+// The one op with OpDef::loss.
+const OpDef& training_loss_op();
+// OpDef::label of the node's op, or the op's name.
+std::string node_label(const Node& n);
 
 // Fills defaults, checks types/required attributes and resolves derived values
 // (OpDef::resolve_attrs). Returns an error message, or empty on success. Unknown

@@ -21,7 +21,7 @@ class Lowering {
     p_.batch = mp_.batch;
     p_.forward_nodes = static_cast<int>(g_.nodes.size());
     for (const Node& n : g_.nodes) {
-      if (n.op->name == "cross_entropy") p_.forward_nodes = std::min(p_.forward_nodes, n.id);
+      if (n.op->loss) p_.forward_nodes = std::min(p_.forward_nodes, n.id);
       if (n.op->find_attr("fwd") != nullptr) p_.training = true;
     }
     for (const ArchGroup& a : g_.arch) p_.arch.push_back({a.key, a.candidates, a.k});
@@ -37,7 +37,7 @@ class Lowering {
     p_.input_shape = g_.nodes[p_.input].shape;
     p_.output = g_.output;
     const Node& out = g_.nodes[g_.output];
-    p_.logits = out.op->name == "cross_entropy" ? out.inputs[0] : out.id;
+    p_.logits = out.op->loss ? out.inputs[0] : out.id;
     p_.classes = shape_numel(g_.nodes[p_.logits].shape);
     return std::move(p_);
   }

@@ -22,14 +22,11 @@ class GradBuilder {
                       g_.name, g_.output < 0 ? "nothing" : shape_str(g_.nodes[g_.output].shape)));
     mark_requires_grad();
     int logits = g_.output;
-    int loss = emit("cross_entropy", {logits}, {}, -1);
+    int loss = emit(training_loss_op().name, {logits}, {}, -1);
     g_.output = loss;
     if (!backward) return std::move(g_);
     contributions_.assign(forward_count_, {});
-    if (requires_grad_[logits]) {
-      Attrs a{{"fwd", int64_t{loss}}, {"shape", IntList(g_.nodes[logits].shape)}};
-      contributions_[logits].push_back(emit("cross_entropy_grad", {logits}, a, loss));
-    }
+    differentiate_node(loss, -1);  // the loss's rule starts the backward pass, with no dy
     for (int id = forward_count_ - 1; id >= 0; --id) differentiate(id);
     return std::move(g_);
   }
@@ -51,9 +48,14 @@ class GradBuilder {
   void differentiate(int id) {
     std::vector<int>& parts = contributions_[id];
     if (parts.empty()) return;
+    if (!g_.nodes[id].op->grad) return;  // input, zero: no gradient flows further
+    differentiate_node(id, parts.size() == 1 ? parts[0] : emit("add", parts, {}, id));
+  }
+
+  // Runs node id's gradient rule with `dy` the gradient of its output, and hands what it
+  // emits for each input to that input's contributions.
+  void differentiate_node(int id, int dy) {
     const Node fwd = g_.nodes[id];  // a copy: emit() grows g_.nodes
-    if (!fwd.op->grad) return;      // input, zero: no gradient flows further
-    int dy = parts.size() == 1 ? parts[0] : emit("add", parts, {}, id);
     GradContext ctx{fwd, {}, dy, {}, options_.arch_grads, options_.weight_grads, {}, {}};
     for (int in : fwd.inputs) {
       ctx.input_shapes.push_back(g_.nodes[in].shape);
@@ -112,8 +114,8 @@ Graph with_loss(const Graph& forward) {
 
 int loss_node(const Graph& training) {
   for (const Node& n : training.nodes)
-    if (n.op->name == "cross_entropy") return n.id;
-  NAS_CHECK(false, "not a training graph: no cross_entropy node");
+    if (n.op->loss) return n.id;
+  NAS_CHECK(false, "not a training graph: no loss node");
   return -1;
 }
 

@@ -66,7 +66,7 @@ Graph zero_prune(const Graph& g, const Selection& sel) {
       }
       continue;
     }
-    if (n.op->name == "add") {
+    if (n.op->sums_inputs) {
       std::vector<int> nonzero;
       for (int in : n.inputs)
         if (!zero[in]) nonzero.push_back(in);

@@ -100,7 +100,7 @@ std::function<bool(RunState&)> generic_activation(const Step& s) {
 Pool2dParams pool_params(const Step& s) {
   Nchw x = nchw(s.fwd_in_shape);
   Pool2dParams p;
-  p.kind = s.fwd_op == "max_pool" ? PoolKind::max : PoolKind::avg;
+  p.kind = s.int_attr("max") != 0 ? PoolKind::max : PoolKind::avg;
   p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
   p.kernel = s.int_attr("kernel");
   p.stride = s.int_attr("stride");

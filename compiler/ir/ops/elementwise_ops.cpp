@@ -133,6 +133,7 @@ OpDef add() {
   op.grad = pass_through_grad;
   op.step = StepKind::Add;
   op.zero_preserving = true;
+  op.sums_inputs = true;
   op.example = OpExample{{{2, 3, 3}, {2, 3, 3}, {2, 3, 3}}, {}};
   op.reference = [](const ReferenceArgs& r) {
     std::vector<double> y = r.in[0];

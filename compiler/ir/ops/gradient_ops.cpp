@@ -20,6 +20,13 @@ OpDef cross_entropy() {
     return true;
   };
   op.step = StepKind::CrossEntropy;
+  op.loss = true;
+  // The backward pass starts here, with no dy: (softmax - onehot) / batch from the logits.
+  op.grad = [](GradContext& c) {
+    if (c.needs_input_grad[0])
+      c.input_grads[0] =
+          c.emit("cross_entropy_grad", {c.fwd.inputs[0]}, grad_attrs(c, c.input_shapes[0]));
+  };
   return op;
 }
 

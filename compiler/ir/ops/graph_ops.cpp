@@ -25,6 +25,7 @@ OpDef input() {
     return true;
   };
   op.step = StepKind::Input;
+  op.label = [](const Node& n) { return "input " + n.name; };
   op.cse_mergeable = false;
   op.free_latency = true;
   return op;
@@ -86,6 +87,11 @@ OpDef choice() {
     }
   };
   op.step = StepKind::Choice;
+  op.label = [](const Node& n) {
+    const int64_t k = n.int_attr("k");
+    if (k == 1) return "choice " + n.string_attr("key");
+    return fmt::format("join {} (k={})", n.string_attr("key"), k);
+  };
   op.cse_mergeable = false;
   // A mixed op of two candidates; the conformance test gives it its architecture group.
   op.example = OpExample{

@@ -112,6 +112,7 @@ OpDef conv() {
   };
   op.grad = [](GradContext& c) { weighted_layer_grad(c, "conv"); };
   op.step = StepKind::Conv;
+  op.label = [](const Node& n) { return window_label(n, {"stride", "dilation", "groups"}); };
   op.cse_mergeable = false;
   op.example = OpExample{{{4, 6, 6}},
                          {{"out", int64_t{6}},
@@ -153,6 +154,7 @@ OpDef dwconv() {
   op.grad = [](GradContext& c) { weighted_layer_grad(c, "conv"); };
   // It runs as the grouped convolution it is.
   op.step = StepKind::Conv;
+  op.label = [](const Node& n) { return window_label(n, {"stride", "dilation"}); };
   op.kernel_attrs = [](const std::vector<Shape>& in, const Attrs& a,
                        std::map<std::string, int64_t>& ints) {
     ConvGeometry g = conv_geometry(in[0], a, true);

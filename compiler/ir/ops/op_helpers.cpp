@@ -17,6 +17,20 @@ int64_t sat_add(int64_t a, int64_t b) {
   return a > kInt64Max - b ? kInt64Max : a + b;
 }
 
+// --- Labels --------------------------------------------------------------------------------
+
+std::string window_label(const Node& n, std::initializer_list<const char*> shown) {
+  const int64_t k = n.int_attr("kernel");
+  std::string label = fmt::format("{} {}x{}", n.op->name, k, k);
+  for (std::string_view attr : shown) {
+    const int64_t v = n.int_attr(std::string(attr));
+    if (v == 1) continue;
+    const char* mark = attr == "stride" ? " /" : attr == "dilation" ? " d" : " g";
+    label += fmt::format("{}{}", mark, v);
+  }
+  return label;
+}
+
 // --- Attribute specs ----------------------------------------------------------------------
 
 AttrSpec int_spec(std::string name, std::optional<int64_t> def, std::string doc) {

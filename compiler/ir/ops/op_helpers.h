@@ -105,6 +105,12 @@ void weighted_layer_grad(GradContext& c, const std::string& prefix);
 // Sums and pass-throughs: every input gets dy itself.
 void pass_through_grad(GradContext& c);
 
+// --- Labels --------------------------------------------------------------------------------
+
+// OpDef::label of a windowed op: "<op> KxK", then " /S", " dD", " gG" for those of stride,
+// dilation and groups that are listed in `shown` and are not 1.
+std::string window_label(const Node& n, std::initializer_list<const char*> shown);
+
 // --- References -----------------------------------------------------------------------------
 
 // The reference of an op whose output is its first input (identity, views, dropout at

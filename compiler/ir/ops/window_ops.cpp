@@ -8,7 +8,8 @@
 namespace nas::ops {
 namespace {
 
-OpDef pool(std::string name, std::string doc, std::vector<AttrSpec> extra_attrs = {}) {
+// `max`: the maximum over the window, else the average.
+OpDef pool(std::string name, bool max, std::string doc, std::vector<AttrSpec> extra_attrs = {}) {
   OpDef op;
   op.name = name;
   op.doc = std::move(doc);
@@ -35,10 +36,13 @@ OpDef pool(std::string name, std::string doc, std::vector<AttrSpec> extra_attrs 
   };
   op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "pool_grad"); };
   op.step = StepKind::Pool;
+  op.label = [](const Node& n) { return window_label(n, {}); };
   op.zero_preserving = true;
   op.example =
       OpExample{{{2, 7, 7}}, {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"pad", int64_t{1}}}};
-  const bool max = name == "max_pool";
+  // The kernel reads which reduction it runs from the step's `max` attribute.
+  op.kernel_attrs = [max](const std::vector<Shape>&, const Attrs&,
+                          std::map<std::string, int64_t>& ints) { ints["max"] = max ? 1 : 0; };
   // Max over the taps inside the image; the average divides by the window's size (padding
   // included) or by the taps inside.
   op.reference = [max](const ReferenceArgs& r) {
@@ -99,10 +103,10 @@ OpDef global_avg_pool() {
 
 std::vector<OpDef> window_ops() {
   std::vector<OpDef> ops;
-  OpDef max_pool = pool("max_pool", "maximum over a square window (floor mode)");
+  OpDef max_pool = pool("max_pool", true, "maximum over a square window (floor mode)");
   max_pool.saved_state = SavedState::Always;  // the argmax workspace
   ops.push_back(std::move(max_pool));
-  ops.push_back(pool("avg_pool", "mean over a square window (floor mode)",
+  ops.push_back(pool("avg_pool", false, "mean over a square window (floor mode)",
                      {bool_spec("count_include_pad", true, "padding counts in the divisor")}));
   ops.push_back(global_avg_pool());
   return ops;
