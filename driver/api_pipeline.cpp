@@ -25,10 +25,11 @@ nas::Stage stage_named(const std::string& field, const std::string& name,
     if (s.stage >= first) allowed.push_back(s.name);
   std::optional<nas::Stage> stage = nas::find_stage(name);
   if (!stage || *stage < first) {
-    const char* what = first == nas::Stage::Load ? "stage" : "pass";
-    throw Error(Error::Kind::User,
-                fmt::format("{}: unknown {} `{}`{} ({}s: {})", field, what, name,
-                            nas::did_you_mean(name, allowed), what, joined(allowed)));
+    const bool pass = first != nas::Stage::Load;
+    throw Error(
+        Error::Kind::User,
+        fmt::format("{}: unknown {} `{}`{} ({}: {})", field, pass ? "pass" : "stage", name,
+                    nas::did_you_mean(name, allowed), pass ? "passes" : "stages", joined(allowed)));
   }
   return *stage;
 }

@@ -1,9 +1,12 @@
 // libnasc's public API (include/nasc): compile with structured diagnostics, choices and
 // statistics, fixing architectures and its errors, static estimates, a model trained a
-// few steps on the caller's buffers, and callbacks that stop train and search.
+// few steps on the caller's buffers, callbacks that stop train and search, and what the
+// CLI's other commands call: DOT text, the pipeline's stages and passes on textual IR,
+// latency tables measured and whole network estimates.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <vector>
 
 #include "cli_test_util.h"
@@ -271,4 +274,302 @@ TEST_CASE("api: callbacks that return false stop a search", "[api]") {
   CHECK(r3.stopped);
   CHECK(r3.epochs_run == 2);
   CHECK(epochs == 2);
+}
+
+namespace {
+
+// An IR text with two equal relu nodes, which cse merges.
+const char* kTwoRelus = R"(network net() {
+  %0 = input() {shape=[2,4,4]} : [2,4,4]
+  %1 = relu(%0) : [2,4,4]
+  %2 = relu(%0) : [2,4,4]
+  %3 = add(%1, %2) : [2,4,4]
+  %4 = global_avg_pool(%3) : [2]
+  return %4
+}
+)";
+
+size_t count_of(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+// Measurement settings fast enough for a test: one sample per signature.
+nasc::MeasureOptions quick_settings() {
+  nasc::MeasureOptions m;
+  m.warmup = 0;
+  m.repetitions = 1;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("api: what nasc check prints: inputs, a fixed network's size, the arch's file", "[api]") {
+  nasc::Space space = nasc::Space::compile_file(kTiny);
+  REQUIRE(space.inputs().size() == 1);
+  CHECK(space.inputs()[0].name == "x");
+  CHECK(space.inputs()[0].shape == std::vector<int64_t>{1, 28, 28});
+  nasc::SpaceStatistics s = space.statistics();
+  CHECK(s.nodes > 0);
+  CHECK_FALSE(s.search_truncated);  // tiny's extremes are enumerated
+  nasc::NetworkSize conv = space.fix({{0}}).size();
+  nasc::NetworkSize identity = space.fix({{2}}).size();
+  CHECK(conv.params == space.estimate(space.fix({{0}})).params);
+  CHECK(conv.macs == space.estimate(space.fix({{0}})).macs);
+  CHECK(conv.params > identity.params);
+  CHECK(conv.nodes < s.nodes);  // pruned
+  CHECK(space.fix_file(NASC_SOURCE_DIR "/examples/tiny_conv.json").file() == NASC_SOURCE_DIR
+        "/examples/tiny_conv.json");
+  CHECK(space.fix_json(R"({"choices": {"op": "conv"}})", "mine.json").file() == "mine.json");
+  CHECK(space.sample(1).file().empty());
+}
+
+TEST_CASE("api: DOT text of a space and of an architecture, written and drawn", "[api]") {
+  nasc::Space space = nasc::Space::compile_file(kTiny);
+  const std::string supernet = space.to_dot();
+  const std::string fixed = space.fix({{0}}).to_dot();
+  CHECK_THAT(supernet, Contains("digraph \"tiny\""));
+  CHECK_THAT(supernet, Contains("cluster"));  // the choice's candidates are grouped
+  CHECK_THAT(supernet, Contains("max_pool"));
+  CHECK_THAT(fixed, !Contains("max_pool"));  // the candidates not picked are pruned
+
+  nas::test::TempDir dir;
+  nasc::GraphFile dot = nasc::write_graph(fixed, dir / "net.gv");
+  CHECK(dot.path == dir / "net.gv");
+  CHECK_FALSE(dot.rendered);
+  CHECK(dot.warnings.empty());
+  CHECK(nas::test::read_bytes(dir / "net.gv") == fixed);
+
+  nasc::Error format = error_of([&] { nasc::write_graph(fixed, dir / "net.jpg"); });
+  CHECK(format.is_user_error());
+  REQUIRE(format.diagnostics().size() == 1);
+  CHECK(format.diagnostics()[0].location.file.empty());  // no place in a file: the path says
+  CHECK_THAT(std::string(format.what()),
+             Contains("cannot tell the output format from \"" + dir / "net.jpg" + "\""));
+  nasc::Error unwritable = error_of([&] { nasc::write_graph(fixed, dir / "no_such_dir/net.dot"); });
+  CHECK(unwritable.is_user_error());
+  CHECK_THAT(std::string(unwritable.what()), Contains("cannot write \"" + dir / "no_such_dir"));
+}
+
+TEST_CASE("api: the pipeline's stages and a space's text at each", "[api][pipeline]") {
+  std::vector<std::string> names;
+  for (const nasc::StageDescription& s : nasc::pipeline_stages()) names.push_back(s.name);
+  CHECK(names == std::vector<std::string>{"load", "elaborate", "shapes", "dce", "zero-prune", "cse",
+                                          "autodiff", "fusion", "memory-plan", "lower"});
+  CHECK(count_of(nasc::describe_pipeline(), "\n") == names.size());
+
+  nasc::IrOptions o;
+  nasc::IrText dce = nasc::stage_text(kTiny, o);
+  CHECK_THAT(dce.text, Contains("network tiny(") && Contains("@tiny.nas:"));
+  CHECK(dce.warnings.empty());
+  o.dump.locations = false;
+  CHECK_THAT(nasc::stage_text(kTiny, o).text, !Contains("@tiny.nas:"));
+
+  // The training plan of the fixed network, with a dump of cse on the way.
+  std::ostringstream dumps;
+  o.stage = "lower";
+  o.training = true;
+  o.arch_file = NASC_SOURCE_DIR "/examples/tiny_conv.json";
+  o.batch = 4;
+  o.dump.after = {"cse"};
+  o.dump.out = &dumps;
+  nasc::IrText plan = nasc::stage_text(kTiny, o);
+  CHECK_THAT(plan.text, Contains("plan batch=4 mode=training"));
+  CHECK_THAT(dumps.str(), Contains("after cse"));
+
+  o.stage = "lowr";
+  nasc::Error stage = error_of([&] { nasc::stage_text(kTiny, o); });
+  CHECK(stage.is_user_error());
+  CHECK_THAT(std::string(stage.what()),
+             Contains("IrOptions::stage: unknown stage `lowr`; did you mean `lower`?"));
+  o.stage = "dce";
+  o.dump.after = {"cee"};
+  CHECK_THAT(std::string(error_of([&] { nasc::stage_text(kTiny, o); }).what()),
+             Contains("IrOptions::dump.after: unknown stage `cee`"));
+
+  nas::test::TempDir dir;
+  const std::string broken = dir / "broken.nas";
+  nas::test::write_bytes(broken, "network n(x: tensor[1, 8, 8]) {\n  return relu(y);\n}\n");
+  nasc::Error compile = error_of([&] { nasc::stage_text(broken, nasc::IrOptions{}); });
+  CHECK(compile.is_user_error());
+  REQUIRE_FALSE(compile.diagnostics().empty());
+  CHECK(compile.diagnostics()[0].location.file == broken);
+  CHECK(compile.diagnostics()[0].location.line == 2);
+}
+
+TEST_CASE("api: passes on textual IR, and IR, pass lists and files that fail", "[api][pipeline]") {
+  nasc::PassOptions o;
+  CHECK(count_of(nasc::run_passes("two.ir", kTwoRelus, o).text, "= relu(") == 2);  // as parsed
+  o.passes = {"cse"};
+  nasc::IrText merged = nasc::run_passes("two.ir", kTwoRelus, o);
+  CHECK(count_of(merged.text, "= relu(") == 1);
+  o.passes = {"cse", "autodiff", "memory-plan", "lower"};
+  o.batch = 2;
+  CHECK_THAT(nasc::run_passes("two.ir", kTwoRelus, o).text, Contains("plan batch=2"));
+
+  // Bad IR: located at the line and column of the unknown value.
+  const std::string bad =
+      "network broken() {\n  %0 = input() {shape=[4]} : [4]\n"
+      "  %1 = relu(%7) : [4]\n  return %1\n}\n";
+  o.passes = {"cse"};
+  nasc::Error parse = error_of([&] { nasc::run_passes("broken.ir", bad, o); });
+  CHECK(parse.is_user_error());
+  REQUIRE_FALSE(parse.diagnostics().empty());
+  const nasc::Diagnostic& d = parse.diagnostics()[0];
+  CHECK(d.location.file == "broken.ir");
+  CHECK(d.location.line == 3);
+  CHECK(d.location.column == 13);
+  CHECK_THAT(d.message, Contains("%7"));
+
+  o.passes = {"cse", "dcee"};
+  nasc::Error unknown = error_of([&] { nasc::run_passes("two.ir", kTwoRelus, o); });
+  CHECK(unknown.is_user_error());
+  CHECK_THAT(std::string(unknown.what()),
+             Contains("PassOptions::passes: unknown pass `dcee`; did you mean `dce`? (passes: "
+                      "shapes, dce,"));
+  o.passes = {"elaborate"};  // reads .nas source, not IR
+  CHECK_THAT(std::string(error_of([&] { nasc::run_passes("two.ir", kTwoRelus, o); }).what()),
+             Contains("PassOptions::passes: unknown pass `elaborate`"));
+  o.passes = {"lower"};
+  CHECK_THAT(std::string(error_of([&] { nasc::run_passes("two.ir", kTwoRelus, o); }).what()),
+             Contains("PassOptions::passes: lower lowers a memory plan"));
+  o.passes = {"memory-plan", "cse"};
+  CHECK_THAT(std::string(error_of([&] { nasc::run_passes("two.ir", kTwoRelus, o); }).what()),
+             Contains("PassOptions::passes: cse runs on a graph, but memory-plan ends"));
+
+  nas::test::TempDir dir;
+  o.passes = {"cse"};
+  nas::test::write_bytes(dir / "two.ir", kTwoRelus);
+  CHECK(nasc::run_passes_on_file(dir / "two.ir", o).text == merged.text);
+  nasc::Error missing = error_of([&] { nasc::run_passes_on_file(dir / "none.ir", o); });
+  CHECK(missing.is_user_error());
+  CHECK_THAT(std::string(missing.what()), Contains("cannot read \"" + dir / "none.ir" + "\""));
+}
+
+TEST_CASE("api: a latency table measured, resumed, saved, and its errors", "[api][estimate]") {
+  nasc::Space space = nasc::Space::compile_file(kTiny);
+  nas::test::TempDir dir;
+  nasc::ProfileOptions o;
+  o.settings = quick_settings();
+  o.arch = space.fix({{0}});
+  o.output = dir / "lut.json";
+  std::ostringstream log;
+  o.log = &log;
+  nasc::ProfileReport first;
+  nasc::LatencyTable table = nasc::LatencyTable::measure(space, o, &first);
+  CHECK(first.measured > 0);
+  CHECK(first.reused == 0);
+  CHECK(table.entries() == static_cast<size_t>(first.measured));
+  CHECK(table.path() == o.output);
+  CHECK_THAT(log.str(),
+             Contains("profiling tiny at batch 1 on ") && Contains("(architecture op=conv)"));
+  // The whole space resumes the file: the conv architecture's signatures are reused.
+  o.arch.reset();
+  nasc::ProfileReport second;
+  nasc::LatencyTable all = nasc::LatencyTable::measure(space, o, &second);
+  CHECK(second.reused > 0);
+  CHECK(all.entries() > table.entries());
+  CHECK(nasc::LatencyTable::load(o.output).entries() == all.entries());
+  CHECK_NOTHROW(nasc::LatencyEstimator(space, all));
+  all.save(dir / "copy.json");
+  CHECK(nasc::LatencyTable::load(dir / "copy.json").entries() == all.entries());
+
+  // Resuming at another batch size, or a file that is no table, is refused.
+  o.batch = 2;
+  nasc::Error batch = error_of([&] { nasc::LatencyTable::measure(space, o); });
+  CHECK(batch.is_user_error());
+  CHECK_THAT(std::string(batch.what()), Contains(o.output + " holds batch 1 measurements"));
+  nas::test::write_bytes(dir / "not_a_table.json", "[1, 2]");
+  o.output = dir / "not_a_table.json";
+  nasc::Error foreign = error_of([&] { nasc::LatencyTable::measure(space, o); });
+  CHECK_THAT(std::string(foreign.what()),
+             Contains(o.output) && Contains("the -o file exists but is not a latency table"));
+
+  o.backend = "cpx";
+  nasc::Error backend = error_of([&] { nasc::LatencyTable::measure(space, o); });
+  CHECK(backend.is_user_error());
+  CHECK_THAT(std::string(backend.what()),
+             Contains("ProfileOptions::backend: unknown backend `cpx`; did you mean `cpu`?"));
+  o.backend.clear();
+  o.batch = 0;
+  CHECK_THAT(std::string(error_of([&] { nasc::LatencyTable::measure(space, o); }).what()),
+             Contains("ProfileOptions::batch: must be >= 1, got 0"));
+  nasc::Space other = nasc::Space::compile_file(kTiny);
+  o.batch = 1;
+  o.arch = other.fix({{0}});
+  CHECK_THAT(std::string(error_of([&] { nasc::LatencyTable::measure(space, o); }).what()),
+             Contains("the architecture belongs to another space"));
+  CHECK_THAT(std::string(error_of([&] { table.save(dir / "no_such_dir/t.json"); }).what()),
+             Contains(dir / "no_such_dir"));
+}
+
+TEST_CASE("api: a network's whole estimate: static, from a table, profiled now, measured",
+          "[api][estimate]") {
+  nasc::Space space = nasc::Space::compile_file(kTiny);
+  nasc::NetworkEstimateOptions o;
+  o.arch = space.fix({{0}});
+  o.train_batch = 8;
+  nasc::NetworkEstimate fixed = nasc::estimate_network(space, o);
+  CHECK(fixed.cost.params == space.estimate(*o.arch, 8).params);
+  CHECK(fixed.cost.train_batch == 8);
+  CHECK_FALSE(fixed.latency);
+  CHECK_FALSE(fixed.measured_ms);
+
+  // Profiled now and timed whole.
+  o.profile_missing = true;
+  o.measure = true;
+  o.settings = quick_settings();
+  nasc::NetworkEstimate now = nasc::estimate_network(space, o);
+  REQUIRE(now.latency);
+  CHECK(now.latency->fused_ms > 0);
+  CHECK(now.latency->batch == 1);
+  REQUIRE(now.measured_ms);
+  CHECK(*now.measured_ms > 0);
+  CHECK(now.warnings.empty());
+
+  // From a table with this architecture only: enough for it, not for another one.
+  nas::test::TempDir dir;
+  nasc::ProfileOptions p;
+  p.settings = quick_settings();
+  p.arch = o.arch;
+  nasc::LatencyTable::measure(space, p).save(dir / "conv.json");
+  nasc::NetworkEstimateOptions t;
+  t.arch = o.arch;
+  t.lut = dir / "conv.json";
+  CHECK(nasc::estimate_network(space, t).latency);
+  t.arch = space.fix({{1}});
+  nasc::Error missing = error_of([&] { nasc::estimate_network(space, t); });
+  CHECK(missing.is_user_error());
+  CHECK_THAT(std::string(missing.what()), Contains("the latency table " + t.lut) &&
+                                              Contains("nasc profile " + kTiny + " -o " + t.lut));
+  // ...until its missing signatures are measured into it.
+  t.profile_missing = true;
+  std::ostringstream log;
+  t.log = &log;
+  CHECK(nasc::estimate_network(space, t).latency);
+  CHECK_THAT(log.str(), Contains("measuring ") && Contains(" missing signature"));
+  CHECK(nasc::LatencyTable::load(t.lut).entries() > 0);
+
+  t.lut = dir / "none.json";
+  nasc::Error unreadable = error_of([&] { nasc::estimate_network(space, t); });
+  CHECK(unreadable.is_user_error());
+  REQUIRE(unreadable.diagnostics().size() == 1);
+  CHECK_THAT(unreadable.diagnostics()[0].message, Contains(t.lut));
+  t.lut.clear();
+  t.backend = "gpu";
+  CHECK_THAT(std::string(error_of([&] { nasc::estimate_network(space, t); }).what()),
+             Contains("NetworkEstimateOptions::backend: unknown backend `gpu`"));
+}
+
+TEST_CASE("api: backends by name, suggestions and numbers as nasc prints them", "[api]") {
+  CHECK_NOTHROW(nasc::check_backend("cpu"));
+  nasc::Error e = error_of([] { nasc::check_backend("cpuu"); });
+  CHECK(e.is_user_error());
+  CHECK_THAT(std::string(e.what()),
+             Contains("unknown backend `cpuu`; did you mean `cpu`? (built in: cpu"));
+  CHECK(nasc::did_you_mean("lowr", {"load", "lower"}) == "; did you mean `lower`?");
+  CHECK(nasc::did_you_mean("xyz", {"load", "lower"}).empty());
+  CHECK(nasc::with_commas(1234567) == "1,234,567");
+  CHECK(nasc::human_count(268160) == "268K");
 }
