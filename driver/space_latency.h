@@ -1,6 +1,6 @@
-// Latency tables checked against a search space: what `nasc estimate`, `nasc search`'s
-// latency regularizer and libnasc's LatencyEstimator share. Internal to the driver
-// library and the CLI.
+// Latency tables checked against a search space: what libnasc's estimate_network
+// (`nasc estimate`), nasc::search's latency regularizer and LatencyEstimator share.
+// Internal to the driver library.
 #pragma once
 
 #include <memory>
