@@ -1,10 +1,11 @@
 // Registry-driven op conformance, after ggml's test-backend-ops: every op of the registry
 // (all_ops()), on every registered backend, with no list of ops in this file. For each op
-// with an example (OpDef::example) the test builds a small network around it:
-//   - one input x shaped like the example's input 0;
+// with an example (OpDef::example, and each of OpDef::variants) the test builds a small
+// network around it:
+//   - one input x shaped like the example's largest input of the highest rank;
 //   - each example input produced from x by a layer with parameters (a 1x1 conv for an
-//     image, a linear layer for a vector), so that gradients flow into every input of the
-//     op and the parameter gradients check them;
+//     image, a conv as large as x for [C,1,1], a linear layer for a vector), so that
+//     gradients flow into every input of the op and the parameter gradients check them;
 //   - the op, flattened into the logits.
 // It runs the inference plan and compares the op's output with a float64 evaluation of
 // the same network from the registry's references (OpDef::reference), then checks every
@@ -65,8 +66,10 @@ int producer(Graph& g, int x, const Shape& want, size_t i, std::string& why) {
   }
   if (want.size() == 3 && xs.size() == 3 && want[1] == xs[1] && want[2] == xs[2])
     return add_node(g, "conv", {x}, {{"out", want[0]}, {"kernel", int64_t{1}}}, name);
+  if (want.size() == 3 && xs.size() == 3 && want[1] == 1 && want[2] == 1 && xs[1] == xs[2])
+    return add_node(g, "conv", {x}, {{"out", want[0]}, {"kernel", xs[1]}}, name);
   why = "example input " + std::to_string(i) + " " + shape_str(want) +
-        " is neither 1-D nor an image of input 0's height and width";
+        " is neither 1-D, nor an image of x's height and width, nor [C,1,1] from a square x";
   return -1;
 }
 
@@ -76,11 +79,15 @@ struct OpNetwork {
 };
 
 // input -> producers -> the op -> flatten (when not 1-D) = the logits.
-bool build_network(const OpDef& op, OpNetwork& net, std::string& why) {
-  const OpExample& ex = *op.example;
+bool build_network(const OpDef& op, const OpExample& ex, OpNetwork& net, std::string& why) {
   Graph& g = net.graph;
   g.name = "conformance_" + op.name;
-  int x = add_node(g, "input", {}, {{"shape", IntList(ex.inputs[0])}}, "x");
+  const Shape* widest = &ex.inputs[0];
+  for (const Shape& s : ex.inputs)
+    if (s.size() > widest->size() ||
+        (s.size() == widest->size() && shape_numel(s) > shape_numel(*widest)))
+      widest = &s;
+  int x = add_node(g, "input", {}, {{"shape", IntList(*widest)}}, "x");
   g.inputs = {x};
   std::vector<int> ins;
   for (size_t i = 0; i < ex.inputs.size(); ++i) {
@@ -205,17 +212,22 @@ TEST_CASE("conformance: every registered op on every registered backend", "[conf
   std::set<std::string> ran;  // ops of every plan the test ran
   for (const OpDef* op : all_ops()) {
     if (!op->example) continue;
-    for (const BackendInfo& backend : backends) {
-      INFO("op " << op->name << " on backend " << backend.name);
-      OpNetwork net;
-      std::string why;
-      bool built = build_network(*op, net, why);
-      INFO(why);
-      REQUIRE(built);
-      if (!op->internal) check_forward(net, backend);
-      std::set<std::string> ops = check_gradients(net, backend);
-      ran.insert(ops.begin(), ops.end());
-    }
+    std::vector<OpExample> examples{*op->example};
+    examples.insert(examples.end(), op->variants.begin(), op->variants.end());
+    for (const OpExample& example : examples)
+      for (const BackendInfo& backend : backends) {
+        std::string inputs;
+        for (const Shape& s : example.inputs) inputs += (inputs.empty() ? "" : ", ") + shape_str(s);
+        INFO("op " << op->name << " (" << inputs << ") on backend " << backend.name);
+        OpNetwork net;
+        std::string why;
+        bool built = build_network(*op, example, net, why);
+        INFO(why);
+        REQUIRE(built);
+        if (!op->internal) check_forward(net, backend);
+        std::set<std::string> ops = check_gradients(net, backend);
+        ran.insert(ops.begin(), ops.end());
+      }
   }
   // Coverage: nothing in the registry escapes. An op a user can call needs an example; an
   // internal one must have run (the gradient ops through the gradient checks).

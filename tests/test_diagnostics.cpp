@@ -328,6 +328,31 @@ TEST_CASE("a tensor parameter's declared shape is checked", "[diagnostics][args]
       12, {"argument `x` of `m` must have shape [4,8,8], got [3,8,8] from `x`"});
 }
 
+TEST_CASE("mul by a tensor: one factor per channel in either order, else the rule at the `*`",
+          "[diagnostics][shapes]") {
+  for (const char* ok : {"x * global_avg_pool(x)", "sigmoid(global_avg_pool(x)) * x",
+                         "x * avg_pool(x, 8)", "avg_pool(x, 8) * x", "x * relu(x)"}) {
+    Outcome r = compile(std::string(kNet) + "  return flatten(" + ok + ");\n}\n");
+    INFO(ok << "\n" << r.diags.render());
+    CHECK(r.ok);
+  }
+  const std::string rule =
+      "mul multiplies two tensors of the same shape, or a [C,H,W] tensor by one factor per "
+      "channel ([C] or [C,1,1], in either order): ";
+  one_error(
+      std::string(kNet) + "  let g = linear(global_avg_pool(x), 5);\n  return flatten(x * g);\n}\n",
+      3, 20,
+      {rule + "input 0 is [3,8,8] from `x` at t.nas:1:11",
+       "but input 1 is [5] from `n/linear` at t.nas:2:11"});
+  one_error(std::string(kNet) +
+                "  let g = conv(avg_pool(x, 8), 2, kernel=1);\n  return flatten(g * x);\n}\n",
+            3, 20,
+            {rule + "input 0 is [2,1,1] from `n/conv` at t.nas:2:11",
+             "but input 1 is [3,8,8] from `x` at t.nas:1:11"});
+  one_error(std::string(kNet) + "  let g = conv(x, 1, kernel=1);\n  return flatten(x * g);\n}\n", 3,
+            20, {rule, "input 1 is [1,8,8] from `n/conv` at t.nas:2:11"});
+}
+
 TEST_CASE("op arguments: counts, attribute names and types", "[diagnostics][args]") {
   one_error(std::string(kNet) + "  return relu(x, 3, 4);\n}\n", 2, 18,
             {"relu takes no attributes after its tensor input, got 2 more positional arguments"});

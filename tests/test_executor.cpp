@@ -125,6 +125,9 @@ TEST_CASE("executor: gradient check of every op inside a network", "[executor][g
       {"crop", "h = crop(h, top=1, left=1, bottom=0, right=2);"},
       {"zero", "h = add(h, zero(h));"},
       {"dropout", "h = dropout(h, p=0.3);"},
+      {"mul_per_channel_first", "h = sigmoid(global_avg_pool(h)) * h;"},
+      {"mul_by_c11", "h = h * sigmoid(conv(avg_pool(h, 8), 4, kernel=1));"},
+      {"mul_c11_first", "h = hard_sigmoid(conv(avg_pool(h, 8), 4, kernel=1)) * h;"},
   };
   for (const auto& [name, line] : cases) {
     DYNAMIC_SECTION(name) {

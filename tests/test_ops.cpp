@@ -741,21 +741,32 @@ TEST_CASE("mul", "[ops]") {
   CHECK(cost_of("mul", {{3}}, {{"scale", F(2)}}).macs == 0);
 }
 
-TEST_CASE("mul by a tensor: same shape or one factor per channel", "[ops]") {
+TEST_CASE("mul by a tensor: same shape or one factor per channel, in either order", "[ops]") {
   CHECK(shape_of("mul", {{16, 4, 4}, {16, 4, 4}}) == Shape{16, 4, 4});
   CHECK(shape_of("mul", {{16, 4, 4}, {16}}, {{"scale", F(2)}}) == Shape{16, 4, 4});
+  CHECK(shape_of("mul", {{16, 4, 4}, {16, 1, 1}}) == Shape{16, 4, 4});
+  CHECK(shape_of("mul", {{16}, {16, 4, 4}}) == Shape{16, 4, 4});  // g * x
+  CHECK(shape_of("mul", {{16, 1, 1}, {16, 4, 4}}) == Shape{16, 4, 4});
+  CHECK(shape_of("mul", {{16, 1, 1}, {16}}) == Shape{16, 1, 1});
   CHECK(shape_of("mul", {{5}, {5}}) == Shape{5});
   const std::string rule =
-      "mul needs its second input shaped like the first, or [C] for a [C,H,W] first input (one "
-      "factor per channel): ";
+      "mul multiplies two tensors of the same shape, or a [C,H,W] tensor by one factor per "
+      "channel ([C] or [C,1,1], in either order): ";
   CHECK(error_of("mul", {{16, 4, 4}, {8}}) ==
         rule + "input 0 is [16,4,4] from `x0` but input 1 is [8] from `x1`");
-  CHECK(error_of("mul", {{16}, {16, 4, 4}}) ==
-        rule + "input 0 is [16] from `x0` but input 1 is [16,4,4] from `x1`");
+  CHECK(error_of("mul", {{8, 1, 1}, {16, 4, 4}}) ==
+        rule + "input 0 is [8,1,1] from `x0` but input 1 is [16,4,4] from `x1`");
+  CHECK(error_of("mul", {{16, 4, 4}, {1, 4, 4}}) ==
+        rule + "input 0 is [16,4,4] from `x0` but input 1 is [1,4,4] from `x1`");
+  CHECK(error_of("mul", {{16, 4, 4}, {16, 1}}) ==
+        rule + "input 0 is [16,4,4] from `x0` but input 1 is [16,1] from `x1`");
   CHECK(error_of("mul", {{6}, {3}}) ==
         rule + "input 0 is [6] from `x0` but input 1 is [3] from `x1`");
   CHECK(error_of("mul", {{6}, {6}, {6}}) == "mul expects between 1 and 2 inputs, got 3");
   CHECK(cost_of("mul", {{16, 4, 4}, {16}}).params == 0);
+  // The conformance test runs every form against the float64 reference and checks its
+  // gradients: the factor first, [C,1,1] either side, and two tensors of one shape.
+  CHECK(find_op("mul")->variants.size() == 4);
 }
 
 TEST_CASE("silu is x * sigmoid(x), from its elementwise formula", "[ops]") {

@@ -40,6 +40,7 @@ void check_facts(const OpDef& op) {
   if (op.elementwise != nullptr && op.step != StepKind::Activation)
     fail("an elementwise formula needs an Activation step");
   if (op.example && !op.internal && !op.reference) fail("an example without a reference");
+  if (!op.variants.empty() && !op.example) fail("variants without an example");
   if (op.loss && !op.grad) fail("the loss needs a gradient rule to start the backward pass");
 }
 

@@ -84,7 +84,9 @@ enum class SavedState : uint8_t {
 };
 
 // A small instance of an op for the conformance test: per-sample input shapes and
-// attributes (defaults are filled in). Extra inputs are either 1-D or shaped like input 0.
+// attributes (defaults are filled in). The network input is shaped like the largest input
+// of the highest rank; each input is 1-D, an image of its height and width, or [C,1,1]
+// when it is square.
 struct OpExample {
   std::vector<Shape> inputs;
   Attrs attrs;
@@ -173,6 +175,9 @@ struct OpDef {
   // A small instance for the conformance test; internal ops other than gradient ops, and
   // every op callable from .nas, must have one (the test fails naming the op otherwise).
   std::optional<OpExample> example;
+  // Further instances for the other input forms the op accepts (mul's factor first, or
+  // [C,1,1]); the conformance test covers each as it covers `example`.
+  std::vector<OpExample> variants;
   // The op's value in float64 (see ReferenceArgs); null for internal ops.
   std::function<std::vector<double>(const ReferenceArgs& r)> reference;
   // Replaces attribute values that stand for another attribute's (a pool's stride 0 means

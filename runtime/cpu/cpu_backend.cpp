@@ -390,11 +390,14 @@ class CpuPlan : public PreparedPlan {
       };
     }
     if (s.kind == StepKind::Scale) {
-      if (s.inputs.size() == 2) {  // by a same-shaped or per-channel factor tensor
-        int64_t factors = shape_elements(s.input_shapes[1]);
+      if (s.inputs.size() == 2) {
+        // By a same-shaped or per-channel factor tensor, in either input: the factor is
+        // the one with fewer elements (either, when they have as many).
+        const int xi = shape_elements(s.input_shapes[0]) < shape_elements(s.input_shapes[1]);
+        int64_t factors = shape_elements(s.input_shapes[1 - xi]);
         plain::MulParams p{factors, shape_elements(s.output_shape) / factors,
                            s.float_attr("scale")};
-        return [p, x = s.inputs[0], f = s.inputs[1], out](RunState& st) {
+        return [p, x = s.inputs[xi], f = s.inputs[1 - xi], out](RunState& st) {
           plain::mul_forward(p, st.values[x], st.values[f], st.values[out]);
           return true;
         };

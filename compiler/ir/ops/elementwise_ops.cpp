@@ -1,5 +1,5 @@
 // Elementwise ops: the activations (their scalar formulas live in support/elementwise_ops.h),
-// dropout, mul (by a constant, by a same-shaped tensor, or by a per-channel vector) and add.
+// dropout, mul (by a constant, by a same-shaped tensor, or by one factor per channel) and add.
 #include <cmath>
 
 #include "compiler/ir/ops/op_families.h"
@@ -54,52 +54,75 @@ OpDef dropout() {
   return op;
 }
 
-// y = scale * x, or scale * x * s for a second input s shaped like x or [C] for x [C,H,W]
-// (broadcast over H and W: a squeeze-and-excitation gate).
+// One factor per channel of a [C,H,W] tensor x: s is [C] or [C,1,1] (broadcast over H
+// and W: a squeeze-and-excitation gate).
+bool per_channel_factor(const Shape& x, const Shape& s) {
+  return x.size() == 3 && s != x && (s == Shape{x[0]} || s == Shape{x[0], 1, 1});
+}
+
+// Which input of a two-input mul is the factor s: input 1 for x * s and for two inputs of
+// one shape, input 0 for s * x; -1 when the shapes do not fit.
+int mul_factor_input(const Shape& in0, const Shape& in1) {
+  if (in0 == in1 || per_channel_factor(in0, in1)) return 1;
+  if (per_channel_factor(in1, in0)) return 0;
+  return -1;
+}
+
+// y = scale * x, or scale * x * s for a second tensor s shaped like x or one factor per
+// channel, in either order.
 bool infer_mul(InferContext& ctx, Shape& out) {
   double scale = ctx.f("scale");
   if (!std::isfinite(scale))
     return ctx.fail(fmt::format("mul attribute `scale` must be finite, got {}", attr_str(scale)));
-  const Shape& x = ctx.in[0];
-  if (ctx.in.size() == 2) {
-    const Shape& s = ctx.in[1];
-    bool per_channel = x.size() == 3 && s == Shape{x[0]};
-    if (s != x && !per_channel)
-      return ctx.fail(fmt::format(
-          "mul needs its second input shaped like the first, or [C] for a [C,H,W] first input "
-          "(one factor per channel): input 0 is {} but input 1 is {}",
-          ctx.describe(0), ctx.describe(1)));
+  if (ctx.in.size() == 1) {
+    out = ctx.in[0];
+    return true;
   }
-  out = x;
+  int factor = mul_factor_input(ctx.in[0], ctx.in[1]);
+  if (factor < 0)
+    return ctx.fail(fmt::format(
+        "mul multiplies two tensors of the same shape, or a [C,H,W] tensor by one factor per "
+        "channel ([C] or [C,1,1], in either order): input 0 is {} but input 1 is {}",
+        ctx.describe(0), ctx.describe(1)));
+  out = ctx.in[1 - factor];
   return true;
 }
 
-// dx = scale * dy * s (a mul again); ds = scale * dy * x, summed over H and W when s is per
-// channel (global_avg_pool times H*W): forward ops reused, so mul needs no gradient kernel.
+// With x the tensor and s the factor (mul_factor_input): dx = scale * dy * s (a mul
+// again); ds = scale * dy * x, summed over H and W when s is per channel (global_avg_pool
+// times H*W, reshaped to [C,1,1] when s is): forward ops reused, so mul needs no gradient
+// kernel.
 void mul_grad(GradContext& c) {
   const AttrValue scale = c.fwd.attrs.at("scale");
   if (c.fwd.inputs.size() == 1) {
     c.input_grads[0] = c.emit("mul", {c.dy}, {{"scale", scale}});
     return;
   }
-  int x = c.fwd.inputs[0], s = c.fwd.inputs[1];
-  if (c.needs_input_grad[0]) c.input_grads[0] = c.emit("mul", {c.dy, s}, {{"scale", scale}});
-  if (!c.needs_input_grad[1]) return;
-  const Shape& xs = c.input_shapes[0];
-  if (c.input_shapes[1] == xs) {
-    c.input_grads[1] = c.emit("mul", {c.dy, x}, {{"scale", scale}});
+  const size_t si = static_cast<size_t>(mul_factor_input(c.input_shapes[0], c.input_shapes[1]));
+  const size_t xi = 1 - si;
+  const int x = c.fwd.inputs[xi], s = c.fwd.inputs[si];
+  const Shape& xs = c.input_shapes[xi];
+  const Shape& ss = c.input_shapes[si];
+  if (c.needs_input_grad[xi]) c.input_grads[xi] = c.emit("mul", {c.dy, s}, {{"scale", scale}});
+  if (!c.needs_input_grad[si]) return;
+  if (ss == xs) {
+    c.input_grads[si] = c.emit("mul", {c.dy, x}, {{"scale", scale}});
     return;
   }
   int product = c.emit("mul", {c.dy, x}, {{"scale", 1.0}});
   int mean = c.emit("global_avg_pool", {product}, {});
   double area = static_cast<double>(xs[1] * xs[2]);
-  c.input_grads[1] = c.emit("mul", {mean}, {{"scale", std::get<double>(scale) * area}});
+  int ds = c.emit("mul", {mean}, {{"scale", std::get<double>(scale) * area}});
+  if (ss.size() == 3) ds = c.emit("unflatten", {ds}, grad_attrs(c, ss));  // [C] -> [C,1,1]
+  c.input_grads[si] = ds;
 }
 
 OpDef mul() {
   OpDef op;
   op.name = "mul";
-  op.doc = "multiplies by a constant, and by a second tensor of the same shape or per channel";
+  op.doc =
+      "multiplies by a constant, and by a second tensor of the same shape or one factor per "
+      "channel ([C] or [C,1,1] for [C,H,W], in either order)";
   op.max_inputs = 2;
   op.attrs = {float_spec("scale", 1.0, "a constant factor")};
   op.infer = infer_mul;
@@ -107,14 +130,23 @@ OpDef mul() {
   op.step = StepKind::Scale;
   op.zero_preserving = true;
   op.example = OpExample{{{3, 4, 4}, {3}}, {{"scale", 0.5}}};
+  op.variants = {OpExample{{{3}, {3, 4, 4}}, {{"scale", 2.0}}},  // g * x
+                 OpExample{{{3, 4, 4}, {3, 1, 1}}, {}},
+                 OpExample{{{3, 1, 1}, {3, 4, 4}}, {{"scale", -1.5}}},
+                 OpExample{{{2, 3, 3}, {2, 3, 3}}, {}}};
   op.reference = [](const ReferenceArgs& r) {
     double scale = float_attr(r.attrs, "scale");
-    std::vector<double> y = r.in[0];
-    int64_t size = static_cast<int64_t>(y.size());
-    // The factor index of element i: i itself, or its (sample, channel) for a [C] factor.
-    int64_t inner = r.in.size() == 2 ? size / static_cast<int64_t>(r.in[1].size()) : 1;
-    for (int64_t i = 0; i < size; ++i)
-      y[i] *= scale * (r.in.size() == 2 ? r.in[1][i / inner] : 1.0);
+    if (r.in.size() == 1) {
+      std::vector<double> y = r.in[0];
+      for (double& v : y) v *= scale;
+      return y;
+    }
+    const size_t si = static_cast<size_t>(mul_factor_input(r.in_shapes[0], r.in_shapes[1]));
+    const std::vector<double>& s = r.in[si];
+    std::vector<double> y = r.in[1 - si];
+    // The factor index of element i: i itself, or its (sample, channel) for a per-channel s.
+    const size_t inner = y.size() / s.size();
+    for (size_t i = 0; i < y.size(); ++i) y[i] *= scale * s[i / inner];
     return y;
   };
   return op;
