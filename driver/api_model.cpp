@@ -9,11 +9,14 @@
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/optim_config.h"
+#include "runtime/train/tensor_file.h"
+#include "runtime/train/trainer.h"
 
 namespace nasc {
 
 struct Model::Impl {
   Mode mode = Mode::Train;
+  nlohmann::json weights_meta;  // what a weights file says it holds: network, file, arch
   std::unique_ptr<nas::ParamStore> store;
   std::unique_ptr<nas::Executor> executor;
   std::unique_ptr<nas::Optimizer> optimizer;  // Train only
@@ -82,6 +85,8 @@ Model Model::build(const Architecture& arch, const ModelOptions& options) {
     plan.loss = true;
     auto impl = std::make_unique<Impl>();
     impl->mode = options.mode;
+    impl->weights_meta = {{"network", net.name}, {"file", arch.impl().space->file}};
+    if (!arch.impl().file.empty()) impl->weights_meta["arch"] = arch.impl().file;
     nas::set_cpu_threads(options.threads);
     impl->store = std::make_unique<nas::ParamStore>(nas::make_backend(backend));
     impl->executor =
@@ -162,6 +167,17 @@ StepResult Model::train_step(const float* images, const int32_t* labels, int64_t
   StepResult r = forward_backward(images, labels, samples);
   optimizer_step();
   return r;
+}
+
+void Model::save_weights(const std::string& path) const {
+  detail::translate_errors([&] {
+    nas::write_tensor_file(path, nas::params_to_file(*impl_->store, impl_->weights_meta));
+  });
+}
+
+void Model::load_weights(const std::string& path) {
+  detail::translate_errors(
+      [&] { nas::params_from_file(*impl_->store, nas::read_tensor_file(path), path); });
 }
 
 }  // namespace nasc

@@ -189,6 +189,66 @@ TEST_CASE("api: a few optimizer steps on the caller's buffers lower the loss", "
              Contains("cpux"));
 }
 
+TEST_CASE("api: weights saved and loaded, nasc train's weights served, and files refused",
+          "[api]") {
+  nas::test::TempDir dir;
+  nasc::Space space = nasc::Space::compile_file(kTiny);
+  nasc::ModelOptions mo;
+  mo.batch = 8;
+  mo.threads = 1;
+  mo.learning_rate = 0.1;
+  std::vector<float> images(8 * 28 * 28);
+  std::vector<int32_t> labels(8);
+  for (int i = 0; i < 8; ++i) {
+    labels[i] = i % 3;
+    for (int p = 0; p < 28 * 28; ++p) images[i * 28 * 28 + p] = (p % 3 == labels[i]) ? 1.f : 0.f;
+  }
+  nasc::Model trained = nasc::Model::build(space.fix({{0}}), mo);
+  for (int step = 0; step < 5; ++step) trained.train_step(images.data(), labels.data(), 8);
+  const double trained_loss = trained.forward(images.data(), labels.data(), 8).loss;
+  const std::string weights = dir / "conv.weights";
+  trained.save_weights(weights);
+
+  // A model with other initial weights computes what the trained one does once loaded.
+  nasc::ModelOptions other = mo;
+  other.seed = 7;
+  nasc::Model served = nasc::Model::build(space.fix({{0}}), other);
+  CHECK(served.forward(images.data(), labels.data(), 8).loss != trained_loss);
+  served.load_weights(weights);
+  CHECK(served.forward(images.data(), labels.data(), 8).loss == trained_loss);
+
+  // Another network's weights (the pool candidate has no conv in the choice): refused,
+  // naming the file and the tensor, and the model keeps its weights.
+  nasc::Model pool = nasc::Model::build(space.fix({{1}}), mo);
+  const std::string pool_weights = dir / "pool.weights";
+  pool.save_weights(pool_weights);
+  nasc::Error e = error_of([&] { served.load_weights(pool_weights); });
+  CHECK(e.is_user_error());
+  CHECK_THAT(std::string(e.what()), Contains(pool_weights) && Contains("another network"));
+  CHECK(served.forward(images.data(), labels.data(), 8).loss == trained_loss);
+  // Not a weights file, and no file at all.
+  const std::string junk = dir / "junk";
+  nas::test::write_bytes(junk, "{\"choices\": {}}");
+  CHECK_THAT(std::string(error_of([&] { served.load_weights(junk); }).what()), Contains(junk));
+  CHECK(error_of([&] { served.load_weights(dir / "missing"); }).is_user_error());
+  CHECK(error_of([&] { trained.save_weights(dir / "no/such/folder/w"); }).is_user_error());
+
+  // The weights `nasc train` leaves serve an evaluation model of the same architecture.
+  nasc::RunOptions o;
+  o.space_file = kTiny;
+  o.arch_file = NASC_SOURCE_DIR "/examples/tiny_conv.json";
+  o.config_json = R"({"epochs": 1, "seed": 1, "threads": 1,
+    "data": {"name": "synthetic", "synthetic_samples": 64, "batch_size": 32}})";
+  o.output_dir = dir / "run";
+  nasc::TrainResult r = nasc::train(o);
+  nasc::ModelOptions eval = mo;
+  eval.mode = nasc::Mode::Eval;
+  nasc::Model evaluator = nasc::Model::build(space.fix_file(o.arch_file), eval);
+  const double fresh = evaluator.forward(images.data(), labels.data(), 8).loss;
+  evaluator.load_weights(r.weights_file);
+  CHECK(evaluator.forward(images.data(), labels.data(), 8).loss != fresh);
+}
+
 TEST_CASE("api: a step callback that returns false stops train, with its checkpoint", "[api]") {
   nas::test::TempDir dir;
   nasc::RunOptions o;

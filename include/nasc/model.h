@@ -69,6 +69,16 @@ class Model {
   // zero_grads, forward_backward and optimizer_step: one training step.
   StepResult train_step(const float* images, const int32_t* labels, int64_t samples);
 
+  // Writes the weights and batch-norm running statistics as a weights file, the format
+  // `nasc train` leaves in OUTPUT/weights (docs/train.md). The file is whole or absent:
+  // it is written next to `path` and renamed over it.
+  void save_weights(const std::string& path) const;
+  // Reads a weights file (save_weights' or `nasc train`'s) into the model, e.g. to serve
+  // a network trained by the CLI. Throws a user Error naming the file, and the tensor at
+  // fault, when it is not a weights file or was saved from another network; the model's
+  // weights are unchanged then. Optimizer state is not part of a weights file.
+  void load_weights(const std::string& path);
+
  private:
   struct Impl;
   explicit Model(std::unique_ptr<Impl> impl);

@@ -79,7 +79,10 @@ TensorFile params_to_file(const ParamStore& store, const nlohmann::json& meta) {
 }
 
 void params_from_file(ParamStore& store, const TensorFile& f, const std::string& what) {
-  for (StoredParam& p : store.params()) {
+  // Every tensor is checked before any is written: a file of another network leaves the
+  // store as it was.
+  std::vector<const NamedTensor*> tensors;
+  for (const StoredParam& p : store.params()) {
     const NamedTensor* t = f.find(p.spec.name);
     if (t == nullptr)
       throw DataFileError(what,
@@ -87,8 +90,10 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
     if (t->shape != p.spec.shape)
       throw DataFileError(what, "tensor `" + p.spec.name + "` is " + shape_text(t->shape) +
                                     ", the network needs " + shape_text(p.spec.shape));
-    store.write(p.value, t->data);
+    tensors.push_back(t);
   }
+  size_t i = 0;
+  for (StoredParam& p : store.params()) store.write(p.value, tensors[i++]->data);
 }
 
 TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
