@@ -71,6 +71,8 @@ std::string plain_parse_message(const std::string& what) {
   return out;
 }
 
+constexpr size_t kMaxJsonDepth = 256;
+
 // Builds the document from SAX events, refusing what json::parse would accept silently
 // (a duplicate key) or report without a place (a number overflow).
 class StrictBuilder {
@@ -167,6 +169,11 @@ class StrictBuilder {
     return true;
   }
   void open(json&& container) {
+    // No file nasc reads nests deeply; a hostile one nested 200,000 deep would otherwise
+    // cost memory quadratic in its depth (each level keeps its key path for messages).
+    if (stack_.size() >= kMaxJsonDepth)
+      fail(*taken_ == 0 ? 0 : *taken_ - 1,
+           "nested more than " + std::to_string(kMaxJsonDepth) + " deep (arrays and objects)");
     std::string path;
     if (!stack_.empty()) {
       const Frame& f = stack_.back();

@@ -5,7 +5,9 @@
 //   - a number too large for a double (1e999999) is a located error in plain words, not
 //     nlohmann's out_of_range exception (which callers would report as an internal error);
 //   - a key given twice in one object is an error (nlohmann keeps the last one silently,
-//     and whichever of two "lr" entries was meant, the file is a mistake).
+//     and whichever of two "lr" entries was meant, the file is a mistake);
+//   - arrays and objects nested more than 256 deep are an error at the opening bracket
+//     (no file nasc reads nests beyond a few levels, and a hostile one would cost memory).
 // Every failure is a JsonSyntaxError, a UserError whose place is FILE:LINE:COL.
 #pragma once
 

@@ -173,6 +173,22 @@ TEST_CASE("json_file: a key given twice is refused at the second one", "[errors]
   CHECK(parse_json(R"({"a": {"k": 1}, "b": {"k": 2}})", "ok.json")["b"]["k"] == 2);
 }
 
+TEST_CASE("json_file: nesting deeper than 256 is refused at its bracket, cheaply",
+          "[errors][json]") {
+  // 256 levels read; the 257th opening bracket is the error, on line 2 here.
+  const std::string ok = std::string(256, '[') + std::string(256, ']');
+  CHECK(parse_json(ok, "ok.json").is_array());
+  const std::string deep = "{\"a\":\n" + std::string(256, '[') + std::string(256, ']') + "}";
+  auto e = caught<JsonSyntaxError>([&] { parse_json(deep, "deep.json"); });
+  CHECK(e.line() == 2);
+  CHECK(e.col() == 256);
+  CHECK_THAT(e.what(), StartsWith("deep.json:2:256: nested more than 256 deep"));
+  // 200,000 levels (an arch file like this once took 23 GB) fail as fast as 257.
+  const std::string hostile = "{\"choices\": " + std::string(200000, '[');
+  CHECK_THAT(caught<JsonSyntaxError>([&] { parse_json(hostile, "h.json"); }).what(),
+             StartsWith("h.json:1:268: nested more than 256 deep"));
+}
+
 TEST_CASE("json_file: files that cannot be read, and lines skipped on purpose", "[errors][json]") {
   const std::string missing = test::scratch_path("missing.json");
   CHECK_THAT(caught<UserError>([&] { read_json_file(missing); }).what(),
@@ -274,6 +290,19 @@ TEST_CASE("nasc: a huge number in an arch file, even under an ignored key, is ex
       write_scratch("twice_arch.json", "{\"choices\": {\"op\": \"conv\",\n \"op\": \"identity\"}}");
   user_error(test::run_nasc("check examples/tiny.nas --arch " + twice),
              twice + ":2:2: error: arch file: duplicate key choices.op");
+}
+
+TEST_CASE("nasc: an arch file and a latency table nested 200,000 deep are exit 1 at once",
+          "[errors][cli]") {
+  const std::string arch =
+      write_scratch("deep_arch.json", "{\"choices\": " + std::string(200000, '[') + "\n");
+  user_error(test::run_nasc("check examples/tiny.nas --arch " + arch),
+             arch + ":1:268: error: arch file: nested more than 256 deep");
+  const std::string lut = write_scratch("deep_lut.json", std::string(200000, '['));
+  test::CliResult r =
+      test::run_nasc("estimate examples/tiny.nas --arch examples/tiny_conv.json --lut " + lut);
+  user_error(r, lut + ":1:257:");
+  CHECK_THAT(r.err, Contains("nested more than 256 deep"));
 }
 
 TEST_CASE("nasc train and search: a huge number in a config is exit 1 at its line and column",
