@@ -113,6 +113,7 @@ SearchResult search(const RunOptions& options) {
   r.params = s->genotype.params;
   r.macs = s->genotype.macs;
   r.latency_ms = s->genotype.latency_ms;
+  r.measured_latency_ms = s->genotype.measured_latency_ms;
   r.valid_accuracy = s->valid_accuracy;
   r.seconds = s->seconds;
   r.stopped = s->stopped;

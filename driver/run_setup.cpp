@@ -101,7 +101,16 @@ void check_regularizer(RegularizerConfig& reg, const std::string& algorithm,
   if (algorithm == "random")
     throw ConfigError(source, "regularizer",
                       "random search draws architectures uniformly; a regularizer applies "
-                      "to darts, darts2 and pnas");
+                      "to darts, darts2, pnas and evolution");
+  if (algorithm == "evolution") {  // a hard limit: candidates over the bound are redrawn
+    if (reg.form == "auto") reg.form = "bound";
+    if (reg.form != "bound")
+      throw ConfigError(source, "regularizer.form",
+                        "evolution keeps only candidates within the bound, form \"bound\", "
+                        "not \"" +
+                            reg.form + "\"");
+    return;
+  }
   const bool pnas = algorithm == "pnas";
   if (reg.form == "auto") reg.form = pnas ? "bound" : "linear";
   if (pnas && reg.form != "bound")
@@ -217,7 +226,7 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const SearchC
     alphas.arch_grads = true;
     alphas.weight_grads = algorithm == "darts2";  // the unrolled step needs dL_val/dw'
     setup.alpha_plan = compile_plan_from_execution_graph(*exec, alphas);
-  } else if (algorithm == "random") {
+  } else if (algorithm == "random" || algorithm == "evolution") {
     PlanOptions eval;
     eval.batch = weights.batch;
     setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);
@@ -311,6 +320,18 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
                    "nasc search " + r.file + " -a " + algorithm + config_flag + " -o " + r.output}};
     auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
     setup.hooks = search_hooks(supernet, exec, exec_costs, latency);
+    if (latency && algorithm == "evolution") {
+      // Judging the estimate: the found network timed whole, the median of the table's
+      // repetitions at its batch, on the search's backend.
+      MeasureSettings ms = latency->table->settings;
+      ms.statistic = "median";
+      const int64_t batch = latency->table->batch;
+      setup.hooks.measure_latency = [&supernet, ms, batch,
+                                     backend = setup.backend](const ChoiceSelection& path) {
+        Selection sel{path};
+        return measure_network(supernet, &sel, batch, ms, backend).ms;
+      };
+    }
     if ((algorithm == "darts" || algorithm == "darts2") && reg.estimator != "none")
       setup.cost_terms = darts_cost_terms(reg, *exec, *exec_costs, latency.get());
     return run_search(std::move(setup), r.output, r.resume, out);

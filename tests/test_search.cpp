@@ -198,7 +198,8 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
 
   std::string dir = scratch_path("bad");
   fails("search examples/fmnist_cnn.nas -o " + dir, "has no choices");
-  fails("search examples/tiny.nas -a evolution -o " + dir, "-a takes");
+  fails("search examples/tiny.nas -a evolve -o " + dir,
+        "-a takes darts, darts2, pnas, random or evolution");
   fails("search examples/tiny.nas", "needs -o DIR");
   std::ofstream(cfg) << R"({"valid": {"name": "adam", "lr": -1}})";
   fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir, "valid");
@@ -339,7 +340,7 @@ TEST_CASE("nasc search: regularizer config, latency tables and bad input",
         "pnas bounds its reward");
   std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 1e5}})";
   fails("search examples/tiny.nas -a random --data synthetic -c " + cfg + " -o " + dir,
-        "a regularizer applies to darts, darts2 and pnas");
+        "a regularizer applies to darts, darts2, pnas and evolution");
   std::ofstream(cfg)
       << R"({"regularizer": {"estimator": "params", "bound": 1, "form": "mul#log"}})";
   fails("search examples/tiny.nas -c " + cfg + " -o " + dir, "cannot be 1");

@@ -47,7 +47,9 @@ struct EpochInfo {
 // from the current probabilities; random search does not count an architecture stopped
 // part-way, so arch.json stays the best finished one (none when stopped in the first).
 // A stop after an epoch writes that epoch's record and checkpoint first. Either way the
-// result says stopped = true.
+// result says stopped = true. Evolution's callbacks come from its supernet epochs; a stop
+// there leaves no architecture (arch_json is "null") and --resume trains on, then
+// evolves; the evolution itself runs to its end.
 struct RunCallbacks {
   std::function<bool(const StepInfo&)> on_step;
   std::function<bool(const EpochInfo&)> on_epoch;
@@ -66,9 +68,9 @@ struct RunOptions {
   std::string backend;     // "" = the default
   std::string output_dir;  // the run folder
   bool resume = false;
-  std::string arch_file;        // train: the architecture of a space with choices
-  std::string algorithm;        // search: darts, darts2, pnas, random ("" = the config's)
-  std::string lut;              // search: a latency table for the regularizer
+  std::string arch_file;  // train: the architecture of a space with choices
+  std::string algorithm;  // search: darts, darts2, pnas, random, evolution ("" = the config's)
+  std::string lut;        // search: a latency table for the regularizer
   std::ostream* log = nullptr;  // progress and epoch lines; null prints nothing
   RunCallbacks callbacks;
 };
@@ -90,6 +92,9 @@ struct SearchResult {
   std::map<std::string, std::string> choices;  // key -> picked candidate(s)
   double params = 0, macs = 0;
   double latency_ms = 0;  // NaN without a latency table
+  // evolution with a latency table: the found network timed whole on the backend (the
+  // median of the table's repetitions); NaN otherwise.
+  double measured_latency_ms = 0;
   double valid_accuracy = 0;
   double seconds = 0;
   bool stopped = false;              // a callback stopped it

@@ -254,6 +254,73 @@ std::string render_plot(const Plot& p) {
   return o + "</svg>\n";
 }
 
+// Evolution's candidates: accuracy (%) against cost, every candidate a grey dot, the
+// front orange and joined, the bound a dashed vertical line.
+std::string render_pareto(const ReportPareto& p) {
+  const double width = 460, height = 300, left = 62, right = 12, top = 30, bottom = 40;
+  const double w = width - left - right, h = height - top - bottom;
+  double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
+  std::vector<std::pair<double, double>> points;
+  for (auto [c, a] : p.points)
+    if (usable(c) && usable(a)) points.emplace_back(c, a * 100);
+  for (auto [x, y] : points)
+    x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  if (usable(p.bound)) x0 = std::min(x0, p.bound), x1 = std::max(x1, p.bound);
+  const bool si_cost = p.cost != "latency_ms";
+  const Axis ax = make_axis(x0, x1, false), ay = make_axis(y0, y1, false);
+  auto X = [&](double x) { return left + (x - ax.lo) / (ax.hi - ax.lo) * w; };
+  auto Y = [&](double y) { return top + h - (y - ay.lo) / (ay.hi - ay.lo) * h; };
+  const std::string x_label = p.cost == "latency_ms" ? "estimated latency (ms)"
+                              : p.cost == "macs"     ? "MACs"
+                                                     : "params";
+  std::string o = fmt::format(
+      "<svg class=\"plot pareto\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "role=\"img\" font-family=\"system-ui,sans-serif\" font-size=\"11\" fill=\"#333\" "
+      "aria-label=\"Pareto front\">\n<text font-size=\"12\" font-weight=\"600\" x=\"{2}\" "
+      "y=\"18\">validation accuracy against {3}: {4} candidates, {5} on the front</text>\n",
+      width, height, left, html_escape(x_label), points.size(), p.front.size());
+  for (double v : ticks(ay))
+    o += fmt::format(
+        "<line stroke=\"#e8e8e8\" x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\"/>"
+        "<text x=\"{3}\" y=\"{1:.1f}\" dy=\"0.32em\" text-anchor=\"end\">{4}</text>\n",
+        left, Y(v), left + w, left - 6, tick_label(v, ay, false));
+  for (double v : ticks(ax))
+    o += fmt::format(
+        "<line stroke=\"#666\" x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\"/>"
+        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+        X(v), top + h, top + h + 4, top + h + 16, tick_label(v, ax, si_cost));
+  o += fmt::format(
+      "<line stroke=\"#666\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
+      "<line stroke=\"#666\" x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\"/>\n"
+      "<text x=\"{4}\" y=\"{5}\" text-anchor=\"middle\">{6}</text>\n"
+      "<text x=\"14\" y=\"{7}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {7})\">"
+      "accuracy (%)</text>\n",
+      left, top, top + h, left + w, left + w / 2, top + h + 34, html_escape(x_label), top + h / 2);
+  if (usable(p.bound))
+    o += fmt::format(
+        "<line class=\"bound\" stroke=\"#d62728\" stroke-dasharray=\"4 3\" x1=\"{0:.1f}\" "
+        "y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\"><title>bound {3}</title></line>\n",
+        X(p.bound), top, top + h, fixed_sig(p.bound, 4));
+  for (auto [x, y] : points)
+    o += fmt::format(
+        "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.4\" fill=\"#aaa\"><title>{}, "
+        "{:.2f}%</title></circle>\n",
+        X(x), Y(y), fixed_sig(x, 4), y);
+  std::string line, marks;
+  for (auto [c, a] : p.front)
+    if (usable(c) && usable(a)) {
+      line += fmt::format("{:.1f},{:.1f} ", X(c), Y(a * 100));
+      marks += fmt::format(
+          "<circle class=\"front\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.4\" fill=\"#ff7f0e\">"
+          "<title>front: {}, {:.2f}%</title></circle>\n",
+          X(c), Y(a * 100), fixed_sig(c, 4), a * 100);
+    }
+  if (!line.empty())
+    o += "<polyline fill=\"none\" stroke=\"#ff7f0e\" stroke-width=\"1.5\" points=\"" + line +
+         "\"/>\n";
+  return o + marks + "</svg>\n";
+}
+
 // ---- Heatmaps --------------------------------------------------------------------------
 
 // Probability 0..1 on a white-to-dark-blue scale (absolute, so a uniform 1/8 stays pale).
@@ -449,6 +516,8 @@ std::string render_report_html(const ReportInput& in) {
   row("final params", si(in.final_params));
   row("final MACs", si(in.final_macs));
   row("final latency", ms(in.final_latency_ms));
+  if (!std::isnan(in.final_measured_latency_ms))
+    row("final latency, measured", ms(in.final_measured_latency_ms));
   row("final activation memory", std::isnan(in.final_activation_bytes)
                                      ? std::string(kDash)
                                      : si(in.final_activation_bytes) + "B");
@@ -505,6 +574,8 @@ std::string render_report_html(const ReportInput& in) {
     o += "</div>\n";
   }
 
+  if (!in.pareto.points.empty())
+    o += "<h2>Evolution: accuracy against cost</h2>\n" + render_pareto(in.pareto);
   o += "<h2>Final architecture</h2>\n" + render_final_arch(in.final_arch);
   if (!in.arch_svg.empty()) {
     const std::string svg = inline_svg(in.arch_svg);

@@ -32,6 +32,14 @@ struct ReportEpoch {
   double params = NAN, macs = NAN, latency_ms = NAN, activation_bytes = NAN;
 };
 
+// Evolution's candidates (pareto.json): validation accuracy against the bounded cost.
+struct ReportPareto {
+  std::string cost;  // "params", "macs" or "latency_ms": the x axis
+  double bound = NAN;
+  std::vector<std::pair<double, double>> points;  // every candidate: (cost, accuracy 0..1)
+  std::vector<std::pair<double, double>> front;   // the Pareto front, by cost
+};
+
 struct ReportInput {
   std::string title;  // e.g. "nasc search: darts_fmnist (darts)"
   std::string algorithm, space_file, command_line;
@@ -45,14 +53,17 @@ struct ReportInput {
   // {key: name} object is accepted too), shown as a key -> candidate table.
   nlohmann::json final_arch;
   double final_params = NAN, final_macs = NAN, final_latency_ms = NAN;
-  double final_activation_bytes = NAN;  // inference at batch 1
-  double seconds = 0;                   // wall time of the search; <= 0 = unknown
+  double final_activation_bytes = NAN;     // inference at batch 1
+  double final_measured_latency_ms = NAN;  // evolution: the found network timed whole
+  ReportPareto pareto;                     // evolution; no points: no plot
+  double seconds = 0;                      // wall time of the search; <= 0 = unknown
 };
 
 // The whole page. Each plot is one <svg> element: loss, accuracy, then params, MACs and
 // latency per epoch (each only when some epoch has it), then the architecture drawing
-// (when arch_svg holds one). Heatmaps are HTML tables whose cells carry the exact
-// probability in their title attribute.
+// (when arch_svg holds one). Evolution adds a scatter of its candidates' accuracy against
+// their cost, the Pareto front joined and the bound dashed. Heatmaps are HTML tables whose
+// cells carry the exact probability in their title attribute.
 std::string render_report_html(const ReportInput& in);
 
 // Writes the page atomically (a temporary file renamed over `path`). Throws a

@@ -1,7 +1,7 @@
 // The per-step part of a search algorithm, behind one interface, so that DARTS (first
-// and second order) and ProxylessNAS share one epoch (searcher.cpp: data, warm-up,
-// progress, the record, the checkpoint's payload, report) on the epoch driver that train
-// and random search use too (runtime/train/epoch_driver.h). Random search trains whole
+// and second order), ProxylessNAS and evolution's supernet phase share one epoch (searcher.cpp:
+// data, warm-up, progress, the record, the checkpoint's payload, report) on the epoch driver that
+// train and random search use too (runtime/train/epoch_driver.h). Random search trains whole
 // architectures one after the other (random_searcher.cpp).
 //
 // Per step the driver calls arch_step() on a validation batch (not during warm-up), then
@@ -50,6 +50,10 @@ class SearchAlgorithm {
   virtual void prepare_weight_step(int64_t step, bool warming) = 0;
   // The weight slots this step's weight update may touch (empty: all of them).
   virtual std::vector<char> active_slots() const { return {}; }
+  // False when the epochs train weights only and the architecture comes after them
+  // (evolution): the records then hold no probabilities or genotype, and no arch.json is
+  // written per epoch.
+  virtual bool derives_architecture() const { return true; }
   // The architecture the current probabilities stand for.
   virtual GenotypeInfo genotype(const std::vector<std::vector<double>>& probs) = 0;
   // State beyond weights, alphas and optimizers that a resumed run needs (the reward
@@ -62,6 +66,7 @@ class SearchAlgorithm {
 std::unique_ptr<SearchAlgorithm> make_darts_search(SearchContext ctx, bool second_order);
 // pnas: sampled paths, REINFORCE with a moving-average baseline.
 std::unique_ptr<SearchAlgorithm> make_proxyless_search(SearchContext ctx);
+// evolution's supernet phase: make_evolution_supernet in runtime/search/evolution.h.
 
 // Softmax of every stored alpha, in store order (= plan group order).
 std::vector<std::vector<double>> arch_probabilities(const ParamStore& store);

@@ -8,6 +8,39 @@ namespace {
 
 using json = nlohmann::json;
 
+template <typename Json>
+Json evolution_json(const EvolutionConfig& e) {
+  return {{"path", e.path},
+          {"population", e.population},
+          {"generations", e.generations},
+          {"parents", e.parents},
+          {"mutation_prob", e.mutation_prob},
+          {"crossover", e.crossover},
+          {"bn_batches", e.bn_batches},
+          {"valid_batches", e.valid_batches},
+          {"seed", e.seed}};
+}
+
+EvolutionConfig parse_evolution(const json& section, const std::string& path) {
+  const ConfigSection evo(section, path, "evolution");
+  evo.check_keys({"path", "population", "generations", "parents", "mutation_prob", "crossover",
+                  "bn_batches", "valid_batches", "seed"});
+  EvolutionConfig e;
+  e.path = evo.get_one_of("path", e.path, {"uniform", "fair"});
+  e.population = evo.get_int("population", e.population, 1, 100000);
+  e.generations = evo.get_int("generations", e.generations, 1, 100000);
+  e.parents = evo.get_int("parents", e.parents, 1, 100000);
+  e.mutation_prob = evo.get_number("mutation_prob", e.mutation_prob, 0, 1);
+  e.crossover = evo.get_number("crossover", e.crossover, 0, 1);
+  e.bn_batches = evo.get_int("bn_batches", e.bn_batches, 0, 100000);
+  e.valid_batches = evo.get_int("valid_batches", e.valid_batches, 0, 100000);
+  e.seed = evo.get_int("seed", e.seed, -1);
+  if (e.parents > e.population)
+    evo.fail("parents", "must be at most population (" + std::to_string(e.population) + "), got " +
+                            std::to_string(e.parents));
+  return e;
+}
+
 // The defaults as JSON, so that parsing a user's file is "defaults, then the user's
 // top-level keys and sections" through the strict parsers.
 json default_json() {
@@ -26,14 +59,16 @@ json default_json() {
   j["pnas"] = {
       {"samples", 4}, {"baseline_decay", 0.99}, {"path", "sample"}, {"reward", "accuracy"}};
   j["random"] = {{"samples", 8}};
+  j["evolution"] = evolution_json<json>(EvolutionConfig());
   j["regularizer"] = {
       {"estimator", "none"}, {"bound", 0}, {"weight", 1}, {"form", "auto"}, {"lut", ""}};
   return j;
 }
 
 // The sections only a search config has; the rest goes to the train-config parser.
-const std::vector<std::string> kSearchSections = {
-    "algorithm", "train", "valid", "warmup", "warmup_epochs", "pnas", "random", "regularizer"};
+const std::vector<std::string> kSearchSections = {"algorithm", "train",         "valid",
+                                                  "warmup",    "warmup_epochs", "pnas",
+                                                  "random",    "evolution",     "regularizer"};
 const std::vector<std::string> kTrainTopKeys = {"epochs",  "seed",      "threads",         "data",
                                                 "network", "log_every", "checkpoint_every"};
 
@@ -59,7 +94,8 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   json j = default_json();
   for (const auto& [key, value] : user.items()) {
     // data and the algorithm sections merge key by key; optimizers are replaced whole.
-    if ((key == "data" || key == "pnas" || key == "random" || key == "regularizer") &&
+    if ((key == "data" || key == "pnas" || key == "random" || key == "evolution" ||
+         key == "regularizer") &&
         value.is_object()) {
       for (const auto& [k, v] : value.items()) j[key][k] = v;
       continue;
@@ -75,7 +111,8 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   c.warmup = parse_optimizer_config(j["warmup"], "warmup", path);
   const ConfigSection top(j, path, "");
   c.warmup_epochs = top.get_int("warmup_epochs", 0, 0);
-  c.algorithm = top.get_one_of("algorithm", "darts", {"darts", "darts2", "pnas", "random"});
+  c.algorithm =
+      top.get_one_of("algorithm", "darts", {"darts", "darts2", "pnas", "random", "evolution"});
   const ConfigSection pnas(j["pnas"], path, "pnas");
   pnas.check_keys({"samples", "baseline_decay", "path", "reward"});
   c.pnas.samples = pnas.get_int("samples", c.pnas.samples, 1, 1024);
@@ -85,6 +122,7 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   const ConfigSection random(j["random"], path, "random");
   random.check_keys({"samples"});
   c.random.samples = random.get_int("samples", c.random.samples, 1, 100000);
+  c.evolution = parse_evolution(j["evolution"], path);
   const ConfigSection reg(j["regularizer"], path, "regularizer");
   reg.check_keys({"estimator", "bound", "weight", "form", "lut"});
   RegularizerConfig& r = c.regularizer;
@@ -129,6 +167,7 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
                {"path", c.pnas.path},
                {"reward", c.pnas.reward}};
   j["random"] = {{"samples", c.random.samples}};
+  j["evolution"] = evolution_json<nlohmann::ordered_json>(c.evolution);
   j["regularizer"] = {{"estimator", c.regularizer.estimator},
                       {"bound", c.regularizer.bound},
                       {"weight", c.regularizer.weight},

@@ -14,6 +14,12 @@
 //             pick their path, "sample" or "fair" (FairNAS), "reward": "accuracy" or
 //             "loss" (the negative validation loss)}; keys given are merged into it;
 //   "random": {"samples": architectures to try (8)}: each is trained `epochs` epochs;
+//   "evolution": SPOS (docs/search.md#evolution): the supernet's weight steps take
+//             single paths, "path" "uniform" or "fair"; then an evolutionary search
+//             scores candidates after batch-norm recalibration on "bn_batches" training
+//             batches, on "valid_batches" validation batches (0: all), with
+//             "population", "generations", "parents" (top-k), "mutation_prob",
+//             "crossover" (the share of children by crossover) and "seed" (-1: the run's);
 //   "regularizer": the hardware budget (docs/search.md#regularizers):
 //             {"estimator": "none" | "params" | "macs" | "latency", "bound": the budget
 //             (> 0), "weight": >= 0 (1), "form": "bound" (pnas: reward * min(1, bound /
@@ -45,6 +51,18 @@ struct RandomConfig {
   int64_t samples = 8;  // architectures drawn uniformly; each trained `epochs` epochs
 };
 
+struct EvolutionConfig {
+  std::string path = "uniform";  // supernet weight steps: "uniform" or "fair" (FairNAS)
+  int64_t population = 20;       // candidates per generation
+  int64_t generations = 10;      // populations evaluated, the first drawn at random
+  int64_t parents = 5;           // top-k: the best candidates so far breed the next
+  double mutation_prob = 0.1;    // per choice key, the chance that a child redraws it
+  double crossover = 0.5;        // share of each new generation made by crossover
+  int64_t bn_batches = 5;        // training batches that re-estimate batch-norm statistics
+  int64_t valid_batches = 10;    // validation batches that score a candidate (0: all)
+  int64_t seed = -1;             // the evolution's random stream (-1: the run's seed)
+};
+
 struct RegularizerConfig {
   std::string estimator = "none";  // "none", "params", "macs", "latency" (ms)
   double bound = 0;                // the budget, in the estimator's unit
@@ -54,13 +72,14 @@ struct RegularizerConfig {
 };
 
 struct SearchConfig {
-  std::string algorithm = "darts";  // darts, darts2, pnas, random (-a overrides)
+  std::string algorithm = "darts";  // darts, darts2, pnas, random, evolution (-a overrides)
   TrainConfig base;                 // base.optimizer is the "train" optimizer
   OptimizerConfig valid;            // architecture parameters
   OptimizerConfig warmup;           // weights during warm-up
   int64_t warmup_epochs = 0;
   PnasConfig pnas;
   RandomConfig random;
+  EvolutionConfig evolution;
   RegularizerConfig regularizer;
 };
 

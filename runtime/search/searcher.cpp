@@ -19,6 +19,7 @@
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/report/report_html.h"
+#include "runtime/search/evolution.h"
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
@@ -96,6 +97,31 @@ double number_or_nan(const nlohmann::json& rec, const char* key) {
   return it != rec.end() && it->is_number() ? it->get<double>() : NAN;
 }
 
+// evolution's pareto.json for the report; none (or a damaged file) gives no plot.
+ReportPareto read_pareto(const std::string& path) {
+  ReportPareto p;
+  std::ifstream in(path);
+  if (!in) return p;
+  std::stringstream text;
+  text << in.rdbuf();
+  std::optional<nlohmann::json> j = try_parse_json(text.str());
+  if (!j || !j->is_object()) return p;
+  p.cost = j->value("cost", std::string("params"));
+  p.bound = number_or_nan(*j, "bound");
+  auto pair_of = [](const nlohmann::json& v) {
+    return v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number();
+  };
+  if (j->contains("points") && (*j)["points"].is_array())
+    for (const nlohmann::json& v : (*j)["points"])
+      if (pair_of(v)) p.points.emplace_back(v[0].get<double>(), v[1].get<double>());
+  const std::string cost_key = p.cost;
+  if (j->contains("front") && (*j)["front"].is_array())
+    for (const nlohmann::json& e : (*j)["front"])
+      if (e.is_object())
+        p.front.emplace_back(number_or_nan(e, cost_key.c_str()), number_or_nan(e, "valid_acc"));
+  return p;
+}
+
 }  // namespace
 
 void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
@@ -144,6 +170,8 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
   in.final_macs = summary.genotype.macs;
   in.final_latency_ms = summary.genotype.latency_ms;
   in.final_activation_bytes = summary.genotype.activation_bytes;
+  in.final_measured_latency_ms = summary.genotype.measured_latency_ms;
+  in.pareto = read_pareto(run.path("pareto.json"));
   in.seconds = summary.seconds;
   write_report_html(run.path("report.html"), in);
 }
@@ -347,8 +375,9 @@ void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
 
 EpochEnd SearchEpochs::end_epoch(int64_t epoch, bool whole, RunDir& run) {
   const bool warming = epoch < cfg_.warmup_epochs;
+  const bool derives = algo_.derives_architecture();
   summary.probs = arch_probabilities(store_);
-  summary.genotype = algo_.genotype(summary.probs);
+  if (derives) summary.genotype = algo_.genotype(summary.probs);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
   const double n = static_cast<double>(std::max<int64_t>(1, totals_.train_seen));
@@ -358,20 +387,26 @@ EpochEnd SearchEpochs::end_epoch(int64_t epoch, bool whole, RunDir& run) {
   end.bar = &*bar_;
   end.line = epoch_line(epoch) + fmt::format(" | {:.1f} s", seconds);
   if (!whole) {  // its results from the state it has; no record (epoch_driver.h)
-    run.write_json("arch.json", summary.genotype.arch);
+    if (derives) run.write_json("arch.json", summary.genotype.arch);
     return end;
   }
   nlohmann::ordered_json& rec = end.record;
   rec["epoch"] = epoch + 1;
-  rec["phase"] = warming ? "warmup" : "search";
+  rec["phase"] = warming ? "warmup" : derives ? "search" : "supernet";
   rec["train_loss"] = totals_.train_loss / n;
   rec["train_acc"] = totals_.train_correct / n;
-  if (!warming) {
+  if (!warming && totals_.valid_seen > 0) {
     rec["valid_loss"] = totals_.valid_loss / nv;
     rec["valid_acc"] = totals_.valid_correct / nv;
     if (totals_.rewards > 0) rec["reward"] = totals_.reward / static_cast<double>(totals_.rewards);
   }
   rec["lr"] = lr_;
+  if (!derives) {  // weights only: the architecture comes from the evolution
+    rec["seconds"] = seconds;
+    end.report = {epoch + 1, base_.epochs, totals_.train_loss / n, totals_.train_correct / n, 0,
+                  0,         seconds};
+    return end;
+  }
   rec["alpha_entropy"] = mean_entropy(summary.probs);
   nlohmann::ordered_json probs = nlohmann::ordered_json::object();
   for (size_t g = 0; g < store_.arch().size(); ++g)
@@ -405,6 +440,10 @@ std::string SearchEpochs::epoch_line(int64_t epoch) const {
   const bool warming = epoch < cfg_.warmup_epochs;
   const double n = static_cast<double>(std::max<int64_t>(1, totals_.train_seen));
   const double nv = static_cast<double>(std::max<int64_t>(1, totals_.valid_seen));
+  if (!algo_.derives_architecture())
+    return fmt::format("{} {}/{}: train loss {:.4f} acc {:.2f}% (single paths)",
+                       warming ? "warm-up" : "supernet", epoch + 1, base_.epochs,
+                       totals_.train_loss / n, 100 * totals_.train_correct / n);
   return fmt::format(
       "{} {}/{}: train loss {:.4f} acc {:.2f}%{}{} | alpha entropy {:.3f} | genotype {} "
       "params, {} MACs{}",
@@ -442,8 +481,10 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   const std::string algorithm = setup.algorithm;
   if (algorithm == "random") return run_random_search(std::move(setup), dir, resume, out);
   // -a and the config's "algorithm" accept only these.
-  NAS_CHECK(algorithm == "darts" || algorithm == "darts2" || algorithm == "pnas",
+  NAS_CHECK(algorithm == "darts" || algorithm == "darts2" || algorithm == "pnas" ||
+                algorithm == "evolution",
             "search algorithm `" + algorithm + "` is not available");
+  const bool evolution = algorithm == "evolution";
   const SearchConfig& cfg = setup.config;
   const TrainConfig& base = cfg.base;
   const auto start = std::chrono::steady_clock::now();
@@ -458,9 +499,14 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   ParamStore store(make_backend(setup.backend));
   Executor weights(std::move(setup.weight_plan), store, base.seed);
   std::unique_ptr<Executor> alphas;  // darts, darts2 (pnas rewards run on `weights`)
-  if (algorithm != "pnas") {
+  if (algorithm == "darts" || algorithm == "darts2") {
     alphas = std::make_unique<Executor>(std::move(setup.alpha_plan), store, base.seed);
     Executor::share_arena(weights, *alphas);
+  }
+  std::unique_ptr<Executor> eval;  // evolution's scores
+  if (evolution) {
+    eval = std::make_unique<Executor>(std::move(setup.eval_plan), store, base.seed);
+    Executor::share_arena(weights, *eval);
   }
   for (size_t g = 0; g < groups.size(); ++g)
     NAS_CHECK(g < store.arch().size() && store.arch()[g].spec.key == groups[g].key,
@@ -471,8 +517,9 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                         make_optimizer(cfg.valid, backend, store.arch_slots())};
   SearchContext ctx{cfg,     setup.hooks,  setup.cost_terms, store,
                     weights, alphas.get(), *opts.arch,       sd.batch};
-  std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas"
-                                              ? make_proxyless_search(ctx)
+  std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas" ? make_proxyless_search(ctx)
+                                          : evolution
+                                              ? make_evolution_supernet(ctx)
                                               : make_darts_search(ctx, algorithm == "darts2");
   nlohmann::json meta = setup.meta;
   meta["algorithm"] = algorithm;
@@ -482,9 +529,25 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   SearchSummary summary = epochs.summary;
   summary.epochs_run = driver.epochs_run();
   summary.stopped = driver.stopped();
-  if (setup.hooks.finish) setup.hooks.finish(summary.genotype, dir);
+  // Evolution runs after the supernet's last epoch (a resume from it redoes the evolution);
+  // a supernet stopped by a callback has no architecture yet.
+  const bool evolved = evolution && !summary.stopped;
+  if (evolved) {
+    EvolutionResult found =
+        run_evolution({cfg, setup.hooks, store, weights, *eval, sd, driver.run_dir(), out});
+    summary.genotype = found.best;
+    summary.valid_accuracy = found.valid_accuracy;
+  }
+  if (setup.hooks.finish && (!evolution || evolved)) setup.hooks.finish(summary.genotype, dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_search_report(driver.run_dir(), groups, meta, summary, algorithm);
+  if (evolution && !evolved) {
+    driver.run_dir().log(
+        fmt::format("done in {:.0f} s: stopped in the supernet phase, before "
+                    "the evolution",
+                    summary.seconds));
+    return summary;
+  }
   driver.run_dir().log(fmt::format("done in {:.0f} s: wrote {}", summary.seconds,
                                    driver.run_dir().path("arch.json")));
   return summary;

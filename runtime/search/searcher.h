@@ -5,7 +5,10 @@
 //   - darts2: the same with the unrolled (second-order) architecture gradient;
 //   - pnas:   ProxylessNAS: sampled paths through live-step masks, REINFORCE on alpha;
 //   - random: N architectures drawn uniformly, each trained from scratch, the best on the
-//             validation split kept.
+//             validation split kept;
+//   - evolution: SPOS: a supernet trained on single paths, then an evolutionary search
+//             over it with batch-norm recalibration and hard hardware bounds
+//             (runtime/search/evolution.h).
 // Optional warm-up epochs (darts, darts2, pnas) train the weights alone with their own
 // optimizer.
 //
@@ -36,8 +39,9 @@ struct GenotypeInfo {
   nlohmann::ordered_json arch;               // the arch file (network, choices)
   std::map<std::string, std::string> names;  // key -> chosen candidate(s), "+"-joined
   double params = 0, macs = 0;
-  double latency_ms = NAN;        // estimated from the regularizer's table, when given
-  double activation_bytes = NAN;  // inference at batch 1, from the memory planner
+  double latency_ms = NAN;           // estimated from the regularizer's table, when given
+  double activation_bytes = NAN;     // inference at batch 1, from the memory planner
+  double measured_latency_ms = NAN;  // evolution: the fixed network timed (median)
 };
 
 struct ArchCost {
@@ -55,6 +59,10 @@ struct SearchHooks {
   // Params, MACs and (with a latency table) latency of a selection, for the pnas reward's
   // regularizer (fast: masked sums).
   std::function<ArchCost(const ChoiceSelection&)> cost;
+  // The latency of a selection's fixed network, timed whole on the backend as `nasc
+  // estimate --measure` does (the median of several runs, at the latency table's batch);
+  // evolution reports it beside the estimate. May be empty (no latency table).
+  std::function<double(const ChoiceSelection&)> measure_latency;
   // Called once at the end with the final genotype (draws arch.svg); may be empty.
   std::function<void(const GenotypeInfo&, const std::string& dir)> finish;
 };
@@ -64,7 +72,7 @@ struct SearchSetup {
   std::string algorithm = "darts";
   ExecPlan weight_plan;  // training, weight gradients only (every algorithm)
   ExecPlan alpha_plan;   // darts: alpha gradients only; darts2: alpha and weight gradients
-  ExecPlan eval_plan;    // random: forward + loss at the search batch size (validation)
+  ExecPlan eval_plan;    // random, evolution: forward + loss at the search batch size
   // darts, darts2 with a regularizer: E[cost] as a polynomial in the probabilities, in
   // the regularizer estimator's unit (compiler/estimate/expected_cost_terms.h).
   std::vector<CostTerm> cost_terms;

@@ -33,7 +33,7 @@ Usage:
                                              train the network (or the architecture --arch
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
-  nasc search FILE -o DIR [-a darts|darts2|pnas|random] [--data ...] [-c CONFIG.json]
+  nasc search FILE -o DIR [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
              [--epochs N] [--threads N] [--lut LUT.json] [--resume]
                                              search the space; DIR gets arch.json,
                                              arch.svg, config.json, log.txt, metrics.jsonl,
@@ -73,7 +73,8 @@ Options:
                      estimate; default cpu); `nasc --version` lists those built in
   --resume           continue the run in DIR from its last checkpoint
   -a ALGORITHM       search algorithm: darts (first order, the default), darts2
-                     (unrolled second order), pnas (ProxylessNAS, REINFORCE) or random
+                     (unrolled second order), pnas (ProxylessNAS, REINFORCE), random or
+                     evolution (SPOS: single-path supernet, then evolutionary search)
   --all-candidates   profile every candidate of the space (the default without --arch)
   --lut FILE         latency table from `nasc profile` (estimate; search: the
                      regularizer's table, and the genotype's latency per epoch)
@@ -377,8 +378,8 @@ bool parse_name_flag(ArgReader& r, const std::string& a) {
   } else if (a == "-a" || a == "--algorithm") {
     o.algorithm = r.value(a);
     if (o.error.empty() && o.algorithm != "darts" && o.algorithm != "darts2" &&
-        o.algorithm != "pnas" && o.algorithm != "random")
-      o.error = "-a takes darts, darts2, pnas or random, got \"" + o.algorithm + "\"";
+        o.algorithm != "pnas" && o.algorithm != "random" && o.algorithm != "evolution")
+      o.error = "-a takes darts, darts2, pnas, random or evolution, got \"" + o.algorithm + "\"";
   } else if (a == "--statistic") {
     o.statistic = r.value(a);
     if (o.error.empty() && o.statistic != "min" && o.statistic != "median" &&
