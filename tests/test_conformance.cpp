@@ -11,7 +11,9 @@
 // the same network from the registry's references (OpDef::reference), then checks every
 // parameter (and alpha) gradient of the training plan against central finite
 // differences of the loss. An op callable from .nas without an example fails, naming it;
-// an internal op (a gradient op, the loss) must appear in some plan the test ran.
+// an internal op (a gradient op, the loss) must appear in some plan the test ran. An
+// elementwise op (is_fusable_elementwise) is checked a second time followed by mul and
+// sigmoid, so that it runs inside a fused region of both plans.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "compiler/ir/op_registry.h"
+#include "compiler/passes/fusion.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
@@ -78,8 +81,11 @@ struct OpNetwork {
   int op_node = -1;
 };
 
-// input -> producers -> the op -> flatten (when not 1-D) = the logits.
-bool build_network(const OpDef& op, const OpExample& ex, OpNetwork& net, std::string& why) {
+// input -> producers -> the op [-> mul -> sigmoid] -> flatten (when not 1-D) = the logits.
+// With `fused_tail`, an elementwise op is followed by two more, so that the fusion pass
+// puts it in a region (forward and backward) and the plans run it there.
+bool build_network(const OpDef& op, const OpExample& ex, OpNetwork& net, std::string& why,
+                   bool fused_tail = false) {
   Graph& g = net.graph;
   g.name = "conformance_" + op.name;
   const Shape* widest = &ex.inputs[0];
@@ -105,7 +111,28 @@ bool build_network(const OpDef& op, const OpExample& ex, OpNetwork& net, std::st
     group.nodes = {n.id};
     g.arch.push_back(group);
   }
-  g.output = n.shape.size() == 1 ? net.op_node : add_node(g, "flatten", {net.op_node}, {}, "out");
+  int last = net.op_node;
+  if (fused_tail) {
+    last = add_node(g, "mul", {last}, {{"scale", 0.75}}, "tail_mul");
+    last = add_node(g, "sigmoid", {last}, {}, "tail_sigmoid");
+  }
+  g.output = g.nodes[last].shape.size() == 1 ? last : add_node(g, "flatten", {last}, {}, "out");
+  return true;
+}
+
+// Whether some elementwise region of the network's inference and training plans runs op
+// `op` (the fusion pass put it in one).
+bool runs_fused(const Graph& network, const std::string& op) {
+  for (bool training : {false, true}) {
+    PlanOptions o;
+    o.batch = kBatch;
+    o.training = training;
+    o.arch_grads = training && !network.arch.empty();
+    bool found = false;
+    for (const Step& s : compile_plan(network, o).steps)
+      for (const RegionOp& r : s.region) found = found || r.op == op;
+    if (!found) return false;
+  }
   return true;
 }
 
@@ -227,6 +254,13 @@ TEST_CASE("conformance: every registered op on every registered backend", "[conf
         if (!op->internal) check_forward(net, backend);
         std::set<std::string> ops = check_gradients(net, backend);
         ran.insert(ops.begin(), ops.end());
+        if (!is_fusable_elementwise(net.graph, net.graph.nodes[net.op_node])) continue;
+        // The same op inside a fused region (compiler/passes/fusion.h).
+        OpNetwork fused;
+        REQUIRE(build_network(*op, example, fused, why, true));
+        CHECK(runs_fused(fused.graph, op->name));
+        if (!op->internal) check_forward(fused, backend);
+        check_gradients(fused, backend);
       }
   }
   // Coverage: nothing in the registry escapes. An op a user can call needs an example; an

@@ -329,10 +329,13 @@ TEST_CASE("nasc ir --stage plan", "[memory_plan][cli]") {
   CHECK(b8.status == 0);
   CHECK_THAT(b8.out, Contains(", batch 8)\n"));
 
-  // A supernet is planned whole: every candidate has its buffer (DARTS' full mode).
+  // A supernet is planned whole: every candidate has its buffer (DARTS' full mode); the
+  // choice's weighted sum is fused into the relu that reads it.
   Result choices = nasc("ir examples/tiny.nas --stage plan");
   CHECK(choices.status == 0);
-  CHECK_THAT(choices.out, Contains("%5 choice -> [offset"));
+  CHECK_THAT(choices.out, Contains("%2 conv -> [offset"));
+  CHECK_THAT(choices.out, Contains("%3 max_pool -> [offset"));
+  CHECK_THAT(choices.out, Contains("%5 choice -> fused into %6"));
   Result zero = nasc("ir examples/mobilenet_v2.nas --stage plan --batch 0");
   CHECK(zero.status == 1);
   CHECK_THAT(zero.err, Contains("--batch needs a positive integer, got \"0\""));

@@ -18,6 +18,9 @@ CompiledPlan inference_plan(const Graph& network, int64_t batch) {
   PlanOptions po;
   po.batch = batch;
   po.loss = training_output_problem(network).empty();
+  // Latency tables time unfused steps (a choice's weighted sum is costed per active
+  // candidate count), so their plans keep one step per node.
+  po.fusion = false;
   return compile_plan_keeping_graph(network, po);
 }
 

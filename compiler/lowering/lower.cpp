@@ -1,8 +1,10 @@
 #include "compiler/lowering/lower.h"
 
+#include <algorithm>
 #include <set>
 
 #include "compiler/ir/op_registry.h"
+#include "support/elementwise_ops.h"
 
 namespace nas {
 namespace {
@@ -15,7 +17,8 @@ std::vector<int64_t> batched(int64_t batch, const Shape& s) {
 
 class Lowering {
  public:
-  Lowering(const Graph& g, const MemoryPlan& mp) : g_(g), mp_(mp) {}
+  Lowering(const Graph& g, const MemoryPlan& mp, const FusionPlan* fusion)
+      : g_(g), mp_(mp), fusion_(fusion) {}
 
   ExecPlan run() {
     p_.batch = mp_.batch;
@@ -30,7 +33,10 @@ class Lowering {
       for (int id : g_.arch[gi].nodes) group_of_[id] = static_cast<int>(gi);
     layer_.assign(g_.nodes.size(), Layer{});
     values();
-    for (const Node& n : g_.nodes) p_.steps.push_back(step(n));
+    for (const Node& n : g_.nodes) {
+      p_.steps.push_back(step(n));
+      if (fusion_ && fusion_->region_of[n.id] >= 0) fuse(p_.steps.back());
+    }
     p_.arena_bytes = mp_.peak_bytes;
     NAS_CHECK(g_.inputs.size() == 1, "the executor runs networks with one input");
     p_.input = g_.inputs[0];
@@ -68,6 +74,7 @@ class Lowering {
           v.storage = ValueStorage::Alias;
           break;
         case StorageKind::None:
+        case StorageKind::Fused:
           v.storage = ValueStorage::None;
           break;
       }
@@ -162,8 +169,45 @@ class Lowering {
     return s;
   }
 
+  // A fused region's member: its region's root computes it, and the root's step carries
+  // the region's program.
+  void fuse(Step& s) {
+    const FusedRegion& region = fusion_->regions[fusion_->region_of[s.node]];
+    if (s.node != region.root()) {
+      s.kind = StepKind::Fused;
+      s.index = region.root();
+      return;
+    }
+    s.kind = StepKind::ElementwiseRegion;
+    s.inputs = region.reads;
+    s.input_shapes.clear();
+    for (int in : region.reads) s.input_shapes.push_back(batched(mp_.batch, g_.nodes[in].shape));
+    for (int id : region.nodes) s.region.push_back(region_op(region, g_.nodes[id]));
+  }
+
+  RegionOp region_op(const FusedRegion& region, const Node& n) const {
+    RegionOp op;
+    op.kind = n.op->step;
+    op.node = n.id;
+    const Node& fwd = n.has_attr("fwd") ? g_.nodes[n.int_attr("fwd")] : n;
+    op.op = fwd.op->name;
+    for (int in : n.inputs) {
+      auto member = std::find(region.nodes.begin(), region.nodes.end(), in);
+      auto read = std::find(region.reads.begin(), region.reads.end(), in);
+      op.operands.push_back(member != region.nodes.end() && in != region.root()
+                                ? -static_cast<int>(member - region.nodes.begin()) - 1
+                                : static_cast<int>(read - region.reads.begin()));
+    }
+    if (n.has_attr("scale")) op.scale = n.float_attr("scale");
+    const ElementwiseFn* formula = find_elementwise(op.op);
+    if (formula && formula->param) op.param = fwd.float_attr(formula->param);
+    op.group = group_of_[n.id];
+    return op;
+  }
+
   const Graph& g_;
   const MemoryPlan& mp_;
+  const FusionPlan* fusion_;
   ExecPlan p_;
   std::vector<int> group_of_;
   std::vector<Layer> layer_;
@@ -172,9 +216,10 @@ class Lowering {
 
 }  // namespace
 
-ExecPlan lower(const Graph& g, const MemoryPlan& plan) {
+ExecPlan lower(const Graph& g, const MemoryPlan& plan, const FusionPlan* fusion) {
   NAS_CHECK(plan.nodes.size() == g.nodes.size(), "memory plan of another graph");
-  return Lowering(g, plan).run();
+  NAS_CHECK(!fusion || fusion->region_of.size() == g.nodes.size(), "fusion plan of another graph");
+  return Lowering(g, plan, fusion).run();
 }
 
 }  // namespace nas

@@ -54,6 +54,27 @@ std::string storage_text(const ExecPlan& plan, int value) {
   return "";
 }
 
+// An elementwise region's program, one operation a line under its step:
+//   | %35 = choice(in0, in1, ...) group 0
+//   | %64 = add(%35, %63)
+std::string region_lines(const Step& s) {
+  std::string out;
+  for (const RegionOp& op : s.region) {
+    out += "    | " + value_ref(op.node) + " = " + step_kind_name(op.kind) + " " + op.op + "(";
+    for (size_t i = 0; i < op.operands.size(); ++i) {
+      const int k = op.operands[i];
+      out += (i ? ", " : "") + (k >= 0 ? "in" + std::to_string(k)
+                                       : value_ref(s.region[static_cast<size_t>(-k - 1)].node));
+    }
+    out += ")";
+    if (op.kind == StepKind::Scale) out += fmt::format(" scale={}", op.scale);
+    if (op.param != 0.0) out += fmt::format(" param={}", op.param);
+    if (op.group >= 0) out += " group " + std::to_string(op.group);
+    out += "\n";
+  }
+  return out;
+}
+
 std::string step_line(const ExecPlan& plan, const Step& s) {
   std::string line = value_ref(s.node) + " " + step_kind_name(s.kind) + "  " + s.op + "(";
   for (size_t i = 0; i < s.inputs.size(); ++i) {
@@ -94,7 +115,7 @@ std::string step_line(const ExecPlan& plan, const Step& s) {
   if (!s.fwd_op.empty() && s.fwd_op != s.op)
     line += "  fwd " + s.fwd_op + " " + shape_text(s.fwd_in_shape) + " -> " +
             shape_text(s.fwd_out_shape);
-  return line + "  # " + s.name + "\n";
+  return line + "  # " + s.name + "\n" + region_lines(s);
 }
 
 }  // namespace
@@ -163,6 +184,10 @@ const char* step_kind_name(StepKind kind) {
       return "cross_entropy";
     case StepKind::CrossEntropyGrad:
       return "cross_entropy_grad";
+    case StepKind::ElementwiseRegion:
+      return "elementwise_region";
+    case StepKind::Fused:
+      return "fused";
   }
   NAS_CHECK(false, "a step kind without a name");
   return "";

@@ -26,7 +26,7 @@ int64_t align_up(int64_t v) {
 
 // The storage of every node, and each arena buffer's lifetime, from the graph alone.
 // Shared by plan_memory and check_plan.
-void assign_storage(const Graph& g, MemoryPlan& plan) {
+void assign_storage(const Graph& g, MemoryPlan& plan, const FusionPlan* fusion) {
   const int n = static_cast<int>(g.nodes.size());
   plan.nodes.assign(n, NodeStorage{});
   plan.buffers.clear();
@@ -35,7 +35,10 @@ void assign_storage(const Graph& g, MemoryPlan& plan) {
     const Node& node = g.nodes[id];
     NodeStorage& s = plan.nodes[id];
     s.root = id;
-    if (is_input(node)) {
+    if (fusion && fusion->internal(id)) {
+      s.kind = StorageKind::Fused;
+      s.root = fusion->step_of(id);
+    } else if (is_input(node)) {
       s.kind = StorageKind::Input;
     } else if (id == g.output) {
       s.kind = StorageKind::Output;
@@ -65,12 +68,14 @@ void assign_storage(const Graph& g, MemoryPlan& plan) {
       plan.buffers.push_back(b);
     }
   }
-  // A read of node `id` at step `c` keeps the storage `id` views alive until `c`.
+  // A read of node `id` at step `c` keeps the storage `id` views alive until `c` (until
+  // the root's step for a read inside a fused region).
   for (int c = 0; c < n; ++c)
     for (int in : g.nodes[c].inputs) {
       NAS_CHECK(in >= 0 && in < c, "memory plan needs a topologically ordered graph");
       int b = plan.nodes[in].buffer;
-      if (b >= 0) plan.buffers[b].last = std::max(plan.buffers[b].last, c);
+      const int step = fusion ? fusion->step_of(c) : c;
+      if (b >= 0) plan.buffers[b].last = std::max(plan.buffers[b].last, step);
     }
 }
 
@@ -80,7 +85,8 @@ bool lifetimes_overlap(const PlannedBuffer& a, const PlannedBuffer& b) {
 
 }  // namespace
 
-MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element) {
+MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element,
+                       const FusionPlan* fusion) {
   // Batch sizes come from checked configs and flags.
   NAS_CHECK(batch >= 1, "memory plan: batch must be at least 1, got " + std::to_string(batch));
   NAS_CHECK(bytes_per_element >= 1, "memory plan: bytes per element must be at least 1, got " +
@@ -90,7 +96,8 @@ MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element)
   MemoryPlan plan;
   plan.batch = batch;
   plan.bytes_per_element = bytes_per_element;
-  assign_storage(g, plan);
+  NAS_CHECK(!fusion || fusion->region_of.size() == g.nodes.size(), "fusion plan of another graph");
+  assign_storage(g, plan, fusion);
 
   // Greedy by size, best-fit gap among the placed buffers whose lifetimes overlap.
   std::vector<int> order(plan.buffers.size());
@@ -135,18 +142,18 @@ MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element)
     for (int s = b.first; s <= b.last; ++s) live[s] += b.bytes;
   for (int64_t v : live) plan.live_bytes_max = std::max(plan.live_bytes_max, v);
 
-  std::string problem = check_plan(g, plan);
+  std::string problem = check_plan(g, plan, fusion);
   NAS_CHECK(problem.empty(), "invalid memory plan: " + problem);
   return plan;
 }
 
-std::string check_plan(const Graph& g, const MemoryPlan& plan) {
+std::string check_plan(const Graph& g, const MemoryPlan& plan, const FusionPlan* fusion) {
   if (plan.batch < 1 || plan.bytes_per_element < 1) return "bad batch or element size";
   MemoryPlan expected;
   expected.batch = plan.batch;
   expected.bytes_per_element = plan.bytes_per_element;
   try {
-    assign_storage(g, expected);
+    assign_storage(g, expected, fusion);
   } catch (const UserError& e) {  // too large: a plan claiming otherwise is wrong
     return e.what();
   }
@@ -209,6 +216,9 @@ std::string print_plan(const Graph& g, const MemoryPlan& plan) {
         break;
       case StorageKind::None:
         out += "no tensor (writes gradients)";
+        break;
+      case StorageKind::Fused:
+        out += "fused into %" + std::to_string(s.root);
         break;
       case StorageKind::Output:
         out += "caller output, " + std::to_string(bytes) + " B";

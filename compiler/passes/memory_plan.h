@@ -19,6 +19,9 @@
 //     view their input's storage. The viewed buffer then stays live until the last
 //     consumer of any alias of it. An alias that is the output node is not an alias: it
 //     is computed (copied) into the caller's output buffer.
+//   - Fused regions (compiler/passes/fusion.h), when a fusion plan is given: a region runs
+//     at its root's step, so its members' values are never stored (StorageKind::Fused) and
+//     a read by any member counts as a read at the root's step.
 //   - Liveness: a buffer is live from its producer's step to the step of its last
 //     consumer, both inclusive (the output node counts as a consumer; a buffer nobody
 //     reads is live at its own step only). Two buffers whose lifetimes share a step never
@@ -37,6 +40,7 @@
 #include <vector>
 
 #include "compiler/ir/ir.h"
+#include "compiler/passes/fusion.h"
 
 namespace nas {
 
@@ -56,6 +60,7 @@ enum class StorageKind {
   Input,   // caller-owned input
   Output,  // caller-owned output
   None,    // an effect node: no tensor
+  Fused,   // computed inside the fused region of node `root` and never stored
 };
 
 struct NodeStorage {
@@ -74,18 +79,21 @@ struct MemoryPlan {
   int64_t live_bytes_max = 0;          // max over steps of the live buffers' bytes: a lower bound
 };
 
-// Precondition: g is topologically ordered and shape-checked.
-MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element = 4);
+// Precondition: g is topologically ordered and shape-checked; `fusion`, when given, was
+// planned for g.
+MemoryPlan plan_memory(const Graph& g, int64_t batch, int64_t bytes_per_element = 4,
+                       const FusionPlan* fusion = nullptr);
 
 // Checks a plan against its graph from scratch: storage kinds and aliases as described
 // above, sizes, lifetimes covering every consumer, alignment, offsets within the peak, and
 // no two buffers with overlapping lifetimes overlapping in memory. Returns the first
 // problem, or an empty string. plan_memory NAS_CHECKs its result with it.
-std::string check_plan(const Graph& g, const MemoryPlan& plan);
+std::string check_plan(const Graph& g, const MemoryPlan& plan, const FusionPlan* fusion = nullptr);
 
 // Stable text, one line per step, then the summary line
 //   %3 conv -> [offset 0, 65536 B] live 3..5
 //   %4 flatten -> alias of %3 [offset 0, 65536 B]
+//   %5 relu -> fused into %7
 //   %0 input -> caller input, 3136 B
 //   %8 linear -> caller output, 40 B
 //   arena peak: N bytes (naive: M bytes, batch B)

@@ -13,6 +13,7 @@
 #include "compiler/passes/cse.h"
 #include "compiler/passes/dce.h"
 #include "compiler/passes/derive_arch.h"
+#include "compiler/passes/fusion.h"
 #include "compiler/passes/shape_inference.h"
 
 namespace nas {
@@ -37,8 +38,9 @@ const std::vector<StageInfo>& pipeline_stages() {
       {Stage::Autodiff, "autodiff", "graph",
        "training: loss and backward graph; evaluation: the loss; skipped for a forward plan",
        "compiler/passes/autodiff.h"},
-      {Stage::Fusion, "fusion", "graph",
-       "empty until the JIT: every node is one step, nothing is fused yet", "(none yet)"},
+      {Stage::Fusion, "fusion", "fused regions",
+       "group chains of elementwise nodes into regions that run as one step",
+       "compiler/passes/fusion.h"},
       {Stage::MemoryPlan, "memory-plan", "memory plan",
        "arena offsets by liveness at the batch size (--batch)", "compiler/passes/memory_plan.h"},
       {Stage::Lower, "lower", "execution plan", "one executor step per node",
@@ -106,7 +108,7 @@ std::string skip_reason(Stage stage, const PipelineOptions& options) {
     case Stage::Autodiff:
       return options.plan.training || options.plan.loss ? "" : "a forward plan";
     case Stage::Fusion:
-      return "empty until the JIT";
+      return options.plan.fusion ? "" : "turned off";
     default:
       return "";
   }
@@ -128,6 +130,7 @@ void dump_if_asked(Stage stage, const PipelineResults& results, const PipelineOp
 void keep_graph(PipelineResults& r, Stage stage, Graph g) {
   r.graphs[static_cast<int>(stage)] = std::move(g);
   r.latest_graph = stage;
+  r.fusion.reset();
   r.memory.reset();
   r.plan.reset();
 }
@@ -236,15 +239,18 @@ bool run_stage(Stage stage, PipelineResults& r, const PipelineOptions& options,
       return true;
     }
     case Stage::Fusion:
+      if (options.plan.fusion) r.fusion = plan_fusion(*in);
+      r.memory.reset();
+      r.plan.reset();
       return true;
     case Stage::MemoryPlan:
-      r.memory = plan_memory(*in, options.plan.batch);
+      r.memory = plan_memory(*in, options.plan.batch, 4, r.fusion ? &*r.fusion : nullptr);
       r.plan.reset();
       return true;
     case Stage::Lower:
       NAS_CHECK(r.memory.has_value(), "lower needs the memory plan of its graph");
       check_executable(*in);
-      r.plan = lower(*in, *r.memory);
+      r.plan = lower(*in, *r.memory, r.fusion ? &*r.fusion : nullptr);
       return true;
   }
   return false;
@@ -263,6 +269,9 @@ std::string dump_stage(const PipelineResults& r, Stage stage, const PrintOptions
     case Stage::Lower:
       NAS_CHECK(r.plan.has_value(), "no lowered plan to dump");
       return print_exec_plan(*r.plan);
+    case Stage::Fusion:
+      if (r.fusion && r.last == stage) return print_fusion(*r.current_graph(), *r.fusion, print);
+      [[fallthrough]];
     default: {
       // A graph stage's own result; a stage that did nothing (or rewrote in place) shows
       // the graph it passed on: the current one while it is the last stage that ran.

@@ -10,7 +10,7 @@
 //   zero-prune  specialise to a selection (--arch); skipped without one   -> fixed network
 //   cse         merge equal parameter-free nodes                          -> execution graph
 //   autodiff    training: loss + backward; evaluation: loss; else skipped -> Graph
-//   fusion      empty until the JIT: plans run one step per node          -> (unchanged)
+//   fusion      group elementwise chains into fused regions              -> FusionPlan
 //   memory-plan arena offsets by liveness at a batch size                 -> MemoryPlan
 //   lower       one executor step per node                                -> ExecPlan
 //
@@ -37,6 +37,7 @@
 #include "compiler/frontend/loader.h"
 #include "compiler/ir/ir.h"
 #include "compiler/ir/ir_printer.h"
+#include "compiler/passes/fusion.h"
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/selection.h"
 #include "runtime/exec/exec_plan.h"
@@ -98,6 +99,9 @@ struct PlanOptions {
   // Not training: append the loss (an evaluation plan, what the trainer's evaluation
   // runs), or end at the network's output (false: a forward plan, for any network).
   bool loss = true;
+  // Fused regions (compiler/passes/fusion.h); false: one step per node, the unfused
+  // reference the fused plans are tested against.
+  bool fusion = true;
   PipelineDumps dumps;
 };
 
@@ -114,15 +118,16 @@ struct PipelineOptions {
 // What a run produced, stage by stage. A stage that rewrites the graph in place (shapes)
 // takes over the graph of the stage before it, so that elaborate's graph is kept only when
 // the run stops there; a skipped stage (zero-prune without a selection, autodiff for a
-// forward plan, fusion) has no result of its own.
+// forward plan, fusion) has no graph of its own.
 struct PipelineResults {
   std::unique_ptr<Program> program;                      // load
   std::array<std::optional<Graph>, kStageCount> graphs;  // the graph stages' results
-  std::optional<MemoryPlan> memory;                      // memory-plan
-  std::optional<ExecPlan> plan;                          // lower
-  std::optional<Stage> last;                             // the last stage that ran
-  std::optional<Stage> latest_graph;                     // whose graph the next stage reads
-  bool ok = false;  // false: a stage failed (its errors are in the diagnostics)
+  std::optional<FusionPlan> fusion;   // fusion (of the current graph; none: turned off)
+  std::optional<MemoryPlan> memory;   // memory-plan
+  std::optional<ExecPlan> plan;       // lower
+  std::optional<Stage> last;          // the last stage that ran
+  std::optional<Stage> latest_graph;  // whose graph the next stage reads
+  bool ok = false;                    // false: a stage failed (its errors are in the diagnostics)
 
   // The graph after `stage` of a run in pipeline order: its own result, else that of the
   // latest stage before it that made one; nullptr when none did.

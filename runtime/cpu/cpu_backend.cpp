@@ -12,6 +12,7 @@
 #include "runtime/cpu/batchnorm.h"
 #include "runtime/cpu/conv2d.h"
 #include "runtime/cpu/eltwise.h"
+#include "runtime/cpu/fused_region.h"
 #include "runtime/cpu/linear.h"
 #include "runtime/cpu/plain_kernels.h"
 #include "runtime/cpu/pool2d.h"
@@ -195,6 +196,10 @@ class CpuPlan : public PreparedPlan {
       case StepKind::CrossEntropy:
       case StepKind::CrossEntropyGrad:
         return build_loss(s);
+      case StepKind::ElementwiseRegion:
+        return [k = std::make_shared<FusedRegionKernel>(s)](RunState& st) { return k->run(st); };
+      case StepKind::Fused:  // computed by its region's step
+        return [](RunState&) { return false; };
     }
     unsupported(s);
   }

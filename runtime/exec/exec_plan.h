@@ -51,6 +51,11 @@ enum class StepKind : uint8_t {
   ChoiceGradArch,
   CrossEntropy,
   CrossEntropyGrad,
+  // A fused region (compiler/passes/fusion.h): ElementwiseRegion, at the region's last
+  // node, computes every node of the region in one pass (Step::region); the region's other
+  // nodes are Fused steps, which do nothing and whose values are never stored.
+  ElementwiseRegion,
+  Fused,
 };
 
 // Elements of a shape (1 for []), and its text "[64,16,32,32]" for messages.
@@ -96,6 +101,25 @@ struct ArchSpec {
   int k = 1;
 };
 
+// One operation of an elementwise region's program, over the elements of the region's
+// output (every operand has as many): `kind` says what it computes from its operands,
+//   Activation      f(a)            (the formula of op `op`, support/elementwise_ops.h)
+//   ActivationGrad  a * f'(b)       (dy and the forward input)
+//   Scale           scale * a [* b]
+//   Add             a + b + ...     (the operands computed in this run)
+//   Choice          sum of w_i * a_i (the weights of arch group `group`; a zero weight
+//                                    skips the operand)
+// An operand k >= 0 is the region step's input k; k < 0 is the result of operation -k-1.
+struct RegionOp {
+  StepKind kind = StepKind::Add;
+  std::string op;  // the (forward) op whose formula it applies
+  int node = -1;   // the IR node it computes
+  std::vector<int> operands;
+  double scale = 1.0;  // Scale
+  double param = 0.0;  // the formula's attribute (leaky_relu's slope)
+  int group = -1;      // Choice
+};
+
 struct Step {
   StepKind kind = StepKind::Input;
   std::string op;    // the IR op name
@@ -116,6 +140,9 @@ struct Step {
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
   int state = -1;  // saved forward state (batch-norm statistics, pool argmax, dropout mask)
   int group = -1;  // choice: index into ExecPlan::arch
+  // ElementwiseRegion: the operations in order; the last one is this step's output.
+  // Fused: `index` is the step of the region that computes this node.
+  std::vector<RegionOp> region;
 
   // Checked reads of the forward op's attributes. Lowering copies every attribute the op
   // has, so a missing one is a bug (an InternalError naming the op, the node and the

@@ -164,8 +164,13 @@ bool Executor::run_step(size_t i) {
        (s.kind == StepKind::ConvGradWeight || s.kind == StepKind::LinearGradWeight)) ||
       (!arch_grads_ && s.kind == StepKind::ChoiceGradArch))
     return false;
+  // A fused region's member is computed by the region's step; that step decides from its
+  // operations which of its inputs it needs (a gradient sum needs any, the rest all).
+  if (s.kind == StepKind::Fused) return false;
   bool ready = true;
-  if (s.kind != StepKind::Add && s.kind != StepKind::Choice && s.kind != StepKind::Input)
+  // A Zero reads nothing of its input (which may be dead: a live Zero keeps nothing live).
+  if (s.kind != StepKind::Add && s.kind != StepKind::Choice && s.kind != StepKind::Input &&
+      s.kind != StepKind::ElementwiseRegion && s.kind != StepKind::Zero)
     for (int in : s.inputs) ready = ready && state_.computed[in];
   if (s.kind == StepKind::ChoiceGradArch) ready = state_.computed[s.inputs[0]];
   if (!ready) return false;

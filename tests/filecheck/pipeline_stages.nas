@@ -26,7 +26,8 @@ network two_relus(x: tensor[2, 4, 4]) {
 // CHECK:        %1 = relu(%0) : [2,4,4]  # two_relus/relu
 // CHECK-NEXT:   %2 = max_pool(%1) {kernel=3, pad=1, stride=1} : [2,4,4]  # two_relus/op/pool/max_pool
 // CHECK-NEXT:   %3 = identity(%1) : [2,4,4]  # two_relus/op/id/identity
-// CHECK:      // ----- after fusion [skipped: empty until the JIT] -----
+// CHECK:      // ----- after fusion -----
+// CHECK:      fused: 0 regions, 0 nodes, 0 values not stored
 // CHECK:      plan batch=1 mode=inference
 // CHECK:      arch #0 "op" k=1 candidates=["pool","id"]
 // CHECK:      %4 choice  choice(%2:[1,2,4,4], %3:[1,2,4,4]) -> [1,2,4,4]  arena {{[0-9]+}}+128  guard %4  group 0

@@ -1,0 +1,64 @@
+// The fusion pass (the pipeline's `fusion` stage): groups chains of elementwise nodes into
+// fused regions that a backend runs as one step, traversing memory once, and whose
+// intermediate values are never stored (the memory planner gives them no buffer).
+//
+// Which nodes are elementwise comes from the op registry: an op whose step computes each
+// output element from the same element of each input (OpDef::step is Activation with a
+// scalar formula, ActivationGrad of one, Scale by a constant or a same-shaped tensor, Add,
+// or Choice, the weighted sum of candidates) and whose inputs are all shaped like its output.
+//
+// A node p joins the region of its consumer c when both are elementwise, c is p's only
+// consumer in the whole graph (forward and backward), both are on one side of the loss
+// (forward or backward), c is not a choice, and p runs right before the region (only
+// nodes without storage, views and effects, between): a region runs at its root's step,
+// so its members' inputs stay live until then, and holding them across other nodes'
+// buffers would raise the memory peak (DARTS' choices, computed one edge after another,
+// would keep every candidate of a node's edges live until the node's sum). So every
+// region is a tree whose root (its last node) is the only member read from outside, and:
+//   - the members' liveness is the root's: a member's only consumer is in the region, and
+//     a choice's candidates (whose liveness differs from the choice's) stay outside;
+//   - what the executor skips still skips: a backward region runs when its root would
+//     have (a gradient sum adds the contributions that ran, anything else needs all of
+//     its inputs), decided once per run by the backend.
+// Single nodes are not regions. The graph itself is unchanged.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compiler/ir/ir.h"
+#include "compiler/ir/ir_printer.h"
+
+namespace nas {
+
+struct FusedRegion {
+  std::vector<int> nodes;  // in id order; the last is the root
+  std::vector<int> reads;  // values read from outside the region, in first-use order
+  int root() const { return nodes.back(); }
+};
+
+struct FusionPlan {
+  std::vector<FusedRegion> regions;
+  std::vector<int> region_of;  // per node: its region, or -1
+
+  // Whether node `id` is computed inside a region and never stored (a member, not root).
+  bool internal(int id) const { return region_of[id] >= 0 && regions[region_of[id]].root() != id; }
+  // The node whose step computes `id`: its region's root, else itself.
+  int step_of(int id) const { return region_of[id] >= 0 ? regions[region_of[id]].root() : id; }
+};
+
+// Whether node `n` computes elementwise (see above), from its op's facts and its shapes.
+bool is_fusable_elementwise(const Graph& g, const Node& n);
+
+// Precondition: g is topologically ordered and shape-checked.
+FusionPlan plan_fusion(const Graph& g);
+
+// An empty plan for `g`: every node its own step (fusion turned off).
+FusionPlan no_fusion(const Graph& g);
+
+// The graph's text, then one line per region:
+//   fused #0 %64 add <- %35 choice, %63 choice  reads [%8,%10,...]
+// and a summary line: `fused: R regions, N nodes, M values not stored`.
+std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOptions& print = {});
+
+}  // namespace nas

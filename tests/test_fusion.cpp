@@ -1,0 +1,403 @@
+// The fusion pass (compiler/passes/fusion.h) IR in, regions out; the memory plan and the
+// lowered plan it leads to; and fused plans run by the CPU backend against the unfused
+// reference (PlanOptions::fusion = false): random elementwise chains, a DARTS supernet in
+// full mode and PNAS-style sampled paths under live masks, losses, logits and every
+// gradient (weights and alphas) equal within float32 rounding.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+
+#include "compiler/ir/op_registry.h"
+#include "compiler/lowering/lower.h"
+#include "compiler/passes/autodiff.h"
+#include "compiler/passes/fusion.h"
+#include "compiler/passes/live_mask.h"
+#include "compiler/passes/memory_plan.h"
+#include "compiler/pipeline/pipeline.h"
+#include "runtime/exec/executor.h"
+#include "tests/cpu_test_util.h"
+#include "tests/ir_test_util.h"
+
+using namespace nas;
+using nas::test::compile_source;
+using nas::test::parse_ir_text;
+
+namespace {
+
+// "%5 <- %2 %3 %4 reads %1" per region: members and reads, for compact expectations.
+std::vector<std::string> region_texts(const FusionPlan& plan) {
+  std::vector<std::string> out;
+  for (const FusedRegion& r : plan.regions) {
+    std::string t = "%" + std::to_string(r.root()) + " <-";
+    for (size_t i = 0; i + 1 < r.nodes.size(); ++i) t += " %" + std::to_string(r.nodes[i]);
+    t += " reads";
+    for (int in : r.reads) t += " %" + std::to_string(in);
+    out.push_back(t);
+  }
+  return out;
+}
+
+const char* kChain = R"(network net() {
+  %0 = input() {shape=[2,4,4]} : [2,4,4]
+  %1 = conv(%0) {kernel=1, out=2} : [2,4,4]
+  %2 = relu(%1) : [2,4,4]
+  %3 = mul(%2) {scale=0.5} : [2,4,4]
+  %4 = sigmoid(%3) : [2,4,4]
+  %5 = add(%4, %1) : [2,4,4]
+  %6 = conv(%5) {kernel=1, out=2} : [2,4,4]
+  %7 = relu(%6) : [2,4,4]
+  %8 = conv(%7) {kernel=1, out=2} : [2,4,4]
+  %9 = add(%7, %8) : [2,4,4]
+  %10 = flatten(%9) : [32]
+  return %10
+}
+)";
+
+}  // namespace
+
+TEST_CASE("fusion: a chain of elementwise nodes is one region, read once", "[fusion]") {
+  Graph g = parse_ir_text(kChain);
+  FusionPlan plan = plan_fusion(g);
+  // relu, mul, sigmoid and add: each read only by the next. %7 has two consumers (a conv
+  // and the add), so it is stored and stays its own step; so does the add after it.
+  CHECK(region_texts(plan) == std::vector<std::string>{"%5 <- %2 %3 %4 reads %1"});
+  CHECK(plan.internal(2));
+  CHECK(plan.internal(4));
+  CHECK_FALSE(plan.internal(5));
+  CHECK(plan.step_of(3) == 5);
+  CHECK(plan.region_of[7] == -1);
+  CHECK(print_fusion(g, plan).find("fused #0 %5 add <- %2 relu, %3 mul, %4 sigmoid  reads [%1]\n"
+                                   "fused: 1 regions, 4 nodes, 3 values not stored\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("fusion: candidates stay outside their choice; choices join the node sum", "[fusion]") {
+  // Two edges, each a choice of relu or sigmoid of one input; the node sums both edges.
+  Graph g = parse_ir_text(R"(network net() {
+  %0 = input() {shape=[2,4,4]} : [2,4,4]
+  %1 = conv(%0) {kernel=1, out=2} : [2,4,4]
+  %2 = relu(%1) : [2,4,4]
+  %3 = sigmoid(%1) : [2,4,4]
+  %4 = choice(%2, %3) {candidates=["relu","sigmoid"], k=1, key="e0"} : [2,4,4]
+  %5 = mul(%1) {scale=2.0} : [2,4,4]
+  %6 = choice(%5, %2) {candidates=["double","relu"], k=1, key="e1"} : [2,4,4]
+  %7 = add(%4, %6) : [2,4,4]
+  %8 = flatten(%7) : [32]
+  return %8
+}
+arch "e0" k=1 candidates=["relu","sigmoid"] nodes=[%4]
+arch "e1" k=1 candidates=["double","relu"] nodes=[%6]
+)");
+  FusionPlan plan = plan_fusion(g);
+  // The candidates' liveness differs from the choice's (an unselected one does not run),
+  // so none of them is fused into a choice. Both choices are read only by the add, but %5
+  // runs between %4 and the add: fused, %4's candidates would stay live across it.
+  CHECK(region_texts(plan) == std::vector<std::string>{"%7 <- %6 reads %5 %2 %4"});
+  // With the candidates first, both choices join.
+  std::swap(g.nodes[4].inputs, g.nodes[5].inputs);
+  std::swap(g.nodes[4].op, g.nodes[5].op);
+  std::swap(g.nodes[4].attrs, g.nodes[5].attrs);
+  g.nodes[6].inputs = {4, 2};
+  g.nodes[7].inputs = {5, 6};
+  g.arch[0].nodes = {5};
+  CHECK(region_texts(plan_fusion(g)) == std::vector<std::string>{"%7 <- %5 %6 reads %2 %3 %4"});
+}
+
+TEST_CASE("fusion: the backward pass fuses too, but never across the loss", "[fusion]") {
+  Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
+  let h = conv(x, 3, kernel=3, pad=1);
+  let r = mul(mul(relu(h), scale=0.5), scale=2.0);
+  return linear(flatten(conv(r, 2, kernel=1)), 4);
+}
+)");
+  Graph train = build_training_graph(execution_graph(net), {});
+  FusionPlan plan = plan_fusion(train);
+  int loss = -1;
+  for (const Node& n : train.nodes)
+    if (n.op->loss) loss = n.id;
+  REQUIRE(loss > 0);
+  INFO(print_fusion(train, plan));
+  // Forward: relu, mul, mul (relu's gradient reads its input h, the muls' gradients read
+  // nothing of the forward pass). Backward: the muls' gradients (muls again) and relu's,
+  // read only by one another down to the conv's weight gradient.
+  REQUIRE(plan.regions.size() == 2);
+  const FusedRegion &fwd = plan.regions[0], &bwd = plan.regions[1];
+  CHECK(fwd.nodes.size() == 3);
+  CHECK(fwd.root() < loss);
+  CHECK(train.nodes[fwd.root()].op->name == "mul");
+  CHECK(bwd.nodes.size() == 3);
+  CHECK(bwd.nodes.front() > loss);
+  CHECK(train.nodes[bwd.root()].op->name == "activation_grad");
+  // A region's members other than its root are read by nothing outside it.
+  for (const Node& n : train.nodes)
+    for (int in : n.inputs)
+      if (plan.internal(in)) CHECK(plan.region_of[n.id] == plan.region_of[in]);
+}
+
+TEST_CASE("fusion: fused values get no buffer; reads inside a region last until its root",
+          "[fusion][memory]") {
+  Graph g = parse_ir_text(kChain);
+  FusionPlan fused = plan_fusion(g);
+  MemoryPlan with = plan_memory(g, 8, 4, &fused);
+  MemoryPlan without = plan_memory(g, 8);
+  CHECK(with.nodes[2].kind == StorageKind::Fused);
+  CHECK(with.nodes[2].root == 5);
+  CHECK(with.nodes[5].kind == StorageKind::Arena);
+  // %1 is read by %2 (fused) and %5: live until the region runs at step 5.
+  CHECK(with.buffers[with.nodes[1].buffer].last == 5);
+  CHECK(with.buffers.size() == without.buffers.size() - 3);
+  CHECK(with.naive_bytes < without.naive_bytes);
+  CHECK(with.peak_bytes <= without.peak_bytes);
+  CHECK(check_plan(g, with, &fused).empty());
+  // The same plan checked as if unfused is wrong: the storage differs.
+  CHECK_FALSE(check_plan(g, with).empty());
+  CHECK(print_plan(g, with).find("%3 mul -> fused into %5\n") != std::string::npos);
+
+  ExecPlan plan = lower(g, with, &fused);
+  CHECK(plan.steps[2].kind == StepKind::Fused);
+  CHECK(plan.steps[2].index == 5);
+  const Step& root = plan.steps[5];
+  REQUIRE(root.kind == StepKind::ElementwiseRegion);
+  CHECK(root.inputs == std::vector<int>{1});
+  REQUIRE(root.region.size() == 4);
+  CHECK(root.region[0].kind == StepKind::Activation);
+  CHECK(root.region[0].operands == std::vector<int>{0});
+  CHECK(root.region[1].kind == StepKind::Scale);
+  CHECK(root.region[1].scale == 0.5);
+  CHECK(root.region[1].operands == std::vector<int>{-1});
+  CHECK(root.region[2].op == "sigmoid");
+  CHECK(root.region[3].kind == StepKind::Add);
+  CHECK(root.region[3].operands == std::vector<int>{-3, 0});
+  CHECK(plan.values[3].storage == ValueStorage::None);
+}
+
+TEST_CASE("fusion: the pipeline option turns it off", "[fusion]") {
+  Graph g = parse_ir_text(kChain);
+  PipelineOptions o;
+  o.plan.loss = false;
+  o.plan.batch = 2;
+  Diagnostics diags;
+  PipelineResults on = run_pipeline_from(g, Stage::Cse, o, diags);
+  REQUIRE(on.ok);
+  REQUIRE(on.fusion);
+  CHECK(on.fusion->regions.size() == 1);
+  CHECK(on.plan->steps[5].kind == StepKind::ElementwiseRegion);
+  o.plan.fusion = false;
+  PipelineResults off = run_pipeline_from(g, Stage::Cse, o, diags);
+  REQUIRE(off.ok);
+  CHECK_FALSE(off.fusion);
+  CHECK(off.plan->steps[5].kind == StepKind::Add);
+  CHECK(off.memory->peak_bytes >= on.memory->peak_bytes);
+  CHECK(dump_stage(on, Stage::Fusion, {}).find("fused #0") == std::string::npos);  // not last
+}
+
+// --- Fused plans against the unfused reference ----------------------------------------------
+
+namespace {
+
+struct Outcome {
+  double loss = 0;
+  std::vector<float> logits;
+  std::vector<std::vector<float>> grads, alpha_grads;
+};
+
+struct Pair {
+  ParamStore store;
+  std::unique_ptr<Executor> fused, plain;
+};
+
+// Both plans bind to one store: the same weights and alphas.
+void make_pair(Pair& p, const Graph& net, PlanOptions o) {
+  o.fusion = true;
+  p.fused = std::make_unique<Executor>(compile_plan(net, o), p.store, 3);
+  o.fusion = false;
+  p.plain = std::make_unique<Executor>(compile_plan(net, o), p.store, 3);
+  std::mt19937 rng(11);
+  for (StoredArch& a : p.store.arch()) {
+    std::vector<float> alpha(a.alpha.size());
+    for (float& v : alpha) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+    p.store.write(a.alpha, alpha);
+  }
+}
+
+Outcome run_once(Executor& ex, ParamStore& store, uint32_t seed) {
+  const ExecPlan& plan = ex.plan();
+  std::mt19937 rng(seed);
+  int64_t per = 1;
+  for (int64_t d : plan.input_shape) per *= d;
+  std::vector<float> images = test::random_floats(plan.batch * per, rng);
+  std::vector<int32_t> labels;
+  for (int64_t i = 0; i < plan.batch; ++i)
+    labels.push_back(static_cast<int32_t>(rng() % static_cast<uint32_t>(plan.classes)));
+  store.zero_grads();
+  Outcome o;
+  o.logits.resize(static_cast<size_t>(plan.batch * plan.classes));
+  o.loss = ex.run(images.data(), labels.data(), plan.batch, o.logits.data()).loss_sum;
+  for (const StoredParam& p : store.params())
+    o.grads.push_back(p.grad.empty() ? std::vector<float>{} : store.read(p.grad));
+  for (const StoredArch& a : store.arch()) o.alpha_grads.push_back(store.read(a.alpha_grad));
+  return o;
+}
+
+void check_close(const std::vector<float>& got, const std::vector<float>& want,
+                 const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  float scale = 1e-3f;
+  for (float v : want) scale = std::max(scale, std::abs(v));
+  size_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(std::abs(got[i] - want[i]) <= 1e-4f * scale)) ++bad;
+  INFO(what << ": " << bad << " of " << got.size() << " entries differ");
+  CHECK(bad == 0);
+}
+
+void check_same(Pair& p, uint32_t seed) {
+  Outcome f = run_once(*p.fused, p.store, seed);
+  Outcome u = run_once(*p.plain, p.store, seed);
+  CHECK(f.loss == Approx(u.loss).epsilon(1e-5));
+  check_close(f.logits, u.logits, "logits");
+  for (size_t i = 0; i < f.grads.size(); ++i)
+    check_close(f.grads[i], u.grads[i], "gradient of " + p.store.params()[i].spec.name);
+  for (size_t i = 0; i < f.alpha_grads.size(); ++i)
+    check_close(f.alpha_grads[i], u.alpha_grads[i], "alpha gradient " + std::to_string(i));
+}
+
+size_t fused_steps(const ExecPlan& plan) {
+  size_t n = 0;
+  for (const Step& s : plan.steps) n += s.kind == StepKind::ElementwiseRegion;
+  return n;
+}
+
+// A random chain of elementwise ops between two convs, with a skip and a product.
+std::string random_chain(std::mt19937& rng, int length) {
+  const char* unary[] = {"relu(h)",
+                         "sigmoid(h)",
+                         "silu(h)",
+                         "hard_swish(h)",
+                         "relu6(h)",
+                         "leaky_relu(h, slope=0.2)",
+                         "mul(h, scale=-1.5)",
+                         "hard_sigmoid(h)",
+                         "h * s",
+                         "h + s",
+                         "h * h"};
+  std::string body = "  let s = conv(x, 4, kernel=3, pad=1);\n  let h = conv(x, 4, kernel=1);\n";
+  for (int i = 0; i < length; ++i)
+    body += std::string("  h = ") + unary[rng() % (sizeof unary / sizeof *unary)] + ";\n";
+  return "network chain(x: tensor[3, 6, 6]) {\n" + body +
+         "  return linear(flatten(conv(h, 2, kernel=1)), 5);\n}\n";
+}
+
+}  // namespace
+
+TEST_CASE("fusion: random elementwise chains, fused plans equal unfused ones", "[fusion][exec]") {
+  std::mt19937 rng(2024);
+  for (int round = 0; round < 12; ++round) {
+    const std::string source = random_chain(rng, 2 + round % 6);
+    INFO(source);
+    Graph net = compile_source(source);
+    for (bool training : {true, false}) {
+      PlanOptions o;
+      o.batch = 3;
+      o.training = training;
+      Pair p;
+      make_pair(p, net, o);
+      check_same(p, 100 + round);
+    }
+  }
+}
+
+TEST_CASE("fusion: a large chain runs in several blocks", "[fusion][exec]") {
+  // 48 x 40 x 40 x batch 2 = 153,600 elements: four blocks and a tail.
+  Graph net = compile_source(R"(network big(x: tensor[3, 40, 40]) {
+  let s = conv(x, 48, kernel=1);
+  let h = sigmoid(relu(conv(x, 48, kernel=1)) * 0.5 + s);
+  h = silu(h) * s;
+  return linear(global_avg_pool(h), 3);
+}
+)");
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  Pair p;
+  make_pair(p, net, o);
+  CHECK(fused_steps(p.fused->plan()) >= 2);
+  check_same(p, 5);
+}
+
+TEST_CASE("fusion: the DARTS supernet in full mode equals the unfused plan", "[fusion][exec]") {
+  Diagnostics diags;
+  CompileOptions co;
+  Compilation c = compile_text("space.nas", R"(import "darts_ops.nas";
+network small(x: tensor[1, 8, 8]) {
+  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
+  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
+  let b = darts_cell(stem, a, 8, true, false, steps=2, multiplier=2);
+  return linear(global_avg_pool(b), 3);
+}
+)",
+                               co, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  o.arch_grads = true;
+  Pair p;
+  make_pair(p, *c.supernet, o);
+  p.fused->use_full_choices();
+  p.plain->use_full_choices();
+  // The mixed ops' weighted sums fuse into the node sums (each node's last edge: the
+  // others run earlier, see fusion.h).
+  size_t fused_choices = 0;
+  for (const Step& step : p.fused->plan().steps)
+    fused_choices += step.op == "choice" && step.kind == StepKind::Fused;
+  CHECK(fused_choices == 4);
+  CHECK(fused_steps(p.fused->plan()) >= 4);
+  check_same(p, 9);
+}
+
+TEST_CASE("fusion: sampled paths under live masks equal the unfused plan", "[fusion][exec]") {
+  Diagnostics diags;
+  Compilation c = compile_text("space.nas", R"(import "darts_ops.nas";
+network small(x: tensor[1, 8, 8]) {
+  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
+  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
+  return linear(global_avg_pool(a), 3);
+}
+)",
+                               {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  CompiledPlan compiled = compile_plan_keeping_graph(*c.supernet, o);
+  Pair p;
+  make_pair(p, *c.supernet, o);
+  std::mt19937 rng(3);
+  // Every edge `none` (candidate 0) first and last: the cell's inputs are then dead, and
+  // its zeros must still be zeros (an executor once skipped a Zero whose input was dead,
+  // leaving the previous run's bytes in its buffer for the choice to read).
+  for (int round = 0; round < 8; ++round) {
+    Selection sel;
+    for (const ArchGroup& a : compiled.exec.arch) {
+      std::vector<int> all(a.candidates.size());
+      for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+      if (round > 0 && round < 7) std::shuffle(all.begin(), all.end(), rng);
+      sel.chosen.push_back({all.begin(), all.begin() + a.k});
+    }
+    for (Executor* ex : {p.fused.get(), p.plain.get()}) {
+      ex->use_selection(sel.chosen);
+      ex->set_live_mask(live_mask(compiled.exec, sel));
+    }
+    INFO("round " << round);
+    check_same(p, 20 + round);
+    // And both equal the specialised sub-network.
+    Executor alone(compile_plan(specialise(*c.supernet, sel), o), p.store, 3);
+    Outcome a = run_once(alone, p.store, 20 + round);
+    Outcome f = run_once(*p.fused, p.store, 20 + round);
+    CHECK(f.loss == Approx(a.loss).epsilon(1e-5));
+    check_close(f.logits, a.logits, "logits against the specialised network");
+  }
+}
