@@ -141,7 +141,7 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run("ir tiny.nas --stage llvm"),
              "unknown --stage `llvm` (stages: load, elaborate, shapes, dce, zero-prune, cse, "
              "autodiff, fusion, memory-plan, lower; also ast, ir, pruned, grad, plan, "
-             "train-plan)");
+             "train-plan, fused)");
   user_error(cli.run("graph tiny.nas -o out.xyz"),
              "cannot tell the output format from \"out.xyz\"");
 }
@@ -476,7 +476,8 @@ TEST_CASE("nasc ir: every stage has a dump; --dump-after and --train", "[cli][pi
   std::string file = cli.write("tiny.nas", kTiny);
   cli.write("a.json", R"({"choices": {"op": "conv"}})");
   for (const char* stage : {"load", "elaborate", "shapes", "dce", "cse", "autodiff", "fusion",
-                            "memory-plan", "lower", "ast", "ir", "grad", "plan", "train-plan"}) {
+                            "memory-plan", "lower", "ast", "ir", "grad", "plan", "train-plan",
+                            "fused"}) {
     Run r = cli.run("ir " + file + " --stage " + stage);
     INFO(stage << "\n" << r.err);
     CHECK(r.status == 0);

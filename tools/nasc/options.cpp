@@ -22,7 +22,8 @@ Usage:
              [--dump-after STAGE[,STAGE]]    dump the result of a pipeline stage (STAGE:
                                              load, elaborate, shapes, dce, zero-prune,
                                              cse, autodiff, fusion, memory-plan, lower;
-                                             also ast, ir, pruned, grad, plan, train-plan)
+                                             also ast, ir, pruned, grad, plan,
+                                             train-plan, fused)
   nasc opt   FILE.ir [--passes PASS[,PASS]] [--arch A.json] [--batch N]
              [--dump-after PASS[,PASS]]      run passes on textual IR in the order given
                                              (shapes, dce, zero-prune, cse, autodiff,
@@ -123,6 +124,7 @@ struct StageAlias {
 constexpr StageAlias kStageAliases[] = {
     {"ast", "load", false},     {"ir", "dce", false},           {"pruned", "zero-prune", false},
     {"grad", "autodiff", true}, {"plan", "memory-plan", false}, {"train-plan", "memory-plan", true},
+    {"fused", "fusion", false},
 };
 
 // The pipeline's stage names in order, and a name's place in it (-1: not a stage).
@@ -223,7 +225,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
       std::find(ir_names.begin(), ir_names.end(), o.stage) == ir_names.end())
     o.error = "unknown --stage `" + o.stage + "`" + nasc::did_you_mean(o.stage, ir_names) +
               " (stages: " + joined(stage_names()) + "; also ast, ir, pruned, grad, plan, " +
-              "train-plan)";
+              "train-plan, fused)";
   // The stage `nasc ir` stops after (valid once the name is), for the checks below.
   const IrStage stop = ir && o.error.empty() ? ir_stage(o) : IrStage{"lower", false};
   const int stop_index = stage_index(stop.stage);
