@@ -5,7 +5,8 @@
 // Prints one JSON line with the median step time and the peak RSS, like the peer.
 //
 //   nasc_bench_darts_step [--steps N] [--threads T] [--batch B] [--file examples/darts.nas]
-//                         [--backend NAME]
+//                         [--backend NAME] [--fusion 0|1]
+// --fusion 0 runs the unfused plans (the pipeline's reference), to measure what fusion buys.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,7 +28,7 @@
 int main(int argc, char** argv) {
   using namespace nas;
   int steps = 5, threads = 2;
-  bool profile = false;
+  bool profile = false, fusion = true;
   int64_t batch = 64;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/darts.nas";
   std::string backend = default_backend_name();
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
       file = argv[i + 1];
     else if (a == "--backend")
       backend = argv[i + 1];
+    else if (a == "--fusion")
+      fusion = std::string(argv[i + 1]) == "1";
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 1;
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
   alpha_po.batch = weight_po.batch = batch;
   alpha_po.training = weight_po.training = true;
   alpha_po.arch_grads = true;
+  alpha_po.fusion = weight_po.fusion = fusion;
   alpha_po.weight_grads = false;
   auto t0 = std::chrono::steady_clock::now();
   ParamStore store(make_backend(backend));
