@@ -180,6 +180,24 @@ bool has_points(const Series& s) {
   return !s.points.empty();
 }
 
+// Horizontal grid lines with the y ticks' labels, then the x ticks with theirs, for a data
+// area at (left, top) of w x h whose axes X and Y map into it; si_x / si_y: labels in SI
+// units (1.2M) instead of plain numbers.
+template <typename MapX, typename MapY>
+void append_ticks(std::string& o, const Axis& ax, const Axis& ay, MapX X, MapY Y, double left,
+                  double top, double w, double h, bool si_x, bool si_y) {
+  for (double v : ticks(ay))
+    o += fmt::format(
+        "<line stroke=\"#e8e8e8\" x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\"/>"
+        "<text x=\"{3}\" y=\"{1:.1f}\" dy=\"0.32em\" text-anchor=\"end\">{4}</text>\n",
+        left, Y(v), left + w, left - 6, tick_label(v, ay, si_y));
+  for (double v : ticks(ax))
+    o += fmt::format(
+        "<line stroke=\"#666\" x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\"/>"
+        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+        X(v), top + h, top + h + 4, top + h + 16, tick_label(v, ax, si_x));
+}
+
 std::string render_plot(const Plot& p) {
   const double left = 62, right = 12, top = 30, bottom = 38;
   const double w = p.width - left - right, h = p.height - top - bottom;
@@ -210,16 +228,7 @@ std::string render_plot(const Plot& p) {
         "stroke-width=\"2\"/><text x=\"{3:.1f}\" y=\"18\">{4}</text>\n",
         lx, lx + 16, it->color, lx + 20, html_escape(it->name));
   }
-  for (double v : ticks(ay))
-    o += fmt::format(
-        "<line stroke=\"#e8e8e8\" x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\"/>"
-        "<text x=\"{3}\" y=\"{1:.1f}\" dy=\"0.32em\" text-anchor=\"end\">{4}</text>\n",
-        left, Y(v), left + w, left - 6, tick_label(v, ay, p.si_ticks));
-  for (double v : ticks(ax))
-    o += fmt::format(
-        "<line stroke=\"#666\" x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\"/>"
-        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
-        X(v), top + h, top + h + 4, top + h + 16, tick_label(v, ax, false));
+  append_ticks(o, ax, ay, X, Y, left, top, w, h, false, p.si_ticks);
   o += fmt::format(
       "<line stroke=\"#666\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
       "<line stroke=\"#666\" x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\"/>\n"
@@ -279,16 +288,7 @@ std::string render_pareto(const ReportPareto& p) {
       "aria-label=\"Pareto front\">\n<text font-size=\"12\" font-weight=\"600\" x=\"{2}\" "
       "y=\"18\">validation accuracy against {3}: {4} candidates, {5} on the front</text>\n",
       width, height, left, html_escape(x_label), points.size(), p.front.size());
-  for (double v : ticks(ay))
-    o += fmt::format(
-        "<line stroke=\"#e8e8e8\" x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\"/>"
-        "<text x=\"{3}\" y=\"{1:.1f}\" dy=\"0.32em\" text-anchor=\"end\">{4}</text>\n",
-        left, Y(v), left + w, left - 6, tick_label(v, ay, false));
-  for (double v : ticks(ax))
-    o += fmt::format(
-        "<line stroke=\"#666\" x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\"/>"
-        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
-        X(v), top + h, top + h + 4, top + h + 16, tick_label(v, ax, si_cost));
+  append_ticks(o, ax, ay, X, Y, left, top, w, h, si_cost, false);
   o += fmt::format(
       "<line stroke=\"#666\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
       "<line stroke=\"#666\" x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\"/>\n"
