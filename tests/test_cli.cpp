@@ -475,9 +475,9 @@ TEST_CASE("nasc ir: every stage has a dump; --dump-after and --train", "[cli][pi
   Cli cli;
   std::string file = cli.write("tiny.nas", kTiny);
   cli.write("a.json", R"({"choices": {"op": "conv"}})");
-  for (const char* stage : {"load", "elaborate", "shapes", "dce", "cse", "autodiff", "fusion",
-                            "memory-plan", "lower", "ast", "ir", "grad", "plan", "train-plan",
-                            "fused"}) {
+  for (const char* stage :
+       {"load", "elaborate", "shapes", "dce", "cse", "autodiff", "fusion", "memory-plan", "lower",
+        "ast", "ir", "grad", "plan", "train-plan", "fused"}) {
     Run r = cli.run("ir " + file + " --stage " + stage);
     INFO(stage << "\n" << r.err);
     CHECK(r.status == 0);

@@ -22,20 +22,15 @@
 #include "support/rng.h"
 #include "tests/cli_test_util.h"
 #include "tests/ir_test_util.h"
+#include "tests/search_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
 using nas::test::compile_source;
+using nas::test::make_search_setup;
+using nas::test::spec;
 
 namespace {
-
-ArchSpec spec(const std::string& key, int n, int k = 1) {
-  ArchSpec a;
-  a.key = key;
-  for (int i = 0; i < n; ++i) a.candidates.push_back("c" + std::to_string(i));
-  a.k = k;
-  return a;
-}
 
 // Only the path that keeps the input through "a" and "b" (identity, not a scaling by 0)
 // carries information; "c" may add a conv, the only candidate with parameters of its own.
@@ -47,42 +42,6 @@ network planted(x: tensor[4, 12, 12]) {
   return linear(flatten(max_pool(h, 4)), 4);
 }
 )";
-
-// An evolution setup with hooks like the driver's, for `g`.
-SearchSetup make_setup(const Graph& g, const SearchConfig& cfg, std::shared_ptr<Graph> exec) {
-  SearchSetup setup;
-  setup.config = cfg;
-  setup.algorithm = "evolution";
-  PlanOptions w;
-  w.batch = cfg.base.data.effective_mini_batch();
-  w.training = true;
-  setup.weight_plan = compile_plan(g, w);
-  PlanOptions e;
-  e.batch = w.batch;
-  setup.eval_plan = compile_plan(g, e);
-  auto describe = [&g, exec](const Selection& s) {
-    GenotypeInfo info;
-    for (size_t i = 0; i < g.arch.size(); ++i)
-      info.names[g.arch[i].key] = g.arch[i].candidates[s.chosen[i][0]];
-    info.arch = nlohmann::ordered_json::parse(arch_to_json(g, s));
-    NodeCosts c = node_costs(*exec);
-    std::vector<char> mask = live_mask(*exec, s);
-    info.params = static_cast<double>(masked_sum(c.params, mask));
-    info.macs = static_cast<double>(masked_sum(c.macs, mask));
-    return info;
-  };
-  setup.hooks.describe = [describe](const ChoiceSelection& p) { return describe(Selection{p}); };
-  setup.hooks.live_mask = [exec](const ChoiceSelection& p) {
-    return live_mask(*exec, Selection{p});
-  };
-  setup.hooks.cost = [exec](const ChoiceSelection& p) {
-    NodeCosts c = node_costs(*exec);
-    std::vector<char> mask = live_mask(*exec, Selection{p});
-    return ArchCost{static_cast<double>(masked_sum(c.params, mask)),
-                    static_cast<double>(masked_sum(c.macs, mask))};
-  };
-  return setup;
-}
 
 const char* kPlantedConfig = R"({
   "epochs": 40, "seed": 3, "threads": 1,
@@ -220,7 +179,7 @@ TEST_CASE("evolution: finds the planted path, and respects a bound that excludes
     SearchConfig cfg = parse_search_config(nlohmann::json::parse(kPlantedConfig), "planted.json");
     std::string dir = nas::test::scratch_path("evolution_planted");
     std::ostringstream out;
-    SearchSummary s = run_search(make_setup(g, cfg, exec), dir, false, out);
+    SearchSummary s = run_search(make_search_setup(g, "evolution", cfg, exec), dir, false, out);
     INFO(out.str());
     CHECK(s.genotype.names["a"] == "id");
     CHECK(s.genotype.names["b"] == "id");
@@ -250,7 +209,7 @@ TEST_CASE("evolution: finds the planted path, and respects a bound that excludes
     SearchConfig cfg = parse_search_config(j, "bounded.json");
     std::string dir = nas::test::scratch_path("evolution_bounded");
     std::ostringstream out;
-    SearchSummary s = run_search(make_setup(g, cfg, exec), dir, false, out);
+    SearchSummary s = run_search(make_search_setup(g, "evolution", cfg, exec), dir, false, out);
     INFO(out.str());
     CHECK(s.genotype.names["c"] == "id");  // the conv is over the bound
     CHECK(s.genotype.names["a"] == "id");
@@ -267,7 +226,7 @@ TEST_CASE("evolution: finds the planted path, and respects a bound that excludes
     SearchConfig none = parse_search_config(j, "bounded.json");
     std::ostringstream quiet;
     CHECK_THROWS_WITH(
-        run_search(make_setup(g, none, exec), dir, false, quiet),
+        run_search(make_search_setup(g, "evolution", none, exec), dir, false, quiet),
         Contains("regularizer.bound: no architecture of 20000 random draws is within the params "
                  "bound 1 params"));
     std::filesystem::remove_all(dir);

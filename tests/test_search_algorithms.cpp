@@ -25,9 +25,12 @@
 #include "support/rng.h"
 #include "tests/cli_test_util.h"
 #include "tests/ir_test_util.h"
+#include "tests/search_test_util.h"
 
 using namespace nas;
 using nas::test::compile_source;
+using nas::test::make_search_setup;
+using nas::test::spec;
 
 namespace {
 
@@ -36,14 +39,6 @@ int group_index(const Graph& g, const std::string& key) {
     if (g.arch[i].key == key) return static_cast<int>(i);
   FAIL("no choice " << key);
   return -1;
-}
-
-ArchSpec spec(const std::string& key, int n, int k = 1) {
-  ArchSpec a;
-  a.key = key;
-  for (int i = 0; i < n; ++i) a.candidates.push_back("c" + std::to_string(i));
-  a.k = k;
-  return a;
 }
 
 // One candidate carries the input's information (a learnable conv); the two others carry
@@ -56,49 +51,6 @@ network planted(x: tensor[4, 12, 12]) {
   return linear(flatten(max_pool(h, 4)), 4);
 }
 )";
-
-// A search setup with the CLI's hooks, for `g` and `algorithm`.
-SearchSetup make_setup(const Graph& g, const std::string& algorithm, const SearchConfig& cfg,
-                       std::shared_ptr<Graph> exec) {
-  SearchSetup setup;
-  setup.config = cfg;
-  setup.algorithm = algorithm;
-  PlanOptions w;
-  w.batch = cfg.base.data.effective_mini_batch();
-  w.training = true;
-  setup.weight_plan = compile_plan(g, w);
-  if (algorithm == "darts" || algorithm == "darts2") {
-    PlanOptions a = w;
-    a.arch_grads = true;
-    a.weight_grads = algorithm == "darts2";
-    setup.alpha_plan = compile_plan(g, a);
-  } else if (algorithm == "random") {
-    PlanOptions e;
-    e.batch = w.batch;
-    setup.eval_plan = compile_plan(g, e);
-  }
-  auto describe = [&g](const Selection& s) {
-    GenotypeInfo info;
-    for (size_t i = 0; i < g.arch.size(); ++i)
-      info.names[g.arch[i].key] = g.arch[i].candidates[s.chosen[i][0]];
-    info.arch = nlohmann::ordered_json::parse(arch_to_json(g, s));
-    return info;
-  };
-  setup.hooks.derive = [&g, describe](const std::vector<std::vector<double>>& probs) {
-    return describe(derive_genotype(g, probs));
-  };
-  setup.hooks.describe = [describe](const ChoiceSelection& p) { return describe(Selection{p}); };
-  setup.hooks.live_mask = [exec](const ChoiceSelection& p) {
-    return live_mask(*exec, Selection{p});
-  };
-  setup.hooks.cost = [exec](const ChoiceSelection& p) {
-    NodeCosts c = node_costs(*exec);
-    std::vector<char> mask = live_mask(*exec, Selection{p});
-    return ArchCost{static_cast<double>(masked_sum(c.params, mask)),
-                    static_cast<double>(masked_sum(c.macs, mask))};
-  };
-  return setup;
-}
 
 }  // namespace
 
@@ -277,7 +229,7 @@ TEST_CASE("search: darts, darts2 and pnas each find the planted candidate", "[se
                  "synthetic_shape": [4, 12, 12], "batch_size": 32},
         "valid": {"name": "adam", "lr": 0.05, "betas": [0.5, 0.999]}})"),
                                              "planted.json");
-      SearchSetup setup = make_setup(g, algorithm, cfg, exec);
+      SearchSetup setup = make_search_setup(g, algorithm, cfg, exec);
       std::string dir = nas::test::scratch_path(std::string("planted_") + algorithm);
       std::filesystem::remove_all(dir);
       std::ostringstream out;
@@ -428,7 +380,7 @@ TEST_CASE("regularizer: a params bound steers darts and pnas off the planted con
         "regularizer": {"estimator": "params", "bound": 100, "weight": 4}})");
       j["regularizer"]["form"] = std::string(algorithm) == "pnas" ? "bound" : "linear";
       SearchConfig cfg = parse_search_config(j, "reg.json");
-      SearchSetup setup = make_setup(g, algorithm, cfg, exec);
+      SearchSetup setup = make_search_setup(g, algorithm, cfg, exec);
       std::vector<double> params(costs.params.begin(), costs.params.end());
       setup.cost_terms = expected_cost_terms(*exec, params);
       std::string dir = nas::test::scratch_path(std::string("regularized_") + algorithm);
