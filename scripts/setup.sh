@@ -17,6 +17,7 @@ PACKAGES=(
   libclang-rt-14-dev     # libFuzzer and the sanitizer runtimes: only a Recommends of clang-14
   python3                # tests/check_docs.py (docs samples are tested)
   llvm-14-tools          # FileCheck, which checks the textual pass tests (tests/filecheck/)
+  llvm-14-dev            # LLVM 14's ORC JIT: the `jit` backend's code generation (runtime/jit/)
 )
 
 missing=()
@@ -34,10 +35,3 @@ else
   echo "setup: all Debian packages present"
 fi
 
-# LLVM 14 development libraries come with the machine image (the JIT stage needs them).
-if [ -f /usr/lib/llvm-14/lib/cmake/llvm/LLVMConfig.cmake ]; then
-  echo "setup: LLVM 14 found in /usr/lib/llvm-14"
-else
-  echo "setup: WARNING: LLVM 14 development libraries are missing (expected /usr/lib/llvm-14)." >&2
-  echo "       The front end builds without them; install llvm-14-dev for the JIT." >&2
-fi

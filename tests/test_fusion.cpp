@@ -17,10 +17,12 @@
 #include "runtime/exec/executor.h"
 #include "tests/cpu_test_util.h"
 #include "tests/ir_test_util.h"
+#include "tests/plan_compare_util.h"
 
 using namespace nas;
 using nas::test::compile_source;
 using nas::test::parse_ir_text;
+using namespace nas::test;
 
 namespace {
 
@@ -192,103 +194,6 @@ TEST_CASE("fusion: the pipeline option turns it off", "[fusion]") {
 }
 
 // --- Fused plans against the unfused reference ----------------------------------------------
-
-namespace {
-
-struct Outcome {
-  double loss = 0;
-  std::vector<float> logits;
-  std::vector<std::vector<float>> grads, alpha_grads;
-};
-
-struct Pair {
-  ParamStore store;
-  std::unique_ptr<Executor> fused, plain;
-};
-
-// Both plans bind to one store: the same weights and alphas.
-void make_pair(Pair& p, const Graph& net, PlanOptions o) {
-  o.fusion = true;
-  p.fused = std::make_unique<Executor>(compile_plan(net, o), p.store, 3);
-  o.fusion = false;
-  p.plain = std::make_unique<Executor>(compile_plan(net, o), p.store, 3);
-  std::mt19937 rng(11);
-  for (StoredArch& a : p.store.arch()) {
-    std::vector<float> alpha(a.alpha.size());
-    for (float& v : alpha) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
-    p.store.write(a.alpha, alpha);
-  }
-}
-
-Outcome run_once(Executor& ex, ParamStore& store, uint32_t seed) {
-  const ExecPlan& plan = ex.plan();
-  std::mt19937 rng(seed);
-  int64_t per = 1;
-  for (int64_t d : plan.input_shape) per *= d;
-  std::vector<float> images = test::random_floats(plan.batch * per, rng);
-  std::vector<int32_t> labels;
-  for (int64_t i = 0; i < plan.batch; ++i)
-    labels.push_back(static_cast<int32_t>(rng() % static_cast<uint32_t>(plan.classes)));
-  store.zero_grads();
-  Outcome o;
-  o.logits.resize(static_cast<size_t>(plan.batch * plan.classes));
-  o.loss = ex.run(images.data(), labels.data(), plan.batch, o.logits.data()).loss_sum;
-  for (const StoredParam& p : store.params())
-    o.grads.push_back(p.grad.empty() ? std::vector<float>{} : store.read(p.grad));
-  for (const StoredArch& a : store.arch()) o.alpha_grads.push_back(store.read(a.alpha_grad));
-  return o;
-}
-
-void check_close(const std::vector<float>& got, const std::vector<float>& want,
-                 const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  float scale = 1e-3f;
-  for (float v : want) scale = std::max(scale, std::abs(v));
-  size_t bad = 0;
-  for (size_t i = 0; i < got.size(); ++i)
-    if (!(std::abs(got[i] - want[i]) <= 1e-4f * scale)) ++bad;
-  INFO(what << ": " << bad << " of " << got.size() << " entries differ");
-  CHECK(bad == 0);
-}
-
-void check_same(Pair& p, uint32_t seed) {
-  Outcome f = run_once(*p.fused, p.store, seed);
-  Outcome u = run_once(*p.plain, p.store, seed);
-  CHECK(f.loss == Approx(u.loss).epsilon(1e-5));
-  check_close(f.logits, u.logits, "logits");
-  for (size_t i = 0; i < f.grads.size(); ++i)
-    check_close(f.grads[i], u.grads[i], "gradient of " + p.store.params()[i].spec.name);
-  for (size_t i = 0; i < f.alpha_grads.size(); ++i)
-    check_close(f.alpha_grads[i], u.alpha_grads[i], "alpha gradient " + std::to_string(i));
-}
-
-size_t fused_steps(const ExecPlan& plan) {
-  size_t n = 0;
-  for (const Step& s : plan.steps) n += s.kind == StepKind::ElementwiseRegion;
-  return n;
-}
-
-// A random chain of elementwise ops between two convs, with a skip and a product.
-std::string random_chain(std::mt19937& rng, int length) {
-  const char* unary[] = {"relu(h)",
-                         "sigmoid(h)",
-                         "silu(h)",
-                         "hard_swish(h)",
-                         "relu6(h)",
-                         "leaky_relu(h, slope=0.2)",
-                         "mul(h, scale=-1.5)",
-                         "hard_sigmoid(h)",
-                         "h * s",
-                         "h + s",
-                         "h * h"};
-  std::string body = "  let s = conv(x, 4, kernel=3, pad=1);\n  let h = conv(x, 4, kernel=1);\n";
-  for (int i = 0; i < length; ++i)
-    body += std::string("  h = ") + unary[rng() % (sizeof unary / sizeof *unary)] + ";\n";
-  return "network chain(x: tensor[3, 6, 6]) {\n" + body +
-         "  return linear(flatten(conv(h, 2, kernel=1)), 5);\n}\n";
-}
-
-}  // namespace
 
 TEST_CASE("fusion: random elementwise chains, fused plans equal unfused ones", "[fusion][exec]") {
   std::mt19937 rng(2024);

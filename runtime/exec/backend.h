@@ -88,6 +88,14 @@ struct RunState {
   float* logits_out = nullptr;  // when set, the loss step copies the logits here
 };
 
+// What a whole-plan run skips: the executor's settings for one run (step_gate.h).
+struct PlanRunControl {
+  const char* live = nullptr;  // host, per forward node: live or not; null: all live
+  bool weight_grads = true;
+  bool arch_grads = true;
+  bool forward_only = false;  // stop after the loss
+};
+
 // A plan prepared on a backend: its kernels (created once per signature, shared through
 // the backend's caches) and saved-state buffers.
 class PreparedPlan {
@@ -97,6 +105,11 @@ class PreparedPlan {
   // contributions were all skipped, or a candidate's gradient with mixing weight 0,
   // writes nothing.
   virtual bool run(size_t index, RunState& state) = 0;
+  // A backend with generated code for the whole plan (the JIT) runs every step in one
+  // call, gated as the executor gates them (step_gate.h; the regions' guards against
+  // control.live), and returns how many steps ran. -1: it has no such code, and the
+  // executor runs the plan step by step.
+  virtual int64_t run_plan(RunState& state, const PlanRunControl& control) { return -1; }
   // Alpha's softmax and its backward are a few floats per choice and run on the host, so
   // the choice weights cross the interface once per run: the executor calls
   // upload_choice_weights after it set RunState::choice_weights, before the first step,

@@ -10,6 +10,7 @@ namespace nas {
 // The built-in backends' factories, defined next to their backends. Declared here and
 // nowhere else, so that only the registry names a concrete backend.
 std::unique_ptr<Backend> make_cpu_backend();
+std::unique_ptr<Backend> make_jit_backend();
 
 namespace {
 
@@ -23,6 +24,10 @@ Registry& registry() {
     auto* reg = new Registry;  // never destroyed: backends may outlive static destructors
     reg->backends.push_back({"cpu", "the host CPU: oneDNN kernels and plain loops (the reference)",
                              [] { return std::shared_ptr<Backend>(make_cpu_backend()); }});
+    reg->backends.push_back({"jit",
+                             "the host CPU with generated code: fused regions compiled by LLVM, "
+                             "oneDNN for the rest",
+                             [] { return std::shared_ptr<Backend>(make_jit_backend()); }});
     return reg;
   }();
   return *r;

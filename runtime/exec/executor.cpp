@@ -6,6 +6,7 @@
 #include <string>
 
 #include "runtime/exec/choice_weights.h"
+#include "runtime/exec/step_gate.h"
 
 namespace nas {
 
@@ -62,10 +63,7 @@ void Executor::check_plan() const {
 
 void Executor::build_regions() {
   std::vector<Region>& regions = regions_;
-  regions = plan_.regions;
-  if (regions.empty())
-    for (size_t i = 0; i < plan_.steps.size(); ++i)
-      regions.push_back({static_cast<int>(i), 1, plan_.steps[i].guard});
+  regions = gated_regions(plan_);
   // Regions cover the steps in order, and every step of one shares its guard.
   int next = 0;
   for (const Region& r : regions) {
@@ -160,22 +158,13 @@ void Executor::add_alpha_gradients() {
 
 bool Executor::run_step(size_t i) {
   const Step& s = plan_.steps[i];
-  if ((!weight_grads_ &&
-       (s.kind == StepKind::ConvGradWeight || s.kind == StepKind::LinearGradWeight)) ||
-      (!arch_grads_ && s.kind == StepKind::ChoiceGradArch))
+  const StepGate gate = step_gate(s);
+  if (gate.never || (gate.weight_grad && !weight_grads_) || (gate.arch_grad && !arch_grads_))
     return false;
-  // A fused region's member is computed by the region's step; that step decides from its
-  // operations which of its inputs it needs (a gradient sum needs any, the rest all).
-  if (s.kind == StepKind::Fused) return false;
-  bool ready = true;
-  // A Zero reads nothing of its input (which may be dead: a live Zero keeps nothing live).
-  if (s.kind != StepKind::Add && s.kind != StepKind::Choice && s.kind != StepKind::Input &&
-      s.kind != StepKind::ElementwiseRegion && s.kind != StepKind::Zero)
-    for (int in : s.inputs) ready = ready && state_.computed[in];
-  if (s.kind == StepKind::ChoiceGradArch) ready = state_.computed[s.inputs[0]];
-  if (!ready) return false;
+  for (int in : gate.needs)
+    if (!state_.computed[in]) return false;
   ++steps_run_;
-  stop_ = forward_only_ && s.kind == StepKind::CrossEntropy;
+  stop_ = forward_only_ && gate.ends_forward_only;
   if (!profiling_ && !step_timing_) {
     if (prepared_->run(i, state_)) state_.computed[s.node] = 1;
     return true;
@@ -225,10 +214,24 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   steps_run_ = 0;
   stop_ = false;
   if (step_timing_) step_seconds_.assign(plan_.steps.size(), 0.0);
-  for (const Region& r : regions_) {
-    if (masked && r.guard >= 0 && r.guard < plan_.forward_nodes && !live_[r.guard]) continue;
-    for (int i = r.first; i < r.first + r.count && !stop_; ++i) run_step(static_cast<size_t>(i));
-    if (stop_) break;
+  // Generated code for the whole plan, when the backend has it (timing needs the loop).
+  int64_t ran = -1;
+  if (!profiling_ && !step_timing_) {
+    PlanRunControl control;
+    control.live = masked ? live_.data() : nullptr;
+    control.weight_grads = weight_grads_;
+    control.arch_grads = arch_grads_;
+    control.forward_only = forward_only_;
+    ran = prepared_->run_plan(state_, control);
+  }
+  if (ran >= 0) {
+    steps_run_ = ran;
+  } else {
+    for (const Region& r : regions_) {
+      if (masked && r.guard >= 0 && r.guard < plan_.forward_nodes && !live_[r.guard]) continue;
+      for (int i = r.first; i < r.first + r.count && !stop_; ++i) run_step(static_cast<size_t>(i));
+      if (stop_) break;
+    }
   }
   b.synchronize();
   prepared_->download_choice_weight_grads(state_);

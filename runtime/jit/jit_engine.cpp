@@ -1,0 +1,189 @@
+#include "runtime/jit/jit_engine.h"
+
+#include <llvm/ADT/StringMap.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/Host.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "runtime/jit/jit_runtime.h"
+#include "runtime/jit/object_cache.h"
+#include "support/errors.h"
+
+namespace nas {
+namespace {
+
+std::string llvm_message(llvm::Error error) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << error;
+  return os.str();
+}
+
+template <typename T>
+T unwrap(llvm::Expected<T> value, const char* what) {
+  if (!value)
+    internal_error(__FILE__, __LINE__, std::string(what) + ": " + llvm_message(value.takeError()));
+  return std::move(*value);
+}
+
+void check(llvm::Error error, const char* what) {
+  if (error)
+    internal_error(__FILE__, __LINE__, std::string(what) + ": " + llvm_message(std::move(error)));
+}
+
+void initialize_llvm() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  });
+}
+
+// The host's target machine builder: its CPU and features, aggressive code generation and
+// FMA contraction (a * b + c may round once).
+llvm::orc::JITTargetMachineBuilder host_builder() {
+  initialize_llvm();
+  llvm::orc::JITTargetMachineBuilder builder =
+      unwrap(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
+  builder.setCodeGenOptLevel(llvm::CodeGenOpt::Aggressive);
+  builder.getOptions().AllowFPOpFusion = llvm::FPOpFusion::Fast;
+  return builder;
+}
+
+std::unique_ptr<llvm::TargetMachine> host_machine() {
+  return unwrap(host_builder().createTargetMachine(), "creating the host target machine");
+}
+
+}  // namespace
+
+const HostTarget& host_target() {
+  static const HostTarget target = [] {
+    llvm::orc::JITTargetMachineBuilder builder = host_builder();
+    HostTarget t;
+    t.triple = builder.getTargetTriple().str();
+    t.cpu = builder.getCPU();
+    t.features = builder.getFeatures().getString();
+    llvm::StringMap<bool> features;
+    llvm::sys::getHostCPUFeatures(features);
+    // 16 floats only where 512-bit registers exist; the loops are written for this width.
+    t.vector_floats = features.lookup("avx512f") ? 16 : 8;
+    return t;
+  }();
+  return target;
+}
+
+DiskObjectCache& shared_object_cache() {
+  static DiskObjectCache* cache = new DiskObjectCache(DiskObjectCache::default_dir());
+  return *cache;
+}
+
+void configure_for_host(llvm::Module& module) {
+  std::unique_ptr<llvm::TargetMachine> machine = host_machine();
+  module.setTargetTriple(machine->getTargetTriple().str());
+  module.setDataLayout(machine->createDataLayout());
+}
+
+void optimize_module(llvm::Module& module) {
+  std::unique_ptr<llvm::TargetMachine> machine = host_machine();
+  llvm::LoopAnalysisManager loops;
+  llvm::FunctionAnalysisManager functions;
+  llvm::CGSCCAnalysisManager cgscc;
+  llvm::ModuleAnalysisManager modules;
+  // With the target machine, the analyses see the host's costs (vector width, FMA).
+  llvm::PassBuilder builder(machine.get());
+  builder.registerModuleAnalyses(modules);
+  builder.registerCGSCCAnalyses(cgscc);
+  builder.registerFunctionAnalyses(functions);
+  builder.registerLoopAnalyses(loops);
+  builder.crossRegisterProxies(loops, functions, cgscc, modules);
+  llvm::ModulePassManager pipeline =
+      builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  pipeline.run(module, modules);
+}
+
+std::string module_ir_text(const llvm::Module& module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.print(os, nullptr);
+  return os.str();
+}
+
+std::string module_assembly(llvm::Module& module) {
+  std::unique_ptr<llvm::TargetMachine> machine = host_machine();
+  optimize_module(module);
+  llvm::SmallString<4096> text;
+  llvm::raw_svector_ostream os(text);
+  llvm::legacy::PassManager passes;
+  NAS_CHECK(!machine->addPassesToEmitFile(passes, os, nullptr, llvm::CGFT_AssemblyFile),
+            "the host target cannot emit assembly");
+  passes.run(module);
+  return std::string(text.str());
+}
+
+JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context,
+                     std::unique_ptr<llvm::Module> module, const std::vector<std::string>& symbols,
+                     DiskObjectCache& cache) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string problems;
+  llvm::raw_string_ostream problem_stream(problems);
+  if (llvm::verifyModule(*module, &problem_stream))
+    internal_error(__FILE__, __LINE__,
+                   "generated module `" + module->getName().str() +
+                       "` does not verify: " + problem_stream.str());
+  const HostTarget& host = host_target();
+  configure_for_host(*module);
+  // The key: everything the object depends on (object_cache.h). The identifier is part of
+  // the text, so it is set to a fixed name first.
+  module->setModuleIdentifier("nasc");
+  key_ = sha1_hex(module_ir_text(*module) + "\ncpu " + host.cpu + "\nfeatures " + host.features +
+                  "\nllvm " LLVM_VERSION_STRING "\nnasc " NASC_RUNTIME_VERSION);
+  module->setModuleIdentifier(key_);
+  from_cache_ = cache.contains(key_);
+  if (!from_cache_) optimize_module(*module);
+
+  llvm::orc::JITTargetMachineBuilder builder = host_builder();
+  jit_ =
+      unwrap(llvm::orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(builder)
+                 .setCompileFunctionCreator(
+                     [&cache](llvm::orc::JITTargetMachineBuilder jtmb)
+                         -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                       auto machine = jtmb.createTargetMachine();
+                       if (!machine) return machine.takeError();
+                       return std::make_unique<llvm::orc::TMOwningSimpleCompiler>(
+                           std::move(*machine), &cache);
+                     })
+                 .create(),
+             "creating the JIT");
+  llvm::orc::SymbolMap runtime;
+  for (const auto& [name, address] : jit_runtime_symbols())
+    runtime[jit_->mangleAndIntern(name)] =
+        llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(address),
+                                 llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
+  check(jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime))),
+        "registering the runtime entry points");
+  check(jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))),
+        "adding the generated module");
+  for (const std::string& name : symbols) {
+    llvm::JITEvaluatedSymbol symbol = unwrap(jit_->lookup(name), "looking up a generated function");
+    addresses_.push_back(llvm::jitTargetAddressToPointer<void*>(symbol.getAddress()));
+  }
+  seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+JitModule::~JitModule() = default;
+
+}  // namespace nas

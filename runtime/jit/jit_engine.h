@@ -1,0 +1,72 @@
+// The JIT engine: compiles one LLVM module for the host CPU with LLVM 14's ORC LLJIT and
+// hands out the addresses of its functions. The design is the one PyTorch's NNC, XLA's
+// SimpleOrcJIT and Halide's JITModule share:
+//   - a target machine for the host CPU's name and features, with FMA contraction allowed;
+//   - nasc's O3 pipeline (LLVM's default O3 with the target's cost model, so that loops
+//     vectorise for this CPU), run on the module before code generation;
+//   - the runtime entry points generated code calls (jit_runtime.h) registered as absolute
+//     symbols, never found through the process's dynamic symbol table;
+//   - a disk cache of objects (object_cache.h): a module compiled before is loaded, neither
+//     optimised nor compiled again.
+// A JitModule owns its LLJIT: code lives as long as the module (one per prepared plan).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+namespace orc {
+class LLJIT;
+}
+}  // namespace llvm
+
+namespace nas {
+
+class DiskObjectCache;
+
+struct HostTarget {
+  std::string triple;
+  std::string cpu;        // "skylake-avx512"
+  std::string features;   // "+avx2,+fma,..."
+  int vector_floats = 8;  // floats per vector register the generated loops use (8 or 16)
+};
+// The host, detected once.
+const HostTarget& host_target();
+// The process's object cache (DiskObjectCache::default_dir()).
+DiskObjectCache& shared_object_cache();
+
+// Sets the module's target triple and data layout to the host's (before code is emitted).
+void configure_for_host(llvm::Module& module);
+// nasc's O3 pipeline on `module`, in place (see above).
+void optimize_module(llvm::Module& module);
+// The module's textual IR, and its host assembly after optimisation (`nasc ir --stage asm`).
+std::string module_ir_text(const llvm::Module& module);
+std::string module_assembly(llvm::Module& module);
+
+class JitModule {
+ public:
+  // Verifies `module` (a broken one is an InternalError with LLVM's message), compiles it
+  // (or loads its cached object) and resolves `symbols`, in order.
+  JitModule(std::unique_ptr<llvm::LLVMContext> context, std::unique_ptr<llvm::Module> module,
+            const std::vector<std::string>& symbols, DiskObjectCache& cache);
+  ~JitModule();
+  JitModule(const JitModule&) = delete;
+  JitModule& operator=(const JitModule&) = delete;
+
+  void* address(size_t symbol) const { return addresses_[symbol]; }
+  const std::string& cache_key() const { return key_; }
+  bool from_cache() const { return from_cache_; }
+  double compile_seconds() const { return seconds_; }
+
+ private:
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::vector<void*> addresses_;
+  std::string key_;
+  bool from_cache_ = false;
+  double seconds_ = 0;
+};
+
+}  // namespace nas

@@ -1,0 +1,42 @@
+#include "runtime/jit/jit_plan.h"
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <chrono>
+
+#include "runtime/jit/jit_engine.h"
+#include "runtime/jit/object_cache.h"
+#include "runtime/jit/plan_codegen.h"
+
+namespace nas {
+
+std::string plan_llvm_ir(const ExecPlan& plan, bool optimized) {
+  PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
+  configure_for_host(*generated.module);
+  if (optimized) optimize_module(*generated.module);
+  return module_ir_text(*generated.module);
+}
+
+std::string plan_assembly(const ExecPlan& plan) {
+  PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
+  configure_for_host(*generated.module);
+  return module_assembly(*generated.module);
+}
+
+JitCompileReport compile_plan_module(const ExecPlan& plan, const std::string& cache_dir) {
+  const auto start = std::chrono::steady_clock::now();
+  DiskObjectCache cache(cache_dir);
+  PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
+  JitCompileReport report;
+  report.functions = generated.symbols.size();
+  JitModule module(std::move(generated.context), std::move(generated.module), generated.symbols,
+                   cache);
+  report.cache_key = module.cache_key();
+  report.from_cache = module.from_cache();
+  report.corrupt = cache.stats().corrupt;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace nas

@@ -1,0 +1,42 @@
+// The runtime entry points generated code calls, registered with the JIT by address
+// (absolute symbols). They are C functions with plain argument types, so that generated
+// code needs no knowledge of nasc's C++ types.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/exec/backend.h"
+
+namespace nas {
+
+// What nasc_jit_run_step needs: the library kernels of the plan and this run's state. An
+// exception cannot unwind through generated code (it has no unwind tables), so a kernel's
+// is kept in `error`, the step returns -1, the plan function returns -1 at once, and the
+// caller rethrows it.
+struct JitRunContext {
+  PreparedPlan* library = nullptr;
+  RunState* state = nullptr;
+  std::exception_ptr error;
+};
+
+// A fused region's loop body over elements [begin, end): args are the region's pointers.
+using RegionBody = void (*)(void** args, int64_t begin, int64_t end);
+
+extern "C" {
+// Runs body over [0, n) split across the OpenMP threads in chunks of whole vectors; small
+// ranges run on the calling thread.
+void nasc_jit_parallel_for(RegionBody body, void** args, int64_t n);
+// Runs step `index` of the plan behind `context` (a library kernel: oneDNN or a plain
+// loop); returns 1 when it wrote its output, 0 when not, -1 when it threw (see above).
+int32_t nasc_jit_run_step(void* context, int64_t index);
+}
+
+// Every entry point by the name generated code calls it (the math functions it may call
+// too: expf for sigmoid).
+const std::vector<std::pair<std::string, void*>>& jit_runtime_symbols();
+
+}  // namespace nas

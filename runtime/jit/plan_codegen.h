@@ -1,0 +1,51 @@
+// Code generation for a plan (the JIT backend's one module per plan): LLVM IR for
+//   - every elementwise region step (ElementwiseRegion, made by the fusion pass): an entry
+//     that decides, from what this run computed and the choice weights, which of the
+//     region's operations run with which operands (the rules of runtime/cpu/fused_region.h)
+//     and a vectorised loop body over the region's elements, which the entry runs across
+//     threads through nasc_jit_parallel_for;
+//   - the plan function: every step in order under the executor's gates (step_gate.h: the
+//     regions' guards against the live mask, the gradients wanted, the values each step
+//     needs), calling the regions' entries directly and the library kernels (oneDNN, plain
+//     loops) through nasc_jit_run_step.
+// One calling convention for every entry: `int32_t fn(void** args)`, args as PlanArg says.
+// An entry returns 1 when it wrote its output (a region) or 0 when it ran to the end (the
+// plan), 0 when a region wrote nothing, and -1 when a library kernel threw (jit_runtime.h).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/exec/exec_plan.h"
+
+namespace llvm {
+class LLVMContext;
+class Module;
+}  // namespace llvm
+
+namespace nas {
+
+// The slots of an entry's `void** args`.
+enum PlanArg {
+  kArgValues = 0,    // float**: RunState::values
+  kArgComputed = 1,  // char*: RunState::computed
+  kArgLive = 2,      // const char*: the live mask per forward node, or null (all live)
+  kArgWeights = 3,   // float**: the choice weights of each arch group
+  kArgControl = 4,   // int32_t[3]: weight gradients, architecture gradients, forward only
+  kArgStepsRun = 5,  // int64_t*: incremented per step run
+  kArgContext = 6,   // JitRunContext* for nasc_jit_run_step
+  kPlanArgCount = 7,
+};
+
+struct PlanModule {
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  std::vector<std::string> symbols;  // [0]: the plan function, then each region's entry
+  std::vector<int> region_steps;     // the step of symbols[i + 1]
+};
+
+// The module for `plan`, its loops `vector_floats` wide (HostTarget::vector_floats).
+PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats);
+
+}  // namespace nas

@@ -1,0 +1,217 @@
+// The JIT backend (runtime/jit) against the CPU interpreter, its reference: the element-wise
+// formulas it compiles, fused regions and whole plans (forward, gradients, DARTS' full mode,
+// sampled paths under live masks), and its disk cache of objects. The conformance test puts
+// every op and fusion pattern through it as well (it runs on every registered backend).
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "compiler/passes/live_mask.h"
+#include "compiler/pipeline/pipeline.h"
+#include "runtime/jit/formula_codegen.h"
+#include "runtime/jit/jit_plan.h"
+#include "support/elementwise_ops.h"
+#include "tests/file_test_util.h"
+#include "tests/ir_test_util.h"
+#include "tests/plan_compare_util.h"
+
+using namespace nas;
+using namespace nas::test;
+
+namespace {
+
+const char* kDartsCells = R"(import "darts_ops.nas";
+network small(x: tensor[1, 8, 8]) {
+  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
+  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
+  let b = darts_cell(stem, a, 8, true, false, steps=2, multiplier=2);
+  return linear(global_avg_pool(b), 3);
+}
+)";
+
+Graph darts_supernet() {
+  Diagnostics diags;
+  Compilation c = compile_text("space.nas", kDartsCells, {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  return *c.supernet;
+}
+
+}  // namespace
+
+TEST_CASE("jit: every element-wise formula parses to its C++ definition", "[jit]") {
+  const double points[] = {-7.0, -3.0, -2.5, -1.0, -0.25, 0.0, 0.25, 1.0, 2.9, 3.0, 6.0, 8.5};
+  for (const ElementwiseFn& fn : elementwise_fns()) {
+    INFO(fn.name);
+    Formula value(fn.value_text), slope(fn.derivative_text);
+    for (double x : points) {
+      INFO("x = " << x);
+      CHECK(value.evaluate(x, 0.2) == Approx(fn.value(x, 0.2)).margin(1e-12));
+      CHECK(slope.evaluate(x, 0.2) == Approx(fn.derivative(x, 0.2)).margin(1e-12));
+    }
+  }
+}
+
+TEST_CASE("jit: a malformed formula is an internal error naming its column", "[jit]") {
+  CHECK_THROWS_WITH(Formula("x +"), Catch::Contains("`x +` at column 4: unexpected end"));
+  CHECK_THROWS_WITH(Formula("foo(x)"), Catch::Contains("unknown name `foo`"));
+  CHECK_THROWS_WITH(Formula("max(x)"), Catch::Contains("max takes 2 arguments"));
+  CHECK_THROWS_WITH(Formula("x > 0"), Catch::Contains("a condition where a number is needed"));
+  CHECK_THROWS_AS(Formula("x ? 1 : 0"), InternalError);
+}
+
+TEST_CASE("jit: random elementwise chains equal the interpreter", "[jit][exec]") {
+  std::mt19937 rng(77);
+  for (int round = 0; round < 10; ++round) {
+    const std::string source = random_chain(rng, 2 + round % 6);
+    INFO(source);
+    Graph net = compile_source(source);
+    for (bool training : {true, false}) {
+      PlanOptions o;
+      o.batch = 3;
+      o.training = training;
+      for (bool ref_fusion : {false, true}) {
+        Pair p("jit");
+        make_pair(p, net, o, ref_fusion);
+        check_same(p, 300 + round);
+      }
+    }
+  }
+}
+
+TEST_CASE("jit: a region larger than a thread's share runs in parallel chunks", "[jit][exec]") {
+  // 48 x 40 x 40 x batch 2 = 153,600 elements: every thread's chunk, and a scalar tail.
+  Graph net = compile_source(R"(network big(x: tensor[3, 40, 40]) {
+  let s = conv(x, 48, kernel=1);
+  let h = sigmoid(relu(conv(x, 48, kernel=1)) * 0.5 + s);
+  h = silu(h) * s;
+  return linear(global_avg_pool(h), 3);
+}
+)");
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  Pair p("jit");
+  make_pair(p, net, o);
+  CHECK(fused_steps(p.fused->plan()) >= 2);
+  check_same(p, 5);
+  // Step by step (as profiling runs it) the regions' entries give the same.
+  p.fused->set_step_timing(true);
+  check_same(p, 6);
+}
+
+TEST_CASE("jit: the DARTS supernet in full mode equals the interpreter", "[jit][exec]") {
+  Graph net = darts_supernet();
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  o.arch_grads = true;
+  Pair p("jit");
+  make_pair(p, net, o);
+  p.fused->use_full_choices();
+  p.plain->use_full_choices();
+  CHECK(fused_steps(p.fused->plan()) >= 4);
+  check_same(p, 9);
+  // The weight step alone and the alpha step alone skip the same gradients.
+  p.fused->set_gradients(true, false);
+  p.plain->set_gradients(true, false);
+  check_same(p, 10);
+  p.fused->set_gradients(false, true);
+  p.plain->set_gradients(false, true);
+  check_same(p, 11);
+}
+
+TEST_CASE("jit: sampled paths under live masks equal the interpreter", "[jit][exec]") {
+  Graph net = darts_supernet();
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  CompiledPlan compiled = compile_plan_keeping_graph(net, o);
+  Pair p("jit");
+  make_pair(p, net, o, /*ref_fusion=*/true);  // the same steps, to count them
+  std::mt19937 rng(5);
+  for (int round = 0; round < 6; ++round) {
+    Selection sel;
+    for (const ArchGroup& a : compiled.exec.arch) {
+      std::vector<int> all(a.candidates.size());
+      for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+      if (round > 0) std::shuffle(all.begin(), all.end(), rng);
+      sel.chosen.push_back({all.begin(), all.begin() + a.k});
+    }
+    for (Executor* ex : {p.fused.get(), p.plain.get()}) {
+      ex->use_selection(sel.chosen);
+      ex->set_live_mask(live_mask(compiled.exec, sel));
+    }
+    INFO("round " << round);
+    check_same(p, 40 + round);
+    CHECK(p.fused->steps_run() == p.plain->steps_run());
+  }
+  // Forward only (PNAS' reward runs) stops after the loss, as the interpreter does.
+  p.fused->set_forward_only(true);
+  p.plain->set_forward_only(true);
+  Outcome f = run_once(*p.fused, p.store, 60);
+  Outcome u = run_once(*p.plain, p.ref_store, 60);
+  CHECK(f.loss == Approx(u.loss).epsilon(1e-5));
+  CHECK(p.fused->steps_run() == p.plain->steps_run());
+}
+
+TEST_CASE("jit: the object cache: a miss, a hit, and a corrupt entry rebuilt", "[jit][cache]") {
+  Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
+  return linear(flatten(relu(conv(x, 3, kernel=1)) * 2.0), 3);
+}
+)");
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  const ExecPlan plan = compile_plan(net, o);
+  TempDir dir;
+  JitCompileReport first = compile_plan_module(plan, dir.path.string());
+  CHECK_FALSE(first.from_cache);
+  CHECK(first.functions >= 2);  // the plan function and at least one region
+  const std::string entry = dir / (first.cache_key + ".o");
+  REQUIRE(std::filesystem::exists(entry));
+
+  JitCompileReport second = compile_plan_module(plan, dir.path.string());
+  CHECK(second.from_cache);
+  CHECK(second.cache_key == first.cache_key);
+  CHECK(second.corrupt == 0);
+
+  // A flipped byte in the object: the entry does not verify, is deleted and rebuilt.
+  std::string bytes = read_bytes(entry);
+  bytes[bytes.size() - 10] ^= 0x5a;
+  write_bytes(entry, bytes);
+  JitCompileReport third = compile_plan_module(plan, dir.path.string());
+  CHECK_FALSE(third.from_cache);
+  CHECK(third.corrupt == 1);
+  // A truncated one too.
+  bytes = read_bytes(entry);
+  write_bytes(entry, bytes.substr(0, 12));
+  JitCompileReport fourth = compile_plan_module(plan, dir.path.string());
+  CHECK_FALSE(fourth.from_cache);
+  CHECK(fourth.corrupt == 1);
+  CHECK(compile_plan_module(plan, dir.path.string()).from_cache);  // rewritten whole
+
+  // Another plan is another entry.
+  o.batch = 3;
+  CHECK(compile_plan_module(compile_plan(net, o), dir.path.string()).cache_key != first.cache_key);
+}
+
+TEST_CASE("jit: the module's text and assembly", "[jit]") {
+  Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
+  return linear(flatten(relu(conv(x, 2, kernel=1)) + x), 3);
+}
+)");
+  PlanOptions o;
+  o.batch = 1;
+  const ExecPlan plan = compile_plan(net, o);
+  const std::string ir = plan_llvm_ir(plan, false);
+  CHECK(ir.find("define i32 @nasc_plan(i8** %0)") != std::string::npos);
+  CHECK(ir.find("@nasc_jit_run_step") != std::string::npos);
+  CHECK(ir.find("@nasc_jit_parallel_for") != std::string::npos);
+  const bool vector_loop =
+      ir.find("<8 x float>") != std::string::npos || ir.find("<16 x float>") != std::string::npos;
+  CHECK(vector_loop);
+  const std::string asm_text = plan_assembly(plan);
+  CHECK(asm_text.find("nasc_plan:") != std::string::npos);
+}
