@@ -429,7 +429,7 @@ TEST_CASE("train config: to_json writes every key and parses back to the same co
   for (const char* k : {"name", "dir", "batch_size", "mini_batch", "eval_batch_size",
                         "train_portion", "limit_train", "limit_test", "augment"})
     CHECK(j["data"].contains(k));
-  CHECK(j["data"]["augment"].size() == 4);
+  CHECK(j["data"]["augment"].size() == 5);
   CHECK_FALSE(j["data"].contains("synthetic_samples"));
   CHECK(parse_train_config(json::parse(j.dump()), "") == d);
 
@@ -553,7 +553,7 @@ TEST_CASE("train config: unknown keys are errors with a did-you-mean", "[train]"
                        "optimizer.schedule.eta_mn: unknown key (did you mean eta_min?)");
   REQUIRE_CONFIG_ERROR(R"({"xyzzy": 1})",
                        "xyzzy: unknown key (expected one of: epochs, seed, threads, data, "
-                       "optimizer, network, log_every, checkpoint_every)");
+                       "optimizer, network, log_every, checkpoint_every, label_smoothing)");
   // A key of another optimizer is the optimizer parser's error.
   REQUIRE_ERROR(parse(R"({"optimizer": {"betas": [0.9, 0.99]}})"), ConfigError,
                 StartsWith("cfg.json: optimizer.betas: unknown key for optimizer 'sgd'"));

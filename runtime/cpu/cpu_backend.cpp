@@ -516,7 +516,7 @@ class CpuPlan : public PreparedPlan {
         const int64_t batch = st.valid_samples;
         if (st.logits_out) std::memcpy(st.logits_out, z, sizeof(float) * batch * classes);
         if (st.labels == nullptr) return true;
-        plain::CrossEntropyParams one{1, classes};
+        plain::CrossEntropyParams one{1, classes, st.label_smoothing};
         double loss_sum = 0;
         for (int64_t b = 0; b < batch; ++b) {
           loss[b] =
@@ -528,7 +528,7 @@ class CpuPlan : public PreparedPlan {
         return true;
       };
     return [shape = s.input_shapes[0], logits = s.inputs[0], out](RunState& st) {
-      plain::CrossEntropyParams p{shape[0], shape[1]};
+      plain::CrossEntropyParams p{shape[0], shape[1], st.label_smoothing};
       plain::softmax_cross_entropy(p, st.values[logits], st.labels, st.values[out]);
       return true;
     };

@@ -60,6 +60,8 @@ double dot(int64_t n, const float* a, const float* b) {
 void CrossEntropyParams::validate() const {
   require_positive("softmax_cross_entropy", "batch", batch);
   require_positive("softmax_cross_entropy", "classes", classes);
+  if (!(smoothing >= 0 && smoothing < 1))
+    fail("softmax_cross_entropy", fmt::format("smoothing must be in [0, 1), got {}", smoothing));
 }
 
 double softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
@@ -68,21 +70,27 @@ double softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
   check_labels("softmax_cross_entropy", p, labels);
   const int64_t c = p.classes;
   const double inv_batch = 1.0 / static_cast<double>(p.batch);
+  const double on_label = 1.0 - p.smoothing, uniform = p.smoothing / static_cast<double>(c);
   double total = 0;
   for (int64_t b = 0; b < p.batch; ++b) {
     const float* x = logits + b * c;
     const double m = row_max(x, c);
-    double sum = 0;
-    for (int64_t j = 0; j < c; ++j) sum += std::exp(static_cast<double>(x[j]) - m);
+    double sum = 0, row_sum = 0;
+    for (int64_t j = 0; j < c; ++j) {
+      sum += std::exp(static_cast<double>(x[j]) - m);
+      row_sum += x[j];
+    }
     const double lse = m + std::log(sum);
     const int32_t label = labels[b];
-    total += lse - static_cast<double>(x[label]);
+    total += lse - on_label * static_cast<double>(x[label]);
+    if (uniform != 0) total -= uniform * row_sum;
     if (dlogits) {
       // Element j reads x[j] before writing dx[j], so dlogits may alias logits.
       float* dx = dlogits + b * c;
       for (int64_t j = 0; j < c; ++j)
-        dx[j] = static_cast<float>(std::exp(static_cast<double>(x[j]) - lse) * inv_batch);
-      dx[label] = static_cast<float>(static_cast<double>(dx[label]) - inv_batch);
+        dx[j] =
+            static_cast<float>((std::exp(static_cast<double>(x[j]) - lse) - uniform) * inv_batch);
+      dx[label] = static_cast<float>(static_cast<double>(dx[label]) - on_label * inv_batch);
     }
   }
   return total * inv_batch;

@@ -22,14 +22,18 @@ namespace nas::plain {
 struct CrossEntropyParams {
   int64_t batch = 1;    // samples (rows of logits)
   int64_t classes = 1;  // logits per sample
+  // Label smoothing eps in [0, 1): the target is (1 - eps) * onehot(label) + eps / classes,
+  // as in PyTorch's CrossEntropyLoss(label_smoothing=eps). 0: the plain one-hot target.
+  double smoothing = 0;
 
   void validate() const;
 };
 
-// Mean over the batch of -log softmax(logits[b])[labels[b]], computed as
-// logsumexp(row) - row[label] with the row maximum subtracted (stable for any finite logits)
-// and accumulated in double. logits is [batch, classes], labels is [batch]. When dlogits is
-// not null it receives the gradient of the mean loss, (softmax(row) - onehot(label)) / batch;
+// Mean over the batch of the cross-entropy of softmax(logits[b]) against the (smoothed)
+// target q: -sum_j q[j] log softmax[j] = logsumexp(row) - (1 - eps) * row[label]
+// - eps / classes * sum(row), with the row maximum subtracted (stable for any finite
+// logits) and accumulated in double. logits is [batch, classes], labels is [batch]. When
+// dlogits is not null it receives the gradient of the mean loss, (softmax(row) - q) / batch;
 // it may be the logits buffer itself (in place). Every label is checked before anything is
 // written: one outside [0, classes) throws InternalError naming the sample index and
 // the label.

@@ -3,9 +3,34 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace nas {
+namespace {
+
+// A double uniform in [0, 1) from 53 random bits (the share and ratio draws of erasing need
+// finer steps than uniform_float's 2^-24 to follow torchvision's continuous draws).
+double unit_double(Rng& rng) {
+  return static_cast<double>(rng.next_u64() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double uniform_between(Rng& rng, double lo, double hi) {
+  return lo + (hi - lo) * unit_double(rng);
+}
+
+}  // namespace
+
+std::string RandomErasing::check() const {
+  if (!(p >= 0 && p <= 1)) return fmt::format("random erasing probability {} is not in [0, 1]", p);
+  if (!(scale_min > 0 && scale_min <= scale_max && scale_max <= 1))
+    return fmt::format("random erasing scale [{}, {}] is not 0 < min <= max <= 1", scale_min,
+                       scale_max);
+  if (!(ratio_min > 0 && ratio_min <= ratio_max && std::isfinite(ratio_max)))
+    return fmt::format("random erasing ratio [{}, {}] is not 0 < min <= max", ratio_min, ratio_max);
+  if (!std::isfinite(value)) return fmt::format("random erasing value {} is not finite", value);
+  return {};
+}
 
 std::string Augment::check(int channels) const {
   if (mean.size() != std.size())
@@ -18,7 +43,7 @@ std::string Augment::check(int channels) const {
     if (!(s > 0.0f)) return fmt::format("normalization standard deviation {} is not positive", s);
   if (crop_padding < 0) return fmt::format("crop padding {} is negative", crop_padding);
   if (cutout < 0) return fmt::format("cutout length {} is negative", cutout);
-  return {};
+  return erasing.check();
 }
 
 void normalize(float* x, int c, int h, int w, const float* mean, const float* std) {
@@ -65,6 +90,34 @@ void cutout(float* x, int c, int h, int w, int cy, int cx, int len) {
     }
 }
 
+ErasingBox draw_erasing_box(const RandomErasing& e, int h, int w, Rng& rng) {
+  const double area = static_cast<double>(h) * w;
+  const double log_lo = std::log(e.ratio_min), log_hi = std::log(e.ratio_max);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * uniform_between(rng, e.scale_min, e.scale_max);
+    const double ratio = std::exp(uniform_between(rng, log_lo, log_hi));
+    // nearbyint rounds half to even in the default rounding mode, as Python's round.
+    const int rows = static_cast<int>(std::nearbyint(std::sqrt(target * ratio)));
+    const int cols = static_cast<int>(std::nearbyint(std::sqrt(target / ratio)));
+    if (!(rows < h && cols < w)) continue;
+    ErasingBox box;
+    box.h = rows;
+    box.w = cols;
+    box.y = static_cast<int>(rng.uniform_int(0, h - rows));
+    box.x = static_cast<int>(rng.uniform_int(0, w - cols));
+    return box;
+  }
+  return {};
+}
+
+void erase(float* x, int c, int h, int w, const ErasingBox& box, float value) {
+  for (int ch = 0; ch < c; ++ch)
+    for (int y = box.y; y < box.y + box.h; ++y) {
+      float* row = x + (static_cast<size_t>(ch) * h + y) * w;
+      std::fill(row + box.x, row + box.x + box.w, value);
+    }
+}
+
 void apply_augment(const Augment& aug, float* x, int c, int h, int w, Rng& rng, float* scratch,
                    bool train) {
   if (train && aug.crop_padding > 0) {
@@ -82,6 +135,8 @@ void apply_augment(const Augment& aug, float* x, int c, int h, int w, Rng& rng, 
     int cx = static_cast<int>(rng.uniform(static_cast<uint64_t>(w)));
     cutout(x, c, h, w, cy, cx, aug.cutout);
   }
+  if (train && aug.erasing.p > 0 && unit_double(rng) < aug.erasing.p)
+    erase(x, c, h, w, draw_erasing_box(aug.erasing, h, w, rng), aug.erasing.value);
 }
 
 }  // namespace nas

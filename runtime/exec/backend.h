@@ -84,7 +84,9 @@ struct RunState {
   // [loss sum over the valid samples, top-1 hits]: the loss step adds into them; the
   // executor zeroes them before a run and downloads them once after it.
   double* metrics = nullptr;
-  uint64_t dropout_seed = 0;    // per run; each dropout step derives its mask from it
+  uint64_t dropout_seed = 0;  // per run; each dropout step derives its mask from it
+  // Label smoothing eps of the loss steps (forward and gradient), in [0, 1); 0: one-hot.
+  double label_smoothing = 0;
   float* logits_out = nullptr;  // when set, the loss step copies the logits here
 };
 

@@ -85,6 +85,12 @@ class Executor {
 
   // Seeds the dropout masks of the next run (the trainer passes a per-step value).
   void set_dropout_seed(uint64_t seed) { state_.dropout_seed = seed; }
+  // The loss's label smoothing eps in [0, 1) for the runs that follow (0: one-hot targets;
+  // nasc train smooths its training runs only, as the config's label_smoothing says).
+  void set_label_smoothing(double eps) {
+    NAS_CHECK(eps >= 0 && eps < 1, "label smoothing must be in [0, 1)");
+    state_.label_smoothing = eps;
+  }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
   // Makes two executors that never run at the same time (DARTS' alpha and weight steps)
   // use one arena, sized for the larger plan: nothing in an arena outlives a run.

@@ -159,6 +159,8 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
   j.update(train_config_to_json(c.base));
   j["train"] = j["optimizer"];
   j.erase("optimizer");
+  // The evaluation recipe's keys are nasc train's alone: a search does not read them.
+  j.erase("label_smoothing");
   j["valid"] = optimizer_config_to_json(c.valid);
   j["warmup"] = optimizer_config_to_json(c.warmup);
   j["warmup_epochs"] = c.warmup_epochs;

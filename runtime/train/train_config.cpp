@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include "runtime/data/dataset.h"
 #include "runtime/exec/exec_plan.h"
@@ -67,8 +68,9 @@ json to_plain(const ordered_json& j) {
   return json::parse(j.dump());
 }
 
-const std::vector<std::string> kTopKeys = {"epochs",    "seed",    "threads",   "data",
-                                           "optimizer", "network", "log_every", "checkpoint_every"};
+const std::vector<std::string> kTopKeys = {
+    "epochs",  "seed",      "threads",          "data",           "optimizer",
+    "network", "log_every", "checkpoint_every", "label_smoothing"};
 const std::vector<std::string> kDataKeys = {"name",
                                             "dir",
                                             "batch_size",
@@ -81,7 +83,8 @@ const std::vector<std::string> kDataKeys = {"name",
                                             "synthetic_samples",
                                             "synthetic_classes",
                                             "synthetic_shape"};
-const std::vector<std::string> kAugmentKeys = {"crop_padding", "hflip", "cutout", "normalize"};
+const std::vector<std::string> kAugmentKeys = {"crop_padding", "hflip", "cutout", "normalize",
+                                               "random_erasing"};
 
 constexpr double kMaxSyntheticBytes = 2147483648.0;
 
@@ -89,6 +92,55 @@ double synthetic_bytes(const DataConfig& d) {
   double bytes = static_cast<double>(d.synthetic_samples);
   for (int64_t s : d.synthetic_shape) bytes *= static_cast<double>(s);
   return bytes;
+}
+
+// A probability-like number in [0, 1): 1 would smooth every target to uniform (or drop
+// every path), which no recipe means.
+double get_below_one(const ConfigSection& section, const char* key, double def) {
+  const double v = section.get_number(key, def, 0);
+  if (!(v < 1)) section.fail(key, "must be in [0, 1), got " + config_number_text(v));
+  return v;
+}
+
+// A [min, max] pair of finite numbers at `key`, both in [lo, hi] with min <= max; `rule`
+// states that in the message.
+std::pair<double, double> get_range(const ConfigSection& section, const char* key,
+                                    std::pair<double, double> def, double lo, double hi,
+                                    const char* rule) {
+  const json* v = section.find(key);
+  if (v == nullptr) return def;
+  if (!v->is_array() || v->size() != 2)
+    section.fail(key,
+                 "expected [min, max], got " +
+                     (v->is_array() ? "an array of " + std::to_string(v->size()) : json_kind(*v)));
+  double ends[2];
+  for (size_t k = 0; k < 2; ++k) {
+    const json& e = (*v)[k];
+    if (!e.is_number())
+      throw ConfigError(section.file(), section.key_path(key) + "[" + std::to_string(k) + "]",
+                        "expected a number, got " + json_kind(e));
+    ends[k] = e.get<double>();
+  }
+  // lo itself is excluded: a share or ratio of 0 has no rectangle.
+  if (!(ends[0] > lo && ends[0] <= ends[1] && ends[1] <= hi))
+    section.fail(key, std::string("must satisfy ") + rule + ", got [" +
+                          config_number_text(ends[0]) + ", " + config_number_text(ends[1]) + "]");
+  return {ends[0], ends[1]};
+}
+
+// data.augment.random_erasing: present, erasing is on with torchvision's p = 0.5 unless
+// "p" says otherwise (0 turns it off again).
+RandomErasing parse_erasing(const ConfigSection& erasing) {
+  erasing.check_keys({"p", "scale", "ratio", "value"});
+  RandomErasing e;
+  e.p = erasing.get_number("p", 0.5, 0, 1);
+  std::tie(e.scale_min, e.scale_max) =
+      get_range(erasing, "scale", {e.scale_min, e.scale_max}, 0, 1, "0 < min <= max <= 1");
+  std::tie(e.ratio_min, e.ratio_max) =
+      get_range(erasing, "ratio", {e.ratio_min, e.ratio_max}, 0, std::numeric_limits<double>::max(),
+                "0 < min <= max");
+  e.value = static_cast<float>(erasing.get_number("value", e.value, -1e30, 1e30));
+  return e;
 }
 
 // The sections of a train config are read through ConfigSection
@@ -148,6 +200,8 @@ DataConfig parse_data(const ConfigSection& data, const DataConfig& def) {
     d.augment.hflip = augment.get_bool("hflip", def.augment.hflip);
     d.augment.cutout = static_cast<int>(augment.get_int("cutout", def.augment.cutout, 0, 4096));
     d.normalize = augment.get_bool("normalize", def.normalize);
+    if (augment.has("random_erasing"))
+      d.augment.erasing = parse_erasing(augment.section("random_erasing"));
   }
 
   if (synthetic) {
@@ -315,8 +369,9 @@ bool operator==(const DataConfig& a, const DataConfig& b) {
          a.limit_test == b.limit_test && a.augment.mean == b.augment.mean &&
          a.augment.std == b.augment.std && a.augment.crop_padding == b.augment.crop_padding &&
          a.augment.hflip == b.augment.hflip && a.augment.cutout == b.augment.cutout &&
-         a.normalize == b.normalize && a.synthetic_samples == b.synthetic_samples &&
-         a.synthetic_classes == b.synthetic_classes && a.synthetic_shape == b.synthetic_shape;
+         a.augment.erasing == b.augment.erasing && a.normalize == b.normalize &&
+         a.synthetic_samples == b.synthetic_samples && a.synthetic_classes == b.synthetic_classes &&
+         a.synthetic_shape == b.synthetic_shape;
 }
 
 bool operator==(const TrainConfig& a, const TrainConfig& b) {
@@ -325,7 +380,7 @@ bool operator==(const TrainConfig& a, const TrainConfig& b) {
   return a.epochs == b.epochs && a.seed == b.seed && a.threads == b.threads && a.data == b.data &&
          optimizer_config_to_json(a.optimizer) == optimizer_config_to_json(b.optimizer) &&
          a.network == b.network && a.log_every == b.log_every &&
-         a.checkpoint_every == b.checkpoint_every;
+         a.checkpoint_every == b.checkpoint_every && a.label_smoothing == b.label_smoothing;
 }
 
 TrainConfig default_train_config() {
@@ -362,6 +417,7 @@ TrainConfig parse_train_config(const json& j, const std::string& path_for_messag
   c.threads = static_cast<int>(top.get_int("threads", c.threads, 0, 65536));
   c.log_every = top.get_int("log_every", c.log_every, 1);
   c.checkpoint_every = top.get_int("checkpoint_every", c.checkpoint_every, 1);
+  c.label_smoothing = get_below_one(top, "label_smoothing", c.label_smoothing);
   if (top.has("data")) c.data = parse_data(top.section("data"), c.data);
   if (top.has("optimizer")) c.optimizer = parse_optimizer(top.section("optimizer"), c.optimizer);
   if (top.has("network")) c.network = parse_network(top.section("network"));
@@ -425,6 +481,11 @@ ordered_json train_config_to_json(const TrainConfig& c) {
                    {"hflip", d.augment.hflip},
                    {"cutout", d.augment.cutout},
                    {"normalize", d.normalize}};
+  const RandomErasing& e = d.augment.erasing;
+  dj["augment"]["random_erasing"] = {{"p", e.p},
+                                     {"scale", {e.scale_min, e.scale_max}},
+                                     {"ratio", {e.ratio_min, e.ratio_max}},
+                                     {"value", e.value}};
   if (d.name == "synthetic") {
     // Unset ones stay unset: they mean "the network's", whatever network comes next.
     dj["synthetic_samples"] = d.synthetic_samples;
@@ -439,6 +500,7 @@ ordered_json train_config_to_json(const TrainConfig& c) {
   j["network"] = std::move(nj);
   j["log_every"] = c.log_every;
   j["checkpoint_every"] = c.checkpoint_every;
+  j["label_smoothing"] = c.label_smoothing;
   return j;
 }
 

@@ -61,6 +61,9 @@ struct TrainConfig {
   // floats always with a '.' (2.0, 1.0e-05), strings quoted, true/false, lists [1, 2].
   // Sorted by name (JSON objects are unordered).
   std::vector<std::pair<std::string, std::string>> network;
+  // The evaluation recipe (docs/train.md). Label smoothing eps of the training loss, in
+  // [0, 1): targets (1 - eps) * onehot + eps / classes (the test loss stays unsmoothed).
+  double label_smoothing = 0;
   int64_t log_every = 50;        // steps between plain progress lines (stdout not a terminal)
   int64_t checkpoint_every = 1;  // epochs between checkpoints (the last epoch always saves)
   // Where the config came from (parse_train_config's path_for_messages), for errors found

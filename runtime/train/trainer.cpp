@@ -351,6 +351,7 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
 
   ParamStore store(make_backend(setup.backend));
   Executor trainer(std::move(setup.train_plan), store, cfg.seed);
+  trainer.set_label_smoothing(cfg.label_smoothing);
   Executor evaluator(std::move(setup.eval_plan), store, cfg.seed);
   std::unique_ptr<Optimizer> opt =
       make_optimizer(cfg.optimizer, store.backend(), store.weight_slots());
