@@ -10,6 +10,7 @@
 #include "compiler/dot/graph_dot.h"
 #include "compiler/estimate/estimator.h"
 #include "compiler/estimate/expected_cost_terms.h"
+#include "compiler/estimate/param_free.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
 #include "compiler/passes/live_mask.h"
@@ -85,6 +86,16 @@ SearchConfig search_config(const RunRequest& r) {
                           "(or with -a " + cfg.algorithm + ")");
   if (!r.algorithm.empty()) cfg.algorithm = r.algorithm;
   if (!r.lut.empty()) cfg.regularizer.lut = r.lut;
+  if (cfg.warmup_fraction >= 0)  // after --epochs
+    cfg.warmup_epochs = warmup_epochs_from_fraction(cfg.warmup_fraction, cfg.base.epochs);
+  const bool darts = cfg.algorithm == "darts" || cfg.algorithm == "darts2";
+  for (const auto& [key, value] : {std::pair{"max_param_free", cfg.darts.max_param_free},
+                                   std::pair{"stop_at_param_free", cfg.darts.stop_at_param_free}})
+    if (value >= 0 && !darts)
+      throw ConfigError(config_source(r), std::string("darts.") + key,
+                        "applies to darts and darts2, whose genotypes come from alpha; this "
+                        "is a `" +
+                            cfg.algorithm + "` search");
   if (cfg.warmup_epochs >= cfg.base.epochs && cfg.algorithm != "random")
     throw ConfigError(config_source(r), "warmup_epochs",
                       "must be fewer than epochs (" + std::to_string(cfg.base.epochs) +
@@ -137,10 +148,12 @@ CompileOptions compile_options(const RunRequest& r,
 
 // The hooks through which the runtime's searchers reach the compiler: genotypes from
 // probabilities, descriptions and costs of selections, live masks over the execution
-// graph the plans run, arch.svg at the end. `supernet` must outlive the search.
+// graph the plans run, arch.svg at the end. `supernet` must outlive the search. Derived
+// genotypes count their parameter-free operations per cell, and a `max_param_free` >= 0
+// caps them (P-DARTS).
 SearchHooks search_hooks(const Graph& supernet, std::shared_ptr<Graph> exec,
                          std::shared_ptr<NodeCosts> exec_costs,
-                         std::shared_ptr<SpaceLatencyTable> latency) {
+                         std::shared_ptr<SpaceLatencyTable> latency, int64_t max_param_free) {
   auto masker = std::make_shared<LiveMasker>(*exec);
   auto describe = [&supernet, latency](const Selection& sel) {
     GenotypeInfo info;
@@ -161,8 +174,15 @@ SearchHooks search_hooks(const Graph& supernet, std::shared_ptr<Graph> exec,
     return info;
   };
   SearchHooks hooks;
-  hooks.derive = [&supernet, describe](const std::vector<std::vector<double>>& probs) {
-    return describe(derive_genotype(supernet, probs));
+  auto cells = std::make_shared<ParamFreeCells>(param_free_cells(supernet));
+  hooks.derive = [&supernet, describe, cells,
+                  max_param_free](const std::vector<std::vector<double>>& probs) {
+    const CappedGenotype found = derive_capped_genotype(supernet, *cells, probs, max_param_free);
+    GenotypeInfo info = describe(found.selection);
+    for (size_t c = 0; c < cells->names.size(); ++c)
+      info.param_free[cells->names[c]] = found.param_free[c];
+    for (int g : found.replaced) info.param_free_replaced.push_back(supernet.arch[g].key);
+    return info;
   };
   hooks.describe = [describe](const ChoiceSelection& path) { return describe(Selection{path}); };
   hooks.live_mask = [exec, masker](const ChoiceSelection& path) {
@@ -319,7 +339,7 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
                   {"command",
                    "nasc search " + r.file + " -a " + algorithm + config_flag + " -o " + r.output}};
     auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
-    setup.hooks = search_hooks(supernet, exec, exec_costs, latency);
+    setup.hooks = search_hooks(supernet, exec, exec_costs, latency, cfg->darts.max_param_free);
     if (latency && algorithm == "evolution") {
       // Judging the estimate: the found network timed whole, the median of the table's
       // repetitions at its batch, on the search's backend.

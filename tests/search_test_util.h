@@ -7,6 +7,7 @@
 #include <string>
 
 #include "compiler/analysis/space_stats.h"
+#include "compiler/estimate/param_free.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
 #include "compiler/passes/live_mask.h"
@@ -28,7 +29,8 @@ inline ArchSpec spec(const std::string& key, int n, int k = 1) {
 // A search setup for `g` and `algorithm`: the plans the algorithm needs (an alpha plan for
 // darts and darts2, an evaluation plan for random and evolution), and hooks that describe
 // a path (names, arch file, params and MACs over `exec`, the execution graph), derive a
-// genotype, and give a path's live mask and cost.
+// genotype (counting its parameter-free operations per cell and capping them at
+// darts.max_param_free, as the CLI's do), and give a path's live mask and cost.
 inline SearchSetup make_search_setup(const Graph& g, const std::string& algorithm,
                                      const SearchConfig& cfg, std::shared_ptr<Graph> exec) {
   SearchSetup setup;
@@ -64,8 +66,15 @@ inline SearchSetup make_search_setup(const Graph& g, const std::string& algorith
     info.macs = c.macs;
     return info;
   };
-  setup.hooks.derive = [&g, describe](const std::vector<std::vector<double>>& probs) {
-    return describe(derive_genotype(g, probs));
+  auto cells = std::make_shared<ParamFreeCells>(param_free_cells(g));
+  setup.hooks.derive = [&g, describe, cells, cap = cfg.darts.max_param_free](
+                           const std::vector<std::vector<double>>& probs) {
+    const CappedGenotype found = derive_capped_genotype(g, *cells, probs, cap);
+    GenotypeInfo info = describe(found.selection);
+    for (size_t c = 0; c < cells->names.size(); ++c)
+      info.param_free[cells->names[c]] = found.param_free[c];
+    for (int gi : found.replaced) info.param_free_replaced.push_back(g.arch[gi].key);
+    return info;
   };
   setup.hooks.describe = [describe](const ChoiceSelection& p) { return describe(Selection{p}); };
   setup.hooks.live_mask = [exec](const ChoiceSelection& p) {

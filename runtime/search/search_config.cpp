@@ -1,5 +1,7 @@
 #include "runtime/search/search_config.h"
 
+#include <cmath>
+
 #include "support/config_section.h"
 #include "support/json_file.h"
 
@@ -56,6 +58,7 @@ json default_json() {
   j["warmup"] = {
       {"name", "sgd"}, {"lr", 0.025}, {"momentum", 0.9}, {"weight_decay", 3e-4}, {"grad_clip", 5}};
   j["warmup_epochs"] = 0;
+  j["darts"] = {{"max_param_free", -1}, {"stop_at_param_free", -1}};
   j["pnas"] = {
       {"samples", 4}, {"baseline_decay", 0.99}, {"path", "sample"}, {"reward", "accuracy"}};
   j["random"] = {{"samples", 8}};
@@ -66,9 +69,9 @@ json default_json() {
 }
 
 // The sections only a search config has; the rest goes to the train-config parser.
-const std::vector<std::string> kSearchSections = {"algorithm", "train",         "valid",
-                                                  "warmup",    "warmup_epochs", "pnas",
-                                                  "random",    "evolution",     "regularizer"};
+const std::vector<std::string> kSearchSections = {
+    "algorithm", "train", "valid",  "warmup",    "warmup_epochs", "warmup_fraction",
+    "darts",     "pnas",  "random", "evolution", "regularizer"};
 const std::vector<std::string> kTrainTopKeys = {"epochs",  "seed",      "threads",         "data",
                                                 "network", "log_every", "checkpoint_every"};
 
@@ -94,8 +97,8 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   json j = default_json();
   for (const auto& [key, value] : user.items()) {
     // data and the algorithm sections merge key by key; optimizers are replaced whole.
-    if ((key == "data" || key == "pnas" || key == "random" || key == "evolution" ||
-         key == "regularizer") &&
+    if ((key == "data" || key == "darts" || key == "pnas" || key == "random" ||
+         key == "evolution" || key == "regularizer") &&
         value.is_object()) {
       for (const auto& [k, v] : value.items()) j[key][k] = v;
       continue;
@@ -111,6 +114,25 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   c.warmup = parse_optimizer_config(j["warmup"], "warmup", path);
   const ConfigSection top(j, path, "");
   c.warmup_epochs = top.get_int("warmup_epochs", 0, 0);
+  if (user.contains("warmup_fraction")) {
+    // Checked on the user's keys: the defaults hold a warmup_epochs of their own.
+    if (user.contains("warmup_epochs"))
+      top.fail("warmup_fraction",
+               "give either warmup_epochs or warmup_fraction, not both (warmup_epochs is " +
+                   user["warmup_epochs"].dump() + ")");
+    c.warmup_fraction = top.get_number("warmup_fraction", 0, 0, 1);
+    if (c.warmup_fraction >= 1)
+      top.fail("warmup_fraction", "must be below 1: the search needs epochs after the warm-up");
+    c.warmup_epochs = warmup_epochs_from_fraction(c.warmup_fraction, c.base.epochs);
+  }
+  const ConfigSection darts(j["darts"], path, "darts");
+  darts.check_keys({"max_param_free", "stop_at_param_free"});
+  c.darts.max_param_free = darts.get_int("max_param_free", c.darts.max_param_free, -1);
+  c.darts.stop_at_param_free = darts.get_int("stop_at_param_free", c.darts.stop_at_param_free, -1);
+  if (c.darts.stop_at_param_free == 0)
+    darts.fail("stop_at_param_free",
+               "0 would stop after the first search epoch whatever its genotype; give N >= 1, "
+               "or -1 for no early stop");
   c.algorithm =
       top.get_one_of("algorithm", "darts", {"darts", "darts2", "pnas", "random", "evolution"});
   const ConfigSection pnas(j["pnas"], path, "pnas");
@@ -145,6 +167,10 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   return c;
 }
 
+int64_t warmup_epochs_from_fraction(double fraction, int64_t epochs) {
+  return static_cast<int64_t>(std::floor(fraction * static_cast<double>(epochs)));
+}
+
 SearchConfig default_search_config() {
   return parse_search_config(json::object(), "");
 }
@@ -163,7 +189,12 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
   j.erase("label_smoothing");
   j["valid"] = optimizer_config_to_json(c.valid);
   j["warmup"] = optimizer_config_to_json(c.warmup);
-  j["warmup_epochs"] = c.warmup_epochs;
+  if (c.warmup_fraction >= 0)  // the two are exclusive; the fraction follows --epochs
+    j["warmup_fraction"] = c.warmup_fraction;
+  else
+    j["warmup_epochs"] = c.warmup_epochs;
+  j["darts"] = {{"max_param_free", c.darts.max_param_free},
+                {"stop_at_param_free", c.darts.stop_at_param_free}};
   j["pnas"] = {{"samples", c.pnas.samples},
                {"baseline_decay", c.pnas.baseline_decay},
                {"path", c.pnas.path},

@@ -6,7 +6,9 @@
 //   "valid":  the architecture parameters (default Adam lr 3e-4, betas (0.5, 0.999),
 //             weight decay 1e-3),
 //   "warmup": the weights during the warm-up epochs (default: as "train", constant rate),
-// and "warmup_epochs" (default 0). A section that is given replaces its default whole.
+// and "warmup_epochs" (default 0), or instead "warmup_fraction" in [0, 1): the warm-up
+// epochs are floor(fraction * epochs), so they follow --epochs. A section that is given
+// replaces its default whole.
 // "algorithm" names the search (default "darts"; `-a` overrides it, and a resumed run
 // reads it from its config.json). Per algorithm (docs/search.md):
 //   "pnas":   {"samples": architectures sampled per alpha step (4), "baseline_decay":
@@ -14,6 +16,12 @@
 //             pick their path, "sample" or "fair" (FairNAS), "reward": "accuracy" or
 //             "loss" (the negative validation loss)}; keys given are merged into it;
 //   "random": {"samples": architectures to try (8)}: each is trained `epochs` epochs;
+//   "darts":  against the collapse into parameter-free operations (darts, darts2;
+//             docs/search.md#robust-darts): {"max_param_free": at most this many
+//             parameter-free operations per cell in the genotype, the weakest beyond it
+//             replaced by their edge's best operation with parameters (P-DARTS; -1: off),
+//             "stop_at_param_free": the search stops after the first epoch whose genotype
+//             has this many in a cell (DARTS+; -1: off)};
 //   "evolution": SPOS (docs/search.md#evolution): the supernet's weight steps take
 //             single paths, "path" "uniform" or "fair"; then an evolutionary search
 //             scores candidates after batch-norm recalibration on "bn_batches" training
@@ -63,6 +71,11 @@ struct EvolutionConfig {
   int64_t seed = -1;             // the evolution's random stream (-1: the run's seed)
 };
 
+struct DartsConfig {
+  int64_t max_param_free = -1;      // per cell; -1: no cap
+  int64_t stop_at_param_free = -1;  // per cell; -1: no early stop
+};
+
 struct RegularizerConfig {
   std::string estimator = "none";  // "none", "params", "macs", "latency" (ms)
   double bound = 0;                // the budget, in the estimator's unit
@@ -76,12 +89,17 @@ struct SearchConfig {
   TrainConfig base;                 // base.optimizer is the "train" optimizer
   OptimizerConfig valid;            // architecture parameters
   OptimizerConfig warmup;           // weights during warm-up
-  int64_t warmup_epochs = 0;
+  int64_t warmup_epochs = 0;        // from warmup_fraction when that is given
+  double warmup_fraction = -1;      // -1: not given (warmup_epochs counts)
+  DartsConfig darts;
   PnasConfig pnas;
   RandomConfig random;
   EvolutionConfig evolution;
   RegularizerConfig regularizer;
 };
+
+// The warm-up epochs a warm-up fraction gives: floor(fraction * epochs), fewer than epochs.
+int64_t warmup_epochs_from_fraction(double fraction, int64_t epochs);
 
 SearchConfig default_search_config();
 // Throws ConfigError "<path>: <key path>: <what>".

@@ -270,11 +270,14 @@ class SearchEpochs final : public EpochTask {
   }
 
   void fill_checkpoint(Checkpoint& ck) override;
+  bool finished() const override { return !summary.early_stop.empty(); }
 
   SearchSummary summary;
 
  private:
   std::string epoch_line(int64_t epoch) const;
+  // Why the search stops after this epoch (darts.stop_at_param_free), or "".
+  std::string early_stop_reason(bool warming) const;
 
   const SearchConfig& cfg_;
   const TrainConfig& base_;
@@ -322,6 +325,21 @@ void SearchEpochs::restore(const Checkpoint& ck, const std::string& what) {
   opts_.arch->load_state(ablob, what);
   algo_.load_state(ck.extra.value("state", nlohmann::json::object()));
   global_step_ = ck.global_step;
+  summary.early_stop = ck.extra.value("early_stop", std::string());
+  // The result as it stands, for a resume that has no epoch left to run.
+  summary.probs = arch_probabilities(store_);
+  if (algo_.derives_architecture()) summary.genotype = algo_.genotype(summary.probs);
+}
+
+std::string SearchEpochs::early_stop_reason(bool warming) const {
+  const int64_t limit = cfg_.darts.stop_at_param_free;
+  if (warming || limit < 1) return {};
+  for (const auto& [cell, count] : summary.genotype.param_free)
+    if (count >= limit)
+      return fmt::format(
+          "the genotype has {} parameter-free operations in {} (darts.stop_at_param_free = {})",
+          count, cell.empty() ? std::string("its cell") : "cell `" + cell + "`", limit);
+  return {};
 }
 
 void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
@@ -418,6 +436,12 @@ EpochEnd SearchEpochs::end_epoch(int64_t epoch, bool whole, RunDir& run) {
   if (!std::isnan(summary.genotype.latency_ms)) rec["latency_ms"] = summary.genotype.latency_ms;
   if (!std::isnan(summary.genotype.activation_bytes))
     rec["activation_bytes"] = summary.genotype.activation_bytes;
+  if (!summary.genotype.param_free.empty()) rec["param_free"] = summary.genotype.param_free;
+  if (!summary.genotype.param_free_replaced.empty())
+    rec["param_free_replaced"] = summary.genotype.param_free_replaced;
+  summary.early_stop = early_stop_reason(warming);
+  if (!summary.early_stop.empty()) rec["early_stop"] = summary.early_stop;
+  end.stop_early = summary.early_stop;
   if (totals_.expected_costs > 0)
     rec["expected_" + cfg_.regularizer.estimator] =
         totals_.expected_cost / static_cast<double>(totals_.expected_costs);
@@ -425,6 +449,8 @@ EpochEnd SearchEpochs::end_epoch(int64_t epoch, bool whole, RunDir& run) {
   nlohmann::ordered_json arch = summary.genotype.arch;
   arch["probabilities"] = probs;
   arch["epoch"] = epoch + 1;
+  if (!summary.genotype.param_free_replaced.empty())
+    arch["param_free_replaced"] = summary.genotype.param_free_replaced;
   run.write_json("arch.json", arch);
   end.report = {epoch + 1,
                 base_.epochs,
@@ -470,6 +496,7 @@ void SearchEpochs::fill_checkpoint(Checkpoint& ck) {
   Optimizer& current = ck.epoch <= cfg_.warmup_epochs ? *opts_.warmup : *opts_.weights;
   ck.optimizer_state = pack(current.save_state(), opts_.arch->save_state());
   ck.extra = {{"algorithm", algorithm_}, {"state", algo_.save_state()}};
+  if (!summary.early_stop.empty()) ck.extra["early_stop"] = summary.early_stop;
 }
 
 }  // namespace
@@ -548,7 +575,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                     summary.seconds));
     return summary;
   }
-  driver.run_dir().log(fmt::format("done in {:.0f} s: wrote {}", summary.seconds,
+  driver.run_dir().log(fmt::format("done in {:.0f} s{}: wrote {}", summary.seconds,
+                                   summary.early_stop.empty() ? "" : " (stopped early)",
                                    driver.run_dir().path("arch.json")));
   return summary;
 }

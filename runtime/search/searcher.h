@@ -42,6 +42,10 @@ struct GenotypeInfo {
   double latency_ms = NAN;           // estimated from the regularizer's table, when given
   double activation_bytes = NAN;     // inference at batch 1, from the memory planner
   double measured_latency_ms = NAN;  // evolution: the fixed network timed (median)
+  // darts: the derived genotype's parameter-free operations per cell, counted before the
+  // darts.max_param_free cap, and the choice keys the cap changed (docs/search.md).
+  std::map<std::string, int64_t> param_free;
+  std::vector<std::string> param_free_replaced;
 };
 
 struct ArchCost {
@@ -90,7 +94,8 @@ struct SearchSummary {
   std::vector<std::vector<double>> probs;
   double valid_accuracy = 0, seconds = 0;
   int64_t epochs_run = 0;
-  bool stopped = false;  // setup.control stopped it
+  bool stopped = false;    // setup.control stopped it
+  std::string early_stop;  // why the search ended before its epochs (darts.stop_at_param_free)
 };
 
 // Runs the search into `dir` (fresh, or resumed from its checkpoint). Throws for bad

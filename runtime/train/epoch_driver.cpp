@@ -62,20 +62,26 @@ bool EpochDriver::finish_epoch(EpochTask& task, int64_t epoch) {
   if (!whole) return false;  // no record, no checkpoint: a resume redoes this epoch
   task.write_record(run_, end.record, epoch + 1);
   ++epochs_run_;
+  if (!end.stop_early.empty()) {
+    stop_early_ = end.stop_early;
+    run_.log("stopping early: " + stop_early_);
+    out_ << "stopping early: " << stop_early_ << "\n";
+  }
   if (control_.on_epoch && !control_.on_epoch(end.report)) stopped_ = true;
-  if ((epoch + 1) % options_.checkpoint_every == 0 || epoch + 1 == options_.epochs || stopped_) {
+  if ((epoch + 1) % options_.checkpoint_every == 0 || epoch + 1 == options_.epochs || stopped_ ||
+      !stop_early_.empty()) {
     Checkpoint ck;
     ck.epoch = epoch + 1;
     task.fill_checkpoint(ck);
     save_checkpoint(run_.dir(), ck);
   }
-  return !stopped_;
+  return !stopped_ && stop_early_.empty();
 }
 
 void EpochDriver::run(EpochTask& task) {
   start(task);
   task.before_epochs(run_);
-  for (int64_t epoch = first_epoch_; epoch < options_.epochs; ++epoch) {
+  for (int64_t epoch = first_epoch_; epoch < options_.epochs && !task.finished(); ++epoch) {
     task.run_epoch(epoch, *this);
     if (!finish_epoch(task, epoch)) break;
   }

@@ -10,7 +10,9 @@
 // record and no checkpoint, so metrics.jsonl holds whole epochs only and --resume
 // continues from the last whole epoch's checkpoint, as after a crash. An epoch callback
 // that returns false stops the run after its whole epoch, whose record and checkpoint
-// are written first.
+// are written first. A task may also end the run after a whole epoch itself (search's
+// early stop, EpochEnd::stop_early): the epoch's record and a checkpoint are written, the
+// reason logged, and a resume from that checkpoint runs no further epoch.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +42,8 @@ struct EpochEnd {
   Progress* bar = nullptr;        // the epoch's bar, finished with the line; null: printed
   nlohmann::ordered_json record;  // metrics.jsonl's (a whole epoch's only)
   EpochReport report;             // on_epoch's (a whole epoch's only)
+  // Non-empty (a whole epoch's only): the run ends after this epoch, for this reason.
+  std::string stop_early;
 };
 
 class EpochDriver;
@@ -64,6 +68,8 @@ class EpochTask {
   virtual void write_record(RunDir& run, const nlohmann::ordered_json& record, int64_t epoch);
   // The state after ck.epoch epochs: global_step, params, optimizer state, extra.
   virtual void fill_checkpoint(Checkpoint& ck) = 0;
+  // True when the restored state is of a run that stopped early: no epoch is left to run.
+  virtual bool finished() const { return false; }
 };
 
 class EpochDriver {
@@ -84,6 +90,8 @@ class EpochDriver {
   int64_t first_epoch() const { return first_epoch_; }  // epochs done before this call
   int64_t epochs_run() const { return epochs_run_; }    // whole epochs run by this call
   bool stopped() const { return stopped_; }             // a callback stopped the run
+  // Why the task ended the run early in this call (EpochEnd::stop_early), or "".
+  const std::string& stopped_early() const { return stop_early_; }
 
  private:
   void start(EpochTask& task);
@@ -98,6 +106,7 @@ class EpochDriver {
   int64_t first_epoch_ = 0, epochs_run_ = 0;
   int64_t last_step_ = 0;  // the last after_step's global_step, for the stop line
   bool stopped_ = false;
+  std::string stop_early_;
 };
 
 }  // namespace nas
