@@ -12,11 +12,16 @@
 // drops (DARTS keeps the 2 strongest per node); zero-pruning removes those edges.
 // Retrain a larger network from the same file with e.g. --set C=36 --set layers=20.
 
+// The batch norms inside the cells have no scale and shift (affine=false), as in the DARTS
+// search network: with them an operation could rescale its own output, and the alphas
+// would no longer compare the operations alone. `--set affine=true` gives them one (the
+// retrained network's setting); the batch norms after the pools stay plain either way.
+
 import "darts_ops.nas";
 
 network darts(x: tensor[in_channels, hw, hw], C: int = 16, layers: int = 8, steps: int = 4,
               multiplier: int = 4, stem_multiplier: int = 3, classes: int = 10,
-              in_channels: int = 3, hw: int = 32) {
+              in_channels: int = 3, hw: int = 32, affine: bool = false) {
   let c = stem_multiplier * C;
   let stem = batchnorm(conv(x, c, kernel=3, pad=1, bias=false));   // affine BN, as in DARTS
   let s0 = stem;
@@ -30,7 +35,7 @@ network darts(x: tensor[in_channels, hw, hw], C: int = 16, layers: int = 8, step
       c = 2 * c;
     }
     let out = darts_cell(s0, s1, c, reduction, reduction_prev, steps=steps,
-                         multiplier=multiplier);
+                         multiplier=multiplier, affine=affine);
     s0 = s1;
     s1 = out;
     reduction_prev = reduction;

@@ -6,6 +6,8 @@
 //   layers=5 (vs 8)    normal, reduce, normal, reduce, normal: 28x28 -> 14x14 -> 7x7
 //   steps=3 (vs 4)     intermediate nodes per cell: 9 edges per cell type (vs 14)
 //   multiplier=3       the cell output concatenates its 3 nodes: 3*C channels
+//   affine=false       the cells' batch norms have no scale and shift, as in darts.nas
+//                      (--set affine=true gives them one)
 
 // That gives 18 architecture groups (9 normal + 9 reduce edges, 8 ops each), a supernet
 // of 256,066 weights and 30.7M multiply-adds per sample (darts.nas: 1.93M and 300M), so a
@@ -16,7 +18,8 @@ import "darts_ops.nas";
 
 network darts_fmnist(x: tensor[in_channels, hw, hw], C: int = 8, layers: int = 5,
                      steps: int = 3, multiplier: int = 3, stem_multiplier: int = 3,
-                     classes: int = 10, in_channels: int = 1, hw: int = 28) {
+                     classes: int = 10, in_channels: int = 1, hw: int = 28,
+                     affine: bool = false) {
   let c = stem_multiplier * C;
   let stem = batchnorm(conv(x, c, kernel=3, pad=1, bias=false));
   let s0 = stem;
@@ -30,7 +33,7 @@ network darts_fmnist(x: tensor[in_channels, hw, hw], C: int = 8, layers: int = 5
       c = 2 * c;
     }
     let out = darts_cell(s0, s1, c, reduction, reduction_prev, steps=steps,
-                         multiplier=multiplier);
+                         multiplier=multiplier, affine=affine);
     s0 = s1;
     s1 = out;
     reduction_prev = reduction;

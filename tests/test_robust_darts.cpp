@@ -8,7 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "compiler/analysis/space_stats.h"
 #include "compiler/estimate/param_free.h"
+#include "compiler/ir/op_registry.h"
 #include "compiler/passes/genotype.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/search/search_config.h"
@@ -250,6 +252,44 @@ TEST_CASE("darts.max_param_free: the search's genotypes keep the cap", "[robust]
   const nlohmann::json arch = nlohmann::json::parse(nas::test::slurp(dir + "/arch.json"));
   CHECK(arch["choices"]["top/e0"] == "conv");
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("darts spaces: affine=false keeps the cells' batch norms plain; true gives them weights",
+          "[robust][affine]") {
+  auto compile = [](const char* affine) {
+    Diagnostics diags;
+    CompileOptions options;
+    options.elaborate.overrides = {{"affine", affine}};
+    Compilation c =
+        compile_file(std::string(NASC_SOURCE_DIR) + "/examples/darts_fmnist.nas", options, diags);
+    REQUIRE(c.supernet);
+    return std::move(*c.supernet);
+  };
+  auto weights = [](const Graph& g) {
+    return masked_sum(node_costs(g).params, std::vector<char>(g.nodes.size(), 1));
+  };
+  const Graph plain = compile("false"), affine = compile("true");
+  CHECK(weights(plain) == 256066);  // the default, as docs/cli.md and the file's header say
+  CHECK(weights(affine) == 268290);
+  auto affine_norms = [](const Graph& g) {
+    int count = 0;
+    for (const Node& n : g.nodes) count += n.op->name == "batchnorm" && n.bool_attr("affine");
+    return count;
+  };
+  CHECK(affine_norms(plain) == 1);  // the stem's
+  CHECK(affine_norms(affine) > 1);
+  // The pools' batch norms stay plain: the same candidates are parameter-free either way.
+  // Normal cells: the pools and the skip; reduction edges from the inputs (stride 2):
+  // the pools only (their skip is a factorized reduce); later edges: the skip too.
+  const std::vector<char> pools_and_skip = {0, 1, 1, 1, 0, 0, 0, 0},
+                          pools = {0, 1, 1, 0, 0, 0, 0, 0};
+  for (const Graph* g : {&plain, &affine}) {
+    const ParamFreeCells cells = param_free_cells(*g);
+    CHECK(cells.names == std::vector<std::string>{"normal", "reduce"});
+    CHECK(cells.param_free[group(*g, "normal/n2_e0")] == pools_and_skip);
+    CHECK(cells.param_free[group(*g, "reduce/n2_e0")] == pools);
+    CHECK(cells.param_free[group(*g, "reduce/n4_e3")] == pools_and_skip);
+  }
 }
 
 TEST_CASE("search config: darts section and warmup_fraction, errors at their key paths",
