@@ -194,12 +194,12 @@ TEST_CASE("every builtin op is registered once, with consistent attribute specs"
   const std::vector<std::string> expected = {
       "input", "choice", "conv", "dwconv", "linear", "batchnorm", "relu", "relu6", "sigmoid",
       "hard_swish", "hard_sigmoid", "leaky_relu", "max_pool", "avg_pool", "global_avg_pool",
-      "dropout", "add", "concat", "mul", "flatten", "identity", "zero", "crop", "silu",
+      "dropout", "add", "concat", "mul", "flatten", "identity", "zero", "crop", "silu", "drop_path",
       // Internal: the training loss and the gradient ops autodiff emits.
       "cross_entropy", "cross_entropy_grad", "conv_grad_input", "conv_grad_weight",
       "linear_grad_input", "linear_grad_weight", "batchnorm_grad", "activation_grad", "pool_grad",
-      "global_avg_pool_grad", "unflatten", "crop_grad", "dropout_grad", "concat_grad",
-      "choice_grad_input", "choice_grad_arch"};
+      "global_avg_pool_grad", "unflatten", "crop_grad", "dropout_grad", "drop_path_grad",
+      "concat_grad", "choice_grad_input", "choice_grad_arch"};
   std::set<std::string> names;
   for (const OpDef* op : all_ops()) {
     CHECK(names.insert(op->name).second);
@@ -728,6 +728,18 @@ TEST_CASE("dropout", "[ops]") {
   CHECK(error_of("dropout", {{10}}, {{"p", F(-0.25)}}) ==
         "dropout attribute `p` must be in [0, 1), got -0.25");
   CHECK(cost_of("dropout", {{10}}).params == 0);
+}
+
+TEST_CASE("drop_path", "[ops]") {
+  CHECK(shape_of("drop_path", {{16, 4, 4}}) == Shape{16, 4, 4});
+  CHECK(shape_of("drop_path", {{10}}, {{"p", F(0.2)}}) == Shape{10});
+  CHECK(shape_of("drop_path", {{10}}, {{"p", I(-1)}}) == Shape{10});  // the run's
+  CHECK(error_of("drop_path", {{10}}, {{"p", F(1.0)}}) ==
+        "drop_path attribute `p` must be in [0, 1), or -1 (the run's), got 1.0");
+  CHECK(error_of("drop_path", {{10}}, {{"p", F(-0.5)}}) ==
+        "drop_path attribute `p` must be in [0, 1), or -1 (the run's), got -0.5");
+  CHECK(cost_of("drop_path", {{3, 8, 8}}).params == 0);
+  CHECK(cost_of("drop_path", {{3, 8, 8}}).macs == 0);
 }
 
 TEST_CASE("mul", "[ops]") {

@@ -1,7 +1,8 @@
 // The evaluation recipe of nasc train (docs/train.md, "Evaluation recipe"): label
 // smoothing in the loss kernel and through a training plan, against a float64 reference
 // and finite differences; random erasing's rectangles, statistics and determinism under a
-// seed; the recipe's config keys with malformed values.
+// seed; drop_path (whole samples, its fixed or scheduled probability, its gradient, the
+// schedule per epoch through nasc train); the recipe's config keys with malformed values.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -19,7 +20,9 @@
 #include "runtime/exec/executor.h"
 #include "runtime/search/search_config.h"
 #include "runtime/train/train_config.h"
+#include "runtime/train/trainer.h"
 #include "support/errors.h"
+#include "tests/cli_test_util.h"
 #include "tests/cpu_test_util.h"
 #include "tests/gradient_check_util.h"
 #include "tests/ir_test_util.h"
@@ -421,4 +424,231 @@ TEST_CASE("evaluation recipe: the examples in docs/train.md are valid configs", 
     ++blocks;
   }
   CHECK(blocks >= 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// drop_path
+
+namespace {
+
+// x -> linear(6) -> drop_path -> the logits: a training run hands out the drop_path's output.
+const char* kDropPathNet =
+    "network dp(x: tensor[4]) {\n"
+    "  return drop_path(linear(x, 6), p=%s);\n"
+    "}\n";
+
+Graph drop_path_net(const std::string& p) {
+  std::string text = kDropPathNet;
+  text.replace(text.find("%s"), 2, p);
+  return test::compile_source(text);
+}
+
+// Per sample of a training run's logits: 0 when dropped whole, `scale` times the inference
+// logits when kept whole; anything else fails. Returns the samples kept.
+int kept_samples(const std::vector<float>& train, const std::vector<float>& infer, int64_t batch,
+                 int64_t per, float scale) {
+  int kept = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const bool zero = std::all_of(train.begin() + b * per, train.begin() + (b + 1) * per,
+                                  [](float v) { return v == 0.0f; });
+    if (!zero) {
+      ++kept;
+      for (int64_t i = b * per; i < (b + 1) * per; ++i)
+        REQUIRE(train[i] == Approx(scale * infer[i]).epsilon(1e-6));
+    }
+  }
+  return kept;
+}
+
+}  // namespace
+
+TEST_CASE("drop_path: whole samples kept with probability 1 - p and scaled by 1 / (1 - p)",
+          "[recipe][drop_path]") {
+  const int64_t batch = 64;
+  for (bool scheduled : {false, true}) {
+    INFO((scheduled ? "p from the run" : "p = 0.25 on the op"));
+    Graph net = drop_path_net(scheduled ? "-1" : "0.25");
+    PlanOptions train_o, infer_o;
+    train_o.batch = infer_o.batch = batch;
+    train_o.training = true;
+    ParamStore store;
+    Executor train(compile_plan(net, train_o), store, 3);
+    Executor infer(compile_plan(net, infer_o), store, 3);
+    if (scheduled) train.set_drop_path_prob(0.25);
+    // At inference drop_path is a view of its input (in an evaluation plan, which ends in
+    // the loss); as a forward plan's output it is copied there.
+    auto kind_at_inference = [&](bool loss) {
+      PlanOptions o = infer_o;
+      o.loss = loss;
+      for (const Step& st : compile_plan(net, o).steps)
+        if (st.op == "drop_path") return st.kind;
+      FAIL("no drop_path step");
+      return StepKind::Input;
+    };
+    CHECK(kind_at_inference(true) == StepKind::View);
+    CHECK(kind_at_inference(false) == StepKind::Copy);
+    std::mt19937 rng(4);
+    std::vector<float> x = test::random_floats(batch * 4, rng);
+    std::vector<int32_t> labels(batch, 1);
+    std::vector<float> want(batch * 6), got(batch * 6);
+    infer.run(x.data(), nullptr, batch, want.data());
+    int kept = 0;
+    const int runs = 20;
+    for (int r = 0; r < runs; ++r) {
+      train.set_dropout_seed(static_cast<uint64_t>(r));
+      train.run(x.data(), labels.data(), batch, got.data());
+      kept += kept_samples(got, want, batch, 6, 1.0f / 0.75f);
+    }
+    // Binomial(1280, 0.75): mean 960, standard deviation 15.5.
+    CHECK(kept > 960 - 78);
+    CHECK(kept < 960 + 78);
+    // The same seed keeps the same samples; another seed others.
+    std::vector<float> again(batch * 6), other(batch * 6);
+    train.set_dropout_seed(5);
+    train.run(x.data(), labels.data(), batch, got.data());
+    train.run(x.data(), labels.data(), batch, again.data());
+    train.set_dropout_seed(6);
+    train.run(x.data(), labels.data(), batch, other.data());
+    CHECK(got == again);
+    CHECK(got != other);
+  }
+  // With the run's probability at 0 (a search, or nasc train without drop_path_prob) the
+  // op keeps everything: the training run's output is the inference output.
+  Graph net = drop_path_net("-1");
+  PlanOptions o;
+  o.batch = 8;
+  ParamStore store;
+  Executor infer(compile_plan(net, o), store, 3);
+  o.training = true;
+  Executor train(compile_plan(net, o), store, 3);
+  std::vector<float> x(8 * 4, 0.5f), a(8 * 6), b(8 * 6);
+  std::vector<int32_t> labels(8, 0);
+  infer.run(x.data(), nullptr, 8, a.data());
+  train.run(x.data(), labels.data(), 8, b.data());
+  CHECK(a == b);
+}
+
+TEST_CASE("drop_path: gradients against finite differences, fixed and scheduled p",
+          "[recipe][drop_path]") {
+  // A cell-like block: two paths through drop_path, summed, so gradients of kept and dropped
+  // samples both flow into shared weights.
+  Graph net = test::compile_source(
+      "network dpg(x: tensor[2, 6, 6]) {\n"
+      "  let h = conv(x, 4, kernel=3, pad=1);\n"
+      "  let a = drop_path(relu(conv(h, 4, kernel=3, pad=1)));\n"
+      "  let b = drop_path(avg_pool(h, 3, stride=1, pad=1), p=0.5);\n"
+      "  return linear(global_avg_pool(add(a, b, h)), 5);\n"
+      "}\n");
+  PlanOptions o;
+  o.batch = 6;
+  o.training = true;
+  ParamStore store;
+  Executor ex(compile_plan(net, o), store, 3);
+  ex.set_drop_path_prob(0.3);
+  ex.set_dropout_seed(2);
+  std::mt19937 rng(8);
+  std::vector<float> x = test::random_floats(6 * 2 * 6 * 6, rng);
+  std::vector<int32_t> labels = {0, 1, 2, 3, 4, 0};
+  auto loss = [&] { return ex.run(x.data(), labels.data(), 6).loss_sum / 6; };
+  test::check_store_gradients(store, loss, rng, 6);
+}
+
+TEST_CASE("drop_path: the DARTS schedule per epoch", "[recipe][drop_path][train]") {
+  // DARTS' train.py: model.drop_path_prob = args.drop_path_prob * epoch / args.epochs.
+  const std::vector<double> want = {0.0, 0.04, 0.08, 0.12, 0.16};
+  for (int64_t e = 0; e < 5; ++e) CHECK(scheduled_drop_path_prob(0.2, e, 5) == Approx(want[e]));
+  CHECK(scheduled_drop_path_prob(0.2, 0, 1) == 0.0);
+  CHECK(scheduled_drop_path_prob(0.0, 3, 5) == 0.0);
+  CHECK(scheduled_drop_path_prob(0.3, 599, 600) == Approx(0.3 * 599 / 600));
+  CHECK_THROWS_AS(scheduled_drop_path_prob(0.2, 5, 5), InternalError);
+
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  CHECK(plan_reads_drop_path_prob(compile_plan(drop_path_net("-1"), o)));
+  CHECK_FALSE(plan_reads_drop_path_prob(compile_plan(drop_path_net("0.2"), o)));
+}
+
+TEST_CASE("drop_path: a bad p is located at the call", "[recipe][drop_path][diagnostics]") {
+  Diagnostics diags;
+  Compilation c = compile_text("dp.nas",
+                               "network dp(x: tensor[4]) {\n"
+                               "  return drop_path(linear(x, 6), p=1.5);\n"
+                               "}\n",
+                               {}, diags);
+  CHECK_FALSE(c.supernet);
+  REQUIRE(diags.all().size() >= 1);
+  const Diagnostic& d = diags.all()[0];
+  CHECK(d.loc.line == 2);
+  CHECK(d.loc.col == 10);
+  CHECK(d.message == "drop_path attribute `p` must be in [0, 1), or -1 (the run's), got 1.5");
+}
+
+TEST_CASE("drop_path: the config key, its range and its round trip", "[recipe][drop_path][train]") {
+  CHECK(default_train_config().drop_path_prob == 0);
+  TrainConfig c = parse_train_config(json::parse(R"({"drop_path_prob": 0.2})"), "cfg.json");
+  CHECK(c.drop_path_prob == 0.2);
+  CHECK(parse_train_config(json::parse(train_config_to_json(c).dump()), "") == c);
+  TrainConfig other = c;
+  other.drop_path_prob = 0.3;
+  CHECK(other != c);
+  CHECK(train_config_error(R"({"drop_path_prob": 1})") ==
+        "cfg.json: drop_path_prob: must be in [0, 1), got 1");
+  CHECK(train_config_error(R"({"drop_path_prob": -0.2})") ==
+        "cfg.json: drop_path_prob: must be >= 0, got -0.2");
+  CHECK(train_config_error(R"({"drop_path_prob": [0.2]})") ==
+        "cfg.json: drop_path_prob: expected a number, got array");
+  CHECK(train_config_error(R"({"drop_pth_prob": 0.2})") ==
+        "cfg.json: drop_pth_prob: unknown key (did you mean drop_path_prob?)");
+  try {
+    parse_search_config(json::parse(R"({"drop_path_prob": 0.2})"), "search.json");
+    FAIL("a search config accepted drop_path_prob");
+  } catch (const ConfigError& e) {
+    CHECK(e.key_path() == "drop_path_prob");
+  }
+  CHECK_FALSE(search_config_to_json(default_search_config()).contains("drop_path_prob"));
+}
+
+TEST_CASE("nasc train: the recipe end to end, drop_path_prob per epoch in metrics.jsonl",
+          "[recipe][drop_path][train][cli]") {
+  const std::string net = test::scratch_path("recipe.nas"), cfg = test::scratch_path("recipe.json");
+  std::ofstream(net) << "network recipe(x: tensor[1, 8, 8]) {\n"
+                        "  let h = relu(conv(x, 4, kernel=3, pad=1));\n"
+                        "  let h2 = add(h, drop_path(relu(conv(h, 4, kernel=3, pad=1))));\n"
+                        "  return linear(global_avg_pool(h2), 4);\n"
+                        "}\n";
+  std::ofstream(cfg) << R"({"epochs": 3, "seed": 2, "threads": 1, "label_smoothing": 0.1,
+    "drop_path_prob": 0.3,
+    "data": {"name": "synthetic", "synthetic_samples": 256, "batch_size": 32,
+             "augment": {"random_erasing": {}}}})";
+  const std::string dir = test::scratch_path("recipe_run");
+  test::CliResult r = test::run_nasc("train " + net + " -c " + cfg + " -o " + dir);
+  INFO(r.err << r.out);
+  REQUIRE(r.status == 0);
+  std::ifstream metrics(dir + "/metrics.jsonl");
+  std::string line;
+  std::vector<double> probs;
+  while (std::getline(metrics, line)) probs.push_back(json::parse(line).at("drop_path_prob"));
+  REQUIRE(probs.size() == 3);
+  CHECK(probs[0] == 0.0);
+  CHECK(probs[1] == Approx(0.1));
+  CHECK(probs[2] == Approx(0.2));
+  // config.json records the recipe, and repeats the run.
+  json written = json::parse(test::slurp(dir + "/config.json"));
+  CHECK(written["label_smoothing"] == 0.1);
+  CHECK(written["drop_path_prob"] == 0.3);
+  CHECK(written["data"]["augment"]["random_erasing"]["p"] == 0.5);
+
+  // A schedule with nothing to act on is refused at its key, before the run folder exists.
+  const std::string plain_net = test::scratch_path("plain.nas");
+  std::ofstream(plain_net) << "network plain(x: tensor[1, 8, 8]) {\n"
+                              "  return linear(flatten(x), 4);\n"
+                              "}\n";
+  const std::string refused = test::scratch_path("refused_run");
+  test::CliResult bad = test::run_nasc("train " + plain_net + " -c " + cfg + " -o " + refused);
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Matchers::Contains(
+                          cfg + ": drop_path_prob: the network has no drop_path(x) that takes "
+                                "the run's probability"));
+  CHECK_FALSE(std::filesystem::exists(refused));
 }

@@ -35,7 +35,8 @@ void check_facts(const OpDef& op) {
   };
   if (!op.infer) fail("no shape rule");
   if (op.params && op.cse_mergeable) fail("an op with parameters cannot be CSE-mergeable");
-  if (op.view != ViewKind::None && op.step != StepKind::View && op.step != StepKind::Dropout)
+  // An op that is a view at inference only (dropout) lowers to its training kernel.
+  if (op.view == ViewKind::Always && op.step != StepKind::View)
     fail("a view op must lower to a View step");
   if (op.elementwise != nullptr && op.step != StepKind::Activation)
     fail("an elementwise formula needs an Activation step");

@@ -160,11 +160,11 @@ class Lowering {
     // executor skips whatever lacks an input).
     s.guard = fwd.id < p_.forward_nodes && (gradient || n.id < p_.forward_nodes) ? fwd.id : -1;
     // Aliases: views, except a view that is the plan's output, which is copied there; and
-    // dropout, which is a view at inference.
+    // the ops that are views at inference only (dropout, drop_path).
     const NodeStorage& storage = mp_.nodes[n.id];
     if (storage.kind == StorageKind::Alias) s.kind = StepKind::View;
     if (storage.kind == StorageKind::Output &&
-        (s.kind == StepKind::View || s.kind == StepKind::Dropout))
+        (s.kind == StepKind::View || n.op->view == ViewKind::Inference))
       s.kind = StepKind::Copy;
     return s;
   }

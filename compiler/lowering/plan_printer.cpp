@@ -174,6 +174,10 @@ const char* step_kind_name(StepKind kind) {
       return "dropout";
     case StepKind::DropoutGrad:
       return "dropout_grad";
+    case StepKind::DropPath:
+      return "drop_path";
+    case StepKind::DropPathGrad:
+      return "drop_path_grad";
     case StepKind::Choice:
       return "choice";
     case StepKind::ChoiceGradInput:

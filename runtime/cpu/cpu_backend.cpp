@@ -189,6 +189,9 @@ class CpuPlan : public PreparedPlan {
       case StepKind::Dropout:
       case StepKind::DropoutGrad:
         return build_dropout(s);
+      case StepKind::DropPath:
+      case StepKind::DropPathGrad:
+        return build_drop_path(s);
       case StepKind::Choice:
       case StepKind::ChoiceGradInput:
       case StepKind::ChoiceGradArch:
@@ -458,6 +461,39 @@ class CpuPlan : public PreparedPlan {
       const float* g = st.values[dy];
       float* dx = st.values[out];
       for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? g[i] * keep : 0.0f;
+      return true;
+    };
+  }
+
+  // Drop path: one draw per sample, from the run's dropout seed and the node, keeps the whole
+  // sample (scaled by 1 / (1 - p)) or zeroes it; the forward step saves the draws for the
+  // backward step. p is the op's, or the run's (RunState::drop_path_prob) when it is -1;
+  // both steps of one run read the same.
+  StepFn build_drop_path(const Step& s) {
+    const int64_t batch = s.output_shape[0];
+    const int64_t per_sample = shape_elements(s.output_shape) / batch;
+    uint8_t* kept = state(s.state, static_cast<size_t>(batch)).data();
+    const double fixed = s.float_attr("p");
+    auto keep_scale = [fixed](const RunState& st) {
+      const double p = fixed >= 0 ? fixed : st.drop_path_prob;
+      return std::make_pair(p, static_cast<float>(1.0 / (1.0 - p)));
+    };
+    if (s.kind == StepKind::DropPath)
+      return [batch, per_sample, kept, keep_scale, node = s.node, x = s.inputs[0]](RunState& st) {
+        const auto [p, scale] = keep_scale(st);
+        Rng rng(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)));
+        for (int64_t b = 0; b < batch; ++b) {
+          kept[b] = rng.uniform_float() >= p ? 1 : 0;
+          plain::scale_forward(per_sample, kept[b] ? scale : 0.0f, st.values[x] + b * per_sample,
+                               st.values[node] + b * per_sample);
+        }
+        return true;
+      };
+    return [batch, per_sample, kept, keep_scale, dy = s.inputs[0], out = s.node](RunState& st) {
+      const float scale = keep_scale(st).second;
+      for (int64_t b = 0; b < batch; ++b)
+        plain::scale_forward(per_sample, kept[b] ? scale : 0.0f, st.values[dy] + b * per_sample,
+                             st.values[out] + b * per_sample);
       return true;
     };
   }

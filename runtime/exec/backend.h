@@ -87,6 +87,9 @@ struct RunState {
   uint64_t dropout_seed = 0;  // per run; each dropout step derives its mask from it
   // Label smoothing eps of the loss steps (forward and gradient), in [0, 1); 0: one-hot.
   double label_smoothing = 0;
+  // The drop probability of drop_path steps without their own, in [0, 1) (nasc train's
+  // per-epoch drop_path_prob schedule; 0: they keep every sample).
+  double drop_path_prob = 0;
   float* logits_out = nullptr;  // when set, the loss step copies the logits here
 };
 

@@ -46,6 +46,8 @@ enum class StepKind : uint8_t {
   Zero,
   Dropout,
   DropoutGrad,
+  DropPath,  // whole samples kept or zeroed (drop_path; p from the op or the run)
+  DropPathGrad,
   Choice,
   ChoiceGradInput,
   ChoiceGradArch,

@@ -91,6 +91,12 @@ class Executor {
     NAS_CHECK(eps >= 0 && eps < 1, "label smoothing must be in [0, 1)");
     state_.label_smoothing = eps;
   }
+  // The drop probability in [0, 1) of the drop_path steps that take the run's, for the
+  // runs that follow (nasc train sets its schedule's value at each epoch; 0: identity).
+  void set_drop_path_prob(double p) {
+    NAS_CHECK(p >= 0 && p < 1, "drop path probability must be in [0, 1)");
+    state_.drop_path_prob = p;
+  }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
   // Makes two executors that never run at the same time (DARTS' alpha and weight steps)
   // use one arena, sized for the larger plan: nothing in an arena outlives a run.

@@ -187,6 +187,7 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
   j.erase("optimizer");
   // The evaluation recipe's keys are nasc train's alone: a search does not read them.
   j.erase("label_smoothing");
+  j.erase("drop_path_prob");
   j["valid"] = optimizer_config_to_json(c.valid);
   j["warmup"] = optimizer_config_to_json(c.warmup);
   if (c.warmup_fraction >= 0)  // the two are exclusive; the fraction follows --epochs

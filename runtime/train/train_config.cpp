@@ -69,8 +69,9 @@ json to_plain(const ordered_json& j) {
 }
 
 const std::vector<std::string> kTopKeys = {
-    "epochs",  "seed",      "threads",          "data",           "optimizer",
-    "network", "log_every", "checkpoint_every", "label_smoothing"};
+    "epochs",          "seed",          "threads",   "data",
+    "optimizer",       "network",       "log_every", "checkpoint_every",
+    "label_smoothing", "drop_path_prob"};
 const std::vector<std::string> kDataKeys = {"name",
                                             "dir",
                                             "batch_size",
@@ -380,7 +381,8 @@ bool operator==(const TrainConfig& a, const TrainConfig& b) {
   return a.epochs == b.epochs && a.seed == b.seed && a.threads == b.threads && a.data == b.data &&
          optimizer_config_to_json(a.optimizer) == optimizer_config_to_json(b.optimizer) &&
          a.network == b.network && a.log_every == b.log_every &&
-         a.checkpoint_every == b.checkpoint_every && a.label_smoothing == b.label_smoothing;
+         a.checkpoint_every == b.checkpoint_every && a.label_smoothing == b.label_smoothing &&
+         a.drop_path_prob == b.drop_path_prob;
 }
 
 TrainConfig default_train_config() {
@@ -418,6 +420,7 @@ TrainConfig parse_train_config(const json& j, const std::string& path_for_messag
   c.log_every = top.get_int("log_every", c.log_every, 1);
   c.checkpoint_every = top.get_int("checkpoint_every", c.checkpoint_every, 1);
   c.label_smoothing = get_below_one(top, "label_smoothing", c.label_smoothing);
+  c.drop_path_prob = get_below_one(top, "drop_path_prob", c.drop_path_prob);
   if (top.has("data")) c.data = parse_data(top.section("data"), c.data);
   if (top.has("optimizer")) c.optimizer = parse_optimizer(top.section("optimizer"), c.optimizer);
   if (top.has("network")) c.network = parse_network(top.section("network"));
@@ -501,6 +504,7 @@ ordered_json train_config_to_json(const TrainConfig& c) {
   j["log_every"] = c.log_every;
   j["checkpoint_every"] = c.checkpoint_every;
   j["label_smoothing"] = c.label_smoothing;
+  j["drop_path_prob"] = c.drop_path_prob;
   return j;
 }
 

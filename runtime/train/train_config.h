@@ -64,6 +64,9 @@ struct TrainConfig {
   // The evaluation recipe (docs/train.md). Label smoothing eps of the training loss, in
   // [0, 1): targets (1 - eps) * onehot + eps / classes (the test loss stays unsmoothed).
   double label_smoothing = 0;
+  // The drop probability in [0, 1) that the network's drop_path(x) nodes without their own p
+  // reach at the end of training: epoch e of E trains with drop_path_prob * e / E (DARTS).
+  double drop_path_prob = 0;
   int64_t log_every = 50;        // steps between plain progress lines (stdout not a terminal)
   int64_t checkpoint_every = 1;  // epochs between checkpoints (the last epoch always saves)
   // Where the config came from (parse_train_config's path_for_messages), for errors found

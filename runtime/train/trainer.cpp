@@ -48,6 +48,17 @@ std::vector<size_t> all_indices(const Dataset& d) {
 
 }  // namespace
 
+double scheduled_drop_path_prob(double final_prob, int64_t epoch, int64_t epochs) {
+  NAS_CHECK(epochs > 0 && epoch >= 0 && epoch < epochs, "drop path schedule: epoch out of range");
+  return final_prob * static_cast<double>(epoch) / static_cast<double>(epochs);
+}
+
+bool plan_reads_drop_path_prob(const ExecPlan& plan) {
+  for (const Step& s : plan.steps)
+    if (s.kind == StepKind::DropPath && s.float_attr("p") < 0) return true;
+  return false;
+}
+
 EvalResult evaluate(Executor& ex, Loader& loader) {
   loader.start_epoch(0);
   Batch b;
@@ -244,7 +255,7 @@ class TrainEpochs final : public EpochTask {
   std::chrono::steady_clock::time_point epoch_start_;
   std::optional<Progress> bar_;
   Batch batch_;
-  double loss_sum_ = 0, lr_ = 0;
+  double loss_sum_ = 0, lr_ = 0, drop_path_prob_ = 0;
   int64_t correct_ = 0, seen_ = 0;
 };
 
@@ -261,6 +272,8 @@ void TrainEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
   correct_ = seen_ = 0;
   int64_t mini_step = 0;
   const int64_t total_steps = steps_per_epoch_ * cfg_.epochs;
+  drop_path_prob_ = scheduled_drop_path_prob(cfg_.drop_path_prob, epoch, cfg_.epochs);
+  trainer_.set_drop_path_prob(drop_path_prob_);
   store_.zero_grads();
   while (train_loader_.next(batch_)) {
     if (mini_step / accum_ >= steps_per_epoch_) break;
@@ -319,6 +332,7 @@ EpochEnd TrainEpochs::end_epoch(int64_t epoch, bool /*whole*/, RunDir& /*run*/) 
   end.record["test_loss"] = test.loss;
   end.record["test_acc"] = test.accuracy;
   end.record["lr"] = lr_;
+  if (cfg_.drop_path_prob > 0) end.record["drop_path_prob"] = drop_path_prob_;
   end.record["seconds"] = seconds;
   end.record["images_per_s"] = seen_ / seconds;
   end.report = {epoch + 1,     cfg_.epochs, summary.train_loss, summary.train_accuracy, test.loss,
@@ -333,6 +347,11 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   resolve_synthetic_data(setup.config.data, setup.train_plan.input_shape, setup.train_plan.classes,
                          setup.config.source);
   const TrainConfig& cfg = setup.config;
+  // Before the run folder: a refused config leaves nothing behind.
+  if (cfg.drop_path_prob > 0 && !plan_reads_drop_path_prob(setup.train_plan))
+    throw ConfigError(cfg.source, "drop_path_prob",
+                      "the network has no drop_path(x) that takes the run's probability (one "
+                      "without its own p), so the schedule would change nothing");
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(cfg.threads);
   EpochLoopOptions loop;

@@ -50,6 +50,15 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
 LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& data, int64_t batch,
                                       uint64_t seed);
 
+// The drop probability of epoch `epoch` (0-based) of `epochs` under DARTS' schedule
+// (train.py: drop_path_prob * epoch / epochs): 0 in the first epoch, growing linearly
+// toward `final_prob`, which the end of training reaches.
+double scheduled_drop_path_prob(double final_prob, int64_t epoch, int64_t epochs);
+
+// Whether some drop_path step of `plan` takes the run's probability (p = -1), i.e. whether
+// the config's drop_path_prob has anything to act on.
+bool plan_reads_drop_path_prob(const ExecPlan& plan);
+
 struct EvalResult {
   double loss = 0, accuracy = 0;  // means over the samples
 };

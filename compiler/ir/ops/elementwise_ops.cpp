@@ -1,5 +1,6 @@
 // Elementwise ops: the activations (their scalar formulas live in support/elementwise_ops.h),
-// dropout, mul (by a constant, by a same-shaped tensor, or by one factor per channel) and add.
+// dropout, drop_path, mul (by a constant, by a same-shaped tensor, or by one factor per
+// channel) and add.
 #include <cmath>
 
 #include "compiler/ir/ops/op_families.h"
@@ -50,6 +51,30 @@ OpDef dropout() {
   // The latency tables time inference, where dropout is a view.
   op.free_latency = true;
   op.example = OpExample{{{4, 3, 3}}, {{"p", 0.25}}};
+  op.reference = reference_identity;
+  return op;
+}
+
+// DARTS' drop path: each sample of the batch is kept whole with probability 1 - p (and
+// scaled by 1 / (1 - p)) or zeroed whole, during training; the identity at inference. p is
+// the attribute, or with the default -1 the run's scheduled probability
+// (RunState::drop_path_prob: nasc train's drop_path_prob schedule, 0 everywhere else), so
+// one cell serves a search, where it does nothing, and an evaluation network.
+OpDef drop_path() {
+  OpDef op = unary_checked(
+      "drop_path", "zeroes whole samples with probability p during training (DARTS' drop path)",
+      float_spec("p", -1.0,
+                 "drop probability in [0, 1), or -1: the run's (train config drop_path_prob)"),
+      [](double p) { return p == -1.0 || (p >= 0 && p < 1); }, "in [0, 1), or -1 (the run's)");
+  op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "drop_path_grad"); };
+  op.step = StepKind::DropPath;
+  op.view = ViewKind::Inference;
+  op.saved_state = SavedState::Training;  // which samples were kept
+  op.zero_preserving = true;
+  op.cse_mergeable = false;  // random: two drop paths of one tensor draw different samples
+  op.free_latency = true;    // a view at inference, which the latency tables time
+  op.example = OpExample{{{4, 3, 3}}, {{"p", 0.4}}};
+  op.variants = {OpExample{{{2, 3, 3}}, {}}};  // the run's probability (0 in the test)
   op.reference = reference_identity;
   return op;
 }
@@ -191,6 +216,7 @@ std::vector<OpDef> elementwise_ops() {
       [](double v) { return std::isfinite(v); }, "finite")));
   ops.push_back(activation(unary("silu", "x * sigmoid(x) (swish)")));
   ops.push_back(dropout());
+  ops.push_back(drop_path());
   ops.push_back(mul());
   ops.push_back(add());
   return ops;

@@ -68,6 +68,8 @@ std::vector<OpDef> gradient_ops() {
                         K::CropGrad, 1, 1));
   ops.push_back(
       grad_op("dropout_grad", "dy through the forward's drop mask", K::DropoutGrad, 1, 1));
+  ops.push_back(
+      grad_op("drop_path_grad", "dy through the forward's kept samples", K::DropPathGrad, 1, 1));
   ops.push_back(grad_op("concat_grad", "the slice of dy that input `index` went to", K::ConcatGrad,
                         1, 1, {int_spec("index", {}, "which input")}));
   ops.push_back(grad_op("choice_grad_input",

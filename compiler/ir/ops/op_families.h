@@ -10,7 +10,7 @@ namespace nas::ops {
 
 std::vector<OpDef> graph_ops();        // input, choice, zero, identity (graph_ops.cpp)
 std::vector<OpDef> layer_ops();        // conv, dwconv, linear, batchnorm (layer_ops.cpp)
-std::vector<OpDef> elementwise_ops();  // activations, dropout, mul, add (elementwise_ops.cpp)
+std::vector<OpDef> elementwise_ops();  // activations, dropout, drop_path, mul, add
 std::vector<OpDef> window_ops();       // max/avg/global average pooling (window_ops.cpp)
 std::vector<OpDef> shape_ops();        // concat, flatten, crop (shape_ops.cpp)
 std::vector<OpDef> gradient_ops();     // the loss and the gradient ops (gradient_ops.cpp)
