@@ -37,6 +37,7 @@ nas::driver::RunRequest request(const RunOptions& o) {
   r.arch = o.arch_file;
   r.algorithm = o.algorithm;
   r.lut = o.lut;
+  r.rerank = o.rerank;
   if (o.callbacks.on_step)
     r.control.on_step = [cb = o.callbacks.on_step](const nas::StepReport& s) {
       return cb({s.epoch, s.epochs, s.step, s.steps, s.global_step, s.loss, s.accuracy, s.lr});

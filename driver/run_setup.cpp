@@ -86,6 +86,7 @@ SearchConfig search_config(const RunRequest& r) {
                           "(or with -a " + cfg.algorithm + ")");
   if (!r.algorithm.empty()) cfg.algorithm = r.algorithm;
   if (!r.lut.empty()) cfg.regularizer.lut = r.lut;
+  if (r.rerank >= 0) cfg.rerank = r.rerank;
   if (cfg.warmup_fraction >= 0)  // after --epochs
     cfg.warmup_epochs = warmup_epochs_from_fraction(cfg.warmup_fraction, cfg.base.epochs);
   const bool darts = cfg.algorithm == "darts" || cfg.algorithm == "darts2";
@@ -246,7 +247,8 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const SearchC
     alphas.arch_grads = true;
     alphas.weight_grads = algorithm == "darts2";  // the unrolled step needs dL_val/dw'
     setup.alpha_plan = compile_plan_from_execution_graph(*exec, alphas);
-  } else if (algorithm == "random" || algorithm == "evolution") {
+  }
+  if (algorithm == "random" || algorithm == "evolution" || cfg.rerank > 0) {
     PlanOptions eval;
     eval.batch = weights.batch;
     setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);

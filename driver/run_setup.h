@@ -35,6 +35,7 @@ struct RunRequest {
   std::string arch;       // train: an arch file
   std::string algorithm;  // search: -a
   std::string lut;        // search: --lut
+  int64_t rerank = -1;    // search: >= 0: --rerank
   RunControl control;
 };
 

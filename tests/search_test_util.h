@@ -45,7 +45,8 @@ inline SearchSetup make_search_setup(const Graph& g, const std::string& algorith
     a.arch_grads = true;
     a.weight_grads = algorithm == "darts2";
     setup.alpha_plan = compile_plan(g, a);
-  } else if (algorithm == "random" || algorithm == "evolution") {
+  }
+  if (algorithm == "random" || algorithm == "evolution" || cfg.rerank > 0) {
     PlanOptions e;
     e.batch = w.batch;
     setup.eval_plan = compile_plan(g, e);

@@ -71,6 +71,9 @@ struct RunOptions {
   std::string arch_file;  // train: the architecture of a space with choices
   std::string algorithm;  // search: darts, darts2, pnas, random, evolution ("" = the config's)
   std::string lut;        // search: a latency table for the regularizer
+  // search: >= 0 replaces the config's `rerank`: the K best candidates trained briefly
+  // from scratch, the best kept (docs/search.md#re-ranking); -1 = the config's.
+  int64_t rerank = -1;
   std::ostream* log = nullptr;  // progress and epoch lines; null prints nothing
   RunCallbacks callbacks;
 };

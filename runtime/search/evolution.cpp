@@ -459,6 +459,8 @@ EvolutionResult Evolution::run() {
 
   const Candidate& best = evaluated_[ranked().front()];
   EvolutionResult res;
+  for (size_t i : ranked())
+    res.ranked.push_back({evaluated_[i].path, evaluated_[i].valid_acc, evaluated_[i].generation});
   res.best = p_.hooks.describe(best.path);
   res.valid_accuracy = best.valid_acc;
   if (p_.hooks.measure_latency) res.best.measured_latency_ms = p_.hooks.measure_latency(best.path);

@@ -64,9 +64,16 @@ struct EvolutionPhase {
   std::ostream& out;
 };
 
+struct ScoredArchitecture {
+  ChoiceSelection path;
+  double valid_acc = 0;
+  int64_t generation = 0;
+};
+
 struct EvolutionResult {
   GenotypeInfo best;  // with measured_latency_ms when the hooks measure
   double valid_accuracy = 0;
+  std::vector<ScoredArchitecture> ranked;  // every candidate scored, best first (--rerank)
 };
 
 // Runs the evolution and writes arch.json (the best feasible architecture), pareto.json

@@ -4,7 +4,7 @@
 // the "train" optimizer and schedule, then evaluated on the validation split; the best
 // validation accuracy wins (ties: the earlier one). Each architecture runs on the
 // supernet's plans in selected mode through its live-step mask, so it costs what the
-// architecture alone costs and nothing is recompiled.
+// architecture alone costs and nothing is recompiled (scratch_trial.h).
 //
 // The checkpoint records how many architectures are done and the best so far; --resume
 // retrains the interrupted architecture from its start (the draw and the training are
@@ -18,11 +18,9 @@
 #include <ostream>
 
 #include "runtime/cpu/threads.h"
-#include "runtime/exec/backend_registry.h"
-#include "runtime/exec/executor.h"
-#include "runtime/optim/grad_clip.h"
-#include "runtime/optim/lr_schedule.h"
 #include "runtime/search/choice_modes.h"
+#include "runtime/search/rerank.h"
+#include "runtime/search/scratch_trial.h"
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/epoch_driver.h"
@@ -32,10 +30,6 @@
 
 namespace nas {
 namespace {
-
-struct Trial {
-  double train_loss = 0, train_acc = 0, valid_loss = 0, valid_acc = 0;
-};
 
 // Random search's "epochs" for the epoch driver: one per architecture, trained from
 // scratch, with its record, samples/arch_NNN.json, the best so far in arch.json, and the
@@ -124,9 +118,8 @@ class RandomEpochs final : public EpochTask {
   // The current architecture's.
   std::chrono::steady_clock::time_point start_;
   GenotypeInfo info_;
-  Trial trial_;
-  std::optional<Progress> bar_;  // its last training epoch's
-  std::string epoch_label_;      // "arch 2/4 epoch 1/3"
+  ScratchTrial trial_;
+  TrialProgress progress_;  // its bar and label ("arch 2/4 epoch 1/3")
 };
 
 // Trains architecture `index` from scratch and evaluates it on the validation split,
@@ -135,88 +128,27 @@ void RandomEpochs::run_epoch(int64_t index, EpochDriver& driver) {
   start_ = std::chrono::steady_clock::now();
   const ChoiceSelection selected = path(index);
   info_ = setup_.hooks.describe(selected);
-  trial_ = Trial();
-  ParamStore store(make_backend(setup_.backend));
-  Executor weights(setup_.weight_plan, store, base_.seed);
-  Executor eval(setup_.eval_plan, store, base_.seed);
-  Executor::share_arena(weights, eval);
-  const std::vector<char> mask = setup_.hooks.live_mask(selected);
-  for (Executor* ex : {&weights, &eval}) {
-    ex->use_selection(selected);
-    ex->set_live_mask(mask);
-  }
-  std::unique_ptr<Optimizer> opt =
-      make_optimizer(base_.optimizer, store.backend(), store.weight_slots());
-  opt->set_active(active_weight_slots(weights.plan(), store, mask));  // only this architecture's
-  std::vector<DeviceBuffer*> grads = store.weight_grads();
-  Loader train_loader(sd_.data.train, sd_.data.train_indices, sd_.train_options);
-  const int64_t steps = static_cast<int64_t>(train_loader.batches_per_epoch());
-  const int64_t arch_steps = base_.epochs * steps;
-  std::unique_ptr<LrSchedule> schedule =
-      make_schedule(base_.optimizer.schedule, base_.optimizer.lr, steps);
-  Batch b;
-  int64_t step = 0;
-  for (int64_t epoch = 0; epoch < base_.epochs; ++epoch) {
-    ProgressOptions po;
-    po.tty = stdout_is_terminal();
-    po.plain_every = base_.log_every;
-    epoch_label_ =
-        fmt::format("arch {}/{} epoch {}/{}", index + 1, count_, epoch + 1, base_.epochs);
-    bar_.emplace(out_, epoch_label_, steps, po);
-    train_loader.start_epoch(epoch);
-    double loss = 0;
-    int64_t correct = 0, seen = 0;
-    bool go_on = true;
-    for (int64_t s = 0; s < steps && go_on && train_loader.next(b); ++s, ++step) {
-      store.zero_grads();
-      weights.set_dropout_seed(derive_seed(base_.seed, static_cast<uint64_t>(step)));
-      RunResult r = weights.run(b.images.data(), b.labels.data(), sd_.batch);
-      if (!std::isfinite(r.loss_sum))
-        throw ConfigError("", "train.lr",
-                          fmt::format("the training loss of architecture {} became {}; lower the "
-                                      "learning rate",
-                                      index + 1, r.loss_sum));
-      loss += r.loss_sum;
-      correct += r.correct;
-      seen += sd_.batch;
-      if (base_.optimizer.grad_clip > 0)
-        clip_grad_norm(store.backend(), grads, base_.optimizer.grad_clip);
-      const double lr = schedule->lr_at(step, arch_steps);
-      opt->set_lr(lr);
-      opt->step();
-      // The run's step count: every architecture trains the same number of steps.
-      go_on =
-          driver.after_step({index + 1, count_, step + 1, arch_steps, index * arch_steps + step + 1,
-                             loss / seen, static_cast<double>(correct) / seen, lr});
-      bar_->update(s + 1, seen, loss / seen, static_cast<double>(correct) / seen);
-    }
-    trial_.train_loss = loss / static_cast<double>(std::max<int64_t>(1, seen));
-    trial_.train_acc =
-        static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, seen));
-    if (!go_on) return;  // end_epoch finishes this bar with the stop
-    bar_->finish(fmt::format("{}: train loss {:.4f} acc {:.2f}%", epoch_label_, trial_.train_loss,
-                             100 * trial_.train_acc));
-    bar_.reset();
-  }
-  LoaderOptions vo = sd_.valid_options;
-  vo.shuffle = false;
-  vo.drop_last = false;
-  vo.train = false;
-  Loader valid_loader(sd_.data.train, sd_.data.valid_indices, vo);
-  EvalResult v = evaluate(eval, valid_loader);
-  trial_.valid_loss = v.loss;
-  trial_.valid_acc = v.accuracy;
+  const ScratchTraining training{
+      cfg_, setup_.weight_plan, setup_.eval_plan, setup_.hooks, setup_.backend, sd_, out_};
+  progress_.on_step = [&](int64_t step, int64_t steps, double loss, double accuracy, double lr) {
+    // The run's step count: every architecture trains the same number of steps.
+    return driver.after_step(
+        {index + 1, count_, step, steps, index * steps + step, loss, accuracy, lr});
+  };
+  trial_ = train_from_scratch(training, selected, base_.epochs,
+                              fmt::format("arch {}/{}", index + 1, count_),
+                              fmt::format("architecture {}", index + 1), progress_);
 }
 
 EpochEnd RandomEpochs::end_epoch(int64_t index, bool whole, RunDir& run) {
   EpochEnd end;
   if (!whole) {  // a partly trained architecture is no candidate: a resume retrains it
-    end.bar = &*bar_;
-    end.line = fmt::format("{}: train loss {:.4f} acc {:.2f}% | not counted", epoch_label_,
+    end.bar = &*progress_.bar;
+    end.line = fmt::format("{}: train loss {:.4f} acc {:.2f}% | not counted", progress_.epoch_label,
                            trial_.train_loss, 100 * trial_.train_acc);
     return end;
   }
-  const Trial& t = trial_;
+  const ScratchTrial& t = trial_;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (t.valid_acc > best_acc_) {
@@ -282,10 +214,24 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   summary.genotype = architectures.best_info();
   const bool found = architectures.best() >= 0;  // not when stopped in the first architecture
   summary.valid_accuracy = found ? architectures.best_accuracy() : 0;
+  std::optional<RerankResult> reranked;
+  if (cfg.rerank > 0 && found && !summary.stopped) {
+    const ScratchTraining training{
+        cfg, setup.weight_plan, setup.eval_plan, setup.hooks, setup.backend, sd, out};
+    reranked = rerank(
+        training, sampled_candidates(run.path("metrics.jsonl"), setup.weight_plan.arch, cfg.rerank),
+        run);
+    summary.genotype = reranked->genotype;
+    summary.valid_accuracy = reranked->valid_accuracy;
+  }
   if (setup.hooks.finish && found) setup.hooks.finish(summary.genotype, dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_search_report(run, setup.weight_plan.arch, meta, summary, "random");
-  if (found)
+  if (reranked)
+    run.log(fmt::format("done in {:.0f} s: rerank candidate {} ({:.2f}% valid); wrote {}",
+                        summary.seconds, reranked->kept + 1, 100 * summary.valid_accuracy,
+                        run.path("arch.json")));
+  else if (found)
     run.log(fmt::format("done in {:.0f} s: best architecture #{} ({:.2f}% valid); wrote {}",
                         summary.seconds, architectures.best() + 1, 100 * summary.valid_accuracy,
                         run.path("arch.json")));

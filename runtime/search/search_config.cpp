@@ -70,8 +70,8 @@ json default_json() {
 
 // The sections only a search config has; the rest goes to the train-config parser.
 const std::vector<std::string> kSearchSections = {
-    "algorithm", "train", "valid",  "warmup",    "warmup_epochs", "warmup_fraction",
-    "darts",     "pnas",  "random", "evolution", "regularizer"};
+    "algorithm", "train",  "valid",     "warmup",      "warmup_epochs", "warmup_fraction", "darts",
+    "pnas",      "random", "evolution", "regularizer", "rerank",        "rerank_epochs"};
 const std::vector<std::string> kTrainTopKeys = {"epochs",  "seed",      "threads",         "data",
                                                 "network", "log_every", "checkpoint_every"};
 
@@ -125,6 +125,8 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
       top.fail("warmup_fraction", "must be below 1: the search needs epochs after the warm-up");
     c.warmup_epochs = warmup_epochs_from_fraction(c.warmup_fraction, c.base.epochs);
   }
+  c.rerank = top.get_int("rerank", c.rerank, 0, 1000);
+  c.rerank_epochs = top.get_int("rerank_epochs", c.rerank_epochs, 1, 100000);
   const ConfigSection darts(j["darts"], path, "darts");
   darts.check_keys({"max_param_free", "stop_at_param_free"});
   c.darts.max_param_free = darts.get_int("max_param_free", c.darts.max_param_free, -1);
@@ -207,6 +209,8 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
                       {"weight", c.regularizer.weight},
                       {"form", c.regularizer.form},
                       {"lut", c.regularizer.lut}};
+  j["rerank"] = c.rerank;
+  j["rerank_epochs"] = c.rerank_epochs;
   return j;
 }
 

@@ -35,6 +35,9 @@
 //             "mul#log" (darts: loss * (log E[cost] / log bound)^weight); "auto" =
 //             the algorithm's default (bound, linear), "lut": the latency table for
 //             "latency" (from `nasc profile`)}.
+// "rerank": K >= 0 (0: off; --rerank overrides it): after the search, its K best distinct
+// candidates are each trained "rerank_epochs" (1) epochs from scratch and validated, and
+// the best is the result (runtime/search/rerank.h).
 // Data defaults differ from training: train_portion 0.5 (half the training set trains
 // the weights, the other half the architecture), batch size 64. Strict like the train
 // config: unknown keys and wrong types are errors naming the key path.
@@ -96,6 +99,8 @@ struct SearchConfig {
   RandomConfig random;
   EvolutionConfig evolution;
   RegularizerConfig regularizer;
+  int64_t rerank = 0;  // candidates re-ranked by training from scratch (0: none)
+  int64_t rerank_epochs = 1;
 };
 
 // The warm-up epochs a warm-up fraction gives: floor(fraction * epochs), fewer than epochs.

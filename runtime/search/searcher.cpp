@@ -20,6 +20,7 @@
 #include "runtime/optim/lr_schedule.h"
 #include "runtime/report/report_html.h"
 #include "runtime/search/evolution.h"
+#include "runtime/search/rerank.h"
 #include "runtime/search/search_algorithm.h"
 #include "runtime/search/search_run.h"
 #include "runtime/train/checkpoint.h"
@@ -559,11 +560,34 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   // Evolution runs after the supernet's last epoch (a resume from it redoes the evolution);
   // a supernet stopped by a callback has no architecture yet.
   const bool evolved = evolution && !summary.stopped;
+  std::vector<RerankCandidate> rerank_from;  // --rerank's, best first by the search's ranking
   if (evolved) {
     EvolutionResult found =
         run_evolution({cfg, setup.hooks, store, weights, *eval, sd, driver.run_dir(), out});
     summary.genotype = found.best;
     summary.valid_accuracy = found.valid_accuracy;
+    for (size_t r = 0; r < found.ranked.size() && static_cast<int64_t>(r) < cfg.rerank; ++r)
+      rerank_from.push_back(
+          {found.ranked[r].path,
+           fmt::format("evolution #{} (generation {})", r + 1, found.ranked[r].generation + 1),
+           found.ranked[r].valid_acc});
+  }
+  if (cfg.rerank > 0 && !summary.stopped) {
+    if (!evolution)
+      rerank_from = genotype_candidates(
+          driver.run_dir().path("metrics.jsonl"), groups, summary.probs,
+          [&](const std::vector<std::vector<double>>& p) { return algo->genotype(p); }, cfg.rerank,
+          base.seed);
+    const ExecPlan& eval_plan = eval ? eval->plan() : setup.eval_plan;
+    NAS_CHECK(!eval_plan.steps.empty(), "--rerank needs the search's evaluation plan");
+    const ScratchTraining training{cfg, weights.plan(), eval_plan, setup.hooks, setup.backend, sd,
+                                   out};
+    const RerankResult kept = rerank(training, rerank_from, driver.run_dir());
+    summary.genotype = kept.genotype;
+    summary.valid_accuracy = kept.valid_accuracy;
+    if (evolution && setup.hooks.measure_latency)
+      summary.genotype.measured_latency_ms =
+          setup.hooks.measure_latency(rerank_from[kept.kept].path);
   }
   if (setup.hooks.finish && (!evolution || evolved)) setup.hooks.finish(summary.genotype, dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

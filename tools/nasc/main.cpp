@@ -177,6 +177,7 @@ nasc::RunOptions run_options(const Options& o) {
   r.arch_file = o.arch;
   r.algorithm = o.algorithm;
   r.lut = o.lut;
+  r.rerank = o.rerank;
   r.log = &std::cout;
   return r;
 }

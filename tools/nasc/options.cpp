@@ -35,7 +35,7 @@ Usage:
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
   nasc search FILE -o DIR [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
-             [--epochs N] [--threads N] [--lut LUT.json] [--resume]
+             [--epochs N] [--threads N] [--lut LUT.json] [--rerank K] [--resume]
                                              search the space; DIR gets arch.json,
                                              arch.svg, config.json, log.txt, metrics.jsonl,
                                              TensorBoard events, report.html, checkpoint
@@ -76,6 +76,8 @@ Options:
   -a ALGORITHM       search algorithm: darts (first order, the default), darts2
                      (unrolled second order), pnas (ProxylessNAS, REINFORCE), random or
                      evolution (SPOS: single-path supernet, then evolutionary search)
+  --rerank K         search: train its K best candidates briefly from scratch (config
+                     rerank_epochs, default 1) and keep the best on the validation split
   --all-candidates   profile every candidate of the space (the default without --arch)
   --lut FILE         latency table from `nasc profile` (estimate; search: the
                      regularizer's table, and the genotype's latency per epoch)
@@ -278,6 +280,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
            "`nasc ir --stage autodiff|fusion|memory-plan|lower`");
   bool train = o.command == "train" || o.command == "search";
   only_for(!o.algorithm.empty(), "-a", o.command == "search", "`nasc search`");
+  only_for(o.rerank >= 0, "--rerank", o.command == "search", "`nasc search`");
   only_for(!o.config.empty(), "-c", train, "`nasc train` and `nasc search`");
   only_for(!o.data.empty(), "--data", train, "`nasc train` and `nasc search`");
   only_for(o.epochs > 0, "--epochs", train, "`nasc train` and `nasc search`");
@@ -338,7 +341,8 @@ int64_t integer_value(ArgReader& r, const std::string& flag, int64_t lo, int64_t
   return n;
 }
 
-// The flags with numbers: --batch, --epochs, --threads, --warmup, --repetitions, --trim.
+// The flags with numbers: --batch, --epochs, --rerank, --threads, --warmup, --repetitions,
+// --trim.
 // False when `a` is none of them.
 bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
   Options& o = r.o;
@@ -347,6 +351,8 @@ bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
     o.batch = integer_value(r, a, 1, INT64_MAX, "a positive integer");
   } else if (a == "--epochs") {
     o.epochs = integer_value(r, a, 1, 1000000, "a positive integer");
+  } else if (a == "--rerank") {
+    o.rerank = integer_value(r, a, 0, 1000, "a count in 0..1000");
   } else if (a == "--threads") {
     o.threads = integer_value(r, a, 0, 1000000, "a count >= 0 (0 = all cores)");
   } else if (a == "--warmup" || a == "--repetitions") {
