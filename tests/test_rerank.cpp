@@ -90,6 +90,13 @@ TEST_CASE("nasc search --rerank: the planted best of the candidates wins over th
   CHECK_THAT(r.out, Contains("rerank 1/2 epoch 1/1"));  // the training's bar
   // It retrains.
   CHECK(run_nasc("check " + space + " --arch " + dir + "/arch.json").status == 0);
+  // A resume of the finished search redoes the re-ranking (config.json keeps rerank) to the
+  // same outcome: the same candidates from the records and the restored probabilities.
+  const std::string first = slurp(dir + "/rerank.json");
+  CliResult resumed = run_nasc("search " + space + " --resume -o " + dir);
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK(slurp(dir + "/rerank.json") == first);
 
   // --rerank 1 trains the search's pick alone and keeps it.
   const std::string one = scratch_path("rerank_one");
