@@ -195,8 +195,9 @@ TEST_CASE("every builtin op is registered once, with consistent attribute specs"
       "input", "choice", "conv", "dwconv", "linear", "batchnorm", "relu", "relu6", "sigmoid",
       "hard_swish", "hard_sigmoid", "leaky_relu", "max_pool", "avg_pool", "global_avg_pool",
       "dropout", "add", "concat", "mul", "flatten", "identity", "zero", "crop", "silu", "drop_path",
+      "aux_loss",
       // Internal: the training loss and the gradient ops autodiff emits.
-      "cross_entropy", "cross_entropy_grad", "conv_grad_input", "conv_grad_weight",
+      "cross_entropy", "cross_entropy_grad", "aux_loss_grad", "conv_grad_input", "conv_grad_weight",
       "linear_grad_input", "linear_grad_weight", "batchnorm_grad", "activation_grad", "pool_grad",
       "global_avg_pool_grad", "unflatten", "crop_grad", "dropout_grad", "drop_path_grad",
       "concat_grad", "choice_grad_input", "choice_grad_arch"};
@@ -740,6 +741,17 @@ TEST_CASE("drop_path", "[ops]") {
         "drop_path attribute `p` must be in [0, 1), or -1 (the run's), got -0.5");
   CHECK(cost_of("drop_path", {{3, 8, 8}}).params == 0);
   CHECK(cost_of("drop_path", {{3, 8, 8}}).macs == 0);
+}
+
+TEST_CASE("aux_loss", "[ops]") {
+  CHECK(shape_of("aux_loss", {{16, 4, 4}, {10}}) == Shape{16, 4, 4});
+  CHECK(shape_of("aux_loss", {{16, 4, 4}, {10}}, {{"weight", F(0.0)}}) == Shape{16, 4, 4});
+  CHECK(error_of("aux_loss", {{16, 4, 4}, {10}}, {{"weight", F(-0.4)}}) ==
+        "aux_loss attribute `weight` must be finite and >= 0, got -0.4");
+  CHECK(error_of("aux_loss", {{16, 4, 4}, {10, 1, 1}}) ==
+        "aux_loss expects 1-D auxiliary logits [classes] as its second input, got [10,1,1] from "
+        "`x1`");
+  CHECK(cost_of("aux_loss", {{16, 4, 4}, {10}}).params == 0);
 }
 
 TEST_CASE("mul", "[ops]") {

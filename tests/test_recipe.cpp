@@ -2,7 +2,8 @@
 // smoothing in the loss kernel and through a training plan, against a float64 reference
 // and finite differences; random erasing's rectangles, statistics and determinism under a
 // seed; drop_path (whole samples, its fixed or scheduled probability, its gradient, the
-// schedule per epoch through nasc train); the recipe's config keys with malformed values.
+// schedule per epoch through nasc train); aux_loss (an auxiliary head's weighted loss and
+// gradients); the recipe's config keys with malformed values.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -615,6 +616,7 @@ TEST_CASE("nasc train: the recipe end to end, drop_path_prob per epoch in metric
   std::ofstream(net) << "network recipe(x: tensor[1, 8, 8]) {\n"
                         "  let h = relu(conv(x, 4, kernel=3, pad=1));\n"
                         "  let h2 = add(h, drop_path(relu(conv(h, 4, kernel=3, pad=1))));\n"
+                        "  h2 = aux_loss(h2, linear(global_avg_pool(h2), 4), weight=0.4);\n"
                         "  return linear(global_avg_pool(h2), 4);\n"
                         "}\n";
   std::ofstream(cfg) << R"({"epochs": 3, "seed": 2, "threads": 1, "label_smoothing": 0.1,
@@ -651,4 +653,113 @@ TEST_CASE("nasc train: the recipe end to end, drop_path_prob per epoch in metric
                           cfg + ": drop_path_prob: the network has no drop_path(x) that takes "
                                 "the run's probability"));
   CHECK_FALSE(std::filesystem::exists(refused));
+}
+
+// ---------------------------------------------------------------------------------------
+// aux_loss
+
+namespace {
+
+// One network text, three networks of the same name and layer paths (so one ParamStore
+// serves them): `aux` trains with the auxiliary head, `head` returns the head's logits,
+// `main` the main logits.
+std::string aux_network(const std::string& which) {
+  std::string body;
+  if (which == "aux")
+    body = "  let s = stem(x);\n  return body(aux_loss(s, head(s), weight=0.4));\n";
+  if (which == "head") body = "  return head(stem(x));\n";
+  if (which == "main") body = "  return body(stem(x));\n";
+  return "module stem(x: tensor) { return relu(conv(x, 4, kernel=3, pad=1)); }\n"
+         "module head(h: tensor) { return linear(global_avg_pool(relu(conv(h, 3, kernel=1))), "
+         "5); }\n"
+         "module body(h: tensor) { return linear(flatten(conv(h, 2, kernel=1)), 5); }\n"
+         "network auxnet(x: tensor[2, 6, 6]) {\n" +
+         body + "}\n";
+}
+
+}  // namespace
+
+TEST_CASE("aux_loss: the training loss adds weight * the head's cross-entropy",
+          "[recipe][aux_loss]") {
+  const int64_t batch = 4;
+  ParamStore store;
+  PlanOptions train_o, eval_o;
+  train_o.batch = eval_o.batch = batch;
+  train_o.training = true;
+  Graph aux = test::compile_source(aux_network("aux"));
+  Executor train(compile_plan(aux, train_o), store, 3);
+  Executor eval(compile_plan(aux, eval_o), store, 3);
+  Executor head(compile_plan(test::compile_source(aux_network("head")), eval_o), store, 3);
+  Executor main(compile_plan(test::compile_source(aux_network("main")), eval_o), store, 3);
+  // One set of parameters by layer path: the stem's conv; the head's conv and linear (w, b);
+  // the body's conv and linear (w, b).
+  CHECK(store.params().size() == 7);
+
+  std::mt19937 rng(12);
+  std::vector<float> x = test::random_floats(batch * 2 * 6 * 6, rng);
+  std::vector<int32_t> labels = {4, 0, 2, 1};
+  std::vector<float> head_logits(batch * 5), main_logits(batch * 5);
+  head.run(x.data(), nullptr, batch, head_logits.data());
+  main.run(x.data(), nullptr, batch, main_logits.data());
+  std::vector<double> unused;
+  const double main_ce = ref_smoothed_cross_entropy(batch, 5, main_logits, labels, 0.0, unused);
+  const double head_ce = ref_smoothed_cross_entropy(batch, 5, head_logits, labels, 0.0, unused);
+  std::vector<float> train_logits(batch * 5);
+  RunResult r = train.run(x.data(), labels.data(), batch, train_logits.data());
+  CHECK(r.loss_sum / batch == Approx(main_ce + 0.4 * head_ce).epsilon(1e-5));
+  CHECK(train_logits == main_logits);  // the main output is unchanged by the head
+  // The evaluation plan reports the main loss only: aux_loss is a view there.
+  CHECK(eval.run(x.data(), labels.data(), batch).loss_sum / batch == Approx(main_ce).epsilon(1e-5));
+  for (const Step& s : eval.plan().steps)
+    if (s.op == "aux_loss") CHECK(s.kind == StepKind::View);
+  // Label smoothing applies to the head's loss as to the main one.
+  train.set_label_smoothing(0.2);
+  const double main_smooth = ref_smoothed_cross_entropy(batch, 5, main_logits, labels, 0.2, unused);
+  const double head_smooth = ref_smoothed_cross_entropy(batch, 5, head_logits, labels, 0.2, unused);
+  CHECK(train.run(x.data(), labels.data(), batch).loss_sum / batch ==
+        Approx(main_smooth + 0.4 * head_smooth).epsilon(1e-5));
+}
+
+TEST_CASE("aux_loss: gradients of the main and auxiliary losses against finite differences",
+          "[recipe][aux_loss]") {
+  PlanOptions o;
+  o.batch = 5;
+  o.training = true;
+  ParamStore store;
+  Executor ex(compile_plan(test::compile_source(aux_network("aux")), o), store, 3);
+  std::mt19937 rng(13);
+  std::vector<float> x = test::random_floats(5 * 2 * 6 * 6, rng);
+  std::vector<int32_t> labels = {0, 1, 2, 3, 4};
+  auto loss = [&] { return ex.run(x.data(), labels.data(), 5).loss_sum / 5; };
+  // Every parameter, the head's included (only the auxiliary loss reaches them).
+  test::check_store_gradients(store, loss, rng, 6);
+  bool head_has_gradient = false;
+  for (const StoredParam& p : store.params())
+    if (p.spec.name.find("head") != std::string::npos && !p.grad.empty())
+      for (float g : store.read(p.grad)) head_has_gradient |= g != 0.0f;
+  CHECK(head_has_gradient);
+}
+
+TEST_CASE("aux_loss: a head of other classes than the network's is located at the call",
+          "[recipe][aux_loss]") {
+  Graph net = test::compile_source(
+      "network mismatch(x: tensor[4]) {\n"
+      "  let h = relu(linear(x, 8));\n"
+      "  h = aux_loss(h, linear(h, 3));\n"
+      "  return linear(h, 5);\n"
+      "}\n");
+  for (bool training : {true, false}) {
+    INFO((training ? "training" : "evaluation") << " plan");
+    PlanOptions o;
+    o.training = training;
+    try {
+      compile_plan(net, o);
+      FAIL("no error");
+    } catch (const UserError& e) {
+      CHECK(e.where() == "space.nas:3:7");
+      CHECK(e.message() ==
+            "`mismatch/aux_loss` scores [3] auxiliary logits against the labels, but the network "
+            "returns [5] logits: the head must predict the same classes");
+    }
+  }
 }

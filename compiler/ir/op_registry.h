@@ -164,6 +164,9 @@ struct OpDef {
   // starts the backward pass, with no dy), and lowering ends the forward pass before it.
   // Exactly one op is the loss (training_loss_op()).
   bool loss = false;
+  // An auxiliary loss (aux_loss): its second input is logits scored against the same
+  // labels as the network's, so autodiff checks that they have as many classes.
+  bool auxiliary_loss = false;
   // Its value is the sum of its inputs: zero pruning drops the zero ones, and a sum left
   // with one input is that input.
   bool sums_inputs = false;

@@ -188,6 +188,10 @@ const char* step_kind_name(StepKind kind) {
       return "cross_entropy";
     case StepKind::CrossEntropyGrad:
       return "cross_entropy_grad";
+    case StepKind::AuxLoss:
+      return "aux_loss";
+    case StepKind::AuxLossGrad:
+      return "aux_loss_grad";
     case StepKind::ElementwiseRegion:
       return "elementwise_region";
     case StepKind::Fused:

@@ -20,6 +20,7 @@ class GradBuilder {
           fmt::format("training needs the network to return 1-D logits [classes], but `{}` "
                       "returns {}",
                       g_.name, g_.output < 0 ? "nothing" : shape_str(g_.nodes[g_.output].shape)));
+    check_auxiliary_losses();
     mark_requires_grad();
     int logits = g_.output;
     int loss = emit(training_loss_op().name, {logits}, {}, -1);
@@ -32,6 +33,21 @@ class GradBuilder {
   }
 
  private:
+  // An auxiliary head is scored against the same labels as the network's logits.
+  void check_auxiliary_losses() const {
+    const Shape& classes = g_.nodes[g_.output].shape;
+    for (const Node& n : g_.nodes) {
+      if (!n.op->auxiliary_loss) continue;
+      const Node& head = g_.nodes[n.inputs[1]];
+      if (head.shape != classes)
+        throw UserError(node_place(g_, n.id),
+                        fmt::format("`{}` scores {} auxiliary logits against the labels, but the "
+                                    "network returns {} logits: the head must predict the same "
+                                    "classes",
+                                    n.name, shape_str(head.shape), shape_str(classes)));
+    }
+  }
+
   // requires_grad_[id]: some parameter (or arch parameter) influences node id's value.
   void mark_requires_grad() {
     requires_grad_.assign(forward_count_, 0);

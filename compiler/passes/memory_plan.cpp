@@ -45,7 +45,8 @@ void assign_storage(const Graph& g, MemoryPlan& plan, const FusionPlan* fusion) 
     } else if (node.op->effect) {
       s.kind = StorageKind::None;
     } else if (is_alias_op(node, training)) {
-      NAS_CHECK(node.inputs.size() == 1 && node.inputs[0] < id, "alias op with bad inputs");
+      // A view of its first input (aux_loss at inference also reads the head's logits).
+      NAS_CHECK(!node.inputs.empty() && node.inputs[0] < id, "alias op with bad inputs");
       const NodeStorage& in = plan.nodes[node.inputs[0]];
       s.kind = StorageKind::Alias;
       s.root = in.root;

@@ -199,6 +199,9 @@ class CpuPlan : public PreparedPlan {
       case StepKind::CrossEntropy:
       case StepKind::CrossEntropyGrad:
         return build_loss(s);
+      case StepKind::AuxLoss:
+      case StepKind::AuxLossGrad:
+        return build_aux_loss(s);
       case StepKind::ElementwiseRegion:
         return [k = std::make_shared<FusedRegionKernel>(s)](RunState& st) { return k->run(st); };
       case StepKind::Fused:  // computed by its region's step
@@ -566,6 +569,31 @@ class CpuPlan : public PreparedPlan {
     return [shape = s.input_shapes[0], logits = s.inputs[0], out](RunState& st) {
       plain::CrossEntropyParams p{shape[0], shape[1], st.label_smoothing};
       plain::softmax_cross_entropy(p, st.values[logits], st.labels, st.values[out]);
+      return true;
+    };
+  }
+
+  // aux_loss: the forward step passes x on and adds weight * the auxiliary logits' summed
+  // cross-entropy to the run's loss (labels, smoothing and the valid rows as the loss step
+  // has them); the gradient step writes weight * d(mean loss)/d(logits).
+  StepFn build_aux_loss(const Step& s) {
+    const float weight = static_cast<float>(s.float_attr("weight"));
+    if (s.kind == StepKind::AuxLoss) {
+      const int64_t classes = s.input_shapes[1][1];
+      return [weight, classes, n = shape_elements(s.output_shape), x = s.inputs[0],
+              logits = s.inputs[1], out = s.node](RunState& st) {
+        std::memcpy(st.values[out], st.values[x], sizeof(float) * n);
+        if (st.labels == nullptr) return true;
+        plain::CrossEntropyParams p{st.valid_samples, classes, st.label_smoothing};
+        const double mean = plain::softmax_cross_entropy(p, st.values[logits], st.labels);
+        st.metrics[0] += weight * mean * static_cast<double>(st.valid_samples);
+        return true;
+      };
+    }
+    return [weight, shape = s.input_shapes[0], logits = s.inputs[0], out = s.node](RunState& st) {
+      plain::CrossEntropyParams p{shape[0], shape[1], st.label_smoothing};
+      plain::softmax_cross_entropy(p, st.values[logits], st.labels, st.values[out]);
+      plain::scale_forward(shape[0] * shape[1], weight, st.values[out], st.values[out]);
       return true;
     };
   }

@@ -53,6 +53,10 @@ enum class StepKind : uint8_t {
   ChoiceGradArch,
   CrossEntropy,
   CrossEntropyGrad,
+  // aux_loss: its input passed on, and weight * cross-entropy of auxiliary logits added to
+  // the run's loss; the gradient step writes d(that)/d(logits).
+  AuxLoss,
+  AuxLossGrad,
   // A fused region (compiler/passes/fusion.h): ElementwiseRegion, at the region's last
   // node, computes every node of the region in one pass (Step::region); the region's other
   // nodes are Fused steps, which do nothing and whose values are never stored.

@@ -1,5 +1,8 @@
-// The training loss and the gradient ops autodiff emits (internal: not callable from .nas).
-// The forward ops' gradient rules (OpDef::grad, beside each op) say which they emit.
+// The losses and the gradient ops autodiff emits: the training loss and the gradient ops are
+// internal (not callable from .nas); aux_loss, which a network places itself, is not. The
+// forward ops' gradient rules (OpDef::grad, beside each op) say which they emit.
+#include <cmath>
+
 #include "compiler/ir/ops/op_families.h"
 #include "compiler/ir/ops/op_helpers.h"
 
@@ -30,12 +33,55 @@ OpDef cross_entropy() {
   return op;
 }
 
+// An auxiliary head's loss (DARTS' auxiliary tower): aux_loss(x, logits, weight) is x, and in
+// a training run it adds weight * cross-entropy(logits, labels) to the run's loss, so the
+// head's gradient is weight * (softmax - target) / batch and x's is its consumers'. At
+// inference it is a view of x and adds nothing; the head's nodes keep their ids (live masks
+// index them) and still run there.
+OpDef aux_loss() {
+  OpDef op;
+  op.name = "aux_loss";
+  op.doc = "x, plus (in training) weight * cross-entropy of auxiliary logits [K] added to the loss";
+  op.min_inputs = op.max_inputs = 2;
+  op.attrs = {float_spec("weight", 0.4, "the auxiliary loss's weight (DARTS: 0.4), >= 0")};
+  op.infer = [](InferContext& ctx, Shape& out) {
+    const double w = ctx.f("weight");
+    if (!(w >= 0 && std::isfinite(w)))
+      return ctx.fail(
+          fmt::format("aux_loss attribute `weight` must be finite and >= 0, got {}", attr_str(w)));
+    if (ctx.in[1].size() != 1)
+      return ctx.fail("aux_loss expects 1-D auxiliary logits [classes] as its second input, got " +
+                      ctx.describe(1));
+    out = ctx.in[0];
+    return true;
+  };
+  op.step = StepKind::AuxLoss;
+  op.auxiliary_loss = true;
+  op.view = ViewKind::Inference;
+  op.cse_mergeable = false;  // each adds its own loss
+  op.free_latency = true;    // a view at inference
+  op.grad = [](GradContext& c) {
+    if (c.needs_input_grad[0]) c.input_grads[0] = c.dy;
+    if (c.needs_input_grad[1])
+      c.input_grads[1] =
+          c.emit("aux_loss_grad", {c.fwd.inputs[1]}, grad_attrs(c, c.input_shapes[1]));
+  };
+  // The head's logits have the network's classes (6: the flattened output of the op).
+  op.example = OpExample{{{6}, {6}}, {{"weight", 0.4}}};
+  op.reference = reference_identity;
+  return op;
+}
+
 }  // namespace
 
 std::vector<OpDef> gradient_ops() {
   using K = StepKind;
   std::vector<OpDef> ops;
   ops.push_back(cross_entropy());
+  ops.push_back(aux_loss());
+  ops.push_back(grad_op("aux_loss_grad",
+                        "weight * (softmax(logits) - target) / batch: an auxiliary loss's gradient",
+                        K::AuxLossGrad, 1, 1));
   ops.push_back(grad_op("cross_entropy_grad",
                         "(softmax(logits) - onehot(label)) / batch: the mean loss's gradient",
                         K::CrossEntropyGrad, 1, 1));

@@ -13,6 +13,6 @@ std::vector<OpDef> layer_ops();        // conv, dwconv, linear, batchnorm (layer
 std::vector<OpDef> elementwise_ops();  // activations, dropout, drop_path, mul, add
 std::vector<OpDef> window_ops();       // max/avg/global average pooling (window_ops.cpp)
 std::vector<OpDef> shape_ops();        // concat, flatten, crop (shape_ops.cpp)
-std::vector<OpDef> gradient_ops();     // the loss and the gradient ops (gradient_ops.cpp)
+std::vector<OpDef> gradient_ops();     // the losses and the gradient ops (gradient_ops.cpp)
 
 }  // namespace nas::ops
