@@ -610,9 +610,11 @@ TEST_CASE("drop_path: the config key, its range and its round trip", "[recipe][d
   CHECK_FALSE(search_config_to_json(default_search_config()).contains("drop_path_prob"));
 }
 
-TEST_CASE("nasc train: the recipe end to end, drop_path_prob per epoch in metrics.jsonl",
-          "[recipe][drop_path][train][cli]") {
-  const std::string net = test::scratch_path("recipe.nas"), cfg = test::scratch_path("recipe.json");
+namespace {
+
+// A small network with every part of the recipe, and a config that turns the rest on:
+// 256 training samples in batches of 32 (8 steps per epoch), 3 epochs.
+void write_recipe_run(const std::string& net, const std::string& cfg) {
   std::ofstream(net) << "network recipe(x: tensor[1, 8, 8]) {\n"
                         "  let h = relu(conv(x, 4, kernel=3, pad=1));\n"
                         "  let h2 = add(h, drop_path(relu(conv(h, 4, kernel=3, pad=1))));\n"
@@ -623,6 +625,14 @@ TEST_CASE("nasc train: the recipe end to end, drop_path_prob per epoch in metric
     "drop_path_prob": 0.3,
     "data": {"name": "synthetic", "synthetic_samples": 256, "batch_size": 32,
              "augment": {"random_erasing": {}}}})";
+}
+
+}  // namespace
+
+TEST_CASE("nasc train: the recipe end to end, drop_path_prob per epoch in metrics.jsonl",
+          "[recipe][drop_path][train][cli]") {
+  const std::string net = test::scratch_path("recipe.nas"), cfg = test::scratch_path("recipe.json");
+  write_recipe_run(net, cfg);
   const std::string dir = test::scratch_path("recipe_run");
   test::CliResult r = test::run_nasc("train " + net + " -c " + cfg + " -o " + dir);
   INFO(r.err << r.out);
@@ -762,4 +772,25 @@ TEST_CASE("aux_loss: a head of other classes than the network's is located at th
             "returns [5] logits: the head must predict the same classes");
     }
   }
+}
+
+TEST_CASE("nasc train: the recipe killed mid-run resumes bit-identically",
+          "[recipe][train][cli][resume]") {
+  // Erasing draws, drop-path samples and the schedule are functions of (seed, epoch, step):
+  // a run killed in its second epoch and resumed ends with the same bytes.
+  const std::string net = test::scratch_path("resume_recipe.nas");
+  const std::string cfg = test::scratch_path("resume_recipe.json");
+  write_recipe_run(net, cfg);
+  const std::string args = "train " + net + " -c " + cfg + " -o ";
+  const std::string whole = test::scratch_path("recipe_whole"),
+                    cut = test::scratch_path("recipe_cut");
+  REQUIRE(test::run_nasc(args + whole).status == 0);
+  test::run_nasc_killed_at(args + cut, "step:11");
+  REQUIRE(std::filesystem::exists(cut + "/checkpoint"));
+  REQUIRE_FALSE(std::filesystem::exists(cut + "/weights"));
+  test::CliResult resumed = test::run_nasc("train " + net + " --resume -o " + cut);
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK(test::run_outcome(cut, {"weights", "checkpoint"}) ==
+        test::run_outcome(whole, {"weights", "checkpoint"}));
 }
