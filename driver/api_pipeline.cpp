@@ -6,6 +6,7 @@
 #include "compiler/ir/ir_parser.h"
 #include "driver/api_internal.h"
 #include "nasc/pipeline.h"
+#include "runtime/jit/jit_plan.h"
 #include "support/did_you_mean.h"
 
 namespace nasc {
@@ -23,6 +24,7 @@ nas::Stage stage_named(const std::string& field, const std::string& name,
   std::vector<std::string> allowed;
   for (const nas::StageInfo& s : nas::pipeline_stages())
     if (s.stage >= first) allowed.push_back(s.name);
+  if (first == nas::Stage::Load) allowed.insert(allowed.end(), {"llvm", "asm"});
   std::optional<nas::Stage> stage = nas::find_stage(name);
   if (!stage || *stage < first) {
     const bool pass = first != nas::Stage::Load;
@@ -101,7 +103,11 @@ std::string describe_pipeline() {
 
 IrText stage_text(const std::string& nas_file, const IrOptions& options) {
   return detail::translate_errors([&] {
-    const nas::Stage stop = stage_named("IrOptions::stage", options.stage);
+    // The JIT's module of the lowered plan: as generated (llvm) or as host assembly after
+    // its O3 pipeline (asm).
+    const bool codegen = options.stage == "llvm" || options.stage == "asm";
+    const nas::Stage stop =
+        codegen ? nas::Stage::Lower : stage_named("IrOptions::stage", options.stage);
     check_batch("IrOptions::batch", options.batch);
     nas::PipelineOptions p;
     p.compile = detail::internal_options(options.compile);
@@ -116,6 +122,9 @@ IrText stage_text(const std::string& nas_file, const IrOptions& options) {
     return reporting([&](nas::Diagnostics& diags) -> std::optional<std::string> {
       nas::PipelineResults r = nas::run_pipeline(nas_file, p, diags);
       if (!r.ok) return std::nullopt;
+      if (codegen)
+        return options.stage == "llvm" ? nas::plan_llvm_ir(*r.plan, false)
+                                       : nas::plan_assembly(*r.plan);
       return nas::dump_stage(r, stop, p.compile.dumps.print);
     });
   });

@@ -52,15 +52,15 @@ TEST_CASE("backend registry: the built-in backends, by name", "[backend]") {
     CHECK(make_backend(info.name)->name() == info.name);
   }
   CHECK(backend_name_problem("cpx") ==
-        "unknown backend `cpx`; did you mean `cpu`? (built in: cpu)");
-  CHECK(backend_name_problem("cuda") == "unknown backend `cuda` (built in: cpu)");
+        "unknown backend `cpx`; did you mean `cpu`? (built in: cpu, jit)");
+  CHECK(backend_name_problem("cuda") == "unknown backend `cuda` (built in: cpu, jit)");
   try {
     make_backend("cpx", "--backend");
     FAIL("no error");
   } catch (const UserError& e) {
     CHECK(e.where() == "--backend");
     CHECK(std::string(e.what()) ==
-          "--backend: unknown backend `cpx`; did you mean `cpu`? (built in: cpu)");
+          "--backend: unknown backend `cpx`; did you mean `cpu`? (built in: cpu, jit)");
   }
   CHECK_THROWS_AS(register_backend({"cpu", "again", [] { return make_backend("cpu"); }}),
                   InternalError);

@@ -99,7 +99,8 @@ TEST_CASE("nasc --help and --version", "[cli]") {
   CHECK(version.status == 0);
   CHECK(version.out == std::string("nasc ") + NASC_VERSION +
                            "\nbackends:\n  cpu (default): the host CPU: oneDNN kernels and plain "
-                           "loops (the reference)\n");
+                           "loops (the reference)\n  jit: the host CPU with generated code: fused "
+                           "regions compiled by LLVM, oneDNN for the rest\n");
 }
 
 TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[cli][backend]") {
@@ -109,9 +110,9 @@ TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[
                               "profile tiny.nas -o lut.json", "estimate tiny.nas"}) {
     INFO(command);
     user_error(cli.run(std::string(command) + " --backend cdu"),
-               "nasc: error: unknown backend `cdu`; did you mean `cpu`? (built in: cpu)");
+               "nasc: error: unknown backend `cdu`; did you mean `cpu`? (built in: cpu, jit)");
     user_error(cli.run(std::string(command) + " --backend cuda"),
-               "nasc: error: unknown backend `cuda` (built in: cpu)");
+               "nasc: error: unknown backend `cuda` (built in: cpu, jit)");
     user_error(cli.run(std::string(command) + " --backend"), "--backend needs a value");
   }
   user_error(cli.run("check tiny.nas --backend cpu"),
@@ -138,10 +139,13 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run("check tiny.nas --arch"), "--arch needs a value");
   user_error(cli.run("ir tiny.nas --stage pruned"),
              "--stage pruned needs --arch A.json (the selection to prune with)");
-  user_error(cli.run("ir tiny.nas --stage llvm"),
-             "unknown --stage `llvm` (stages: load, elaborate, shapes, dce, zero-prune, cse, "
+  user_error(cli.run("ir tiny.nas --stage llvm-ir"),
+             "unknown --stage `llvm-ir` (stages: load, elaborate, shapes, dce, zero-prune, cse, "
              "autodiff, fusion, memory-plan, lower; also ast, ir, pruned, grad, plan, "
-             "train-plan, fused)");
+             "train-plan, fused, llvm, asm)");
+  user_error(cli.run("ir tiny.nas --stage lvm"), "unknown --stage `lvm`; did you mean `llvm`?");
+  user_error(cli.run("ir tiny.nas --stage llvm --dump-after bogus"),
+             "unknown --dump-after `bogus` (stages: load,");
   user_error(cli.run("graph tiny.nas -o out.xyz"),
              "cannot tell the output format from \"out.xyz\"");
 }

@@ -37,7 +37,10 @@ struct DumpOptions {
 
 struct IrOptions {
   CompileOptions compile;
-  std::string stage = "dce";  // the stage whose result is returned; the run stops there
+  // The stage whose result is returned; the run stops there. "llvm" and "asm": the whole
+  // pipeline, then the JIT backend's module of the lowered plan, as generated (textual
+  // LLVM IR) or as the host's assembly after its O3 pipeline.
+  std::string stage = "dce";
   // autodiff and later: the training plan (loss and backward); else the forward plan.
   bool training = false;
   // zero-prune and later: the architecture to fix; "" = the whole supernet (every

@@ -27,7 +27,7 @@ class JitPlan : public PreparedPlan {
  public:
   JitPlan(const ExecPlan& plan, Backend& cpu) : plan_(plan), library_(cpu.prepare(plan)) {
     PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
-    module_ = std::make_unique<JitModule>(std::move(generated.context), std::move(generated.module),
+    module_ = std::make_unique<JitModule>(std::move(generated.context), plan_sources(generated),
                                           generated.symbols, shared_object_cache());
     plan_fn_ = reinterpret_cast<Entry>(module_->address(0));
     region_fn_.assign(plan.steps.size(), nullptr);

@@ -1,6 +1,7 @@
 #include "runtime/jit/jit_engine.h"
 
 #include <llvm/ADT/StringMap.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
@@ -121,9 +122,11 @@ std::string module_ir_text(const llvm::Module& module) {
   return os.str();
 }
 
-std::string module_assembly(llvm::Module& module) {
-  std::unique_ptr<llvm::TargetMachine> machine = host_machine();
-  optimize_module(module);
+std::unique_ptr<llvm::TargetMachine> machine_at(bool optimize);
+
+std::string module_assembly(llvm::Module& module, bool optimize) {
+  std::unique_ptr<llvm::TargetMachine> machine = machine_at(optimize);
+  if (optimize) optimize_module(module);
   llvm::SmallString<4096> text;
   llvm::raw_svector_ostream os(text);
   llvm::legacy::PassManager passes;
@@ -133,41 +136,34 @@ std::string module_assembly(llvm::Module& module) {
   return std::string(text.str());
 }
 
-JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context,
-                     std::unique_ptr<llvm::Module> module, const std::vector<std::string>& symbols,
-                     DiskObjectCache& cache) {
-  const auto start = std::chrono::steady_clock::now();
-  std::string problems;
-  llvm::raw_string_ostream problem_stream(problems);
-  if (llvm::verifyModule(*module, &problem_stream))
-    internal_error(__FILE__, __LINE__,
-                   "generated module `" + module->getName().str() +
-                       "` does not verify: " + problem_stream.str());
-  const HostTarget& host = host_target();
-  configure_for_host(*module);
-  // The key: everything the object depends on (object_cache.h). The identifier is part of
-  // the text, so it is set to a fixed name first.
-  module->setModuleIdentifier("nasc");
-  key_ = sha1_hex(module_ir_text(*module) + "\ncpu " + host.cpu + "\nfeatures " + host.features +
-                  "\nllvm " LLVM_VERSION_STRING "\nnasc " NASC_RUNTIME_VERSION);
-  module->setModuleIdentifier(key_);
-  from_cache_ = cache.contains(key_);
-  if (!from_cache_) optimize_module(*module);
+namespace {
 
+// The key of `module`'s object (object_cache.h): a SHA-1 of its bitcode (as exact as its
+// text and several times faster to write), the host, the versions and how it is compiled.
+std::string object_key(const llvm::Module& module, bool optimize) {
+  const HostTarget& host = host_target();
+  llvm::SmallVector<char, 0> bitcode;
+  llvm::raw_svector_ostream os(bitcode);
+  llvm::WriteBitcodeToFile(module, os);
+  return sha1_hex(std::string(bitcode.data(), bitcode.size()) + "\ncpu " + host.cpu +
+                  "\nfeatures " + host.features +
+                  "\nllvm " LLVM_VERSION_STRING "\nnasc " NASC_RUNTIME_VERSION +
+                  (optimize ? "\nO3" : "\nO0"));
+}
+
+}  // namespace
+
+std::unique_ptr<llvm::TargetMachine> machine_at(bool optimize) {
   llvm::orc::JITTargetMachineBuilder builder = host_builder();
-  jit_ =
-      unwrap(llvm::orc::LLJITBuilder()
-                 .setJITTargetMachineBuilder(builder)
-                 .setCompileFunctionCreator(
-                     [&cache](llvm::orc::JITTargetMachineBuilder jtmb)
-                         -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
-                       auto machine = jtmb.createTargetMachine();
-                       if (!machine) return machine.takeError();
-                       return std::make_unique<llvm::orc::TMOwningSimpleCompiler>(
-                           std::move(*machine), &cache);
-                     })
-                 .create(),
-             "creating the JIT");
+  if (!optimize) builder.setCodeGenOptLevel(llvm::CodeGenOpt::None);
+  return unwrap(builder.createTargetMachine(), "creating the host target machine");
+}
+
+JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<JitSource> sources,
+                     const std::vector<std::string>& symbols, DiskObjectCache& cache) {
+  const auto start = std::chrono::steady_clock::now();
+  jit_ = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(host_builder()).create(),
+                "creating the JIT");
   llvm::orc::SymbolMap runtime;
   for (const auto& [name, address] : jit_runtime_symbols())
     runtime[jit_->mangleAndIntern(name)] =
@@ -175,8 +171,31 @@ JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context,
                                  llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
   check(jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime))),
         "registering the runtime entry points");
-  check(jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))),
-        "adding the generated module");
+
+  from_cache_ = true;
+  for (JitSource& source : sources) {
+    llvm::Module& module = *source.module;
+    std::string problems;
+    llvm::raw_string_ostream problem_stream(problems);
+    if (llvm::verifyModule(module, &problem_stream))
+      internal_error(__FILE__, __LINE__,
+                     "generated module `" + module.getName().str() +
+                         "` does not verify: " + problem_stream.str());
+    configure_for_host(module);
+    module.setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
+    const std::string key = object_key(module, source.optimize);
+    module.setModuleIdentifier(key);  // how LLVM's compiler asks the cache for it
+    key_ += (key_.empty() ? "" : "+") + key;
+    const bool hit = cache.contains(key);
+    from_cache_ = from_cache_ && hit;
+    if (!hit && source.optimize) optimize_module(module);
+    std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
+    llvm::orc::SimpleCompiler compile(*machine, &cache);
+    check(jit_->addObjectFile(unwrap(compile(module), "compiling a generated module")),
+          "loading a compiled module");
+  }
+  sources.clear();  // the modules before their context
+  context.reset();
   for (const std::string& name : symbols) {
     llvm::JITEvaluatedSymbol symbol = unwrap(jit_->lookup(name), "looking up a generated function");
     addresses_.push_back(llvm::jitTargetAddressToPointer<void*>(symbol.getAddress()));

@@ -11,6 +11,8 @@
 // A JitModule owns its LLJIT: code lives as long as the module (one per prepared plan).
 #pragma once
 
+#include <llvm/IR/Module.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,21 +46,32 @@ void configure_for_host(llvm::Module& module);
 void optimize_module(llvm::Module& module);
 // The module's textual IR, and its host assembly after optimisation (`nasc ir --stage asm`).
 std::string module_ir_text(const llvm::Module& module);
-std::string module_assembly(llvm::Module& module);
+// `optimize`: after nasc's O3 pipeline, at the highest code generation level; else as is,
+// at the lowest (as the JIT compiles a JitSource).
+std::string module_assembly(llvm::Module& module, bool optimize);
+
+// A module to compile, optimised (O3, the highest code generation level) or not (fast
+// instruction selection and register allocation: code whose speed does not matter).
+struct JitSource {
+  std::unique_ptr<llvm::Module> module;
+  bool optimize = true;
+};
 
 class JitModule {
  public:
-  // Verifies `module` (a broken one is an InternalError with LLVM's message), compiles it
-  // (or loads its cached object) and resolves `symbols`, in order.
-  JitModule(std::unique_ptr<llvm::LLVMContext> context, std::unique_ptr<llvm::Module> module,
+  // Verifies each module of `sources` (a broken one is an InternalError with LLVM's
+  // message), compiles it (or loads its cached object), links them together with the
+  // runtime entry points and resolves `symbols`, in order. The modules and their context
+  // are released once compiled.
+  JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<JitSource> sources,
             const std::vector<std::string>& symbols, DiskObjectCache& cache);
   ~JitModule();
   JitModule(const JitModule&) = delete;
   JitModule& operator=(const JitModule&) = delete;
 
   void* address(size_t symbol) const { return addresses_[symbol]; }
-  const std::string& cache_key() const { return key_; }
-  bool from_cache() const { return from_cache_; }
+  const std::string& cache_key() const { return key_; }  // the modules' keys, joined by +
+  bool from_cache() const { return from_cache_; }        // every module's object was cached
   double compile_seconds() const { return seconds_; }
 
  private:

@@ -13,15 +13,18 @@ namespace nas {
 
 std::string plan_llvm_ir(const ExecPlan& plan, bool optimized) {
   PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
-  configure_for_host(*generated.module);
-  if (optimized) optimize_module(*generated.module);
-  return module_ir_text(*generated.module);
+  configure_for_host(*generated.kernels);
+  configure_for_host(*generated.schedule);
+  if (optimized) optimize_module(*generated.kernels);
+  return module_ir_text(*generated.kernels) + "\n" + module_ir_text(*generated.schedule);
 }
 
 std::string plan_assembly(const ExecPlan& plan) {
   PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
-  configure_for_host(*generated.module);
-  return module_assembly(*generated.module);
+  configure_for_host(*generated.kernels);
+  configure_for_host(*generated.schedule);
+  return module_assembly(*generated.kernels, true) + "\n" +
+         module_assembly(*generated.schedule, false);
 }
 
 JitCompileReport compile_plan_module(const ExecPlan& plan, const std::string& cache_dir) {
@@ -30,8 +33,7 @@ JitCompileReport compile_plan_module(const ExecPlan& plan, const std::string& ca
   PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
   JitCompileReport report;
   report.functions = generated.symbols.size();
-  JitModule module(std::move(generated.context), std::move(generated.module), generated.symbols,
-                   cache);
+  JitModule module(std::move(generated.context), plan_sources(generated), generated.symbols, cache);
   report.cache_key = module.cache_key();
   report.from_cache = module.from_cache();
   report.corrupt = cache.stats().corrupt;

@@ -35,8 +35,14 @@ struct Types {
 
 class Codegen {
  public:
-  Codegen(const ExecPlan& plan, int vector_floats, llvm::LLVMContext& context, llvm::Module& module)
-      : plan_(plan), width_(vector_floats), c_(context), m_(module), t_(context) {}
+  Codegen(const ExecPlan& plan, int vector_floats, llvm::LLVMContext& context,
+          llvm::Module& kernels, llvm::Module& schedule)
+      : plan_(plan),
+        width_(vector_floats),
+        c_(context),
+        m_(kernels),
+        sched_(schedule),
+        t_(context) {}
 
   PlanModule run() {
     PlanModule out;
@@ -291,9 +297,53 @@ class Codegen {
 
   // --- the plan function --------------------------------------------------------------------
 
+  // The plan function calls one function per chunk of consecutive regions, each of at
+  // most about kChunkSteps steps: code generation is superlinear in a function's size, and
+  // one straight-line function over the thousands of steps of a DARTS supernet took
+  // minutes to compile. A chunk returns 0 to go on, 1 when a forward-only run stopped at
+  // the loss, and -1 when a library kernel threw.
+  static constexpr int kChunkSteps = 64;
+
   llvm::Function* plan_function(const std::map<int, llvm::Function*>& region_entries) {
+    std::vector<std::vector<Region>> chunks(1);
+    int steps = 0;
+    for (const Region& r : gated_regions(plan_)) {
+      if (steps >= kChunkSteps) {
+        chunks.emplace_back();
+        steps = 0;
+      }
+      chunks.back().push_back(r);
+      steps += r.count;
+    }
     llvm::Function* f =
-        llvm::Function::Create(t_.entry, llvm::Function::ExternalLinkage, "nasc_plan", m_);
+        llvm::Function::Create(t_.entry, llvm::Function::ExternalLinkage, "nasc_plan", sched_);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", f));
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(c_, "done", f);
+    llvm::PHINode* status = nullptr;
+    {
+      llvm::IRBuilder<> d(done);
+      status = d.CreatePHI(t_.i32, static_cast<unsigned>(chunks.size() + 1), "status");
+      // A stop (1) ends the run normally; a failure (-1) is passed on.
+      d.CreateRet(d.CreateSelect(d.CreateICmpSLT(status, d.getInt32(0)), status, d.getInt32(0)));
+    }
+    for (size_t k = 0; k < chunks.size(); ++k) {
+      llvm::Function* chunk = chunk_function(chunks[k], k, region_entries);
+      llvm::Value* r = b.CreateCall(chunk, {f->getArg(0)});
+      llvm::BasicBlock* next = llvm::BasicBlock::Create(c_, "next", f);
+      status->addIncoming(r, b.GetInsertBlock());
+      b.CreateCondBr(b.CreateICmpNE(r, b.getInt32(0)), done, next);
+      b.SetInsertPoint(next);
+    }
+    status->addIncoming(b.getInt32(0), b.GetInsertBlock());
+    b.CreateBr(done);
+    return f;
+  }
+
+  llvm::Function* chunk_function(const std::vector<Region>& regions, size_t index,
+                                 const std::map<int, llvm::Function*>& region_entries) {
+    llvm::Function* f = llvm::Function::Create(t_.entry, llvm::Function::InternalLinkage,
+                                               "nasc_plan_chunk_" + std::to_string(index), sched_);
+    f->addFnAttr(llvm::Attribute::NoInline);  // kept apart: see kChunkSteps
     llvm::Argument* args = f->getArg(0);
     llvm::BasicBlock* entry = llvm::BasicBlock::Create(c_, "entry", f);
     llvm::BasicBlock* failed = llvm::BasicBlock::Create(c_, "failed", f);
@@ -312,13 +362,13 @@ class Codegen {
     llvm::Value* forward_only = control_flag(2);
     llvm::Value* unmasked = b.CreateICmpEQ(live, llvm::ConstantPointerNull::get(t_.i8p));
     llvm::FunctionCallee run_step =
-        m_.getOrInsertFunction("nasc_jit_run_step", t_.i32, t_.i8p, t_.i64);
+        sched_.getOrInsertFunction("nasc_jit_run_step", t_.i32, t_.i8p, t_.i64);
 
     b.SetInsertPoint(failed);
     b.CreateRet(b.getInt32(-1));
     b.SetInsertPoint(entry);
 
-    for (const Region& r : gated_regions(plan_)) {
+    for (const Region& r : regions) {
       llvm::BasicBlock* after = llvm::BasicBlock::Create(c_, "after_region", f);
       if (r.guard >= 0 && r.guard < plan_.forward_nodes) {
         llvm::BasicBlock* check = llvm::BasicBlock::Create(c_, "guard", f);
@@ -344,9 +394,11 @@ class Codegen {
         llvm::Value* count = b.CreateLoad(t_.i64, steps_run);
         b.CreateStore(b.CreateAdd(count, b.getInt64(1)), steps_run);
         auto entry_it = region_entries.find(i);
-        llvm::Value* wrote = entry_it != region_entries.end()
-                                 ? b.CreateCall(entry_it->second, {args})
-                                 : b.CreateCall(run_step, {context, b.getInt64(i)});
+        llvm::Value* wrote =
+            entry_it != region_entries.end()
+                ? b.CreateCall(sched_.getOrInsertFunction(entry_it->second->getName(), t_.entry),
+                               {args})
+                : b.CreateCall(run_step, {context, b.getInt64(i)});
         llvm::BasicBlock* ok = llvm::BasicBlock::Create(c_, "ok", f);
         b.CreateCondBr(b.CreateICmpSLT(wrote, b.getInt32(0)), failed, ok);
         b.SetInsertPoint(ok);
@@ -358,7 +410,7 @@ class Codegen {
           llvm::BasicBlock* stop = llvm::BasicBlock::Create(c_, "stop", f);
           b.CreateCondBr(forward_only, stop, next);
           b.SetInsertPoint(stop);
-          b.CreateRet(b.getInt32(0));
+          b.CreateRet(b.getInt32(1));
         } else {
           b.CreateBr(next);
         }
@@ -374,7 +426,8 @@ class Codegen {
   const ExecPlan& plan_;
   int width_;
   llvm::LLVMContext& c_;
-  llvm::Module& m_;
+  llvm::Module& m_;      // the kernels: the regions' entries and bodies
+  llvm::Module& sched_;  // the schedule: the plan function and its chunks
   Types t_;
   std::map<std::string, Formula> formulas_;
 };
@@ -384,11 +437,20 @@ class Codegen {
 PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats) {
   PlanModule out;
   out.context = std::make_unique<llvm::LLVMContext>();
-  out.module = std::make_unique<llvm::Module>("nasc_plan", *out.context);
-  PlanModule generated = Codegen(plan, vector_floats, *out.context, *out.module).run();
+  out.kernels = std::make_unique<llvm::Module>("nasc_kernels", *out.context);
+  out.schedule = std::make_unique<llvm::Module>("nasc_schedule", *out.context);
+  PlanModule generated =
+      Codegen(plan, vector_floats, *out.context, *out.kernels, *out.schedule).run();
   out.symbols = std::move(generated.symbols);
   out.region_steps = std::move(generated.region_steps);
   return out;
+}
+
+std::vector<JitSource> plan_sources(PlanModule& generated) {
+  std::vector<JitSource> sources;
+  sources.push_back({std::move(generated.kernels), true});
+  sources.push_back({std::move(generated.schedule), false});
+  return sources;
 }
 
 }  // namespace nas

@@ -1,4 +1,4 @@
-// Code generation for a plan (the JIT backend's one module per plan): LLVM IR for
+// Code generation for a plan (the JIT backend's code for it): LLVM IR for
 //   - every elementwise region step (ElementwiseRegion, made by the fusion pass): an entry
 //     that decides, from what this run computed and the choice weights, which of the
 //     region's operations run with which operands (the rules of runtime/cpu/fused_region.h)
@@ -8,6 +8,7 @@
 //     regions' guards against the live mask, the gradients wanted, the values each step
 //     needs), calling the regions' entries directly and the library kernels (oneDNN, plain
 //     loops) through nasc_jit_run_step.
+// The plan function runs the steps in chunks of functions (plan_codegen.cpp says why).
 // One calling convention for every entry: `int32_t fn(void** args)`, args as PlanArg says.
 // An entry returns 1 when it wrote its output (a region) or 0 when it ran to the end (the
 // plan), 0 when a region wrote nothing, and -1 when a library kernel threw (jit_runtime.h).
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
+#include "runtime/jit/jit_engine.h"
 
 namespace llvm {
 class LLVMContext;
@@ -38,14 +40,24 @@ enum PlanArg {
   kPlanArgCount = 7,
 };
 
+// Two modules in one context, compiled apart:
+//   - kernels: the regions' entries and vectorised bodies, which nasc's O3 pipeline
+//     optimises and the code generator compiles at its highest level;
+//   - schedule: the plan function and its chunks, a few compares and calls per step around
+//     kernels that take microseconds to milliseconds, compiled without optimisation (fast
+//     instruction selection and register allocation): optimising the thousands of steps of
+//     a DARTS supernet cost seconds of compile time and bought nothing.
 struct PlanModule {
   std::unique_ptr<llvm::LLVMContext> context;
-  std::unique_ptr<llvm::Module> module;
+  std::unique_ptr<llvm::Module> kernels, schedule;
   std::vector<std::string> symbols;  // [0]: the plan function, then each region's entry
   std::vector<int> region_steps;     // the step of symbols[i + 1]
 };
 
-// The module for `plan`, its loops `vector_floats` wide (HostTarget::vector_floats).
+// The modules for `plan`, its loops `vector_floats` wide (HostTarget::vector_floats).
 PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats);
+// The JIT's sources of a generated plan (jit_engine.h): the kernels optimised, the
+// schedule not. Moves the modules out of `generated`.
+std::vector<JitSource> plan_sources(PlanModule& generated);
 
 }  // namespace nas

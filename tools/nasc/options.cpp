@@ -23,7 +23,8 @@ Usage:
                                              load, elaborate, shapes, dce, zero-prune,
                                              cse, autodiff, fusion, memory-plan, lower;
                                              also ast, ir, pruned, grad, plan,
-                                             train-plan, fused)
+                                             train-plan, fused; llvm, asm: the JIT's
+                                             module of the lowered plan)
   nasc opt   FILE.ir [--passes PASS[,PASS]] [--arch A.json] [--batch N]
              [--dump-after PASS[,PASS]]      run passes on textual IR in the order given
                                              (shapes, dce, zero-prune, cse, autodiff,
@@ -223,14 +224,17 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   const bool ir = o.command == "ir", opt = o.command == "opt";
   std::vector<std::string> ir_names = stage_names();
   for (const StageAlias& alias : kStageAliases) ir_names.push_back(alias.name);
+  ir_names.insert(ir_names.end(), {"llvm", "asm"});  // the JIT's module of the lowered plan
   if (o.error.empty() && ir &&
       std::find(ir_names.begin(), ir_names.end(), o.stage) == ir_names.end())
     o.error = "unknown --stage `" + o.stage + "`" + nasc::did_you_mean(o.stage, ir_names) +
               " (stages: " + joined(stage_names()) + "; also ast, ir, pruned, grad, plan, " +
-              "train-plan, fused)";
+              "train-plan, fused, llvm, asm)";
   // The stage `nasc ir` stops after (valid once the name is), for the checks below.
   const IrStage stop = ir && o.error.empty() ? ir_stage(o) : IrStage{"lower", false};
-  const int stop_index = stage_index(stop.stage);
+  // The JIT's dumps run the whole pipeline first.
+  const int stop_index =
+      stop.stage == "llvm" || stop.stage == "asm" ? stage_index("lower") : stage_index(stop.stage);
   if (o.error.empty() && ir && stop.stage == "zero-prune" && o.arch.empty())
     o.error = "--stage " + o.stage + " needs --arch A.json (the selection to prune with)";
   if (o.error.empty() && opt) o.error = check_passes(o.passes);
