@@ -7,5 +7,14 @@ foreach(dep fmt nlohmann_json ZLIB Threads OpenMP)
 endforeach()
 find_package(dnnl CONFIG QUIET)
 find_package(antlr4-runtime QUIET)
-find_package(LLVM 14 CONFIG QUIET PATHS /usr/lib/llvm-14/lib/cmake/llvm NO_DEFAULT_PATH)
+# The JIT links LLVM 14's one shared library (target `LLVM` in nasc's build). LLVM's own
+# CMake package needs a C compiler and more than a consumer has; the library is all the
+# static nasc needs, so it is imported here under that name.
+if(NOT TARGET LLVM)
+  find_library(NASC_LLVM_LIBRARY NAMES LLVM-14 PATHS /usr/lib/llvm-14/lib NO_DEFAULT_PATH)
+  if(NASC_LLVM_LIBRARY)
+    add_library(LLVM SHARED IMPORTED)
+    set_target_properties(LLVM PROPERTIES IMPORTED_LOCATION "${NASC_LLVM_LIBRARY}")
+  endif()
+endif()
 include("${CMAKE_CURRENT_LIST_DIR}/nascTargets.cmake")

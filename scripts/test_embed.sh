@@ -28,5 +28,6 @@ printf 'import "embed_check.nas";\nnetwork n(x: tensor[1, 4, 4]) { return only_i
 "$PREFIX/bin/nasc" profile "$WORK/space.nas" -o "$WORK/lut.json" --repetitions 5 >/dev/null
 "$WORK/build/embed" "$WORK/space.nas" "$WORK/lut.json" | tee "$WORK/out.txt"
 grep -q "went down" "$WORK/out.txt"
+grep -q "with the jit backend" "$WORK/out.txt"
 grep -q "op=conv5" "$WORK/out.txt"
 echo "test_embed: ok (installed, moved, built against, ran)"
