@@ -72,6 +72,27 @@ TEST_CASE("nasc train: a run folder on synthetic data", "[train][cli]") {
   CHECK_THAT(again.err, Contains("--resume"));
 }
 
+TEST_CASE("nasc train --backend jit: the interpreter's numbers", "[train][cli][jit]") {
+  std::string cfg = scratch("jit_cfg.json");
+  write(cfg, R"({"epochs": 1, "seed": 5, "threads": 1,
+    "data": {"name": "synthetic", "synthetic_samples": 512, "batch_size": 64,
+             "eval_batch_size": 100},
+    "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}})");
+  // The same weights and metrics within float tolerance: the JIT runs the same kernels,
+  // its fused regions may round a * b + c once (FMA).
+  auto metrics = [&](const std::string& command, const std::string& backend) {
+    const std::string dir = scratch("jit_" + backend + std::to_string(command.size()));
+    Result r = nasc(command + " -c " + cfg + " --backend " + backend + " -o " + dir);
+    INFO(r.err << r.out);
+    REQUIRE(r.status == 0);
+    return nlohmann::json::parse(slurp(dir + "/metrics.jsonl"));
+  };
+  const std::string train = "train examples/fmnist_cnn.nas";
+  nlohmann::json cpu = metrics(train, "cpu"), jit = metrics(train, "jit");
+  CHECK(jit["train_loss"].get<double>() == Approx(cpu["train_loss"].get<double>()).epsilon(1e-4));
+  CHECK(jit["test_loss"].get<double>() == Approx(cpu["test_loss"].get<double>()).epsilon(1e-4));
+}
+
 TEST_CASE("nasc train: bad input gives clear errors", "[train][cli]") {
   std::string dir = scratch("bad");
   auto fails = [&](const std::string& args, const std::string& fragment) {
