@@ -195,25 +195,30 @@ TEST_CASE("fusion: the pipeline option turns it off", "[fusion]") {
 
 // --- Fused plans against the unfused reference ----------------------------------------------
 
+// The fused plans run by the interpreter and by the JIT (whose regions are generated code),
+// each against the unfused plan on the interpreter.
 TEST_CASE("fusion: random elementwise chains, fused plans equal unfused ones", "[fusion][exec]") {
   std::mt19937 rng(2024);
   for (int round = 0; round < 12; ++round) {
     const std::string source = random_chain(rng, 2 + round % 6);
     INFO(source);
     Graph net = compile_source(source);
-    for (bool training : {true, false}) {
-      PlanOptions o;
-      o.batch = 3;
-      o.training = training;
-      Pair p;
-      make_pair(p, net, o);
-      check_same(p, 100 + round);
-    }
+    for (bool training : {true, false})
+      for (const char* backend : {"cpu", "jit"}) {
+        INFO("backend " << backend << (training ? ", training" : ", inference"));
+        PlanOptions o;
+        o.batch = 3;
+        o.training = training;
+        Pair p(backend);
+        make_pair(p, net, o);
+        check_same(p, 100 + round);
+      }
   }
 }
 
 TEST_CASE("fusion: a large chain runs in several blocks", "[fusion][exec]") {
-  // 48 x 40 x 40 x batch 2 = 153,600 elements: four blocks and a tail.
+  // 48 x 40 x 40 x batch 2 = 153,600 elements: four blocks and a tail on the interpreter,
+  // every thread's chunk and a scalar tail in the JIT's code.
   Graph net = compile_source(R"(network big(x: tensor[3, 40, 40]) {
   let s = conv(x, 48, kernel=1);
   let h = sigmoid(relu(conv(x, 48, kernel=1)) * 0.5 + s);
@@ -224,10 +229,16 @@ TEST_CASE("fusion: a large chain runs in several blocks", "[fusion][exec]") {
   PlanOptions o;
   o.batch = 2;
   o.training = true;
-  Pair p;
-  make_pair(p, net, o);
-  CHECK(fused_steps(p.fused->plan()) >= 2);
-  check_same(p, 5);
+  for (const char* backend : {"cpu", "jit"}) {
+    INFO("backend " << backend);
+    Pair p(backend);
+    make_pair(p, net, o);
+    CHECK(fused_steps(p.fused->plan()) >= 2);
+    check_same(p, 5);
+    // Step by step (as profiling runs it): the JIT's regions through their entries.
+    p.fused->set_step_timing(true);
+    check_same(p, 6);
+  }
 }
 
 TEST_CASE("fusion: the DARTS supernet in full mode equals the unfused plan", "[fusion][exec]") {

@@ -1,7 +1,8 @@
 // The JIT backend (runtime/jit) against the CPU interpreter, its reference: the element-wise
-// formulas it compiles, fused regions and whole plans (forward, gradients, DARTS' full mode,
-// sampled paths under live masks), and its disk cache of objects. The conformance test puts
-// every op and fusion pattern through it as well (it runs on every registered backend).
+// formulas it compiles, whole plans (DARTS' full mode with each gradient subset, sampled
+// paths under live masks, forward-only runs), and its disk cache of objects. The fusion
+// tests run random elementwise chains and a multi-chunk region on it, and the conformance
+// test every op and fusion pattern (it runs on every registered backend).
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -38,6 +39,14 @@ Graph darts_supernet() {
   return *c.supernet;
 }
 
+// The supernet's training plan at batch 2, on the JIT and on the interpreter.
+PlanOptions darts_options() {
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("jit: every element-wise formula parses to its C++ definition", "[jit]") {
@@ -61,51 +70,9 @@ TEST_CASE("jit: a malformed formula is an internal error naming its column", "[j
   CHECK_THROWS_AS(Formula("x ? 1 : 0"), InternalError);
 }
 
-TEST_CASE("jit: random elementwise chains equal the interpreter", "[jit][exec]") {
-  std::mt19937 rng(77);
-  for (int round = 0; round < 10; ++round) {
-    const std::string source = random_chain(rng, 2 + round % 6);
-    INFO(source);
-    Graph net = compile_source(source);
-    for (bool training : {true, false}) {
-      PlanOptions o;
-      o.batch = 3;
-      o.training = training;
-      for (bool ref_fusion : {false, true}) {
-        Pair p("jit");
-        make_pair(p, net, o, ref_fusion);
-        check_same(p, 300 + round);
-      }
-    }
-  }
-}
-
-TEST_CASE("jit: a region larger than a thread's share runs in parallel chunks", "[jit][exec]") {
-  // 48 x 40 x 40 x batch 2 = 153,600 elements: every thread's chunk, and a scalar tail.
-  Graph net = compile_source(R"(network big(x: tensor[3, 40, 40]) {
-  let s = conv(x, 48, kernel=1);
-  let h = sigmoid(relu(conv(x, 48, kernel=1)) * 0.5 + s);
-  h = silu(h) * s;
-  return linear(global_avg_pool(h), 3);
-}
-)");
-  PlanOptions o;
-  o.batch = 2;
-  o.training = true;
-  Pair p("jit");
-  make_pair(p, net, o);
-  CHECK(fused_steps(p.fused->plan()) >= 2);
-  check_same(p, 5);
-  // Step by step (as profiling runs it) the regions' entries give the same.
-  p.fused->set_step_timing(true);
-  check_same(p, 6);
-}
-
 TEST_CASE("jit: the DARTS supernet in full mode equals the interpreter", "[jit][exec]") {
   Graph net = darts_supernet();
-  PlanOptions o;
-  o.batch = 2;
-  o.training = true;
+  PlanOptions o = darts_options();
   o.arch_grads = true;
   Pair p("jit");
   make_pair(p, net, o);
@@ -124,9 +91,7 @@ TEST_CASE("jit: the DARTS supernet in full mode equals the interpreter", "[jit][
 
 TEST_CASE("jit: sampled paths under live masks equal the interpreter", "[jit][exec]") {
   Graph net = darts_supernet();
-  PlanOptions o;
-  o.batch = 2;
-  o.training = true;
+  const PlanOptions o = darts_options();
   CompiledPlan compiled = compile_plan_keeping_graph(net, o);
   Pair p("jit");
   make_pair(p, net, o, /*ref_fusion=*/true);  // the same steps, to count them
