@@ -168,6 +168,25 @@ TEST_CASE("jit: the object cache: a miss, a hit, and a corrupt entry rebuilt", "
   CHECK(compile_plan_module(compile_plan(net, o), dir.path.string()).cache_key != first.cache_key);
 }
 
+TEST_CASE("jit: a cache directory that cannot be written costs only the cache", "[jit][cache]") {
+  Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
+  return linear(flatten(relu(conv(x, 3, kernel=1)) * 2.0), 3);
+}
+)");
+  PlanOptions o;
+  o.batch = 2;
+  const ExecPlan plan = compile_plan(net, o);
+  TempDir dir;
+  write_bytes(dir / "file", "not a directory");
+  for (const std::string& where : {dir / "file/cache", std::string("/proc/nasc_no_cache")}) {
+    INFO(where);
+    JitCompileReport first = compile_plan_module(plan, where);
+    CHECK_FALSE(first.from_cache);
+    CHECK_FALSE(compile_plan_module(plan, where).from_cache);  // nothing was stored
+  }
+  CHECK_FALSE(compile_plan_module(plan, "").from_cache);  // no cache at all
+}
+
 TEST_CASE("jit: the module's text and assembly", "[jit]") {
   Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
   return linear(flatten(relu(conv(x, 2, kernel=1)) + x), 3);
