@@ -1,5 +1,5 @@
 // The `jit` backend: the CPU backend's memory, copies and optimizer updates, with every plan
-// compiled into one LLVM module (plan_codegen.h) by the JIT engine (jit_engine.h). The
+// compiled by the JIT engine (jit_engine.h) from the code plan_codegen.h generates for it. The
 // generated plan function runs the whole plan in one call: fused elementwise regions as
 // generated vectorised loops, the other steps (convolutions, batch norm, pooling, linear,
 // the loss) as the CPU backend's library kernels. The CPU backend (the interpreter) is its
@@ -25,7 +25,7 @@ using Entry = int32_t (*)(void** args);
 
 class JitPlan : public PreparedPlan {
  public:
-  JitPlan(const ExecPlan& plan, Backend& cpu) : plan_(plan), library_(cpu.prepare(plan)) {
+  JitPlan(const ExecPlan& plan, Backend& cpu) : library_(cpu.prepare(plan)) {
     PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
     module_ = std::make_unique<JitModule>(std::move(generated.context), plan_sources(generated),
                                           generated.symbols, shared_object_cache());
@@ -78,7 +78,6 @@ class JitPlan : public PreparedPlan {
     args_[kArgContext] = &context_;
   }
 
-  const ExecPlan& plan_;
   std::unique_ptr<PreparedPlan> library_;
   std::unique_ptr<JitModule> module_;
   Entry plan_fn_ = nullptr;

@@ -64,8 +64,34 @@ llvm::orc::JITTargetMachineBuilder host_builder() {
   return builder;
 }
 
-std::unique_ptr<llvm::TargetMachine> host_machine() {
-  return unwrap(host_builder().createTargetMachine(), "creating the host target machine");
+// The host's machine at the highest code generation level (optimize) or the lowest.
+std::unique_ptr<llvm::TargetMachine> machine_at(bool optimize) {
+  llvm::orc::JITTargetMachineBuilder builder = host_builder();
+  if (!optimize) builder.setCodeGenOptLevel(llvm::CodeGenOpt::None);
+  return unwrap(builder.createTargetMachine(), "creating the host target machine");
+}
+
+void set_target(llvm::Module& module, const llvm::TargetMachine& machine) {
+  module.setTargetTriple(machine.getTargetTriple().str());
+  module.setDataLayout(machine.createDataLayout());
+}
+
+// nasc's O3 pipeline, built with `machine` so that the analyses see its costs (vector
+// width, FMA).
+void run_o3(llvm::Module& module, llvm::TargetMachine& machine) {
+  llvm::LoopAnalysisManager loops;
+  llvm::FunctionAnalysisManager functions;
+  llvm::CGSCCAnalysisManager cgscc;
+  llvm::ModuleAnalysisManager modules;
+  llvm::PassBuilder builder(&machine);
+  builder.registerModuleAnalyses(modules);
+  builder.registerCGSCCAnalyses(cgscc);
+  builder.registerFunctionAnalyses(functions);
+  builder.registerLoopAnalyses(loops);
+  builder.crossRegisterProxies(loops, functions, cgscc, modules);
+  llvm::ModulePassManager pipeline =
+      builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  pipeline.run(module, modules);
 }
 
 }  // namespace
@@ -92,27 +118,11 @@ DiskObjectCache& shared_object_cache() {
 }
 
 void configure_for_host(llvm::Module& module) {
-  std::unique_ptr<llvm::TargetMachine> machine = host_machine();
-  module.setTargetTriple(machine->getTargetTriple().str());
-  module.setDataLayout(machine->createDataLayout());
+  set_target(module, *machine_at(true));
 }
 
 void optimize_module(llvm::Module& module) {
-  std::unique_ptr<llvm::TargetMachine> machine = host_machine();
-  llvm::LoopAnalysisManager loops;
-  llvm::FunctionAnalysisManager functions;
-  llvm::CGSCCAnalysisManager cgscc;
-  llvm::ModuleAnalysisManager modules;
-  // With the target machine, the analyses see the host's costs (vector width, FMA).
-  llvm::PassBuilder builder(machine.get());
-  builder.registerModuleAnalyses(modules);
-  builder.registerCGSCCAnalyses(cgscc);
-  builder.registerFunctionAnalyses(functions);
-  builder.registerLoopAnalyses(loops);
-  builder.crossRegisterProxies(loops, functions, cgscc, modules);
-  llvm::ModulePassManager pipeline =
-      builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-  pipeline.run(module, modules);
+  run_o3(module, *machine_at(true));
 }
 
 std::string module_ir_text(const llvm::Module& module) {
@@ -122,11 +132,9 @@ std::string module_ir_text(const llvm::Module& module) {
   return os.str();
 }
 
-std::unique_ptr<llvm::TargetMachine> machine_at(bool optimize);
-
 std::string module_assembly(llvm::Module& module, bool optimize) {
   std::unique_ptr<llvm::TargetMachine> machine = machine_at(optimize);
-  if (optimize) optimize_module(module);
+  if (optimize) run_o3(module, *machine);
   llvm::SmallString<4096> text;
   llvm::raw_svector_ostream os(text);
   llvm::legacy::PassManager passes;
@@ -153,12 +161,6 @@ std::string object_key(const llvm::Module& module, bool optimize) {
 
 }  // namespace
 
-std::unique_ptr<llvm::TargetMachine> machine_at(bool optimize) {
-  llvm::orc::JITTargetMachineBuilder builder = host_builder();
-  if (!optimize) builder.setCodeGenOptLevel(llvm::CodeGenOpt::None);
-  return unwrap(builder.createTargetMachine(), "creating the host target machine");
-}
-
 JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<JitSource> sources,
                      const std::vector<std::string>& symbols, DiskObjectCache& cache) {
   const auto start = std::chrono::steady_clock::now();
@@ -181,15 +183,16 @@ JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<Jit
       internal_error(__FILE__, __LINE__,
                      "generated module `" + module.getName().str() +
                          "` does not verify: " + problem_stream.str());
-    configure_for_host(module);
+    // One machine per module: its target for the module, its costs for O3, its code.
+    std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
+    set_target(module, *machine);
     module.setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
     const std::string key = object_key(module, source.optimize);
     module.setModuleIdentifier(key);  // how LLVM's compiler asks the cache for it
     key_ += (key_.empty() ? "" : "+") + key;
     const bool hit = cache.contains(key);
     from_cache_ = from_cache_ && hit;
-    if (!hit && source.optimize) optimize_module(module);
-    std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
+    if (!hit && source.optimize) run_o3(module, *machine);
     llvm::orc::SimpleCompiler compile(*machine, &cache);
     check(jit_->addObjectFile(unwrap(compile(module), "compiling a generated module")),
           "loading a compiled module");

@@ -1,9 +1,9 @@
-// The JIT engine: compiles one LLVM module for the host CPU with LLVM 14's ORC LLJIT and
-// hands out the addresses of its functions. The design is the one PyTorch's NNC, XLA's
-// SimpleOrcJIT and Halide's JITModule share:
+// The JIT engine: compiles LLVM modules for the host CPU with LLVM 14's ORC LLJIT, links
+// them together and hands out the addresses of their functions. The design is the one PyTorch's
+// NNC, XLA's SimpleOrcJIT and Halide's JITModule share:
 //   - a target machine for the host CPU's name and features, with FMA contraction allowed;
 //   - nasc's O3 pipeline (LLVM's default O3 with the target's cost model, so that loops
-//     vectorise for this CPU), run on the module before code generation;
+//     vectorise for this CPU), run before code generation on the modules that ask for it;
 //   - the runtime entry points generated code calls (jit_runtime.h) registered as absolute
 //     symbols, never found through the process's dynamic symbol table;
 //   - a disk cache of objects (object_cache.h): a module compiled before is loaded, neither

@@ -44,8 +44,8 @@ class Codegen {
         sched_(schedule),
         t_(context) {}
 
-  PlanModule run() {
-    PlanModule out;
+  // Fills out's symbols and region steps (its modules are the ones given above).
+  void run(PlanModule& out) {
     std::map<int, llvm::Function*> region_entries;
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
       const Step& s = plan_.steps[i];
@@ -55,7 +55,6 @@ class Codegen {
     }
     out.symbols.push_back(plan_function(region_entries)->getName().str());
     for (int step : out.region_steps) out.symbols.push_back(region_entries[step]->getName().str());
-    return out;
   }
 
  private:
@@ -439,10 +438,7 @@ PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats) {
   out.context = std::make_unique<llvm::LLVMContext>();
   out.kernels = std::make_unique<llvm::Module>("nasc_kernels", *out.context);
   out.schedule = std::make_unique<llvm::Module>("nasc_schedule", *out.context);
-  PlanModule generated =
-      Codegen(plan, vector_floats, *out.context, *out.kernels, *out.schedule).run();
-  out.symbols = std::move(generated.symbols);
-  out.region_steps = std::move(generated.region_steps);
+  Codegen(plan, vector_floats, *out.context, *out.kernels, *out.schedule).run(out);
   return out;
 }
 
