@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include "compiler/ir/op_registry.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/pipeline/pipeline.h"
+#include "tests/cli_test_util.h"
 
 namespace nas {
 namespace {
@@ -79,6 +81,71 @@ Selection select_by_name(const Graph& g, Pick pick) {
 const std::vector<std::string> kDartsPrimitives = {"none",         "max_pool_3x3", "avg_pool_3x3",
                                                    "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
                                                    "dil_conv_3x3", "dil_conv_5x5"};
+
+// DARTS_V2 (Liu et al. 2019, genotypes.py): two inputs per node, the other edges none.
+const std::map<std::string, std::string> kDartsV2 = {
+    {"normal/n2_e0", "sep_conv_3x3"}, {"normal/n2_e1", "sep_conv_3x3"},
+    {"normal/n3_e0", "sep_conv_3x3"}, {"normal/n3_e1", "sep_conv_3x3"},
+    {"normal/n4_e1", "sep_conv_3x3"}, {"normal/n4_e0", "skip_connect"},
+    {"normal/n5_e0", "skip_connect"}, {"normal/n5_e2", "dil_conv_3x3"},
+    {"reduce/n2_e0", "max_pool_3x3"}, {"reduce/n2_e1", "max_pool_3x3"},
+    {"reduce/n3_e2", "skip_connect"}, {"reduce/n3_e1", "max_pool_3x3"},
+    {"reduce/n4_e0", "max_pool_3x3"}, {"reduce/n4_e2", "skip_connect"},
+    {"reduce/n5_e2", "skip_connect"}, {"reduce/n5_e1", "max_pool_3x3"}};
+
+// The arch file of DARTS_V2 for a network with darts.nas' keys: `none` on every key the
+// genotype does not list.
+std::string darts_v2_arch(const Graph& g) {
+  std::string json = R"({"network": "darts", "choices": {)";
+  bool first = true;
+  for (const ArchGroup& group : g.arch) {
+    auto it = kDartsV2.find(group.key);
+    json += std::string(first ? "" : ", ") + "\"" + group.key + "\": \"" +
+            (it == kDartsV2.end() ? "none" : it->second) + "\"";
+    first = false;
+  }
+  return json + "}}";
+}
+
+// DARTS_V2's operations in one cell of `kind` ("normal" or "reduce") that are not an
+// identity: a skip_connect is one at stride 1, i.e. everywhere but on a reduction cell's
+// edges from its two inputs (e0, e1), where it is a factorized_reduce.
+int darts_v2_non_identity_ops(const std::string& kind) {
+  int n = 0;
+  for (const auto& [key, op] : kDartsV2) {
+    if (key.rfind(kind + "/", 0) != 0) continue;
+    const std::string edge = key.substr(key.size() - 3);
+    const bool strided = kind == "reduce" && (edge == "_e0" || edge == "_e1");
+    n += op != "skip_connect" || strided;
+  }
+  return n;
+}
+
+// Batch norms that read a max_pool or avg_pool directly.
+int batchnorms_after_pools(const Graph& g) {
+  int n = 0;
+  for (const Node& node : g.nodes)
+    if (node.op->name == "batchnorm") {
+      const std::string& in = g.nodes[node.inputs[0]].op->name;
+      n += in == "max_pool" || in == "avg_pool";
+    }
+  return n;
+}
+
+// The 1-based number of the first line of `path` that contains `text` (0 if none).
+int line_of(const std::string& path, const std::string& text) {
+  std::ifstream in(path);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n)
+    if (line.find(text) != std::string::npos) return n;
+  return 0;
+}
+
+CompileOptions with_params(std::vector<std::pair<std::string, std::string>> params) {
+  CompileOptions o;
+  o.elaborate.overrides = std::move(params);
+  return o;
+}
 
 }  // namespace
 
@@ -159,26 +226,7 @@ TEST_CASE("darts: the DARTS supernet of bench/peers/darts_step_torch.py", "[exam
 TEST_CASE("darts: a genotype is an arch file with `none` on the dropped edges",
           "[examples][darts]") {
   Graph g = compile_example("darts.nas");
-  // DARTS_V2 (Liu et al. 2019, genotypes.py): two inputs per node, the other edges none.
-  std::map<std::string, std::string> choices = {
-      {"normal/n2_e0", "sep_conv_3x3"}, {"normal/n2_e1", "sep_conv_3x3"},
-      {"normal/n3_e0", "sep_conv_3x3"}, {"normal/n3_e1", "sep_conv_3x3"},
-      {"normal/n4_e1", "sep_conv_3x3"}, {"normal/n4_e0", "skip_connect"},
-      {"normal/n5_e0", "skip_connect"}, {"normal/n5_e2", "dil_conv_3x3"},
-      {"reduce/n2_e0", "max_pool_3x3"}, {"reduce/n2_e1", "max_pool_3x3"},
-      {"reduce/n3_e2", "skip_connect"}, {"reduce/n3_e1", "max_pool_3x3"},
-      {"reduce/n4_e0", "max_pool_3x3"}, {"reduce/n4_e2", "skip_connect"},
-      {"reduce/n5_e2", "skip_connect"}, {"reduce/n5_e1", "max_pool_3x3"}};
-  std::string json = R"({"network": "darts", "choices": {)";
-  bool first = true;
-  for (const ArchGroup& group : g.arch) {
-    auto it = choices.find(group.key);
-    json += std::string(first ? "" : ", ") + "\"" + group.key + "\": \"" +
-            (it == choices.end() ? "none" : it->second) + "\"";
-    first = false;
-  }
-  json += "}}";
-  Graph fixed = derive(g, json);
+  Graph fixed = derive(g, darts_v2_arch(g));
   CHECK(count_ops(fixed, "choice") == 0);
   CHECK(count_ops(fixed, "zero") == 0);
   // Per normal cell: 5 sep_conv_3x3 (2 depthwise convs each) + 1 dil_conv_3x3.
@@ -186,6 +234,9 @@ TEST_CASE("darts: a genotype is an arch file with `none` on the dropped edges",
   CHECK(count_ops(fixed, "max_pool") == 2 * 5);
   // The search network (affine=false) with these ops, counted by hand from darts_step_torch.py.
   CHECK(params_of(fixed) == 239898);
+  // model_search.py's MixedOp: a plain batch norm after every pool; no drop path.
+  CHECK(batchnorms_after_pools(fixed) == 2 * 5);
+  CHECK(count_ops(fixed, "drop_path") == 0);
 }
 
 TEST_CASE("darts_fmnist: the small DARTS space for Fashion-MNIST", "[examples][darts]") {
@@ -196,6 +247,173 @@ TEST_CASE("darts_fmnist: the small DARTS space for Fashion-MNIST", "[examples][d
   for (const ArchGroup& group : g.arch) CHECK(group.candidates == kDartsPrimitives);
   // darts_step_torch.Supernet(c=8, cells=5, nodes=3, in_channels=1): the same weights.
   CHECK(params_of(g) == 256066);
+}
+
+TEST_CASE("darts: evaluation=true is DARTS' evaluation network of a searched genotype",
+          "[examples][darts]") {
+  // The genotype as a search on the search network writes it: its keys are the search's.
+  const Graph search = compile_example("darts.nas");
+  const std::string arch = darts_v2_arch(search);
+  const Graph net = compile_example(
+      "darts.nas", with_params({{"C", "36"}, {"layers", "20"}, {"evaluation", "true"}}));
+  REQUIRE(net.arch.size() == search.arch.size());
+  for (size_t i = 0; i < net.arch.size(); ++i) {
+    CHECK(net.arch[i].key == search.arch[i].key);
+    CHECK(net.arch[i].candidates == search.arch[i].candidates);
+  }
+  Graph fixed = derive(net, arch);
+  // NetworkCIFAR(36, 10, 20, auxiliary=False, DARTS_V2) of DARTS' model.py: the reference
+  // count (its pools have no batch norm, the search network's had one without weights).
+  CHECK(params_of(fixed) == 3349342);
+  for (const Node& n : fixed.nodes)
+    if (n.op->name == "batchnorm") CHECK(n.bool_attr("affine"));
+  CHECK(count_ops(fixed, "max_pool") == 2 * 5);
+  CHECK(batchnorms_after_pools(fixed) == 0);
+  // drop_path on every chosen op but an identity, with the run's probability: 18 normal
+  // cells of 6 such ops and 2 reduction cells of 5, 118 in all.
+  CHECK(darts_v2_non_identity_ops("normal") == 6);
+  CHECK(darts_v2_non_identity_ops("reduce") == 5);
+  CHECK(count_ops(fixed, "drop_path") == 18 * 6 + 2 * 5);
+  for (const Node& n : fixed.nodes)
+    if (n.op->name == "drop_path") {
+      CHECK(n.float_attr("p") == -1.0);
+      CHECK(fixed.nodes[n.inputs[0]].op->name != "identity");
+    }
+  CHECK(count_ops(fixed, "aux_loss") == 0);
+
+  // The search network at the same size keeps its pools' batch norms and drops nothing.
+  Graph same_size =
+      derive(compile_example("darts.nas", with_params({{"C", "36"}, {"layers", "20"}})), arch);
+  CHECK(batchnorms_after_pools(same_size) == 2 * 5);
+  CHECK(count_ops(same_size, "drop_path") == 0);
+
+  // auxiliary=true: AuxiliaryHeadCIFAR(576, 10) on the output of cell 2*20/3 = 13, the
+  // second reduction cell (4 * 144 = 576 channels, 8x8). Its weights: conv 1x1 576 -> 128
+  // without bias (73,728), batch norm 128 (256), conv 2x2 128 -> 768 without bias
+  // (393,216), batch norm 768 (1,536), linear 768 -> 10 (7,690): 476,426.
+  Graph aux = derive(compile_example("darts.nas", with_params({{"C", "36"},
+                                                               {"layers", "20"},
+                                                               {"evaluation", "true"},
+                                                               {"auxiliary", "true"}})),
+                     arch);
+  const int64_t head = 576 * 128 + 2 * 128 + 128 * 768 * 2 * 2 + 2 * 768 + 768 * 10 + 10;
+  CHECK(head == 476426);
+  CHECK(params_of(aux) == 3349342 + head);
+  REQUIRE(count_ops(aux, "aux_loss") == 1);
+  for (const Node& n : aux.nodes) {
+    if (n.op->name == "aux_loss") {
+      CHECK(n.float_attr("weight") == Approx(0.4));
+      const Node& features = aux.nodes[n.inputs[0]];
+      CHECK(features.name == "darts/darts_cell_13/concat");
+      CHECK(features.shape == Shape{576, 8, 8});
+      CHECK(aux.nodes[n.inputs[1]].shape == Shape{10});
+    }
+    if (n.op->name == "avg_pool" && n.name.find("darts_aux_head") != std::string::npos) {
+      CHECK(n.int_attr("kernel") == 5);
+      CHECK(n.int_attr("stride") == 3);
+      CHECK(n.int_attr("pad") == 0);
+      CHECK_FALSE(n.bool_attr("count_include_pad"));
+      CHECK(n.shape == Shape{576, 2, 2});
+    }
+  }
+}
+
+TEST_CASE("darts_fmnist: the evaluation network and its auxiliary head on 7x7 features",
+          "[examples][darts]") {
+  const Graph search = compile_example("darts_fmnist.nas");
+  const Graph affine = compile_example("darts_fmnist.nas", with_params({{"affine", "true"}}));
+  const Graph net = compile_example("darts_fmnist.nas", with_params({{"evaluation", "true"}}));
+  const Graph aux = compile_example("darts_fmnist.nas",
+                                    with_params({{"evaluation", "true"}, {"auxiliary", "true"}}));
+  for (const Graph* g : {&net, &aux}) {
+    REQUIRE(g->arch.size() == search.arch.size());
+    for (size_t i = 0; i < g->arch.size(); ++i) {
+      CHECK(g->arch[i].key == search.arch[i].key);
+      CHECK(g->arch[i].candidates == search.arch[i].candidates);
+    }
+  }
+  CHECK(params_of(search) == 256066);  // unchanged by the new parameters' defaults
+  CHECK(count_ops(search, "drop_path") == 0);
+  CHECK(params_of(net) == params_of(affine));
+  CHECK(batchnorms_after_pools(net) == 0);
+  CHECK(batchnorms_after_pools(search) ==
+        count_ops(search, "max_pool") + count_ops(search, "avg_pool"));
+  // Every candidate but `none` and a stride-1 skip: 6 per edge, 7 on a reduction cell's 6
+  // edges from its inputs (skip_connect is a factorized_reduce there). 3 normal cells and
+  // 2 reduction cells of 9 edges.
+  CHECK(count_ops(net, "drop_path") == 3 * 9 * 6 + 2 * (6 * 7 + 3 * 6));
+  // The head reads cell 2*5/3 = 3, the second reduction cell: 3 * 32 = 96 channels at 7x7,
+  // pooled 5x5 with stride 2 to 2x2. Weights as in AuxiliaryHeadCIFAR(96, 10).
+  CHECK(params_of(aux) ==
+        params_of(net) + 96 * 128 + 2 * 128 + 128 * 768 * 2 * 2 + 2 * 768 + 768 * 10 + 10);
+  REQUIRE(count_ops(aux, "aux_loss") == 1);
+  for (const Node& n : aux.nodes) {
+    if (n.op->name == "aux_loss") {
+      CHECK(aux.nodes[n.inputs[0]].name == "darts_fmnist/darts_cell_3/concat");
+      CHECK(aux.nodes[n.inputs[0]].shape == Shape{96, 7, 7});
+    }
+    if (n.op->name == "avg_pool" && n.name.find("darts_aux_head") != std::string::npos) {
+      CHECK(n.int_attr("stride") == 2);
+      CHECK(n.shape == Shape{96, 2, 2});
+    }
+  }
+}
+
+TEST_CASE("darts: auxiliary=true without evaluation=true is an error at the assert",
+          "[examples][darts][diagnostics]") {
+  for (const char* name : {"darts.nas", "darts_fmnist.nas"}) {
+    INFO(name);
+    Diagnostics diags;
+    compile_file(example_path(name), with_params({{"auxiliary", "true"}}), diags);
+    REQUIRE(diags.all().size() == 1);
+    const Diagnostic& d = diags.all()[0];
+    CHECK(d.message ==
+          "assertion failed: auxiliary=true is the evaluation network's head: set "
+          "evaluation=true too");
+    CHECK(d.loc.line == line_of(example_path(name), "assert evaluation or not auxiliary"));
+    CHECK(d.loc.col == 3);
+  }
+}
+
+TEST_CASE("nasc train: darts_fmnist's evaluation network with drop path and the auxiliary head",
+          "[examples][darts][train][cli]") {
+  // A genotype with every kind of kept op: pools, skips at stride 1 and 2, convolutions.
+  const std::string arch = test::scratch_path("eval_arch.json");
+  std::ofstream(arch) << R"({"network": "darts_fmnist", "choices": {
+    "normal/n2_e0": "sep_conv_3x3", "normal/n2_e1": "skip_connect", "normal/n3_e0": "none",
+    "normal/n3_e1": "max_pool_3x3", "normal/n3_e2": "dil_conv_3x3", "normal/n4_e0": "avg_pool_3x3",
+    "normal/n4_e1": "none", "normal/n4_e2": "none", "normal/n4_e3": "skip_connect",
+    "reduce/n2_e0": "skip_connect", "reduce/n2_e1": "max_pool_3x3", "reduce/n3_e0": "none",
+    "reduce/n3_e1": "sep_conv_3x3", "reduce/n3_e2": "skip_connect", "reduce/n4_e0": "avg_pool_3x3",
+    "reduce/n4_e1": "none", "reduce/n4_e2": "none", "reduce/n4_e3": "dil_conv_3x3"}})";
+  const std::string cfg = test::scratch_path("eval_cfg.json");
+  std::ofstream(cfg) << R"({"epochs": 2, "seed": 3, "threads": 1, "drop_path_prob": 0.2,
+    "data": {"name": "synthetic", "synthetic_samples": 64, "batch_size": 16}})";
+  const std::string dir = test::scratch_path("eval_run");
+  test::CliResult r =
+      test::run_nasc("train examples/darts_fmnist.nas --arch " + arch +
+                     " --set evaluation=true --set auxiliary=true -c " + cfg + " -o " + dir);
+  INFO(r.err << r.out);
+  REQUIRE(r.status == 0);
+  // The schedule reached the cells' drop_path(x): 0.2 * epoch / 2.
+  std::ifstream metrics(dir + "/metrics.jsonl");
+  std::vector<double> probs;
+  for (std::string line; std::getline(metrics, line);)
+    probs.push_back(nlohmann::json::parse(line).at("drop_path_prob"));
+  REQUIRE(probs.size() == 2);
+  CHECK(probs[0] == 0.0);
+  CHECK(probs[1] == Approx(0.1));
+  // The head was trained and saved with the network.
+  CHECK_THAT(test::slurp(dir + "/weights"),
+             Catch::Contains(
+                 R"("name":"darts_fmnist/darts_aux_head/conv_1.weight","shape":[768,128,2,2])"));
+
+  // The search network of the same genotype has no drop_path(x): the schedule is refused.
+  const std::string refused = test::scratch_path("eval_refused");
+  test::CliResult bad = test::run_nasc("train examples/darts_fmnist.nas --arch " + arch + " -c " +
+                                       cfg + " -o " + refused);
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains(cfg + ": drop_path_prob: the network has no drop_path(x)"));
 }
 
 TEST_CASE("mobilenet_v2: torchvision's MobileNetV2", "[examples][mobilenet]") {
@@ -395,6 +613,46 @@ network n(x: tensor[8, 16, 16]) {
     // skip_connect at stride 2 is factorized_reduce (64), sep 3x3 2*(72+64), sep 5x5
     // 2*(200+64), dil 3x3 72+64, dil 5x5 200+64; batch norms are not affine.
     CHECK(params_of(g) == 64 + 272 + 528 + 136 + 264);
+    CHECK(batchnorms_after_pools(g) == 2);
+    CHECK(count_ops(g, "drop_path") == 0);
+  }
+  SECTION("darts_op with evaluation=true: drop_path on all but Zero and an identity") {
+    // At stride 2 skip_connect is a factorized_reduce and is dropped too: 7 of 8.
+    Graph strided = compile_source(R"(
+import "darts_ops.nas";
+network n(x: tensor[8, 16, 16]) {
+  return darts_edge(x, 8, 2, "e", evaluation=true);
+})");
+    CHECK(count_ops(strided, "drop_path") == 7);
+    CHECK(batchnorms_after_pools(strided) == 0);
+    CHECK(params_of(strided) == 64 + 272 + 528 + 136 + 264);  // affine stays the caller's
+    Graph plain = compile_source(R"(
+import "darts_ops.nas";
+network n(x: tensor[8, 16, 16]) {
+  return darts_edge(x, 8, 1, "e", evaluation=true);
+})");
+    CHECK(count_ops(plain, "drop_path") == 6);
+    CHECK(count_ops(plain, "identity") == 1);
+    for (const Node& n : plain.nodes)
+      if (n.op->name == "drop_path") CHECK(plain.nodes[n.inputs[0]].op->name != "identity");
+  }
+  SECTION("darts_aux_head refuses a pool that does not give 2x2") {
+    Diagnostics diags;
+    compile_text("t.nas",
+                 "import \"darts_ops.nas\";\n"
+                 "network n(x: tensor[16, 7, 7]) {\n"
+                 "  return darts_aux_head(x, 10);\n"
+                 "}\n",
+                 CompileOptions{}, diags);
+    // The first error is the assert's (the 2x2 convolution then fails on 1x1 too).
+    REQUIRE(!diags.all().empty());
+    const Diagnostic& d = diags.all()[0];
+    CHECK(d.message ==
+          "assertion failed: darts_aux_head pools 7x7 with stride 3 to 1x1, not 2x2: pick "
+          "pool_stride for this resolution");
+    const std::string stdlib = std::string(NASC_SOURCE_DIR) + "/stdlib/darts_ops.nas";
+    CHECK(d.loc.line == line_of(stdlib, "assert shape(h)[1] == 2"));
+    CHECK(d.loc.col == 3);
   }
 }
 
