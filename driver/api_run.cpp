@@ -38,6 +38,7 @@ nas::driver::RunRequest request(const RunOptions& o) {
   r.algorithm = o.algorithm;
   r.lut = o.lut;
   r.rerank = o.rerank;
+  r.retrain = o.retrain;
   if (o.callbacks.on_step)
     r.control.on_step = [cb = o.callbacks.on_step](const nas::StepReport& s) {
       return cb({s.epoch, s.epochs, s.step, s.steps, s.global_step, s.loss, s.accuracy, s.lr});
@@ -118,7 +119,26 @@ SearchResult search(const RunOptions& options) {
   r.valid_accuracy = s->valid_accuracy;
   r.seconds = s->seconds;
   r.stopped = s->stopped;
+  r.search_seconds = s->search_seconds;
   r.arch_file = (std::filesystem::path(options.output_dir) / "arch.json").string();
+  r.result_file = (std::filesystem::path(options.output_dir) / "result.json").string();
+  if (s->retrain) {
+    const nas::RetrainOutcome& o = *s->retrain;
+    r.retrained = true;
+    r.retrain.dir = o.dir;
+    for (auto it = o.network.begin(); it != o.network.end(); ++it)
+      r.retrain.network[it.key()] = it->dump();
+    r.retrain.params = o.params;
+    r.retrain.macs = o.macs;
+    r.retrain.epochs = o.epochs;
+    r.retrain.epochs_run = o.epochs_run;
+    r.retrain.train_accuracy = o.train_accuracy;
+    r.retrain.test_loss = o.test_loss;
+    r.retrain.test_accuracy = o.test_accuracy;
+    r.retrain.seconds = o.seconds;
+    r.retrain.stopped = o.stopped;
+    r.retrain.weights_file = (std::filesystem::path(o.dir) / "weights").string();
+  }
   return r;
 }
 

@@ -1,5 +1,8 @@
 #include "driver/run_setup.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -11,6 +14,7 @@
 #include "compiler/estimate/estimator.h"
 #include "compiler/estimate/expected_cost_terms.h"
 #include "compiler/estimate/param_free.h"
+#include "compiler/ir/op_registry.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/genotype.h"
 #include "compiler/passes/live_mask.h"
@@ -18,6 +22,7 @@
 #include "driver/space_latency.h"
 #include "runtime/search/search_config.h"
 #include "runtime/train/train_config.h"
+#include "support/format.h"
 #include "support/json_file.h"
 
 namespace nas::driver {
@@ -74,11 +79,16 @@ SearchConfig search_config(const RunRequest& r) {
   SearchConfig cfg = read_config(r, default_search_config(), parse_search_config);
   if (!r.data.empty()) {
     const std::string source = cfg.base.source;  // data.synthetic_* still from the file
-    cfg = parse_search_config(with_data_flag(search_config_to_json(cfg), r.data), "--data");
+    nlohmann::json j = with_data_flag(search_config_to_json(cfg), r.data);
+    if (j.contains("retrain")) j["retrain"] = with_data_flag(j["retrain"], r.data);
+    cfg = parse_search_config(j, "--data");
     cfg.base.source = source;
+    if (cfg.retrain) cfg.retrain->source = source;
   }
   if (r.epochs > 0) cfg.base.epochs = r.epochs;
   if (r.threads >= 0) cfg.base.threads = static_cast<int>(r.threads);
+  if (r.retrain && !cfg.retrain) cfg.retrain = default_retrain_config(cfg.base);
+  if (cfg.retrain && r.threads >= 0) cfg.retrain->threads = static_cast<int>(r.threads);
   const bool own_config = r.config_file.empty() && r.config_json.empty();
   if (r.resume && !r.algorithm.empty() && own_config && r.algorithm != cfg.algorithm)
     throw ConfigError(config_source(r), "algorithm",
@@ -256,6 +266,131 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const SearchC
   return exec;
 }
 
+// Trains the fixed network `net` as `cfg` says into `dir`: nasc train's run, and the
+// retrain of `nasc search --retrain`.
+TrainSummary train_fixed_network(const Graph& net, const TrainConfig& cfg,
+                                 const std::string& backend, const RunControl& control,
+                                 const nlohmann::json& meta, const std::string& dir, bool resume,
+                                 std::ostream& out) {
+  TrainerSetup setup;
+  setup.config = cfg;
+  if (!backend.empty()) setup.backend = backend;
+  setup.control = control;
+  PlanOptions train, eval;
+  train.batch = cfg.data.effective_mini_batch();
+  train.training = true;
+  eval.batch = cfg.data.eval_batch_size;
+  CompiledPlan train_plan = compile_plan_keeping_graph(net, train);
+  setup.train_plan = std::move(train_plan.plan);
+  setup.eval_plan = compile_plan_from_execution_graph(train_plan.exec, eval);
+  setup.network_meta = meta;
+  return train_network(std::move(setup), dir, resume, out);
+}
+
+// The message's location for the retrain section: the config file's key, or the flag.
+std::string retrain_source(const RunRequest& r, const SearchConfig& cfg) {
+  return cfg.retrain->source.empty() ? (r.retrain ? "--retrain" : "") : cfg.retrain->source;
+}
+
+// --retrain's network, compiled before the search so that a mistake in it costs no
+// search: the space with the search's parameters, then the retrain section's "network"
+// (the evaluation network, e.g. C=16, evaluation=true). Any architecture the search can
+// find must fit it, so its choices must be the search network's. Reports into `diags`.
+std::shared_ptr<Graph> compile_retrain_network(const RunRequest& r, const SearchConfig& cfg,
+                                               const Graph& searched, Diagnostics& diags) {
+  const TrainConfig& retrain = *cfg.retrain;
+  CompileOptions copt = compile_options(r, cfg.base.network);
+  for (const auto& kv : retrain.network) copt.elaborate.overrides.push_back(kv);
+  // Its own diagnostics: the search's compile has already warned about the same file.
+  Diagnostics own;
+  Compilation c = compile_file(r.file, copt, own);
+  if (own.has_errors() || !c.supernet) {
+    for (const Diagnostic& d : own.all()) {
+      if (d.severity != Severity::Error) continue;
+      diags.error(d.loc, d.message, d.instance_path);
+      for (const auto& [loc, text] : d.notes) diags.note(loc, text);
+    }
+    diags.error({}, retrain_source(r, cfg) +
+                        ": retrain.network: the network to retrain does not compile with "
+                        "these parameters (above)");
+    return nullptr;
+  }
+  const Graph& net = *c.supernet;
+  auto mismatch = [&](const std::string& what) {
+    throw ConfigError(retrain_source(r, cfg), "retrain.network",
+                      "the retrained network must have the search network's choices, so that "
+                      "the found architecture fits it, but " +
+                          what);
+  };
+  if (net.arch.size() != searched.arch.size())
+    mismatch(fmt::format("it has {} choices and the search network {}", net.arch.size(),
+                         searched.arch.size()));
+  for (size_t g = 0; g < net.arch.size(); ++g)
+    if (net.arch[g].key != searched.arch[g].key ||
+        net.arch[g].candidates != searched.arch[g].candidates ||
+        net.arch[g].k != searched.arch[g].k)
+      mismatch("choice `" + searched.arch[g].key + "` differs (" + net.arch[g].key + ": " +
+               fmt::format("{}", fmt::join(net.arch[g].candidates, ", ")) + ")");
+  if (retrain.drop_path_prob > 0) {
+    bool reads = false;
+    for (const Node& n : net.nodes)
+      reads = reads || (n.op->name == "drop_path" && n.float_attr("p") < 0);
+    if (!reads)
+      throw ConfigError(retrain_source(r, cfg), "retrain.drop_path_prob",
+                        "the retrained network has no drop_path(x) that takes the run's "
+                        "probability (one without its own p), so the schedule would change "
+                        "nothing; set the network parameter that adds them in retrain.network");
+  }
+  return std::make_shared<Graph>(std::move(*c.supernet));
+}
+
+// The search hook that retrains the final genotype on `network` into <dir>/retrain,
+// resuming it when the search resumes and the retrain had started.
+std::function<RetrainOutcome(const GenotypeInfo&, const std::string&)> retrain_hook(
+    const RunRequest& r, const TrainConfig& cfg, std::shared_ptr<Graph> network,
+    const std::string& backend, std::ostream& out) {
+  return [r, cfg, network, backend, &out](const GenotypeInfo& found, const std::string& dir) {
+    namespace fs = std::filesystem;
+    const std::string retrain_dir = (fs::path(dir) / "retrain").string();
+    Diagnostics local;
+    std::optional<Selection> sel = parse_arch(*network, "arch.json", found.arch.dump(), local);
+    NAS_CHECK(sel.has_value(),
+              "the found architecture does not fit the retrained network, "
+              "whose choices were checked to be the search network's");
+    const Graph fixed = specialise(*network, *sel);
+    const NodeCosts costs = node_costs(fixed);
+    const std::vector<char> all(fixed.nodes.size(), 1);
+    RetrainOutcome o;
+    o.dir = retrain_dir;
+    for (const auto& [name, value] : cfg.network)
+      o.network[name] = nlohmann::ordered_json::parse(nas_literal_to_json(value).dump());
+    o.params = static_cast<double>(masked_sum(costs.params, all));
+    o.macs = static_cast<double>(masked_sum(costs.macs, all));
+    o.epochs = cfg.epochs;
+    std::error_code ec;
+    const bool resume = r.resume && (fs::exists(fs::path(retrain_dir) / "config.json", ec) ||
+                                     fs::exists(fs::path(retrain_dir) / "checkpoint", ec));
+    out << fmt::format("retrain: {} ({}{} params, {} MACs) for {} epochs into {}\n", network->name,
+                       o.network.empty() ? "" : "with " + o.network.dump() + ", ",
+                       with_commas(std::llround(o.params)), human_count(o.macs), cfg.epochs,
+                       retrain_dir);
+    // The arch file relative to the weights' folder, so that the weights do not depend
+    // on where the run folder is.
+    const nlohmann::json meta = {
+        {"network", network->name}, {"file", r.file}, {"arch", "../arch.json"}};
+    const TrainSummary t =
+        train_fixed_network(fixed, cfg, backend, r.control, meta, retrain_dir, resume, out);
+    o.epochs_run = t.epochs_run;
+    o.train_loss = t.train_loss;
+    o.train_accuracy = t.train_accuracy;
+    o.test_loss = t.test_loss;
+    o.test_accuracy = t.test_accuracy;
+    o.seconds = t.seconds;
+    o.stopped = t.stopped;
+    return o;
+  };
+}
+
 }  // namespace
 
 std::optional<TrainRun> train(const RunRequest& r, Diagnostics& diags, std::ostream& out) {
@@ -281,20 +416,10 @@ std::optional<TrainRun> train(const RunRequest& r, Diagnostics& diags, std::ostr
   }
   const Graph& net = fixed ? *fixed : *c.supernet;
   try {
-    TrainerSetup setup;
-    setup.config = *cfg;
-    if (!r.backend.empty()) setup.backend = r.backend;
-    setup.control = r.control;
-    PlanOptions train, eval;
-    train.batch = cfg->data.effective_mini_batch();
-    train.training = true;
-    eval.batch = cfg->data.eval_batch_size;
-    CompiledPlan train_plan = compile_plan_keeping_graph(net, train);
-    setup.train_plan = std::move(train_plan.plan);
-    setup.eval_plan = compile_plan_from_execution_graph(train_plan.exec, eval);
-    setup.network_meta = {{"network", net.name}, {"file", r.file}};
-    if (!r.arch.empty()) setup.network_meta["arch"] = r.arch;
-    return TrainRun{train_network(std::move(setup), r.output, r.resume, out), *cfg};
+    nlohmann::json meta = {{"network", net.name}, {"file", r.file}};
+    if (!r.arch.empty()) meta["arch"] = r.arch;
+    return TrainRun{
+        train_fixed_network(net, *cfg, r.backend, r.control, meta, r.output, r.resume, out), *cfg};
   } catch (const UserError& e) {
     diags.error({}, e.what());
     return std::nullopt;
@@ -342,6 +467,11 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
                    "nasc search " + r.file + " -a " + algorithm + config_flag + " -o " + r.output}};
     auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
     setup.hooks = search_hooks(supernet, exec, exec_costs, latency, cfg->darts.max_param_free);
+    if (cfg->retrain) {
+      std::shared_ptr<Graph> network = compile_retrain_network(r, *cfg, supernet, diags);
+      if (!network) return std::nullopt;
+      setup.hooks.retrain = retrain_hook(r, *cfg->retrain, network, setup.backend, out);
+    }
     if (latency && algorithm == "evolution") {
       // Judging the estimate: the found network timed whole, the median of the table's
       // repetitions at its batch, on the search's backend.

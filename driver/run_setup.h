@@ -1,9 +1,9 @@
 // `nasc train` and `nasc search` as library calls: the config (a file, JSON text or the
-// run folder's own on resume, then the --data/--epochs/--threads/-a/--lut overrides and
-// their checks), the space compiled, the plans built, the search hooks that connect the
-// runtime's searchers to the compiler (genotypes, live masks, costs, arch.svg), and the
-// run. The CLI and libnasc's nasc::train / nasc::search both call these. Internal to the
-// driver library.
+// run folder's own on resume, then the --data/--epochs/--threads/-a/--lut/--retrain
+// overrides and their checks), the space compiled, the plans built, the search hooks that
+// connect the runtime's searchers to the compiler (genotypes, live masks, costs,
+// arch.svg, the retrain of the found architecture), and the run. The CLI and libnasc's nasc::train
+// / nasc::search both call these. Internal to the driver library.
 #pragma once
 
 #include <iosfwd>
@@ -36,6 +36,7 @@ struct RunRequest {
   std::string algorithm;  // search: -a
   std::string lut;        // search: --lut
   int64_t rerank = -1;    // search: >= 0: --rerank
+  bool retrain = false;   // search: --retrain (the config's "retrain" section, or defaults)
   RunControl control;
 };
 

@@ -554,7 +554,7 @@ TEST_CASE("train config: unknown keys are errors with a did-you-mean", "[train]"
   REQUIRE_CONFIG_ERROR(R"({"xyzzy": 1})",
                        "xyzzy: unknown key (expected one of: epochs, seed, threads, data, "
                        "optimizer, network, log_every, checkpoint_every, label_smoothing, "
-                       "drop_path_prob)");
+                       "drop_path_prob, test_every_epoch)");
   // A key of another optimizer is the optimizer parser's error.
   REQUIRE_ERROR(parse(R"({"optimizer": {"betas": [0.9, 0.99]}})"), ConfigError,
                 StartsWith("cfg.json: optimizer.betas: unknown key for optimizer 'sgd'"));

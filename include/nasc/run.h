@@ -74,6 +74,11 @@ struct RunOptions {
   // search: >= 0 replaces the config's `rerank`: the K best candidates trained briefly
   // from scratch, the best kept (docs/search.md#re-ranking); -1 = the config's.
   int64_t rerank = -1;
+  // search: after the search, train the found architecture as the config's "retrain"
+  // section says (defaults without one) into output_dir/retrain, reading the test split
+  // once at the end (docs/search.md#retrain). A config with that section retrains without
+  // this flag too.
+  bool retrain = false;
   std::ostream* log = nullptr;  // progress and epoch lines; null prints nothing
   RunCallbacks callbacks;
 };
@@ -89,6 +94,19 @@ struct TrainResult {
   std::vector<Diagnostic> warnings;
 };
 
+// What the retrain of the found architecture did (RunOptions::retrain).
+struct RetrainResult {
+  std::string dir;  // output_dir/retrain: its own run folder (config.json, metrics, weights)
+  std::map<std::string, std::string> network;  // the parameters it was retrained with
+  double params = 0, macs = 0;                 // of the retrained network
+  int64_t epochs = 0, epochs_run = 0;
+  double train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;  // read once after the last epoch; NaN if stopped
+  double seconds = 0;
+  bool stopped = false;
+  std::string weights_file;  // dir/weights
+};
+
 struct SearchResult {
   int64_t epochs_run = 0;
   std::string arch_json;                       // the found architecture's arch file
@@ -99,9 +117,13 @@ struct SearchResult {
   // median of the table's repetitions); NaN otherwise.
   double measured_latency_ms = 0;
   double valid_accuracy = 0;
-  double seconds = 0;
-  bool stopped = false;              // a callback stopped it
-  std::string arch_file;             // OUTPUT/arch.json
+  double seconds = 0;         // the whole run, the retrain included
+  double search_seconds = 0;  // the search alone
+  bool stopped = false;       // a callback stopped it (the search or the retrain)
+  std::string arch_file;      // OUTPUT/arch.json
+  bool retrained = false;     // `retrain` holds the retrain's outcome
+  RetrainResult retrain;
+  std::string result_file;           // OUTPUT/result.json: these numbers, machine-readable
   std::vector<Diagnostic> warnings;  // e.g. a latency table measured on another device
 };
 

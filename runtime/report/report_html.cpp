@@ -489,6 +489,56 @@ std::string html_escape(const std::string& text) {
   return o;
 }
 
+namespace {
+
+// --retrain's table: what was found, what was retrained, and the one test number.
+std::string render_retrain_summary(const ReportInput& in) {
+  const ReportRetrain& r = *in.retrain;
+  std::string o = "<h2>Search and retrain</h2>\n<table class=\"sum\">\n";
+  auto row = [&](const char* k, const std::string& v) {
+    o += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", k, v);
+  };
+  row("test accuracy", r.stopped || !usable(r.test_accuracy)
+                           ? std::string("— (the retrain stopped before its last epoch)")
+                           : "<b>" + percent(r.test_accuracy) +
+                                 "</b> (the test split, read once "
+                                 "after the last retrain epoch)");
+  row("test loss", usable(r.test_loss) ? fixed_sig(r.test_loss, 4) : kDash);
+  row("found architecture",
+      "params " + si(in.final_params) + ", MACs " + si(in.final_macs) +
+          (usable(in.final_latency_ms) ? ", latency " + ms(in.final_latency_ms) + " (estimated)"
+                                       : ""));
+  row("retrained network", (r.network.empty() ? std::string("the search network")
+                                              : "<code>" + html_escape(r.network) + "</code>") +
+                               ": params " + si(r.params) + ", MACs " + si(r.macs));
+  row("retrain epochs", fmt::format("{} of {}", r.curve.size(), r.epochs));
+  row("search time", duration(r.search_seconds));
+  row("retrain time", duration(r.seconds));
+  row("total time", duration(r.search_seconds + r.seconds));
+  return o + "</table>\n";
+}
+
+std::string render_retrain_curves(const ReportRetrain& r) {
+  auto plain = [](double v) { return fixed_sig(v, 4); };
+  auto pct = [](double v) { return fmt::format("{:.2f}%", v); };
+  std::string o = "<h2>Retrain curves</h2>\n<div class=\"row\">\n";
+  Plot loss{"retrain loss", "loss", {}, false, plain};
+  loss.series.push_back(
+      series_of(r.curve, "train", "#1f77b4", [](auto& e) { return e.train_loss; }));
+  loss.series.push_back(
+      series_of(r.curve, "valid", "#ff7f0e", [](auto& e) { return e.valid_loss; }));
+  o += render_plot(loss);
+  Plot acc{"retrain accuracy", "accuracy (%)", {}, false, pct};
+  acc.series.push_back(
+      series_of(r.curve, "train", "#1f77b4", [](auto& e) { return e.train_acc * 100; }));
+  acc.series.push_back(
+      series_of(r.curve, "valid", "#ff7f0e", [](auto& e) { return e.valid_acc * 100; }));
+  o += render_plot(acc);
+  return o + "</div>\n";
+}
+
+}  // namespace
+
 std::string render_report_html(const ReportInput& in) {
   const std::string title = in.title.empty() ? "nasc search report" : in.title;
   const std::vector<ReportEpoch>& ep = in.epochs;
@@ -501,10 +551,11 @@ std::string render_report_html(const ReportInput& in) {
       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
       "<title>{0}</title>\n<style>{1}</style></head><body>\n<h1>{0}</h1>\n",
       html_escape(title), kStyle);
-  o += "<table class=\"sum\">\n";
   auto row = [&](const char* k, const std::string& v) {
     o += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", k, v);
   };
+  if (in.retrain) o += render_retrain_summary(in);
+  o += "<table class=\"sum\">\n";
   row("algorithm", or_dash(in.algorithm));
   row("search space",
       in.space_file.empty() ? kDash : "<code>" + html_escape(in.space_file) + "</code>");
@@ -537,6 +588,7 @@ std::string render_report_html(const ReportInput& in) {
       series_of(ep, "valid", "#ff7f0e", [](auto& e) { return e.valid_acc * 100; }));
   o += render_plot(acc);
   o += "</div>\n";
+  if (in.retrain) o += render_retrain_curves(*in.retrain);
 
   // The genotype's cost, one small plot per measure that some epoch has.
   std::vector<Plot> cost;

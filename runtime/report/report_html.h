@@ -1,8 +1,8 @@
 // The report.html of a search run: one self-contained page (inline CSS and SVG, no script,
-// nothing fetched) that opens offline in any browser. It shows a summary table, the loss and
-// accuracy curves, one probability heatmap per choice key, the genotype's params/MACs/latency
-// per epoch, and the final architecture as a table and as the graphviz drawing. The page
-// is documented in docs/report.md.
+// nothing fetched) that opens offline in any browser. It shows a summary table (after
+// --retrain, one of the search and the retrain above it), the loss and accuracy curves, one
+// probability heatmap per choice key, the genotype's params/MACs/latency per epoch, and the final
+// architecture as a table and as the graphviz drawing. The page is documented in docs/report.md.
 //
 // Everything here is pure: the caller reads metrics.jsonl, arch.json and the drawing and
 // fills a ReportInput. Keys and candidate names come from user files, so all text is
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,17 @@ struct ReportPareto {
   std::vector<std::pair<double, double>> front;   // the Pareto front, by cost
 };
 
+// --retrain: the found architecture trained again (often as a larger evaluation network).
+struct ReportRetrain {
+  std::string network;                          // its network parameters, "C=16, evaluation=true"
+  double params = NAN, macs = NAN;              // of the retrained network
+  int64_t epochs = 0;                           // the retrain config's
+  std::vector<ReportEpoch> curve;               // its metrics.jsonl: train and validation numbers
+  double test_loss = NAN, test_accuracy = NAN;  // read once, after the last epoch
+  double search_seconds = 0, seconds = 0;       // wall times of the search and the retrain
+  bool stopped = false;
+};
+
 struct ReportInput {
   std::string title;  // e.g. "nasc search: darts_fmnist (darts)"
   std::string algorithm, space_file, command_line;
@@ -57,6 +69,7 @@ struct ReportInput {
   double final_measured_latency_ms = NAN;  // evolution: the found network timed whole
   ReportPareto pareto;                     // evolution; no points: no plot
   double seconds = 0;                      // wall time of the search; <= 0 = unknown
+  std::optional<ReportRetrain> retrain;    // --retrain: a summary table and its curves
 };
 
 // The whole page. Each plot is one <svg> element: loss, accuracy, then params, MACs and

@@ -70,8 +70,9 @@ json default_json() {
 
 // The sections only a search config has; the rest goes to the train-config parser.
 const std::vector<std::string> kSearchSections = {
-    "algorithm", "train",  "valid",     "warmup",      "warmup_epochs", "warmup_fraction", "darts",
-    "pnas",      "random", "evolution", "regularizer", "rerank",        "rerank_epochs"};
+    "algorithm",       "train",  "valid",         "warmup", "warmup_epochs",
+    "warmup_fraction", "darts",  "pnas",          "random", "evolution",
+    "regularizer",     "rerank", "rerank_epochs", "retrain"};
 const std::vector<std::string> kTrainTopKeys = {"epochs",  "seed",      "threads",         "data",
                                                 "network", "log_every", "checkpoint_every"};
 
@@ -86,7 +87,64 @@ TrainConfig parse_base(const json& base, const std::string& path) {
   }
 }
 
+// The retrain section before the user's keys: the search's seed, threads and data set
+// (its name, files, limits, augmentation), the train config's batch sizes and optimizer,
+// the whole training split, and the test split read only at the end. A section that names
+// its own data set takes none of the search's data keys.
+json retrain_defaults(const TrainConfig& search, const json& section) {
+  json j = {{"seed", search.seed}, {"threads", search.threads}, {"test_every_epoch", false}};
+  const bool own_data =
+      section.contains("data") && section["data"].is_object() && section["data"].contains("name");
+  if (own_data) return j;
+  const nlohmann::ordered_json data = train_config_to_json(search)["data"];
+  json d = json::object();
+  for (const char* k : {"name", "dir", "limit_train", "limit_test", "augment", "synthetic_samples",
+                        "synthetic_classes", "synthetic_shape"})
+    if (data.contains(k)) d[k] = json::parse(data[k].dump());
+  j["data"] = d;
+  return j;
+}
+
+// "retrain": an object (a train config) or true ({}); false or absent: none.
+std::optional<TrainConfig> parse_retrain(const json& section, const TrainConfig& search,
+                                         const std::string& path) {
+  if (section.is_boolean()) {
+    if (!section.get<bool>()) return std::nullopt;
+    return parse_retrain(json::object(), search, path);
+  }
+  if (!section.is_object())
+    throw ConfigError(path, "retrain",
+                      "expected an object (a train config for the found architecture) or "
+                      "true, got " +
+                          json_kind(section));
+  json j = retrain_defaults(search, section);
+  for (const auto& [key, value] : section.items()) {
+    if (key == "data" && value.is_object() && j.contains("data")) {
+      for (const auto& [k, v] : value.items()) j["data"][k] = v;
+      continue;
+    }
+    j[key] = value;
+  }
+  TrainConfig c;
+  try {
+    c = parse_train_config(j, path);
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.file(), e.key_path().empty() ? "retrain" : "retrain." + e.key_path(),
+                      e.message());
+  }
+  if (c.test_every_epoch)
+    throw ConfigError(path, "retrain.test_every_epoch",
+                      "the retrain reads the test split once, after its last epoch, so that "
+                      "nothing is chosen on it; its epochs report the validation split "
+                      "(data.train_portion < 1) instead");
+  return c;
+}
+
 }  // namespace
+
+TrainConfig default_retrain_config(const TrainConfig& search) {
+  return *parse_retrain(json::object(), search, search.source);
+}
 
 SearchConfig parse_search_config(const json& user, const std::string& path) {
   if (!user.is_object())
@@ -166,6 +224,7 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
                                   "), got " + std::to_string(c.warmup_epochs));
   if (r.form == "mul#log" && r.bound == 1)
     reg.fail("bound", "the mul#log form divides by log(bound), so the bound cannot be 1");
+  if (user.contains("retrain")) c.retrain = parse_retrain(user["retrain"], c.base, path);
   return c;
 }
 
@@ -190,6 +249,7 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
   // The evaluation recipe's keys are nasc train's alone: a search does not read them.
   j.erase("label_smoothing");
   j.erase("drop_path_prob");
+  j.erase("test_every_epoch");
   j["valid"] = optimizer_config_to_json(c.valid);
   j["warmup"] = optimizer_config_to_json(c.warmup);
   if (c.warmup_fraction >= 0)  // the two are exclusive; the fraction follows --epochs
@@ -211,6 +271,7 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
                       {"lut", c.regularizer.lut}};
   j["rerank"] = c.rerank;
   j["rerank_epochs"] = c.rerank_epochs;
+  if (c.retrain) j["retrain"] = train_config_to_json(*c.retrain);
   return j;
 }
 

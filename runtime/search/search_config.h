@@ -38,12 +38,20 @@
 // "rerank": K >= 0 (0: off; --rerank overrides it): after the search, its K best distinct
 // candidates are each trained "rerank_epochs" (1) epochs from scratch and validated, and
 // the best is the result (runtime/search/rerank.h).
+// "retrain": the training of the found architecture after the search (docs/search.md#retrain;
+// --retrain turns it on with the defaults): a train config (docs/train.md) whose data set,
+// seed and threads default to the search's (its own batch size and optimizer defaults,
+// train_portion 1), whose "network" sets the evaluation network's parameters on top of
+// the search's (e.g. {"C": 16, "evaluation": true}), and which reads the test split only
+// after its last epoch (test_every_epoch false; true is refused). `true` stands for {}.
+// Absent: no retrain.
 // Data defaults differ from training: train_portion 0.5 (half the training set trains
 // the weights, the other half the architecture), batch size 64. Strict like the train
 // config: unknown keys and wrong types are errors naming the key path.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "runtime/optim/optim_config.h"
@@ -101,12 +109,15 @@ struct SearchConfig {
   RegularizerConfig regularizer;
   int64_t rerank = 0;  // candidates re-ranked by training from scratch (0: none)
   int64_t rerank_epochs = 1;
+  std::optional<TrainConfig> retrain;  // absent: the search ends with arch.json
 };
 
 // The warm-up epochs a warm-up fraction gives: floor(fraction * epochs), fewer than epochs.
 int64_t warmup_epochs_from_fraction(double fraction, int64_t epochs);
 
 SearchConfig default_search_config();
+// The retrain section's defaults for a search whose training config is `search`.
+TrainConfig default_retrain_config(const TrainConfig& search);
 // Throws ConfigError "<path>: <key path>: <what>".
 SearchConfig parse_search_config(const nlohmann::json& j, const std::string& path_for_messages);
 // Also JsonSyntaxError (FILE:LINE:COL) for text that is not JSON, UserError when the file

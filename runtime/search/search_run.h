@@ -34,6 +34,15 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
                          const nlohmann::json& meta, const SearchSummary& summary,
                          const std::string& algorithm);
 
+// result.json: the found architecture, its cost and validation accuracy, and with
+// --retrain the retrain's test accuracy; the search's numbers in one machine-readable file.
+void write_search_result(RunDir& run, const SearchSummary& summary, const std::string& algorithm);
+
+// --retrain, after a search that found an architecture: hooks.retrain on the final genotype
+// (nothing when there is no hook or the search stopped), its outcome in summary.retrain and
+// the run's log; a stopped retrain stops the run.
+void retrain_found(const SearchHooks& hooks, SearchSummary& summary, RunDir& run);
+
 // Which of store.weight_slots() a run of `plan` under the live mask `live` updates: the
 // trainable parameters of the forward steps whose guard node is live. A sampled path's
 // weight step updates only these (Optimizer::set_active).

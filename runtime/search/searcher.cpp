@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <ostream>
@@ -125,20 +126,15 @@ ReportPareto read_pareto(const std::string& path) {
 
 }  // namespace
 
-void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
-                         const nlohmann::json& meta, const SearchSummary& summary,
-                         const std::string& algorithm) {
-  ReportInput in;
-  in.title =
-      "nasc search: " + meta.value("network", std::string("network")) + " (" + algorithm + ")";
-  in.algorithm = algorithm;
-  in.space_file = meta.value("file", std::string());
-  in.command_line = meta.value("command", std::string());
-  for (const ArchSpec& a : groups) in.candidates[a.key] = a.candidates;
-  std::ifstream metrics(run.path("metrics.jsonl"));
+namespace {
+
+// A run folder's metrics.jsonl as report epochs; a damaged line (a crash mid-append) is
+// left out of the report, not an error, and a missing file gives none.
+std::vector<ReportEpoch> read_report_epochs(const std::string& path) {
+  std::vector<ReportEpoch> out;
+  std::ifstream metrics(path);
   std::string line;
   while (std::getline(metrics, line)) {
-    // A damaged line (a crash mid-append) is left out of the report, not an error.
     std::optional<nlohmann::json> parsed = try_parse_json(line);
     if (!parsed || !parsed->is_object()) continue;
     const nlohmann::json& rec = *parsed;
@@ -158,8 +154,32 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
     if (rec.contains("genotype") && rec["genotype"].is_object())
       for (const auto& [k, v] : rec["genotype"].items())
         if (v.is_string()) e.genotype[k] = v.get<std::string>();
-    in.epochs.push_back(std::move(e));
+    out.push_back(std::move(e));
   }
+  return out;
+}
+
+// "C=16, evaluation=true" from a retrain's network parameters.
+std::string network_text(const nlohmann::ordered_json& network) {
+  std::string text;
+  for (auto it = network.begin(); it != network.end(); ++it)
+    text += (text.empty() ? "" : ", ") + it.key() + "=" + it->dump();
+  return text;
+}
+
+}  // namespace
+
+void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
+                         const nlohmann::json& meta, const SearchSummary& summary,
+                         const std::string& algorithm) {
+  ReportInput in;
+  in.title =
+      "nasc search: " + meta.value("network", std::string("network")) + " (" + algorithm + ")";
+  in.algorithm = algorithm;
+  in.space_file = meta.value("file", std::string());
+  in.command_line = meta.value("command", std::string());
+  for (const ArchSpec& a : groups) in.candidates[a.key] = a.candidates;
+  in.epochs = read_report_epochs(run.path("metrics.jsonl"));
   std::ifstream svg(run.path("arch.svg"));
   if (svg) {
     std::stringstream text;
@@ -174,7 +194,75 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
   in.final_measured_latency_ms = summary.genotype.measured_latency_ms;
   in.pareto = read_pareto(run.path("pareto.json"));
   in.seconds = summary.seconds;
+  if (summary.retrain) {
+    const RetrainOutcome& r = *summary.retrain;
+    ReportRetrain rr;
+    rr.network = network_text(r.network);
+    rr.params = r.params;
+    rr.macs = r.macs;
+    rr.epochs = r.epochs;
+    rr.curve = read_report_epochs((std::filesystem::path(r.dir) / "metrics.jsonl").string());
+    rr.test_accuracy = r.test_accuracy;
+    rr.test_loss = r.test_loss;
+    rr.search_seconds = summary.search_seconds;
+    rr.seconds = r.seconds;
+    rr.stopped = r.stopped;
+    in.retrain = rr;
+  }
   write_report_html(run.path("report.html"), in);
+}
+
+void write_search_result(RunDir& run, const SearchSummary& summary, const std::string& algorithm) {
+  nlohmann::ordered_json j;
+  j["algorithm"] = algorithm;
+  j["arch_file"] = "arch.json";
+  j["arch"] = summary.genotype.names;
+  j["params"] = summary.genotype.params;
+  j["macs"] = summary.genotype.macs;
+  if (!std::isnan(summary.genotype.latency_ms)) j["latency_ms"] = summary.genotype.latency_ms;
+  if (!std::isnan(summary.genotype.measured_latency_ms))
+    j["measured_latency_ms"] = summary.genotype.measured_latency_ms;
+  j["valid_accuracy"] = summary.valid_accuracy;
+  j["search_seconds"] = summary.search_seconds;
+  if (summary.retrain) {
+    const RetrainOutcome& r = *summary.retrain;
+    nlohmann::ordered_json rj;
+    rj["dir"] = "retrain";
+    rj["network"] = r.network;
+    rj["params"] = r.params;
+    rj["macs"] = r.macs;
+    rj["epochs"] = r.epochs;
+    rj["train_accuracy"] = r.train_accuracy;
+    if (!std::isnan(r.test_accuracy)) {
+      rj["test_loss"] = r.test_loss;
+      rj["test_accuracy"] = r.test_accuracy;
+    }
+    rj["seconds"] = r.seconds;
+    rj["stopped"] = r.stopped;
+    j["retrain"] = rj;
+    if (!std::isnan(r.test_accuracy)) j["test_accuracy"] = r.test_accuracy;
+  }
+  j["seconds"] = summary.seconds;
+  j["stopped"] = summary.stopped;
+  run.write_json("result.json", j);
+}
+
+void retrain_found(const SearchHooks& hooks, SearchSummary& summary, RunDir& run) {
+  if (!hooks.retrain || summary.stopped) return;
+  run.log("retraining the found architecture into " + run.path("retrain"));
+  summary.retrain = hooks.retrain(summary.genotype, run.dir());
+  const RetrainOutcome& r = *summary.retrain;
+  if (r.stopped) {
+    summary.stopped = true;
+    run.log(fmt::format("retrain: stopped after {} of {} epochs (--resume continues it)",
+                        r.epochs_run, r.epochs));
+  } else {
+    run.log(
+        fmt::format("retrain: test accuracy {:.2f}% after {} epochs ({:.0f} s; {} params, {} "
+                    "MACs); wrote {}",
+                    100 * r.test_accuracy, r.epochs, r.seconds, with_commas(std::llround(r.params)),
+                    human_count(r.macs), run.path("retrain/weights")));
+  }
 }
 
 void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordered_json& rec,
@@ -590,8 +678,14 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
           setup.hooks.measure_latency(rerank_from[kept.kept].path);
   }
   if (setup.hooks.finish && (!evolution || evolved)) setup.hooks.finish(summary.genotype, dir);
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  summary.search_seconds = elapsed();
+  if (!evolution || evolved) retrain_found(setup.hooks, summary, driver.run_dir());
+  summary.seconds = elapsed();
   write_search_report(driver.run_dir(), groups, meta, summary, algorithm);
+  write_search_result(driver.run_dir(), summary, algorithm);
   if (evolution && !evolved) {
     driver.run_dir().log(
         fmt::format("done in {:.0f} s: stopped in the supernet phase, before "

@@ -24,6 +24,7 @@
 #include <iosfwd>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,19 @@ struct ArchCost {
   double params = 0, macs = 0, latency_ms = NAN;
 };
 
+// What the retrain of the found architecture did (--retrain, docs/search.md#retrain).
+struct RetrainOutcome {
+  std::string dir;  // its run folder, <search run>/retrain
+  nlohmann::ordered_json network = nlohmann::ordered_json::object();  // its parameters
+  double params = 0, macs = 0;  // of the retrained (evaluation) network
+  int64_t epochs = 0;           // the retrain config's
+  int64_t epochs_run = 0;       // by this call
+  double train_loss = NAN, train_accuracy = NAN;
+  double test_loss = NAN, test_accuracy = NAN;  // after the last epoch; NaN when stopped
+  double seconds = 0;
+  bool stopped = false;  // a callback stopped it
+};
+
 struct SearchHooks {
   // DARTS' genotype for per-choice probabilities (indexed like ExecPlan::arch).
   std::function<GenotypeInfo(const std::vector<std::vector<double>>& probs)> derive;
@@ -69,6 +83,10 @@ struct SearchHooks {
   std::function<double(const ChoiceSelection&)> measure_latency;
   // Called once at the end with the final genotype (draws arch.svg); may be empty.
   std::function<void(const GenotypeInfo&, const std::string& dir)> finish;
+  // --retrain: trains the final genotype into <dir>/retrain (resuming it when the search
+  // resumes) and says how it went; called after `finish`, not when the search stopped.
+  // Empty: no retrain.
+  std::function<RetrainOutcome(const GenotypeInfo&, const std::string& dir)> retrain;
 };
 
 struct SearchSetup {
@@ -94,8 +112,10 @@ struct SearchSummary {
   std::vector<std::vector<double>> probs;
   double valid_accuracy = 0, seconds = 0;
   int64_t epochs_run = 0;
-  bool stopped = false;    // setup.control stopped it
-  std::string early_stop;  // why the search ended before its epochs (darts.stop_at_param_free)
+  bool stopped = false;       // setup.control stopped it
+  std::string early_stop;     // why the search ended before its epochs (darts.stop_at_param_free)
+  double search_seconds = 0;  // the search's share of `seconds` (the rest is the retrain)
+  std::optional<RetrainOutcome> retrain;
 };
 
 // Runs the search into `dir` (fresh, or resumed from its checkpoint). Throws for bad

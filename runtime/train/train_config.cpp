@@ -69,9 +69,9 @@ json to_plain(const ordered_json& j) {
 }
 
 const std::vector<std::string> kTopKeys = {
-    "epochs",          "seed",          "threads",   "data",
-    "optimizer",       "network",       "log_every", "checkpoint_every",
-    "label_smoothing", "drop_path_prob"};
+    "epochs",          "seed",           "threads",         "data",
+    "optimizer",       "network",        "log_every",       "checkpoint_every",
+    "label_smoothing", "drop_path_prob", "test_every_epoch"};
 const std::vector<std::string> kDataKeys = {"name",
                                             "dir",
                                             "batch_size",
@@ -382,7 +382,7 @@ bool operator==(const TrainConfig& a, const TrainConfig& b) {
          optimizer_config_to_json(a.optimizer) == optimizer_config_to_json(b.optimizer) &&
          a.network == b.network && a.log_every == b.log_every &&
          a.checkpoint_every == b.checkpoint_every && a.label_smoothing == b.label_smoothing &&
-         a.drop_path_prob == b.drop_path_prob;
+         a.drop_path_prob == b.drop_path_prob && a.test_every_epoch == b.test_every_epoch;
 }
 
 TrainConfig default_train_config() {
@@ -421,6 +421,7 @@ TrainConfig parse_train_config(const json& j, const std::string& path_for_messag
   c.checkpoint_every = top.get_int("checkpoint_every", c.checkpoint_every, 1);
   c.label_smoothing = get_below_one(top, "label_smoothing", c.label_smoothing);
   c.drop_path_prob = get_below_one(top, "drop_path_prob", c.drop_path_prob);
+  c.test_every_epoch = top.get_bool("test_every_epoch", c.test_every_epoch);
   if (top.has("data")) c.data = parse_data(top.section("data"), c.data);
   if (top.has("optimizer")) c.optimizer = parse_optimizer(top.section("optimizer"), c.optimizer);
   if (top.has("network")) c.network = parse_network(top.section("network"));
@@ -505,6 +506,7 @@ ordered_json train_config_to_json(const TrainConfig& c) {
   j["checkpoint_every"] = c.checkpoint_every;
   j["label_smoothing"] = c.label_smoothing;
   j["drop_path_prob"] = c.drop_path_prob;
+  j["test_every_epoch"] = c.test_every_epoch;
   return j;
 }
 

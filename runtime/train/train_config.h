@@ -67,6 +67,12 @@ struct TrainConfig {
   // The drop probability in [0, 1) that the network's drop_path(x) nodes without their own p
   // reach at the end of training: epoch e of E trains with drop_path_prob * e / E (DARTS).
   double drop_path_prob = 0;
+  // Whether each epoch ends with a pass over the test split (nasc train's default). false
+  // reads the test split once, after the last epoch, and each epoch reports the
+  // validation split instead (when train_portion < 1 leaves one): the retrain of `nasc
+  // search --retrain` runs so, since a test set that is read along the way is no longer
+  // held out.
+  bool test_every_epoch = true;
   int64_t log_every = 50;        // steps between plain progress lines (stdout not a terminal)
   int64_t checkpoint_every = 1;  // epochs between checkpoints (the last epoch always saves)
   // Where the config came from (parse_train_config's path_for_messages), for errors found

@@ -188,13 +188,15 @@ LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& da
 namespace {
 
 // nasc train's epochs for the epoch driver: mini-batches with gradient accumulation and
-// clipping, the schedule, the test split after each epoch, and weights + optimizer state
-// in the checkpoint.
+// clipping, the schedule, the test (or validation) split after each epoch, and weights +
+// optimizer state in the checkpoint.
 class TrainEpochs final : public EpochTask {
  public:
+  // `epoch_eval_loader` is what each epoch ends with: the test split, the validation
+  // split (test_every_epoch false), or null (neither).
   TrainEpochs(const TrainerSetup& setup, const TrainData& data, ParamStore& store,
               Executor& trainer, Executor& evaluator, Optimizer& opt, Loader& train_loader,
-              Loader& test_loader, std::ostream& out)
+              Loader* epoch_eval_loader, std::ostream& out)
       : cfg_(setup.config),
         data_(data),
         meta_(setup.network_meta),
@@ -203,7 +205,7 @@ class TrainEpochs final : public EpochTask {
         evaluator_(evaluator),
         opt_(opt),
         train_loader_(train_loader),
-        test_loader_(test_loader),
+        epoch_eval_(epoch_eval_loader),
         out_(out),
         grads_(store.weight_grads()),
         mini_(cfg_.data.effective_mini_batch()),
@@ -244,7 +246,8 @@ class TrainEpochs final : public EpochTask {
   ParamStore& store_;
   Executor &trainer_, &evaluator_;
   Optimizer& opt_;
-  Loader &train_loader_, &test_loader_;
+  Loader& train_loader_;
+  Loader* epoch_eval_;
   std::ostream& out_;
   std::vector<DeviceBuffer*> grads_;
   const int64_t mini_, accum_, steps_per_epoch_;
@@ -312,31 +315,44 @@ void TrainEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
 
 EpochEnd TrainEpochs::end_epoch(int64_t epoch, bool /*whole*/, RunDir& /*run*/) {
   // A partial epoch is evaluated too: the weights file it leaves says how good it is.
-  EvalResult test = evaluate(evaluator_, test_loader_);
+  const bool on_test = cfg_.test_every_epoch;
+  std::optional<EvalResult> eval;
+  if (epoch_eval_ != nullptr) eval = evaluate(evaluator_, *epoch_eval_);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
   summary.train_loss = loss_sum_ / std::max<int64_t>(1, seen_);
   summary.train_accuracy = static_cast<double>(correct_) / std::max<int64_t>(1, seen_);
-  summary.test_loss = test.loss;
-  summary.test_accuracy = test.accuracy;
+  if (eval && on_test) {
+    summary.test_loss = eval->loss;
+    summary.test_accuracy = eval->accuracy;
+  }
+  const char* split = on_test ? "test" : "valid";
   EpochEnd end;
   end.bar = &*bar_;
   end.line = fmt::format(
-      "epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | lr {:.5f} | "
-      "{:.1f} s, {:.0f} img/s",
-      epoch + 1, cfg_.epochs, summary.train_loss, 100 * summary.train_accuracy, test.loss,
-      100 * test.accuracy, lr_, seconds, seen_ / seconds);
+      "epoch {}/{}: train loss {:.4f} acc {:.2f}%{} | lr {:.5f} | {:.1f} s, {:.0f} img/s",
+      epoch + 1, cfg_.epochs, summary.train_loss, 100 * summary.train_accuracy,
+      eval ? fmt::format(" | {} loss {:.4f} acc {:.2f}%", split, eval->loss, 100 * eval->accuracy)
+           : std::string(),
+      lr_, seconds, seen_ / seconds);
   end.record["epoch"] = epoch + 1;
   end.record["train_loss"] = summary.train_loss;
   end.record["train_acc"] = summary.train_accuracy;
-  end.record["test_loss"] = test.loss;
-  end.record["test_acc"] = test.accuracy;
+  if (eval) {
+    end.record[std::string(split) + "_loss"] = eval->loss;
+    end.record[std::string(split) + "_acc"] = eval->accuracy;
+  }
   end.record["lr"] = lr_;
   if (cfg_.drop_path_prob > 0) end.record["drop_path_prob"] = drop_path_prob_;
   end.record["seconds"] = seconds;
   end.record["images_per_s"] = seen_ / seconds;
-  end.report = {epoch + 1,     cfg_.epochs, summary.train_loss, summary.train_accuracy, test.loss,
-                test.accuracy, seconds};
+  end.report = {epoch + 1,
+                cfg_.epochs,
+                summary.train_loss,
+                summary.train_accuracy,
+                eval ? eval->loss : 0,
+                eval ? eval->accuracy : 0,
+                seconds};
   return end;
 }
 
@@ -383,20 +399,43 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   eo.drop_last = false;
   eo.train = false;
   Loader test_loader(data.test, data.test_indices, eo);
+  std::optional<Loader> valid_loader;
+  if (!cfg.test_every_epoch && !data.valid_indices.empty())
+    valid_loader.emplace(data.train, data.valid_indices, eo);
+  Loader* epoch_eval = cfg.test_every_epoch ? &test_loader
+                       : valid_loader       ? &*valid_loader
+                                            : nullptr;
 
-  TrainEpochs epochs(setup, data, store, trainer, evaluator, *opt, train_loader, test_loader, out);
+  TrainEpochs epochs(setup, data, store, trainer, evaluator, *opt, train_loader, epoch_eval, out);
   driver.run(epochs);
   TrainSummary summary = epochs.summary;
   summary.epochs_run = driver.epochs_run();
   summary.stopped = driver.stopped();
+  const bool complete = !summary.stopped && driver.first_epoch() + summary.epochs_run == cfg.epochs;
+  if (!cfg.test_every_epoch) {
+    // The held-out test split, read once: after the last epoch (or on a resume of a
+    // finished run, which trains nothing and reads the same weights again).
+    summary.test_loss = summary.test_accuracy = NAN;
+    if (complete) {
+      const EvalResult test = evaluate(evaluator, test_loader);
+      summary.test_loss = test.loss;
+      summary.test_accuracy = test.accuracy;
+    }
+  }
   nlohmann::json wmeta = setup.network_meta;
-  wmeta["test_accuracy"] = summary.test_accuracy;
+  if (!std::isnan(summary.test_accuracy)) wmeta["test_accuracy"] = summary.test_accuracy;
   wmeta["epochs"] = cfg.epochs;
   if (summary.stopped) wmeta["stopped"] = true;
   write_tensor_file(run.path("weights"), params_to_file(store, wmeta));
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  run.log(fmt::format("done: test accuracy {:.2f}% after {} epochs; wrote {}",
-                      100 * summary.test_accuracy, cfg.epochs, run.path("weights")));
+  if (std::isnan(summary.test_accuracy))
+    run.log(
+        fmt::format("done: stopped before the last epoch; the test split is read only "
+                    "after it (test_every_epoch false); wrote {}",
+                    run.path("weights")));
+  else
+    run.log(fmt::format("done: test accuracy {:.2f}% after {} epochs; wrote {}",
+                        100 * summary.test_accuracy, cfg.epochs, run.path("weights")));
   return summary;
 }
 

@@ -68,6 +68,8 @@ EvalResult evaluate(Executor& ex, Loader& loader);
 
 struct TrainSummary {
   int64_t epochs_run = 0;
+  // The last epoch's test pass; with test_every_epoch false the one pass after the last
+  // epoch, NaN when the run stopped before it.
   double test_accuracy = 0, test_loss = 0, train_accuracy = 0, train_loss = 0;
   double seconds = 0;
   bool stopped = false;  // setup.control stopped it (run_control.h)

@@ -3,6 +3,7 @@
 // 2 internal error.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -178,15 +179,20 @@ nasc::RunOptions run_options(const Options& o) {
   r.algorithm = o.algorithm;
   r.lut = o.lut;
   r.rerank = o.rerank;
+  r.retrain = o.retrain;
   r.log = &std::cout;
   return r;
 }
 
 int cmd_train(const Options& o) {
   nasc::TrainResult r = nasc::train(run_options(o));
-  std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * r.test_accuracy) << "% after "
-            << r.epochs << " epochs (" << fmt::format("{:.0f}", r.seconds) << " s); wrote "
-            << o.output << "/weights\n";
+  if (std::isnan(r.test_accuracy))  // test_every_epoch false: read only after the last epoch
+    std::cout << "stopped after " << r.epochs_run << " epochs, before the test split is read ("
+              << fmt::format("{:.0f}", r.seconds) << " s); wrote " << o.output << "/weights\n";
+  else
+    std::cout << "test accuracy " << fmt::format("{:.2f}", 100 * r.test_accuracy) << "% after "
+              << r.epochs << " epochs (" << fmt::format("{:.0f}", r.seconds) << " s); wrote "
+              << o.output << "/weights\n";
   return report(r.warnings);
 }
 
@@ -194,9 +200,23 @@ int cmd_search(const Options& o) {
   nasc::SearchResult r = nasc::search(run_options(o));
   std::cout << "found " << r.choices.size() << " choices, "
             << with_commas(static_cast<int64_t>(r.params)) << " params, " << human_count(r.macs)
-            << " MACs (" << fmt::format("{:.0f}", r.seconds) << " s); wrote " << o.output
-            << "/arch.json\nretrain it: nasc train " << o.file << " --arch " << o.output
-            << "/arch.json -o RUN_DIR\n";
+            << " MACs (" << fmt::format("{:.0f}", r.search_seconds) << " s); wrote " << o.output
+            << "/arch.json\n";
+  if (!r.retrained) {
+    std::cout << "retrain it: nasc train " << o.file << " --arch " << o.output
+              << "/arch.json -o RUN_DIR (or search with --retrain)\n";
+  } else if (r.retrain.stopped || std::isnan(r.retrain.test_accuracy)) {
+    std::cout << "retrain stopped after " << r.retrain.epochs_run << " of " << r.retrain.epochs
+              << " epochs; --resume continues it\n";
+  } else {
+    std::cout << "retrained: test accuracy " << fmt::format("{:.2f}", 100 * r.retrain.test_accuracy)
+              << "% after " << r.retrain.epochs << " epochs ("
+              << with_commas(static_cast<int64_t>(r.retrain.params)) << " params, "
+              << human_count(r.retrain.macs) << " MACs, "
+              << fmt::format("{:.0f}", r.retrain.seconds) << " s; total "
+              << fmt::format("{:.0f}", r.seconds) << " s); wrote " << r.retrain.weights_file
+              << " and " << o.output << "/result.json\n";
+  }
   return report(r.warnings);
 }
 

@@ -36,10 +36,11 @@ Usage:
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
   nasc search FILE -o DIR [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
-             [--epochs N] [--threads N] [--lut LUT.json] [--rerank K] [--resume]
-                                             search the space; DIR gets arch.json,
+             [--epochs N] [--threads N] [--lut LUT.json] [--rerank K] [--retrain]
+             [--resume]                      search the space; DIR gets arch.json,
                                              arch.svg, config.json, log.txt, metrics.jsonl,
-                                             TensorBoard events, report.html, checkpoint
+                                             TensorBoard events, report.html, result.json,
+                                             checkpoint (--retrain: and DIR/retrain/)
   nasc profile FILE -o LUT.json [--arch A.json|--all-candidates] [--batch N]
              [--threads N] [--warmup N] [--repetitions N] [--trim F] [--statistic S]
                                              measure every op signature of the space (or of
@@ -79,6 +80,9 @@ Options:
                      evolution (SPOS: single-path supernet, then evolutionary search)
   --rerank K         search: train its K best candidates briefly from scratch (config
                      rerank_epochs, default 1) and keep the best on the validation split
+  --retrain          search: then train the found architecture as the config's
+                     "retrain" section says (e.g. the larger evaluation network) into
+                     DIR/retrain, and report its test accuracy, read once at the end
   --all-candidates   profile every candidate of the space (the default without --arch)
   --lut FILE         latency table from `nasc profile` (estimate; search: the
                      regularizer's table, and the genotype's latency per epoch)
@@ -285,6 +289,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   bool train = o.command == "train" || o.command == "search";
   only_for(!o.algorithm.empty(), "-a", o.command == "search", "`nasc search`");
   only_for(o.rerank >= 0, "--rerank", o.command == "search", "`nasc search`");
+  only_for(o.retrain, "--retrain", o.command == "search", "`nasc search`");
   only_for(!o.config.empty(), "-c", train, "`nasc train` and `nasc search`");
   only_for(!o.data.empty(), "--data", train, "`nasc train` and `nasc search`");
   only_for(o.epochs > 0, "--epochs", train, "`nasc train` and `nasc search`");
@@ -443,6 +448,8 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
     o.lut = r.value(a);
   } else if (a == "--resume") {
     o.resume = true;
+  } else if (a == "--retrain") {
+    o.retrain = true;
   } else if (a == "--network") {
     o.network = r.value(a);
   } else if (a == "-I") {

@@ -33,6 +33,7 @@ struct Options {
   std::string backend;    // --backend (train, search, profile, estimate); empty = the default
   std::string algorithm;  // -a (search)
   int64_t rerank = -1;    // --rerank K (search); -1 = the config's
+  bool retrain = false;   // --retrain (search)
   bool json = false;
   bool no_locations = false;
   // profile / estimate (docs/estimate.md)
