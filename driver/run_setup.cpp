@@ -463,8 +463,8 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
     const std::string config_flag = !r.config_file.empty() ? " -c " + r.config_file : "";
     setup.meta = {{"network", supernet.name},
                   {"file", r.file},
-                  {"command",
-                   "nasc search " + r.file + " -a " + algorithm + config_flag + " -o " + r.output}};
+                  {"command", "nasc search " + r.file + " -a " + algorithm + config_flag +
+                                  (r.retrain ? " --retrain" : "") + " -o " + r.output}};
     auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
     setup.hooks = search_hooks(supernet, exec, exec_costs, latency, cfg->darts.max_param_free);
     if (cfg->retrain) {

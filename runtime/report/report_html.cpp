@@ -554,7 +554,7 @@ std::string render_report_html(const ReportInput& in) {
   auto row = [&](const char* k, const std::string& v) {
     o += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", k, v);
   };
-  if (in.retrain) o += render_retrain_summary(in);
+  if (in.retrain) o += render_retrain_summary(in) + "<h2>Search</h2>\n";
   o += "<table class=\"sum\">\n";
   row("algorithm", or_dash(in.algorithm));
   row("search space",
