@@ -3,11 +3,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "compiler/analysis/space_stats.h"
 #include "compiler/dot/graph_dot.h"
@@ -145,6 +148,86 @@ void check_regularizer(RegularizerConfig& reg, const std::string& algorithm,
                       algorithm +
                           " adds the expected cost to its loss: form \"linear\" or "
                           "\"mul#log\", not \"bound\"");
+}
+
+using NetworkParams = std::vector<std::pair<std::string, std::string>>;
+
+// A --set value as a config's "network" section holds it (the .nas literal of its JSON
+// form), so that the run folder's config.json reads back to the value the compile saw.
+std::string config_literal(const std::string& name, const std::string& value) {
+  try {
+    return json_to_nas_literal(nas_literal_to_json(value), "network." + name);
+  } catch (const ConfigError& e) {
+    throw ConfigError("--set", e.key_path(),
+                      e.message() + ", so --set " + name + "=" + value +
+                          " cannot be recorded in the run folder's config.json");
+  }
+}
+
+// The network parameters a run records in its config.json: the config's, then --set's
+// (later wins, as in the compile), sorted by name as a config reads them back. A resume
+// then rebuilds the same network without the flags. Call it after the compile accepted
+// the --set values. Throws ConfigError.
+NetworkParams with_set_values(NetworkParams network, const RunRequest& r) {
+  for (const auto& [name, value] : r.overrides) {
+    const std::string literal = config_literal(name, value);
+    auto it = std::find_if(network.begin(), network.end(),
+                           [&name = name](const auto& kv) { return kv.first == name; });
+    if (it != network.end())
+      it->second = literal;
+    else
+      network.emplace_back(name, literal);
+  }
+  std::sort(network.begin(), network.end());
+  return network;
+}
+
+// On --resume the network parameters must be those the run folder's config.json
+// recorded: others would continue the checkpoint's weights in another network (one
+// whose shapes happen to match loads them silently). `network` is with_set_values'.
+// Throws ConfigError at the recorded parameter.
+void check_resumed_network(const RunRequest& r, const NetworkParams& network) {
+  namespace fs = std::filesystem;
+  const std::string file = (fs::path(r.output) / "config.json").string();
+  std::error_code ec;
+  if (!r.resume || !fs::exists(file, ec)) return;  // the run folder says what is missing
+  const nlohmann::json recorded_json = read_json_file(file);
+  std::map<std::string, std::string> recorded, given(network.begin(), network.end());
+  if (recorded_json.contains("network") && recorded_json["network"].is_object()) {
+    for (const auto& [name, value] : recorded_json["network"].items()) {
+      try {
+        recorded[name] = json_to_nas_literal(value, "network." + name);
+      } catch (const ConfigError& e) {
+        throw ConfigError(file, e.key_path(), e.message());
+      }
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& m : {recorded, given})
+    for (const auto& kv : m) names.insert(kv.first);
+  for (const std::string& name : names) {
+    auto was = recorded.find(name), now = given.find(name);
+    if (was != recorded.end() && now != given.end() && was->second == now->second) continue;
+    const bool from_set = std::any_of(r.overrides.begin(), r.overrides.end(),
+                                      [&](const auto& kv) { return kv.first == name; });
+    const std::string source = from_set ? "--set" : config_source(r);
+    const std::string started = was != recorded.end()
+                                    ? "with " + name + "=" + was->second
+                                    : "without " + name + " (the network's default)";
+    const std::string resumed = now != given.end()
+                                    ? name + "=" + now->second + " (" + source + ")"
+                                    : "the network's default (" + source + " sets no " + name + ")";
+    const std::string advice =
+        from_set ? "resume without --set " + name +
+                       ": the run folder keeps the values it was started with" +
+                       (was == recorded.end() ? " (a run folder from before they were kept "
+                                                "needs them added to its config.json)"
+                                              : "")
+                 : "resume without -c: the run folder's config.json is the run's config";
+    throw ConfigError(file, "network." + name,
+                      "this run was started " + started + ", but is resumed with " + resumed +
+                          ", which would continue its weights in another network; " + advice);
+  }
 }
 
 CompileOptions compile_options(const RunRequest& r,
@@ -416,6 +499,8 @@ std::optional<TrainRun> train(const RunRequest& r, Diagnostics& diags, std::ostr
   }
   const Graph& net = fixed ? *fixed : *c.supernet;
   try {
+    cfg->network = with_set_values(cfg->network, r);
+    check_resumed_network(r, cfg->network);
     nlohmann::json meta = {{"network", net.name}, {"file", r.file}};
     if (!r.arch.empty()) meta["arch"] = r.arch;
     return TrainRun{
@@ -445,6 +530,8 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
     return std::nullopt;
   }
   try {
+    cfg->base.network = with_set_values(cfg->base.network, r);
+    check_resumed_network(r, cfg->base.network);
     SearchSetup setup;
     setup.config = *cfg;
     if (!r.backend.empty()) setup.backend = r.backend;

@@ -261,8 +261,10 @@ void Elaborator::bind_network_params(const ast::ModuleDecl& net, Frame& frame) {
     if (p.type.name == "tensor") continue;
     Value v;
     std::string json = "null";  // what the IR records; a failed parameter stops elaboration
-    auto ov = std::find_if(opt_.overrides.begin(), opt_.overrides.end(),
-                           [&](auto& o) { return o.first == p.name; });
+    // The last one of a name wins: a config's network section comes before --set.
+    auto last = std::find_if(opt_.overrides.rbegin(), opt_.overrides.rend(),
+                             [&](auto& o) { return o.first == p.name; });
+    auto ov = last == opt_.overrides.rend() ? opt_.overrides.end() : std::prev(last.base());
     try {
       check_type_name(p.type);
       if (ov != opt_.overrides.end()) {
