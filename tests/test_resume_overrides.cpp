@@ -177,7 +177,7 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("--set: the last value of a name wins, over an earlier --set and the config's",
+TEST_CASE("nasc check and train: the last --set of a name wins, also over the config's",
           "[resume][cli]") {
   const std::string space = write_file("setpersist_last.nas", kFixed);
   CliResult r = run_nasc("check " + space + " --set width=8 --set width=2");
