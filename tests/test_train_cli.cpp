@@ -183,6 +183,22 @@ std::string resume_train(const std::string& dir) {
 
 }  // namespace
 
+TEST_CASE("nasc train: resuming a finished run trains nothing and reports its test accuracy",
+          "[train][cli][resume]") {
+  std::string cfg = scratch("finished.json");
+  write(cfg, kSmallConfig);
+  const std::string dir = scratch("finished_run");
+  Result first = nasc(small_train_args(cfg) + dir);
+  REQUIRE(first.status == 0);
+  const auto expected = nas::test::run_outcome(dir, kTrainOutcome);
+  const std::string again = resume_train(dir);
+  // The same line as the run's own end (it used to say 0.00% and rewrite the weights so).
+  const std::string result = first.out.substr(first.out.rfind("test accuracy "));
+  CHECK(again.substr(again.rfind("test accuracy "), result.find(" after")) ==
+        result.substr(0, result.find(" after")));
+  CHECK(nas::test::run_outcome(dir, kTrainOutcome) == expected);
+}
+
 // The property --resume promises: wherever a run is killed (after any step, or in the
 // middle of writing a checkpoint), resuming it ends with the same weights, checkpoint and
 // metrics, byte for byte, as a run that was never interrupted.

@@ -412,9 +412,11 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   summary.epochs_run = driver.epochs_run();
   summary.stopped = driver.stopped();
   const bool complete = !summary.stopped && driver.first_epoch() + summary.epochs_run == cfg.epochs;
-  if (!cfg.test_every_epoch) {
-    // The held-out test split, read once: after the last epoch (or on a resume of a
-    // finished run, which trains nothing and reads the same weights again).
+  // A resume of a finished run trains nothing; its result is the finished weights'.
+  const bool nothing_ran = summary.epochs_run == 0 && !summary.stopped;
+  if (!cfg.test_every_epoch || nothing_ran) {
+    // The held-out test split, read once: after the last epoch (or, on a resume of a
+    // finished run, the same weights read again).
     summary.test_loss = summary.test_accuracy = NAN;
     if (complete) {
       const EvalResult test = evaluate(evaluator, test_loader);
