@@ -9,12 +9,15 @@
 #include <fstream>
 
 #include "tests/cli_test_util.h"
+#include "tests/retrain_test_util.h"
 
 using Catch::Matchers::Contains;
 using nas::test::CliResult;
+using nas::test::kWidenableSpace;
 using nas::test::run_nasc;
 using nas::test::scratch_path;
 using nas::test::slurp;
+using nas::test::write_scratch_file;
 
 namespace {
 
@@ -32,15 +35,6 @@ const char* kTrainConfig = R"({"epochs": 2, "seed": 3, "threads": 1,
              "synthetic_shape": [4, 12, 12], "batch_size": 32, "eval_batch_size": 32},
     "network": {"width": 4}})";
 
-// The retrain test's space (tests/test_retrain.cpp) with the shape-neutral `gain`.
-const char* kSpace = R"(
-network widenable(x: tensor[4, 12, 12], gain: float = 1.0, width: int = 4) {
-  let h = choice "op" { zero: zero(x), mute: mul(x, 0.0), conv: conv(x, 4, kernel=3, pad=1) };
-  h = relu(conv(relu(mul(h, gain)), width, kernel=1));
-  return linear(flatten(max_pool(h, 4)), 4);
-}
-)";
-
 // The search's 4 + 4 steps per epoch (steps 1..8), then the retrain's 24 per epoch,
 // counted from 1 again: step 30 is in the retrain's second epoch.
 const char* kSearchConfig = R"({"epochs": 2, "seed": 3, "threads": 1,
@@ -48,12 +42,6 @@ const char* kSearchConfig = R"({"epochs": 2, "seed": 3, "threads": 1,
              "synthetic_shape": [4, 12, 12], "batch_size": 32, "limit_train": 256},
     "retrain": {"epochs": 2, "network": {"width": 6}, "data": {"batch_size": 32,
                 "limit_train": 0, "train_portion": 0.75}}})";
-
-std::string write_file(const std::string& name, const std::string& text) {
-  const std::string path = scratch_path(name);
-  std::ofstream(path) << text;
-  return path;
-}
 
 nlohmann::json recorded_network(const std::string& dir) {
   return nlohmann::json::parse(slurp(dir + "/config.json"))["network"];
@@ -74,8 +62,8 @@ void check_refused(const std::string& args, const std::string& dir, const std::s
 
 TEST_CASE("nasc train --set: recorded in config.json, a resume needs no flags and takes no others",
           "[resume][train][cli]") {
-  const std::string space = write_file("setpersist.nas", kFixed);
-  const std::string cfg = write_file("setpersist.json", kTrainConfig);
+  const std::string space = write_scratch_file("setpersist.nas", kFixed);
+  const std::string cfg = write_scratch_file("setpersist.json", kTrainConfig);
   const std::string args = "train " + space + " -c " + cfg + " --set gain=2.0 --set gain=0.5 -o ";
   const std::string whole = scratch_path("setpersist_whole");
   REQUIRE(run_nasc(args + whole).status == 0);
@@ -126,12 +114,12 @@ TEST_CASE("nasc train --set: recorded in config.json, a resume needs no flags an
 
 TEST_CASE("nasc train --resume: a file of several networks needs --network again",
           "[resume][train][cli]") {
-  const std::string space = write_file("setpersist_two.nas", std::string(kFixed) + R"(
+  const std::string space = write_scratch_file("setpersist_two.nas", std::string(kFixed) + R"(
 network other(x: tensor[4, 12, 12]) {
   return linear(flatten(max_pool(x, 4)), 4);
 }
 )");
-  const std::string cfg = write_file("setpersist_two.json", kTrainConfig);
+  const std::string cfg = write_scratch_file("setpersist_two.json", kTrainConfig);
   const std::string dir = scratch_path("setpersist_two");
   nas::test::run_nasc_killed_at(
       "train " + space + " --network scaled -c " + cfg + " --set gain=0.5 -o " + dir, "step:6");
@@ -147,8 +135,8 @@ network other(x: tensor[4, 12, 12]) {
 TEST_CASE(
     "nasc search --set: recorded in config.json, the search and its retrain resume without it",
     "[resume][search][retrain][cli]") {
-  const std::string space = write_file("setpersist_space.nas", kSpace);
-  const std::string cfg = write_file("setpersist_search.json", kSearchConfig);
+  const std::string space = write_scratch_file("setpersist_space.nas", kWidenableSpace);
+  const std::string cfg = write_scratch_file("setpersist_search.json", kSearchConfig);
   const std::string args = "search " + space + " -c " + cfg + " --set gain=0.5 -o ";
   const std::string whole = scratch_path("setpersist_search_whole");
   REQUIRE(run_nasc(args + whole).status == 0);
@@ -179,13 +167,13 @@ TEST_CASE(
 
 TEST_CASE("nasc check and train: the last --set of a name wins, also over the config's",
           "[resume][cli]") {
-  const std::string space = write_file("setpersist_last.nas", kFixed);
+  const std::string space = write_scratch_file("setpersist_last.nas", kFixed);
   CliResult r = run_nasc("check " + space + " --set width=8 --set width=2");
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Contains("network scaled(gain=1.0, width=2)"));
   // The config's network section has width 4; --set comes after it.
-  const std::string cfg = write_file("setpersist_last.json", kTrainConfig);
+  const std::string cfg = write_scratch_file("setpersist_last.json", kTrainConfig);
   const std::string dir = scratch_path("setpersist_last");
   r = run_nasc("train " + space + " -c " + cfg + " --set width=8 --epochs 1 -o " + dir);
   INFO(r.err);

@@ -14,39 +14,26 @@
 #include "runtime/search/search_config.h"
 #include "support/errors.h"
 #include "tests/cli_test_util.h"
+#include "tests/retrain_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
 using nas::test::CliResult;
+using nas::test::kWidenableSpace;
 using nas::test::run_nasc;
 using nas::test::scratch_path;
 using nas::test::slurp;
+using nas::test::write_scratch_file;
 
 namespace {
 
-// Only `conv` carries the input's information. `width` is a network parameter after the
-// choice, so that a retrain can widen the network the search ran on.
-const char* kSpace = R"(
-network widenable(x: tensor[4, 12, 12], width: int = 4) {
-  let h = choice "op" { zero: zero(x), mute: mul(x, 0.0), conv: conv(x, 4, kernel=3, pad=1) };
-  h = relu(conv(relu(h), width, kernel=1));
-  return linear(flatten(max_pool(h, 4)), 4);
-}
-)";
-
 // 1024 samples, 80% for training: the search's 4 + 4 steps of 32 + 32 per epoch (half
-// trains the weights, half the architecture); the retrain's 25 steps of 32 per epoch.
+// trains the weights, half the architecture); the retrain's 24 steps of 32 per epoch.
 const char* kConfig = R"({"epochs": 2, "seed": 3, "threads": 1,
     "data": {"name": "synthetic", "synthetic_samples": 1024, "synthetic_classes": 4,
              "synthetic_shape": [4, 12, 12], "batch_size": 32, "limit_train": 256},
     "retrain": {"epochs": 3, "network": {"width": 6}, "data": {"batch_size": 32,
                 "limit_train": 0, "train_portion": 0.75}}})";
-
-std::string write_file(const std::string& name, const std::string& text) {
-  const std::string path = scratch_path(name);
-  std::ofstream(path) << text;
-  return path;
-}
 
 SearchConfig parse(const std::string& text) {
   return parse_search_config(nlohmann::json::parse(text), "cfg.json");
@@ -124,8 +111,8 @@ TEST_CASE("search config retrain: mistakes name the key under retrain", "[retrai
 
 TEST_CASE("nasc search --retrain: search, retrain, the test split read once at the end",
           "[retrain][cli]") {
-  const std::string space = write_file("retrain_space.nas", kSpace);
-  const std::string cfg = write_file("retrain.json", kConfig);
+  const std::string space = write_scratch_file("retrain_space.nas", kWidenableSpace);
+  const std::string cfg = write_scratch_file("retrain.json", kConfig);
   const std::string dir = scratch_path("retrain_run");
   CliResult r = run_nasc("search " + space + " -c " + cfg + " -o " + dir);
   INFO(r.err << r.out);
@@ -180,8 +167,8 @@ TEST_CASE("nasc search --retrain: search, retrain, the test split read once at t
 
 TEST_CASE("nasc search --retrain: killed in the search or the retrain, resumed to the same bytes",
           "[retrain][cli][resume]") {
-  const std::string space = write_file("retrain_kill.nas", kSpace);
-  const std::string cfg = write_file("retrain_kill.json", kConfig);
+  const std::string space = write_scratch_file("retrain_kill.nas", kWidenableSpace);
+  const std::string cfg = write_scratch_file("retrain_kill.json", kConfig);
   const std::string args = "search " + space + " -c " + cfg + " -o ";
   const std::string whole = scratch_path("retrain_whole");
   REQUIRE(run_nasc(args + whole).status == 0);
@@ -211,13 +198,13 @@ TEST_CASE("nasc search --retrain: killed in the search or the retrain, resumed t
 
 TEST_CASE("nasc search --retrain: the flag alone, and mistakes found before the search runs",
           "[retrain][cli]") {
-  const std::string space = write_file("retrain_err.nas", kSpace);
+  const std::string space = write_scratch_file("retrain_err.nas", kWidenableSpace);
   const std::string data = R"({"epochs": 1, "seed": 3, "threads": 1,
       "data": {"name": "synthetic", "synthetic_samples": 256, "synthetic_shape": [4, 12, 12],
                "batch_size": 32})";
 
   SECTION("--retrain without a section: the defaults, for the search's data") {
-    const std::string cfg = write_file("retrain_flag.json", data + "}");
+    const std::string cfg = write_scratch_file("retrain_flag.json", data + "}");
     const std::string dir = scratch_path("retrain_flag");
     CliResult r = run_nasc("search " + space + " -c " + cfg + " --epochs 1 --retrain -o " + dir);
     INFO(r.err << r.out);
@@ -235,8 +222,8 @@ TEST_CASE("nasc search --retrain: the flag alone, and mistakes found before the 
     CHECK(nlohmann::json::parse(slurp(dir + "/config.json")).contains("retrain"));
   }
   SECTION("a network parameter the space does not have") {
-    const std::string cfg =
-        write_file("retrain_badparam.json", data + R"(, "retrain": {"network": {"depth": 3}}})");
+    const std::string cfg = write_scratch_file("retrain_badparam.json",
+                                               data + R"(, "retrain": {"network": {"depth": 3}}})");
     const std::string dir = scratch_path("retrain_badparam");
     CliResult r = run_nasc("search " + space + " -c " + cfg + " -o " + dir);
     CHECK(r.status == 1);
@@ -245,7 +232,7 @@ TEST_CASE("nasc search --retrain: the flag alone, and mistakes found before the 
     CHECK_FALSE(std::filesystem::exists(dir + "/metrics.jsonl"));  // no search ran
   }
   SECTION("a retrain network whose choices differ from the searched one's") {
-    const std::string other = write_file("retrain_other.nas", R"(
+    const std::string other = write_scratch_file("retrain_other.nas", R"(
 network widenable(x: tensor[4, 12, 12], width: int = 4, more: bool = false) {
   let h = more ? choice "op" { zero: zero(x), conv: conv(x, width, kernel=3, pad=1) }
                : choice "op" { zero: zero(x), mute: mul(x, 0.0), conv: conv(x, width, kernel=3, pad=1) };
@@ -253,8 +240,8 @@ network widenable(x: tensor[4, 12, 12], width: int = 4, more: bool = false) {
   return linear(flatten(max_pool(h, 4)), 4);
 }
 )");
-    const std::string cfg =
-        write_file("retrain_choices.json", data + R"(, "retrain": {"network": {"more": true}}})");
+    const std::string cfg = write_scratch_file(
+        "retrain_choices.json", data + R"(, "retrain": {"network": {"more": true}}})");
     const std::string dir = scratch_path("retrain_choices");
     CliResult r = run_nasc("search " + other + " -c " + cfg + " -o " + dir);
     CHECK(r.status == 1);
@@ -265,7 +252,7 @@ network widenable(x: tensor[4, 12, 12], width: int = 4, more: bool = false) {
   }
   SECTION("drop_path_prob for a network without drop_path") {
     const std::string cfg =
-        write_file("retrain_dp.json", data + R"(, "retrain": {"drop_path_prob": 0.2}})");
+        write_scratch_file("retrain_dp.json", data + R"(, "retrain": {"drop_path_prob": 0.2}})");
     CliResult r = run_nasc("search " + space + " -c " + cfg + " -o " + scratch_path("retrain_dp"));
     CHECK(r.status == 1);
     CHECK_THAT(r.err, Contains(cfg + ": retrain.drop_path_prob: the retrained network has no "
@@ -280,7 +267,7 @@ network widenable(x: tensor[4, 12, 12], width: int = 4, more: bool = false) {
 
 TEST_CASE("nasc::search with retrain: a callback stops the retrain, a resume finishes it",
           "[retrain][api]") {
-  const std::string space = write_file("retrain_api.nas", kSpace);
+  const std::string space = write_scratch_file("retrain_api.nas", kWidenableSpace);
   nasc::RunOptions o;
   o.space_file = space;
   o.config_json = kConfig;
