@@ -94,10 +94,8 @@ std::string Architecture::describe() const {
 NetworkSize Architecture::size() const {
   return detail::translate_errors([&] {
     nas::Graph fixed = nas::specialise(impl_->space->supernet, impl_->selection);
-    nas::NodeCosts c = nas::node_costs(fixed);
-    std::vector<char> all(fixed.nodes.size(), 1);
-    return NetworkSize{static_cast<int64_t>(fixed.nodes.size()), nas::masked_sum(c.params, all),
-                       nas::masked_sum(c.macs, all)};
+    const nas::NetworkCost c = nas::fixed_network_cost(fixed);
+    return NetworkSize{static_cast<int64_t>(fixed.nodes.size()), c.params, c.macs};
   });
 }
 

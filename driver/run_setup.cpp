@@ -259,10 +259,9 @@ SearchHooks search_hooks(const Graph& supernet, std::shared_ptr<Graph> exec,
       info.names[supernet.arch[g].key] = names;
     }
     Graph fixed = specialise(supernet, sel);
-    NodeCosts costs = node_costs(fixed);
-    std::vector<char> all(fixed.nodes.size(), 1);
-    info.params = static_cast<double>(masked_sum(costs.params, all));
-    info.macs = static_cast<double>(masked_sum(costs.macs, all));
+    const NetworkCost cost = fixed_network_cost(fixed);
+    info.params = static_cast<double>(cost.params);
+    info.macs = static_cast<double>(cost.macs);
     info.activation_bytes = static_cast<double>(static_estimate(fixed, 1).activation_bytes);
     if (latency) info.latency_ms = latency->estimator->estimate(sel).fused_ms;
     return info;
@@ -441,14 +440,13 @@ std::function<RetrainOutcome(const GenotypeInfo&, const std::string&)> retrain_h
               "the found architecture does not fit the retrained network, "
               "whose choices were checked to be the search network's");
     const Graph fixed = specialise(*network, *sel);
-    const NodeCosts costs = node_costs(fixed);
-    const std::vector<char> all(fixed.nodes.size(), 1);
+    const NetworkCost cost = fixed_network_cost(fixed);
     RetrainOutcome o;
     o.dir = retrain_dir;
     for (const auto& [name, value] : cfg.network)
       o.network[name] = nlohmann::ordered_json::parse(nas_literal_to_json(value).dump());
-    o.params = static_cast<double>(masked_sum(costs.params, all));
-    o.macs = static_cast<double>(masked_sum(costs.macs, all));
+    o.params = static_cast<double>(cost.params);
+    o.macs = static_cast<double>(cost.macs);
     o.epochs = cfg.epochs;
     std::error_code ec;
     const bool resume = r.resume && (fs::exists(fs::path(retrain_dir) / "config.json", ec) ||

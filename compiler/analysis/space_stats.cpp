@@ -25,6 +25,12 @@ int64_t masked_sum(const std::vector<int64_t>& per_node, const std::vector<char>
   return total;
 }
 
+NetworkCost fixed_network_cost(const Graph& fixed) {
+  const NodeCosts costs = node_costs(fixed);
+  const std::vector<char> all(fixed.nodes.size(), 1);
+  return {masked_sum(costs.params, all), masked_sum(costs.macs, all)};
+}
+
 namespace {
 
 double log10_binomial(int n, int k) {

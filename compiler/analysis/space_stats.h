@@ -21,6 +21,12 @@ NodeCosts node_costs(const Graph& g);
 // Sums over nodes with mask[id] != 0.
 int64_t masked_sum(const std::vector<int64_t>& per_node, const std::vector<char>& mask);
 
+// The params and MACs of a fixed network (a specialised one: every node counts).
+struct NetworkCost {
+  int64_t params = 0, macs = 0;
+};
+NetworkCost fixed_network_cost(const Graph& fixed);
+
 struct ExtremeArch {
   int64_t params = 0;
   Selection selection;
