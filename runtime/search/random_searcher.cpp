@@ -225,14 +225,7 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
     summary.valid_accuracy = reranked->valid_accuracy;
   }
   if (setup.hooks.finish && found) setup.hooks.finish(summary.genotype, dir);
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  summary.search_seconds = elapsed();
-  if (found) retrain_found(setup.hooks, summary, run);
-  summary.seconds = elapsed();
-  write_search_report(run, setup.weight_plan.arch, meta, summary, "random");
-  write_search_result(run, summary, "random");
+  finish_search(setup.hooks, summary, run, setup.weight_plan.arch, meta, "random", start, found);
   if (reranked)
     run.log(fmt::format("done in {:.0f} s: rerank candidate {} ({:.2f}% valid); wrote {}",
                         summary.seconds, reranked->kept + 1, 100 * summary.valid_accuracy,

@@ -3,6 +3,7 @@
 // and report.html. Internal to runtime/search.
 #pragma once
 
+#include <chrono>
 #include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,19 +30,16 @@ SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan);
 void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordered_json& rec,
                         int64_t step);
 
-// report.html from the run folder's own records (so a resumed run reports every epoch).
-void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
-                         const nlohmann::json& meta, const SearchSummary& summary,
-                         const std::string& algorithm);
-
-// result.json: the found architecture, its cost and validation accuracy, and with
-// --retrain the retrain's test accuracy; the search's numbers in one machine-readable file.
-void write_search_result(RunDir& run, const SearchSummary& summary, const std::string& algorithm);
-
-// --retrain, after a search that found an architecture: hooks.retrain on the final genotype
-// (nothing when there is no hook or the search stopped), its outcome in summary.retrain and
-// the run's log; a stopped retrain stops the run.
-void retrain_found(const SearchHooks& hooks, SearchSummary& summary, RunDir& run);
+// The end every search shares, once its architecture is final (`found`: it has one):
+// --retrain's hooks.retrain on the final genotype (not after a stop; a stopped retrain
+// stops the run), the search's and the whole run's wall times since `start`, report.html
+// from the run folder's own records (so a resumed run reports every epoch), and
+// result.json (the found architecture, its cost and validation accuracy, and the
+// retrain's test accuracy).
+void finish_search(const SearchHooks& hooks, SearchSummary& summary, RunDir& run,
+                   const std::vector<ArchSpec>& groups, const nlohmann::json& meta,
+                   const std::string& algorithm, std::chrono::steady_clock::time_point start,
+                   bool found);
 
 // Which of store.weight_slots() a run of `plan` under the live mask `live` updates: the
 // trainable parameters of the forward steps whose guard node is live. A sampled path's

@@ -124,10 +124,6 @@ ReportPareto read_pareto(const std::string& path) {
   return p;
 }
 
-}  // namespace
-
-namespace {
-
 // A run folder's metrics.jsonl as report epochs; a damaged line (a crash mid-append) is
 // left out of the report, not an error, and a missing file gives none.
 std::vector<ReportEpoch> read_report_epochs(const std::string& path) {
@@ -167,8 +163,7 @@ std::string network_text(const nlohmann::ordered_json& network) {
   return text;
 }
 
-}  // namespace
-
+// report.html from the run folder's own records (so a resumed run reports every epoch).
 void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
                          const nlohmann::json& meta, const SearchSummary& summary,
                          const std::string& algorithm) {
@@ -212,6 +207,7 @@ void write_search_report(RunDir& run, const std::vector<ArchSpec>& groups,
   write_report_html(run.path("report.html"), in);
 }
 
+// result.json: the search's and the retrain's numbers in one machine-readable file.
 void write_search_result(RunDir& run, const SearchSummary& summary, const std::string& algorithm) {
   nlohmann::ordered_json j;
   j["algorithm"] = algorithm;
@@ -247,6 +243,7 @@ void write_search_result(RunDir& run, const SearchSummary& summary, const std::s
   run.write_json("result.json", j);
 }
 
+// --retrain: the hook on the final genotype, its outcome in the summary and the log.
 void retrain_found(const SearchHooks& hooks, SearchSummary& summary, RunDir& run) {
   if (!hooks.retrain || summary.stopped) return;
   run.log("retraining the found architecture into " + run.path("retrain"));
@@ -263,6 +260,22 @@ void retrain_found(const SearchHooks& hooks, SearchSummary& summary, RunDir& run
                     100 * r.test_accuracy, r.epochs, r.seconds, with_commas(std::llround(r.params)),
                     human_count(r.macs), run.path("retrain/weights")));
   }
+}
+
+}  // namespace
+
+void finish_search(const SearchHooks& hooks, SearchSummary& summary, RunDir& run,
+                   const std::vector<ArchSpec>& groups, const nlohmann::json& meta,
+                   const std::string& algorithm, std::chrono::steady_clock::time_point start,
+                   bool found) {
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  summary.search_seconds = elapsed();
+  if (found) retrain_found(hooks, summary, run);
+  summary.seconds = elapsed();
+  write_search_report(run, groups, meta, summary, algorithm);
+  write_search_result(run, summary, algorithm);
 }
 
 void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordered_json& rec,
@@ -678,14 +691,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
           setup.hooks.measure_latency(rerank_from[kept.kept].path);
   }
   if (setup.hooks.finish && (!evolution || evolved)) setup.hooks.finish(summary.genotype, dir);
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  summary.search_seconds = elapsed();
-  if (!evolution || evolved) retrain_found(setup.hooks, summary, driver.run_dir());
-  summary.seconds = elapsed();
-  write_search_report(driver.run_dir(), groups, meta, summary, algorithm);
-  write_search_result(driver.run_dir(), summary, algorithm);
+  finish_search(setup.hooks, summary, driver.run_dir(), groups, meta, algorithm, start,
+                !evolution || evolved);
   if (evolution && !evolved) {
     driver.run_dir().log(
         fmt::format("done in {:.0f} s: stopped in the supernet phase, before "
