@@ -172,14 +172,6 @@ TEST_CASE("nasc search --retrain: killed in the search or the retrain, resumed t
   const std::string args = "search " + space + " -c " + cfg + " -o ";
   const std::string whole = scratch_path("retrain_whole");
   REQUIRE(run_nasc(args + whole).status == 0);
-  auto outcome = [](const std::string& dir) {
-    std::map<std::string, std::string> o =
-        nas::test::run_outcome(dir + "/retrain", {"weights", "config.json"});
-    o["arch.json"] = slurp(dir + "/arch.json");
-    nlohmann::json result = nlohmann::json::parse(slurp(dir + "/result.json"));
-    o["test_accuracy"] = result["test_accuracy"].dump();
-    return o;
-  };
   // The search's steps are 1..8 (2 epochs of 4); the retrain's count from 1 again, 24 per
   // epoch: step 30 is in the retrain's second epoch. The process writes the search's 2
   // checkpoints, then the retrain's: the 4th is the retrain's second.
@@ -192,7 +184,7 @@ TEST_CASE("nasc search --retrain: killed in the search or the retrain, resumed t
     INFO(resumed.err << resumed.out);
     REQUIRE(resumed.status == 0);
     CHECK_THAT(resumed.out, Contains("retrained: test accuracy "));
-    CHECK(outcome(dir) == outcome(whole));
+    CHECK(nas::test::retrain_run_outcome(dir) == nas::test::retrain_run_outcome(whole));
   }
 }
 
