@@ -119,20 +119,19 @@ SearchConfig search_config(const RunRequest& r) {
 }
 
 // The regularizer's form per algorithm (darts adds E[cost] to its loss, pnas bounds its
-// reward); random search takes none. Throws ConfigError.
+// reward, evolution and random search draw only architectures within the bound). Throws
+// ConfigError.
 void check_regularizer(RegularizerConfig& reg, const std::string& algorithm,
                        const std::string& source) {
   if (reg.estimator == "none") return;
-  if (algorithm == "random")
-    throw ConfigError(source, "regularizer",
-                      "random search draws architectures uniformly; a regularizer applies "
-                      "to darts, darts2, pnas and evolution");
-  if (algorithm == "evolution") {  // a hard limit: candidates over the bound are redrawn
+  if (algorithm == "evolution" || algorithm == "random") {
+    // A hard limit: architectures over the bound are redrawn.
     if (reg.form == "auto") reg.form = "bound";
     if (reg.form != "bound")
       throw ConfigError(source, "regularizer.form",
-                        "evolution keeps only candidates within the bound, form \"bound\", "
-                        "not \"" +
+                        algorithm +
+                            " keeps only architectures within the bound, form \"bound\", "
+                            "not \"" +
                             reg.form + "\"");
     return;
   }

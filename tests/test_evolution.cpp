@@ -311,7 +311,7 @@ TEST_CASE("nasc search -a evolution: run folder, a killed supernet resumed, bad 
   CliResult form = run_nasc("search examples/tiny.nas -a evolution --data synthetic -c " + cfg +
                             " -o " + scratch_path("evolution_bad"));
   CHECK(form.status == 1);
-  CHECK_THAT(form.err, Contains(cfg + ": regularizer.form: evolution keeps only candidates "
+  CHECK_THAT(form.err, Contains(cfg + ": regularizer.form: evolution keeps only architectures "
                                       "within the bound, form \"bound\", not \"linear\""));
   CliResult flag = run_nasc("search examples/tiny.nas -a evolve -o " + scratch_path("x"));
   CHECK(flag.status == 1);

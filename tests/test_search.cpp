@@ -5,6 +5,7 @@
 // tested in test_search_algorithms.cpp.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -282,6 +283,30 @@ TEST_CASE("nasc search -a pnas|random: run folder and resume", "[search][cli][re
   REQUIRE(rres.status == 0);
   CHECK(nlohmann::json::parse(slurp(rnd_cut + "/arch.json")) == best);
   CHECK(count_lines(rnd_cut + "/metrics.jsonl") == 3);
+
+  // With a bound every architecture is within it (over-bound draws are redrawn), where the
+  // same seed's unbounded draws are not (seed 0 draws the 738-param conv 3 times in 6).
+  auto drawn_params = [&](const std::string& regularizer, const std::string& dir) {
+    std::ofstream(cfg) << R"({"epochs": 1, "seed": 0, "threads": 1, "random": {"samples": 6},
+      "data": {"name": "synthetic", "synthetic_samples": 256, "batch_size": 64})" +
+                              regularizer + "}";
+    CliResult run = run_nasc("search examples/tiny.nas -a random -c " + cfg + " -o " + dir);
+    INFO(run.err);
+    REQUIRE(run.status == 0);
+    std::vector<double> params;
+    std::istringstream records(slurp(dir + "/metrics.jsonl"));
+    for (std::string line; std::getline(records, line);)
+      params.push_back(nlohmann::json::parse(line)["params"].get<double>());
+    return params;
+  };
+  const std::vector<double> unbounded = drawn_params("", scratch_path("random_unbounded"));
+  std::string bounded_dir = scratch_path("random_bounded");
+  const std::vector<double> bounded =
+      drawn_params(R"(, "regularizer": {"estimator": "params", "bound": 400})", bounded_dir);
+  REQUIRE(bounded.size() == 6);
+  CHECK(*std::max_element(unbounded.begin(), unbounded.end()) > 400);
+  CHECK(*std::max_element(bounded.begin(), bounded.end()) <= 400);
+  CHECK_THAT(slurp(bounded_dir + "/log.txt"), Contains("within the params bound 400 params"));
 }
 
 // The hardware regularizer from the command line: a latency table drives the pnas reward
@@ -338,9 +363,13 @@ TEST_CASE("nasc search: regularizer config, latency tables and bad input",
   std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 1e5, "form": "linear"}})";
   fails("search examples/tiny.nas -a pnas --data synthetic -c " + cfg + " -o " + dir,
         "pnas bounds its reward");
-  std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 1e5}})";
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "macs", "bound": 1e5, "form": "linear"}})";
   fails("search examples/tiny.nas -a random --data synthetic -c " + cfg + " -o " + dir,
-        "a regularizer applies to darts, darts2, pnas and evolution");
+        "regularizer.form: random keeps only architectures within the bound");
+  std::ofstream(cfg) << R"({"regularizer": {"estimator": "params", "bound": 1}})";
+  fails("search examples/tiny.nas -a random --data synthetic -c " + cfg + " -o " + dir,
+        "regularizer.bound: no architecture of 20000 random draws is within the params bound 1 "
+        "params (the cheapest drawn: 162 params); raise the bound");
   std::ofstream(cfg)
       << R"({"regularizer": {"estimator": "params", "bound": 1, "form": "mul#log"}})";
   fails("search examples/tiny.nas -c " + cfg + " -o " + dir, "cannot be 1");

@@ -192,20 +192,6 @@ std::string path_key(const ChoiceSelection& path) {
   return key;
 }
 
-double cost_in(const ArchCost& c, const std::string& estimator) {
-  if (estimator == "macs") return c.macs;
-  if (estimator == "latency") return c.latency_ms;
-  return c.params;
-}
-
-const char* cost_unit(const std::string& estimator) {
-  return estimator == "macs" ? "MACs" : estimator == "latency" ? "ms" : "params";
-}
-
-// Draws so many architectures before deciding that none satisfies the bound: the
-// estimators cost microseconds, so this is well under a second.
-constexpr int64_t kMaxDraws = 20000;
-
 class Evolution {
  public:
   explicit Evolution(const EvolutionPhase& p)
@@ -284,16 +270,12 @@ bool Evolution::offer(const ChoiceSelection& path, std::vector<Candidate>& next)
 
 std::vector<Candidate> Evolution::first_population() {
   std::vector<Candidate> pop;
-  for (int64_t draw = 0; draw < kMaxDraws && static_cast<int64_t>(pop.size()) < cfg_.population;
-       ++draw)
+  for (int64_t draw = 0;
+       draw < kMaxBoundDraws && static_cast<int64_t>(pop.size()) < cfg_.population; ++draw)
     offer(random_architecture(groups_, rng_), pop);
   if (pop.empty()) {
     NAS_CHECK(reg_.estimator != "none", "no architecture drawn without a bound");
-    throw ConfigError("", "regularizer.bound",
-                      fmt::format("no architecture of {} random draws is within the {} bound "
-                                  "{} {} (the cheapest drawn: {:.6g} {}); raise the bound",
-                                  kMaxDraws, reg_.estimator, reg_.bound, cost_unit(reg_.estimator),
-                                  cheapest_, cost_unit(reg_.estimator)));
+    throw_no_draw_within_bound(reg_, cheapest_);
   }
   return pop;
 }
@@ -311,8 +293,8 @@ std::vector<Candidate> Evolution::next_population() {
     offer(cross_architectures(parent(), parent(), groups_, rng_), pop);
   // Too few new children (a small space, or parents that breed only themselves): new
   // random architectures fill the population, as far as unseen ones remain.
-  for (int64_t draw = 0; draw < kMaxDraws && static_cast<int64_t>(pop.size()) < cfg_.population;
-       ++draw)
+  for (int64_t draw = 0;
+       draw < kMaxBoundDraws && static_cast<int64_t>(pop.size()) < cfg_.population; ++draw)
     offer(random_architecture(groups_, rng_), pop);
   return pop;
 }

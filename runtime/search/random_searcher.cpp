@@ -1,5 +1,7 @@
 // Random search, the baseline any search must beat: `random.samples` architectures drawn
-// uniformly (every choice independently; a join draws k distinct candidates), each
+// uniformly (every choice independently; a join draws k distinct candidates) among those
+// within the regularizer's bound, if one is set (as SPOS compares evolution with random
+// search under the same FLOPs limit: over-bound draws are redrawn), each
 // trained from freshly initialised weights for `epochs` epochs on the training split with
 // the "train" optimizer and schedule, then evaluated on the validation split; the best
 // validation accuracy wins (ties: the earlier one). Each architecture runs on the
@@ -11,6 +13,7 @@
 // pure functions of the seed, so the outcome is the same as an uninterrupted run).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -53,11 +56,15 @@ class RandomEpochs final : public EpochTask {
 
   void start_fresh(RunDir& run) override {
     run.write_json("config.json", search_config_to_json(cfg_));
+    const RegularizerConfig& reg = cfg_.regularizer;
     run.log(fmt::format(
-        "search {} (random): {} architectures of {} choices, each trained {} epochs on {} "
+        "search {} (random): {} architectures of {} choices{}, each trained {} epochs on {} "
         "samples and validated on {}",
-        meta_.value("network", std::string("network")), count_, groups_.size(), base_.epochs,
-        sd_.data.train_indices.size(), sd_.data.valid_indices.size()));
+        meta_.value("network", std::string("network")), count_, groups_.size(),
+        reg.estimator == "none" ? ""
+                                : fmt::format(" within the {} bound {} {}", reg.estimator,
+                                              reg.bound, cost_unit(reg.estimator)),
+        base_.epochs, sd_.data.train_indices.size(), sd_.data.valid_indices.size()));
   }
 
   void restore(const Checkpoint& ck, const std::string& what) override {
@@ -97,9 +104,7 @@ class RandomEpochs final : public EpochTask {
   const GenotypeInfo& best_info() const { return best_info_; }
 
  private:
-  ChoiceSelection path(int64_t index) const {
-    return select_path(ChoiceMode::Sample, groups_, uniform_, draw_seed_, index);
-  }
+  ChoiceSelection path(int64_t index) const;
 
   const SearchSetup& setup_;
   const SearchConfig& cfg_;
@@ -121,6 +126,24 @@ class RandomEpochs final : public EpochTask {
   ScratchTrial trial_;
   TrialProgress progress_;  // its bar and label ("arch 2/4 epoch 1/3")
 };
+
+// Architecture `index`: its uniform draw or, with a bound, the first of its redraws (each
+// from a seed of its own) within the bound; a pure function of the seed and index, so a
+// resumed search draws the same architectures.
+ChoiceSelection RandomEpochs::path(int64_t index) const {
+  const RegularizerConfig& reg = cfg_.regularizer;
+  double cheapest = INFINITY;
+  for (int64_t attempt = 0; attempt < kMaxBoundDraws; ++attempt) {
+    const uint64_t seed =
+        attempt == 0 ? draw_seed_ : derive_seed(draw_seed_, static_cast<uint64_t>(attempt));
+    ChoiceSelection drawn = select_path(ChoiceMode::Sample, groups_, uniform_, seed, index);
+    if (reg.estimator == "none") return drawn;
+    const double cost = cost_in(setup_.hooks.cost(drawn), reg.estimator);
+    if (cost <= reg.bound) return drawn;
+    cheapest = std::min(cheapest, cost);
+  }
+  throw_no_draw_within_bound(reg, cheapest);
+}
 
 // Trains architecture `index` from scratch and evaluates it on the validation split,
 // unless a step callback stops its training.
@@ -190,8 +213,10 @@ EpochEnd RandomEpochs::end_epoch(int64_t index, bool whole, RunDir& run) {
 
 SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool resume,
                                 std::ostream& out) {
-  if (!setup.hooks.live_mask || !setup.hooks.describe)
-    internal_error(__FILE__, __LINE__, "random search needs the live_mask and describe hooks");
+  if (!setup.hooks.live_mask || !setup.hooks.describe ||
+      (setup.config.regularizer.estimator != "none" && !setup.hooks.cost))
+    internal_error(__FILE__, __LINE__,
+                   "random search needs the live_mask and describe hooks (and cost with a bound)");
   const SearchConfig& cfg = setup.config;
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(cfg.base.threads);

@@ -73,6 +73,24 @@ std::vector<char> active_weight_slots(const ExecPlan& plan, const ParamStore& st
   return active;
 }
 
+double cost_in(const ArchCost& cost, const std::string& estimator) {
+  if (estimator == "macs") return cost.macs;
+  if (estimator == "latency") return cost.latency_ms;
+  return cost.params;
+}
+
+const char* cost_unit(const std::string& estimator) {
+  return estimator == "macs" ? "MACs" : estimator == "latency" ? "ms" : "params";
+}
+
+void throw_no_draw_within_bound(const RegularizerConfig& reg, double cheapest) {
+  throw ConfigError("", "regularizer.bound",
+                    fmt::format("no architecture of {} random draws is within the {} bound {} {} "
+                                "(the cheapest drawn: {:.6g} {}); raise the bound",
+                                kMaxBoundDraws, reg.estimator, reg.bound, cost_unit(reg.estimator),
+                                cheapest, cost_unit(reg.estimator)));
+}
+
 namespace {
 
 // Two optimizer blobs in one: uint64 size of the first, the first, the second.

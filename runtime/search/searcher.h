@@ -53,6 +53,17 @@ struct ArchCost {
   double params = 0, macs = 0, latency_ms = NAN;
 };
 
+// The cost a regularizer bounds (`params`, `macs` or `latency`), and its unit for messages.
+double cost_in(const ArchCost& cost, const std::string& estimator);
+const char* cost_unit(const std::string& estimator);
+
+// Random draws tried before deciding that no architecture is within a regularizer's bound
+// (evolution, random search): the estimators cost microseconds, so this is under a second.
+constexpr int64_t kMaxBoundDraws = 20000;
+// The error when none of kMaxBoundDraws draws was within `reg`'s bound; `cheapest` is the
+// lowest cost drawn.
+[[noreturn]] void throw_no_draw_within_bound(const RegularizerConfig& reg, double cheapest);
+
 // What the retrain of the found architecture did (--retrain, docs/search.md#retrain).
 struct RetrainOutcome {
   std::string dir;  // its run folder, <search run>/retrain
