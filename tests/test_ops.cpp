@@ -195,12 +195,12 @@ TEST_CASE("every builtin op is registered once, with consistent attribute specs"
       "input", "choice", "conv", "dwconv", "linear", "batchnorm", "relu", "relu6", "sigmoid",
       "hard_swish", "hard_sigmoid", "leaky_relu", "max_pool", "avg_pool", "global_avg_pool",
       "dropout", "add", "concat", "mul", "flatten", "identity", "zero", "crop", "silu", "drop_path",
-      "aux_loss",
+      "aux_loss", "channel_slice", "channel_shuffle",
       // Internal: the training loss and the gradient ops autodiff emits.
       "cross_entropy", "cross_entropy_grad", "aux_loss_grad", "conv_grad_input", "conv_grad_weight",
       "linear_grad_input", "linear_grad_weight", "batchnorm_grad", "activation_grad", "pool_grad",
-      "global_avg_pool_grad", "unflatten", "crop_grad", "dropout_grad", "drop_path_grad",
-      "concat_grad", "choice_grad_input", "choice_grad_arch"};
+      "global_avg_pool_grad", "unflatten", "crop_grad", "channel_slice_grad", "dropout_grad",
+      "drop_path_grad", "concat_grad", "choice_grad_input", "choice_grad_arch"};
   std::set<std::string> names;
   for (const OpDef* op : all_ops()) {
     CHECK(names.insert(op->name).second);
@@ -718,6 +718,45 @@ TEST_CASE("crop", "[ops]") {
   CHECK_THAT(error_of("crop", {{3, 4, 4}}, {{"right", I(kMax64)}}), Contains("must be at most"));
   CHECK(error_of("crop", {{48}}, {{"top", I(1)}}) ==
         "crop expects a 3-D input [C,H,W], got [48] from `x0`");
+}
+
+TEST_CASE("channel_slice and channel_shuffle", "[ops]") {
+  // PC-DARTS with K = 4 on a 16-channel edge: 4 channels through the candidates, 12 around.
+  CHECK(shape_of("channel_slice", {{16, 8, 8}}, {{"count", I(4)}}) == Shape{4, 8, 8});
+  CHECK(shape_of("channel_slice", {{16, 8, 8}}, {{"start", I(4)}, {"count", I(12)}}) ==
+        Shape{12, 8, 8});
+  CHECK(shape_of("channel_slice", {{10}}, {{"start", I(9)}, {"count", I(1)}}) == Shape{1});
+  CHECK(cost_of("channel_slice", {{16, 8, 8}}, {{"count", I(4)}}).params == 0);
+  CHECK(error_of("channel_slice", {{16, 8, 8}}, {{"start", I(13)}, {"count", I(4)}}) ==
+        "channel_slice needs start + count <= the input's channels: start 13 + count 4 > 16 "
+        "channels of [16,8,8] from `x0`");
+  CHECK(error_of("channel_slice", {{16, 8, 8}}, {{"count", I(0)}}) ==
+        "channel_slice attribute `count` must be >= 1, got 0");
+  CHECK(error_of("channel_slice", {{16, 8, 8}}, {{"start", I(-1)}, {"count", I(2)}}) ==
+        "channel_slice attribute `start` must be >= 0, got -1");
+  CHECK_THAT(error_of("channel_slice", {{16, 8, 8}}), Contains("count"));
+
+  CHECK(shape_of("channel_shuffle", {{16, 8, 8}}, {{"groups", I(4)}}) == Shape{16, 8, 8});
+  CHECK(shape_of("channel_shuffle", {{6}}, {{"groups", I(6)}}) == Shape{6});
+  CHECK(error_of("channel_shuffle", {{16, 8, 8}}, {{"groups", I(3)}}) ==
+        "channel_shuffle needs groups to divide the channels: 3 groups, 16 channels in [16,8,8] "
+        "from `x0`");
+  CHECK(error_of("channel_shuffle", {{16, 8, 8}}, {{"groups", I(0)}}) ==
+        "channel_shuffle attribute `groups` must be >= 1, got 0");
+
+  // The references (which the conformance test holds every backend to), by hand: 6
+  // channels in 2 groups [0 1 2 | 3 4 5] interleave to 0 3 1 4 2 5; a slice of 2 samples.
+  const Attrs shuffle{{"groups", I(2)}};
+  const std::vector<double> shuffled =
+      find_op("channel_shuffle")
+          ->reference(ReferenceArgs{1, {{6}}, {{0, 1, 2, 3, 4, 5}}, {6}, shuffle, {}});
+  CHECK(shuffled == std::vector<double>{0, 3, 1, 4, 2, 5});
+  const Attrs slice{{"start", I(1)}, {"count", I(2)}};
+  const std::vector<double> sliced =
+      find_op("channel_slice")
+          ->reference(ReferenceArgs{
+              2, {{3, 2}}, {{0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15}}, {2, 2}, slice, {}});
+  CHECK(sliced == std::vector<double>{2, 3, 4, 5, 12, 13, 14, 15});
 }
 
 TEST_CASE("dropout", "[ops]") {

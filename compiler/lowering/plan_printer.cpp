@@ -168,6 +168,12 @@ const char* step_kind_name(StepKind kind) {
       return "crop";
     case StepKind::CropGrad:
       return "crop_grad";
+    case StepKind::ChannelSlice:
+      return "channel_slice";
+    case StepKind::ChannelSliceGrad:
+      return "channel_slice_grad";
+    case StepKind::ChannelShuffle:
+      return "channel_shuffle";
     case StepKind::Zero:
       return "zero";
     case StepKind::Dropout:

@@ -119,6 +119,28 @@ plain::CropParams crop_params(const Step& s) {
   return p;
 }
 
+// [N, C, ...] as [N, C, inner] for the channel kernels.
+template <typename Params>
+Params channel_params(const std::vector<int64_t>& shape) {
+  Params p;
+  p.batch = shape[0];
+  p.channels = shape.size() > 1 ? shape[1] : 1;
+  for (size_t d = 2; d < shape.size(); ++d) p.inner *= shape[d];
+  return p;
+}
+
+plain::ChannelSliceParams channel_slice_params(const Step& s) {
+  auto p = channel_params<plain::ChannelSliceParams>(s.fwd_in_shape);
+  p.start = s.int_attr("start"), p.count = s.int_attr("count");
+  return p;
+}
+
+plain::ChannelShuffleParams channel_shuffle_params(const Step& s) {
+  auto p = channel_params<plain::ChannelShuffleParams>(s.fwd_in_shape);
+  p.groups = s.int_attr("groups");
+  return p;
+}
+
 // A plan prepared on the CPU: one closure per step.
 class CpuPlan : public PreparedPlan {
  public:
@@ -161,6 +183,9 @@ class CpuPlan : public PreparedPlan {
       case StepKind::Zero:
       case StepKind::Crop:
       case StepKind::CropGrad:
+      case StepKind::ChannelSlice:
+      case StepKind::ChannelSliceGrad:
+      case StepKind::ChannelShuffle:
         return build_data_movement(s);
       case StepKind::Conv:
       case StepKind::ConvGradInput:
@@ -242,6 +267,21 @@ class CpuPlan : public PreparedPlan {
       case StepKind::CropGrad:
         return [p = crop_params(s), dy = s.inputs[0], out](RunState& st) {
           plain::crop_backward(p, st.values[dy], st.values[out]);
+          return true;
+        };
+      case StepKind::ChannelSlice:
+        return [p = channel_slice_params(s), x = s.inputs[0], out](RunState& st) {
+          plain::channel_slice_forward(p, st.values[x], st.values[out]);
+          return true;
+        };
+      case StepKind::ChannelSliceGrad:
+        return [p = channel_slice_params(s), dy = s.inputs[0], out](RunState& st) {
+          plain::channel_slice_backward(p, st.values[dy], st.values[out]);
+          return true;
+        };
+      case StepKind::ChannelShuffle:
+        return [p = channel_shuffle_params(s), x = s.inputs[0], out](RunState& st) {
+          plain::channel_shuffle_forward(p, st.values[x], st.values[out]);
           return true;
         };
       default:

@@ -409,6 +409,56 @@ void crop_backward(const CropParams& p, const float* dy, float* dx) {
   }
 }
 
+// --- Channel slice and shuffle ---------------------------------------------------------------
+
+void ChannelSliceParams::validate() const {
+  require_positive("channel_slice", "batch", batch);
+  require_positive("channel_slice", "channels", channels);
+  require_positive("channel_slice", "inner", inner);
+  require_positive("channel_slice", "count", count);
+  if (start < 0 || start + count > channels)
+    fail("channel_slice", fmt::format("channels [{}, {}) are not within the input's {}", start,
+                                      start + count, channels));
+}
+
+void channel_slice_forward(const ChannelSliceParams& p, const float* x, float* y) {
+  p.validate();
+  const size_t bytes = static_cast<size_t>(p.count * p.inner) * sizeof(float);
+  for (int64_t b = 0; b < p.batch; ++b)
+    std::memcpy(y + b * p.count * p.inner, x + (b * p.channels + p.start) * p.inner, bytes);
+}
+
+void channel_slice_backward(const ChannelSliceParams& p, const float* dy, float* dx) {
+  p.validate();
+  std::memset(dx, 0, static_cast<size_t>(p.batch * p.channels * p.inner) * sizeof(float));
+  const size_t bytes = static_cast<size_t>(p.count * p.inner) * sizeof(float);
+  for (int64_t b = 0; b < p.batch; ++b)
+    std::memcpy(dx + (b * p.channels + p.start) * p.inner, dy + b * p.count * p.inner, bytes);
+}
+
+void ChannelShuffleParams::validate() const {
+  require_positive("channel_shuffle", "batch", batch);
+  require_positive("channel_shuffle", "channels", channels);
+  require_positive("channel_shuffle", "inner", inner);
+  require_positive("channel_shuffle", "groups", groups);
+  if (channels % groups != 0)
+    fail("channel_shuffle",
+         fmt::format("{} groups do not divide the input's {} channels", groups, channels));
+}
+
+void channel_shuffle_forward(const ChannelShuffleParams& p, const float* x, float* y) {
+  p.validate();
+  const int64_t per_group = p.channels / p.groups;
+  const size_t bytes = static_cast<size_t>(p.inner) * sizeof(float);
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const float* xs = x + b * p.channels * p.inner;
+    float* ys = y + b * p.channels * p.inner;
+    for (int64_t i = 0; i < p.groups; ++i)
+      for (int64_t j = 0; j < per_group; ++j)
+        std::memcpy(ys + (j * p.groups + i) * p.inner, xs + (i * per_group + j) * p.inner, bytes);
+  }
+}
+
 // --- Zero ------------------------------------------------------------------------------------
 
 void zero_fill(int64_t size, float* y) {

@@ -176,6 +176,32 @@ void crop_forward(const CropParams& p, const float* x, float* y);
 // dx = dy placed back in the window, zeros on the removed borders.
 void crop_backward(const CropParams& p, const float* dy, float* dx);
 
+// --- Channel slice and shuffle (PC-DARTS' partial channels) ---------------------------------
+
+// A tensor [batch, channels, ...] seen as [batch, channels, inner].
+struct ChannelSliceParams {
+  int64_t batch = 1, channels = 1, inner = 1;
+  int64_t start = 0, count = 1;  // channels [start, start + count) are kept
+
+  void validate() const;
+};
+
+// y = x[:, start:start+count].
+void channel_slice_forward(const ChannelSliceParams& p, const float* x, float* y);
+// dx = dy placed at channels [start, start+count), zeros in the other channels.
+void channel_slice_backward(const ChannelSliceParams& p, const float* dy, float* dx);
+
+struct ChannelShuffleParams {
+  int64_t batch = 1, channels = 1, inner = 1;
+  int64_t groups = 1;  // divides channels
+
+  void validate() const;
+};
+
+// ShuffleNet's shuffle: with m = channels / groups, y[:, j*groups + i] = x[:, i*m + j]
+// (the channels seen as [groups, m], transposed). Its inverse is the shuffle with m groups.
+void channel_shuffle_forward(const ChannelShuffleParams& p, const float* x, float* y);
+
 // --- Zero ------------------------------------------------------------------------------------
 
 // The output of `zero` (and the gradient it passes back, which is zero as well): `size`

@@ -43,6 +43,9 @@ enum class StepKind : uint8_t {
   Scale,
   Crop,
   CropGrad,
+  ChannelSlice,  // channels [start, start + count) of each sample
+  ChannelSliceGrad,
+  ChannelShuffle,  // ShuffleNet's channel shuffle (its gradient is the inverse shuffle)
   Zero,
   Dropout,
   DropoutGrad,

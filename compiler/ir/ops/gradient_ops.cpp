@@ -112,6 +112,9 @@ std::vector<OpDef> gradient_ops() {
   }
   ops.push_back(grad_op("crop_grad", "dy placed back in the window, zeros on the borders",
                         K::CropGrad, 1, 1));
+  ops.push_back(grad_op("channel_slice_grad",
+                        "dy placed back at channels [start, start + count), zeros elsewhere",
+                        K::ChannelSliceGrad, 1, 1));
   ops.push_back(
       grad_op("dropout_grad", "dy through the forward's drop mask", K::DropoutGrad, 1, 1));
   ops.push_back(

@@ -1,4 +1,5 @@
-// Ops that move elements without arithmetic: concat, flatten (a view) and crop.
+// Ops that move elements without arithmetic: concat, flatten (a view), crop, and the channel
+// slice and shuffle of PC-DARTS' partial channel connections.
 #include "compiler/ir/ops/op_families.h"
 #include "compiler/ir/ops/op_helpers.h"
 
@@ -127,10 +128,97 @@ OpDef crop() {
   return op;
 }
 
+// The channels [start, start + count) of each sample: PC-DARTS sends 1/K of an edge's
+// channels through its candidates and the rest around them.
+OpDef channel_slice() {
+  OpDef op;
+  op.name = "channel_slice";
+  op.doc = "channels [start, start + count) of the input (axis 0)";
+  op.attrs = {int_spec("start", 0, "the first channel kept, from 0"),
+              required_spec("count", AttrType::Int, "how many channels are kept")};
+  op.infer = [](InferContext& ctx, Shape& out) {
+    if (ctx.in[0].empty())
+      return ctx.fail("channel_slice needs a tensor with a channel axis, got " + ctx.describe(0));
+    if (!check_ints(ctx, "channel_slice", {{"start", 0}, {"count", 1}})) return false;
+    const int64_t channels = ctx.in[0][0];
+    if (ctx.i("start") + ctx.i("count") > channels)
+      return ctx.fail(fmt::format(
+          "channel_slice needs start + count <= the input's channels: start {} + count {} > {} "
+          "channels of {}",
+          ctx.i("start"), ctx.i("count"), channels, ctx.describe(0)));
+    out = ctx.in[0];
+    out[0] = ctx.i("count");
+    return true;
+  };
+  op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "channel_slice_grad"); };
+  op.step = StepKind::ChannelSlice;
+  op.zero_preserving = true;
+  op.example = OpExample{{{5, 3, 2}}, {{"start", int64_t{1}}, {"count", int64_t{3}}}};
+  op.reference = [](const ReferenceArgs& r) {
+    const Shape& in = r.in_shapes[0];
+    int64_t inner = 1;
+    for (size_t d = 1; d < in.size(); ++d) inner *= in[d];
+    const int64_t start = int_attr(r.attrs, "start"), count = int_attr(r.attrs, "count");
+    std::vector<double> y;
+    for (int64_t b = 0; b < r.batch; ++b) {
+      auto first = r.in[0].begin() + (b * in[0] + start) * inner;
+      y.insert(y.end(), first, first + count * inner);
+    }
+    return y;
+  };
+  return op;
+}
+
+// ShuffleNet's channel shuffle (Zhang et al. 2018): the channels seen as [groups, C/groups]
+// and transposed, so that y[j*groups + i] = x[i*(C/groups) + j]. PC-DARTS shuffles an
+// edge's output so that every channel passes through the candidates over the steps.
+OpDef channel_shuffle() {
+  OpDef op;
+  op.name = "channel_shuffle";
+  op.doc = "the channels as [groups, C/groups], transposed (ShuffleNet)";
+  op.attrs = {required_spec("groups", AttrType::Int, "the groups interleaved; divides C")};
+  op.infer = [](InferContext& ctx, Shape& out) {
+    if (ctx.in[0].empty())
+      return ctx.fail("channel_shuffle needs a tensor with a channel axis, got " + ctx.describe(0));
+    if (!check_ints(ctx, "channel_shuffle", {{"groups", 1}})) return false;
+    if (ctx.in[0][0] % ctx.i("groups") != 0)
+      return ctx.fail(
+          fmt::format("channel_shuffle needs groups to divide the channels: {} "
+                      "groups, {} channels in {}",
+                      ctx.i("groups"), ctx.in[0][0], ctx.describe(0)));
+    out = ctx.in[0];
+    return true;
+  };
+  // A permutation: its gradient is the inverse permutation, the shuffle with C/groups groups.
+  op.grad = [](GradContext& c) {
+    const int64_t groups = int_attr(c.fwd.attrs, "groups");
+    c.input_grads[0] =
+        c.emit("channel_shuffle", {c.dy}, {{"groups", c.input_shapes[0][0] / groups}});
+  };
+  op.step = StepKind::ChannelShuffle;
+  op.zero_preserving = true;
+  op.example = OpExample{{{6, 2, 3}}, {{"groups", int64_t{2}}}};
+  op.reference = [](const ReferenceArgs& r) {
+    const Shape& in = r.in_shapes[0];
+    int64_t inner = 1;
+    for (size_t d = 1; d < in.size(); ++d) inner *= in[d];
+    const int64_t groups = int_attr(r.attrs, "groups"), per_group = in[0] / groups;
+    std::vector<double> y(r.in[0].size());
+    for (int64_t b = 0; b < r.batch; ++b)
+      for (int64_t c = 0; c < in[0]; ++c) {
+        const int64_t i = c / per_group, j = c % per_group;  // input channel c = i*m + j
+        for (int64_t e = 0; e < inner; ++e)
+          y[(b * in[0] + j * groups + i) * inner + e] = r.in[0][(b * in[0] + c) * inner + e];
+      }
+    return y;
+  };
+  return op;
+}
+
 }  // namespace
 
 std::vector<OpDef> shape_ops() {
-  return {concat(), flatten(), crop()};
+  return {concat(), flatten(), crop(), channel_slice(), channel_shuffle()};
 }
 
 }  // namespace nas::ops
