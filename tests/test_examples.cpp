@@ -153,9 +153,9 @@ TEST_CASE("every example compiles without diagnostics", "[examples]") {
   std::set<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(example_path("")))
     if (entry.path().extension() == ".nas") found.insert(entry.path().filename().string());
-  for (const char* name :
-       {"tiny.nas", "zero_join.nas", "darts.nas", "darts_fmnist.nas", "mobilenet.nas",
-        "mobilenet_v2.nas", "zoph.nas", "random_wired.nas", "mobilenet_v3_fmnist.nas"})
+  for (const char* name : {"tiny.nas", "zero_join.nas", "darts.nas", "darts_fmnist.nas",
+                           "mobilenet.nas", "mobilenet_v2.nas", "zoph.nas", "random_wired.nas",
+                           "mobilenet_v3_fmnist.nas", "convnet_fmnist.nas"})
     CHECK(found.count(name) == 1);
   for (const std::string& name : found) {
     Graph g = compile_example(name);
@@ -488,6 +488,40 @@ TEST_CASE("mobilenet_v3_fmnist: kernels, expansions and squeeze-and-excitation p
   Graph plain = specialise(g, select_by_name(g, [](const ArchGroup&) { return "k3_e3"; }));
   CHECK(count_ops(plain, "mul") == 0);
   CHECK(params_of(se) > params_of(plain));
+}
+
+TEST_CASE("convnet_fmnist: searched plain, dilated and residual 3x3/5x5 layers",
+          "[examples][convnet]") {
+  Graph g = compile_example("convnet_fmnist.nas");
+  REQUIRE(g.arch.size() == 9);  // 3 stages of 3 slots
+  for (const ArchGroup& group : g.arch) {
+    INFO(group.key);
+    CHECK(group.candidates == StringList{"conv3", "conv5", "dil3", "res3", "skip"});
+  }
+  CHECK(g.arch[4].key == "stage1/layer1");
+  // Every slot skipped: stem conv 1->32 (288) + BN (64), the stride-2 convs 32->64 (18,432
+  // + 128) and 64->128 (73,728 + 256), the classifier 128->10 (1,290).
+  const int64_t fixed = 288 + 64 + 18432 + 128 + 73728 + 256 + 1290;
+  Graph skipped = specialise(g, select_by_name(g, [](const ArchGroup&) { return "skip"; }));
+  CHECK(params_of(skipped) == fixed);
+  CHECK(space_stats(g).smallest.params == fixed);
+  // The network docs/results.md's run A found: 7 convolutions of 9c^2 + 2c params and
+  // 7,225,344 MACs each (28x28x32, 14x14x64 and 7x7x128 outputs of 3x3 kernels).
+  Graph found = derive(g, R"({"choices": {
+      "stage0/layer0": "conv3", "stage0/layer1": "conv3", "stage0/layer2": "skip",
+      "stage1/layer0": "dil3", "stage1/layer1": "skip", "stage1/layer2": "conv3",
+      "stage2/layer0": "dil3", "stage2/layer1": "dil3", "stage2/layer2": "conv3"}})");
+  CHECK(params_of(found) ==
+        fixed + 2 * (9 * 32 * 32 + 64) + 2 * (9 * 64 * 64 + 128) + 3 * (9 * 128 * 128 + 256));
+  CHECK(params_of(found) == 629866);
+  const int64_t fixed_macs = 784 * 288 + 196 * 18432 + 49 * 73728 + 1280;
+  CHECK(space_stats(found).supernet_macs == fixed_macs + 7 * 7225344);
+  // A residual block per slot: two convolutions and one add each.
+  Graph res = specialise(g, select_by_name(g, [](const ArchGroup&) { return "res3"; }));
+  CHECK(count_ops(res, "conv") == 3 + 2 * 9);
+  CHECK(count_ops(res, "add") == 9);
+  CHECK(params_of(res) == fixed + 3 * 2 * (9 * 32 * 32 + 64) + 3 * 2 * (9 * 64 * 64 + 128) +
+                              3 * 2 * (9 * 128 * 128 + 256));
 }
 
 TEST_CASE("zoph: choice blocks join 2 earlier states and choose an op", "[examples][zoph]") {
