@@ -23,6 +23,7 @@
 #include "compiler/passes/live_mask.h"
 #include "compiler/pipeline/pipeline.h"
 #include "driver/space_latency.h"
+#include "runtime/cpu/threads.h"
 #include "runtime/search/search_config.h"
 #include "runtime/train/train_config.h"
 #include "support/format.h"
@@ -557,15 +558,21 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
       setup.hooks.retrain = retrain_hook(r, *cfg->retrain, network, setup.backend, out);
     }
     if (latency && algorithm == "evolution") {
-      // Judging the estimate: the found network timed whole, the median of the table's
-      // repetitions at its batch, on the search's backend.
-      MeasureSettings ms = latency->table->settings;
-      ms.statistic = "median";
+      // Judging the estimate: the found network timed whole with the table's settings
+      // (warm-up, repetitions, statistic: a median against a table of minimums would read
+      // noise as error), batch and thread count (the search's own count would time a
+      // 2-thread run against a 1-thread table), on the search's backend.
+      const MeasureSettings ms = latency->table->settings;
       const int64_t batch = latency->table->batch;
-      setup.hooks.measure_latency = [&supernet, ms, batch,
+      const int table_threads = latency->table->device.threads;
+      setup.hooks.measure_latency = [&supernet, ms, batch, table_threads,
                                      backend = setup.backend](const ChoiceSelection& path) {
         Selection sel{path};
-        return measure_network(supernet, &sel, batch, ms, backend).ms;
+        const int search_threads = cpu_threads();
+        if (table_threads > 0) set_cpu_threads(table_threads);
+        const double ms_measured = measure_network(supernet, &sel, batch, ms, backend).ms;
+        set_cpu_threads(search_threads);
+        return ms_measured;
       };
     }
     if ((algorithm == "darts" || algorithm == "darts2") && reg.estimator != "none")

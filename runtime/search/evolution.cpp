@@ -192,6 +192,10 @@ std::string path_key(const ChoiceSelection& path) {
   return key;
 }
 
+// Candidates timed at most, after the evolution, looking for one within a latency bound as
+// measured: each run costs the table's warm-up and repetitions, a second or so.
+constexpr size_t kMaxTimed = 10;
+
 class Evolution {
  public:
   explicit Evolution(const EvolutionPhase& p)
@@ -214,6 +218,10 @@ class Evolution {
   std::vector<Candidate> next_population();
   void score(Candidate& c);
   std::vector<size_t> ranked() const;  // all evaluated, best first
+  // Times the best of `order` whole (measure_latency); under a latency bound, while the
+  // measurement is over the bound, the next one, up to kMaxTimed. Returns the one kept (the
+  // first within the bound, else the best) and sets `measured` to its latency.
+  size_t time_best(const std::vector<size_t>& order, double& measured);
   std::vector<size_t> pareto_front() const;
   void write_pareto() const;
 
@@ -383,6 +391,30 @@ void Evolution::write_pareto() const {
   p_.run.write_json("pareto.json", j);
 }
 
+size_t Evolution::time_best(const std::vector<size_t>& order, double& measured) {
+  // The estimate decided feasibility; a network that runs slower than its table's entries
+  // add up to (a table from another machine, a busy one) is caught here, so the result
+  // keeps the bound as measured, not only as estimated.
+  const bool bounded = reg_.estimator == "latency";
+  const size_t tries = bounded ? std::min(order.size(), kMaxTimed) : 1;
+  double first = NAN;
+  for (size_t t = 0; t < tries; ++t) {
+    const Candidate& c = evaluated_[order[t]];
+    measured = p_.hooks.measure_latency(c.path);
+    if (t == 0) first = measured;
+    if (!bounded || measured <= reg_.bound) return order[t];
+    const std::string line = fmt::format(
+        "timed: candidate {} of the ranking ({:.2f}% valid, {:.4f} ms estimated) runs in {:.4f} "
+        "ms, over the {} ms bound{}",
+        t + 1, 100 * c.valid_acc, c.cost.latency_ms, measured, reg_.bound,
+        t + 1 < tries ? "; timing the next" : "");
+    p_.out << line << "\n";
+    p_.run.log(line);
+  }
+  measured = first;
+  return order.front();
+}
+
 EvolutionResult Evolution::run() {
   load_batches();
   std::ofstream records(p_.run.path("evolution.jsonl"), std::ios::trunc);  // a resume redoes it
@@ -439,13 +471,21 @@ EvolutionResult Evolution::run() {
   }
   write_pareto();
 
-  const Candidate& best = evaluated_[ranked().front()];
+  std::vector<size_t> order = ranked();
+  double measured = NAN;
+  if (p_.hooks.measure_latency) {
+    // The kept candidate leads the ranking (--rerank's candidates).
+    const size_t kept = time_best(order, measured);
+    const auto at = std::find(order.begin(), order.end(), kept);
+    std::rotate(order.begin(), at, at + 1);
+  }
+  const Candidate& best = evaluated_[order.front()];
   EvolutionResult res;
-  for (size_t i : ranked())
+  for (size_t i : order)
     res.ranked.push_back({evaluated_[i].path, evaluated_[i].valid_acc, evaluated_[i].generation});
   res.best = p_.hooks.describe(best.path);
   res.valid_accuracy = best.valid_acc;
-  if (p_.hooks.measure_latency) res.best.measured_latency_ms = p_.hooks.measure_latency(best.path);
+  res.best.measured_latency_ms = measured;
   nlohmann::ordered_json arch = res.best.arch;
   arch["valid_acc"] = best.valid_acc;
   arch["generation"] = best.generation;
@@ -461,14 +501,15 @@ EvolutionResult Evolution::run() {
   if (!std::isnan(res.best.latency_ms))
     line += fmt::format(" | latency {:.4f} ms estimated", res.best.latency_ms);
   if (!std::isnan(res.best.measured_latency_ms))
-    line += fmt::format(", {:.4f} ms measured (median)", res.best.measured_latency_ms);
+    line += fmt::format(", {:.4f} ms measured", res.best.measured_latency_ms);
   p_.out << line << "\n";
   p_.run.log(line);
   if (reg_.estimator == "latency" && res.best.measured_latency_ms > reg_.bound) {
     const std::string note = fmt::format(
-        "note: the measured latency {:.4f} ms is over the bound {} ms that the table's estimate "
-        "keeps; re-profile the table on this machine (`nasc profile`)",
-        res.best.measured_latency_ms, reg_.bound);
+        "note: none of the {} best candidates runs within the bound {} ms as measured (the best: "
+        "{:.4f} ms), though the table's estimates keep it; re-profile the table on this machine "
+        "(`nasc profile`) or lower the bound",
+        std::min(order.size(), kMaxTimed), reg_.bound, res.best.measured_latency_ms);
     p_.out << note << "\n";
     p_.run.log(note);
   }
