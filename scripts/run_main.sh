@@ -2,9 +2,9 @@
 # The README's main job: installs dependencies, builds, checks and draws every shipped
 # search space, then runs a short hardware-bounded architecture search (one-shot supernet +
 # evolution) of examples/convnet_fmnist.nas on Fashion-MNIST and retrains what it found
-# (--retrain: 6 epochs on every training image, then the test split once). Everything goes to out/ (or
-# $OUT_DIR); the search's run folder is out/search (arch.json, report.html, result.json,
-# retrain/, ...).
+# (--retrain: 6 epochs on every training image, then the test split once). Everything goes
+# to out/ (or $OUT_DIR); the search's run folder is out/search (arch.json, report.html,
+# result.json, retrain/, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
