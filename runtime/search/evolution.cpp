@@ -219,8 +219,9 @@ class Evolution {
   void score(Candidate& c);
   std::vector<size_t> ranked() const;  // all evaluated, best first
   // Times the best of `order` whole (measure_latency); under a latency bound, while the
-  // measurement is over the bound, the next one, up to kMaxTimed. Returns the one kept (the
-  // first within the bound, else the best) and sets `measured` to its latency.
+  // measurement is over the bound, the next one, up to kMaxTimed. Returns the position in
+  // `order` of the one kept (the first within the bound, else 0) and sets `measured` to its
+  // latency.
   size_t time_best(const std::vector<size_t>& order, double& measured);
   std::vector<size_t> pareto_front() const;
   void write_pareto() const;
@@ -402,7 +403,7 @@ size_t Evolution::time_best(const std::vector<size_t>& order, double& measured) 
     const Candidate& c = evaluated_[order[t]];
     measured = p_.hooks.measure_latency(c.path);
     if (t == 0) first = measured;
-    if (!bounded || measured <= reg_.bound) return order[t];
+    if (!bounded || measured <= reg_.bound) return t;
     const std::string line = fmt::format(
         "timed: candidate {} of the ranking ({:.2f}% valid, {:.4f} ms estimated) runs in {:.4f} "
         "ms, over the {} ms bound{}",
@@ -412,7 +413,7 @@ size_t Evolution::time_best(const std::vector<size_t>& order, double& measured) 
     p_.run.log(line);
   }
   measured = first;
-  return order.front();
+  return 0;
 }
 
 EvolutionResult Evolution::run() {
@@ -475,9 +476,8 @@ EvolutionResult Evolution::run() {
   double measured = NAN;
   if (p_.hooks.measure_latency) {
     // The kept candidate leads the ranking (--rerank's candidates).
-    const size_t kept = time_best(order, measured);
-    const auto at = std::find(order.begin(), order.end(), kept);
-    std::rotate(order.begin(), at, at + 1);
+    const auto kept = order.begin() + static_cast<std::ptrdiff_t>(time_best(order, measured));
+    std::rotate(order.begin(), kept, kept + 1);
   }
   const Candidate& best = evaluated_[order.front()];
   EvolutionResult res;
