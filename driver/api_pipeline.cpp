@@ -8,6 +8,7 @@
 #include "nasc/pipeline.h"
 #include "runtime/jit/jit_plan.h"
 #include "support/did_you_mean.h"
+#include "support/limits.h"
 
 namespace nasc {
 namespace {
@@ -39,6 +40,24 @@ nas::Stage stage_named(const std::string& field, const std::string& name,
 void check_batch(const std::string& field, int64_t batch) {
   if (batch < 1)
     throw Error(Error::Kind::User, fmt::format("{}: must be >= 1, got {}", field, batch));
+}
+
+static_assert(kMaxPartialChannels == nas::kMaxPartialChannels,
+              "the public limit on partial_channels is the library's");
+
+// The partial-channels stage's settings, checked; `prefix` is the options struct's name.
+nas::PartialChannelsOptions partial_channels_options(const std::string& prefix, int64_t k,
+                                                     bool edge_normalization,
+                                                     const std::string& arch_file) {
+  if (k < 1 || k > nas::kMaxPartialChannels)
+    throw Error(Error::Kind::User, fmt::format("{}::partial_channels: must be in 1..{}, got {}",
+                                               prefix, nas::kMaxPartialChannels, k));
+  if ((k > 1 || edge_normalization) && !arch_file.empty())
+    throw Error(Error::Kind::User,
+                prefix +
+                    "::partial_channels: PC-DARTS transforms the supernet a DARTS search "
+                    "trains; it does not combine with arch_file (a fixed network)");
+  return {k, edge_normalization};
 }
 
 nas::PipelineDumps internal_dumps(const std::string& field, const DumpOptions& d) {
@@ -113,6 +132,8 @@ IrText stage_text(const std::string& nas_file, const IrOptions& options) {
     p.compile = detail::internal_options(options.compile);
     p.compile.dumps = internal_dumps("IrOptions::dump.after", options.dump);
     p.arch_file = options.arch_file;
+    p.partial_channels = partial_channels_options("IrOptions", options.partial_channels,
+                                                  options.edge_normalization, options.arch_file);
     p.plan.batch = options.batch;
     p.plan.training = options.training;
     p.plan.arch_grads = options.arch_file.empty();
@@ -136,6 +157,8 @@ IrText run_passes(const std::string& name, const std::string& ir_text, const Pas
     check_batch("PassOptions::batch", options.batch);
     nas::PipelineOptions p;
     p.arch_file = options.arch_file;
+    p.partial_channels = partial_channels_options("PassOptions", options.partial_channels,
+                                                  options.edge_normalization, options.arch_file);
     p.plan.batch = options.batch;
     p.plan.training = true;  // the autodiff pass builds the training graph
     p.plan.arch_grads = true;

@@ -104,8 +104,11 @@ SearchConfig search_config(const RunRequest& r) {
   if (cfg.warmup_fraction >= 0)  // after --epochs
     cfg.warmup_epochs = warmup_epochs_from_fraction(cfg.warmup_fraction, cfg.base.epochs);
   const bool darts = cfg.algorithm == "darts" || cfg.algorithm == "darts2";
-  for (const auto& [key, value] : {std::pair{"max_param_free", cfg.darts.max_param_free},
-                                   std::pair{"stop_at_param_free", cfg.darts.stop_at_param_free}})
+  for (const auto& [key, value] :
+       {std::pair{"max_param_free", cfg.darts.max_param_free},
+        std::pair{"stop_at_param_free", cfg.darts.stop_at_param_free},
+        std::pair{"partial_channels", cfg.darts.partial_channels > 1 ? int64_t{1} : int64_t{-1}},
+        std::pair{"edge_normalization", cfg.darts.edge_normalization ? int64_t{1} : int64_t{-1}}})
     if (value >= 0 && !darts)
       throw ConfigError(config_source(r), std::string("darts.") + key,
                         "applies to darts and darts2, whose genotypes come from alpha; this "
@@ -247,7 +250,8 @@ CompileOptions compile_options(const RunRequest& r,
 // caps them (P-DARTS).
 SearchHooks search_hooks(const Graph& supernet, std::shared_ptr<Graph> exec,
                          std::shared_ptr<NodeCosts> exec_costs,
-                         std::shared_ptr<SpaceLatencyTable> latency, int64_t max_param_free) {
+                         std::shared_ptr<SpaceLatencyTable> latency, int64_t max_param_free,
+                         const std::vector<std::string>& edge_weight_keys) {
   auto masker = std::make_shared<LiveMasker>(*exec);
   auto describe = [&supernet, latency](const Selection& sel) {
     GenotypeInfo info;
@@ -268,9 +272,18 @@ SearchHooks search_hooks(const Graph& supernet, std::shared_ptr<Graph> exec,
   };
   SearchHooks hooks;
   auto cells = std::make_shared<ParamFreeCells>(param_free_cells(supernet));
-  hooks.derive = [&supernet, describe, cells,
-                  max_param_free](const std::vector<std::vector<double>>& probs) {
-    const CappedGenotype found = derive_capped_genotype(supernet, *cells, probs, max_param_free);
+  // PC-DARTS' edge weights follow the supernet's groups in the plans (partial_channels.h).
+  hooks.derive = [&supernet, describe, cells, max_param_free,
+                  edge_weight_keys](const std::vector<std::vector<double>>& probs) {
+    const size_t own = supernet.arch.size();
+    NAS_CHECK(probs.size() == own + edge_weight_keys.size(),
+              "derive: probabilities for " + std::to_string(probs.size()) + " groups");
+    GenotypeOptions options;
+    for (size_t i = 0; i < edge_weight_keys.size(); ++i)
+      options.edge_weights[edge_weight_keys[i]] = probs[own + i];
+    const std::vector<std::vector<double>> choice_probs(probs.begin(), probs.begin() + own);
+    const CappedGenotype found =
+        derive_capped_genotype(supernet, *cells, choice_probs, max_param_free, options);
     GenotypeInfo info = describe(found.selection);
     for (size_t c = 0; c < cells->names.size(); ++c)
       info.param_free[cells->names[c]] = found.param_free[c];
@@ -321,17 +334,19 @@ std::vector<CostTerm> darts_cost_terms(const RegularizerConfig& reg, const Graph
   return expected_cost_terms(exec, node_cost);
 }
 
-// The plans a search runs, compiled from the supernet: the weight plan for every
-// algorithm, plus an alpha plan (darts, darts2) or a forward plan (random's validation).
-// The plans run the execution graph (the pipeline's cse result), returned for the live
-// masks: one pipeline run gives both, the other plans continue from it.
-std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const SearchConfig& cfg,
-                                            SearchSetup& setup) {
+// The plans a search runs, compiled from the supernet (or from PC-DARTS' transform of it,
+// `trained`): the weight plan for every algorithm, plus an alpha plan (darts, darts2) or a
+// forward plan (random's validation). The plans run the execution graph (the pipeline's
+// cse result), returned for the live masks and the costs: one pipeline run gives both,
+// the other plans continue from it. With `trained`, the returned graph is the supernet's
+// own, whose costs are those of the networks the search finds.
+std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* trained,
+                                            const SearchConfig& cfg, SearchSetup& setup) {
   const std::string& algorithm = cfg.algorithm;
   PlanOptions weights;
   weights.batch = cfg.base.data.effective_mini_batch();
   weights.training = true;
-  CompiledPlan weight_plan = compile_plan_keeping_graph(supernet, weights);
+  CompiledPlan weight_plan = compile_plan_keeping_graph(trained ? *trained : supernet, weights);
   auto exec = std::make_shared<Graph>(std::move(weight_plan.exec));
   setup.weight_plan = std::move(weight_plan.plan);
   if (algorithm == "darts" || algorithm == "darts2") {
@@ -345,7 +360,29 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const SearchC
     eval.batch = weights.batch;
     setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);
   }
+  if (trained) return std::make_shared<Graph>(execution_graph(supernet));
   return exec;
+}
+
+// PC-DARTS' training supernet (darts.partial_channels, darts.edge_normalization), with a
+// line on what it changed; nullopt after reporting into `diags` what it cannot transform.
+std::optional<PartialChannelsResult> pc_darts_supernet(const Graph& supernet,
+                                                       const DartsConfig& darts, Diagnostics& diags,
+                                                       std::ostream& out) {
+  std::optional<PartialChannelsResult> pc =
+      partially_connect(supernet, {darts.partial_channels, darts.edge_normalization}, diags);
+  if (!pc) return std::nullopt;
+  const size_t choices = pc->narrowed + pc->kept_whole.size();
+  out << "PC-DARTS: ";
+  if (darts.partial_channels > 1)
+    out << fmt::format("{} of {} choice nodes see 1/{} of their channels", pc->narrowed, choices,
+                       darts.partial_channels);
+  if (darts.partial_channels > 1 && darts.edge_normalization) out << "; ";
+  if (darts.edge_normalization)
+    out << fmt::format("{} edge-weight group{} (beta)", pc->edge_weights.size(),
+                       pc->edge_weights.size() == 1 ? "" : "s");
+  out << "\n";  // the choices left whole are warnings in `diags`
+  return pc;
 }
 
 // Trains the fixed network `net` as `cfg` says into `dir`: nasc train's run, and the
@@ -535,7 +572,14 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
     if (!r.backend.empty()) setup.backend = r.backend;
     setup.algorithm = algorithm;
     setup.control = r.control;
-    std::shared_ptr<Graph> exec = compile_search_plans(supernet, *cfg, setup);
+    std::optional<PartialChannelsResult> pc;
+    if (cfg->darts.partial_channels > 1 || cfg->darts.edge_normalization) {
+      pc = pc_darts_supernet(supernet, cfg->darts, diags, out);
+      if (!pc) return std::nullopt;
+    }
+    std::shared_ptr<Graph> exec =
+        compile_search_plans(supernet, pc ? &pc->graph : nullptr, *cfg, setup);
+    if (pc) setup.edge_weight_groups = pc->edge_weights.size();
     RegularizerConfig& reg = setup.config.regularizer;
     check_regularizer(reg, algorithm, config_source(r));
     std::shared_ptr<SpaceLatencyTable> latency;
@@ -551,7 +595,8 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
                   {"command", "nasc search " + r.file + " -a " + algorithm + config_flag +
                                   (r.retrain ? " --retrain" : "") + " -o " + r.output}};
     auto exec_costs = std::make_shared<NodeCosts>(node_costs(*exec));
-    setup.hooks = search_hooks(supernet, exec, exec_costs, latency, cfg->darts.max_param_free);
+    setup.hooks = search_hooks(supernet, exec, exec_costs, latency, cfg->darts.max_param_free,
+                               pc ? pc->edge_weights : std::vector<std::string>{});
     if (cfg->retrain) {
       std::shared_ptr<Graph> network = compile_retrain_network(r, *cfg, supernet, diags);
       if (!network) return std::nullopt;

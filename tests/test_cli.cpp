@@ -139,10 +139,11 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run("check tiny.nas --arch"), "--arch needs a value");
   user_error(cli.run("ir tiny.nas --stage pruned"),
              "--stage pruned needs --arch A.json (the selection to prune with)");
-  user_error(cli.run("ir tiny.nas --stage llvm-ir"),
-             "unknown --stage `llvm-ir` (stages: load, elaborate, shapes, dce, zero-prune, cse, "
-             "autodiff, fusion, memory-plan, lower; also ast, ir, pruned, grad, plan, "
-             "train-plan, fused, llvm, asm)");
+  user_error(
+      cli.run("ir tiny.nas --stage llvm-ir"),
+      "unknown --stage `llvm-ir` (stages: load, elaborate, shapes, dce, partial-channels, "
+      "zero-prune, cse, autodiff, fusion, memory-plan, lower; also ast, ir, pruned, grad, plan, "
+      "train-plan, fused, llvm, asm)");
   user_error(cli.run("ir tiny.nas --stage lvm"), "unknown --stage `lvm`; did you mean `llvm`?");
   user_error(cli.run("ir tiny.nas --stage llvm --dump-after bogus"),
              "unknown --dump-after `bogus` (stages: load,");
@@ -466,8 +467,8 @@ TEST_CASE("nasc --print-pipeline lists every stage in order", "[cli][pipeline]")
   INFO(r.err);
   CHECK(r.status == 0);
   size_t at = 0;
-  for (const char* stage : {"load", "elaborate", "shapes", "dce", "zero-prune", "cse", "autodiff",
-                            "fusion", "memory-plan", "lower"}) {
+  for (const char* stage : {"load", "elaborate", "shapes", "dce", "partial-channels", "zero-prune",
+                            "cse", "autodiff", "fusion", "memory-plan", "lower"}) {
     size_t found = r.out.find(std::string(". ") + stage + " ", at);
     INFO(stage << " after byte " << at << " in\n" << r.out);
     REQUIRE(found != std::string::npos);
@@ -561,8 +562,8 @@ TEST_CASE("nasc opt: malformed IR, unknown passes and bad orders are user errors
   Run bad = cli.run("opt bad.ir --passes cse");
   user_error(bad, "bad.ir:3:8: error: unknown op `rleu`");
   user_error(cli.run("opt chain.ir --passes cse,dcee"),
-             "unknown --passes `dcee`; did you mean `dce`? (passes: shapes, dce, zero-prune, cse, "
-             "autodiff, fusion, memory-plan, lower)");
+             "unknown --passes `dcee`; did you mean `dce`? (passes: shapes, dce, partial-channels, "
+             "zero-prune, cse, autodiff, fusion, memory-plan, lower)");
   user_error(cli.run("opt chain.ir --passes elaborate"),
              "--passes elaborate reads .nas source; `nasc opt` reads IR");
   user_error(cli.run("opt chain.ir --passes lower"),

@@ -45,9 +45,9 @@ int count(const std::string& text, const std::string& what) {
 }  // namespace
 
 TEST_CASE("pipeline: the stages in order, found by name", "[pipeline]") {
-  const std::vector<std::string> expected = {"load",        "elaborate", "shapes",   "dce",
-                                             "zero-prune",  "cse",       "autodiff", "fusion",
-                                             "memory-plan", "lower"};
+  const std::vector<std::string> expected = {
+      "load",     "elaborate", "shapes",      "dce",  "partial-channels", "zero-prune", "cse",
+      "autodiff", "fusion",    "memory-plan", "lower"};
   CHECK(stage_names() == expected);
   for (size_t i = 0; i < expected.size(); ++i) {
     REQUIRE(find_stage(expected[i]).has_value());
@@ -85,6 +85,29 @@ TEST_CASE("pipeline: a run stops after the stage asked for and keeps each result
   CHECK(all.plan->forward_nodes == static_cast<int>(exec.nodes.size()));
   CHECK(all.plan->output == all.plan->forward_nodes);  // the loss
   CHECK(all.memory->peak_bytes == all.plan->arena_bytes);
+}
+
+TEST_CASE("pipeline: partial-channels runs when asked, and is skipped otherwise",
+          "[pipeline][partial_channels]") {
+  std::ostringstream dumps;
+  PipelineOptions plain;
+  plain.plan.dumps.after = {Stage::PartialChannels};
+  plain.plan.dumps.out = &dumps;
+  PipelineResults whole = run_to(Stage::Lower, plain);
+  CHECK_FALSE(whole.graphs[static_cast<int>(Stage::PartialChannels)].has_value());
+  CHECK_THAT(dumps.str(), StartsWith("// ----- after partial-channels [skipped: not asked] -----"));
+
+  PipelineOptions o;
+  o.partial_channels = {2, false};
+  PipelineResults pc = run_to(Stage::Lower, o);
+  REQUIRE(pc.graphs[static_cast<int>(Stage::PartialChannels)].has_value());
+  const Graph& g = *pc.graphs[static_cast<int>(Stage::PartialChannels)];
+  CHECK(pc.graph_after(Stage::ZeroPrune) == &g);
+  // The choice's candidates read 1 of the 2 channels; the other bypasses them.
+  CHECK(count(print_graph(g), "= channel_slice(") == 2);
+  CHECK(count(print_graph(g), "= channel_shuffle(") == 1);
+  REQUIRE(pc.plan.has_value());
+  CHECK(pc.plan->forward_nodes > whole.plan->forward_nodes);
 }
 
 TEST_CASE("pipeline: the common cuts agree with a whole run", "[pipeline]") {

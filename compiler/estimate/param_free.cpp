@@ -86,9 +86,10 @@ std::vector<int> cap_param_free(const ParamFreeCells& cells,
 }
 
 CappedGenotype derive_capped_genotype(const Graph& g, const ParamFreeCells& cells,
-                                      const std::vector<std::vector<double>>& probs, int64_t cap) {
+                                      const std::vector<std::vector<double>>& probs, int64_t cap,
+                                      const GenotypeOptions& options) {
   CappedGenotype out;
-  out.selection = derive_genotype(g, probs);
+  out.selection = derive_genotype(g, probs, options);
   out.param_free = count_param_free(cells, out.selection);
   if (cap >= 0) out.replaced = cap_param_free(cells, probs, cap, out.selection);
   return out;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "compiler/ir/ir.h"
+#include "compiler/passes/genotype.h"
 #include "compiler/passes/selection.h"
 
 namespace nas {
@@ -53,6 +54,7 @@ struct CappedGenotype {
   std::vector<int> replaced;
 };
 CappedGenotype derive_capped_genotype(const Graph& supernet, const ParamFreeCells& cells,
-                                      const std::vector<std::vector<double>>& probs, int64_t cap);
+                                      const std::vector<std::vector<double>>& probs, int64_t cap,
+                                      const GenotypeOptions& options = {});
 
 }  // namespace nas

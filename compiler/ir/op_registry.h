@@ -186,6 +186,12 @@ struct OpDef {
   // Replaces attribute values that stand for another attribute's (a pool's stride 0 means
   // its kernel) by that value, so that the IR shows what runs. Run by complete_attrs.
   std::function<void(Attrs& attrs)> resolve_attrs;
+  // PC-DARTS' partial channels (compiler/passes/partial_channels.h) rebuild a candidate to
+  // run on 1/k of its input's channels: this rewrites the attributes that count channels
+  // (conv's `out`) so that the op runs on 1/k of them; `in` are its input shapes before
+  // narrowing. Returns "" or why the op cannot be narrowed by k. Null: no attribute
+  // counts channels (shape inference derives them from the input).
+  std::function<std::string(Attrs& attrs, const std::vector<Shape>& in, int64_t k)> narrow_channels;
 
   const AttrSpec* find_attr(std::string_view attr) const;
 };

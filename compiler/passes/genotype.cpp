@@ -6,14 +6,35 @@
 #include "compiler/ir/op_registry.h"
 
 namespace nas {
-namespace {
-
 std::vector<int> group_of_nodes(const Graph& g) {
   std::vector<int> group(g.nodes.size(), -1);
   for (size_t i = 0; i < g.arch.size(); ++i)
     for (int id : g.arch[i].nodes) group[id] = static_cast<int>(i);
   return group;
 }
+
+std::vector<int> darts_node_edges(const Graph& g, const Node& n,
+                                  const std::vector<int>& group_of_node) {
+  if (n.op->name != "add" || n.inputs.size() < 2) return {};
+  std::vector<int> edges;
+  for (int in : n.inputs) {
+    const int gi = group_of_node[in];
+    if (gi < 0 || g.arch[gi].k != 1) return {};
+    edges.push_back(gi);
+  }
+  std::vector<int> sorted = edges;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return {};
+  return edges;
+}
+
+std::string edge_weights_key(const std::vector<std::string>& edge_keys) {
+  std::string key = "edges:";
+  for (size_t i = 0; i < edge_keys.size(); ++i) key += (i ? "," : "") + edge_keys[i];
+  return key;
+}
+
+namespace {
 
 // The best non-zero candidate of group `gi` and its probability (Zero only when alone).
 std::pair<int, double> best_nonzero(const std::vector<double>& p, int zero) {
@@ -59,28 +80,27 @@ Selection derive_genotype(const Graph& g, const std::vector<std::vector<double>>
 
   // DARTS nodes: top-k edges by their strongest non-zero candidate.
   for (const Node& n : g.nodes) {
-    if (n.op->name != "add" || n.inputs.size() < 2) continue;
-    std::vector<int> edges;
-    for (int in : n.inputs) {
-      int gi = group[in];
-      if (gi < 0 || g.arch[gi].k != 1) {
-        edges.clear();
-        break;
-      }
-      edges.push_back(gi);
-    }
-    std::vector<int> sorted = edges;
-    std::sort(sorted.begin(), sorted.end());
-    if (edges.empty() || std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) continue;
+    const std::vector<int> edges = darts_node_edges(g, n, group);
+    if (edges.empty()) continue;
     bool decided = false;
     for (int gi : edges) decided = decided || !sel.chosen[gi].empty();
     if (decided) continue;  // a shared key: its first node decided it
+    std::vector<double> strength(edges.size());
+    for (size_t e = 0; e < edges.size(); ++e)
+      strength[e] = best_nonzero(probs[edges[e]], zero[edges[e]]).second;
+    std::vector<std::string> keys;
+    for (int gi : edges) keys.push_back(g.arch[gi].key);
+    auto weights = options.edge_weights.find(edge_weights_key(keys));
+    if (weights != options.edge_weights.end()) {
+      NAS_CHECK(weights->second.size() == edges.size(),
+                "genotype: " + weights->first + " has " + std::to_string(weights->second.size()) +
+                    " edge weights for " + std::to_string(edges.size()) + " edges");
+      for (size_t e = 0; e < edges.size(); ++e) strength[e] *= weights->second[e];
+    }
     std::vector<size_t> order(edges.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return best_nonzero(probs[edges[a]], zero[edges[a]]).second >
-             best_nonzero(probs[edges[b]], zero[edges[b]]).second;
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return strength[a] > strength[b]; });
     for (size_t r = 0; r < order.size(); ++r) {
       int gi = edges[order[r]];
       bool keep = static_cast<int>(r) < options.edges_per_node || zero[gi] < 0;

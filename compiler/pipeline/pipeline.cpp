@@ -30,6 +30,10 @@ const std::vector<StageInfo>& pipeline_stages() {
        "compiler/passes/shape_inference.h"},
       {Stage::Dce, "dce", "supernet", "drop what the output does not depend on",
        "compiler/passes/dce.h"},
+      {Stage::PartialChannels, "partial-channels", "graph",
+       "PC-DARTS (--partial-channels K, --edge-normalization): candidates see 1/K of the "
+       "channels, nodes weigh their edges; skipped unless asked",
+       "compiler/passes/partial_channels.h"},
       {Stage::ZeroPrune, "zero-prune", "fixed network",
        "specialise to a selection (--arch): Zero cuts, dead branches go; skipped without one",
        "compiler/passes/zero_prune.h, derive_arch.h"},
@@ -66,11 +70,14 @@ std::vector<std::string> stage_names() {
 }
 
 std::string describe_pipeline() {
+  size_t width = 0;  // the longest name, and a space
+  for (const StageInfo& s : pipeline_stages())
+    width = std::max(width, std::string(s.name).size() + 1);
   std::string out;
   int n = 0;
   for (const StageInfo& s : pipeline_stages()) {
     std::string name = s.name;
-    name.resize(std::max<size_t>(name.size(), 12), ' ');
+    name.resize(width, ' ');
     std::string result = std::string("-> ") + s.result;
     result.resize(std::max<size_t>(result.size(), 19), ' ');
     ++n;
@@ -103,6 +110,10 @@ const PipelineDumps& dumps_for(Stage stage, const PipelineOptions& options) {
 // Why a stage did nothing in this run; "" when it ran.
 std::string skip_reason(Stage stage, const PipelineOptions& options) {
   switch (stage) {
+    case Stage::PartialChannels:
+      return options.partial_channels.k > 1 || options.partial_channels.edge_normalization
+                 ? ""
+                 : "not asked";
     case Stage::ZeroPrune:
       return options.selection || !options.arch_file.empty() ? "" : "no selection";
     case Stage::Autodiff:
@@ -214,6 +225,14 @@ bool run_stage(Stage stage, PipelineResults& r, const PipelineOptions& options,
     case Stage::Dce:
       keep_graph(r, stage, eliminate_dead_code(*in));
       return true;
+    case Stage::PartialChannels: {
+      if (!skip_reason(stage, options).empty()) return true;
+      std::optional<PartialChannelsResult> pc =
+          partial_channels(*in, options.partial_channels, diags);
+      if (!pc) return false;
+      keep_graph(r, stage, std::move(pc->graph));
+      return true;
+    }
     case Stage::ZeroPrune: {
       std::optional<Selection> sel = options.selection;
       if (!sel && !options.arch_file.empty()) {
@@ -365,6 +384,12 @@ Compilation compile_text(const std::string& path, std::string text, const Compil
                          Diagnostics& diags, bool parse_only) {
   return as_compilation(
       run_pipeline_on_text(path, std::move(text), front_half(options, parse_only), diags));
+}
+
+std::optional<PartialChannelsResult> partially_connect(const Graph& supernet,
+                                                       const PartialChannelsOptions& options,
+                                                       Diagnostics& diags) {
+  return partial_channels(supernet, options, diags);
 }
 
 Graph specialise(const Graph& supernet, const Selection& sel) {

@@ -7,6 +7,8 @@
 //   elaborate   evaluate the network, build the IR, check shapes as built -> Graph
 //   shapes      re-derive and check every shape over the whole graph      -> Graph
 //   dce         drop what the output does not need                        -> the supernet
+//   partial-channels  PC-DARTS: candidates on 1/k of the channels, edge weights;
+//               skipped unless asked (a DARTS search's training supernet)  -> graph
 //   zero-prune  specialise to a selection (--arch); skipped without one   -> fixed network
 //   cse         merge equal parameter-free nodes                          -> execution graph
 //   autodiff    training: loss + backward; evaluation: loss; else skipped -> Graph
@@ -39,6 +41,7 @@
 #include "compiler/ir/ir_printer.h"
 #include "compiler/passes/fusion.h"
 #include "compiler/passes/memory_plan.h"
+#include "compiler/passes/partial_channels.h"
 #include "compiler/passes/selection.h"
 #include "runtime/exec/exec_plan.h"
 
@@ -49,6 +52,7 @@ enum class Stage : uint8_t {
   Elaborate,
   Shapes,
   Dce,
+  PartialChannels,
   ZeroPrune,
   Cse,
   Autodiff,
@@ -111,6 +115,9 @@ struct PipelineOptions {
   // Neither: the stage is skipped and the later stages see the whole supernet.
   std::optional<Selection> selection;
   std::string arch_file;
+  // partial-channels: PC-DARTS' transform of the supernet; k = 1 without edge
+  // normalisation skips it.
+  PartialChannelsOptions partial_channels;
   PlanOptions plan;  // autodiff .. lower
   Stage stop_after = Stage::Lower;
 };
@@ -175,6 +182,12 @@ Compilation compile_file(const std::string& path, const CompileOptions& options,
                          bool parse_only = false);
 Compilation compile_text(const std::string& path, std::string text, const CompileOptions& options,
                          Diagnostics& diags, bool parse_only = false);
+
+// partial-channels alone: PC-DARTS' training supernet (see partial_channels.h); nullopt
+// after reporting into `diags` what cannot be transformed.
+std::optional<PartialChannelsResult> partially_connect(const Graph& supernet,
+                                                       const PartialChannelsOptions& options,
+                                                       Diagnostics& diags);
 
 // zero-prune alone: the fixed network for a selection (pruned, shapes re-checked).
 Graph specialise(const Graph& supernet, const Selection& sel);

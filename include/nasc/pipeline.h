@@ -35,6 +35,9 @@ struct DumpOptions {
   std::ostream* out = nullptr;
 };
 
+// The largest partial_channels (PC-DARTS' K) the library accepts.
+constexpr int64_t kMaxPartialChannels = 1024;
+
 struct IrOptions {
   CompileOptions compile;
   // The stage whose result is returned; the run stops there. "llvm" and "asm": the whole
@@ -46,6 +49,12 @@ struct IrOptions {
   // zero-prune and later: the architecture to fix; "" = the whole supernet (every
   // candidate computed, with the architecture gradients when training).
   std::string arch_file;
+  // partial-channels and later: PC-DARTS' training supernet (docs/search.md, "PC-DARTS"):
+  // the candidates of qualifying choices see 1/partial_channels of the channels, and with
+  // edge_normalization each DARTS node weighs its edges. 1 and false: the stage is
+  // skipped. Neither combines with arch_file.
+  int64_t partial_channels = 1;
+  bool edge_normalization = false;
   int64_t batch = 1;  // memory-plan and lower
   DumpOptions dump;
 };
@@ -67,7 +76,10 @@ struct PassOptions {
   // only lower may follow memory-plan.
   std::vector<std::string> passes;
   std::string arch_file;  // the selection zero-prune fixes
-  int64_t batch = 1;      // memory-plan
+  // The partial-channels pass's settings (IrOptions says what they do).
+  int64_t partial_channels = 1;
+  bool edge_normalization = false;
+  int64_t batch = 1;  // memory-plan
   DumpOptions dump;
 };
 

@@ -4,6 +4,7 @@
 
 #include "support/config_section.h"
 #include "support/json_file.h"
+#include "support/limits.h"
 
 namespace nas {
 namespace {
@@ -58,7 +59,7 @@ json default_json() {
   j["warmup"] = {
       {"name", "sgd"}, {"lr", 0.025}, {"momentum", 0.9}, {"weight_decay", 3e-4}, {"grad_clip", 5}};
   j["warmup_epochs"] = 0;
-  j["darts"] = {{"max_param_free", -1}, {"stop_at_param_free", -1}};
+  j["darts"] = {{"max_param_free", -1}, {"stop_at_param_free", -1}, {"partial_channels", 1}};
   j["pnas"] = {
       {"samples", 4}, {"baseline_decay", 0.99}, {"path", "sample"}, {"reward", "accuracy"}};
   j["random"] = {{"samples", 8}};
@@ -186,7 +187,11 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
   c.rerank = top.get_int("rerank", c.rerank, 0, 1000);
   c.rerank_epochs = top.get_int("rerank_epochs", c.rerank_epochs, 1, 100000);
   const ConfigSection darts(j["darts"], path, "darts");
-  darts.check_keys({"max_param_free", "stop_at_param_free"});
+  darts.check_keys(
+      {"max_param_free", "stop_at_param_free", "partial_channels", "edge_normalization"});
+  c.darts.partial_channels =
+      darts.get_int("partial_channels", c.darts.partial_channels, 1, kMaxPartialChannels);
+  c.darts.edge_normalization = darts.get_bool("edge_normalization", c.darts.partial_channels > 1);
   c.darts.max_param_free = darts.get_int("max_param_free", c.darts.max_param_free, -1);
   c.darts.stop_at_param_free = darts.get_int("stop_at_param_free", c.darts.stop_at_param_free, -1);
   if (c.darts.stop_at_param_free == 0)
@@ -257,7 +262,9 @@ nlohmann::ordered_json search_config_to_json(const SearchConfig& c) {
   else
     j["warmup_epochs"] = c.warmup_epochs;
   j["darts"] = {{"max_param_free", c.darts.max_param_free},
-                {"stop_at_param_free", c.darts.stop_at_param_free}};
+                {"stop_at_param_free", c.darts.stop_at_param_free},
+                {"partial_channels", c.darts.partial_channels},
+                {"edge_normalization", c.darts.edge_normalization}};
   j["pnas"] = {{"samples", c.pnas.samples},
                {"baseline_decay", c.pnas.baseline_decay},
                {"path", c.pnas.path},

@@ -21,7 +21,10 @@
 //             parameter-free operations per cell in the genotype, the weakest beyond it
 //             replaced by their edge's best operation with parameters (P-DARTS; -1: off),
 //             "stop_at_param_free": the search stops after the first epoch whose genotype
-//             has this many in a cell (DARTS+; -1: off)};
+//             has this many in a cell (DARTS+; -1: off), "partial_channels": PC-DARTS'
+//             K, the candidates of every channel-preserving choice see 1/K of the
+//             channels (1: off), "edge_normalization": each DARTS node weighs its
+//             edges by softmax(beta) (default: true with partial_channels > 1)};
 //   "evolution": SPOS (docs/search.md#evolution): the supernet's weight steps take
 //             single paths, "path" "uniform" or "fair"; then an evolutionary search
 //             scores candidates after batch-norm recalibration on "bn_batches" training
@@ -85,6 +88,11 @@ struct EvolutionConfig {
 struct DartsConfig {
   int64_t max_param_free = -1;      // per cell; -1: no cap
   int64_t stop_at_param_free = -1;  // per cell; -1: no early stop
+  // PC-DARTS (compiler/passes/partial_channels.h): candidates see 1/partial_channels of
+  // their edge's channels (1: all); edge_normalization weighs each node's edges by
+  // softmax(beta) (default: on with partial_channels > 1, as PC-DARTS pairs them).
+  int64_t partial_channels = 1;
+  bool edge_normalization = false;
 };
 
 struct RegularizerConfig {

@@ -45,13 +45,16 @@ std::vector<std::vector<double>> arch_probabilities(const ParamStore& store) {
   return out;
 }
 
-double mean_entropy(const std::vector<std::vector<double>>& probs) {
-  if (probs.empty()) return 0;
+// The mean entropy of the first `groups` probability vectors (the choices; PC-DARTS'
+// edge weights follow them).
+double mean_entropy(const std::vector<std::vector<double>>& probs, size_t groups) {
+  groups = std::min(groups, probs.size());
+  if (groups == 0) return 0;
   double total = 0;
-  for (const auto& p : probs)
-    for (double v : p)
+  for (size_t g = 0; g < groups; ++g)
+    for (double v : probs[g])
       if (v > 0) total -= v * std::log(v);
-  return total / static_cast<double>(probs.size());
+  return total / static_cast<double>(groups);
 }
 
 std::vector<char> active_weight_slots(const ExecPlan& plan, const ParamStore& store,
@@ -365,6 +368,7 @@ class SearchEpochs final : public EpochTask {
             std::min(train_loader_.batches_per_epoch(), valid_loader_.batches_per_epoch()))),
         schedule_(make_schedule(base_.optimizer.schedule, base_.optimizer.lr, steps_)),
         warm_schedule_(make_schedule(cfg_.warmup.schedule, cfg_.warmup.lr, steps_)),
+        choices_(store.arch().size() - setup.edge_weight_groups),
         tty_(stdout_is_terminal()) {}
 
   void start_fresh(RunDir& run) override {
@@ -372,7 +376,7 @@ class SearchEpochs final : public EpochTask {
     run.log(fmt::format(
         "search {} ({}): {} choices, {} weights, {} training / {} validation samples, {} "
         "steps per epoch, arena {} MB",
-        meta_.value("network", std::string("network")), algorithm_, store_.arch().size(),
+        meta_.value("network", std::string("network")), algorithm_, choices_,
         store_.trainable_count(), sd_.data.train_indices.size(), sd_.data.valid_indices.size(),
         steps_, weights_.arena_bytes() / 1048576));
   }
@@ -413,6 +417,7 @@ class SearchEpochs final : public EpochTask {
   Loader train_loader_, valid_loader_;
   const int64_t steps_;
   std::unique_ptr<LrSchedule> schedule_, warm_schedule_;
+  const size_t choices_;  // the groups that are choices (PC-DARTS' edge weights follow)
   const bool tty_;
   std::optional<EventWriter> events_;
   int64_t global_step_ = 0;
@@ -545,7 +550,7 @@ EpochEnd SearchEpochs::end_epoch(int64_t epoch, bool whole, RunDir& run) {
                   0,         seconds};
     return end;
   }
-  rec["alpha_entropy"] = mean_entropy(summary.probs);
+  rec["alpha_entropy"] = mean_entropy(summary.probs, choices_);
   nlohmann::ordered_json probs = nlohmann::ordered_json::object();
   for (size_t g = 0; g < store_.arch().size(); ++g)
     probs[store_.arch()[g].spec.key] = summary.probs[g];
@@ -600,7 +605,7 @@ std::string SearchEpochs::epoch_line(int64_t epoch) const {
                             100 * totals_.valid_correct / nv),
       totals_.rewards > 0 ? fmt::format(" | reward {:.4f}", totals_.reward / totals_.rewards)
                           : std::string(),
-      mean_entropy(summary.probs), with_commas(std::llround(summary.genotype.params)),
+      mean_entropy(summary.probs, choices_), with_commas(std::llround(summary.genotype.params)),
       human_count(summary.genotype.macs),
       std::isnan(summary.genotype.latency_ms)
           ? std::string()

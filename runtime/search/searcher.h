@@ -111,6 +111,9 @@ struct SearchSetup {
   std::vector<CostTerm> cost_terms;
   SearchHooks hooks;
   nlohmann::json meta = nlohmann::json::object();  // network, file, command line
+  // PC-DARTS (darts.edge_normalization): the plans' last groups are edge weights (beta),
+  // not choices; the choice count and alpha_entropy leave them out.
+  size_t edge_weight_groups = 0;
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
   // An embedder's callbacks, which may stop the run. Random search calls on_epoch after
   // each architecture (its records' "epoch") and on_step after each optimizer step of an

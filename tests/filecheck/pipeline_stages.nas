@@ -45,9 +45,10 @@ network two_relus(x: tensor[2, 4, 4]) {
 // LIST-NEXT: 2. elaborate
 // LIST-NEXT: 3. shapes
 // LIST-NEXT: 4. dce
-// LIST-NEXT: 5. zero-prune
-// LIST-NEXT: 6. cse
-// LIST-NEXT: 7. autodiff
-// LIST-NEXT: 8. fusion
-// LIST-NEXT: 9. memory-plan
-// LIST-NEXT: 10. lower
+// LIST-NEXT: 5. partial-channels
+// LIST-NEXT: 6. zero-prune
+// LIST-NEXT: 7. cse
+// LIST-NEXT: 8. autodiff
+// LIST-NEXT: 9. fusion
+// LIST-NEXT: 10. memory-plan
+// LIST-NEXT: 11. lower

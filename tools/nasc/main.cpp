@@ -144,6 +144,8 @@ int cmd_ir(const Options& o) {
   options.stage = stage.stage;
   options.training = stage.training;
   options.arch_file = o.arch;
+  options.partial_channels = o.partial_channels;
+  options.edge_normalization = o.edge_normalization;
   options.batch = o.batch;
   options.dump = dump_options(o);
   nasc::IrText ir = nasc::stage_text(o.file, options);
@@ -156,6 +158,8 @@ int cmd_opt(const Options& o) {
   nasc::PassOptions options;
   options.passes = o.passes;
   options.arch_file = o.arch;
+  options.partial_channels = o.partial_channels;
+  options.edge_normalization = o.edge_normalization;
   options.batch = o.batch;
   options.dump = dump_options(o);
   nasc::IrText ir = nasc::run_passes_on_file(o.file, options);

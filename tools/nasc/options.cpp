@@ -19,16 +19,20 @@ Usage:
   nasc graph FILE [-o OUT.svg|.png|.pdf|.dot] [--arch A.json]
                                              draw the graph (DOT; SVG/PNG via graphviz)
   nasc ir    FILE [--stage STAGE] [--train] [--arch A.json] [--batch N]
+             [--partial-channels K] [--edge-normalization]
              [--dump-after STAGE[,STAGE]]    dump the result of a pipeline stage (STAGE:
-                                             load, elaborate, shapes, dce, zero-prune,
+                                             load, elaborate, shapes, dce,
+                                             partial-channels, zero-prune,
                                              cse, autodiff, fusion, memory-plan, lower;
                                              also ast, ir, pruned, grad, plan,
                                              train-plan, fused; llvm, asm: the JIT's
                                              module of the lowered plan)
   nasc opt   FILE.ir [--passes PASS[,PASS]] [--arch A.json] [--batch N]
+             [--partial-channels K] [--edge-normalization]
              [--dump-after PASS[,PASS]]      run passes on textual IR in the order given
-                                             (shapes, dce, zero-prune, cse, autodiff,
-                                             fusion, memory-plan, lower); print the result
+                                             (shapes, dce, partial-channels, zero-prune,
+                                             cse, autodiff, fusion, memory-plan, lower);
+                                             print the result
   nasc --print-pipeline                      list the pipeline's stages in order
   nasc train FILE -o DIR [--arch A.json] [--data fashion-mnist|cifar10:DIR|synthetic]
              [-c CONFIG.json] [--epochs N] [--threads N] [--resume]
@@ -58,6 +62,13 @@ Options:
   --network NAME     pick the network when FILE declares several
   --arch FILE        architecture JSON: {"choices": {"key": "candidate", ...}}
                      (ir --stage zero-prune and later; opt: for the zero-prune pass)
+  --partial-channels K
+                     PC-DARTS (ir --stage partial-channels and later; opt: for the
+                     partial-channels pass): the candidates of each choice that keeps its
+                     channel count see 1/K of them, the rest bypass (docs/search.md)
+  --edge-normalization
+                     PC-DARTS' edge normalisation (same stages): each DARTS node weighs
+                     its incoming edges by softmax(beta)
   --train            ir: the training plan's stages (autodiff adds the loss and the
                      backward graph); without it the forward plan's
   --dump-after STAGE also print the result of STAGE to stderr as the run passes it
@@ -304,6 +315,22 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(!o.arch.empty(), "--arch", ir ? stop_index >= stage_index("zero-prune") : !opt || prunes,
            "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
            "`nasc opt --passes ...,zero-prune,...`");
+  const bool connects =
+      std::find(o.passes.begin(), o.passes.end(), "partial-channels") != o.passes.end();
+  const char* pc_where =
+      "`nasc ir --stage partial-channels` and later stages, and `nasc opt --passes "
+      "...,partial-channels,...`";
+  const bool pc_applies = ir ? stop_index >= stage_index("partial-channels") : opt && connects;
+  only_for(o.partial_channels > 1, "--partial-channels", pc_applies, pc_where);
+  only_for(o.edge_normalization, "--edge-normalization", pc_applies, pc_where);
+  if (o.error.empty() && (o.partial_channels > 1 || o.edge_normalization) && !o.arch.empty())
+    o.error =
+        "--partial-channels and --edge-normalization transform the supernet a DARTS search "
+        "trains; they do not combine with --arch";
+  if (o.error.empty() && opt && connects && o.partial_channels == 1 && !o.edge_normalization)
+    o.error =
+        "--passes partial-channels needs --partial-channels K or --edge-normalization (what "
+        "to transform)";
   if (o.error.empty() && opt && prunes && o.arch.empty())
     o.error = "--passes zero-prune needs --arch A.json (the selection to prune with)";
   const bool plans =
@@ -360,6 +387,10 @@ bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
     o.batch = integer_value(r, a, 1, INT64_MAX, "a positive integer");
   } else if (a == "--epochs") {
     o.epochs = integer_value(r, a, 1, 1000000, "a positive integer");
+  } else if (a == "--partial-channels") {
+    o.partial_channels =
+        integer_value(r, a, 1, nasc::kMaxPartialChannels,
+                      "an integer in 1.." + std::to_string(nasc::kMaxPartialChannels));
   } else if (a == "--rerank") {
     o.rerank = integer_value(r, a, 0, 1000, "a count in 0..1000");
   } else if (a == "--threads") {
@@ -427,6 +458,8 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
     o.output = r.value(a);
   } else if (a == "--arch") {
     o.arch = r.value(a);
+  } else if (a == "--edge-normalization") {
+    o.edge_normalization = true;
   } else if (a == "--stage") {
     o.stage = r.value(a);
     given.stage = true;

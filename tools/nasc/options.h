@@ -17,6 +17,8 @@ struct Options {
   std::string file;
   std::string output;                      // -o
   std::string arch;                        // --arch
+  int64_t partial_channels = 1;            // --partial-channels K (ir, opt)
+  bool edge_normalization = false;         // --edge-normalization (ir, opt)
   std::string stage = "ir";                // --stage
   bool train = false;                      // --train (ir: the training plan's stages)
   std::vector<std::string> dump_after;     // --dump-after (ir, opt): stage names, in order

@@ -113,6 +113,15 @@ OpDef conv() {
   op.grad = [](GradContext& c) { weighted_layer_grad(c, "conv"); };
   op.step = StepKind::Conv;
   op.label = [](const Node& n) { return window_label(n, {"stride", "dilation", "groups"}); };
+  // On 1/k of the channels: 1/k of the outputs; a depthwise conv (groups = in channels)
+  // stays depthwise, other groupings keep their count.
+  op.narrow_channels = [](Attrs& a, const std::vector<Shape>& in, int64_t k) -> std::string {
+    const int64_t out = int_attr(a, "out"), groups = int_attr(a, "groups");
+    if (out % k != 0) return fmt::format("its out={} is not a multiple of {}", out, k);
+    a["out"] = out / k;
+    if (groups > 1 && groups == in[0][0]) a["groups"] = groups / k;
+    return "";
+  };
   op.cse_mergeable = false;
   op.example = OpExample{{{4, 6, 6}},
                          {{"out", int64_t{6}},

@@ -153,6 +153,15 @@ OpDef channel_slice() {
   op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "channel_slice_grad"); };
   op.step = StepKind::ChannelSlice;
   op.zero_preserving = true;
+  // On 1/k of the channels: the same share of them.
+  op.narrow_channels = [](Attrs& a, const std::vector<Shape>&, int64_t k) -> std::string {
+    const int64_t start = int_attr(a, "start"), count = int_attr(a, "count");
+    if (start % k != 0 || count % k != 0)
+      return fmt::format("its start={} and count={} are not multiples of {}", start, count, k);
+    a["start"] = start / k;
+    a["count"] = count / k;
+    return "";
+  };
   op.example = OpExample{{{5, 3, 2}}, {{"start", int64_t{1}}, {"count", int64_t{3}}}};
   op.reference = [](const ReferenceArgs& r) {
     const Shape& in = r.in_shapes[0];

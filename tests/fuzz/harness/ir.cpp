@@ -2,12 +2,14 @@
 // must pass the graph checks, print, and parse back to a graph that prints the same text
 // (print -> parse -> print is a fixed point). The input is also read without shape
 // inference (IrParseOptions::infer_shapes = false, the shape pass's tests), which must not
-// trip on whatever shapes are written.
+// trip on whatever shapes are written. A graph that parses also goes through PC-DARTS'
+// transform (partial channels, 1/2, and edge normalisation).
 #include <optional>
 
 #include "compiler/ir/diagnostics.h"
 #include "compiler/ir/ir_parser.h"
 #include "compiler/ir/ir_printer.h"
+#include "compiler/passes/partial_channels.h"
 #include "compiler/pipeline/pipeline.h"
 #include "tests/fuzz/harness/graph_checks.h"
 #include "tests/fuzz/harness/harness.h"
@@ -15,6 +17,18 @@
 namespace nas_fuzz {
 
 namespace {
+
+// PC-DARTS' transform of whatever parsed: a graph that checks and prints, or errors.
+void transform_partial_channels(const nas::Graph& g) {
+  nas::Diagnostics diags;
+  std::optional<nas::PartialChannelsResult> pc = nas::partial_channels(g, {2, true}, diags);
+  if (!pc) {
+    if (!diags.has_errors()) bug("partial_channels", "no graph, no error");
+    return;
+  }
+  check_graph(pc->graph, "partial channels' graph");
+  (void)nas::print_graph(pc->graph);
+}
 
 bool parse_and_round_trip(const std::string& input) {
   nas::Diagnostics diags;
@@ -32,6 +46,7 @@ bool parse_and_round_trip(const std::string& input) {
   const std::string reprinted = nas::print_graph(*back);
   if (reprinted != printed)
     bug("IR round trip", "print -> parse -> print changed\n" + printed + "into\n" + reprinted);
+  transform_partial_channels(*g);
   return true;
 }
 
