@@ -129,6 +129,35 @@ auto reported(nas::Diagnostics& diags, F&& fn) -> decltype(fn()) {
   }
 }
 
+// ProfileOptions::calibrate: whole networks timed against the table's estimate, unless
+// the table's calibration still holds (nothing new measured, at least as many networks).
+// Returns why the table stays uncalibrated ("" when it is calibrated, or not asked to be).
+std::string calibrate(const nas::Graph& supernet, const nas::Selection* sel,
+                      const ProfileOptions& o, int measured_now, nas::LatencyTable& table,
+                      nas::Diagnostics& diags) {
+  if (o.calibrate == 0) return "";
+  const size_t wanted = sel ? 1 : static_cast<size_t>(o.calibrate);
+  if (measured_now == 0 && table.calibration && table.calibration->ratios.size() >= wanted) {
+    if (o.log)
+      *o.log << fmt::format("calibration: kept (x{:.3f}, from {} networks)\n",
+                            table.calibration->scale, table.calibration->ratios.size());
+    return "";
+  }
+  const std::string problem = reported(diags, [&] {
+    std::string why = nas::calibrate_table(table, supernet, sel, o.calibrate, /*seed=*/0, o.log);
+    if (!o.output.empty()) nas::save_lut(table, o.output);
+    return why;
+  });
+  if (o.log)
+    *o.log << (!problem.empty()
+                   ? "warning: " + problem + "\n"
+                   : fmt::format("calibration: estimates x{:.3f} (the median of {} "
+                                 "network{})\n",
+                                 table.calibration->scale, table.calibration->ratios.size(),
+                                 table.calibration->ratios.size() == 1 ? "" : "s"));
+  return problem;
+}
+
 }  // namespace
 
 LatencyTable LatencyTable::measure(const Space& space, const ProfileOptions& o,
@@ -136,6 +165,10 @@ LatencyTable LatencyTable::measure(const Space& space, const ProfileOptions& o,
   return detail::translate_errors([&] {
     check_counts("ProfileOptions", "batch", o.batch, o.threads);
     check_settings("ProfileOptions", o.settings);
+    if (o.calibrate < 0 || o.calibrate > 1000)
+      throw Error(
+          Error::Kind::User,
+          fmt::format("ProfileOptions::calibrate: must be in 0..1000, got {}", o.calibrate));
     const std::string backend = backend_named("ProfileOptions::backend", o.backend);
     const nas::Selection* sel = selection_of(space, o.arch);
     const nas::Graph& supernet = space.impl().supernet;
@@ -163,7 +196,13 @@ LatencyTable LatencyTable::measure(const Space& space, const ProfileOptions& o,
                << ")\n";
       return nas::profile_space(impl->table, latency, sel, o.output, o.log);
     });
-    if (report) *report = ProfileReport{stats.measured, std::max(0, stats.skipped)};
+    const std::string uncalibrated =
+        calibrate(supernet, sel, o, stats.measured, impl->table, diags);
+    if (report) {
+      *report =
+          ProfileReport{stats.measured, std::max(0, stats.skipped), std::nullopt, uncalibrated};
+      if (impl->table.calibration) report->calibration = impl->table.calibration->scale;
+    }
     return LatencyTable(std::move(impl));
   });
 }
@@ -206,7 +245,8 @@ void estimate_latency(const Space& space, const NetworkEstimateOptions& o,
         detail::throw_diagnostics(diags);
       }
       nas::LatencyEstimate e = sel ? est->estimate(*sel) : est->estimate_full();
-      out.latency = LatencyEstimate{e.fused_ms, e.accumulated_ms, out.latency_batch};
+      out.latency =
+          LatencyEstimate{e.fused_ms, e.accumulated_ms, out.latency_batch, est->calibration()};
     });
   }
   if (o.measure) {

@@ -294,6 +294,11 @@ size_t LatencyTable::entries() const {
   return impl_->table.entries.size();
 }
 
+std::optional<double> LatencyTable::calibration() const {
+  if (!impl_->table.calibration) return std::nullopt;
+  return impl_->table.calibration->scale;
+}
+
 void LatencyTable::save(const std::string& path) const {
   detail::translate_errors([&] { nas::save_lut(impl_->table, path); });
 }
@@ -331,14 +336,16 @@ LatencyEstimate LatencyEstimator::estimate(const Architecture& arch) {
     throw Error(Error::Kind::User, "the architecture belongs to another space");
   return detail::translate_errors([&] {
     nas::LatencyEstimate e = impl_->latency.estimator->estimate(arch.impl().selection);
-    return LatencyEstimate{e.fused_ms, e.accumulated_ms, impl_->latency.table->batch};
+    return LatencyEstimate{e.fused_ms, e.accumulated_ms, impl_->latency.table->batch,
+                           impl_->latency.estimator->calibration()};
   });
 }
 
 LatencyEstimate LatencyEstimator::estimate_supernet() {
   return detail::translate_errors([&] {
     nas::LatencyEstimate e = impl_->latency.estimator->estimate_full();
-    return LatencyEstimate{e.fused_ms, e.accumulated_ms, impl_->latency.table->batch};
+    return LatencyEstimate{e.fused_ms, e.accumulated_ms, impl_->latency.table->batch,
+                           impl_->latency.estimator->calibration()};
   });
 }
 

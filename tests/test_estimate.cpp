@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include "compiler/estimate/estimator.h"
 #include "compiler/estimate/latency_units.h"
@@ -308,4 +309,61 @@ TEST_CASE("latency table: round trip and malformed files", "[estimate]") {
   fails(edit("\"ms\": 0.5", "\"ms\": 1e999999"), "number 1e999999 is too large");
   CHECK_THROWS_WITH(load_lut("/nonexistent/lut.json"),
                     StartsWith("/nonexistent/lut.json: cannot read: No such file"));
+
+  // The calibration: its scale is the median of its ratios.
+  t.calibration = calibration_from({1.2, 0.9, 1.1, 1.0});
+  CHECK(t.calibration->scale == Approx(1.05));
+  CHECK(calibration_from({1.3, 0.8, 1.1}).scale == Approx(1.1));
+  const std::string calibrated = lut_to_json(t);
+  LatencyTable again = parse_lut(calibrated, "t.json");
+  REQUIRE(again.calibration);
+  CHECK(again.calibration->scale == Approx(1.05));
+  CHECK(again.calibration->ratios == std::vector<double>{1.2, 0.9, 1.1, 1.0});
+  CHECK(lut_to_json(again) == calibrated);
+  good = calibrated;
+  fails(edit("\"calibration\": {", "\"calibration\": [], \"x\": {"),
+        "bad.json: \"calibration\" must be an object, got []");
+  fails(edit("\"scale\": 1.05", "\"scale\": 1.1"),
+        "\"calibration\" \"scale\" 1.1 is not the median of its ratios (1.05)");
+  fails(edit("\"scale\": 1.05", "\"scale\": -1"),
+        "bad.json: \"scale\" must be a number in 0.25..4, got -1");
+  fails(edit("\"scale\": 1.05", "\"scale\": \"1\""), "\"scale\" must be a number");
+  fails(edit("\"scale\": 1.05,", ""), "bad.json: \"calibration\" has no \"scale\"");
+  fails(edit("\"ratios\": [", "\"ratios\": [\"x\", "),
+        "\"calibration\" \"ratios\" must be numbers in 0.25..4, got \"x\"");
+  fails(edit("\"ratios\": [", "\"ratios\": [9, "), "must be numbers in 0.25..4, got 9");
+  fails(edit("\"ratios\": [", "\"ratios\": 1, \"y\": ["),
+        "\"calibration\" \"ratios\" must be a list of 1 to 10000 numbers");
+}
+
+TEST_CASE("latency calibration: whole networks against the estimate, applied to it",
+          "[estimate][calibration]") {
+  Graph g = compile("tiny.nas");
+  SpaceLatency space(g, 1);
+  LatencyTable t;
+  t.device = current_device();
+  t.settings.warmup = 1;
+  t.settings.repetitions = 3;
+  t.settings.min_sample_us = 1;
+  profile_space(t, space, nullptr, "", nullptr);
+  ArchEstimator raw(g, t);
+  const Selection sel = first_candidates(g);
+  const double before = raw.estimate(sel).fused_ms;
+  CHECK(raw.calibration() == 1);
+
+  std::ostringstream log;
+  CHECK(calibrate_table(t, g, nullptr, 3, 7, &log).empty());
+  REQUIRE(t.calibration);
+  CHECK(t.calibration->ratios.size() == 3);
+  CHECK_THAT(log.str(), Contains("calibration 3/3: measured"));
+  for (double r : t.calibration->ratios) CHECK(r > 0);
+  // Estimates are the raw ones times the scale; the calibration timed them uncalibrated.
+  ArchEstimator calibrated(g, t);
+  CHECK(calibrated.calibration() == t.calibration->scale);
+  CHECK(calibrated.estimate(sel).fused_ms == Approx(before * t.calibration->scale));
+  CHECK(calibrated.node_ms()[1] == Approx(raw.node_ms()[1] * t.calibration->scale));
+  const double first_scale = t.calibration->scale;
+  CHECK(calibrate_table(t, g, &sel, 3, 7, nullptr).empty());  // one architecture, once
+  CHECK(t.calibration->ratios.size() == 1);
+  CHECK(t.calibration->scale > first_scale / 4);
 }

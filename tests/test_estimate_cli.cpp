@@ -82,10 +82,52 @@ TEST_CASE("nasc profile: a table for every candidate, then a resume", "[estimate
   CHECK(back["entries"].contains(dropped_step));
   CHECK(back["entries"].contains(dropped_unit));
 
-  // Nothing left to do.
+  // Nothing left to do; the calibration from the last run holds.
   r = run_nasc("profile examples/tiny.nas -o " + resumed + kFast);
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Contains("0 measured now"));
+  CHECK_THAT(r.out, Contains("calibration: kept (x"));
+}
+
+TEST_CASE("nasc profile --calibrate: whole networks scale the estimates", "[estimate][cli]") {
+  Json j = Json::parse(slurp(tiny_lut()));  // the default: 5 networks
+  REQUIRE(j.contains("calibration"));
+  CHECK(j["calibration"]["ratios"].size() == 5);
+  const double scale = j["calibration"]["scale"].get<double>();
+  CHECK(scale > 0.25);
+  CHECK(scale < 4);
+
+  const std::string two = nas::test::scratch_path("tiny_cal2.json");
+  auto r = run_nasc("profile examples/tiny.nas -o " + two + kFast + " --calibrate 2");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("calibration 2/2: measured"));
+  CHECK_THAT(r.out, Contains("calibration: estimates x"));
+  CHECK(Json::parse(slurp(two))["calibration"]["ratios"].size() == 2);
+  // Asking for more networks than the table holds calibrates again.
+  r = run_nasc("profile examples/tiny.nas -o " + two + kFast + " --calibrate 3");
+  CHECK(r.status == 0);
+  CHECK(Json::parse(slurp(two))["calibration"]["ratios"].size() == 3);
+
+  const std::string none = nas::test::scratch_path("tiny_cal0.json");
+  r = run_nasc("profile examples/tiny.nas -o " + none + kFast + " --calibrate 0");
+  CHECK(r.status == 0);
+  CHECK_FALSE(Json::parse(slurp(none)).contains("calibration"));
+
+  // nasc estimate says it and applies it.
+  r = run_nasc("estimate examples/tiny.nas --lut " + two + " --json");
+  REQUIRE(r.status == 0);
+  CHECK(Json::parse(r.out)["latency_calibration"].get<double>() ==
+        Approx(Json::parse(slurp(two))["calibration"]["scale"].get<double>()));
+  r = run_nasc("estimate examples/tiny.nas --lut " + two);
+  CHECK_THAT(r.out, Contains(", calibrated x"));
+  r = run_nasc("estimate examples/tiny.nas --lut " + none + " --json");
+  CHECK(Json::parse(r.out)["latency_calibration"] == 1);
+
+  CHECK_THAT(run_nasc("profile examples/tiny.nas -o x.json --calibrate -1").err,
+             Contains("--calibrate needs a count in 0..1000, got \"-1\""));
+  CHECK_THAT(run_nasc("estimate examples/tiny.nas --calibrate 2").err,
+             Contains("--calibrate does not apply to `nasc estimate`"));
 }
 
 TEST_CASE("nasc profile --arch measures one architecture only", "[estimate][cli]") {
@@ -115,11 +157,12 @@ TEST_CASE("nasc estimate --json: stable keys, --measure and its error", "[estima
   Json j = Json::parse(r.out);
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
-  CHECK(keys == std::vector<std::string>{
-                    "network", "arch", "mode", "params", "param_bytes", "macs", "activation_bytes",
-                    "train_batch", "train_activation_bytes", "train_not_applicable", "lut",
-                    "latency_batch", "latency_ms", "latency_ms_accumulated", "latency_ms_fused",
-                    "latency_ms_measured", "latency_error", "latency_error_accumulated"});
+  CHECK(keys == std::vector<std::string>{"network", "arch", "mode", "params", "param_bytes", "macs",
+                                         "activation_bytes", "train_batch",
+                                         "train_activation_bytes", "train_not_applicable", "lut",
+                                         "latency_batch", "latency_ms", "latency_ms_accumulated",
+                                         "latency_ms_fused", "latency_ms_measured", "latency_error",
+                                         "latency_error_accumulated", "latency_calibration"});
   CHECK(j["mode"] == "arch");
   CHECK(j["params"] == 738);
   CHECK(j["macs"] == 508112);

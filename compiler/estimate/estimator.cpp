@@ -1,12 +1,17 @@
 #include "compiler/estimate/estimator.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <ostream>
 
 #include "compiler/analysis/space_stats.h"
 #include "compiler/estimate/latency_units.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/estimate/profiler.h"
+#include "runtime/search/evolution.h"
 #include "support/errors.h"
+#include "support/rng.h"
 
 namespace nas {
 namespace {
@@ -121,7 +126,15 @@ ProfileStats profile_space(LatencyTable& table, const SpaceLatency& space, const
 }
 
 ArchEstimator::ArchEstimator(const Graph& supernet, const LatencyTable& lut)
-    : space_(supernet, lut.batch), model_(space_.plan(), space_.units(), lut) {}
+    : space_(supernet, lut.batch),
+      model_(space_.plan(), space_.units(), lut),
+      scale_(lut.calibration ? lut.calibration->scale : 1.0) {}
+
+std::vector<double> ArchEstimator::node_ms() const {
+  std::vector<double> ms = model_.node_ms(space_.graph().nodes.size());
+  for (double& m : ms) m *= scale_;
+  return ms;
+}
 
 std::vector<std::string> ArchEstimator::missing(const Selection* sel) {
   if (!sel) return model_.missing(nullptr, nullptr);
@@ -129,13 +142,58 @@ std::vector<std::string> ArchEstimator::missing(const Selection* sel) {
   return model_.missing(&sel->chosen, &live_);
 }
 
+namespace {
+
+LatencyEstimate scaled(LatencyEstimate e, double scale) {
+  e.accumulated_ms *= scale;
+  e.fused_ms *= scale;
+  return e;
+}
+
+}  // namespace
+
 LatencyEstimate ArchEstimator::estimate(const Selection& sel) {
   space_.mask(sel, live_);
-  return model_.estimate(&sel.chosen, live_);
+  return scaled(model_.estimate(&sel.chosen, live_), scale_);
 }
 
 LatencyEstimate ArchEstimator::estimate_full() {
-  return model_.estimate(nullptr, {});
+  return scaled(model_.estimate(nullptr, {}), scale_);
+}
+
+std::string calibrate_table(LatencyTable& table, const Graph& supernet, const Selection* sel,
+                            int networks, uint64_t seed, std::ostream* log) {
+  NAS_CHECK(networks >= 1, "calibrate_table: no networks to time");
+  LatencyTable raw = table;
+  raw.calibration.reset();
+  table.calibration.reset();
+  ArchEstimator est(supernet, raw);
+  MeasureSettings whole = table.settings;
+  whole.warmup = std::max(whole.warmup, kCalibrationWarmup);
+  whole.repetitions = std::max(whole.repetitions, kCalibrationRuns);
+  Rng rng(seed);
+  std::vector<double> ratios;
+  const int count = sel ? 1 : networks;
+  for (int i = 0; i < count; ++i) {
+    const Selection s = sel ? *sel : Selection{random_architecture(est.space().plan().arch, rng)};
+    const double estimated = est.estimate(s).fused_ms;
+    const double measured =
+        measure_network(supernet, &s, table.batch, whole, table.device.backend).ms;
+    const double ratio = measured / estimated;
+    const bool kept = ratio >= 1 / kMaxCalibration && ratio <= kMaxCalibration;
+    if (log)
+      *log << fmt::format(
+          "calibration {}/{}: measured {:.4f} ms, estimated {:.4f} ms (x{:.3f}){}\n", i + 1, count,
+          measured, estimated, ratio, kept ? "" : "; left out: beyond the largest correction");
+    if (kept) ratios.push_back(ratio);
+  }
+  if (ratios.empty())
+    return fmt::format(
+        "calibration: every network timed whole was more than {}x off its estimate (a busy "
+        "machine, or measurements too short to mean anything); the table is uncalibrated",
+        kMaxCalibration);
+  table.calibration = calibration_from(ratios);
+  return "";
 }
 
 LutEntry measure_network(const Graph& network, const Selection* sel, int64_t batch,

@@ -89,17 +89,32 @@ class ArchEstimator {
   ArchEstimator(const Graph& supernet, const LatencyTable& lut);
   // Signatures missing for `sel` (nullptr: the supernet in full mode).
   std::vector<std::string> missing(const Selection* sel);
+  // Latencies are the table's calibration scale (1 without one) times the model's.
   LatencyEstimate estimate(const Selection& sel);
   LatencyEstimate estimate_full();  // the supernet in full mode
   const SpaceLatency& space() const { return space_; }
-  // Per node of space().graph(): its isolated latency (LatencyModel::node_ms).
-  std::vector<double> node_ms() const { return model_.node_ms(space_.graph().nodes.size()); }
+  // Per node of space().graph(): its isolated latency (LatencyModel::node_ms), calibrated.
+  std::vector<double> node_ms() const;
+  double calibration() const { return scale_; }
 
  private:
   SpaceLatency space_;
   LatencyModel model_;
+  double scale_ = 1;
   std::vector<char> live_;
 };
+
+// Calibrates `table` (LatencyCalibration): times `networks` architectures of `supernet`
+// whole, drawn uniformly from `seed` (with `sel`: that one alone), against the table's
+// uncalibrated estimate of them, and stores the median ratio. The whole runs take the
+// table's settings, with at least kCalibrationWarmup warm-up and kCalibrationRuns timed
+// runs (a cold first run times oneDNN's setup, not the network). A network whose ratio
+// is beyond kMaxCalibration either way is reported to `log` and left out; when none is
+// left the table stays uncalibrated and the reason is returned ("" on success).
+// Precondition: the table has every signature the networks need.
+constexpr int kCalibrationWarmup = 2, kCalibrationRuns = 5;
+std::string calibrate_table(LatencyTable& table, const Graph& supernet, const Selection* sel,
+                            int networks, uint64_t seed, std::ostream* log);
 
 // Fills `table` with what estimates for `sel` (nullptr: every sub-network and the full
 // supernet) need and it lacks: units timed in context first, then every remaining step,

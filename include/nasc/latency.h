@@ -35,6 +35,11 @@ struct ProfileOptions {
   std::optional<Architecture> arch;
   // The table file to resume and to save into as it grows ("" = keep it in memory).
   std::string output;
+  // Calibration (docs/estimate.md): after the signatures, this many architectures drawn
+  // uniformly (with `arch`: it alone) are timed whole against the table's estimate, and
+  // the median ratio corrects every later estimate. 0: none. A resumed table keeps its
+  // calibration when nothing new was measured and it timed at least as many networks.
+  int calibrate = 5;
   std::ostream* log = nullptr;  // the progress lines `nasc profile` prints; null: none
 };
 
@@ -42,6 +47,11 @@ struct ProfileOptions {
 struct ProfileReport {
   int measured = 0;  // signatures measured by this call
   int reused = 0;    // signatures the resumed table already had
+  // The table's calibration scale after the call (none without calibration).
+  std::optional<double> calibration;
+  // Why calibration was asked for but the table stays uncalibrated ("" otherwise): every
+  // network timed whole was too far off its estimate to be a bias of it.
+  std::string calibration_problem;
 };
 
 struct NetworkEstimateOptions {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,6 +81,8 @@ struct LatencyEstimate {
   double fused_ms = 0;
   double accumulated_ms = 0;
   int64_t batch = 1;
+  // The table's calibration scale, already applied to both figures (1: uncalibrated).
+  double calibration = 1;
 };
 
 class Space;
@@ -122,6 +125,9 @@ class LatencyTable {
   int64_t batch() const;       // the batch size it was measured at
   std::string device() const;  // the device and thread count, in words
   size_t entries() const;      // measured signatures
+  // The calibration scale its estimates are multiplied by (ProfileOptions::calibrate);
+  // none for a table profiled without whole-network runs.
+  std::optional<double> calibration() const;
 
   // Measures every op signature of a space (or of options.arch alone) on a backend, as
   // `nasc profile` does; nasc/latency.h has the options. With options.output set, an

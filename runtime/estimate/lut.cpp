@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -73,6 +75,28 @@ struct Reader {
     return v.get<double>();
   }
 };
+
+// "calibration": {"scale": S, "ratios": [R, ...]}, S the median of the ratios.
+LatencyCalibration read_calibration(const Reader& r, const Json& c) {
+  if (!c.is_object()) r.fail("", "\"calibration\" must be an object, got " + c.dump());
+  const double lo = 1 / kMaxCalibration, hi = kMaxCalibration;
+  const double scale = r.number(c, "scale", "", lo, hi, "calibration");
+  const Json& ratios = r.field(c, "ratios", "", "calibration");
+  if (!ratios.is_array() || ratios.empty() || ratios.size() > 10000)
+    r.fail("", "\"calibration\" \"ratios\" must be a list of 1 to 10000 numbers");
+  std::vector<double> values;
+  for (const Json& x : ratios) {
+    if (!x.is_number() || !(x.get<double>() >= lo) || !(x.get<double>() <= hi))
+      r.fail("", fmt::format("\"calibration\" \"ratios\" must be numbers in {}..{}, got {}", lo, hi,
+                             x.dump()));
+    values.push_back(x.get<double>());
+  }
+  LatencyCalibration out = calibration_from(values);
+  if (std::abs(out.scale - scale) > 1e-6 * scale)
+    r.fail("", fmt::format("\"calibration\" \"scale\" {} is not the median of its ratios ({})",
+                           scale, out.scale));
+  return out;
+}
 
 }  // namespace
 
@@ -153,7 +177,18 @@ LatencyTable parse_lut(const std::string& text, const std::string& path) {
     }
     t.entries.emplace(key, std::move(le));
   }
+  if (j.contains("calibration")) t.calibration = read_calibration(r, j["calibration"]);
   return t;
+}
+
+LatencyCalibration calibration_from(std::vector<double> ratios) {
+  NAS_CHECK(!ratios.empty(), "a calibration needs at least one network");
+  LatencyCalibration c;
+  c.ratios = ratios;
+  std::sort(ratios.begin(), ratios.end());
+  const size_t n = ratios.size();
+  c.scale = n % 2 ? ratios[n / 2] : 0.5 * (ratios[n / 2 - 1] + ratios[n / 2]);
+  return c;
 }
 
 LatencyTable load_lut(const std::string& path) {
@@ -186,6 +221,8 @@ std::string lut_to_json(const LatencyTable& t) {
     entries[key] = x;
   }
   j["entries"] = entries;
+  if (t.calibration)
+    j["calibration"] = {{"scale", t.calibration->scale}, {"ratios", t.calibration->ratios}};
   return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,15 @@ struct LutEntry {
   std::vector<std::string> steps;  // a unit's step signatures (for people)
 };
 
+// Whole networks timed at profile time against the table's own (uncalibrated) estimate of
+// them. Isolated measurements miss what a whole run pays or saves (cache state between
+// steps, the executor's own overhead), and the error is mostly one factor for a device:
+// the estimator multiplies its latencies by `scale`, the median of the ratios.
+struct LatencyCalibration {
+  double scale = 1;
+  std::vector<double> ratios;  // per network timed: measured / estimated
+};
+
 struct LatencyTable {
   static constexpr int kFormat = 1;
   DeviceFingerprint device;
@@ -63,7 +73,15 @@ struct LatencyTable {
   int64_t batch = 1;
   std::string network;  // the network it was profiled for (messages only)
   std::map<std::string, LutEntry> entries;
+  std::optional<LatencyCalibration> calibration;  // from `nasc profile --calibrate N`
 };
+
+// The calibration of these ratios: their median as the scale. Precondition: non-empty.
+LatencyCalibration calibration_from(std::vector<double> ratios);
+// The largest correction a table may hold (either way): a ratio beyond it means the
+// whole-network runs measured something else (another load on the machine, another
+// thread count), not a bias of the estimate.
+constexpr double kMaxCalibration = 4.0;
 
 LatencyTable parse_lut(const std::string& text, const std::string& path);
 LatencyTable load_lut(const std::string& path);  // also UserError when unreadable

@@ -42,6 +42,7 @@ int cmd_profile(const Options& o) {
         p.backend = o.backend;
         p.settings = measure_options(o);
         p.output = o.output;
+        if (o.calibrate >= 0) p.calibrate = static_cast<int>(o.calibrate);
         p.log = &std::cout;
         nasc::ProfileReport counts;
         nasc::LatencyTable table = nasc::LatencyTable::measure(space, p, &counts);
@@ -116,6 +117,7 @@ int print_estimate(const Options& o, const nasc::Space& space, const nasc::Netwo
   j["latency_ms_measured"] = num(measured);
   j["latency_error"] = num(error);
   j["latency_error_accumulated"] = num(error_acc);
+  j["latency_calibration"] = latency ? num(latency->calibration) : nlohmann::ordered_json();
   if (o.json) {
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return report(space.diagnostics(), r.warnings);
@@ -139,8 +141,10 @@ int print_estimate(const Options& o, const nasc::Space& space, const nasc::Netwo
               << " (training, batch " << train_batch << ")\n";
   if (latency)
     std::cout << fmt::format(
-        "  latency            {:.3f} ms fused, {:.3f} ms accumulated (batch {}, {}{})\n", *fused,
-        *accumulated, latency_batch, o.lut.empty() ? "profiled now" : "table ", o.lut);
+        "  latency            {:.3f} ms fused, {:.3f} ms accumulated (batch {}, {}{}{})\n", *fused,
+        *accumulated, latency_batch, o.lut.empty() ? "profiled now" : "table ", o.lut,
+        latency->calibration == 1 ? std::string()
+                                  : fmt::format(", calibrated x{:.3f}", latency->calibration));
   else
     std::cout << "  latency            no table (--lut lut.json from `nasc profile`, or "
                  "--profile-missing to measure now)\n";

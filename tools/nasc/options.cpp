@@ -47,8 +47,9 @@ Usage:
                                              checkpoint (--retrain: and DIR/retrain/)
   nasc profile FILE -o LUT.json [--arch A.json|--all-candidates] [--batch N]
              [--threads N] [--warmup N] [--repetitions N] [--trim F] [--statistic S]
-                                             measure every op signature of the space (or of
-                                             one architecture) into a latency table;
+             [--calibrate N]                 measure every op signature of the space (or of
+                                             one architecture) into a latency table, then
+                                             time N whole networks to calibrate it;
                                              resumable: rerun skips what LUT.json has
   nasc estimate FILE [--arch A.json] [--lut LUT.json] [--profile-missing] [--measure]
              [--batch N] [--threads N] [--json]
@@ -100,6 +101,9 @@ Options:
   --profile-missing  measure what the table lacks (written back into --lut), or, without
                      --lut, profile the network now
   --measure          also run the whole network and time it (estimate)
+  --calibrate N      profile: time N random architectures whole (default 5; with --arch,
+                     that one) and scale every estimate by the median measured/estimated
+                     ratio; 0: no calibration
   --warmup N, --repetitions N, --trim F, --statistic min|median|trimmed_mean
                      measurement settings (profile; estimate --measure without --lut)
   --json             machine-readable output (check, estimate)
@@ -307,6 +311,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(o.threads >= 0, "--threads", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
+  only_for(o.calibrate >= 0, "--calibrate", profile, "`nasc profile`");
   only_for(!o.backend.empty(), "--backend", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   if (o.error.empty() && train && o.output.empty())
@@ -387,6 +392,8 @@ bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
     o.batch = integer_value(r, a, 1, INT64_MAX, "a positive integer");
   } else if (a == "--epochs") {
     o.epochs = integer_value(r, a, 1, 1000000, "a positive integer");
+  } else if (a == "--calibrate") {
+    o.calibrate = integer_value(r, a, 0, 1000, "a count in 0..1000");
   } else if (a == "--partial-channels") {
     o.partial_channels =
         integer_value(r, a, 1, nasc::kMaxPartialChannels,
