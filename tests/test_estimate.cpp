@@ -351,19 +351,33 @@ TEST_CASE("latency calibration: whole networks against the estimate, applied to 
   const double before = raw.estimate(sel).fused_ms;
   CHECK(raw.calibration() == 1);
 
+  // Timings of microsecond networks on a shared machine: a network may be left out as
+  // noise (beyond 4x), so the counts are bounded, not exact; the arithmetic is exact.
   std::ostringstream log;
-  CHECK(calibrate_table(t, g, nullptr, 3, 7, &log).empty());
-  REQUIRE(t.calibration);
-  CHECK(t.calibration->ratios.size() == 3);
-  CHECK_THAT(log.str(), Contains("calibration 3/3: measured"));
-  for (double r : t.calibration->ratios) CHECK(r > 0);
+  const std::string problem = calibrate_table(t, g, nullptr, 3, 7, &log);
+  CHECK_THAT(log.str(),
+             Contains("calibration 1/3: measured") && Contains("calibration 3/3: measured"));
+  if (problem.empty()) {
+    REQUIRE(t.calibration);
+    CHECK(t.calibration->ratios.size() >= 1);
+    CHECK(t.calibration->ratios.size() <= 3);
+    for (double r : t.calibration->ratios) CHECK((r >= 0.25 && r <= 4));
+    CHECK(t.calibration->scale == calibration_from(t.calibration->ratios).scale);
+  } else {
+    CHECK_FALSE(t.calibration);
+    CHECK_THAT(problem, Contains("the table is uncalibrated"));
+    WARN(problem);
+    t.calibration = calibration_from({1.5});
+  }
   // Estimates are the raw ones times the scale; the calibration timed them uncalibrated.
   ArchEstimator calibrated(g, t);
   CHECK(calibrated.calibration() == t.calibration->scale);
   CHECK(calibrated.estimate(sel).fused_ms == Approx(before * t.calibration->scale));
   CHECK(calibrated.node_ms()[1] == Approx(raw.node_ms()[1] * t.calibration->scale));
-  const double first_scale = t.calibration->scale;
-  CHECK(calibrate_table(t, g, &sel, 3, 7, nullptr).empty());  // one architecture, once
-  CHECK(t.calibration->ratios.size() == 1);
-  CHECK(t.calibration->scale > first_scale / 4);
+  // One architecture: it alone, once.
+  std::ostringstream one;
+  const std::string alone = calibrate_table(t, g, &sel, 3, 7, &one);
+  CHECK_THAT(one.str(), Contains("calibration 1/1: measured"));
+  CHECK_FALSE(Contains("calibration 2/").match(one.str()));
+  CHECK((alone.empty() ? t.calibration->ratios.size() == 1 : !t.calibration));
 }
