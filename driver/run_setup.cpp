@@ -355,13 +355,19 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
     alphas.weight_grads = algorithm == "darts2";  // the unrolled step needs dL_val/dw'
     setup.alpha_plan = compile_plan_from_execution_graph(*exec, alphas);
   }
-  if (algorithm == "random" || algorithm == "evolution" || cfg.rerank > 0) {
-    PlanOptions eval;
-    eval.batch = weights.batch;
-    setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);
+  PlanOptions eval;
+  eval.batch = weights.batch;
+  if (!trained) {
+    if (algorithm == "random" || algorithm == "evolution" || cfg.rerank > 0)
+      setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);
+    return exec;
   }
-  if (trained) return std::make_shared<Graph>(execution_graph(supernet));
-  return exec;
+  // PC-DARTS: --rerank's trials train architectures of the space as written.
+  if (cfg.rerank == 0) return std::make_shared<Graph>(execution_graph(supernet));
+  CompiledPlan own = compile_plan_keeping_graph(supernet, weights);
+  setup.scratch_plan = std::move(own.plan);
+  setup.eval_plan = compile_plan_from_execution_graph(own.exec, eval);
+  return std::make_shared<Graph>(std::move(own.exec));
 }
 
 // PC-DARTS' training supernet (darts.partial_channels, darts.edge_normalization), with a

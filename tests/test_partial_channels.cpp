@@ -3,9 +3,9 @@
 // genotype's edge-weighted ranking, the errors, the search config and the CLI. The IR-in,
 // IR-out test is tests/filecheck/partial_channels.ir.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
 #include <random>
 #include <sstream>
 
@@ -302,6 +302,14 @@ TEST_CASE("nasc search: PC-DARTS from the config; its flags and keys where they 
   CliResult check =
       run_nasc("check examples/darts_fmnist.nas --set C=4 --arch " + dir + "/arch.json");
   CHECK(check.status == 0);
+  std::filesystem::remove_all(dir);
+  // --rerank trains its candidates as architectures of the space as written.
+  CliResult rerank = run_nasc("search examples/darts_fmnist.nas --set C=4 -c " + cfg +
+                              " --epochs 2 --rerank 2 -o " + dir);
+  INFO(rerank.err << rerank.out);
+  REQUIRE(rerank.status == 0);
+  CHECK_THAT(rerank.out, Contains("rerank: kept candidate"));
+  CHECK(nlohmann::json::parse(slurp(dir + "/arch.json"))["choices"].size() == 18);
   std::filesystem::remove_all(dir);
 
   CliResult pnas = run_nasc("search examples/tiny.nas -a pnas -c " + cfg + " -o " + dir + "_x");

@@ -697,15 +697,18 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
            found.ranked[r].valid_acc});
   }
   if (cfg.rerank > 0 && !summary.stopped) {
+    // The space's choices (PC-DARTS' edge weights follow them in the plans).
+    const std::vector<ArchSpec> choices(groups.begin(), groups.end() - setup.edge_weight_groups);
     if (!evolution)
       rerank_from = genotype_candidates(
-          driver.run_dir().path("metrics.jsonl"), groups, summary.probs,
+          driver.run_dir().path("metrics.jsonl"), choices, summary.probs,
           [&](const std::vector<std::vector<double>>& p) { return algo->genotype(p); }, cfg.rerank,
           base.seed);
     const ExecPlan& eval_plan = eval ? eval->plan() : setup.eval_plan;
     NAS_CHECK(!eval_plan.steps.empty(), "--rerank needs the search's evaluation plan");
-    const ScratchTraining training{cfg, weights.plan(), eval_plan, setup.hooks, setup.backend, sd,
-                                   out};
+    const ExecPlan& trial_plan =
+        setup.scratch_plan.steps.empty() ? weights.plan() : setup.scratch_plan;
+    const ScratchTraining training{cfg, trial_plan, eval_plan, setup.hooks, setup.backend, sd, out};
     const RerankResult kept = rerank(training, rerank_from, driver.run_dir());
     summary.genotype = kept.genotype;
     summary.valid_accuracy = kept.valid_accuracy;

@@ -106,6 +106,10 @@ struct SearchSetup {
   ExecPlan weight_plan;  // training, weight gradients only (every algorithm)
   ExecPlan alpha_plan;   // darts: alpha gradients only; darts2: alpha and weight gradients
   ExecPlan eval_plan;    // random, evolution: forward + loss at the search batch size
+  // --rerank after a PC-DARTS search: the space's own training plan for the trials (the
+  // weight plan trains the transformed supernet; eval_plan is then the space's). Empty:
+  // the trials run on weight_plan.
+  ExecPlan scratch_plan;
   // darts, darts2 with a regularizer: E[cost] as a polynomial in the probabilities, in
   // the regularizer estimator's unit (compiler/estimate/expected_cost_terms.h).
   std::vector<CostTerm> cost_terms;
