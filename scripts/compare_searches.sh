@@ -9,8 +9,9 @@
 # Environment: SPACE (examples/convnet_fmnist.nas), CONFIG (examples/compare_convnet_fmnist.json,
 # the shared budget and recipe), ALGORITHMS ("darts pnas evolution random"; also "pcdarts":
 # darts with PC-DARTS' partial channels, 1/PC_K of them, default 4, and edge
-# normalisation), SEEDS ("0 1 2"), JOBS (2: runs side by side, each on the config's
-# threads), NASC (build/nasc).
+# normalisation; "dartscap": darts with darts.max_param_free = CAP, default 1, per cell),
+# SEEDS ("0 1 2"), JOBS (2: runs side by side, each on the config's threads), NASC
+# (build/nasc).
 #
 # The budget is the same number of weight-training images: 4 epochs of the config's
 # weight split for darts, pnas (one warm-up epoch each) and evolution's supernet, and
@@ -30,13 +31,16 @@ mkdir -p "$OUT"
 
 # One config per (algorithm, seed): the shared one with the algorithm's few keys.
 write_config() {  # ALGORITHM SEED FILE
-  python3 - "$CONFIG" "$1" "$2" "$3" "${PC_K:-4}" <<'EOF'
+  python3 - "$CONFIG" "$1" "$2" "$3" "${PC_K:-4}" "${CAP:-1}" <<'EOF'
 import json, sys
 base, algorithm, seed, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 cfg = json.load(open(base))
 if algorithm == "pcdarts":  # PC-DARTS: darts on 1/K of the channels, edge normalisation
     algorithm = "darts"
     cfg.setdefault("darts", {})["partial_channels"] = int(sys.argv[5])
+if algorithm == "dartscap":  # darts with a cap on parameter-free picks per cell
+    algorithm = "darts"
+    cfg.setdefault("darts", {})["max_param_free"] = int(sys.argv[6])
 cfg["algorithm"] = algorithm
 cfg["seed"] = seed
 if algorithm in ("darts", "pnas"):
