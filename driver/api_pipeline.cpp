@@ -52,12 +52,13 @@ nas::PartialChannelsOptions partial_channels_options(const std::string& prefix, 
   if (k < 1 || k > nas::kMaxPartialChannels)
     throw Error(Error::Kind::User, fmt::format("{}::partial_channels: must be in 1..{}, got {}",
                                                prefix, nas::kMaxPartialChannels, k));
-  if ((k > 1 || edge_normalization) && !arch_file.empty())
+  const nas::PartialChannelsOptions options{k, edge_normalization};
+  if (options.active() && !arch_file.empty())
     throw Error(Error::Kind::User,
                 prefix +
                     "::partial_channels: PC-DARTS transforms the supernet a DARTS search "
                     "trains; it does not combine with arch_file (a fixed network)");
-  return {k, edge_normalization};
+  return options;
 }
 
 nas::PipelineDumps internal_dumps(const std::string& field, const DumpOptions& d) {

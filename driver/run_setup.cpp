@@ -370,13 +370,18 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
   return std::make_shared<Graph>(std::move(own.exec));
 }
 
+// The partial-channels stage's settings from the config's darts section.
+PartialChannelsOptions pc_darts_options(const DartsConfig& darts) {
+  return {darts.partial_channels, darts.edge_normalization};
+}
+
 // PC-DARTS' training supernet (darts.partial_channels, darts.edge_normalization), with a
 // line on what it changed; nullopt after reporting into `diags` what it cannot transform.
 std::optional<PartialChannelsResult> pc_darts_supernet(const Graph& supernet,
                                                        const DartsConfig& darts, Diagnostics& diags,
                                                        std::ostream& out) {
   std::optional<PartialChannelsResult> pc =
-      partially_connect(supernet, {darts.partial_channels, darts.edge_normalization}, diags);
+      partially_connect(supernet, pc_darts_options(darts), diags);
   if (!pc) return std::nullopt;
   const size_t choices = pc->narrowed + pc->kept_whole.size();
   out << "PC-DARTS: ";
@@ -579,7 +584,7 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
     setup.algorithm = algorithm;
     setup.control = r.control;
     std::optional<PartialChannelsResult> pc;
-    if (cfg->darts.partial_channels > 1 || cfg->darts.edge_normalization) {
+    if (pc_darts_options(cfg->darts).active()) {
       pc = pc_darts_supernet(supernet, cfg->darts, diags, out);
       if (!pc) return std::nullopt;
     }

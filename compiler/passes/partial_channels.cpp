@@ -117,8 +117,11 @@ class Rewriter {
     remap_.assign(g.nodes.size(), -1);
     new_choice_.assign(g.nodes.size(), -1);
     owner_.assign(g.nodes.size(), -1);
-    for (const auto& [choice, plan] : narrowed)
+    edge_input_.assign(g.nodes.size(), 0);
+    for (const auto& [choice, plan] : narrowed) {
       for (int id : plan.region) owner_[id] = choice;
+      edge_input_[plan.edge_input] = 1;
+    }
   }
 
   // Rewrites every node in order; the result's groups are the original ones, then beta's.
@@ -272,9 +275,7 @@ class Rewriter {
 
   // After an edge input: its first C/k channels (into the candidates) and the rest.
   bool split_if_edge_input(const Node& n) {
-    bool is_edge_input = false;
-    for (const auto& [choice, plan] : narrowed_) is_edge_input |= plan.edge_input == n.id;
-    if (!is_edge_input) return true;
+    if (!edge_input_[n.id]) return true;
     const int64_t c = n.shape[0];
     const int x = remap_[n.id];
     const int part = emit(find_op("channel_slice"), {x}, {{"start", int64_t{0}}, {"count", c / k_}},
@@ -293,9 +294,10 @@ class Rewriter {
   Diagnostics& diags_;
   std::vector<int> group_of_;
   Graph out_;
-  std::vector<int> remap_;       // old id -> the new node standing for it
-  std::vector<int> new_choice_;  // narrowed choice id -> its new choice node
-  std::vector<int> owner_;       // old id -> the narrowed choice whose candidate owns it
+  std::vector<int> remap_;        // old id -> the new node standing for it
+  std::vector<int> new_choice_;   // narrowed choice id -> its new choice node
+  std::vector<int> owner_;        // old id -> the narrowed choice whose candidate owns it
+  std::vector<char> edge_input_;  // old id -> whether a narrowed choice's candidates read it
   std::map<int, std::pair<int, int>> parts_;  // edge input -> (its 1/k part, the rest)
   std::map<std::string, size_t> beta_index_;  // beta key -> index in beta_groups_
   std::vector<ArchGroup> beta_groups_;

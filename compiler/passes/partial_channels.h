@@ -37,6 +37,8 @@ namespace nas {
 struct PartialChannelsOptions {
   int64_t k = 1;  // the share of channels the candidates see: 1/k; 1 = all of them
   bool edge_normalization = false;
+  // Whether there is anything to transform (else the pipeline skips the stage).
+  bool active() const { return k > 1 || edge_normalization; }
 };
 
 struct PartialChannelsResult {

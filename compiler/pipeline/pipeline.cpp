@@ -111,9 +111,7 @@ const PipelineDumps& dumps_for(Stage stage, const PipelineOptions& options) {
 std::string skip_reason(Stage stage, const PipelineOptions& options) {
   switch (stage) {
     case Stage::PartialChannels:
-      return options.partial_channels.k > 1 || options.partial_channels.edge_normalization
-                 ? ""
-                 : "not asked";
+      return options.partial_channels.active() ? "" : "not asked";
     case Stage::ZeroPrune:
       return options.selection || !options.arch_file.empty() ? "" : "no selection";
     case Stage::Autodiff:
