@@ -317,14 +317,15 @@ TEST_CASE("nasc profile and estimate: bad flags", "[estimate][cli]") {
 TEST_CASE("nasc estimate: a network that returns no logits", "[estimate][cli]") {
   std::string net = nas::test::scratch_path("feature_map.nas");
   nas::test::write_bytes(net, R"(network feature_map(x: tensor[3, 16, 16]) {
-  return relu(conv(x, 4, kernel=3, pad=1));
+  return relu(conv(relu(conv(x, 4, kernel=3, pad=1)), 4, kernel=1));
 })");
   auto r = run_nasc("estimate " + net + " --json --profile-missing --measure" + kFast);
   INFO(r.err);
   REQUIRE(r.status == 0);
   Json j = Json::parse(r.out);
-  CHECK(j["params"] == 3 * 4 * 9);  // conv has no bias by default
-  CHECK(j["macs"] == 3 * 4 * 9 * 16 * 16);
+  CHECK(j["params"] == 3 * 4 * 9 + 4 * 4);  // conv has no bias by default
+  CHECK(j["macs"] == (3 * 4 * 9 + 4 * 4) * 16 * 16);
+  // The first conv's output (the second's input; the output is the caller's buffer).
   CHECK(j["activation_bytes"].get<int64_t>() > 0);
   CHECK(j["train_activation_bytes"].is_null());
   CHECK(j["train_not_applicable"] ==

@@ -60,16 +60,24 @@ const char* kChain = R"(network net() {
 TEST_CASE("fusion: a chain of elementwise nodes is one region, read once", "[fusion]") {
   Graph g = parse_ir_text(kChain);
   FusionPlan plan = plan_fusion(g);
-  // relu, mul, sigmoid and add: each read only by the next. %7 has two consumers (a conv
-  // and the add), so it is stored and stays its own step; so does the add after it.
-  CHECK(region_texts(plan) == std::vector<std::string>{"%5 <- %2 %3 %4 reads %1"});
+  // relu, mul, sigmoid and add: each read only by the next. The conv %1 has two consumers,
+  // so it starts no conv epilogue. %7 has two consumers (a conv and the add), so it is
+  // stored: the conv %6 takes it as its epilogue and stops there, and the conv %8 takes
+  // the add %9 (whose other operand is %7).
+  CHECK(region_texts(plan) == std::vector<std::string>{"%5 <- %2 %3 %4 reads %1",
+                                                       "%7 <- %6 reads %5", "%9 <- %8 reads %7"});
   CHECK(plan.internal(2));
   CHECK(plan.internal(4));
   CHECK_FALSE(plan.internal(5));
   CHECK(plan.step_of(3) == 5);
-  CHECK(plan.region_of[7] == -1);
+  CHECK(plan.regions[0].kind == RegionKind::Elementwise);
+  CHECK(plan.regions[1].kind == RegionKind::ConvEpilogue);
+  CHECK(plan.regions[2].kind == RegionKind::ConvEpilogue);
+  CHECK_FALSE(plan.internal(7));
   CHECK(print_fusion(g, plan).find("fused #0 %5 add <- %2 relu, %3 mul, %4 sigmoid  reads [%1]\n"
-                                   "fused: 1 regions, 4 nodes, 3 values not stored\n") !=
+                                   "fused #1 %7 relu <- %6 conv  reads [%5]  conv epilogue\n"
+                                   "fused #2 %9 add <- %8 conv  reads [%7]  conv epilogue\n"
+                                   "fused: 3 regions, 8 nodes, 5 values not stored\n") !=
         std::string::npos);
 }
 
@@ -182,7 +190,7 @@ TEST_CASE("fusion: the pipeline option turns it off", "[fusion]") {
   PipelineResults on = run_pipeline_from(g, Stage::Cse, o, diags);
   REQUIRE(on.ok);
   REQUIRE(on.fusion);
-  CHECK(on.fusion->regions.size() == 1);
+  CHECK(on.fusion->regions.size() == 3);  // one elementwise region, two conv epilogues
   CHECK(on.plan->steps[5].kind == StepKind::ElementwiseRegion);
   o.plan.fusion = false;
   PipelineResults off = run_pipeline_from(g, Stage::Cse, o, diags);

@@ -189,7 +189,7 @@ TEST_CASE("jit: a cache directory that cannot be written costs only the cache", 
 
 TEST_CASE("jit: the module's text and assembly", "[jit]") {
   Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
-  return linear(flatten(relu(conv(x, 2, kernel=1)) + x), 3);
+  return linear(flatten(relu(conv(x, 2, kernel=1) * 0.5) + x), 3);
 }
 )");
   PlanOptions o;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "compiler/ir/op_registry.h"
+#include "compiler/passes/layout.h"
 #include "support/elementwise_ops.h"
 
 namespace nas {
@@ -54,11 +55,14 @@ class Lowering {
   };
 
   void values() {
+    std::vector<Layout> layouts(g_.nodes.size(), Layout::NCHW);
+    if (fusion_) layouts = assign_layouts(g_, *fusion_);
     for (const Node& n : g_.nodes) {
       const NodeStorage& s = mp_.nodes[n.id];
       ValueSlot v;
       v.root = s.root;
       v.elements = n.op->effect ? 0 : mp_.batch * shape_numel(n.shape);
+      v.layout = layouts[n.id];
       switch (s.kind) {
         case StorageKind::Arena:
           v.storage = ValueStorage::Arena;
@@ -178,11 +182,46 @@ class Lowering {
       s.index = region.root();
       return;
     }
+    if (region.kind == RegionKind::ConvEpilogue) return conv_epilogue(s, region);
     s.kind = StepKind::ElementwiseRegion;
     s.inputs = region.reads;
     s.input_shapes.clear();
     for (int in : region.reads) s.input_shapes.push_back(batched(mp_.batch, g_.nodes[in].shape));
     for (int id : region.nodes) s.region.push_back(region_op(region, g_.nodes[id]));
+  }
+
+  // The root of a conv epilogue becomes the conv's step (its attributes and parameters, read
+  // from the conv's own step, now a Fused member) whose program is the conv and what follows
+  // it: batchnorm (with its layer's parameters), activations, an add. It reads the conv's
+  // input and the add's other operand.
+  void conv_epilogue(Step& s, const FusedRegion& region) {
+    const Step& conv = p_.steps[region.nodes.front()];
+    s.kind = StepKind::Conv;
+    s.op = conv.op;
+    s.fwd_op = conv.fwd_op;
+    s.ints = conv.ints;
+    s.floats = conv.floats;
+    s.fwd_in_shape = conv.fwd_in_shape;
+    s.fwd_out_shape = conv.fwd_out_shape;
+    s.weight = conv.weight;
+    s.bias = conv.bias;
+    s.running_mean = s.running_var = s.state = -1;
+    s.inputs = region.reads;
+    s.input_shapes.clear();
+    for (int in : region.reads) s.input_shapes.push_back(batched(mp_.batch, g_.nodes[in].shape));
+    for (int id : region.nodes) {
+      const Node& n = g_.nodes[id];
+      RegionOp op = region_op(region, n);
+      if (op.kind == StepKind::BatchNorm) {
+        const Layer& l = layer_[n.id];
+        op.weight = l.weight;
+        op.bias = l.bias;
+        op.running_mean = l.running_mean;
+        op.running_var = l.running_var;
+        op.param = n.float_attr("eps");
+      }
+      s.region.push_back(op);
+    }
   }
 
   RegionOp region_op(const FusedRegion& region, const Node& n) const {

@@ -54,7 +54,8 @@ std::string storage_text(const ExecPlan& plan, int value) {
   return "";
 }
 
-// An elementwise region's program, one operation a line under its step:
+// A fused region's program (an elementwise region's, a conv epilogue's), one operation a
+// line under its step:
 //   | %35 = choice(in0, in1, ...) group 0
 //   | %64 = add(%35, %63)
 std::string region_lines(const Step& s) {
@@ -70,6 +71,13 @@ std::string region_lines(const Step& s) {
     if (op.kind == StepKind::Scale) out += fmt::format(" scale={}", op.scale);
     if (op.param != 0.0) out += fmt::format(" param={}", op.param);
     if (op.group >= 0) out += " group " + std::to_string(op.group);
+    auto param = [&](const char* role, int index) {
+      if (index >= 0) out += std::string("  ") + role + " #" + std::to_string(index);
+    };
+    param("weight", op.weight);
+    param("bias", op.bias);
+    param("running_mean", op.running_mean);
+    param("running_var", op.running_var);
     out += "\n";
   }
   return out;

@@ -45,61 +45,144 @@ FusionPlan no_fusion(const Graph& g) {
   return plan;
 }
 
-FusionPlan plan_fusion(const Graph& g) {
+bool is_inference_graph(const Graph& g) {
+  for (const Node& n : g.nodes)
+    if (has_fwd(n)) return false;
+  return true;
+}
+
+namespace {
+
+// Which nodes may join regions: consumers, and whether a node takes memory of its own.
+struct FusionContext {
+  const Graph& g;
+  std::vector<int> consumer;  // the only consumer, -1 for none, -2 for several (or an output)
+  std::vector<char> storage_free;
+
+  explicit FusionContext(const Graph& graph) : g(graph) {
+    const int n = static_cast<int>(g.nodes.size());
+    consumer.assign(n, -1);
+    for (const Node& c : g.nodes)
+      for (int in : c.inputs) consumer[in] = consumer[in] == -1 || consumer[in] == c.id ? c.id : -2;
+    if (g.output >= 0) consumer[g.output] = -2;
+    for (int in : g.inputs) consumer[in] = -2;
+    storage_free.assign(n, 0);
+    for (const Node& node : g.nodes)
+      storage_free[node.id] = node.op->effect || node.op->view == ViewKind::Always;
+  }
+
+  // Whether only nodes without storage lie strictly between `a` and `b` (a < b).
+  bool adjacent(int a, int b) const {
+    for (int between = a + 1; between < b; ++between)
+      if (!storage_free[between]) return false;
+    return true;
+  }
+};
+
+// The conv epilogue that starts at conv node `conv` (fusion.h): the conv, then the chain its
+// output flows through. A lone conv comes back alone.
+std::vector<int> conv_epilogue(const FusionContext& fc, int conv) {
+  const Graph& g = fc.g;
+  const Shape& shape = g.nodes[conv].shape;
+  std::vector<int> chain{conv};
+  bool add_seen = false;
+  for (int cur = conv;;) {
+    const int next = fc.consumer[cur];
+    if (next < 0 || !fc.adjacent(cur, next)) break;
+    const Node& n = g.nodes[next];
+    if (n.shape != shape || n.op->effect) break;
+    const bool batchnorm = n.op->step == StepKind::BatchNorm && cur == conv;
+    const bool activation =
+        n.op->step == StepKind::Activation && n.op->elementwise != nullptr && n.inputs.size() == 1;
+    const bool add = n.op->step == StepKind::Add && !add_seen && n.inputs.size() == 2 &&
+                     g.nodes[n.inputs[0]].shape == g.nodes[n.inputs[1]].shape &&
+                     n.inputs[0] != n.inputs[1];
+    if (!batchnorm && !activation && !add) break;
+    add_seen = add_seen || add;
+    chain.push_back(next);
+    cur = next;
+  }
+  return chain;
+}
+
+// root[id] for the elementwise regions, over the nodes no conv epilogue took: the root of
+// id's region (itself when alone).
+std::vector<int> elementwise_roots(const FusionContext& fc, const std::vector<char>& taken) {
+  const Graph& g = fc.g;
   const int n = static_cast<int>(g.nodes.size());
   const int boundary = loss_boundary(g);
-  // consumer[p]: p's only consumer, -1 for none, -2 for several (or the graph's output).
-  std::vector<int> consumer(n, -1);
-  for (const Node& c : g.nodes)
-    for (int in : c.inputs) consumer[in] = consumer[in] == -1 || consumer[in] == c.id ? c.id : -2;
-  if (g.output >= 0) consumer[g.output] = -2;
-  for (int in : g.inputs) consumer[in] = -2;
-
-  std::vector<char> fusable(n, 0), storage_free(n, 0);
-  for (const Node& node : g.nodes) {
-    fusable[node.id] = is_fusable_elementwise(g, node) ? 1 : 0;
-    storage_free[node.id] = node.op->effect || node.op->view == ViewKind::Always;
-  }
-  // root[id]: the root of id's region (itself when alone); lowest[r]: the region's lowest
-  // member. Descending ids: a node's consumer is decided before the node.
+  std::vector<char> fusable(n, 0);
+  for (const Node& node : g.nodes)
+    fusable[node.id] = !taken[node.id] && is_fusable_elementwise(g, node) ? 1 : 0;
+  // lowest[r]: the region's lowest member. Descending ids: a node's consumer is decided
+  // before the node.
   std::vector<int> root(n, -1), lowest(n, -1);
   for (int p = n - 1; p >= 0; --p) {
     root[p] = lowest[p] = p;
-    const int c = consumer[p];
+    const int c = fc.consumer[p];
     if (!fusable[p] || c < 0 || !fusable[c]) continue;
     if (g.nodes[c].op->step == StepKind::Choice) continue;  // candidates' liveness differs
     if ((p < boundary) != (c < boundary)) continue;
     // Only next to the region (nodes between that take no memory aside): a member's inputs
     // stay live until the root runs, which must not hold them across other buffers.
     const int r = root[c];
-    bool adjacent = true;
-    for (int between = p + 1; between < lowest[r] && adjacent; ++between)
-      adjacent = storage_free[between] != 0;
-    if (!adjacent) continue;
+    if (!fc.adjacent(p, lowest[r])) continue;
     root[p] = r;
     lowest[r] = p;
   }
-  std::vector<int> size(n, 0);
-  for (int id = 0; id < n; ++id) ++size[root[id]];
+  return root;
+}
 
+void add_region(FusionPlan& plan, RegionKind kind, std::vector<int> nodes) {
+  std::sort(nodes.begin(), nodes.end());
+  const int index = static_cast<int>(plan.regions.size());
+  for (int id : nodes) plan.region_of[id] = index;
+  plan.regions.push_back({kind, std::move(nodes), {}});
+}
+
+}  // namespace
+
+FusionPlan plan_fusion(const Graph& g) {
+  const int n = static_cast<int>(g.nodes.size());
+  const FusionContext fc(g);
   FusionPlan plan = no_fusion(g);
-  std::vector<int> region_of_root(n, -1);
-  for (int id = 0; id < n; ++id) {
-    const int r = root[id];
-    if (size[r] < 2) continue;
-    if (region_of_root[r] < 0) {
-      region_of_root[r] = static_cast<int>(plan.regions.size());
-      plan.regions.emplace_back();
+  std::vector<char> taken(n, 0);
+  if (is_inference_graph(g))
+    for (const Node& node : g.nodes) {
+      if (node.op->step != StepKind::Conv || taken[node.id]) continue;
+      std::vector<int> chain = conv_epilogue(fc, node.id);
+      if (chain.size() < 2) continue;
+      for (int id : chain) taken[id] = 1;
+      add_region(plan, RegionKind::ConvEpilogue, std::move(chain));
     }
-    plan.region_of[id] = region_of_root[r];
-    plan.regions[region_of_root[r]].nodes.push_back(id);
+
+  const std::vector<int> root = elementwise_roots(fc, taken);
+  std::vector<std::vector<int>> members(n);
+  for (int id = 0; id < n; ++id)
+    if (!taken[id]) members[root[id]].push_back(id);
+  for (int r = 0; r < n; ++r)
+    if (members[r].size() >= 2) add_region(plan, RegionKind::Elementwise, std::move(members[r]));
+  // Regions in the order their roots run, whatever their kind.
+  std::vector<size_t> order(plan.regions.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return plan.regions[a].root() < plan.regions[b].root(); });
+  std::vector<FusedRegion> sorted;
+  for (size_t i : order) {
+    for (int id : plan.regions[i].nodes) plan.region_of[id] = static_cast<int>(sorted.size());
+    sorted.push_back(std::move(plan.regions[i]));
   }
-  for (FusedRegion& region : plan.regions)
+  plan.regions = std::move(sorted);
+
+  // What each region reads: values from outside it, and its root (an add may read it).
+  for (size_t r = 0; r < plan.regions.size(); ++r) {
+    FusedRegion& region = plan.regions[r];
     for (int id : region.nodes)
       for (int in : g.nodes[id].inputs)
-        if (root[in] != region.root() || size[root[in]] < 2 || in == region.root())
+        if (plan.region_of[in] != static_cast<int>(r) || in == region.root())
           if (std::find(region.reads.begin(), region.reads.end(), in) == region.reads.end())
             region.reads.push_back(in);
+  }
   return plan;
 }
 
@@ -118,7 +201,9 @@ std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOpti
     out += "  reads [";
     for (size_t i = 0; i < region.reads.size(); ++i)
       out += (i ? ",%" : "%") + std::to_string(region.reads[i]);
-    out += "]\n";
+    out += "]";
+    if (region.kind == RegionKind::ConvEpilogue) out += "  conv epilogue";
+    out += "\n";
     members += static_cast<int>(region.nodes.size());
     internal += static_cast<int>(region.nodes.size()) - 1;
   }

@@ -21,6 +21,16 @@
 //     have (a gradient sum adds the contributions that ran, anything else needs all of
 //     its inputs), decided once per run by the backend.
 // Single nodes are not regions. The graph itself is unchanged.
+//
+// Convolution epilogues (inference graphs only: no backward, so batch norm reads its
+// running statistics and is a per-channel affine map). A conv (OpDef::step Conv) and the
+// chain after it, each node the only consumer of the one before and next to it in the same
+// way as above, form one region when the chain is, in order:
+//   - at most one batchnorm, right after the conv: folded into the conv's weights and bias;
+//   - activations with a scalar formula and adds of one other same-shaped tensor (at most
+//     one add): applied to the conv's output in its own pass (oneDNN post-ops on the CPU).
+// MobileNetV2's conv-bn-relu6 and conv-bn-add, ResNet's conv-bn-add-relu are such chains.
+// These regions are found first; the elementwise ones are formed from what is left.
 #pragma once
 
 #include <string>
@@ -31,8 +41,15 @@
 
 namespace nas {
 
+enum class RegionKind {
+  Elementwise,   // elementwise nodes, run as one loop over the elements
+  ConvEpilogue,  // a conv and what its output goes through (see above)
+};
+
 struct FusedRegion {
-  std::vector<int> nodes;  // in id order; the last is the root
+  RegionKind kind = RegionKind::Elementwise;
+  std::vector<int>
+      nodes;  // in id order; the last is the root (ConvEpilogue: the first is the conv)
   std::vector<int> reads;  // values read from outside the region, in first-use order
   int root() const { return nodes.back(); }
 };
@@ -50,6 +67,9 @@ struct FusionPlan {
 // Whether node `n` computes elementwise (see above), from its op's facts and its shapes.
 bool is_fusable_elementwise(const Graph& g, const Node& n);
 
+// Whether `g` has no backward nodes: batch norm then reads its running statistics.
+bool is_inference_graph(const Graph& g);
+
 // Precondition: g is topologically ordered and shape-checked.
 FusionPlan plan_fusion(const Graph& g);
 
@@ -58,6 +78,7 @@ FusionPlan no_fusion(const Graph& g);
 
 // The graph's text, then one line per region:
 //   fused #0 %64 add <- %35 choice, %63 choice  reads [%8,%10,...]
+//   fused #1 %12 relu6 <- %10 conv, %11 batchnorm  reads [%9]  conv epilogue
 // and a summary line: `fused: R regions, N nodes, M values not stored`.
 std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOptions& print = {});
 

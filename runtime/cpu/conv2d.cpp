@@ -3,9 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 
 #include "runtime/cpu/dnnl_context.h"
+#include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/kernel_cache.h"
+#include "runtime/cpu/plain_kernels.h"
+#include "support/elementwise_ops.h"
 #include "support/errors.h"
 
 namespace nas {
@@ -27,6 +32,11 @@ memory wrap(const memory::desc& md, const float* data) {
 
 KernelCache<Conv2dKernel>& cache() {
   static KernelCache<Conv2dKernel> instance;
+  return instance;
+}
+
+KernelCache<Conv2dEpilogueKernel>& epilogue_cache() {
+  static KernelCache<Conv2dEpilogueKernel> instance;
   return instance;
 }
 
@@ -187,21 +197,24 @@ void depthwise_backward_weights(const Conv2dParams& p, const float* x, const flo
 
 }  // namespace
 
+// The weights' dims: [c_out, c_in, k, k], or [g, c_out/g, c_in/g, k, k] when grouped.
+// goihw with plain strides is byte-for-byte the [c_out, c_in/g, k, k] layout, so grouped
+// and dense weights share one user-visible format.
+memory::dims weight_dims(const Conv2dParams& p) {
+  if (p.groups == 1) return {p.c_out, p.c_in, p.kernel, p.kernel};
+  return {p.groups, p.c_out / p.groups, p.c_in / p.groups, p.kernel, p.kernel};
+}
+memory::desc plain_weights(const Conv2dParams& p) {
+  return memory::desc(weight_dims(p), dt::f32, p.groups == 1 ? tag::oihw : tag::goihw);
+}
+
 Conv2dKernel::Conv2dKernel(const Conv2dParams& p) : params_(p) {
   p.validate();
   const dnnl::engine& engine = cpu_engine();
   src_md_ = memory::desc({p.n, p.c_in, p.h, p.w}, dt::f32, tag::nchw);
   dst_md_ = memory::desc({p.n, p.c_out, p.out_h(), p.out_w()}, dt::f32, tag::nchw);
-  // goihw with plain strides is byte-for-byte the [c_out, c_in/g, k, k] layout, so grouped
-  // and dense weights share one user-visible format.
-  memory::dims wdims;
-  if (p.groups == 1) {
-    wdims = {p.c_out, p.c_in, p.kernel, p.kernel};
-    weights_md_ = memory::desc(wdims, dt::f32, tag::oihw);
-  } else {
-    wdims = {p.groups, p.c_out / p.groups, p.c_in / p.groups, p.kernel, p.kernel};
-    weights_md_ = memory::desc(wdims, dt::f32, tag::goihw);
-  }
+  const memory::dims wdims = weight_dims(p);
+  weights_md_ = plain_weights(p);
   if (p.bias) bias_md_ = memory::desc({p.c_out}, dt::f32, tag::x);
   memory::desc src_any({p.n, p.c_in, p.h, p.w}, dt::f32, tag::any);
   memory::desc dst_any({p.n, p.c_out, p.out_h(), p.out_w()}, dt::f32, tag::any);
@@ -276,6 +289,169 @@ void Conv2dKernel::backward_weights(const float* x, const float* dy, float* dw, 
   bwd_weights_.execute(cpu_stream(), args);
   finish_out(bw_diff_weights_, diff_w, dw);
   cpu_stream().wait();
+}
+
+std::string ConvEpilogue::key() const {
+  std::string out = batchnorm ? "bn" : "";
+  out += fmt::format(" nhwc{}{}{}", src_nhwc ? 1 : 0, dst_nhwc ? 1 : 0, other_nhwc ? 1 : 0);
+  for (const ConvEpilogueOp& op : ops)
+    out += op.kind == ConvEpilogueOp::Kind::Add ? std::string("+add")
+                                                : fmt::format("+{}({:.9g})", op.op, op.param);
+  return out;
+}
+
+Conv2dEpilogueKernel::Conv2dEpilogueKernel(const Conv2dParams& p, const ConvEpilogue& e)
+    : params_(p), epilogue_(e) {
+  p.validate();
+  const dnnl::engine& engine = cpu_engine();
+  has_bias_ = p.bias || e.batchnorm;
+  // The post-ops, when oneDNN has every activation of the epilogue.
+  dnnl::post_ops post;
+  std::vector<EltwiseAlgorithm> eltwise_post_ops;
+  post_ops_ = true;
+  for (const ConvEpilogueOp& op : e.ops) {
+    if (op.kind == ConvEpilogueOp::Kind::Add) {
+      NAS_CHECK(!has_add_, "conv epilogue: at most one add");
+      has_add_ = true;
+      post.append_sum(1.0f);
+      continue;
+    }
+    std::optional<EltwiseKind> kind = eltwise_kind_of(op.op);
+    if (!kind) {
+      NAS_CHECK(find_elementwise(op.op) != nullptr,
+                "conv epilogue: no element-wise formula for " + op.op);
+      post_ops_ = false;
+      continue;
+    }
+    for (const EltwiseAlgorithm& a : eltwise_forward_algorithms(*kind, op.param)) {
+      // oneDNN 2.6's brgconv applies one algorithm's first alpha/beta to its later post-ops:
+      // leaky_relu then relu came out as leaky_relu twice (tests/test_conv_epilogue.cpp).
+      // A chain that repeats an algorithm with other constants runs as loops instead.
+      for (const EltwiseAlgorithm& seen : eltwise_post_ops)
+        if (seen.alg == a.alg && (seen.alpha != a.alpha || seen.beta != a.beta)) post_ops_ = false;
+      eltwise_post_ops.push_back(a);
+      post.append_eltwise(1.0f, a.alg, a.alpha, a.beta);
+    }
+  }
+  dnnl::primitive_attr attr;
+  if (post_ops_) attr.set_post_ops(post);
+
+  const memory::desc src_md({p.n, p.c_in, p.h, p.w}, dt::f32, e.src_nhwc ? tag::nhwc : tag::nchw);
+  const memory::dims dst_dims{p.n, p.c_out, p.out_h(), p.out_w()};
+  const memory::desc dst_md(dst_dims, dt::f32, e.dst_nhwc ? tag::nhwc : tag::nchw);
+  weights_md_ = plain_weights(p);
+  if (has_bias_) bias_md_ = memory::desc({p.c_out}, dt::f32, tag::x);
+  memory::desc src_any({p.n, p.c_in, p.h, p.w}, dt::f32, tag::any);
+  memory::desc dst_any({p.n, p.c_out, p.out_h(), p.out_w()}, dt::f32, tag::any);
+  memory::desc weights_any(weight_dims(p), dt::f32, tag::any);
+  memory::dims strides{p.stride, p.stride}, dilates{p.dilation - 1, p.dilation - 1},
+      padding{p.pad, p.pad};
+  auto algo = dnnl::algorithm::convolution_direct;
+  auto prop = dnnl::prop_kind::forward_inference;
+  auto desc = has_bias_
+                  ? dnnl::convolution_forward::desc(prop, algo, src_any, weights_any, bias_md_,
+                                                    dst_any, strides, dilates, padding, padding)
+                  : dnnl::convolution_forward::desc(prop, algo, src_any, weights_any, dst_any,
+                                                    strides, dilates, padding, padding);
+  dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+  fwd_ = dnnl::convolution_forward(pd);
+  src_ = Conv2dKernel::Staged(src_md, pd.src_desc());
+  weights_ = Conv2dKernel::Staged(weights_md_, pd.weights_desc());
+  dst_ = Conv2dKernel::Staged(dst_md, pd.dst_desc());
+  if (has_add_) {
+    other_md_ = memory::desc(dst_dims, dt::f32, e.other_nhwc ? tag::nhwc : tag::nchw);
+    if (other_md_ != dst_.chosen)
+      other_to_dst_ =
+          dnnl::reorder(dnnl::reorder::primitive_desc(engine, other_md_, engine, dst_.chosen));
+    if (other_md_ != dst_md)
+      other_to_plain_dst_ =
+          dnnl::reorder(dnnl::reorder::primitive_desc(engine, other_md_, engine, dst_md));
+  }
+}
+
+size_t Conv2dEpilogueKernel::prepared_weights_size() const {
+  return weights_.chosen.get_size() / sizeof(float);
+}
+
+void Conv2dEpilogueKernel::prepare_weights(const float* w, const float* channel_scale,
+                                           float* prepared) const {
+  NAS_CHECK((channel_scale != nullptr) == epilogue_.batchnorm,
+            "conv epilogue: channel scales exactly with a batch norm");
+  // Scaled in the plain layout (rows of c_in/groups * k * k floats per output channel),
+  // then reordered. oneDNN's reorder can scale as it goes, but measured 3-10x slower than
+  // this loop plus a plain reorder for the 1x1 weights of MobileNetV2.
+  const float* plain = w;
+  if (channel_scale) {
+    const int64_t row = params_.weight_size() / params_.c_out;
+    float* scaled = weights_.same
+                        ? prepared
+                        : static_cast<float*>(scratch(3, sizeof(float) * params_.weight_size()));
+    for (int64_t o = 0; o < params_.c_out; ++o)
+      for (int64_t i = 0; i < row; ++i) scaled[o * row + i] = w[o * row + i] * channel_scale[o];
+    plain = scaled;
+  }
+  if (weights_.same) {
+    if (plain != prepared) std::memcpy(prepared, plain, sizeof(float) * params_.weight_size());
+    return;
+  }
+  memory from = wrap(weights_.plain, plain), to(weights_.chosen, cpu_engine(), prepared);
+  weights_.to_chosen.execute(cpu_stream(), from, to);
+  cpu_stream().wait();
+}
+
+void Conv2dEpilogueKernel::forward(const float* x, const float* prepared, const float* bias,
+                                   const float* other, float* y) const {
+  NAS_CHECK(!has_bias_ || bias != nullptr, "conv epilogue: the bias is missing");
+  NAS_CHECK((other != nullptr) == has_add_, "conv epilogue: the add's operand exactly with an add");
+  memory dst = stage_out(dst_, y, 2);
+  if (has_add_ && post_ops_) {
+    // The sum post-op adds the convolution's result to what dst holds: the add's operand.
+    if (other_md_ == dst_.chosen) {
+      if (dst.get_data_handle() != other)
+        std::memcpy(dst.get_data_handle(), other, sizeof(float) * params_.output_size());
+    } else {
+      memory from = wrap(other_md_, other);
+      other_to_dst_.execute(cpu_stream(), from, dst);
+    }
+  }
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, stage_in(src_, x, 0)},
+                                       {DNNL_ARG_WEIGHTS, wrap(weights_.chosen, prepared)},
+                                       {DNNL_ARG_DST, dst}};
+  if (has_bias_) args.emplace(DNNL_ARG_BIAS, wrap(bias_md_, bias));
+  fwd_.execute(cpu_stream(), args);
+  finish_out(dst_, dst, y);
+  cpu_stream().wait();
+  if (!post_ops_) run_epilogue_loops(other, y);
+}
+
+// The epilogue as loops over the output, for an activation oneDNN lacks. Every operation is
+// elementwise, so only the add's operand has to be in the output's layout.
+void Conv2dEpilogueKernel::run_epilogue_loops(const float* other, float* y) const {
+  const int64_t size = params_.output_size();
+  if (has_add_ && other_md_ != dst_.plain) {
+    float* same_layout = static_cast<float*>(scratch(3, sizeof(float) * size));
+    memory from = wrap(other_md_, other), to(dst_.plain, cpu_engine(), same_layout);
+    other_to_plain_dst_.execute(cpu_stream(), from, to);
+    cpu_stream().wait();
+    other = same_layout;
+  }
+  for (const ConvEpilogueOp& op : epilogue_.ops) {
+    if (op.kind == ConvEpilogueOp::Kind::Add) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < size; ++i) y[i] += other[i];
+      continue;
+    }
+    const ElementwiseFn* fn = find_elementwise(op.op);
+    plain::elementwise_forward(size, fn->value, op.param, y, y);
+  }
+}
+
+std::shared_ptr<const Conv2dEpilogueKernel> conv2d_epilogue_kernel(const Conv2dParams& params,
+                                                                   const ConvEpilogue& epilogue) {
+  params.validate();
+  return epilogue_cache().get(params.key() + " " + epilogue.key(), [&] {
+    return std::make_shared<const Conv2dEpilogueKernel>(params, epilogue);
+  });
 }
 
 std::shared_ptr<const Conv2dKernel> conv2d_kernel(const Conv2dParams& params) {

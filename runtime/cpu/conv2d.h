@@ -9,6 +9,7 @@
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
+#include <vector>
 
 namespace nas {
 
@@ -69,6 +70,72 @@ class Conv2dKernel {
   Staged bd_diff_dst_, bd_weights_, bd_diff_src_;
   Staged bw_src_, bw_diff_dst_, bw_diff_weights_;
 };
+
+// What a conv epilogue (compiler/passes/fusion.h; exec_plan.h, RegionOp) applies to the
+// convolution's output at inference, after the batch norm the caller folds into the
+// weights and bias.
+struct ConvEpilogueOp {
+  enum class Kind { Activation, Add };
+  Kind kind = Kind::Activation;
+  std::string op;    // Activation: the op ("relu6")
+  double param = 0;  // Activation: its formula's attribute (leaky_relu's slope)
+};
+struct ConvEpilogue {
+  bool batchnorm = false;  // a folded batch norm: per-channel weight scales and a bias
+  std::vector<ConvEpilogueOp> ops;
+  // Channels-last (NHWC) rather than NCHW: the input, the output, the add's other operand
+  // (compiler/passes/layout.h).
+  bool src_nhwc = false, dst_nhwc = false, other_nhwc = false;
+  std::string key() const;
+};
+
+// A convolution at inference with its epilogue in the same pass over the output: the batch
+// norm folded into the weights (scaled per output channel) and the bias, activations and
+// the add as oneDNN post-ops (eltwise, sum). An activation oneDNN has no algorithm for makes
+// the whole epilogue run as loops over the output after the convolution instead.
+//
+// The weights are prepared apart from the run (scaled, reordered into the primitive's
+// layout), so that a caller runs many inferences on one preparation while the parameters
+// stay unchanged: at batch 1 the reorder alone cost more than the convolutions.
+class Conv2dEpilogueKernel {
+ public:
+  Conv2dEpilogueKernel(const Conv2dParams& params, const ConvEpilogue& epilogue);
+
+  const Conv2dParams& params() const { return params_; }
+  // Whether oneDNN applies the epilogue (false: loops after the convolution).
+  bool uses_post_ops() const { return post_ops_; }
+  // Whether forward reads a bias: the convolution's own, or the folded batch norm's.
+  bool has_bias() const { return has_bias_; }
+
+  // Floats of the prepared weights.
+  size_t prepared_weights_size() const;
+  // prepared = reorder(w * channel_scale[o] per output channel o). channel_scale ([c_out])
+  // must be given exactly when the epilogue has a batch norm.
+  void prepare_weights(const float* w, const float* channel_scale, float* prepared) const;
+  // y = epilogue(conv(x, prepared) + bias). bias ([c_out]) is read when has_bias(); `other`
+  // is the add's operand (null without an add).
+  void forward(const float* x, const float* prepared, const float* bias, const float* other,
+               float* y) const;
+
+ private:
+  void run_epilogue_loops(const float* other, float* y) const;
+
+  Conv2dParams params_;
+  ConvEpilogue epilogue_;
+  bool post_ops_ = false;
+  bool has_add_ = false;
+  bool has_bias_ = false;
+  dnnl::memory::desc weights_md_, bias_md_;
+  dnnl::convolution_forward fwd_;
+  Conv2dKernel::Staged src_, weights_, dst_;
+  // The add's operand into the output's layout (the sum post-op's starting value, or the
+  // loops' operand); none when it already has that layout.
+  dnnl::memory::desc other_md_;
+  dnnl::reorder other_to_dst_, other_to_plain_dst_;
+};
+
+std::shared_ptr<const Conv2dEpilogueKernel> conv2d_epilogue_kernel(const Conv2dParams& params,
+                                                                   const ConvEpilogue& epilogue);
 
 // The cached kernel for `params` (validated first), built on the first request for its
 // signature. Thread-safe: concurrent first requests build it once.

@@ -4,6 +4,7 @@
 // accumulated (added) into the store's buffers: kernels write into a scratch buffer that
 // is then added, so several runs (gradient accumulation) and shared parameters add up.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +141,50 @@ plain::ChannelShuffleParams channel_shuffle_params(const Step& s) {
   p.groups = s.int_attr("groups");
   return p;
 }
+
+// A conv epilogue's weights as its kernel reads them, and the parameter generations they
+// were made from: conv weight, conv bias, batch-norm scale, shift, running mean and
+// running variance (-1: absent).
+struct FoldedConv {
+  std::vector<float> prepared, scale, bias;
+  std::array<int, 6> sources{};
+  std::array<uint64_t, 6> made_from{};
+  bool made = false, batchnorm = false;
+  int64_t channels = 0;
+  double eps = 0;
+
+  bool stale(const RunState& st) const {
+    if (!made) return true;
+    for (size_t i = 0; i < sources.size(); ++i)
+      if (sources[i] >= 0 && st.param_generation[sources[i]] != made_from[i]) return true;
+    return false;
+  }
+
+  // scale[c] = gamma / sqrt(var + eps); bias[c] = (conv bias - mean) * scale + beta: the
+  // batch norm of the convolution's output as a convolution with scaled weights.
+  void prepare(const Conv2dEpilogueKernel& k, const RunState& st) {
+    auto param = [&](int slot) { return sources[slot] >= 0 ? st.param[sources[slot]] : nullptr; };
+    const float *conv_bias = param(1), *gamma = param(2), *beta = param(3);
+    bias.assign(channels, 0.0f);
+    if (batchnorm) {
+      const float *mean = param(4), *var = param(5);
+      scale.resize(channels);
+      for (int64_t c = 0; c < channels; ++c) {
+        const double inv = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+        const double sc = gamma ? gamma[c] * inv : inv;
+        scale[c] = static_cast<float>(sc);
+        bias[c] = static_cast<float>(((conv_bias ? conv_bias[c] : 0.0) - mean[c]) * sc +
+                                     (beta ? beta[c] : 0.0));
+      }
+    } else if (conv_bias) {
+      std::copy(conv_bias, conv_bias + channels, bias.begin());
+    }
+    k.prepare_weights(param(0), batchnorm ? scale.data() : nullptr, prepared.data());
+    for (size_t i = 0; i < sources.size(); ++i)
+      made_from[i] = sources[i] >= 0 ? st.param_generation[sources[i]] : 0;
+    made = true;
+  }
+};
 
 // A plan prepared on the CPU: one closure per step.
 class CpuPlan : public PreparedPlan {
@@ -289,7 +334,55 @@ class CpuPlan : public PreparedPlan {
     }
   }
 
+  // A conv epilogue (exec_plan.h). Its weights are prepared (the batch norm's per-channel
+  // scale folded in, reordered into the primitive's layout) and its bias folded once, and
+  // again only when a parameter they come from was written since (DeviceBuffer::generation).
+  StepFn build_conv_epilogue(const Step& s) {
+    ConvEpilogue epilogue;
+    const RegionOp* bn = nullptr;
+    for (size_t i = 1; i < s.region.size(); ++i) {
+      const RegionOp& op = s.region[i];
+      if (op.kind == StepKind::BatchNorm) {
+        NAS_CHECK(i == 1, "step `" + s.name + "`: a batch norm after the convolution's epilogue");
+        epilogue.batchnorm = true;
+        bn = &op;
+      } else if (op.kind == StepKind::Activation) {
+        epilogue.ops.push_back({ConvEpilogueOp::Kind::Activation, op.op, op.param});
+      } else {
+        NAS_CHECK(op.kind == StepKind::Add && s.inputs.size() == 2,
+                  "step `" + s.name + "`: a conv epilogue operation of another kind");
+        epilogue.ops.push_back({ConvEpilogueOp::Kind::Add, "", 0.0});
+      }
+    }
+    auto nhwc = [&](int value) { return plan_->values[value].layout == Layout::NHWC; };
+    epilogue.src_nhwc = nhwc(s.inputs[0]);
+    epilogue.dst_nhwc = nhwc(s.node);
+    epilogue.other_nhwc = s.inputs.size() == 2 && nhwc(s.inputs[1]);
+    auto k = conv2d_epilogue_kernel(conv_params(s), epilogue);
+    auto folded = std::make_shared<FoldedConv>();
+    folded->prepared.resize(k->prepared_weights_size());
+    folded->channels = k->params().c_out;
+    folded->sources = {s.weight, s.bias, -1, -1, -1, -1};
+    if (bn) {
+      folded->sources[2] = bn->weight;
+      folded->sources[3] = bn->bias;
+      folded->sources[4] = bn->running_mean;
+      folded->sources[5] = bn->running_var;
+      folded->eps = bn->param;
+      folded->batchnorm = true;
+    }
+    const int other = s.inputs.size() == 2 ? s.inputs[1] : -1;
+    return [k, folded, x = s.inputs[0], other, out = s.node](RunState& st) {
+      if (folded->stale(st)) folded->prepare(*k, st);
+      k->forward(st.values[x], folded->prepared.data(),
+                 k->has_bias() ? folded->bias.data() : nullptr,
+                 other >= 0 ? st.values[other] : nullptr, st.values[out]);
+      return true;
+    };
+  }
+
   StepFn build_conv(const Step& s) {
+    if (s.kind == StepKind::Conv && !s.region.empty()) return build_conv_epilogue(s);
     const int out = s.node;
     auto k = conv2d_kernel(conv_params(s));
     if (s.kind == StepKind::Conv)
@@ -661,7 +754,8 @@ class CpuBackend : public Backend {
   std::string name() const override { return "cpu"; }
   bool supports(const Step&) const override { return true; }  // every StepKind
   bool supports(DType dtype, Layout layout) const override {
-    return dtype == DType::F32 && layout == Layout::NCHW;
+    // NHWC: the values only conv epilogues read and write (compiler/passes/layout.h).
+    return dtype == DType::F32 && (layout == Layout::NCHW || layout == Layout::NHWC);
   }
 
   void* allocate(size_t bytes) override {
@@ -679,6 +773,7 @@ class CpuBackend : public Backend {
   void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset) override {
     check_range(dst, bytes, offset, "upload");
     std::memcpy(static_cast<char*>(dst.raw()) + offset, host, bytes);
+    dst.mark_written();
   }
   void download(void* host, const DeviceBuffer& src, size_t bytes, size_t offset) override {
     check_range(src, bytes, offset, "download");
@@ -687,20 +782,24 @@ class CpuBackend : public Backend {
   void copy(DeviceBuffer& dst, const DeviceBuffer& src) override {
     check_same(dst, src, "copy");
     std::memcpy(dst.raw(), src.raw(), src.bytes());
+    dst.mark_written();
   }
   void fill(DeviceBuffer& dst, float value) override {
     float* x = dst.data();
     std::fill(x, x + dst.size(), value);
+    dst.mark_written();
   }
   void scale(DeviceBuffer& x, float factor) override {
     float* d = x.data();
     for (size_t i = 0; i < x.size(); ++i) d[i] *= factor;
+    x.mark_written();
   }
   void axpy(DeviceBuffer& y, float a, const DeviceBuffer& x) override {
     check_same(y, x, "axpy");
     float* yd = y.data();
     const float* xd = x.data();
     for (size_t i = 0; i < y.size(); ++i) yd[i] += a * xd[i];
+    y.mark_written();
   }
   double sum_squares(const std::vector<const DeviceBuffer*>& xs) override {
     double sq = 0;
@@ -727,6 +826,8 @@ class CpuBackend : public Backend {
       }
       w[i] -= u.lr * d;
     }
+    value.mark_written();
+    if (momentum) momentum->mark_written();
   }
   void adam_update(const AdamUpdate& u, DeviceBuffer& value, const DeviceBuffer& grad,
                    DeviceBuffer& m_buf, DeviceBuffer& v_buf) override {
@@ -745,6 +846,9 @@ class CpuBackend : public Backend {
       float denom = std::sqrt(v[i]) / u.bc2_sqrt + u.eps;
       w[i] -= u.step_size * (m[i] / denom);
     }
+    value.mark_written();
+    m_buf.mark_written();
+    v_buf.mark_written();
   }
 
   Stream create_stream() override { return {}; }

@@ -71,6 +71,17 @@ dnnl::eltwise_backward backward_of(const Alg& a, const memory::desc& md,
 
 }  // namespace
 
+std::vector<EltwiseAlgorithm> eltwise_forward_algorithms(EltwiseKind kind, double slope) {
+  if (kind == EltwiseKind::hard_sigmoid)
+    return {{hs_affine.alg, hs_affine.alpha, hs_affine.beta},
+            {hs_clip.alg, hs_clip.alpha, hs_clip.beta}};
+  EltwiseParams p;
+  p.kind = kind;
+  p.slope = slope;
+  const Alg a = main_alg(p);
+  return {{a.alg, a.alpha, a.beta}};
+}
+
 const char* eltwise_name(EltwiseKind kind) {
   switch (kind) {
     case EltwiseKind::relu:

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nas {
 
@@ -29,6 +30,15 @@ const char* eltwise_name(EltwiseKind kind);
 // the backend then runs the generic kernel over the op's scalar formula
 // (support/elementwise_ops.h, plain::elementwise_forward).
 std::optional<EltwiseKind> eltwise_kind_of(std::string_view op);
+
+// The oneDNN eltwise algorithms (with their alpha and beta) that compute activation `kind`'s
+// forward in order: one, or two for hard_sigmoid (an affine map, then a clip). Convolution
+// epilogues append them as post-ops.
+struct EltwiseAlgorithm {
+  dnnl::algorithm alg;
+  float alpha = 0, beta = 0;
+};
+std::vector<EltwiseAlgorithm> eltwise_forward_algorithms(EltwiseKind kind, double slope);
 
 struct EltwiseParams {
   EltwiseKind kind = EltwiseKind::relu;

@@ -27,6 +27,10 @@ std::string step_signature(const std::string& backend, const ExecPlan& plan, con
   if (s.kind == StepKind::Choice) return out;  // a weighted sum: sizes are all it needs
   for (const auto& [k, v] : s.ints) out += fmt::format(" {}={}", k, v);
   for (const auto& [k, v] : s.floats) out += fmt::format(" {}={:.9g}", k, v);
+  if (s.kind == StepKind::Conv && !s.region.empty()) {  // a conv epilogue: what it applies
+    out += " epilogue=";
+    for (size_t i = 1; i < s.region.size(); ++i) out += (i > 1 ? "+" : "") + s.region[i].op;
+  }
   if (s.fwd_in_shape != (s.input_shapes.empty() ? std::vector<int64_t>{} : s.input_shapes[0]))
     out += " fwd_in=" + shape_text(s.fwd_in_shape);
   return out;

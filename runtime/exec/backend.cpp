@@ -1,5 +1,6 @@
 #include "runtime/exec/backend.h"
 
+#include <atomic>
 #include <string>
 #include <utility>
 
@@ -7,10 +8,19 @@
 
 namespace nas {
 
+namespace {
+std::atomic<uint64_t> last_generation{0};
+}  // namespace
+
 DeviceBuffer::DeviceBuffer(Backend& owner, size_t elements, DType dtype)
     : owner_(&owner), elements_(elements), dtype_(dtype) {
   // An empty tensor still gets an address, so that kernels never see null.
   ptr_ = owner.allocate(elements == 0 ? dtype_size(dtype) : elements * dtype_size(dtype));
+  mark_written();
+}
+
+void DeviceBuffer::mark_written() {
+  generation_ = ++last_generation;
 }
 
 DeviceBuffer::~DeviceBuffer() {
@@ -21,7 +31,8 @@ DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
     : owner_(std::exchange(other.owner_, nullptr)),
       ptr_(std::exchange(other.ptr_, nullptr)),
       elements_(std::exchange(other.elements_, 0)),
-      dtype_(other.dtype_) {}
+      dtype_(other.dtype_),
+      generation_(other.generation_) {}
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
   if (this != &other) {
@@ -30,6 +41,7 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
     ptr_ = std::exchange(other.ptr_, nullptr);
     elements_ = std::exchange(other.elements_, 0);
     dtype_ = other.dtype_;
+    generation_ = other.generation_;
   }
   return *this;
 }

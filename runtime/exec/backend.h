@@ -46,12 +46,21 @@ class DeviceBuffer {
   float* data() const { return static_cast<float*>(ptr_); }
   void* raw() const { return ptr_; }
 
+  // Changes whenever the contents may have changed, to a value no buffer had before: every
+  // Backend operation that writes a buffer calls mark_written() on it, and the executor does
+  // for the running statistics a training run updates in place. Kernels that keep something
+  // derived from a parameter (a conv epilogue's folded, reordered weights) redo it only
+  // when a generation they read from changed.
+  uint64_t generation() const { return generation_; }
+  void mark_written();
+
  private:
   void reset();
   Backend* owner_ = nullptr;
   void* ptr_ = nullptr;
   size_t elements_ = 0;
   DType dtype_ = DType::F32;
+  uint64_t generation_ = 0;
 };
 
 // An ordered queue of work on a backend, and a point in one. Work on one stream runs in
@@ -71,6 +80,8 @@ struct RunState {
   std::vector<char> computed;  // host, per value: written during this run
   std::vector<float*> param;   // per plan parameter: values
   std::vector<float*> grad;    // per plan parameter: gradient (accumulated into), or null
+  // Host: per plan parameter, its buffer's DeviceBuffer::generation() at this run.
+  std::vector<uint64_t> param_generation;
   // Host: the choice weights of each plan arch group (a handful of floats; which
   // candidates are 0 also decides which run at all), uploaded once per run by
   // PreparedPlan::upload_choice_weights. Full mode computes them on the host from the
@@ -140,6 +151,9 @@ struct AdamUpdate {
   float w1 = 0.1f, b2 = 0.999f, w2 = 0.001f, eps = 1e-8f, weight_decay = 0;
 };
 
+// Every operation below that writes a DeviceBuffer (upload, copy, fill, scale, axpy and the
+// optimizer updates) marks it written (DeviceBuffer::mark_written); the backend tests check
+// it for every registered backend.
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -119,14 +119,24 @@ struct ArchSpec {
 //   Choice          sum of w_i * a_i (the weights of arch group `group`; a zero weight
 //                                    skips the operand)
 // An operand k >= 0 is the region step's input k; k < 0 is the result of operation -k-1.
+//
+// A Conv step with a non-empty Step::region is a conv epilogue (compiler/passes/fusion.h):
+// region[0] is the convolution itself (kind Conv, operand: input 0), then operations each
+// applied to the result of the one before (a batchnorm only right after the convolution):
+//   BatchNorm       (a - running_mean) / sqrt(running_var + eps) * weight + bias, per
+//                   channel (inference), with the batchnorm layer's parameters below
+//   Activation      f(a)
+//   Add             a + b (b: the step's input 1)
 struct RegionOp {
   StepKind kind = StepKind::Add;
   std::string op;  // the (forward) op whose formula it applies
   int node = -1;   // the IR node it computes
   std::vector<int> operands;
   double scale = 1.0;  // Scale
-  double param = 0.0;  // the formula's attribute (leaky_relu's slope)
+  double param = 0.0;  // the formula's attribute (leaky_relu's slope); BatchNorm: eps
   int group = -1;      // Choice
+  // BatchNorm: indices into ExecPlan::params (weight and bias -1 without affine).
+  int weight = -1, bias = -1, running_mean = -1, running_var = -1;
 };
 
 struct Step {
@@ -150,6 +160,7 @@ struct Step {
   int state = -1;  // saved forward state (batch-norm statistics, pool argmax, dropout mask)
   int group = -1;  // choice: index into ExecPlan::arch
   // ElementwiseRegion: the operations in order; the last one is this step's output.
+  // Conv: the convolution and its epilogue (RegionOp), empty for a plain convolution.
   // Fused: `index` is the step of the region that computes this node.
   std::vector<RegionOp> region;
 

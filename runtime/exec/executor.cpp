@@ -30,6 +30,7 @@ Executor::Executor(ExecPlan plan, ParamStore& store, uint64_t seed)
   state_.values[plan_.input] = input_.data();
   bind_arena(static_cast<char*>(arena_.raw()));
   state_.param.resize(plan_.params.size());
+  state_.param_generation.resize(plan_.params.size());
   state_.grad.resize(plan_.params.size());
   for (size_t i = 0; i < plan_.params.size(); ++i) {
     StoredParam& p = store_.params()[param_index_[i]];
@@ -202,6 +203,8 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   b.upload(metrics_, zero, sizeof zero);
   if (logits && logits_.empty())
     logits_ = DeviceBuffer(b, static_cast<size_t>(plan_.batch * plan_.classes));
+  for (size_t i = 0; i < plan_.params.size(); ++i)
+    state_.param_generation[i] = store_.params()[param_index_[i]].value.generation();
   refresh_choice_weights();
   for (auto& g : state_.choice_weight_grads) std::fill(g.begin(), g.end(), 0.0);
   prepared_->upload_choice_weights(state_);
@@ -235,6 +238,10 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   }
   b.synchronize();
   prepared_->download_choice_weight_grads(state_);
+  // Batch norm in training updated its running statistics in place.
+  if (plan_.training)
+    for (size_t i = 0; i < plan_.params.size(); ++i)
+      if (!plan_.params[i].trainable) store_.params()[param_index_[i]].value.mark_written();
 
   if (plan_.training && full_ && arch_grads_ && !forward_only_) add_alpha_gradients();
   double sums[2];

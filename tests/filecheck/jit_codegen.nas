@@ -1,5 +1,6 @@
 // The JIT's code for a plan (`nasc ir --stage llvm|asm`): the fusion pass makes
-// relu(conv) * 2 + s one elementwise region; the kernels module holds its entry (which
+// relu(conv * 2) + s one elementwise region (a conv epilogue would take an activation
+// right after the conv); the kernels module holds its entry (which
 // decides the run: the sum's operands, computed or not) and its vectorised body; the
 // schedule module the plan function, which calls the library kernels through
 // nasc_jit_run_step and the region's entry directly, in step order, each under its gate.
@@ -8,7 +9,7 @@
 // RUN: %nasc ir %s --stage asm --batch 2 | %FileCheck %s --check-prefix=ASM
 network n(x: tensor[2, 4, 4]) {
   let s = conv(x, 2, kernel=1);
-  return linear(flatten(relu(conv(x, 2, kernel=1)) * 2.0 + s), 3);
+  return linear(flatten(relu(conv(x, 2, kernel=1) * 2.0) + s), 3);
 }
 
 // CHECK: ModuleID = 'nasc_kernels'
