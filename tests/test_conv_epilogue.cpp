@@ -9,6 +9,7 @@
 #include <random>
 
 #include "compiler/passes/fusion.h"
+#include "compiler/passes/live_mask.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/optimizer.h"
@@ -136,6 +137,71 @@ TEST_CASE("conv epilogue: MobileNetV2 at 32x32 equals the unfused plan", "[fusio
   make_inference_pair(p, *c.supernet, 2, 9, /*batchnorm_only=*/true);
   CHECK(conv_epilogue_steps(p.fused->plan()) == 52);
   check_same(p, 3);
+}
+
+// Supernets at inference, as PNAS rewards and evaluations run them: sampled paths under
+// live masks (a MobileNet space, whose choices between blocks carry channels-last values,
+// and a DARTS cell with Zero and pooling candidates, whose values stay NCHW around the
+// pools), and the DARTS cell in full mode.
+TEST_CASE("conv epilogue: supernets under live masks equal the unfused plan",
+          "[fusion][conv][exec]") {
+  Diagnostics diags;
+  CompileOptions co;
+  co.elaborate.overrides = {{"settings", "[[24, 2, 2], [32, 2, 2]]"}, {"hw", "16"}};
+  Compilation mobilenet =
+      compile_file(std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas", co, diags);
+  Compilation darts = compile_text("space.nas", R"(import "darts_ops.nas";
+network small(x: tensor[1, 8, 8]) {
+  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
+  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
+  return linear(global_avg_pool(a), 3);
+}
+)",
+                                   {}, diags);
+  INFO(diags.render());
+  REQUIRE(mobilenet.supernet);
+  REQUIRE(darts.supernet);
+  for (const Graph* space : {&*mobilenet.supernet, &*darts.supernet})
+    for (const char* backend : {"cpu", "jit"}) {
+      INFO("space " << space->name << ", backend " << backend);
+      PlanOptions o;
+      o.batch = 2;
+      CompiledPlan compiled = compile_plan_keeping_graph(*space, o);
+      CHECK(conv_epilogue_steps(compiled.plan) > 0);
+      if (space == &*mobilenet.supernet) {
+        // The block outputs and the choices between them: channels-last.
+        int choices_nhwc = 0;
+        for (const Step& s : compiled.plan.steps)
+          choices_nhwc += s.kind == StepKind::Choice &&
+                          compiled.plan.values[s.node].layout == Layout::NHWC;
+        CHECK(choices_nhwc > 0);
+      }
+      Pair p(backend);
+      make_inference_pair(p, *space, 2, 31, /*batchnorm_only=*/true);
+      if (space == &*darts.supernet) check_same(p, 40);  // full mode
+      std::mt19937 rng(3);
+      for (int round = 0; round < 4; ++round) {
+        Selection sel;
+        for (const ArchGroup& a : compiled.exec.arch) {
+          std::vector<int> all(a.candidates.size());
+          for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+          std::shuffle(all.begin(), all.end(), rng);
+          sel.chosen.push_back({all.begin(), all.begin() + a.k});
+        }
+        for (Executor* ex : {p.fused.get(), p.plain.get()}) {
+          ex->use_selection(sel.chosen);
+          ex->set_live_mask(live_mask(compiled.exec, sel));
+        }
+        INFO("round " << round);
+        check_same(p, 41 + round);
+        // And the specialised sub-network, with its own conv epilogues and layouts.
+        Executor alone(compile_plan(specialise(*space, sel), o), p.store, 3);
+        Outcome a = run_once(alone, p.store, 41 + round);
+        Outcome f = run_once(*p.fused, p.store, 41 + round);
+        CHECK(f.loss == Approx(a.loss).epsilon(1e-5));
+        check_close(f.logits, a.logits, "logits against the specialised network");
+      }
+    }
 }
 
 TEST_CASE("conv epilogue: folded weights follow every parameter write", "[fusion][conv][exec]") {

@@ -67,12 +67,12 @@ LatencyTable synthetic_table(const SpaceLatency& space) {
 }
 
 // The sum of a table's entries over a fixed network's own inference plan.
-// The fixed network's own unfused plan, as latency tables cost it (estimator.cpp): fused,
-// its steps would differ (a conv epilogue may continue where the choice was).
+// The fixed network's own plan as latency tables cost it (estimator.cpp): conv epilogues,
+// no elementwise regions.
 double plan_sum(const Graph& fixed, const LatencyTable& t) {
-  PlanOptions unfused;
-  unfused.fusion = false;
-  ExecPlan plan = compile_plan(fixed, unfused);
+  PlanOptions as_tables;
+  as_tables.fusion_kinds.elementwise = false;
+  ExecPlan plan = compile_plan(fixed, as_tables);
   double sum = 0;
   for (const Step& s : plan.steps)
     if (step_has_cost(s)) sum += t.entries.at(step_signature("cpu", plan, s)).ms;

@@ -206,7 +206,7 @@ TEST_CASE("nasc estimate: a table from another space", "[estimate][cli]") {
   auto r = run_nasc("estimate examples/fmnist_cnn.nas --lut " + tiny_lut());
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("was profiled for another search space or input size (network "
-                             "`tiny`, batch 1): only 1 of the 13 signatures `fmnist_cnn` needs"));
+                             "`tiny`, batch 1): only 1 of the 9 signatures `fmnist_cnn` needs"));
   // Another input size is another space too.
   r = run_nasc("estimate examples/tiny.nas --set width=4 --lut " + tiny_lut());
   CHECK(r.status == 1);

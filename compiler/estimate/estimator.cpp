@@ -23,9 +23,10 @@ CompiledPlan inference_plan(const Graph& network, int64_t batch) {
   PlanOptions po;
   po.batch = batch;
   po.loss = training_output_problem(network).empty();
-  // Latency tables time unfused steps (a choice's weighted sum is costed per active
-  // candidate count), so their plans keep one step per node.
-  po.fusion = false;
+  // Latency tables time the steps that really run: conv epilogues, as in every inference
+  // plan. Not the elementwise regions: a choice's weighted sum is costed per active
+  // candidate count, which a region containing it could not be.
+  po.fusion_kinds.elementwise = false;
   return compile_plan_keeping_graph(network, po);
 }
 

@@ -142,12 +142,12 @@ void add_region(FusionPlan& plan, RegionKind kind, std::vector<int> nodes) {
 
 }  // namespace
 
-FusionPlan plan_fusion(const Graph& g) {
+FusionPlan plan_fusion(const Graph& g, const FusionOptions& options) {
   const int n = static_cast<int>(g.nodes.size());
   const FusionContext fc(g);
   FusionPlan plan = no_fusion(g);
   std::vector<char> taken(n, 0);
-  if (is_inference_graph(g))
+  if (options.conv_epilogues && is_inference_graph(g))
     for (const Node& node : g.nodes) {
       if (node.op->step != StepKind::Conv || taken[node.id]) continue;
       std::vector<int> chain = conv_epilogue(fc, node.id);
@@ -156,12 +156,14 @@ FusionPlan plan_fusion(const Graph& g) {
       add_region(plan, RegionKind::ConvEpilogue, std::move(chain));
     }
 
-  const std::vector<int> root = elementwise_roots(fc, taken);
-  std::vector<std::vector<int>> members(n);
-  for (int id = 0; id < n; ++id)
-    if (!taken[id]) members[root[id]].push_back(id);
-  for (int r = 0; r < n; ++r)
-    if (members[r].size() >= 2) add_region(plan, RegionKind::Elementwise, std::move(members[r]));
+  if (options.elementwise) {
+    const std::vector<int> root = elementwise_roots(fc, taken);
+    std::vector<std::vector<int>> members(n);
+    for (int id = 0; id < n; ++id)
+      if (!taken[id]) members[root[id]].push_back(id);
+    for (int r = 0; r < n; ++r)
+      if (members[r].size() >= 2) add_region(plan, RegionKind::Elementwise, std::move(members[r]));
+  }
   // Regions in the order their roots run, whatever their kind.
   std::vector<size_t> order(plan.regions.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

@@ -70,8 +70,17 @@ bool is_fusable_elementwise(const Graph& g, const Node& n);
 // Whether `g` has no backward nodes: batch norm then reads its running statistics.
 bool is_inference_graph(const Graph& g);
 
+// Which kinds of region to form.
+struct FusionOptions {
+  bool elementwise = true;
+  // Latency tables turn the elementwise regions off: a choice inside one would make the
+  // region's cost depend on how many candidates are active, which a table entry cannot
+  // say. Conv epilogues never contain a choice.
+  bool conv_epilogues = true;
+};
+
 // Precondition: g is topologically ordered and shape-checked.
-FusionPlan plan_fusion(const Graph& g);
+FusionPlan plan_fusion(const Graph& g, const FusionOptions& options = {});
 
 // An empty plan for `g`: every node its own step (fusion turned off).
 FusionPlan no_fusion(const Graph& g);

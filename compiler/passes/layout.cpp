@@ -1,13 +1,37 @@
 #include "compiler/passes/layout.h"
 
+#include <numeric>
+
+#include "compiler/ir/op_registry.h"
+
 namespace nas {
 namespace {
 
-bool conv_epilogue_root(const FusionPlan& fusion, int id) {
+enum class LayoutRole { Fixed, Agnostic, ConvEpilogue };
+
+// The role of the step that computes node `id` (a region's root, or a node of its own).
+LayoutRole step_role(const Graph& g, const FusionPlan& fusion, int id) {
   const int r = fusion.region_of[id];
-  return r >= 0 && fusion.regions[r].kind == RegionKind::ConvEpilogue &&
-         fusion.regions[r].root() == id;
+  if (r >= 0)
+    return fusion.regions[r].kind == RegionKind::ConvEpilogue ? LayoutRole::ConvEpilogue
+                                                              : LayoutRole::Agnostic;
+  const Node& n = g.nodes[id];
+  const bool alias = n.op->view != ViewKind::None && n.inputs.size() == 1 &&
+                     g.nodes[n.inputs[0]].shape == n.shape;
+  if (alias || n.op->step == StepKind::Zero || is_fusable_elementwise(g, n))
+    return LayoutRole::Agnostic;
+  return LayoutRole::Fixed;
 }
+
+struct Groups {
+  std::vector<int> parent;
+  explicit Groups(int n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  int find(int x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  }
+  void join(int a, int b) { parent[find(a)] = find(b); }
+};
 
 }  // namespace
 
@@ -15,23 +39,40 @@ std::vector<Layout> assign_layouts(const Graph& g, const FusionPlan& fusion) {
   const int n = static_cast<int>(g.nodes.size());
   std::vector<Layout> layout(n, Layout::NCHW);
   if (!is_inference_graph(g)) return layout;
-  // channels_last[v]: v is a conv epilogue's result that only conv epilogues read.
-  std::vector<char> channels_last(n, 0), read(n, 0);
-  for (int id = 0; id < n; ++id) channels_last[id] = conv_epilogue_root(fusion, id);
-  for (int out : g.inputs) channels_last[out] = 0;
-  if (g.output >= 0) channels_last[g.output] = 0;
+  Groups groups(n);
+  // fixed[v]: v must be NCHW (an NCHW step writes or reads it, or it is not an image, or
+  // the caller's); written_by_conv[v]: a conv epilogue writes it.
+  std::vector<char> fixed(n, 0), written_by_conv(n, 0);
+  for (const Node& node : g.nodes) {
+    if (node.op->effect || fusion.internal(node.id)) continue;
+    const LayoutRole role = step_role(g, fusion, node.id);
+    fixed[node.id] = role == LayoutRole::Fixed || node.shape.size() != 3;
+    written_by_conv[node.id] = role == LayoutRole::ConvEpilogue;
+  }
+  for (int in : g.inputs) fixed[in] = 1;
+  if (g.output >= 0) fixed[g.output] = 1;
   for (const Node& c : g.nodes) {
     // c's inputs are read by its region's root step (c's own step when it is in none).
+    const int step = fusion.step_of(c.id);
     const int region = fusion.region_of[c.id];
-    const bool by_epilogue = conv_epilogue_root(fusion, fusion.step_of(c.id));
+    const LayoutRole role = step_role(g, fusion, step);
     for (int in : c.inputs) {
       if (region >= 0 && fusion.region_of[in] == region) continue;  // inside: never stored
-      read[in] = 1;
-      if (!by_epilogue) channels_last[in] = 0;
+      if (role == LayoutRole::Fixed) fixed[in] = 1;
+      if (role == LayoutRole::Agnostic) groups.join(in, step);
     }
   }
-  for (int id = 0; id < n; ++id)
-    if (channels_last[id] && read[id]) layout[id] = Layout::NHWC;
+  std::vector<char> group_fixed(n, 0), group_written(n, 0);
+  for (int id = 0; id < n; ++id) {
+    const int root = groups.find(id);
+    group_fixed[root] = group_fixed[root] || fixed[id];
+    group_written[root] = group_written[root] || written_by_conv[id];
+  }
+  for (const Node& node : g.nodes) {
+    if (node.op->effect || fusion.internal(node.id)) continue;
+    const int root = groups.find(node.id);
+    if (group_written[root] && !group_fixed[root]) layout[node.id] = Layout::NHWC;
+  }
   return layout;
 }
 

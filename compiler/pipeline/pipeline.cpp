@@ -256,7 +256,7 @@ bool run_stage(Stage stage, PipelineResults& r, const PipelineOptions& options,
       return true;
     }
     case Stage::Fusion:
-      if (options.plan.fusion) r.fusion = plan_fusion(*in);
+      if (options.plan.fusion) r.fusion = plan_fusion(*in, options.plan.fusion_kinds);
       r.memory.reset();
       r.plan.reset();
       return true;

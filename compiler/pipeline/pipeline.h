@@ -106,6 +106,7 @@ struct PlanOptions {
   // Fused regions (compiler/passes/fusion.h); false: one step per node, the unfused
   // reference the fused plans are tested against.
   bool fusion = true;
+  FusionOptions fusion_kinds;  // with fusion: which kinds of region
   PipelineDumps dumps;
 };
 

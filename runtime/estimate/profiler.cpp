@@ -60,6 +60,7 @@ class MicroPlan {
       ValueSlot slot;
       slot.storage = external ? ValueStorage::Input : ValueStorage::Arena;
       slot.elements = plan.values[old].elements;
+      slot.layout = plan.values[old].layout;  // a conv epilogue's kernel depends on it
       slot.root = id;
       micro_.values.push_back(slot);
       external_.push_back(external);
@@ -87,6 +88,12 @@ class MicroPlan {
       s.bias = param_of(s.bias);
       s.running_mean = param_of(s.running_mean);
       s.running_var = param_of(s.running_var);
+      for (RegionOp& op : s.region) {  // a conv epilogue's batch norm
+        op.weight = param_of(op.weight);
+        op.bias = param_of(op.bias);
+        op.running_mean = param_of(op.running_mean);
+        op.running_var = param_of(op.running_var);
+      }
       if (s.state >= 0) {
         auto [it, fresh] = state.emplace(s.state, micro_.num_states);
         if (fresh) ++micro_.num_states;
@@ -124,6 +131,7 @@ class MicroPlan {
       for (float& w : x)
         w = p.init == ParamInit::Ones ? 1.0f : p.init == ParamInit::Zeros ? 0.0f : u(rng) * scale;
       st_.param.push_back(upload(x));
+      st_.param_generation.push_back(buffers_.back().generation());
       st_.grad.push_back(nullptr);
     }
     for (const ArchSpec& a : micro_.arch)

@@ -7,7 +7,8 @@
 namespace nas {
 
 bool step_has_cost(const Step& s) {
-  return s.kind != StepKind::Input && s.kind != StepKind::View;
+  // A fused region's member is computed (and timed) by its region's step.
+  return s.kind != StepKind::Input && s.kind != StepKind::View && s.kind != StepKind::Fused;
 }
 
 std::string step_signature(const std::string& backend, const ExecPlan& plan, const Step& s,

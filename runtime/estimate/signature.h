@@ -16,7 +16,8 @@
 
 namespace nas {
 
-// False for steps that do nothing at run time (inputs and views): they have no entry.
+// False for steps that do nothing at run time (inputs, views, fused regions' members: their
+// region's step computes them): they have no entry.
 bool step_has_cost(const Step& s);
 
 // "cpu conv in=[1,16,32,32] out=[1,32,32,32] bias=0 dilation=1 ...". For a choice step,
