@@ -56,6 +56,18 @@ inline void make_pair(Pair& p, const Graph& net, PlanOptions o, bool ref_fusion 
     p.store.write(p.store.arch()[i].alpha, p.ref_store.read(p.ref_store.arch()[i].alpha));
 }
 
+// k candidates of every group: drawn at random with `rng`, or the first k without one.
+inline Selection random_selection(const std::vector<ArchGroup>& arch, std::mt19937* rng) {
+  Selection sel;
+  for (const ArchGroup& a : arch) {
+    std::vector<int> all(a.candidates.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    if (rng) std::shuffle(all.begin(), all.end(), *rng);
+    sel.chosen.push_back({all.begin(), all.begin() + a.k});
+  }
+  return sel;
+}
+
 inline Outcome run_once(Executor& ex, ParamStore& store, uint32_t seed) {
   const ExecPlan& plan = ex.plan();
   std::mt19937 rng(seed);

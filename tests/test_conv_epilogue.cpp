@@ -172,8 +172,8 @@ network small(x: tensor[1, 8, 8]) {
         // The block outputs and the choices between them: channels-last.
         int choices_nhwc = 0;
         for (const Step& s : compiled.plan.steps)
-          choices_nhwc += s.kind == StepKind::Choice &&
-                          compiled.plan.values[s.node].layout == Layout::NHWC;
+          choices_nhwc +=
+              s.kind == StepKind::Choice && compiled.plan.values[s.node].layout == Layout::NHWC;
         CHECK(choices_nhwc > 0);
       }
       Pair p(backend);
@@ -181,13 +181,7 @@ network small(x: tensor[1, 8, 8]) {
       if (space == &*darts.supernet) check_same(p, 40);  // full mode
       std::mt19937 rng(3);
       for (int round = 0; round < 4; ++round) {
-        Selection sel;
-        for (const ArchGroup& a : compiled.exec.arch) {
-          std::vector<int> all(a.candidates.size());
-          for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-          std::shuffle(all.begin(), all.end(), rng);
-          sel.chosen.push_back({all.begin(), all.begin() + a.k});
-        }
+        Selection sel = random_selection(compiled.exec.arch, &rng);
         for (Executor* ex : {p.fused.get(), p.plain.get()}) {
           ex->use_selection(sel.chosen);
           ex->set_live_mask(live_mask(compiled.exec, sel));

@@ -54,6 +54,20 @@ std::string storage_text(const ExecPlan& plan, int value) {
   return "";
 }
 
+// "  weight #3  bias #4 ...": the layer parameters a step (or a conv epilogue's batch norm)
+// reads, those it has.
+std::string param_refs(int weight, int bias, int running_mean, int running_var) {
+  std::string out;
+  auto param = [&](const char* role, int index) {
+    if (index >= 0) out += std::string("  ") + role + " #" + std::to_string(index);
+  };
+  param("weight", weight);
+  param("bias", bias);
+  param("running_mean", running_mean);
+  param("running_var", running_var);
+  return out;
+}
+
 // A fused region's program (an elementwise region's, a conv epilogue's), one operation a
 // line under its step:
 //   | %35 = choice(in0, in1, ...) group 0
@@ -71,14 +85,7 @@ std::string region_lines(const Step& s) {
     if (op.kind == StepKind::Scale) out += fmt::format(" scale={}", op.scale);
     if (op.param != 0.0) out += fmt::format(" param={}", op.param);
     if (op.group >= 0) out += " group " + std::to_string(op.group);
-    auto param = [&](const char* role, int index) {
-      if (index >= 0) out += std::string("  ") + role + " #" + std::to_string(index);
-    };
-    param("weight", op.weight);
-    param("bias", op.bias);
-    param("running_mean", op.running_mean);
-    param("running_var", op.running_var);
-    out += "\n";
+    out += param_refs(op.weight, op.bias, op.running_mean, op.running_var) + "\n";
   }
   return out;
 }
@@ -92,13 +99,7 @@ std::string step_line(const ExecPlan& plan, const Step& s) {
   line += ") -> " + shape_text(s.output_shape) + "  " + storage_text(plan, s.node) +
           value_type_text(plan, s.node, common_value_type(plan));
   if (s.guard >= 0) line += "  guard " + value_ref(s.guard);
-  auto param = [&](const char* role, int index) {
-    if (index >= 0) line += std::string("  ") + role + " #" + std::to_string(index);
-  };
-  param("weight", s.weight);
-  param("bias", s.bias);
-  param("running_mean", s.running_mean);
-  param("running_var", s.running_var);
+  line += param_refs(s.weight, s.bias, s.running_mean, s.running_var);
   if (s.state >= 0) line += "  state " + std::to_string(s.state);
   if (s.group >= 0) line += "  group " + std::to_string(s.group);
   if (s.index >= 0) line += "  index " + std::to_string(s.index);
