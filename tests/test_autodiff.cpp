@@ -13,7 +13,7 @@ using Catch::Matchers::Contains;
 using test::parse_ir_text;
 using test::print_bare;
 
-TEST_CASE("autodiff: fan-out sums gradients; add and identity pass them through", "[autodiff]") {
+TEST_CASE("autodiff: fan-out sums gradients, add and identity pass them through", "[autodiff]") {
   Graph g = parse_ir_text(R"(network net() {
   %0 = input() {shape=[4]} : [4]
   %1 = linear(%0) {out=4} : [4]
@@ -33,7 +33,7 @@ TEST_CASE("autodiff: fan-out sums gradients; add and identity pass them through"
   CHECK_THAT(out, !Contains("linear_grad_input(%11)"));
 }
 
-TEST_CASE("autodiff: a choice in full mode differentiates alpha; zero passes nothing",
+TEST_CASE("autodiff: a choice in full mode differentiates alpha, zero passes nothing",
           "[autodiff]") {
   Graph g = parse_ir_text(R"(network net() {
   %0 = input() {shape=[2,4,4]} : [2,4,4]

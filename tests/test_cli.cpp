@@ -476,7 +476,7 @@ TEST_CASE("nasc --print-pipeline lists every stage in order", "[cli][pipeline]")
   }
 }
 
-TEST_CASE("nasc ir: every stage has a dump; --dump-after and --train", "[cli][pipeline]") {
+TEST_CASE("nasc ir: every stage has a dump, --dump-after and --train", "[cli][pipeline]") {
   Cli cli;
   std::string file = cli.write("tiny.nas", kTiny);
   cli.write("a.json", R"({"choices": {"op": "conv"}})");

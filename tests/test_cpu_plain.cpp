@@ -216,7 +216,7 @@ TEST_CASE("softmax matches the reference and finite differences", "[cpu][plain]"
                       Catch::Contains("size must be positive"));
 }
 
-TEST_CASE("weighted sum matches the reference; gradients by finite differences", "[cpu][plain]") {
+TEST_CASE("weighted sum matches the reference, gradients by finite differences", "[cpu][plain]") {
   std::mt19937 rng(7);
   for (auto [k, size] : {std::pair<int64_t, int64_t>{1, 1}, {3, 17}, {8, 130}}) {
     INFO("k " << k << " size " << size);
@@ -321,7 +321,7 @@ TEST_CASE("add: forward, in place and backward", "[cpu][plain]") {
   REQUIRE_THROWS_WITH(bad.validate(), Catch::Contains("add: inputs must be positive, got 0"));
 }
 
-TEST_CASE("concat on NCHW channels and other axes; backward splits", "[cpu][plain]") {
+TEST_CASE("concat on NCHW channels and other axes, backward splits", "[cpu][plain]") {
   std::mt19937 rng(13);
   const int64_t n = 2, h = 3, w = 4;
   const std::vector<int64_t> chans = {1, 3, 2};

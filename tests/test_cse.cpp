@@ -10,7 +10,7 @@ using namespace nas;
 using test::parse_ir_text;
 using test::print_bare;
 
-TEST_CASE("cse: DARTS edges share one relu per input; groups and output survive", "[cse]") {
+TEST_CASE("cse: DARTS edges share one relu per input, groups and output survive", "[cse]") {
   Diagnostics diags;
   Compilation c =
       compile_file(std::string(NASC_SOURCE_DIR) + "/examples/darts_fmnist.nas", {}, diags);

@@ -138,7 +138,7 @@ TEST_CASE("a diagnostic renders as file:line:col, message, instance path, line a
         "                ^\n");
 }
 
-TEST_CASE("columns count bytes; the caret counts characters", "[diagnostics][render]") {
+TEST_CASE("columns count bytes, the caret counts characters", "[diagnostics][render]") {
   // "é" is two bytes: the `+` is at byte column 14, the 13th character.
   Outcome r = compile(std::string(kNet) + "let a = \"é\" + 1;\nreturn x; }\n");
   one_error(r, 2, 14, {"operator `+` is not defined for string \"é\" and int 1"});
@@ -204,7 +204,7 @@ TEST_CASE("syntax errors: unexpected tokens, in words", "[diagnostics][syntax]")
             {"expected 'in' before 'range'"});
 }
 
-TEST_CASE("a missing `;` is reported after the previous token", "[diagnostics][syntax]") {
+TEST_CASE("a missing semicolon is reported after the previous token", "[diagnostics][syntax]") {
   // Not at the `return` on the next line, which is where ANTLR notices it.
   one_error(std::string(kNet) + "  let h = relu(x)\n  return h;\n}\n", 2, 18,
             {"syntax error: expected ';' before 'return'"});
@@ -1161,7 +1161,7 @@ TEST_CASE("mutated programs never escape as exceptions", "[diagnostics][robust]"
 
 // ---- instance paths of argument errors --------------------------------------------------------
 
-TEST_CASE("a wrong argument is the caller's error; a bad default is the callee's",
+TEST_CASE("a wrong argument is the caller's error, a bad default is the callee's",
           "[diagnostics][args][paths]") {
   // The declared shape of a given argument: the caret is on the argument in `b`, so the
   // path is b's, not m's.
@@ -1234,7 +1234,7 @@ TEST_CASE("an unknown op attribute comes with a suggestion", "[diagnostics][name
 // ---- str()
 // -----------------------------------------------------------------------------------------
 
-TEST_CASE("str() gives the whole text; only messages abbreviate", "[diagnostics][builtins]") {
+TEST_CASE("str() gives the whole text, only messages abbreviate", "[diagnostics][builtins]") {
   // Lists over 16 elements used to be cut to "[0, ..., 15, ... (17 elements)]", so two
   // lists with the same first 16 elements and length gave the same text.
   Outcome r =

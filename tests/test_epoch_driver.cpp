@@ -156,7 +156,7 @@ TEST_CASE("epoch driver: --resume continues after the checkpoint's epoch", "[tra
   }
 }
 
-TEST_CASE("epoch driver: resume without a checkpoint starts over; random search's wording",
+TEST_CASE("epoch driver: resume without a checkpoint starts over, random search's wording",
           "[train][driver]") {
   nas::test::TempDir tmp;
   const std::string dir = tmp / "run";

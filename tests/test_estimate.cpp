@@ -242,7 +242,7 @@ TEST_CASE("profiling tiny fills a complete table with positive times", "[estimat
   CHECK(profile_space(t, space, nullptr, "", nullptr).measured == 0);
 }
 
-TEST_CASE("summarise: trims both ends; min, median or trimmed mean", "[estimate]") {
+TEST_CASE("summarise: trims both ends, min, median or trimmed mean", "[estimate]") {
   MeasureSettings s;
   s.trim = 0.2;
   s.statistic = "median";

@@ -40,7 +40,7 @@ std::string dot_line(const std::string& dot, const std::string& label) {
 }  // namespace
 
 TEST_CASE(
-    "op facts: one op is the training loss; autodiff appends it and lowering ends the "
+    "op facts: one op is the training loss, autodiff appends it and lowering ends the "
     "forward pass before it",
     "[op_facts]") {
   REQUIRE(std::count_if(all_ops().begin(), all_ops().end(),

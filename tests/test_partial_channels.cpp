@@ -273,7 +273,7 @@ TEST_CASE("search config: darts.partial_channels and darts.edge_normalization",
                     Contains("s.json: darts.edge_normalization:"));
 }
 
-TEST_CASE("nasc search: PC-DARTS from the config; its flags and keys where they apply",
+TEST_CASE("nasc search: PC-DARTS from the config, its flags and keys where they apply",
           "[partial_channels][cli]") {
   using namespace nas::test;
   const std::string cfg = scratch_path("pc_cli.json");

@@ -171,7 +171,7 @@ TEST_CASE("eliminate_dead_code keeps a Zero's input that another node uses", "[p
 
 // --- live_mask / live_mask_into / supernet_mask ----------------------------------------
 
-TEST_CASE("live_mask follows the selected candidates; Zero cuts", "[passes][live_mask]") {
+TEST_CASE("live_mask follows the selected candidates, Zero cuts", "[passes][live_mask]") {
   Graph g = parse(kZeroJoin);
   // Ids: x conv1 zero conv2 choice conv3. Selecting zero kills conv1 and conv2, but the
   // input stays live.

@@ -254,7 +254,7 @@ TEST_CASE("darts.max_param_free: the search's genotypes keep the cap", "[robust]
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("darts spaces: affine=false keeps the cells' batch norms plain; true gives them weights",
+TEST_CASE("darts spaces: affine=false keeps the cells' batch norms plain, true gives them weights",
           "[robust][affine]") {
   auto compile = [](const char* affine) {
     Diagnostics diags;
@@ -334,7 +334,7 @@ TEST_CASE("search config: darts section and warmup_fraction, errors at their key
   CHECK_THROWS_WITH(parse(R"({"darts": 2})"), Contains("s.json: darts:"));
 }
 
-TEST_CASE("nasc search: warmup_fraction follows --epochs; darts.* only for darts",
+TEST_CASE("nasc search: warmup_fraction follows --epochs, darts.* only for darts",
           "[robust][cli]") {
   using namespace nas::test;
   const std::string cfg = scratch_path("robust_cli.json");
