@@ -56,6 +56,15 @@ inline void make_pair(Pair& p, const Graph& net, PlanOptions o, bool ref_fusion 
     p.store.write(p.store.arch()[i].alpha, p.ref_store.read(p.ref_store.arch()[i].alpha));
 }
 
+// A DARTS cell of two nodes on a 1x8x8 input: Zero, pooling, skip and conv candidates.
+inline const char* kSmallDartsCell = R"(import "darts_ops.nas";
+network small(x: tensor[1, 8, 8]) {
+  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
+  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
+  return linear(global_avg_pool(a), 3);
+}
+)";
+
 // k candidates of every group: drawn at random with `rng`, or the first k without one.
 inline Selection random_selection(const std::vector<ArchGroup>& arch, std::mt19937* rng) {
   Selection sel;

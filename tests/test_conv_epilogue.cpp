@@ -11,6 +11,7 @@
 #include "compiler/passes/fusion.h"
 #include "compiler/passes/live_mask.h"
 #include "compiler/pipeline/pipeline.h"
+#include "runtime/cpu/conv2d.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/optimizer.h"
 #include "tests/ir_test_util.h"
@@ -112,6 +113,27 @@ TEST_CASE("conv epilogue: which chains fuse, in an inference graph only", "[fusi
   CHECK(nhwc_values(train) == 0);
 }
 
+TEST_CASE("conv epilogue: post-ops where oneDNN computes them right, loops elsewhere",
+          "[fusion][conv]") {
+  Conv2dParams p;
+  p.n = 1, p.c_in = 8, p.h = p.w = 6, p.c_out = 8;
+  using Op = ConvEpilogueOp;
+  auto kernel = [&](std::vector<Op> ops) {
+    ConvEpilogue e;
+    e.batchnorm = true;
+    e.ops = std::move(ops);
+    return conv2d_epilogue_kernel(p, e);
+  };
+  const Op relu6{Op::Kind::Activation, "relu6", 0}, relu{Op::Kind::Activation, "relu", 0},
+      leaky{Op::Kind::Activation, "leaky_relu", 0.2}, silu{Op::Kind::Activation, "silu", 0},
+      add{Op::Kind::Add, "", 0};
+  CHECK(kernel({relu6})->uses_post_ops());
+  CHECK(kernel({add, relu})->uses_post_ops());
+  CHECK(kernel({relu, leaky})->uses_post_ops() == false);  // relu twice, other constants
+  CHECK(kernel({leaky, relu})->uses_post_ops() == false);
+  CHECK(kernel({silu})->uses_post_ops() == false);  // no oneDNN algorithm
+}
+
 TEST_CASE("conv epilogue: fused plans equal the unfused reference", "[fusion][conv][exec]") {
   Graph net = compile_source(kPatterns);
   for (const char* backend : {"cpu", "jit"})
@@ -150,14 +172,7 @@ TEST_CASE("conv epilogue: supernets under live masks equal the unfused plan",
   co.elaborate.overrides = {{"settings", "[[24, 2, 2], [32, 2, 2]]"}, {"hw", "16"}};
   Compilation mobilenet =
       compile_file(std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas", co, diags);
-  Compilation darts = compile_text("space.nas", R"(import "darts_ops.nas";
-network small(x: tensor[1, 8, 8]) {
-  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
-  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
-  return linear(global_avg_pool(a), 3);
-}
-)",
-                                   {}, diags);
+  Compilation darts = compile_text("space.nas", kSmallDartsCell, {}, diags);
   INFO(diags.render());
   REQUIRE(mobilenet.supernet);
   REQUIRE(darts.supernet);

@@ -284,14 +284,7 @@ network small(x: tensor[1, 8, 8]) {
 
 TEST_CASE("fusion: sampled paths under live masks equal the unfused plan", "[fusion][exec]") {
   Diagnostics diags;
-  Compilation c = compile_text("space.nas", R"(import "darts_ops.nas";
-network small(x: tensor[1, 8, 8]) {
-  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
-  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
-  return linear(global_avg_pool(a), 3);
-}
-)",
-                               {}, diags);
+  Compilation c = compile_text("space.nas", kSmallDartsCell, {}, diags);
   INFO(diags.render());
   REQUIRE(c.supernet);
   PlanOptions o;

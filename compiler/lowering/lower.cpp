@@ -24,10 +24,9 @@ class Lowering {
   ExecPlan run() {
     p_.batch = mp_.batch;
     p_.forward_nodes = static_cast<int>(g_.nodes.size());
-    for (const Node& n : g_.nodes) {
+    for (const Node& n : g_.nodes)
       if (n.op->loss) p_.forward_nodes = std::min(p_.forward_nodes, n.id);
-      if (n.op->find_attr("fwd") != nullptr) p_.training = true;
-    }
+    p_.training = !is_inference_graph(g_);
     for (const ArchGroup& a : g_.arch) p_.arch.push_back({a.key, a.candidates, a.k});
     group_of_.assign(g_.nodes.size(), -1);
     for (size_t gi = 0; gi < g_.arch.size(); ++gi)

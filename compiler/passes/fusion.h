@@ -48,8 +48,8 @@ enum class RegionKind {
 
 struct FusedRegion {
   RegionKind kind = RegionKind::Elementwise;
-  std::vector<int>
-      nodes;  // in id order; the last is the root (ConvEpilogue: the first is the conv)
+  // In id order; the last is the root (ConvEpilogue: the first is the conv).
+  std::vector<int> nodes;
   std::vector<int> reads;  // values read from outside the region, in first-use order
   int root() const { return nodes.back(); }
 };

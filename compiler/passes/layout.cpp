@@ -16,8 +16,8 @@ LayoutRole step_role(const Graph& g, const FusionPlan& fusion, int id) {
     return fusion.regions[r].kind == RegionKind::ConvEpilogue ? LayoutRole::ConvEpilogue
                                                               : LayoutRole::Agnostic;
   const Node& n = g.nodes[id];
-  const bool alias = n.op->view != ViewKind::None && n.inputs.size() == 1 &&
-                     g.nodes[n.inputs[0]].shape == n.shape;
+  const bool alias =
+      n.op->view != ViewKind::None && n.inputs.size() == 1 && g.nodes[n.inputs[0]].shape == n.shape;
   if (alias || n.op->step == StepKind::Zero || is_fusable_elementwise(g, n))
     return LayoutRole::Agnostic;
   return LayoutRole::Fixed;

@@ -197,6 +197,8 @@ void depthwise_backward_weights(const Conv2dParams& p, const float* x, const flo
 
 }  // namespace
 
+namespace {
+
 // The weights' dims: [c_out, c_in, k, k], or [g, c_out/g, c_in/g, k, k] when grouped.
 // goihw with plain strides is byte-for-byte the [c_out, c_in/g, k, k] layout, so grouped
 // and dense weights share one user-visible format.
@@ -207,6 +209,8 @@ memory::dims weight_dims(const Conv2dParams& p) {
 memory::desc plain_weights(const Conv2dParams& p) {
   return memory::desc(weight_dims(p), dt::f32, p.groups == 1 ? tag::oihw : tag::goihw);
 }
+
+}  // namespace
 
 Conv2dKernel::Conv2dKernel(const Conv2dParams& p) : params_(p) {
   p.validate();
