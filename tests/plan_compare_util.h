@@ -33,13 +33,12 @@ struct Pair {
   std::unique_ptr<Executor> fused, plain;  // subject (fusion on), reference (`ref_fusion`)
 };
 
-// Binds the subject (fusion on, on p.store) and the reference (fusion `ref_fusion`, on the
-// CPU interpreter) and gives both the same weights and random alphas.
-inline void make_pair(Pair& p, const Graph& net, PlanOptions o, bool ref_fusion = false) {
-  o.fusion = true;
-  p.fused = std::make_unique<Executor>(compile_plan(net, o), p.store, 3);
-  o.fusion = ref_fusion;
-  p.plain = std::make_unique<Executor>(compile_plan(net, o), p.ref_store, 3);
+// Binds the subject (options `subject`, on p.store) and the reference (options
+// `reference`, on the CPU interpreter) and gives both the same weights and random alphas.
+inline void make_pair(Pair& p, const Graph& net, const PlanOptions& subject,
+                      const PlanOptions& reference) {
+  p.fused = std::make_unique<Executor>(compile_plan(net, subject), p.store, 3);
+  p.plain = std::make_unique<Executor>(compile_plan(net, reference), p.ref_store, 3);
   std::mt19937 rng(11);
   for (StoredArch& a : p.ref_store.arch()) {
     std::vector<float> alpha(a.alpha.size());
@@ -75,6 +74,14 @@ inline Selection random_selection(const std::vector<ArchGroup>& arch, std::mt199
     sel.chosen.push_back({all.begin(), all.begin() + a.k});
   }
   return sel;
+}
+
+// The subject with fusion on, the reference with fusion `ref_fusion`.
+inline void make_pair(Pair& p, const Graph& net, PlanOptions o, bool ref_fusion = false) {
+  PlanOptions reference = o;
+  o.fusion = true;
+  reference.fusion = ref_fusion;
+  make_pair(p, net, o, reference);
 }
 
 inline Outcome run_once(Executor& ex, ParamStore& store, uint32_t seed) {

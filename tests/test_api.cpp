@@ -416,8 +416,8 @@ TEST_CASE("api: the pipeline's stages and a space's text at each", "[api][pipeli
   std::vector<std::string> names;
   for (const nasc::StageDescription& s : nasc::pipeline_stages()) names.push_back(s.name);
   CHECK(names == std::vector<std::string>{"load", "elaborate", "shapes", "dce", "partial-channels",
-                                          "zero-prune", "cse", "autodiff", "fusion", "memory-plan",
-                                          "lower"});
+                                          "zero-prune", "cse", "autodiff", "remat", "fusion",
+                                          "memory-plan", "lower"});
   CHECK(count_of(nasc::describe_pipeline(), "\n") == names.size());
 
   nasc::IrOptions o;

@@ -139,11 +139,11 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run("check tiny.nas --arch"), "--arch needs a value");
   user_error(cli.run("ir tiny.nas --stage pruned"),
              "--stage pruned needs --arch A.json (the selection to prune with)");
-  user_error(
-      cli.run("ir tiny.nas --stage llvm-ir"),
-      "unknown --stage `llvm-ir` (stages: load, elaborate, shapes, dce, partial-channels, "
-      "zero-prune, cse, autodiff, fusion, memory-plan, lower; also ast, ir, pruned, grad, plan, "
-      "train-plan, fused, llvm, asm)");
+  user_error(cli.run("ir tiny.nas --stage llvm-ir"),
+             "unknown --stage `llvm-ir` (stages: load, elaborate, shapes, dce, partial-channels, "
+             "zero-prune, cse, autodiff, remat, fusion, memory-plan, lower; also ast, ir, pruned, "
+             "grad, plan, "
+             "train-plan, fused, llvm, asm)");
   user_error(cli.run("ir tiny.nas --stage lvm"), "unknown --stage `lvm`; did you mean `llvm`?");
   user_error(cli.run("ir tiny.nas --stage llvm --dump-after bogus"),
              "unknown --dump-after `bogus` (stages: load,");
@@ -563,7 +563,7 @@ TEST_CASE("nasc opt: malformed IR, unknown passes and bad orders are user errors
   user_error(bad, "bad.ir:3:8: error: unknown op `rleu`");
   user_error(cli.run("opt chain.ir --passes cse,dcee"),
              "unknown --passes `dcee`; did you mean `dce`? (passes: shapes, dce, partial-channels, "
-             "zero-prune, cse, autodiff, fusion, memory-plan, lower)");
+             "zero-prune, cse, autodiff, remat, fusion, memory-plan, lower)");
   user_error(cli.run("opt chain.ir --passes elaborate"),
              "--passes elaborate reads .nas source; `nasc opt` reads IR");
   user_error(cli.run("opt chain.ir --passes lower"),

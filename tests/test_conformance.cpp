@@ -81,11 +81,20 @@ struct OpNetwork {
   int op_node = -1;
 };
 
-// input -> producers -> the op [-> mul -> sigmoid] -> flatten (when not 1-D) = the logits.
-// With `fused_tail`, an elementwise op is followed by two more, so that the fusion pass
-// puts it in a region (forward and backward) and the plans run it there.
+// What follows the op before the logits.
+enum class Tail {
+  None,
+  // mul -> sigmoid: the fusion pass puts an elementwise op in a region (forward and
+  // backward) with them, and the plans run it there.
+  Fused,
+  // A 1x1 conv (a linear for 1-D values), whose weight gradient reads the op's output: the
+  // remat pass then recomputes a rematerializable op in the backward pass.
+  Recomputed,
+};
+
+// input -> producers -> the op [-> tail] -> flatten (when not 1-D) = the logits.
 bool build_network(const OpDef& op, const OpExample& ex, OpNetwork& net, std::string& why,
-                   bool fused_tail = false) {
+                   Tail tail = Tail::None) {
   Graph& g = net.graph;
   g.name = "conformance_" + op.name;
   const Shape* widest = &ex.inputs[0];
@@ -112,9 +121,15 @@ bool build_network(const OpDef& op, const OpExample& ex, OpNetwork& net, std::st
     g.arch.push_back(group);
   }
   int last = net.op_node;
-  if (fused_tail) {
+  if (tail == Tail::Fused) {
     last = add_node(g, "mul", {last}, {{"scale", 0.75}}, "tail_mul");
     last = add_node(g, "sigmoid", {last}, {}, "tail_sigmoid");
+  }
+  if (tail == Tail::Recomputed) {
+    const Shape& shape = g.nodes[last].shape;
+    last = shape.size() == 1 ? add_node(g, "linear", {last}, {{"out", int64_t{3}}}, "tail_linear")
+                             : add_node(g, "conv", {last},
+                                        {{"out", int64_t{2}}, {"kernel", int64_t{1}}}, "tail_conv");
   }
   g.output = g.nodes[last].shape.size() == 1 ? last : add_node(g, "flatten", {last}, {}, "out");
   return true;
@@ -254,10 +269,19 @@ TEST_CASE("conformance: every registered op on every registered backend", "[conf
         if (!op->internal) check_forward(net, backend);
         std::set<std::string> ops = check_gradients(net, backend);
         ran.insert(ops.begin(), ops.end());
+        if (op->rematerializable) {
+          // The op recomputed in the backward pass (compiler/passes/remat.h): the
+          // gradients through the recomputed value against finite differences.
+          OpNetwork recomputed;
+          REQUIRE(build_network(*op, example, recomputed, why, Tail::Recomputed));
+          std::set<std::string> remat_ops = check_gradients(recomputed, backend);
+          CHECK(remat_ops.count("recompute") == 1);
+          ran.insert(remat_ops.begin(), remat_ops.end());
+        }
         if (!is_fusable_elementwise(net.graph, net.graph.nodes[net.op_node])) continue;
         // The same op inside a fused region (compiler/passes/fusion.h).
         OpNetwork fused;
-        REQUIRE(build_network(*op, example, fused, why, true));
+        REQUIRE(build_network(*op, example, fused, why, Tail::Fused));
         CHECK(runs_fused(fused.graph, op->name));
         if (!op->internal) check_forward(fused, backend);
         check_gradients(fused, backend);

@@ -200,7 +200,9 @@ TEST_CASE("every builtin op is registered once, with consistent attribute specs"
       "cross_entropy", "cross_entropy_grad", "aux_loss_grad", "conv_grad_input", "conv_grad_weight",
       "linear_grad_input", "linear_grad_weight", "batchnorm_grad", "activation_grad", "pool_grad",
       "global_avg_pool_grad", "unflatten", "crop_grad", "channel_slice_grad", "dropout_grad",
-      "drop_path_grad", "concat_grad", "choice_grad_input", "choice_grad_arch"};
+      "drop_path_grad", "concat_grad", "choice_grad_input", "choice_grad_arch",
+      // Internal: what the remat pass inserts.
+      "recompute"};
   std::set<std::string> names;
   for (const OpDef* op : all_ops()) {
     CHECK(names.insert(op->name).second);

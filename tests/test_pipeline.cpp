@@ -46,8 +46,8 @@ int count(const std::string& text, const std::string& what) {
 
 TEST_CASE("pipeline: the stages in order, found by name", "[pipeline]") {
   const std::vector<std::string> expected = {
-      "load",     "elaborate", "shapes",      "dce",  "partial-channels", "zero-prune", "cse",
-      "autodiff", "fusion",    "memory-plan", "lower"};
+      "load", "elaborate", "shapes", "dce",    "partial-channels", "zero-prune",
+      "cse",  "autodiff",  "remat",  "fusion", "memory-plan",      "lower"};
   CHECK(stage_names() == expected);
   for (size_t i = 0; i < expected.size(); ++i) {
     REQUIRE(find_stage(expected[i]).has_value());

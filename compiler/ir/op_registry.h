@@ -158,6 +158,10 @@ struct OpDef {
   // Two nodes with this op, the same inputs and attributes compute the same tensor and may
   // merge (CSE). False for ops with parameters or randomness, and for gradient ops.
   bool cse_mergeable = true;
+  // The backward pass may recompute its output from its inputs instead of keeping it
+  // (compiler/passes/remat.h): deterministic, stateless ops whose forward costs little
+  // beside the memory their output holds (activations, depthwise convolutions).
+  bool rematerializable = false;
   // Costs nothing at run time (inputs and views): the latency units skip it.
   bool free_latency = false;
   // The training loss: autodiff appends it to the network's logits (its gradient rule

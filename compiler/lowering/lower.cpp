@@ -138,6 +138,15 @@ class Lowering {
     }
   }
 
+  // A gradient op's own switches (batchnorm_grad's from_output) join its forward's
+  // attributes; `fwd` and `index` have fields of their own.
+  static void gradient_attrs(const Node& n, Step& s) {
+    for (const auto& [key, value] : n.attrs) {
+      if (key == "fwd" || key == "index") continue;
+      if (const bool* b = std::get_if<bool>(&value)) s.ints[key] = *b ? 1 : 0;
+    }
+  }
+
   Step step(const Node& n) {
     Step s;
     s.kind = n.op->step;
@@ -150,6 +159,7 @@ class Lowering {
     const bool gradient = n.op->find_attr("fwd") != nullptr;
     const Node& fwd = gradient ? g_.nodes[n.int_attr("fwd")] : n;
     forward_attrs(fwd, s);
+    if (gradient) gradient_attrs(n, s);
     if (n.has_attr("index")) s.index = static_cast<int>(n.int_attr("index"));
     if (!gradient) register_layer(n);
     const Layer& l = layer_[fwd.id];
@@ -164,6 +174,8 @@ class Lowering {
     s.guard = fwd.id < p_.forward_nodes && (gradient || n.id < p_.forward_nodes) ? fwd.id : -1;
     // Aliases: views, except a view that is the plan's output, which is copied there; and
     // the ops that are views at inference only (dropout, drop_path).
+    // A recompute node runs its forward node's op again (compiler/passes/remat.h).
+    if (s.kind == StepKind::Recompute) s.kind = fwd.op->step;
     const NodeStorage& storage = mp_.nodes[n.id];
     if (storage.kind == StorageKind::Alias) s.kind = StepKind::View;
     if (storage.kind == StorageKind::Output &&

@@ -207,6 +207,8 @@ const char* step_kind_name(StepKind kind) {
       return "aux_loss";
     case StepKind::AuxLossGrad:
       return "aux_loss_grad";
+    case StepKind::Recompute:
+      return "recompute";
     case StepKind::ElementwiseRegion:
       return "elementwise_region";
     case StepKind::Fused:

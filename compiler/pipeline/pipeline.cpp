@@ -14,6 +14,7 @@
 #include "compiler/passes/dce.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/fusion.h"
+#include "compiler/passes/remat.h"
 #include "compiler/passes/shape_inference.h"
 
 namespace nas {
@@ -42,6 +43,10 @@ const std::vector<StageInfo>& pipeline_stages() {
       {Stage::Autodiff, "autodiff", "graph",
        "training: loss and backward graph; evaluation: the loss; skipped for a forward plan",
        "compiler/passes/autodiff.h"},
+      {Stage::Remat, "remat", "graph",
+       "training: the backward pass recomputes cheap forward values (activations, depthwise "
+       "convolutions) instead of keeping them",
+       "compiler/passes/remat.h"},
       {Stage::Fusion, "fusion", "fused regions",
        "group chains of elementwise nodes into regions that run as one step",
        "compiler/passes/fusion.h"},
@@ -116,6 +121,10 @@ std::string skip_reason(Stage stage, const PipelineOptions& options) {
       return options.selection || !options.arch_file.empty() ? "" : "no selection";
     case Stage::Autodiff:
       return options.plan.training || options.plan.loss ? "" : "a forward plan";
+    case Stage::Remat:
+      return !options.plan.training       ? "not a training plan"
+             : options.plan.rematerialize ? ""
+                                          : "turned off";
     case Stage::Fusion:
       return options.plan.fusion ? "" : "turned off";
     default:
@@ -255,6 +264,9 @@ bool run_stage(Stage stage, PipelineResults& r, const PipelineOptions& options,
       }
       return true;
     }
+    case Stage::Remat:
+      if (options.plan.rematerialize) keep_graph(r, stage, rematerialize(*in));
+      return true;
     case Stage::Fusion:
       if (options.plan.fusion) r.fusion = plan_fusion(*in, options.plan.fusion_kinds);
       r.memory.reset();

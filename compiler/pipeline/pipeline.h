@@ -56,6 +56,7 @@ enum class Stage : uint8_t {
   ZeroPrune,
   Cse,
   Autodiff,
+  Remat,
   Fusion,
   MemoryPlan,
   Lower,
@@ -100,6 +101,9 @@ struct PlanOptions {
   bool training = false;     // autodiff: forward + loss + backward
   bool arch_grads = false;   // training a supernet in full mode: gradients for alpha
   bool weight_grads = true;  // false: an alpha-only plan (smaller: see AutodiffOptions)
+  // Training: recompute cheap forward values in the backward pass instead of keeping them
+  // (compiler/passes/remat.h); false keeps every value backward reads.
+  bool rematerialize = true;
   // Not training: append the loss (an evaluation plan, what the trainer's evaluation
   // runs), or end at the network's output (false: a forward plan, for any network).
   bool loss = true;

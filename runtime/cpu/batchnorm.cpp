@@ -150,6 +150,45 @@ void BatchNormKernel::backward(const float* x, const float* dy, const float* mea
   cpu_stream().wait();
 }
 
+void BatchNormKernel::backward_from_output(const float* y, const float* dy, const float* var,
+                                           float* dx) const {
+  if (params_.affine)
+    internal_error(__FILE__, __LINE__, "batchnorm: backward from the output needs affine=false");
+  if (!var) internal_error(__FILE__, __LINE__, "batchnorm: backward needs the batch variance");
+  // dx = (dy - mean(dy) - y * mean(dy * y)) / sqrt(var + eps), per channel over n, h, w:
+  // the usual formula with x_hat = y. One pass reduces, one applies; the channels' rows
+  // (one per sample) are contiguous, so each inner loop is a plain vectorisable span.
+  const int64_t n = params_.n, c = params_.c, inner = params_.h * params_.w;
+  const double m = static_cast<double>(params_.per_channel());
+#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum_dy = 0, sum_dy_y = 0;
+    for (int64_t s = 0; s < n; ++s) {
+      const float* yr = y + (s * c + ch) * inner;
+      const float* dyr = dy + (s * c + ch) * inner;
+      float row_dy = 0, row_dy_y = 0;
+#pragma omp simd reduction(+ : row_dy, row_dy_y)
+      for (int64_t i = 0; i < inner; ++i) {
+        row_dy += dyr[i];
+        row_dy_y += dyr[i] * yr[i];
+      }
+      sum_dy += row_dy;
+      sum_dy_y += row_dy_y;
+    }
+    const float inv_std =
+        static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[ch]) + params_.eps));
+    const float mean_dy = static_cast<float>(sum_dy / m);
+    const float mean_dy_y = static_cast<float>(sum_dy_y / m);
+    for (int64_t s = 0; s < n; ++s) {
+      const float* yr = y + (s * c + ch) * inner;
+      const float* dyr = dy + (s * c + ch) * inner;
+      float* dxr = dx + (s * c + ch) * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) dxr[i] = (dyr[i] - mean_dy - yr[i] * mean_dy_y) * inv_std;
+    }
+  }
+}
+
 std::shared_ptr<const BatchNormKernel> batchnorm_kernel(const BatchNormParams& params) {
   params.validate();
   return cache().get(params.key(), [&] { return std::make_shared<const BatchNormKernel>(params); });

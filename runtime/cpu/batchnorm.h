@@ -59,6 +59,10 @@ class BatchNormKernel {
   // the batch mean/var that forward_training returned, and scale.
   void backward(const float* x, const float* dy, const float* mean, const float* var,
                 const float* scale, float* dx, float* dscale, float* dshift) const;
+  // dx of a batch norm without scale and shift from its output y (which is x_hat), dy and
+  // the batch variance: the backward pass then need not keep the input. Plain loops, not
+  // oneDNN: its backward reads the source.
+  void backward_from_output(const float* y, const float* dy, const float* var, float* dx) const;
 
  private:
   BatchNormParams params_;

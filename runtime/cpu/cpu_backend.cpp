@@ -276,6 +276,8 @@ class CpuPlan : public PreparedPlan {
         return [k = std::make_shared<FusedRegionKernel>(s)](RunState& st) { return k->run(st); };
       case StepKind::Fused:  // computed by its region's step
         return [](RunState&) { return false; };
+      case StepKind::Recompute:  // lowered to its forward node's kind
+        break;
     }
     unsupported(s);
   }
@@ -449,6 +451,11 @@ class CpuPlan : public PreparedPlan {
         k->forward_training(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
                             sh >= 0 ? st.param[sh] : nullptr, st.values[out], stats, stats + c,
                             st.param[rm], st.param[rv]);
+        return true;
+      };
+    if (s.int_attr_or("from_output", 0))
+      return [k, stats, c, dy = s.inputs[0], y = s.inputs[1], out](RunState& st) {
+        k->backward_from_output(st.values[y], st.values[dy], stats + c, st.values[out]);
         return true;
       };
     return [this, k, stats, c, dy = s.inputs[0], x = s.inputs[1], sc = s.weight, sh = s.bias,

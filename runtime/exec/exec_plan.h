@@ -60,6 +60,9 @@ enum class StepKind : uint8_t {
   // the run's loss; the gradient step writes d(that)/d(logits).
   AuxLoss,
   AuxLossGrad,
+  // The IR's `recompute` op (compiler/passes/remat.h). Lowering gives its step the forward
+  // node's kind, so no backend ever sees this one.
+  Recompute,
   // A fused region (compiler/passes/fusion.h): ElementwiseRegion, at the region's last
   // node, computes every node of the region in one pass (Step::region); the region's other
   // nodes are Fused steps, which do nothing and whose values are never stored.

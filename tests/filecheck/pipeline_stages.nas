@@ -1,7 +1,7 @@
 // The whole pipeline on one .nas file: `nasc ir --stage S` stops after S and prints its
 // result; --dump-after prints earlier stages on stderr as the run passes them, each under
 // a `// ----- after S -----` line; skipped stages say why.
-// RUN: %nasc ir %s --stage lower --no-locations --dump-after dce,zero-prune,cse,fusion 2>&1 \
+// RUN: %nasc ir %s --stage lower --no-locations --dump-after dce,zero-prune,cse,remat,fusion 2>&1 \
 // RUN:   | %FileCheck %s
 // RUN: %nasc ir %s --stage cse --no-locations | %FileCheck %s --check-prefix=CSE
 // RUN: %nasc ir %s --stage autodiff --no-locations | %FileCheck %s --check-prefix=GRAD
@@ -26,6 +26,7 @@ network two_relus(x: tensor[2, 4, 4]) {
 // CHECK:        %1 = relu(%0) : [2,4,4]  # two_relus/relu
 // CHECK-NEXT:   %2 = max_pool(%1) {kernel=3, pad=1, stride=1} : [2,4,4]  # two_relus/op/pool/max_pool
 // CHECK-NEXT:   %3 = identity(%1) : [2,4,4]  # two_relus/op/id/identity
+// CHECK:      // ----- after remat [skipped: not a training plan] -----
 // CHECK:      // ----- after fusion -----
 // CHECK:      fused: 0 regions, 0 nodes, 0 values not stored
 // CHECK:      plan batch=1 mode=inference
@@ -49,6 +50,7 @@ network two_relus(x: tensor[2, 4, 4]) {
 // LIST-NEXT: 6. zero-prune
 // LIST-NEXT: 7. cse
 // LIST-NEXT: 8. autodiff
-// LIST-NEXT: 9. fusion
-// LIST-NEXT: 10. memory-plan
-// LIST-NEXT: 11. lower
+// LIST-NEXT: 9. remat
+// LIST-NEXT: 10. fusion
+// LIST-NEXT: 11. memory-plan
+// LIST-NEXT: 12. lower

@@ -23,16 +23,16 @@ Usage:
              [--dump-after STAGE[,STAGE]]    dump the result of a pipeline stage (STAGE:
                                              load, elaborate, shapes, dce,
                                              partial-channels, zero-prune,
-                                             cse, autodiff, fusion, memory-plan, lower;
-                                             also ast, ir, pruned, grad, plan,
+                                             cse, autodiff, remat, fusion, memory-plan,
+                                             lower; also ast, ir, pruned, grad, plan,
                                              train-plan, fused; llvm, asm: the JIT's
                                              module of the lowered plan)
   nasc opt   FILE.ir [--passes PASS[,PASS]] [--arch A.json] [--batch N]
              [--partial-channels K] [--edge-normalization]
              [--dump-after PASS[,PASS]]      run passes on textual IR in the order given
                                              (shapes, dce, partial-channels, zero-prune,
-                                             cse, autodiff, fusion, memory-plan, lower);
-                                             print the result
+                                             cse, autodiff, remat, fusion, memory-plan,
+                                             lower); print the result
   nasc --print-pipeline                      list the pipeline's stages in order
   nasc train FILE -o DIR [--arch A.json] [--data fashion-mnist|cifar10:DIR|synthetic]
              [-c CONFIG.json] [--epochs N] [--threads N] [--resume]
@@ -220,7 +220,7 @@ std::string check_passes(const std::vector<std::string>& passes) {
 IrStage ir_stage(const Options& o) {
   for (const StageAlias& a : kStageAliases)
     if (o.stage == a.name) return {a.stage, a.training || o.train};
-  return {o.stage, o.stage == "autodiff" || o.train};
+  return {o.stage, o.stage == "autodiff" || o.stage == "remat" || o.train};
 }
 
 nasc::CompileOptions compile_options(const Options& o) {

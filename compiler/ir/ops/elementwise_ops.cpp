@@ -19,6 +19,7 @@ OpDef activation(OpDef op) {
   op.elementwise = fn;
   op.step = StepKind::Activation;
   op.grad = [](GradContext& c) { unary_grad_from_input(c, "activation_grad"); };
+  op.rematerializable = true;
   double default_param = 0;
   if (fn->param != nullptr) {
     const AttrSpec* spec = op.find_attr(fn->param);

@@ -93,9 +93,16 @@ std::vector<OpDef> gradient_ops() {
       grad_op("linear_grad_input", "inner product backward-data", K::LinearGradInput, 1, 1));
   ops.push_back(grad_op("linear_grad_weight", "inner product backward-weights: writes dW, db",
                         K::LinearGradWeight, 2, 2, {}, true));
-  ops.push_back(grad_op("batchnorm_grad",
-                        "batch norm backward from dy and x: dx, and dscale/dshift when affine",
-                        K::BatchNormGrad, 2, 2));
+  // A batch norm without scale and shift outputs x_hat itself, so its gradient can read the
+  // output instead of the input: the input then need not be kept for the backward pass
+  // (the convolution before it in a DARTS candidate), while the output is kept anyway (by
+  // the ReLU after it, or for the architecture gradient).
+  ops.push_back(grad_op(
+      "batchnorm_grad",
+      "batch norm backward from dy and x (or, from_output, from y = x_hat when not affine): "
+      "dx, and dscale/dshift when affine",
+      K::BatchNormGrad, 2, 2,
+      {bool_spec("from_output", false, "input 1 is the forward's output y, not its input x")}));
   ops.push_back(grad_op("activation_grad", "dy * f'(x) for the activation of node `fwd`",
                         K::ActivationGrad, 2, 2));
   ops.push_back(grad_op("pool_grad",
@@ -121,6 +128,11 @@ std::vector<OpDef> gradient_ops() {
       grad_op("drop_path_grad", "dy through the forward's kept samples", K::DropPathGrad, 1, 1));
   ops.push_back(grad_op("concat_grad", "the slice of dy that input `index` went to", K::ConcatGrad,
                         1, 1, {int_spec("index", {}, "which input")}));
+  // compiler/passes/remat.h: lowering runs it as its forward node's step.
+  ops.push_back(grad_op("recompute",
+                        "forward node `fwd` computed again from its inputs in the backward pass "
+                        "(its op, attributes and parameters)",
+                        K::Recompute, 1, -1));
   ops.push_back(grad_op("choice_grad_input",
                         "dy times candidate `index`'s mixing weight (1 when sampled)",
                         K::ChoiceGradInput, 1, 1, {int_spec("index", {}, "which candidate")}));

@@ -163,6 +163,9 @@ OpDef dwconv() {
   op.grad = [](GradContext& c) { weighted_layer_grad(c, "conv"); };
   // It runs as the grouped convolution it is.
   op.step = StepKind::Conv;
+  // k*k multiply-adds per output value: recomputing it in the backward pass costs less than
+  // keeping its output for the pointwise convolution's weight gradient.
+  op.rematerializable = true;
   op.label = [](const Node& n) { return window_label(n, {"stride", "dilation"}); };
   op.kernel_attrs = [](const std::vector<Shape>& in, const Attrs& a,
                        std::map<std::string, int64_t>& ints) {
@@ -263,11 +266,18 @@ OpDef batchnorm() {
     p.push_back({"running_var", StepParamSlot::RunningVar, {c}, ParamInit::Ones, false, 1});
     return p;
   };
-  op.grad = [](GradContext& c) { unary_grad_from_input(c, "batchnorm_grad"); };
+  op.grad = [](GradContext& c) {
+    if (bool_attr(c.fwd.attrs, "affine")) return unary_grad_from_input(c, "batchnorm_grad");
+    Attrs attrs = grad_attrs(c, c.input_shapes[0]);
+    attrs["from_output"] = true;
+    c.input_grads[0] = c.emit("batchnorm_grad", {c.dy, c.fwd.id}, std::move(attrs));
+  };
   op.step = StepKind::BatchNorm;
   op.saved_state = SavedState::Training;  // the batch statistics
   op.cse_mergeable = false;
   op.example = OpExample{{{3, 4, 4}}, {}};
+  // Without scale and shift its gradient reads its output (batchnorm_grad's from_output).
+  op.variants = {OpExample{{{3, 4, 4}}, {{"affine", false}}}};
   // Inference: (x - running_mean) / sqrt(running_var + eps), then scale and shift.
   op.reference = [](const ReferenceArgs& r) {
     const Shape& s = r.in_shapes[0];
