@@ -35,6 +35,7 @@ nas::driver::RunRequest request(const RunOptions& o) {
   r.output = o.output_dir;
   r.resume = o.resume;
   r.arch = o.arch_file;
+  r.init = o.init_weights;
   r.algorithm = o.algorithm;
   r.lut = o.lut;
   r.rerank = o.rerank;
@@ -102,6 +103,10 @@ TrainResult train(const RunOptions& options) {
 
 SearchResult search(const RunOptions& options) {
   check_options(options);
+  if (!options.init_weights.empty())
+    throw Error(Error::Kind::User,
+                "RunOptions::init_weights: a search starts from random weights; initial weights "
+                "are for train");
   auto [summary, warnings] =
       run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
         return nas::driver::search(request(options), diags, out);

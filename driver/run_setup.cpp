@@ -401,9 +401,10 @@ std::optional<PartialChannelsResult> pc_darts_supernet(const Graph& supernet,
 TrainSummary train_fixed_network(const Graph& net, const TrainConfig& cfg,
                                  const std::string& backend, const RunControl& control,
                                  const nlohmann::json& meta, const std::string& dir, bool resume,
-                                 std::ostream& out) {
+                                 std::ostream& out, const std::string& init = "") {
   TrainerSetup setup;
   setup.config = cfg;
+  setup.init_weights = init;
   if (!backend.empty()) setup.backend = backend;
   setup.control = control;
   PlanOptions train, eval;
@@ -550,7 +551,8 @@ std::optional<TrainRun> train(const RunRequest& r, Diagnostics& diags, std::ostr
     nlohmann::json meta = {{"network", net.name}, {"file", r.file}};
     if (!r.arch.empty()) meta["arch"] = r.arch;
     return TrainRun{
-        train_fixed_network(net, *cfg, r.backend, r.control, meta, r.output, r.resume, out), *cfg};
+        train_fixed_network(net, *cfg, r.backend, r.control, meta, r.output, r.resume, out, r.init),
+        *cfg};
   } catch (const UserError& e) {
     diags.error({}, e.what());
     return std::nullopt;

@@ -69,6 +69,10 @@ struct RunOptions {
   std::string output_dir;  // the run folder
   bool resume = false;
   std::string arch_file;  // train: the architecture of a space with choices
+  // train: initial weights instead of random ones, matched by tensor name (`--init`): the
+  // weights or checkpoint of a run of the same network, or the checkpoint of a search of
+  // its space (the chosen candidates' weights). Not read when resuming from a checkpoint.
+  std::string init_weights;
   std::string algorithm;  // search: darts, darts2, pnas, random, evolution ("" = the config's)
   std::string lut;        // search: a latency table for the regularizer
   // search: >= 0 replaces the config's `rerank`: the K best candidates trained briefly

@@ -107,6 +107,27 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
   for (StoredParam& p : store.params()) store.write(p.value, tensors[i++]->data);
 }
 
+TensorFile init_tensors_for(const TensorFile& f, const ExecPlan& plan, const std::string& what) {
+  TensorFile out;
+  out.meta = f.meta;
+  for (const ParamSpec& p : plan.params) {
+    const NamedTensor* t = f.find(p.name);
+    if (t == nullptr)
+      throw TensorFileError(
+          what, fmt::format("has no tensor `{}` ({}), which the network needs: the file holds {} "
+                            "tensors of another network, or of an architecture that does not "
+                            "use this layer (`nasc train --init` takes the weights or checkpoint "
+                            "of the same network, or a search's checkpoint of its space)",
+                            p.name, shape_text(p.shape), f.tensors.size()));
+    if (t->shape != p.shape)
+      throw TensorFileError(what, "tensor `" + p.name + "` is " + shape_text(t->shape) +
+                                      ", the network needs " + shape_text(p.shape) +
+                                      " (was the file saved with other network parameters?)");
+    out.tensors.push_back(*t);
+  }
+  return out;
+}
+
 TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           const std::vector<int64_t>& input_shape, int64_t classes) {
   TrainData d;
@@ -368,6 +389,11 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
     throw ConfigError(cfg.source, "drop_path_prob",
                       "the network has no drop_path(x) that takes the run's probability (one "
                       "without its own p), so the schedule would change nothing");
+  // Before the run folder too: a file that does not fit leaves nothing behind.
+  std::optional<TensorFile> init;
+  if (!setup.init_weights.empty())
+    init = init_tensors_for(read_tensor_file(setup.init_weights), setup.train_plan,
+                            setup.init_weights);
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(cfg.threads);
   EpochLoopOptions loop;
@@ -390,6 +416,12 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   Executor evaluator(std::move(setup.eval_plan), store, cfg.seed);
   std::unique_ptr<Optimizer> opt =
       make_optimizer(cfg.optimizer, store.backend(), store.weight_slots());
+  // A checkpoint, when the run resumes from one, replaces these again.
+  if (init) {
+    params_from_file(store, *init, setup.init_weights);
+    run.log(fmt::format("initial weights: {} tensors from {}", init->tensors.size(),
+                        setup.init_weights));
+  }
 
   LoaderOptions lo = training_loader_options(cfg.data, data, mini, cfg.seed);
   Loader train_loader(data.train, data.train_indices, lo);
@@ -425,6 +457,7 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
     }
   }
   nlohmann::json wmeta = setup.network_meta;
+  if (init) wmeta["init"] = setup.init_weights;
   if (!std::isnan(summary.test_accuracy)) wmeta["test_accuracy"] = summary.test_accuracy;
   wmeta["epochs"] = cfg.epochs;
   if (summary.stopped) wmeta["stopped"] = true;

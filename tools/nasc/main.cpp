@@ -180,6 +180,7 @@ nasc::RunOptions run_options(const Options& o) {
   r.output_dir = o.output;
   r.resume = o.resume;
   r.arch_file = o.arch;
+  r.init_weights = o.init;
   r.algorithm = o.algorithm;
   r.lut = o.lut;
   r.rerank = o.rerank;

@@ -86,6 +86,9 @@ Options:
   --threads N        CPU threads (0 = all cores)
   --backend NAME     the backend that runs the network (train, search, profile,
                      estimate; default cpu); `nasc --version` lists those built in
+  --init W           train: start from the weights in W (safetensors or nasc's older
+                     format): a run's weights or checkpoint of the same network, or a
+                     search's checkpoint of its space (the --arch candidates' weights)
   --resume           continue the run in DIR from its last checkpoint
   -a ALGORITHM       search algorithm: darts (first order, the default), darts2
                      (unrolled second order), pnas (ProxylessNAS, REINFORCE), random or
@@ -311,6 +314,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(o.threads >= 0, "--threads", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
+  only_for(!o.init.empty(), "--init", o.command == "train", "`nasc train`");
   only_for(o.calibrate >= 0, "--calibrate", profile, "`nasc profile`");
   only_for(!o.backend.empty(), "--backend", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
@@ -465,6 +469,8 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
     o.output = r.value(a);
   } else if (a == "--arch") {
     o.arch = r.value(a);
+  } else if (a == "--init") {
+    o.init = r.value(a);
   } else if (a == "--edge-normalization") {
     o.edge_normalization = true;
   } else if (a == "--stage") {
