@@ -35,12 +35,14 @@ namespace {
 constexpr const char* kConfigTextName = "<config>";
 
 // A resolved config (as JSON) with its data set replaced by --data's: fashion-mnist,
-// cifar10:DIR or synthetic; the keys only the old data set takes are dropped.
+// cifar10:DIR, npy:DIR, images:DIR or synthetic; the keys only the old data set takes are
+// dropped.
 nlohmann::json with_data_flag(nlohmann::json j, const std::string& data) {
-  std::string name = data.substr(0, data.find(':'));
+  const size_t colon = data.find(':');
+  std::string name = data.substr(0, colon);
   j["data"]["name"] = name;
   j["data"].erase("dir");
-  if (name == "cifar10") j["data"]["dir"] = data.substr(data.find(':') + 1);
+  if (colon != std::string::npos) j["data"]["dir"] = data.substr(colon + 1);
   if (name != "synthetic")
     for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
       j["data"].erase(k);

@@ -10,6 +10,7 @@
 
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
+#include "runtime/data/user_data.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
@@ -137,6 +138,21 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
   } else if (cfg.name == "cifar10") {
     d.train = read_cifar10(cfg.dir, true);
     d.test = read_cifar10(cfg.dir, false);
+  } else if (cfg.name == "npy" || cfg.name == "images") {
+    UserData u = cfg.name == "npy" ? read_npy_folder(cfg.dir, input_shape)
+                                   : read_image_folder(cfg.dir, input_shape);
+    if (u.test) {
+      d.train = std::move(u.train);
+      d.test = std::move(*u.test);
+    } else {
+      // No test split of its own: a stratified fifth of the data is held out as the test
+      // set, the same for a given seed (docs/data.md).
+      auto [train, test] = split_stratified(u.train, 0.8, derive_seed(seed, 17));
+      d.test = u.train;
+      d.train = std::move(u.train);
+      d.train_indices = train;
+      d.test_indices = test;
+    }
   } else if (cfg.name == "synthetic") {
     NAS_CHECK(!cfg.synthetic_shape.empty() && cfg.synthetic_classes > 0,
               "synthetic data used before resolve_synthetic_data");
@@ -163,9 +179,11 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           " (`nasc check FILE` shows the network's parameters; one of them "
                           "may set its input)");
   if (d.train.num_classes > classes)
-    throw ConfigError("", "data.name",
-                      fmt::format("{} has {} classes but the network returns {} logits", cfg.name,
-                                  d.train.num_classes, classes));
+    throw ConfigError(
+        "", "data.name",
+        fmt::format("{}{} has {} classes but the network returns {} logits", cfg.name,
+                    cfg.dir.empty() || cfg.name == "fashion-mnist" ? "" : ":" + cfg.dir,
+                    d.train.num_classes, classes));
   // The limit picks a stratified subset first; train_portion then splits it into the
   // training part and the validation part (which only search uses).
   d.train_indices = limit_to(d.train, d.train_indices, cfg.limit_train, derive_seed(seed, 29));

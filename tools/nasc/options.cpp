@@ -34,8 +34,9 @@ Usage:
                                              cse, autodiff, fusion, memory-plan, lower);
                                              print the result
   nasc --print-pipeline                      list the pipeline's stages in order
-  nasc train FILE -o DIR [--arch A.json] [--data fashion-mnist|cifar10:DIR|synthetic]
-             [-c CONFIG.json] [--epochs N] [--threads N] [--resume]
+  nasc train FILE [-o DIR] [--arch A.json]
+             [--data fashion-mnist|cifar10:DIR|npy:DIR|images:DIR|synthetic]
+             [-c CONFIG.json] [--epochs N] [--threads N] [--init W] [--resume]
                                              train the network (or the architecture --arch
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
@@ -81,7 +82,10 @@ Options:
                      opt; default 1), of the latency measurements (profile; default 1)
                      or of the training memory estimate (estimate; default 64)
   -c FILE            train config JSON (docs/train.md); with --resume, DIR/config.json
-  --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic
+  --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic,
+                     npy:DIR (DIR/x.npy images NCHW or NHWC, uint8 or float32, DIR/y.npy
+                     labels; optional x_test.npy, y_test.npy), images:DIR (one sub-folder
+                     of PNG/JPEG files per class; optional DIR/train/ + DIR/test/)
   --epochs N         override the config's epochs
   --threads N        CPU threads (0 = all cores)
   --backend NAME     the backend that runs the network (train, search, profile,
@@ -429,11 +433,18 @@ bool parse_name_flag(ArgReader& r, const std::string& a) {
   Options& o = r.o;
   if (a == "--data") {
     o.data = r.value(a);
+    const std::string kind = o.data.substr(0, o.data.find(':'));
+    const bool with_dir = kind == "cifar10" || kind == "npy" || kind == "images";
     if (o.error.empty() && o.data != "fashion-mnist" && o.data != "synthetic" &&
-        o.data.rfind("cifar10:", 0) != 0)
-      o.error = "--data takes fashion-mnist, cifar10:DIR or synthetic, got \"" + o.data + "\"";
-    if (o.error.empty() && o.data == "cifar10:")
-      o.error = "--data cifar10:DIR needs the folder of the CIFAR-10 binary files";
+        !(with_dir && o.data.size() > kind.size()))
+      o.error =
+          "--data takes fashion-mnist, cifar10:DIR, npy:DIR, images:DIR or synthetic, got \"" +
+          o.data + "\"";
+    if (o.error.empty() && with_dir && o.data.size() == kind.size() + 1)
+      o.error = "--data " + o.data + "DIR needs the folder: " +
+                (kind == "cifar10" ? "of the CIFAR-10 binary files"
+                 : kind == "npy"   ? "holding x.npy and y.npy"
+                                   : "of class sub-folders of PNG/JPEG images");
   } else if (a == "-a" || a == "--algorithm") {
     o.algorithm = r.value(a);
     if (o.error.empty() && o.algorithm != "darts" && o.algorithm != "darts2" &&

@@ -1,0 +1,190 @@
+#include "runtime/data/image_decode.h"
+
+// jpeglib.h needs FILE and size_t declared first.
+#include <fmt/format.h>
+#include <jpeglib.h>
+#include <png.h>
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+
+namespace nas {
+
+namespace {
+
+// Far beyond any training image (8192 x 8192), so that a header claiming billions of
+// pixels is refused before its buffer is allocated.
+constexpr uint64_t kMaxPixels = uint64_t{1} << 26;
+
+void check_size(const std::string& path, uint64_t height, uint64_t width) {
+  if (height == 0 || width == 0)
+    throw DataError(path, fmt::format("the image is {}x{}: empty", height, width));
+  if (height * width > kMaxPixels)
+    throw DataError(
+        path, fmt::format("the image is {}x{}, over the limit of 2^26 pixels", height, width));
+}
+
+DecodedImage decode_png(const std::string& bytes, const std::string& path) {
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()))
+    throw DataError(path, std::string("corrupt PNG: ") + image.message);
+  DecodedImage out;
+  out.height = image.height;
+  out.width = image.width;
+  try {
+    check_size(path, image.height, image.width);
+  } catch (...) {
+    png_image_free(&image);
+    throw;
+  }
+  const bool color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
+  out.channels = color ? 3 : 1;
+  image.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  // Zeroed: an alpha channel is composited onto the buffer, so over black.
+  out.pixels.assign(PNG_IMAGE_SIZE(image), 0);
+  if (!png_image_finish_read(&image, nullptr, out.pixels.data(), 0, nullptr))
+    throw DataError(path, std::string("corrupt PNG: ") + image.message);
+  return out;
+}
+
+// libjpeg reports errors by calling error_exit, which must not return: it jumps back to
+// decode_jpeg_into's setjmp with the message saved.
+struct JpegErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegErrors*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// A warning is corrupt data that libjpeg would paper over (a truncated file decodes with
+// its missing rows gray): for training data that is an error too. Trace messages
+// (level > 0) are dropped.
+void jpeg_warning_is_error(j_common_ptr cinfo, int level) {
+  if (level < 0) jpeg_error_exit(cinfo);
+}
+
+// Between setjmp and the longjmp nothing here has a destructor to skip; `out` is the
+// caller's. Returns false with err->message set on an error.
+bool decode_jpeg_into(const std::string& bytes, JpegErrors* err, DecodedImage* out,
+                      bool* too_large) {
+  jpeg_decompress_struct cinfo;
+  cinfo.err = jpeg_std_error(&err->mgr);
+  err->mgr.error_exit = jpeg_error_exit;
+  err->mgr.emit_message = jpeg_warning_is_error;
+  if (setjmp(err->jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
+               static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  const bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
+  cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  out->height = cinfo.output_height;
+  out->width = cinfo.output_width;
+  out->channels = cinfo.output_components;
+  const uint64_t pixels = uint64_t{cinfo.output_height} * cinfo.output_width;
+  if (pixels == 0 || pixels > kMaxPixels || (out->channels != 1 && out->channels != 3)) {
+    *too_large = true;
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  out->pixels.assign(static_cast<size_t>(pixels) * static_cast<size_t>(out->channels), 0);
+  const size_t stride = static_cast<size_t>(out->width) * static_cast<size_t>(out->channels);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = out->pixels.data() + cinfo.output_scanline * stride;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return true;
+}
+
+DecodedImage decode_jpeg(const std::string& bytes, const std::string& path) {
+  JpegErrors err;
+  DecodedImage out;
+  bool too_large = false;
+  if (decode_jpeg_into(bytes, &err, &out, &too_large)) return out;
+  if (too_large) {
+    check_size(path, static_cast<uint64_t>(out.height), static_cast<uint64_t>(out.width));
+    throw DataError(path,
+                    fmt::format("a JPEG of {} channels (nasc reads gray and RGB)", out.channels));
+  }
+  // libjpeg says which: "Premature end of JPEG file", "Unsupported color conversion request"
+  // (CMYK), ...
+  throw DataError(path, std::string("corrupt or unsupported JPEG: ") + err.message);
+}
+
+}  // namespace
+
+bool looks_like_png(const std::string& bytes) {
+  return bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0;
+}
+
+bool looks_like_jpeg(const std::string& bytes) {
+  return bytes.size() >= 3 && std::memcmp(bytes.data(), "\xff\xd8\xff", 3) == 0;
+}
+
+DecodedImage decode_image(const std::string& bytes, const std::string& path) {
+  if (looks_like_png(bytes)) return decode_png(bytes, path);
+  if (looks_like_jpeg(bytes)) return decode_jpeg(bytes, path);
+  throw DataError(path, "neither a PNG nor a JPEG file (by its first bytes)", 0);
+}
+
+std::string encode_png(const DecodedImage& img) {
+  NAS_CHECK(img.channels == 1 || img.channels == 3, "encode_png: 1 or 3 channels");
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(img.width);
+  image.height = static_cast<png_uint_32>(img.height);
+  image.format = img.channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  png_alloc_size_t size = 0;
+  NAS_CHECK(png_image_write_to_memory(&image, nullptr, &size, 0, img.pixels.data(), 0, nullptr),
+            std::string("encode_png: ") + image.message);
+  std::string out(size, '\0');
+  NAS_CHECK(png_image_write_to_memory(&image, out.data(), &size, 0, img.pixels.data(), 0, nullptr),
+            std::string("encode_png: ") + image.message);
+  out.resize(size);
+  return out;
+}
+
+std::string encode_jpeg(const DecodedImage& img, int quality) {
+  NAS_CHECK(img.channels == 1 || img.channels == 3, "encode_jpeg: 1 or 3 channels");
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr err;
+  cinfo.err = jpeg_std_error(&err);  // the encoder's input is ours: errors are bugs
+  jpeg_create_compress(&cinfo);
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&cinfo, &buffer, &size);
+  cinfo.image_width = static_cast<JDIMENSION>(img.width);
+  cinfo.image_height = static_cast<JDIMENSION>(img.height);
+  cinfo.input_components = img.channels;
+  cinfo.in_color_space = img.channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  const size_t stride = static_cast<size_t>(img.width) * static_cast<size_t>(img.channels);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<unsigned char*>(img.pixels.data() + cinfo.next_scanline * stride);
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  std::string out(reinterpret_cast<char*>(buffer), size);
+  jpeg_destroy_compress(&cinfo);
+  std::free(buffer);
+  return out;
+}
+
+}  // namespace nas
