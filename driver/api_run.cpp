@@ -147,6 +147,26 @@ SearchResult search(const RunOptions& options) {
   return r;
 }
 
+std::string create_run_dir(const std::string& space_file, const std::string& parent) {
+  namespace fs = std::filesystem;
+  std::string stem = fs::path(space_file).stem().string();
+  if (stem.empty()) stem = "run";
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec)
+    throw Error(Error::Kind::User,
+                parent + ": cannot create the folder for run folders (" + ec.message() + ")");
+  // Bounded, so that a folder that refuses every name cannot loop forever.
+  for (int n = 1; n <= 1000000; ++n) {
+    const fs::path dir = fs::path(parent) / (stem + "-" + std::to_string(n));
+    if (fs::create_directory(dir, ec)) return dir.string();
+    if (ec)
+      throw Error(Error::Kind::User,
+                  dir.string() + ": cannot create the run folder (" + ec.message() + ")");
+  }
+  throw Error(Error::Kind::User, parent + ": no free run folder name " + stem + "-N left");
+}
+
 std::string version() {
   return NASC_VERSION;
 }

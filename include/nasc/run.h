@@ -136,4 +136,12 @@ struct SearchResult {
 TrainResult train(const RunOptions& options);
 SearchResult search(const RunOptions& options);
 
+// A new, empty run folder for a run of `space_file`: `parent`/<stem>-<n> (runs/tiny-1,
+// runs/tiny-2, ...), n the first number whose folder does not exist. Each try is one
+// mkdir, which fails if the folder exists, so two runs started at the same moment never
+// get the same folder. `parent` is created when missing. What `nasc train` and `nasc
+// search` use without -o. Throws a user nasc::Error naming the folder when it cannot be
+// created.
+std::string create_run_dir(const std::string& space_file, const std::string& parent = "runs");
+
 }  // namespace nasc

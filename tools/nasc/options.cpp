@@ -40,7 +40,8 @@ Usage:
                                              train the network (or the architecture --arch
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
-  nasc search FILE -o DIR [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
+                                             (safetensors files)
+  nasc search FILE [-o DIR] [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
              [--epochs N] [--threads N] [--lut LUT.json] [--rerank K] [--retrain]
              [--resume]                      search the space; DIR gets arch.json,
                                              arch.svg, config.json, log.txt, metrics.jsonl,
@@ -77,7 +78,9 @@ Options:
                      (ir, opt; repeatable or comma-separated)
   --passes LIST      opt: the passes to run, comma-separated, in that order
   -I DIR             add DIR to the import search path (before the stdlib)
-  -o FILE            output file (graph); `-` or none writes DOT to stdout
+  -o FILE            output file (graph); `-` or none writes DOT to stdout. train,
+                     search: the run folder; without -o a new runs/<FILE's stem>-<n>
+                     (the first free n), printed first
   --batch N          batch size of the memory plan (ir --stage memory-plan|lower|plan,
                      opt; default 1), of the latency measurements (profile; default 1)
                      or of the training memory estimate (estimate; default 64)
@@ -322,8 +325,8 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(o.calibrate >= 0, "--calibrate", profile, "`nasc profile`");
   only_for(!o.backend.empty(), "--backend", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
-  if (o.error.empty() && train && o.output.empty())
-    o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
+  if (o.error.empty() && train && o.output.empty() && o.resume)
+    o.error = "--resume needs -o DIR, the run folder to continue";
   const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
   only_for(!o.arch.empty(), "--arch", ir ? stop_index >= stage_index("zero-prune") : !opt || prunes,
            "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
