@@ -838,7 +838,7 @@ TEST_CASE("train config: unknown keys are errors with a did-you-mean", "[train]"
       "data.name: unknown data set \"fashion_mnist\" (did you mean fashion-mnist?)");
   REQUIRE_CONFIG_ERROR(R"({"data": {"name": "imagenet"}})",
                        "data.name: unknown data set \"imagenet\" (expected one of: fashion-mnist, "
-                       "cifar10, synthetic)");
+                       "cifar10, npy, images, synthetic)");
 }
 
 TEST_CASE("train config: wrong types and out-of-range values name the key", "[train]") {
