@@ -1253,10 +1253,13 @@ TEST_CASE("checkpoint: corrupt, truncated or foreign files are reported", "[trai
   write_tensor_file(p, sample_file());
   REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "not a valid checkpoint: meta.kind");
   // Meta fields are checked.
+  // The checkpoint's meta is the "nasc" entry of the safetensors metadata.
   auto with_meta = [&](const std::function<void(json&)>& edit) {
-    Parts parts = split_file(b);
-    edit(parts.header["meta"]);
-    write_bytes(p, assemble(parts.header, parts.data));
+    StParts parts = split_safetensors(b);
+    json meta = json::parse(parts.header["__metadata__"]["nasc"].get<std::string>());
+    edit(meta);
+    parts.header["__metadata__"]["nasc"] = meta.dump();
+    write_bytes(p, assemble_safetensors(parts.header.dump(), parts.data));
   };
   with_meta([](json& m) { m.erase("epoch"); });
   REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "meta.epoch is missing or not a non-negative");
@@ -1267,6 +1270,16 @@ TEST_CASE("checkpoint: corrupt, truncated or foreign files are reported", "[trai
   with_meta([](json& m) { m["optimizer_state_bytes"] = 300; });
   REQUIRE_FILE_ERROR(load_checkpoint(dir), p,
                      "the optimizer state tensor has 260 bytes, meta says 300");
+}
+
+TEST_CASE("checkpoint: one in the older NASCWTS format still loads", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp.path.string(), p = tmp / "checkpoint";
+  const Checkpoint c = sample_checkpoint();
+  save_checkpoint(dir, c);
+  write_nascwts_file(p, read_tensor_file(p));  // as an older nasc saved it
+  REQUIRE(read_bytes(p).substr(0, 8) == std::string("NASCWTS\0", 8));
+  check_same(*load_checkpoint(dir), c);
 }
 
 TEST_CASE("checkpoint: an interrupted save does not break load", "[train]") {
