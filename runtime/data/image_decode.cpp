@@ -54,6 +54,7 @@ DecodedImage decode_png(const std::string& bytes, const std::string& path) {
 // decode_jpeg_into's setjmp with the message saved.
 struct JpegErrors {
   jpeg_error_mgr mgr;
+  jpeg_progress_mgr progress;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
 };
@@ -71,6 +72,18 @@ void jpeg_warning_is_error(j_common_ptr cinfo, int level) {
   if (level < 0) jpeg_error_exit(cinfo);
 }
 
+// A progressive JPEG of thousands of scans takes minutes to decode; no encoder writes more
+// than a few dozen, so more than 500 (libjpeg-turbo's own TJFLAG_LIMITSCANS bound) is an
+// error.
+void jpeg_limit_scans(j_common_ptr cinfo) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->is_decompressor && d->input_scan_number > 500) {
+    auto* err = reinterpret_cast<JpegErrors*>(cinfo->err);
+    std::snprintf(err->message, sizeof err->message, "more than 500 scans");
+    std::longjmp(err->jump, 1);
+  }
+}
+
 // Between setjmp and the longjmp nothing here has a destructor to skip; `out` is the
 // caller's. Returns false with err->message set on an error.
 bool decode_jpeg_into(const std::string& bytes, JpegErrors* err, DecodedImage* out,
@@ -79,6 +92,7 @@ bool decode_jpeg_into(const std::string& bytes, JpegErrors* err, DecodedImage* o
   cinfo.err = jpeg_std_error(&err->mgr);
   err->mgr.error_exit = jpeg_error_exit;
   err->mgr.emit_message = jpeg_warning_is_error;
+  err->progress.progress_monitor = jpeg_limit_scans;
   if (setjmp(err->jump)) {
     jpeg_destroy_decompress(&cinfo);
     return false;
@@ -86,7 +100,17 @@ bool decode_jpeg_into(const std::string& bytes, JpegErrors* err, DecodedImage* o
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
                static_cast<unsigned long>(bytes.size()));
+  cinfo.progress = &err->progress;
   jpeg_read_header(&cinfo, TRUE);
+  // The size is known from the header: refuse a huge image before decoding starts.
+  out->height = cinfo.image_height;
+  out->width = cinfo.image_width;
+  out->channels = cinfo.num_components;
+  if (uint64_t{cinfo.image_height} * cinfo.image_width > kMaxPixels) {
+    *too_large = true;
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   const bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
   cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
