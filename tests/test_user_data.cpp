@@ -293,6 +293,25 @@ TEST_CASE("images: PNG and JPEG decode, gray and RGB", "[data][images]") {
   }
 }
 
+TEST_CASE("images: PNG's stored values are kept: 16-bit, alpha, palette", "[data][images]") {
+  // The hand-written seeds of the fuzz corpus (tests/fuzz/README.md).
+  auto seed = [](const std::string& name) {
+    const std::string path = std::string(NASC_SOURCE_DIR) + "/tests/fuzz/corpus/images/" + name;
+    return decode_image(test::slurp(path), path);
+  };
+  // 16-bit gray 0x1234, 0xffff: the high bytes, not a gamma-encoded 76 for 0x1234.
+  DecodedImage g16 = seed("seed_gray16.png");
+  CHECK(g16.channels == 1);
+  CHECK(g16.pixels == std::vector<uint8_t>{0x12, 0xff});
+  // RGBA: the alpha is dropped, the colour kept as stored.
+  DecodedImage rgba = seed("seed_rgba.png");
+  CHECK(rgba.channels == 3);
+  CHECK(rgba.pixels == std::vector<uint8_t>{0x10, 0x20, 0x30, 0x50, 0x60, 0x70});
+  // A palette of red and green.
+  DecodedImage pal = seed("seed_palette.png");
+  CHECK(pal.pixels == std::vector<uint8_t>{255, 0, 0, 0, 255, 0});
+}
+
 TEST_CASE("images: corrupt and truncated files are DataErrors", "[data][images]") {
   DecodedImage img = test::test_image(8, 8, 3, 0, 0);
   const std::string png = encode_png(img), jpg = encode_jpeg(img);

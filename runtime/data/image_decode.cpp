@@ -25,29 +25,90 @@ void check_size(const std::string& path, uint64_t height, uint64_t width) {
         path, fmt::format("the image is {}x{}, over the limit of 2^26 pixels", height, width));
 }
 
-DecodedImage decode_png(const std::string& bytes, const std::string& path) {
-  png_image image;
-  std::memset(&image, 0, sizeof image);
-  image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()))
-    throw DataError(path, std::string("corrupt PNG: ") + image.message);
-  DecodedImage out;
-  out.height = image.height;
-  out.width = image.width;
-  try {
-    check_size(path, image.height, image.width);
-  } catch (...) {
-    png_image_free(&image);
-    throw;
+// libpng's low-level reader, not its simplified API: that one treats 16-bit files as
+// linear light and gamma-encodes them to 8 bits (0x1234 became 76, not 18) and applies a
+// file's gAMA chunk, so the pixels would differ from what PIL or torchvision read. Here
+// the stored values are kept: palettes expanded, gray below 8 bits scaled up, 16-bit
+// samples reduced to their high byte, an alpha channel (or tRNS) dropped, as PIL's
+// convert("RGB") does. Errors jump back to decode_png_into's setjmp, like libjpeg's.
+struct PngState {
+  const std::string* bytes;
+  size_t pos;
+  std::jmp_buf jump;
+  char message[256];
+};
+
+void png_read_from_memory(png_structp png, png_bytep out, png_size_t n) {
+  auto* s = static_cast<PngState*>(png_get_io_ptr(png));
+  if (n > s->bytes->size() - s->pos) png_error(png, "the file ends early");
+  std::memcpy(out, s->bytes->data() + s->pos, n);
+  s->pos += n;
+}
+
+void png_error_jump(png_structp png, png_const_charp message) {
+  auto* s = static_cast<PngState*>(png_get_error_ptr(png));
+  std::snprintf(s->message, sizeof s->message, "%s", message);
+  std::longjmp(s->jump, 1);
+}
+
+void png_warning_quiet(png_structp, png_const_charp) {}  // e.g. an odd colour profile
+
+// Between setjmp and the longjmp nothing here has a destructor to skip; `out` is the
+// caller's. Returns false with s->message set, or with *too_large.
+bool decode_png_into(PngState* s, DecodedImage* out, bool* too_large) {
+  png_structp png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, s, png_error_jump, png_warning_quiet);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info) {
+    std::snprintf(s->message, sizeof s->message, "out of memory");
+    png_destroy_read_struct(&png, nullptr, nullptr);
+    return false;
   }
-  const bool color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
-  out.channels = color ? 3 : 1;
-  image.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-  // Zeroed: an alpha channel is composited onto the buffer, so over black.
-  out.pixels.assign(PNG_IMAGE_SIZE(image), 0);
-  if (!png_image_finish_read(&image, nullptr, out.pixels.data(), 0, nullptr))
-    throw DataError(path, std::string("corrupt PNG: ") + image.message);
-  return out;
+  if (setjmp(s->jump)) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  png_set_read_fn(png, s, png_read_from_memory);
+  png_read_info(png, info);
+  out->height = png_get_image_height(png, info);
+  out->width = png_get_image_width(png, info);
+  if (uint64_t(out->height) * uint64_t(out->width) > kMaxPixels) {
+    *too_large = true;
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  const int color_type = png_get_color_type(png, info);
+  if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (color_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8)
+    png_set_expand_gray_1_2_4_to_8(png);
+  png_set_strip_16(png);
+  png_set_strip_alpha(png);
+  const int passes = png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  out->channels = png_get_channels(png, info);
+  if (out->channels != 1 && out->channels != 3) {  // the transforms above leave 1 or 3
+    std::snprintf(s->message, sizeof s->message, "%d channels after decoding", out->channels);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  out->pixels.assign(static_cast<size_t>(out->height * out->width * out->channels), 0);
+  const size_t stride = static_cast<size_t>(out->width * out->channels);
+  for (int pass = 0; pass < passes; ++pass)
+    for (int64_t y = 0; y < out->height; ++y)
+      png_read_row(png, out->pixels.data() + static_cast<size_t>(y) * stride, nullptr);
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  return true;
+}
+
+DecodedImage decode_png(const std::string& bytes, const std::string& path) {
+  PngState s{&bytes, 0, {}, {}};
+  DecodedImage out;
+  bool too_large = false;
+  if (decode_png_into(&s, &out, &too_large)) return out;
+  if (too_large)
+    check_size(path, static_cast<uint64_t>(out.height), static_cast<uint64_t>(out.width));
+  throw DataError(path, std::string("corrupt PNG: ") + s.message);
 }
 
 // libjpeg reports errors by calling error_exit, which must not return: it jumps back to

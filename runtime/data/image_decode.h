@@ -23,9 +23,11 @@ bool looks_like_png(const std::string& bytes);
 bool looks_like_jpeg(const std::string& bytes);
 
 // Decodes a PNG or a JPEG (by its signature, not its name) to gray when the image has no
-// colour, else to RGB: palettes are expanded, 16-bit samples reduced to 8, an alpha
-// channel composited over black. `path` names the file in errors. Images over 2^26
-// pixels are refused before decoding. Throws DataError for anything else or corrupt data.
+// colour, else to RGB, keeping the stored values as PIL reads them: palettes are
+// expanded, gray below 8 bits scaled up, 16-bit samples keep their high byte, an alpha
+// channel is dropped, and no gamma or colour profile is applied. `path` names the file in
+// errors. Images over 2^26 pixels are refused before decoding. Throws DataError for
+// anything else or corrupt data (libjpeg's corrupt-data warnings included).
 DecodedImage decode_image(const std::string& bytes, const std::string& path);
 
 // Encoders for tests and tools that make small data sets: 8-bit gray (channels 1) or RGB
