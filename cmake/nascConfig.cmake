@@ -2,7 +2,7 @@
 # its internals) and nasc::nasc_static (which needs nasc's own dependencies at link time:
 # they are looked up here, quietly, since only the static library uses them).
 include(CMakeFindDependencyMacro)
-foreach(dep fmt nlohmann_json ZLIB Threads OpenMP)
+foreach(dep fmt nlohmann_json ZLIB PNG JPEG Threads OpenMP)
   find_package(${dep} QUIET)
 endforeach()
 find_package(dnnl CONFIG QUIET)

@@ -35,6 +35,7 @@ nas::driver::RunRequest request(const RunOptions& o) {
   r.output = o.output_dir;
   r.resume = o.resume;
   r.arch = o.arch_file;
+  r.init = o.init_weights;
   r.algorithm = o.algorithm;
   r.lut = o.lut;
   r.rerank = o.rerank;
@@ -102,6 +103,10 @@ TrainResult train(const RunOptions& options) {
 
 SearchResult search(const RunOptions& options) {
   check_options(options);
+  if (!options.init_weights.empty())
+    throw Error(Error::Kind::User,
+                "RunOptions::init_weights: a search starts from random weights; initial weights "
+                "are for train");
   auto [summary, warnings] =
       run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
         return nas::driver::search(request(options), diags, out);
@@ -140,6 +145,26 @@ SearchResult search(const RunOptions& options) {
     r.retrain.weights_file = (std::filesystem::path(o.dir) / "weights").string();
   }
   return r;
+}
+
+std::string create_run_dir(const std::string& space_file, const std::string& parent) {
+  namespace fs = std::filesystem;
+  std::string stem = fs::path(space_file).stem().string();
+  if (stem.empty()) stem = "run";
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec)
+    throw Error(Error::Kind::User,
+                parent + ": cannot create the folder for run folders (" + ec.message() + ")");
+  // Bounded, so that a folder that refuses every name cannot loop forever.
+  for (int n = 1; n <= 1000000; ++n) {
+    const fs::path dir = fs::path(parent) / (stem + "-" + std::to_string(n));
+    if (fs::create_directory(dir, ec)) return dir.string();
+    if (ec)
+      throw Error(Error::Kind::User,
+                  dir.string() + ": cannot create the run folder (" + ec.message() + ")");
+  }
+  throw Error(Error::Kind::User, parent + ": no free run folder name " + stem + "-N left");
 }
 
 std::string version() {

@@ -35,12 +35,14 @@ namespace {
 constexpr const char* kConfigTextName = "<config>";
 
 // A resolved config (as JSON) with its data set replaced by --data's: fashion-mnist,
-// cifar10:DIR or synthetic; the keys only the old data set takes are dropped.
+// cifar10:DIR, npy:DIR, images:DIR or synthetic; the keys only the old data set takes are
+// dropped.
 nlohmann::json with_data_flag(nlohmann::json j, const std::string& data) {
-  std::string name = data.substr(0, data.find(':'));
+  const size_t colon = data.find(':');
+  std::string name = data.substr(0, colon);
   j["data"]["name"] = name;
   j["data"].erase("dir");
-  if (name == "cifar10") j["data"]["dir"] = data.substr(data.find(':') + 1);
+  if (colon != std::string::npos) j["data"]["dir"] = data.substr(colon + 1);
   if (name != "synthetic")
     for (const char* k : {"synthetic_samples", "synthetic_classes", "synthetic_shape"})
       j["data"].erase(k);
@@ -401,9 +403,10 @@ std::optional<PartialChannelsResult> pc_darts_supernet(const Graph& supernet,
 TrainSummary train_fixed_network(const Graph& net, const TrainConfig& cfg,
                                  const std::string& backend, const RunControl& control,
                                  const nlohmann::json& meta, const std::string& dir, bool resume,
-                                 std::ostream& out) {
+                                 std::ostream& out, const std::string& init = "") {
   TrainerSetup setup;
   setup.config = cfg;
+  setup.init_weights = init;
   if (!backend.empty()) setup.backend = backend;
   setup.control = control;
   PlanOptions train, eval;
@@ -550,7 +553,8 @@ std::optional<TrainRun> train(const RunRequest& r, Diagnostics& diags, std::ostr
     nlohmann::json meta = {{"network", net.name}, {"file", r.file}};
     if (!r.arch.empty()) meta["arch"] = r.arch;
     return TrainRun{
-        train_fixed_network(net, *cfg, r.backend, r.control, meta, r.output, r.resume, out), *cfg};
+        train_fixed_network(net, *cfg, r.backend, r.control, meta, r.output, r.resume, out, r.init),
+        *cfg};
   } catch (const UserError& e) {
     diags.error({}, e.what());
     return std::nullopt;

@@ -33,6 +33,7 @@ struct RunRequest {
   std::string output;       // the run folder
   bool resume = false;
   std::string arch;       // train: an arch file
+  std::string init;       // train: --init, initial weights (a weights file or checkpoint)
   std::string algorithm;  // search: -a
   std::string lut;        // search: --lut
   int64_t rerank = -1;    // search: >= 0: --rerank

@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh TARGET [SECONDS] [extra libFuzzer flags...]     (default 600 seconds)
 #   scripts/fuzz.sh --list                                          (the targets)
 #
-# TARGET is one of frontend arch ir config lut idx cifar weights (the binary is
+# TARGET is one of frontend arch ir config lut idx cifar weights npy images (the binary is
 # build-fuzz/tests/fuzz/fuzz_TARGET). Environment: JOBS (ninja -j, default 2), BUILD_DIR
 # (default <repo>/build-fuzz), NO_BUILD=1 (use the binary as built), NO_MERGE=1 (leave the
 # new inputs in build-fuzz/fuzz-work/TARGET/new). Crashes, leaks, timeouts and
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-targets="frontend arch ir config lut idx cifar weights"
+targets="frontend arch ir config lut idx cifar weights npy images"
 if [[ $# -lt 1 || "$1" == "-h" || "$1" == "--help" ]]; then
   sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit 2
@@ -51,7 +51,7 @@ fuzzer="$build/tests/fuzz/fuzz_$target"
 # The largest input worth trying: binary data sets need a few records.
 case "$target" in
   cifar) max_len=16384 ;;
-  idx | weights) max_len=8192 ;;
+  idx | weights | npy | images) max_len=8192 ;;
   *) max_len=4096 ;;
 esac
 

@@ -8,6 +8,8 @@ PACKAGES=(
   antlr4                 # the parser generator (pulls in Java); grammar/Nas.g4 -> C++
   libantlr4-runtime-dev  # the ANTLR 4.9 C++ runtime the generated parser links against
   libfmt-dev nlohmann-json3-dev catch2 zlib1g-dev
+  libpng-dev             # PNG decoding for image-folder data sets (--data images:DIR)
+  libjpeg62-turbo-dev    # JPEG decoding for the same (libjpeg-turbo, Debian's libjpeg)
   graphviz               # `dot`, used by `nasc graph -o x.svg`
   libdnnl-dev            # oneDNN: CPU kernels (used by the runtime stages)
   ocl-icd-opencl-dev     # only a Recommends of libdnnl-dev, but its CMake config requires OpenCL

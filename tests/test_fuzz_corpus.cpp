@@ -33,6 +33,8 @@ const Target kTargets[] = {
     {"idx", nas_fuzz::fuzz_idx, 7},
     {"cifar", nas_fuzz::fuzz_cifar, 6},
     {"weights", nas_fuzz::fuzz_weights, 6},
+    {"npy", nas_fuzz::fuzz_npy, 6},
+    {"images", nas_fuzz::fuzz_images, 4},
 };
 
 std::vector<fs::path> files_in(const std::string& folder) {

@@ -201,7 +201,7 @@ TEST_CASE("nasc search: run folder, bad input, and a killed search resumed to th
   fails("search examples/fmnist_cnn.nas -o " + dir, "has no choices");
   fails("search examples/tiny.nas -a evolve -o " + dir,
         "-a takes darts, darts2, pnas, random or evolution");
-  fails("search examples/tiny.nas", "needs -o DIR");
+  fails("search examples/tiny.nas --resume", "--resume needs -o DIR, the run folder to continue");
   std::ofstream(cfg) << R"({"valid": {"name": "adam", "lr": -1}})";
   fails("search examples/tiny.nas --data synthetic -c " + cfg + " -o " + dir, "valid");
   std::ofstream(cfg) << R"({"data": {"train_portion": 1.0, "name": "synthetic"}})";

@@ -102,7 +102,7 @@ TEST_CASE("nasc train: bad input gives clear errors", "[train][cli]") {
     CHECK_THAT(r.err, Contains(fragment));
   };
   fails("train examples/tiny.nas --data synthetic -o " + dir, "`tiny` has 1 choices; give --arch");
-  fails("train examples/fmnist_cnn.nas --data synthetic", "needs -o DIR");
+  fails("train examples/fmnist_cnn.nas --data synthetic --resume", "--resume needs -o DIR");
   fails("train examples/fmnist_cnn.nas --data imagenet -o " + dir, "--data takes");
   fails("train examples/fmnist_cnn.nas --epochs 0 -o " + dir, "--epochs needs a positive");
   fails("train examples/fmnist_cnn.nas --threads -2 -o " + dir, "--threads needs");

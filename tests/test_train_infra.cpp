@@ -25,6 +25,7 @@
 #include "runtime/train/train_config.h"
 #include "support/json_file.h"
 #include "tests/file_test_util.h"
+#include "tests/safetensors_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
@@ -146,13 +147,24 @@ TEST_CASE("tensor file: round trip keeps names, shapes, meta and exact bits", "[
   TensorFile e = read_tensor_file(tmp / "w.bin");
   CHECK(e.tensors.empty());
   CHECK(e.meta == json::object());
-  CHECK(fs::file_size(tmp / "w.bin") % 64 == 0);
+  CHECK(fs::file_size(tmp / "w.bin") % 8 == 0);  // the header is padded to 8 bytes
+
+  // A file of the older format reads back the same.
+  write_nascwts_file(tmp / "old.bin", f);
+  TensorFile o = read_tensor_file(tmp / "old.bin");
+  CHECK(o.meta == f.meta);
+  REQUIRE(o.tensors.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(o.tensors[i].name == f.tensors[i].name);
+    CHECK(o.tensors[i].shape == f.tensors[i].shape);
+    CHECK(same_bits(o.tensors[i].data, f.tensors[i].data));
+  }
 }
 
-TEST_CASE("tensor file: byte layout is the documented one", "[train]") {
+TEST_CASE("tensor file: the older NASCWTS byte layout is the documented one", "[train]") {
   TempDir tmp;
   TensorFile f = sample_file();
-  write_tensor_file(tmp / "w.bin", f);
+  write_nascwts_file(tmp / "w.bin", f);
   std::string b = read_bytes(tmp / "w.bin");
   REQUIRE(b.substr(0, 8) == std::string("NASCWTS\0", 8));
   CHECK(le(b, 8, 4) == 1);   // version
@@ -216,6 +228,9 @@ TEST_CASE("tensor file: writing checks the tensors and keeps the old file on fai
   f = sample_file();
   f.meta = json::array();
   rejects(f, "meta must be a JSON object");
+  f = sample_file();
+  f.tensors[1].name = "__metadata__";
+  rejects(f, "named '__metadata__', which the format reserves");
   // A name from the network's source that is not UTF-8 is the user's.
   f = sample_file();
   f.tensors[0].name = "bad\xff";
@@ -248,10 +263,265 @@ TEST_CASE("tensor file: an interrupted write leaves the previous file intact", "
   CHECK_FALSE(fs::exists(p + ".tmp"));
 }
 
-TEST_CASE("tensor file: truncation anywhere is reported", "[train]") {
+// --- the safetensors layout (what nasc writes) --------------------------------------------
+
+namespace {
+
+// The parts of a safetensors file: its JSON header (key order kept) and its data section.
+struct StParts {
+  nlohmann::ordered_json header;
+  std::string data;
+};
+
+StParts split_safetensors(const std::string& bytes) {
+  uint64_t n = le(bytes, 0, 8);
+  return {nlohmann::ordered_json::parse(bytes.substr(8, n)), bytes.substr(8 + n)};
+}
+
+// A safetensors file from header text (padded with spaces to 8 bytes) and data.
+std::string assemble_safetensors(const std::string& text, const std::string& data) {
+  std::string t = text;
+  t.resize((t.size() + 7) / 8 * 8, ' ');
+  std::string b(8, '\0');
+  put_le(b, 0, t.size(), 8);
+  return b + t + data;
+}
+
+}  // namespace
+
+TEST_CASE("tensor file: the safetensors byte layout is the documented one", "[train]") {
+  TempDir tmp;
+  TensorFile f = sample_file();
+  write_tensor_file(tmp / "w.safetensors", f);
+  std::string b = read_bytes(tmp / "w.safetensors");
+  const uint64_t n = le(b, 0, 8);
+  CHECK(n % 8 == 0);  // padded, so that the data start 8-byte aligned
+  const std::string text = b.substr(8, n);
+  REQUIRE(text[0] == '{');
+  const size_t close = text.find_last_of('}');
+  CHECK(text.find_first_not_of(' ', close + 1) == std::string::npos);  // padding: spaces
+  json h = json::parse(text);
+  REQUIRE(h.contains("__metadata__"));
+  const json& m = h["__metadata__"];
+  CHECK(json::parse(m["nasc"].get<std::string>()) == f.meta);
+  const json crcs = json::parse(m["nasc_crc32"].get<std::string>());
+  CHECK(h.size() == 4);  // three tensors and the metadata
+  uint64_t at = 0;
+  for (const NamedTensor& t : f.tensors) {
+    const json& e = h[t.name];
+    CHECK(e["dtype"] == "F32");
+    CHECK(e["shape"] == t.shape);
+    // Contiguous, in the order of f.tensors, from the start of the data section.
+    CHECK(e["data_offsets"] == json::array({at, at + t.data.size() * 4}));
+    std::string bytes = b.substr(8 + n + at, t.data.size() * 4);
+    for (size_t k = 0; k < t.data.size(); ++k) {
+      uint32_t w = static_cast<uint32_t>(le(bytes, 4 * k, 4));
+      float v;
+      std::memcpy(&v, &w, 4);
+      CHECK(v == t.data[k]);
+    }
+    CHECK(crcs[t.name] ==
+          crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+    at += bytes.size();
+  }
+  CHECK(b.size() == 8 + n + at);  // nothing after the last tensor
+}
+
+TEST_CASE("tensor file: a safetensors file another tool wrote reads without CRCs", "[train]") {
+  TempDir tmp;
+  const std::string p = tmp / "torch.safetensors";
+  // As safetensors.torch.save_file writes it: its own metadata, keys in any order.
+  std::string data(16, '\0');
+  float one = 1.0f, two = -2.5f;
+  std::memcpy(&data[0], &one, 4);
+  std::memcpy(&data[12], &two, 4);
+  write_bytes(p, assemble_safetensors(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]},)"
+                                      R"("__metadata__":{"format":"pt"},)"
+                                      R"("a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}})",
+                                      data));
+  TensorFile f = read_tensor_file(p);
+  CHECK(f.meta == json::object());
+  REQUIRE(f.tensors.size() == 2);
+  CHECK(f.tensors[0].name == "a");  // data order
+  CHECK(f.tensors[0].data == std::vector<float>{1.0f, 0.0f, 0.0f});
+  CHECK(f.tensors[1].name == "b");
+  CHECK(f.tensors[1].data == std::vector<float>{-2.5f});
+  // No metadata at all, and no tensors at all, are fine too.
+  write_bytes(p, assemble_safetensors(R"({"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})",
+                                      data.substr(0, 4)));
+  CHECK(read_tensor_file(p).tensors[0].shape.empty());
+  write_bytes(p, assemble_safetensors("{}", ""));
+  CHECK(read_tensor_file(p).tensors.empty());
+}
+
+TEST_CASE("tensor file: malformed safetensors files are reported with the field", "[train]") {
+  TempDir tmp;
+  const std::string good = tmp / "good.safetensors";
+  write_tensor_file(good, sample_file());
+  const std::string b = read_bytes(good);
+  const StParts parts = split_safetensors(b);
+  const std::string p = tmp / "w.safetensors";
+  auto expect_bytes = [&](const std::string& bytes, const std::string& text) {
+    write_bytes(p, bytes);
+    REQUIRE_FILE_ERROR(read_tensor_file(p), p, text);
+  };
+  // The good file with `edit` applied to its header (and `data` as its data section).
+  auto expect = [&](const std::function<void(nlohmann::ordered_json&)>& edit,
+                    const std::string& text, const std::string& data = "\x01") {
+    nlohmann::ordered_json h = parts.header;
+    edit(h);
+    expect_bytes(assemble_safetensors(h.dump(), data == "\x01" ? parts.data : data), text);
+  };
+  write_bytes(p, assemble_safetensors(parts.header.dump(), parts.data));
+  REQUIRE(read_tensor_file(p).tensors.size() == 3);  // reassembling the parts is valid
+
+  // The length and the header's JSON.
+  expect_bytes(b.substr(0, 5), "byte 0: truncated: 5 bytes, shorter than the 8-byte header length");
+  std::string c = b;
+  put_le(c, 0, b.size(), 8);
+  expect_bytes(c,
+               "byte 0: not a weights file, or a truncated one: the first 8 bytes give a "
+               "safetensors header of " +
+                   std::to_string(b.size()) + " bytes");
+  expect_bytes(b.substr(0, 8 + le(b, 0, 8) / 2), "not a weights file, or a truncated one");
+  c = std::string(8, '\0');
+  expect_bytes(c, "header length is 0, too short");
+  expect_bytes(assemble_safetensors("[1, 2]", ""),
+               "byte 8: the safetensors header must start with '{'");
+  expect_bytes(assemble_safetensors("{\"a\": ", ""), "header is not valid JSON");
+  expect_bytes(assemble_safetensors(R"({"a": {}, "a": {}})", ""), "duplicate key");
+  {
+    // Over the format's 100 MB limit (a sparse file: nothing is written).
+    std::string big(8, '\0');
+    put_le(big, 0, 100'000'001, 8);
+    write_bytes(p, big);
+    fs::resize_file(p, 100'000'100);
+    REQUIRE_FILE_ERROR(read_tensor_file(p), p, "over the format's limit of 100,000,000 bytes");
+  }
+
+  // The entries.
+  expect([](auto& h) { h["conv1.weight"] = 5; }, "tensor 'conv1.weight': expected an object");
+  expect([](auto& h) { h["conv1.weight"]["dtype"] = "F16"; },
+         "tensor 'conv1.weight'.dtype: \"F16\" is not supported: nasc's weights are float32");
+  expect([](auto& h) { h["conv1.weight"]["dtype"] = "BF16"; }, "\"BF16\" is not supported");
+  for (const char* key : {"dtype", "shape", "data_offsets"})
+    expect([&](auto& h) { h["fc.weight"].erase(key); },
+           std::string("tensor 'fc.weight': missing key \"") + key + "\"");
+  expect([](auto& h) { h["fc.weight"]["unit"] = "m"; }, "tensor 'fc.weight': unknown key \"unit\"");
+  expect([](auto& h) { h["conv1.weight"]["shape"] = "2x3"; }, "shape: expected an array");
+  expect(
+      [](auto& h) {
+        h["conv1.weight"]["shape"] = {3, 2, 0};
+      },
+      "'conv1.weight'.shape[2]: must be >= 1, got 0 (nasc has no empty tensors)");
+  expect([](auto& h) { h["conv1.weight"]["shape"] = {-2, -3}; }, "shape[0]: must be >= 1, got -2");
+  expect([](auto& h) { h["conv1.weight"]["shape"] = {2, 2.5}; }, "shape[1]: expected an integer");
+  expect([](auto& h) { h["conv1.weight"]["shape"] = {7}; },
+         "tensor 'conv1.weight': shape [7] does not match data_offsets [0, 24] (24 bytes, 6 "
+         "floats)");
+  expect(
+      [](auto& h) {
+        h["conv1.weight"]["shape"] = {1u << 31, 1u << 31, 1u << 31};
+      },
+      "does not match data_offsets");
+  expect([](auto& h) { h["conv1.weight"]["data_offsets"] = {0}; },
+         "data_offsets: expected [begin, end], two non-negative integers, got [0]");
+  expect([](auto& h) { h["conv1.weight"]["data_offsets"] = {-4, 20}; }, "expected [begin, end]");
+  expect([](auto& h) { h["conv1.weight"]["data_offsets"] = {24, 0}; }, "begin 24 is after end 0");
+  expect(
+      [](auto& h) {
+        h["conv1.weight"]["data_offsets"] = {2, 26};
+      },
+      "begin 2 is not a multiple of 4 (float32 data must be aligned)");
+  expect(
+      [](auto& h) {
+        h["conv1.weight"]["data_offsets"] = {0, 22};
+      },
+      "(22 bytes, not a whole number of floats)");
+
+  // The layout of the data section: no overlap, no holes, nothing beyond it or after it.
+  expect(
+      [](auto& h) {
+        h["bn.num_batches"]["data_offsets"] = {20, 24};
+      },
+      "tensor 'bn.num_batches' (data bytes 20..24) overlaps the tensor before it, which ends "
+      "at 24");
+  expect(
+      [](auto& h) {
+        h["bn.num_batches"]["data_offsets"] = {28, 32};
+        h["fc.weight"]["data_offsets"] = {32, 112};
+      },
+      "data bytes 24..28 belong to no tensor (safetensors allows no holes; the next is "
+      "'bn.num_batches')",
+      parts.data + "abcd");
+  expect([](auto&) {}, "truncated: header says 3 tensors (108 data bytes), data ends after 2",
+         parts.data.substr(0, 100));
+  expect([](auto&) {}, "trailing garbage: 3 bytes after the last tensor", parts.data + "xyz");
+  expect([](auto& h) { h.erase("fc.weight"); }, "trailing garbage: 80 bytes");
+  expect(
+      [](auto& h) {
+        h[""] = h["fc.weight"];
+        h.erase("fc.weight");
+      },
+      "header: a tensor has an empty name");
+
+  // The metadata: nasc's meta and CRCs.
+  expect([](auto& h) { h["__metadata__"] = json::array(); },
+         "header.__metadata__: expected an object");
+  expect([](auto& h) { h["__metadata__"]["epoch"] = 3; },
+         "header.__metadata__.epoch: safetensors metadata values are strings, got number");
+  expect([](auto& h) { h["__metadata__"].erase("nasc_crc32"); },
+         "has \"nasc\" but not \"nasc_crc32\" (nasc writes both)");
+  expect([](auto& h) { h["__metadata__"].erase("nasc"); }, "has \"nasc_crc32\" but not \"nasc\"");
+  expect([](auto& h) { h["__metadata__"]["nasc"] = "{\"network\": "; },
+         "header.__metadata__.nasc: not valid JSON text");
+  expect([](auto& h) { h["__metadata__"]["nasc"] = "[1]"; },
+         "header.__metadata__.nasc: expected a JSON object, got array");
+  expect([](auto& h) { h["__metadata__"]["nasc_crc32"] = "{\"conv1.weight\": -1}"; },
+         "the CRC of 'conv1.weight' must be an integer in 0..4294967295, got -1");
+  auto edit_crcs = [&](const std::function<void(json&)>& edit) {
+    return [edit](nlohmann::ordered_json& h) {
+      json crcs = json::parse(h["__metadata__"]["nasc_crc32"].get<std::string>());
+      edit(crcs);
+      h["__metadata__"]["nasc_crc32"] = crcs.dump();
+    };
+  };
+  expect(edit_crcs([](json& c) { c.erase("fc.weight"); }), "no CRC for tensor 'fc.weight'");
+  expect(edit_crcs([](json& c) { c["gone"] = 1; }), "a CRC for 'gone', which is no tensor");
+  expect(edit_crcs([](json& c) { c["bn.num_batches"] = 12345; }),
+         "tensor 'bn.num_batches': CRC mismatch (header 0x00003039");
+  c = b;
+  c[c.size() - 5] ^= 0x10;  // inside fc.weight
+  expect_bytes(c, "tensor 'fc.weight': CRC mismatch");
+}
+
+TEST_CASE("tensor file: an independent reader of the safetensors spec reads what nasc writes",
+          "[train]") {
+  TempDir tmp;
+  TensorFile f = sample_file();
+  f.tensors[0].data[1] = std::numeric_limits<float>::quiet_NaN();
+  f.tensors[0].data[3] = -0.0f;
+  write_tensor_file(tmp / "w.safetensors", f);
+  CHECK(test::python_sees(tmp / "w.safetensors", f) == "");
+  // An empty file of tensors too.
+  write_tensor_file(tmp / "e.safetensors", TensorFile{});
+  CHECK(test::python_sees(tmp / "e.safetensors", TensorFile{}) == "");
+  // The reader is strict itself: it refuses what breaks the format (so this test can fail).
+  write_bytes(tmp / "bad.safetensors", read_bytes(tmp / "w.safetensors") + "xyz");
+  test::PythonRead bad = test::read_with_python(tmp / "bad.safetensors");
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Contains("3 bytes after the last tensor"));
+  // A file in the older format is no safetensors file.
+  write_nascwts_file(tmp / "old.bin", f);
+  CHECK(test::read_with_python(tmp / "old.bin").status == 1);
+}
+
+// --- the older NASCWTS format (still read) ---------------------------------------------
+
+TEST_CASE("tensor file: truncation anywhere in an older NASCWTS file is reported", "[train]") {
   TempDir tmp;
   const std::string good = tmp / "good.bin";
-  write_tensor_file(good, sample_file());
+  write_nascwts_file(good, sample_file());
   const std::string b = read_bytes(good);
   const size_t hb = le(b, 16, 8), start = (24 + hb + 63) / 64 * 64;
   const std::string p = tmp / "w.bin";
@@ -261,6 +531,7 @@ TEST_CASE("tensor file: truncation anywhere is reported", "[train]") {
   };
   REQUIRE_FILE_ERROR(read_tensor_file(cut(0)), p, "empty file");
   REQUIRE_FILE_ERROR(read_tensor_file(cut(5)), p, "truncated: 5 bytes, shorter than the 24-byte");
+  REQUIRE_FILE_ERROR(read_tensor_file(cut(8)), p, "truncated: 8 bytes, shorter than the 24-byte");
   REQUIRE_FILE_ERROR(read_tensor_file(cut(23)), p, "truncated");
   REQUIRE_FILE_ERROR(read_tensor_file(cut(24 + hb / 2)), p,
                      "truncated: the preamble says the JSON header is " + std::to_string(hb));
@@ -275,10 +546,10 @@ TEST_CASE("tensor file: truncation anywhere is reported", "[train]") {
   REQUIRE_FILE_ERROR(read_tensor_file(tmp.path.string()), tmp.path.string(), "is a folder");
 }
 
-TEST_CASE("tensor file: bad preambles are reported", "[train]") {
+TEST_CASE("tensor file: bad NASCWTS preambles are reported", "[train]") {
   TempDir tmp;
   const std::string good = tmp / "good.bin";
-  write_tensor_file(good, sample_file());
+  write_nascwts_file(good, sample_file());
   const std::string b = read_bytes(good);
   const std::string p = tmp / "w.bin";
   auto with = [&](size_t at, uint64_t v, int n) {
@@ -290,9 +561,10 @@ TEST_CASE("tensor file: bad preambles are reported", "[train]") {
   std::string c = b;
   c[3] = 'X';
   write_bytes(p, c);
-  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "not a nasc weights file (bad magic");
+  // No longer the old magic: read as safetensors, whose header length is then absurd.
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "not a weights file, or a truncated one");
   write_bytes(p, "PK\x03\x04 this is a zip file");
-  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "bad magic");
+  REQUIRE_FILE_ERROR(read_tensor_file(p), p, "byte 0: not a weights file");
   REQUIRE_FILE_ERROR(read_tensor_file(with(8, 2, 4)), p, "unsupported version 2");
   REQUIRE_FILE_ERROR(read_tensor_file(with(12, 5, 4)), p, "reserved preamble field is 5");
   REQUIRE_FILE_ERROR(read_tensor_file(with(16, uint64_t{1} << 62, 8)), p,
@@ -301,10 +573,10 @@ TEST_CASE("tensor file: bad preambles are reported", "[train]") {
                      "header is not valid JSON");
 }
 
-TEST_CASE("tensor file: bad headers are reported with the field", "[train]") {
+TEST_CASE("tensor file: bad NASCWTS headers are reported with the field", "[train]") {
   TempDir tmp;
   const std::string good = tmp / "good.bin";
-  write_tensor_file(good, sample_file());
+  write_nascwts_file(good, sample_file());
   const Parts parts = split_file(read_bytes(good));
   const std::string p = tmp / "w.bin";
   // Writes the good file with `edit` applied to its header, then expects `text`.
@@ -334,6 +606,8 @@ TEST_CASE("tensor file: bad headers are reported with the field", "[train]") {
            std::string("missing key \"") + key + "\"");
   expect([](json& h) { h["tensors"][1]["name"] = 7; }, "tensors[1].name: expected a string");
   expect([](json& h) { h["tensors"][1]["name"] = ""; }, "tensors[1].name: empty");
+  expect([](json& h) { h["tensors"][1]["name"] = "__metadata__"; },
+         "tensors[1].name: \"__metadata__\" is reserved");
   expect([](json& h) { h["tensors"][2]["name"] = "conv1.weight"; },
          "two tensors are named 'conv1.weight'");
   expect([](json& h) { h["tensors"][0]["dtype"] = "float16"; },
@@ -367,10 +641,11 @@ TEST_CASE("tensor file: bad headers are reported with the field", "[train]") {
   expect([](json& h) { h["tensors"].erase(2); }, "trailing garbage: 140 bytes after the last");
 }
 
-TEST_CASE("tensor file: corrupt data and trailing bytes are reported", "[train]") {
+TEST_CASE("tensor file: corrupt data and trailing bytes of a NASCWTS file are reported",
+          "[train]") {
   TempDir tmp;
   const std::string p = tmp / "w.bin";
-  write_tensor_file(p, sample_file());
+  write_nascwts_file(p, sample_file());
   std::string b = read_bytes(p);
   std::string c = b;
   c[c.size() - 5] ^= 0x10;  // inside fc.weight
@@ -563,7 +838,7 @@ TEST_CASE("train config: unknown keys are errors with a did-you-mean", "[train]"
       "data.name: unknown data set \"fashion_mnist\" (did you mean fashion-mnist?)");
   REQUIRE_CONFIG_ERROR(R"({"data": {"name": "imagenet"}})",
                        "data.name: unknown data set \"imagenet\" (expected one of: fashion-mnist, "
-                       "cifar10, synthetic)");
+                       "cifar10, npy, images, synthetic)");
 }
 
 TEST_CASE("train config: wrong types and out-of-range values name the key", "[train]") {
@@ -978,10 +1253,13 @@ TEST_CASE("checkpoint: corrupt, truncated or foreign files are reported", "[trai
   write_tensor_file(p, sample_file());
   REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "not a valid checkpoint: meta.kind");
   // Meta fields are checked.
+  // The checkpoint's meta is the "nasc" entry of the safetensors metadata.
   auto with_meta = [&](const std::function<void(json&)>& edit) {
-    Parts parts = split_file(b);
-    edit(parts.header["meta"]);
-    write_bytes(p, assemble(parts.header, parts.data));
+    StParts parts = split_safetensors(b);
+    json meta = json::parse(parts.header["__metadata__"]["nasc"].get<std::string>());
+    edit(meta);
+    parts.header["__metadata__"]["nasc"] = meta.dump();
+    write_bytes(p, assemble_safetensors(parts.header.dump(), parts.data));
   };
   with_meta([](json& m) { m.erase("epoch"); });
   REQUIRE_FILE_ERROR(load_checkpoint(dir), p, "meta.epoch is missing or not a non-negative");
@@ -992,6 +1270,16 @@ TEST_CASE("checkpoint: corrupt, truncated or foreign files are reported", "[trai
   with_meta([](json& m) { m["optimizer_state_bytes"] = 300; });
   REQUIRE_FILE_ERROR(load_checkpoint(dir), p,
                      "the optimizer state tensor has 260 bytes, meta says 300");
+}
+
+TEST_CASE("checkpoint: one in the older NASCWTS format still loads", "[train]") {
+  TempDir tmp;
+  const std::string dir = tmp.path.string(), p = tmp / "checkpoint";
+  const Checkpoint c = sample_checkpoint();
+  save_checkpoint(dir, c);
+  write_nascwts_file(p, read_tensor_file(p));  // as an older nasc saved it
+  REQUIRE(read_bytes(p).substr(0, 8) == std::string("NASCWTS\0", 8));
+  check_same(*load_checkpoint(dir), c);
 }
 
 TEST_CASE("checkpoint: an interrupted save does not break load", "[train]") {

@@ -70,11 +70,13 @@ class Model {
   StepResult train_step(const float* images, const int32_t* labels, int64_t samples);
 
   // Writes the weights and batch-norm running statistics as a weights file, the format
-  // `nasc train` leaves in OUTPUT/weights (docs/train.md). The file is whole or absent:
+  // `nasc train` leaves in OUTPUT/weights: safetensors, which PyTorch's
+  // safetensors.torch.load_file reads (docs/train.md). The file is whole or absent:
   // it is written next to `path` and renamed over it.
   void save_weights(const std::string& path) const;
-  // Reads a weights file (save_weights' or `nasc train`'s) into the model, e.g. to serve
-  // a network trained by the CLI. Throws a user Error naming the file, and the tensor at
+  // Reads a weights file (save_weights' or `nasc train`'s, safetensors or nasc's older
+  // NASCWTS format; a float32 safetensors file of another tool too) into the model, e.g.
+  // to serve a network trained by the CLI. Throws a user Error naming the file, and the tensor at
   // fault, when it is not a weights file or was saved from another network; the model's
   // weights are unchanged then. Optimizer state is not part of a weights file.
   void load_weights(const std::string& path);

@@ -69,6 +69,10 @@ struct RunOptions {
   std::string output_dir;  // the run folder
   bool resume = false;
   std::string arch_file;  // train: the architecture of a space with choices
+  // train: initial weights instead of random ones, matched by tensor name (`--init`): the
+  // weights or checkpoint of a run of the same network, or the checkpoint of a search of
+  // its space (the chosen candidates' weights). Not read when resuming from a checkpoint.
+  std::string init_weights;
   std::string algorithm;  // search: darts, darts2, pnas, random, evolution ("" = the config's)
   std::string lut;        // search: a latency table for the regularizer
   // search: >= 0 replaces the config's `rerank`: the K best candidates trained briefly
@@ -131,5 +135,13 @@ struct SearchResult {
 // when the space does not compile), an internal error for a bug.
 TrainResult train(const RunOptions& options);
 SearchResult search(const RunOptions& options);
+
+// A new, empty run folder for a run of `space_file`: `parent`/<stem>-<n> (runs/tiny-1,
+// runs/tiny-2, ...), n the first number whose folder does not exist. Each try is one
+// mkdir, which fails if the folder exists, so two runs started at the same moment never
+// get the same folder. `parent` is created when missing. What `nasc train` and `nasc
+// search` use without -o. Throws a user nasc::Error naming the folder when it cannot be
+// created.
+std::string create_run_dir(const std::string& space_file, const std::string& parent = "runs");
 
 }  // namespace nasc

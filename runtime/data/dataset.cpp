@@ -137,6 +137,16 @@ size_t Dataset::sample_numel() const {
   return n;
 }
 
+void Dataset::sample_to_float(size_t i, float* out) const {
+  const size_t numel = sample_numel();
+  if (floats) {
+    std::copy(float_sample(i), float_sample(i) + numel, out);
+    return;
+  }
+  const uint8_t* src = sample(i);
+  for (size_t e = 0; e < numel; ++e) out[e] = static_cast<float>(src[e]) / 255.0f;
+}
+
 Dataset read_idx(const std::string& images_path, const std::string& labels_path, int num_classes) {
   Dataset ds;
   uint32_t n_images = 0, rows = 0, cols = 0;
@@ -338,10 +348,11 @@ std::pair<std::vector<float>, std::vector<float>> channel_stats(
   std::vector<double> sum(c, 0.0), sq(c, 0.0);
   size_t count = 0;
   auto add = [&](size_t i) {
-    const uint8_t* s = data.sample(i);
+    const uint8_t* bytes = data.floats ? nullptr : data.sample(i);
+    const float* values = data.floats ? data.float_sample(i) : nullptr;
     for (size_t ch = 0; ch < c; ++ch)
       for (size_t k = 0; k < plane; ++k) {
-        double v = s[ch * plane + k] / 255.0;
+        double v = values ? values[ch * plane + k] : bytes[ch * plane + k] / 255.0;
         sum[ch] += v;
         sq[ch] += v * v;
       }

@@ -1,8 +1,11 @@
 // In-memory image classification data sets and their readers: IDX (MNIST, Fashion-MNIST),
-// CIFAR-10 binary, and synthetic data; plus the stratified train/validation split.
+// CIFAR-10 binary, and synthetic data; plus the stratified train/validation split. A
+// user's own data (.npy arrays, image folders) are read by user_data.h.
 //
 // Pixels stay as raw bytes (0..255) so that Fashion-MNIST costs 47 MB rather than 188 MB;
-// the loader converts a batch to float (x / 255) when it is assembled.
+// the loader converts a batch to float (x / 255) when it is assembled. Float32 data (a
+// user's .npy images) are kept as they are, in `float_images`, and used unscaled: turning
+// them into bytes would quantise them.
 #pragma once
 
 #include <cstddef>
@@ -29,12 +32,19 @@ struct Dataset {
   std::vector<int64_t> sample_shape;  // C, H, W
   int num_classes = 0;
   std::vector<uint8_t> images;  // N * C * H * W bytes, sample-major, CHW within a sample
+  // With `floats`: the samples as float32 values, laid out as `images` (which is then
+  // empty), fed to the network unscaled (no / 255).
+  bool floats = false;
+  std::vector<float> float_images;
   std::vector<int32_t> labels;  // N labels in [0, num_classes)
 
   size_t size() const { return labels.size(); }
   // Elements per sample: C * H * W.
   size_t sample_numel() const;
   const uint8_t* sample(size_t i) const { return images.data() + i * sample_numel(); }
+  const float* float_sample(size_t i) const { return float_images.data() + i * sample_numel(); }
+  // Sample i as floats in the network's scale: bytes / 255, or the float values as they are.
+  void sample_to_float(size_t i, float* out) const;
 };
 
 // The Debian package dataset-fashion-mnist installs its IDX files here.
@@ -73,7 +83,8 @@ std::pair<std::vector<size_t>, std::vector<size_t>> split_stratified(const Datas
                                                                      uint64_t seed);
 
 // Per-channel mean and standard deviation of the samples `indices` (all when empty),
-// in the [0, 1] scale the loader feeds to Augment::mean / Augment::std.
+// in the scale the loader feeds to Augment::mean / Augment::std: [0, 1] for byte data,
+// the values themselves for float data.
 std::pair<std::vector<float>, std::vector<float>> channel_stats(
     const Dataset& data, const std::vector<size_t>& indices = {});
 

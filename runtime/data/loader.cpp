@@ -84,9 +84,8 @@ void Loader::assemble(const std::vector<size_t>& order, int64_t epoch, size_t b,
   Rng rng(seed);
   for (size_t k = 0; k < n; ++k) {
     size_t i = out.indices[k];
-    const uint8_t* src = data_.sample(i);
     float* dst = out.images.data() + k * numel;
-    for (size_t e = 0; e < numel; ++e) dst[e] = static_cast<float>(src[e]) / 255.0f;
+    data_.sample_to_float(i, dst);
     apply_augment(options_.augment, dst, c, h, w, rng, scratch.data(), options_.train);
     out.labels[k] = data_.labels[i];
   }

@@ -1,11 +1,14 @@
-// The `weights` file: named float32 tensors plus a JSON header, as written by `nasc train`
-// (weights, checkpoints) and read back to resume, evaluate or export a network.
+// The `weights` file: named float32 tensors plus free-form JSON meta, as written by `nasc
+// train` (weights, checkpoints) and read back to resume, fine-tune (--init), evaluate or
+// export a network.
 //
-// The format is meant to be read without this code (numpy: one json.loads and one
-// frombuffer per tensor), so the header is plain JSON and every tensor is 64-byte aligned
-// little-endian float32. The byte layout is documented in docs/train.md ("Weights file
-// format"). Reading is strict: a weights file is the product of hours of training, and a
-// silently half-read one is worse than a clear refusal.
+// Files are written in the safetensors layout (safetensors.cpp), so that PyTorch users read
+// them with safetensors.torch.load_file; nasc's meta and a CRC-32 per tensor travel in its
+// __metadata__. Files of nasc's older format (magic "NASCWTS\0", tensor_file_nascwts.cpp)
+// are still read: read_tensor_file tells the two apart by their first bytes. Both byte
+// layouts are documented in docs/train.md ("Weights file format"). Reading is strict: a
+// weights file is the product of hours of training, and a silently half-read one is worse
+// than a clear refusal.
 #pragma once
 
 #include <cstdint>
@@ -41,12 +44,14 @@ struct TensorFile {
   const NamedTensor* find(const std::string& name) const;
 };
 
+// The older NASCWTS format's magic, version and data alignment.
 inline constexpr char kTensorFileMagic[8] = {'N', 'A', 'S', 'C', 'W', 'T', 'S', '\0'};
 inline constexpr uint32_t kTensorFileVersion = 1;
 inline constexpr size_t kTensorFileAlign = 64;
 
-// Writes `f` to `path` atomically (see write_file_atomic). An inconsistent `f` (empty or
-// duplicate name, a dim < 1, data size != product of the shape, meta not an object) is an
+// Writes `f` to `path` atomically (see write_file_atomic) as a safetensors file, tensors in
+// the order of f.tensors. An inconsistent `f` (empty or duplicate name, a tensor named
+// "__metadata__", a dim < 1, data size != product of the shape, meta not an object) is an
 // InternalError naming the path and the tensor; otherwise it throws DataFileError
 // naming the path on an I/O error (a full disk, a file size limit, a read-only folder);
 // the previous file at `path`, if any, is then intact. `halfway`, when given, is called
@@ -55,10 +60,17 @@ inline constexpr size_t kTensorFileAlign = 64;
 void write_tensor_file(const std::string& path, const TensorFile& f,
                        const std::function<void()>& halfway = {});
 
-// Reads and fully checks a tensor file: magic, version, header size, JSON validity, every
-// field's presence and type, unique non-empty names, shapes, aligned non-overlapping
-// offsets, CRC-32 of every tensor, truncation and trailing bytes. Throws TensorFileError.
+// Reads and fully checks a tensor file of either format: header length against the file
+// size, JSON validity, every field's presence and type, unique non-empty names, dtype
+// F32, shapes against the data offsets, offsets aligned and tiling the data without holes
+// or overlap, the CRC-32 of every tensor (when the file has them: a safetensors file
+// written by another tool has none), truncation and trailing bytes. Throws
+// TensorFileError naming the file and the byte or header field.
 TensorFile read_tensor_file(const std::string& path);
+
+// Writes `f` in nasc's older NASCWTS format (for an older nasc, and for the tests of the
+// reader of old files); the same checks and atomicity as write_tensor_file.
+void write_nascwts_file(const std::string& path, const TensorFile& f);
 
 // Writes a file so that a reader (or a crash) sees either the old content or the new one,
 // never a mix: the bytes go to `path` + ".tmp" in the same folder, which is flushed to

@@ -154,10 +154,11 @@ DataConfig parse_data(const ConfigSection& data, const DataConfig& def) {
   DataConfig d = def;
   d.name = data.get_string("name", def.name);
   const bool synthetic = d.name == "synthetic";
-  if (d.name != "fashion-mnist" && d.name != "cifar10" && !synthetic)
-    data.fail("name",
-              "unknown data set \"" + d.name + "\"" +
-                  did_you_mean_or_choices(d.name, {"fashion-mnist", "cifar10", "synthetic"}));
+  if (d.name != "fashion-mnist" && d.name != "cifar10" && d.name != "npy" && d.name != "images" &&
+      !synthetic)
+    data.fail("name", "unknown data set \"" + d.name + "\"" +
+                          did_you_mean_or_choices(
+                              d.name, {"fashion-mnist", "cifar10", "npy", "images", "synthetic"}));
   if (synthetic) {
     if (j.contains("dir")) data.fail("dir", "not used with synthetic data");
     d.dir.clear();
@@ -172,7 +173,9 @@ DataConfig parse_data(const ConfigSection& data, const DataConfig& def) {
       data.fail("dir", d.name == "cifar10"
                            ? "required for cifar10: the folder holding data_batch_1.bin .. "
                              "test_batch.bin (or cifar-10-batches-bin/)"
-                           : "required");
+                       : d.name == "npy"    ? "required for npy: the folder holding x.npy and y.npy"
+                       : d.name == "images" ? "required for images: the folder of class sub-folders"
+                                            : "required");
   }
 
   d.batch_size = data.get_int("batch_size", def.batch_size, 1);

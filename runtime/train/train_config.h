@@ -20,10 +20,10 @@
 namespace nas {
 
 struct DataConfig {
-  std::string name = "fashion-mnist";  // fashion-mnist | cifar10 | synthetic
+  std::string name = "fashion-mnist";  // fashion-mnist | cifar10 | npy | images | synthetic
   // Folder of the data files. "" = the default, /usr/share/datasets/fashion-mnist, for
-  // Fashion-MNIST (parse_train_config fills it in); required for cifar10; not used (and
-  // rejected in JSON) for synthetic.
+  // Fashion-MNIST (parse_train_config fills it in); required for cifar10, npy and images;
+  // not used (and rejected in JSON) for synthetic.
   std::string dir;
   int64_t batch_size = 128;  // images per optimizer step
   // Images per forward/backward; the gradients of batch_size / mini_batch of them are

@@ -10,6 +10,7 @@
 
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
+#include "runtime/data/user_data.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
@@ -107,6 +108,27 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
   for (StoredParam& p : store.params()) store.write(p.value, tensors[i++]->data);
 }
 
+TensorFile init_tensors_for(const TensorFile& f, const ExecPlan& plan, const std::string& what) {
+  TensorFile out;
+  out.meta = f.meta;
+  for (const ParamSpec& p : plan.params) {
+    const NamedTensor* t = f.find(p.name);
+    if (t == nullptr)
+      throw TensorFileError(
+          what, fmt::format("has no tensor `{}` ({}), which the network needs: the file holds {} "
+                            "tensors of another network, or of an architecture that does not "
+                            "use this layer (`nasc train --init` takes the weights or checkpoint "
+                            "of the same network, or a search's checkpoint of its space)",
+                            p.name, shape_text(p.shape), f.tensors.size()));
+    if (t->shape != p.shape)
+      throw TensorFileError(what, "tensor `" + p.name + "` is " + shape_text(t->shape) +
+                                      ", the network needs " + shape_text(p.shape) +
+                                      " (was the file saved with other network parameters?)");
+    out.tensors.push_back(*t);
+  }
+  return out;
+}
+
 TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           const std::vector<int64_t>& input_shape, int64_t classes) {
   TrainData d;
@@ -116,6 +138,21 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
   } else if (cfg.name == "cifar10") {
     d.train = read_cifar10(cfg.dir, true);
     d.test = read_cifar10(cfg.dir, false);
+  } else if (cfg.name == "npy" || cfg.name == "images") {
+    UserData u = cfg.name == "npy" ? read_npy_folder(cfg.dir, input_shape)
+                                   : read_image_folder(cfg.dir, input_shape);
+    if (u.test) {
+      d.train = std::move(u.train);
+      d.test = std::move(*u.test);
+    } else {
+      // No test split of its own: a stratified fifth of the data is held out as the test
+      // set, the same for a given seed (docs/data.md).
+      auto [train, test] = split_stratified(u.train, 0.8, derive_seed(seed, 17));
+      d.test = u.train;
+      d.train = std::move(u.train);
+      d.train_indices = train;
+      d.test_indices = test;
+    }
   } else if (cfg.name == "synthetic") {
     NAS_CHECK(!cfg.synthetic_shape.empty() && cfg.synthetic_classes > 0,
               "synthetic data used before resolve_synthetic_data");
@@ -142,9 +179,11 @@ TrainData load_train_data(const DataConfig& cfg, uint64_t seed,
                           " (`nasc check FILE` shows the network's parameters; one of them "
                           "may set its input)");
   if (d.train.num_classes > classes)
-    throw ConfigError("", "data.name",
-                      fmt::format("{} has {} classes but the network returns {} logits", cfg.name,
-                                  d.train.num_classes, classes));
+    throw ConfigError(
+        "", "data.name",
+        fmt::format("{}{} has {} classes but the network returns {} logits", cfg.name,
+                    cfg.dir.empty() || cfg.name == "fashion-mnist" ? "" : ":" + cfg.dir,
+                    d.train.num_classes, classes));
   // The limit picks a stratified subset first; train_portion then splits it into the
   // training part and the validation part (which only search uses).
   d.train_indices = limit_to(d.train, d.train_indices, cfg.limit_train, derive_seed(seed, 29));
@@ -368,6 +407,11 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
     throw ConfigError(cfg.source, "drop_path_prob",
                       "the network has no drop_path(x) that takes the run's probability (one "
                       "without its own p), so the schedule would change nothing");
+  // Before the run folder too: a file that does not fit leaves nothing behind.
+  std::optional<TensorFile> init;
+  if (!setup.init_weights.empty())
+    init = init_tensors_for(read_tensor_file(setup.init_weights), setup.train_plan,
+                            setup.init_weights);
   const auto start = std::chrono::steady_clock::now();
   set_cpu_threads(cfg.threads);
   EpochLoopOptions loop;
@@ -390,6 +434,12 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   Executor evaluator(std::move(setup.eval_plan), store, cfg.seed);
   std::unique_ptr<Optimizer> opt =
       make_optimizer(cfg.optimizer, store.backend(), store.weight_slots());
+  // A checkpoint, when the run resumes from one, replaces these again.
+  if (init) {
+    params_from_file(store, *init, setup.init_weights);
+    run.log(fmt::format("initial weights: {} tensors from {}", init->tensors.size(),
+                        setup.init_weights));
+  }
 
   LoaderOptions lo = training_loader_options(cfg.data, data, mini, cfg.seed);
   Loader train_loader(data.train, data.train_indices, lo);
@@ -425,6 +475,7 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
     }
   }
   nlohmann::json wmeta = setup.network_meta;
+  if (init) wmeta["init"] = setup.init_weights;
   if (!std::isnan(summary.test_accuracy)) wmeta["test_accuracy"] = summary.test_accuracy;
   wmeta["epochs"] = cfg.epochs;
   if (summary.stopped) wmeta["stopped"] = true;

@@ -82,7 +82,17 @@ struct TrainerSetup {
   nlohmann::json network_meta = nlohmann::json::object();  // written into the weights header
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
   RunControl control;           // an embedder's callbacks, which may stop the run
+  // --init: a weights file (or checkpoint) whose tensors replace the random initial
+  // weights of a fresh run, matched by name. Ignored when resuming from a checkpoint.
+  std::string init_weights;
 };
+
+// The tensors of `f` (read from `what`) that `plan`'s parameters take, by name, in the
+// plan's order. Tensors the plan does not use are ignored: a search's checkpoint holds the
+// whole supernet, of which a fixed network uses the chosen candidates' weights (the names
+// coincide: fixing choices keeps the node names), and its optimizer state. Throws
+// TensorFileError naming `what` and the tensor for a missing one or a shape mismatch.
+TensorFile init_tensors_for(const TensorFile& f, const ExecPlan& plan, const std::string& what);
 
 // Trains into `dir` (created fresh, or resumed from its checkpoint), printing progress to
 // `out`. Throws for bad data, a corrupt checkpoint or I/O errors.

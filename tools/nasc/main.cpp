@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -180,6 +181,7 @@ nasc::RunOptions run_options(const Options& o) {
   r.output_dir = o.output;
   r.resume = o.resume;
   r.arch_file = o.arch;
+  r.init_weights = o.init;
   r.algorithm = o.algorithm;
   r.lut = o.lut;
   r.rerank = o.rerank;
@@ -224,10 +226,31 @@ int cmd_search(const Options& o) {
   return report(r.warnings);
 }
 
+// train and search without -o: a new runs/<stem>-<n> (nasc::create_run_dir), said first;
+// removed again when the run fails before writing anything into it.
+int with_run_dir(Options o, int (*command)(const Options&)) {
+  if (!o.output.empty()) return command(o);
+  o.output = nasc::create_run_dir(o.file);
+  std::cout << "run folder " << o.output << "\n";
+  auto remove_if_empty = [&] {
+    std::error_code ec;
+    std::filesystem::remove(o.output, ec);  // refuses a folder that is not empty
+  };
+  int status = kInternalError;
+  try {
+    status = command(o);
+  } catch (...) {
+    remove_if_empty();
+    throw;
+  }
+  if (status != kOk) remove_if_empty();
+  return status;
+}
+
 int run(const Options& o) {
   return call_api([&] {
-    if (o.command == "train") return cmd_train(o);
-    if (o.command == "search") return cmd_search(o);
+    if (o.command == "train") return with_run_dir(o, cmd_train);
+    if (o.command == "search") return with_run_dir(o, cmd_search);
     if (o.command == "profile") return cmd_profile(o);
     if (o.command == "estimate") return cmd_estimate(o);
     if (o.command == "ir") return cmd_ir(o);

@@ -34,12 +34,14 @@ Usage:
                                              cse, autodiff, remat, fusion, memory-plan,
                                              lower); print the result
   nasc --print-pipeline                      list the pipeline's stages in order
-  nasc train FILE -o DIR [--arch A.json] [--data fashion-mnist|cifar10:DIR|synthetic]
-             [-c CONFIG.json] [--epochs N] [--threads N] [--resume]
+  nasc train FILE [-o DIR] [--arch A.json]
+             [--data fashion-mnist|cifar10:DIR|npy:DIR|images:DIR|synthetic]
+             [-c CONFIG.json] [--epochs N] [--threads N] [--init W] [--resume]
                                              train the network (or the architecture --arch
                                              selects) on the CPU; DIR gets config.json,
                                              log.txt, metrics.jsonl, weights, checkpoint
-  nasc search FILE -o DIR [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
+                                             (safetensors files)
+  nasc search FILE [-o DIR] [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
              [--epochs N] [--threads N] [--lut LUT.json] [--rerank K] [--retrain]
              [--resume]                      search the space; DIR gets arch.json,
                                              arch.svg, config.json, log.txt, metrics.jsonl,
@@ -76,16 +78,24 @@ Options:
                      (ir, opt; repeatable or comma-separated)
   --passes LIST      opt: the passes to run, comma-separated, in that order
   -I DIR             add DIR to the import search path (before the stdlib)
-  -o FILE            output file (graph); `-` or none writes DOT to stdout
+  -o FILE            output file (graph); `-` or none writes DOT to stdout. train,
+                     search: the run folder; without -o a new runs/<FILE's stem>-<n>
+                     (the first free n), printed first
   --batch N          batch size of the memory plan (ir --stage memory-plan|lower|plan,
                      opt; default 1), of the latency measurements (profile; default 1)
                      or of the training memory estimate (estimate; default 64)
   -c FILE            train config JSON (docs/train.md); with --resume, DIR/config.json
-  --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic
+  --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic,
+                     npy:DIR (DIR/x.npy images NCHW or NHWC, uint8 or float32, DIR/y.npy
+                     labels; optional x_test.npy, y_test.npy), images:DIR (one sub-folder
+                     of PNG/JPEG files per class; optional DIR/train/ + DIR/test/)
   --epochs N         override the config's epochs
   --threads N        CPU threads (0 = all cores)
   --backend NAME     the backend that runs the network (train, search, profile,
                      estimate; default cpu); `nasc --version` lists those built in
+  --init W           train: start from the weights in W (safetensors or nasc's older
+                     format): a run's weights or checkpoint of the same network, or a
+                     search's checkpoint of its space (the --arch candidates' weights)
   --resume           continue the run in DIR from its last checkpoint
   -a ALGORITHM       search algorithm: darts (first order, the default), darts2
                      (unrolled second order), pnas (ProxylessNAS, REINFORCE), random or
@@ -311,11 +321,12 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(o.threads >= 0, "--threads", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
+  only_for(!o.init.empty(), "--init", o.command == "train", "`nasc train`");
   only_for(o.calibrate >= 0, "--calibrate", profile, "`nasc profile`");
   only_for(!o.backend.empty(), "--backend", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
-  if (o.error.empty() && train && o.output.empty())
-    o.error = "`nasc " + o.command + "` needs -o DIR, the run folder";
+  if (o.error.empty() && train && o.output.empty() && o.resume)
+    o.error = "--resume needs -o DIR, the run folder to continue";
   const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
   only_for(!o.arch.empty(), "--arch", ir ? stop_index >= stage_index("zero-prune") : !opt || prunes,
            "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
@@ -425,11 +436,18 @@ bool parse_name_flag(ArgReader& r, const std::string& a) {
   Options& o = r.o;
   if (a == "--data") {
     o.data = r.value(a);
+    const std::string kind = o.data.substr(0, o.data.find(':'));
+    const bool with_dir = kind == "cifar10" || kind == "npy" || kind == "images";
     if (o.error.empty() && o.data != "fashion-mnist" && o.data != "synthetic" &&
-        o.data.rfind("cifar10:", 0) != 0)
-      o.error = "--data takes fashion-mnist, cifar10:DIR or synthetic, got \"" + o.data + "\"";
-    if (o.error.empty() && o.data == "cifar10:")
-      o.error = "--data cifar10:DIR needs the folder of the CIFAR-10 binary files";
+        !(with_dir && o.data.size() > kind.size()))
+      o.error =
+          "--data takes fashion-mnist, cifar10:DIR, npy:DIR, images:DIR or synthetic, got \"" +
+          o.data + "\"";
+    if (o.error.empty() && with_dir && o.data.size() == kind.size() + 1)
+      o.error = "--data " + o.data + "DIR needs the folder: " +
+                (kind == "cifar10" ? "of the CIFAR-10 binary files"
+                 : kind == "npy"   ? "holding x.npy and y.npy"
+                                   : "of class sub-folders of PNG/JPEG images");
   } else if (a == "-a" || a == "--algorithm") {
     o.algorithm = r.value(a);
     if (o.error.empty() && o.algorithm != "darts" && o.algorithm != "darts2" &&
@@ -465,6 +483,8 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
     o.output = r.value(a);
   } else if (a == "--arch") {
     o.arch = r.value(a);
+  } else if (a == "--init") {
+    o.init = r.value(a);
   } else if (a == "--edge-normalization") {
     o.edge_normalization = true;
   } else if (a == "--stage") {

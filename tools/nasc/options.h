@@ -17,6 +17,7 @@ struct Options {
   std::string file;
   std::string output;                      // -o
   std::string arch;                        // --arch
+  std::string init;                        // --init (train)
   int64_t partial_channels = 1;            // --partial-channels K (ir, opt)
   bool edge_normalization = false;         // --edge-normalization (ir, opt)
   std::string stage = "ir";                // --stage

@@ -11,10 +11,11 @@ void check_dataset(const nas::Dataset& data, const std::string& reader) {
   if (data.sample_shape.size() != 3) bug(reader, "sample shape is not C, H, W");
   for (int64_t d : data.sample_shape)
     if (d < 1) bug(reader, "sample shape has a dim < 1");
-  if (data.images.size() != data.size() * data.sample_numel())
-    bug(reader, "image bytes " + std::to_string(data.images.size()) +
-                    " != " + std::to_string(data.size()) + " samples of " +
-                    std::to_string(data.sample_numel()));
+  const size_t stored = data.floats ? data.float_images.size() : data.images.size();
+  if (stored != data.size() * data.sample_numel() ||
+      (data.floats ? !data.images.empty() : !data.float_images.empty()))
+    bug(reader, "image elements " + std::to_string(stored) + " != " + std::to_string(data.size()) +
+                    " samples of " + std::to_string(data.sample_numel()));
   for (int32_t label : data.labels)
     if (label < 0 || label >= data.num_classes)
       bug(reader,
@@ -33,7 +34,8 @@ void check_dataset(const nas::Dataset& data, const std::string& reader) {
   if (mean.size() != static_cast<size_t>(data.sample_shape[0]) || stdev.size() != mean.size())
     bug(reader, "channel_stats size differs from the channel count");
   for (size_t c = 0; c < mean.size(); ++c)
-    if (!(mean[c] >= 0 && mean[c] <= 1) || !std::isfinite(stdev[c]) || stdev[c] < 0)
+    if (!(data.floats ? std::isfinite(mean[c]) : mean[c] >= 0 && mean[c] <= 1) ||
+        !std::isfinite(stdev[c]) || stdev[c] < 0)
       bug(reader, "channel_stats out of range");
 }
 

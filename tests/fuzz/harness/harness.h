@@ -47,7 +47,9 @@ bool fuzz_config(const std::string& input);    // train and search config JSON
 bool fuzz_lut(const std::string& input);       // latency table JSON
 bool fuzz_idx(const std::string& input);       // IDX images + labels (MNIST format)
 bool fuzz_cifar(const std::string& input);     // CIFAR-10 binary batches
-bool fuzz_weights(const std::string& input);   // weights file and checkpoint
+bool fuzz_weights(const std::string& input);   // weights file and checkpoint (both formats)
+bool fuzz_npy(const std::string& input);       // .npy arrays and the npy data-set folder
+bool fuzz_images(const std::string& input);    // PNG/JPEG decoding and the image folder
 
 // What the fuzzer reports for `input`: "" when the harness passes, else the kind of bug
 // and its message. *was_accepted gets the harness's result when it passed.
