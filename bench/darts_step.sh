@@ -19,7 +19,7 @@ python3 - "$ours" "$peer" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"step time: nasc {a['median_step_s']:.2f} s, pytorch {b['median_step_s']:.2f} s -> "
-      f"speedup {b['median_step_s'] / a['median_step_s']:.2f}x (target >= 2)")
+      f"speedup {b['median_step_s'] / a['median_step_s']:.2f}x (target >= 3)")
 print(f"peak RSS:  nasc {a['peak_rss_mb']:.0f} MB, pytorch {b['peak_rss_mb']:.0f} MB -> "
-      f"ratio {a['peak_rss_mb'] / b['peak_rss_mb']:.2f} (target <= 0.5)")
+      f"ratio {a['peak_rss_mb'] / b['peak_rss_mb']:.2f} (target <= 0.33)")
 PY

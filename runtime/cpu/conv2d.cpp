@@ -135,6 +135,34 @@ void valid_columns(const Conv2dParams& p, int64_t offset, int64_t& lo, int64_t& 
   while (hi > lo && (hi - 1) * p.stride - p.pad + offset >= p.w) --hi;
 }
 
+// row[col * stride] += wv * grow[col] over [lo, hi). Distinct columns write distinct
+// elements; `omp simd` vectorises what GCC's -O2 cost model leaves scalar (it would need an
+// alias check), and stride 1 gets its own contiguous loop (no gather or scatter).
+inline void scatter_row(float* row, const float* grow, float wv, int64_t lo, int64_t hi,
+                        int64_t stride) {
+  if (stride == 1) {
+#pragma omp simd
+    for (int64_t col = lo; col < hi; ++col) row[col] += wv * grow[col];
+    return;
+  }
+#pragma omp simd
+  for (int64_t col = lo; col < hi; ++col) row[col * stride] += wv * grow[col];
+}
+
+// The sum of grow[col] * row[col * stride] over [lo, hi). A float reduction: without
+// `omp simd` it runs as one chain of dependent adds (reassociating it needs -ffast-math).
+inline float dot_row(const float* grow, const float* row, int64_t lo, int64_t hi, int64_t stride) {
+  float part = 0;
+  if (stride == 1) {
+#pragma omp simd reduction(+ : part)
+    for (int64_t col = lo; col < hi; ++col) part += grow[col] * row[col];
+    return part;
+  }
+#pragma omp simd reduction(+ : part)
+  for (int64_t col = lo; col < hi; ++col) part += grow[col] * row[col * stride];
+  return part;
+}
+
 void depthwise_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   const int64_t oh = p.out_h(), ow = p.out_w(), k = p.kernel;
 #pragma omp parallel for schedule(static)
@@ -151,46 +179,48 @@ void depthwise_backward_data(const Conv2dParams& p, const float* dy, const float
         for (int64_t r = 0; r < oh; ++r) {
           const int64_t ih = r * p.stride - p.pad + kh * p.dilation;
           if (ih < 0 || ih >= p.h) continue;
-          float* row = out + ih * p.w - p.pad + kw * p.dilation;
-          const float* grow = g + r * ow;
-          for (int64_t col = lo; col < hi; ++col) row[col * p.stride] += wv * grow[col];
+          scatter_row(out + ih * p.w - p.pad + kw * p.dilation, g + r * ow, wv, lo, hi, p.stride);
         }
       }
   }
 }
 
+// One channel per task. Each output-gradient row is read once for all k*k taps, with the
+// k input rows it meets, while they are in the L1 cache (a pass per tap over the whole
+// batch's channel would stream it from L2 or L3 k*k times).
 void depthwise_backward_weights(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                                 float* db) {
   const int64_t oh = p.out_h(), ow = p.out_w(), k = p.kernel;
+  std::vector<int64_t> lo(k), hi(k);
+  for (int64_t kw = 0; kw < k; ++kw) valid_columns(p, kw * p.dilation, lo[kw], hi[kw]);
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < p.c_in; ++c) {
-    for (int64_t kh = 0; kh < k; ++kh)
-      for (int64_t kw = 0; kw < k; ++kw) {
-        int64_t lo, hi;
-        valid_columns(p, kw * p.dilation, lo, hi);
-        double acc = 0;
-        for (int64_t n = 0; n < p.n; ++n) {
-          const float* in = x + (n * p.c_in + c) * p.h * p.w;
-          const float* g = dy + (n * p.c_in + c) * oh * ow;
-          for (int64_t r = 0; r < oh; ++r) {
-            const int64_t ih = r * p.stride - p.pad + kh * p.dilation;
-            if (ih < 0 || ih >= p.h) continue;
-            const float* row = in + ih * p.w - p.pad + kw * p.dilation;
-            const float* grow = g + r * ow;
-            float part = 0;
-            for (int64_t col = lo; col < hi; ++col) part += grow[col] * row[col * p.stride];
-            acc += part;
-          }
+    std::vector<double> acc(k * k, 0.0);
+    for (int64_t n = 0; n < p.n; ++n) {
+      const float* in = x + (n * p.c_in + c) * p.h * p.w;
+      const float* g = dy + (n * p.c_in + c) * oh * ow;
+      for (int64_t r = 0; r < oh; ++r) {
+        const float* grow = g + r * ow;
+        for (int64_t kh = 0; kh < k; ++kh) {
+          const int64_t ih = r * p.stride - p.pad + kh * p.dilation;
+          if (ih < 0 || ih >= p.h) continue;
+          const float* row = in + ih * p.w - p.pad;
+          for (int64_t kw = 0; kw < k; ++kw)
+            acc[kh * k + kw] += dot_row(grow, row + kw * p.dilation, lo[kw], hi[kw], p.stride);
         }
-        dw[(c * k + kh) * k + kw] = static_cast<float>(acc);
       }
+    }
+    for (int64_t t = 0; t < k * k; ++t) dw[c * k * k + t] = static_cast<float>(acc[t]);
     if (db) {
-      double acc = 0;
+      double sum = 0;
       for (int64_t n = 0; n < p.n; ++n) {
         const float* g = dy + (n * p.c_in + c) * oh * ow;
-        for (int64_t i = 0; i < oh * ow; ++i) acc += g[i];
+        float part = 0;
+#pragma omp simd reduction(+ : part)
+        for (int64_t i = 0; i < oh * ow; ++i) part += g[i];
+        sum += part;
       }
-      db[c] = static_cast<float>(acc);
+      db[c] = static_cast<float>(sum);
     }
   }
 }
