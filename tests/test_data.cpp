@@ -18,6 +18,7 @@
 #include "runtime/data/augment.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/loader.h"
+#include "tests/data_test_util.h"
 #include "tests/file_test_util.h"
 
 using namespace nas;
@@ -27,6 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::data_error;
 using test::read_bytes;
 using test::TempDir;
 using test::write_bytes;
@@ -72,18 +74,6 @@ std::vector<uint8_t> iota_bytes(size_t n, int start = 0) {
   std::vector<uint8_t> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>((start + i * 7) % 256);
   return v;
-}
-
-// Runs f and returns the DataError message (fails the test if nothing is thrown).
-template <typename F>
-std::string data_error(F&& f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  FAIL("expected a DataError");
-  return {};
 }
 
 std::vector<uint8_t> cifar_records(const std::vector<uint8_t>& labels, int seed) {

@@ -13,29 +13,20 @@
 #include "runtime/data/npy.h"
 #include "runtime/data/user_data.h"
 #include "tests/cli_test_util.h"
+#include "tests/data_test_util.h"
 #include "tests/npy_test_util.h"
 
 using namespace nas;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 namespace fs = std::filesystem;
+using test::data_error;
 using test::npy_file;
 using test::raw_bytes;
 using test::TempDir;
 using test::write_bytes;
 
 namespace {
-
-template <typename F>
-std::string data_error(F&& f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  FAIL("no DataError was thrown");
-  return "";
-}
 
 #define REQUIRE_DATA_ERROR(expr, path, text) \
   REQUIRE_THAT(data_error([&] { (void)(expr); }), StartsWith((path) + ": ") && Contains(text))
