@@ -172,10 +172,10 @@ class Lowering {
     // The forward node gates the step; gradient sums and the loss always run (the
     // executor skips whatever lacks an input).
     s.guard = fwd.id < p_.forward_nodes && (gradient || n.id < p_.forward_nodes) ? fwd.id : -1;
-    // Aliases: views, except a view that is the plan's output, which is copied there; and
-    // the ops that are views at inference only (dropout, drop_path).
     // A recompute node runs its forward node's op again (compiler/passes/remat.h).
     if (s.kind == StepKind::Recompute) s.kind = fwd.op->step;
+    // Aliases: views, except a view that is the plan's output, which is copied there; and
+    // the ops that are views at inference only (dropout, drop_path).
     const NodeStorage& storage = mp_.nodes[n.id];
     if (storage.kind == StorageKind::Alias) s.kind = StepKind::View;
     if (storage.kind == StorageKind::Output &&

@@ -31,7 +31,7 @@ std::vector<int> rematerialized_values(const Graph& g) {
     for (int id = 0; id < forward; ++id) {
       if (!recompute[id]) continue;
       for (int in : g.nodes[id].inputs) {
-        const bool kept = (read_by_backward[in] || is_input(g.nodes[in])) && !recompute[in];
+        const bool kept = read_by_backward[in] || is_input(g.nodes[in]);
         if (!kept && !recompute[in]) {
           recompute[id] = 0;
           changed = true;
@@ -50,9 +50,10 @@ namespace {
 
 class Rematerializer {
  public:
-  explicit Rematerializer(const Graph& g) : in_(g), forward_(forward_node_count(g)) {
+  Rematerializer(const Graph& g, const std::vector<int>& values)
+      : in_(g), forward_(forward_node_count(g)) {
     recompute_.assign(forward_, 0);
-    for (int id : rematerialized_values(g)) recompute_[id] = 1;
+    for (int id : values) recompute_[id] = 1;
     clone_.assign(forward_, -1);
   }
 
@@ -113,9 +114,9 @@ class Rematerializer {
 }  // namespace
 
 Graph rematerialize(const Graph& training) {
-  for (const Node& n : training.nodes)
-    if (n.op->loss) return Rematerializer(training).run();
-  return training;  // no loss: nothing runs backward
+  const std::vector<int> values = rematerialized_values(training);
+  if (values.empty()) return training;  // no loss, or nothing worth recomputing
+  return Rematerializer(training, values).run();
 }
 
 }  // namespace nas
