@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+BUILD_TARGETS=nasc scripts/build.sh  # only the CLI: the tests build in scripts/test.sh
 OUT_DIR=${OUT_DIR:-out}
 mkdir -p "$OUT_DIR"
 for f in examples/*.nas; do

@@ -20,6 +20,10 @@ PACKAGES=(
   python3                # tests/check_docs.py (docs samples are tested)
   llvm-14-tools          # FileCheck, which checks the textual pass tests (tests/filecheck/)
   llvm-14-dev            # LLVM 14's ORC JIT: the `jit` backend's code generation (runtime/jit/)
+  chromium               # tests: report.html opened in a real (headless) browser
+  groff-base             # tests: the generated man page (nasc.1) is checked by groff
+  protobuf-compiler      # tests: TensorBoard event files decoded by protoc-generated code
+  python3-protobuf       # tests: the runtime of that generated Python code
 )
 
 missing=()

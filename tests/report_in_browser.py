@@ -1,12 +1,22 @@
 #!/usr/bin/env python3
-"""report.html in a real browser: a small `nasc search --retrain` run's report, opened in
-headless Chromium. The DOM the browser builds must hold every section and every inline
-<svg> of the file (an unbalanced tag or bad SVG markup would lose some), no XML parser
-error, and the test accuracy of result.json; a screenshot must come out. Without Chromium
-(the Debian package `chromium`, not a build dependency) the test reports itself skipped
-(exit 77) and says why.
+"""report.html as a person sees it: a small `nasc search --retrain` run's report, opened in
+headless Chromium.
 
-    report_in_browser.py NASC_BINARY
+- No console message at all: the report has no script of its own, so anything on the
+  console (a JavaScript error, a resource that failed to load) is a defect. That the
+  console is really watched is checked first, on a control page that logs an error.
+- The DOM the browser builds holds every section and every inline <svg> of the file (an
+  unbalanced tag or bad SVG markup would lose some), no XML parser error, and the test
+  accuracy of result.json.
+- Laid out, the curves, the heatmap cells and the architecture drawing's nodes take up
+  room on the page (measured by a harness page that frames the report).
+- A screenshot comes out, is kept as an artifact (ARTIFACT_DIR/report.png) and is not
+  blank.
+
+Without Chromium (Debian's `chromium`, installed by scripts/setup.sh) the test reports
+itself skipped (exit 77) and says why.
+
+    report_in_browser.py NASC_BINARY [ARTIFACT_DIR]
 """
 import json
 import os
@@ -48,8 +58,56 @@ def browser():
 
 def headless(chrome, *args):
     # --no-sandbox: the tests may run as root (CI, containers), where the sandbox refuses.
-    cmd = [chrome, "--headless=new", "--no-sandbox", "--disable-gpu", *args]
+    # --enable-logging=stderr: every console message goes to stderr as "INFO:CONSOLE".
+    # --allow-file-access-from-files: the harness page may read the framed report's DOM.
+    cmd = [chrome, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+           "--v=0", "--allow-file-access-from-files", "--virtual-time-budget=10000", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def console_messages(run):
+    return [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+
+
+CONTROL_PAGE = """<!doctype html><html><body><p>control</p>
+<script>console.error("nasc control message"); not_defined();</script></body></html>"""
+
+# Frames the report at the screenshot's size and measures what was drawn; the result is
+# written into its own DOM as JSON, for --dump-dom.
+HARNESS_PAGE = """<!doctype html><html><body style="margin:0">
+<iframe id="report" src="report.html" style="width:1280px;height:2000px;border:0"></iframe>
+<script>
+document.getElementById("report").onload = () => {
+  const doc = document.getElementById("report").contentDocument;
+  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  // A curve of constant value is a horizontal line: no height, but drawn.
+  const stroked = e => { const r = e.getBoundingClientRect(); return r.width + r.height > 0; };
+  const count = (selector, test) => [...doc.querySelectorAll(selector)].filter(test).length;
+  const painted = e => shown(e) && getComputedStyle(e).backgroundColor !== "rgba(0, 0, 0, 0)";
+  const result = {
+    curves: count("svg.plot polyline", stroked),
+    heatmap_cells: count(".hm td.c", painted),
+    drawing_nodes: count(".drawing svg g.node", shown),
+  };
+  const out = document.createElement("pre");
+  out.id = "drawn";
+  out.textContent = JSON.stringify(result);
+  document.body.appendChild(out);
+};
+</script></body></html>"""
+
+
+def drawn(chrome, run_dir):
+    """What the browser drew, measured in the framed report: {curves, heatmap_cells,
+    drawing_nodes} (elements with a non-empty box), or an error string."""
+    harness = os.path.join(run_dir, "harness.html")
+    with open(harness, "w") as f:
+        f.write(HARNESS_PAGE)
+    r = headless(chrome, "--dump-dom", "file://" + harness)
+    found = re.search(r'<pre id="drawn">(.*?)</pre>', r.stdout)
+    if not found:
+        return "the harness page measured nothing (exit %d): %s" % (r.returncode, r.stderr[-500:])
+    return json.loads(found.group(1).replace("&quot;", '"'))
 
 
 def main():
@@ -58,8 +116,15 @@ def main():
     if chrome is None:
         print("SKIP: no Chromium (Debian package chromium) to open report.html in")
         return SKIP
+    artifacts = sys.argv[2] if len(sys.argv) > 2 else None
     failures = []
     with tempfile.TemporaryDirectory(prefix="nasc_report_") as tmp:
+        control = os.path.join(tmp, "control.html")
+        with open(control, "w") as f:
+            f.write(CONTROL_PAGE)
+        if len(console_messages(headless(chrome, "--dump-dom", "file://" + control))) < 2:
+            print("FAIL: Chromium's console messages are not seen (the control page logs two)")
+            return 1
         space = os.path.join(tmp, "space.nas")
         config = os.path.join(tmp, "cfg.json")
         run = os.path.join(tmp, "run")
@@ -85,6 +150,8 @@ def main():
             print("FAIL: Chromium did not load the page (exit %d)" % dom.returncode)
             return 1
         page = dom.stdout
+        for message in console_messages(dom):
+            failures.append("console: " + message)
         for section in SECTIONS:
             if "<h2>%s</h2>" % section not in page:
                 failures.append("section %r missing from the DOM" % section)
@@ -99,7 +166,25 @@ def main():
         if accuracy not in page:
             failures.append("the test accuracy %s of result.json is not on the page" % accuracy)
 
-        png = os.path.join(tmp, "report.png")
+        measured = drawn(chrome, run)
+        if isinstance(measured, str):
+            failures.append(measured)
+        else:
+            curves_expected = len(re.findall(r"<polyline\b", source))
+            if measured["curves"] != curves_expected or curves_expected < 4:
+                failures.append("%d of the file's %d curves are drawn"
+                                % (measured["curves"], curves_expected))
+            if measured["heatmap_cells"] < 2 * CONFIG["epochs"]:
+                failures.append("%d heatmap cells are drawn" % measured["heatmap_cells"])
+            if measured["drawing_nodes"] < 3:
+                failures.append("the architecture drawing shows %d nodes"
+                                % measured["drawing_nodes"])
+
+        if artifacts:
+            os.makedirs(artifacts, exist_ok=True)
+        png = os.path.join(artifacts or tmp, "report.png")
+        if os.path.exists(png):
+            os.remove(png)
         shot = headless(chrome, "--window-size=1280,2000", "--screenshot=" + png,
                         "file://" + report)
         if not os.path.exists(png):
@@ -115,8 +200,9 @@ def main():
     for f in failures:
         print("FAIL:", f)
     if not failures:
-        print("report.html: %d sections and %d inline SVGs in Chromium's DOM, test accuracy %s, "
-              "screenshot taken" % (len(SECTIONS), svgs_in_dom, accuracy))
+        print("report.html: %d sections and %d inline SVGs in Chromium's DOM, no console "
+              "message, test accuracy %s; drawn: %s; screenshot %s"
+              % (len(SECTIONS), svgs_in_dom, accuracy, measured, png))
     return 1 if failures else 0
 
 

@@ -2,8 +2,11 @@
 // (losses, accuracies, architecture statistics) here so that `tensorboard --logdir RUN`
 // plots them live, and the tests read them back to check what was written.
 //
-// There is no protobuf library in the build, so the few fields involved are encoded by
-// hand. The format, also described in docs/search.md ("TensorBoard events"):
+// The few fields involved are encoded by hand: the runtime then needs no protobuf library
+// or generated code. So that the encoding is not only checked by a reader written by the
+// same hand (read_event_file, below), ctest also decodes a search's event file with code
+// protoc generates from TensorBoard's schema (tests/tfevents_protoc_check.py). The
+// format, also described in docs/search.md ("TensorBoard events"):
 //
 //   file     = record*                      (events.out.tfevents.<unix secs>.<hostname>)
 //   record   = uint64 length (LE) | uint32 masked_crc32c(the 8 length bytes) |

@@ -13,6 +13,7 @@
 #include "nasc/nasc.h"
 #include "tools/nasc/cli_output.h"
 #include "tools/nasc/estimate_cmds.h"
+#include "tools/nasc/help.h"
 #include "tools/nasc/options.h"
 
 namespace nas::cli {
@@ -278,8 +279,13 @@ constexpr const char* kBugReport =
 int main(int argc, char** argv) {
   using namespace nas::cli;
   Options o = parse_options(argc, argv);
-  if (o.command == "help") {
-    std::cout << usage();
+  if (o.command == "help" && o.error.empty()) {
+    const CommandHelp* topic = find_command_help(o.help_topic);
+    std::cout << (topic ? command_usage(*topic) : overview_help());
+    return kOk;
+  }
+  if ((o.command == "man" || o.command == "completion") && o.error.empty()) {
+    std::cout << (o.command == "man" ? man_page() : bash_completion());
     return kOk;
   }
   if (o.command == "version") return print_version();

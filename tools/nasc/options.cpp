@@ -8,144 +8,11 @@
 #include <vector>
 
 #include "nasc/nasc.h"
+#include "tools/nasc/help.h"
 
 namespace nas::cli {
 
-std::string usage() {
-  return R"(nasc — compiler for hardware-aware neural architecture search spaces
-
-Usage:
-  nasc check FILE [--json] [--arch A.json]   parse, elaborate and shape-check; print a summary
-  nasc graph FILE [-o OUT.svg|.png|.pdf|.dot] [--arch A.json]
-                                             draw the graph (DOT; SVG/PNG via graphviz)
-  nasc ir    FILE [--stage STAGE] [--train] [--arch A.json] [--batch N]
-             [--partial-channels K] [--edge-normalization]
-             [--dump-after STAGE[,STAGE]]    dump the result of a pipeline stage (STAGE:
-                                             load, elaborate, shapes, dce,
-                                             partial-channels, zero-prune,
-                                             cse, autodiff, remat, fusion, memory-plan,
-                                             lower; also ast, ir, pruned, grad, plan,
-                                             train-plan, fused; llvm, asm: the JIT's
-                                             module of the lowered plan)
-  nasc opt   FILE.ir [--passes PASS[,PASS]] [--arch A.json] [--batch N]
-             [--partial-channels K] [--edge-normalization]
-             [--dump-after PASS[,PASS]]      run passes on textual IR in the order given
-                                             (shapes, dce, partial-channels, zero-prune,
-                                             cse, autodiff, remat, fusion, memory-plan,
-                                             lower); print the result
-  nasc --print-pipeline                      list the pipeline's stages in order
-  nasc train FILE [-o DIR] [--arch A.json]
-             [--data fashion-mnist|cifar10:DIR|npy:DIR|images:DIR|synthetic]
-             [-c CONFIG.json] [--epochs N] [--threads N] [--init W] [--resume]
-                                             train the network (or the architecture --arch
-                                             selects) on the CPU; DIR gets config.json,
-                                             log.txt, metrics.jsonl, weights, checkpoint
-                                             (safetensors files)
-  nasc search FILE [-o DIR] [-a darts|darts2|pnas|random|evolution] [--data ...] [-c CFG.json]
-             [--epochs N] [--threads N] [--lut LUT.json] [--rerank K] [--retrain]
-             [--resume]                      search the space; DIR gets arch.json,
-                                             arch.svg, config.json, log.txt, metrics.jsonl,
-                                             TensorBoard events, report.html, result.json,
-                                             checkpoint (--retrain: and DIR/retrain/)
-  nasc profile FILE -o LUT.json [--arch A.json|--all-candidates] [--batch N]
-             [--threads N] [--warmup N] [--repetitions N] [--trim F] [--statistic S]
-             [--calibrate N]                 measure every op signature of the space (or of
-                                             one architecture) into a latency table, then
-                                             time N whole networks to calibrate it;
-                                             resumable: rerun skips what LUT.json has
-  nasc estimate FILE [--arch A.json] [--lut LUT.json] [--profile-missing] [--measure]
-             [--batch N] [--threads N] [--json]
-                                             params, MACs, activation memory, estimated
-                                             latency (and with --measure, measured latency
-                                             and the estimate's error); docs/estimate.md
-  nasc --help | --version
-
-Options:
-  --set NAME=VALUE   override a network parameter (repeatable), e.g. --set C=8
-  --network NAME     pick the network when FILE declares several
-  --arch FILE        architecture JSON: {"choices": {"key": "candidate", ...}}
-                     (ir --stage zero-prune and later; opt: for the zero-prune pass)
-  --partial-channels K
-                     PC-DARTS (ir --stage partial-channels and later; opt: for the
-                     partial-channels pass): the candidates of each choice that keeps its
-                     channel count see 1/K of them, the rest bypass (docs/search.md)
-  --edge-normalization
-                     PC-DARTS' edge normalisation (same stages): each DARTS node weighs
-                     its incoming edges by softmax(beta)
-  --train            ir: the training plan's stages (autodiff adds the loss and the
-                     backward graph); without it the forward plan's
-  --dump-after STAGE also print the result of STAGE to stderr as the run passes it
-                     (ir, opt; repeatable or comma-separated)
-  --passes LIST      opt: the passes to run, comma-separated, in that order
-  -I DIR             add DIR to the import search path (before the stdlib)
-  -o FILE            output file (graph); `-` or none writes DOT to stdout. train,
-                     search: the run folder; without -o a new runs/<FILE's stem>-<n>
-                     (the first free n), printed first
-  --batch N          batch size of the memory plan (ir --stage memory-plan|lower|plan,
-                     opt; default 1), of the latency measurements (profile; default 1)
-                     or of the training memory estimate (estimate; default 64)
-  -c FILE            train config JSON (docs/train.md); with --resume, DIR/config.json
-  --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic,
-                     npy:DIR (DIR/x.npy images NCHW or NHWC, uint8 or float32, DIR/y.npy
-                     labels; optional x_test.npy, y_test.npy), images:DIR (one sub-folder
-                     of PNG/JPEG files per class; optional DIR/train/ + DIR/test/)
-  --epochs N         override the config's epochs
-  --threads N        CPU threads (0 = all cores)
-  --backend NAME     the backend that runs the network (train, search, profile,
-                     estimate; default cpu); `nasc --version` lists those built in
-  --init W           train: start from the weights in W (safetensors or nasc's older
-                     format): a run's weights or checkpoint of the same network, or a
-                     search's checkpoint of its space (the --arch candidates' weights)
-  --resume           continue the run in DIR from its last checkpoint
-  -a ALGORITHM       search algorithm: darts (first order, the default), darts2
-                     (unrolled second order), pnas (ProxylessNAS, REINFORCE), random or
-                     evolution (SPOS: single-path supernet, then evolutionary search)
-  --rerank K         search: train its K best candidates briefly from scratch (config
-                     rerank_epochs, default 1) and keep the best on the validation split
-  --retrain          search: then train the found architecture as the config's
-                     "retrain" section says (e.g. the larger evaluation network) into
-                     DIR/retrain, and report its test accuracy, read once at the end
-  --all-candidates   profile every candidate of the space (the default without --arch)
-  --lut FILE         latency table from `nasc profile` (estimate; search: the
-                     regularizer's table, and the genotype's latency per epoch)
-  --profile-missing  measure what the table lacks (written back into --lut), or, without
-                     --lut, profile the network now
-  --measure          also run the whole network and time it (estimate)
-  --calibrate N      profile: time N random architectures whole (default 5; with --arch,
-                     that one) and scale every estimate by the median measured/estimated
-                     ratio; 0: no calibration
-  --warmup N, --repetitions N, --trim F, --statistic min|median|trimmed_mean
-                     measurement settings (profile; estimate --measure without --lut)
-  --json             machine-readable output (check, estimate)
-  --no-locations     omit @file:line:col from IR dumps (ir, opt)
-
-Exit status: 0 success, 1 error in the input or the command line, 2 internal error.
-Docs: docs/language.md (the language), docs/cli.md (this tool), docs/train.md (training).
-)";
-}
-
 namespace {
-
-// The long flags the usage text documents, so that the suggestion for a mistyped one
-// stays in step with the help.
-std::vector<std::string> documented_long_flags() {
-  std::vector<std::string> flags;
-  const std::string text = usage();
-  for (size_t i = 0; i + 2 < text.size(); ++i) {
-    bool starts_word = i == 0 || text[i - 1] == ' ' || text[i - 1] == '[' || text[i - 1] == '|';
-    if (!starts_word || text.compare(i, 2, "--") != 0 ||
-        !std::isalpha(static_cast<unsigned char>(text[i + 2])))
-      continue;
-    size_t end = i + 2;
-    while (end < text.size() &&
-           (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-'))
-      ++end;
-    std::string flag = text.substr(i, end - i);
-    if (std::find(flags.begin(), flags.end(), flag) == flags.end()) flags.push_back(flag);
-    i = end;
-  }
-  return flags;
-}
 
 // `nasc ir`'s older stage names: what they dump in terms of the pipeline's stages.
 struct StageAlias {
@@ -328,9 +195,17 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   if (o.error.empty() && train && o.output.empty() && o.resume)
     o.error = "--resume needs -o DIR, the run folder to continue";
   const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
-  only_for(!o.arch.empty(), "--arch", ir ? stop_index >= stage_index("zero-prune") : !opt || prunes,
-           "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
-           "`nasc opt --passes ...,zero-prune,...`");
+  only_for(!o.arch.empty(), "--arch",
+           ir    ? stop_index >= stage_index("zero-prune")
+           : opt ? prunes
+                 : o.command != "search",
+           "`nasc check`, `nasc graph`, `nasc train`, `nasc profile`, `nasc estimate`, `nasc ir "
+           "--stage zero-prune` and later stages, and `nasc opt --passes ...,zero-prune,...`");
+  // `nasc opt` reads IR, whose parameters and imports were resolved when it was printed.
+  const char* nas_commands = "the commands that compile a .nas FILE (all but `nasc opt`)";
+  only_for(!o.overrides.empty(), "--set", !opt, nas_commands);
+  only_for(!o.network.empty(), "--network", !opt, nas_commands);
+  only_for(!o.include_paths.empty(), "-I", !opt, nas_commands);
   const bool connects =
       std::find(o.passes.begin(), o.passes.end(), "partial-channels") != o.passes.end();
   const char* pc_where =
@@ -531,25 +406,46 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
 
 }  // namespace
 
+namespace {
+
+// `nasc help [COMMAND]`, `nasc [COMMAND] --help`: the help of COMMAND, or the overview.
+Options help_request(const std::string& topic) {
+  Options o;
+  o.command = "help";
+  o.help_topic = topic;
+  const std::vector<std::string> commands = command_names();
+  if (!topic.empty() && std::find(commands.begin(), commands.end(), topic) == commands.end())
+    o.error = "no help on `" + topic + "`" + nasc::did_you_mean(topic, commands) +
+              " (commands: " + joined(commands) + ")";
+  return o;
+}
+
+}  // namespace
+
 Options parse_options(int argc, char** argv) {
   Options o;
-  static const std::vector<std::string> commands = {"check", "graph",  "ir",      "opt",
-                                                    "train", "search", "profile", "estimate"};
+  const std::vector<std::string> commands = command_names();
   std::vector<std::string> args(argv + 1, argv + argc);
   Given given;
   ArgReader r{args, 0, o};
   for (; r.i < args.size() && o.error.empty(); ++r.i) {
     const std::string& a = args[r.i];
-    if (a == "-h" || a == "--help" || a == "help") {
-      o.command = "help";
-      return o;
-    }
+    if (a == "-h" || a == "--help") return help_request(o.command);
+    if (a == "help" && o.command.empty())
+      return help_request(r.i + 1 < args.size() ? args[r.i + 1] : "");
     if (a == "--version" || a == "-V") {
       o.command = "version";
       return o;
     }
-    if (a == "--print-pipeline") {
-      o.command = "print-pipeline";
+    if (a == "--print-pipeline" || a == "--man") {
+      o.command = a.substr(2);
+      return o;
+    }
+    if (a == "--completion") {
+      std::string shell = r.value(a);
+      if (o.error.empty() && shell != "bash")
+        o.error = "--completion takes bash, got \"" + shell + "\"";
+      o.command = "completion";
       return o;
     }
     if (parse_flag(r, a, given)) continue;
@@ -560,7 +456,7 @@ Options parse_options(int argc, char** argv) {
     } else if (o.command.empty()) {
       if (std::find(commands.begin(), commands.end(), a) == commands.end()) {
         o.error = "unknown command `" + a + "`" + nasc::did_you_mean(a, commands) +
-                  " (commands: check, graph, ir, opt, train, search, profile, estimate)";
+                  " (commands: " + joined(commands) + ")";
       }
       o.command = a;
     } else if (o.file.empty()) {

@@ -12,8 +12,10 @@
 namespace nas::cli {
 
 struct Options {
-  // check, graph, ir, opt, train, search, profile, estimate, help, version, print-pipeline
+  // check, graph, ir, opt, train, search, profile, estimate; or help, version,
+  // print-pipeline, man, completion
   std::string command;
+  std::string help_topic;  // help: the command whose help to print ("" = the overview)
   std::string file;
   std::string output;                      // -o
   std::string arch;                        // --arch
@@ -53,7 +55,6 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv);
-std::string usage();
 
 // What `nasc ir --stage NAME` dumps: the pipeline stage the run stops after, and whether
 // the back half makes the training plan (autodiff's loss and backward). NAME is a stage
