@@ -5,6 +5,7 @@
 // the callback answers "stop", and the exception is raised once the run has returned.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <exception>
 #include <ostream>
 
@@ -182,6 +183,15 @@ void bind_options(py::module_& m) {
       .def_readwrite("retrain", &RunOptions::retrain);
 }
 
+// libnasc checks the algorithm only as an internal invariant (the CLI checks -a before
+// calling it), so the module checks it here, as a user error with the CLI's rule.
+void check_algorithm(const std::string& algorithm) {
+  const std::vector<std::string> known = {"darts", "darts2", "pnas", "random", "evolution"};
+  if (algorithm.empty() || std::find(known.begin(), known.end(), algorithm) != known.end()) return;
+  throw Error(Error::Kind::User, "algorithm: takes darts, darts2, pnas, random or evolution, got `" +
+                                     algorithm + "`" + did_you_mean(algorithm, known));
+}
+
 }  // namespace
 
 void bind_run(py::module_& m) {
@@ -200,6 +210,7 @@ void bind_run(py::module_& m) {
   m.def(
       "_search",
       [](const RunOptions& o, py::object on_step, py::object on_epoch, py::object log) {
+        check_algorithm(o.algorithm);
         return run_from_python<SearchResult>(o, std::move(on_step), std::move(on_epoch),
                                              std::move(log), [](const RunOptions& r) {
                                                return search(r);

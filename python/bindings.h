@@ -59,7 +59,7 @@ class PythonLog : public std::streambuf {
   int sync() override;
 
  private:
-  py::object write_;
+  py::object write_ = py::none();  // None: nothing is printed
   PendingError* pending_;
   std::string line_;
 };
