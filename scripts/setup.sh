@@ -20,6 +20,11 @@ PACKAGES=(
   python3                # tests/check_docs.py (docs samples are tested)
   llvm-14-tools          # FileCheck, which checks the textual pass tests (tests/filecheck/)
   llvm-14-dev            # LLVM 14's ORC JIT: the `jit` backend's code generation (runtime/jit/)
+  pybind11-dev           # the Python module `import nasc` (python/, docs/python.md) is built with it
+  python3-pybind11       # pybind11's CMake package as Python sees it (pybind11-dev's companion)
+  python3-dev            # Python.h for the module (pybind11-dev does not depend on it)
+  python3-numpy          # the module's arrays: Model.forward and friends take numpy arrays
+  python3-pytest         # the module's tests, tests/python/test_*.py, run by ctest
 )
 
 missing=()
