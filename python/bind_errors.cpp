@@ -71,7 +71,8 @@ void bind_diagnostics(py::module_& m) {
                          "A compiler diagnostic: severity ('error', 'warning', 'note'), "
                          "location, message, module instance path, notes, and `rendered`, "
                          "the text the nasc CLI prints for it.")
-      .def_property_readonly("severity", [](const Diagnostic& d) { return severity_name(d.severity); })
+      .def_property_readonly("severity",
+                             [](const Diagnostic& d) { return severity_name(d.severity); })
       .def_readonly("location", &Diagnostic::location)
       .def_property_readonly("file", [](const Diagnostic& d) { return d.location.file; })
       .def_property_readonly("line", [](const Diagnostic& d) { return d.location.line; })
@@ -80,7 +81,8 @@ void bind_diagnostics(py::module_& m) {
       .def_readonly("instance_path", &Diagnostic::instance_path)
       .def_readonly("notes", &Diagnostic::notes)
       .def_readonly("rendered", &Diagnostic::rendered)
-      .def("__str__", [](const Diagnostic& d) { return d.rendered.empty() ? d.message : d.rendered; })
+      .def("__str__",
+           [](const Diagnostic& d) { return d.rendered.empty() ? d.message : d.rendered; })
       .def("__repr__", [](const Diagnostic& d) {
         return "<nasc.Diagnostic " + std::string(severity_name(d.severity)) + " " +
                d.location.file + ":" + std::to_string(d.location.line) + ":" +
@@ -92,12 +94,12 @@ void bind_diagnostics(py::module_& m) {
 
 void bind_errors(py::module_& m) {
   bind_diagnostics(m);
-  error_class = new_class(
-      "nasc.Error",
-      "Raised for every failure of nasc. Attributes: message (str), kind ('user' or "
-      "'internal'), diagnostics (list of nasc.Diagnostic: the compiler's, when compiling "
-      "failed), and file, line, column of the first located error (None when unknown).",
-      PyExc_Exception);
+  error_class =
+      new_class("nasc.Error",
+                "Raised for every failure of nasc. Attributes: message (str), kind ('user' or "
+                "'internal'), diagnostics (list of nasc.Diagnostic: the compiler's, when compiling "
+                "failed), and file, line, column of the first located error (None when unknown).",
+                PyExc_Exception);
   user_error_class = new_class(
       "nasc.UserError",
       "A mistake in the caller's inputs (a .nas file, an architecture, a config, a latency "

@@ -34,7 +34,9 @@ std::string shape_of(const py::array& a) {
   return out + "]";
 }
 
-std::string dtype_of(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+std::string dtype_of(const py::array& a) {
+  return py::str(a.dtype()).cast<std::string>();
+}
 
 py::array as_array(py::handle obj, const char* what) {
   py::array a = py::array::ensure(obj);
@@ -51,8 +53,10 @@ py::array_t<float> checked_images(py::handle obj, const PyModel& m, int64_t* sam
   py::array a = as_array(obj, "images");
   char kind = a.dtype().kind();
   if (kind != 'f' && kind != 'i' && kind != 'u')
-    throw py::type_error("images must be a real-valued array (float32; other float and integer "
-                         "dtypes are converted), got dtype " + dtype_of(a));
+    throw py::type_error(
+        "images must be a real-valued array (float32; other float and integer "
+        "dtypes are converted), got dtype " +
+        dtype_of(a));
   const std::vector<int64_t> per_sample = m.model.input_shape();
   // A training model's plan runs whole batches only (its batch-norm statistics are of the
   // batch; the executor's check is an internal error), an eval model's 1..batch images.
@@ -75,8 +79,10 @@ py::array_t<int32_t> checked_labels(py::handle obj, const PyModel& m, int64_t sa
   py::array a = as_array(obj, "labels");
   char kind = a.dtype().kind();
   if (kind != 'i' && kind != 'u')
-    throw py::type_error("labels must be an integer array (int32; other integer dtypes are "
-                         "converted), got dtype " + dtype_of(a));
+    throw py::type_error(
+        "labels must be an integer array (int32; other integer dtypes are "
+        "converted), got dtype " +
+        dtype_of(a));
   if (a.ndim() != 1 || a.shape(0) != samples)
     throw py::value_error("labels must have shape [" + std::to_string(samples) +
                           "] (one per image), got " + shape_of(a));
@@ -93,7 +99,9 @@ py::array_t<int32_t> checked_labels(py::handle obj, const PyModel& m, int64_t sa
   return py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(wide);
 }
 
-PyStepResult to_python(const StepResult& r) { return {r.loss, r.accuracy, r.samples}; }
+PyStepResult to_python(const StepResult& r) {
+  return {r.loss, r.accuracy, r.samples};
+}
 
 PyStepResult forward(PyModel& m, py::handle images, py::handle labels, bool logits) {
   int64_t n = 0;
@@ -137,8 +145,8 @@ Mode mode_of(py::handle mode) {
 
 std::unique_ptr<PyModel> build(const Architecture& arch, int64_t batch, py::handle mode,
                                const std::string& backend, uint64_t seed,
-                               const std::string& optimizer, double learning_rate,
-                               double momentum, double weight_decay, int threads) {
+                               const std::string& optimizer, double learning_rate, double momentum,
+                               double weight_decay, int threads) {
   ModelOptions o;
   o.batch = batch;
   o.mode = mode_of(mode);
@@ -201,44 +209,51 @@ void bind_model(py::module_& m) {
            py::arg("logits") = false,
            "Forward and loss on images [n, C, H, W] and labels [n] (None: an eval model "
            "computes no loss). No gradients. logits=True also returns the logits.")
-      .def("forward_backward",
-           [](PyModel& p, py::handle x, py::handle y) {
-             return training_run(p, x, y, [](Model& m, const float* a, const int32_t* b,
-                                              int64_t n) { return m.forward_backward(a, b, n); });
-           },
-           py::arg("images"), py::arg("labels"),
-           "Forward, loss and backward, adding to the gradients (zero_grads() first).")
-      .def("train_step",
-           [](PyModel& p, py::handle x, py::handle y) {
-             return training_run(p, x, y, [](Model& m, const float* a, const int32_t* b,
-                                              int64_t n) { return m.train_step(a, b, n); });
-           },
-           py::arg("images"), py::arg("labels"),
-           "zero_grads, forward_backward and optimizer_step: one training step.")
+      .def(
+          "forward_backward",
+          [](PyModel& p, py::handle x, py::handle y) {
+            return training_run(p, x, y, [](Model& m, const float* a, const int32_t* b, int64_t n) {
+              return m.forward_backward(a, b, n);
+            });
+          },
+          py::arg("images"), py::arg("labels"),
+          "Forward, loss and backward, adding to the gradients (zero_grads() first).")
+      .def(
+          "train_step",
+          [](PyModel& p, py::handle x, py::handle y) {
+            return training_run(p, x, y, [](Model& m, const float* a, const int32_t* b, int64_t n) {
+              return m.train_step(a, b, n);
+            });
+          },
+          py::arg("images"), py::arg("labels"),
+          "zero_grads, forward_backward and optimizer_step: one training step.")
       .def("zero_grads", locked([](Model& m) { m.zero_grads(); }))
       .def("optimizer_step", locked([](Model& m) { m.optimizer_step(); }))
-      .def("set_learning_rate",
-           [](PyModel& p, double lr) {
-             std::lock_guard<std::mutex> lock(p.mutex);
-             p.model.set_learning_rate(lr);
-           },
-           py::arg("learning_rate"))
-      .def("save_weights",
-           [](PyModel& p, py::handle path) {
-             std::string file = fspath(path);
-             py::gil_scoped_release release;
-             std::lock_guard<std::mutex> lock(p.mutex);
-             p.model.save_weights(file);
-           },
-           py::arg("path"), "Writes the weights as safetensors (what nasc train leaves).")
-      .def("load_weights",
-           [](PyModel& p, py::handle path) {
-             std::string file = fspath(path);
-             py::gil_scoped_release release;
-             std::lock_guard<std::mutex> lock(p.mutex);
-             p.model.load_weights(file);
-           },
-           py::arg("path"), "Reads a weights file of this network (save_weights', nasc train's).");
+      .def(
+          "set_learning_rate",
+          [](PyModel& p, double lr) {
+            std::lock_guard<std::mutex> lock(p.mutex);
+            p.model.set_learning_rate(lr);
+          },
+          py::arg("learning_rate"))
+      .def(
+          "save_weights",
+          [](PyModel& p, py::handle path) {
+            std::string file = fspath(path);
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(p.mutex);
+            p.model.save_weights(file);
+          },
+          py::arg("path"), "Writes the weights as safetensors (what nasc train leaves).")
+      .def(
+          "load_weights",
+          [](PyModel& p, py::handle path) {
+            std::string file = fspath(path);
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(p.mutex);
+            p.model.load_weights(file);
+          },
+          py::arg("path"), "Reads a weights file of this network (save_weights', nasc train's).");
 }
 
 }  // namespace nasc::python

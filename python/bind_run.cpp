@@ -106,8 +106,8 @@ void bind_infos(py::module_& m) {
       .def_readonly("eval_accuracy", &EpochInfo::eval_accuracy)
       .def_readonly("seconds", &EpochInfo::seconds)
       .def("__repr__", [](const EpochInfo& e) {
-        return "<nasc.EpochInfo epoch " + std::to_string(e.epoch) + "/" +
-               std::to_string(e.epochs) + " train_loss=" + std::to_string(e.train_loss) +
+        return "<nasc.EpochInfo epoch " + std::to_string(e.epoch) + "/" + std::to_string(e.epochs) +
+               " train_loss=" + std::to_string(e.train_loss) +
                " eval_accuracy=" + std::to_string(e.eval_accuracy) + ">";
       });
 }
@@ -188,8 +188,9 @@ void bind_options(py::module_& m) {
 void check_algorithm(const std::string& algorithm) {
   const std::vector<std::string> known = {"darts", "darts2", "pnas", "random", "evolution"};
   if (algorithm.empty() || std::find(known.begin(), known.end(), algorithm) != known.end()) return;
-  throw Error(Error::Kind::User, "algorithm: takes darts, darts2, pnas, random or evolution, got `" +
-                                     algorithm + "`" + did_you_mean(algorithm, known));
+  throw Error(Error::Kind::User,
+              "algorithm: takes darts, darts2, pnas, random or evolution, got `" + algorithm + "`" +
+                  did_you_mean(algorithm, known));
 }
 
 }  // namespace
@@ -202,9 +203,8 @@ void bind_run(py::module_& m) {
       "_train",
       [](const RunOptions& o, py::object on_step, py::object on_epoch, py::object log) {
         return run_from_python<TrainResult>(o, std::move(on_step), std::move(on_epoch),
-                                            std::move(log), [](const RunOptions& r) {
-                                              return train(r);
-                                            });
+                                            std::move(log),
+                                            [](const RunOptions& r) { return train(r); });
       },
       py::arg("options"), py::arg("on_step"), py::arg("on_epoch"), py::arg("log"));
   m.def(
@@ -212,17 +212,17 @@ void bind_run(py::module_& m) {
       [](const RunOptions& o, py::object on_step, py::object on_epoch, py::object log) {
         check_algorithm(o.algorithm);
         return run_from_python<SearchResult>(o, std::move(on_step), std::move(on_epoch),
-                                             std::move(log), [](const RunOptions& r) {
-                                               return search(r);
-                                             });
+                                             std::move(log),
+                                             [](const RunOptions& r) { return search(r); });
       },
       py::arg("options"), py::arg("on_step"), py::arg("on_epoch"), py::arg("log"));
-  m.def("create_run_dir",
-        [](py::handle space_file, py::handle parent) {
-          return create_run_dir(fspath(space_file), fspath(parent));
-        },
-        py::arg("space_file"), py::arg("parent") = "runs",
-        "A new, empty run folder parent/<stem>-<n> (what nasc train and search use without -o).");
+  m.def(
+      "create_run_dir",
+      [](py::handle space_file, py::handle parent) {
+        return create_run_dir(fspath(space_file), fspath(parent));
+      },
+      py::arg("space_file"), py::arg("parent") = "runs",
+      "A new, empty run folder parent/<stem>-<n> (what nasc train and search use without -o).");
 }
 
 }  // namespace nasc::python

@@ -118,8 +118,9 @@ std::vector<std::vector<int>> indices_of_list(py::handle list) {
     } else if (py::isinstance<py::list>(item) || py::isinstance<py::tuple>(item)) {
       chosen.push_back(item.cast<std::vector<int>>());
     } else {
-      throw py::type_error("Space.fix: each entry is a candidate index (int) or, for a join, a "
-                           "list of indices");
+      throw py::type_error(
+          "Space.fix: each entry is a candidate index (int) or, for a join, a "
+          "list of indices");
     }
   }
   return chosen;
@@ -148,14 +149,15 @@ void bind_value_types(py::module_& m) {
       .def_readonly("k", &Choice::k)
       .def_readonly("sites", &Choice::sites)
       .def("__repr__", [](const Choice& c) {
-        return "<nasc.Choice " + c.key + ": " + joined(c.candidates) + " (k=" +
-               std::to_string(c.k) + ", sites=" + std::to_string(c.sites) + ")>";
+        return "<nasc.Choice " + c.key + ": " + joined(c.candidates) +
+               " (k=" + std::to_string(c.k) + ", sites=" + std::to_string(c.sites) + ")>";
       });
   py::class_<Input>(m, "Input", "A network input: its name and per-sample shape.")
       .def_readonly("name", &Input::name)
       .def_readonly("shape", &Input::shape)
-      .def("__repr__",
-           [](const Input& i) { return "<nasc.Input " + i.name + " " + shape_text(i.shape) + ">"; });
+      .def("__repr__", [](const Input& i) {
+        return "<nasc.Input " + i.name + " " + shape_text(i.shape) + ">";
+      });
   py::class_<SpaceStatistics>(m, "SpaceStatistics", "What `nasc check` prints about a space.")
       .def_readonly("nodes", &SpaceStatistics::nodes)
       .def_readonly("choices", &SpaceStatistics::choices)
@@ -202,14 +204,18 @@ void bind_architecture(py::module_& m) {
       .def("describe", &Architecture::describe, "One line: 'op=conv, cell=sep_conv_3x3+skip'.")
       .def("size", &Architecture::size, "The fixed network's NetworkSize.")
       .def("to_dot", &Architecture::to_dot, "The fixed network as Graphviz DOT text.")
-      .def("save", [](const Architecture& a, py::handle path) {
-        std::ofstream out(fspath(path));
-        if (!out || !(out << a.to_json())) {
-          PyErr_SetString(PyExc_OSError, ("cannot write " + fspath(path)).c_str());
-          throw py::error_already_set();
-        }
-      }, py::arg("path"), "Writes the arch file (what Space.fix_file and nasc train read).")
-      .def("__repr__", [](const Architecture& a) { return "<nasc.Architecture " + a.describe() + ">"; });
+      .def(
+          "save",
+          [](const Architecture& a, py::handle path) {
+            std::ofstream out(fspath(path));
+            if (!out || !(out << a.to_json())) {
+              PyErr_SetString(PyExc_OSError, ("cannot write " + fspath(path)).c_str());
+              throw py::error_already_set();
+            }
+          },
+          py::arg("path"), "Writes the arch file (what Space.fix_file and nasc train read).")
+      .def("__repr__",
+           [](const Architecture& a) { return "<nasc.Architecture " + a.describe() + ">"; });
 }
 
 Space compile_file(py::handle path, py::object import_paths, const std::string& network,
@@ -233,7 +239,8 @@ void bind_space_class(py::module_& m) {
                   py::arg("import_paths") = py::none(), py::arg("network") = "",
                   py::arg("overrides") = py::none(),
                   "Compiles a .nas file. import_paths: folders for `import` (-I); network: the "
-                  "network to compile (needed when the file has several); overrides: {name: value} as --set. "
+                  "network to compile (needed when the file has several); overrides: {name: value} "
+                  "as --set. "
                   "Raises nasc.UserError with located diagnostics when it does not compile.")
       .def_static("compile_string", &compile_string, py::arg("text"), py::kw_only(),
                   py::arg("name") = "<string>.nas", py::arg("import_paths") = py::none(),
@@ -241,11 +248,12 @@ void bind_space_class(py::module_& m) {
                   "Compiles .nas text; `name` stands for its file in diagnostics.")
       .def_property_readonly("file", &Space::file)
       .def_property_readonly("name", &Space::name)
-      .def_property_readonly("network_parameters", [](const Space& s) {
-        py::dict d;
-        for (const auto& [k, v] : s.network_parameters()) d[py::str(k)] = v;
-        return d;
-      })
+      .def_property_readonly("network_parameters",
+                             [](const Space& s) {
+                               py::dict d;
+                               for (const auto& [k, v] : s.network_parameters()) d[py::str(k)] = v;
+                               return d;
+                             })
       .def_property_readonly("inputs", &Space::inputs)
       .def_property_readonly("input_shape", &Space::input_shape)
       .def_property_readonly("output_shape", &Space::output_shape)
@@ -257,8 +265,9 @@ void bind_space_class(py::module_& m) {
            "names ({'op': 'conv'}; 'a+b' or a list for a join).")
       .def("fix_json", &Space::fix_json, py::arg("json"), py::arg("name") = "arch.json",
            "An architecture from arch file text; `name` names it in errors.")
-      .def("fix_file", [](const Space& s, py::handle path) { return s.fix_file(fspath(path)); },
-           py::arg("path"))
+      .def(
+          "fix_file", [](const Space& s, py::handle path) { return s.fix_file(fspath(path)); },
+          py::arg("path"))
       .def("first_candidates", &Space::first_candidates)
       .def("sample", &Space::sample, py::arg("seed"), "A uniformly drawn architecture.")
       .def("estimate", &Space::estimate, py::arg("arch"), py::arg("train_batch") = 64,
@@ -300,8 +309,8 @@ LatencyTable measure(const Space& space, int64_t batch, int threads, const std::
 
 void bind_latency(py::module_& m) {
   py::class_<LatencyTable>(m, "LatencyTable", "A latency table as `nasc profile` writes it.")
-      .def_static("load", [](py::handle path) { return LatencyTable::load(fspath(path)); },
-                  py::arg("path"))
+      .def_static(
+          "load", [](py::handle path) { return LatencyTable::load(fspath(path)); }, py::arg("path"))
       .def_static("measure", &measure, py::arg("space"), py::kw_only(), py::arg("batch") = 1,
                   py::arg("threads") = 1, py::arg("backend") = "", py::arg("warmup") = -1,
                   py::arg("repetitions") = -1, py::arg("trim") = -1.0, py::arg("statistic") = "",
@@ -315,8 +324,9 @@ void bind_latency(py::module_& m) {
       .def_property_readonly("device", &LatencyTable::device)
       .def_property_readonly("entries", &LatencyTable::entries)
       .def_property_readonly("calibration", &LatencyTable::calibration)
-      .def("save", [](const LatencyTable& t, py::handle path) { t.save(fspath(path)); },
-           py::arg("path"));
+      .def(
+          "save", [](const LatencyTable& t, py::handle path) { t.save(fspath(path)); },
+          py::arg("path"));
   py::class_<LatencyEstimator>(m, "LatencyEstimator",
                                "Latency of a space's architectures from a table; raises "
                                "nasc.UserError listing the signatures the table lacks.")

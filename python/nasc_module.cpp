@@ -48,7 +48,9 @@ PythonLog::PythonLog(py::object target, PendingError* pending) : pending_(pendin
   write_ = target.attr("write");
 }
 
-PythonLog::~PythonLog() { flush_buffer(); }
+PythonLog::~PythonLog() {
+  flush_buffer();
+}
 
 void PythonLog::flush_buffer() {
   if (line_.empty() || write_.is_none()) return;
