@@ -107,6 +107,16 @@ void bind_errors(py::module_& m) {
       error_class);
   internal_error_class =
       new_class("nasc.InternalError", "A bug in nasc: please report it.", error_class);
+  // Class-level defaults, so that an instance raised from Python code (raise
+  // nasc.UserError("...")) has every attribute too; the translator sets them per instance.
+  py::handle base(error_class);
+  base.attr("message") = "";
+  base.attr("kind") = "internal";
+  base.attr("diagnostics") = py::tuple();
+  base.attr("file") = py::none();
+  base.attr("line") = py::none();
+  base.attr("column") = py::none();
+  py::handle(user_error_class).attr("kind") = "user";
   m.attr("Error") = py::handle(error_class);
   m.attr("UserError") = py::handle(user_error_class);
   m.attr("InternalError") = py::handle(internal_error_class);

@@ -70,6 +70,13 @@ def test_a_syntax_error_is_a_located_user_error():
     assert "broken.nas:2:17" in str(e) and e.message == str(e)
 
 
+def test_errors_raised_from_python_have_the_attributes_too():
+    e = nasc.UserError("mine")
+    assert (e.kind, e.diagnostics, e.file, e.line) == ("user", (), None, None)
+    assert nasc.InternalError("bug").kind == "internal"
+    assert issubclass(nasc.UserError, nasc.Error) and issubclass(nasc.Error, Exception)
+
+
 def test_a_shape_error_and_a_missing_file():
     bad = ("network n(x: tensor[1, 8, 8]) {\n  let a = conv(x, 4, kernel=3, pad=1);\n"
            "  let b = conv(x, 4, kernel=3, stride=2, pad=1);\n  return a + b;\n}\n")
