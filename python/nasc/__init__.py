@@ -26,6 +26,13 @@ from . import _nasc
 
 __version__ = version()
 
+# Shown as nasc.Space rather than nasc._nasc.Space in reprs, help() and tracebacks.
+for _name in dir(_nasc):
+    _obj = getattr(_nasc, _name)
+    if isinstance(_obj, type) and getattr(_obj, "__module__", "") == "nasc._nasc":
+        _obj.__module__ = "nasc"
+del _name, _obj
+
 __all__ = [
     "Architecture", "Backend", "Choice", "Diagnostic", "EpochInfo", "Error", "Input",
     "InternalError", "LatencyEstimate", "LatencyEstimator", "LatencyTable", "Mode", "Model",
