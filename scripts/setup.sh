@@ -24,6 +24,11 @@ PACKAGES=(
   groff-base             # tests: the generated man page (nasc.1) is checked by groff
   protobuf-compiler      # tests: TensorBoard event files decoded by protoc-generated code
   python3-protobuf       # tests: the runtime of that generated Python code
+  pybind11-dev           # the Python module `import nasc` (python/, docs/python.md) is built with it
+  python3-pybind11       # pybind11's CMake package as Python sees it (pybind11-dev's companion)
+  python3-dev            # Python.h for the module (pybind11-dev does not depend on it)
+  python3-numpy          # the module's arrays: Model.forward and friends take numpy arrays
+  python3-pytest         # the module's tests, tests/python/test_*.py, run by ctest
 )
 
 missing=()

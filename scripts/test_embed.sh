@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs nasc from a build folder into a temporary prefix, builds examples/embed against
-# that prefix alone (find_package(nasc) through CMAKE_PREFIX_PATH), profiles the example's
-# space with the installed nasc, runs the example and checks that its loss went down.
+# that prefix alone (find_package(nasc) through CMAKE_PREFIX_PATH), imports the installed
+# Python module (when built), profiles the example's space with the installed nasc, runs
+# the example and checks that its loss went down.
 # Usage: scripts/test_embed.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,22 @@ printf 'module only_installed(x: tensor) { return relu(x); }\n' > "$PREFIX/share
 printf 'import "embed_check.nas";\nnetwork n(x: tensor[1, 4, 4]) { return only_installed(x); }\n' \
   > "$WORK/with_import.nas"
 (cd / && "$PREFIX/bin/nasc" check "$WORK/with_import.nas" >/dev/null)
+
+# The Python module, when built: imported from the moved prefix in another folder, it
+# loads that prefix's libnasc (its RPATH) and finds that prefix's stdlib.
+if grep -q '^NASC_PYTHON:BOOL=ON' "$BUILD_DIR/CMakeCache.txt"; then
+  PYTHON=$(sed -n 's/^Python_EXECUTABLE:FILEPATH=//p' "$BUILD_DIR/CMakeCache.txt")
+  MODULE=$(find "$PREFIX" -path '*/nasc/_nasc*.so' | head -n 1)
+  [ -n "$MODULE" ] || { echo "test_embed: the Python module was not installed" >&2; exit 1; }
+  (cd / && PYTHONPATH="$(dirname "$(dirname "$MODULE")")" "$PYTHON" -c '
+import sys, nasc
+prefix, space = sys.argv[1], sys.argv[2]
+assert nasc.__file__.startswith(prefix), nasc.__file__
+libs = [l.split()[-1] for l in open("/proc/self/maps") if "libnasc.so" in l]
+assert libs and all(l.startswith(prefix) for l in libs), libs
+print("test_embed: python module", nasc.version(), "from", prefix, "->", nasc.Space.compile_file(space).name)
+' "$PREFIX" "$WORK/with_import.nas")
+fi
 
 "$PREFIX/bin/nasc" profile "$WORK/space.nas" -o "$WORK/lut.json" --repetitions 5 >/dev/null
 "$WORK/build/embed" "$WORK/space.nas" "$WORK/lut.json" | tee "$WORK/out.txt"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Keeps the documentation true: every ```nas block in the given docs compiles (or fails
 exactly as the ```text block right after it shows), and every ```console block's
-`$ nasc ...` lines print what the doc shows. Run by ctest (test `docs_snippets`).
+`$ nasc ...` lines print what the doc shows, and every ```python block runs without an
+error (`python3 -c BLOCK`). Run by ctest (tests `docs_snippets`, `docs_python`).
 
 Usage: tests/check_docs.py NASC_DIR REPO DOC.md...   (NASC_DIR holds the nasc binary)
 With FILL=1 in the environment, console blocks are rewritten with the actual output
@@ -88,6 +89,17 @@ for doc in docs:
                 if out.rstrip() != want:
                     fails += 1
                     print(f"{where}: `{cmd}` printed (rc={rc}):\n{out}--- the doc shows:\n{want}\n")
+        elif lang == "python":
+            # Run as `python3 -c BLOCK` by the Python running this script, in the work
+            # folder (examples/ beside it); it must exit 0. PYTHONPATH finds the module.
+            path = os.environ.get("PYTHONPATH", "")
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                os.path.abspath(p) for p in path.split(os.pathsep) if p))
+            p = subprocess.run([sys.executable, "-c", body], cwd=work, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if p.returncode != 0:
+                fails += 1
+                print(f"{where}: the python block failed (rc={p.returncode}):\n{p.stdout}")
         if lang == "console":
             repl[b0] = (b1, filled)
     if os.environ.get("FILL"):
