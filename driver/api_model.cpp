@@ -40,11 +40,17 @@ nas::OptimizerConfig optimizer_config(const ModelOptions& o) {
   return c;
 }
 
-void check_samples(int64_t samples, int64_t batch) {
+void check_samples(int64_t samples, int64_t batch, Mode mode) {
   if (samples < 1 || samples > batch)
     throw Error(
         Error::Kind::User,
         fmt::format("a run takes 1 to {} samples (the model's batch), got {}", batch, samples));
+  // A training plan's batch-norm statistics are over the batch it was compiled for.
+  if (mode == Mode::Train && samples != batch)
+    throw Error(Error::Kind::User,
+                fmt::format("a training model runs whole batches of {} samples, got {} (build "
+                            "an Eval model for partial batches)",
+                            batch, samples));
 }
 
 StepResult step_result(const nas::RunResult& r) {
@@ -121,21 +127,24 @@ int64_t Model::parameter_count() const {
 
 StepResult Model::forward(const float* images, const int32_t* labels, int64_t samples,
                           float* logits) {
-  check_samples(samples, batch());
+  check_samples(samples, batch(), impl_->mode);
   if (labels == nullptr && impl_->mode == Mode::Train)
     throw Error(Error::Kind::User, "a training model's forward needs labels (for its loss)");
   return detail::translate_errors([&] {
-    impl_->executor->set_forward_only(true);
-    nas::RunResult r = impl_->executor->run(images, labels, samples, logits);
-    impl_->executor->set_forward_only(false);
-    return step_result(r);
+    // Forward only for this run, whether it returns or throws.
+    struct ForwardOnly {
+      nas::Executor& executor;
+      explicit ForwardOnly(nas::Executor& e) : executor(e) { executor.set_forward_only(true); }
+      ~ForwardOnly() { executor.set_forward_only(false); }
+    } forward_only(*impl_->executor);
+    return step_result(impl_->executor->run(images, labels, samples, logits));
   });
 }
 
 StepResult Model::forward_backward(const float* images, const int32_t* labels, int64_t samples) {
   if (impl_->mode != Mode::Train)
     throw Error(Error::Kind::User, "forward_backward needs a model built with Mode::Train");
-  check_samples(samples, batch());
+  check_samples(samples, batch(), impl_->mode);
   if (labels == nullptr) throw Error(Error::Kind::User, "forward_backward needs labels");
   return detail::translate_errors([&] {
     nas::RunResult r = impl_->executor->run(images, labels, samples);

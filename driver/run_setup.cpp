@@ -26,6 +26,7 @@
 #include "runtime/cpu/threads.h"
 #include "runtime/search/search_config.h"
 #include "runtime/train/train_config.h"
+#include "support/did_you_mean.h"
 #include "support/format.h"
 #include "support/json_file.h"
 
@@ -100,6 +101,14 @@ SearchConfig search_config(const RunRequest& r) {
     throw ConfigError(config_source(r), "algorithm",
                       "this run is a `" + cfg.algorithm + "` search; resume it without -a " +
                           "(or with -a " + cfg.algorithm + ")");
+  // The CLI checks -a; a library caller's RunOptions::algorithm is checked here.
+  const std::vector<std::string> algorithms = {"darts", "darts2", "pnas", "random", "evolution"};
+  if (!r.algorithm.empty() &&
+      std::find(algorithms.begin(), algorithms.end(), r.algorithm) == algorithms.end())
+    throw UserError("RunOptions::algorithm", "unknown search algorithm `" + r.algorithm + "`" +
+                                                 did_you_mean(r.algorithm, algorithms) +
+                                                 " (algorithms: darts, darts2, pnas, " +
+                                                 "random, evolution)");
   if (!r.algorithm.empty()) cfg.algorithm = r.algorithm;
   if (!r.lut.empty()) cfg.regularizer.lut = r.lut;
   if (r.rerank >= 0) cfg.rerank = r.rerank;

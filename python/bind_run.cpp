@@ -183,16 +183,6 @@ void bind_options(py::module_& m) {
       .def_readwrite("retrain", &RunOptions::retrain);
 }
 
-// libnasc checks the algorithm only as an internal invariant (the CLI checks -a before
-// calling it), so the module checks it here, as a user error with the CLI's rule.
-void check_algorithm(const std::string& algorithm) {
-  const std::vector<std::string> known = {"darts", "darts2", "pnas", "random", "evolution"};
-  if (algorithm.empty() || std::find(known.begin(), known.end(), algorithm) != known.end()) return;
-  throw Error(Error::Kind::User,
-              "algorithm: takes darts, darts2, pnas, random or evolution, got `" + algorithm + "`" +
-                  did_you_mean(algorithm, known));
-}
-
 }  // namespace
 
 void bind_run(py::module_& m) {
@@ -210,7 +200,6 @@ void bind_run(py::module_& m) {
   m.def(
       "_search",
       [](const RunOptions& o, py::object on_step, py::object on_epoch, py::object log) {
-        check_algorithm(o.algorithm);
         return run_from_python<SearchResult>(o, std::move(on_step), std::move(on_epoch),
                                              std::move(log),
                                              [](const RunOptions& r) { return search(r); });

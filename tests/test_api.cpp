@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <vector>
 
@@ -174,6 +175,17 @@ TEST_CASE("api: a few optimizer steps on the caller's buffers lower the loss", "
   CHECK(std::isfinite(logits[0]));
 
   CHECK(error_of([&] { model.forward(images.data(), labels.data(), 17); }).is_user_error());
+  // A training model's batch-norm statistics are over its whole batch: a partial one is the
+  // caller's mistake, said as such (it was an internal check), and the model still runs.
+  for (const auto& partial : std::vector<std::function<void()>>{
+           [&] { model.forward(images.data(), labels.data(), 8); },
+           [&] { model.forward_backward(images.data(), labels.data(), 8); },
+           [&] { model.train_step(images.data(), labels.data(), 8); }}) {
+    const nasc::Error e = error_of(partial);
+    CHECK(e.is_user_error());
+    CHECK_THAT(std::string(e.what()), Contains("whole batches of 16 samples, got 8"));
+  }
+  CHECK(model.forward(images.data(), labels.data(), 16).loss == Approx(after));
   nasc::ModelOptions eval = mo;
   eval.mode = nasc::Mode::Eval;
   nasc::Model evaluator = nasc::Model::build(space.fix({{0}}), eval);
@@ -300,6 +312,12 @@ TEST_CASE("api: callbacks that return false stop a search", "[api]") {
   o.algorithm = "darts";
   o.output_dir = dir / "search";
   o.callbacks.on_step = [](const nasc::StepInfo& s) { return s.global_step < 3; };
+  o.algorithm = "dartz";  // the CLI checks -a; a library caller gets the same user error
+  const nasc::Error unknown = error_of([&] { nasc::search(o); });
+  CHECK(unknown.is_user_error());
+  CHECK_THAT(std::string(unknown.what()),
+             Contains("unknown search algorithm `dartz`; did you mean `darts`?"));
+  o.algorithm = "darts";
   nasc::SearchResult r = nasc::search(o);
   CHECK(r.stopped);
   CHECK(r.epochs_run == 0);

@@ -93,7 +93,7 @@ TEST_CASE("nasc --help and --version", "[cli]") {
   Run help = cli.run("--help");
   CHECK(help.status == 0);
   CHECK_THAT(help.out, Contains("Usage:"));
-  CHECK_THAT(help.out, Contains("nasc check FILE"));
+  CHECK_THAT(help.out, Contains("  check FILE.nas"));
   CHECK(cli.run("-h").status == 0);
   Run version = cli.run("--version");
   CHECK(version.status == 0);

@@ -52,7 +52,9 @@ class Model {
   int64_t classes() const;                   // logits per sample
   int64_t parameter_count() const;           // trainable weights
 
-  // Forward and loss on `samples` (1..batch()) images and their labels: images holds
+  // Forward and loss on `samples` images and their labels (1..batch() for an Eval model;
+  // a Train model runs whole batches, samples = batch(), as its batch-norm statistics are
+  // over the batch it was compiled for; a user Error says so otherwise): images holds
   // samples * input_size() floats, labels samples int32 in [0, classes()). `logits`, when
   // given, receives samples * classes() floats. A Train model runs forward only here (no
   // gradients; batch-norm on batch statistics). Labels may be null for an Eval model
