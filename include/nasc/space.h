@@ -24,7 +24,8 @@ struct CompileOptions {
   // Folders searched for `import`, after the importing file's own folder and before
   // $NASC_STDLIB and the installed standard library (the CLI's -I).
   std::vector<std::string> import_paths;
-  // The network to compile when the file defines several ("" = the last one).
+  // The network to compile when the file defines several (required then: a file with
+  // several networks and no name is a user error listing them).
   std::string network;
   // Network parameters, as the CLI's --set NAME=VALUE (VALUE is a .nas literal).
   std::vector<std::pair<std::string, std::string>> overrides;
