@@ -20,6 +20,11 @@ PACKAGES=(
   python3                # tests/check_docs.py (docs samples are tested)
   llvm-14-tools          # FileCheck, which checks the textual pass tests (tests/filecheck/)
   llvm-14-dev            # LLVM 14's ORC JIT: the `jit` backend's code generation (runtime/jit/)
+  libonnx-dev            # ONNX's protobuf messages and checker: `nasc export` writes ONNX models
+  libprotobuf-dev        # the protobuf runtime libonnx-dev's messages are built on
+  protobuf-compiler      # protoc: libonnx-dev's CMake package expects it beside libprotobuf
+  python3-onnx           # tests/onnx_check.py: ONNX's own checker and shape inference on exports
+  python3-numpy          # numpy for /usr/bin/python3-onnx (a dependency of it, named here too)
 )
 
 missing=()
@@ -35,5 +40,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+# onnxruntime for the ONNX export tests (tests/test_onnx_export.cpp run the exported models
+# in it, an inference engine independent of nasc): Microsoft's prebuilt onnxruntime-node
+# from npm, into .cache/npm (git-ignored). The package carries its native library;
+# --ignore-scripts skips its postinstall, which would download more from GitHub. Node and
+# npm come from Debian when the machine has neither command (a machine with NodeSource's
+# nodejs has npm inside it, and Debian's npm package would conflict with it).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -f "$ROOT/.cache/npm/node_modules/onnxruntime-node/package.json" ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "setup: installing nodejs npm"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  echo "setup: installing onnxruntime-node 1.20.1 into .cache/npm"
+  npm install --prefix "$ROOT/.cache/npm" --ignore-scripts --no-audit --no-fund \
+    onnxruntime-node@1.20.1
+else
+  echo "setup: onnxruntime-node present"
 fi
 

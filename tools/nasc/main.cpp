@@ -168,6 +168,31 @@ int cmd_opt(const Options& o) {
   return report(ir.warnings);
 }
 
+// nasc export: the fixed network (the space itself, or the one --arch selects) with its
+// weights as an ONNX model.
+int cmd_export(const Options& o) {
+  nasc::Space space = nasc::Space::compile_file(o.file, compile_options(o));
+  return call_api(
+      [&] {
+        if (o.arch.empty() && !space.choices().empty())
+          throw nasc::Error(nasc::Error::Kind::User,
+                            o.file + ": `nasc export` writes a fixed network, but `" +
+                                space.name() + "` has " + std::to_string(space.choices().size()) +
+                                " choices; give --arch A.json (from `nasc search`) to select one");
+        const nasc::Architecture arch =
+            o.arch.empty() ? space.first_candidates() : space.fix_file(o.arch);
+        nasc::OnnxExportOptions options;
+        options.weights_file = o.weights;
+        options.random_weights = o.random_weights;
+        options.batch = o.batch_given ? o.batch : 0;
+        options.fold_batchnorm = !o.keep_batchnorm;
+        nasc::export_onnx(arch, o.output, options);
+        std::cerr << "wrote " << o.output << "\n";
+        return report(space.diagnostics());
+      },
+      &space);
+}
+
 // train and search: the run's options from the flags.
 nasc::RunOptions run_options(const Options& o) {
   nasc::RunOptions r;
@@ -256,6 +281,7 @@ int run(const Options& o) {
     if (o.command == "ir") return cmd_ir(o);
     if (o.command == "opt") return cmd_opt(o);
     if (o.command == "check") return cmd_check(o);
+    if (o.command == "export") return cmd_export(o);
     return cmd_graph(o);
   });
 }

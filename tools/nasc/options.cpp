@@ -58,6 +58,10 @@ Usage:
                                              params, MACs, activation memory, estimated
                                              latency (and with --measure, measured latency
                                              and the estimate's error); docs/estimate.md
+  nasc export FILE -o NET.onnx [--arch A.json] (--weights W | --random-weights)
+             [--batch N] [--keep-batchnorm]  write the fixed network with its weights as
+                                             an ONNX model for inference (opset 17; any
+                                             batch size unless --batch N); docs/onnx.md
   nasc --help | --version
 
 Options:
@@ -78,12 +82,13 @@ Options:
                      (ir, opt; repeatable or comma-separated)
   --passes LIST      opt: the passes to run, comma-separated, in that order
   -I DIR             add DIR to the import search path (before the stdlib)
-  -o FILE            output file (graph); `-` or none writes DOT to stdout. train,
+  -o FILE            output file (graph, export); graph: `-` or none writes DOT to stdout. train,
                      search: the run folder; without -o a new runs/<FILE's stem>-<n>
                      (the first free n), printed first
   --batch N          batch size of the memory plan (ir --stage memory-plan|lower|plan,
-                     opt; default 1), of the latency measurements (profile; default 1)
-                     or of the training memory estimate (estimate; default 64)
+                     opt; default 1), of the latency measurements (profile; default 1),
+                     of the training memory estimate (estimate; default 64) or of the
+                     ONNX model (export; default: symbolic, any batch size)
   -c FILE            train config JSON (docs/train.md); with --resume, DIR/config.json
   --data SET         training data: fashion-mnist (default), cifar10:DIR, synthetic,
                      npy:DIR (DIR/x.npy images NCHW or NHWC, uint8 or float32, DIR/y.npy
@@ -96,6 +101,10 @@ Options:
   --init W           train: start from the weights in W (safetensors or nasc's older
                      format): a run's weights or checkpoint of the same network, or a
                      search's checkpoint of its space (the --arch candidates' weights)
+  --weights W        export: the weights to write (a `nasc train` run's DIR/weights)
+  --random-weights   export: the network's initial weights instead (untrained)
+  --keep-batchnorm   export: write every BatchNormalization instead of folding batch
+                     norm into the convolution before it
   --resume           continue the run in DIR from its last checkpoint
   -a ALGORITHM       search algorithm: darts (first order, the default), darts2
                      (unrolled second order), pnas (ProxylessNAS, REINFORCE), random or
@@ -292,6 +301,18 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   const bool settings = o.warmup >= 0 || o.repetitions >= 0 || o.trim >= 0 || !o.statistic.empty();
   only_for(settings, "--warmup/--repetitions/--trim/--statistic", profile || estimate,
            "`nasc profile` and `nasc estimate`");
+  const bool exporting = o.command == "export";
+  only_for(!o.weights.empty(), "--weights", exporting, "`nasc export`");
+  only_for(o.random_weights, "--random-weights", exporting, "`nasc export`");
+  only_for(o.keep_batchnorm, "--keep-batchnorm", exporting, "`nasc export`");
+  if (o.error.empty() && exporting && o.output.empty())
+    o.error = "`nasc export` needs -o NET.onnx, the ONNX file to write";
+  if (o.error.empty() && exporting && o.weights.empty() && !o.random_weights)
+    o.error =
+        "`nasc export` needs --weights W, the trained weights (a `nasc train` run's "
+        "DIR/weights), or --random-weights for the untrained network";
+  if (o.error.empty() && exporting && !o.weights.empty() && o.random_weights)
+    o.error = "--weights and --random-weights exclude each other";
   if (o.error.empty() && profile && o.output.empty())
     o.error = "`nasc profile` needs -o LUT.json, the latency table to write (or resume)";
   if (o.error.empty() && profile && o.all_candidates && !o.arch.empty())
@@ -302,9 +323,10 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
     o.error =
         "measurement settings come from the --lut table; --warmup/--repetitions/--trim/"
         "--statistic apply to `nasc estimate` only without --lut";
-  only_for(!o.output.empty(), "-o",
-           o.command == "graph" || o.command == "train" || o.command == "search" || profile,
-           "`nasc graph`, `nasc train`, `nasc search` and `nasc profile`");
+  only_for(
+      !o.output.empty(), "-o",
+      o.command == "graph" || o.command == "train" || o.command == "search" || profile || exporting,
+      "`nasc graph`, `nasc train`, `nasc search`, `nasc profile` and `nasc export`");
   only_for(stage_given, "--stage", ir, "`nasc ir`");
   only_for(o.no_locations, "--no-locations", ir || opt, "`nasc ir` and `nasc opt`");
   only_for(!o.dump_after.empty(), "--dump-after", ir || opt, "`nasc ir` and `nasc opt`");
@@ -329,8 +351,8 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
     o.error = "--resume needs -o DIR, the run folder to continue";
   const bool prunes = std::find(o.passes.begin(), o.passes.end(), "zero-prune") != o.passes.end();
   only_for(!o.arch.empty(), "--arch", ir ? stop_index >= stage_index("zero-prune") : !opt || prunes,
-           "`nasc check`, `nasc graph`, `nasc ir --stage zero-prune` and later stages, and "
-           "`nasc opt --passes ...,zero-prune,...`");
+           "`nasc check`, `nasc graph`, `nasc export`, `nasc ir --stage zero-prune` and later "
+           "stages, and `nasc opt --passes ...,zero-prune,...`");
   const bool connects =
       std::find(o.passes.begin(), o.passes.end(), "partial-channels") != o.passes.end();
   const char* pc_where =
@@ -352,11 +374,12 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   const bool plans =
       ir ? stop_index >= stage_index("memory-plan")
          : std::find(o.passes.begin(), o.passes.end(), "memory-plan") != o.passes.end();
-  if (o.error.empty() && batch_given && !profile && !estimate && !((ir || opt) && plans))
+  if (o.error.empty() && batch_given && !profile && !estimate && !exporting &&
+      !((ir || opt) && plans))
     o.error = "--batch does not apply to `nasc " + o.command +
               (ir ? " --stage " + o.stage : std::string()) +
               "`; it is for `nasc ir --stage memory-plan|lower|plan|train-plan`, `nasc opt "
-              "--passes ...,memory-plan`, `nasc profile` and `nasc estimate`";
+              "--passes ...,memory-plan`, `nasc profile`, `nasc estimate` and `nasc export`";
 }
 
 }  // namespace
@@ -485,6 +508,12 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
     o.arch = r.value(a);
   } else if (a == "--init") {
     o.init = r.value(a);
+  } else if (a == "--weights") {
+    o.weights = r.value(a);
+  } else if (a == "--random-weights") {
+    o.random_weights = true;
+  } else if (a == "--keep-batchnorm") {
+    o.keep_batchnorm = true;
   } else if (a == "--edge-normalization") {
     o.edge_normalization = true;
   } else if (a == "--stage") {
@@ -533,8 +562,8 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  static const std::vector<std::string> commands = {"check", "graph",  "ir",      "opt",
-                                                    "train", "search", "profile", "estimate"};
+  static const std::vector<std::string> commands = {
+      "check", "graph", "ir", "opt", "train", "search", "profile", "estimate", "export"};
   std::vector<std::string> args(argv + 1, argv + argc);
   Given given;
   ArgReader r{args, 0, o};
@@ -560,7 +589,7 @@ Options parse_options(int argc, char** argv) {
     } else if (o.command.empty()) {
       if (std::find(commands.begin(), commands.end(), a) == commands.end()) {
         o.error = "unknown command `" + a + "`" + nasc::did_you_mean(a, commands) +
-                  " (commands: check, graph, ir, opt, train, search, profile, estimate)";
+                  " (commands: check, graph, ir, opt, train, search, profile, estimate, export)";
       }
       o.command = a;
     } else if (o.file.empty()) {

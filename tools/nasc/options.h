@@ -12,12 +12,16 @@
 namespace nas::cli {
 
 struct Options {
-  // check, graph, ir, opt, train, search, profile, estimate, help, version, print-pipeline
+  // check, graph, ir, opt, train, search, profile, estimate, export, help, version,
+  // print-pipeline
   std::string command;
   std::string file;
   std::string output;                      // -o
   std::string arch;                        // --arch
   std::string init;                        // --init (train)
+  std::string weights;                     // --weights (export)
+  bool random_weights = false;             // --random-weights (export)
+  bool keep_batchnorm = false;             // --keep-batchnorm (export)
   int64_t partial_channels = 1;            // --partial-channels K (ir, opt)
   bool edge_normalization = false;         // --edge-normalization (ir, opt)
   std::string stage = "ir";                // --stage
@@ -27,12 +31,12 @@ struct Options {
   std::string network;                     // --network
   std::vector<std::string> include_paths;  // -I
   std::vector<std::pair<std::string, std::string>> overrides;  // --set
-  int64_t batch = 1;                                           // --batch (ir --stage plan)
-  std::string config;                                          // -c (train)
-  std::string data;                                            // --data (train)
-  int64_t epochs = 0;                                          // --epochs (train); 0 = config
-  int64_t threads = -1;                                        // --threads (train); -1 = config
-  bool resume = false;                                         // --resume (train, search)
+  int64_t batch = 1;      // --batch (ir --stage plan; export: the ONNX batch, else symbolic)
+  std::string config;     // -c (train)
+  std::string data;       // --data (train)
+  int64_t epochs = 0;     // --epochs (train); 0 = config
+  int64_t threads = -1;   // --threads (train); -1 = config
+  bool resume = false;    // --resume (train, search)
   std::string backend;    // --backend (train, search, profile, estimate); empty = the default
   std::string algorithm;  // -a (search)
   int64_t rerank = -1;    // --rerank K (search); -1 = the config's
