@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "compiler/ir/diagnostics.h"
+#include "compiler/ir/op_registry.h"
 #include "compiler/pipeline/pipeline.h"
 #include "driver/onnx_export.h"
 #include "nasc/nasc.h"
@@ -215,6 +216,54 @@ TEST_CASE("onnx export: every example's fixed network runs in onnxruntime as in 
     CHECK(relative_difference(nasc_logits, ort_logits) <= 1e-4);
   }
   std::filesystem::remove_all(root);
+}
+
+// The ops and forms the examples do not use: leaky_relu, hard_sigmoid, relu6, a dilated
+// dwconv with a multiplier, channel_shuffle, channel_slice, crop, avg_pool without the
+// padding in its divisor, a per-channel mul (squeeze-and-excitation), a two-tensor mul,
+// batch norm on a vector, on a sum (not folded) and without affine parameters, dropout.
+constexpr const char* kOpZoo = R"(network zoo(x: tensor[4, 10, 10], classes: int = 5) {
+  let a = conv(x, 8, kernel=3, pad=1, bias=true);
+  let b = leaky_relu(batchnorm(a, affine=false), slope=0.2);
+  let d = dwconv(b, kernel=3, stride=1, pad=2, dilation=2, multiplier=2);
+  let e = batchnorm(hard_sigmoid(d) + relu6(d) + sigmoid(d));
+  let f = channel_shuffle(e, groups=4);
+  let g = channel_slice(f, start=2, count=8);
+  let h = crop(g, top=1, left=2, bottom=1, right=0);
+  let p = avg_pool(h, 3, stride=2, pad=1, count_include_pad=false);
+  let q = max_pool(h, 3, stride=2, pad=1);
+  let r = concat(p, q, axis=0);
+  let s = mul(r, sigmoid(batchnorm(linear(global_avg_pool(r), 16))), scale=0.5);
+  let t = mul(silu(s), hard_swish(s)) + dropout(s, p=0.3);
+  let u = batchnorm(conv(t, 6, kernel=1));
+  return linear(relu(flatten(mul(u, 2.0))), classes);
+}
+)";
+
+TEST_CASE("onnx export: every op form the examples lack runs in onnxruntime as in nasc",
+          "[onnx]") {
+  const nasc::Space space = nasc::Space::compile_string("zoo.nas", kOpZoo);
+  const std::string dir = scratch_path("onnx_zoo");
+  std::filesystem::create_directories(dir);
+  const std::vector<int64_t> input = batched(kBatch, space.input_shape());
+  const std::vector<float> x = random_floats(static_cast<size_t>(elements(input)), 13);
+  for (bool fold : {true, false}) {
+    INFO("fold_batchnorm " << fold);
+    nasc::OnnxExportOptions o;
+    o.fold_batchnorm = fold;
+    const std::vector<float> nasc_logits = train_save_and_export(space.first_candidates(), dir, x, o);
+    check_with_onnx_tools(dir + "/net.onnx");
+    CHECK(relative_difference(nasc_logits, run_onnxruntime(dir + "/net.onnx", x, input)) <= 1e-4);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("onnx export: every op a .nas file can call has an ONNX mapping", "[onnx]") {
+  for (const nas::OpDef* op : nas::all_ops())
+    if (!op->internal) {
+      INFO("op " << op->name << " (OpDef::onnx in compiler/ir/ops/)");
+      CHECK(op->onnx);
+    }
 }
 
 TEST_CASE("onnx export: a fixed batch, batch norm kept, and a Model's own weights", "[onnx]") {

@@ -242,7 +242,7 @@ struct OpDef {
   // How the op is written in an ONNX model (opset 17) at inference, with its inference
   // semantics (batch norm on running statistics, dropout the identity). Null for ops that
   // cannot be exported (the exporter then names the op and the node's place); every op an
-  // inference graph can hold has one (tests/test_op_facts.cpp).
+  // inference graph can hold has one (tests/test_onnx_export.cpp).
   OnnxEmitter onnx;
 
   const AttrSpec* find_attr(std::string_view attr) const;

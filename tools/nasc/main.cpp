@@ -174,11 +174,13 @@ int cmd_export(const Options& o) {
   nasc::Space space = nasc::Space::compile_file(o.file, compile_options(o));
   return call_api(
       [&] {
-        if (o.arch.empty() && !space.choices().empty())
+        const size_t choices = space.choices().size();
+        if (o.arch.empty() && choices > 0)
           throw nasc::Error(nasc::Error::Kind::User,
-                            o.file + ": `nasc export` writes a fixed network, but `" +
-                                space.name() + "` has " + std::to_string(space.choices().size()) +
-                                " choices; give --arch A.json (from `nasc search`) to select one");
+                            fmt::format("{}: `nasc export` writes a fixed network, but `{}` has {} "
+                                        "choice{}; give --arch A.json (from `nasc search`) to "
+                                        "select one",
+                                        o.file, space.name(), choices, choices == 1 ? "" : "s"));
         const nasc::Architecture arch =
             o.arch.empty() ? space.first_candidates() : space.fix_file(o.arch);
         nasc::OnnxExportOptions options;
