@@ -149,7 +149,11 @@ std::string Draft::batch_size() {
 
 void Draft::emit_graph() {
   map_params();
-  NAS_CHECK(g_.inputs.size() == 1, "the exporter writes networks of one input");
+  if (g_.inputs.size() != 1)
+    throw UserError(node_place(g_, g_.inputs.empty() ? -1 : g_.inputs[1]),
+                    fmt::format("network `{}` has {} inputs; the ONNX export writes networks of "
+                                "one input",
+                                g_.name, g_.inputs.size()));
   const Node& in = g_.nodes[g_.inputs[0]];
   input_name = unique(in.name);
   value_of_[in.id] = input_name;
@@ -229,6 +233,24 @@ void fold_batchnorm(Draft& d) {
   std::vector<DraftNode> kept;
   for (size_t i = 0; i < d.nodes.size(); ++i)
     if (!removed[i]) kept.push_back(std::move(d.nodes[i]));
+  d.nodes = std::move(kept);
+}
+
+// Identity nodes (dropout, drop_path, identity, aux_loss at inference) are skipped: their
+// readers read the input instead. One that makes the graph output stays, so that the
+// output keeps its name.
+void drop_identities(Draft& d) {
+  std::unordered_map<std::string, std::string> replaced;
+  std::vector<DraftNode> kept;
+  for (DraftNode& n : d.nodes) {
+    for (std::string& in : n.inputs)
+      if (auto it = replaced.find(in); it != replaced.end()) in = it->second;
+    if (n.op_type == "Identity" && n.outputs[0] != d.output_name) {
+      replaced[n.outputs[0]] = n.inputs[0];
+      continue;
+    }
+    kept.push_back(std::move(n));
+  }
   d.nodes = std::move(kept);
 }
 
@@ -338,6 +360,7 @@ void write_onnx_model(const CompiledPlan& forward, const ParamValues& values,
                       const OnnxOptions& options, const std::string& path) {
   Draft draft(forward, values);
   draft.emit_graph();
+  drop_identities(draft);
   if (options.fold_batchnorm) fold_batchnorm(draft);
   drop_dead(draft);
   onnx::ModelProto model = to_proto(draft, forward.exec, options);

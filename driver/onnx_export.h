@@ -2,8 +2,9 @@
 // graph (the pipeline's cse result, what every plan of it runs) as an ONNX model for
 // inference, opset 17. Each node is written by its op's registry entry (OpDef::onnx); this
 // file owns only what is about the model as a whole: names, the graph's input and output,
-// parameters as initializers, folding batch norm into the Conv before it, dropping nodes the
-// output does not need (an auxiliary head), and the protobuf file (Debian's libonnx-dev).
+// parameters as initializers, skipping Identity nodes (dropout at inference), folding batch
+// norm into the Conv before it, dropping nodes the output does not need (an auxiliary
+// head), and the protobuf file (Debian's libonnx-dev).
 // Internal to the driver library.
 #pragma once
 
