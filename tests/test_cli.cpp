@@ -132,7 +132,7 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run(""), "nasc: error: no command given");
   user_error(cli.run("compile tiny.nas"),
              "unknown command `compile` (commands: check, graph, ir, opt, train, search, profile, "
-             "estimate)");
+             "estimate, export)");
   user_error(cli.run("check"), "`nasc check` needs a .nas FILE");
   user_error(cli.run("check tiny.nas --bogus"), "unknown option --bogus");
   user_error(cli.run("check tiny.nas other.nas"), "unexpected argument `other.nas`");
