@@ -22,9 +22,9 @@ PACKAGES=(
   llvm-14-dev            # LLVM 14's ORC JIT: the `jit` backend's code generation (runtime/jit/)
   libonnx-dev            # ONNX's protobuf messages and checker: `nasc export` writes ONNX models
   libprotobuf-dev        # the protobuf runtime libonnx-dev's messages are built on
-  protobuf-compiler      # protoc: libonnx-dev's CMake package expects it beside libprotobuf
+  protobuf-compiler      # protoc: reads an exported model as text (docs/onnx.md)
   python3-onnx           # tests/onnx_check.py: ONNX's own checker and shape inference on exports
-  python3-numpy          # numpy for /usr/bin/python3-onnx (a dependency of it, named here too)
+  python3-numpy          # numpy, which python3-onnx runs on (its dependency, named for clarity)
 )
 
 missing=()
