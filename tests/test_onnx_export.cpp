@@ -353,18 +353,36 @@ TEST_CASE("onnx export: an op without an ONNX mapping is a located user error", 
   CHECK_FALSE(std::filesystem::exists(path));
 }
 
-TEST_CASE("nasc export: the command line and its user errors", "[onnx][cli]") {
+TEST_CASE("onnx export: the nasc export command line and its user errors", "[onnx][cli]") {
   const std::string dir = scratch_path("onnx_cli");
   std::filesystem::create_directories(dir);
-  SECTION("a trained-looking weights file exports; the model passes ONNX's checks") {
-    CliResult r = run_nasc(
+  SECTION("--weights with --set, and --random-weights with --arch and --batch, export") {
+    nasc::CompileOptions co;
+    co.overrides = {{"width", "4"}, {"hidden", "16"}};
+    nasc::Space cnn = nasc::Space::compile_file(NASC_SOURCE_DIR "/examples/fmnist_cnn.nas", co);
+    nasc::Model::build(cnn.first_candidates()).save_weights(dir + "/cnn_weights");
+    CliResult trained = run_nasc(
+        "export examples/fmnist_cnn.nas --set width=4 --set hidden=16 "
+        "--weights " +
+        dir + "/cnn_weights -o " + dir + "/cnn.onnx");
+    INFO(trained.err);
+    REQUIRE(trained.status == 0);
+    CHECK_THAT(trained.err, Catch::Contains("wrote " + dir + "/cnn.onnx"));
+    check_with_onnx_tools(dir + "/cnn.onnx");
+    CliResult other_size = run_nasc("export examples/fmnist_cnn.nas --weights " + dir +
+                                    "/cnn_weights -o " + dir + "/big.onnx");
+    CHECK(other_size.status == 1);
+    CHECK_THAT(other_size.err, Catch::Contains("the network needs"));
+
+    CliResult random = run_nasc(
         "export examples/zero_join.nas --arch examples/zero_join_zero.json "
-        "--random-weights -o " +
+        "--random-weights --batch 2 -o " +
         dir + "/z.onnx");
-    INFO(r.err);
-    REQUIRE(r.status == 0);
-    CHECK_THAT(r.err, Catch::Contains("wrote " + dir + "/z.onnx"));
+    INFO(random.err);
+    REQUIRE(random.status == 0);
     check_with_onnx_tools(dir + "/z.onnx");
+    const std::vector<float> z(2 * 3 * 16 * 16, 1.0f);
+    CHECK(run_onnxruntime(dir + "/z.onnx", z, {2, 3, 16, 16}).size() == 2 * 8 * 16 * 16);
   }
   SECTION("a space with choices needs --arch") {
     CliResult r = run_nasc("export examples/tiny.nas --random-weights -o " + dir + "/t.onnx");
