@@ -31,12 +31,12 @@ struct Options {
   std::string network;                     // --network
   std::vector<std::string> include_paths;  // -I
   std::vector<std::pair<std::string, std::string>> overrides;  // --set
-  int64_t batch = 1;      // --batch (ir --stage plan; export: the ONNX batch, else symbolic)
-  std::string config;     // -c (train)
-  std::string data;       // --data (train)
-  int64_t epochs = 0;     // --epochs (train); 0 = config
-  int64_t threads = -1;   // --threads (train); -1 = config
-  bool resume = false;    // --resume (train, search)
+  int64_t batch = 1;                                           // --batch (ir --stage plan, export)
+  std::string config;                                          // -c (train)
+  std::string data;                                            // --data (train)
+  int64_t epochs = 0;                                          // --epochs (train); 0 = config
+  int64_t threads = -1;                                        // --threads (train); -1 = config
+  bool resume = false;                                         // --resume (train, search)
   std::string backend;    // --backend (train, search, profile, estimate); empty = the default
   std::string algorithm;  // -a (search)
   int64_t rerank = -1;    // --rerank K (search); -1 = the config's
