@@ -7,6 +7,9 @@ foreach(dep fmt nlohmann_json ZLIB PNG JPEG Threads OpenMP)
 endforeach()
 find_package(dnnl CONFIG QUIET)
 find_package(antlr4-runtime QUIET)
+# The ONNX export: Debian's libonnx-dev, whose package needs protobuf's target first.
+find_package(Protobuf QUIET)
+find_package(ONNX CONFIG QUIET)
 # The JIT links LLVM 14's one shared library (target `LLVM` in nasc's build). LLVM's own
 # CMake package needs a C compiler and more than a consumer has; the library is all the
 # static nasc needs, so it is imported here under that name.

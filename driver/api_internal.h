@@ -12,9 +12,15 @@
 #include "compiler/ir/ir.h"
 #include "compiler/passes/selection.h"
 #include "compiler/pipeline/pipeline.h"
+#include "driver/onnx_export.h"
 #include "nasc/diagnostics.h"
+#include "nasc/export.h"
 #include "nasc/space.h"
 #include "runtime/estimate/lut.h"
+
+namespace nas {
+class ParamStore;
+}
 
 namespace nasc {
 
@@ -54,6 +60,16 @@ StaticEstimate to_public(const nas::StaticEstimate& s);
 
 // A user Error carrying every diagnostic, its message the rendered errors.
 [[noreturn]] void throw_diagnostics(const nas::Diagnostics& diags);
+
+// The ONNX export (driver/api_export.cpp), shared by export_onnx and Model::export_onnx:
+// the writer's options from the public ones (a user Error for a bad batch), and the
+// writing of `network` with the values of `values` (a store bound to a plan of it), or
+// with null, of a store made here from `seed` and filled from `weights_file` unless "".
+nas::OnnxOptions onnx_options(const OnnxExportOptions& o, const std::string& network,
+                              const std::string& space_file, const std::string& arch_json);
+void export_network(const nas::Graph& network, nas::ParamStore* values, uint64_t seed,
+                    const std::string& weights_file, const nas::OnnxOptions& options,
+                    const std::string& path);
 
 // Runs fn, turning the compiler's and runtime's error channels into nasc::Error: a
 // nas::UserError into a user Error with its located message, an InternalError (or any

@@ -21,6 +21,8 @@ struct Model::Impl {
   std::unique_ptr<nas::Executor> executor;
   std::unique_ptr<nas::Optimizer> optimizer;  // Train only
   int64_t input_size = 0;
+  nas::Graph network;     // the fixed network, for export_onnx
+  std::string arch_json;  // its architecture, for the ONNX model's metadata
 };
 
 namespace {
@@ -100,6 +102,8 @@ Model Model::build(const Architecture& arch, const ModelOptions& options) {
     if (options.mode == Mode::Train)
       impl->optimizer =
           nas::make_optimizer(opt, impl->store->backend(), impl->store->weight_slots());
+    impl->network = std::move(net);
+    impl->arch_json = arch.to_json();
     impl->input_size = 1;
     for (int64_t d : impl->executor->plan().input_shape) impl->input_size *= d;
     return Model(std::move(impl));
@@ -187,6 +191,14 @@ void Model::save_weights(const std::string& path) const {
 void Model::load_weights(const std::string& path) {
   detail::translate_errors(
       [&] { nas::params_from_file(*impl_->store, nas::read_tensor_file(path), path); });
+}
+
+void Model::export_onnx(const std::string& path, const OnnxExportOptions& options) const {
+  detail::translate_errors([&] {
+    nas::OnnxOptions o = detail::onnx_options(
+        options, impl_->network.name, impl_->weights_meta.value("file", ""), impl_->arch_json);
+    detail::export_network(impl_->network, impl_->store.get(), 0, "", o, path);
+  });
 }
 
 }  // namespace nasc

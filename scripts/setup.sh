@@ -22,13 +22,16 @@ PACKAGES=(
   llvm-14-dev            # LLVM 14's ORC JIT: the `jit` backend's code generation (runtime/jit/)
   chromium               # tests: report.html opened in a real (headless) browser
   groff-base             # tests: the generated man page (nasc.1) is checked by groff
-  protobuf-compiler      # tests: TensorBoard event files decoded by protoc-generated code
+  protobuf-compiler      # protoc: tests decode TensorBoard events with generated code; docs/onnx.md
   python3-protobuf       # tests: the runtime of that generated Python code
   pybind11-dev           # the Python module `import nasc` (python/, docs/python.md) is built with it
   python3-pybind11       # pybind11's CMake package as Python sees it (pybind11-dev's companion)
   python3-dev            # Python.h for the module (pybind11-dev does not depend on it)
-  python3-numpy          # the module's arrays: Model.forward and friends take numpy arrays
+  python3-numpy          # the module's arrays (Model.forward and friends); python3-onnx runs on it
   python3-pytest         # the module's tests, tests/python/test_*.py, run by ctest
+  libonnx-dev            # ONNX's protobuf messages and checker: `nasc export` writes ONNX models
+  libprotobuf-dev        # the protobuf runtime libonnx-dev's messages are built on
+  python3-onnx           # tests/onnx_check.py: ONNX's own checker and shape inference on exports
 )
 
 missing=()
@@ -44,5 +47,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+# onnxruntime for the ONNX export tests (tests/test_onnx_export.cpp run the exported models
+# in it, an inference engine independent of nasc): Microsoft's prebuilt onnxruntime-node
+# from npm, into .cache/npm (git-ignored). The package carries its native library;
+# --ignore-scripts skips its postinstall, which would download more from GitHub. Node and
+# npm come from Debian when the machine has neither command (a machine with NodeSource's
+# nodejs has npm inside it, and Debian's npm package would conflict with it).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -f "$ROOT/.cache/npm/node_modules/onnxruntime-node/package.json" ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "setup: installing nodejs npm"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  echo "setup: installing onnxruntime-node 1.20.1 into .cache/npm"
+  npm install --prefix "$ROOT/.cache/npm" --ignore-scripts --no-audit --no-fund \
+    onnxruntime-node@1.20.1
+else
+  echo "setup: onnxruntime-node present"
 fi
 

@@ -132,7 +132,7 @@ TEST_CASE("nasc: mistakes on the command line", "[cli]") {
   user_error(cli.run(""), "nasc: error: no command given");
   user_error(cli.run("compile tiny.nas"),
              "unknown command `compile` (commands: check, graph, ir, opt, train, search, profile, "
-             "estimate)");
+             "estimate, export)");
   user_error(cli.run("check"), "`nasc check` needs a .nas FILE");
   user_error(cli.run("check tiny.nas --bogus"), "unknown option --bogus");
   user_error(cli.run("check tiny.nas other.nas"), "unexpected argument `other.nas`");
@@ -156,7 +156,7 @@ TEST_CASE("nasc: a mistyped command, flag or stage gets a suggestion", "[cli]") 
   cli.write("tiny.nas", kTiny);
   user_error(cli.run("chek tiny.nas"),
              "nasc: error: unknown command `chek`; did you mean `check`? (commands: check, graph, "
-             "ir, opt, train, search, profile, estimate)");
+             "ir, opt, train, search, profile, estimate, export)");
   user_error(cli.run("check tiny.nas --jsn"), "unknown option --jsn; did you mean `--json`?");
   user_error(cli.run("ir tiny.nas --no-location"),
              "unknown option --no-location; did you mean `--no-locations`?");

@@ -61,6 +61,7 @@ std::vector<std::string> base_command(const CommandHelp& c) {
   if (c.name == "opt")
     return {"opt", "f.ir", "--passes", "partial-channels,zero-prune,memory-plan,lower"};
   if (c.name == "profile") return {"profile", "f.nas", "-o", "lut.json"};
+  if (c.name == "export") return {"export", "f.nas", "-o", "net.onnx", "--random-weights"};
   return {c.name, "f.nas"};
 }
 

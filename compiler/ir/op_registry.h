@@ -2,8 +2,9 @@
 // compiler knows about it: arity, attributes (types, defaults, validation), shape rule, cost
 // model, gradient rule, parameters (shapes, initialisation, trainable or state), how it
 // lowers to a plan step, its pass flags (view, zero-preserving, CSE-mergeable, free for
-// latency), the scalar formula of an elementwise op, a float64 reference, and a small
-// example the conformance test (tests/test_conformance.cpp) builds a network around. The
+// latency), the scalar formula of an elementwise op, a float64 reference, how it is written
+// as ONNX operators (the exporter, driver/onnx_export.h), and a small example the
+// conformance test (tests/test_conformance.cpp) builds a network around. The
 // passes, lowering and cost model read these facts and keep no tables of op names.
 // Adding an op is its OpDef (compiler/ir/ops/, one file per op family) plus a kernel for
 // each backend that cannot run it generically; see docs/architecture.md.
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "compiler/ir/ir.h"
@@ -125,6 +127,47 @@ struct GradContext {
   std::vector<int> input_grads;  // sized like fwd.inputs, -1 = none
 };
 
+// An ONNX attribute: an int, a float, a string or a list of ints.
+struct OnnxAttr {
+  std::string name;
+  std::variant<int64_t, double, std::string, std::vector<int64_t>> value;
+};
+
+// What an op's ONNX emitter (OpDef::onnx) writes into: the ONNX model being built
+// (driver/onnx_export.cpp). ONNX tensors carry the batch as axis 0, so a per-sample axis i
+// of the IR is ONNX axis i + 1. The model stays free of protobuf here so that the op
+// registry does not depend on it.
+class OnnxBuilder {
+ public:
+  virtual ~OnnxBuilder() = default;
+  // The ONNX value names of the node's input i and of its output.
+  virtual const std::string& input(size_t i) const = 0;
+  virtual const std::string& output() const = 0;
+  // The initializer that holds the node's parameter `role` (ParamDecl::role: "weight",
+  // "running_mean"); "" when the node has none of that role (a conv without bias).
+  virtual std::string param(const std::string& role) = 0;
+  // Initializers made by the emitter: an int64 or float tensor of `shape` (one value per
+  // element; {} for a scalar); `suffix` makes their name readable.
+  virtual std::string ints(const std::string& suffix, const std::vector<int64_t>& shape,
+                           const std::vector<int64_t>& values) = 0;
+  virtual std::string floats(const std::string& suffix, const std::vector<int64_t>& shape,
+                             const std::vector<float>& values) = 0;
+  // A fresh value name for an intermediate result of the node.
+  virtual std::string temp(const std::string& suffix) = 0;
+  // The batch size as an int64 tensor [1], read from the network input at run time (the
+  // model's batch dimension may be symbolic).
+  virtual std::string batch_size() = 0;
+  // Appends an ONNX node of the default domain.
+  virtual void add(const std::string& op_type, const std::vector<std::string>& inputs,
+                   const std::vector<std::string>& outputs,
+                   const std::vector<OnnxAttr>& attrs = {}) = 0;
+};
+
+// OpDef::onnx: appends to `b` the ONNX nodes that compute node `n` from b.input(i) into
+// b.output(); `in` are the node's per-sample input shapes.
+using OnnxEmitter =
+    std::function<void(const Node& n, const std::vector<Shape>& in, OnnxBuilder& b)>;
+
 struct OpDef {
   std::string name;
   std::string doc;
@@ -196,6 +239,11 @@ struct OpDef {
   // narrowing. Returns "" or why the op cannot be narrowed by k. Null: no attribute
   // counts channels (shape inference derives them from the input).
   std::function<std::string(Attrs& attrs, const std::vector<Shape>& in, int64_t k)> narrow_channels;
+  // How the op is written in an ONNX model (opset 17) at inference, with its inference
+  // semantics (batch norm on running statistics, dropout the identity). Null for ops that
+  // cannot be exported (the exporter then names the op and the node's place); every op an
+  // inference graph can hold has one (tests/test_onnx_export.cpp).
+  OnnxEmitter onnx;
 
   const AttrSpec* find_attr(std::string_view attr) const;
 };

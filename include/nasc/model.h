@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "nasc/export.h"
 #include "nasc/space.h"
 
 namespace nasc {
@@ -82,6 +83,10 @@ class Model {
   // fault, when it is not a weights file or was saved from another network; the model's
   // weights are unchanged then. Optimizer state is not part of a weights file.
   void load_weights(const std::string& path);
+  // Writes the network with the model's current weights and running statistics as an ONNX
+  // model (nasc/export.h; the options' weights_file, random_weights and seed are not
+  // read). The ONNX model computes what forward() does in Mode::Eval.
+  void export_onnx(const std::string& path, const OnnxExportOptions& options = {}) const;
 
  private:
   struct Impl;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nasc/diagnostics.h"
+#include "nasc/export.h"
 #include "nasc/latency.h"
 #include "nasc/model.h"
 #include "nasc/pipeline.h"

@@ -275,6 +275,31 @@ std::vector<CommandHelp> make_command_help() {
                {{"nasc estimate examples/mobilenet.nas --arch a.json --lut lut.json --measure",
                  "estimated against measured"},
                 {"nasc estimate examples/tiny.nas --profile-missing --json", "profile now"}}});
+  c.push_back(
+      {"export",
+       "FILE.nas",
+       "write the fixed network with its weights as an ONNX model",
+       "Writes the fixed network (FILE's network, or the architecture --arch selects) with "
+       "its weights as an ONNX model for inference (opset 17, float32): batch norm on its "
+       "running statistics, folded into the convolution before it; dropout and auxiliary "
+       "heads left out. Give the network parameters the weights were trained with (--set). "
+       "docs/onnx.md shows how to run it in onnxruntime.",
+       {{{"-o", "--output"},
+         "NET.onnx",
+         "the ONNX file to write (required; written whole or not at all)"},
+        arch_flag("the architecture to export (required for a space with choices)"),
+        {{"--weights"}, "W", "the weights to write: a nasc train run's DIR/weights"},
+        {{"--random-weights"}, "", "the network's initial weights instead (untrained)"},
+        {{"--batch"}, "N", "a fixed batch size (default: symbolic, any batch)"},
+        {{"--keep-batchnorm"},
+         "",
+         "write each BatchNormalization instead of folding it into the convolution before it"}},
+       true,
+       {{"nasc export examples/fmnist_cnn.nas --weights runs/cnn/weights -o cnn.onnx",
+         "a trained network, for onnxruntime"},
+        {"nasc export examples/tiny.nas --arch examples/tiny_conv.json --random-weights -o "
+         "tiny.onnx",
+         "one architecture of a space, untrained"}}});
   return c;
 }
 
@@ -483,7 +508,8 @@ std::string bash_completion() {
       "    -I|--set|--network|--batch|--epochs|--threads|--rerank|--warmup|--repetitions|"
       "--trim|--calibrate|--partial-channels)\n"
       "      [ \"$prev\" = -I ] && COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
-      "    -o|--output|--arch|-c|--config|--lut|--init) COMPREPLY=($(compgen -f -- \"$cur\")); "
+      "    -o|--output|--arch|-c|--config|--lut|--init|--weights) COMPREPLY=($(compgen -f -- "
+      "\"$cur\")); "
       "return ;;\n"
       "    --completion) COMPREPLY=($(compgen -W bash -- \"$cur\")); return ;;\n"
       "  esac\n"

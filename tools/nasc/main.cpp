@@ -169,6 +169,33 @@ int cmd_opt(const Options& o) {
   return report(ir.warnings);
 }
 
+// nasc export: the fixed network (the space itself, or the one --arch selects) with its
+// weights as an ONNX model.
+int cmd_export(const Options& o) {
+  nasc::Space space = nasc::Space::compile_file(o.file, compile_options(o));
+  return call_api(
+      [&] {
+        const size_t choices = space.choices().size();
+        if (o.arch.empty() && choices > 0)
+          throw nasc::Error(nasc::Error::Kind::User,
+                            fmt::format("{}: `nasc export` writes a fixed network, but `{}` has {} "
+                                        "choice{}; give --arch A.json (from `nasc search`) to "
+                                        "select one",
+                                        o.file, space.name(), choices, choices == 1 ? "" : "s"));
+        const nasc::Architecture arch =
+            o.arch.empty() ? space.first_candidates() : space.fix_file(o.arch);
+        nasc::OnnxExportOptions options;
+        options.weights_file = o.weights;
+        options.random_weights = o.random_weights;
+        options.batch = o.batch_given ? o.batch : 0;
+        options.fold_batchnorm = !o.keep_batchnorm;
+        nasc::export_onnx(arch, o.output, options);
+        std::cerr << "wrote " << o.output << "\n";
+        return report(space.diagnostics());
+      },
+      &space);
+}
+
 // train and search: the run's options from the flags.
 nasc::RunOptions run_options(const Options& o) {
   nasc::RunOptions r;
@@ -257,6 +284,7 @@ int run(const Options& o) {
     if (o.command == "ir") return cmd_ir(o);
     if (o.command == "opt") return cmd_opt(o);
     if (o.command == "check") return cmd_check(o);
+    if (o.command == "export") return cmd_export(o);
     return cmd_graph(o);
   });
 }

@@ -159,6 +159,18 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   const bool settings = o.warmup >= 0 || o.repetitions >= 0 || o.trim >= 0 || !o.statistic.empty();
   only_for(settings, "--warmup/--repetitions/--trim/--statistic", profile || estimate,
            "`nasc profile` and `nasc estimate`");
+  const bool exporting = o.command == "export";
+  only_for(!o.weights.empty(), "--weights", exporting, "`nasc export`");
+  only_for(o.random_weights, "--random-weights", exporting, "`nasc export`");
+  only_for(o.keep_batchnorm, "--keep-batchnorm", exporting, "`nasc export`");
+  if (o.error.empty() && exporting && o.output.empty())
+    o.error = "`nasc export` needs -o NET.onnx, the ONNX file to write";
+  if (o.error.empty() && exporting && o.weights.empty() && !o.random_weights)
+    o.error =
+        "`nasc export` needs --weights W, the trained weights (a `nasc train` run's "
+        "DIR/weights), or --random-weights for the untrained network";
+  if (o.error.empty() && exporting && !o.weights.empty() && o.random_weights)
+    o.error = "--weights and --random-weights exclude each other";
   if (o.error.empty() && profile && o.output.empty())
     o.error = "`nasc profile` needs -o LUT.json, the latency table to write (or resume)";
   if (o.error.empty() && profile && o.all_candidates && !o.arch.empty())
@@ -169,9 +181,10 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
     o.error =
         "measurement settings come from the --lut table; --warmup/--repetitions/--trim/"
         "--statistic apply to `nasc estimate` only without --lut";
-  only_for(!o.output.empty(), "-o",
-           o.command == "graph" || o.command == "train" || o.command == "search" || profile,
-           "`nasc graph`, `nasc train`, `nasc search` and `nasc profile`");
+  only_for(
+      !o.output.empty(), "-o",
+      o.command == "graph" || o.command == "train" || o.command == "search" || profile || exporting,
+      "`nasc graph`, `nasc train`, `nasc search`, `nasc profile` and `nasc export`");
   only_for(stage_given, "--stage", ir, "`nasc ir`");
   only_for(o.no_locations, "--no-locations", ir || opt, "`nasc ir` and `nasc opt`");
   only_for(!o.dump_after.empty(), "--dump-after", ir || opt, "`nasc ir` and `nasc opt`");
@@ -199,8 +212,9 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
            ir    ? stop_index >= stage_index("zero-prune")
            : opt ? prunes
                  : o.command != "search",
-           "`nasc check`, `nasc graph`, `nasc train`, `nasc profile`, `nasc estimate`, `nasc ir "
-           "--stage zero-prune` and later stages, and `nasc opt --passes ...,zero-prune,...`");
+           "`nasc check`, `nasc graph`, `nasc train`, `nasc profile`, `nasc estimate`, `nasc "
+           "export`, `nasc ir --stage zero-prune` and later stages, and `nasc opt --passes "
+           "...,zero-prune,...`");
   // `nasc opt` reads IR, whose parameters and imports were resolved when it was printed.
   const char* nas_commands = "the commands that compile a .nas FILE (all but `nasc opt`)";
   only_for(!o.overrides.empty(), "--set", !opt, nas_commands);
@@ -227,11 +241,12 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   const bool plans =
       ir ? stop_index >= stage_index("memory-plan")
          : std::find(o.passes.begin(), o.passes.end(), "memory-plan") != o.passes.end();
-  if (o.error.empty() && batch_given && !profile && !estimate && !((ir || opt) && plans))
+  if (o.error.empty() && batch_given && !profile && !estimate && !exporting &&
+      !((ir || opt) && plans))
     o.error = "--batch does not apply to `nasc " + o.command +
               (ir ? " --stage " + o.stage : std::string()) +
               "`; it is for `nasc ir --stage memory-plan|lower|plan|train-plan`, `nasc opt "
-              "--passes ...,memory-plan`, `nasc profile` and `nasc estimate`";
+              "--passes ...,memory-plan`, `nasc profile`, `nasc estimate` and `nasc export`";
 }
 
 }  // namespace
@@ -360,6 +375,12 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
     o.arch = r.value(a);
   } else if (a == "--init") {
     o.init = r.value(a);
+  } else if (a == "--weights") {
+    o.weights = r.value(a);
+  } else if (a == "--random-weights") {
+    o.random_weights = true;
+  } else if (a == "--keep-batchnorm") {
+    o.keep_batchnorm = true;
   } else if (a == "--edge-normalization") {
     o.edge_normalization = true;
   } else if (a == "--stage") {

@@ -12,7 +12,7 @@
 namespace nas::cli {
 
 struct Options {
-  // check, graph, ir, opt, train, search, profile, estimate; or help, version,
+  // check, graph, ir, opt, train, search, profile, estimate, export; or help, version,
   // print-pipeline, man, completion
   std::string command;
   std::string help_topic;  // help: the command whose help to print ("" = the overview)
@@ -20,6 +20,9 @@ struct Options {
   std::string output;                      // -o
   std::string arch;                        // --arch
   std::string init;                        // --init (train)
+  std::string weights;                     // --weights (export)
+  bool random_weights = false;             // --random-weights (export)
+  bool keep_batchnorm = false;             // --keep-batchnorm (export)
   int64_t partial_channels = 1;            // --partial-channels K (ir, opt)
   bool edge_normalization = false;         // --edge-normalization (ir, opt)
   std::string stage = "ir";                // --stage
@@ -29,7 +32,7 @@ struct Options {
   std::string network;                     // --network
   std::vector<std::string> include_paths;  // -I
   std::vector<std::pair<std::string, std::string>> overrides;  // --set
-  int64_t batch = 1;                                           // --batch (ir --stage plan)
+  int64_t batch = 1;                                           // --batch (ir --stage plan, export)
   std::string config;                                          // -c (train)
   std::string data;                                            // --data (train)
   int64_t epochs = 0;                                          // --epochs (train); 0 = config

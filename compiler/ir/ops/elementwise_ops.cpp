@@ -38,6 +38,28 @@ OpDef activation(OpDef op) {
   return op;
 }
 
+OpDef with_onnx(OpDef op, OnnxEmitter emit) {
+  op.onnx = std::move(emit);
+  return op;
+}
+
+// relu6 is Clip to [0, 6]; ONNX takes the bounds as scalar inputs.
+void relu6_onnx(const Node&, const std::vector<Shape>&, OnnxBuilder& b) {
+  b.add("Clip", {b.input(0), b.floats("min", {}, {0.0f}), b.floats("max", {}, {6.0f})},
+        {b.output()});
+}
+
+// silu(x) = x * sigmoid(x): ONNX 17 has no operator of its own for it.
+void silu_onnx(const Node&, const std::vector<Shape>&, OnnxBuilder& b) {
+  const std::string gate = b.temp("sigmoid");
+  b.add("Sigmoid", {b.input(0)}, {gate});
+  b.add("Mul", {b.input(0), gate}, {b.output()});
+}
+
+void leaky_relu_onnx(const Node& n, const std::vector<Shape>&, OnnxBuilder& b) {
+  b.add("LeakyRelu", {b.input(0)}, {b.output()}, {{"alpha", n.float_attr("slope")}});
+}
+
 OpDef dropout() {
   OpDef op = unary_checked(
       "dropout", "zeroes each element with probability p during training",
@@ -53,6 +75,7 @@ OpDef dropout() {
   op.free_latency = true;
   op.example = OpExample{{{4, 3, 3}}, {{"p", 0.25}}};
   op.reference = reference_identity;
+  op.onnx = onnx_unary("Identity");  // inference
   return op;
 }
 
@@ -77,6 +100,7 @@ OpDef drop_path() {
   op.example = OpExample{{{4, 3, 3}}, {{"p", 0.4}}};
   op.variants = {OpExample{{{2, 3, 3}}, {}}};  // the run's probability (0 in the test)
   op.reference = reference_identity;
+  op.onnx = onnx_unary("Identity");  // inference
   return op;
 }
 
@@ -143,6 +167,26 @@ void mul_grad(GradContext& c) {
   c.input_grads[si] = ds;
 }
 
+// ONNX's Mul broadcasts from the last axis, so a per-channel factor [N,C] of an image
+// [N,C,H,W] is made [N,C,1,1] first; the constant scale is a further Mul unless it is 1.
+void mul_onnx(const Node& n, const std::vector<Shape>& in, OnnxBuilder& b) {
+  const float scale = static_cast<float>(n.float_attr("scale"));
+  std::string product = b.input(0);
+  if (in.size() == 2) {
+    const size_t si = static_cast<size_t>(mul_factor_input(in[0], in[1]));
+    std::string factor = b.input(si);
+    if (in[si].size() == 1 && in[1 - si].size() == 3) {
+      const std::string unsqueezed = b.temp("factor");
+      b.add("Unsqueeze", {factor, b.ints("axes", {2}, {2, 3})}, {unsqueezed});
+      factor = unsqueezed;
+    }
+    product = scale == 1.0f ? b.output() : b.temp("product");
+    b.add("Mul", {b.input(1 - si), factor}, {product});
+    if (scale == 1.0f) return;
+  }
+  b.add("Mul", {product, b.floats("scale", {}, {scale})}, {b.output()});
+}
+
 OpDef mul() {
   OpDef op;
   op.name = "mul";
@@ -175,6 +219,7 @@ OpDef mul() {
     for (size_t i = 0; i < y.size(); ++i) y[i] *= scale * s[i / inner];
     return y;
   };
+  op.onnx = mul_onnx;
   return op;
 }
 
@@ -199,6 +244,11 @@ OpDef add() {
       for (size_t i = 0; i < y.size(); ++i) y[i] += r.in[k][i];
     return y;
   };
+  op.onnx = [](const Node& n, const std::vector<Shape>&, OnnxBuilder& b) {
+    std::vector<std::string> inputs;
+    for (size_t i = 0; i < n.inputs.size(); ++i) inputs.push_back(b.input(i));
+    b.add(inputs.size() == 2 ? "Add" : "Sum", inputs, {b.output()});
+  };
   return op;
 }
 
@@ -206,16 +256,20 @@ OpDef add() {
 
 std::vector<OpDef> elementwise_ops() {
   std::vector<OpDef> ops;
-  ops.push_back(activation(unary("relu", "max(x, 0)")));
-  ops.push_back(activation(unary("relu6", "min(max(x, 0), 6)")));
-  ops.push_back(activation(unary("sigmoid", "1 / (1 + exp(-x))")));
-  ops.push_back(activation(unary("hard_swish", "x * relu6(x + 3) / 6")));
-  ops.push_back(activation(unary("hard_sigmoid", "relu6(x + 3) / 6")));
-  ops.push_back(activation(unary_checked(
-      "leaky_relu", "x if x > 0 else slope * x",
-      float_spec("slope", 0.01, "slope for negative inputs"),
-      [](double v) { return std::isfinite(v); }, "finite")));
-  ops.push_back(activation(unary("silu", "x * sigmoid(x) (swish)")));
+  ops.push_back(with_onnx(activation(unary("relu", "max(x, 0)")), onnx_unary("Relu")));
+  ops.push_back(with_onnx(activation(unary("relu6", "min(max(x, 0), 6)")), relu6_onnx));
+  ops.push_back(
+      with_onnx(activation(unary("sigmoid", "1 / (1 + exp(-x))")), onnx_unary("Sigmoid")));
+  ops.push_back(
+      with_onnx(activation(unary("hard_swish", "x * relu6(x + 3) / 6")), onnx_unary("HardSwish")));
+  ops.push_back(with_onnx(activation(unary("hard_sigmoid", "relu6(x + 3) / 6")),
+                          onnx_unary("HardSigmoid", {{"alpha", 1.0 / 6}, {"beta", 0.5}})));
+  ops.push_back(with_onnx(activation(unary_checked(
+                              "leaky_relu", "x if x > 0 else slope * x",
+                              float_spec("slope", 0.01, "slope for negative inputs"),
+                              [](double v) { return std::isfinite(v); }, "finite")),
+                          leaky_relu_onnx));
+  ops.push_back(with_onnx(activation(unary("silu", "x * sigmoid(x) (swish)")), silu_onnx));
   ops.push_back(dropout());
   ops.push_back(drop_path());
   ops.push_back(mul());

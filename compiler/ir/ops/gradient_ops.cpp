@@ -69,6 +69,10 @@ OpDef aux_loss() {
   // The head's logits have the network's classes (6: the flattened output of the op).
   op.example = OpExample{{{6}, {6}}, {{"weight", 0.4}}};
   op.reference = reference_identity;
+  // Inference: x itself; the auxiliary head is then dead, and the exporter drops it.
+  op.onnx = [](const Node&, const std::vector<Shape>&, OnnxBuilder& b) {
+    b.add("Identity", {b.input(0)}, {b.output()});
+  };
   return op;
 }
 

@@ -145,6 +145,14 @@ OpDef zero() {
   op.reference = [](const ReferenceArgs& r) {
     return std::vector<double>(static_cast<size_t>(r.batch * shape_numel(r.out_shape)), 0.0);
   };
+  // Float zeros of shape [batch, out...]: ConstantOfShape's default value is a float 0.
+  op.onnx = [](const Node& n, const std::vector<Shape>&, OnnxBuilder& b) {
+    const std::string dims =
+        b.ints("dims", {static_cast<int64_t>(n.shape.size())}, std::vector<int64_t>(n.shape));
+    const std::string shape = b.temp("shape");
+    b.add("Concat", {b.batch_size(), dims}, {shape}, {{"axis", int64_t{0}}});
+    b.add("ConstantOfShape", {shape}, {b.output()});
+  };
   return op;
 }
 
@@ -157,6 +165,7 @@ OpDef identity() {
   op.free_latency = true;
   op.example = OpExample{{{6}}, {}};
   op.reference = reference_identity;
+  op.onnx = onnx_unary("Identity");
   return op;
 }
 

@@ -77,6 +77,18 @@ std::vector<double> conv_reference(const ReferenceArgs& r, const ConvGeometry& g
   return y;
 }
 
+// Conv with ONNX's explicit geometry; a depthwise conv is the grouped conv it is.
+void conv_onnx(const ConvGeometry& g, OnnxBuilder& b) {
+  std::vector<std::string> inputs{b.input(0), b.param("weight")};
+  if (g.bias) inputs.push_back(b.param("bias"));
+  b.add("Conv", inputs, {b.output()},
+        {{"kernel_shape", std::vector<int64_t>{g.kernel, g.kernel}},
+         {"strides", std::vector<int64_t>{g.stride, g.stride}},
+         {"pads", onnx_pads(g.pad)},
+         {"dilations", std::vector<int64_t>{g.dilation, g.dilation}},
+         {"group", g.groups}});
+}
+
 OpDef conv() {
   OpDef op;
   op.name = "conv";
@@ -133,6 +145,9 @@ OpDef conv() {
   op.reference = [](const ReferenceArgs& r) {
     return conv_reference(r, conv_geometry(r.in_shapes[0], r.attrs, false));
   };
+  op.onnx = [](const Node& n, const std::vector<Shape>& in, OnnxBuilder& b) {
+    conv_onnx(conv_geometry(in[0], n.attrs, false), b);
+  };
   return op;
 }
 
@@ -182,6 +197,9 @@ OpDef dwconv() {
   op.reference = [](const ReferenceArgs& r) {
     return conv_reference(r, conv_geometry(r.in_shapes[0], r.attrs, true));
   };
+  op.onnx = [](const Node& n, const std::vector<Shape>& in, OnnxBuilder& b) {
+    conv_onnx(conv_geometry(in[0], n.attrs, true), b);
+  };
   return op;
 }
 
@@ -229,6 +247,12 @@ OpDef linear() {
         y[n * out + o] = sum;
       }
     return y;
+  };
+  // y = x W^T + b on [N, F] rows.
+  op.onnx = [](const Node& n, const std::vector<Shape>&, OnnxBuilder& b) {
+    std::vector<std::string> inputs{b.input(0), b.param("weight")};
+    if (n.bool_attr("bias")) inputs.push_back(b.param("bias"));
+    b.add("Gemm", inputs, {b.output()}, {{"transB", int64_t{1}}});
   };
   return op;
 }
@@ -295,6 +319,20 @@ OpDef batchnorm() {
           y[at] = affine ? v * r.params[0][ch] + r.params[1][ch] : v;
         }
     return y;
+  };
+  // ONNX's BatchNormalization in inference mode reads the running statistics, as nasc's
+  // evaluation does; without affine, a scale of ones and a shift of zeros. The exporter
+  // folds it into a preceding Conv where it can.
+  op.onnx = [](const Node& n, const std::vector<Shape>& in, OnnxBuilder& b) {
+    std::string scale = b.param("scale"), shift = b.param("shift");
+    if (!n.bool_attr("affine")) {
+      const int64_t c = in[0][0];
+      scale = b.floats("scale", {c}, std::vector<float>(static_cast<size_t>(c), 1.0f));
+      shift = b.floats("shift", {c}, std::vector<float>(static_cast<size_t>(c), 0.0f));
+    }
+    b.add("BatchNormalization",
+          {b.input(0), scale, shift, b.param("running_mean"), b.param("running_var")}, {b.output()},
+          {{"epsilon", n.float_attr("eps")}});
   };
   return op;
 }

@@ -215,4 +215,15 @@ std::vector<double> reference_identity(const ReferenceArgs& r) {
   return r.in[0];
 }
 
+OnnxEmitter onnx_unary(std::string op_type, std::vector<OnnxAttr> attrs) {
+  return [op_type = std::move(op_type), attrs = std::move(attrs)](
+             const Node&, const std::vector<Shape>&, OnnxBuilder& b) {
+    b.add(op_type, {b.input(0)}, {b.output()}, attrs);
+  };
+}
+
+std::vector<int64_t> onnx_pads(int64_t pad) {
+  return {pad, pad, pad, pad};
+}
+
 }  // namespace nas::ops

@@ -111,6 +111,13 @@ void pass_through_grad(GradContext& c);
 // dilation and groups that are listed in `shown` and are not 1.
 std::string window_label(const Node& n, std::initializer_list<const char*> shown);
 
+// --- ONNX ----------------------------------------------------------------------------------
+
+// OpDef::onnx of an op that is one ONNX operator of its input (and `attrs`): Relu, Identity.
+OnnxEmitter onnx_unary(std::string op_type, std::vector<OnnxAttr> attrs = {});
+// ONNX's pads of a square window: `pad` at the start and the end of H and W.
+std::vector<int64_t> onnx_pads(int64_t pad);
+
 // --- References -----------------------------------------------------------------------------
 
 // The reference of an op whose output is its first input (identity, views, dropout at

@@ -64,6 +64,11 @@ OpDef concat() {
       }
     return y;
   };
+  op.onnx = [](const Node& n, const std::vector<Shape>&, OnnxBuilder& b) {
+    std::vector<std::string> inputs;
+    for (size_t i = 0; i < n.inputs.size(); ++i) inputs.push_back(b.input(i));
+    b.add("Concat", inputs, {b.output()}, {{"axis", n.int_attr("axis") + 1}});  // batch first
+  };
   return op;
 }
 
@@ -82,6 +87,7 @@ OpDef flatten() {
   op.free_latency = true;
   op.example = OpExample{{{2, 3, 4}}, {}};
   op.reference = reference_identity;
+  op.onnx = onnx_unary("Flatten", {{"axis", int64_t{1}}});  // keeps the batch axis
   return op;
 }
 
@@ -124,6 +130,14 @@ OpDef crop() {
       for (int64_t i = 0; i < oh; ++i)
         for (int64_t j = 0; j < ow; ++j) y.push_back(r.in[0][(nc * h + top + i) * w + left + j]);
     return y;
+  };
+  op.onnx = [](const Node& n, const std::vector<Shape>& in, OnnxBuilder& b) {
+    const int64_t top = n.int_attr("top"), left = n.int_attr("left");
+    const int64_t bottom = in[0][1] - n.int_attr("bottom"), right = in[0][2] - n.int_attr("right");
+    b.add("Slice",
+          {b.input(0), b.ints("starts", {2}, {top, left}), b.ints("ends", {2}, {bottom, right}),
+           b.ints("axes", {2}, {2, 3})},
+          {b.output()});
   };
   return op;
 }
@@ -175,6 +189,13 @@ OpDef channel_slice() {
     }
     return y;
   };
+  op.onnx = [](const Node& n, const std::vector<Shape>&, OnnxBuilder& b) {
+    const int64_t start = n.int_attr("start");
+    b.add("Slice",
+          {b.input(0), b.ints("starts", {1}, {start}),
+           b.ints("ends", {1}, {start + n.int_attr("count")}), b.ints("axes", {1}, {1})},
+          {b.output()});
+  };
   return op;
 }
 
@@ -220,6 +241,23 @@ OpDef channel_shuffle() {
           y[(b * in[0] + j * groups + i) * inner + e] = r.in[0][(b * in[0] + c) * inner + e];
       }
     return y;
+  };
+  // [N, C, rest...] as [N, groups, C/groups, rest...], axes 1 and 2 swapped, and back
+  // (Reshape's 0 keeps the batch, which may be symbolic).
+  op.onnx = [](const Node& n, const std::vector<Shape>& in, OnnxBuilder& b) {
+    const int64_t groups = n.int_attr("groups");
+    std::vector<int64_t> split{0, groups, in[0][0] / groups}, merged{0}, perm{0, 2, 1};
+    for (size_t d = 0; d < in[0].size(); ++d) {
+      if (d > 0) split.push_back(in[0][d]);
+      merged.push_back(in[0][d]);
+      if (d > 0) perm.push_back(static_cast<int64_t>(d) + 2);
+    }
+    const std::string grouped = b.temp("grouped"), swapped = b.temp("swapped");
+    b.add("Reshape", {b.input(0), b.ints("split", {static_cast<int64_t>(split.size())}, split)},
+          {grouped});
+    b.add("Transpose", {grouped}, {swapped}, {{"perm", perm}});
+    b.add("Reshape", {swapped, b.ints("merged", {static_cast<int64_t>(merged.size())}, merged)},
+          {b.output()});
   };
   return op;
 }

@@ -74,6 +74,18 @@ OpDef pool(std::string name, bool max, std::string doc, std::vector<AttrSpec> ex
         }
     return y;
   };
+  // Floor mode is ONNX's default (ceil_mode 0), and a floor-mode window never reaches past
+  // the padded image, so ONNX's count_include_pad divisor is PyTorch's.
+  op.onnx = [max](const Node& n, const std::vector<Shape>&, OnnxBuilder& b) {
+    const int64_t kernel = n.int_attr("kernel"), stride = n.int_attr("stride");
+    std::vector<OnnxAttr> attrs{{"kernel_shape", std::vector<int64_t>{kernel, kernel}},
+                                {"strides", std::vector<int64_t>{stride, stride}},
+                                {"pads", onnx_pads(n.int_attr("pad"))}};
+    if (!max)
+      attrs.push_back(
+          {"count_include_pad", static_cast<int64_t>(n.bool_attr("count_include_pad"))});
+    b.add(max ? "MaxPool" : "AveragePool", {b.input(0)}, {b.output()}, attrs);
+  };
   return op;
 }
 
@@ -96,6 +108,9 @@ OpDef global_avg_pool() {
     for (size_t i = 0; i < r.in[0].size(); ++i) y[i / area] += r.in[0][i] / area;
     return y;
   };
+  // [N,C,H,W] -> [N,C] in one operator (GlobalAveragePool would keep H and W as 1s).
+  op.onnx =
+      onnx_unary("ReduceMean", {{"axes", std::vector<int64_t>{2, 3}}, {"keepdims", int64_t{0}}});
   return op;
 }
 
