@@ -27,17 +27,45 @@ nas::OnnxOptions onnx_options(const OnnxExportOptions& o, const std::string& net
   return options;
 }
 
+namespace {
+
+// The input normalisation `nasc train` recorded in its weights file's meta (trainer.cpp:
+// "input_normalization": {"mean": [...], "std": [...]}), into the model's first nodes and
+// its metadata.
+void take_input_normalization(const nlohmann::json& meta, const std::string& weights_file,
+                              nas::OnnxOptions& options) {
+  const auto it = meta.find("input_normalization");
+  if (it == meta.end()) return;
+  try {
+    options.input_mean = it->at("mean").get<std::vector<float>>();
+    options.input_std = it->at("std").get<std::vector<float>>();
+  } catch (const nlohmann::json::exception&) {
+    throw nas::DataFileError(weights_file,
+                             "meta input_normalization: needs {\"mean\": [...], "
+                             "\"std\": [...]}, one number a channel");
+  }
+  for (float s : options.input_std)
+    if (!(s > 0))
+      throw nas::DataFileError(weights_file, "meta input_normalization: a std is not positive");
+  options.metadata["nasc.input_normalization"] = it->dump();
+}
+
+}  // namespace
+
 // Writes `network` with the values a store bound to its forward plan holds.
 void export_network(const nas::Graph& network, nas::ParamStore* values, uint64_t seed,
-                    const std::string& weights_file, const nas::OnnxOptions& options,
+                    const std::string& weights_file, nas::OnnxOptions options,
                     const std::string& path) {
   nas::CompiledPlan forward = nas::onnx_forward_plan(network);
   nas::ParamStore own(nas::make_backend(nas::default_backend_name()));
   nas::ParamStore& store = values != nullptr ? *values : own;
   if (values == nullptr) {
     store.bind(forward.plan, seed);
-    if (!weights_file.empty())
-      nas::params_from_file(store, nas::read_tensor_file(weights_file), weights_file);
+    if (!weights_file.empty()) {
+      const nas::TensorFile file = nas::read_tensor_file(weights_file);
+      nas::params_from_file(store, file, weights_file);
+      take_input_normalization(file.meta, weights_file, options);
+    }
   }
   nas::ParamValues read = [&store](const std::string& name) {
     const int index = store.find(name);

@@ -67,8 +67,9 @@ StaticEstimate to_public(const nas::StaticEstimate& s);
 // with null, of a store made here from `seed` and filled from `weights_file` unless "".
 nas::OnnxOptions onnx_options(const OnnxExportOptions& o, const std::string& network,
                               const std::string& space_file, const std::string& arch_json);
+// A weights file's recorded input normalisation (nasc train's) joins the options.
 void export_network(const nas::Graph& network, nas::ParamStore* values, uint64_t seed,
-                    const std::string& weights_file, const nas::OnnxOptions& options,
+                    const std::string& weights_file, nas::OnnxOptions options,
                     const std::string& path);
 
 // Runs fn, turning the compiler's and runtime's error channels into nasc::Error: a

@@ -41,8 +41,8 @@ struct DraftNode {
 // `node_` is that node.
 class Draft : public OnnxBuilder {
  public:
-  Draft(const CompiledPlan& forward, const ParamValues& values)
-      : g_(forward.exec), plan_(forward.plan), values_(values) {}
+  Draft(const CompiledPlan& forward, const ParamValues& values, const OnnxOptions& options)
+      : g_(forward.exec), plan_(forward.plan), values_(values), options_(options) {}
 
   std::vector<DraftNode> nodes;
   std::map<std::string, DraftTensor> initializers;
@@ -93,9 +93,13 @@ class Draft : public OnnxBuilder {
   // The plan parameter names of each forward node, by role (from its step's slots).
   void map_params();
 
+  // The training data's normalisation as the model's first nodes; returns its output.
+  std::string normalize_input(const Node& in);
+
   const Graph& g_;
   const ExecPlan& plan_;
   const ParamValues& values_;
+  const OnnxOptions& options_;
   const Node* node_ = nullptr;
   std::unordered_set<std::string> names_;
   std::unordered_map<int, std::string> value_of_;  // node id -> ONNX value name
@@ -156,7 +160,7 @@ void Draft::emit_graph() {
                                 g_.name, g_.inputs.size()));
   const Node& in = g_.nodes[g_.inputs[0]];
   input_name = unique(in.name);
-  value_of_[in.id] = input_name;
+  value_of_[in.id] = options_.input_mean.empty() ? input_name : normalize_input(in);
   output_name = unique(g_.nodes[g_.output].shape.size() == 1 ? "logits" : "output");
   for (const Node& n : g_.nodes) {
     if (n.op->effect || is_input(n)) continue;
@@ -173,7 +177,28 @@ void Draft::emit_graph() {
     node_ = nullptr;
   }
   // A network that returns its input still has an output of its own name.
-  if (g_.output == in.id) add("Identity", {input_name}, {output_name}, {});
+  if (g_.output == in.id) add("Identity", {value_of_[in.id]}, {output_name}, {});
+}
+
+std::string Draft::normalize_input(const Node& in) {
+  const size_t channels = options_.input_mean.size();
+  NAS_CHECK(options_.input_std.size() == channels && !in.shape.empty() &&
+                static_cast<size_t>(in.shape[0]) == channels,
+            fmt::format("the input normalisation has {} means and {} deviations for an input of "
+                        "{} channels",
+                        channels, options_.input_std.size(), in.shape.empty() ? 0 : in.shape[0]));
+  // [1, C, 1, ...]: broadcast over the batch and every position of a channel.
+  std::vector<int64_t> dims = {1, static_cast<int64_t>(channels)};
+  dims.resize(in.shape.size() + 1, 1);
+  const std::string mean =
+      add_initializer(input_name + "/mean", {dims, false, options_.input_mean, {}});
+  const std::string stdev =
+      add_initializer(input_name + "/std", {dims, false, options_.input_std, {}});
+  const std::string centred = unique(input_name + "/centred");
+  const std::string normalized = unique(input_name + "/normalized");
+  add("Sub", {input_name, mean}, {centred}, {});
+  add("Div", {centred, stdev}, {normalized}, {});
+  return normalized;
 }
 
 // --- Whole-model rewrites -------------------------------------------------------------------
@@ -359,7 +384,7 @@ CompiledPlan onnx_forward_plan(const Graph& network) {
 
 void write_onnx_model(const CompiledPlan& forward, const ParamValues& values,
                       const OnnxOptions& options, const std::string& path) {
-  Draft draft(forward, values);
+  Draft draft(forward, values, options);
   draft.emit_graph();
   drop_identities(draft);
   if (options.fold_batchnorm) fold_batchnorm(draft);

@@ -26,6 +26,11 @@ struct OnnxOptions {
   bool fold_batchnorm = true;
   // Written into the model's metadata_props (e.g. "nasc.file", "nasc.arch").
   std::map<std::string, std::string> metadata;
+  // The training data's per-channel normalisation (x - mean) / std, which `nasc train`
+  // applies to every image before the network sees it: when given (one value a channel of
+  // the input), the model starts with it, so that it takes images as the data set holds
+  // them. Empty: the model takes the network's input as is.
+  std::vector<float> input_mean, input_std;
 };
 
 // The forward plan the exporter reads parameter names from: batch 1, no loss, no fusion

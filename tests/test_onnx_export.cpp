@@ -433,3 +433,47 @@ TEST_CASE("onnx export: the nasc export command line and its user errors", "[onn
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("onnx export: a trained network takes images as the data set holds them", "[onnx][cli]") {
+  // nasc train normalises every image with the training data's per-channel mean and std and
+  // records them in its weights file; the export puts that normalisation in front of the
+  // network, so that onnxruntime on raw images gives what nasc gives on normalised ones.
+  const std::string dir = scratch_path("onnx_normalized");
+  std::filesystem::create_directories(dir);
+  nas::test::write_bytes(dir + "/cfg.json", R"({"epochs": 1, "seed": 2, "threads": 1,
+    "data": {"name": "synthetic", "synthetic_samples": 128, "batch_size": 32}})");
+  CliResult train = run_nasc("train examples/tiny.nas --arch examples/tiny_conv.json -c " + dir +
+                             "/cfg.json -o " + dir + "/run");
+  INFO(train.err);
+  REQUIRE(train.status == 0);
+  const nas::TensorFile weights = nas::read_tensor_file(dir + "/run/weights");
+  REQUIRE(weights.meta.contains("input_normalization"));
+  const auto mean = weights.meta["input_normalization"]["mean"].get<std::vector<float>>();
+  const auto stdev = weights.meta["input_normalization"]["std"].get<std::vector<float>>();
+  REQUIRE(mean.size() == 1);
+  CHECK(std::abs(mean[0]) + std::abs(stdev[0] - 1) > 1e-3);  // not the identity
+  CliResult exported =
+      run_nasc("export examples/tiny.nas --arch examples/tiny_conv.json --weights " + dir +
+               "/run/weights -o " + dir + "/tiny.onnx");
+  INFO(exported.err);
+  REQUIRE(exported.status == 0);
+  check_with_onnx_tools(dir + "/tiny.onnx");
+
+  nasc::Space space = nasc::Space::compile_file(NASC_SOURCE_DIR "/examples/tiny.nas");
+  nasc::ModelOptions mo;
+  mo.batch = 4;
+  mo.mode = nasc::Mode::Eval;
+  nasc::Model model =
+      nasc::Model::build(space.fix_file(NASC_SOURCE_DIR "/examples/tiny_conv.json"), mo);
+  model.load_weights(dir + "/run/weights");
+  std::vector<float> raw = random_floats(4 * model.input_size(), 7), normalized = raw;
+  for (float& v : normalized) v = (v - mean[0]) / stdev[0];
+  std::vector<float> logits(4 * model.classes());
+  model.forward(normalized.data(), nullptr, 4, logits.data());
+  CHECK(relative_difference(logits, run_onnxruntime(dir + "/tiny.onnx", raw, {4, 1, 28, 28})) <=
+        1e-4);
+  // Model::export_onnx has no data set behind it: its model takes the network's input.
+  model.export_onnx(dir + "/model.onnx");
+  CHECK(relative_difference(
+            logits, run_onnxruntime(dir + "/model.onnx", normalized, {4, 1, 28, 28})) <= 1e-4);
+}

@@ -479,6 +479,10 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   if (!std::isnan(summary.test_accuracy)) wmeta["test_accuracy"] = summary.test_accuracy;
   wmeta["epochs"] = cfg.epochs;
   if (summary.stopped) wmeta["stopped"] = true;
+  // What every image went through before the network saw it: `nasc export` puts it in
+  // front of the ONNX model, so that the model takes images as the data set holds them.
+  if (!lo.augment.mean.empty())
+    wmeta["input_normalization"] = {{"mean", lo.augment.mean}, {"std", lo.augment.std}};
   write_tensor_file(run.path("weights"), params_to_file(store, wmeta));
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (std::isnan(summary.test_accuracy))
