@@ -3,7 +3,7 @@
 # (or $BUILD_DIR), and runs every test with ctest. This is what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests  # the build dependencies and the test-only tools
 BUILD_DIR=${BUILD_DIR:-build-test}
 rm -rf "$BUILD_DIR"
 BUILD_DIR="$BUILD_DIR" scripts/build.sh

@@ -2,7 +2,7 @@
 // nasc) on a raw float32 input and writes its float32 output: the ONNX export tests
 // (tests/test_onnx_export.cpp) compare it with nasc's own inference.
 // Usage: node onnx_run.js ORT_DIR MODEL.onnx INPUT.f32 OUTPUT.f32 DIM...
-//   ORT_DIR: the onnxruntime-node package folder (scripts/setup.sh installs it in
+//   ORT_DIR: the onnxruntime-node package folder (scripts/setup.sh --tests installs it in
 //   .cache/npm/node_modules/onnxruntime-node); DIM...: the input's shape, batch first.
 'use strict';
 const fs = require('fs');

@@ -13,7 +13,7 @@ headless Chromium.
 - A screenshot comes out, is kept as an artifact (ARTIFACT_DIR/report.png) and is not
   blank.
 
-Without Chromium (Debian's `chromium`, installed by scripts/setup.sh) the test reports
+Without Chromium (Debian's `chromium`, installed by scripts/setup.sh --tests) the test reports
 itself skipped (exit 77) and says why.
 
     report_in_browser.py NASC_BINARY [ARTIFACT_DIR]

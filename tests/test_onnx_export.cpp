@@ -5,7 +5,7 @@
 // nasc's own evaluation of the same batch; each model also passes ONNX's full checker and
 // strict shape inference (tests/onnx_check.py). Then the command's user errors.
 //
-// onnxruntime-node comes from scripts/setup.sh (npm, into .cache/npm); NASC_ONNXRUNTIME_NODE
+// onnxruntime-node comes from scripts/setup.sh --tests (npm, into .cache/npm); NASC_ONNXRUNTIME_NODE
 // names another copy of the package and NASC_NODE another node. Without them the test
 // fails and says to run the setup: an export nobody ran is not a passing one.
 #include <catch2/catch.hpp>
@@ -49,7 +49,7 @@ std::string onnxruntime_node() {
   if (!std::filesystem::exists(dir + "/package.json"))
     FAIL("onnxruntime-node is not installed at "
          << dir
-         << ": run scripts/setup.sh (it installs it with npm into .cache/npm), or set "
+         << ": run scripts/setup.sh --tests (it installs it with npm into .cache/npm), or set "
             "NASC_ONNXRUNTIME_NODE to the package folder");
   return dir;
 }
