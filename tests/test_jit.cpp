@@ -12,6 +12,7 @@
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/jit/formula_codegen.h"
 #include "runtime/jit/jit_plan.h"
+#include "runtime/jit/schedule.h"
 #include "support/elementwise_ops.h"
 #include "tests/file_test_util.h"
 #include "tests/ir_test_util.h"
@@ -163,9 +164,55 @@ TEST_CASE("jit: the object cache: a miss, a hit, and a corrupt entry rebuilt", "
   CHECK(fourth.corrupt == 1);
   CHECK(compile_plan_module(plan, dir.path.string()).from_cache);  // rewritten whole
 
+  // The schedule's entry, which a hit loads without generating the module, likewise.
+  const std::string schedule_entry = dir / (schedule_key + ".o");
+  bytes = read_bytes(schedule_entry);
+  bytes[bytes.size() / 2] ^= 0x21;
+  write_bytes(schedule_entry, bytes);
+  JitCompileReport fifth = compile_plan_module(plan, dir.path.string());
+  CHECK_FALSE(fifth.from_cache);
+  CHECK(fifth.corrupt == 1);
+  CHECK(fifth.cache_key == first.cache_key);
+  CHECK(compile_plan_module(plan, dir.path.string()).from_cache);
+
   // Another plan is another entry.
   o.batch = 3;
   CHECK(compile_plan_module(compile_plan(net, o), dir.path.string()).cache_key != first.cache_key);
+}
+
+TEST_CASE("jit: the schedule's cache key is its description, every field of it", "[jit][cache]") {
+  ScheduleDescription base;
+  base.chunks = {
+      {{3,
+        {{0, 0, false, false, false, {}, ""}, {4, 7, true, false, false, {1, 2}, "nasc_region_4"}}},
+       {-1, {{5, 8, false, true, true, {7}, ""}}}}};
+  const std::string key = schedule_key_text(base);
+  CHECK(key.rfind("nasc schedule, generator ", 0) == 0);
+  CHECK(schedule_key_text(base) == key);  // deterministic
+  std::vector<ScheduleDescription> changed(10, base);
+  changed[0].chunks[0][0].guard = 2;
+  changed[1].chunks[0][0].steps[1].index = 6;
+  changed[2].chunks[0][0].steps[1].node = 9;
+  changed[3].chunks[0][0].steps[1].weight_grad = false;
+  changed[4].chunks[0][1].steps[0].arch_grad = false;
+  changed[5].chunks[0][1].steps[0].ends_forward_only = false;
+  changed[6].chunks[0][0].steps[1].needs = {1};
+  changed[7].chunks[0][0].steps[1].region_entry = "";
+  changed[8].chunks = {{base.chunks[0][0]}, {base.chunks[0][1]}};  // chunked otherwise
+  changed[9].chunks[0][0].steps.pop_back();
+  for (size_t i = 0; i < changed.size(); ++i) {
+    INFO("change " << i);
+    CHECK(schedule_key_text(changed[i]) != key);
+  }
+  // The module made from a description verifies, whatever the description, and calls what
+  // it says.
+  for (const ScheduleDescription& d : changed) CHECK_NOTHROW(schedule_ir_text(d));
+  const std::string ir = schedule_ir_text(base);
+  CHECK(ir.find("call i32 @nasc_region_4(") != std::string::npos);
+  CHECK(ir.find("call i32 @nasc_jit_run_step(i8* %") != std::string::npos);
+  CHECK(ir.find("define internal i32 @nasc_plan_chunk_0") != std::string::npos);
+  CHECK(ir.find("nasc_plan_chunk_1") == std::string::npos);  // one chunk
+  CHECK(schedule_ir_text(changed[8]).find("nasc_plan_chunk_1") != std::string::npos);
 }
 
 TEST_CASE("jit: a cache directory that cannot be written costs only the cache", "[jit][cache]") {

@@ -144,17 +144,21 @@ std::string module_assembly(llvm::Module& module, bool optimize) {
   return std::string(text.str());
 }
 
-namespace {
-
-// The key of `module`'s object (object_cache.h): a SHA-1 of its bitcode (as exact as its
-// text and several times faster to write), the host, the versions and how it is compiled.
-std::string object_key(const llvm::Module& module, bool optimize) {
-  const HostTarget& host = host_target();
+std::string module_bitcode(const llvm::Module& module) {
   llvm::SmallVector<char, 0> bitcode;
   llvm::raw_svector_ostream os(bitcode);
   llvm::WriteBitcodeToFile(module, os);
-  return sha1_hex(std::string(bitcode.data(), bitcode.size()) + "\ncpu " + host.cpu +
-                  "\nfeatures " + host.features +
+  return std::string(bitcode.data(), bitcode.size());
+}
+
+namespace {
+
+// The key of an object (object_cache.h): a SHA-1 of what its module is made from (its
+// bitcode, as exact as its text and several times faster to write, or a JitSource's
+// key_text), the host, the versions and how it is compiled.
+std::string object_key(const std::string& content, bool optimize) {
+  const HostTarget& host = host_target();
+  return sha1_hex(content + "\ncpu " + host.cpu + "\nfeatures " + host.features +
                   "\nllvm " LLVM_VERSION_STRING "\nnasc " NASC_RUNTIME_VERSION +
                   (optimize ? "\nO3" : "\nO0"));
 }
@@ -176,18 +180,30 @@ JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<Jit
 
   from_cache_ = true;
   for (JitSource& source : sources) {
-    llvm::Module& module = *source.module;
     // One machine per module: its target for the module, its costs for O3, its code.
     std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
-    set_target(module, *machine);
-    module.setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
-    const std::string key = object_key(module, source.optimize);
-    module.setModuleIdentifier(key);  // how LLVM's compiler asks the cache for it
+    if (source.module) {
+      set_target(*source.module, *machine);
+      source.module->setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
+    }
+    const std::string key = object_key(
+        source.module ? module_bitcode(*source.module) : source.key_text, source.optimize);
     key_ += (key_.empty() ? "" : "+") + key;
     const bool hit = cache.contains(key);
     from_cache_ = from_cache_ && hit;
-    // A cached object was compiled from a module with this very bitcode, verified then;
-    // only a module about to be compiled is verified (a third of a cache hit's time).
+    if (hit && !source.module) {  // described, not generated: loaded without generating it
+      check(jit_->addObjectFile(cache.object(key)), "loading a cached module");
+      continue;
+    }
+    if (!source.module) {
+      source.module = source.generate(*context);
+      set_target(*source.module, *machine);
+    }
+    llvm::Module& module = *source.module;
+    module.setModuleIdentifier(key);  // how LLVM's compiler asks the cache for it
+    // A cached object was compiled from a module with this very bitcode (or description),
+    // verified then; only a module about to be compiled is verified (a third of a cache
+    // hit's time).
     if (!hit) {
       std::string problems;
       llvm::raw_string_ostream problem_stream(problems);

@@ -13,6 +13,7 @@
 
 #include <llvm/IR/Module.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,10 +53,17 @@ std::string module_assembly(llvm::Module& module, bool optimize);
 
 // A module to compile, optimised (O3, the highest code generation level) or not (fast
 // instruction selection and register allocation: code whose speed does not matter).
+// Either the module itself, keyed by the hash of its bitcode, or `key_text` (everything the
+// module is made from) and `generate`, called only when the cache has no object for it.
 struct JitSource {
   std::unique_ptr<llvm::Module> module;
   bool optimize = true;
+  std::string key_text;
+  std::function<std::unique_ptr<llvm::Module>(llvm::LLVMContext&)> generate;
 };
+
+// The module's bitcode (what a module's cache key hashes).
+std::string module_bitcode(const llvm::Module& module);
 
 class JitModule {
  public:

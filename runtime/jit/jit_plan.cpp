@@ -13,18 +13,21 @@ namespace nas {
 
 std::string plan_llvm_ir(const ExecPlan& plan, bool optimized) {
   PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
+  std::unique_ptr<llvm::Module> schedule =
+      schedule_module(generated.schedule_description, *generated.context);
   configure_for_host(*generated.kernels);
-  configure_for_host(*generated.schedule);
+  configure_for_host(*schedule);
   if (optimized) optimize_module(*generated.kernels);
-  return module_ir_text(*generated.kernels) + "\n" + module_ir_text(*generated.schedule);
+  return module_ir_text(*generated.kernels) + "\n" + module_ir_text(*schedule);
 }
 
 std::string plan_assembly(const ExecPlan& plan) {
   PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
+  std::unique_ptr<llvm::Module> schedule =
+      schedule_module(generated.schedule_description, *generated.context);
   configure_for_host(*generated.kernels);
-  configure_for_host(*generated.schedule);
-  return module_assembly(*generated.kernels, true) + "\n" +
-         module_assembly(*generated.schedule, false);
+  configure_for_host(*schedule);
+  return module_assembly(*generated.kernels, true) + "\n" + module_assembly(*schedule, false);
 }
 
 JitCompileReport compile_plan_module(const ExecPlan& plan, const std::string& cache_dir) {

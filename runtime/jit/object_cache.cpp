@@ -14,6 +14,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "support/errors.h"
+
 namespace nas {
 namespace {
 
@@ -95,6 +97,16 @@ bool DiskObjectCache::contains(const std::string& key) {
   if (!object) return false;
   loaded_[key] = std::move(object);
   return true;
+}
+
+std::unique_ptr<llvm::MemoryBuffer> DiskObjectCache::object(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = loaded_.find(key);
+  NAS_CHECK(it != loaded_.end(), "no cached object " + key + " was found before it was asked for");
+  std::unique_ptr<llvm::MemoryBuffer> found = std::move(it->second);
+  loaded_.erase(it);
+  ++stats_.hits;
+  return found;
 }
 
 std::unique_ptr<llvm::MemoryBuffer> DiskObjectCache::getObject(const llvm::Module* module) {

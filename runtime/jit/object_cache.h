@@ -1,10 +1,11 @@
 // The JIT's disk cache of compiled objects (an LLVM ObjectCache): a module compiled once is
 // loaded from disk the next time, without optimising or generating code again.
 //
-// An entry's key is a SHA-1 of everything its object depends on: the module's text before
-// optimisation, the host CPU's name and features, the LLVM version and nasc's version. The
-// engine names each module by its key (Module::getModuleIdentifier), which is how LLVM's
-// compiler asks the cache for it.
+// An entry's key is a SHA-1 of everything its object depends on: the module's bitcode before
+// optimisation (or, for a plan's schedule, the description it is generated from:
+// plan_codegen.h), the host CPU's name and features, the LLVM version and nasc's version.
+// The engine names each module by its key (Module::getModuleIdentifier), which is how
+// LLVM's compiler asks the cache for it.
 //
 // Entries are files `<key>.o` in the cache directory, each a header (magic, payload size,
 // SHA-1 of the payload) followed by the object. An entry that does not verify (truncated,
@@ -48,6 +49,10 @@ class DiskObjectCache : public llvm::ObjectCache {
   // entry is deleted here (and counted).
   bool contains(const std::string& key);
   ObjectCacheStats stats() const;
+
+  // The object of a key contains() found, handed over (a second call finds none: an
+  // InternalError), for a module the engine loads without generating it.
+  std::unique_ptr<llvm::MemoryBuffer> object(const std::string& key);
 
   // llvm::ObjectCache: the module's identifier is its key.
   void notifyObjectCompiled(const llvm::Module* module, llvm::MemoryBufferRef object) override;

@@ -3,11 +3,14 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
 
 #include <map>
 
 #include "runtime/exec/step_gate.h"
 #include "runtime/jit/formula_codegen.h"
+#include "runtime/jit/object_cache.h"
 #include "support/elementwise_ops.h"
 #include "support/errors.h"
 
@@ -33,31 +36,11 @@ struct Types {
   llvm::FunctionType *entry, *body;
 };
 
-class Codegen {
- public:
-  Codegen(const ExecPlan& plan, int vector_floats, llvm::LLVMContext& context,
-          llvm::Module& kernels, llvm::Module& schedule)
-      : plan_(plan),
-        width_(vector_floats),
-        c_(context),
-        m_(kernels),
-        sched_(schedule),
-        t_(context) {}
+// What both generators read generated code's arguments with.
+class IrHelpers {
+ protected:
+  explicit IrHelpers(llvm::LLVMContext& context) : c_(context), t_(context) {}
 
-  // Fills out's symbols and region steps (its modules are the ones given above).
-  void run(PlanModule& out) {
-    std::map<int, llvm::Function*> region_entries;
-    for (size_t i = 0; i < plan_.steps.size(); ++i) {
-      const Step& s = plan_.steps[i];
-      if (s.kind != StepKind::ElementwiseRegion) continue;
-      region_entries[static_cast<int>(i)] = region_entry(s, static_cast<int>(i));
-      out.region_steps.push_back(static_cast<int>(i));
-    }
-    out.symbols.push_back(plan_function(region_entries)->getName().str());
-    for (int step : out.region_steps) out.symbols.push_back(region_entries[step]->getName().str());
-  }
-
- private:
   // args[slot] as a pointer of `type`.
   llvm::Value* arg_slot(llvm::IRBuilder<>& b, llvm::Value* args, int slot, llvm::Type* type) {
     llvm::Value* p = b.CreateLoad(t_.i8p, b.CreateConstInBoundsGEP1_64(t_.i8p, args, slot));
@@ -69,6 +52,67 @@ class Codegen {
   llvm::Value* computed_flag(llvm::IRBuilder<>& b, llvm::Value* computed, int v) {
     llvm::Value* byte = b.CreateLoad(t_.i8, b.CreateConstInBoundsGEP1_64(t_.i8, computed, v));
     return b.CreateICmpNE(byte, b.getInt8(0));
+  }
+
+  llvm::LLVMContext& c_;
+  Types t_;
+};
+
+// The plan function calls one function per chunk of consecutive regions, each of at most
+// about kChunkSteps steps: code generation is superlinear in a function's size, and one
+// straight-line function over the thousands of steps of a DARTS supernet took minutes to
+// compile.
+constexpr int kChunkSteps = 64;
+
+// The kernels module: the regions' entries and bodies; and the plan's schedule, described.
+class Codegen : IrHelpers {
+ public:
+  Codegen(const ExecPlan& plan, int vector_floats, llvm::LLVMContext& context,
+          llvm::Module& kernels)
+      : IrHelpers(context), plan_(plan), width_(vector_floats), m_(kernels) {}
+
+  // Fills out's symbols, region steps and schedule description (its kernels module is the
+  // one given above).
+  void run(PlanModule& out) {
+    std::map<int, std::string> region_entries;
+    for (size_t i = 0; i < plan_.steps.size(); ++i) {
+      const Step& s = plan_.steps[i];
+      if (s.kind != StepKind::ElementwiseRegion) continue;
+      region_entries[static_cast<int>(i)] = region_entry(s, static_cast<int>(i))->getName().str();
+      out.region_steps.push_back(static_cast<int>(i));
+    }
+    out.schedule_description = describe_schedule(region_entries);
+    out.symbols.push_back(kPlanFunction);
+    for (int step : out.region_steps) out.symbols.push_back(region_entries[step]);
+  }
+
+ private:
+  // Every step in order under its gates, in chunks (see kChunkSteps); a Fused step, which
+  // never runs, is left out.
+  ScheduleDescription describe_schedule(const std::map<int, std::string>& region_entries) const {
+    ScheduleDescription d;
+    d.chunks.emplace_back();
+    int steps = 0;
+    for (const Region& r : gated_regions(plan_)) {
+      if (steps >= kChunkSteps) {
+        d.chunks.emplace_back();
+        steps = 0;
+      }
+      ScheduleRegion region;
+      region.guard = r.guard >= 0 && r.guard < plan_.forward_nodes ? r.guard : -1;
+      for (int i = r.first; i < r.first + r.count; ++i) {
+        const Step& s = plan_.steps[i];
+        StepGate gate = step_gate(s);
+        if (gate.never) continue;
+        auto entry = region_entries.find(i);
+        region.steps.push_back({i, s.node, gate.weight_grad, gate.arch_grad, gate.ends_forward_only,
+                                std::move(gate.needs),
+                                entry == region_entries.end() ? "" : entry->second});
+      }
+      d.chunks.back().push_back(std::move(region));
+      steps += r.count;
+    }
+    return d;
   }
 
   const Formula& formula(const std::string& text) {
@@ -294,39 +338,36 @@ class Codegen {
     return f;
   }
 
-  // --- the plan function --------------------------------------------------------------------
+  const ExecPlan& plan_;
+  int width_;
+  llvm::Module& m_;  // the kernels: the regions' entries and bodies
+  std::map<std::string, Formula> formulas_;
+};
 
-  // The plan function calls one function per chunk of consecutive regions, each of at
-  // most about kChunkSteps steps: code generation is superlinear in a function's size, and
-  // one straight-line function over the thousands of steps of a DARTS supernet took
-  // minutes to compile. A chunk returns 0 to go on, 1 when a forward-only run stopped at
-  // the loss, and -1 when a library kernel threw.
-  static constexpr int kChunkSteps = 64;
+// The schedule module: the plan function and its chunks, from a ScheduleDescription alone
+// (so that the description's hash can key its cached object, see schedule_key_text).
+class ScheduleCodegen : IrHelpers {
+ public:
+  ScheduleCodegen(llvm::LLVMContext& context, llvm::Module& schedule)
+      : IrHelpers(context), sched_(schedule) {}
 
-  llvm::Function* plan_function(const std::map<int, llvm::Function*>& region_entries) {
-    std::vector<std::vector<Region>> chunks(1);
-    int steps = 0;
-    for (const Region& r : gated_regions(plan_)) {
-      if (steps >= kChunkSteps) {
-        chunks.emplace_back();
-        steps = 0;
-      }
-      chunks.back().push_back(r);
-      steps += r.count;
-    }
+  // A chunk returns 0 to go on, 1 when a forward-only run stopped at the loss, and -1 when
+  // a library kernel threw; the plan function passes a failure on.
+  void plan_function(const ScheduleDescription& d) {
     llvm::Function* f =
-        llvm::Function::Create(t_.entry, llvm::Function::ExternalLinkage, "nasc_plan", sched_);
+        llvm::Function::Create(t_.entry, llvm::Function::ExternalLinkage, kPlanFunction, sched_);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", f));
     llvm::BasicBlock* done = llvm::BasicBlock::Create(c_, "done", f);
     llvm::PHINode* status = nullptr;
     {
-      llvm::IRBuilder<> d(done);
-      status = d.CreatePHI(t_.i32, static_cast<unsigned>(chunks.size() + 1), "status");
+      llvm::IRBuilder<> d_builder(done);
+      status = d_builder.CreatePHI(t_.i32, static_cast<unsigned>(d.chunks.size() + 1), "status");
       // A stop (1) ends the run normally; a failure (-1) is passed on.
-      d.CreateRet(d.CreateSelect(d.CreateICmpSLT(status, d.getInt32(0)), status, d.getInt32(0)));
+      d_builder.CreateRet(d_builder.CreateSelect(
+          d_builder.CreateICmpSLT(status, d_builder.getInt32(0)), status, d_builder.getInt32(0)));
     }
-    for (size_t k = 0; k < chunks.size(); ++k) {
-      llvm::Function* chunk = chunk_function(chunks[k], k, region_entries);
+    for (size_t k = 0; k < d.chunks.size(); ++k) {
+      llvm::Function* chunk = chunk_function(d.chunks[k], k);
       llvm::Value* r = b.CreateCall(chunk, {f->getArg(0)});
       llvm::BasicBlock* next = llvm::BasicBlock::Create(c_, "next", f);
       status->addIncoming(r, b.GetInsertBlock());
@@ -335,17 +376,16 @@ class Codegen {
     }
     status->addIncoming(b.getInt32(0), b.GetInsertBlock());
     b.CreateBr(done);
-    return f;
   }
 
-  llvm::Function* chunk_function(const std::vector<Region>& regions, size_t index,
-                                 const std::map<int, llvm::Function*>& region_entries) {
+ private:
+  llvm::Function* chunk_function(const std::vector<ScheduleRegion>& regions, size_t index) {
     llvm::Function* f = llvm::Function::Create(t_.entry, llvm::Function::InternalLinkage,
                                                "nasc_plan_chunk_" + std::to_string(index), sched_);
     f->addFnAttr(llvm::Attribute::NoInline);  // kept apart: see kChunkSteps
     llvm::Argument* args = f->getArg(0);
     llvm::BasicBlock* entry = llvm::BasicBlock::Create(c_, "entry", f);
-    llvm::BasicBlock* failed = llvm::BasicBlock::Create(c_, "failed", f);
+    failed_ = llvm::BasicBlock::Create(c_, "failed", f);
     llvm::IRBuilder<> b(entry);
     llvm::Value* computed = arg_slot(b, args, kArgComputed, t_.i8p);
     llvm::Value* live = arg_slot(b, args, kArgLive, t_.i8p);
@@ -356,20 +396,17 @@ class Codegen {
       llvm::Value* v = b.CreateLoad(t_.i32, b.CreateConstInBoundsGEP1_64(t_.i32, control, k));
       return b.CreateICmpNE(v, b.getInt32(0));
     };
-    llvm::Value* weight_grads = control_flag(0);
-    llvm::Value* arch_grads = control_flag(1);
-    llvm::Value* forward_only = control_flag(2);
+    ChunkValues values{
+        args, computed, steps_run, context, control_flag(0), control_flag(1), control_flag(2)};
     llvm::Value* unmasked = b.CreateICmpEQ(live, llvm::ConstantPointerNull::get(t_.i8p));
-    llvm::FunctionCallee run_step =
-        sched_.getOrInsertFunction("nasc_jit_run_step", t_.i32, t_.i8p, t_.i64);
 
-    b.SetInsertPoint(failed);
+    b.SetInsertPoint(failed_);
     b.CreateRet(b.getInt32(-1));
     b.SetInsertPoint(entry);
 
-    for (const Region& r : regions) {
+    for (const ScheduleRegion& r : regions) {
       llvm::BasicBlock* after = llvm::BasicBlock::Create(c_, "after_region", f);
-      if (r.guard >= 0 && r.guard < plan_.forward_nodes) {
+      if (r.guard >= 0) {
         llvm::BasicBlock* check = llvm::BasicBlock::Create(c_, "guard", f);
         llvm::BasicBlock* go = llvm::BasicBlock::Create(c_, "region", f);
         b.CreateCondBr(unmasked, go, check);
@@ -378,43 +415,7 @@ class Codegen {
         b.CreateCondBr(b.CreateICmpNE(flag, b.getInt8(0)), go, after);
         b.SetInsertPoint(go);
       }
-      for (int i = r.first; i < r.first + r.count; ++i) {
-        const Step& s = plan_.steps[i];
-        const StepGate gate = step_gate(s);
-        if (gate.never) continue;
-        llvm::Value* ready = b.getTrue();
-        if (gate.weight_grad) ready = b.CreateAnd(ready, weight_grads);
-        if (gate.arch_grad) ready = b.CreateAnd(ready, arch_grads);
-        for (int v : gate.needs) ready = b.CreateAnd(ready, computed_flag(b, computed, v));
-        llvm::BasicBlock* run = llvm::BasicBlock::Create(c_, "step", f);
-        llvm::BasicBlock* next = llvm::BasicBlock::Create(c_, "next", f);
-        b.CreateCondBr(ready, run, next);
-        b.SetInsertPoint(run);
-        llvm::Value* count = b.CreateLoad(t_.i64, steps_run);
-        b.CreateStore(b.CreateAdd(count, b.getInt64(1)), steps_run);
-        auto entry_it = region_entries.find(i);
-        llvm::Value* wrote =
-            entry_it != region_entries.end()
-                ? b.CreateCall(sched_.getOrInsertFunction(entry_it->second->getName(), t_.entry),
-                               {args})
-                : b.CreateCall(run_step, {context, b.getInt64(i)});
-        llvm::BasicBlock* ok = llvm::BasicBlock::Create(c_, "ok", f);
-        b.CreateCondBr(b.CreateICmpSLT(wrote, b.getInt32(0)), failed, ok);
-        b.SetInsertPoint(ok);
-        llvm::Value* slot = b.CreateConstInBoundsGEP1_64(t_.i8, computed, s.node);
-        llvm::Value* old = b.CreateLoad(t_.i8, slot);
-        llvm::Value* wrote_flag = b.CreateZExt(b.CreateICmpSGT(wrote, b.getInt32(0)), t_.i8);
-        b.CreateStore(b.CreateOr(old, wrote_flag), slot);
-        if (gate.ends_forward_only) {
-          llvm::BasicBlock* stop = llvm::BasicBlock::Create(c_, "stop", f);
-          b.CreateCondBr(forward_only, stop, next);
-          b.SetInsertPoint(stop);
-          b.CreateRet(b.getInt32(1));
-        } else {
-          b.CreateBr(next);
-        }
-        b.SetInsertPoint(next);
-      }
+      for (const ScheduleStep& step : r.steps) step_call(b, f, step, values);
       b.CreateBr(after);
       b.SetInsertPoint(after);
     }
@@ -422,30 +423,132 @@ class Codegen {
     return f;
   }
 
-  const ExecPlan& plan_;
-  int width_;
-  llvm::LLVMContext& c_;
-  llvm::Module& m_;      // the kernels: the regions' entries and bodies
-  llvm::Module& sched_;  // the schedule: the plan function and its chunks
-  Types t_;
-  std::map<std::string, Formula> formulas_;
+  // What a chunk's steps read: its argument, the slots loaded from it, its control flags.
+  struct ChunkValues {
+    llvm::Value *args, *computed, *steps_run, *context;
+    llvm::Value *weight_grads, *arch_grads, *forward_only;
+  };
+
+  // One step under its gate: counted, run (its region's entry, or the library kernel
+  // through nasc_jit_run_step), its value marked computed when it wrote it.
+  void step_call(llvm::IRBuilder<>& b, llvm::Function* f, const ScheduleStep& step,
+                 const ChunkValues& v) {
+    llvm::Value* ready = b.getTrue();
+    if (step.weight_grad) ready = b.CreateAnd(ready, v.weight_grads);
+    if (step.arch_grad) ready = b.CreateAnd(ready, v.arch_grads);
+    for (int need : step.needs) ready = b.CreateAnd(ready, computed_flag(b, v.computed, need));
+    llvm::BasicBlock* run = llvm::BasicBlock::Create(c_, "step", f);
+    llvm::BasicBlock* next = llvm::BasicBlock::Create(c_, "next", f);
+    b.CreateCondBr(ready, run, next);
+    b.SetInsertPoint(run);
+    llvm::Value* count = b.CreateLoad(t_.i64, v.steps_run);
+    b.CreateStore(b.CreateAdd(count, b.getInt64(1)), v.steps_run);
+    llvm::FunctionCallee run_step =
+        sched_.getOrInsertFunction("nasc_jit_run_step", t_.i32, t_.i8p, t_.i64);
+    llvm::Value* wrote =
+        step.region_entry.empty()
+            ? b.CreateCall(run_step, {v.context, b.getInt64(step.index)})
+            : b.CreateCall(sched_.getOrInsertFunction(step.region_entry, t_.entry), {v.args});
+    llvm::BasicBlock* ok = llvm::BasicBlock::Create(c_, "ok", f);
+    b.CreateCondBr(b.CreateICmpSLT(wrote, b.getInt32(0)), failed_, ok);
+    b.SetInsertPoint(ok);
+    llvm::Value* slot = b.CreateConstInBoundsGEP1_64(t_.i8, v.computed, step.node);
+    llvm::Value* old = b.CreateLoad(t_.i8, slot);
+    llvm::Value* wrote_flag = b.CreateZExt(b.CreateICmpSGT(wrote, b.getInt32(0)), t_.i8);
+    b.CreateStore(b.CreateOr(old, wrote_flag), slot);
+    if (step.ends_forward_only) {
+      llvm::BasicBlock* stop = llvm::BasicBlock::Create(c_, "stop", f);
+      b.CreateCondBr(v.forward_only, stop, next);
+      b.SetInsertPoint(stop);
+      b.CreateRet(b.getInt32(1));
+    } else {
+      b.CreateBr(next);
+    }
+    b.SetInsertPoint(next);
+  }
+
+  llvm::Module& sched_;
+  llvm::BasicBlock* failed_ = nullptr;  // the chunk being generated: returns -1
 };
 
+// A schedule that takes every branch of ScheduleCodegen: guarded and unguarded regions,
+// each gate, a region entry and a library step, the loss, two chunks. Its bitcode changes
+// whenever the generator's output for some schedule would (schedule_key_text).
+ScheduleDescription probe_schedule() {
+  ScheduleDescription d;
+  ScheduleRegion plain{
+      -1, {{0, 0, false, false, false, {}, ""}, {1, 1, true, false, false, {0}, "nasc_region_1"}}};
+  ScheduleRegion guarded{
+      2, {{2, 2, false, true, false, {0, 1}, ""}, {3, 3, false, false, true, {2}, ""}}};
+  d.chunks = {{plain, guarded}, {guarded}};
+  return d;
+}
+
 }  // namespace
+
+std::string ScheduleDescription::text() const {
+  std::string out;
+  for (const std::vector<ScheduleRegion>& chunk : chunks) {
+    out += "chunk\n";
+    for (const ScheduleRegion& r : chunk) {
+      out += "region " + std::to_string(r.guard) + "\n";
+      for (const ScheduleStep& s : r.steps) {
+        out += "step " + std::to_string(s.index) + " " + std::to_string(s.node) + " " +
+               (s.weight_grad ? "w" : "-") + (s.arch_grad ? "a" : "-") +
+               (s.ends_forward_only ? "f" : "-") + " [" + s.region_entry + "]";
+        for (int n : s.needs) out += " " + std::to_string(n);
+        out += "\n";
+      }
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<llvm::Module> schedule_module(const ScheduleDescription& d,
+                                              llvm::LLVMContext& context) {
+  auto module = std::make_unique<llvm::Module>("nasc_schedule", context);
+  ScheduleCodegen(context, *module).plan_function(d);
+  return module;
+}
+
+std::string schedule_key_text(const ScheduleDescription& d) {
+  static const std::string generator = [] {
+    llvm::LLVMContext context;
+    std::unique_ptr<llvm::Module> probe = schedule_module(probe_schedule(), context);
+    return sha1_hex(module_bitcode(*probe));
+  }();
+  return "nasc schedule, generator " + generator + "\n" + d.text();
+}
+
+std::string schedule_ir_text(const ScheduleDescription& d) {
+  llvm::LLVMContext context;
+  std::unique_ptr<llvm::Module> module = schedule_module(d, context);
+  std::string problems;
+  llvm::raw_string_ostream problem_stream(problems);
+  NAS_CHECK(!llvm::verifyModule(*module, &problem_stream),
+            "the schedule module does not verify: " + problem_stream.str());
+  return module_ir_text(*module);
+}
 
 PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats) {
   PlanModule out;
   out.context = std::make_unique<llvm::LLVMContext>();
   out.kernels = std::make_unique<llvm::Module>("nasc_kernels", *out.context);
-  out.schedule = std::make_unique<llvm::Module>("nasc_schedule", *out.context);
-  Codegen(plan, vector_floats, *out.context, *out.kernels, *out.schedule).run(out);
+  Codegen(plan, vector_floats, *out.context, *out.kernels).run(out);
   return out;
 }
 
 std::vector<JitSource> plan_sources(PlanModule& generated) {
   std::vector<JitSource> sources;
-  sources.push_back({std::move(generated.kernels), true});
-  sources.push_back({std::move(generated.schedule), false});
+  sources.push_back({std::move(generated.kernels), true, {}, {}});
+  // The schedule is generated only when its object is not in the cache: its key comes from
+  // its description, whose text is a fraction of its bitcode's and costs no generation.
+  JitSource schedule{nullptr, false, schedule_key_text(generated.schedule_description), {}};
+  schedule.generate = [description =
+                           std::move(generated.schedule_description)](llvm::LLVMContext& context) {
+    return schedule_module(description, context);
+  };
+  sources.push_back(std::move(schedule));
   return sources;
 }
 

@@ -14,12 +14,14 @@
 // plan), 0 when a region wrote nothing, and -1 when a library kernel threw (jit_runtime.h).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
 #include "runtime/jit/jit_engine.h"
+#include "runtime/jit/schedule.h"
 
 namespace llvm {
 class LLVMContext;
@@ -40,24 +42,34 @@ enum PlanArg {
   kPlanArgCount = 7,
 };
 
+// The plan function's symbol.
+inline constexpr const char* kPlanFunction = "nasc_plan";
+
 // Two modules in one context, compiled apart:
 //   - kernels: the regions' entries and vectorised bodies, which nasc's O3 pipeline
 //     optimises and the code generator compiles at its highest level;
 //   - schedule: the plan function and its chunks, a few compares and calls per step around
 //     kernels that take microseconds to milliseconds, compiled without optimisation (fast
 //     instruction selection and register allocation): optimising the thousands of steps of
-//     a DARTS supernet cost seconds of compile time and bought nothing.
+//     a DARTS supernet cost seconds of compile time and bought nothing. It is made from
+//     its description (schedule.h) only when its object is not cached.
 struct PlanModule {
   std::unique_ptr<llvm::LLVMContext> context;
-  std::unique_ptr<llvm::Module> kernels, schedule;
-  std::vector<std::string> symbols;  // [0]: the plan function, then each region's entry
-  std::vector<int> region_steps;     // the step of symbols[i + 1]
+  std::unique_ptr<llvm::Module> kernels;
+  ScheduleDescription schedule_description;  // schedule_module() makes the module
+  std::vector<std::string> symbols;          // [0]: the plan function, then each region's entry
+  std::vector<int> region_steps;             // the step of symbols[i + 1]
 };
 
-// The modules for `plan`, its loops `vector_floats` wide (HostTarget::vector_floats).
+// The kernels module for `plan`, its loops `vector_floats` wide (HostTarget::vector_floats),
+// and its schedule's description.
 PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats);
-// The JIT's sources of a generated plan (jit_engine.h): the kernels optimised, the
-// schedule not. Moves the modules out of `generated`.
+// The schedule module of a description, in `context`.
+std::unique_ptr<llvm::Module> schedule_module(const ScheduleDescription& d,
+                                              llvm::LLVMContext& context);
+// The JIT's sources of a generated plan (jit_engine.h): the kernels module, optimised, and
+// the schedule, unoptimised, keyed by schedule_key_text and generated only when its object
+// is not cached. Moves the kernels module and the description out of `generated`.
 std::vector<JitSource> plan_sources(PlanModule& generated);
 
 }  // namespace nas
