@@ -16,7 +16,9 @@
 #include <llvm/Target/TargetMachine.h>
 
 #include <chrono>
+#include <exception>
 #include <mutex>
+#include <thread>
 
 #include "runtime/jit/jit_runtime.h"
 #include "runtime/jit/object_cache.h"
@@ -163,6 +165,56 @@ std::string object_key(const std::string& content, bool optimize) {
                   (optimize ? "\nO3" : "\nO0"));
 }
 
+// One source's object: loaded from the cache, or compiled (and stored there). A source
+// made by its `generate` gets a context of its own, so that it compiles alongside the
+// others (LLVM allows one thread per context).
+struct SourceObject {
+  std::string key;
+  bool hit = false;
+  std::unique_ptr<llvm::MemoryBuffer> object;
+};
+
+SourceObject source_object(JitSource& source, DiskObjectCache& cache) {
+  // One machine per module: its target for the module, its costs for O3, its code.
+  std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
+  if (source.module) {
+    set_target(*source.module, *machine);
+    source.module->setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
+  }
+  SourceObject out;
+  out.key =
+      object_key(source.module ? module_bitcode(*source.module) : source.key_text, source.optimize);
+  out.hit = cache.contains(out.key);
+  if (out.hit && !source.module) {  // described, not generated: loaded without generating it
+    out.object = cache.object(out.key);
+    return out;
+  }
+  std::unique_ptr<llvm::LLVMContext> own_context;
+  if (!source.module) {
+    own_context = std::make_unique<llvm::LLVMContext>();
+    source.module = source.generate(*own_context);
+    set_target(*source.module, *machine);
+  }
+  llvm::Module& module = *source.module;
+  module.setModuleIdentifier(out.key);  // how LLVM's compiler asks the cache for it
+  // A cached object was compiled from a module with this very bitcode (or description),
+  // verified then; only a module about to be compiled is verified (a third of a cache hit's
+  // time).
+  if (!out.hit) {
+    std::string problems;
+    llvm::raw_string_ostream problem_stream(problems);
+    if (llvm::verifyModule(module, &problem_stream))
+      internal_error(__FILE__, __LINE__,
+                     "generated module `" + module.getName().str() +
+                         "` does not verify: " + problem_stream.str());
+  }
+  if (!out.hit && source.optimize) run_o3(module, *machine);
+  llvm::orc::SimpleCompiler compile(*machine, &cache);
+  out.object = unwrap(compile(module), "compiling a generated module");
+  if (own_context) source.module.reset();  // before its context
+  return out;
+}
+
 }  // namespace
 
 JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<JitSource> sources,
@@ -178,44 +230,33 @@ JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<Jit
   check(jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime))),
         "registering the runtime entry points");
 
+  // The sources made by their `generate` (each in a context of its own) compile on threads
+  // of their own while this one compiles the rest: a plan's schedule beside its kernels.
+  std::vector<SourceObject> objects(sources.size());
+  std::vector<std::exception_ptr> failures(sources.size());
+  auto build = [&](size_t i) {
+    try {
+      objects[i] = source_object(sources[i], cache);
+    } catch (...) {
+      failures[i] = std::current_exception();
+    }
+  };
+  std::vector<bool> own_thread(sources.size());  // decided before any thread sets a module
+  for (size_t i = 0; i < sources.size(); ++i) own_thread[i] = !sources[i].module;
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < sources.size(); ++i)
+    if (own_thread[i]) threads.emplace_back(build, i);
+  for (size_t i = 0; i < sources.size(); ++i)
+    if (!own_thread[i]) build(i);
+  for (std::thread& t : threads) t.join();
+  for (const std::exception_ptr& failure : failures)
+    if (failure) std::rethrow_exception(failure);
+
   from_cache_ = true;
-  for (JitSource& source : sources) {
-    // One machine per module: its target for the module, its costs for O3, its code.
-    std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
-    if (source.module) {
-      set_target(*source.module, *machine);
-      source.module->setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
-    }
-    const std::string key = object_key(
-        source.module ? module_bitcode(*source.module) : source.key_text, source.optimize);
-    key_ += (key_.empty() ? "" : "+") + key;
-    const bool hit = cache.contains(key);
-    from_cache_ = from_cache_ && hit;
-    if (hit && !source.module) {  // described, not generated: loaded without generating it
-      check(jit_->addObjectFile(cache.object(key)), "loading a cached module");
-      continue;
-    }
-    if (!source.module) {
-      source.module = source.generate(*context);
-      set_target(*source.module, *machine);
-    }
-    llvm::Module& module = *source.module;
-    module.setModuleIdentifier(key);  // how LLVM's compiler asks the cache for it
-    // A cached object was compiled from a module with this very bitcode (or description),
-    // verified then; only a module about to be compiled is verified (a third of a cache
-    // hit's time).
-    if (!hit) {
-      std::string problems;
-      llvm::raw_string_ostream problem_stream(problems);
-      if (llvm::verifyModule(module, &problem_stream))
-        internal_error(__FILE__, __LINE__,
-                       "generated module `" + module.getName().str() +
-                           "` does not verify: " + problem_stream.str());
-    }
-    if (!hit && source.optimize) run_o3(module, *machine);
-    llvm::orc::SimpleCompiler compile(*machine, &cache);
-    check(jit_->addObjectFile(unwrap(compile(module), "compiling a generated module")),
-          "loading a compiled module");
+  for (SourceObject& o : objects) {
+    key_ += (key_.empty() ? "" : "+") + o.key;
+    from_cache_ = from_cache_ && o.hit;
+    check(jit_->addObjectFile(std::move(o.object)), "loading a compiled module");
   }
   sources.clear();  // the modules before their context
   context.reset();

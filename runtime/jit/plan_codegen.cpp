@@ -1,5 +1,6 @@
 #include "runtime/jit/plan_codegen.h"
 
+#include <fmt/format.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -225,8 +226,29 @@ class Codegen : IrHelpers {
     return *fn;
   }
 
-  // body(rargs, begin, end): rargs = [output, input 0..n-1, weights (float*), present (i8*)].
+  // What a region's body is made from: its inputs' count and its operations, without the
+  // nodes they compute (the body reaches values through rargs). The cells of a DARTS
+  // supernet repeat the same regions many times over; one body serves them all, which
+  // divides the kernels' optimisation and code generation time.
+  static std::string body_signature(const Step& s) {
+    std::string key = std::to_string(s.inputs.size());
+    for (const RegionOp& op : s.region) {
+      key += "|" + std::to_string(static_cast<int>(op.kind)) + " " + op.op + " " +
+             fmt::format("{} {}", op.scale, op.param);
+      for (int k : op.operands) key += " " + std::to_string(k);
+    }
+    return key;
+  }
+
+  // body(rargs, begin, end): rargs = [output, input 0..n-1, weights (float*), present (i8*)];
+  // shared by every region of the same body_signature.
   llvm::Function* region_body(const Step& s, int index) {
+    llvm::Function*& shared = bodies_[body_signature(s)];
+    if (shared == nullptr) shared = new_region_body(s, index);
+    return shared;
+  }
+
+  llvm::Function* new_region_body(const Step& s, int index) {
     llvm::Function* f =
         llvm::Function::Create(t_.body, llvm::Function::InternalLinkage,
                                "nasc_region_" + std::to_string(index) + "_body", m_);
@@ -342,6 +364,7 @@ class Codegen : IrHelpers {
   int width_;
   llvm::Module& m_;  // the kernels: the regions' entries and bodies
   std::map<std::string, Formula> formulas_;
+  std::map<std::string, llvm::Function*> bodies_;  // by body_signature
 };
 
 // The schedule module: the plan function and its chunks, from a ScheduleDescription alone
