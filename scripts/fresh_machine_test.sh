@@ -66,6 +66,12 @@ git clone --quiet --no-hardlinks "$repo" "$root/root/nasc"
 rm -rf "$root/root/nasc/.git"  # the newcomer's tree: what the commands see is HEAD's files
 
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The network's trust, like its resolver: where HTTPS goes through a proxy with a CA of its
+# own (as on some build machines), the test setup's npm needs that CA. The host's bundle is
+# copied as one file and handed to Node by NODE_EXTRA_CA_CERTS; no package of the root
+# changes, and on an ordinary network it adds nothing Debian's own bundle lacks.
+host_ca=/etc/ssl/certs/ca-certificates.crt
+[ -f "$host_ca" ] && cp "$host_ca" "$root/etc/host-ca-certificates.crt"
 for fs in proc sys dev dev/pts; do
   mkdir -p "$root/$fs"
   case "$fs" in
@@ -84,6 +90,7 @@ run_in_root() {
   t0=$(date +%s)
   chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    NODE_EXTRA_CA_CERTS=/etc/host-ca-certificates.crt \
     /bin/bash -c "cd /root/nasc && $command" >"$work/$name.log" 2>&1 || status=$?
   local secs=$(($(date +%s) - t0))
   tail -n 15 "$work/$name.log" | sed 's/^/   | /'
