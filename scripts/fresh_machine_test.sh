@@ -12,7 +12,7 @@
 #   2. scripts/test.sh       (the tests: setup, build from scratch, ctest)
 # and prints the wall time of each. The full logs are WORK_DIR/main.log and WORK_DIR/test.log.
 # KEEP_ROOT=1 leaves the root in place afterwards (for a look inside); by default it is
-# deleted. It takes about 30-40 minutes on 2 cores and downloads about 1 GB of packages.
+# deleted. ONLY=main or ONLY=test runs that one command alone (to rerun the one that failed). It takes about 30-40 minutes on 2 cores and downloads about 1 GB of packages.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,9 +100,11 @@ run_in_root() {
 }
 
 overall=0
-run_in_root main scripts/run_main.sh || overall=1
-[ -f "$root/root/nasc/out/search/arch.json" ] && echo "   out/search/: $(ls "$root/root/nasc/out/search" | tr '\n' ' ')"
-run_in_root test scripts/test.sh || overall=1
+if [ "${ONLY:-}" != test ]; then
+  run_in_root main scripts/run_main.sh || overall=1
+  [ -f "$root/root/nasc/out/search/arch.json" ] && echo "   out/search/: $(ls "$root/root/nasc/out/search" | tr '\n' ' ')"
+fi
+[ "${ONLY:-}" != main ] && { run_in_root test scripts/test.sh || overall=1; }
 
 echo "== summary"
 while read -r cmd status secs; do

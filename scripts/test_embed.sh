@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs nasc from a build folder into a temporary prefix, builds examples/embed against
 # that prefix alone (find_package(nasc) through CMAKE_PREFIX_PATH), imports the installed
-# Python module (when built), profiles the example's space with the installed nasc, runs
-# the example and checks that its loss went down.
+# Python module (when built), checks the installed man page and bash completion, profiles
+# the example's space with the installed nasc, runs the example and checks that its loss
+# went down.
 # Usage: scripts/test_embed.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,12 @@ printf 'module only_installed(x: tensor) { return relu(x); }\n' > "$PREFIX/share
 printf 'import "embed_check.nas";\nnetwork n(x: tensor[1, 4, 4]) { return only_installed(x); }\n' \
   > "$WORK/with_import.nas"
 (cd / && "$PREFIX/bin/nasc" check "$WORK/with_import.nas" >/dev/null)
+
+# The man page and the bash completion are installed where man and bash-completion look.
+grep -q '^\.TH NASC 1' "$PREFIX/share/man/man1/nasc.1" ||
+  { echo "test_embed: nasc.1 not installed" >&2; exit 1; }
+grep -q "complete -F _nasc nasc" "$PREFIX/share/bash-completion/completions/nasc" ||
+  { echo "test_embed: the bash completion not installed" >&2; exit 1; }
 
 # The Python module, when built: imported from the moved prefix in another folder, it
 # loads that prefix's libnasc (its RPATH) and finds that prefix's stdlib.
