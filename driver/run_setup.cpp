@@ -102,13 +102,13 @@ SearchConfig search_config(const RunRequest& r) {
                       "this run is a `" + cfg.algorithm + "` search; resume it without -a " +
                           "(or with -a " + cfg.algorithm + ")");
   // The CLI checks -a; a library caller's RunOptions::algorithm is checked here.
-  const std::vector<std::string> algorithms = {"darts", "darts2", "pnas", "random", "evolution"};
+  const std::vector<std::string>& algorithms = kSearchAlgorithms;
   if (!r.algorithm.empty() &&
       std::find(algorithms.begin(), algorithms.end(), r.algorithm) == algorithms.end())
-    throw UserError("RunOptions::algorithm", "unknown search algorithm `" + r.algorithm + "`" +
-                                                 did_you_mean(r.algorithm, algorithms) +
-                                                 " (algorithms: darts, darts2, pnas, " +
-                                                 "random, evolution)");
+    throw UserError("RunOptions::algorithm",
+                    "unknown search algorithm `" + r.algorithm + "`" +
+                        did_you_mean(r.algorithm, algorithms) +
+                        " (algorithms: " + fmt::format("{}", fmt::join(algorithms, ", ")) + ")");
   if (!r.algorithm.empty()) cfg.algorithm = r.algorithm;
   if (!r.lut.empty()) cfg.regularizer.lut = r.lut;
   if (r.rerank >= 0) cfg.rerank = r.rerank;

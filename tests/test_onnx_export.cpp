@@ -5,9 +5,9 @@
 // nasc's own evaluation of the same batch; each model also passes ONNX's full checker and
 // strict shape inference (tests/onnx_check.py). Then the command's user errors.
 //
-// onnxruntime-node comes from scripts/setup.sh --tests (npm, into .cache/npm); NASC_ONNXRUNTIME_NODE
-// names another copy of the package and NASC_NODE another node. Without them the test
-// fails and says to run the setup: an export nobody ran is not a passing one.
+// onnxruntime-node comes from scripts/setup.sh --tests (npm, into .cache/npm);
+// NASC_ONNXRUNTIME_NODE names another copy of the package and NASC_NODE another node. Without them
+// the test fails and says to run the setup: an export nobody ran is not a passing one.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>

@@ -198,8 +198,7 @@ SearchConfig parse_search_config(const json& user, const std::string& path) {
     darts.fail("stop_at_param_free",
                "0 would stop after the first search epoch whatever its genotype; give N >= 1, "
                "or -1 for no early stop");
-  c.algorithm =
-      top.get_one_of("algorithm", "darts", {"darts", "darts2", "pnas", "random", "evolution"});
+  c.algorithm = top.get_one_of("algorithm", "darts", kSearchAlgorithms);
   const ConfigSection pnas(j["pnas"], path, "pnas");
   pnas.check_keys({"samples", "baseline_decay", "path", "reward"});
   c.pnas.samples = pnas.get_int("samples", c.pnas.samples, 1, 1024);

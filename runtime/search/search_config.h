@@ -56,11 +56,16 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "runtime/optim/optim_config.h"
 #include "runtime/train/train_config.h"
 
 namespace nas {
+
+// The search algorithms a config's "algorithm" (and RunOptions::algorithm) may name.
+inline const std::vector<std::string> kSearchAlgorithms = {"darts", "darts2", "pnas", "random",
+                                                           "evolution"};
 
 struct PnasConfig {
   int64_t samples = 4;              // architectures sampled (and rewarded) per alpha step
@@ -104,7 +109,7 @@ struct RegularizerConfig {
 };
 
 struct SearchConfig {
-  std::string algorithm = "darts";  // darts, darts2, pnas, random, evolution (-a overrides)
+  std::string algorithm = "darts";  // one of kSearchAlgorithms (-a overrides)
   TrainConfig base;                 // base.optimizer is the "train" optimizer
   OptimizerConfig valid;            // architecture parameters
   OptimizerConfig warmup;           // weights during warm-up

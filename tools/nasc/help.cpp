@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "nasc/nasc.h"
+#include "tools/nasc/options.h"
 
 namespace nas::cli {
 
@@ -491,9 +492,9 @@ std::string bash_completion() {
       "  done\n"
       "  case $prev in\n"
       "    --stage) COMPREPLY=($(compgen -W \"";
-  for (const nasc::StageDescription& s : nasc::pipeline_stages()) out += s.name + " ";
+  for (const std::string& name : ir_stage_names()) out += name + " ";
   out +=
-      "ast ir pruned grad plan train-plan fused llvm asm\" -- \"$cur\")); return ;;\n"
+      "\" -- \"$cur\")); return ;;\n"
       "    --passes|--dump-after) return ;;\n"
       "    -a|--algorithm) COMPREPLY=($(compgen -W \"darts darts2 pnas random evolution\" -- "
       "\"$cur\")); return ;;\n"

@@ -94,6 +94,13 @@ std::string check_passes(const std::vector<std::string>& passes) {
 
 }  // namespace
 
+std::vector<std::string> ir_stage_names() {
+  std::vector<std::string> names = stage_names();
+  for (const StageAlias& alias : kStageAliases) names.push_back(alias.name);
+  names.insert(names.end(), {"llvm", "asm"});  // the JIT's module of the lowered plan
+  return names;
+}
+
 IrStage ir_stage(const Options& o) {
   for (const StageAlias& a : kStageAliases)
     if (o.stage == a.name) return {a.stage, a.training || o.train};
@@ -118,9 +125,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   if (o.error.empty() && o.file.empty())
     o.error = "`nasc " + o.command + "` needs a " + (o.command == "opt" ? "FILE.ir" : ".nas FILE");
   const bool ir = o.command == "ir", opt = o.command == "opt";
-  std::vector<std::string> ir_names = stage_names();
-  for (const StageAlias& alias : kStageAliases) ir_names.push_back(alias.name);
-  ir_names.insert(ir_names.end(), {"llvm", "asm"});  // the JIT's module of the lowered plan
+  const std::vector<std::string> ir_names = ir_stage_names();
   if (o.error.empty() && ir &&
       std::find(ir_names.begin(), ir_names.end(), o.stage) == ir_names.end())
     o.error = "unknown --stage `" + o.stage + "`" + nasc::did_you_mean(o.stage, ir_names) +

@@ -69,6 +69,9 @@ struct IrStage {
 };
 IrStage ir_stage(const Options& o);
 
+// Every name `nasc ir --stage` takes: the pipeline's stages, the older names, llvm, asm.
+std::vector<std::string> ir_stage_names();
+
 // The compile options the flags give (-I, --network, --set).
 nasc::CompileOptions compile_options(const Options& o);
 
