@@ -23,6 +23,8 @@
 
 namespace nas {
 
+class Collectives;
+
 class Backend;
 
 // Memory on a backend: `elements` of `dtype`, released with the buffer (move-only). A
@@ -102,6 +104,14 @@ struct RunState {
   // per-epoch drop_path_prob schedule; 0: they keep every sample).
   double drop_path_prob = 0;
   float* logits_out = nullptr;  // when set, the loss step copies the logits here
+  // A data-parallel run (runtime/dist/collectives.h): each rank holds `first_sample`..
+  // first_sample + batch - 1 of the global batch, so that per-sample random draws (dropout,
+  // drop path) are those one process would make for the same samples. With
+  // sync_batchnorm, training batch norm takes its statistics (and their gradients) over
+  // the global batch through `collectives`; otherwise over the rank's own samples.
+  int64_t first_sample = 0;
+  Collectives* collectives = nullptr;
+  bool sync_batchnorm = false;
 };
 
 // What a whole-plan run skips: the executor's settings for one run (step_gate.h).
