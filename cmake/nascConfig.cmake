@@ -6,6 +6,7 @@ foreach(dep fmt nlohmann_json ZLIB PNG JPEG Threads OpenMP)
   find_package(${dep} QUIET)
 endforeach()
 find_package(dnnl CONFIG QUIET)
+find_package(MPI QUIET COMPONENTS C)  # data parallelism (runtime/dist)
 find_package(antlr4-runtime QUIET)
 # The ONNX export: Debian's libonnx-dev, whose package needs protobuf's target first.
 find_package(Protobuf QUIET)

@@ -1,5 +1,7 @@
 // libnasc's train and search over the driver's runs (driver/run_setup.h), and the
 // library's version, backends and number formatting.
+#include <stdlib.h>
+
 #include <cmath>
 #include <filesystem>
 #include <ostream>
@@ -8,6 +10,7 @@
 #include "driver/api_internal.h"
 #include "driver/run_setup.h"
 #include "nasc/nasc.h"
+#include "runtime/dist/collectives.h"
 #include "runtime/exec/backend_registry.h"
 #include "support/format.h"
 
@@ -20,8 +23,78 @@ class NullBuffer : public std::streambuf {
   int overflow(int c) override { return c; }
 };
 
-nas::driver::RunRequest request(const RunOptions& o) {
+// create_run_dir's work, on the rank that creates the folder.
+std::string create_run_dir_here(const std::string& space_file, const std::string& parent);
+
+// The MPI job this process is part of, if any (mpi_world initialises MPI on first use).
+nas::Collectives* world(double timeout_seconds) {
+  return detail::translate_errors([&] { return nas::mpi_world(timeout_seconds); });
+}
+
+nas::DataParallel join_parallel_run(const RunOptions& o) {
+  nas::DataParallel p;
+  if (!(o.parallel.timeout_seconds > 0))
+    throw Error(Error::Kind::User, "RunOptions::parallel.timeout_seconds: must be positive");
+  if (!o.parallel.use_mpi) return p;
+  p.collectives = world(o.parallel.timeout_seconds);
+  p.sync_batchnorm = o.parallel.sync_batchnorm;
+  return p;
+}
+
+// Where this rank's run writes: rank 0 (and a process alone) the run folder; another rank
+// a private temporary folder, removed at the end, holding a copy of the run folder when
+// resuming (the checkpoint it continues from). The ranks wait for each other once, so that
+// rank 0 changes nothing in the run folder before the others have copied it.
+class RankRunFolder {
+ public:
+  RankRunFolder(const RunOptions& o, const nas::DataParallel& p) : dir_(o.output_dir) {
+    namespace fs = std::filesystem;
+    if (p.ranks() == 1) return;
+    if (p.rank() > 0) {
+      std::string pattern = (fs::temp_directory_path() / "nasc-rank-XXXXXX").string();
+      if (mkdtemp(pattern.data()) == nullptr)
+        throw Error(Error::Kind::User, pattern + ": cannot create rank " +
+                                           std::to_string(p.rank()) + "'s temporary folder");
+      scratch_ = pattern;
+      dir_ = (fs::path(scratch_) / "run").string();
+      std::error_code ec;
+      if (o.resume && fs::is_directory(o.output_dir, ec))
+        fs::copy(o.output_dir, dir_, fs::copy_options::recursive, ec);
+      if (ec)
+        throw Error(Error::Kind::User, o.output_dir + ": rank " + std::to_string(p.rank()) +
+                                           " cannot copy the run folder: " + ec.message());
+    }
+    detail::translate_errors([&] { p.collectives->barrier("start of the run"); });
+  }
+  ~RankRunFolder() {
+    std::error_code ec;
+    if (!scratch_.empty()) std::filesystem::remove_all(scratch_, ec);
+  }
+  RankRunFolder(const RankRunFolder&) = delete;
+  RankRunFolder& operator=(const RankRunFolder&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_, scratch_;
+};
+
+// What the run of this rank is given: its folder, and no output on ranks other than 0.
+RunOptions rank_options(const RunOptions& o, const nas::DataParallel& p,
+                        const RankRunFolder& folder) {
+  RunOptions mine = o;
+  mine.output_dir = folder.dir();
+  if (p.rank() > 0) mine.log = nullptr;
+  if (p.ranks() > 1 && mine.log)
+    *mine.log << "data parallel: " << p.ranks() << " ranks over " << p.collectives->transport()
+              << ", each " << "1/" << p.ranks() << " of every batch; batch norm "
+              << (p.sync_batchnorm ? "synchronised over the ranks" : "per rank") << "\n";
+  return mine;
+}
+
+nas::driver::RunRequest request(const RunOptions& o, const nas::DataParallel& parallel) {
   nas::driver::RunRequest r;
+  r.parallel = parallel;
   r.file = o.space_file;
   r.include_paths = o.compile.import_paths;
   r.network = o.compile.network;
@@ -83,8 +156,11 @@ auto run_reporting(const RunOptions& o, F&& fn) {
 
 TrainResult train(const RunOptions& options) {
   check_options(options);
-  auto [run, warnings] = run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
-    return nas::driver::train(request(options), diags, out);
+  const nas::DataParallel parallel = join_parallel_run(options);
+  const RankRunFolder folder(options, parallel);
+  const RunOptions mine = rank_options(options, parallel, folder);
+  auto [run, warnings] = run_reporting(mine, [&](nas::Diagnostics& diags, std::ostream& out) {
+    return nas::driver::train(request(mine, parallel), diags, out);
   });
   const nas::TrainSummary& s = run.summary;
   TrainResult r;
@@ -107,10 +183,12 @@ SearchResult search(const RunOptions& options) {
     throw Error(Error::Kind::User,
                 "RunOptions::init_weights: a search starts from random weights; initial weights "
                 "are for train");
-  auto [summary, warnings] =
-      run_reporting(options, [&](nas::Diagnostics& diags, std::ostream& out) {
-        return nas::driver::search(request(options), diags, out);
-      });
+  const nas::DataParallel parallel = join_parallel_run(options);
+  const RankRunFolder folder(options, parallel);
+  const RunOptions mine = rank_options(options, parallel, folder);
+  auto [summary, warnings] = run_reporting(mine, [&](nas::Diagnostics& diags, std::ostream& out) {
+    return nas::driver::search(request(mine, parallel), diags, out);
+  });
   const nas::SearchSummary* s = &summary;
   SearchResult r;
   r.warnings = std::move(warnings);
@@ -148,6 +226,31 @@ SearchResult search(const RunOptions& options) {
 }
 
 std::string create_run_dir(const std::string& space_file, const std::string& parent) {
+  nas::Collectives* group = world(ParallelOptions().timeout_seconds);
+  if (group == nullptr) return create_run_dir_here(space_file, parent);
+  // Rank 0 creates it and sends the name (its length first); an error there ends the job.
+  std::string name = group->rank() == 0 ? create_run_dir_here(space_file, parent) : "";
+  detail::translate_errors([&] {
+    uint64_t length = name.size();
+    group->broadcast(&length, sizeof length, 0, "run folder name");
+    name.resize(length);
+    group->broadcast(name.data(), length, 0, "run folder name");
+  });
+  return name;
+}
+
+ProcessGroup process_group() {
+  nas::Collectives* group = world(ParallelOptions().timeout_seconds);
+  return group ? ProcessGroup{group->rank(), group->size()} : ProcessGroup{};
+}
+
+void abort_process_group(int exit_code) {
+  nas::abort_mpi_world(exit_code);
+}
+
+namespace {
+
+std::string create_run_dir_here(const std::string& space_file, const std::string& parent) {
   namespace fs = std::filesystem;
   std::string stem = fs::path(space_file).stem().string();
   if (stem.empty()) stem = "run";
@@ -166,6 +269,8 @@ std::string create_run_dir(const std::string& space_file, const std::string& par
   }
   throw Error(Error::Kind::User, parent + ": no free run folder name " + stem + "-N left");
 }
+
+}  // namespace
 
 std::string version() {
   return NASC_VERSION;

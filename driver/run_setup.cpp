@@ -345,6 +345,18 @@ std::vector<CostTerm> darts_cost_terms(const RegularizerConfig& reg, const Graph
   return expected_cost_terms(exec, node_cost);
 }
 
+// A rank's share of the config's (mini-)batch of `global` samples: the plans' batch. Every
+// rank must get the same number of samples (batch-norm statistics, averaged gradients).
+int64_t rank_share(int64_t global, const DataParallel& parallel, const std::string& source) {
+  const int ranks = parallel.ranks();
+  if (global % ranks != 0)
+    throw ConfigError(source, "data.batch_size",
+                      fmt::format("a batch of {} does not split evenly over {} ranks: use a "
+                                  "multiple of {} (each rank takes an equal share)",
+                                  global, ranks, ranks));
+  return global / ranks;
+}
+
 // The plans a search runs, compiled from the supernet (or from PC-DARTS' transform of it,
 // `trained`): the weight plan for every algorithm, plus an alpha plan (darts, darts2) or a
 // forward plan (random's validation). The plans run the execution graph (the pipeline's
@@ -355,7 +367,7 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
                                             const SearchConfig& cfg, SearchSetup& setup) {
   const std::string& algorithm = cfg.algorithm;
   PlanOptions weights;
-  weights.batch = cfg.base.data.effective_mini_batch();
+  weights.batch = rank_share(cfg.base.data.effective_mini_batch(), setup.parallel, cfg.base.source);
   weights.training = true;
   CompiledPlan weight_plan = compile_plan_keeping_graph(trained ? *trained : supernet, weights);
   auto exec = std::make_shared<Graph>(std::move(weight_plan.exec));
@@ -379,6 +391,28 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
   setup.scratch_plan = std::move(own.plan);
   setup.eval_plan = compile_plan_from_execution_graph(own.exec, eval);
   return std::make_shared<Graph>(std::move(own.exec));
+}
+
+// What a data-parallel search can run: darts and darts2 (each rank a share of every batch,
+// gradients averaged) and pnas (each rank its own paths). Synchronised batch norm needs
+// every rank to run the same network, which pnas' per-rank paths are not.
+void check_data_parallel_search(const SearchConfig& cfg, const DataParallel& parallel,
+                                const std::string& source) {
+  if (parallel.ranks() == 1) return;
+  const std::string& a = cfg.algorithm;
+  if (a != "darts" && a != "darts2" && a != "pnas")
+    throw ConfigError(source, "algorithm",
+                      fmt::format("`{}` search does not run over several processes (this job "
+                                  "has {} ranks); darts, darts2 and pnas do",
+                                  a, parallel.ranks()));
+  if (parallel.sync_batchnorm && a == "pnas")
+    throw ConfigError(source, "algorithm",
+                      "--sync-bn needs every rank to run the same network, but pnas trains a "
+                      "different sampled path on each rank");
+  if (cfg.rerank > 0)
+    throw ConfigError(source, "rerank",
+                      "--rerank's trials do not run over several processes; run it without "
+                      "mpirun");
 }
 
 // The partial-channels stage's settings from the config's darts section.
@@ -411,17 +445,20 @@ std::optional<PartialChannelsResult> pc_darts_supernet(const Graph& supernet,
 // retrain of `nasc search --retrain`.
 TrainSummary train_fixed_network(const Graph& net, const TrainConfig& cfg,
                                  const std::string& backend, const RunControl& control,
-                                 const nlohmann::json& meta, const std::string& dir, bool resume,
-                                 std::ostream& out, const std::string& init = "") {
+                                 const DataParallel& parallel, const nlohmann::json& meta,
+                                 const std::string& dir, bool resume, std::ostream& out,
+                                 const std::string& init = "") {
   TrainerSetup setup;
   setup.config = cfg;
   setup.init_weights = init;
   if (!backend.empty()) setup.backend = backend;
   setup.control = control;
+  setup.parallel = parallel;
   PlanOptions train, eval;
-  train.batch = cfg.data.effective_mini_batch();
+  train.batch = rank_share(cfg.data.effective_mini_batch(), parallel, cfg.source);
   train.training = true;
-  eval.batch = cfg.data.eval_batch_size;
+  // A rank evaluates its shard of each evaluation batch: at most this many samples.
+  eval.batch = (cfg.data.eval_batch_size + parallel.ranks() - 1) / parallel.ranks();
   CompiledPlan train_plan = compile_plan_keeping_graph(net, train);
   setup.train_plan = std::move(train_plan.plan);
   setup.eval_plan = compile_plan_from_execution_graph(train_plan.exec, eval);
@@ -520,7 +557,8 @@ std::function<RetrainOutcome(const GenotypeInfo&, const std::string&)> retrain_h
     const nlohmann::json meta = {
         {"network", network->name}, {"file", r.file}, {"arch", "../arch.json"}};
     const TrainSummary t =
-        train_fixed_network(fixed, cfg, backend, r.control, meta, retrain_dir, resume, out);
+        train_fixed_network(fixed, cfg, backend, r.control, r.parallel, meta, retrain_dir, resume,
+                            out);
     o.epochs_run = t.epochs_run;
     o.train_loss = t.train_loss;
     o.train_accuracy = t.train_accuracy;
@@ -562,7 +600,8 @@ std::optional<TrainRun> train(const RunRequest& r, Diagnostics& diags, std::ostr
     nlohmann::json meta = {{"network", net.name}, {"file", r.file}};
     if (!r.arch.empty()) meta["arch"] = r.arch;
     return TrainRun{
-        train_fixed_network(net, *cfg, r.backend, r.control, meta, r.output, r.resume, out, r.init),
+        train_fixed_network(net, *cfg, r.backend, r.control, r.parallel, meta, r.output, r.resume,
+                            out, r.init),
         *cfg};
   } catch (const UserError& e) {
     diags.error({}, e.what());
@@ -596,6 +635,8 @@ std::optional<SearchSummary> search(const RunRequest& r, Diagnostics& diags, std
     if (!r.backend.empty()) setup.backend = r.backend;
     setup.algorithm = algorithm;
     setup.control = r.control;
+    setup.parallel = r.parallel;
+    check_data_parallel_search(*cfg, r.parallel, config_source(r));
     std::optional<PartialChannelsResult> pc;
     if (pc_darts_options(cfg->darts).active()) {
       pc = pc_darts_supernet(supernet, cfg->darts, diags, out);

@@ -39,6 +39,9 @@ struct RunRequest {
   int64_t rerank = -1;    // search: >= 0: --rerank
   bool retrain = false;   // search: --retrain (the config's "retrain" section, or defaults)
   RunControl control;
+  // This process's place in a data-parallel job (none: one process). The plans are
+  // compiled for the rank's share of each batch.
+  DataParallel parallel;
 };
 
 // What a train run did, and the config it ran (after the overrides).

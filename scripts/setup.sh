@@ -27,6 +27,8 @@ PACKAGES=(
   python3-pybind11       # pybind11's CMake package as Python sees it (pybind11-dev's companion)
   python3-dev            # Python.h for the module (pybind11-dev does not depend on it)
   python3-numpy          # the module's arrays (Model.forward and friends)
+  libopenmpi-dev         # Open MPI: data-parallel train and search (mpirun -n N nasc ...)
+  openmpi-bin            # mpirun itself
 )
 
 # Only the tests use these (scripts/test.sh installs them).

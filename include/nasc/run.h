@@ -55,6 +55,19 @@ struct RunCallbacks {
   std::function<bool(const EpochInfo&)> on_epoch;
 };
 
+// Data parallelism over MPI (docs/scaling.md). A process that an MPI launcher started
+// (`mpirun -n N nasc train ...`, or an embedder's program under mpirun) joins the job:
+// each rank takes 1/N of every batch, gradients are averaged over the ranks, and rank 0
+// alone writes the run folder and prints; the other ranks write theirs into a temporary
+// folder that is removed at the end. A process started alone runs alone.
+struct ParallelOptions {
+  bool use_mpi = true;          // false: run alone even when started by mpirun
+  bool sync_batchnorm = false;  // batch-norm statistics over the global batch (--sync-bn)
+  // The longest a rank waits for the others in one collective before it stops with an
+  // error naming the operation (a dead or stalled rank); --comm-timeout.
+  double timeout_seconds = 300;
+};
+
 struct RunOptions {
   std::string space_file;  // the .nas file
   CompileOptions compile;
@@ -85,6 +98,7 @@ struct RunOptions {
   bool retrain = false;
   std::ostream* log = nullptr;  // progress and epoch lines; null prints nothing
   RunCallbacks callbacks;
+  ParallelOptions parallel;
 };
 
 struct TrainResult {
@@ -143,5 +157,20 @@ SearchResult search(const RunOptions& options);
 // search` use without -o. Throws a user nasc::Error naming the folder when it cannot be
 // created.
 std::string create_run_dir(const std::string& space_file, const std::string& parent = "runs");
+
+// This process's place in an MPI job: rank 0 of 1 when it was started alone. The first call
+// in a process that an MPI launcher started with several ranks initialises MPI (finalised
+// at exit), so every rank must make it; train, search and create_run_dir make it
+// themselves. create_run_dir is then collective too: rank 0 creates the folder and every
+// rank returns its name.
+struct ProcessGroup {
+  int rank = 0, size = 1;
+};
+ProcessGroup process_group();
+
+// After a run failed on this rank: ends every rank of the MPI job with `exit_code` at once
+// (the others would wait for this one until their timeout). Returns only when this
+// process is not part of an MPI job of several ranks.
+void abort_process_group(int exit_code);
 
 }  // namespace nasc

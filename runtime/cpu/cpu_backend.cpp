@@ -579,22 +579,27 @@ class CpuPlan : public PreparedPlan {
     };
   }
 
-  // The forward step draws the mask from the run's dropout seed and the node, and saves it
-  // in the step's state for the backward step.
+  // The forward step draws each sample's mask from the run's dropout seed, the node and the
+  // sample's index in the global batch (a data-parallel rank draws what one process would
+  // for the same samples), and saves it in the step's state for the backward step.
   StepFn build_dropout(const Step& s) {
     const int out = s.node;
     int64_t n = shape_elements(s.output_shape);
     uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
     if (s.kind == StepKind::Dropout) {
       double p = s.float_attr("p");
-      return [n, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
-        Rng rng(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)));
+      const int64_t batch = s.output_shape[0];
+      return [n, batch, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
         const float keep = static_cast<float>(1.0 / (1.0 - p));
         const float* in = st.values[x];
         float* y = st.values[out];
-        for (int64_t i = 0; i < n; ++i) {
-          mask[i] = rng.uniform_float() >= p ? 1 : 0;
-          y[i] = mask[i] ? in[i] * keep : 0.0f;
+        const int64_t per_sample = n / batch;
+        for (int64_t b = 0; b < batch; ++b) {
+          Rng rng(sample_seed(st, node, b));
+          for (int64_t i = b * per_sample; i < (b + 1) * per_sample; ++i) {
+            mask[i] = rng.uniform_float() >= p ? 1 : 0;
+            y[i] = mask[i] ? in[i] * keep : 0.0f;
+          }
         }
         return true;
       };
@@ -608,9 +613,15 @@ class CpuPlan : public PreparedPlan {
     };
   }
 
-  // Drop path: one draw per sample, from the run's dropout seed and the node, keeps the whole
-  // sample (scaled by 1 / (1 - p)) or zeroes it; the forward step saves the draws for the
-  // backward step. p is the op's, or the run's (RunState::drop_path_prob) when it is -1;
+  // The random stream of sample `b` of this rank at dropout node `node`.
+  static uint64_t sample_seed(const RunState& st, int node, int64_t b) {
+    return derive_seed(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)),
+                       static_cast<uint64_t>(st.first_sample + b));
+  }
+
+  // Drop path: one draw per sample, from the run's dropout seed, the node and the sample's
+  // index in the global batch, keeps the whole sample (scaled by 1 / (1 - p)) or zeroes it;
+  // the forward step saves the draws for the backward step. p is the op's, or the run's (RunState::drop_path_prob) when it is -1;
   // both steps of one run read the same.
   StepFn build_drop_path(const Step& s) {
     const int64_t batch = s.output_shape[0];
@@ -624,9 +635,8 @@ class CpuPlan : public PreparedPlan {
     if (s.kind == StepKind::DropPath)
       return [batch, per_sample, kept, keep_scale, node = s.node, x = s.inputs[0]](RunState& st) {
         const auto [p, scale] = keep_scale(st);
-        Rng rng(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)));
         for (int64_t b = 0; b < batch; ++b) {
-          kept[b] = rng.uniform_float() >= p ? 1 : 0;
+          kept[b] = Rng(sample_seed(st, node, b)).uniform_float() >= p ? 1 : 0;
           plain::scale_forward(per_sample, kept[b] ? scale : 0.0f, st.values[x] + b * per_sample,
                                st.values[node] + b * per_sample);
         }

@@ -19,6 +19,9 @@ Loader::Loader(const Dataset& data, std::vector<size_t> indices, LoaderOptions o
   // The trainers build the options and indices from a checked config and the data set
   // itself (a constant channel is refused before normalization gets here).
   NAS_CHECK(options_.batch_size > 0, "Loader: batch size must be positive");
+  NAS_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
+            "Loader: shard " + std::to_string(options_.shard) + " of " +
+                std::to_string(options_.shards));
   NAS_CHECK(data_.sample_shape.size() == 3,
             fmt::format("Loader: data set '{}' samples are not C,H,W", data_.name));
   for (size_t i : indices_)
@@ -70,22 +73,27 @@ void Loader::assemble(const std::vector<size_t>& order, int64_t epoch, size_t b,
   int c = static_cast<int>(shape[0]), h = static_cast<int>(shape[1]),
       w = static_cast<int>(shape[2]);
   size_t numel = data_.sample_numel();
-  size_t begin = b * options_.batch_size;
-  size_t n = std::min(options_.batch_size, order.size() - begin);
+  const size_t whole = std::min(options_.batch_size, order.size() - b * options_.batch_size);
+  const size_t shards = static_cast<size_t>(options_.shards),
+               shard = static_cast<size_t>(options_.shard);
+  const size_t first = shard * whole / shards;
+  const size_t n = (shard + 1) * whole / shards - first;
+  const size_t begin = b * options_.batch_size + first;
   out.epoch = epoch;
   out.index = static_cast<int64_t>(b);
+  out.first = first;
   out.shape = {static_cast<int64_t>(n), shape[0], shape[1], shape[2]};
   out.images.resize(n * numel);
   out.labels.resize(n);
   out.indices.assign(order.begin() + begin, order.begin() + begin + n);
   std::vector<float> scratch(numel);
-  uint64_t seed = derive_seed(
+  const uint64_t batch_seed = derive_seed(
       derive_seed(derive_seed(options_.seed, kBatchTag), static_cast<uint64_t>(epoch)), b);
-  Rng rng(seed);
   for (size_t k = 0; k < n; ++k) {
     size_t i = out.indices[k];
     float* dst = out.images.data() + k * numel;
     data_.sample_to_float(i, dst);
+    Rng rng(derive_seed(batch_seed, first + k));
     apply_augment(options_.augment, dst, c, h, w, rng, scratch.data(), options_.train);
     out.labels[k] = data_.labels[i];
   }

@@ -1,9 +1,9 @@
 // Mini-batches over a Dataset: shuffled per epoch, augmented, converted to float NCHW, and
 // prefetched one batch ahead on a worker thread so that batch assembly overlaps training.
 //
-// Determinism: the epoch order comes from (seed, epoch) and each batch's random numbers
-// from (seed, epoch, batch index), so the batches are identical whatever the thread timing,
-// with or without prefetching.
+// Determinism: the epoch order comes from (seed, epoch) and each sample's random numbers
+// from (seed, epoch, batch index, position in the batch), so the batches are identical
+// whatever the thread timing, with or without prefetching, and however they are sharded.
 #pragma once
 
 #include <condition_variable>
@@ -24,6 +24,7 @@ struct Batch {
   std::vector<float> images;    // N * C * H * W, pixels / 255 then augmented
   std::vector<int32_t> labels;  // N
   std::vector<size_t> indices;  // N data set indices, for debugging and evaluation
+  size_t first = 0;             // this shard's first row in the whole batch
   std::vector<int64_t> shape;   // N, C, H, W
   int64_t epoch = 0;
   int64_t index = 0;  // batch index within the epoch
@@ -39,6 +40,12 @@ struct LoaderOptions {
   bool prefetch = true;    // assemble the next batch on a worker thread
   uint64_t seed = 0;
   Augment augment;
+  // Data parallelism: each batch of batch_size samples (the global batch) is cut into
+  // `shards` consecutive parts and this loader yields part `shard` only (rows shard * n /
+  // shards up to (shard + 1) * n / shards of a batch of n). Order, batch count and each
+  // sample's augmentation are those of the whole batch, so the parts together are exactly
+  // what one loader with shards = 1 yields.
+  int shard = 0, shards = 1;
 };
 
 class Loader {

@@ -68,6 +68,16 @@ class Collectives {
   double timeout_seconds_ = 300;
 };
 
+// A run's place in a data-parallel job; no collectives: a run of one process.
+struct DataParallel {
+  Collectives* collectives = nullptr;
+  bool sync_batchnorm = false;  // batch-norm statistics over the global batch
+
+  int rank() const { return collectives ? collectives->rank() : 0; }
+  int ranks() const { return collectives ? collectives->size() : 1; }
+  bool writes_files() const { return rank() == 0; }
+};
+
 // How this process was started: by an MPI launcher (mpirun, srun) or alone. Read from
 // the launcher's environment, so that a plain `nasc train` never touches MPI.
 struct LaunchInfo {
@@ -81,5 +91,8 @@ LaunchInfo detect_launch();
 // that initialised MPI itself keeps it) and finalises it at exit. The timeout is the one
 // every later call uses.
 Collectives* mpi_world(double timeout_seconds);
+// Ends every rank of the MPI job with `code` (MPI_Abort): a rank whose run failed must not
+// finalise, which would wait for ranks that are still computing. No-op without MPI.
+void abort_mpi_world(int code);
 
 }  // namespace nas

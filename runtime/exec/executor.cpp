@@ -157,6 +157,26 @@ void Executor::add_alpha_gradients() {
   }
 }
 
+void Executor::set_collectives(Collectives* collectives, bool sync_batchnorm) {
+  collectives_ = collectives;
+  state_.collectives = collectives;
+  state_.sync_batchnorm = collectives != nullptr && sync_batchnorm && plan_.training;
+  gradient_sync_.reset();
+}
+
+// The choice weights' gradients of this run (not yet added to alpha_grad) averaged over
+// the ranks: the softmax backward that follows is linear in them.
+void Executor::average_choice_weight_grads() {
+  std::vector<double> flat;
+  for (const auto& g : state_.choice_weight_grads) flat.insert(flat.end(), g.begin(), g.end());
+  if (flat.empty()) return;
+  collectives_->sum(flat.data(), flat.size(), "architecture-gradient allreduce");
+  const double inverse = 1.0 / collectives_->size();
+  size_t k = 0;
+  for (auto& g : state_.choice_weight_grads)
+    for (double& v : g) v = flat[k++] * inverse;
+}
+
 bool Executor::run_step(size_t i) {
   const Step& s = plan_.steps[i];
   const StepGate gate = step_gate(s);
@@ -213,6 +233,15 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   state_.valid_samples = samples;
   state_.logits_out = logits ? logits_.data() : nullptr;
 
+  // Data parallelism: which reductions this run makes (executor.h).
+  const bool reduce = collectives_ != nullptr && plan_.training && !forward_only_;
+  const bool sync_weights = reduce && weight_grads_ && sync_gradients_;
+  state_.first_sample = collectives_ ? collectives_->rank() * plan_.batch : 0;
+  if (sync_weights) {
+    if (!gradient_sync_) gradient_sync_ = std::make_unique<GradientSync>(plan_, *collectives_);
+    gradient_sync_->begin(state_.grad);
+  }
+
   const bool masked = !live_.empty();
   steps_run_ = 0;
   stop_ = false;
@@ -234,6 +263,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
       if (masked && r.guard >= 0 && r.guard < plan_.forward_nodes && !live_[r.guard]) continue;
       for (int i = r.first; i < r.first + r.count && !stop_; ++i) run_step(static_cast<size_t>(i));
       if (stop_) break;
+      if (sync_weights) gradient_sync_->after_step(static_cast<size_t>(r.first + r.count - 1));
     }
   }
   b.synchronize();
@@ -243,15 +273,21 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
     for (size_t i = 0; i < plan_.params.size(); ++i)
       if (!plan_.params[i].trainable) store_.params()[param_index_[i]].value.mark_written();
 
-  if (plan_.training && full_ && arch_grads_ && !forward_only_) add_alpha_gradients();
-  double sums[2];
-  b.download(sums, metrics_, sizeof sums);
+  if (sync_weights) gradient_sync_->finish();
+  if (plan_.training && full_ && arch_grads_ && !forward_only_) {
+    if (reduce) average_choice_weight_grads();
+    add_alpha_gradients();
+  }
+  double sums[3];
+  b.download(sums, metrics_, 2 * sizeof(double));
+  sums[2] = static_cast<double>(samples);
+  if (reduce) collectives_->sum(sums, 3, "loss and accuracy reduction");
   if (logits)
     b.download(logits, logits_, static_cast<size_t>(samples * plan_.classes) * sizeof(float));
   RunResult result;
   result.loss_sum = sums[0];
   result.correct = static_cast<int64_t>(sums[1]);
-  result.samples = samples;
+  result.samples = static_cast<int64_t>(sums[2]);
   return result;
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/dist/gradient_sync.h"
 #include "runtime/exec/backend.h"
 #include "runtime/exec/param_store.h"
 
@@ -97,6 +98,18 @@ class Executor {
     NAS_CHECK(p >= 0 && p < 1, "drop path probability must be in [0, 1)");
     state_.drop_path_prob = p;
   }
+  // Data parallelism (docs/scaling.md): with `collectives`, this executor is one rank's
+  // share of a global batch (rank r holds samples r * batch() ..). A training run then
+  // averages its weight and architecture gradients over the ranks (weights in buckets
+  // started during backward, runtime/dist/gradient_sync.h) and returns loss, hits and
+  // samples summed over the ranks; with `sync_batchnorm` batch norm takes its statistics
+  // over the global batch. A forward-only run and a forward plan reduce nothing (their
+  // callers reduce what they need). Null: one process, nothing reduced.
+  void set_collectives(Collectives* collectives, bool sync_batchnorm);
+  // While false, training runs leave the weight gradients local (PyTorch's no_sync): the
+  // micro-batches of gradient accumulation reduce only the sum, after the last of them.
+  void set_gradient_sync(bool on) { sync_gradients_ = on; }
+  Collectives* collectives() const { return collectives_; }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
   // Makes two executors that never run at the same time (DARTS' alpha and weight steps)
   // use one arena, sized for the larger plan: nothing in an arena outlives a run.
@@ -112,6 +125,7 @@ class Executor {
   void build_regions();
   void refresh_choice_weights();
   void add_alpha_gradients();
+  void average_choice_weight_grads();
   void bind_arena(char* arena);
   // Runs step i when it is ready; returns whether it ran. Sets stop_ after the loss step
   // of a forward-only run.
@@ -140,6 +154,9 @@ class Executor {
   std::map<std::string, OpTime> profile_;
   std::vector<double> step_seconds_;
   std::vector<char> live_;
+  Collectives* collectives_ = nullptr;
+  bool sync_gradients_ = true;
+  std::unique_ptr<GradientSync> gradient_sync_;  // made at the first synchronised run
 };
 
 }  // namespace nas

@@ -36,8 +36,8 @@ class DartsSearch final : public SearchAlgorithm {
     RunResult v = ctx_.alphas->run(valid.images.data(), valid.labels.data(), ctx_.batch);
     totals.valid_loss += v.loss_sum;
     totals.valid_correct += v.correct;
-    totals.valid_seen += ctx_.batch;
-    regularize(v.loss_sum / static_cast<double>(ctx_.batch), totals);
+    totals.valid_seen += v.samples;
+    regularize(v.loss_sum / static_cast<double>(v.samples), totals);
     ctx_.arch_optimizer.step();
   }
 
@@ -86,7 +86,7 @@ class DartsSearch final : public SearchAlgorithm {
     RunResult v = alphas.run(valid.images.data(), valid.labels.data(), ctx_.batch);
     totals.valid_loss += v.loss_sum;
     totals.valid_correct += v.correct;
-    totals.valid_seen += ctx_.batch;
+    totals.valid_seen += v.samples;
     std::vector<std::vector<float>> dalpha;
     for (const StoredArch& a : store.arch()) dalpha.push_back(store.read(a.alpha_grad));
     std::vector<const DeviceBuffer*> grads;
@@ -127,7 +127,7 @@ class DartsSearch final : public SearchAlgorithm {
         grad[c] = static_cast<float>(dalpha[g][c] - xi * hvp[g][c]);
       store.write(store.arch()[g].alpha_grad, grad);
     }
-    regularize(v.loss_sum / static_cast<double>(ctx_.batch), totals);
+    regularize(v.loss_sum / static_cast<double>(v.samples), totals);
     ctx_.arch_optimizer.step();
   }
 

@@ -36,7 +36,12 @@ class ProxylessSearch final : public SearchAlgorithm {
     const uint64_t seed = derive_seed(ctx_.config.base.seed, 0x5a3b1e);  // sampling stream
     std::vector<ChoiceSelection> paths;
     std::vector<double> rewards;
-    for (int64_t i = 0; i < cfg.samples; ++i) {
+    // Each rank draws its own `samples` paths (rank r the draws r * samples ..) and rewards
+    // them on its shard of the validation batch.
+    const int64_t first_draw = ctx_.parallel.rank() * cfg.samples;
+    // Summed over this rank's paths, then over the ranks: reward, paths, loss, hits, samples.
+    double sums[5] = {0, static_cast<double>(cfg.samples), 0, 0, 0};
+    for (int64_t i = first_draw; i < first_draw + cfg.samples; ++i) {
       ChoiceSelection path =
           select_path(ChoiceMode::Sample, groups_, probs, derive_seed(seed, i), step);
       // Forward only, on the training plan: batch-norm on batch statistics, as the path
@@ -49,25 +54,28 @@ class ProxylessSearch final : public SearchAlgorithm {
       net.set_dropout_seed(derive_seed(seed, 1000003 * static_cast<uint64_t>(step) + i));
       RunResult r = net.run(valid.images.data(), valid.labels.data(), ctx_.batch);
       net.set_forward_only(false);
-      totals.valid_loss += r.loss_sum;
-      totals.valid_correct += r.correct;
-      totals.valid_seen += ctx_.batch;
+      sums[2] += r.loss_sum;
+      sums[3] += static_cast<double>(r.correct);
+      sums[4] += static_cast<double>(r.samples);
       double reward = cfg.reward == "accuracy"
-                          ? static_cast<double>(r.correct) / static_cast<double>(ctx_.batch)
-                          : -r.loss_sum / static_cast<double>(ctx_.batch);
+                          ? static_cast<double>(r.correct) / static_cast<double>(r.samples)
+                          : -r.loss_sum / static_cast<double>(r.samples);
       reward *= regularizer_factor(path);
       rewards.push_back(reward);
       paths.push_back(std::move(path));
     }
-    double mean = 0;
-    for (double r : rewards) mean += r;
-    mean /= static_cast<double>(rewards.size());
+    for (double r : rewards) sums[0] += r;
+    if (ctx_.parallel.collectives) ctx_.parallel.collectives->sum(sums, 5, "PNAS reward reduction");
+    totals.valid_loss += sums[2];
+    totals.valid_correct += static_cast<int64_t>(sums[3]);
+    totals.valid_seen += static_cast<int64_t>(sums[4]);
+    const double mean = sums[0] / sums[1];  // over every rank's paths: the baseline's
     if (!has_baseline_) {
       baseline_ = mean;
       has_baseline_ = true;
     }
     store.zero_grads();
-    const double m = static_cast<double>(paths.size());
+    const double m = sums[1];
     // The REINFORCE gradient is formed on the host (a few floats per choice) and uploaded.
     std::vector<std::vector<float>> grads(groups_.size());
     for (size_t g = 0; g < groups_.size(); ++g) grads[g] = store.read(store.arch()[g].alpha_grad);
@@ -80,6 +88,7 @@ class ProxylessSearch final : public SearchAlgorithm {
           grad[c] -= static_cast<float>(advantage * dlogp[c] / m);
       }
     }
+    if (ctx_.parallel.collectives) sum_over_ranks(grads);
     for (size_t g = 0; g < groups_.size(); ++g) store.write(store.arch()[g].alpha_grad, grads[g]);
     ctx_.arch_optimizer.step();
     baseline_ = cfg.baseline_decay * baseline_ + (1 - cfg.baseline_decay) * mean;
@@ -88,11 +97,19 @@ class ProxylessSearch final : public SearchAlgorithm {
   }
 
   void prepare_weight_step(int64_t step, bool) override {
-    const uint64_t seed = derive_seed(ctx_.config.base.seed, 0x3e1b5a);  // path stream
+    // Each rank trains its own path (rank 0 the one a single process would draw); the
+    // optimizer then updates the weights of every rank's path, alike on every rank.
+    uint64_t seed = derive_seed(ctx_.config.base.seed, 0x3e1b5a);  // path stream
+    if (ctx_.parallel.rank() > 0) seed = derive_seed(seed, static_cast<uint64_t>(ctx_.parallel.rank()));
     ChoiceSelection path =
         select_path(path_mode_, groups_, arch_probabilities(ctx_.store), seed, step);
     std::vector<char> mask = ctx_.hooks.live_mask(path);
     active_ = active_weight_slots(ctx_.weights.plan(), ctx_.store, mask);
+    if (ctx_.parallel.collectives) {
+      std::vector<double> any(active_.begin(), active_.end());
+      ctx_.parallel.collectives->max(any.data(), any.size(), "PNAS active-weights union");
+      for (size_t k = 0; k < any.size(); ++k) active_[k] = any[k] > 0 ? 1 : 0;
+    }
     ctx_.weights.use_selection(path);
     ctx_.weights.set_live_mask(std::move(mask));
   }
@@ -116,6 +133,17 @@ class ProxylessSearch final : public SearchAlgorithm {
   }
 
  private:
+  // The REINFORCE gradients of every rank's paths, summed (each is already divided by the
+  // count of all ranks' paths).
+  void sum_over_ranks(std::vector<std::vector<float>>& grads) const {
+    std::vector<float> flat;
+    for (const auto& g : grads) flat.insert(flat.end(), g.begin(), g.end());
+    ctx_.parallel.collectives->sum(flat.data(), flat.size(), "PNAS architecture-gradient allreduce");
+    size_t k = 0;
+    for (auto& g : grads)
+      for (float& v : g) v = flat[k++];
+  }
+
   double regularizer_factor(const ChoiceSelection& path) const {
     const RegularizerConfig& c = ctx_.config.regularizer;
     if (c.estimator == "none") return 1;

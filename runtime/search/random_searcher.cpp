@@ -227,7 +227,7 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   loop.resume_line_names_step = false;
   EpochDriver driver(dir, resume, loop, setup.control, out);
   RunDir& run = driver.run_dir();
-  SearchData sd = load_search_data(cfg, setup.weight_plan);
+  SearchData sd = load_search_data(cfg, setup.weight_plan, setup.parallel);
   nlohmann::json meta = setup.meta;
   meta["algorithm"] = "random";
 

@@ -19,12 +19,14 @@ namespace nas {
 
 struct SearchData {
   TrainData data;  // train_indices train the weights, valid_indices the architecture
-  int64_t batch = 0;
-  LoaderOptions train_options, valid_options;
+  int64_t batch = 0;  // the plans' batch: this rank's share of the config's batch
+  LoaderOptions train_options, valid_options;  // of the whole batch, cut into the rank's shard
 };
 
 // Loads the config's data for `plan`'s input and checks that both splits hold a batch.
-SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan);
+// In a data-parallel run `plan` is the rank's and the loaders yield its shard.
+SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan,
+                            const DataParallel& parallel);
 
 // Appends `rec` to metrics.jsonl and its numbers as TensorBoard scalars "search/<key>".
 void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordered_json& rec,

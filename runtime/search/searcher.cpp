@@ -14,6 +14,7 @@
 
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
+#include "runtime/dist/replicas.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/choice_weights.h"
 #include "runtime/exec/executor.h"
@@ -308,7 +309,8 @@ void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordere
   events.flush();
 }
 
-SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan) {
+SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan,
+                            const DataParallel& parallel) {
   const TrainConfig& base = cfg.base;
   SearchData d;
   d.data = load_train_data(base.data, base.seed, plan.input_shape, plan.classes);
@@ -316,19 +318,23 @@ SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan) {
     throw ConfigError(
         "", "data.train_portion",
         "search needs a validation split for the architecture: set data.train_portion below 1");
-  d.batch = base.data.effective_mini_batch();
+  const int64_t batch = base.data.effective_mini_batch();
+  d.batch = plan.batch;
+  NAS_CHECK(d.batch * parallel.ranks() == batch, "the search plans are not the rank's share of a batch");
   if (base.data.mini_batch != base.data.batch_size)
     throw ConfigError("", "data.mini_batch",
                       "search does not accumulate gradients: use mini_batch = batch_size");
   for (const auto* part : {&d.data.train_indices, &d.data.valid_indices})
-    if (part->size() < static_cast<size_t>(d.batch))
+    if (part->size() < static_cast<size_t>(batch))
       throw ConfigError(
           "", "data.batch_size",
           fmt::format(
               "the training and validation splits ({} and {} samples) must each hold one batch "
               "of {}",
-              d.data.train_indices.size(), d.data.valid_indices.size(), d.batch));
-  d.train_options = training_loader_options(base.data, d.data, d.batch, base.seed);
+              d.data.train_indices.size(), d.data.valid_indices.size(), batch));
+  d.train_options = training_loader_options(base.data, d.data, batch, base.seed);
+  d.train_options.shard = parallel.rank();
+  d.train_options.shards = parallel.ranks();
   d.valid_options = d.train_options;
   d.valid_options.seed = derive_seed(base.seed, 101);  // another order than the training batches
   return d;
@@ -352,6 +358,7 @@ class SearchEpochs final : public EpochTask {
                const nlohmann::json& meta, ParamStore& store, Executor& weights,
                SearchAlgorithm& algo, SearchOptimizers& opts, std::ostream& out)
       : cfg_(setup.config),
+        parallel_(setup.parallel),
         base_(setup.config.base),
         sd_(sd),
         algorithm_(algorithm),
@@ -404,6 +411,7 @@ class SearchEpochs final : public EpochTask {
   std::string early_stop_reason(bool warming) const;
 
   const SearchConfig& cfg_;
+  const DataParallel parallel_;
   const TrainConfig& base_;
   const SearchData& sd_;
   const std::string& algorithm_;
@@ -499,7 +507,7 @@ void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
                                     r.loss_sum, epoch + 1, s + 1));
     totals_.train_loss += r.loss_sum;
     totals_.train_correct += r.correct;
-    totals_.train_seen += sd_.batch;
+    totals_.train_seen += r.samples;
     const double clip = warming ? cfg_.warmup.grad_clip : base_.optimizer.grad_clip;
     if (clip > 0) clip_grad_norm(store_.backend(), grads_, clip);
     opt.set_active(algo_.active_slots());  // a sampled path updates only its own weights
@@ -518,6 +526,8 @@ void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
 
 EpochEnd SearchEpochs::end_epoch(int64_t epoch, bool whole, RunDir& run) {
   const bool warming = epoch < cfg_.warmup_epochs;
+  average_running_statistics(store_, parallel_);
+  check_replicas_agree(store_, parallel_);
   const bool derives = algo_.derives_architecture();
   summary.probs = arch_probabilities(store_);
   if (derives) summary.genotype = algo_.genotype(summary.probs);
@@ -645,7 +655,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   loop.epochs = base.epochs;
   loop.checkpoint_every = base.checkpoint_every;
   EpochDriver driver(dir, resume, loop, setup.control, out);
-  SearchData sd = load_search_data(cfg, setup.weight_plan);
+  SearchData sd = load_search_data(cfg, setup.weight_plan, setup.parallel);
   const std::vector<ArchSpec> groups = setup.weight_plan.arch;
 
   ParamStore store(make_backend(setup.backend));
@@ -660,6 +670,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
     eval = std::make_unique<Executor>(std::move(setup.eval_plan), store, base.seed);
     Executor::share_arena(weights, *eval);
   }
+  weights.set_collectives(setup.parallel.collectives, setup.parallel.sync_batchnorm);
+  if (alphas) alphas->set_collectives(setup.parallel.collectives, setup.parallel.sync_batchnorm);
   for (size_t g = 0; g < groups.size(); ++g)
     NAS_CHECK(g < store.arch().size() && store.arch()[g].spec.key == groups[g].key,
               "the store's choices are not in plan order");
@@ -668,7 +680,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                         make_optimizer(cfg.warmup, backend, store.weight_slots()),
                         make_optimizer(cfg.valid, backend, store.arch_slots())};
   SearchContext ctx{cfg,     setup.hooks,  setup.cost_terms, store,
-                    weights, alphas.get(), *opts.arch,       sd.batch};
+                    weights, alphas.get(), *opts.arch,       sd.batch, setup.parallel};
   std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas" ? make_proxyless_search(ctx)
                                           : evolution
                                               ? make_evolution_supernet(ctx)

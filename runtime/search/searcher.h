@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/dist/collectives.h"
 #include "runtime/exec/exec_plan.h"
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/expected_cost.h"
@@ -119,6 +120,9 @@ struct SearchSetup {
   // not choices; the choice count and alpha_entropy leave them out.
   size_t edge_weight_groups = 0;
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
+  // Data parallelism (docs/scaling.md): the plans are this rank's share of each batch;
+  // only rank 0 writes the run folder. darts, darts2 and pnas only.
+  DataParallel parallel;
   // An embedder's callbacks, which may stop the run. Random search calls on_epoch after
   // each architecture (its records' "epoch") and on_step after each optimizer step of an
   // architecture's training (run_control.h says what its numbers count).

@@ -11,6 +11,7 @@
 #include "runtime/cpu/threads.h"
 #include "runtime/data/loader.h"
 #include "runtime/data/user_data.h"
+#include "runtime/dist/replicas.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 #include "runtime/optim/grad_clip.h"
@@ -71,12 +72,20 @@ EvalResult evaluate(Executor& ex, Loader& loader) {
   int64_t correct = 0, n = 0;
   while (loader.next(b)) {
     const int64_t count = static_cast<int64_t>(b.size());
+    if (count == 0) continue;  // a shard of a last batch smaller than the rank count
     std::copy(b.images.begin(), b.images.end(), images.begin());
     std::copy(b.labels.begin(), b.labels.end(), labels.begin());
     RunResult r = ex.run(images.data(), labels.data(), count);
     loss += r.loss_sum;
     correct += r.correct;
     n += count;
+  }
+  if (ex.collectives() != nullptr) {
+    double sums[3] = {loss, static_cast<double>(correct), static_cast<double>(n)};
+    ex.collectives()->sum(sums, 3, "evaluation reduction");
+    loss = sums[0];
+    correct = static_cast<int64_t>(sums[1]);
+    n = static_cast<int64_t>(sums[2]);
   }
   if (n == 0) return {};
   return {loss / n, static_cast<double>(correct) / n};
@@ -237,6 +246,7 @@ class TrainEpochs final : public EpochTask {
               Executor& trainer, Executor& evaluator, Optimizer& opt, Loader& train_loader,
               Loader* epoch_eval_loader, std::ostream& out)
       : cfg_(setup.config),
+        parallel_(setup.parallel),
         data_(data),
         meta_(setup.network_meta),
         store_(store),
@@ -280,6 +290,7 @@ class TrainEpochs final : public EpochTask {
 
  private:
   const TrainConfig& cfg_;
+  const DataParallel parallel_;
   const TrainData& data_;
   const nlohmann::json& meta_;
   ParamStore& store_;
@@ -321,7 +332,8 @@ void TrainEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
     if (mini_step / accum_ >= steps_per_epoch_) break;
     trainer_.set_dropout_seed(
         derive_seed(cfg_.seed, static_cast<uint64_t>(global_step_ * accum_ + mini_step % accum_)));
-    RunResult r = trainer_.run(batch_.images.data(), batch_.labels.data(), mini_);
+    trainer_.set_gradient_sync(mini_step % accum_ == accum_ - 1);
+    RunResult r = trainer_.run(batch_.images.data(), batch_.labels.data(), trainer_.batch());
     if (!std::isfinite(r.loss_sum))
       throw ConfigError("", "optimizer.lr",
                         fmt::format("the training loss became {} at epoch {} step {}; lower the "
@@ -329,7 +341,7 @@ void TrainEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
                                     r.loss_sum, epoch + 1, global_step_ + 1));
     loss_sum_ += r.loss_sum;
     correct_ += r.correct;
-    seen_ += mini_;
+    seen_ += r.samples;
     ++mini_step;
     bool go_on = true;
     if (mini_step % accum_ == 0) {
@@ -355,6 +367,8 @@ void TrainEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
 EpochEnd TrainEpochs::end_epoch(int64_t epoch, bool /*whole*/, RunDir& /*run*/) {
   // A partial epoch is evaluated too: the weights file it leaves says how good it is.
   const bool on_test = cfg_.test_every_epoch;
+  average_running_statistics(store_, parallel_);
+  check_replicas_agree(store_, parallel_);
   std::optional<EvalResult> eval;
   if (epoch_eval_ != nullptr) eval = evaluate(evaluator_, *epoch_eval_);
   const double seconds =
@@ -432,6 +446,8 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   Executor trainer(std::move(setup.train_plan), store, cfg.seed);
   trainer.set_label_smoothing(cfg.label_smoothing);
   Executor evaluator(std::move(setup.eval_plan), store, cfg.seed);
+  trainer.set_collectives(setup.parallel.collectives, setup.parallel.sync_batchnorm);
+  evaluator.set_collectives(setup.parallel.collectives, false);
   std::unique_ptr<Optimizer> opt =
       make_optimizer(cfg.optimizer, store.backend(), store.weight_slots());
   // A checkpoint, when the run resumes from one, replaces these again.
@@ -442,6 +458,8 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
   }
 
   LoaderOptions lo = training_loader_options(cfg.data, data, mini, cfg.seed);
+  lo.shard = setup.parallel.rank();
+  lo.shards = setup.parallel.ranks();
   Loader train_loader(data.train, data.train_indices, lo);
   LoaderOptions eo = lo;
   eo.batch_size = static_cast<size_t>(cfg.data.eval_batch_size);

@@ -14,6 +14,7 @@
 
 #include "runtime/data/dataset.h"
 #include "runtime/data/loader.h"
+#include "runtime/dist/collectives.h"
 #include "runtime/exec/exec_plan.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/param_store.h"
@@ -63,7 +64,9 @@ struct EvalResult {
   double loss = 0, accuracy = 0;  // means over the samples
 };
 // Runs `ex` (a forward plan) over one epoch of `loader` (restarted at epoch 0), any
-// batch size up to ex.batch() (the last batch may be partial).
+// batch size up to ex.batch() (the last batch may be partial). In a data-parallel run
+// (`ex` has collectives, `loader` is this rank's shard) the means are over every rank's
+// samples.
 EvalResult evaluate(Executor& ex, Loader& loader);
 
 struct TrainSummary {
@@ -82,6 +85,9 @@ struct TrainerSetup {
   nlohmann::json network_meta = nlohmann::json::object();  // written into the weights header
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
   RunControl control;           // an embedder's callbacks, which may stop the run
+  // Data parallelism (docs/scaling.md): the plans are this rank's share of each batch
+  // (config batch / ranks); only rank 0 writes the run folder.
+  DataParallel parallel;
   // --init: a weights file (or checkpoint) whose tensors replace the random initial
   // weights of a fresh run, matched by name. Ignored when resuming from a checkpoint.
   std::string init_weights;

@@ -18,6 +18,18 @@ FlagHelp threads_flag() {
   return {
       {"--threads"}, "N", "CPU threads for the kernels (0 = all cores; overrides the config's)"};
 }
+FlagHelp sync_bn_flag() {
+  return {{"--sync-bn"},
+          "",
+          "under mpirun: batch-norm statistics over the whole batch, not each rank's share "
+          "(docs/scaling.md)"};
+}
+FlagHelp comm_timeout_flag() {
+  return {{"--comm-timeout"},
+          "SECONDS",
+          "under mpirun: stop with an error when the other ranks do not answer for this "
+          "long (default 300)"};
+}
 FlagHelp backend_flag() {
   return {{"--backend"},
           "NAME",
@@ -182,6 +194,8 @@ std::vector<CommandHelp> make_command_help() {
          "W",
          "start from the weights in W, matched by tensor name: a run's weights or "
          "checkpoint of the same network, or a search's checkpoint of its space"},
+        sync_bn_flag(),
+        comm_timeout_flag(),
         resume_flag()},
        true,
        {{"nasc train examples/fmnist_cnn.nas -o runs/cnn",
@@ -191,7 +205,9 @@ std::vector<CommandHelp> make_command_help() {
          "your data: DIR/x.npy, DIR/y.npy"},
         {"nasc train examples/fmnist_cnn.nas --init runs/cnn/weights -o runs/ft", "fine-tune"},
         {"nasc train examples/fmnist_cnn.nas -o runs/cnn --resume",
-         "continue an interrupted run"}}});
+         "continue an interrupted run"},
+        {"mpirun -n 2 nasc train examples/fmnist_cnn.nas -o runs/cnn2",
+         "two processes, each half of every batch"}}});
   c.push_back(
       {"search",
        "FILE.nas",
@@ -219,6 +235,8 @@ std::vector<CommandHelp> make_command_help() {
          "",
          "then train the found architecture as the config's retrain section says, into "
          "DIR/retrain, and report its test accuracy"},
+        sync_bn_flag(),
+        comm_timeout_flag(),
         resume_flag()},
        true,
        {{"nasc search examples/tiny.nas --data synthetic --epochs 1",
@@ -228,7 +246,9 @@ std::vector<CommandHelp> make_command_help() {
          "ProxylessNAS on Fashion-MNIST"},
         {"nasc search examples/convnet_fmnist.nas --retrain -c "
          "examples/search_convnet_fmnist.json -o runs/convnet",
-         "evolution under a MAC bound, then the found network retrained"}}});
+         "evolution under a MAC bound, then the found network retrained"},
+        {"mpirun -n 2 nasc search examples/darts_fmnist.nas --sync-bn -o runs/darts2p",
+         "DARTS over two processes, as one process would run it"}}});
   std::vector<FlagHelp> profile_flags = {
       {{"-o", "--output"}, "LUT.json", "the latency table to write, or to resume (required)"},
       arch_flag("profile only this architecture's ops"),

@@ -214,12 +214,20 @@ nasc::RunOptions run_options(const Options& o) {
   r.lut = o.lut;
   r.rerank = o.rerank;
   r.retrain = o.retrain;
+  r.parallel.sync_batchnorm = o.sync_bn;
+  if (o.comm_timeout > 0) r.parallel.timeout_seconds = o.comm_timeout;
   r.log = &std::cout;
   return r;
 }
 
+// Under mpirun, ranks other than 0 print nothing but their errors: rank 0 speaks for the job.
+bool quiet_rank() {
+  return nasc::process_group().rank > 0;
+}
+
 int cmd_train(const Options& o) {
   nasc::TrainResult r = nasc::train(run_options(o));
+  if (quiet_rank()) return kOk;
   if (std::isnan(r.test_accuracy))  // test_every_epoch false: read only after the last epoch
     std::cout << "stopped after " << r.epochs_run << " epochs, before the test split is read ("
               << fmt::format("{:.0f}", r.seconds) << " s); wrote " << o.output << "/weights\n";
@@ -232,6 +240,7 @@ int cmd_train(const Options& o) {
 
 int cmd_search(const Options& o) {
   nasc::SearchResult r = nasc::search(run_options(o));
+  if (quiet_rank()) return kOk;
   std::cout << "found " << r.choices.size() << " choices, "
             << with_commas(static_cast<int64_t>(r.params)) << " params, " << human_count(r.macs)
             << " MACs (" << fmt::format("{:.0f}", r.search_seconds) << " s); wrote " << o.output
@@ -259,7 +268,7 @@ int cmd_search(const Options& o) {
 int with_run_dir(Options o, int (*command)(const Options&)) {
   if (!o.output.empty()) return command(o);
   o.output = nasc::create_run_dir(o.file);
-  std::cout << "run folder " << o.output << "\n";
+  if (!quiet_rank()) std::cout << "run folder " << o.output << "\n";
   auto remove_if_empty = [&] {
     std::error_code ec;
     std::filesystem::remove(o.output, ec);  // refuses a folder that is not empty
@@ -275,7 +284,7 @@ int with_run_dir(Options o, int (*command)(const Options&)) {
   return status;
 }
 
-int run(const Options& o) {
+int run_command(const Options& o) {
   return call_api([&] {
     if (o.command == "train") return with_run_dir(o, cmd_train);
     if (o.command == "search") return with_run_dir(o, cmd_search);
@@ -287,6 +296,19 @@ int run(const Options& o) {
     if (o.command == "export") return cmd_export(o);
     return cmd_graph(o);
   });
+}
+
+// Under mpirun, a rank whose train or search failed ends the whole job at once rather than
+// leave the others waiting for it until their --comm-timeout.
+// (main() does the same for an internal error that escapes.)
+bool parallel_run(const Options& o) {
+  return o.command == "train" || o.command == "search";
+}
+
+int run(const Options& o) {
+  const int status = run_command(o);
+  if (parallel_run(o) && status != kOk) nasc::abort_process_group(status);
+  return status;
 }
 
 int print_version() {
@@ -329,9 +351,9 @@ int main(int argc, char** argv) {
     return run(o);
   } catch (const nasc::Error& e) {  // internal: run() reports the user errors
     std::cerr << "nasc: " << e.what() << "\n" << kBugReport;
-    return kInternalError;
   } catch (const std::exception& e) {  // a library's exception: not a user error either
     std::cerr << "nasc: internal error: " << e.what() << "\n" << kBugReport;
-    return kInternalError;
   }
+  if (parallel_run(o)) nasc::abort_process_group(kInternalError);
+  return kInternalError;
 }

@@ -206,6 +206,8 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(o.threads >= 0, "--threads", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   only_for(o.resume, "--resume", train, "`nasc train` and `nasc search`");
+  only_for(o.sync_bn, "--sync-bn", train, "`nasc train` and `nasc search`");
+  only_for(o.comm_timeout > 0, "--comm-timeout", train, "`nasc train` and `nasc search`");
   only_for(!o.init.empty(), "--init", o.command == "train", "`nasc train`");
   only_for(o.calibrate >= 0, "--calibrate", profile, "`nasc profile`");
   only_for(!o.backend.empty(), "--backend", train || profile || estimate,
@@ -289,7 +291,7 @@ int64_t integer_value(ArgReader& r, const std::string& flag, int64_t lo, int64_t
 }
 
 // The flags with numbers: --batch, --epochs, --rerank, --threads, --warmup, --repetitions,
-// --trim.
+// --comm-timeout, --trim.
 // False when `a` is none of them.
 bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
   Options& o = r.o;
@@ -312,6 +314,13 @@ bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
     const int64_t lo = a == "--warmup" ? 0 : 1;
     (a == "--warmup" ? o.warmup : o.repetitions) =
         integer_value(r, a, lo, 100000, "an integer in " + std::to_string(lo) + "..100000");
+  } else if (a == "--comm-timeout") {
+    std::string v = r.value(a);
+    char* end = nullptr;
+    double f = o.error.empty() ? std::strtod(v.c_str(), &end) : 0;
+    if (o.error.empty() && (v.empty() || end != v.c_str() + v.size() || !(f > 0 && f <= 86400)))
+      o.error = "--comm-timeout needs seconds in (0, 86400], got \"" + v + "\"";
+    o.comm_timeout = f;
   } else if (a == "--trim") {
     std::string v = r.value(a);
     char* end = nullptr;
@@ -411,6 +420,8 @@ bool parse_flag(ArgReader& r, const std::string& a, Given& given) {
     o.resume = true;
   } else if (a == "--retrain") {
     o.retrain = true;
+  } else if (a == "--sync-bn") {
+    o.sync_bn = true;
   } else if (a == "--network") {
     o.network = r.value(a);
   } else if (a == "-I") {

@@ -42,6 +42,8 @@ struct Options {
   std::string algorithm;  // -a (search)
   int64_t rerank = -1;    // --rerank K (search); -1 = the config's
   bool retrain = false;   // --retrain (search)
+  bool sync_bn = false;   // --sync-bn (train, search under mpirun)
+  double comm_timeout = -1;  // --comm-timeout SECONDS (train, search); -1 = the default
   bool json = false;
   bool no_locations = false;
   // profile / estimate (docs/estimate.md)

@@ -1,0 +1,19 @@
+// What keeps the ranks of a data-parallel run replicas of one another between steps.
+#pragma once
+
+#include "runtime/dist/collectives.h"
+#include "runtime/exec/param_store.h"
+
+namespace nas {
+
+// Batch norm's running statistics averaged over the ranks. Each rank updates its own from
+// its own samples (unless batch norm is synchronised, when they are equal already and stay
+// bit for bit the same), so before an evaluation or a checkpoint they are made one.
+void average_running_statistics(ParamStore& store, const DataParallel& parallel);
+
+// Checks that every rank holds the same weights, running statistics and alphas (a hash of
+// their bytes, compared across the ranks). Ranks that drifted apart are a bug in nasc: an
+// InternalError naming the ranks' disagreement.
+void check_replicas_agree(const ParamStore& store, const DataParallel& parallel);
+
+}  // namespace nas
