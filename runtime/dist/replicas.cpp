@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "support/errors.h"
 
 namespace nas {
@@ -55,6 +57,18 @@ void check_replicas_agree(const ParamStore& store, const DataParallel& parallel)
             "the ranks of a data-parallel run hold different weights (rank " +
                 std::to_string(parallel.rank()) + " of " + std::to_string(parallel.ranks()) +
                 "): their reductions must give every rank the same bits");
+}
+
+std::string data_parallel_line(const ParamStore& store, const DataParallel& parallel,
+                               bool alphas) {
+  const int64_t weights = store.trainable_count();
+  int64_t arch = 0;
+  if (alphas)
+    for (const StoredArch& a : store.arch()) arch += static_cast<int64_t>(a.alpha.size());
+  return fmt::format(
+      "data parallel: {} ranks; each step all-reduces {} weight gradients{} ({:.2f} MB)",
+      parallel.ranks(), weights, alphas ? fmt::format(" and {} alpha gradients", arch) : "",
+      static_cast<double>(weights + arch) * sizeof(float) / 1e6);
 }
 
 }  // namespace nas

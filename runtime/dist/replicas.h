@@ -1,6 +1,8 @@
 // What keeps the ranks of a data-parallel run replicas of one another between steps.
 #pragma once
 
+#include <string>
+
 #include "runtime/dist/collectives.h"
 #include "runtime/exec/param_store.h"
 
@@ -15,5 +17,9 @@ void average_running_statistics(ParamStore& store, const DataParallel& parallel)
 // their bytes, compared across the ranks). Ranks that drifted apart are a bug in nasc: an
 // InternalError naming the ranks' disagreement.
 void check_replicas_agree(const ParamStore& store, const DataParallel& parallel);
+
+// The line a data-parallel run logs at its start: how many ranks, and what one step
+// all-reduces (the weight gradients, and with `alphas` the architecture's), in MB.
+std::string data_parallel_line(const ParamStore& store, const DataParallel& parallel, bool alphas);
 
 }  // namespace nas

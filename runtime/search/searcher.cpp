@@ -391,7 +391,14 @@ class SearchEpochs final : public EpochTask {
   void restore(const Checkpoint& ck, const std::string& what) override;
 
   // TensorBoard scalars (docs/search.md): one event file per process, in the run folder.
-  void before_epochs(RunDir& run) override { events_.emplace(run.dir()); }
+  void before_epochs(RunDir& run) override {
+    events_.emplace(run.dir());
+    if (parallel_.ranks() > 1) {
+      const std::string line = data_parallel_line(store_, parallel_, algo_.derives_architecture());
+      run.log(line);
+      out_ << line << "\n";
+    }
+  }
 
   void run_epoch(int64_t epoch, EpochDriver& driver) override;
   EpochEnd end_epoch(int64_t epoch, bool whole, RunDir& run) override;

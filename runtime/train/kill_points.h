@@ -12,6 +12,11 @@
 //   internal-error:N    instead of dying, throws an InternalError right after step N, as
 //                       a broken invariant deep in a run would: the tests of the error
 //                       channels check that nasc then exits 2 with "internal error".
+//   stall:N             right after step N, sleeps for good without dying, as a hung rank
+//                       of a data-parallel run would (the others must time out).
+//
+// Under mpirun, NASC_TEST_KILL_RANK=R limits the kill point to rank R (the launcher's
+// rank variable), so that one rank of a data-parallel run dies or stalls.
 //
 // Unset, it costs one branch per step. It is documented as test-only in docs/train.md.
 #pragma once
@@ -21,6 +26,7 @@
 namespace nas {
 
 inline constexpr const char* kKillAtVariable = "NASC_TEST_KILL_AT";
+inline constexpr const char* kKillRankVariable = "NASC_TEST_KILL_RANK";
 
 // Called by the training and search loops after each optimizer step.
 void kill_point_after_step(int64_t global_step);

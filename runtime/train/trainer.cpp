@@ -271,6 +271,13 @@ class TrainEpochs final : public EpochTask {
                         trainer_.arena_bytes() / 1048576));
   }
 
+  void before_epochs(RunDir& run) override {
+    if (parallel_.ranks() == 1) return;
+    const std::string line = data_parallel_line(store_, parallel_, false);
+    run.log(line);
+    out_ << line << "\n";
+  }
+
   void restore(const Checkpoint& ck, const std::string& what) override {
     params_from_file(store_, ck.params, what);
     opt_.load_state(ck.optimizer_state, what);

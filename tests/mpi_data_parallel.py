@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Data-parallel runs under `mpirun -n 2` on loopback, one thread per rank (docs/scaling.md).
+
+    mpi_data_parallel.py NASC MPIEXEC SOURCE_DIR CASE
+
+CASE is one of the functions named in CASES. Each runs real nasc processes:
+
+  darts_matches_one_process  DARTS on Fashion-MNIST with --sync-bn: the same architecture and
+                             metrics (float tolerance) as one process; a second 2-rank run
+                             gives the same bits; rank 1 leaves no temporary folder behind.
+  train_matches_one_process  nasc train of a network with batch norm, likewise.
+  pnas_runs                  ProxylessNAS, each rank its own paths: the run completes (the
+                             ranks check every epoch that they still hold the same weights).
+  kill_one_rank              rank 1 is killed (SIGKILL) mid-run: mpirun ends the job with an
+                             error instead of hanging; the last checkpoint resumes with 2 ranks
+                             to the same metrics as an uninterrupted run.
+  stalled_rank_times_out     rank 1 hangs: rank 0 stops after --comm-timeout with an error
+                             naming the operation, and the job ends.
+  refused_setups             batches that do not split, algorithms that do not run over
+                             ranks, --sync-bn with pnas: located errors, exit 1.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+NASC, MPIEXEC, SOURCE = sys.argv[1], sys.argv[2], sys.argv[3]
+HANG_LIMIT = 240  # seconds: a run still going after this is a hang, and fails the test
+
+# Loopback, as root in CI, more ranks than cores allowed, no core binding (the ranks share
+# this machine's cores with other tests).
+MPI_ARGS = ["--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
+            "--mca", "btl_vader_single_copy_mechanism", "none"]
+
+
+def run(args, env=None, expect=0, ranks=0):
+    cmd = ([MPIEXEC, "-n", str(ranks)] + MPI_ARGS if ranks else []) + [NASC] + args
+    full_env = dict(os.environ, **(env or {}))
+    start = time.monotonic()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=HANG_LIMIT)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"FAIL: still running after {HANG_LIMIT} s (a hang): {' '.join(cmd)}")
+    seconds = time.monotonic() - start
+    if expect is not None and p.returncode != expect:
+        sys.exit(f"FAIL: exit {p.returncode} (expected {expect}): {' '.join(cmd)}\n"
+                 f"--- stdout\n{p.stdout[-4000:]}\n--- stderr\n{p.stderr[-4000:]}")
+    return p, seconds
+
+
+def records(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+TIMING_KEYS = {"seconds", "images_per_s"}
+
+
+def compare_records(a, b, rtol, what):
+    if len(a) != len(b):
+        sys.exit(f"FAIL: {what}: {len(a)} epochs against {len(b)}")
+    for ra, rb in zip(a, b):
+        for key, va in ra.items():
+            if key in TIMING_KEYS:
+                continue
+            vb = rb.get(key)
+            if isinstance(va, float) or isinstance(vb, float):
+                if not math.isclose(va, vb, rel_tol=rtol, abs_tol=rtol):
+                    sys.exit(f"FAIL: {what}: epoch {ra['epoch']} {key}: {va!r} against {vb!r}")
+            elif isinstance(va, dict) and rtol > 0 and key == "probabilities":
+                for choice, pa in va.items():
+                    for x, y in zip(pa, vb[choice]):
+                        if not math.isclose(x, y, rel_tol=rtol, abs_tol=rtol):
+                            sys.exit(f"FAIL: {what}: epoch {ra['epoch']} {choice}: {pa} vs "
+                                     f"{vb[choice]}")
+            elif va != vb:
+                sys.exit(f"FAIL: {what}: epoch {ra['epoch']} {key}: {va!r} against {vb!r}")
+
+
+def write_json(path, value):
+    with open(path, "w") as f:
+        json.dump(value, f)
+    return path
+
+
+def darts_config(tmp):
+    return write_json(os.path.join(tmp, "darts.json"), {
+        "epochs": 2, "seed": 3, "threads": 1,
+        "data": {"name": "fashion-mnist", "limit_train": 256, "limit_test": 64,
+                 "train_portion": 0.5, "batch_size": 16},
+        "train": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 3e-4,
+                  "grad_clip": 5},
+        "valid": {"name": "adam", "lr": 0.03, "betas": [0.5, 0.999], "weight_decay": 1e-3},
+        "network": {"C": 4, "layers": 2}})
+
+
+def arch_choices(run_dir):
+    with open(os.path.join(run_dir, "arch.json")) as f:
+        return json.load(f)["choices"]
+
+
+def darts_matches_one_process(tmp):
+    cfg = darts_config(tmp)
+    space = os.path.join(SOURCE, "examples/darts_fmnist.nas")
+    scratch = os.path.join(tmp, "rank-scratch")
+    os.makedirs(scratch)
+    one, two, again = (os.path.join(tmp, d) for d in ("one", "two", "again"))
+    run(["search", space, "-c", cfg, "-o", one])
+    p, _ = run(["search", space, "-c", cfg, "--sync-bn", "-o", two], ranks=2,
+               env={"TMPDIR": scratch})
+    if "data parallel: 2 ranks over mpi" not in p.stdout:
+        sys.exit("FAIL: rank 0 does not say that the run is data-parallel:\n" + p.stdout)
+    if p.stdout.count("found ") != 1:
+        sys.exit("FAIL: the result line should be printed once (rank 0 only):\n" + p.stdout)
+    compare_records(records(one), records(two), 1e-4, "1 process against 2 ranks")
+    if arch_choices(one) != arch_choices(two):
+        sys.exit(f"FAIL: architectures differ: {arch_choices(one)} vs {arch_choices(two)}")
+    left = os.listdir(scratch)
+    if any(name.startswith("nasc-rank-") for name in left):
+        sys.exit(f"FAIL: rank 1's temporary folder was left behind: {left}")
+    run(["search", space, "-c", cfg, "--sync-bn", "-o", again], ranks=2)
+    compare_records(records(two), records(again), 0, "two 2-rank runs (bit for bit)")
+    print("ok: DARTS over 2 ranks matches 1 process within 1e-4, same architecture; "
+          "2-rank runs are bit-identical")
+
+
+def train_matches_one_process(tmp):
+    space = os.path.join(SOURCE, "examples/fmnist_cnn.nas")
+    cfg = write_json(os.path.join(tmp, "train.json"), {
+        "epochs": 2, "seed": 5, "threads": 1,
+        "data": {"name": "fashion-mnist", "limit_train": 256, "limit_test": 100,
+                 "batch_size": 32, "augment": {"random_crop": 2, "horizontal_flip": True}},
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}})
+    one, two = os.path.join(tmp, "one"), os.path.join(tmp, "two")
+    run(["train", space, "-c", cfg, "-o", one])
+    run(["train", space, "-c", cfg, "--sync-bn", "-o", two], ranks=2)
+    compare_records(records(one), records(two), 1e-4, "1 process against 2 ranks")
+    print("ok: training over 2 ranks with --sync-bn matches 1 process within 1e-4")
+
+
+def tiny_config(tmp, epochs=3):
+    return write_json(os.path.join(tmp, "tiny.json"), {
+        "epochs": epochs, "seed": 1, "threads": 1,
+        "data": {"name": "synthetic", "limit_train": 256, "train_portion": 0.5,
+                 "batch_size": 16}})
+
+
+def pnas_runs(tmp):
+    space = os.path.join(SOURCE, "examples/tiny.nas")
+    out = os.path.join(tmp, "pnas")
+    run(["search", space, "-a", "pnas", "-c", tiny_config(tmp), "-o", out], ranks=2)
+    if len(records(out)) != 3 or not os.path.exists(os.path.join(out, "arch.json")):
+        sys.exit("FAIL: the pnas run folder is incomplete")
+    print("ok: pnas over 2 ranks completes with identical replicas")
+
+
+def kill_one_rank(tmp):
+    space = os.path.join(SOURCE, "examples/tiny.nas")
+    cfg = tiny_config(tmp)
+    whole, killed = os.path.join(tmp, "whole"), os.path.join(tmp, "killed")
+    run(["search", space, "-c", cfg, "-o", whole], ranks=2)
+    # 8 steps per epoch: step 12 is in the second epoch, after the first checkpoint.
+    p, seconds = run(["search", space, "-c", cfg, "-o", killed], ranks=2, expect=None,
+                     env={"NASC_TEST_KILL_AT": "step:12", "NASC_TEST_KILL_RANK": "1"})
+    if p.returncode == 0:
+        sys.exit("FAIL: the job succeeded although rank 1 was killed")
+    print(f"the job ended {seconds:.1f} s after its start, exit {p.returncode}; mpirun said:\n"
+          + "\n".join(line for line in p.stderr.splitlines() if "rank" in line.lower())[:600])
+    if len(records(killed)) != 1:
+        sys.exit(f"FAIL: expected the first epoch's record only, got {len(records(killed))}")
+    run(["search", space, "-c", cfg, "-o", killed, "--resume"], ranks=2)
+    compare_records(records(whole), records(killed), 0, "resumed against uninterrupted")
+    print("ok: a killed rank ends the job; the checkpoint resumes bit-identically on 2 ranks")
+
+
+def stalled_rank_times_out(tmp):
+    space = os.path.join(SOURCE, "examples/tiny.nas")
+    out = os.path.join(tmp, "stalled")
+    p, seconds = run(["search", space, "-c", tiny_config(tmp), "--comm-timeout", "3", "-o", out],
+                     ranks=2, expect=None,
+                     env={"NASC_TEST_KILL_AT": "stall:3", "NASC_TEST_KILL_RANK": "1"})
+    if p.returncode == 0:
+        sys.exit("FAIL: the job succeeded although rank 1 stalled")
+    if "no answer from the other ranks for 3 s" not in p.stderr:
+        sys.exit("FAIL: rank 0 did not report the timeout:\n" + p.stderr[-3000:])
+    if seconds > 60:
+        sys.exit(f"FAIL: the job took {seconds:.0f} s to end")
+    print(f"ok: a stalled rank: rank 0 stopped after the 3 s timeout, job ended in {seconds:.1f} s")
+
+
+def refused_setups(tmp):
+    space = os.path.join(SOURCE, "examples/tiny.nas")
+    cfg = json.load(open(tiny_config(tmp)))
+    cfg["data"]["batch_size"] = 15
+    odd = write_json(os.path.join(tmp, "odd.json"), cfg)
+    cases = [
+        (["search", space, "-c", odd, "-o", os.path.join(tmp, "a")],
+         "a batch of 15 does not split evenly over 2 ranks"),
+        (["search", space, "-c", tiny_config(tmp), "-a", "random", "-o", os.path.join(tmp, "b")],
+         "`random` search does not run over several processes"),
+        (["search", space, "-c", tiny_config(tmp), "-a", "pnas", "--sync-bn", "-o",
+          os.path.join(tmp, "c")], "--sync-bn needs every rank to run the same network"),
+    ]
+    for args, message in cases:
+        p, _ = run(args, ranks=2, expect=None)
+        if p.returncode == 0 or message not in p.stderr:
+            sys.exit(f"FAIL: expected an error with \"{message}\", got exit {p.returncode}:\n"
+                     + p.stderr[-2000:])
+        if "odd.json" in args[3] and "odd.json" not in p.stderr:
+            sys.exit("FAIL: the error does not name the config file:\n" + p.stderr)
+    print("ok: setups that cannot run data-parallel are refused with located errors")
+
+
+CASES = {f.__name__: f for f in (darts_matches_one_process, train_matches_one_process, pnas_runs,
+                                 kill_one_rank, stalled_rank_times_out, refused_setups)}
+
+if __name__ == "__main__":
+    case = sys.argv[4]
+    with tempfile.TemporaryDirectory(prefix="nasc-mpi-") as tmp:
+        CASES[case](tmp)
