@@ -367,7 +367,11 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
                                             const SearchConfig& cfg, SearchSetup& setup) {
   const std::string& algorithm = cfg.algorithm;
   PlanOptions weights;
-  weights.batch = rank_share(cfg.base.data.effective_mini_batch(), setup.parallel, cfg.base.source);
+  // Random search's ranks train whole architectures each (rounds of candidates); the others
+  // split every batch.
+  weights.batch = algorithm == "random"
+                      ? cfg.base.data.effective_mini_batch()
+                      : rank_share(cfg.base.data.effective_mini_batch(), setup.parallel, cfg.base.source);
   weights.training = true;
   CompiledPlan weight_plan = compile_plan_keeping_graph(trained ? *trained : supernet, weights);
   auto exec = std::make_shared<Graph>(std::move(weight_plan.exec));
@@ -394,21 +398,26 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
 }
 
 // What a data-parallel search can run: darts and darts2 (each rank a share of every batch,
-// gradients averaged) and pnas (each rank its own paths). Synchronised batch norm needs
-// every rank to run the same network, which pnas' per-rank paths are not.
+// gradients averaged), pnas (each rank its own paths) and random (each rank its own
+// architectures). Synchronised batch norm needs every rank to run the same network, which
+// pnas' per-rank paths are not.
 void check_data_parallel_search(const SearchConfig& cfg, const DataParallel& parallel,
                                 const std::string& source) {
   if (parallel.ranks() == 1) return;
   const std::string& a = cfg.algorithm;
-  if (a != "darts" && a != "darts2" && a != "pnas")
+  if (a == "evolution")
     throw ConfigError(source, "algorithm",
                       fmt::format("`{}` search does not run over several processes (this job "
-                                  "has {} ranks); darts, darts2 and pnas do",
+                                  "has {} ranks); darts, darts2, pnas and random do",
                                   a, parallel.ranks()));
   if (parallel.sync_batchnorm && a == "pnas")
     throw ConfigError(source, "algorithm",
                       "--sync-bn needs every rank to run the same network, but pnas trains a "
                       "different sampled path on each rank");
+  if (parallel.sync_batchnorm && a == "random")
+    throw ConfigError(source, "algorithm",
+                      "--sync-bn has nothing to synchronise in random search: each rank trains "
+                      "its own architectures on whole batches");
   if (cfg.rerank > 0)
     throw ConfigError(source, "rerank",
                       "--rerank's trials do not run over several processes; run it without "

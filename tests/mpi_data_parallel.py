@@ -11,13 +11,15 @@ CASE is one of the functions named in CASES. Each runs real nasc processes:
   train_matches_one_process  nasc train of a network with batch norm, likewise.
   pnas_runs                  ProxylessNAS, each rank its own paths: the run completes (the
                              ranks check every epoch that they still hold the same weights).
+  random_splits_candidates   random search, each rank its own architectures: the same records
+                             as one process, bit for bit.
   kill_one_rank              rank 1 is killed (SIGKILL) mid-run: mpirun ends the job with an
                              error instead of hanging; the last checkpoint resumes with 2 ranks
                              to the same metrics as an uninterrupted run.
   stalled_rank_times_out     rank 1 hangs: rank 0 stops after --comm-timeout with an error
                              naming the operation, and the job ends.
-  refused_setups             batches that do not split, algorithms that do not run over
-                             ranks, --sync-bn with pnas: located errors, exit 1.
+  refused_setups             batches that do not split, evolution (not over ranks yet),
+                             --sync-bn with pnas: located errors, exit 1.
 """
 import json
 import math
@@ -157,6 +159,21 @@ def pnas_runs(tmp):
     print("ok: pnas over 2 ranks completes with identical replicas")
 
 
+def random_splits_candidates(tmp):
+    space = os.path.join(SOURCE, "examples/tiny.nas")
+    cfg = json.load(open(tiny_config(tmp, epochs=1)))
+    cfg["random"] = {"samples": 5}  # rounds of 2, 2 and 1
+    cfg = write_json(os.path.join(tmp, "random.json"), cfg)
+    one, two = os.path.join(tmp, "one"), os.path.join(tmp, "two")
+    run(["search", space, "-a", "random", "-c", cfg, "-o", one])
+    run(["search", space, "-a", "random", "-c", cfg, "-o", two], ranks=2)
+    # Each architecture is trained whole by one rank, as one process trains it: same bits.
+    compare_records(records(one), records(two), 0, "1 process against 2 ranks")
+    if arch_choices(one) != arch_choices(two):
+        sys.exit("FAIL: random search over 2 ranks found another architecture")
+    print("ok: random search over 2 ranks (rounds of candidates) equals 1 process bit for bit")
+
+
 def kill_one_rank(tmp):
     space = os.path.join(SOURCE, "examples/tiny.nas")
     cfg = tiny_config(tmp)
@@ -199,8 +216,8 @@ def refused_setups(tmp):
     cases = [
         (["search", space, "-c", odd, "-o", os.path.join(tmp, "a")],
          "a batch of 15 does not split evenly over 2 ranks"),
-        (["search", space, "-c", tiny_config(tmp), "-a", "random", "-o", os.path.join(tmp, "b")],
-         "`random` search does not run over several processes"),
+        (["search", space, "-c", tiny_config(tmp), "-a", "evolution", "-o",
+          os.path.join(tmp, "b")], "`evolution` search does not run over several processes"),
         (["search", space, "-c", tiny_config(tmp), "-a", "pnas", "--sync-bn", "-o",
           os.path.join(tmp, "c")], "--sync-bn needs every rank to run the same network"),
     ]
@@ -215,7 +232,8 @@ def refused_setups(tmp):
 
 
 CASES = {f.__name__: f for f in (darts_matches_one_process, train_matches_one_process, pnas_runs,
-                                 kill_one_rank, stalled_rank_times_out, refused_setups)}
+                                 random_splits_candidates, kill_one_rank, stalled_rank_times_out,
+                                 refused_setups)}
 
 if __name__ == "__main__":
     case = sys.argv[4]

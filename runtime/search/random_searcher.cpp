@@ -11,12 +11,18 @@
 // The checkpoint records how many architectures are done and the best so far; --resume
 // retrains the interrupted architecture from its start (the draw and the training are
 // pure functions of the seed, so the outcome is the same as an uninterrupted run).
+//
+// Over N ranks (docs/scaling.md) the architectures are trained in rounds of N: rank r
+// trains architecture i + r of the round that starts at i, each on the whole data, and
+// the ranks then share their scores, so every rank records every architecture as one
+// process would, in order.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <ostream>
 
@@ -42,6 +48,7 @@ class RandomEpochs final : public EpochTask {
   RandomEpochs(const SearchSetup& setup, const SearchData& sd, const nlohmann::json& meta,
                std::ostream& out)
       : setup_(setup),
+        parallel_(setup.parallel),
         cfg_(setup.config),
         base_(setup.config.base),
         sd_(sd),
@@ -88,6 +95,9 @@ class RandomEpochs final : public EpochTask {
   }
 
   void run_epoch(int64_t index, EpochDriver& driver) override;
+  // Trains this rank's architecture of the round that starts at `index` and shares the
+  // round's scores with the other ranks (into scores_).
+  void run_round(int64_t index, EpochDriver& driver);
   EpochEnd end_epoch(int64_t index, bool whole, RunDir& run) override;
 
   void write_record(RunDir& run, const nlohmann::ordered_json& record, int64_t epoch) override {
@@ -107,6 +117,7 @@ class RandomEpochs final : public EpochTask {
   ChoiceSelection path(int64_t index) const;
 
   const SearchSetup& setup_;
+  const DataParallel parallel_;  // of the search: rounds of candidates, not batch shares
   const SearchConfig& cfg_;
   const TrainConfig& base_;
   const SearchData& sd_;
@@ -125,6 +136,7 @@ class RandomEpochs final : public EpochTask {
   GenotypeInfo info_;
   ScratchTrial trial_;
   TrialProgress progress_;  // its bar and label ("arch 2/4 epoch 1/3")
+  std::map<int64_t, ScratchTrial> scores_;  // of the current round, by architecture
 };
 
 // Architecture `index`: its uniform draw or, with a bound, the first of its redraws (each
@@ -149,18 +161,41 @@ ChoiceSelection RandomEpochs::path(int64_t index) const {
 // unless a step callback stops its training.
 void RandomEpochs::run_epoch(int64_t index, EpochDriver& driver) {
   start_ = std::chrono::steady_clock::now();
-  const ChoiceSelection selected = path(index);
-  info_ = setup_.hooks.describe(selected);
+  info_ = setup_.hooks.describe(path(index));
+  if (scores_.count(index) == 0) run_round(index, driver);
+  trial_ = scores_.at(index);
+}
+
+void RandomEpochs::run_round(int64_t index, EpochDriver& driver) {
+  const int64_t mine = index + parallel_.rank();
   const ScratchTraining training{
       cfg_, setup_.weight_plan, setup_.eval_plan, setup_.hooks, setup_.backend, sd_, out_};
   progress_.on_step = [&](int64_t step, int64_t steps, double loss, double accuracy, double lr) {
     // The run's step count: every architecture trains the same number of steps.
     return driver.after_step(
-        {index + 1, count_, step, steps, index * steps + step, loss, accuracy, lr});
+        {mine + 1, count_, step, steps, mine * steps + step, loss, accuracy, lr});
   };
-  trial_ = train_from_scratch(training, selected, base_.epochs,
-                              fmt::format("arch {}/{}", index + 1, count_),
-                              fmt::format("architecture {}", index + 1), progress_);
+  // Per rank: train loss and accuracy, valid loss and accuracy, stopped (zeros elsewhere).
+  constexpr int kFields = 5;
+  std::vector<double> round(static_cast<size_t>(kFields * parallel_.ranks()), 0.0);
+  if (mine < count_) {
+    const ScratchTrial t = train_from_scratch(training, path(mine), base_.epochs,
+                                              fmt::format("arch {}/{}", mine + 1, count_),
+                                              fmt::format("architecture {}", mine + 1), progress_);
+    double* mine_fields = round.data() + kFields * parallel_.rank();
+    mine_fields[0] = t.train_loss;
+    mine_fields[1] = t.train_acc;
+    mine_fields[2] = t.valid_loss;
+    mine_fields[3] = t.valid_acc;
+    mine_fields[4] = t.stopped ? 1 : 0;
+  }
+  if (parallel_.collectives)
+    parallel_.collectives->sum(round.data(), round.size(), "random search's scores");
+  scores_.clear();
+  for (int r = 0; r < parallel_.ranks() && index + r < count_; ++r) {
+    const double* f = round.data() + kFields * r;
+    scores_[index + r] = ScratchTrial{f[0], f[1], f[2], f[3], f[4] != 0};
+  }
 }
 
 EpochEnd RandomEpochs::end_epoch(int64_t index, bool whole, RunDir& run) {
@@ -227,7 +262,8 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   loop.resume_line_names_step = false;
   EpochDriver driver(dir, resume, loop, setup.control, out);
   RunDir& run = driver.run_dir();
-  SearchData sd = load_search_data(cfg, setup.weight_plan, setup.parallel);
+  // Each rank trains whole architectures on the whole data: no batch shares.
+  SearchData sd = load_search_data(cfg, setup.weight_plan, DataParallel{});
   nlohmann::json meta = setup.meta;
   meta["algorithm"] = "random";
 
