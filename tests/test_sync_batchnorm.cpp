@@ -1,7 +1,7 @@
 // Synchronised batch norm (runtime/cpu/sync_batchnorm.h): ranks on threads
 // (tests/thread_collectives.h), each holding its share of a global batch, against one
 // process's float64 batch norm over the whole batch and against finite differences of
-// the global loss.
+// the global loss. The thread collectives are checked first.
 //
 // The loss: every rank's upstream gradient is the rows of one global tensor r (the same
 // function of the global sample index as in the one-process setup), i.e. rank k's local
@@ -10,6 +10,7 @@
 // with upstream r (N times dL/dx), and the average over the ranks of dscale/dshift must be
 // dL/dscale and dL/dshift (one process's values with upstream r, divided by N).
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -165,6 +166,48 @@ std::string describe(const GlobalBatch& g) {
 }
 
 }  // namespace
+
+TEST_CASE("thread collectives: every operation, and a failed rank stops the others",
+          "[cpu][syncbn]") {
+  struct Seen {
+    std::vector<float> sum_f;
+    std::vector<double> sum_d, max_d;
+    int64_t broadcast = 0;
+  };
+  std::vector<Seen> seen(3);
+  run_ranks(3, [&](ThreadCollectives& collectives, int rank) {
+    Seen& out = seen[rank];
+    out.sum_f = {1.0f * rank, 1.0f};
+    collectives.sum(out.sum_f.data(), 2, "float sum");
+    out.sum_d = {0.5 * rank};
+    collectives.sum(out.sum_d.data(), 1, "double sum");
+    out.max_d = {-1.0 * rank, 1.0 * rank};
+    collectives.max(out.max_d.data(), 2, "max");
+    out.broadcast = rank == 1 ? 42 : -1;
+    collectives.broadcast(&out.broadcast, sizeof out.broadcast, 1, "broadcast");
+    collectives.barrier("barrier");
+    std::vector<float> pending = {2.0f};
+    nas::PendingReduction handle = collectives.start_sum(pending.data(), 1, "non-blocking sum");
+    collectives.progress();
+    collectives.wait(handle);
+    out.sum_f.push_back(pending[0]);
+  });
+  for (const Seen& s : seen) {
+    CHECK(s.sum_f == std::vector<float>{3.0f, 3.0f, 6.0f});
+    CHECK(s.sum_d == std::vector<double>{1.5});
+    CHECK(s.max_d == std::vector<double>{0.0, 2.0});
+    CHECK(s.broadcast == 42);
+  }
+  // The failing rank's own error comes back, not the others' aborted waits, and at once.
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(run_ranks(2,
+                              [](ThreadCollectives& collectives, int rank) {
+                                if (rank == 1) throw std::runtime_error("rank 1 failed");
+                                collectives.barrier("waiting for rank 1");
+                              }),
+                    "rank 1 failed");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
 
 TEST_CASE("sync batchnorm forward equals one process over the global batch", "[cpu][syncbn]") {
   for (bool affine : {true, false})
