@@ -17,6 +17,7 @@
 #include "runtime/cpu/linear.h"
 #include "runtime/cpu/plain_kernels.h"
 #include "runtime/cpu/pool2d.h"
+#include "runtime/cpu/sync_batchnorm.h"
 #include "runtime/exec/backend.h"
 #include "support/elementwise_ops.h"
 #include "support/rng.h"
@@ -430,8 +431,15 @@ class CpuPlan : public PreparedPlan {
     };
   }
 
+  // Where a data-parallel run synchronises batch norm, the collectives its training steps
+  // take the global batch's statistics through; null: the rank's own batch (oneDNN).
+  static Collectives* batchnorm_sync(const RunState& st) {
+    return st.sync_batchnorm ? st.collectives : nullptr;
+  }
+
   // Inference reads the running statistics; training saves the batch statistics in the
-  // step's state for the backward step.
+  // step's state for the backward step. Whether training synchronises is read at run time,
+  // so one prepared plan serves runs with and without it.
   StepFn build_batchnorm(const Step& s) {
     const int out = s.node;
     auto k = batchnorm_kernel(batchnorm_params(s));
@@ -448,22 +456,38 @@ class CpuPlan : public PreparedPlan {
     if (s.kind == StepKind::BatchNorm)
       return [k, stats, c, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
               rv = s.running_var, out](RunState& st) {
-        k->forward_training(st.values[x], sc >= 0 ? st.param[sc] : nullptr,
-                            sh >= 0 ? st.param[sh] : nullptr, st.values[out], stats, stats + c,
-                            st.param[rm], st.param[rv]);
+        const float* scale = sc >= 0 ? st.param[sc] : nullptr;
+        const float* shift = sh >= 0 ? st.param[sh] : nullptr;
+        if (Collectives* sync = batchnorm_sync(st))
+          sync_batchnorm_forward_training(k->params(), *sync, st.values[x], scale, shift,
+                                          st.values[out], stats, stats + c, st.param[rm],
+                                          st.param[rv]);
+        else
+          k->forward_training(st.values[x], scale, shift, st.values[out], stats, stats + c,
+                              st.param[rm], st.param[rv]);
         return true;
       };
     if (s.int_attr_or("from_output", 0))
       return [k, stats, c, dy = s.inputs[0], y = s.inputs[1], out](RunState& st) {
-        k->backward_from_output(st.values[y], st.values[dy], stats + c, st.values[out]);
+        if (Collectives* sync = batchnorm_sync(st))
+          sync_batchnorm_backward_from_output(k->params(), *sync, st.values[y], st.values[dy],
+                                              stats + c, st.values[out]);
+        else
+          k->backward_from_output(st.values[y], st.values[dy], stats + c, st.values[out]);
         return true;
       };
     return [this, k, stats, c, dy = s.inputs[0], x = s.inputs[1], sc = s.weight, sh = s.bias,
             out](RunState& st) {
       bool affine = sc >= 0;
-      k->backward(st.values[x], st.values[dy], stats, stats + c, affine ? st.param[sc] : nullptr,
-                  st.values[out], affine ? scratch_.data() : nullptr,
-                  affine ? scratch2_.data() : nullptr);
+      const float* scale = affine ? st.param[sc] : nullptr;
+      float* dscale = affine ? scratch_.data() : nullptr;
+      float* dshift = affine ? scratch2_.data() : nullptr;
+      if (Collectives* sync = batchnorm_sync(st))
+        sync_batchnorm_backward(k->params(), *sync, st.values[x], st.values[dy], stats, stats + c,
+                                scale, st.values[out], dscale, dshift);
+      else
+        k->backward(st.values[x], st.values[dy], stats, stats + c, scale, st.values[out], dscale,
+                    dshift);
       if (affine) {
         accumulate(st.grad[sc], scratch_.data(), c);
         accumulate(st.grad[sh], scratch2_.data(), c);
