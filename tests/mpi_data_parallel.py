@@ -6,8 +6,9 @@
 CASE is one of the functions named in CASES. Each runs real nasc processes:
 
   darts_matches_one_process  DARTS on Fashion-MNIST with --sync-bn: the same architecture and
-                             metrics (float tolerance) as one process; a second 2-rank run
-                             gives the same bits; rank 1 leaves no temporary folder behind.
+                             metrics as one process, within what rounding alone explains (the
+                             gap between one process on 1 and on 2 threads); a second 2-rank
+                             run gives the same bits; rank 1 leaves no temporary folder.
   train_matches_one_process  nasc train of a network with batch norm, likewise.
   pnas_runs                  ProxylessNAS, each rank its own paths: the run completes (the
                              ranks check every epoch that they still hold the same weights).
@@ -82,16 +83,41 @@ def compare_records(a, b, rtol, what):
                 sys.exit(f"FAIL: {what}: epoch {ra['epoch']} {key}: {va!r} against {vb!r}")
 
 
+def compare_to_one_process(one, other_threads, ranks, what):
+    """N ranks against one process, within what float rounding alone explains: the larger of
+    1e-5 relative and 4 times the gap between one process and itself with another thread
+    count (training amplifies rounding differences, tenfold per step on these runs)."""
+    a, b, c = records(one), records(other_threads), records(ranks)
+    if not (len(a) == len(b) == len(c)):
+        sys.exit(f"FAIL: {what}: {len(a)}, {len(b)} and {len(c)} epochs")
+    worst = 0.0
+    for ra, rb, rc in zip(a, b, c):
+        for key, va in ra.items():
+            if key in TIMING_KEYS or not isinstance(va, (int, float)):
+                continue
+            allowed = max(1e-5 * abs(va), 4 * abs(rb[key] - va), 1e-9)
+            gap = abs(rc[key] - va)
+            worst = max(worst, gap / allowed)
+            if gap > allowed:
+                sys.exit(f"FAIL: {what}: epoch {ra['epoch']} {key}: one process {va!r}, "
+                         f"2 ranks {rc[key]!r}, one process on another thread count {rb[key]!r}")
+    print(f"{what}: the largest gap is {worst:.2f} of the allowance")
+
+
 def write_json(path, value):
     with open(path, "w") as f:
         json.dump(value, f)
     return path
 
 
+# Training is chaotic: float rounding differences grow about tenfold per step on DARTS (one
+# process with 2 threads instead of 1 differs by 4e-6 in the loss after 3 steps, as much as
+# 2 ranks do). So the runs compared are short (2 epochs of 2 steps), and the tolerance is
+# what another thread count alone changes (compare_to_one_process).
 def darts_config(tmp):
     return write_json(os.path.join(tmp, "darts.json"), {
         "epochs": 2, "seed": 3, "threads": 1,
-        "data": {"name": "fashion-mnist", "limit_train": 256, "limit_test": 64,
+        "data": {"name": "fashion-mnist", "limit_train": 64, "limit_test": 64,
                  "train_portion": 0.5, "batch_size": 16},
         "train": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 3e-4,
                   "grad_clip": 5},
@@ -110,14 +136,16 @@ def darts_matches_one_process(tmp):
     scratch = os.path.join(tmp, "rank-scratch")
     os.makedirs(scratch)
     one, two, again = (os.path.join(tmp, d) for d in ("one", "two", "again"))
+    two_threads = os.path.join(tmp, "two-threads")
     run(["search", space, "-c", cfg, "-o", one])
+    run(["search", space, "-c", cfg, "--threads", "2", "-o", two_threads])
     p, _ = run(["search", space, "-c", cfg, "--sync-bn", "-o", two], ranks=2,
                env={"TMPDIR": scratch})
     if "data parallel: 2 ranks over mpi" not in p.stdout:
         sys.exit("FAIL: rank 0 does not say that the run is data-parallel:\n" + p.stdout)
     if p.stdout.count("found ") != 1:
         sys.exit("FAIL: the result line should be printed once (rank 0 only):\n" + p.stdout)
-    compare_records(records(one), records(two), 1e-4, "1 process against 2 ranks")
+    compare_to_one_process(one, two_threads, two, "DARTS, 1 process against 2 ranks")
     if arch_choices(one) != arch_choices(two):
         sys.exit(f"FAIL: architectures differ: {arch_choices(one)} vs {arch_choices(two)}")
     left = os.listdir(scratch)
@@ -125,7 +153,7 @@ def darts_matches_one_process(tmp):
         sys.exit(f"FAIL: rank 1's temporary folder was left behind: {left}")
     run(["search", space, "-c", cfg, "--sync-bn", "-o", again], ranks=2)
     compare_records(records(two), records(again), 0, "two 2-rank runs (bit for bit)")
-    print("ok: DARTS over 2 ranks matches 1 process within 1e-4, same architecture; "
+    print("ok: DARTS over 2 ranks matches 1 process within float tolerance, same architecture; "
           "2-rank runs are bit-identical")
 
 
@@ -134,13 +162,15 @@ def train_matches_one_process(tmp):
     cfg = write_json(os.path.join(tmp, "train.json"), {
         "epochs": 2, "seed": 5, "threads": 1,
         "data": {"name": "fashion-mnist", "limit_train": 256, "limit_test": 100,
-                 "batch_size": 32, "augment": {"random_crop": 2, "horizontal_flip": True}},
+                 "batch_size": 32, "augment": {"crop_padding": 2, "hflip": True}},
         "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}})
     one, two = os.path.join(tmp, "one"), os.path.join(tmp, "two")
+    two_threads = os.path.join(tmp, "two-threads")
     run(["train", space, "-c", cfg, "-o", one])
+    run(["train", space, "-c", cfg, "--threads", "2", "-o", two_threads])
     run(["train", space, "-c", cfg, "--sync-bn", "-o", two], ranks=2)
-    compare_records(records(one), records(two), 1e-4, "1 process against 2 ranks")
-    print("ok: training over 2 ranks with --sync-bn matches 1 process within 1e-4")
+    compare_to_one_process(one, two_threads, two, "train, 1 process against 2 ranks")
+    print("ok: training over 2 ranks with --sync-bn matches 1 process within float tolerance")
 
 
 def tiny_config(tmp, epochs=3):
