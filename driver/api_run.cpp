@@ -87,7 +87,8 @@ RunOptions rank_options(const RunOptions& o, const nas::DataParallel& p,
   if (p.rank() > 0) mine.log = nullptr;
   if (p.ranks() > 1 && mine.log)
     *mine.log << "data parallel: " << p.ranks() << " ranks over " << p.collectives->transport()
-              << ", each " << "1/" << p.ranks() << " of every batch; batch norm "
+              << ", each "
+              << "1/" << p.ranks() << " of every batch; batch norm "
               << (p.sync_batchnorm ? "synchronised over the ranks" : "per rank") << "\n";
   return mine;
 }

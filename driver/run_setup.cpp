@@ -369,9 +369,9 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
   PlanOptions weights;
   // Random search's ranks train whole architectures each (rounds of candidates); the others
   // split every batch.
-  weights.batch = algorithm == "random"
-                      ? cfg.base.data.effective_mini_batch()
-                      : rank_share(cfg.base.data.effective_mini_batch(), setup.parallel, cfg.base.source);
+  weights.batch = algorithm == "random" ? cfg.base.data.effective_mini_batch()
+                                        : rank_share(cfg.base.data.effective_mini_batch(),
+                                                     setup.parallel, cfg.base.source);
   weights.training = true;
   CompiledPlan weight_plan = compile_plan_keeping_graph(trained ? *trained : supernet, weights);
   auto exec = std::make_shared<Graph>(std::move(weight_plan.exec));
@@ -565,9 +565,8 @@ std::function<RetrainOutcome(const GenotypeInfo&, const std::string&)> retrain_h
     // on where the run folder is.
     const nlohmann::json meta = {
         {"network", network->name}, {"file", r.file}, {"arch", "../arch.json"}};
-    const TrainSummary t =
-        train_fixed_network(fixed, cfg, backend, r.control, r.parallel, meta, retrain_dir, resume,
-                            out);
+    const TrainSummary t = train_fixed_network(fixed, cfg, backend, r.control, r.parallel, meta,
+                                               retrain_dir, resume, out);
     o.epochs_run = t.epochs_run;
     o.train_loss = t.train_loss;
     o.train_accuracy = t.train_accuracy;
@@ -608,10 +607,9 @@ std::optional<TrainRun> train(const RunRequest& r, Diagnostics& diags, std::ostr
     check_resumed_network(r, cfg->network);
     nlohmann::json meta = {{"network", net.name}, {"file", r.file}};
     if (!r.arch.empty()) meta["arch"] = r.arch;
-    return TrainRun{
-        train_fixed_network(net, *cfg, r.backend, r.control, r.parallel, meta, r.output, r.resume,
-                            out, r.init),
-        *cfg};
+    return TrainRun{train_fixed_network(net, *cfg, r.backend, r.control, r.parallel, meta, r.output,
+                                        r.resume, out, r.init),
+                    *cfg};
   } catch (const UserError& e) {
     diags.error({}, e.what());
     return std::nullopt;

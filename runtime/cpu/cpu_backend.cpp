@@ -645,8 +645,8 @@ class CpuPlan : public PreparedPlan {
 
   // Drop path: one draw per sample, from the run's dropout seed, the node and the sample's
   // index in the global batch, keeps the whole sample (scaled by 1 / (1 - p)) or zeroes it;
-  // the forward step saves the draws for the backward step. p is the op's, or the run's (RunState::drop_path_prob) when it is -1;
-  // both steps of one run read the same.
+  // the forward step saves the draws for the backward step. p is the op's, or the run's
+  // (RunState::drop_path_prob) when it is -1; both steps of one run read the same.
   StepFn build_drop_path(const Step& s) {
     const int64_t batch = s.output_shape[0];
     const int64_t per_sample = shape_elements(s.output_shape) / batch;

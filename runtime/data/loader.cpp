@@ -19,9 +19,9 @@ Loader::Loader(const Dataset& data, std::vector<size_t> indices, LoaderOptions o
   // The trainers build the options and indices from a checked config and the data set
   // itself (a constant channel is refused before normalization gets here).
   NAS_CHECK(options_.batch_size > 0, "Loader: batch size must be positive");
-  NAS_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
-            "Loader: shard " + std::to_string(options_.shard) + " of " +
-                std::to_string(options_.shards));
+  NAS_CHECK(
+      options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
+      "Loader: shard " + std::to_string(options_.shard) + " of " + std::to_string(options_.shards));
   NAS_CHECK(data_.sample_shape.size() == 3,
             fmt::format("Loader: data set '{}' samples are not C,H,W", data_.name));
   for (size_t i : indices_)

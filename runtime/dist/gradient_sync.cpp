@@ -41,8 +41,9 @@ GradientSync::GradientSync(const ExecPlan& plan, Collectives& collectives, size_
   std::vector<int> order;
   for (size_t i = 0; i < n_params; ++i)
     if (plan.params[i].trainable) order.push_back(static_cast<int>(i));
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return last[static_cast<size_t>(a)] < last[static_cast<size_t>(b)]; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return last[static_cast<size_t>(a)] < last[static_cast<size_t>(b)];
+  });
   const size_t bucket_floats = std::max<size_t>(1, bucket_bytes / sizeof(float));
   for (int p : order) {
     const size_t pi = static_cast<size_t>(p);

@@ -1,6 +1,7 @@
 // Collectives over MPI (Open MPI from Debian's libopenmpi-dev): one process per rank, host
 // buffers. Every operation is MPI's non-blocking form followed by a bounded wait, so that
 // a dead or stalled rank turns into a CollectiveTimeout on the others rather than a hang.
+#include <fmt/format.h>
 #include <mpi.h>
 
 #include <chrono>
@@ -11,8 +12,6 @@
 #include <string>
 #include <thread>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "runtime/dist/collectives.h"
 
@@ -85,8 +84,7 @@ class MpiCollectives final : public Collectives {
     NAS_CHECK(pending.id >= first_id && pending.id < next_id_, "wait on an unknown reduction");
     Started& s = started_[static_cast<size_t>(pending.id - first_id)];
     finish(s.request, s.what);
-    while (!started_.empty() && started_.front().request == MPI_REQUEST_NULL)
-      started_.pop_front();
+    while (!started_.empty() && started_.front().request == MPI_REQUEST_NULL) started_.pop_front();
     pending.id = -1;
   }
 
@@ -106,8 +104,9 @@ class MpiCollectives final : public Collectives {
     char text[MPI_MAX_ERROR_STRING];
     int length = 0;
     MPI_Error_string(status, text, &length);
-    throw CollectiveTimeout("rank " + std::to_string(rank_),
-                            fmt::format("MPI failed in the {}: {}", what, std::string(text, length)));
+    throw CollectiveTimeout(
+        "rank " + std::to_string(rank_),
+        fmt::format("MPI failed in the {}: {}", what, std::string(text, length)));
   }
 
   void reduce(void* data, size_t n, MPI_Datatype type, MPI_Op op, const char* what) {
@@ -180,8 +179,9 @@ Collectives* mpi_world(double timeout_seconds) {
     if (!initialized && launch.under_mpi && launch.size > 1) {
       int provided = 0;
       if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
-        throw UserError("MPI", "MPI_Init_thread failed: this process was started by an MPI "
-                               "launcher but cannot join its job");
+        throw UserError("MPI",
+                        "MPI_Init_thread failed: this process was started by an MPI "
+                        "launcher but cannot join its job");
       std::atexit(finalize_at_exit);
       initialized = 1;
     }

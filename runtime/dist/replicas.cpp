@@ -1,10 +1,10 @@
 #include "runtime/dist/replicas.h"
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "support/errors.h"
 
@@ -59,8 +59,7 @@ void check_replicas_agree(const ParamStore& store, const DataParallel& parallel)
                 "): their reductions must give every rank the same bits");
 }
 
-std::string data_parallel_line(const ParamStore& store, const DataParallel& parallel,
-                               bool alphas) {
+std::string data_parallel_line(const ParamStore& store, const DataParallel& parallel, bool alphas) {
   const int64_t weights = store.trainable_count();
   int64_t arch = 0;
   if (alphas)

@@ -100,7 +100,8 @@ class ProxylessSearch final : public SearchAlgorithm {
     // Each rank trains its own path (rank 0 the one a single process would draw); the
     // optimizer then updates the weights of every rank's path, alike on every rank.
     uint64_t seed = derive_seed(ctx_.config.base.seed, 0x3e1b5a);  // path stream
-    if (ctx_.parallel.rank() > 0) seed = derive_seed(seed, static_cast<uint64_t>(ctx_.parallel.rank()));
+    if (ctx_.parallel.rank() > 0)
+      seed = derive_seed(seed, static_cast<uint64_t>(ctx_.parallel.rank()));
     ChoiceSelection path =
         select_path(path_mode_, groups_, arch_probabilities(ctx_.store), seed, step);
     std::vector<char> mask = ctx_.hooks.live_mask(path);
@@ -138,7 +139,8 @@ class ProxylessSearch final : public SearchAlgorithm {
   void sum_over_ranks(std::vector<std::vector<float>>& grads) const {
     std::vector<float> flat;
     for (const auto& g : grads) flat.insert(flat.end(), g.begin(), g.end());
-    ctx_.parallel.collectives->sum(flat.data(), flat.size(), "PNAS architecture-gradient allreduce");
+    ctx_.parallel.collectives->sum(flat.data(), flat.size(),
+                                   "PNAS architecture-gradient allreduce");
     size_t k = 0;
     for (auto& g : grads)
       for (float& v : g) v = flat[k++];

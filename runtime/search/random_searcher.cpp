@@ -135,7 +135,7 @@ class RandomEpochs final : public EpochTask {
   std::chrono::steady_clock::time_point start_;
   GenotypeInfo info_;
   ScratchTrial trial_;
-  TrialProgress progress_;  // its bar and label ("arch 2/4 epoch 1/3")
+  TrialProgress progress_;                  // its bar and label ("arch 2/4 epoch 1/3")
   std::map<int64_t, ScratchTrial> scores_;  // of the current round, by architecture
 };
 

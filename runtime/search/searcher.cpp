@@ -320,7 +320,8 @@ SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan,
         "search needs a validation split for the architecture: set data.train_portion below 1");
   const int64_t batch = base.data.effective_mini_batch();
   d.batch = plan.batch;
-  NAS_CHECK(d.batch * parallel.ranks() == batch, "the search plans are not the rank's share of a batch");
+  NAS_CHECK(d.batch * parallel.ranks() == batch,
+            "the search plans are not the rank's share of a batch");
   if (base.data.mini_batch != base.data.batch_size)
     throw ConfigError("", "data.mini_batch",
                       "search does not accumulate gradients: use mini_batch = batch_size");
@@ -686,8 +687,8 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   SearchOptimizers opts{make_optimizer(base.optimizer, backend, store.weight_slots()),
                         make_optimizer(cfg.warmup, backend, store.weight_slots()),
                         make_optimizer(cfg.valid, backend, store.arch_slots())};
-  SearchContext ctx{cfg,     setup.hooks,  setup.cost_terms, store,
-                    weights, alphas.get(), *opts.arch,       sd.batch, setup.parallel};
+  SearchContext ctx{cfg,          setup.hooks, setup.cost_terms, store,         weights,
+                    alphas.get(), *opts.arch,  sd.batch,         setup.parallel};
   std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas" ? make_proxyless_search(ctx)
                                           : evolution
                                               ? make_evolution_supernet(ctx)

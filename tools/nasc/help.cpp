@@ -204,8 +204,7 @@ std::vector<CommandHelp> make_command_help() {
         {"nasc train examples/fmnist_cnn.nas --data npy:DIR -o runs/mine",
          "your data: DIR/x.npy, DIR/y.npy"},
         {"nasc train examples/fmnist_cnn.nas --init runs/cnn/weights -o runs/ft", "fine-tune"},
-        {"nasc train examples/fmnist_cnn.nas -o runs/cnn --resume",
-         "continue an interrupted run"},
+        {"nasc train examples/fmnist_cnn.nas -o runs/cnn --resume", "continue an interrupted run"},
         {"mpirun -n 2 nasc train examples/fmnist_cnn.nas -o runs/cnn2",
          "two processes, each half of every batch"}}});
   c.push_back(
