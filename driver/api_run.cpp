@@ -26,7 +26,8 @@ class NullBuffer : public std::streambuf {
 // create_run_dir's work, on the rank that creates the folder.
 std::string create_run_dir_here(const std::string& space_file, const std::string& parent);
 
-// The MPI job this process is part of, if any (mpi_world initialises MPI on first use).
+// The MPI job this process is part of, if any (mpi_world initialises MPI on first use);
+// a positive timeout replaces the collectives' current one.
 nas::Collectives* world(double timeout_seconds) {
   return detail::translate_errors([&] { return nas::mpi_world(timeout_seconds); });
 }
@@ -227,7 +228,7 @@ SearchResult search(const RunOptions& options) {
 }
 
 std::string create_run_dir(const std::string& space_file, const std::string& parent) {
-  nas::Collectives* group = world(ParallelOptions().timeout_seconds);
+  nas::Collectives* group = world(0);
   if (group == nullptr) return create_run_dir_here(space_file, parent);
   // Rank 0 creates it and sends the name (its length first); an error there ends the job.
   std::string name = group->rank() == 0 ? create_run_dir_here(space_file, parent) : "";
@@ -241,7 +242,7 @@ std::string create_run_dir(const std::string& space_file, const std::string& par
 }
 
 ProcessGroup process_group() {
-  nas::Collectives* group = world(ParallelOptions().timeout_seconds);
+  nas::Collectives* group = world(0);
   return group ? ProcessGroup{group->rank(), group->size()} : ProcessGroup{};
 }
 

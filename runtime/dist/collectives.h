@@ -88,8 +88,8 @@ LaunchInfo detect_launch();
 
 // The process-wide MPI world when this process was started by an MPI launcher with more
 // than one rank, else null. Initialises MPI on first use (MPI_Init_thread; an embedder
-// that initialised MPI itself keeps it) and finalises it at exit. The timeout is the one
-// every later call uses.
+// that initialised MPI itself keeps it) and finalises it at exit. A positive timeout
+// becomes the one every later call uses; 0 keeps the current one (300 s at first).
 Collectives* mpi_world(double timeout_seconds);
 // Ends every rank of the MPI job with `code` (MPI_Abort): a rank whose run failed must not
 // finalise, which would wait for ranks that are still computing. No-op without MPI.

@@ -191,7 +191,7 @@ Collectives* mpi_world(double timeout_seconds) {
       if (size > 1) world = std::make_unique<MpiCollectives>();
     }
   }
-  if (world) world->set_timeout(timeout_seconds);
+  if (world && timeout_seconds > 0) world->set_timeout(timeout_seconds);
   return world.get();
 }
 

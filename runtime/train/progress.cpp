@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "runtime/dist/collectives.h"
 #include "support/errors.h"
 
 namespace nas {
@@ -23,7 +24,9 @@ double steady_seconds() {
 }
 
 bool stdout_is_terminal() {
-  return ::isatty(STDOUT_FILENO) == 1;
+  // Under mpirun, Open MPI hands every rank a pseudo-terminal whatever its own output is
+  // (a log file, a CI pipe): plain lines there, never carriage returns and escapes.
+  return ::isatty(STDOUT_FILENO) == 1 && !detect_launch().under_mpi;
 }
 
 std::string format_thousands(int64_t v) {
