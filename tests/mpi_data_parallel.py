@@ -14,6 +14,7 @@ CASE is one of the functions named in CASES. Each runs real nasc processes:
                              ranks check every epoch that they still hold the same weights).
   random_splits_candidates   random search, each rank its own architectures: the same records
                              as one process, bit for bit.
+  jit_backend                DARTS under --backend jit over 2 ranks against 1 process.
   kill_one_rank              rank 1 is killed (SIGKILL) mid-run: mpirun ends the job with an
                              error instead of hanging; the last checkpoint resumes with 2 ranks
                              to the same metrics as an uninterrupted run.
@@ -204,6 +205,18 @@ def random_splits_candidates(tmp):
     print("ok: random search over 2 ranks (rounds of candidates) equals 1 process bit for bit")
 
 
+def jit_backend(tmp):
+    space = os.path.join(SOURCE, "examples/tiny.nas")
+    cfg = tiny_config(tmp, epochs=2)
+    one, two = os.path.join(tmp, "one"), os.path.join(tmp, "two")
+    run(["search", space, "-c", cfg, "--backend", "jit", "-o", one])
+    run(["search", space, "-c", cfg, "--backend", "jit", "-o", two], ranks=2)
+    # No batch norm and 16 steps: rounding alone, far below 1e-6.
+    compare_records(records(one), records(two), 1e-6, "JIT: 1 process against 2 ranks")
+    print("ok: under --backend jit (buckets reduced after the generated plan function), "
+          "2 ranks match 1 process within 1e-6")
+
+
 def kill_one_rank(tmp):
     space = os.path.join(SOURCE, "examples/tiny.nas")
     cfg = tiny_config(tmp)
@@ -262,8 +275,8 @@ def refused_setups(tmp):
 
 
 CASES = {f.__name__: f for f in (darts_matches_one_process, train_matches_one_process, pnas_runs,
-                                 random_splits_candidates, kill_one_rank, stalled_rank_times_out,
-                                 refused_setups)}
+                                 random_splits_candidates, jit_backend, kill_one_rank,
+                                 stalled_rank_times_out, refused_setups)}
 
 if __name__ == "__main__":
     case = sys.argv[4]
