@@ -383,10 +383,18 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
     setup.alpha_plan = compile_plan_from_execution_graph(*exec, alphas);
   }
   PlanOptions eval;
-  eval.batch = weights.batch;
+  // Scores run on whole batches, by one rank each (random, evolution, rerank).
+  eval.batch = cfg.base.data.effective_mini_batch();
   if (!trained) {
     if (algorithm == "random" || algorithm == "evolution" || cfg.rerank > 0)
       setup.eval_plan = compile_plan_from_execution_graph(*exec, eval);
+    // Over several ranks the weight plan holds a rank's share of a batch, and evolution
+    // recalibrates batch norm on whole ones.
+    if (algorithm == "evolution" && setup.parallel.ranks() > 1) {
+      PlanOptions whole = weights;
+      whole.batch = eval.batch;
+      setup.recalibration_plan = compile_plan_from_execution_graph(*exec, whole);
+    }
     return exec;
   }
   // PC-DARTS: --rerank's trials train architectures of the space as written.
@@ -397,19 +405,14 @@ std::shared_ptr<Graph> compile_search_plans(const Graph& supernet, const Graph* 
   return std::make_shared<Graph>(std::move(own.exec));
 }
 
-// What a data-parallel search can run: darts and darts2 (each rank a share of every batch,
-// gradients averaged), pnas (each rank its own paths) and random (each rank its own
-// architectures). Synchronised batch norm needs every rank to run the same network, which
-// pnas' per-rank paths are not.
+// What a data-parallel search can run: darts, darts2 and evolution's supernet (each rank a
+// share of every batch, gradients averaged), pnas (each rank its own paths), random and
+// evolution's candidates (each rank its own). Synchronised batch norm needs every rank to
+// run the same network, which pnas' per-rank paths are not.
 void check_data_parallel_search(const SearchConfig& cfg, const DataParallel& parallel,
                                 const std::string& source) {
   if (parallel.ranks() == 1) return;
   const std::string& a = cfg.algorithm;
-  if (a == "evolution")
-    throw ConfigError(source, "algorithm",
-                      fmt::format("`{}` search does not run over several processes (this job "
-                                  "has {} ranks); darts, darts2, pnas and random do",
-                                  a, parallel.ranks()));
   if (parallel.sync_batchnorm && a == "pnas")
     throw ConfigError(source, "algorithm",
                       "--sync-bn needs every rank to run the same network, but pnas trains a "

@@ -14,14 +14,16 @@ CASE is one of the functions named in CASES. Each runs real nasc processes:
                              ranks check every epoch that they still hold the same weights).
   random_splits_candidates   random search, each rank its own architectures: the same records
                              as one process, bit for bit.
+  evolution_splits_candidates  evolution's candidates split over 2 ranks: with the supernet's
+                             weights frozen, every generation's scores as one process's.
   jit_backend                DARTS under --backend jit over 2 ranks against 1 process.
   kill_one_rank              rank 1 is killed (SIGKILL) mid-run: mpirun ends the job with an
                              error instead of hanging; the last checkpoint resumes with 2 ranks
                              to the same metrics as an uninterrupted run.
   stalled_rank_times_out     rank 1 hangs: rank 0 stops after --comm-timeout with an error
                              naming the operation, and the job ends.
-  refused_setups             batches that do not split, evolution (not over ranks yet),
-                             --sync-bn with pnas: located errors, exit 1.
+  refused_setups             batches that do not split, --rerank, --sync-bn with pnas:
+                             located errors, exit 1.
 """
 import json
 import math
@@ -205,6 +207,35 @@ def random_splits_candidates(tmp):
     print("ok: random search over 2 ranks (rounds of candidates) equals 1 process bit for bit")
 
 
+def evolution_splits_candidates(tmp):
+    space = os.path.join(SOURCE, "examples/convnet_fmnist.nas")
+    # Weights frozen by a learning rate of 1e-30 (w - 1e-30 g == w in float32), so that the
+    # supernet phase's rounding cannot make the scores differ: the evolution phase alone is
+    # compared, and its candidates, scored by one rank each on whole batches with batch norm
+    # recalibrated from zero, must give one process's numbers exactly.
+    cfg = write_json(os.path.join(tmp, "evolution.json"), {
+        "algorithm": "evolution", "epochs": 1, "seed": 1, "threads": 1,
+        "data": {"name": "fashion-mnist", "limit_train": 256, "train_portion": 0.5,
+                 "batch_size": 16},
+        "train": {"name": "sgd", "lr": 1e-30, "momentum": 0, "weight_decay": 0,
+                  "nesterov": False},
+        "evolution": {"population": 5, "generations": 3, "parents": 2, "bn_batches": 2,
+                      "valid_batches": 4}})
+    one, two = os.path.join(tmp, "one"), os.path.join(tmp, "two")
+    run(["search", space, "-c", cfg, "-o", one])
+    run(["search", space, "-c", cfg, "-o", two], ranks=2)
+    generations = []
+    for d in (one, two):
+        with open(os.path.join(d, "evolution.jsonl")) as f:
+            generations.append([{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                                for line in f if line.strip()])
+    if generations[0] != generations[1] or len(generations[0]) != 3:
+        sys.exit(f"FAIL: the generations differ:\n{generations[0]}\n{generations[1]}")
+    if arch_choices(one) != arch_choices(two):
+        sys.exit("FAIL: evolution over 2 ranks found another architecture")
+    print("ok: evolution over 2 ranks (candidates split, scores shared) equals 1 process exactly")
+
+
 def jit_backend(tmp):
     space = os.path.join(SOURCE, "examples/tiny.nas")
     cfg = tiny_config(tmp, epochs=2)
@@ -259,8 +290,8 @@ def refused_setups(tmp):
     cases = [
         (["search", space, "-c", odd, "-o", os.path.join(tmp, "a")],
          "a batch of 15 does not split evenly over 2 ranks"),
-        (["search", space, "-c", tiny_config(tmp), "-a", "evolution", "-o",
-          os.path.join(tmp, "b")], "`evolution` search does not run over several processes"),
+        (["search", space, "-c", tiny_config(tmp), "--rerank", "2", "-o",
+          os.path.join(tmp, "b")], "--rerank's trials do not run over several processes"),
         (["search", space, "-c", tiny_config(tmp), "-a", "pnas", "--sync-bn", "-o",
           os.path.join(tmp, "c")], "--sync-bn needs every rank to run the same network"),
     ]
@@ -275,7 +306,8 @@ def refused_setups(tmp):
 
 
 CASES = {f.__name__: f for f in (darts_matches_one_process, train_matches_one_process, pnas_runs,
-                                 random_splits_candidates, jit_backend, kill_one_rank,
+                                 random_splits_candidates, evolution_splits_candidates,
+                                 jit_backend, kill_one_rank,
                                  stalled_rank_times_out, refused_setups)}
 
 if __name__ == "__main__":

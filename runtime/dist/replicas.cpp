@@ -65,11 +65,10 @@ std::string data_parallel_line(const ParamStore& store, const DataParallel& para
   if (alphas)
     for (const StoredArch& a : store.arch()) arch += static_cast<int64_t>(a.alpha.size());
   const double bytes = static_cast<double>(weights + arch) * sizeof(float);
-  return fmt::format("data parallel: {} ranks; each step all-reduces {} weight gradients{} ({})",
-                     parallel.ranks(), weights,
-                     alphas ? fmt::format(" and {} alpha gradients", arch) : "",
-                     bytes >= 1e4 ? fmt::format("{:.2f} MB", bytes / 1e6)
-                                  : fmt::format("{:.0f} bytes", bytes));
+  return fmt::format(
+      "data parallel: {} ranks; each step all-reduces {} weight gradients{} ({})", parallel.ranks(),
+      weights, alphas ? fmt::format(" and {} alpha gradients", arch) : "",
+      bytes >= 1e4 ? fmt::format("{:.2f} MB", bytes / 1e6) : fmt::format("{:.0f} bytes", bytes));
 }
 
 }  // namespace nas

@@ -217,6 +217,8 @@ class Evolution {
   std::vector<Candidate> first_population();
   std::vector<Candidate> next_population();
   void score(Candidate& c);
+  // Scores a generation: this rank's share of it, then every rank's scores shared.
+  void score_population(std::vector<Candidate>& pop);
   std::vector<size_t> ranked() const;  // all evaluated, best first
   // Times the best of `order` whole (measure_latency); under a latency bound, while the
   // measurement is over the bound, the next one, up to kMaxTimed. Returns the position in
@@ -243,12 +245,16 @@ void Evolution::load_batches() {
   const SearchData& sd = p_.data;
   LoaderOptions to = sd.train_options;
   to.prefetch = false;
+  to.shard = 0;  // whole batches on every rank: each scores its candidates alone
+  to.shards = 1;
   Loader train(sd.data.train, sd.data.train_indices, to);
   train.start_epoch(0);
   Batch b;
   for (int64_t i = 0; i < cfg_.bn_batches && train.next(b); ++i) bn_batches_.push_back(b);
   LoaderOptions vo = sd.valid_options;
   vo.prefetch = false;
+  vo.shard = 0;
+  vo.shards = 1;
   vo.train = false;  // no augmentation
   vo.drop_last = false;
   Loader valid(sd.data.train, sd.data.valid_indices, vo);
@@ -325,6 +331,24 @@ void Evolution::score(Candidate& c) {
   }
   c.valid_loss = loss / static_cast<double>(std::max<int64_t>(1, seen));
   c.valid_acc = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, seen));
+}
+
+void Evolution::score_population(std::vector<Candidate>& pop) {
+  const DataParallel& par = p_.parallel;
+  // Per candidate: loss and accuracy, from the rank that scored it (zeros elsewhere).
+  std::vector<double> scores(2 * pop.size(), 0.0);
+  for (size_t i = 0; i < pop.size(); ++i) {
+    if (static_cast<int>(i % static_cast<size_t>(par.ranks())) != par.rank()) continue;
+    score(pop[i]);
+    scores[2 * i] = pop[i].valid_loss;
+    scores[2 * i + 1] = pop[i].valid_acc;
+  }
+  if (par.collectives == nullptr) return;
+  par.collectives->sum(scores.data(), scores.size(), "evolution's scores");
+  for (size_t i = 0; i < pop.size(); ++i) {
+    pop[i].valid_loss = scores[2 * i];
+    pop[i].valid_acc = scores[2 * i + 1];
+  }
 }
 
 // Best first: accuracy, then the lower cost, then the earlier candidate.
@@ -441,10 +465,10 @@ EvolutionResult Evolution::run() {
       p_.run.log(line);
       break;
     }
+    score_population(pop);
     double sum = 0;
     for (Candidate& c : pop) {
       c.generation = gen + 1;
-      score(c);
       sum += c.valid_acc;
       evaluated_.push_back(c);
     }
@@ -475,8 +499,17 @@ EvolutionResult Evolution::run() {
   std::vector<size_t> order = ranked();
   double measured = NAN;
   if (p_.hooks.measure_latency) {
-    // The kept candidate leads the ranking (--rerank's candidates).
-    const auto kept = order.begin() + static_cast<std::ptrdiff_t>(time_best(order, measured));
+    // The kept candidate leads the ranking (--rerank's candidates). Timings differ from
+    // rank to rank, so rank 0's decide for all.
+    double decision[2] = {0, NAN};
+    if (p_.parallel.rank() == 0) {
+      decision[0] = static_cast<double>(time_best(order, measured));
+      decision[1] = measured;
+    }
+    if (p_.parallel.collectives)
+      p_.parallel.collectives->broadcast(decision, sizeof decision, 0, "evolution's timing");
+    measured = decision[1];
+    const auto kept = order.begin() + static_cast<std::ptrdiff_t>(decision[0]);
     std::rotate(order.begin(), kept, kept + 1);
   }
   const Candidate& best = evaluated_[order.front()];

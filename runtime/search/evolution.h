@@ -62,6 +62,10 @@ struct EvolutionPhase {
   const SearchData& data;
   RunDir& run;
   std::ostream& out;
+  // Over N ranks the candidates of each generation are split (candidate i scored by rank
+  // i mod N, on whole batches) and the scores shared, so every rank breeds the same next
+  // generation; rank 0 times the best ones and tells the others.
+  DataParallel parallel{};
 };
 
 struct ScoredArchitecture {

@@ -706,8 +706,12 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   const bool evolved = evolution && !summary.stopped;
   std::vector<RerankCandidate> rerank_from;  // --rerank's, best first by the search's ranking
   if (evolved) {
+    std::optional<Executor> recalibration;  // over several ranks: at the whole batch
+    if (!setup.recalibration_plan.steps.empty())
+      recalibration.emplace(std::move(setup.recalibration_plan), store, base.seed);
     EvolutionResult found =
-        run_evolution({cfg, setup.hooks, store, weights, *eval, sd, driver.run_dir(), out});
+        run_evolution({cfg, setup.hooks, store, recalibration ? *recalibration : weights, *eval, sd,
+                       driver.run_dir(), out, setup.parallel});
     summary.genotype = found.best;
     summary.valid_accuracy = found.valid_accuracy;
     for (size_t r = 0; r < found.ranked.size() && static_cast<int64_t>(r) < cfg.rerank; ++r)

@@ -111,6 +111,9 @@ struct SearchSetup {
   // weight plan trains the transformed supernet; eval_plan is then the space's). Empty:
   // the trials run on weight_plan.
   ExecPlan scratch_plan;
+  // evolution over several ranks: the weight plan at the whole batch, which recalibrates
+  // each candidate's batch norm (the weight plan holds a rank's share). Empty otherwise.
+  ExecPlan recalibration_plan;
   // darts, darts2 with a regularizer: E[cost] as a polynomial in the probabilities, in
   // the regularizer estimator's unit (compiler/estimate/expected_cost_terms.h).
   std::vector<CostTerm> cost_terms;
@@ -121,7 +124,7 @@ struct SearchSetup {
   size_t edge_weight_groups = 0;
   std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
   // Data parallelism (docs/scaling.md): the plans are this rank's share of each batch;
-  // only rank 0 writes the run folder. darts, darts2 and pnas only.
+  // only rank 0 writes the run folder.
   DataParallel parallel;
   // An embedder's callbacks, which may stop the run. Random search calls on_epoch after
   // each architecture (its records' "epoch") and on_step after each optimizer step of an
