@@ -162,6 +162,11 @@ void bind_options(py::module_& m) {
       .def_readwrite("import_paths", &CompileOptions::import_paths)
       .def_readwrite("network", &CompileOptions::network)
       .def_readwrite("overrides", &CompileOptions::overrides);
+  py::class_<ParallelOptions>(m, "ParallelOptions")
+      .def(py::init<>())
+      .def_readwrite("use_mpi", &ParallelOptions::use_mpi)
+      .def_readwrite("sync_batchnorm", &ParallelOptions::sync_batchnorm)
+      .def_readwrite("timeout_seconds", &ParallelOptions::timeout_seconds);
   // Filled by nasc.train and nasc.search from their keyword arguments.
   py::class_<RunOptions>(m, "RunOptions")
       .def(py::init<>())
@@ -180,7 +185,8 @@ void bind_options(py::module_& m) {
       .def_readwrite("algorithm", &RunOptions::algorithm)
       .def_readwrite("lut", &RunOptions::lut)
       .def_readwrite("rerank", &RunOptions::rerank)
-      .def_readwrite("retrain", &RunOptions::retrain);
+      .def_readwrite("retrain", &RunOptions::retrain)
+      .def_readwrite("parallel", &RunOptions::parallel);
 }
 
 }  // namespace
@@ -205,6 +211,14 @@ void bind_run(py::module_& m) {
                                              [](const RunOptions& r) { return search(r); });
       },
       py::arg("options"), py::arg("on_step"), py::arg("on_epoch"), py::arg("log"));
+  m.def(
+      "process_group",
+      [] {
+        const ProcessGroup g = process_group();  // a nasc::Error becomes nasc.Error
+        return py::make_tuple(g.rank, g.size);
+      },
+      "(rank, size) of the MPI job this process belongs to: (0, 1) when started alone. Under "
+      "mpirun, the first call joins the job (train and search join it themselves).");
   m.def(
       "create_run_dir",
       [](py::handle space_file, py::handle parent) {

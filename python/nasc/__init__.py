@@ -19,9 +19,10 @@ import os as _os
 from ._nasc import (  # noqa: F401  (the public names)
     Architecture, Backend, Choice, CompileOptions, Diagnostic, DiagnosticNote, EpochInfo,
     Error, Input, InternalError, LatencyEstimate, LatencyEstimator, LatencyTable, Location,
-    Mode, Model, NetworkSize, RetrainResult, RunOptions, SearchResult, Space,
-    SpaceStatistics, StaticEstimate, StepInfo, StepResult, TrainResult, UserError,
-    backends, check_backend, create_run_dir, human_count, version, with_commas)
+    Mode, Model, NetworkSize, ParallelOptions, RetrainResult, RunOptions, SearchResult,
+    Space, SpaceStatistics, StaticEstimate, StepInfo, StepResult, TrainResult, UserError,
+    backends, check_backend, create_run_dir, human_count, process_group, version,
+    with_commas)
 from . import _nasc
 
 __version__ = version()
@@ -38,14 +39,18 @@ __all__ = [
     "InternalError", "LatencyEstimate", "LatencyEstimator", "LatencyTable", "Mode", "Model",
     "NetworkSize", "RetrainResult", "SearchResult", "Space", "SpaceStatistics",
     "StaticEstimate", "StepInfo", "StepResult", "TrainResult", "UserError", "backends",
-    "check_backend", "create_run_dir", "human_count", "search", "train", "version",
+    "check_backend", "create_run_dir", "human_count", "process_group", "search", "train",
+    "version",
     "with_commas",
 ]
 
 
 def _options(space_file, *, output_dir, config, data, epochs, threads, backend, resume,
-             import_paths, network, overrides):
+             import_paths, network, overrides, sync_bn=False, comm_timeout=None):
     o = RunOptions()
+    o.parallel.sync_batchnorm = bool(sync_bn)
+    if comm_timeout is not None:
+        o.parallel.timeout_seconds = float(comm_timeout)
     o.space_file = _os.fspath(space_file)
     o.compile = _nasc._compile_options(import_paths, network or "", overrides)
     if isinstance(config, dict):
@@ -70,7 +75,8 @@ def _options(space_file, *, output_dir, config, data, epochs, threads, backend, 
 
 def train(space_file, *, output_dir=None, arch=None, config=None, data=None, epochs=None,
           threads=None, backend=None, resume=False, init_weights=None, import_paths=None,
-          network=None, overrides=None, log=None, on_step=None, on_epoch=None):
+          network=None, overrides=None, log=None, on_step=None, on_epoch=None, sync_bn=False,
+          comm_timeout=None):
     """Trains a network as `nasc train` does, into a run folder; returns a TrainResult.
 
     space_file: the .nas file; arch: its arch file (a space with choices needs one).
@@ -87,10 +93,16 @@ def train(space_file, *, output_dir=None, arch=None, config=None, data=None, epo
     run, which then writes its results from the state it has and says stopped=True. An
     exception raised in a callback stops the run and is raised here, as is
     KeyboardInterrupt for Ctrl-C. The GIL is released while the run computes.
+
+    Under `mpirun -n N python3 script.py` every rank's call is one rank of a data-parallel
+    run (docs/scaling.md): sync_bn takes batch-norm statistics over the whole batch,
+    comm_timeout (seconds) bounds every wait for the other ranks; process_group() says
+    which rank this is.
     """
     o = _options(space_file, output_dir=output_dir, config=config, data=data, epochs=epochs,
                  threads=threads, backend=backend, resume=resume, import_paths=import_paths,
-                 network=network, overrides=overrides)
+                 network=network, overrides=overrides, sync_bn=sync_bn,
+                 comm_timeout=comm_timeout)
     if arch is not None:
         o.arch_file = _os.fspath(arch)
     if init_weights is not None:
@@ -101,7 +113,7 @@ def train(space_file, *, output_dir=None, arch=None, config=None, data=None, epo
 def search(space_file, *, output_dir=None, algorithm=None, config=None, data=None,
            epochs=None, threads=None, backend=None, resume=False, lut=None, rerank=None,
            retrain=False, import_paths=None, network=None, overrides=None, log=None,
-           on_step=None, on_epoch=None):
+           on_step=None, on_epoch=None, sync_bn=False, comm_timeout=None):
     """Searches a space as `nasc search` does, into a run folder; returns a SearchResult
     (its choices, arch_json and arch_file hold the architecture found).
 
@@ -112,7 +124,8 @@ def search(space_file, *, output_dir=None, algorithm=None, config=None, data=Non
     """
     o = _options(space_file, output_dir=output_dir, config=config, data=data, epochs=epochs,
                  threads=threads, backend=backend, resume=resume, import_paths=import_paths,
-                 network=network, overrides=overrides)
+                 network=network, overrides=overrides, sync_bn=sync_bn,
+                 comm_timeout=comm_timeout)
     if algorithm is not None:
         o.algorithm = algorithm
     if lut is not None:

@@ -165,3 +165,37 @@ def test_ctrl_c_stops_a_run(tmp_path):
             child.kill()
     assert child.returncode == 3, output
     assert "interrupted" in output
+
+
+def test_a_process_started_alone_is_rank_0_of_1_and_parallel_options_are_checked(tmp_path):
+    assert nasc.process_group() == (0, 1)
+    # Outside mpirun, --sync-bn changes nothing: the run is the plain one, bit for bit.
+    plain = nasc.train(TINY, arch=ARCH, config=TRAIN, output_dir=tmp_path / "plain")
+    synced = nasc.train(TINY, arch=ARCH, config=TRAIN, output_dir=tmp_path / "synced",
+                        sync_bn=True, comm_timeout=30)
+    assert plain.train_loss == synced.train_loss
+    with pytest.raises(nasc.UserError, match="parallel.timeout_seconds: must be positive"):
+        nasc.search(TINY, config=SEARCH, output_dir=tmp_path / "bad", comm_timeout=0)
+
+
+def test_two_ranks_under_mpirun_from_python(tmp_path):
+    mpiexec = "/usr/bin/mpiexec"
+    if not os.path.exists(mpiexec):
+        pytest.skip("mpiexec (openmpi-bin) is not installed")
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import json, sys, nasc\n"
+        f"r = nasc.search({str(TINY)!r}, config=json.loads(sys.argv[1]), output_dir=sys.argv[2])\n"
+        "rank, size = nasc.process_group()\n"
+        "print(f'rank {rank} of {size}: {r.valid_accuracy:.6f}')\n")
+    out = tmp_path / "two"
+    p = subprocess.run(
+        [mpiexec, "-n", "2", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
+         "--mca", "btl_vader_single_copy_mechanism", "none", sys.executable, str(script),
+         json.dumps(SEARCH), str(out)],
+        capture_output=True, text=True, timeout=240, env=dict(os.environ))
+    assert p.returncode == 0, p.stderr
+    lines = sorted(line for line in p.stdout.splitlines() if line.startswith("rank "))
+    assert [line.split(":")[0] for line in lines] == ["rank 0 of 2", "rank 1 of 2"]
+    assert lines[0].split(":")[1] == lines[1].split(":")[1]  # both ranks hold the same result
+    assert (out / "arch.json").exists()
