@@ -1,7 +1,10 @@
 // libnasc's train and search over the driver's runs (driver/run_setup.h), and the
 // library's version, backends and number formatting.
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <ostream>
@@ -42,8 +45,24 @@ nas::DataParallel join_parallel_run(const RunOptions& o) {
   return p;
 }
 
+// The temporary folders of ranks whose process is gone (killed, or ended by MPI_Abort
+// before they could remove theirs): nasc-rank-<pid>-XXXXXX with no process <pid>.
+void remove_abandoned_rank_folders() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string prefix = "nasc-rank-";
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      fs::remove_all(e.path(), ec);
+  }
+}
+
 // Where this rank's run writes: rank 0 (and a process alone) the run folder; another rank
-// a private temporary folder, removed at the end, holding a copy of the run folder when
+// a private temporary folder, removed at the end (or by a later run, when this process is
+// killed), holding a copy of the run folder when
 // resuming (the checkpoint it continues from). The ranks wait for each other once, so that
 // rank 0 changes nothing in the run folder before the others have copied it.
 class RankRunFolder {
@@ -52,7 +71,10 @@ class RankRunFolder {
     namespace fs = std::filesystem;
     if (p.ranks() == 1) return;
     if (p.rank() > 0) {
-      std::string pattern = (fs::temp_directory_path() / "nasc-rank-XXXXXX").string();
+      remove_abandoned_rank_folders();
+      std::string pattern =
+          (fs::temp_directory_path() / ("nasc-rank-" + std::to_string(::getpid()) + "-XXXXXX"))
+              .string();
       if (mkdtemp(pattern.data()) == nullptr)
         throw Error(Error::Kind::User, pattern + ": cannot create rank " +
                                            std::to_string(p.rank()) + "'s temporary folder");

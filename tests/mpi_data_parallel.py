@@ -252,18 +252,26 @@ def kill_one_rank(tmp):
     space = os.path.join(SOURCE, "examples/tiny.nas")
     cfg = tiny_config(tmp)
     whole, killed = os.path.join(tmp, "whole"), os.path.join(tmp, "killed")
+    scratch = os.path.join(tmp, "rank-scratch")
+    os.makedirs(scratch)
     run(["search", space, "-c", cfg, "-o", whole], ranks=2)
     # 8 steps per epoch: step 12 is in the second epoch, after the first checkpoint.
     p, seconds = run(["search", space, "-c", cfg, "-o", killed], ranks=2, expect=None,
-                     env={"NASC_TEST_KILL_AT": "step:12", "NASC_TEST_KILL_RANK": "1"})
+                     env={"NASC_TEST_KILL_AT": "step:12", "NASC_TEST_KILL_RANK": "1",
+                          "TMPDIR": scratch})
     if p.returncode == 0:
         sys.exit("FAIL: the job succeeded although rank 1 was killed")
     print(f"the job ended {seconds:.1f} s after its start, exit {p.returncode}; mpirun said:\n"
           + "\n".join(line for line in p.stderr.splitlines() if "rank" in line.lower())[:600])
     if len(records(killed)) != 1:
         sys.exit(f"FAIL: expected the first epoch's record only, got {len(records(killed))}")
-    run(["search", space, "-c", cfg, "-o", killed, "--resume"], ranks=2)
+    if not os.listdir(scratch):
+        sys.exit("FAIL: the killed rank should have left its temporary folder")
+    run(["search", space, "-c", cfg, "-o", killed, "--resume"], ranks=2, env={"TMPDIR": scratch})
     compare_records(records(whole), records(killed), 0, "resumed against uninterrupted")
+    if os.listdir(scratch):
+        sys.exit(f"FAIL: the killed rank's temporary folder outlived the next run: "
+                 f"{os.listdir(scratch)}")
     print("ok: a killed rank ends the job; the checkpoint resumes bit-identically on 2 ranks")
 
 
