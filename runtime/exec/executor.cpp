@@ -14,6 +14,8 @@ Executor::Executor(ExecPlan plan, ParamStore& store, uint64_t seed)
     : plan_(std::move(plan)), store_(store), backend_(store.shared_backend()) {
   check_plan();
   build_regions();
+  for (const Step& s : plan_.steps)
+    computes_arch_grads_ = computes_arch_grads_ || step_gate(s).arch_grad;
   param_index_ = store_.bind(plan_, seed);
   arch_index_ = store_.bind_arch(plan_, seed);
   prepared_ = backend_->prepare(plan_);
@@ -275,7 +277,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
 
   if (sync_weights) gradient_sync_->finish();
   if (plan_.training && full_ && arch_grads_ && !forward_only_) {
-    if (reduce) average_choice_weight_grads();
+    if (reduce && computes_arch_grads_) average_choice_weight_grads();
     add_alpha_gradients();
   }
   double sums[3];

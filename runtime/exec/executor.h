@@ -155,6 +155,7 @@ class Executor {
   std::vector<double> step_seconds_;
   std::vector<char> live_;
   Collectives* collectives_ = nullptr;
+  bool computes_arch_grads_ = false;  // some step computes architecture gradients
   bool sync_gradients_ = true;
   std::unique_ptr<GradientSync> gradient_sync_;  // made at the first synchronised run
 };
