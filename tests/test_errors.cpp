@@ -383,7 +383,8 @@ TEST_CASE("nasc train and search: an internal error deep in a run is exit 2, nev
       "train examples/tiny.nas --arch examples/tiny_conv.json --data synthetic --epochs 1 -o " +
           test::scratch_path("typo_run"),
       typo);
-  user_error(bad, "NASC_TEST_KILL_AT: expected step:N, checkpoint-write:N, internal-error:N or stall:N");
+  user_error(bad,
+             "NASC_TEST_KILL_AT: expected step:N, checkpoint-write:N, internal-error:N or stall:N");
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ struct SearchContext {
   Executor& weights;  // the weight plan (training, weight gradients)
   Executor* alphas;   // DARTS: the architecture plan (training, alpha gradients)
   Optimizer& arch_optimizer;
-  int64_t batch;           // the plans' (this rank's share of a batch)
+  int64_t batch;            // the plans' (this rank's share of a batch)
   DataParallel parallel{};  // pnas: each rank samples its own paths
 };
 

@@ -38,11 +38,11 @@ struct Options {
   int64_t epochs = 0;                                          // --epochs (train); 0 = config
   int64_t threads = -1;                                        // --threads (train); -1 = config
   bool resume = false;                                         // --resume (train, search)
-  std::string backend;    // --backend (train, search, profile, estimate); empty = the default
-  std::string algorithm;  // -a (search)
-  int64_t rerank = -1;    // --rerank K (search); -1 = the config's
-  bool retrain = false;   // --retrain (search)
-  bool sync_bn = false;   // --sync-bn (train, search under mpirun)
+  std::string backend;       // --backend (train, search, profile, estimate); empty = the default
+  std::string algorithm;     // -a (search)
+  int64_t rerank = -1;       // --rerank K (search); -1 = the config's
+  bool retrain = false;      // --retrain (search)
+  bool sync_bn = false;      // --sync-bn (train, search under mpirun)
   double comm_timeout = -1;  // --comm-timeout SECONDS (train, search); -1 = the default
   bool json = false;
   bool no_locations = false;
