@@ -62,9 +62,9 @@ void remove_abandoned_rank_folders() {
 
 // Where this rank's run writes: rank 0 (and a process alone) the run folder; another rank
 // a private temporary folder, removed at the end (or by a later run, when this process is
-// killed), holding a copy of the run folder when
-// resuming (the checkpoint it continues from). The ranks wait for each other once, so that
-// rank 0 changes nothing in the run folder before the others have copied it.
+// killed), holding a copy of the run folder when resuming (the checkpoint it continues
+// from). The ranks wait for each other once, so that rank 0 changes nothing in the run
+// folder before the others have copied it.
 class RankRunFolder {
  public:
   RankRunFolder(const RunOptions& o, const nas::DataParallel& p) : dir_(o.output_dir) {
@@ -102,19 +102,19 @@ class RankRunFolder {
   std::string dir_, scratch_;
 };
 
-// What the run of this rank is given: its folder, and no output on ranks other than 0.
-RunOptions rank_options(const RunOptions& o, const nas::DataParallel& p,
-                        const RankRunFolder& folder) {
-  RunOptions mine = o;
-  mine.output_dir = folder.dir();
-  if (p.rank() > 0) mine.log = nullptr;
-  if (p.ranks() > 1 && mine.log)
-    *mine.log << "data parallel: " << p.ranks() << " ranks over " << p.collectives->transport()
-              << ", each "
-              << "1/" << p.ranks() << " of every batch; batch norm "
-              << (p.sync_batchnorm ? "synchronised over the ranks" : "per rank") << "\n";
-  return mine;
-}
+// This rank's side of a train or search: its place in the job, its folder, and the options
+// it runs with (its folder, and no output on ranks other than 0).
+struct RankRun {
+  explicit RankRun(const RunOptions& o)
+      : parallel(join_parallel_run(o)), folder(o, parallel), options(o) {
+    options.output_dir = folder.dir();
+    if (parallel.rank() > 0) options.log = nullptr;
+  }
+
+  const nas::DataParallel parallel;
+  const RankRunFolder folder;
+  RunOptions options;
+};
 
 nas::driver::RunRequest request(const RunOptions& o, const nas::DataParallel& parallel) {
   nas::driver::RunRequest r;
@@ -180,12 +180,11 @@ auto run_reporting(const RunOptions& o, F&& fn) {
 
 TrainResult train(const RunOptions& options) {
   check_options(options);
-  const nas::DataParallel parallel = join_parallel_run(options);
-  const RankRunFolder folder(options, parallel);
-  const RunOptions mine = rank_options(options, parallel, folder);
-  auto [run, warnings] = run_reporting(mine, [&](nas::Diagnostics& diags, std::ostream& out) {
-    return nas::driver::train(request(mine, parallel), diags, out);
-  });
+  const RankRun rank(options);
+  auto [run, warnings] =
+      run_reporting(rank.options, [&](nas::Diagnostics& diags, std::ostream& out) {
+        return nas::driver::train(request(rank.options, rank.parallel), diags, out);
+      });
   const nas::TrainSummary& s = run.summary;
   TrainResult r;
   r.epochs = run.config.epochs;
@@ -207,12 +206,11 @@ SearchResult search(const RunOptions& options) {
     throw Error(Error::Kind::User,
                 "RunOptions::init_weights: a search starts from random weights; initial weights "
                 "are for train");
-  const nas::DataParallel parallel = join_parallel_run(options);
-  const RankRunFolder folder(options, parallel);
-  const RunOptions mine = rank_options(options, parallel, folder);
-  auto [summary, warnings] = run_reporting(mine, [&](nas::Diagnostics& diags, std::ostream& out) {
-    return nas::driver::search(request(mine, parallel), diags, out);
-  });
+  const RankRun rank(options);
+  auto [summary, warnings] =
+      run_reporting(rank.options, [&](nas::Diagnostics& diags, std::ostream& out) {
+        return nas::driver::search(request(rank.options, rank.parallel), diags, out);
+      });
   const nas::SearchSummary* s = &summary;
   SearchResult r;
   r.warnings = std::move(warnings);

@@ -15,12 +15,6 @@ bool adds_to_param_grads(const Step& s) {
          s.kind == StepKind::BatchNormGrad;
 }
 
-size_t elements(const std::vector<int64_t>& shape) {
-  size_t n = 1;
-  for (int64_t d : shape) n *= static_cast<size_t>(d);
-  return n;
-}
-
 }  // namespace
 
 GradientSync::GradientSync(const ExecPlan& plan, Collectives& collectives, size_t bucket_bytes)
@@ -28,7 +22,8 @@ GradientSync::GradientSync(const ExecPlan& plan, Collectives& collectives, size_
   NAS_CHECK(plan.training, "gradient synchronisation of a plan without backward");
   const size_t n_params = plan.params.size();
   param_sizes_.resize(n_params);
-  for (size_t i = 0; i < n_params; ++i) param_sizes_[i] = elements(plan.params[i].shape);
+  for (size_t i = 0; i < n_params; ++i)
+    param_sizes_[i] = static_cast<size_t>(shape_elements(plan.params[i].shape));
   // The last step that adds to each trainable parameter's gradient; a parameter no step
   // adds to (unused by this plan) goes last, with the stragglers.
   std::vector<size_t> last(n_params, plan.steps.size());

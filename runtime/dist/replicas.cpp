@@ -66,8 +66,11 @@ std::string data_parallel_line(const ParamStore& store, const DataParallel& para
     for (const StoredArch& a : store.arch()) arch += static_cast<int64_t>(a.alpha.size());
   const double bytes = static_cast<double>(weights + arch) * sizeof(float);
   return fmt::format(
-      "data parallel: {} ranks; each step all-reduces {} weight gradients{} ({})", parallel.ranks(),
-      weights, alphas ? fmt::format(" and {} alpha gradients", arch) : "",
+      "data parallel: {} ranks over {}, each 1/{} of every batch, batch norm {}; each step "
+      "all-reduces {} weight gradients{} ({})",
+      parallel.ranks(), parallel.collectives->transport(), parallel.ranks(),
+      parallel.sync_batchnorm ? "synchronised over the ranks" : "per rank", weights,
+      alphas ? fmt::format(" and {} alpha gradients", arch) : "",
       bytes >= 1e4 ? fmt::format("{:.2f} MB", bytes / 1e6) : fmt::format("{:.0f} bytes", bytes));
 }
 

@@ -18,8 +18,9 @@ void average_running_statistics(ParamStore& store, const DataParallel& parallel)
 // InternalError naming the ranks' disagreement.
 void check_replicas_agree(const ParamStore& store, const DataParallel& parallel);
 
-// The line a data-parallel run logs at its start: how many ranks, and what one step
-// all-reduces (the weight gradients, and with `alphas` the architecture's), in MB.
+// The line a batch-splitting data-parallel run logs at its start: how many ranks over
+// what, batch norm's mode, and what one step all-reduces (the weight gradients, and with
+// `alphas` the architecture's). `parallel` has collectives.
 std::string data_parallel_line(const ParamStore& store, const DataParallel& parallel, bool alphas);
 
 }  // namespace nas

@@ -160,7 +160,6 @@ void Executor::add_alpha_gradients() {
 }
 
 void Executor::set_collectives(Collectives* collectives, bool sync_batchnorm) {
-  collectives_ = collectives;
   state_.collectives = collectives;
   state_.sync_batchnorm = collectives != nullptr && sync_batchnorm && plan_.training;
   gradient_sync_.reset();
@@ -172,8 +171,8 @@ void Executor::average_choice_weight_grads() {
   std::vector<double> flat;
   for (const auto& g : state_.choice_weight_grads) flat.insert(flat.end(), g.begin(), g.end());
   if (flat.empty()) return;
-  collectives_->sum(flat.data(), flat.size(), "architecture-gradient allreduce");
-  const double inverse = 1.0 / collectives_->size();
+  state_.collectives->sum(flat.data(), flat.size(), "architecture-gradient allreduce");
+  const double inverse = 1.0 / state_.collectives->size();
   size_t k = 0;
   for (auto& g : state_.choice_weight_grads)
     for (double& v : g) v = flat[k++] * inverse;
@@ -236,11 +235,12 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   state_.logits_out = logits ? logits_.data() : nullptr;
 
   // Data parallelism: which reductions this run makes (executor.h).
-  const bool reduce = collectives_ != nullptr && plan_.training && !forward_only_;
+  Collectives* collectives = state_.collectives;
+  const bool reduce = collectives != nullptr && plan_.training && !forward_only_;
   const bool sync_weights = reduce && weight_grads_ && sync_gradients_;
-  state_.first_sample = collectives_ ? collectives_->rank() * plan_.batch : 0;
+  state_.first_sample = collectives ? collectives->rank() * plan_.batch : 0;
   if (sync_weights) {
-    if (!gradient_sync_) gradient_sync_ = std::make_unique<GradientSync>(plan_, *collectives_);
+    if (!gradient_sync_) gradient_sync_ = std::make_unique<GradientSync>(plan_, *collectives);
     gradient_sync_->begin(state_.grad);
   }
 
@@ -283,7 +283,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   double sums[3];
   b.download(sums, metrics_, 2 * sizeof(double));
   sums[2] = static_cast<double>(samples);
-  if (reduce) collectives_->sum(sums, 3, "loss and accuracy reduction");
+  if (reduce) collectives->sum(sums, 3, "loss and accuracy reduction");
   if (logits)
     b.download(logits, logits_, static_cast<size_t>(samples * plan_.classes) * sizeof(float));
   RunResult result;

@@ -109,7 +109,7 @@ class Executor {
   // While false, training runs leave the weight gradients local (PyTorch's no_sync): the
   // micro-batches of gradient accumulation reduce only the sum, after the last of them.
   void set_gradient_sync(bool on) { sync_gradients_ = on; }
-  Collectives* collectives() const { return collectives_; }
+  Collectives* collectives() const { return state_.collectives; }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
   // Makes two executors that never run at the same time (DARTS' alpha and weight steps)
   // use one arena, sized for the larger plan: nothing in an arena outlives a run.
@@ -154,7 +154,6 @@ class Executor {
   std::map<std::string, OpTime> profile_;
   std::vector<double> step_seconds_;
   std::vector<char> live_;
-  Collectives* collectives_ = nullptr;
   bool computes_arch_grads_ = false;  // some step computes architecture gradients
   bool sync_gradients_ = true;
   std::unique_ptr<GradientSync> gradient_sync_;  // made at the first synchronised run

@@ -245,16 +245,12 @@ void Evolution::load_batches() {
   const SearchData& sd = p_.data;
   LoaderOptions to = sd.train_options;
   to.prefetch = false;
-  to.shard = 0;  // whole batches on every rank: each scores its candidates alone
-  to.shards = 1;
   Loader train(sd.data.train, sd.data.train_indices, to);
   train.start_epoch(0);
   Batch b;
   for (int64_t i = 0; i < cfg_.bn_batches && train.next(b); ++i) bn_batches_.push_back(b);
   LoaderOptions vo = sd.valid_options;
   vo.prefetch = false;
-  vo.shard = 0;
-  vo.shards = 1;
   vo.train = false;  // no augmentation
   vo.drop_last = false;
   Loader valid(sd.data.train, sd.data.valid_indices, vo);

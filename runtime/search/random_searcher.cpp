@@ -92,6 +92,13 @@ class RandomEpochs final : public EpochTask {
       run.log("note: random search has no warm-up; warmup_epochs is ignored");
     std::filesystem::create_directories(run.path("samples"));
     events_.emplace(run.dir());
+    if (parallel_.ranks() > 1) {
+      const std::string line = fmt::format(
+          "data parallel: {} ranks over {}, each training its own architectures, in rounds of {}",
+          parallel_.ranks(), parallel_.collectives->transport(), parallel_.ranks());
+      run.log(line);
+      out_ << line << "\n";
+    }
   }
 
   void run_epoch(int64_t index, EpochDriver& driver) override;
@@ -262,8 +269,7 @@ SearchSummary run_random_search(SearchSetup setup, const std::string& dir, bool 
   loop.resume_line_names_step = false;
   EpochDriver driver(dir, resume, loop, setup.control, out);
   RunDir& run = driver.run_dir();
-  // Each rank trains whole architectures on the whole data: no batch shares.
-  SearchData sd = load_search_data(cfg, setup.weight_plan, DataParallel{});
+  SearchData sd = load_search_data(cfg, setup.weight_plan);
   nlohmann::json meta = setup.meta;
   meta["algorithm"] = "random";
 

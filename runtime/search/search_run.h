@@ -18,15 +18,15 @@
 namespace nas {
 
 struct SearchData {
-  TrainData data;  // train_indices train the weights, valid_indices the architecture
-  int64_t batch = 0;  // the plans' batch: this rank's share of the config's batch
-  LoaderOptions train_options, valid_options;  // of the whole batch, cut into the rank's shard
+  TrainData data;     // train_indices train the weights, valid_indices the architecture
+  int64_t batch = 0;  // the config's (mini-)batch, whole
+  // Whole batches; a loop that splits them over data-parallel ranks takes its share with
+  // rank_share (trainer.h).
+  LoaderOptions train_options, valid_options;
 };
 
 // Loads the config's data for `plan`'s input and checks that both splits hold a batch.
-// In a data-parallel run `plan` is the rank's and the loaders yield its shard.
-SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan,
-                            const DataParallel& parallel);
+SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan);
 
 // Appends `rec` to metrics.jsonl and its numbers as TensorBoard scalars "search/<key>".
 void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordered_json& rec,

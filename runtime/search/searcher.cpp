@@ -309,8 +309,7 @@ void write_epoch_record(RunDir& run, EventWriter& events, const nlohmann::ordere
   events.flush();
 }
 
-SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan,
-                            const DataParallel& parallel) {
+SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan) {
   const TrainConfig& base = cfg.base;
   SearchData d;
   d.data = load_train_data(base.data, base.seed, plan.input_shape, plan.classes);
@@ -318,24 +317,19 @@ SearchData load_search_data(const SearchConfig& cfg, const ExecPlan& plan,
     throw ConfigError(
         "", "data.train_portion",
         "search needs a validation split for the architecture: set data.train_portion below 1");
-  const int64_t batch = base.data.effective_mini_batch();
-  d.batch = plan.batch;
-  NAS_CHECK(d.batch * parallel.ranks() == batch,
-            "the search plans are not the rank's share of a batch");
+  d.batch = base.data.effective_mini_batch();
   if (base.data.mini_batch != base.data.batch_size)
     throw ConfigError("", "data.mini_batch",
                       "search does not accumulate gradients: use mini_batch = batch_size");
   for (const auto* part : {&d.data.train_indices, &d.data.valid_indices})
-    if (part->size() < static_cast<size_t>(batch))
+    if (part->size() < static_cast<size_t>(d.batch))
       throw ConfigError(
           "", "data.batch_size",
           fmt::format(
               "the training and validation splits ({} and {} samples) must each hold one batch "
               "of {}",
-              d.data.train_indices.size(), d.data.valid_indices.size(), batch));
-  d.train_options = training_loader_options(base.data, d.data, batch, base.seed);
-  d.train_options.shard = parallel.rank();
-  d.train_options.shards = parallel.ranks();
+              d.data.train_indices.size(), d.data.valid_indices.size(), d.batch));
+  d.train_options = training_loader_options(base.data, d.data, d.batch, base.seed);
   d.valid_options = d.train_options;
   d.valid_options.seed = derive_seed(base.seed, 101);  // another order than the training batches
   return d;
@@ -370,8 +364,10 @@ class SearchEpochs final : public EpochTask {
         opts_(opts),
         out_(out),
         grads_(store.weight_grads()),
-        train_loader_(sd.data.train, sd.data.train_indices, sd.train_options),
-        valid_loader_(sd.data.train, sd.data.valid_indices, sd.valid_options),
+        train_loader_(sd.data.train, sd.data.train_indices,
+                      rank_share(sd.train_options, parallel_)),
+        valid_loader_(sd.data.train, sd.data.valid_indices,
+                      rank_share(sd.valid_options, parallel_)),
         steps_(static_cast<int64_t>(
             std::min(train_loader_.batches_per_epoch(), valid_loader_.batches_per_epoch()))),
         schedule_(make_schedule(base_.optimizer.schedule, base_.optimizer.lr, steps_)),
@@ -507,7 +503,8 @@ void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
     algo_.prepare_weight_step(global_step_, warming);
     store_.zero_grads();
     weights_.set_dropout_seed(derive_seed(base_.seed, 2 * static_cast<uint64_t>(global_step_) + 1));
-    RunResult r = weights_.run(train_batch_.images.data(), train_batch_.labels.data(), sd_.batch);
+    RunResult r =
+        weights_.run(train_batch_.images.data(), train_batch_.labels.data(), weights_.batch());
     if (!std::isfinite(r.loss_sum))
       throw ConfigError("", warming ? "warmup.lr" : "train.lr",
                         fmt::format("the training loss became {} at epoch {} step {}; lower "
@@ -663,7 +660,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
   loop.epochs = base.epochs;
   loop.checkpoint_every = base.checkpoint_every;
   EpochDriver driver(dir, resume, loop, setup.control, out);
-  SearchData sd = load_search_data(cfg, setup.weight_plan, setup.parallel);
+  SearchData sd = load_search_data(cfg, setup.weight_plan);
   const std::vector<ArchSpec> groups = setup.weight_plan.arch;
 
   ParamStore store(make_backend(setup.backend));
@@ -688,7 +685,7 @@ SearchSummary run_search(SearchSetup setup, const std::string& dir, bool resume,
                         make_optimizer(cfg.warmup, backend, store.weight_slots()),
                         make_optimizer(cfg.valid, backend, store.arch_slots())};
   SearchContext ctx{cfg,          setup.hooks, setup.cost_terms, store,         weights,
-                    alphas.get(), *opts.arch,  sd.batch,         setup.parallel};
+                    alphas.get(), *opts.arch,  weights.batch(),  setup.parallel};
   std::unique_ptr<SearchAlgorithm> algo = algorithm == "pnas" ? make_proxyless_search(ctx)
                                           : evolution
                                               ? make_evolution_supernet(ctx)

@@ -233,6 +233,12 @@ LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& da
   return lo;
 }
 
+LoaderOptions rank_share(LoaderOptions options, const DataParallel& parallel) {
+  options.shard = parallel.rank();
+  options.shards = parallel.ranks();
+  return options;
+}
+
 namespace {
 
 // nasc train's epochs for the epoch driver: mini-batches with gradient accumulation and
@@ -464,9 +470,9 @@ TrainSummary train_network(TrainerSetup setup, const std::string& dir, bool resu
                         setup.init_weights));
   }
 
-  LoaderOptions lo = training_loader_options(cfg.data, data, mini, cfg.seed);
-  lo.shard = setup.parallel.rank();
-  lo.shards = setup.parallel.ranks();
+  // The test and validation loaders below are cut the same way: each rank evaluates its share.
+  const LoaderOptions lo =
+      rank_share(training_loader_options(cfg.data, data, mini, cfg.seed), setup.parallel);
   Loader train_loader(data.train, data.train_indices, lo);
   LoaderOptions eo = lo;
   eo.batch_size = static_cast<size_t>(cfg.data.eval_batch_size);

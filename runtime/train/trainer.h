@@ -51,6 +51,11 @@ void params_from_file(ParamStore& store, const TensorFile& f, const std::string&
 LoaderOptions training_loader_options(const DataConfig& cfg, const TrainData& data, int64_t batch,
                                       uint64_t seed);
 
+// `options` cut to this rank's share of every batch (LoaderOptions::shard): what the
+// batch-splitting loops of a data-parallel run (train, darts, darts2, pnas and evolution's
+// supernet) load. Unchanged in a run of one process.
+LoaderOptions rank_share(LoaderOptions options, const DataParallel& parallel);
+
 // The drop probability of epoch `epoch` (0-based) of `epochs` under DARTS' schedule
 // (train.py: drop_path_prob * epoch / epochs): 0 in the first epoch, growing linearly
 // toward `final_prob`, which the end of training reaches.
