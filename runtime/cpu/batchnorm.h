@@ -1,5 +1,7 @@
-// Batch normalisation on the CPU through oneDNN on plain NCHW float buffers (per-channel
-// statistics over n, h and w), primitives created once per signature and cached. Semantics
+// Batch normalisation on the CPU on plain NCHW float buffers (per-channel statistics over
+// n, h and w): the training forward and the backward from the output are plain loops,
+// inference and the affine backward oneDNN primitives, created once per signature and
+// cached. Semantics
 // follow the `batchnorm` op and PyTorch's BatchNorm2d:
 //   training:  y = (x - mean_b) / sqrt(var_b + eps) * scale + shift, with the batch mean and
 //              biased batch variance; the running statistics are then updated as
@@ -67,7 +69,7 @@ class BatchNormKernel {
  private:
   BatchNormParams params_;
   dnnl::memory::desc data_md_, stat_md_;
-  dnnl::batch_normalization_forward fwd_train_, fwd_infer_;
+  dnnl::batch_normalization_forward fwd_infer_;
   dnnl::batch_normalization_backward bwd_;
 };
 
