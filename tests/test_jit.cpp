@@ -210,9 +210,35 @@ TEST_CASE("jit: the schedule's cache key is its description, every field of it",
   const std::string ir = schedule_ir_text(base);
   CHECK(ir.find("call i32 @nasc_region_4(") != std::string::npos);
   CHECK(ir.find("call i32 @nasc_jit_run_step(i8* %") != std::string::npos);
-  CHECK(ir.find("define internal i32 @nasc_plan_chunk_0") != std::string::npos);
+  CHECK(ir.find("define i32 @nasc_plan_chunk_0") != std::string::npos);
   CHECK(ir.find("nasc_plan_chunk_1") == std::string::npos);  // one chunk
   CHECK(schedule_ir_text(changed[8]).find("nasc_plan_chunk_1") != std::string::npos);
+}
+
+TEST_CASE("jit: a schedule splits into parts that call each other by name", "[jit][cache]") {
+  ScheduleRegion region{
+      -1, {{0, 0, false, false, false, {}, ""}, {1, 1, false, false, false, {0}, ""}}};
+  ScheduleDescription whole;
+  whole.chunks = {{region}, {region}, {region}};
+  // Two steps a chunk: parts of at least three steps take two chunks, then one.
+  const std::vector<ScheduleDescription> parts = split_schedule(whole, 3);
+  REQUIRE(parts.size() == 2);
+  CHECK(parts[0].first_chunk == 0);
+  CHECK(parts[0].chunks.size() == 2);
+  CHECK(parts[1].first_chunk == 2);
+  CHECK(parts[1].chunks.size() == 1);
+  CHECK(parts[1].total() == 3);
+  CHECK(split_schedule(whole, 100).size() == 1);
+  CHECK(schedule_key_text(parts[0]) != schedule_key_text(parts[1]));
+  CHECK(schedule_key_text(parts[0]) != schedule_key_text(whole));
+  // The first part holds the plan function and declares the chunk it lacks; the second
+  // defines that chunk and no plan function.
+  const std::string first = schedule_ir_text(parts[0]), second = schedule_ir_text(parts[1]);
+  CHECK(first.find("define i32 @nasc_plan(") != std::string::npos);
+  CHECK(first.find("declare i32 @nasc_plan_chunk_2(") != std::string::npos);
+  CHECK(first.find("define i32 @nasc_plan_chunk_1(") != std::string::npos);
+  CHECK(second.find("define i32 @nasc_plan_chunk_2(") != std::string::npos);
+  CHECK(second.find("@nasc_plan(") == std::string::npos);
 }
 
 TEST_CASE("jit: a cache directory that cannot be written costs only the cache", "[jit][cache]") {

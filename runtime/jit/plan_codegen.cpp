@@ -65,6 +65,10 @@ class IrHelpers {
 // compile.
 constexpr int kChunkSteps = 64;
 
+// Steps per part of the schedule (schedule.h): a DARTS search plan's 7,500 steps compile as
+// two parts beside its kernels, a small network's as one.
+constexpr int kSchedulePartSteps = 4096;
+
 // The kernels module: the regions' entries and bodies; and the plan's schedule, described.
 class Codegen : IrHelpers {
  public:
@@ -376,7 +380,17 @@ class ScheduleCodegen : IrHelpers {
 
   // A chunk returns 0 to go on, 1 when a forward-only run stopped at the loss, and -1 when
   // a library kernel threw; the plan function passes a failure on.
-  void plan_function(const ScheduleDescription& d) {
+  void generate(const ScheduleDescription& d) {
+    for (size_t k = 0; k < d.chunks.size(); ++k)
+      chunk_function(d.chunks[k], d.first_chunk + static_cast<int>(k));
+    if (d.first_chunk == 0) plan_function(d.total());
+  }
+
+ private:
+  static std::string chunk_name(int index) { return "nasc_plan_chunk_" + std::to_string(index); }
+
+  // Calls chunks 0 .. chunks - 1 in order (declared here when another part holds them).
+  void plan_function(int chunks) {
     llvm::Function* f =
         llvm::Function::Create(t_.entry, llvm::Function::ExternalLinkage, kPlanFunction, sched_);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", f));
@@ -384,13 +398,13 @@ class ScheduleCodegen : IrHelpers {
     llvm::PHINode* status = nullptr;
     {
       llvm::IRBuilder<> d_builder(done);
-      status = d_builder.CreatePHI(t_.i32, static_cast<unsigned>(d.chunks.size() + 1), "status");
+      status = d_builder.CreatePHI(t_.i32, static_cast<unsigned>(chunks + 1), "status");
       // A stop (1) ends the run normally; a failure (-1) is passed on.
       d_builder.CreateRet(d_builder.CreateSelect(
           d_builder.CreateICmpSLT(status, d_builder.getInt32(0)), status, d_builder.getInt32(0)));
     }
-    for (size_t k = 0; k < d.chunks.size(); ++k) {
-      llvm::Function* chunk = chunk_function(d.chunks[k], k);
+    for (int k = 0; k < chunks; ++k) {
+      llvm::FunctionCallee chunk = sched_.getOrInsertFunction(chunk_name(k), t_.entry);
       llvm::Value* r = b.CreateCall(chunk, {f->getArg(0)});
       llvm::BasicBlock* next = llvm::BasicBlock::Create(c_, "next", f);
       status->addIncoming(r, b.GetInsertBlock());
@@ -401,10 +415,10 @@ class ScheduleCodegen : IrHelpers {
     b.CreateBr(done);
   }
 
- private:
-  llvm::Function* chunk_function(const std::vector<ScheduleRegion>& regions, size_t index) {
-    llvm::Function* f = llvm::Function::Create(t_.entry, llvm::Function::InternalLinkage,
-                                               "nasc_plan_chunk_" + std::to_string(index), sched_);
+  // External: the plan function may be in another part's module.
+  llvm::Function* chunk_function(const std::vector<ScheduleRegion>& regions, int index) {
+    llvm::Function* f = llvm::Function::Create(t_.entry, llvm::Function::ExternalLinkage,
+                                               chunk_name(index), sched_);
     f->addFnAttr(llvm::Attribute::NoInline);  // kept apart: see kChunkSteps
     llvm::Argument* args = f->getArg(0);
     llvm::BasicBlock* entry = llvm::BasicBlock::Create(c_, "entry", f);
@@ -507,10 +521,33 @@ ScheduleDescription probe_schedule() {
   return d;
 }
 
+// The probe in two parts (the plan function calling a chunk of the other part).
+std::vector<ScheduleDescription> probe_parts() {
+  return split_schedule(probe_schedule(), 1);
+}
+
 }  // namespace
 
+std::vector<ScheduleDescription> split_schedule(const ScheduleDescription& whole, int part_steps) {
+  std::vector<ScheduleDescription> parts;
+  int steps = 0;
+  for (size_t k = 0; k < whole.chunks.size(); ++k) {
+    if (parts.empty() || steps >= part_steps) {
+      parts.emplace_back();
+      parts.back().first_chunk = static_cast<int>(k);
+      parts.back().total_chunks = whole.total();
+      steps = 0;
+    }
+    parts.back().chunks.push_back(whole.chunks[k]);
+    for (const ScheduleRegion& r : whole.chunks[k]) steps += static_cast<int>(r.steps.size());
+  }
+  if (parts.empty()) parts.push_back(whole);  // no chunks: the plan function alone
+  return parts;
+}
+
 std::string ScheduleDescription::text() const {
-  std::string out;
+  std::string out =
+      "chunks " + std::to_string(first_chunk) + " of " + std::to_string(total()) + "\n";
   for (const std::vector<ScheduleRegion>& chunk : chunks) {
     out += "chunk\n";
     for (const ScheduleRegion& r : chunk) {
@@ -530,15 +567,17 @@ std::string ScheduleDescription::text() const {
 std::unique_ptr<llvm::Module> schedule_module(const ScheduleDescription& d,
                                               llvm::LLVMContext& context) {
   auto module = std::make_unique<llvm::Module>("nasc_schedule", context);
-  ScheduleCodegen(context, *module).plan_function(d);
+  ScheduleCodegen(context, *module).generate(d);
   return module;
 }
 
 std::string schedule_key_text(const ScheduleDescription& d) {
   static const std::string generator = [] {
     llvm::LLVMContext context;
-    std::unique_ptr<llvm::Module> probe = schedule_module(probe_schedule(), context);
-    return sha1_hex(module_bitcode(*probe));
+    std::string bitcode = module_bitcode(*schedule_module(probe_schedule(), context));
+    for (const ScheduleDescription& part : probe_parts())
+      bitcode += module_bitcode(*schedule_module(part, context));
+    return sha1_hex(bitcode);
   }();
   return "nasc schedule, generator " + generator + "\n" + d.text();
 }
@@ -564,14 +603,18 @@ PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats) {
 std::vector<JitSource> plan_sources(PlanModule& generated) {
   std::vector<JitSource> sources;
   sources.push_back({std::move(generated.kernels), true, {}, {}});
-  // The schedule is generated only when its object is not in the cache: its key comes from
-  // its description, whose text is a fraction of its bitcode's and costs no generation.
-  JitSource schedule{nullptr, false, schedule_key_text(generated.schedule_description), {}};
-  schedule.generate = [description =
-                           std::move(generated.schedule_description)](llvm::LLVMContext& context) {
-    return schedule_module(description, context);
-  };
-  sources.push_back(std::move(schedule));
+  // Each part of the schedule is generated only when its object is not in the cache: its
+  // key comes from its description, whose text is a fraction of its bitcode's and costs no
+  // generation. The parts compile on threads of their own (jit_engine.h).
+  for (ScheduleDescription& part :
+       split_schedule(generated.schedule_description, kSchedulePartSteps)) {
+    JitSource schedule{nullptr, false, schedule_key_text(part), {}};
+    schedule.generate = [description = std::move(part)](llvm::LLVMContext& context) {
+      return schedule_module(description, context);
+    };
+    sources.push_back(std::move(schedule));
+  }
+  generated.schedule_description = {};
   return sources;
 }
 

@@ -26,10 +26,21 @@ struct ScheduleRegion {
   std::vector<ScheduleStep> steps;
 };
 
+// A schedule is compiled in parts, each a module of its own on a thread of its own (code
+// generation is most of a first compile, and a DARTS supernet's schedule took a second on one
+// thread). A part holds the chunks [first_chunk, first_chunk + chunks.size()) of a schedule
+// of total_chunks; the part with first_chunk 0 also holds the plan function, which calls
+// every chunk (the other parts' by name). A whole schedule is the one part with them all.
 struct ScheduleDescription {
   std::vector<std::vector<ScheduleRegion>> chunks;  // one function each
-  std::string text() const;                         // everything above, one line a step
+  int first_chunk = 0;
+  int total_chunks = -1;  // -1: chunks.size() (the whole schedule)
+  int total() const { return total_chunks < 0 ? static_cast<int>(chunks.size()) : total_chunks; }
+  std::string text() const;  // everything above, one line a step
 };
+
+// `whole` in parts of about `part_steps` steps each (whole chunks, at least one per part).
+std::vector<ScheduleDescription> split_schedule(const ScheduleDescription& whole, int part_steps);
 
 // What keys the schedule's cached object: the description's text after a fingerprint of
 // the generator itself, the hash of the bitcode it generates for a probe description that

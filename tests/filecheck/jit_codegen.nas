@@ -2,8 +2,9 @@
 // relu(conv * 2) + s one elementwise region (a conv epilogue would take an activation
 // right after the conv); the kernels module holds its entry (which
 // decides the run: the sum's operands, computed or not) and its vectorised body; the
-// schedule module the plan function, which calls the library kernels through
-// nasc_jit_run_step and the region's entry directly, in step order, each under its gate.
+// schedule module the plan function and its chunk, which calls the library kernels
+// through nasc_jit_run_step and the region's entry directly, in step order, each under its
+// gate.
 // RUN: %nasc ir %s --stage llvm --batch 2 | %FileCheck %s
 // RUN: %nasc ir %s --stage llvm --batch 2 --train | %FileCheck %s --check-prefix=TRAIN
 // RUN: %nasc ir %s --stage asm --batch 2 | %FileCheck %s --check-prefix=ASM
@@ -20,15 +21,16 @@ network n(x: tensor[2, 4, 4]) {
 // CHECK: define i32 @nasc_region_[[R:[0-9]+]](i8** %0)
 // CHECK: call void @nasc_jit_parallel_for
 // CHECK: ModuleID = 'nasc_schedule'
-// CHECK: define i32 @nasc_plan(i8** %0)
-// CHECK: call i32 @nasc_plan_chunk_0
-// CHECK: define internal i32 @nasc_plan_chunk_0(i8** %0)
+// CHECK: define i32 @nasc_plan_chunk_0(i8** %0)
 // CHECK: call i32 @nasc_jit_run_step(i8* %{{[0-9]+}}, i64 1)
 // CHECK: call i32 @nasc_region_[[R]](i8** %0)
+// CHECK: define i32 @nasc_plan(i8** %0)
+// CHECK: call i32 @nasc_plan_chunk_0
 
 // In training the backward pass has its regions too (relu's gradient).
 // TRAIN: define i32 @nasc_region_{{[0-9]+}}(i8** %0)
 // TRAIN: define i32 @nasc_region_{{[0-9]+}}(i8** %0)
+// TRAIN: define i32 @nasc_plan_chunk_0(i8** %0)
 // TRAIN: define i32 @nasc_plan(i8** %0)
 
 // ASM: nasc_region_{{[0-9]+}}_body:
