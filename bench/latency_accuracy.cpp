@@ -1,12 +1,17 @@
 // Latency estimator accuracy: random sub-networks of a space estimated from a latency
 // table (accumulated and fusion-aware), then compiled on their own and run whole; prints
 // per-architecture lines and, per estimate, the mean absolute percentage error, the share
-// within +-10% and Spearman's rank correlation against the measured latency. The networks
-// more than 10% off are measured again at the end (the fastest time counts).
+// within +-10% and Spearman's rank correlation against the measured latency.
+//
+// Machine noise only ever adds time, and it comes in stretches (consecutive networks
+// measured 20-26% slow on a busy machine). So every network is measured in `--rounds`
+// interleaved rounds (round k times all of them, in order, before round k + 1), keeping
+// its fastest round: a slow stretch then costs one round of many networks, not every round
+// of a few. The networks still more than 10% off are measured again at the end, up to twice.
 //
 //   nasc_bench_latency_accuracy [--file examples/mobilenet.nas] [--set hw=224]...
 //       [--archs 100] [--threads 1] [--lut PATH] [--seed 1] [--warmup 3] [--reps 15]
-//       [--calibrate 5]
+//       [--calibrate 5] [--rounds 5]
 //
 // The table is profiled first (every signature of the space) unless PATH already has it,
 // then calibrated (`nasc profile --calibrate`: networks drawn from another seed than the
@@ -76,7 +81,7 @@ int main(int argc, char** argv) {
   using namespace nas;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas", lut_path;
   std::vector<std::pair<std::string, std::string>> sets;
-  int archs = 100, threads = 1, calibrate = 5;
+  int archs = 100, threads = 1, calibrate = 5, rounds = 5;
   unsigned seed = 1;
   MeasureSettings settings;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -99,6 +104,8 @@ int main(int argc, char** argv) {
       settings.repetitions = std::stoi(v);
     else if (a == "--calibrate")
       calibrate = std::stoi(v);
+    else if (a == "--rounds")
+      rounds = std::max(1, std::stoi(v));
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 1;
@@ -163,23 +170,38 @@ int main(int argc, char** argv) {
         e.accumulated_ms, 100 * (e.accumulated_ms - m) / m, e.fused_ms, 100 * (e.fused_ms - m) / m);
     std::fflush(stdout);
   }
-  // Noise only ever adds time, and it comes in stretches (consecutive networks measured
-  // 20-26% slow on a busy machine): the networks more than 10% off their calibrated
-  // estimate are measured again, up to twice, at the end, and keep their fastest time.
+  auto measure = [&](size_t a) {
+    return measure_network(supernet, &sels[a], lut.batch, lut.settings, lut.device.backend).ms;
+  };
+  // The later rounds (see the top of this file); each prints the median of the networks'
+  // measured/estimated ratios in that round, which shows the machine's drift.
+  for (int round = 2; round <= rounds; ++round) {
+    std::vector<double> ratios;
+    for (size_t a = 0; a < sels.size(); ++a) {
+      const double m = measure(a);
+      ratios.push_back(m / fused[a]);
+      meas[a] = std::min(meas[a], m);
+    }
+    std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
+    std::printf("round %d: median measured/estimated %.4f\n", round, ratios[ratios.size() / 2]);
+    std::fflush(stdout);
+  }
   int remeasured = 0, still_off = 0;
   for (size_t a = 0; a < sels.size(); ++a) {
     for (int again = 0; again < 2 && std::abs(fused[a] - meas[a]) > 0.10 * meas[a]; ++again) {
       if (again == 0) ++remeasured;
-      meas[a] = std::min(
-          meas[a],
-          measure_network(supernet, &sels[a], lut.batch, lut.settings, lut.device.backend).ms);
+      meas[a] = std::min(meas[a], measure(a));
     }
     still_off += std::abs(fused[a] - meas[a]) > 0.10 * meas[a];
   }
   std::printf("re-measured %d architecture(s) more than 10%% off; %d still are\n", remeasured,
               still_off);
-  std::printf("%s %d architectures, batch %lld, %d thread(s), device: %s\n", file.c_str(), archs,
-              static_cast<long long>(lut.batch), threads, lut.device.describe().c_str());
+  for (size_t a = 0; a < sels.size(); ++a)
+    std::printf("arch %3zu  fastest %8.3f ms  fused %8.3f (%+5.1f%%)\n", a, meas[a], fused[a],
+                100 * (fused[a] - meas[a]) / meas[a]);
+  std::printf("%s %d architectures, batch %lld, %d thread(s), %d round(s), device: %s\n",
+              file.c_str(), archs, static_cast<long long>(lut.batch), threads, rounds,
+              lut.device.describe().c_str());
   report("accumulated", acc, meas);
   report("fused raw", raw, meas);
   report("fused", fused, meas);  // calibrated

@@ -108,11 +108,14 @@ class ArchEstimator {
 // whole, drawn uniformly from `seed` (with `sel`: that one alone), against the table's
 // uncalibrated estimate of them, and stores the median ratio. The whole runs take the
 // table's settings, with at least kCalibrationWarmup warm-up and kCalibrationRuns timed
-// runs (a cold first run times oneDNN's setup, not the network). A network whose ratio
+// runs (a cold first run times oneDNN's setup, not the network). Each network is timed in
+// kCalibrationRounds interleaved rounds (every network once per round) and keeps its
+// fastest: machine noise only adds time, in stretches, and a calibration taken in one slow
+// stretch scaled every later estimate by it. A network whose ratio
 // is beyond kMaxCalibration either way is reported to `log` and left out; when none is
 // left the table stays uncalibrated and the reason is returned ("" on success).
 // Precondition: the table has every signature the networks need.
-constexpr int kCalibrationWarmup = 2, kCalibrationRuns = 5;
+constexpr int kCalibrationWarmup = 2, kCalibrationRuns = 5, kCalibrationRounds = 3;
 std::string calibrate_table(LatencyTable& table, const Graph& supernet, const Selection* sel,
                             int networks, uint64_t seed, std::ostream* log);
 
