@@ -45,7 +45,7 @@ TEST_CASE("backend registry: the built-in backends, by name", "[backend]") {
   const std::vector<BackendInfo> all = registered_backends();
   REQUIRE(!all.empty());
   CHECK(all[0].name == "cpu");
-  CHECK(std::string(default_backend_name()) == "cpu");
+  CHECK(std::string(default_backend_name()) == "jit");
   for (const BackendInfo& info : all) {
     CHECK(!info.description.empty());
     CHECK(backend_name_problem(info.name).empty());

@@ -98,9 +98,9 @@ TEST_CASE("nasc --help and --version", "[cli]") {
   Run version = cli.run("--version");
   CHECK(version.status == 0);
   CHECK(version.out == std::string("nasc ") + NASC_VERSION +
-                           "\nbackends:\n  cpu (default): the host CPU: oneDNN kernels and plain "
-                           "loops (the reference)\n  jit: the host CPU with generated code: fused "
-                           "regions compiled by LLVM, oneDNN for the rest\n");
+                           "\nbackends:\n  cpu: the host CPU: oneDNN kernels and plain "
+                           "loops (the reference)\n  jit (default): the host CPU with generated "
+                           "code: fused regions compiled by LLVM, oneDNN for the rest\n");
 }
 
 TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[cli][backend]") {

@@ -47,20 +47,20 @@ LatencyTable synthetic_table(const SpaceLatency& space) {
   t.device = current_device();
   double v = 0.001;
   std::map<std::string, double> step_ms;
-  for (const ProfileJob& j : space.jobs(nullptr, "cpu")) {
+  for (const ProfileJob& j : space.jobs(nullptr, t.device.backend)) {
     if (j.unit) continue;
     LutEntry e;
     e.ms = v;
     v *= 1.37;
     t.entries[j.signature] = e;
   }
-  for (const ProfileJob& j : space.jobs(nullptr, "cpu")) {
+  for (const ProfileJob& j : space.jobs(nullptr, t.device.backend)) {
     if (!j.unit) continue;
     LutEntry e;
     e.kind = "unit";
     for (int s : j.steps)
       if (step_has_cost(space.plan().steps[s]))
-        e.ms += t.entries.at(step_signature("cpu", space.plan(), space.plan().steps[s])).ms;
+        e.ms += t.entries.at(step_signature(t.device.backend, space.plan(), space.plan().steps[s])).ms;
     t.entries[j.signature] = e;
   }
   return t;
@@ -75,7 +75,7 @@ double plan_sum(const Graph& fixed, const LatencyTable& t) {
   ExecPlan plan = compile_plan(fixed, as_tables);
   double sum = 0;
   for (const Step& s : plan.steps)
-    if (step_has_cost(s)) sum += t.entries.at(step_signature("cpu", plan, s)).ms;
+    if (step_has_cost(s)) sum += t.entries.at(step_signature(t.device.backend, plan, s)).ms;
   return sum;
 }
 
@@ -183,7 +183,7 @@ TEST_CASE("latency estimate: Zero cuts its branch", "[estimate]") {
   for (const Step& s : space.plan().steps)
     if (step_has_cost(s) && s.name != "zj/conv" && s.name != "zj/edge/conv2/conv" &&
         s.kind != StepKind::Choice)
-      expected += t.entries.at(step_signature("cpu", space.plan(), s)).ms;
+      expected += t.entries.at(step_signature(t.device.backend, space.plan(), s)).ms;
   CHECK(est.estimate(zero).accumulated_ms == Approx(expected).epsilon(1e-12));
   CHECK(est.estimate(conv).accumulated_ms ==
         Approx(plan_sum(specialise(g, conv), t)).epsilon(1e-12));
@@ -196,7 +196,7 @@ TEST_CASE("latency estimate: a missing signature is reported, not guessed", "[es
   LatencyTable t = synthetic_table(space);
   std::string conv_sig;
   for (const Step& s : space.plan().steps)
-    if (s.name == "tiny/op/conv/conv") conv_sig = step_signature("cpu", space.plan(), s);
+    if (s.name == "tiny/op/conv/conv") conv_sig = step_signature(t.device.backend, space.plan(), s);
   REQUIRE(t.entries.erase(conv_sig) == 1);
   ArchEstimator est(g, t);
   Selection pool = arch(g, R"({"choices": {"op": "max_pool"}})");
@@ -216,7 +216,7 @@ TEST_CASE("profiling tiny fills a complete table with positive times", "[estimat
   t.settings.repetitions = 3;
   t.settings.min_sample_us = 1;
   ProfileStats s = profile_space(t, space, nullptr, "", nullptr);
-  std::vector<ProfileJob> jobs = space.jobs(nullptr, "cpu");
+  std::vector<ProfileJob> jobs = space.jobs(nullptr, t.device.backend);
   CHECK(s.measured == static_cast<int>(jobs.size()));
   CHECK(t.entries.size() == jobs.size());
   int units = 0;

@@ -157,7 +157,7 @@ TEST_CASE("nasc profile --arch measures one architecture only", "[estimate][cli]
   nas::test::write_bytes(pool, R"({"choices": {"op": "max_pool"}})");
   r = run_nasc("estimate examples/tiny.nas --arch " + pool + " --lut " + lut);
   CHECK(r.status == 1);
-  CHECK_THAT(r.err, Contains("lacks 2 of the") && Contains("cpu max_pool in=[1,8,28,28]") &&
+  CHECK_THAT(r.err, Contains("lacks 2 of the") && Contains("jit max_pool in=[1,8,28,28]") &&
                         Contains("--profile-missing"));
 }
 
@@ -218,7 +218,7 @@ TEST_CASE("nasc estimate: missing signatures are listed or measured", "[estimate
   Json j = Json::parse(slurp(lut));
   std::string gone;
   for (const auto& [key, e] : j["entries"].items())
-    if (key.find("cpu relu ") == 0) gone = key;
+    if (key.find("jit relu ") == 0) gone = key;  // the default backend's
   REQUIRE(!gone.empty());
   j["entries"].erase(gone);
   nas::test::write_bytes(lut, j.dump());
@@ -255,8 +255,8 @@ TEST_CASE("nasc estimate and profile: corrupt and foreign tables", "[estimate][c
   r = run_nasc("estimate examples/tiny.nas --arch examples/tiny_conv.json --lut " + other);
   CHECK(r.status == 0);
   CHECK_THAT(r.err, Contains("warning: the latency table " + other +
-                             " was measured on another device: cpu, Imaginary CPU 9000,") &&
-                        Contains("; this machine: cpu, "));
+                             " was measured on another device: jit, Imaginary CPU 9000,") &&
+                        Contains("; this machine: jit, "));
   // ... and profile refuses to mix devices, batches or settings in one table.
   r = run_nasc("profile examples/tiny.nas -o " + other + kFast);
   CHECK(r.status == 1);

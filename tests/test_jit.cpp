@@ -4,12 +4,15 @@
 // tests run random elementwise chains and a multi-chunk region on it, and the conformance
 // test every op and fusion pattern (it runs on every registered backend).
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #include "compiler/passes/live_mask.h"
 #include "compiler/pipeline/pipeline.h"
+#include "runtime/jit/cache_limit.h"
 #include "runtime/jit/formula_codegen.h"
 #include "runtime/jit/jit_plan.h"
 #include "runtime/jit/schedule.h"
@@ -239,6 +242,69 @@ TEST_CASE("jit: a schedule splits into parts that call each other by name", "[ji
   CHECK(first.find("define i32 @nasc_plan_chunk_1(") != std::string::npos);
   CHECK(second.find("define i32 @nasc_plan_chunk_2(") != std::string::npos);
   CHECK(second.find("@nasc_plan(") == std::string::npos);
+}
+
+TEST_CASE("jit: the object cache stays under its size limit, least recently used out first",
+          "[jit][cache]") {
+  TempDir dir;
+  // Entries of 1,000 bytes under a 4,000-byte limit, each a minute more recent than the one
+  // before (explicit times: the file system's clock may not tell writes a moment apart).
+  const auto t0 = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  auto entry = [&](const std::string& key) { return dir / (key + ".o"); };
+  auto store = [&](const std::string& key, int minute) {
+    write_bytes(entry(key), std::string(1000, 'x'));
+    std::filesystem::last_write_time(entry(key), t0 + std::chrono::minutes(minute));
+  };
+  for (int i = 0; i < 4; ++i) store("k" + std::to_string(i), i);
+  write_bytes(dir / "notes.txt", std::string(5000, 'n'));          // not an entry: never counted
+  CHECK(evict_least_recently_used(dir.path.string(), 4000) == 0);  // at the limit, not over
+  // k0 used again (a hit refreshes the time), then a fifth entry: over the limit, so the
+  // least recently used go until at most 3,000 bytes are left.
+  std::filesystem::last_write_time(entry("k0"), t0 + std::chrono::minutes(10));
+  store("k4", 11);
+  CHECK(evict_least_recently_used(dir.path.string(), 4000) == 2);
+  CHECK_FALSE(std::filesystem::exists(entry("k1")));
+  CHECK_FALSE(std::filesystem::exists(entry("k2")));
+  for (const char* kept : {"k0", "k3", "k4"}) {
+    INFO(kept);
+    CHECK(std::filesystem::exists(entry(kept)));
+  }
+  CHECK(std::filesystem::exists(dir / "notes.txt"));
+  CHECK(evict_least_recently_used(dir / "missing", 1) == 0);  // no directory
+}
+
+TEST_CASE("jit: a cache hit makes its entry the most recently used", "[jit][cache]") {
+  Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
+  return linear(flatten(relu(conv(x, 3, kernel=1)) * 2.0), 3);
+}
+)");
+  PlanOptions o;
+  o.batch = 2;
+  const ExecPlan plan = compile_plan(net, o);
+  TempDir dir;
+  const JitCompileReport first = compile_plan_module(plan, dir.path.string());
+  const std::string kernels = dir / (first.cache_key.substr(0, first.cache_key.find('+')) + ".o");
+  const auto old = std::filesystem::file_time_type::clock::now() - std::chrono::hours(5);
+  std::filesystem::last_write_time(kernels, old);
+  REQUIRE(compile_plan_module(plan, dir.path.string()).from_cache);
+  CHECK(std::filesystem::last_write_time(kernels) > old + std::chrono::hours(4));
+}
+
+TEST_CASE("jit: NASC_CACHE_MAX_MB sets the cache's limit; a bad value keeps the default",
+          "[jit][cache]") {
+  const uint64_t mb = 1 << 20;
+  struct Restore {
+    ~Restore() { ::unsetenv("NASC_CACHE_MAX_MB"); }
+  } restore;
+  ::unsetenv("NASC_CACHE_MAX_MB");
+  CHECK(cache_max_bytes_from_env() == 512 * mb);
+  ::setenv("NASC_CACHE_MAX_MB", "64", 1);
+  CHECK(cache_max_bytes_from_env() == 64 * mb);
+  for (const char* bad : {"0", "-5", "12abc", "lots", "1e3", "99999999999999999999999"}) {
+    INFO(bad);
+    ::setenv("NASC_CACHE_MAX_MB", bad, 1);
+    CHECK(cache_max_bytes_from_env() == 512 * mb);
+  }
 }
 
 TEST_CASE("jit: a cache directory that cannot be written costs only the cache", "[jit][cache]") {

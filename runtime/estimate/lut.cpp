@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/exec/backend_registry.h"
 #include "runtime/cpu/threads.h"
 #include "support/errors.h"
 #include "support/json_file.h"
@@ -107,6 +108,7 @@ std::string DeviceFingerprint::describe() const {
 
 DeviceFingerprint current_device() {
   DeviceFingerprint d;
+  d.backend = default_backend_name();
   d.cpu_model = cpu_model_name();
   d.cores = static_cast<int>(std::thread::hardware_concurrency());
   d.threads = cpu_threads();

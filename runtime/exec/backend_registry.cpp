@@ -36,7 +36,7 @@ Registry& registry() {
 }  // namespace
 
 const char* default_backend_name() {
-  return "cpu";
+  return "jit";
 }
 
 std::vector<BackendInfo> registered_backends() {

@@ -9,11 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <system_error>
 
+#include "runtime/jit/cache_limit.h"
 #include "support/errors.h"
 
 namespace nas {
@@ -41,7 +43,8 @@ std::string sha1_hex(const std::string& text) {
   return out;
 }
 
-DiskObjectCache::DiskObjectCache(std::string dir) : dir_(std::move(dir)) {}
+DiskObjectCache::DiskObjectCache(std::string dir, uint64_t max_bytes)
+    : dir_(std::move(dir)), max_bytes_(max_bytes) {}
 
 std::string DiskObjectCache::default_dir() {
   if (const char* d = std::getenv("NASC_CACHE_DIR"); d && *d)
@@ -87,6 +90,9 @@ std::unique_ptr<llvm::MemoryBuffer> DiskObjectCache::load_verified(const std::st
     std::remove(path.c_str());
     return nullptr;
   }
+  // A hit makes the entry the most recently used (evict_to_limit deletes the oldest).
+  std::error_code ignored;
+  std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ignored);
   return llvm::MemoryBuffer::getMemBufferCopy(data.substr(kHeader), key);
 }
 
@@ -157,6 +163,7 @@ void DiskObjectCache::notifyObjectCompiled(const llvm::Module* module,
     return;
   }
   ++stats_.written;
+  stats_.evicted += evict_least_recently_used(dir_, max_bytes_);
 }
 
 }  // namespace nas

@@ -16,6 +16,10 @@
 // The directory is $NASC_CACHE_DIR, else $XDG_CACHE_HOME/nasc/jit, else ~/.cache/nasc/jit;
 // NASC_CACHE_DIR=off turns the cache off. A directory that cannot be created or written
 // only costs the cache (one warning on stderr), never a run.
+//
+// The directory is kept under a size limit (cache_limit.h): after each write the least
+// recently used entries go. A hit refreshes an entry's modification time, which is what
+// "recently used" means.
 #pragma once
 
 #include <llvm/ExecutionEngine/ObjectCache.h>
@@ -27,6 +31,8 @@
 #include <mutex>
 #include <string>
 
+#include "runtime/jit/cache_limit.h"
+
 namespace nas {
 
 struct ObjectCacheStats {
@@ -34,12 +40,13 @@ struct ObjectCacheStats {
   int64_t misses = 0;   // modules compiled (no entry)
   int64_t corrupt = 0;  // entries that did not verify, deleted and compiled again
   int64_t written = 0;  // entries stored
+  int64_t evicted = 0;  // entries deleted to keep the directory under its size limit
 };
 
 class DiskObjectCache : public llvm::ObjectCache {
  public:
   // `dir` empty: no disk cache (every lookup a miss, nothing stored).
-  explicit DiskObjectCache(std::string dir);
+  explicit DiskObjectCache(std::string dir, uint64_t max_bytes = cache_max_bytes_from_env());
 
   // The cache directory of this process's environment (see above); "" when turned off.
   static std::string default_dir();
@@ -66,6 +73,7 @@ class DiskObjectCache : public llvm::ObjectCache {
   void warn_once(const std::string& message);
 
   std::string dir_;
+  uint64_t max_bytes_;
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<llvm::MemoryBuffer>> loaded_;
   ObjectCacheStats stats_;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "runtime/dist/collectives.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/exec_plan.h"
 #include "runtime/search/choice_modes.h"
 #include "runtime/search/expected_cost.h"
@@ -122,7 +123,7 @@ struct SearchSetup {
   // PC-DARTS (darts.edge_normalization): the plans' last groups are edge weights (beta),
   // not choices; the choice count and alpha_entropy leave them out.
   size_t edge_weight_groups = 0;
-  std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
+  std::string backend = default_backend_name();  // a registered backend (backend_registry.h)
   // Data parallelism (docs/scaling.md): the plans are this rank's share of each batch;
   // only rank 0 writes the run folder.
   DataParallel parallel;

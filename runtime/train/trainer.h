@@ -15,6 +15,7 @@
 #include "runtime/data/dataset.h"
 #include "runtime/data/loader.h"
 #include "runtime/dist/collectives.h"
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/exec_plan.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/param_store.h"
@@ -88,7 +89,7 @@ struct TrainerSetup {
   ExecPlan train_plan;  // batch = config.data.effective_mini_batch()
   ExecPlan eval_plan;   // batch = config.data.eval_batch_size
   nlohmann::json network_meta = nlohmann::json::object();  // written into the weights header
-  std::string backend = "cpu";  // a registered backend's name (backend_registry.h)
+  std::string backend = default_backend_name();  // a registered backend (backend_registry.h)
   RunControl control;           // an embedder's callbacks, which may stop the run
   // Data parallelism (docs/scaling.md): the plans are this rank's share of each batch
   // (config batch / ranks); only rank 0 writes the run folder.

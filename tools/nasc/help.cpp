@@ -33,8 +33,9 @@ FlagHelp comm_timeout_flag() {
 FlagHelp backend_flag() {
   return {{"--backend"},
           "NAME",
-          "the backend that runs the network: cpu (the default, the interpreter and reference) "
-          "or jit (fused regions and the plan compiled by LLVM); `nasc --version` lists them"};
+          "the backend that runs the network: jit (the default: fused regions and the plan "
+          "compiled by LLVM) or cpu (the interpreter, the reference); `nasc --version` lists "
+          "them"};
 }
 FlagHelp json_flag() {
   return {{"--json"}, "", "print the result as JSON"};
