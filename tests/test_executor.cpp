@@ -195,6 +195,26 @@ TEST_CASE("executor: an inference plan at batch 1 agrees with evaluation at batc
   CHECK(r.samples == 3);
 }
 
+TEST_CASE("executor: a plan without a loss hands back its output as the logits", "[executor]") {
+  Graph net = compile_source(op_network("h = relu(h);"));
+  ParamStore store;
+  PlanOptions eval, forward;
+  eval.batch = forward.batch = 4;
+  forward.loss = false;
+  Executor with_loss(compile_plan(net, eval), store);
+  Executor without(compile_plan(net, forward), store);
+  Batch b = random_batch(with_loss.plan(), 6);
+  const float stale = 1234.5f;  // what a buffer nobody wrote would hand back
+  std::vector<float> want(4 * 5, stale), got(4 * 5, stale);
+  with_loss.run(b.images.data(), b.labels.data(), 4, want.data());
+  without.run(b.images.data(), nullptr, 4, got.data());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO(i);
+    CHECK(want[i] != stale);
+    CHECK(got[i] == Approx(want[i]).margin(1e-6));
+  }
+}
+
 TEST_CASE("executor: bad runs are refused", "[executor]") {
   Graph net = compile_source(op_network("h = relu(h);"));
   ParamStore store;

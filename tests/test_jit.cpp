@@ -290,7 +290,7 @@ TEST_CASE("jit: a cache hit makes its entry the most recently used", "[jit][cach
   CHECK(std::filesystem::last_write_time(kernels) > old + std::chrono::hours(4));
 }
 
-TEST_CASE("jit: NASC_CACHE_MAX_MB sets the cache's limit; a bad value keeps the default",
+TEST_CASE("jit: NASC_CACHE_MAX_MB sets the cache's limit, a bad value keeps the default",
           "[jit][cache]") {
   const uint64_t mb = 1 << 20;
   struct Restore {

@@ -284,8 +284,10 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   b.download(sums, metrics_, 2 * sizeof(double));
   sums[2] = static_cast<double>(samples);
   if (reduce) collectives->sum(sums, 3, "loss and accuracy reduction");
+  // The loss step copies the logits out; a plan without a loss ends in them (its output).
   if (logits)
-    b.download(logits, logits_, static_cast<size_t>(samples * plan_.classes) * sizeof(float));
+    b.download(logits, plan_.output == plan_.logits ? output_ : logits_,
+               static_cast<size_t>(samples * plan_.classes) * sizeof(float));
   RunResult result;
   result.loss_sum = sums[0];
   result.correct = static_cast<int64_t>(sums[1]);
