@@ -273,14 +273,19 @@ TEST_CASE("jit: the object cache stays under its size limit, least recently used
   CHECK(evict_least_recently_used(dir / "missing", 1) == 0);  // no directory
 }
 
-TEST_CASE("jit: a cache hit makes its entry the most recently used", "[jit][cache]") {
+// A small inference plan with one elementwise region, for the cache's tests.
+static ExecPlan small_inference_plan() {
   Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
   return linear(flatten(relu(conv(x, 3, kernel=1)) * 2.0), 3);
 }
 )");
   PlanOptions o;
   o.batch = 2;
-  const ExecPlan plan = compile_plan(net, o);
+  return compile_plan(net, o);
+}
+
+TEST_CASE("jit: a cache hit makes its entry the most recently used", "[jit][cache]") {
+  const ExecPlan plan = small_inference_plan();
   TempDir dir;
   const JitCompileReport first = compile_plan_module(plan, dir.path.string());
   const std::string kernels = dir / (first.cache_key.substr(0, first.cache_key.find('+')) + ".o");
@@ -308,13 +313,7 @@ TEST_CASE("jit: NASC_CACHE_MAX_MB sets the cache's limit, a bad value keeps the 
 }
 
 TEST_CASE("jit: a cache directory that cannot be written costs only the cache", "[jit][cache]") {
-  Graph net = compile_source(R"(network n(x: tensor[2, 4, 4]) {
-  return linear(flatten(relu(conv(x, 3, kernel=1)) * 2.0), 3);
-}
-)");
-  PlanOptions o;
-  o.batch = 2;
-  const ExecPlan plan = compile_plan(net, o);
+  const ExecPlan plan = small_inference_plan();
   TempDir dir;
   write_bytes(dir / "file", "not a directory");
   for (const std::string& where : {dir / "file/cache", std::string("/proc/nasc_no_cache")}) {
