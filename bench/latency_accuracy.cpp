@@ -148,6 +148,9 @@ int main(int argc, char** argv) {
   std::mt19937 rng(seed);
   std::vector<double> acc, fused, raw, meas;
   std::vector<Selection> sels;
+  auto measure = [&](const Selection& sel) {
+    return measure_network(supernet, &sel, lut.batch, lut.settings, lut.device.backend).ms;
+  };
   for (int a = 0; a < archs; ++a) {
     Selection sel;
     for (const ArchGroup& g : supernet.arch) {
@@ -159,7 +162,7 @@ int main(int argc, char** argv) {
       sel.chosen.push_back(all);
     }
     LatencyEstimate e = est.estimate(sel);
-    double m = measure_network(supernet, &sel, lut.batch, lut.settings, lut.device.backend).ms;
+    const double m = measure(sel);
     acc.push_back(e.accumulated_ms);
     fused.push_back(e.fused_ms);
     raw.push_back(e.fused_ms / est.calibration());
@@ -170,15 +173,12 @@ int main(int argc, char** argv) {
         e.accumulated_ms, 100 * (e.accumulated_ms - m) / m, e.fused_ms, 100 * (e.fused_ms - m) / m);
     std::fflush(stdout);
   }
-  auto measure = [&](size_t a) {
-    return measure_network(supernet, &sels[a], lut.batch, lut.settings, lut.device.backend).ms;
-  };
   // The later rounds (see the top of this file); each prints the median of the networks'
   // measured/estimated ratios in that round, which shows the machine's drift.
   for (int round = 2; round <= rounds; ++round) {
     std::vector<double> ratios;
     for (size_t a = 0; a < sels.size(); ++a) {
-      const double m = measure(a);
+      const double m = measure(sels[a]);
       ratios.push_back(m / fused[a]);
       meas[a] = std::min(meas[a], m);
     }
@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
   for (size_t a = 0; a < sels.size(); ++a) {
     for (int again = 0; again < 2 && std::abs(fused[a] - meas[a]) > 0.10 * meas[a]; ++again) {
       if (again == 0) ++remeasured;
-      meas[a] = std::min(meas[a], measure(a));
+      meas[a] = std::min(meas[a], measure(sels[a]));
     }
     still_off += std::abs(fused[a] - meas[a]) > 0.10 * meas[a];
   }

@@ -60,7 +60,8 @@ LatencyTable synthetic_table(const SpaceLatency& space) {
     e.kind = "unit";
     for (int s : j.steps)
       if (step_has_cost(space.plan().steps[s]))
-        e.ms += t.entries.at(step_signature(t.device.backend, space.plan(), space.plan().steps[s])).ms;
+        e.ms +=
+            t.entries.at(step_signature(t.device.backend, space.plan(), space.plan().steps[s])).ms;
     t.entries[j.signature] = e;
   }
   return t;

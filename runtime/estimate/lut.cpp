@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "runtime/exec/backend_registry.h"
 #include "runtime/cpu/threads.h"
+#include "runtime/exec/backend_registry.h"
 #include "support/errors.h"
 #include "support/json_file.h"
 

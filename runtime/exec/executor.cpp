@@ -222,7 +222,9 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   if (labels) b.upload(labels_, labels, static_cast<size_t>(samples) * sizeof(int32_t));
   const double zero[2] = {0, 0};
   b.upload(metrics_, zero, sizeof zero);
-  if (logits && logits_.empty())
+  // The loss step copies the logits out; a plan without a loss ends in them (its output).
+  const bool loss_copies_logits = plan_.output != plan_.logits;
+  if (logits && loss_copies_logits && logits_.empty())
     logits_ = DeviceBuffer(b, static_cast<size_t>(plan_.batch * plan_.classes));
   for (size_t i = 0; i < plan_.params.size(); ++i)
     state_.param_generation[i] = store_.params()[param_index_[i]].value.generation();
@@ -232,7 +234,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   std::fill(state_.computed.begin(), state_.computed.end(), 0);
   state_.labels = labels ? static_cast<const int32_t*>(labels_.raw()) : nullptr;
   state_.valid_samples = samples;
-  state_.logits_out = logits ? logits_.data() : nullptr;
+  state_.logits_out = logits && loss_copies_logits ? logits_.data() : nullptr;
 
   // Data parallelism: which reductions this run makes (executor.h).
   Collectives* collectives = state_.collectives;
@@ -284,9 +286,8 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   b.download(sums, metrics_, 2 * sizeof(double));
   sums[2] = static_cast<double>(samples);
   if (reduce) collectives->sum(sums, 3, "loss and accuracy reduction");
-  // The loss step copies the logits out; a plan without a loss ends in them (its output).
   if (logits)
-    b.download(logits, plan_.output == plan_.logits ? output_ : logits_,
+    b.download(logits, loss_copies_logits ? logits_ : output_,
                static_cast<size_t>(samples * plan_.classes) * sizeof(float));
   RunResult result;
   result.loss_sum = sums[0];

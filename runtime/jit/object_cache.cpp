@@ -90,7 +90,7 @@ std::unique_ptr<llvm::MemoryBuffer> DiskObjectCache::load_verified(const std::st
     std::remove(path.c_str());
     return nullptr;
   }
-  // A hit makes the entry the most recently used (evict_to_limit deletes the oldest).
+  // A hit makes the entry the most recently used (evict_least_recently_used keeps it).
   std::error_code ignored;
   std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ignored);
   return llvm::MemoryBuffer::getMemBufferCopy(data.substr(kHeader), key);

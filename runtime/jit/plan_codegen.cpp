@@ -528,20 +528,21 @@ std::vector<ScheduleDescription> probe_parts() {
 
 }  // namespace
 
-std::vector<ScheduleDescription> split_schedule(const ScheduleDescription& whole, int part_steps) {
+std::vector<ScheduleDescription> split_schedule(ScheduleDescription whole, int part_steps) {
   std::vector<ScheduleDescription> parts;
+  const int total = whole.total();
   int steps = 0;
   for (size_t k = 0; k < whole.chunks.size(); ++k) {
     if (parts.empty() || steps >= part_steps) {
       parts.emplace_back();
       parts.back().first_chunk = static_cast<int>(k);
-      parts.back().total_chunks = whole.total();
+      parts.back().total_chunks = total;
       steps = 0;
     }
-    parts.back().chunks.push_back(whole.chunks[k]);
     for (const ScheduleRegion& r : whole.chunks[k]) steps += static_cast<int>(r.steps.size());
+    parts.back().chunks.push_back(std::move(whole.chunks[k]));
   }
-  if (parts.empty()) parts.push_back(whole);  // no chunks: the plan function alone
+  if (parts.empty()) parts.push_back(std::move(whole));  // no chunks: the plan function alone
   return parts;
 }
 
@@ -607,14 +608,13 @@ std::vector<JitSource> plan_sources(PlanModule& generated) {
   // key comes from its description, whose text is a fraction of its bitcode's and costs no
   // generation. The parts compile on threads of their own (jit_engine.h).
   for (ScheduleDescription& part :
-       split_schedule(generated.schedule_description, kSchedulePartSteps)) {
+       split_schedule(std::move(generated.schedule_description), kSchedulePartSteps)) {
     JitSource schedule{nullptr, false, schedule_key_text(part), {}};
     schedule.generate = [description = std::move(part)](llvm::LLVMContext& context) {
       return schedule_module(description, context);
     };
     sources.push_back(std::move(schedule));
   }
-  generated.schedule_description = {};
   return sources;
 }
 

@@ -40,7 +40,7 @@ struct ScheduleDescription {
 };
 
 // `whole` in parts of about `part_steps` steps each (whole chunks, at least one per part).
-std::vector<ScheduleDescription> split_schedule(const ScheduleDescription& whole, int part_steps);
+std::vector<ScheduleDescription> split_schedule(ScheduleDescription whole, int part_steps);
 
 // What keys the schedule's cached object: the description's text after a fingerprint of
 // the generator itself, the hash of the bitcode it generates for a probe description that

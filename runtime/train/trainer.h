@@ -90,7 +90,7 @@ struct TrainerSetup {
   ExecPlan eval_plan;   // batch = config.data.eval_batch_size
   nlohmann::json network_meta = nlohmann::json::object();  // written into the weights header
   std::string backend = default_backend_name();  // a registered backend (backend_registry.h)
-  RunControl control;           // an embedder's callbacks, which may stop the run
+  RunControl control;                            // an embedder's callbacks, which may stop the run
   // Data parallelism (docs/scaling.md): the plans are this rank's share of each batch
   // (config batch / ranks); only rank 0 writes the run folder.
   DataParallel parallel;
