@@ -5,8 +5,10 @@
 // Prints one JSON line with the median step time and the peak RSS, like the peer.
 //
 //   nasc_bench_darts_step [--steps N] [--threads T] [--batch B] [--file examples/darts.nas]
-//                         [--backend NAME] [--fusion 0|1] [--remat 0|1]
+//                         [--backend NAME] [--fusion 0|1] [--batchnorm-regions 0|1]
+//                         [--remat 0|1]
 // --fusion 0 runs the unfused plans (the pipeline's reference), to measure what fusion buys;
+// --batchnorm-regions 0 fuses everything but batch norm with its activations (fusion.h);
 // --remat 0 keeps every value backward reads (no recomputation), to measure what remat buys.
 #include <sys/resource.h>
 
@@ -29,7 +31,7 @@
 int main(int argc, char** argv) {
   using namespace nas;
   int steps = 5, threads = 2;
-  bool profile = false, fusion = true, remat = true;
+  bool profile = false, fusion = true, batchnorm_regions = true, remat = true;
   int64_t batch = 64;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/darts.nas";
   std::string backend = default_backend_name();
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
       backend = argv[i + 1];
     else if (a == "--fusion")
       fusion = std::string(argv[i + 1]) == "1";
+    else if (a == "--batchnorm-regions")
+      batchnorm_regions = std::string(argv[i + 1]) == "1";
     else if (a == "--remat")
       remat = std::string(argv[i + 1]) == "1";
     else {
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
   alpha_po.training = weight_po.training = true;
   alpha_po.arch_grads = true;
   alpha_po.fusion = weight_po.fusion = fusion;
+  alpha_po.fusion_kinds.batchnorm = weight_po.fusion_kinds.batchnorm = batchnorm_regions;
   alpha_po.rematerialize = weight_po.rematerialize = remat;
   alpha_po.weight_grads = false;
   auto t0 = std::chrono::steady_clock::now();

@@ -367,7 +367,7 @@ TEST_CASE("batchnorm reference gradients match central finite differences", "[cp
   }
 }
 
-TEST_CASE("batchnorm oneDNN gradients match finite differences of its own forward",
+TEST_CASE("batchnorm kernel gradients match finite differences of its own forward",
           "[cpu][batchnorm]") {
   for (bool affine : {true, false}) {
     BatchNormParams p = make_bn(2, 3, 3, 2, affine);
@@ -396,6 +396,73 @@ TEST_CASE("batchnorm oneDNN gradients match finite differences of its own forwar
       check_fd(shift, dshift, loss, 1e-2f, 1e-2, 1e-2, "dshift");
     }
   }
+}
+
+// The fused regions' kernels (compiler/passes/fusion.h): the training forward with
+// activations after it, and the backward whose incoming gradient is an activation's,
+// against the same activation run on its own before or after (the oneDNN kernel where the
+// activation has one, so the fused scalar loops are checked against another code path).
+TEST_CASE("batchnorm epilogue and prologue equal the activation run on its own",
+          "[cpu][batchnorm][fusion]") {
+  struct Activation {
+    const char* op;
+    double param;
+  };
+  for (Activation act : {Activation{"relu", 0.0}, Activation{"leaky_relu", 0.2},
+                         Activation{"hard_swish", 0.0}, Activation{"sigmoid", 0.0}})
+    for (bool affine : {true, false}) {
+      BatchNormParams p = make_bn(4, 3, 5, 6, affine);
+      INFO(act.op << " " << p.key());
+      std::mt19937 rng(31);
+      auto x = random_floats(p.size(), rng, -2.0f, 2.0f);
+      auto g = random_floats(p.size(), rng);
+      std::vector<float> scale, shift;
+      if (affine) scale = random_floats(p.c, rng, 0.5f, 2.0f), shift = random_floats(p.c, rng);
+      auto kernel = nas::batchnorm_kernel(p);
+      EltwiseParams ep;
+      ep.kind = *nas::eltwise_kind_of(act.op);
+      ep.size = p.size();
+      ep.slope = act.param;
+      auto eltwise = nas::eltwise_kernel(ep);
+
+      // Forward: y, and the activation of y in the same pass.
+      std::vector<float> y(p.size()), mean(p.c), var(p.c), rm(p.c, 0.0f), rv(p.c, 1.0f);
+      kernel->forward_training(x.data(), scale.data(), shift.data(), y.data(), mean.data(),
+                               var.data(), rm.data(), rv.data());
+      std::vector<float> expected(p.size());
+      eltwise->forward(y.data(), expected.data());
+      nas::BatchNormEpilogue epilogue;
+      epilogue.activations.emplace_back(act.op, act.param);
+      std::vector<float> fused_out(p.size()), fused_y(p.size()), rm2(p.c, 0.0f), rv2(p.c, 1.0f);
+      epilogue.out = fused_out.data();
+      kernel->forward_training(x.data(), scale.data(), shift.data(), fused_y.data(), mean.data(),
+                               var.data(), rm2.data(), rv2.data(), &epilogue);
+      CHECK(fused_y == y);
+      CHECK(rm2 == rm);
+      CHECK(rv2 == rv);
+      check_close(fused_out, widen(expected), 1e-6, "activation of y");
+
+      // Backward: dy = g * f'(y) (the activation reads the batch norm's output), unfused and
+      // fused, from the input and (without scale and shift) from the output.
+      std::vector<float> dy(p.size());
+      eltwise->backward(y.data(), g.data(), dy.data());
+      nas::BatchNormPrologue prologue{nas::RowActivation(act.op, act.param), y.data()};
+      std::vector<float> dx(p.size()), dx_fused(p.size());
+      std::vector<float> dscale(p.c), dshift(p.c), dscale_fused(p.c), dshift_fused(p.c);
+      kernel->backward(x.data(), dy.data(), mean.data(), var.data(), scale.data(), dx.data(),
+                       dscale.data(), dshift.data());
+      kernel->backward(x.data(), g.data(), mean.data(), var.data(), scale.data(), dx_fused.data(),
+                       dscale_fused.data(), dshift_fused.data(), &prologue);
+      check_close(dx_fused, widen(dx), 1e-5, "dx");
+      if (affine) {
+        check_close(dscale_fused, widen(dscale), 1e-5, "dscale");
+        check_close(dshift_fused, widen(dshift), 1e-5, "dshift");
+        continue;
+      }
+      kernel->backward_from_output(y.data(), dy.data(), var.data(), dx.data());
+      kernel->backward_from_output(y.data(), g.data(), var.data(), dx_fused.data(), &prologue);
+      check_close(dx_fused, widen(dx), 1e-5, "dx from the output");
+    }
 }
 
 TEST_CASE("batchnorm primitives are created once per signature", "[cpu][batchnorm]") {

@@ -313,3 +313,164 @@ TEST_CASE("fusion: sampled paths under live masks equal the unfused plan", "[fus
     check_close(f.logits, a.logits, "logits against the specialised network");
   }
 }
+
+// --- Batch norm regions (training graphs) -----------------------------------------------------
+
+namespace {
+
+// conv, batchnorm, `activation`, conv: in training, the activation's gradient feeds the
+// batch norm's.
+std::string batchnorm_net(bool affine, const std::string& activation) {
+  return "network n(x: tensor[2, 6, 6]) {\n  let h = batchnorm(conv(x, 3, kernel=3, pad=1), "
+         "affine=" +
+         std::string(affine ? "true" : "false") + ");\n  let r = " + activation +
+         ";\n  return linear(flatten(conv(r, 2, kernel=1)), 4);\n}\n";
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fusion: a training batch norm runs with its activation, its gradient with the "
+    "activation's",
+    "[fusion]") {
+  Graph net = compile_source(batchnorm_net(false, "relu(h)"));
+  Graph train = build_training_graph(execution_graph(net), {});
+  FusionPlan plan = plan_fusion(train);
+  INFO(print_fusion(train, plan));
+  int bn = -1, relu = -1, act_grad = -1, bn_grad = -1;
+  for (const Node& n : train.nodes) {
+    if (n.op->name == "batchnorm") bn = n.id;
+    if (n.op->name == "relu") relu = n.id;
+    if (n.op->name == "activation_grad") act_grad = n.id;
+    if (n.op->name == "batchnorm_grad") bn_grad = n.id;
+  }
+  REQUIRE(bn >= 0);
+  REQUIRE(bn_grad >= 0);
+  std::vector<const FusedRegion*> bn_regions;
+  for (const FusedRegion& r : plan.regions)
+    if (r.kind == RegionKind::BatchNorm || r.kind == RegionKind::BatchNormGrad)
+      bn_regions.push_back(&r);
+  REQUIRE(bn_regions.size() == 2);
+  const FusedRegion &fwd = *bn_regions[0], &bwd = *bn_regions[1];
+  CHECK(fwd.kind == RegionKind::BatchNorm);
+  CHECK(fwd.nodes == std::vector<int>{bn, relu});
+  // The batch norm's output is read by its gradient (from the output, not affine) and the
+  // ReLU's: stored, not internal.
+  CHECK(fwd.stored == std::vector<int>{bn});
+  CHECK_FALSE(plan.internal(bn));
+  CHECK(plan.step_of(bn) == relu);
+  CHECK(bwd.kind == RegionKind::BatchNormGrad);
+  CHECK(bwd.nodes == std::vector<int>{act_grad, bn_grad});
+  CHECK(bwd.stored.empty());
+  CHECK(plan.internal(act_grad));
+  // g (the conv's input gradient) and the batch norm's output, which both read.
+  CHECK(bwd.reads == std::vector<int>{train.nodes[act_grad].inputs[0], bn});
+  const std::string text = print_fusion(train, plan);
+  CHECK(text.find("relu <- %" + std::to_string(bn) + " batchnorm  reads [%" +
+                  std::to_string(bn - 1) + "]  batchnorm epilogue, stores [%" + std::to_string(bn) +
+                  "]\n") != std::string::npos);
+  CHECK(text.find("batchnorm_grad <- %" + std::to_string(act_grad) + " activation_grad  reads") !=
+        std::string::npos);
+
+  // Memory: the batch norm keeps its buffer (written at the ReLU's step), the activation's
+  // gradient has none.
+  MemoryPlan with = plan_memory(train, 2, 4, &plan);
+  MemoryPlan without = plan_memory(train, 2);
+  CHECK(with.nodes[bn].kind == StorageKind::Arena);
+  CHECK(with.nodes[act_grad].kind == StorageKind::Fused);
+  CHECK(with.buffers.size() < without.buffers.size());
+  CHECK(check_plan(train, with, &plan).empty());
+
+  // Lowering: the ReLU's step is the batch norm's, with its parameters and statistics.
+  ExecPlan lowered = lower(train, with, &plan);
+  const Step& bn_step = lowered.steps[bn];
+  const Step& root = lowered.steps[relu];
+  CHECK(bn_step.kind == StepKind::Fused);
+  CHECK(bn_step.index == relu);
+  CHECK(root.kind == StepKind::BatchNorm);
+  CHECK(root.state >= 0);
+  CHECK(root.running_mean >= 0);
+  CHECK(root.inputs == std::vector<int>{bn - 1});
+  REQUIRE(root.region.size() == 2);
+  CHECK(root.region[0].kind == StepKind::BatchNorm);
+  CHECK(root.region[0].node == bn);
+  CHECK(root.region[1].kind == StepKind::Activation);
+  CHECK(root.region[1].operands == std::vector<int>{-1});
+  CHECK(lowered.values[bn].storage == ValueStorage::Arena);
+  const Step& grad = lowered.steps[bn_grad];
+  CHECK(grad.kind == StepKind::BatchNormGrad);
+  CHECK(grad.state == root.state);
+  REQUIRE(grad.region.size() == 2);
+  CHECK(grad.region[0].kind == StepKind::ActivationGrad);
+  CHECK(grad.region[0].operands == std::vector<int>{0, 1});
+  CHECK(grad.region[1].operands == std::vector<int>{-1, 1});
+
+  // Turned off, and never in inference graphs (batch norm reads its running statistics
+  // there, and a conv before it folds it in).
+  FusionOptions off;
+  off.batchnorm = false;
+  for (const FusedRegion& r : plan_fusion(train, off).regions)
+    CHECK(r.kind != RegionKind::BatchNorm);
+  for (const FusedRegion& r : plan_fusion(execution_graph(net)).regions)
+    CHECK(r.kind != RegionKind::BatchNorm);
+
+  // A batch norm another forward node reads too stays a step of its own: its region would
+  // run under the activation's liveness, which a live mask may turn off while the other
+  // reader is live.
+  Graph shared = build_training_graph(
+      execution_graph(compile_source(batchnorm_net(false, "relu(h) + h"))), {});
+  for (const FusedRegion& r : plan_fusion(shared).regions) CHECK(r.kind != RegionKind::BatchNorm);
+}
+
+TEST_CASE("fusion: batch norm regions equal the unfused plan", "[fusion][exec]") {
+  // ReLU (its own loops), leaky_relu (a formula with a parameter), hard_swish; with and
+  // without scale and shift (the gradient from the input, and from the output).
+  for (const char* activation : {"relu(h)", "leaky_relu(h, slope=0.2)", "hard_swish(h)"})
+    for (bool affine : {true, false}) {
+      Graph net = compile_source(batchnorm_net(affine, activation));
+      for (const char* backend : {"cpu", "jit"}) {
+        INFO(activation << (affine ? " affine" : "") << ", backend " << backend);
+        PlanOptions o;
+        o.batch = 3;
+        o.training = true;
+        Pair p(backend);
+        make_pair(p, net, o);
+        size_t bn_regions = 0;
+        for (const Step& s : p.fused->plan().steps)
+          bn_regions += (s.kind == StepKind::BatchNorm || s.kind == StepKind::BatchNormGrad) &&
+                        !s.region.empty();
+        CHECK(bn_regions == 2);
+        check_same(p, 40);
+        check_same(p, 41);  // the running statistics moved: a second step
+      }
+    }
+}
+
+TEST_CASE("fusion: a batch norm whose output only its activation reads is never stored",
+          "[fusion][exec]") {
+  // The alpha step of a DARTS search: no weight gradients, so nothing in the backward pass
+  // reads the stem's batch norm or the cell's preprocessing; their outputs live in a row.
+  Diagnostics diags;
+  Compilation c = compile_text("space.nas", kSmallDartsCell, {}, diags);
+  INFO(diags.render());
+  REQUIRE(c.supernet);
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  o.arch_grads = true;
+  o.weight_grads = false;
+  for (const char* backend : {"cpu", "jit"}) {
+    INFO("backend " << backend);
+    Pair p(backend);
+    make_pair(p, *c.supernet, o);
+    p.fused->use_full_choices();
+    p.plain->use_full_choices();
+    size_t unstored = 0;
+    const ExecPlan& plan = p.fused->plan();
+    for (const Step& s : plan.steps)
+      if (s.kind == StepKind::BatchNorm && !s.region.empty())
+        unstored += plan.values[s.region[0].node].storage == ValueStorage::None;
+    CHECK(unstored >= 1);
+    check_same(p, 50);
+  }
+}

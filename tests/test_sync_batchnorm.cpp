@@ -504,3 +504,96 @@ TEST_CASE("sync batchnorm through the cpu backend's steps, chosen per run", "[cp
     }
   }
 }
+
+namespace {
+
+// batchnorm_plan with a ReLU in its regions (compiler/passes/fusion.h): the forward step
+// also writes value 4 = relu(y), and the gradient's incoming gradient is the ReLU's,
+// computed from g (value 2) and y.
+nas::ExecPlan batchnorm_relu_plan(const BatchNormParams& p) {
+  nas::ExecPlan plan = batchnorm_plan(p);
+  plan.values.resize(5);
+  auto op = [](nas::StepKind kind, const char* name, int node, std::vector<int> operands) {
+    nas::RegionOp r;
+    r.kind = kind, r.op = name, r.node = node, r.operands = std::move(operands);
+    return r;
+  };
+  nas::Step& fwd = plan.steps[0];
+  fwd.node = 4;
+  fwd.region = {op(nas::StepKind::BatchNorm, "batchnorm", 1, {0}),
+                op(nas::StepKind::Activation, "relu", 4, {-1})};
+  nas::Step& grad = plan.steps[1];
+  grad.inputs = p.affine ? std::vector<int>{2, 1, 0} : std::vector<int>{2, 1};
+  grad.region = {op(nas::StepKind::ActivationGrad, "relu", -1, {0, 1}),
+                 op(nas::StepKind::BatchNormGrad, "batchnorm", 3, {-1, p.affine ? 2 : 1})};
+  return plan;
+}
+
+// One rank's forward and gradient with a ReLU between: through batchnorm_relu_plan's fused
+// steps, or through batchnorm_plan's with the ReLU and its gradient computed here. `mean`
+// holds relu(y).
+RankResult run_relu_steps(const GlobalBatch& g, int rank, nas::PreparedPlan& prepared,
+                          nas::Collectives& collectives, bool fused) {
+  const BatchNormParams p = g.local(rank);
+  RankResult out;
+  std::vector<float> x(g.x.begin() + g.offset(rank), g.x.begin() + g.offset(rank) + p.size());
+  std::vector<float> r(g.r.begin() + g.offset(rank), g.r.begin() + g.offset(rank) + p.size());
+  std::vector<float> dy = r, scale = g.scale, shift = g.shift;
+  out.y.resize(p.size()), out.dx.resize(p.size()), out.mean.resize(p.size());
+  out.running_mean = g.running_mean, out.running_var = g.running_var;
+  out.dscale.assign(p.c, 0.0f), out.dshift.assign(p.c, 0.0f);
+  nas::RunState st;
+  st.values = {x.data(), out.y.data(), dy.data(), out.dx.data(), out.mean.data()};
+  st.computed.assign(5, 0);
+  st.computed[0] = st.computed[2] = 1;
+  if (p.affine) {
+    st.param = {scale.data(), shift.data(), out.running_mean.data(), out.running_var.data()};
+    st.grad = {out.dscale.data(), out.dshift.data(), nullptr, nullptr};
+  } else {
+    st.param = {out.running_mean.data(), out.running_var.data()};
+    st.grad = {nullptr, nullptr};
+  }
+  st.param_generation.assign(st.param.size(), 0);
+  st.collectives = &collectives;
+  st.sync_batchnorm = true;
+  if (!prepared.run(0, st)) throw std::runtime_error("the forward step wrote nothing");
+  if (fused && !st.computed[1]) throw std::runtime_error("the fused step left y uncomputed");
+  if (!fused)
+    for (int64_t i = 0; i < p.size(); ++i) {
+      out.mean[i] = out.y[i] > 0 ? out.y[i] : 0.0f;
+      dy[i] = out.y[i] > 0 ? r[i] : 0.0f;
+    }
+  if (!prepared.run(1, st)) throw std::runtime_error("the gradient step wrote nothing");
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sync batchnorm regions with a ReLU equal the steps run apart", "[cpu][syncbn][fusion]") {
+  for (bool affine : {true, false}) {
+    GlobalBatch g = make_batch({3, 5}, 3, 2, 3, affine, affine ? 43 : 44);
+    INFO(describe(g));
+    auto backend = nas::make_backend("cpu");
+    std::vector<RankResult> fused(2), apart(2);
+    for (bool with_region : {true, false}) {
+      std::vector<std::unique_ptr<nas::PreparedPlan>> prepared;
+      for (int rank = 0; rank < 2; ++rank)
+        prepared.push_back(backend->prepare(with_region ? batchnorm_relu_plan(g.local(rank))
+                                                        : batchnorm_plan(g.local(rank))));
+      run_ranks(2, [&](ThreadCollectives& collectives, int rank) {
+        (with_region ? fused : apart)[rank] =
+            run_relu_steps(g, rank, *prepared[rank], collectives, with_region);
+      });
+    }
+    for (int rank = 0; rank < 2; ++rank) {
+      INFO("rank " << rank);
+      CHECK(fused[rank].y == apart[rank].y);
+      CHECK(fused[rank].mean == apart[rank].mean);  // relu(y)
+      CHECK(fused[rank].running_mean == apart[rank].running_mean);
+      CHECK(fused[rank].running_var == apart[rank].running_var);
+      CHECK(fused[rank].dx == apart[rank].dx);
+      CHECK(fused[rank].dscale == apart[rank].dscale);
+      CHECK(fused[rank].dshift == apart[rank].dshift);
+    }
+  }
+}

@@ -194,11 +194,11 @@ class Lowering {
       return;
     }
     if (region.kind == RegionKind::ConvEpilogue) return conv_epilogue(s, region);
-    s.kind = StepKind::ElementwiseRegion;
-    s.inputs = region.reads;
-    s.input_shapes.clear();
-    for (int in : region.reads) s.input_shapes.push_back(batched(mp_.batch, g_.nodes[in].shape));
-    for (int id : region.nodes) s.region.push_back(region_op(region, g_.nodes[id]));
+    if (region.kind == RegionKind::BatchNorm) return batchnorm_epilogue(s, region);
+    // A BatchNormGrad region's root stays the batch norm's gradient step; its program is the
+    // activation_grad that computes its incoming gradient, then itself.
+    if (region.kind == RegionKind::Elementwise) s.kind = StepKind::ElementwiseRegion;
+    region_program(s, region);
   }
 
   // The root of a conv epilogue becomes the conv's step (its attributes and parameters, read
@@ -206,17 +206,7 @@ class Lowering {
   // it: batchnorm (with its layer's parameters), activations, an add. It reads the conv's
   // input and the add's other operand.
   void conv_epilogue(Step& s, const FusedRegion& region) {
-    const Step& conv = p_.steps[region.nodes.front()];
-    s.kind = StepKind::Conv;
-    s.op = conv.op;
-    s.fwd_op = conv.fwd_op;
-    s.ints = conv.ints;
-    s.floats = conv.floats;
-    s.fwd_in_shape = conv.fwd_in_shape;
-    s.fwd_out_shape = conv.fwd_out_shape;
-    s.weight = conv.weight;
-    s.bias = conv.bias;
-    s.running_mean = s.running_var = s.state = -1;
+    adopt_layer(s, p_.steps[region.nodes.front()], StepKind::Conv);
     s.inputs = region.reads;
     s.input_shapes.clear();
     for (int in : region.reads) s.input_shapes.push_back(batched(mp_.batch, g_.nodes[in].shape));
@@ -233,6 +223,40 @@ class Lowering {
       }
       s.region.push_back(op);
     }
+  }
+
+  // The root of a BatchNorm region becomes the batch norm's step (its attributes, parameters
+  // and saved statistics, read from its own step, now a Fused member that the root writes
+  // too) whose program is the batch norm, then the activations.
+  void batchnorm_epilogue(Step& s, const FusedRegion& region) {
+    adopt_layer(s, p_.steps[region.nodes.front()], StepKind::BatchNorm);
+    region_program(s, region);
+  }
+
+  // The root step `s` takes the place of its region's first member `member` (a conv or a
+  // batch norm, whose own step is now Fused): `kind`, and the member's op, attributes,
+  // shapes, parameters and saved state.
+  static void adopt_layer(Step& s, const Step& member, StepKind kind) {
+    s.kind = kind;
+    s.op = member.op;
+    s.fwd_op = member.fwd_op;
+    s.ints = member.ints;
+    s.floats = member.floats;
+    s.fwd_in_shape = member.fwd_in_shape;
+    s.fwd_out_shape = member.fwd_out_shape;
+    s.weight = member.weight;
+    s.bias = member.bias;
+    s.running_mean = member.running_mean;
+    s.running_var = member.running_var;
+    s.state = member.state;
+  }
+
+  // What the root step of any region reads, and its program: one RegionOp per member.
+  void region_program(Step& s, const FusedRegion& region) {
+    s.inputs = region.reads;
+    s.input_shapes.clear();
+    for (int in : region.reads) s.input_shapes.push_back(batched(mp_.batch, g_.nodes[in].shape));
+    for (int id : region.nodes) s.region.push_back(region_op(region, g_.nodes[id]));
   }
 
   RegionOp region_op(const FusedRegion& region, const Node& n) const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "compiler/ir/op_registry.h"
+#include "support/errors.h"
 
 namespace nas {
 namespace {
@@ -39,6 +40,13 @@ bool is_fusable_elementwise(const Graph& g, const Node& n) {
   }
 }
 
+bool FusionPlan::internal(int id) const {
+  const int r = region_of[id];
+  if (r < 0 || regions[r].root() == id) return false;
+  const std::vector<int>& stored = regions[r].stored;
+  return std::find(stored.begin(), stored.end(), id) == stored.end();
+}
+
 FusionPlan no_fusion(const Graph& g) {
   FusionPlan plan;
   plan.region_of.assign(g.nodes.size(), -1);
@@ -58,12 +66,21 @@ struct FusionContext {
   const Graph& g;
   std::vector<int> consumer;  // the only consumer, -1 for none, -2 for several (or an output)
   std::vector<char> storage_free;
+  std::vector<int> forward_readers;  // how many forward nodes read each node
 
   explicit FusionContext(const Graph& graph) : g(graph) {
     const int n = static_cast<int>(g.nodes.size());
+    const int boundary = loss_boundary(g);
     consumer.assign(n, -1);
+    forward_readers.assign(n, 0);
     for (const Node& c : g.nodes)
-      for (int in : c.inputs) consumer[in] = consumer[in] == -1 || consumer[in] == c.id ? c.id : -2;
+      for (size_t i = 0; i < c.inputs.size(); ++i) {
+        const int in = c.inputs[i];
+        consumer[in] = consumer[in] == -1 || consumer[in] == c.id ? c.id : -2;
+        const bool repeated =
+            std::find(c.inputs.begin(), c.inputs.begin() + i, in) != c.inputs.begin() + i;
+        if (c.id < boundary && !repeated) ++forward_readers[in];
+      }
     if (g.output >= 0) consumer[g.output] = -2;
     for (int in : g.inputs) consumer[in] = -2;
     storage_free.assign(n, 0);
@@ -105,6 +122,52 @@ std::vector<int> conv_epilogue(const FusionContext& fc, int conv) {
   return chain;
 }
 
+bool scalar_activation(const Node& n) {
+  return n.op->step == StepKind::Activation && n.op->elementwise != nullptr && n.inputs.size() == 1;
+}
+
+// The BatchNorm region of training batchnorm `bn` (fusion.h): bn, the activation right after
+// it that is its only forward reader, and the activations after that, each the only consumer of the
+// one before. Only bn alone when no activation follows it.
+std::vector<int> batchnorm_epilogue(const FusionContext& fc, const std::vector<char>& taken,
+                                    int bn) {
+  const Graph& g = fc.g;
+  std::vector<int> chain{bn};
+  if (bn == g.output) return chain;
+  const int size = static_cast<int>(g.nodes.size());
+  int next = bn + 1;
+  while (next < size && fc.storage_free[next]) ++next;  // views and effects between
+  if (next >= size || taken[next]) return chain;
+  const Node& first = g.nodes[next];
+  // The activation must be bn's only forward reader: the region runs under the
+  // activation's liveness, which is then bn's (a live mask may not skip a batch norm that
+  // another candidate reads).
+  if (!scalar_activation(first) || first.inputs[0] != bn || first.shape != g.nodes[bn].shape ||
+      fc.forward_readers[bn] != 1)
+    return chain;
+  chain.push_back(next);
+  for (int cur = next;;) {
+    const int c = fc.consumer[cur];
+    if (c < 0 || taken[c] || !fc.adjacent(cur, c) || !scalar_activation(g.nodes[c])) break;
+    chain.push_back(c);
+    cur = c;
+  }
+  return chain;
+}
+
+// The BatchNormGrad region ending at batchnorm_grad `grad` (fusion.h): the activation_grad
+// computing its incoming gradient, or only `grad` alone.
+std::vector<int> batchnorm_prologue(const FusionContext& fc, const std::vector<char>& taken,
+                                    int grad) {
+  const Graph& g = fc.g;
+  const int dy = g.nodes[grad].inputs[0];
+  const Node& d = g.nodes[dy];
+  const bool fits = !taken[dy] && d.op->step == StepKind::ActivationGrad &&
+                    is_fusable_elementwise(g, d) && fc.consumer[dy] == grad &&
+                    g.nodes[grad].inputs[1] != dy && fc.adjacent(dy, grad);
+  return fits ? std::vector<int>{dy, grad} : std::vector<int>{grad};
+}
+
 // root[id] for the elementwise regions, over the nodes no conv epilogue took: the root of
 // id's region (itself when alone).
 std::vector<int> elementwise_roots(const FusionContext& fc, const std::vector<char>& taken) {
@@ -137,7 +200,7 @@ void add_region(FusionPlan& plan, RegionKind kind, std::vector<int> nodes) {
   std::sort(nodes.begin(), nodes.end());
   const int index = static_cast<int>(plan.regions.size());
   for (int id : nodes) plan.region_of[id] = index;
-  plan.regions.push_back({kind, std::move(nodes), {}});
+  plan.regions.push_back({kind, std::move(nodes), {}, {}});
 }
 
 }  // namespace
@@ -154,6 +217,22 @@ FusionPlan plan_fusion(const Graph& g, const FusionOptions& options) {
       if (chain.size() < 2) continue;
       for (int id : chain) taken[id] = 1;
       add_region(plan, RegionKind::ConvEpilogue, std::move(chain));
+    }
+
+  if (options.batchnorm && !is_inference_graph(g))
+    for (const Node& node : g.nodes) {
+      if (taken[node.id]) continue;
+      std::vector<int> nodes;
+      RegionKind kind = RegionKind::BatchNorm;
+      if (node.op->step == StepKind::BatchNorm) {
+        nodes = batchnorm_epilogue(fc, taken, node.id);
+      } else if (node.op->step == StepKind::BatchNormGrad) {
+        nodes = batchnorm_prologue(fc, taken, node.id);
+        kind = RegionKind::BatchNormGrad;
+      }
+      if (nodes.size() < 2) continue;
+      for (int id : nodes) taken[id] = 1;
+      add_region(plan, kind, std::move(nodes));
     }
 
   if (options.elementwise) {
@@ -185,6 +264,17 @@ FusionPlan plan_fusion(const Graph& g, const FusionOptions& options) {
           if (std::find(region.reads.begin(), region.reads.end(), in) == region.reads.end())
             region.reads.push_back(in);
   }
+  // Members read from outside their region (or the graph's output) are stored: only a
+  // BatchNorm region's batchnorm may be (the others' members have one consumer, inside).
+  for (const Node& c : g.nodes)
+    for (int in : c.inputs) {
+      const int r = plan.region_of[in];
+      if (r < 0 || r == plan.region_of[c.id] || plan.regions[r].root() == in) continue;
+      std::vector<int>& stored = plan.regions[r].stored;
+      NAS_CHECK(plan.regions[r].kind == RegionKind::BatchNorm && in == plan.regions[r].nodes[0],
+                "fusion: region member %" + std::to_string(in) + " is read from outside");
+      if (std::find(stored.begin(), stored.end(), in) == stored.end()) stored.push_back(in);
+    }
   return plan;
 }
 
@@ -205,9 +295,17 @@ std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOpti
       out += (i ? ",%" : "%") + std::to_string(region.reads[i]);
     out += "]";
     if (region.kind == RegionKind::ConvEpilogue) out += "  conv epilogue";
+    if (region.kind == RegionKind::BatchNorm) out += "  batchnorm epilogue";
+    if (region.kind == RegionKind::BatchNormGrad) out += "  batchnorm prologue";
+    if (!region.stored.empty()) {
+      out += ", stores [";
+      for (size_t i = 0; i < region.stored.size(); ++i)
+        out += (i ? ",%" : "%") + std::to_string(region.stored[i]);
+      out += "]";
+    }
     out += "\n";
     members += static_cast<int>(region.nodes.size());
-    internal += static_cast<int>(region.nodes.size()) - 1;
+    internal += static_cast<int>(region.nodes.size() - 1 - region.stored.size());
   }
   out += "fused: " + std::to_string(plan.regions.size()) + " regions, " + std::to_string(members) +
          " nodes, " + std::to_string(internal) + " values not stored\n";

@@ -31,6 +31,20 @@
 //     one add): applied to the conv's output in its own pass (oneDNN post-ops on the CPU).
 // MobileNetV2's conv-bn-relu6 and conv-bn-add, ResNet's conv-bn-add-relu are such chains.
 // These regions are found first; the elementwise ones are formed from what is left.
+//
+// Batch norm in training graphs (its batch statistics, then y = x * a + b per channel),
+// found after the conv epilogues and before the elementwise regions:
+//   - BatchNorm: a batchnorm, then the activation (scalar formula) right after it that is
+//     its only reader in the forward pass (so the region's liveness, the activation's, is
+//     the batch norm's), then activations each the only consumer of the one before. The batch
+//     norm's statistics pass runs as before, and its apply pass writes y and, row by row
+//     while y is in cache, the activations' result: the ReLU never reads y back from
+//     memory. The batch norm's own output stays stored (FusedRegion::stored): its gradient
+//     and the activation's read it in the backward pass. DARTS' sep_conv has two
+//     (batchnorm, relu) pairs per candidate.
+//   - BatchNormGrad: an activation_grad (scalar formula) whose only consumer is a
+//     batchnorm_grad, as its incoming gradient, right before it: dy = g * f'(x) is computed
+//     row by row inside the batch norm's backward reductions and apply pass, never stored.
 #pragma once
 
 #include <string>
@@ -42,8 +56,10 @@
 namespace nas {
 
 enum class RegionKind {
-  Elementwise,   // elementwise nodes, run as one loop over the elements
-  ConvEpilogue,  // a conv and what its output goes through (see above)
+  Elementwise,    // elementwise nodes, run as one loop over the elements
+  ConvEpilogue,   // a conv and what its output goes through (see above)
+  BatchNorm,      // a training batchnorm and the activations after it (see above)
+  BatchNormGrad,  // an activation_grad computed inside the batchnorm_grad it feeds
 };
 
 struct FusedRegion {
@@ -51,6 +67,9 @@ struct FusedRegion {
   // In id order; the last is the root (ConvEpilogue: the first is the conv).
   std::vector<int> nodes;
   std::vector<int> reads;  // values read from outside the region, in first-use order
+  // Members other than the root that are read from outside the region: the region's step
+  // writes them too (a BatchNorm region's batchnorm). Empty for the other kinds.
+  std::vector<int> stored;
   int root() const { return nodes.back(); }
 };
 
@@ -58,8 +77,9 @@ struct FusionPlan {
   std::vector<FusedRegion> regions;
   std::vector<int> region_of;  // per node: its region, or -1
 
-  // Whether node `id` is computed inside a region and never stored (a member, not root).
-  bool internal(int id) const { return region_of[id] >= 0 && regions[region_of[id]].root() != id; }
+  // Whether node `id` is computed inside a region and never stored (a member, neither its
+  // root nor one of its stored members).
+  bool internal(int id) const;
   // The node whose step computes `id`: its region's root, else itself.
   int step_of(int id) const { return region_of[id] >= 0 ? regions[region_of[id]].root() : id; }
 };
@@ -77,6 +97,8 @@ struct FusionOptions {
   // region's cost depend on how many candidates are active, which a table entry cannot
   // say. Conv epilogues never contain a choice.
   bool conv_epilogues = true;
+  // Batch norm regions (training graphs only, so latency tables never see them).
+  bool batchnorm = true;
 };
 
 // Precondition: g is topologically ordered and shape-checked.
@@ -88,6 +110,8 @@ FusionPlan no_fusion(const Graph& g);
 // The graph's text, then one line per region:
 //   fused #0 %64 add <- %35 choice, %63 choice  reads [%8,%10,...]
 //   fused #1 %12 relu6 <- %10 conv, %11 batchnorm  reads [%9]  conv epilogue
+//   fused #2 %46 relu <- %45 batchnorm  reads [%44]  batchnorm epilogue, stores [%45]
+//   fused #3 %90 batchnorm_grad <- %89 activation_grad  reads [%88,%45]  batchnorm prologue
 // and a summary line: `fused: R regions, N nodes, M values not stored`.
 std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOptions& print = {});
 

@@ -48,7 +48,8 @@ const std::vector<StageInfo>& pipeline_stages() {
        "convolutions) instead of keeping them",
        "compiler/passes/remat.h"},
       {Stage::Fusion, "fusion", "fused regions",
-       "group chains of elementwise nodes into regions that run as one step",
+       "group elementwise chains, conv epilogues and batch norms with their activations into "
+       "regions that run as one step",
        "compiler/passes/fusion.h"},
       {Stage::MemoryPlan, "memory-plan", "memory plan",
        "arena offsets by liveness at the batch size (--batch)", "compiler/passes/memory_plan.h"},

@@ -1,7 +1,6 @@
 // Batch normalisation on the CPU on plain NCHW float buffers (per-channel statistics over
-// n, h and w): the training forward and the backward from the output are plain loops,
-// inference and the affine backward oneDNN primitives, created once per signature and
-// cached. Semantics
+// n, h and w): training forward and backward are plain loops, inference a oneDNN
+// primitive, created once per signature and cached. Semantics
 // follow the `batchnorm` op and PyTorch's BatchNorm2d:
 //   training:  y = (x - mean_b) / sqrt(var_b + eps) * scale + shift, with the batch mean and
 //              biased batch variance; the running statistics are then updated as
@@ -17,8 +16,43 @@
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
+#include <vector>
 
 namespace nas {
+
+struct ElementwiseFn;
+
+// An activation applied to one row (h*w contiguous values) inside a batch norm pass, for
+// the fused regions of compiler/passes/fusion.h. ReLU has a vectorised loop of its own;
+// every other activation runs its scalar formula (support/elementwise_ops.h).
+class RowActivation {
+ public:
+  // `op`: the activation's op name; `param`: its formula's attribute (leaky_relu's slope).
+  RowActivation(const std::string& op, double param);
+  // y = f(x); y may be x.
+  void value(const float* x, float* y, int64_t n) const;
+  // out = dy * f'(x).
+  void grad(const float* dy, const float* x, float* out, int64_t n) const;
+
+ private:
+  const ElementwiseFn* fn_;
+  double param_;
+  bool relu_;
+};
+
+// What a training forward also computes, row by row, from each row of y while it is in
+// cache (a BatchNorm region): `out` = the activations applied in order to y.
+struct BatchNormEpilogue {
+  std::vector<RowActivation> activations;
+  float* out = nullptr;
+};
+
+// How a backward pass gets its incoming gradient (a BatchNormGrad region): row by row,
+// dy = g * f'(x) for `activation`, never stored. The `dy` argument is then g.
+struct BatchNormPrologue {
+  RowActivation activation;
+  const float* x = nullptr;
+};
 
 struct BatchNormParams {
   int64_t n = 1, c = 1, h = 1, w = 1;
@@ -51,26 +85,29 @@ class BatchNormKernel {
   // `mean`/`var` ([c] each; backward needs them) and updating running_mean/running_var
   // ([c] each; either may be null to skip the update). Throws InternalError when a
   // channel has a single value (n*h*w == 1), as PyTorch does: the unbiased variance is
-  // undefined there.
+  // undefined there. With an epilogue, also writes its output, and y may be null (not
+  // stored).
   void forward_training(const float* x, const float* scale, const float* shift, float* y,
-                        float* mean, float* var, float* running_mean, float* running_var) const;
+                        float* mean, float* var, float* running_mean, float* running_var,
+                        const BatchNormEpilogue* epilogue = nullptr) const;
   // Normalises with the given (running) statistics.
   void forward_inference(const float* x, const float* scale, const float* shift,
                          const float* running_mean, const float* running_var, float* y) const;
   // Gradients of the training forward: dx, and (when affine) dscale and dshift, from x, dy,
-  // the batch mean/var that forward_training returned, and scale.
+  // the batch mean/var that forward_training returned, and scale. With a prologue, `dy` is
+  // its g.
   void backward(const float* x, const float* dy, const float* mean, const float* var,
-                const float* scale, float* dx, float* dscale, float* dshift) const;
+                const float* scale, float* dx, float* dscale, float* dshift,
+                const BatchNormPrologue* prologue = nullptr) const;
   // dx of a batch norm without scale and shift from its output y (which is x_hat), dy and
-  // the batch variance: the backward pass then need not keep the input. Plain loops, not
-  // oneDNN: its backward reads the source.
-  void backward_from_output(const float* y, const float* dy, const float* var, float* dx) const;
+  // the batch variance: the backward pass then need not keep the input.
+  void backward_from_output(const float* y, const float* dy, const float* var, float* dx,
+                            const BatchNormPrologue* prologue = nullptr) const;
 
  private:
   BatchNormParams params_;
   dnnl::memory::desc data_md_, stat_md_;
   dnnl::batch_normalization_forward fwd_infer_;
-  dnnl::batch_normalization_backward bwd_;
 };
 
 // The cached kernel for `params` (validated first); thread-safe, built once per signature.

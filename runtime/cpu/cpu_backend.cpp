@@ -453,6 +453,7 @@ class CpuPlan : public PreparedPlan {
       };
     int64_t c = k->params().c;
     float* stats = reinterpret_cast<float*>(state(s.state, 2 * c * sizeof(float)).data());
+    if (!s.region.empty()) return build_batchnorm_region(s, k, stats);
     if (s.kind == StepKind::BatchNorm)
       return [k, stats, c, x = s.inputs[0], sc = s.weight, sh = s.bias, rm = s.running_mean,
               rv = s.running_var, out](RunState& st) {
@@ -488,6 +489,112 @@ class CpuPlan : public PreparedPlan {
       else
         k->backward(st.values[x], st.values[dy], stats, stats + c, scale, st.values[out], dscale,
                     dshift);
+      if (affine) {
+        accumulate(st.grad[sc], scratch_.data(), c);
+        accumulate(st.grad[sh], scratch2_.data(), c);
+      }
+      return true;
+    };
+  }
+
+  // A fused batch norm region (exec_plan.h, compiler/passes/fusion.h). BatchNorm: the
+  // training forward whose apply pass also runs the activations after it, writing the
+  // batch norm's output (a stored member) and the region's. BatchNormGrad: the backward
+  // whose incoming gradient is g * f'(x), computed row by row. Synchronised batch norm
+  // (data parallelism) runs the same operations unfused, through a full-size scratch.
+  StepFn build_batchnorm_region(const Step& s, std::shared_ptr<const BatchNormKernel> k,
+                                float* stats) {
+    const int64_t c = k->params().c, inner = k->params().h * k->params().w;
+    const int64_t rows = k->params().n * c;
+    auto input = [&](const RegionOp& op, size_t i) {
+      const int operand = op.operands.at(i);
+      NAS_CHECK(operand >= 0 && operand < static_cast<int>(s.inputs.size()),
+                "step `" + s.name + "`: a batch norm region operand out of range");
+      return s.inputs[operand];
+    };
+    if (s.kind == StepKind::BatchNorm) {
+      BatchNormEpilogue epilogue;
+      for (size_t i = 1; i < s.region.size(); ++i) {
+        NAS_CHECK(s.region[i].kind == StepKind::Activation,
+                  "step `" + s.name + "`: a batch norm epilogue operation of another kind");
+        epilogue.activations.emplace_back(s.region[i].op, s.region[i].param);
+      }
+      // The batch norm's own output when the backward pass reads it, else nothing (the
+      // synchronised path then writes it to scratch).
+      const int y = s.region[0].node;
+      const bool y_stored = plan_->values[y].storage != ValueStorage::None;
+      auto y_scratch = std::make_shared<std::vector<float>>();
+      return [k, stats, c, inner, rows, epilogue, y_stored, y_scratch, x = input(s.region[0], 0), y,
+              sc = s.weight, sh = s.bias, rm = s.running_mean, rv = s.running_var,
+              out = s.node](RunState& st) mutable {
+        const float* scale = sc >= 0 ? st.param[sc] : nullptr;
+        const float* shift = sh >= 0 ? st.param[sh] : nullptr;
+        epilogue.out = st.values[out];
+        float* y_out = y_stored ? st.values[y] : nullptr;
+        if (Collectives* sync = batchnorm_sync(st)) {
+          if (!y_stored) {
+            y_scratch->resize(static_cast<size_t>(rows * inner));
+            y_out = y_scratch->data();
+          }
+          sync_batchnorm_forward_training(k->params(), *sync, st.values[x], scale, shift, y_out,
+                                          stats, stats + c, st.param[rm], st.param[rv]);
+          for (int64_t r = 0; r < rows; ++r) {
+            const float* in = y_out + r * inner;
+            for (const RowActivation& activation : epilogue.activations) {
+              activation.value(in, epilogue.out + r * inner, inner);
+              in = epilogue.out + r * inner;
+            }
+          }
+        } else {
+          k->forward_training(st.values[x], scale, shift, y_out, stats, stats + c, st.param[rm],
+                              st.param[rv], &epilogue);
+        }
+        if (y_stored) st.computed[y] = 1;  // read by the backward pass
+        return true;
+      };
+    }
+    NAS_CHECK(s.region.size() == 2 && s.region[0].kind == StepKind::ActivationGrad,
+              "step `" + s.name + "`: a batch norm prologue other than one activation_grad");
+    const RegionOp& act = s.region[0];
+    const int g = input(act, 0), act_x = input(act, 1), second = input(s.region[1], 1);
+    BatchNormPrologue prologue{RowActivation(act.op, act.param), nullptr};
+    // dy materialised, for the synchronised path only (allocated on first use).
+    auto full_dy = std::make_shared<std::vector<float>>();
+    auto materialise = [prologue, full_dy, rows, inner](const float* gv, const float* xv) {
+      full_dy->resize(static_cast<size_t>(rows * inner));
+      for (int64_t r = 0; r < rows; ++r)
+        prologue.activation.grad(gv + r * inner, xv + r * inner, full_dy->data() + r * inner,
+                                 inner);
+      return full_dy->data();
+    };
+    if (s.int_attr_or("from_output", 0))
+      return [k, stats, c, prologue, materialise, g, act_x, y = second,
+              out = s.node](RunState& st) mutable {
+        if (Collectives* sync = batchnorm_sync(st)) {
+          sync_batchnorm_backward_from_output(k->params(), *sync, st.values[y],
+                                              materialise(st.values[g], st.values[act_x]),
+                                              stats + c, st.values[out]);
+          return true;
+        }
+        prologue.x = st.values[act_x];
+        k->backward_from_output(st.values[y], st.values[g], stats + c, st.values[out], &prologue);
+        return true;
+      };
+    return [this, k, stats, c, prologue, materialise, g, act_x, x = second, sc = s.weight,
+            sh = s.bias, out = s.node](RunState& st) mutable {
+      const bool affine = sc >= 0;
+      const float* scale = affine ? st.param[sc] : nullptr;
+      float* dscale = affine ? scratch_.data() : nullptr;
+      float* dshift = affine ? scratch2_.data() : nullptr;
+      if (Collectives* sync = batchnorm_sync(st)) {
+        sync_batchnorm_backward(k->params(), *sync, st.values[x],
+                                materialise(st.values[g], st.values[act_x]), stats, stats + c,
+                                scale, st.values[out], dscale, dshift);
+      } else {
+        prologue.x = st.values[act_x];
+        k->backward(st.values[x], st.values[g], stats, stats + c, scale, st.values[out], dscale,
+                    dshift, &prologue);
+      }
       if (affine) {
         accumulate(st.grad[sc], scratch_.data(), c);
         accumulate(st.grad[sh], scratch2_.data(), c);

@@ -202,6 +202,8 @@ bool Executor::run_step(size_t i) {
   // conv), dilated convolutions by a suffix: they take different kernels.
   std::string key = s.op == s.fwd_op ? s.op : s.op + " (" + s.fwd_op + ")";
   if (s.int_attr_or("dilation", 1) > 1) key += " dilated";
+  // A fused region's step also computes its other members (compiler/passes/fusion.h).
+  if (s.kind != StepKind::ElementwiseRegion && s.region.size() > 1) key += " fused";
   OpTime& t = profile_[key];
   t.seconds += seconds;
   ++t.calls;
