@@ -465,6 +465,43 @@ TEST_CASE("batchnorm epilogue and prologue equal the activation run on its own",
     }
 }
 
+TEST_CASE("batchnorm prologue of a mixed op's candidate scales the incoming gradient",
+          "[cpu][batchnorm][fusion]") {
+  for (bool affine : {true, false}) {
+    BatchNormParams p = make_bn(3, 4, 5, 5, affine);
+    INFO(p.key());
+    std::mt19937 rng(37);
+    auto x = random_floats(p.size(), rng, -2.0f, 2.0f);
+    auto g = random_floats(p.size(), rng);
+    std::vector<float> scale, shift;
+    if (affine) scale = random_floats(p.c, rng, 0.5f, 2.0f), shift = random_floats(p.c, rng);
+    auto kernel = nas::batchnorm_kernel(p);
+    std::vector<float> y(p.size()), mean(p.c), var(p.c);
+    kernel->forward_training(x.data(), scale.data(), shift.data(), y.data(), mean.data(),
+                             var.data(), nullptr, nullptr);
+    const float w = 0.3f;
+    std::vector<float> dy(p.size());
+    for (size_t i = 0; i < dy.size(); ++i) dy[i] = w * g[i];
+    nas::BatchNormPrologue prologue;
+    prologue.scale = w;
+    std::vector<float> dx(p.size()), dx_fused(p.size());
+    std::vector<float> dscale(p.c), dshift(p.c), dscale_fused(p.c), dshift_fused(p.c);
+    kernel->backward(x.data(), dy.data(), mean.data(), var.data(), scale.data(), dx.data(),
+                     dscale.data(), dshift.data());
+    kernel->backward(x.data(), g.data(), mean.data(), var.data(), scale.data(), dx_fused.data(),
+                     dscale_fused.data(), dshift_fused.data(), &prologue);
+    check_close(dx_fused, widen(dx), 1e-6, "dx");
+    if (affine) {
+      check_close(dscale_fused, widen(dscale), 1e-6, "dscale");
+      check_close(dshift_fused, widen(dshift), 1e-6, "dshift");
+      continue;
+    }
+    kernel->backward_from_output(y.data(), dy.data(), var.data(), dx.data());
+    kernel->backward_from_output(y.data(), g.data(), var.data(), dx_fused.data(), &prologue);
+    check_close(dx_fused, widen(dx), 1e-6, "dx from the output");
+  }
+}
+
 TEST_CASE("batchnorm primitives are created once per signature", "[cpu][batchnorm]") {
   size_t before = nas::batchnorm_kernels_created();
   BatchNormParams a = make_bn(5, 7, 11, 3, true);

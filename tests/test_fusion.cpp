@@ -14,6 +14,7 @@
 #include "compiler/passes/live_mask.h"
 #include "compiler/passes/memory_plan.h"
 #include "compiler/pipeline/pipeline.h"
+#include "runtime/estimate/signature.h"
 #include "runtime/exec/executor.h"
 #include "tests/cpu_test_util.h"
 #include "tests/ir_test_util.h"
@@ -279,6 +280,13 @@ network small(x: tensor[1, 8, 8]) {
     fused_choices += step.op == "choice" && step.kind == StepKind::Fused;
   CHECK(fused_choices == 4);
   CHECK(fused_steps(p.fused->plan()) >= 4);
+  // Candidates ending in a batch norm: their share of the node's gradient (w_i * dy) is
+  // computed inside the batch norm's gradient.
+  size_t weighted_batchnorm_grads = 0;
+  for (const Step& step : p.fused->plan().steps)
+    weighted_batchnorm_grads += step.kind == StepKind::BatchNormGrad && !step.region.empty() &&
+                                step.region[0].kind == StepKind::ChoiceGradInput;
+  CHECK(weighted_batchnorm_grads >= 8);
   check_same(p, 9);
 }
 
@@ -472,5 +480,53 @@ TEST_CASE("fusion: a batch norm whose output only its activation reads is never 
         unstored += plan.values[s.region[0].node].storage == ValueStorage::None;
     CHECK(unstored >= 1);
     check_same(p, 50);
+  }
+}
+
+TEST_CASE("fusion: activations before a global average pool run inside it", "[fusion][exec]") {
+  // hard_swish of a product the flatten reads too, so no elementwise region takes it (one
+  // would save the same buffer); in training its gradient reads its input, so the pool is
+  // its only reader there too.
+  const char* source = R"(network n(x: tensor[2, 6, 6]) {
+  let s = conv(x, 3, kernel=3, pad=1) * 0.5;
+  return linear(global_avg_pool(hard_swish(s)), 4) + linear(flatten(s), 4);
+}
+)";
+  Graph net = compile_source(source);
+  for (bool training : {false, true}) {
+    INFO((training ? "training" : "inference"));
+    Graph g = execution_graph(net);
+    if (training) g = build_training_graph(g, {});
+    FusionPlan plan = plan_fusion(g);
+    INFO(print_fusion(g, plan));
+    const FusedRegion* pooled = nullptr;
+    for (const FusedRegion& r : plan.regions)
+      if (r.kind == RegionKind::GlobalAvgPool) pooled = &r;
+    REQUIRE(pooled != nullptr);
+    REQUIRE(pooled->nodes.size() == 2);
+    const int swish = pooled->nodes[0];
+    CHECK(g.nodes[swish].op->name == "hard_swish");
+    CHECK(g.nodes[pooled->root()].op->name == "global_avg_pool");
+    CHECK(plan.internal(swish));
+    CHECK(print_fusion(g, plan).find("pooled activations") != std::string::npos);
+    MemoryPlan memory = plan_memory(g, 2, 4, &plan);
+    CHECK(memory.nodes[swish].kind == StorageKind::Fused);
+    ExecPlan lowered = lower(g, memory, &plan);
+    const Step& root = lowered.steps[pooled->root()];
+    CHECK(root.kind == StepKind::GlobalAvgPool);
+    REQUIRE(root.region.size() == pooled->nodes.size());
+    CHECK(root.region.front().operands == std::vector<int>{0});
+    CHECK(root.region.back().kind == StepKind::GlobalAvgPool);
+    // A latency table tells it from a pool alone.
+    CHECK(step_signature("cpu", lowered, root).find(" fused=hard_swish") != std::string::npos);
+    for (const char* backend : {"cpu", "jit"}) {
+      INFO("backend " << backend);
+      PlanOptions o;
+      o.batch = 3;
+      o.training = training;
+      Pair p(backend);
+      make_pair(p, net, o);
+      check_same(p, 60);
+    }
   }
 }

@@ -195,8 +195,8 @@ class Lowering {
     }
     if (region.kind == RegionKind::ConvEpilogue) return conv_epilogue(s, region);
     if (region.kind == RegionKind::BatchNorm) return batchnorm_epilogue(s, region);
-    // A BatchNormGrad region's root stays the batch norm's gradient step; its program is the
-    // activation_grad that computes its incoming gradient, then itself.
+    // The root of a BatchNormGrad or GlobalAvgPool region stays its own step; its program is
+    // what computes its input (an activation_grad, activations), then itself.
     if (region.kind == RegionKind::Elementwise) s.kind = StepKind::ElementwiseRegion;
     region_program(s, region);
   }
@@ -275,7 +275,8 @@ class Lowering {
     if (n.has_attr("scale")) op.scale = n.float_attr("scale");
     const ElementwiseFn* formula = find_elementwise(op.op);
     if (formula && formula->param) op.param = fwd.float_attr(formula->param);
-    op.group = group_of_[n.id];
+    op.group = group_of_[fwd.id];
+    if (n.has_attr("index")) op.index = static_cast<int>(n.int_attr("index"));
     return op;
   }
 

@@ -156,16 +156,41 @@ std::vector<int> batchnorm_epilogue(const FusionContext& fc, const std::vector<c
 }
 
 // The BatchNormGrad region ending at batchnorm_grad `grad` (fusion.h): the activation_grad
-// computing its incoming gradient, or only `grad` alone.
+// or choice_grad_input computing its incoming gradient, or only `grad` alone.
 std::vector<int> batchnorm_prologue(const FusionContext& fc, const std::vector<char>& taken,
                                     int grad) {
   const Graph& g = fc.g;
   const int dy = g.nodes[grad].inputs[0];
   const Node& d = g.nodes[dy];
-  const bool fits = !taken[dy] && d.op->step == StepKind::ActivationGrad &&
-                    is_fusable_elementwise(g, d) && fc.consumer[dy] == grad &&
-                    g.nodes[grad].inputs[1] != dy && fc.adjacent(dy, grad);
+  const bool weighted = d.op->step == StepKind::ChoiceGradInput && d.inputs.size() == 1 &&
+                        g.nodes[d.inputs[0]].shape == d.shape;
+  const bool computes_dy =
+      weighted || (d.op->step == StepKind::ActivationGrad && is_fusable_elementwise(g, d));
+  // A choice_grad_input need not be next to its batch norm (autodiff emits a choice's seven
+  // together): the one input it keeps live until the region runs is as large as the buffer
+  // it no longer needs over the same steps, and the node's gradient it reads stays live
+  // across the edge's candidates anyway.
+  const bool fits = !taken[dy] && computes_dy && fc.consumer[dy] == grad &&
+                    g.nodes[grad].inputs[1] != dy && (weighted || fc.adjacent(dy, grad));
   return fits ? std::vector<int>{dy, grad} : std::vector<int>{grad};
+}
+
+// The GlobalAvgPool region ending at global_avg_pool `pool` (fusion.h): the activations
+// before it, each the only consumer of the one before and next to it, or `pool` alone.
+std::vector<int> pooled_activations(const FusionContext& fc, const std::vector<char>& taken,
+                                    int pool) {
+  const Graph& g = fc.g;
+  std::vector<int> chain{pool};
+  for (int cur = pool;;) {
+    const int in = g.nodes[cur].inputs[0];
+    const Node& a = g.nodes[in];
+    if (taken[in] || fc.consumer[in] != cur || !fc.adjacent(in, cur) || !scalar_activation(a) ||
+        a.shape != g.nodes[a.inputs[0]].shape)
+      break;
+    chain.insert(chain.begin(), in);
+    cur = in;
+  }
+  return chain;
 }
 
 // root[id] for the elementwise regions, over the nodes no conv epilogue took: the root of
@@ -241,8 +266,23 @@ FusionPlan plan_fusion(const Graph& g, const FusionOptions& options) {
     for (int id = 0; id < n; ++id)
       if (!taken[id]) members[root[id]].push_back(id);
     for (int r = 0; r < n; ++r)
-      if (members[r].size() >= 2) add_region(plan, RegionKind::Elementwise, std::move(members[r]));
+      if (members[r].size() >= 2) {
+        for (int id : members[r]) taken[id] = 1;
+        add_region(plan, RegionKind::Elementwise, std::move(members[r]));
+      }
   }
+
+  // Last: an elementwise region already saves the buffer a pool would (tiny.nas' relu of
+  // a choice).
+  for (const Node& node : g.nodes) {
+    if (taken[node.id] || node.op->step != StepKind::GlobalAvgPool || node.inputs.size() != 1)
+      continue;
+    std::vector<int> nodes = pooled_activations(fc, taken, node.id);
+    if (nodes.size() < 2) continue;
+    for (int id : nodes) taken[id] = 1;
+    add_region(plan, RegionKind::GlobalAvgPool, std::move(nodes));
+  }
+
   // Regions in the order their roots run, whatever their kind.
   std::vector<size_t> order(plan.regions.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -297,6 +337,7 @@ std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOpti
     if (region.kind == RegionKind::ConvEpilogue) out += "  conv epilogue";
     if (region.kind == RegionKind::BatchNorm) out += "  batchnorm epilogue";
     if (region.kind == RegionKind::BatchNormGrad) out += "  batchnorm prologue";
+    if (region.kind == RegionKind::GlobalAvgPool) out += "  pooled activations";
     if (!region.stored.empty()) {
       out += ", stores [";
       for (size_t i = 0; i < region.stored.size(); ++i)

@@ -42,9 +42,16 @@
 //     memory. The batch norm's own output stays stored (FusedRegion::stored): its gradient
 //     and the activation's read it in the backward pass. DARTS' sep_conv has two
 //     (batchnorm, relu) pairs per candidate.
-//   - BatchNormGrad: an activation_grad (scalar formula) whose only consumer is a
-//     batchnorm_grad, as its incoming gradient, right before it: dy = g * f'(x) is computed
-//     row by row inside the batch norm's backward reductions and apply pass, never stored.
+//   - BatchNormGrad: an activation_grad (scalar formula) or a choice_grad_input whose only
+//     consumer is a batchnorm_grad, as its incoming gradient, right before it:
+//     dy = g * f'(x), or w_i * g for candidate i of a mixed op (DARTS' candidates end in a
+//     batch norm), is computed row by row inside the batch norm's backward reductions and
+//     apply pass, never stored.
+//
+// Global average pooling (any graph), after the elementwise regions: a global_avg_pool and
+// the activations (scalar formula) before it, each the only consumer of the next and next
+// to it, as ResNet's final relu: each row is activated into scratch and averaged, the
+// activations' values never stored (their gradients read their inputs).
 #pragma once
 
 #include <string>
@@ -59,7 +66,8 @@ enum class RegionKind {
   Elementwise,    // elementwise nodes, run as one loop over the elements
   ConvEpilogue,   // a conv and what its output goes through (see above)
   BatchNorm,      // a training batchnorm and the activations after it (see above)
-  BatchNormGrad,  // an activation_grad computed inside the batchnorm_grad it feeds
+  BatchNormGrad,  // an activation_grad or choice_grad_input inside the batchnorm_grad it feeds
+  GlobalAvgPool,  // activations computed inside the global_avg_pool after them
 };
 
 struct FusedRegion {
@@ -112,6 +120,7 @@ FusionPlan no_fusion(const Graph& g);
 //   fused #1 %12 relu6 <- %10 conv, %11 batchnorm  reads [%9]  conv epilogue
 //   fused #2 %46 relu <- %45 batchnorm  reads [%44]  batchnorm epilogue, stores [%45]
 //   fused #3 %90 batchnorm_grad <- %89 activation_grad  reads [%88,%45]  batchnorm prologue
+//   fused #4 %60 global_avg_pool <- %59 relu  reads [%58]  pooled activations
 // and a summary line: `fused: R regions, N nodes, M values not stored`.
 std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOptions& print = {});
 

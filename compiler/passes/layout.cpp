@@ -12,9 +12,14 @@ enum class LayoutRole { Fixed, Agnostic, ConvEpilogue };
 // The role of the step that computes node `id` (a region's root, or a node of its own).
 LayoutRole step_role(const Graph& g, const FusionPlan& fusion, int id) {
   const int r = fusion.region_of[id];
-  if (r >= 0)
-    return fusion.regions[r].kind == RegionKind::ConvEpilogue ? LayoutRole::ConvEpilogue
-                                                              : LayoutRole::Agnostic;
+  if (r >= 0) switch (fusion.regions[r].kind) {
+      case RegionKind::ConvEpilogue:
+        return LayoutRole::ConvEpilogue;
+      case RegionKind::Elementwise:
+        return LayoutRole::Agnostic;
+      default:  // batch norm and pooling kernels index channels of NCHW rows
+        return LayoutRole::Fixed;
+    }
   const Node& n = g.nodes[id];
   const bool alias =
       n.op->view != ViewKind::None && n.inputs.size() == 1 && g.nodes[n.inputs[0]].shape == n.shape;

@@ -3,10 +3,11 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 #include "runtime/cpu/dnnl_context.h"
 #include "runtime/cpu/kernel_cache.h"
-#include "support/elementwise_ops.h"
 #include "support/errors.h"
 
 namespace nas {
@@ -159,29 +160,157 @@ void BatchNormKernel::forward_inference(const float* x, const float* scale, cons
 
 namespace {
 
-// A channel's rows of the incoming gradient: dy's own, or (with a prologue) g * f'(x)
-// computed into a row of scratch.
-class GradientRows {
- public:
-  GradientRows(const float* dy, const BatchNormPrologue* prologue, int64_t inner)
-      : dy_(dy), prologue_(prologue), inner_(inner) {
-    if (prologue) row_.resize(static_cast<size_t>(inner));
-  }
-  // The row at element offset `at`.
-  const float* row(int64_t at) {
-    if (!prologue_) return dy_ + at;
-    prologue_->activation.grad(dy_ + at, prologue_->x + at, row_.data(), inner_);
-    return row_.data();
-  }
+// How a backward pass reads its incoming gradient dy, element by element: g itself,
+// scale * g, or scale * g where x > 0 and 0 elsewhere (a ReLU's gradient before it). Inline
+// in the loops, so a fused region costs no pass and no scratch of its own.
+enum class Incoming { Direct, Scaled, ScaledRelu };
 
- private:
-  const float* dy_;
-  const BatchNormPrologue* prologue_;
-  int64_t inner_;
-  std::vector<float> row_;
+struct IncomingGradient {
+  const float* g;
+  const float* x;  // ScaledRelu: the ReLU's input
+  float scale;
 };
 
+// dy at element i of a row whose g and x start at `g` and `x`. The select vectorises only
+// without trapping math (CMakeLists.txt sets it for this file).
+template <Incoming kind>
+inline float incoming_at(const float* g, const float* x, float scale, int64_t i) {
+  if constexpr (kind == Incoming::Direct) {
+    return g[i];
+  } else if constexpr (kind == Incoming::Scaled) {
+    return scale * g[i];
+  } else {
+    const float d = scale * g[i];
+    return x[i] > 0.0f ? d : 0.0f;
+  }
+}
+
+// The backward from the input (BatchNormKernel::backward's formula) with dy read as `kind`.
+template <Incoming kind>
+void backward_loops(const BatchNormParams& p, const float* x, const IncomingGradient& dy,
+                    const float* mean, const float* var, const float* scale, float* dx,
+                    float* dscale, float* dshift) {
+  const int64_t n = p.n, c = p.c, inner = p.h * p.w;
+  const double m = static_cast<double>(p.per_channel());
+#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float channel_mean = mean[ch];
+    double sum_dy = 0, sum_dy_centered = 0;
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t at = (s * c + ch) * inner;
+      const float* xr = x + at;
+      const float* gr = dy.g + at;
+      const float* relu_x = dy.x ? dy.x + at : nullptr;
+      float row_dy = 0, row_dy_centered = 0;
+#pragma omp simd reduction(+ : row_dy, row_dy_centered)
+      for (int64_t i = 0; i < inner; ++i) {
+        const float d = incoming_at<kind>(gr, relu_x, dy.scale, i);
+        row_dy += d;
+        row_dy_centered += d * (xr[i] - channel_mean);
+      }
+      sum_dy += row_dy;
+      sum_dy_centered += row_dy_centered;
+    }
+    const double inv_std = 1.0 / std::sqrt(static_cast<double>(var[ch]) + p.eps);
+    const double sum_dy_xhat = sum_dy_centered * inv_std;
+    if (p.affine) {
+      dscale[ch] = static_cast<float>(sum_dy_xhat);
+      dshift[ch] = static_cast<float>(sum_dy);
+    }
+    const float gain = static_cast<float>((p.affine ? scale[ch] : 1.0) * inv_std);
+    const float mean_dy = static_cast<float>(sum_dy / m);
+    // x_hat * dscale / m = (x - mean) * (inv_std * dscale / m)
+    const float centered_coefficient = static_cast<float>(inv_std * sum_dy_xhat / m);
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t at = (s * c + ch) * inner;
+      const float* xr = x + at;
+      const float* gr = dy.g + at;
+      const float* relu_x = dy.x ? dy.x + at : nullptr;
+      float* dxr = dx + at;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i)
+        dxr[i] = gain * (incoming_at<kind>(gr, relu_x, dy.scale, i) - mean_dy -
+                         (xr[i] - channel_mean) * centered_coefficient);
+    }
+  }
+}
+
+// The backward from the output (BatchNormKernel::backward_from_output's formula) with dy
+// read as `kind`.
+template <Incoming kind>
+void from_output_loops(const BatchNormParams& p, const float* y, const IncomingGradient& dy,
+                       const float* var, float* dx) {
+  const int64_t n = p.n, c = p.c, inner = p.h * p.w;
+  const double m = static_cast<double>(p.per_channel());
+#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum_dy = 0, sum_dy_y = 0;
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t at = (s * c + ch) * inner;
+      const float* yr = y + at;
+      const float* gr = dy.g + at;
+      const float* relu_x = dy.x ? dy.x + at : nullptr;
+      float row_dy = 0, row_dy_y = 0;
+#pragma omp simd reduction(+ : row_dy, row_dy_y)
+      for (int64_t i = 0; i < inner; ++i) {
+        const float d = incoming_at<kind>(gr, relu_x, dy.scale, i);
+        row_dy += d;
+        row_dy_y += d * yr[i];
+      }
+      sum_dy += row_dy;
+      sum_dy_y += row_dy_y;
+    }
+    const float inv_std = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[ch]) + p.eps));
+    const float mean_dy = static_cast<float>(sum_dy / m);
+    const float mean_dy_y = static_cast<float>(sum_dy_y / m);
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t at = (s * c + ch) * inner;
+      const float* yr = y + at;
+      const float* gr = dy.g + at;
+      const float* relu_x = dy.x ? dy.x + at : nullptr;
+      float* dxr = dx + at;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i)
+        dxr[i] =
+            (incoming_at<kind>(gr, relu_x, dy.scale, i) - mean_dy - yr[i] * mean_dy_y) * inv_std;
+    }
+  }
+}
+
+// Runs `loops` with dy read as the prologue says: inline for none, a weight and ReLU; any
+// other activation's gradient is computed into `scratch` first.
+template <class Loops>
+void with_incoming(const float* dy, const BatchNormPrologue* prologue, int64_t size,
+                   std::vector<float>& scratch, Loops&& loops) {
+  if (!prologue)
+    return loops(std::integral_constant<Incoming, Incoming::Direct>{},
+                 IncomingGradient{dy, nullptr, 1.0f});
+  if (!prologue->activation)
+    return loops(std::integral_constant<Incoming, Incoming::Scaled>{},
+                 IncomingGradient{dy, nullptr, prologue->scale});
+  if (prologue->activation->is_relu())
+    return loops(std::integral_constant<Incoming, Incoming::ScaledRelu>{},
+                 IncomingGradient{dy, prologue->x, prologue->scale});
+  scratch.resize(static_cast<size_t>(size));
+  prologue->incoming(dy, 0, scratch.data(), size);
+  loops(std::integral_constant<Incoming, Incoming::Direct>{},
+        IncomingGradient{scratch.data(), nullptr, 1.0f});
+}
+
 }  // namespace
+
+void BatchNormPrologue::incoming(const float* g, int64_t at, float* dy, int64_t n) const {
+  if (activation) {
+    activation->grad(g, x + at, dy, n);
+    if (scale != 1.0f) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) dy[i] *= scale;
+    }
+    return;
+  }
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dy[i] = scale * g[i];
+}
 
 void BatchNormKernel::backward(const float* x, const float* dy, const float* mean, const float* var,
                                const float* scale, float* dx, float* dscale, float* dshift,
@@ -195,46 +324,10 @@ void BatchNormKernel::backward(const float* x, const float* dy, const float* mea
   //   dshift = sum(dy), dscale = sum(dy * x_hat),
   //   dx = scale * inv_std * (dy - dshift / m - x_hat * dscale / m).
   // One pass reduces (each row in float, the rows combined in double), one applies.
-  const int64_t n = params_.n, c = params_.c, inner = params_.h * params_.w;
-  const double m = static_cast<double>(params_.per_channel());
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
-    GradientRows rows(dy, prologue, inner);
-    const float channel_mean = mean[ch];
-    double sum_dy = 0, sum_dy_centered = 0;
-    for (int64_t s = 0; s < n; ++s) {
-      const int64_t at = (s * c + ch) * inner;
-      const float* xr = x + at;
-      const float* dyr = rows.row(at);
-      float row_dy = 0, row_dy_centered = 0;
-#pragma omp simd reduction(+ : row_dy, row_dy_centered)
-      for (int64_t i = 0; i < inner; ++i) {
-        row_dy += dyr[i];
-        row_dy_centered += dyr[i] * (xr[i] - channel_mean);
-      }
-      sum_dy += row_dy;
-      sum_dy_centered += row_dy_centered;
-    }
-    const double inv_std = 1.0 / std::sqrt(static_cast<double>(var[ch]) + params_.eps);
-    const double sum_dy_xhat = sum_dy_centered * inv_std;
-    if (params_.affine) {
-      dscale[ch] = static_cast<float>(sum_dy_xhat);
-      dshift[ch] = static_cast<float>(sum_dy);
-    }
-    const float gain = static_cast<float>((params_.affine ? scale[ch] : 1.0) * inv_std);
-    const float mean_dy = static_cast<float>(sum_dy / m);
-    // x_hat * dscale / m = (x - mean) * (inv_std * dscale / m)
-    const float centered_coefficient = static_cast<float>(inv_std * sum_dy_xhat / m);
-    for (int64_t s = 0; s < n; ++s) {
-      const int64_t at = (s * c + ch) * inner;
-      const float* xr = x + at;
-      const float* dyr = rows.row(at);
-      float* dxr = dx + at;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i)
-        dxr[i] = gain * (dyr[i] - mean_dy - (xr[i] - channel_mean) * centered_coefficient);
-    }
-  }
+  std::vector<float> scratch;
+  with_incoming(dy, prologue, params_.size(), scratch, [&](auto kind, const IncomingGradient& in) {
+    backward_loops<decltype(kind)::value>(params_, x, in, mean, var, scale, dx, dscale, dshift);
+  });
 }
 
 void BatchNormKernel::backward_from_output(const float* y, const float* dy, const float* var,
@@ -245,67 +338,10 @@ void BatchNormKernel::backward_from_output(const float* y, const float* dy, cons
   // dx = (dy - mean(dy) - y * mean(dy * y)) / sqrt(var + eps), per channel over n, h, w:
   // the usual formula with x_hat = y. One pass reduces, one applies; the channels' rows
   // (one per sample) are contiguous, so each inner loop is a plain vectorisable span.
-  const int64_t n = params_.n, c = params_.c, inner = params_.h * params_.w;
-  const double m = static_cast<double>(params_.per_channel());
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
-    GradientRows rows(dy, prologue, inner);
-    double sum_dy = 0, sum_dy_y = 0;
-    for (int64_t s = 0; s < n; ++s) {
-      const int64_t at = (s * c + ch) * inner;
-      const float* yr = y + at;
-      const float* dyr = rows.row(at);
-      float row_dy = 0, row_dy_y = 0;
-#pragma omp simd reduction(+ : row_dy, row_dy_y)
-      for (int64_t i = 0; i < inner; ++i) {
-        row_dy += dyr[i];
-        row_dy_y += dyr[i] * yr[i];
-      }
-      sum_dy += row_dy;
-      sum_dy_y += row_dy_y;
-    }
-    const float inv_std =
-        static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[ch]) + params_.eps));
-    const float mean_dy = static_cast<float>(sum_dy / m);
-    const float mean_dy_y = static_cast<float>(sum_dy_y / m);
-    for (int64_t s = 0; s < n; ++s) {
-      const int64_t at = (s * c + ch) * inner;
-      const float* yr = y + at;
-      const float* dyr = rows.row(at);
-      float* dxr = dx + at;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) dxr[i] = (dyr[i] - mean_dy - yr[i] * mean_dy_y) * inv_std;
-    }
-  }
-}
-
-RowActivation::RowActivation(const std::string& op, double param)
-    : fn_(find_elementwise(op)), param_(param), relu_(op == "relu") {
-  if (!fn_) internal_error(__FILE__, __LINE__, "batchnorm: no element-wise formula for " + op);
-}
-
-void RowActivation::value(const float* x, float* y, int64_t n) const {
-  if (relu_) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(fn_->value(x[i], param_));
-}
-
-void RowActivation::grad(const float* dy, const float* x, float* out, int64_t n) const {
-  if (relu_) {
-    // dy is loaded whatever x is: a load under the condition would not vectorise, and the
-    // branch it needs mispredicts on about half the elements.
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      const float d = dy[i];
-      out[i] = x[i] > 0.0f ? d : 0.0f;
-    }
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = static_cast<float>(dy[i] * fn_->derivative(x[i], param_));
+  std::vector<float> scratch;
+  with_incoming(dy, prologue, params_.size(), scratch, [&](auto kind, const IncomingGradient& in) {
+    from_output_loops<decltype(kind)::value>(params_, y, in, var, dx);
+  });
 }
 
 std::shared_ptr<const BatchNormKernel> batchnorm_kernel(const BatchNormParams& params) {

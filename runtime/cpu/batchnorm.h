@@ -15,30 +15,13 @@
 #include <cstdint>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "runtime/cpu/row_activation.h"
+
 namespace nas {
-
-struct ElementwiseFn;
-
-// An activation applied to one row (h*w contiguous values) inside a batch norm pass, for
-// the fused regions of compiler/passes/fusion.h. ReLU has a vectorised loop of its own;
-// every other activation runs its scalar formula (support/elementwise_ops.h).
-class RowActivation {
- public:
-  // `op`: the activation's op name; `param`: its formula's attribute (leaky_relu's slope).
-  RowActivation(const std::string& op, double param);
-  // y = f(x); y may be x.
-  void value(const float* x, float* y, int64_t n) const;
-  // out = dy * f'(x).
-  void grad(const float* dy, const float* x, float* out, int64_t n) const;
-
- private:
-  const ElementwiseFn* fn_;
-  double param_;
-  bool relu_;
-};
 
 // What a training forward also computes, row by row, from each row of y while it is in
 // cache (a BatchNorm region): `out` = the activations applied in order to y.
@@ -48,10 +31,15 @@ struct BatchNormEpilogue {
 };
 
 // How a backward pass gets its incoming gradient (a BatchNormGrad region): row by row,
-// dy = g * f'(x) for `activation`, never stored. The `dy` argument is then g.
+// dy = scale * g * f'(x), without f' when there is no activation, never stored. The `dy`
+// argument is then g.
 struct BatchNormPrologue {
-  RowActivation activation;
-  const float* x = nullptr;
+  std::optional<RowActivation> activation;
+  const float* x = nullptr;  // the activation's input
+  float scale = 1.0f;        // a mixed op candidate's weight
+
+  // dy[0, n) from g[0, n), reading the activation's input from element `at` on.
+  void incoming(const float* g, int64_t at, float* dy, int64_t n) const;
 };
 
 struct BatchNormParams {

@@ -553,48 +553,56 @@ class CpuPlan : public PreparedPlan {
         return true;
       };
     }
-    NAS_CHECK(s.region.size() == 2 && s.region[0].kind == StepKind::ActivationGrad,
-              "step `" + s.name + "`: a batch norm prologue other than one activation_grad");
-    const RegionOp& act = s.region[0];
-    const int g = input(act, 0), act_x = input(act, 1), second = input(s.region[1], 1);
-    BatchNormPrologue prologue{RowActivation(act.op, act.param), nullptr};
+    const RegionOp& first = s.region[0];
+    NAS_CHECK(s.region.size() == 2 && (first.kind == StepKind::ActivationGrad ||
+                                       first.kind == StepKind::ChoiceGradInput),
+              "step `" + s.name + "`: a batch norm prologue of another kind");
+    const bool activation = first.kind == StepKind::ActivationGrad;
+    const int g = input(first, 0), act_x = activation ? input(first, 1) : -1;
+    const int second = input(s.region[1], 1);
+    BatchNormPrologue prologue;
+    if (activation) prologue.activation.emplace(first.op, first.param);
+    // Per run: the activation's input, the candidate's weight (zero: the candidate did not
+    // run, so neither does its gradient).
+    auto prepare = [act_x, group = first.group, index = first.index](BatchNormPrologue& p,
+                                                                     const RunState& st) {
+      if (act_x >= 0) p.x = st.values[act_x];
+      if (group >= 0) p.scale = st.choice_weights[group][index];
+      return p.scale != 0.0f;
+    };
     // dy materialised, for the synchronised path only (allocated on first use).
     auto full_dy = std::make_shared<std::vector<float>>();
-    auto materialise = [prologue, full_dy, rows, inner](const float* gv, const float* xv) {
-      full_dy->resize(static_cast<size_t>(rows * inner));
-      for (int64_t r = 0; r < rows; ++r)
-        prologue.activation.grad(gv + r * inner, xv + r * inner, full_dy->data() + r * inner,
-                                 inner);
+    auto materialise = [full_dy, size = rows * inner](const BatchNormPrologue& p, const float* gv) {
+      full_dy->resize(static_cast<size_t>(size));
+      p.incoming(gv, 0, full_dy->data(), size);
       return full_dy->data();
     };
     if (s.int_attr_or("from_output", 0))
-      return [k, stats, c, prologue, materialise, g, act_x, y = second,
+      return [k, stats, c, prologue, prepare, materialise, g, y = second,
               out = s.node](RunState& st) mutable {
-        if (Collectives* sync = batchnorm_sync(st)) {
+        if (!prepare(prologue, st)) return false;
+        if (Collectives* sync = batchnorm_sync(st))
           sync_batchnorm_backward_from_output(k->params(), *sync, st.values[y],
-                                              materialise(st.values[g], st.values[act_x]),
-                                              stats + c, st.values[out]);
-          return true;
-        }
-        prologue.x = st.values[act_x];
-        k->backward_from_output(st.values[y], st.values[g], stats + c, st.values[out], &prologue);
+                                              materialise(prologue, st.values[g]), stats + c,
+                                              st.values[out]);
+        else
+          k->backward_from_output(st.values[y], st.values[g], stats + c, st.values[out], &prologue);
         return true;
       };
-    return [this, k, stats, c, prologue, materialise, g, act_x, x = second, sc = s.weight,
+    return [this, k, stats, c, prologue, prepare, materialise, g, x = second, sc = s.weight,
             sh = s.bias, out = s.node](RunState& st) mutable {
+      if (!prepare(prologue, st)) return false;
       const bool affine = sc >= 0;
       const float* scale = affine ? st.param[sc] : nullptr;
       float* dscale = affine ? scratch_.data() : nullptr;
       float* dshift = affine ? scratch2_.data() : nullptr;
-      if (Collectives* sync = batchnorm_sync(st)) {
+      if (Collectives* sync = batchnorm_sync(st))
         sync_batchnorm_backward(k->params(), *sync, st.values[x],
-                                materialise(st.values[g], st.values[act_x]), stats, stats + c,
-                                scale, st.values[out], dscale, dshift);
-      } else {
-        prologue.x = st.values[act_x];
+                                materialise(prologue, st.values[g]), stats, stats + c, scale,
+                                st.values[out], dscale, dshift);
+      else
         k->backward(st.values[x], st.values[g], stats, stats + c, scale, st.values[out], dscale,
                     dshift, &prologue);
-      }
       if (affine) {
         accumulate(st.grad[sc], scratch_.data(), c);
         accumulate(st.grad[sh], scratch2_.data(), c);
@@ -625,6 +633,19 @@ class CpuPlan : public PreparedPlan {
       Nchw x = nchw(s.fwd_in_shape);
       plain::GlobalAvgPoolParams p{x.n, x.c, x.h, x.w};
       bool forward = s.kind == StepKind::GlobalAvgPool;
+      if (forward && !s.region.empty()) {
+        // A GlobalAvgPool region (compiler/passes/fusion.h): its activations, then the mean.
+        std::vector<RowActivation> activations;
+        for (size_t i = 0; i + 1 < s.region.size(); ++i) {
+          NAS_CHECK(s.region[i].kind == StepKind::Activation,
+                    "step `" + s.name + "`: a pooled operation of another kind");
+          activations.emplace_back(s.region[i].op, s.region[i].param);
+        }
+        return [p, activations, in = s.inputs[0], out](RunState& st) {
+          plain::global_avg_pool_forward(p, st.values[in], st.values[out], activations);
+          return true;
+        };
+      }
       return [p, forward, in = s.inputs[0], out](RunState& st) {
         if (forward)
           plain::global_avg_pool_forward(p, st.values[in], st.values[out]);

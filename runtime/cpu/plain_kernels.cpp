@@ -345,12 +345,18 @@ void GlobalAvgPoolParams::validate() const {
   require_positive("global_avg_pool", "width", width);
 }
 
-void global_avg_pool_forward(const GlobalAvgPoolParams& p, const float* x, float* y) {
+void global_avg_pool_forward(const GlobalAvgPoolParams& p, const float* x, float* y,
+                             const std::vector<RowActivation>& activations) {
   p.validate();
   const int64_t planes = p.batch * p.channels, area = p.height * p.width;
   const double inv = 1.0 / static_cast<double>(area);
+  std::vector<float> activated(activations.empty() ? 0 : static_cast<size_t>(area));
   for (int64_t c = 0; c < planes; ++c) {
     const float* plane = x + c * area;
+    for (const RowActivation& activation : activations) {
+      activation.value(plane, activated.data(), area);
+      plane = activated.data();
+    }
     double acc = 0;
     for (int64_t i = 0; i < area; ++i) acc += plane[i];
     y[c] = static_cast<float>(acc * inv);

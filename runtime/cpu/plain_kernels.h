@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/cpu/row_activation.h"
+
 namespace nas::plain {
 
 // --- Softmax cross-entropy -------------------------------------------------------------------
@@ -155,8 +157,11 @@ struct GlobalAvgPoolParams {
   void validate() const;
 };
 
-// y[b, c] = mean over H, W of x[b, c] (accumulated in double); y is [batch, C].
-void global_avg_pool_forward(const GlobalAvgPoolParams& p, const float* x, float* y);
+// y[b, c] = mean over H, W of x[b, c] (accumulated in double); y is [batch, C]. With
+// activations (a fused region), of f_k(...f_1(x)) instead, each plane activated into
+// scratch first.
+void global_avg_pool_forward(const GlobalAvgPoolParams& p, const float* x, float* y,
+                             const std::vector<RowActivation>& activations = {});
 // dx[b, c, h, w] = dy[b, c] / (H * W).
 void global_avg_pool_backward(const GlobalAvgPoolParams& p, const float* dy, float* dx);
 

@@ -31,6 +31,13 @@ std::string step_signature(const std::string& backend, const ExecPlan& plan, con
   if (s.kind == StepKind::Conv && !s.region.empty()) {  // a conv epilogue: what it applies
     out += " epilogue=";
     for (size_t i = 1; i < s.region.size(); ++i) out += (i > 1 ? "+" : "") + s.region[i].op;
+  } else if (s.kind != StepKind::ElementwiseRegion && !s.region.empty()) {
+    // Any other region's step (batch norm's or global average pooling's activations): what
+    // else it computes.
+    std::string fused;
+    for (const RegionOp& op : s.region)
+      if (op.kind != s.kind) fused += (fused.empty() ? "" : "+") + op.op;
+    out += " fused=" + fused;
   }
   if (s.fwd_in_shape != (s.input_shapes.empty() ? std::vector<int64_t>{} : s.input_shapes[0]))
     out += " fwd_in=" + shape_text(s.fwd_in_shape);

@@ -130,6 +130,15 @@ struct ArchSpec {
 //                   channel (inference), with the batchnorm layer's parameters below
 //   Activation      f(a)
 //   Add             a + b (b: the step's input 1)
+//
+// The other region steps (compiler/passes/fusion.h) keep their own kind:
+//   BatchNorm (training): region[0] the batch norm (`node`: its output, stored or not),
+//                   then Activations of it;
+//   BatchNormGrad:  region[0] computes its incoming gradient, ActivationGrad a * f'(b) or
+//                   ChoiceGradInput w * a (w: weight `index` of arch group `group`; a zero
+//                   weight means the candidate did not run, and the step writes nothing),
+//                   region[1] the gradient itself;
+//   GlobalAvgPool:  Activations, then the pool.
 struct RegionOp {
   StepKind kind = StepKind::Add;
   std::string op;  // the (forward) op whose formula it applies
@@ -137,7 +146,8 @@ struct RegionOp {
   std::vector<int> operands;
   double scale = 1.0;  // Scale
   double param = 0.0;  // the formula's attribute (leaky_relu's slope); BatchNorm: eps
-  int group = -1;      // Choice
+  int group = -1;      // Choice, ChoiceGradInput
+  int index = -1;      // ChoiceGradInput: the candidate (its weight scales the operand)
   // BatchNorm: indices into ExecPlan::params (weight and bias -1 without affine).
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
 };
