@@ -398,6 +398,40 @@ TEST_CASE("batchnorm kernel gradients match finite differences of its own forwar
   }
 }
 
+namespace {
+
+// A batch norm's training forward, kept for its backward passes.
+struct BatchNormRun {
+  BatchNormParams p;
+  std::vector<float> x, y, mean, var, scale;
+};
+
+// Every backward pass of `run` fed g with `prologue` against the same pass fed dy, which
+// the prologue computes from g: from the input and (without scale and shift) the output.
+void check_prologue(const BatchNormRun& run, const std::vector<float>& g,
+                    const std::vector<float>& dy, const nas::BatchNormPrologue& prologue,
+                    double tol) {
+  const BatchNormParams& p = run.p;
+  auto kernel = nas::batchnorm_kernel(p);
+  std::vector<float> dx(p.size()), dx_fused(p.size());
+  std::vector<float> dscale(p.c), dshift(p.c), dscale_fused(p.c), dshift_fused(p.c);
+  kernel->backward(run.x.data(), dy.data(), run.mean.data(), run.var.data(), run.scale.data(),
+                   dx.data(), dscale.data(), dshift.data());
+  kernel->backward(run.x.data(), g.data(), run.mean.data(), run.var.data(), run.scale.data(),
+                   dx_fused.data(), dscale_fused.data(), dshift_fused.data(), &prologue);
+  check_close(dx_fused, widen(dx), tol, "dx");
+  if (p.affine) {
+    check_close(dscale_fused, widen(dscale), tol, "dscale");
+    check_close(dshift_fused, widen(dshift), tol, "dshift");
+    return;
+  }
+  kernel->backward_from_output(run.y.data(), dy.data(), run.var.data(), dx.data());
+  kernel->backward_from_output(run.y.data(), g.data(), run.var.data(), dx_fused.data(), &prologue);
+  check_close(dx_fused, widen(dx), tol, "dx from the output");
+}
+
+}  // namespace
+
 // The fused regions' kernels (compiler/passes/fusion.h): the training forward with
 // activations after it, and the backward whose incoming gradient is an activation's,
 // against the same activation run on its own before or after (the oneDNN kernel where the
@@ -442,26 +476,11 @@ TEST_CASE("batchnorm epilogue and prologue equal the activation run on its own",
       CHECK(rv2 == rv);
       check_close(fused_out, widen(expected), 1e-6, "activation of y");
 
-      // Backward: dy = g * f'(y) (the activation reads the batch norm's output), unfused and
-      // fused, from the input and (without scale and shift) from the output.
+      // Backward: dy = g * f'(y) (the activation reads the batch norm's output).
       std::vector<float> dy(p.size());
       eltwise->backward(y.data(), g.data(), dy.data());
       nas::BatchNormPrologue prologue{nas::RowActivation(act.op, act.param), y.data()};
-      std::vector<float> dx(p.size()), dx_fused(p.size());
-      std::vector<float> dscale(p.c), dshift(p.c), dscale_fused(p.c), dshift_fused(p.c);
-      kernel->backward(x.data(), dy.data(), mean.data(), var.data(), scale.data(), dx.data(),
-                       dscale.data(), dshift.data());
-      kernel->backward(x.data(), g.data(), mean.data(), var.data(), scale.data(), dx_fused.data(),
-                       dscale_fused.data(), dshift_fused.data(), &prologue);
-      check_close(dx_fused, widen(dx), 1e-5, "dx");
-      if (affine) {
-        check_close(dscale_fused, widen(dscale), 1e-5, "dscale");
-        check_close(dshift_fused, widen(dshift), 1e-5, "dshift");
-        continue;
-      }
-      kernel->backward_from_output(y.data(), dy.data(), var.data(), dx.data());
-      kernel->backward_from_output(y.data(), g.data(), var.data(), dx_fused.data(), &prologue);
-      check_close(dx_fused, widen(dx), 1e-5, "dx from the output");
+      check_prologue({p, x, y, mean, var, scale}, g, dy, prologue, 1e-5);
     }
 }
 
@@ -475,30 +494,15 @@ TEST_CASE("batchnorm prologue of a mixed op's candidate scales the incoming grad
     auto g = random_floats(p.size(), rng);
     std::vector<float> scale, shift;
     if (affine) scale = random_floats(p.c, rng, 0.5f, 2.0f), shift = random_floats(p.c, rng);
-    auto kernel = nas::batchnorm_kernel(p);
     std::vector<float> y(p.size()), mean(p.c), var(p.c);
-    kernel->forward_training(x.data(), scale.data(), shift.data(), y.data(), mean.data(),
-                             var.data(), nullptr, nullptr);
+    nas::batchnorm_kernel(p)->forward_training(x.data(), scale.data(), shift.data(), y.data(),
+                                               mean.data(), var.data(), nullptr, nullptr);
     const float w = 0.3f;
     std::vector<float> dy(p.size());
     for (size_t i = 0; i < dy.size(); ++i) dy[i] = w * g[i];
     nas::BatchNormPrologue prologue;
     prologue.scale = w;
-    std::vector<float> dx(p.size()), dx_fused(p.size());
-    std::vector<float> dscale(p.c), dshift(p.c), dscale_fused(p.c), dshift_fused(p.c);
-    kernel->backward(x.data(), dy.data(), mean.data(), var.data(), scale.data(), dx.data(),
-                     dscale.data(), dshift.data());
-    kernel->backward(x.data(), g.data(), mean.data(), var.data(), scale.data(), dx_fused.data(),
-                     dscale_fused.data(), dshift_fused.data(), &prologue);
-    check_close(dx_fused, widen(dx), 1e-6, "dx");
-    if (affine) {
-      check_close(dscale_fused, widen(dscale), 1e-6, "dscale");
-      check_close(dshift_fused, widen(dshift), 1e-6, "dshift");
-      continue;
-    }
-    kernel->backward_from_output(y.data(), dy.data(), var.data(), dx.data());
-    kernel->backward_from_output(y.data(), g.data(), var.data(), dx_fused.data(), &prologue);
-    check_close(dx_fused, widen(dx), 1e-6, "dx from the output");
+    check_prologue({p, x, y, mean, var, scale}, g, dy, prologue, 1e-6);
   }
 }
 
