@@ -118,13 +118,7 @@ void BatchNormKernel::forward_training(const float* x, const float* scale, const
       float* yr = y ? y + (s * c + ch) * inner : row.data();
 #pragma omp simd
       for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] * a + b;
-      if (!epilogue) continue;
-      const float* in = yr;
-      float* out = epilogue->out + (s * c + ch) * inner;
-      for (const RowActivation& activation : epilogue->activations) {
-        activation.value(in, out, inner);
-        in = out;
-      }
+      if (epilogue) epilogue->apply(yr, (s * c + ch) * inner, inner);
     }
   }
 
@@ -298,6 +292,14 @@ void with_incoming(const float* dy, const BatchNormPrologue* prologue, int64_t s
 }
 
 }  // namespace
+
+void BatchNormEpilogue::apply(const float* y, int64_t at, int64_t n) const {
+  const float* in = y;
+  for (const RowActivation& activation : activations) {
+    activation.value(in, out + at, n);
+    in = out + at;
+  }
+}
 
 void BatchNormPrologue::incoming(const float* g, int64_t at, float* dy, int64_t n) const {
   if (activation) {

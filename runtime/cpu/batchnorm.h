@@ -28,11 +28,15 @@ namespace nas {
 struct BatchNormEpilogue {
   std::vector<RowActivation> activations;
   float* out = nullptr;
+
+  // out[at, at + n) = the activations of y[0, n) (y: the batch norm's output from `at` on).
+  void apply(const float* y, int64_t at, int64_t n) const;
 };
 
-// How a backward pass gets its incoming gradient (a BatchNormGrad region): row by row,
-// dy = scale * g * f'(x), without f' when there is no activation, never stored. The `dy`
-// argument is then g.
+// How a backward pass gets its incoming gradient (a BatchNormGrad region):
+// dy = scale * g * f'(x), without f' when there is no activation, never stored (read inline
+// by the loops for none and ReLU, computed into scratch for any other). The `dy` argument
+// is then g.
 struct BatchNormPrologue {
   std::optional<RowActivation> activation;
   const float* x = nullptr;  // the activation's input

@@ -499,9 +499,10 @@ class CpuPlan : public PreparedPlan {
 
   // A fused batch norm region (exec_plan.h, compiler/passes/fusion.h). BatchNorm: the
   // training forward whose apply pass also runs the activations after it, writing the
-  // batch norm's output (a stored member) and the region's. BatchNormGrad: the backward
-  // whose incoming gradient is g * f'(x), computed row by row. Synchronised batch norm
-  // (data parallelism) runs the same operations unfused, through a full-size scratch.
+  // region's output and, when stored, the batch norm's. BatchNormGrad: the backward whose
+  // incoming gradient (a ReLU's or a mixed op candidate's share) it reads inline
+  // (BatchNormPrologue). Synchronised batch norm (data parallelism) runs the same
+  // operations unfused, through full-size scratch.
   StepFn build_batchnorm_region(const Step& s, std::shared_ptr<const BatchNormKernel> k,
                                 float* stats) {
     const int64_t c = k->params().c, inner = k->params().h * k->params().w;
@@ -538,13 +539,7 @@ class CpuPlan : public PreparedPlan {
           }
           sync_batchnorm_forward_training(k->params(), *sync, st.values[x], scale, shift, y_out,
                                           stats, stats + c, st.param[rm], st.param[rv]);
-          for (int64_t r = 0; r < rows; ++r) {
-            const float* in = y_out + r * inner;
-            for (const RowActivation& activation : epilogue.activations) {
-              activation.value(in, epilogue.out + r * inner, inner);
-              in = epilogue.out + r * inner;
-            }
-          }
+          epilogue.apply(y_out, 0, rows * inner);
         } else {
           k->forward_training(st.values[x], scale, shift, y_out, stats, stats + c, st.param[rm],
                               st.param[rv], &epilogue);
