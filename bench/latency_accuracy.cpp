@@ -7,16 +7,22 @@
 // measured 20-26% slow on a busy machine). So every network is measured in `--rounds`
 // interleaved rounds (round k times all of them, in order, before round k + 1), keeping
 // its fastest round: a slow stretch then costs one round of many networks, not every round
-// of a few. The networks still more than 10% off are measured again at the end, up to twice.
+// of a few. Rounds go on past `--rounds` until `--min-seconds` have passed since the first,
+// so that small networks, timed in seconds, still sample minutes of the machine's drift.
+// The networks still more than 10% off are measured again at the end, up to twice.
 //
 //   nasc_bench_latency_accuracy [--file examples/mobilenet.nas] [--set hw=224]...
 //       [--archs 100] [--threads 1] [--lut PATH] [--seed 1] [--warmup 3] [--reps 15]
-//       [--calibrate 5] [--rounds 5]
+//       [--calibrate 5] [--rounds 5] [--min-seconds 0]
 //
 // The table is profiled first (every signature of the space) unless PATH already has it,
 // then calibrated (`nasc profile --calibrate`: networks drawn from another seed than the
-// measured ones, timed whole) unless it has a calibration; the fused estimate is reported
-// raw and calibrated;
+// measured ones, timed whole) unless it has a calibration. The fused estimate is reported
+// raw, calibrated by the table, and calibrated in rounds: `--calibrate` networks of yet
+// another seed are timed in every round beside the measured ones, keeping their fastest,
+// and the median of their measured/raw-estimate ratios scales the raw estimate. A
+// calibration made once, minutes before the measurements, cannot follow the machine's
+// drift between the two (docs/results.md); one timed in the same rounds does.
 // bench/latency_accuracy.sh runs the 32x32 and 224x224 cases of docs/results.md.
 #include <algorithm>
 #include <chrono>
@@ -24,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -82,6 +89,7 @@ int main(int argc, char** argv) {
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas", lut_path;
   std::vector<std::pair<std::string, std::string>> sets;
   int archs = 100, threads = 1, calibrate = 5, rounds = 5;
+  double min_seconds = 0;
   unsigned seed = 1;
   MeasureSettings settings;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -106,6 +114,8 @@ int main(int argc, char** argv) {
       calibrate = std::stoi(v);
     else if (a == "--rounds")
       rounds = std::max(1, std::stoi(v));
+    else if (a == "--min-seconds")
+      min_seconds = std::stod(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 1;
@@ -146,21 +156,41 @@ int main(int argc, char** argv) {
   }
   ArchEstimator est(supernet, lut);
   std::mt19937 rng(seed);
+  auto draw = [&](std::mt19937& from) {
+    Selection sel;
+    for (const ArchGroup& g : supernet.arch) {
+      std::vector<int> all(g.candidates.size());
+      std::iota(all.begin(), all.end(), 0);
+      std::shuffle(all.begin(), all.end(), from);
+      all.resize(g.k);
+      std::sort(all.begin(), all.end());
+      sel.chosen.push_back(all);
+    }
+    return sel;
+  };
   std::vector<double> acc, fused, raw, meas;
   std::vector<Selection> sels;
   auto measure = [&](const Selection& sel) {
     return measure_network(supernet, &sel, lut.batch, lut.settings, lut.device.backend).ms;
   };
+  // The in-round calibration's networks (see the top of this file), timed at the start of
+  // every round.
+  std::mt19937 calibration_rng(seed + 2000003);
+  std::vector<Selection> calibration_sels;
+  std::vector<double> calibration_raw, calibration_meas;
+  for (int c = 0; c < calibrate; ++c) {
+    calibration_sels.push_back(draw(calibration_rng));
+    calibration_raw.push_back(est.estimate(calibration_sels.back()).fused_ms / est.calibration());
+    calibration_meas.push_back(std::numeric_limits<double>::infinity());
+  }
+  auto time_calibration_networks = [&] {
+    for (size_t c = 0; c < calibration_sels.size(); ++c)
+      calibration_meas[c] = std::min(calibration_meas[c], measure(calibration_sels[c]));
+  };
+  const auto rounds_start = std::chrono::steady_clock::now();
+  time_calibration_networks();
   for (int a = 0; a < archs; ++a) {
-    Selection sel;
-    for (const ArchGroup& g : supernet.arch) {
-      std::vector<int> all(g.candidates.size());
-      std::iota(all.begin(), all.end(), 0);
-      std::shuffle(all.begin(), all.end(), rng);
-      all.resize(g.k);
-      std::sort(all.begin(), all.end());
-      sel.chosen.push_back(all);
-    }
+    Selection sel = draw(rng);
     LatencyEstimate e = est.estimate(sel);
     const double m = measure(sel);
     acc.push_back(e.accumulated_ms);
@@ -175,7 +205,12 @@ int main(int argc, char** argv) {
   }
   // The later rounds (see the top of this file); each prints the median of the networks'
   // measured/estimated ratios in that round, which shows the machine's drift.
-  for (int round = 2; round <= rounds; ++round) {
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - rounds_start).count();
+  };
+  int round = 2;
+  for (; round <= rounds || (elapsed() < min_seconds && round <= 100); ++round) {
+    time_calibration_networks();
     std::vector<double> ratios;
     for (size_t a = 0; a < sels.size(); ++a) {
       const double m = measure(sels[a]);
@@ -183,27 +218,47 @@ int main(int argc, char** argv) {
       meas[a] = std::min(meas[a], m);
     }
     std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
-    std::printf("round %d: median measured/estimated %.4f\n", round, ratios[ratios.size() / 2]);
+    std::printf("round %d: median measured/estimated %.4f (%.0f s)\n", round,
+                ratios[ratios.size() / 2], elapsed());
     std::fflush(stdout);
   }
+  rounds = round - 1;
+  // The in-round calibration (see the top of this file); without one, the table's.
+  std::vector<double> in_rounds = fused;
+  double in_round_scale = 0;
+  if (!calibration_sels.empty()) {
+    std::vector<double> ratios;
+    for (size_t c = 0; c < calibration_sels.size(); ++c)
+      ratios.push_back(calibration_meas[c] / calibration_raw[c]);
+    std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
+    in_round_scale = ratios[ratios.size() / 2];
+    for (size_t a = 0; a < raw.size(); ++a) in_rounds[a] = raw[a] * in_round_scale;
+  }
+  // Networks still more than 10% off that estimate are timed again, keeping the fastest.
   int remeasured = 0, still_off = 0;
   for (size_t a = 0; a < sels.size(); ++a) {
-    for (int again = 0; again < 2 && std::abs(fused[a] - meas[a]) > 0.10 * meas[a]; ++again) {
+    for (int again = 0; again < 2 && std::abs(in_rounds[a] - meas[a]) > 0.10 * meas[a]; ++again) {
       if (again == 0) ++remeasured;
       meas[a] = std::min(meas[a], measure(sels[a]));
     }
-    still_off += std::abs(fused[a] - meas[a]) > 0.10 * meas[a];
+    still_off += std::abs(in_rounds[a] - meas[a]) > 0.10 * meas[a];
   }
   std::printf("re-measured %d architecture(s) more than 10%% off; %d still are\n", remeasured,
               still_off);
   for (size_t a = 0; a < sels.size(); ++a)
-    std::printf("arch %3zu  fastest %8.3f ms  fused %8.3f (%+5.1f%%)\n", a, meas[a], fused[a],
-                100 * (fused[a] - meas[a]) / meas[a]);
+    std::printf("arch %3zu  fastest %8.3f ms  fused %8.3f (%+5.1f%%)  in-round %8.3f (%+5.1f%%)\n",
+                a, meas[a], fused[a], 100 * (fused[a] - meas[a]) / meas[a], in_rounds[a],
+                100 * (in_rounds[a] - meas[a]) / meas[a]);
   std::printf("%s %d architectures, batch %lld, %d thread(s), %d round(s), device: %s\n",
               file.c_str(), archs, static_cast<long long>(lut.batch), threads, rounds,
               lut.device.describe().c_str());
   report("accumulated", acc, meas);
   report("fused raw", raw, meas);
-  report("fused", fused, meas);  // calibrated
+  report("fused", fused, meas);  // calibrated by the table
+  if (!calibration_sels.empty()) {
+    std::printf("in-round calibration: x%.4f (median of %zu networks' fastest rounds)\n",
+                in_round_scale, calibration_sels.size());
+    report("fused, rounds", in_rounds, meas);
+  }
   return 0;
 }

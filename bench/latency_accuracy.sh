@@ -3,7 +3,9 @@
 # sub-networks at batch 1, for 3x32x32 and 3x224x224 inputs, estimated from a latency
 # table profiled first (every candidate), then compiled on their own and timed whole.
 # Prints MAPE, the share within +-10% and Spearman's rank correlation for the accumulated
-# and the fusion-aware estimate. Run on an idle machine; the tables are kept in OUT.
+# and the fusion-aware estimate (raw, calibrated by the table, calibrated in the measuring
+# rounds). The rounds span at least 150 s at either size, so that both sample the machine's
+# drift alike. Run on an idle machine; the tables are kept in OUT.
 #
 #   bench/latency_accuracy.sh [ARCHS] [THREADS] [OUT]
 set -euo pipefail
@@ -16,5 +18,6 @@ mkdir -p "$out"
 for hw in 32 224; do
   echo "== 3x${hw}x${hw}"
   "$bin" --set hw=$hw --archs "$archs" --threads "$threads" --lut "$out/lut_hw$hw.json" \
+    --min-seconds 150 \
     | tee "$out/hw$hw.txt" | grep -v '^arch '
 done

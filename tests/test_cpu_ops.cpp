@@ -503,6 +503,24 @@ TEST_CASE("batchnorm prologue of a mixed op's candidate scales the incoming grad
     nas::BatchNormPrologue prologue;
     prologue.scale = w;
     check_prologue({p, x, y, mean, var, scale}, g, dy, prologue, 1e-6);
+    if (affine) continue;
+    // The mixed op's d/dw for the candidate, taken in the same pass: sum(g * y), against
+    // a float64 sum; dx unchanged by taking it.
+    double want = 0;
+    for (size_t i = 0; i < g.size(); ++i) want += static_cast<double>(g[i]) * y[i];
+    std::vector<float> dx(p.size()), dx_product(p.size());
+    auto kernel = nas::batchnorm_kernel(p);
+    kernel->backward_from_output(y.data(), g.data(), var.data(), dx.data(), &prologue);
+    double product = -1;
+    kernel->backward_from_output(y.data(), g.data(), var.data(), dx_product.data(), &prologue,
+                                 &product);
+    CHECK(dx_product == dx);
+    CHECK(product == Approx(want).epsilon(1e-5));
+    // Only a share's scale gives it: a prologue with an activation has no such product.
+    nas::BatchNormPrologue relu{nas::RowActivation("relu", 0.0), y.data()};
+    CHECK_THROWS_AS(
+        kernel->backward_from_output(y.data(), g.data(), var.data(), dx.data(), &relu, &product),
+        nas::InternalError);
   }
 }
 

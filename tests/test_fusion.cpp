@@ -287,6 +287,14 @@ network small(x: tensor[1, 8, 8]) {
     weighted_batchnorm_grads += step.kind == StepKind::BatchNormGrad && !step.region.empty() &&
                                 step.region[0].kind == StepKind::ChoiceGradInput;
   CHECK(weighted_batchnorm_grads >= 8);
+  // Each also takes its candidate's d/dw, which the choice_grad_arch steps then skip.
+  size_t products = 0, skipped = 0;
+  for (const Step& step : p.fused->plan().steps) {
+    products += step.kind == StepKind::BatchNormGrad && step.region.size() == 3;
+    if (step.kind == StepKind::ChoiceGradArch) skipped += step.region.size();
+  }
+  CHECK(products == weighted_batchnorm_grads);
+  CHECK(skipped == products);
   check_same(p, 9);
 }
 
@@ -529,4 +537,109 @@ TEST_CASE("fusion: activations before a global average pool run inside it", "[fu
       check_same(p, 60);
     }
   }
+}
+
+// --- A mixed op's d/dw inside its candidates' batch norm gradients ----------------------------
+
+namespace {
+
+// A mixed op whose candidates end in a batch norm without scale and shift (its gradient
+// reads its output), one with them (its gradient reads its input) and an identity.
+const char* kBatchNormCandidates = R"(network n(x: tensor[2, 6, 6]) {
+  let h = conv(x, 3, kernel=3, pad=1);
+  h = choice "op" {
+    plain:    batchnorm(conv(h, 3, kernel=1), affine=false),
+    affine:   batchnorm(conv(h, 3, kernel=1), affine=true),
+    identity: identity(h),
+  };
+  return linear(flatten(relu(h)), 4);
+}
+)";
+
+}  // namespace
+
+TEST_CASE("fusion: a mixed op's d/dw runs inside its candidates' batch norm gradients",
+          "[fusion]") {
+  Graph net = compile_source(kBatchNormCandidates);
+  AutodiffOptions ad;
+  ad.arch_grads = true;
+  Graph train = build_training_graph(execution_graph(net), ad);
+  FusionPlan plan = plan_fusion(train);
+  INFO(print_fusion(train, plan));
+  int arch = -1;
+  for (const Node& n : train.nodes)
+    if (n.op->name == "choice_grad_arch") arch = n.id;
+  REQUIRE(arch >= 0);
+  // Both candidates' shares run inside their batch norm gradients; only the one whose
+  // gradient reads the batch norm's output takes the product (the other would need y,
+  // which it does not read).
+  std::vector<const FusedRegion*> shares;
+  for (const FusedRegion& r : plan.regions)
+    if (r.kind == RegionKind::BatchNormGrad &&
+        train.nodes[r.nodes.front()].op->name == "choice_grad_input")
+      shares.push_back(&r);
+  REQUIRE(shares.size() == 2);
+  const FusedRegion* product = nullptr;
+  for (const FusedRegion* r : shares) {
+    const Node& share = train.nodes[r->nodes.front()];
+    const bool plain = share.int_attr("index") == 0;
+    CHECK(r->arch_grad == (plain ? arch : -1));
+    if (plain) product = r;
+  }
+  REQUIRE(product != nullptr);
+  CHECK(print_fusion(train, plan)
+            .find("batchnorm prologue, d/dw for %" + std::to_string(arch) + " candidate 0\n") !=
+        std::string::npos);
+
+  // Lowered: the region's program ends with the product of its two reads, and the
+  // choice_grad_arch step lists the candidate it skips.
+  MemoryPlan memory = plan_memory(train, 2, 4, &plan);
+  ExecPlan lowered = lower(train, memory, &plan);
+  const Step& region = lowered.steps[product->root()];
+  REQUIRE(region.region.size() == 3);
+  CHECK(region.region[2].kind == StepKind::ChoiceGradArch);
+  CHECK(region.region[2].node == arch);
+  CHECK(region.region[2].operands == std::vector<int>{0, 1});
+  CHECK(region.region[2].index == 0);
+  CHECK(region.region[2].group == lowered.steps[arch].group);
+  const Step& arch_step = lowered.steps[arch];
+  CHECK(arch_step.kind == StepKind::ChoiceGradArch);
+  REQUIRE(arch_step.region.size() == 1);
+  CHECK(arch_step.region[0].node == product->root());
+  CHECK(arch_step.region[0].index == 0);
+
+  // Without architecture gradients (a sampled or weight-only step) there is no product.
+  Graph weights_only = build_training_graph(execution_graph(net), {});
+  for (const FusedRegion& r : plan_fusion(weights_only).regions) CHECK(r.arch_grad == -1);
+}
+
+TEST_CASE("fusion: d/dw inside batch norm gradients equals the unfused plan", "[fusion][exec]") {
+  Graph net = compile_source(kBatchNormCandidates);
+  for (const char* backend : {"cpu", "jit"})
+    for (bool zero_weight : {false, true}) {
+      INFO("backend " << backend << (zero_weight ? ", the plain candidate's weight 0" : ""));
+      PlanOptions o;
+      o.batch = 3;
+      o.training = true;
+      o.arch_grads = true;
+      Pair p(backend);
+      make_pair(p, net, o);
+      if (zero_weight) {
+        // exp(-200) is 0 in float: the candidate runs, its gradient does not, and its
+        // product is still taken (as choice_grad_arch takes it for every candidate run).
+        for (ParamStore* store : {&p.store, &p.ref_store}) {
+          std::vector<float> alpha = store->read(store->arch()[0].alpha);
+          alpha[0] = -200.0f;
+          store->write(store->arch()[0].alpha, alpha);
+        }
+      }
+      p.fused->use_full_choices();
+      p.plain->use_full_choices();
+      size_t products = 0;
+      for (const Step& s : p.fused->plan().steps)
+        products += s.kind == StepKind::BatchNormGrad && s.region.size() == 3;
+      CHECK(products == 1);
+      check_same(p, 70);
+      check_same(p, 71);
+    }
 }

@@ -36,6 +36,7 @@ class Lowering {
     for (const Node& n : g_.nodes) {
       p_.steps.push_back(step(n));
       if (fusion_ && fusion_->region_of[n.id] >= 0) fuse(p_.steps.back());
+      if (fusion_ && n.op->step == StepKind::ChoiceGradArch) arch_products(p_.steps.back());
     }
     p_.arena_bytes = mp_.peak_bytes;
     NAS_CHECK(g_.inputs.size() == 1, "the executor runs networks with one input");
@@ -199,6 +200,33 @@ class Lowering {
     // what computes its input (an activation_grad, activations), then itself.
     if (region.kind == RegionKind::Elementwise) s.kind = StepKind::ElementwiseRegion;
     region_program(s, region);
+    if (region.arch_grad >= 0) {
+      // The mixed op's d/dw for this candidate: the product of the share's g and the batch
+      // norm's output, the operands the share and the gradient read.
+      RegionOp product;
+      product.kind = StepKind::ChoiceGradArch;
+      product.op = "choice";
+      product.node = region.arch_grad;
+      product.operands = {s.region[0].operands[0], s.region[1].operands[1]};
+      product.group = s.region[0].group;
+      product.index = s.region[0].index;
+      s.region.push_back(product);
+    }
+  }
+
+  // A choice_grad_arch step skips the candidates whose product a batch norm gradient region
+  // takes (fusion.h): its program lists them, each as that region's step.
+  void arch_products(Step& s) {
+    for (const FusedRegion& region : fusion_->regions) {
+      if (region.arch_grad != s.node) continue;
+      RegionOp elsewhere;
+      elsewhere.kind = StepKind::BatchNormGrad;
+      elsewhere.op = "batchnorm";
+      elsewhere.node = region.root();
+      elsewhere.group = s.group;
+      elsewhere.index = static_cast<int>(g_.nodes[region.nodes.front()].int_attr("index"));
+      s.region.push_back(elsewhere);
+    }
   }
 
   // The root of a conv epilogue becomes the conv's step (its attributes and parameters, read

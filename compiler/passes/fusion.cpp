@@ -221,11 +221,32 @@ std::vector<int> elementwise_roots(const FusionContext& fc, const std::vector<ch
   return root;
 }
 
+// Marks the BatchNormGrad regions that take a mixed op's d/dw product (fusion.h): those
+// whose incoming gradient is candidate i's share of a choice with a choice_grad_arch node,
+// whose choice reads the batch norm's output as input i, and whose batch norm gradient
+// reads that output (from_output).
+void take_arch_products(const Graph& g, FusionPlan& plan) {
+  std::vector<int> arch_of(g.nodes.size(), -1);  // per choice node: its choice_grad_arch
+  for (const Node& n : g.nodes)
+    if (n.op->step == StepKind::ChoiceGradArch) arch_of[n.int_attr("fwd")] = n.id;
+  for (FusedRegion& region : plan.regions) {
+    if (region.kind != RegionKind::BatchNormGrad) continue;
+    const Node& share = g.nodes[region.nodes.front()];
+    const Node& grad = g.nodes[region.root()];
+    if (share.op->step != StepKind::ChoiceGradInput || !grad.bool_attr("from_output")) continue;
+    const int choice = static_cast<int>(share.int_attr("fwd"));
+    const int bn = static_cast<int>(grad.int_attr("fwd"));
+    const int64_t index = share.int_attr("index");
+    if (arch_of[choice] >= 0 && grad.inputs[1] == bn && g.nodes[choice].inputs[index] == bn)
+      region.arch_grad = arch_of[choice];
+  }
+}
+
 void add_region(FusionPlan& plan, RegionKind kind, std::vector<int> nodes) {
   std::sort(nodes.begin(), nodes.end());
   const int index = static_cast<int>(plan.regions.size());
   for (int id : nodes) plan.region_of[id] = index;
-  plan.regions.push_back({kind, std::move(nodes), {}, {}});
+  plan.regions.push_back({kind, std::move(nodes), {}, {}, -1});
 }
 
 }  // namespace
@@ -259,6 +280,7 @@ FusionPlan plan_fusion(const Graph& g, const FusionOptions& options) {
       for (int id : nodes) taken[id] = 1;
       add_region(plan, kind, std::move(nodes));
     }
+  if (options.batchnorm) take_arch_products(g, plan);
 
   if (options.elementwise) {
     const std::vector<int> root = elementwise_roots(fc, taken);
@@ -338,6 +360,9 @@ std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOpti
     if (region.kind == RegionKind::BatchNorm) out += "  batchnorm epilogue";
     if (region.kind == RegionKind::BatchNormGrad) out += "  batchnorm prologue";
     if (region.kind == RegionKind::GlobalAvgPool) out += "  pooled activations";
+    if (region.arch_grad >= 0)
+      out += ", d/dw for %" + std::to_string(region.arch_grad) + " candidate " +
+             std::to_string(g.nodes[region.nodes.front()].int_attr("index"));
     if (!region.stored.empty()) {
       out += ", stores [";
       for (size_t i = 0; i < region.stored.size(); ++i)

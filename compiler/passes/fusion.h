@@ -47,6 +47,13 @@
 //     dy = g * f'(x), or w_i * g for candidate i of a mixed op (DARTS' candidates end in a
 //     batch norm), is computed row by row inside the batch norm's backward reductions and
 //     apply pass, never stored.
+//   - A mixed op's d/dw (DARTS' full mode): dL/dw_i = sum(dy * y_i) for candidate i. When
+//     a BatchNormGrad region's incoming gradient is candidate i's share of a choice, the
+//     choice's input i is the batch norm's output y, and the batch norm's gradient reads y
+//     (from_output: no scale or shift, as in DARTS' search), the region also takes that
+//     product (FusedRegion::arch_grad) in its reduction pass, which already reads dy and y;
+//     the choice_grad_arch node then skips candidate i. Its node and the values it reads
+//     are unchanged (y stays stored for the gradient anyway).
 //
 // Global average pooling (any graph), after the elementwise regions: a global_avg_pool and
 // the activations (scalar formula) before it, each the only consumer of the next and next
@@ -78,6 +85,9 @@ struct FusedRegion {
   // Members other than the root that are read from outside the region: the region's step
   // writes them too (a BatchNorm region's batchnorm). Empty for the other kinds.
   std::vector<int> stored;
+  // BatchNormGrad: the choice_grad_arch node whose product for this region's candidate the
+  // region takes (see above), or -1.
+  int arch_grad = -1;
   int root() const { return nodes.back(); }
 };
 
@@ -120,7 +130,9 @@ FusionPlan no_fusion(const Graph& g);
 //   fused #1 %12 relu6 <- %10 conv, %11 batchnorm  reads [%9]  conv epilogue
 //   fused #2 %46 relu <- %45 batchnorm  reads [%44]  batchnorm epilogue, stores [%45]
 //   fused #3 %90 batchnorm_grad <- %89 activation_grad  reads [%88,%45]  batchnorm prologue
-//   fused #4 %60 global_avg_pool <- %59 relu  reads [%58]  pooled activations
+//   fused #4 %97 batchnorm_grad <- %93 choice_grad_input  reads [%92,%45]  batchnorm
+//       prologue, d/dw for %94 candidate 2          (one line)
+//   fused #5 %60 global_avg_pool <- %59 relu  reads [%58]  pooled activations
 // and a summary line: `fused: R regions, N nodes, M values not stored`.
 std::string print_fusion(const Graph& g, const FusionPlan& plan, const PrintOptions& print = {});
 

@@ -230,12 +230,14 @@ void backward_loops(const BatchNormParams& p, const float* x, const IncomingGrad
 }
 
 // The backward from the output (BatchNormKernel::backward_from_output's formula) with dy
-// read as `kind`.
+// read as `kind`. A Scaled dy is reduced as g, its sums scaled after; `products` (Scaled
+// only, or null) then gets each channel's sum(g * y).
 template <Incoming kind>
 void from_output_loops(const BatchNormParams& p, const float* y, const IncomingGradient& dy,
-                       const float* var, float* dx) {
+                       const float* var, float* dx, double* products) {
   const int64_t n = p.n, c = p.c, inner = p.h * p.w;
   const double m = static_cast<double>(p.per_channel());
+  constexpr Incoming reduced = kind == Incoming::Scaled ? Incoming::Direct : kind;
 #pragma omp parallel for schedule(static) if (n * c * inner > 32768)
   for (int64_t ch = 0; ch < c; ++ch) {
     double sum_dy = 0, sum_dy_y = 0;
@@ -247,12 +249,17 @@ void from_output_loops(const BatchNormParams& p, const float* y, const IncomingG
       float row_dy = 0, row_dy_y = 0;
 #pragma omp simd reduction(+ : row_dy, row_dy_y)
       for (int64_t i = 0; i < inner; ++i) {
-        const float d = incoming_at<kind>(gr, relu_x, dy.scale, i);
+        const float d = incoming_at<reduced>(gr, relu_x, dy.scale, i);
         row_dy += d;
         row_dy_y += d * yr[i];
       }
       sum_dy += row_dy;
       sum_dy_y += row_dy_y;
+    }
+    if constexpr (kind == Incoming::Scaled) {
+      if (products) products[ch] = sum_dy_y;
+      sum_dy *= dy.scale;
+      sum_dy_y *= dy.scale;
     }
     const float inv_std = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[ch]) + p.eps));
     const float mean_dy = static_cast<float>(sum_dy / m);
@@ -333,17 +340,27 @@ void BatchNormKernel::backward(const float* x, const float* dy, const float* mea
 }
 
 void BatchNormKernel::backward_from_output(const float* y, const float* dy, const float* var,
-                                           float* dx, const BatchNormPrologue* prologue) const {
+                                           float* dx, const BatchNormPrologue* prologue,
+                                           double* product) const {
   if (params_.affine)
     internal_error(__FILE__, __LINE__, "batchnorm: backward from the output needs affine=false");
   if (!var) internal_error(__FILE__, __LINE__, "batchnorm: backward needs the batch variance");
   // dx = (dy - mean(dy) - y * mean(dy * y)) / sqrt(var + eps), per channel over n, h, w:
   // the usual formula with x_hat = y. One pass reduces, one applies; the channels' rows
   // (one per sample) are contiguous, so each inner loop is a plain vectorisable span.
+  if (product && (!prologue || prologue->activation))
+    internal_error(__FILE__, __LINE__,
+                   "batchnorm: a d/dw product needs a prologue that only scales");
   std::vector<float> scratch;
+  std::vector<double> products(product ? static_cast<size_t>(params_.c) : 0);
   with_incoming(dy, prologue, params_.size(), scratch, [&](auto kind, const IncomingGradient& in) {
-    from_output_loops<decltype(kind)::value>(params_, y, in, var, dx);
+    from_output_loops<decltype(kind)::value>(params_, y, in, var, dx,
+                                             product ? products.data() : nullptr);
   });
+  if (product) {
+    *product = 0;
+    for (double channel : products) *product += channel;  // in order: reproducible
+  }
 }
 
 std::shared_ptr<const BatchNormKernel> batchnorm_kernel(const BatchNormParams& params) {

@@ -92,9 +92,12 @@ class BatchNormKernel {
                 const float* scale, float* dx, float* dscale, float* dshift,
                 const BatchNormPrologue* prologue = nullptr) const;
   // dx of a batch norm without scale and shift from its output y (which is x_hat), dy and
-  // the batch variance: the backward pass then need not keep the input.
+  // the batch variance: the backward pass then need not keep the input. With `product`
+  // (a prologue that only scales: a mixed op candidate's share), also sets it to
+  // sum(g * y), the mixed op's d/dw for the candidate (compiler/passes/fusion.h).
   void backward_from_output(const float* y, const float* dy, const float* var, float* dx,
-                            const BatchNormPrologue* prologue = nullptr) const;
+                            const BatchNormPrologue* prologue = nullptr,
+                            double* product = nullptr) const;
 
  private:
   BatchNormParams params_;

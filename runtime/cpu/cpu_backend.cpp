@@ -549,9 +549,10 @@ class CpuPlan : public PreparedPlan {
       };
     }
     const RegionOp& first = s.region[0];
-    NAS_CHECK(s.region.size() == 2 && (first.kind == StepKind::ActivationGrad ||
-                                       first.kind == StepKind::ChoiceGradInput),
-              "step `" + s.name + "`: a batch norm prologue of another kind");
+    NAS_CHECK(
+        (s.region.size() == 2 || s.region.size() == 3) &&
+            (first.kind == StepKind::ActivationGrad || first.kind == StepKind::ChoiceGradInput),
+        "step `" + s.name + "`: a batch norm prologue of another kind");
     const bool activation = first.kind == StepKind::ActivationGrad;
     const int g = input(first, 0), act_x = activation ? input(first, 1) : -1;
     const int second = input(s.region[1], 1);
@@ -572,17 +573,33 @@ class CpuPlan : public PreparedPlan {
       p.incoming(gv, 0, full_dy->data(), size);
       return full_dy->data();
     };
+    // A mixed op's d/dw for this candidate (region[2], fusion.h): sum(g * y), added to its
+    // weight gradient in runs that compute architecture gradients; with weight 0 too, as
+    // choice_grad_arch adds it for every candidate that ran.
+    const RegionOp* product = s.region.size() > 2 ? &s.region[2] : nullptr;
+    NAS_CHECK(!product || (product->kind == StepKind::ChoiceGradArch && !activation &&
+                           s.int_attr_or("from_output", 0)),
+              "step `" + s.name + "`: a batch norm gradient's d/dw without its share");
     if (s.int_attr_or("from_output", 0))
-      return [k, stats, c, prologue, prepare, materialise, g, y = second,
+      return [k, stats, c, rows, inner, prologue, prepare, materialise, g, y = second,
+              group = product ? product->group : -1, index = product ? product->index : -1,
               out = s.node](RunState& st) mutable {
-        if (!prepare(prologue, st)) return false;
-        if (Collectives* sync = batchnorm_sync(st))
+        const bool take_product = group >= 0 && st.arch_grads;
+        double dw = 0;
+        const bool runs = prepare(prologue, st);
+        if (!runs) {
+          if (take_product) dw = plain::dot(rows * inner, st.values[g], st.values[y]);
+        } else if (Collectives* sync = batchnorm_sync(st)) {
           sync_batchnorm_backward_from_output(k->params(), *sync, st.values[y],
                                               materialise(prologue, st.values[g]), stats + c,
                                               st.values[out]);
-        else
-          k->backward_from_output(st.values[y], st.values[g], stats + c, st.values[out], &prologue);
-        return true;
+          if (take_product) dw = plain::dot(rows * inner, st.values[g], st.values[y]);
+        } else {
+          k->backward_from_output(st.values[y], st.values[g], stats + c, st.values[out], &prologue,
+                                  take_product ? &dw : nullptr);
+        }
+        if (take_product) st.choice_weight_grads[group][index] += dw;
+        return runs;
       };
     return [this, k, stats, c, prologue, prepare, materialise, g, x = second, sc = s.weight,
             sh = s.bias, out = s.node](RunState& st) mutable {
@@ -829,16 +846,19 @@ class CpuPlan : public PreparedPlan {
         plain::scale_forward(n, w, st.values[dy], st.values[out]);
         return true;
       };
-    return
-        [n = shape_elements(s.input_shapes[0]), group = s.group, inputs = s.inputs](RunState& st) {
-          std::vector<double>& dw = st.choice_weight_grads[group];
-          const float* g = st.values[inputs[0]];
-          for (size_t i = 1; i < inputs.size(); ++i) {
-            if (!st.computed[inputs[i]]) continue;
-            dw[i - 1] += plain::dot(n, g, st.values[inputs[i]]);
-          }
-          return true;
-        };
+    // Candidates whose product a batch norm gradient region takes (exec_plan.h) are skipped.
+    std::vector<char> elsewhere(s.inputs.size(), 0);
+    for (const RegionOp& op : s.region) elsewhere.at(static_cast<size_t>(op.index) + 1) = 1;
+    return [n = shape_elements(s.input_shapes[0]), group = s.group, inputs = s.inputs,
+            elsewhere](RunState& st) {
+      std::vector<double>& dw = st.choice_weight_grads[group];
+      const float* g = st.values[inputs[0]];
+      for (size_t i = 1; i < inputs.size(); ++i) {
+        if (elsewhere[i] || !st.computed[inputs[i]]) continue;
+        dw[i - 1] += plain::dot(n, g, st.values[inputs[i]]);
+      }
+      return true;
+    };
   }
 
   // The forward step also hands out the logits and adds the batch's loss and correct count

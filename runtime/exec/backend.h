@@ -92,6 +92,9 @@ struct RunState {
   // Host: d(loss)/d(weight) per group, added to by the architecture-gradient steps and
   // valid after PreparedPlan::download_choice_weight_grads.
   std::vector<std::vector<double>> choice_weight_grads;
+  // Whether this run computes architecture gradients (PlanRunControl::arch_grads): steps
+  // that take one on the side (a batch norm gradient region's d/dw) read it.
+  bool arch_grads = true;
   const int32_t* labels = nullptr;  // the uploaded labels, or null (no loss)
   int64_t valid_samples = 0;        // the loss counts the first valid_samples rows only
   // [loss sum over the valid samples, top-1 hits]: the loss step adds into them; the

@@ -136,8 +136,14 @@ struct ArchSpec {
 //                   then Activations of it;
 //   BatchNormGrad:  region[0] computes its incoming gradient, ActivationGrad a * f'(b) or
 //                   ChoiceGradInput w * a (w: weight `index` of arch group `group`; a zero
-//                   weight means the candidate did not run, and the step writes nothing),
-//                   region[1] the gradient itself;
+//                   weight means the candidate's gradient does not run, and the step writes
+//                   nothing), region[1] the gradient itself, then, when the region takes a mixed
+//                   op's d/dw (fusion.h), region[2] ChoiceGradArch: adds sum(a * b) (a: the share's
+//                   operand, b: the batch norm's output) to weight gradient `index` of arch group
+//                   `group`, in runs that compute architecture gradients;
+//   ChoiceGradArch: no operations of its own; region lists the candidates whose product
+//                   such a batch norm gradient takes instead (kind BatchNormGrad, `node`
+//                   that region's step, `index` the candidate), which the step skips;
 //   GlobalAvgPool:  Activations, then the pool.
 struct RegionOp {
   StepKind kind = StepKind::Add;
@@ -146,8 +152,8 @@ struct RegionOp {
   std::vector<int> operands;
   double scale = 1.0;  // Scale
   double param = 0.0;  // the formula's attribute (leaky_relu's slope); BatchNorm: eps
-  int group = -1;      // Choice, ChoiceGradInput
-  int index = -1;      // ChoiceGradInput: the candidate (its weight scales the operand)
+  int group = -1;      // Choice, ChoiceGradInput, ChoiceGradArch
+  int index = -1;      // ChoiceGradInput, ChoiceGradArch: the candidate
   // BatchNorm: indices into ExecPlan::params (weight and bias -1 without affine).
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
 };

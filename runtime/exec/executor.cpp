@@ -203,7 +203,10 @@ bool Executor::run_step(size_t i) {
   std::string key = s.op == s.fwd_op ? s.op : s.op + " (" + s.fwd_op + ")";
   if (s.int_attr_or("dilation", 1) > 1) key += " dilated";
   // A fused region's step also computes its other members (compiler/passes/fusion.h).
-  if (s.kind != StepKind::ElementwiseRegion && s.region.size() > 1) key += " fused";
+  // (A choice_grad_arch's program lists what it skips, not what it computes.)
+  if (s.kind != StepKind::ElementwiseRegion && s.kind != StepKind::ChoiceGradArch &&
+      s.region.size() > 1)
+    key += " fused";
   OpTime& t = profile_[key];
   t.seconds += seconds;
   ++t.calls;
@@ -232,6 +235,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
     state_.param_generation[i] = store_.params()[param_index_[i]].value.generation();
   refresh_choice_weights();
   for (auto& g : state_.choice_weight_grads) std::fill(g.begin(), g.end(), 0.0);
+  state_.arch_grads = arch_grads_;
   prepared_->upload_choice_weights(state_);
   std::fill(state_.computed.begin(), state_.computed.end(), 0);
   state_.labels = labels ? static_cast<const int32_t*>(labels_.raw()) : nullptr;
