@@ -12,17 +12,21 @@
 // The networks still more than 10% off are measured again at the end, up to twice.
 //
 //   nasc_bench_latency_accuracy [--file examples/mobilenet.nas] [--set hw=224]...
-//       [--archs 100] [--threads 1] [--lut PATH] [--seed 1] [--warmup 3] [--reps 15]
-//       [--calibrate 5] [--rounds 5] [--min-seconds 0]
+//       [--archs 100] [--threads 1] [--lut PATH] [--seed 1] [--warmup 10] [--reps 50]
+//       [--calibrate 5] [--rounds 5] [--min-seconds 0] [--table-rounds 1]
 //
-// The table is profiled first (every signature of the space) unless PATH already has it,
-// then calibrated (`nasc profile --calibrate`: networks drawn from another seed than the
-// measured ones, timed whole) unless it has a calibration. The fused estimate is reported
-// raw, calibrated by the table, and calibrated in rounds: `--calibrate` networks of yet
-// another seed are timed in every round beside the measured ones, keeping their fastest,
-// and the median of their measured/raw-estimate ratios scales the raw estimate. A
-// calibration made once, minutes before the measurements, cannot follow the machine's
-// drift between the two (docs/results.md); one timed in the same rounds does.
+// --table-rounds profiles the table's new signatures that many times, in turn, keeping
+// each one's fastest entry (nasc profile --rounds). --warmup and --reps are the table's measure
+// settings (nasc profile's defaults unless given), which time the networks too. The table is
+// profiled first (every signature of the space) unless PATH already has it, then calibrated (`nasc
+// profile --calibrate`: networks drawn from another seed than the measured ones, timed whole)
+// unless it has a calibration. The fused estimate is reported raw, calibrated by the table, and
+// calibrated in rounds: `--calibrate` networks of yet another seed are timed in every round beside
+// the measured ones, keeping their fastest, and the median of their measured/raw-estimate ratios
+// scales the raw estimate. A calibration made once, minutes before the measurements, cannot follow
+// the machine's drift between the two (docs/results.md); one timed in the same rounds does. The
+// rank correlation between each network's fastest odd and fastest even round says how well the
+// measurement repeats itself, which bounds the estimate's.
 // bench/latency_accuracy.sh runs the 32x32 and 224x224 cases of docs/results.md.
 #include <algorithm>
 #include <chrono>
@@ -88,7 +92,7 @@ int main(int argc, char** argv) {
   using namespace nas;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas", lut_path;
   std::vector<std::pair<std::string, std::string>> sets;
-  int archs = 100, threads = 1, calibrate = 5, rounds = 5;
+  int archs = 100, threads = 1, calibrate = 5, rounds = 5, table_rounds = 1;
   double min_seconds = 0;
   unsigned seed = 1;
   MeasureSettings settings;
@@ -114,6 +118,8 @@ int main(int argc, char** argv) {
       calibrate = std::stoi(v);
     else if (a == "--rounds")
       rounds = std::max(1, std::stoi(v));
+    else if (a == "--table-rounds")
+      table_rounds = std::max(1, std::stoi(v));
     else if (a == "--min-seconds")
       min_seconds = std::stod(v);
     else {
@@ -142,7 +148,7 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   {
     SpaceLatency space(supernet, lut.batch);
-    ProfileStats ps = profile_space(lut, space, nullptr, lut_path, nullptr);
+    ProfileStats ps = profile_space(lut, space, nullptr, lut_path, nullptr, table_rounds);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("table: %zu entries (%d measured now in %.1f s, %d reused)\n", lut.entries.size(),
                 ps.measured, s, ps.skipped);
@@ -169,6 +175,10 @@ int main(int argc, char** argv) {
     return sel;
   };
   std::vector<double> acc, fused, raw, meas;
+  // Each network's fastest time over the odd and over the even rounds: two measurements
+  // as independent as one run can make them (every round compiles and allocates each
+  // network afresh), whose agreement bounds what an estimate can reach.
+  std::vector<double> odd_rounds, even_rounds;
   std::vector<Selection> sels;
   auto measure = [&](const Selection& sel) {
     return measure_network(supernet, &sel, lut.batch, lut.settings, lut.device.backend).ms;
@@ -197,6 +207,8 @@ int main(int argc, char** argv) {
     fused.push_back(e.fused_ms);
     raw.push_back(e.fused_ms / est.calibration());
     meas.push_back(m);
+    odd_rounds.push_back(m);
+    even_rounds.push_back(std::numeric_limits<double>::infinity());
     sels.push_back(sel);
     std::printf(
         "arch %3d  measured %8.3f ms  accumulated %8.3f (%+5.1f%%)  fused %8.3f (%+5.1f%%)\n", a, m,
@@ -216,6 +228,8 @@ int main(int argc, char** argv) {
       const double m = measure(sels[a]);
       ratios.push_back(m / fused[a]);
       meas[a] = std::min(meas[a], m);
+      double& half = round % 2 ? odd_rounds[a] : even_rounds[a];
+      half = std::min(half, m);
     }
     std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
     std::printf("round %d: median measured/estimated %.4f (%.0f s)\n", round,
@@ -252,6 +266,11 @@ int main(int argc, char** argv) {
   std::printf("%s %d architectures, batch %lld, %d thread(s), %d round(s), device: %s\n",
               file.c_str(), archs, static_cast<long long>(lut.batch), threads, rounds,
               lut.device.describe().c_str());
+  if (rounds >= 2)
+    std::printf(
+        "repeatability: Spearman %.4f between the odd and the even rounds' fastest times "
+        "(the most an estimate's can be expected to reach)\n",
+        pearson(ranks(odd_rounds), ranks(even_rounds)));
   report("accumulated", acc, meas);
   report("fused raw", raw, meas);
   report("fused", fused, meas);  // calibrated by the table

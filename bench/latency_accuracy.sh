@@ -18,6 +18,6 @@ mkdir -p "$out"
 for hw in 32 224; do
   echo "== 3x${hw}x${hw}"
   "$bin" --set hw=$hw --archs "$archs" --threads "$threads" --lut "$out/lut_hw$hw.json" \
-    --min-seconds 150 \
+    --min-seconds 150 --table-rounds 5 \
     | tee "$out/hw$hw.txt" | grep -v '^arch '
 done

@@ -169,6 +169,9 @@ LatencyTable LatencyTable::measure(const Space& space, const ProfileOptions& o,
       throw Error(
           Error::Kind::User,
           fmt::format("ProfileOptions::calibrate: must be in 0..1000, got {}", o.calibrate));
+    if (o.rounds < 1 || o.rounds > 100)
+      throw Error(Error::Kind::User,
+                  fmt::format("ProfileOptions::rounds: must be in 1..100, got {}", o.rounds));
     const std::string backend = backend_named("ProfileOptions::backend", o.backend);
     const nas::Selection* sel = selection_of(space, o.arch);
     const nas::Graph& supernet = space.impl().supernet;
@@ -194,7 +197,7 @@ LatencyTable LatencyTable::measure(const Space& space, const ProfileOptions& o,
                              (o.arch->file().empty() ? o.arch->describe() : o.arch->file())
                        : std::string("every candidate"))
                << ")\n";
-      return nas::profile_space(impl->table, latency, sel, o.output, o.log);
+      return nas::profile_space(impl->table, latency, sel, o.output, o.log, o.rounds);
     });
     const std::string uncalibrated =
         calibrate(supernet, sel, o, stats.measured, impl->table, diags);

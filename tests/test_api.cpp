@@ -577,8 +577,16 @@ TEST_CASE("api: a latency table measured, resumed, saved, and its errors", "[api
   o.batch = 0;
   CHECK_THAT(std::string(error_of([&] { nasc::LatencyTable::measure(space, o); }).what()),
              Contains("ProfileOptions::batch: must be >= 1, got 0"));
-  nasc::Space other = nasc::Space::compile_file(kTiny);
   o.batch = 1;
+  for (int rounds : {0, 101}) {
+    o.rounds = rounds;
+    nasc::Error bad = error_of([&] { nasc::LatencyTable::measure(space, o); });
+    CHECK(bad.is_user_error());
+    CHECK_THAT(std::string(bad.what()), Contains("ProfileOptions::rounds: must be in 1..100, got " +
+                                                 std::to_string(rounds)));
+  }
+  o.rounds = 1;
+  nasc::Space other = nasc::Space::compile_file(kTiny);
   o.arch = other.fix({{0}});
   CHECK_THAT(std::string(error_of([&] { nasc::LatencyTable::measure(space, o); }).what()),
              Contains("the architecture belongs to another space"));

@@ -243,6 +243,39 @@ TEST_CASE("profiling tiny fills a complete table with positive times", "[estimat
   CHECK(profile_space(t, space, nullptr, "", nullptr).measured == 0);
 }
 
+TEST_CASE("profiling in rounds keeps each signature's fastest entry", "[estimate]") {
+  Graph g = compile("tiny.nas");
+  SpaceLatency space(g, 2);
+  LatencyTable t;
+  t.device = current_device();
+  t.batch = 2;
+  t.settings.warmup = 1;
+  t.settings.repetitions = 3;
+  t.settings.min_sample_us = 1;
+  const std::vector<ProfileJob> jobs = space.jobs(nullptr, t.device.backend);
+  // One signature resumed from an earlier table, with a time no round can beat: the rounds
+  // measure what this call measures, and leave what it reused alone.
+  LutEntry resumed;
+  resumed.ms = resumed.min_ms = resumed.median_ms = resumed.mean_ms = resumed.max_ms = 1e9;
+  resumed.samples = 1;
+  t.entries[jobs.front().signature] = resumed;
+  std::ostringstream log;
+  ProfileStats s = profile_space(t, space, nullptr, "", &log, 3);
+  CHECK(s.measured == static_cast<int>(jobs.size()) - 1);
+  CHECK(s.skipped == 1);
+  CHECK(t.entries.at(jobs.front().signature).ms == 1e9);
+  CHECK_THAT(log.str(), Contains("round 2/3: ") && Contains("round 3/3: ") &&
+                            Contains(" of " + std::to_string(s.measured) + " signatures"));
+  // Each kept entry is one round's whole entry (its statistic within its own samples).
+  for (const ProfileJob& j : jobs) {
+    const LutEntry& e = t.entries.at(j.signature);
+    CHECK(e.ms > 0);
+    CHECK(e.min_ms <= e.ms);
+    CHECK(e.ms <= e.max_ms);
+  }
+  CHECK_THROWS_AS(profile_space(t, space, nullptr, "", nullptr, 0), InternalError);
+}
+
 TEST_CASE("summarise: trims both ends, min, median or trimmed mean", "[estimate]") {
   MeasureSettings s;
   s.trim = 0.2;

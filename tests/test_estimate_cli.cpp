@@ -142,6 +142,28 @@ TEST_CASE("nasc profile --calibrate: whole networks scale the estimates", "[esti
              Contains("--calibrate does not apply to `nasc estimate`"));
 }
 
+TEST_CASE("nasc profile --rounds: the signatures measured again, the fastest kept",
+          "[estimate][cli]") {
+  const std::string lut = nas::test::scratch_path("tiny_rounds.json");
+  auto r = run_nasc("profile examples/tiny.nas -o " + lut + kFast + " --calibrate 0 --rounds 2");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("round 2/2: ") && Contains(" signatures measured faster"));
+  CHECK_FALSE(Contains("round 3/").match(r.out));
+  // The default is 3 rounds; a resumed table with nothing new measures no round again.
+  r = run_nasc("profile examples/tiny.nas -o " + lut + kFast + " --calibrate 0");
+  CHECK(r.status == 0);
+  CHECK_FALSE(Contains("round 2/").match(r.out));
+  for (const char* bad : {"0", "101", "x", "-2"}) {
+    INFO(bad);
+    r = run_nasc("profile examples/tiny.nas -o x.json --rounds " + std::string(bad));
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("--rounds needs a count in 1..100, got \"" + std::string(bad)));
+  }
+  CHECK_THAT(run_nasc("estimate examples/tiny.nas --rounds 2").err,
+             Contains("--rounds does not apply to `nasc estimate`"));
+}
+
 TEST_CASE("nasc profile --arch measures one architecture only", "[estimate][cli]") {
   std::string lut = nas::test::scratch_path("arch_lut.json");
   auto r = run_nasc("profile examples/tiny.nas --arch examples/tiny_conv.json -o " + lut + kFast);

@@ -122,8 +122,13 @@ std::string calibrate_table(LatencyTable& table, const Graph& supernet, const Se
 // Fills `table` with what estimates for `sel` (nullptr: every sub-network and the full
 // supernet) need and it lacks: units timed in context first, then every remaining step,
 // choice mix and unit in isolation. Saves to `path` as it goes (see profile_into).
+// With `rounds` > 1, what it measured is measured again, in turn, that many times in all,
+// and each signature keeps its fastest entry: noise on a shared machine only adds time,
+// in stretches of seconds, and a table profiled in one pass catches some signatures in a
+// slow stretch, which reorders the estimates of networks that differ by a few percent
+// (docs/results.md).
 ProfileStats profile_space(LatencyTable& table, const SpaceLatency& space, const Selection* sel,
-                           const std::string& path, std::ostream* log);
+                           const std::string& path, std::ostream* log, int rounds = 1);
 
 // The "true" latency: the network run whole through the executor and timed. With `sel`,
 // the zero-pruned network it selects (compiled on its own, as it would be deployed);

@@ -40,6 +40,10 @@ struct ProfileOptions {
   // the median ratio corrects every later estimate. 0: none. A resumed table keeps its
   // calibration when nothing new was measured and it timed at least as many networks.
   int calibrate = 5;
+  // Rounds (1..100): the signatures measured now are measured this many times in turn,
+  // each keeping its fastest entry, so that a slow stretch of a shared machine does not
+  // skew some of them against the others (docs/estimate.md).
+  int rounds = 3;
   std::ostream* log = nullptr;  // the progress lines `nasc profile` prints; null: none
 };
 

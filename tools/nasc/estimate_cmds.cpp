@@ -43,6 +43,7 @@ int cmd_profile(const Options& o) {
         p.settings = measure_options(o);
         p.output = o.output;
         if (o.calibrate >= 0) p.calibrate = static_cast<int>(o.calibrate);
+        if (o.rounds >= 0) p.rounds = static_cast<int>(o.rounds);
         p.log = &std::cout;
         nasc::ProfileReport counts;
         nasc::LatencyTable table = nasc::LatencyTable::measure(space, p, &counts);

@@ -259,7 +259,11 @@ std::vector<CommandHelp> make_command_help() {
       {{"--calibrate"},
        "N",
        "time N random architectures whole (default 5; with --arch, that one) and scale every "
-       "estimate by the median measured/estimated ratio; 0: no calibration"}};
+       "estimate by the median measured/estimated ratio; 0: no calibration"},
+      {{"--rounds"},
+       "N",
+       "measure the new signatures N times in turn, each keeping its fastest entry (default 3, "
+       "1..100): a slow stretch of the machine then skews none of them"}};
   for (FlagHelp& f : measurement_flags("")) profile_flags.push_back(f);
   c.push_back(
       {"profile",
@@ -527,7 +531,7 @@ std::string bash_completion() {
       "    --data) COMPREPLY=($(compgen -W \"fashion-mnist synthetic cifar10: npy: images:\" -- "
       "\"$cur\")); compopt -o nospace 2>/dev/null; return ;;\n"
       "    -I|--set|--network|--batch|--epochs|--threads|--rerank|--warmup|--repetitions|"
-      "--trim|--calibrate|--partial-channels)\n"
+      "--trim|--calibrate|--rounds|--partial-channels)\n"
       "      [ \"$prev\" = -I ] && COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
       "    -o|--output|--arch|-c|--config|--lut|--init|--weights) COMPREPLY=($(compgen -f -- "
       "\"$cur\")); "

@@ -210,6 +210,7 @@ void check_combinations(Options& o, bool stage_given, bool batch_given, bool pas
   only_for(o.comm_timeout > 0, "--comm-timeout", train, "`nasc train` and `nasc search`");
   only_for(!o.init.empty(), "--init", o.command == "train", "`nasc train`");
   only_for(o.calibrate >= 0, "--calibrate", profile, "`nasc profile`");
+  only_for(o.rounds >= 0, "--rounds", profile, "`nasc profile`");
   only_for(!o.backend.empty(), "--backend", train || profile || estimate,
            "`nasc train`, `nasc search`, `nasc profile` and `nasc estimate`");
   if (o.error.empty() && train && o.output.empty() && o.resume)
@@ -302,6 +303,8 @@ bool parse_number_flag(ArgReader& r, const std::string& a, Given& given) {
     o.epochs = integer_value(r, a, 1, 1000000, "a positive integer");
   } else if (a == "--calibrate") {
     o.calibrate = integer_value(r, a, 0, 1000, "a count in 0..1000");
+  } else if (a == "--rounds") {
+    o.rounds = integer_value(r, a, 1, 100, "a count in 1..100");
   } else if (a == "--partial-channels") {
     o.partial_channels =
         integer_value(r, a, 1, nasc::kMaxPartialChannels,

@@ -54,6 +54,7 @@ struct Options {
   bool profile_missing = false;  // --profile-missing (estimate)
   int64_t warmup = -1, repetitions = -1;  // --warmup, --repetitions; -1 = default
   int64_t calibrate = -1;                 // --calibrate N (profile); -1 = the default
+  int64_t rounds = -1;                    // --rounds N (profile); -1 = the default
   double trim = -1;                       // --trim; -1 = default
   std::string statistic;                  // --statistic median|trimmed_mean
   std::string error;                      // set when argv is malformed
