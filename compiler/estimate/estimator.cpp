@@ -128,6 +128,11 @@ ProfileStats profile_space(LatencyTable& table, const SpaceLatency& space, const
   // The later rounds (estimator.h): what this call measured, again, into a table that
   // starts as the resumed one did; each signature keeps its fastest entry.
   for (int round = 2; round <= rounds && s.measured > 0; ++round) {
+    if (log) {
+      *log << "round " << round << "/" << rounds << ": measuring the " << s.measured
+           << " signatures again\n";
+      log->flush();
+    }
     LatencyTable again = resumed;
     profile_units_in_context(again, space.plan(), space.units(), space.context_rounds(sel), "",
                              nullptr);
