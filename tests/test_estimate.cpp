@@ -207,15 +207,26 @@ TEST_CASE("latency estimate: a missing signature is reported, not guessed", "[es
   CHECK(std::isnan(est.estimate(conv).accumulated_ms));
 }
 
-TEST_CASE("profiling tiny fills a complete table with positive times", "[estimate]") {
-  Graph g = compile("tiny.nas");
-  SpaceLatency space(g, 2);
+namespace {
+
+// An empty table for this machine at `batch`, measured briefly (tests check structure, not
+// times).
+LatencyTable quick_table(int64_t batch) {
   LatencyTable t;
   t.device = current_device();
-  t.batch = 2;
+  t.batch = batch;
   t.settings.warmup = 1;
   t.settings.repetitions = 3;
   t.settings.min_sample_us = 1;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("profiling tiny fills a complete table with positive times", "[estimate]") {
+  Graph g = compile("tiny.nas");
+  SpaceLatency space(g, 2);
+  LatencyTable t = quick_table(2);
   ProfileStats s = profile_space(t, space, nullptr, "", nullptr);
   std::vector<ProfileJob> jobs = space.jobs(nullptr, t.device.backend);
   CHECK(s.measured == static_cast<int>(jobs.size()));
@@ -246,12 +257,7 @@ TEST_CASE("profiling tiny fills a complete table with positive times", "[estimat
 TEST_CASE("profiling in rounds keeps each signature's fastest entry", "[estimate]") {
   Graph g = compile("tiny.nas");
   SpaceLatency space(g, 2);
-  LatencyTable t;
-  t.device = current_device();
-  t.batch = 2;
-  t.settings.warmup = 1;
-  t.settings.repetitions = 3;
-  t.settings.min_sample_us = 1;
+  LatencyTable t = quick_table(2);
   const std::vector<ProfileJob> jobs = space.jobs(nullptr, t.device.backend);
   // One signature resumed from an earlier table, with a time no round can beat: the rounds
   // measure what this call measures, and leave what it reused alone.
