@@ -587,16 +587,17 @@ class CpuPlan : public PreparedPlan {
         const bool take_product = group >= 0 && st.arch_grads;
         double dw = 0;
         const bool runs = prepare(prologue, st);
-        if (!runs) {
-          if (take_product) dw = plain::dot(rows * inner, st.values[g], st.values[y]);
-        } else if (Collectives* sync = batchnorm_sync(st)) {
-          sync_batchnorm_backward_from_output(k->params(), *sync, st.values[y],
-                                              materialise(prologue, st.values[g]), stats + c,
-                                              st.values[out]);
-          if (take_product) dw = plain::dot(rows * inner, st.values[g], st.values[y]);
-        } else {
+        Collectives* sync = runs ? batchnorm_sync(st) : nullptr;
+        if (runs && !sync) {
           k->backward_from_output(st.values[y], st.values[g], stats + c, st.values[out], &prologue,
                                   take_product ? &dw : nullptr);
+        } else {
+          // The gradient synchronised (or not run, weight 0), the product on its own.
+          if (sync)
+            sync_batchnorm_backward_from_output(k->params(), *sync, st.values[y],
+                                                materialise(prologue, st.values[g]), stats + c,
+                                                st.values[out]);
+          if (take_product) dw = plain::dot(rows * inner, st.values[g], st.values[y]);
         }
         if (take_product) st.choice_weight_grads[group][index] += dw;
         return runs;
