@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/cpu/conv2d.h"
+#include "runtime/cpu/depthwise.h"
 #include "runtime/cpu/pool2d.h"
 #include "runtime/cpu/reference_conv.h"
 #include "runtime/cpu/reference_pool.h"
@@ -119,6 +120,117 @@ TEST_CASE("conv2d matches the float64 reference on chosen signatures", "[cpu][co
 TEST_CASE("conv2d matches the float64 reference on random signatures", "[cpu][conv]") {
   std::mt19937 rng(20240611);
   for (uint32_t i = 0; i < 40; ++i) check_conv_against_reference(random_params(rng), 100 + i);
+}
+
+namespace {
+
+// Runs nasc's depthwise loops, compiled for `isa`, against the float64 reference.
+void check_depthwise_loops(const Conv2dParams& p, nas::DepthwiseIsa isa, uint32_t seed) {
+  INFO(describe(p) << " on the " << nas::depthwise_isa_name(isa) << " loops");
+  std::mt19937 rng(seed);
+  auto x = random_floats(p.input_size(), rng);
+  auto w = random_floats(p.weight_size(), rng);
+  auto b = random_floats(p.bias_size(), rng);
+  auto dy = random_floats(p.output_size(), rng);
+  const float nan = std::nanf("");
+  std::vector<float> y(p.output_size(), nan), dx(p.input_size(), nan), dw(p.weight_size(), nan),
+      db(p.bias_size(), nan);
+  nas::depthwise_forward(p, x.data(), w.data(), b.data(), y.data(), isa);
+  nas::depthwise_backward_data(p, dy.data(), w.data(), dx.data(), isa);
+  nas::depthwise_backward_weights(p, x.data(), dy.data(), dw.data(), db.data(), isa);
+  check_close(y, nas::reference::conv2d_forward(p, widen(x), widen(w), widen(b)), 1e-4, "forward");
+  check_close(dx, nas::reference::conv2d_backward_data(p, widen(dy), widen(w)), 1e-4,
+              "backward data");
+  check_close(dw, nas::reference::conv2d_backward_weights(p, widen(x), widen(dy)), 1e-4,
+              "backward weights");
+  if (p.bias) check_close(db, nas::reference::conv2d_backward_bias(p, widen(dy)), 1e-4, "bias");
+}
+
+Conv2dParams depthwise(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel, int64_t stride,
+                       int64_t pad, int64_t dilation, bool bias) {
+  return make(n, c, h, w, c, kernel, stride, pad, dilation, c, bias);
+}
+
+}  // namespace
+
+TEST_CASE("depthwise loops match the float64 reference on every instruction set this CPU runs",
+          "[cpu][conv][depthwise]") {
+  // (n, c, h, w, kernel, stride, pad, dilation, bias)
+  const std::vector<Conv2dParams> chosen = {
+      depthwise(2, 3, 8, 8, 3, 1, 1, 1, false),    // DARTS' sep_conv_3x3
+      depthwise(2, 3, 8, 8, 5, 1, 2, 1, true),     // sep_conv_5x5
+      depthwise(2, 3, 8, 8, 3, 1, 2, 2, false),    // dil_conv_3x3
+      depthwise(2, 3, 8, 8, 5, 1, 4, 2, true),     // dil_conv_5x5: the window is the image
+      depthwise(2, 3, 9, 7, 3, 2, 1, 1, false),    // reduction cell, odd and non-square
+      depthwise(1, 2, 11, 10, 5, 2, 4, 2, false),  // dilated, strided
+      depthwise(1, 2, 10, 11, 3, 3, 0, 1, true),   // stride 3, no padding, floor mode
+      depthwise(1, 2, 7, 7, 3, 1, 0, 1, false),    // "valid": the backward data pads by 2
+      depthwise(1, 2, 6, 6, 3, 1, 3, 1, false),    // pad beyond the window: scatter path
+      depthwise(3, 1, 5, 5, 1, 1, 0, 1, true),     // 1x1
+      depthwise(1, 4, 1, 9, 3, 1, 1, 1, false),    // one row
+  };
+  std::mt19937 rng(424242);
+  std::vector<Conv2dParams> drawn;
+  while (drawn.size() < 30) {
+    Conv2dParams p = random_params(rng);
+    if (p.groups == 1) continue;
+    p.c_out = p.c_in = p.groups;
+    drawn.push_back(p);
+  }
+  const std::vector<nas::DepthwiseIsa> isas = nas::depthwise_isas_runnable();
+  REQUIRE(isas.front() == nas::DepthwiseIsa::Baseline);
+  if (isas.size() == 1)
+    WARN("this CPU has no AVX2/FMA: only the baseline depthwise loops are checked");
+  for (nas::DepthwiseIsa isa : isas) {
+    uint32_t seed = 500;
+    for (const Conv2dParams& p : chosen) check_depthwise_loops(p, isa, seed++);
+    for (const Conv2dParams& p : drawn) check_depthwise_loops(p, isa, seed++);
+  }
+}
+
+TEST_CASE("depthwise kernels agree whichever code runs each pass", "[cpu][conv][depthwise]") {
+  // The three choices of Conv2dKernel on DARTS' signatures at a small batch; Fastest mixes
+  // oneDNN's JIT kernels and the loops pass by pass.
+  using Code = nas::Conv2dKernel::DepthwiseCode;
+  for (const Conv2dParams& p :
+       {depthwise(2, 16, 16, 16, 3, 1, 1, 1, false), depthwise(2, 16, 16, 16, 5, 1, 4, 2, false),
+        depthwise(2, 16, 16, 16, 5, 2, 2, 1, false)}) {
+    INFO(describe(p));
+    std::mt19937 rng(9);
+    auto x = random_floats(p.input_size(), rng);
+    auto w = random_floats(p.weight_size(), rng);
+    auto dy = random_floats(p.output_size(), rng);
+    const auto want_y = nas::reference::conv2d_forward(p, widen(x), widen(w), {});
+    const auto want_dx = nas::reference::conv2d_backward_data(p, widen(dy), widen(w));
+    const auto want_dw = nas::reference::conv2d_backward_weights(p, widen(x), widen(dy));
+    for (Code code : {Code::Fastest, Code::Loops, Code::OneDnn}) {
+      const nas::Conv2dKernel kernel(p, code);
+      if (code == Code::Loops)
+        CHECK((kernel.loops_forward() && kernel.loops_backward_data() &&
+               kernel.loops_backward_weights()));
+      if (code == Code::OneDnn)
+        CHECK_FALSE((kernel.loops_forward() || kernel.loops_backward_data() ||
+                     kernel.loops_backward_weights()));
+      std::vector<float> y(p.output_size()), dx(p.input_size()), dw(p.weight_size());
+      kernel.forward(x.data(), w.data(), nullptr, y.data());
+      kernel.backward_data(dy.data(), w.data(), dx.data());
+      kernel.backward_weights(x.data(), dy.data(), dw.data(), nullptr);
+      check_close(y, want_y, 1e-4, "forward");
+      check_close(dx, want_dx, 1e-4, "backward data");
+      check_close(dw, want_dw, 1e-3, "backward weights");
+    }
+  }
+  // A dense convolution never runs the loops.
+  const nas::Conv2dKernel dense(make(1, 4, 6, 6, 4, 3, 1, 1, 1, 1, false), Code::Loops);
+  CHECK_FALSE(
+      (dense.loops_forward() || dense.loops_backward_data() || dense.loops_backward_weights()));
+}
+
+TEST_CASE("depthwise loops reject a signature that is not depthwise", "[cpu][conv][depthwise]") {
+  const Conv2dParams dense = make(1, 4, 6, 6, 4, 3, 1, 1, 1, 1, false);
+  std::vector<float> x(dense.input_size()), w(dense.weight_size()), y(dense.output_size());
+  CHECK_THROWS_AS(nas::depthwise_forward(dense, x.data(), w.data(), nullptr, y.data()),
+                  nas::InternalError);
 }
 
 TEST_CASE("conv2d reference gradients match central finite differences", "[cpu][conv]") {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <optional>
 
+#include "runtime/cpu/depthwise.h"
 #include "runtime/cpu/dnnl_context.h"
 #include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/kernel_cache.h"
@@ -113,122 +114,6 @@ void finish_out(const Conv2dKernel::Staged& s, memory& m, float* user) {
   s.to_plain.execute(cpu_stream(), m, dst);
 }
 
-// oneDNN 2.6 has no JIT depthwise backward for dilated kernels and falls back to
-// im2col + GEMM, the slowest part of a DARTS step (dil_conv_3x3/5x5); its JIT depthwise
-// backward-weights on staged (reordered) buffers is also slower than a direct loop here.
-// These loops do the work directly, one (sample, channel) plane or one channel per
-// OpenMP task; the inner loop runs along a row and vectorizes for stride 1. Measured with
-// bench/darts_step.sh.
-bool depthwise(const Conv2dParams& p) {
-  return p.groups == p.c_in && p.c_out == p.c_in;
-}
-bool plain_depthwise_data(const Conv2dParams& p) {
-  return depthwise(p) && p.dilation > 1;
-}
-
-// The output columns [lo, hi) whose input column ow*stride - pad + offset is inside [0, w).
-void valid_columns(const Conv2dParams& p, int64_t offset, int64_t& lo, int64_t& hi) {
-  const int64_t ow = p.out_w();
-  lo = 0;
-  while (lo < ow && lo * p.stride - p.pad + offset < 0) ++lo;
-  hi = ow;
-  while (hi > lo && (hi - 1) * p.stride - p.pad + offset >= p.w) --hi;
-}
-
-// row[col * stride] += wv * grow[col] over [lo, hi). Distinct columns write distinct
-// elements; `omp simd` vectorises what GCC's -O2 cost model leaves scalar (it would need an
-// alias check), and stride 1 gets its own contiguous loop (no gather or scatter).
-inline void scatter_row(float* row, const float* grow, float wv, int64_t lo, int64_t hi,
-                        int64_t stride) {
-  if (stride == 1) {
-#pragma omp simd
-    for (int64_t col = lo; col < hi; ++col) row[col] += wv * grow[col];
-    return;
-  }
-#pragma omp simd
-  for (int64_t col = lo; col < hi; ++col) row[col * stride] += wv * grow[col];
-}
-
-// The sum of grow[col] * row[col * stride] over [lo, hi). A float reduction: without
-// `omp simd` it runs as one chain of dependent adds (reassociating it needs -ffast-math).
-inline float dot_row(const float* grow, const float* row, int64_t lo, int64_t hi, int64_t stride) {
-  float part = 0;
-  if (stride == 1) {
-#pragma omp simd reduction(+ : part)
-    for (int64_t col = lo; col < hi; ++col) part += grow[col] * row[col];
-    return part;
-  }
-#pragma omp simd reduction(+ : part)
-  for (int64_t col = lo; col < hi; ++col) part += grow[col] * row[col * stride];
-  return part;
-}
-
-void depthwise_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
-  const int64_t oh = p.out_h(), ow = p.out_w(), k = p.kernel;
-#pragma omp parallel for schedule(static)
-  for (int64_t plane = 0; plane < p.n * p.c_in; ++plane) {
-    const int64_t c = plane % p.c_in;
-    float* out = dx + plane * p.h * p.w;
-    const float* g = dy + plane * oh * ow;
-    std::fill(out, out + p.h * p.w, 0.0f);
-    for (int64_t kh = 0; kh < k; ++kh)
-      for (int64_t kw = 0; kw < k; ++kw) {
-        const float wv = w[(c * k + kh) * k + kw];
-        int64_t lo, hi;
-        valid_columns(p, kw * p.dilation, lo, hi);
-        for (int64_t r = 0; r < oh; ++r) {
-          const int64_t ih = r * p.stride - p.pad + kh * p.dilation;
-          if (ih < 0 || ih >= p.h) continue;
-          scatter_row(out + ih * p.w - p.pad + kw * p.dilation, g + r * ow, wv, lo, hi, p.stride);
-        }
-      }
-  }
-}
-
-// One channel per task. Each output-gradient row is read once for all k*k taps, with the
-// k input rows it meets, while they are in the L1 cache (a pass per tap over the whole
-// batch's channel would stream it from L2 or L3 k*k times).
-void depthwise_backward_weights(const Conv2dParams& p, const float* x, const float* dy, float* dw,
-                                float* db) {
-  const int64_t oh = p.out_h(), ow = p.out_w(), k = p.kernel;
-  std::vector<int64_t> lo(k), hi(k);
-  for (int64_t kw = 0; kw < k; ++kw) valid_columns(p, kw * p.dilation, lo[kw], hi[kw]);
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < p.c_in; ++c) {
-    std::vector<double> acc(k * k, 0.0);
-    for (int64_t n = 0; n < p.n; ++n) {
-      const float* in = x + (n * p.c_in + c) * p.h * p.w;
-      const float* g = dy + (n * p.c_in + c) * oh * ow;
-      for (int64_t r = 0; r < oh; ++r) {
-        const float* grow = g + r * ow;
-        for (int64_t kh = 0; kh < k; ++kh) {
-          const int64_t ih = r * p.stride - p.pad + kh * p.dilation;
-          if (ih < 0 || ih >= p.h) continue;
-          const float* row = in + ih * p.w - p.pad;
-          for (int64_t kw = 0; kw < k; ++kw)
-            acc[kh * k + kw] += dot_row(grow, row + kw * p.dilation, lo[kw], hi[kw], p.stride);
-        }
-      }
-    }
-    for (int64_t t = 0; t < k * k; ++t) dw[c * k * k + t] = static_cast<float>(acc[t]);
-    if (db) {
-      double sum = 0;
-      for (int64_t n = 0; n < p.n; ++n) {
-        const float* g = dy + (n * p.c_in + c) * oh * ow;
-        float part = 0;
-#pragma omp simd reduction(+ : part)
-        for (int64_t i = 0; i < oh * ow; ++i) part += g[i];
-        sum += part;
-      }
-      db[c] = static_cast<float>(sum);
-    }
-  }
-}
-
-}  // namespace
-
-namespace {
-
 // The weights' dims: [c_out, c_in, k, k], or [g, c_out/g, c_in/g, k, k] when grouped.
 // goihw with plain strides is byte-for-byte the [c_out, c_in/g, k, k] layout, so grouped
 // and dense weights share one user-visible format.
@@ -240,10 +125,22 @@ memory::desc plain_weights(const Conv2dParams& p) {
   return memory::desc(weight_dims(p), dt::f32, p.groups == 1 ? tag::oihw : tag::goihw);
 }
 
+// oneDNN's depthwise primitives are JIT kernels (jit_dw) where it has one; elsewhere (the
+// dilated backward passes, 5x5 backward weights) it falls back to im2col + GEMM or a
+// reference loop, 2-15x slower than nasc's loops (bench/depthwise_conv.cpp).
+bool slow_depthwise_primitive(const char* implementation) {
+  const std::string name = implementation;
+  return name.find("gemm") != std::string::npos || name.find("ref") != std::string::npos;
+}
+
 }  // namespace
 
-Conv2dKernel::Conv2dKernel(const Conv2dParams& p) : params_(p) {
+Conv2dKernel::Conv2dKernel(const Conv2dParams& p, DepthwiseCode depthwise) : params_(p) {
   p.validate();
+  if (is_depthwise(p) && depthwise == DepthwiseCode::Loops) {
+    loops_forward_ = loops_backward_data_ = loops_backward_weights_ = true;
+    return;  // no primitives to create
+  }
   const dnnl::engine& engine = cpu_engine();
   src_md_ = memory::desc({p.n, p.c_in, p.h, p.w}, dt::f32, tag::nchw);
   dst_md_ = memory::desc({p.n, p.c_out, p.out_h(), p.out_w()}, dt::f32, tag::nchw);
@@ -289,9 +186,15 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p) : params_(p) {
   bw_src_ = Staged(src_md_, bw_pd.src_desc());
   bw_diff_dst_ = Staged(dst_md_, bw_pd.diff_dst_desc());
   bw_diff_weights_ = Staged(weights_md_, bw_pd.diff_weights_desc());
+  if (is_depthwise(p) && depthwise == DepthwiseCode::Fastest) {
+    loops_forward_ = slow_depthwise_primitive(fwd_pd.impl_info_str());
+    loops_backward_data_ = slow_depthwise_primitive(bd_pd.impl_info_str());
+    loops_backward_weights_ = slow_depthwise_primitive(bw_pd.impl_info_str());
+  }
 }
 
 void Conv2dKernel::forward(const float* x, const float* w, const float* b, float* y) const {
+  if (loops_forward_) return depthwise_forward(params_, x, w, b, y);
   memory dst = stage_out(fwd_dst_, y, 2);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, stage_in(fwd_src_, x, 0)},
                                        {DNNL_ARG_WEIGHTS, stage_in(fwd_weights_, w, 1)},
@@ -303,7 +206,7 @@ void Conv2dKernel::forward(const float* x, const float* w, const float* b, float
 }
 
 void Conv2dKernel::backward_data(const float* dy, const float* w, float* dx) const {
-  if (plain_depthwise_data(params_)) return depthwise_backward_data(params_, dy, w, dx);
+  if (loops_backward_data_) return depthwise_backward_data(params_, dy, w, dx);
   memory diff_src = stage_out(bd_diff_src_, dx, 2);
   bwd_data_.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, stage_in(bd_diff_dst_, dy, 0)},
                                    {DNNL_ARG_WEIGHTS, stage_in(bd_weights_, w, 1)},
@@ -313,8 +216,7 @@ void Conv2dKernel::backward_data(const float* dy, const float* w, float* dx) con
 }
 
 void Conv2dKernel::backward_weights(const float* x, const float* dy, float* dw, float* db) const {
-  if (depthwise(params_))
-    return depthwise_backward_weights(params_, x, dy, dw, params_.bias ? db : nullptr);
+  if (loops_backward_weights_) return depthwise_backward_weights(params_, x, dy, dw, db);
   memory diff_w = stage_out(bw_diff_weights_, dw, 2);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, stage_in(bw_src_, x, 0)},
                                        {DNNL_ARG_DIFF_DST, stage_in(bw_diff_dst_, dy, 1)},

@@ -1,5 +1,6 @@
 // 2-D convolution on the CPU through oneDNN: forward, backward-data and backward-weights on
 // plain NCHW float buffers, with primitives created once per signature and cached.
+// Depthwise signatures run nasc's own loops instead (depthwise.h).
 // Semantics follow the `conv`/`dwconv` ops: square kernel, symmetric zero padding, floor
 // output size, weights [c_out, c_in/groups, k, k] (PyTorch layout), optional bias [c_out].
 #pragma once
@@ -39,7 +40,19 @@ struct Conv2dParams {
 // accumulated into (gradient accumulation is the executor's business).
 class Conv2dKernel {
  public:
-  explicit Conv2dKernel(const Conv2dParams& params);
+  // Which code runs each pass of a depthwise signature: by default (Fastest) oneDNN's
+  // primitive where it is a JIT depthwise kernel and nasc's loops (depthwise.h) where
+  // oneDNN would fall back to GEMM or a reference loop; Loops and OneDnn force one or the
+  // other (the tests and bench/depthwise_conv.cpp compare them). Every other signature
+  // runs oneDNN's primitives.
+  enum class DepthwiseCode { Fastest, Loops, OneDnn };
+  explicit Conv2dKernel(const Conv2dParams& params,
+                        DepthwiseCode depthwise = DepthwiseCode::Fastest);
+
+  // Whether each pass runs nasc's depthwise loops rather than a oneDNN primitive.
+  bool loops_forward() const { return loops_forward_; }
+  bool loops_backward_data() const { return loops_backward_data_; }
+  bool loops_backward_weights() const { return loops_backward_weights_; }
 
   const Conv2dParams& params() const { return params_; }
 
@@ -62,6 +75,7 @@ class Conv2dKernel {
 
  private:
   Conv2dParams params_;
+  bool loops_forward_ = false, loops_backward_data_ = false, loops_backward_weights_ = false;
   dnnl::memory::desc src_md_, weights_md_, bias_md_, dst_md_;
   dnnl::convolution_forward fwd_;
   dnnl::convolution_backward_data bwd_data_;
