@@ -4,8 +4,10 @@
 # table profiled first (every candidate), then compiled on their own and timed whole.
 # Prints MAPE, the share within +-10% and Spearman's rank correlation for the accumulated
 # and the fusion-aware estimate (raw, calibrated by the table, calibrated in the measuring
-# rounds). The rounds span at least 150 s at either size, so that both sample the machine's
-# drift alike. Run on an idle machine; the tables are kept in OUT.
+# rounds, by 10 networks of their own). The rounds span at least 150 s at 3x32x32 and 450 s at
+# 3x224x224, so that both sample the machine's drift and a 224x224 network's fastest time
+# comes from about a dozen rounds, not four (a round of 100 networks there takes ~37 s).
+# Run on an idle machine; the tables are kept in OUT.
 #
 #   bench/latency_accuracy.sh [ARCHS] [THREADS] [OUT]
 set -euo pipefail
@@ -17,7 +19,9 @@ bin=${NASC_BUILD:-build}/bench/nasc_bench_latency_accuracy
 mkdir -p "$out"
 for hw in 32 224; do
   echo "== 3x${hw}x${hw}"
+  seconds=150
+  [ "$hw" = 224 ] && seconds=450
   "$bin" --set hw=$hw --archs "$archs" --threads "$threads" --lut "$out/lut_hw$hw.json" \
-    --min-seconds 150 --table-rounds 5 \
+    --min-seconds "$seconds" --table-rounds 5 --calibrate 10 \
     | tee "$out/hw$hw.txt" | grep -v '^arch '
 done
