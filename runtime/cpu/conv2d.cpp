@@ -133,6 +133,14 @@ bool slow_depthwise_primitive(const char* implementation) {
   return name.find("gemm") != std::string::npos || name.find("ref") != std::string::npos;
 }
 
+// Where the loops beat even oneDNN's JIT kernel, which reorders NCHW planes into its
+// blocked layout and back around every call: at stride 1 on planes of 32x32 outputs or
+// more, over which the loops' own per-plane costs (padding, the dropped columns) spread
+// (1.2-2x faster there in bench/depthwise_conv.cpp; 1-2x slower on 16x16 and 8x8 planes).
+bool loops_beat_primitive(int64_t stride, int64_t out_plane) {
+  return stride == 1 && out_plane >= 32 * 32;
+}
+
 }  // namespace
 
 Conv2dKernel::Conv2dKernel(const Conv2dParams& p, DepthwiseCode depthwise) : params_(p) {
@@ -187,8 +195,10 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p, DepthwiseCode depthwise) : par
   bw_diff_dst_ = Staged(dst_md_, bw_pd.diff_dst_desc());
   bw_diff_weights_ = Staged(weights_md_, bw_pd.diff_weights_desc());
   if (is_depthwise(p) && depthwise == DepthwiseCode::Fastest) {
-    loops_forward_ = slow_depthwise_primitive(fwd_pd.impl_info_str());
-    loops_backward_data_ = slow_depthwise_primitive(bd_pd.impl_info_str());
+    loops_forward_ = slow_depthwise_primitive(fwd_pd.impl_info_str()) ||
+                     loops_beat_primitive(p.stride, p.out_h() * p.out_w());
+    loops_backward_data_ = slow_depthwise_primitive(bd_pd.impl_info_str()) ||
+                           loops_beat_primitive(p.stride, p.h * p.w);
     loops_backward_weights_ = slow_depthwise_primitive(bw_pd.impl_info_str());
   }
 }

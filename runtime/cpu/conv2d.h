@@ -40,9 +40,10 @@ struct Conv2dParams {
 // accumulated into (gradient accumulation is the executor's business).
 class Conv2dKernel {
  public:
-  // Which code runs each pass of a depthwise signature: by default (Fastest) oneDNN's
-  // primitive where it is a JIT depthwise kernel and nasc's loops (depthwise.h) where
-  // oneDNN would fall back to GEMM or a reference loop; Loops and OneDnn force one or the
+  // Which code runs each pass of a depthwise signature: by default (Fastest) nasc's loops
+  // (depthwise.h) where oneDNN would fall back to GEMM or a reference loop, and where they
+  // beat its JIT kernel (the forward and data passes on planes of 32x32 or more at stride
+  // 1), oneDNN's primitive elsewhere; Loops and OneDnn force one or the
   // other (the tests and bench/depthwise_conv.cpp compare them). Every other signature
   // runs oneDNN's primitives.
   enum class DepthwiseCode { Fastest, Loops, OneDnn };
