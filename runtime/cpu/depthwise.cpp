@@ -44,13 +44,12 @@ float* plane_scratch(const PlaneGeometry& g) {
 // would otherwise cost more than a small plane's multiply-adds.
 std::vector<int64_t> tap_offsets(const PlaneGeometry& g) {
   std::vector<int64_t> out;
+  const int64_t s = g.stride, width = depthwise_planes::phase_width(g);
   for (int64_t kh = 0; kh < g.kernel; ++kh)
     for (int64_t kw = 0; kw < g.kernel; ++kw) {
-      const int64_t column = kw * g.dilation;
-      const int64_t phase = column % g.stride;
-      out.push_back((phase * depthwise_planes::padded_height(g) + kh * g.dilation) *
-                        depthwise_planes::phase_width(g) +
-                    column / g.stride);
+      const int64_t row = kh * g.dilation, column = kw * g.dilation;
+      const int64_t phase = (row % s) * s + column % s;
+      out.push_back(phase * depthwise_planes::phase_floats(g) + (row / s) * width + column / s);
     }
   return out;
 }

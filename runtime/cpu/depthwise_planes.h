@@ -25,23 +25,27 @@ namespace {
 constexpr int64_t kLanes = 8;
 constexpr int64_t kRunGrain = 64;
 
-// The padded input plane in scratch: `stride` phases, phase f holding the padded rows'
-// columns f, f + stride, f + 2 * stride, ... (with stride 1, the padded plane itself). A tap
-// at padded column c * stride + o reads phase o % stride at column c + o / stride, so the
-// taps of consecutive outputs are consecutive floats.
-inline int64_t padded_height(const PlaneGeometry& g) {
-  return g.h + 2 * g.pad;
+// The padded input plane in scratch, split into stride x stride phases: phase (a, b) holds
+// the padded plane's rows a, a + stride, a + 2 * stride, ... and, of each, the columns b,
+// b + stride, ... (with stride 1, the padded plane itself). A tap at padded row
+// r * stride + o and column c * stride + q reads phase (o % stride, q % stride) at row
+// r + o / stride and column c + q / stride, so the taps of consecutive outputs are
+// consecutive floats, and consecutive output rows are one phase row apart.
+inline int64_t phase_height(const PlaneGeometry& g) {
+  return (g.h + 2 * g.pad + g.stride - 1) / g.stride;
 }
 inline int64_t phase_width(const PlaneGeometry& g) {
   return (g.w + 2 * g.pad + g.stride - 1) / g.stride;
 }
+inline int64_t phase_floats(const PlaneGeometry& g) {
+  return phase_height(g) * phase_width(g);
+}
 // The phases, then kRunGrain zeros that the rounded-up runs below read past the last row.
 inline int64_t phases_floats(const PlaneGeometry& g) {
-  return g.stride * padded_height(g) * phase_width(g) + kRunGrain;
+  return g.stride * g.stride * phase_floats(g) + kRunGrain;
 }
-
 inline int64_t row_step(const PlaneGeometry& g) {
-  return g.stride * phase_width(g);
+  return phase_width(g);
 }
 // The loops treat the outputs as one flat run with rows row_step(g) apart, so that each tap
 // is one long multiply-add over the plane (a loop per row and tap costs more than its work
