@@ -5,9 +5,10 @@
 // dilated backward pass (im2col + GEMM), and depthwise convolutions were about half of a
 // DARTS step (docs/results.md, "Depthwise loops").
 //
-// Each plane is first copied into a zero-padded scratch plane, split by column phase when
-// the stride is above 1, so every tap reads a contiguous, in-bounds run of a row: the inner
-// loops are branch-free multiply-adds along output rows, which vectorise. The plane loops are
+// Each plane is first copied into a zero-padded scratch plane, split into stride x stride
+// phases when the stride is above 1, so every tap reads a contiguous, in-bounds run: the
+// inner loops are branch-free multiply-adds over the plane's outputs as one flat run, which
+// vectorise. The plane loops are
 // compiled twice, for the build's baseline (SSE2 on x86-64) and for x86-64-v3 (AVX2, FMA),
 // and the copy this CPU can run is picked once per process.
 #pragma once
