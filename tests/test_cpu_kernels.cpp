@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -30,30 +31,45 @@ std::string describe(const Conv2dParams& p) {
   return p.key();
 }
 
-// Runs forward, backward-data and backward-weights through oneDNN and the float64 reference.
-void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
-  INFO(describe(p));
+// The three passes of a convolution, into y, dx, dw and db.
+using ConvPasses = std::function<void(const std::vector<float>& x, const std::vector<float>& w,
+                                      const std::vector<float>& b, const std::vector<float>& dy,
+                                      std::vector<float>& y, std::vector<float>& dx,
+                                      std::vector<float>& dw, std::vector<float>& db)>;
+
+// Runs `passes` on random values and checks every output against the float64 reference.
+void check_passes_against_reference(const Conv2dParams& p, uint32_t seed,
+                                    const ConvPasses& passes) {
   std::mt19937 rng(seed);
   auto x = random_floats(p.input_size(), rng);
   auto w = random_floats(p.weight_size(), rng);
   auto b = random_floats(p.bias_size(), rng);
   auto dy = random_floats(p.output_size(), rng);
-  auto kernel = nas::conv2d_kernel(p);
-
   // Pre-filled with NaN so that any element the kernel fails to write is caught.
   const float nan = std::nanf("");
   std::vector<float> y(p.output_size(), nan), dx(p.input_size(), nan), dw(p.weight_size(), nan),
       db(p.bias_size(), nan);
-  kernel->forward(x.data(), w.data(), b.data(), y.data());
-  kernel->backward_data(dy.data(), w.data(), dx.data());
-  kernel->backward_weights(x.data(), dy.data(), dw.data(), db.data());
-
+  passes(x, w, b, dy, y, dx, dw, db);
   check_close(y, nas::reference::conv2d_forward(p, widen(x), widen(w), widen(b)), 1e-4, "forward");
   check_close(dx, nas::reference::conv2d_backward_data(p, widen(dy), widen(w)), 1e-4,
               "backward data");
   check_close(dw, nas::reference::conv2d_backward_weights(p, widen(x), widen(dy)), 1e-4,
               "backward weights");
   if (p.bias) check_close(db, nas::reference::conv2d_backward_bias(p, widen(dy)), 1e-4, "bias");
+}
+
+// Runs forward, backward-data and backward-weights through oneDNN and the float64 reference.
+void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
+  INFO(describe(p));
+  auto kernel = nas::conv2d_kernel(p);
+  check_passes_against_reference(p, seed,
+                                 [&](const auto& x, const auto& w, const auto& b, const auto& dy,
+                                     auto& y, auto& dx, auto& dw, auto& db) {
+                                   kernel->forward(x.data(), w.data(), b.data(), y.data());
+                                   kernel->backward_data(dy.data(), w.data(), dx.data());
+                                   kernel->backward_weights(x.data(), dy.data(), dw.data(),
+                                                            db.data());
+                                 });
 }
 
 Conv2dParams make(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t kernel,
@@ -127,23 +143,14 @@ namespace {
 // Runs nasc's depthwise loops, compiled for `isa`, against the float64 reference.
 void check_depthwise_loops(const Conv2dParams& p, nas::DepthwiseIsa isa, uint32_t seed) {
   INFO(describe(p) << " on the " << nas::depthwise_isa_name(isa) << " loops");
-  std::mt19937 rng(seed);
-  auto x = random_floats(p.input_size(), rng);
-  auto w = random_floats(p.weight_size(), rng);
-  auto b = random_floats(p.bias_size(), rng);
-  auto dy = random_floats(p.output_size(), rng);
-  const float nan = std::nanf("");
-  std::vector<float> y(p.output_size(), nan), dx(p.input_size(), nan), dw(p.weight_size(), nan),
-      db(p.bias_size(), nan);
-  nas::depthwise_forward(p, x.data(), w.data(), b.data(), y.data(), isa);
-  nas::depthwise_backward_data(p, dy.data(), w.data(), dx.data(), isa);
-  nas::depthwise_backward_weights(p, x.data(), dy.data(), dw.data(), db.data(), isa);
-  check_close(y, nas::reference::conv2d_forward(p, widen(x), widen(w), widen(b)), 1e-4, "forward");
-  check_close(dx, nas::reference::conv2d_backward_data(p, widen(dy), widen(w)), 1e-4,
-              "backward data");
-  check_close(dw, nas::reference::conv2d_backward_weights(p, widen(x), widen(dy)), 1e-4,
-              "backward weights");
-  if (p.bias) check_close(db, nas::reference::conv2d_backward_bias(p, widen(dy)), 1e-4, "bias");
+  check_passes_against_reference(
+      p, seed,
+      [&](const auto& x, const auto& w, const auto& b, const auto& dy, auto& y, auto& dx, auto& dw,
+          auto& db) {
+        nas::depthwise_forward(p, x.data(), w.data(), b.data(), y.data(), isa);
+        nas::depthwise_backward_data(p, dy.data(), w.data(), dx.data(), isa);
+        nas::depthwise_backward_weights(p, x.data(), dy.data(), dw.data(), db.data(), isa);
+      });
 }
 
 Conv2dParams depthwise(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kernel, int64_t stride,

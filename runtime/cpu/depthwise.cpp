@@ -105,6 +105,21 @@ void scatter_backward_data(const Conv2dParams& p, const float* dy, const float* 
   }
 }
 
+// Runs loops.correlate on each of the n x channels planes of `in` (g.h x g.w each) into
+// `out` (g.out_h x g.out_w each), channel c with taps[c * k * k ...] and bias[c] (0 without
+// a bias).
+void correlate_planes(const Loops& loops, const PlaneGeometry& g, int64_t n, int64_t channels,
+                      const float* in, const float* taps, const float* bias, float* out) {
+  const std::vector<int64_t> offsets = tap_offsets(g);
+  const int64_t k2 = g.kernel * g.kernel, in_plane = g.h * g.w, out_plane = g.out_h * g.out_w;
+#pragma omp parallel for schedule(static)
+  for (int64_t plane = 0; plane < n * channels; ++plane) {
+    const int64_t c = plane % channels;
+    loops.correlate(g, offsets.data(), in + plane * in_plane, taps + c * k2, bias ? bias[c] : 0.0f,
+                    out + plane * out_plane, plane_scratch(g));
+  }
+}
+
 void check_depthwise(const Conv2dParams& p) {
   NAS_CHECK(is_depthwise(p), "depthwise loops on a non-depthwise signature: " + p.key());
 }
@@ -134,17 +149,7 @@ std::vector<DepthwiseIsa> depthwise_isas_runnable() {
 void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, const float* b,
                        float* y, DepthwiseIsa isa) {
   check_depthwise(p);
-  const Loops& loops = loops_for(isa);
-  const PlaneGeometry g = forward_geometry(p);
-  const std::vector<int64_t> offsets = tap_offsets(g);
-  const int64_t k2 = p.kernel * p.kernel, in_plane = p.h * p.w, out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static)
-  for (int64_t plane = 0; plane < p.n * p.c_in; ++plane) {
-    const int64_t c = plane % p.c_in;
-    const float bias = p.bias ? b[c] : 0.0f;
-    loops.correlate(g, offsets.data(), x + plane * in_plane, w + c * k2, bias,
-                    y + plane * out_plane, plane_scratch(g));
-  }
+  correlate_planes(loops_for(isa), forward_geometry(p), p.n, p.c_in, x, w, p.bias ? b : nullptr, y);
 }
 
 void depthwise_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
@@ -152,19 +157,11 @@ void depthwise_backward_data(const Conv2dParams& p, const float* dy, const float
   check_depthwise(p);
   PlaneGeometry g;
   if (!backward_data_geometry(p, g)) return scatter_backward_data(p, dy, w, dx);
-  const Loops& loops = loops_for(isa);
-  const int64_t k = p.kernel, k2 = k * k;
+  const int64_t k2 = p.kernel * p.kernel;
   std::vector<float> turned(p.c_in * k2);
   for (int64_t c = 0; c < p.c_in; ++c)
     for (int64_t t = 0; t < k2; ++t) turned[c * k2 + t] = w[c * k2 + (k2 - 1 - t)];
-  const std::vector<int64_t> offsets = tap_offsets(g);
-  const int64_t in_plane = g.h * g.w, out_plane = p.h * p.w;
-#pragma omp parallel for schedule(static)
-  for (int64_t plane = 0; plane < p.n * p.c_in; ++plane) {
-    const int64_t c = plane % p.c_in;
-    loops.correlate(g, offsets.data(), dy + plane * in_plane, turned.data() + c * k2, 0.0f,
-                    dx + plane * out_plane, plane_scratch(g));
-  }
+  correlate_planes(loops_for(isa), g, p.n, p.c_in, dy, turned.data(), nullptr, dx);
 }
 
 // One channel per task, its planes in batch order, so the weight gradient's sums do not
