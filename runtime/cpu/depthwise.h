@@ -1,16 +1,16 @@
 // Depthwise convolution (groups == c_in == c_out) on NCHW float buffers, as direct loops over
-// one (sample, channel) plane at a time. Conv2dKernel runs these instead of oneDNN's
-// primitives for every depthwise signature: oneDNN 2.6 has no JIT depthwise kernel on plain
-// NCHW (it reorders to a blocked layout and back around each call) and none at all for the
-// dilated backward pass (im2col + GEMM), and depthwise convolutions were about half of a
-// DARTS step (docs/results.md, "Depthwise loops").
+// one (sample, channel) plane at a time. Conv2dKernel runs these, pass by pass, where
+// oneDNN 2.6 would fall back to im2col + GEMM (the dilated backward passes, the 5x5 weight
+// gradient) and where they beat its JIT kernel, which reorders NCHW values to a blocked
+// layout and back around each call (the forward and data passes on 32x32 planes); see
+// Conv2dKernel::DepthwiseCode. Depthwise convolutions were about half of a DARTS step
+// (docs/results.md, "Depthwise loops").
 //
 // Each plane is first copied into a zero-padded scratch plane, split into stride x stride
 // phases when the stride is above 1, so every tap reads a contiguous, in-bounds run: the
 // inner loops are branch-free multiply-adds over the plane's outputs as one flat run, which
-// vectorise. The plane loops are
-// compiled twice, for the build's baseline (SSE2 on x86-64) and for x86-64-v3 (AVX2, FMA),
-// and the copy this CPU can run is picked once per process.
+// vectorise. The plane loops are compiled twice, for the build's baseline (SSE2 on x86-64)
+// and for x86-64-v3 (AVX2, FMA), and the copy this CPU can run is picked once per process.
 #pragma once
 
 #include <vector>
