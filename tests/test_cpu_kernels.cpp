@@ -187,7 +187,9 @@ TEST_CASE("depthwise loops match the float64 reference on every instruction set 
   const std::vector<nas::DepthwiseIsa> isas = nas::depthwise_isas_runnable();
   REQUIRE(isas.front() == nas::DepthwiseIsa::Baseline);
   if (isas.size() == 1)
-    WARN("this CPU has no AVX2/FMA: only the baseline depthwise loops are checked");
+    WARN(
+        "this CPU is not x86-64-v3 (AVX2, FMA, ...): only the baseline depthwise loops are "
+        "checked");
   for (nas::DepthwiseIsa isa : isas) {
     uint32_t seed = 500;
     for (const Conv2dParams& p : chosen) check_depthwise_loops(p, isa, seed++);

@@ -1,6 +1,7 @@
 // 2-D convolution on the CPU through oneDNN: forward, backward-data and backward-weights on
 // plain NCHW float buffers, with primitives created once per signature and cached.
-// Depthwise signatures run nasc's own loops instead (depthwise.h).
+// Depthwise signatures run nasc's own loops (depthwise.h) for the passes where those are
+// faster (Conv2dKernel::DepthwiseCode).
 // Semantics follow the `conv`/`dwconv` ops: square kernel, symmetric zero padding, floor
 // output size, weights [c_out, c_in/groups, k, k] (PyTorch layout), optional bias [c_out].
 #pragma once

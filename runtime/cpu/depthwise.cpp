@@ -21,11 +21,13 @@ const Loops& loops_for(DepthwiseIsa isa) {
   return depthwise_planes::baseline::loops;
 }
 
+// The level the x86-64-v3 copy is compiled for (-march=x86-64-v3), as a whole: GCC may
+// emit any of its instructions (MOVBE and LZCNT as well as AVX2 and FMA), so checking a
+// few features by name would not be enough.
 bool cpu_has_x86_64_v3() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("x86-64-v3") != 0;
 #else
   return false;
 #endif

@@ -25,7 +25,7 @@ bool is_depthwise(const Conv2dParams& p);
 // Which compiled copy of the plane loops runs.
 enum class DepthwiseIsa { Baseline, X86_64_V3 };
 const char* depthwise_isa_name(DepthwiseIsa isa);
-// The best copy this CPU runs: X86_64_V3 where it has AVX2 and FMA.
+// The best copy this CPU runs: X86_64_V3 where it has that whole level (AVX2, FMA, ...).
 DepthwiseIsa depthwise_isa();
 // Every copy this CPU can run (the tests check each against the reference).
 std::vector<DepthwiseIsa> depthwise_isas_runnable();
