@@ -59,13 +59,6 @@ double dot(int64_t n, const float* a, const float* b) {
 
 // --- Softmax cross-entropy -------------------------------------------------------------------
 
-void CrossEntropyParams::validate() const {
-  require_positive("softmax_cross_entropy", "batch", batch);
-  require_positive("softmax_cross_entropy", "classes", classes);
-  if (!(smoothing >= 0 && smoothing < 1))
-    fail("softmax_cross_entropy", fmt::format("smoothing must be in [0, 1), got {}", smoothing));
-}
-
 double softmax_cross_entropy(const CrossEntropyParams& p, const float* logits,
                              const int32_t* labels, float* dlogits) {
   p.validate();
@@ -138,11 +131,6 @@ void softmax_backward(int64_t size, const float* y, const float* dy, float* dx) 
 
 // --- Weighted sum ----------------------------------------------------------------------------
 
-void WeightedSumParams::validate() const {
-  require_positive("weighted_sum", "inputs", inputs);
-  require_positive("weighted_sum", "size", size);
-}
-
 void weighted_sum_forward(const WeightedSumParams& p, const float* const* xs, const float* w,
                           float* y) {
   p.validate();
@@ -179,11 +167,6 @@ void weighted_sum_backward(const WeightedSumParams& p, const float* const* xs, c
 
 // --- Add -------------------------------------------------------------------------------------
 
-void AddParams::validate() const {
-  require_positive("add", "inputs", inputs);
-  require_positive("add", "size", size);
-}
-
 void add_forward(const AddParams& p, const float* const* xs, float* y) {
   p.validate();
   const int64_t n = p.size;
@@ -215,50 +198,6 @@ void add_backward(const AddParams& p, const float* dy, float* const* dxs) {
 }
 
 // --- Concat ----------------------------------------------------------------------------------
-
-ConcatParams ConcatParams::from_shapes(int64_t batch,
-                                       const std::vector<std::vector<int64_t>>& shapes,
-                                       int64_t axis) {
-  require_positive("concat", "batch", batch);
-  if (shapes.empty()) fail("concat", "needs at least one input");
-  const auto& first = shapes[0];
-  const int64_t rank = static_cast<int64_t>(first.size());
-  if (axis < 0 || axis >= rank)
-    fail("concat",
-         fmt::format("axis must be in [0, {}) for {}-D inputs, got {}", rank, rank, axis));
-  ConcatParams p;
-  p.outer = batch;
-  for (int64_t d = 0; d < axis; ++d) p.outer *= first[d];
-  for (int64_t d = axis + 1; d < rank; ++d) p.inner *= first[d];
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    const auto& s = shapes[i];
-    if (static_cast<int64_t>(s.size()) != rank)
-      fail("concat",
-           fmt::format("input {} has rank {} but input 0 has rank {}", i, s.size(), rank));
-    for (int64_t d = 0; d < rank; ++d)
-      if (d != axis && s[d] != first[d])
-        fail("concat", fmt::format("input {} has size {} on axis {} but input 0 has {}", i, s[d], d,
-                                   first[d]));
-    p.sizes.push_back(s[axis]);
-  }
-  p.validate();
-  return p;
-}
-
-void ConcatParams::validate() const {
-  require_positive("concat", "outer", outer);
-  require_positive("concat", "inner", inner);
-  if (sizes.empty()) fail("concat", "needs at least one input");
-  for (size_t i = 0; i < sizes.size(); ++i)
-    if (sizes[i] < 1)
-      fail("concat", fmt::format("sizes[{}] must be positive, got {}", i, sizes[i]));
-}
-
-int64_t ConcatParams::total() const {
-  int64_t t = 0;
-  for (int64_t s : sizes) t += s;
-  return t;
-}
 
 void concat_forward(const ConcatParams& p, const float* const* xs, float* y) {
   p.validate();
@@ -303,12 +242,6 @@ void scale_backward(int64_t size, double scale, const float* dy, float* dx) {
 
 // --- Mul by a tensor -------------------------------------------------------------------------
 
-void MulParams::validate() const {
-  require_positive("mul", "factors", factors);
-  require_positive("mul", "inner", inner);
-  if (!std::isfinite(scale)) fail("mul", fmt::format("scale must be finite, got {}", scale));
-}
-
 void mul_forward(const MulParams& p, const float* x, const float* factor, float* y) {
   p.validate();
   const float s = static_cast<float>(p.scale);
@@ -339,13 +272,6 @@ void elementwise_backward(int64_t size, double (*derivative)(double, double), do
 }
 
 // --- Global average pooling ------------------------------------------------------------------
-
-void GlobalAvgPoolParams::validate() const {
-  require_positive("global_avg_pool", "batch", batch);
-  require_positive("global_avg_pool", "channels", channels);
-  require_positive("global_avg_pool", "height", height);
-  require_positive("global_avg_pool", "width", width);
-}
 
 void global_avg_pool_forward(const GlobalAvgPoolParams& p, const float* x, float* y,
                              const std::vector<RowActivation>& activations) {
@@ -378,22 +304,6 @@ void global_avg_pool_backward(const GlobalAvgPoolParams& p, const float* dy, flo
 
 // --- Crop ------------------------------------------------------------------------------------
 
-void CropParams::validate() const {
-  require_positive("crop", "batch", batch);
-  require_positive("crop", "channels", channels);
-  require_positive("crop", "height", height);
-  require_positive("crop", "width", width);
-  for (auto [name, v] : {std::pair<const char*, int64_t>{"top", top},
-                         {"left", left},
-                         {"bottom", bottom},
-                         {"right", right}})
-    if (v < 0) fail("crop", fmt::format("{} must be >= 0, got {}", name, v));
-  if (out_height() < 1 || out_width() < 1)
-    fail("crop", fmt::format("must leave at least 1 row and 1 column: top {} + bottom {} of {} "
-                             "rows, left {} + right {} of {} columns",
-                             top, bottom, height, left, right, width));
-}
-
 void crop_forward(const CropParams& p, const float* x, float* y) {
   p.validate();
   const int64_t planes = p.batch * p.channels, oh = p.out_height(), ow = p.out_width();
@@ -419,16 +329,6 @@ void crop_backward(const CropParams& p, const float* dy, float* dx) {
 
 // --- Channel slice and shuffle ---------------------------------------------------------------
 
-void ChannelSliceParams::validate() const {
-  require_positive("channel_slice", "batch", batch);
-  require_positive("channel_slice", "channels", channels);
-  require_positive("channel_slice", "inner", inner);
-  require_positive("channel_slice", "count", count);
-  if (start < 0 || start + count > channels)
-    fail("channel_slice", fmt::format("channels [{}, {}) are not within the input's {}", start,
-                                      start + count, channels));
-}
-
 void channel_slice_forward(const ChannelSliceParams& p, const float* x, float* y) {
   p.validate();
   const size_t bytes = static_cast<size_t>(p.count * p.inner) * sizeof(float);
@@ -442,16 +342,6 @@ void channel_slice_backward(const ChannelSliceParams& p, const float* dy, float*
   const size_t bytes = static_cast<size_t>(p.count * p.inner) * sizeof(float);
   for (int64_t b = 0; b < p.batch; ++b)
     std::memcpy(dx + (b * p.channels + p.start) * p.inner, dy + b * p.count * p.inner, bytes);
-}
-
-void ChannelShuffleParams::validate() const {
-  require_positive("channel_shuffle", "batch", batch);
-  require_positive("channel_shuffle", "channels", channels);
-  require_positive("channel_shuffle", "inner", inner);
-  require_positive("channel_shuffle", "groups", groups);
-  if (channels % groups != 0)
-    fail("channel_shuffle",
-         fmt::format("{} groups do not divide the input's {} channels", groups, channels));
 }
 
 void channel_shuffle_forward(const ChannelShuffleParams& p, const float* x, float* y) {

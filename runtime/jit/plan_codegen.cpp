@@ -10,9 +10,8 @@
 #include <map>
 
 #include "runtime/exec/step_gate.h"
-#include "runtime/jit/formula_codegen.h"
 #include "runtime/jit/object_cache.h"
-#include "support/elementwise_ops.h"
+#include "runtime/jit/region_codegen.h"
 #include "support/errors.h"
 
 namespace nas {
@@ -120,12 +119,6 @@ class Codegen : IrHelpers {
     return d;
   }
 
-  const Formula& formula(const std::string& text) {
-    auto it = formulas_.find(text);
-    if (it == formulas_.end()) it = formulas_.emplace(text, Formula(text)).first;
-    return it->second;
-  }
-
   // --- elementwise regions --------------------------------------------------------------
 
   // Per run: whether each operation runs and, per operand, whether it takes part and its
@@ -170,64 +163,6 @@ class Codegen : IrHelpers {
       r.weight.push_back(weight);
     }
     return r;
-  }
-
-  // The region's operations on one chunk of elements of `type` (float or a vector); the
-  // inputs already loaded. Returns the last operation's value.
-  llvm::Value* emit_region_ops(llvm::IRBuilder<>& b, const Step& s, llvm::Type* type,
-                               const std::vector<llvm::Value*>& inputs,
-                               const std::vector<std::vector<llvm::Value*>>& present,
-                               const std::vector<std::vector<llvm::Value*>>& weight) {
-    std::vector<llvm::Value*> results;
-    auto operand = [&](int k) { return k >= 0 ? inputs[k] : results[-k - 1]; };
-    llvm::Value* zero = llvm::ConstantFP::get(type, 0.0);
-    for (size_t i = 0; i < s.region.size(); ++i) {
-      const RegionOp& op = s.region[i];
-      llvm::Value* y = nullptr;
-      switch (op.kind) {
-        case StepKind::Activation:
-          y = formula(elementwise_fn(s, op).value_text).emit(b, operand(op.operands[0]), op.param);
-          break;
-        case StepKind::ActivationGrad: {
-          llvm::Value* slope = formula(elementwise_fn(s, op).derivative_text)
-                                   .emit(b, operand(op.operands[1]), op.param);
-          y = b.CreateFMul(operand(op.operands[0]), slope);
-          break;
-        }
-        case StepKind::Scale:
-          y = b.CreateFMul(llvm::ConstantFP::get(type, op.scale), operand(op.operands[0]));
-          if (op.operands.size() == 2) y = b.CreateFMul(y, operand(op.operands[1]));
-          break;
-        case StepKind::Add:
-        case StepKind::Choice:
-          y = zero;
-          for (size_t j = 0; j < op.operands.size(); ++j) {
-            llvm::Value* term = operand(op.operands[j]);
-            if (op.kind == StepKind::Choice)
-              term = b.CreateFMul(splat(b, type, weight[i][j]), term);
-            y = b.CreateFAdd(y, b.CreateSelect(present[i][j], term, zero));
-          }
-          break;
-        default:
-          internal_error(__FILE__, __LINE__,
-                         "elementwise region `" + s.name + "`: an operation of another kind");
-      }
-      results.push_back(y);
-    }
-    return results.back();
-  }
-
-  llvm::Value* splat(llvm::IRBuilder<>& b, llvm::Type* type, llvm::Value* scalar) {
-    if (auto* v = llvm::dyn_cast<llvm::FixedVectorType>(type))
-      return b.CreateVectorSplat(v->getNumElements(), scalar);
-    return scalar;
-  }
-
-  const ElementwiseFn& elementwise_fn(const Step& s, const RegionOp& op) {
-    const ElementwiseFn* fn = find_elementwise(op.op);
-    NAS_CHECK(fn != nullptr,
-              "elementwise region `" + s.name + "`: no element-wise formula for " + op.op);
-    return *fn;
   }
 
   // What a region's body is made from: its inputs' count and its operations, without the
@@ -300,7 +235,7 @@ class Codegen : IrHelpers {
             b.CreateBitCast(b.CreateInBoundsGEP(t_.f32, p, i), type->getPointerTo());
         loaded.push_back(b.CreateAlignedLoad(type, addr, llvm::Align(4)));
       }
-      llvm::Value* y = emit_region_ops(b, s, type, loaded, present, weight);
+      llvm::Value* y = region_ops_.emit(b, s.name, s.region, type, loaded, present, weight);
       llvm::Value* dst = b.CreateBitCast(b.CreateInBoundsGEP(t_.f32, out, i), type->getPointerTo());
       b.CreateAlignedStore(y, dst, llvm::Align(4));
       i->addIncoming(next, b.GetInsertBlock());
@@ -367,7 +302,7 @@ class Codegen : IrHelpers {
   const ExecPlan& plan_;
   int width_;
   llvm::Module& m_;  // the kernels: the regions' entries and bodies
-  std::map<std::string, Formula> formulas_;
+  RegionOpsEmitter region_ops_;
   std::map<std::string, llvm::Function*> bodies_;  // by body_signature
 };
 
