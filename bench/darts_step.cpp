@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/exec/backend_registry.h"
@@ -28,7 +29,9 @@
 #include "runtime/optim/grad_clip.h"
 #include "runtime/optim/optimizer.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   using namespace nas;
   int steps = 5, threads = 2;
   bool profile = false, fusion = true, batchnorm_regions = true, remat = true;
@@ -157,4 +160,10 @@ int main(int argc, char** argv) {
       std::max(ex.arena_bytes(), alpha_ex.arena_bytes()) / 1048576.0,
       static_cast<long long>(store.trainable_count()), steps, cpu_threads(), compile_s);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::bench::guarded_main(argc, argv, bench_main);
 }

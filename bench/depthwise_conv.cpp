@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "runtime/cpu/conv2d.h"
 #include "runtime/cpu/depthwise.h"
 #include "runtime/cpu/threads.h"
@@ -65,7 +66,9 @@ int usage() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   int reps = 20, threads = 2;
   int64_t batch = 64;
   nas::DepthwiseIsa isa = nas::depthwise_isa();
@@ -151,4 +154,10 @@ int main(int argc, char** argv) {
   std::printf("what nasc runs: %.1f ms, ratio against oneDNN alone %.2f\n", chosen_total * 1e3,
               chosen_total / onednn_total);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::bench::guarded_main(argc, argv, bench_main);
 }

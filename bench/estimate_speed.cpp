@@ -13,10 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "compiler/estimate/estimator.h"
 #include "compiler/pipeline/pipeline.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   using namespace nas;
   using Clock = std::chrono::steady_clock;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas";
@@ -92,4 +95,10 @@ int main(int argc, char** argv) {
       file.c_str(), est.space().plan().steps.size(), supernet.arch.size(), masks, estimates,
       estimates / masks, sink);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::bench::guarded_main(argc, argv, bench_main);
 }

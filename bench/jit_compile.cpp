@@ -10,13 +10,16 @@
 #include <filesystem>
 #include <string>
 
+#include "bench/bench_main.h"
 #include "compiler/frontend/loader.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/jit/jit_plan.h"
 
 using namespace nas;
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   std::string file = NASC_SOURCE_DIR "/examples/darts.nas";
   int64_t batch = 64;
   for (int i = 1; i < argc; ++i) {
@@ -60,4 +63,10 @@ int main(int argc, char** argv) {
       "%.3f, \"cached_compile_s\": %.3f, \"cache_hits_as_expected\": %s}\n",
       file.c_str(), steps, functions, first, second, hits ? "true" : "false");
   return hits ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::bench::guarded_main(argc, argv, bench_main);
 }

@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "compiler/estimate/estimator.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
@@ -88,7 +89,9 @@ void report(const char* name, const std::vector<double>& est, const std::vector<
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   using namespace nas;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas", lut_path;
   std::vector<std::pair<std::string, std::string>> sets;
@@ -280,4 +283,10 @@ int main(int argc, char** argv) {
     report("fused, rounds", in_rounds, meas);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::bench::guarded_main(argc, argv, bench_main);
 }

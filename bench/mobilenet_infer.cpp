@@ -14,12 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   using namespace nas;
   int threads = 1, warmup = 10, reps = 50;
   int64_t batch = 1, hw = 224;
@@ -104,4 +107,10 @@ int main(int argc, char** argv) {
       backend.c_str(), static_cast<long long>(batch), static_cast<long long>(hw), cpu_threads(),
       static_cast<long long>(store.trainable_count()), ms[ms.size() / 2], ms[0]);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::bench::guarded_main(argc, argv, bench_main);
 }

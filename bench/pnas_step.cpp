@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "compiler/passes/derive_arch.h"
 #include "compiler/passes/live_mask.h"
 #include "compiler/pipeline/pipeline.h"
@@ -68,7 +69,9 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   int paths = 5, reps = 5, threads = 2;
   int64_t batch = 32;
   std::string file = std::string(NASC_SOURCE_DIR) + "/examples/mobilenet.nas";
@@ -153,4 +156,10 @@ int main(int argc, char** argv) {
       file.c_str(), static_cast<long long>(batch), paths, reps, cpu_threads(), sum_s, sum_a,
       sum_s / sum_a);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::bench::guarded_main(argc, argv, bench_main);
 }

@@ -76,8 +76,7 @@ const nas::Selection* selection_of(const Space& space, const std::optional<Archi
 nas::LatencyTable empty_table(const std::string& backend, const MeasureOptions& settings,
                               const std::string& network) {
   nas::LatencyTable table;
-  table.device = nas::current_device();
-  table.device.backend = backend;
+  table.device = nas::current_device(backend);
   table.settings = settings_from(settings, {});
   table.network = network;
   return table;

@@ -42,6 +42,11 @@ nas::DataParallel join_parallel_run(const RunOptions& o) {
   if (!o.parallel.use_mpi) return p;
   p.collectives = world(o.parallel.timeout_seconds);
   p.sync_batchnorm = o.parallel.sync_batchnorm;
+  // The collectives reduce host memory; a GPU backend's gradients live on the device.
+  if (p.ranks() > 1 && o.backend == "cuda")
+    throw Error(Error::Kind::User,
+                "--backend cuda does not run under mpirun yet (the gradient allreduce works "
+                "on host memory); run one process, or use --backend jit");
   return p;
 }
 
@@ -303,6 +308,17 @@ std::vector<BackendDescription> backends() {
   for (const nas::BackendInfo& b : nas::registered_backends())
     out.push_back({b.name, b.description, b.name == nas::default_backend_name()});
   return out;
+}
+
+std::string backend_problem(const std::string& name, std::string* device) {
+  check_backend(name);
+  for (const nas::BackendInfo& b : nas::registered_backends()) {
+    if (b.name != name) continue;
+    nas::BackendProbe probe = nas::probe_backend(b);
+    if (device) *device = probe.device;
+    return probe.problem;
+  }
+  return {};
 }
 
 void check_backend(const std::string& name) {

@@ -35,7 +35,7 @@ std::string missing_signatures_message(const std::string& file, const std::strin
 
 std::string other_device_warning(const std::string& lut, const LatencyTable& table,
                                  bool same_threads) {
-  DeviceFingerprint here = current_device();
+  DeviceFingerprint here = current_device(table.device.backend);
   if (!same_threads) here.threads = table.device.threads;
   if (!(here != table.device)) return {};
   return "the latency table " + lut +

@@ -96,6 +96,16 @@ void bind_library(py::module_& m) {
   m.def("backends", &nasc::backends, "The backends built in (what Model.build's backend takes).");
   m.def("check_backend", &nasc::check_backend, py::arg("name"),
         "Raises nasc.UserError unless `name` is a built-in backend.");
+  m.def(
+      "backend_problem",
+      [](const std::string& name) {
+        std::string device;
+        std::string problem = nasc::backend_problem(name, &device);
+        return py::make_tuple(problem, device);
+      },
+      py::arg("name"),
+      "(problem, device): why backend `name` cannot run on this machine ('' when it can) and "
+      "the device it found (the GPU's description for 'cuda', '' for the CPU backends).");
   m.def("with_commas", &nasc::with_commas, py::arg("value"), "1234567 -> '1,234,567'.");
   m.def("human_count", &nasc::human_count, py::arg("value"), "268160 -> '268K'.");
 }

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/backend_test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -97,10 +99,22 @@ TEST_CASE("nasc --help and --version", "[cli]") {
   CHECK(cli.run("-h").status == 0);
   Run version = cli.run("--version");
   CHECK(version.status == 0);
-  CHECK(version.out == std::string("nasc ") + NASC_VERSION +
-                           "\nbackends:\n  cpu: the host CPU: oneDNN kernels and plain "
-                           "loops (the reference)\n  jit (default): the host CPU with generated "
-                           "code: fused regions compiled by LLVM, oneDNN for the rest\n");
+  const std::string cpu_backends = std::string("nasc ") + NASC_VERSION +
+                                   "\nbackends:\n  cpu: the host CPU: oneDNN kernels and plain "
+                                   "loops (the reference)\n  jit (default): the host CPU with "
+                                   "generated code: fused regions compiled by LLVM, oneDNN for "
+                                   "the rest\n";
+  CHECK(version.out.substr(0, cpu_backends.size()) == cpu_backends);
+  // A nasc built with the CUDA toolkit lists the plugin's backend, and either the GPU it
+  // found or why it cannot run.
+  const std::string rest = version.out.substr(std::min(cpu_backends.size(), version.out.size()));
+  if (nas::backend_name_problem("cuda").empty()) {
+    CHECK_THAT(rest, StartsWith("  cuda: an NVIDIA GPU: cuDNN and cuBLAS kernels (the plugin "
+                                "libnasc_cuda.so)\n    "));
+    CHECK_THAT(rest, Contains("    not available here: ") || Contains("    device: "));
+  } else {
+    CHECK(rest.empty());
+  }
 }
 
 TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[cli][backend]") {
@@ -109,10 +123,11 @@ TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[
   for (const char* command : {"train tiny.nas -o run", "search tiny.nas -o run",
                               "profile tiny.nas -o lut.json", "estimate tiny.nas"}) {
     INFO(command);
+    const std::string list = nas::test::backend_list();
     user_error(cli.run(std::string(command) + " --backend cdu"),
-               "nasc: error: unknown backend `cdu`; did you mean `cpu`? (built in: cpu, jit)");
-    user_error(cli.run(std::string(command) + " --backend cuda"),
-               "nasc: error: unknown backend `cuda` (built in: cpu, jit)");
+               "nasc: error: unknown backend `cdu`; did you mean `cpu`? (built in: " + list + ")");
+    user_error(cli.run(std::string(command) + " --backend metal"),
+               "nasc: error: unknown backend `metal` (built in: " + list + ")");
     user_error(cli.run(std::string(command) + " --backend"), "--backend needs a value");
   }
   user_error(cli.run("check tiny.nas --backend cpu"),
@@ -124,6 +139,32 @@ TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[
       "--warmup 0");
   INFO(ok.err);
   CHECK(ok.status == 0);
+}
+
+TEST_CASE("nasc --backend cuda where it cannot run: exit 1 before any work, with the reason",
+          "[cli][backend][gpu]") {
+  if (!nas::backend_name_problem("cuda").empty()) {
+    WARN("skipped: this nasc was built without the CUDA plugin (no CUDA toolkit)");
+    return;
+  }
+  std::string problem;
+  for (const nas::BackendInfo& info : nas::registered_backends())
+    if (info.name == "cuda") problem = nas::probe_backend(info).problem;
+  if (problem.empty()) {
+    WARN("skipped: a GPU is present; the cuda backend runs in the backend tests");
+    return;
+  }
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  cli.write("a.json", R"({"choices": {"op": "conv"}})");
+  for (const char* command : {"train tiny.nas --arch a.json -o run", "search tiny.nas -o run",
+                              "profile tiny.nas -o lut.json"}) {
+    INFO(command);
+    user_error(cli.run(std::string(command) + " --backend cuda"),
+               "nasc: error: --backend cuda: " + problem);
+    CHECK_FALSE(fs::exists(cli.dir / "run"));
+    CHECK_FALSE(fs::exists(cli.dir / "lut.json"));
+  }
 }
 
 TEST_CASE("nasc: mistakes on the command line", "[cli]") {

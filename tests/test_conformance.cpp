@@ -28,6 +28,7 @@
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/exec/backend_registry.h"
 #include "runtime/exec/executor.h"
+#include "tests/backend_test_util.h"
 #include "tests/cpu_test_util.h"
 #include "tests/gradient_check_util.h"
 
@@ -249,7 +250,7 @@ std::set<std::string> check_gradients(const OpNetwork& net, const BackendInfo& b
 }  // namespace
 
 TEST_CASE("conformance: every registered op on every registered backend", "[conformance]") {
-  std::vector<BackendInfo> backends = registered_backends();
+  std::vector<BackendInfo> backends = test::usable_backends();
   REQUIRE_FALSE(backends.empty());
   std::set<std::string> ran;  // ops of every plan the test ran
   for (const OpDef* op : all_ops()) {
@@ -317,7 +318,7 @@ TEST_CASE("conformance: a MobileNetV3 network with silu and se against the float
   Graph net = specialise(*c.supernet, sel);
   PlanOptions o;
   o.batch = kBatch;
-  for (const BackendInfo& backend : registered_backends()) {
+  for (const BackendInfo& backend : test::usable_backends()) {
     INFO("backend " << backend.name);
     CompiledPlan compiled = compile_plan_keeping_graph(net, o);
     ParamStore store(backend.make());

@@ -1,8 +1,8 @@
-// The JIT backend (runtime/jit) against the CPU interpreter, its reference: the element-wise
-// formulas it compiles, whole plans (DARTS' full mode with each gradient subset, sampled
-// paths under live masks, forward-only runs), and its disk cache of objects. The fusion
-// tests run random elementwise chains and a multi-chunk region on it, and the conformance
-// test every op and fusion pattern (it runs on every registered backend).
+// The JIT backend (runtime/jit): the element-wise formulas it compiles, its module's text,
+// and its disk cache of objects. Whole plans on it against the CPU interpreter are in
+// test_backend_networks.cpp, the fusion tests run random elementwise chains and a
+// multi-chunk region on it, and the conformance test every op and fusion pattern (it runs on
+// every registered backend).
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -10,7 +10,6 @@
 #include <fstream>
 #include <random>
 
-#include "compiler/passes/live_mask.h"
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/jit/cache_limit.h"
 #include "runtime/jit/formula_codegen.h"
@@ -24,34 +23,7 @@
 using namespace nas;
 using namespace nas::test;
 
-namespace {
-
-const char* kDartsCells = R"(import "darts_ops.nas";
-network small(x: tensor[1, 8, 8]) {
-  let stem = batchnorm(conv(x, 12, kernel=3, pad=1, bias=false));
-  let a = darts_cell(stem, stem, 4, false, false, steps=2, multiplier=2);
-  let b = darts_cell(stem, a, 8, true, false, steps=2, multiplier=2);
-  return linear(global_avg_pool(b), 3);
-}
-)";
-
-Graph darts_supernet() {
-  Diagnostics diags;
-  Compilation c = compile_text("space.nas", kDartsCells, {}, diags);
-  INFO(diags.render());
-  REQUIRE(c.supernet);
-  return *c.supernet;
-}
-
-// The supernet's training plan at batch 2, on the JIT and on the interpreter.
-PlanOptions darts_options() {
-  PlanOptions o;
-  o.batch = 2;
-  o.training = true;
-  return o;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("jit: every element-wise formula parses to its C++ definition", "[jit]") {
   const double points[] = {-7.0, -3.0, -2.5, -1.0, -0.25, 0.0, 0.25, 1.0, 2.9, 3.0, 6.0, 8.5};
@@ -72,57 +44,6 @@ TEST_CASE("jit: a malformed formula is an internal error naming its column", "[j
   CHECK_THROWS_WITH(Formula("max(x)"), Catch::Contains("max takes 2 arguments"));
   CHECK_THROWS_WITH(Formula("x > 0"), Catch::Contains("a condition where a number is needed"));
   CHECK_THROWS_AS(Formula("x ? 1 : 0"), InternalError);
-}
-
-TEST_CASE("jit: the DARTS supernet in full mode equals the interpreter", "[jit][exec]") {
-  Graph net = darts_supernet();
-  PlanOptions o = darts_options();
-  o.arch_grads = true;
-  Pair p("jit");
-  make_pair(p, net, o);
-  p.fused->use_full_choices();
-  p.plain->use_full_choices();
-  CHECK(fused_steps(p.fused->plan()) >= 4);
-  check_same(p, 9);
-  // The weight step alone and the alpha step alone skip the same gradients.
-  p.fused->set_gradients(true, false);
-  p.plain->set_gradients(true, false);
-  check_same(p, 10);
-  p.fused->set_gradients(false, true);
-  p.plain->set_gradients(false, true);
-  check_same(p, 11);
-}
-
-TEST_CASE("jit: sampled paths under live masks equal the interpreter", "[jit][exec]") {
-  Graph net = darts_supernet();
-  const PlanOptions o = darts_options();
-  CompiledPlan compiled = compile_plan_keeping_graph(net, o);
-  Pair p("jit");
-  make_pair(p, net, o, /*ref_fusion=*/true);  // the same steps, to count them
-  std::mt19937 rng(5);
-  for (int round = 0; round < 6; ++round) {
-    Selection sel;
-    for (const ArchGroup& a : compiled.exec.arch) {
-      std::vector<int> all(a.candidates.size());
-      for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-      if (round > 0) std::shuffle(all.begin(), all.end(), rng);
-      sel.chosen.push_back({all.begin(), all.begin() + a.k});
-    }
-    for (Executor* ex : {p.fused.get(), p.plain.get()}) {
-      ex->use_selection(sel.chosen);
-      ex->set_live_mask(live_mask(compiled.exec, sel));
-    }
-    INFO("round " << round);
-    check_same(p, 40 + round);
-    CHECK(p.fused->steps_run() == p.plain->steps_run());
-  }
-  // Forward only (PNAS' reward runs) stops after the loss, as the interpreter does.
-  p.fused->set_forward_only(true);
-  p.plain->set_forward_only(true);
-  Outcome f = run_once(*p.fused, p.store, 60);
-  Outcome u = run_once(*p.plain, p.ref_store, 60);
-  CHECK(f.loss == Approx(u.loss).epsilon(1e-5));
-  CHECK(p.fused->steps_run() == p.plain->steps_run());
 }
 
 TEST_CASE("jit: the object cache: a miss, a hit, and a corrupt entry rebuilt", "[jit][cache]") {

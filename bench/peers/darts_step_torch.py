@@ -9,6 +9,8 @@ must equal nasc's for the comparison to mean anything (1,930,618 at the defaults
 
   /usr/bin/python3 bench/peers/darts_step_torch.py --steps 3 --threads 2
   /usr/bin/python3 bench/peers/darts_step_torch.py --count-only     (build, print weights)
+  python3 bench/peers/darts_step_torch.py --device cuda [--compile]  (on a GPU: peak GPU memory
+                                                                     in "peak_gpu_mb")
 
 Needs Debian's python3-torch (PyTorch 1.13, built on the same oneDNN as libdnnl-dev).
 """
@@ -158,6 +160,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--count-only", action="store_true", help="build the supernet, print its weight count")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU comparison")
+    ap.add_argument("--compile", action="store_true", help="the step's network through torch.compile")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -166,35 +170,53 @@ def main():
     if args.count_only:
         print(weights)
         return
+    device = torch.device(args.device)
+    net = net.to(device)
+    model = torch.compile(net) if args.compile else net
     weight_opt = torch.optim.SGD(net.weight_params(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     alpha_opt = torch.optim.Adam([net.alpha_normal, net.alpha_reduce], lr=3e-4, betas=(0.5, 0.999),
                                  weight_decay=1e-3)
-    train_x, valid_x = torch.randn(args.batch, 3, 32, 32), torch.randn(args.batch, 3, 32, 32)
-    train_y, valid_y = torch.randint(0, 10, (args.batch,)), torch.randint(0, 10, (args.batch,))
+    def batch():
+        return torch.randn(args.batch, 3, 32, 32, device=device)
+
+    train_x, valid_x = batch(), batch()
+    train_y = torch.randint(0, 10, (args.batch,), device=device)
+    valid_y = torch.randint(0, 10, (args.batch,), device=device)
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     def step():
         alpha_opt.zero_grad()
-        F.cross_entropy(net(valid_x), valid_y).backward()
+        F.cross_entropy(model(valid_x), valid_y).backward()
         alpha_opt.step()
         weight_opt.zero_grad()
-        F.cross_entropy(net(train_x), train_y).backward()
+        F.cross_entropy(model(train_x), train_y).backward()
         nn.utils.clip_grad_norm_(net.weight_params(), 5.0)
         weight_opt.step()
+        synchronize()
 
-    step()  # warm-up: oneDNN creates its primitives on first use
+    step()  # warm-up: oneDNN creates its primitives on first use (and cuDNN, torch.compile)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
     median = sorted(times)[len(times) // 2]
-    print(json.dumps({
-        "peer": "pytorch-" + torch.__version__,
+    result = {
+        "peer": "pytorch-" + torch.__version__ + ("-compile" if args.compile else ""),
+        "device": args.device,
         "median_step_s": median,
         "images_per_s": 2 * args.batch / median,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "params": weights,
-    }))
+    }
+    if device.type == "cuda":
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ struct BackendDescription {
 };
 // The backends built into this library.
 std::vector<BackendDescription> backends();
+// Whether backend `name` can run on this machine: "" when it can, else why not ("no CUDA
+// GPU: ..."). It loads a plugin backend's library and looks for its device, so it costs
+// more than backends(); `device`, when given, gets what the backend found ("NVIDIA H200,
+// 132 SMs, ...", "" for the CPU backends). An unknown name is a user Error.
+std::string backend_problem(const std::string& name, std::string* device = nullptr);
 // Throws a user Error ("unknown backend `cpx`; did you mean `cpu`? (built in: cpu)")
 // unless `name` is one of backends().
 void check_backend(const std::string& name);

@@ -21,8 +21,8 @@ from ._nasc import (  # noqa: F401  (the public names)
     Error, Input, InternalError, LatencyEstimate, LatencyEstimator, LatencyTable, Location,
     Mode, Model, NetworkSize, ParallelOptions, RetrainResult, RunOptions, SearchResult,
     Space, SpaceStatistics, StaticEstimate, StepInfo, StepResult, TrainResult, UserError,
-    backends, check_backend, create_run_dir, human_count, process_group, version,
-    with_commas)
+    backend_problem, backends, check_backend, create_run_dir, human_count, process_group,
+    version, with_commas)
 from . import _nasc
 
 __version__ = version()
@@ -38,8 +38,8 @@ __all__ = [
     "Architecture", "Backend", "Choice", "Diagnostic", "EpochInfo", "Error", "Input",
     "InternalError", "LatencyEstimate", "LatencyEstimator", "LatencyTable", "Mode", "Model",
     "NetworkSize", "RetrainResult", "SearchResult", "Space", "SpaceStatistics",
-    "StaticEstimate", "StepInfo", "StepResult", "TrainResult", "UserError", "backends",
-    "check_backend", "create_run_dir", "human_count", "process_group", "search", "train",
+    "StaticEstimate", "StepInfo", "StepResult", "TrainResult", "UserError", "backend_problem",
+    "backends", "check_backend", "create_run_dir", "human_count", "process_group", "search", "train",
     "version",
     "with_commas",
 ]

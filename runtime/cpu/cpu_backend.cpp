@@ -16,6 +16,7 @@
 #include "runtime/cpu/fused_region.h"
 #include "runtime/cpu/linear.h"
 #include "runtime/cpu/plain_kernels.h"
+#include "runtime/cpu/plain_step_params.h"
 #include "runtime/cpu/pool2d.h"
 #include "runtime/cpu/sync_batchnorm.h"
 #include "runtime/exec/backend.h"
@@ -26,17 +27,6 @@ namespace nas {
 namespace {
 
 using StepFn = std::function<bool(RunState&)>;
-
-// [N, C, rest...] as N, C, H, W for kernels on images; a vector [N, F] is C = F, H = W = 1.
-struct Nchw {
-  int64_t n, c, h, w;
-};
-Nchw nchw(const std::vector<int64_t>& s) {
-  Nchw r{s[0], s.size() > 1 ? s[1] : 1, 1, 1};
-  if (s.size() == 4) r.h = s[2], r.w = s[3];
-  if (s.size() == 3) r.h = s[2];
-  return r;
-}
 
 Conv2dParams conv_params(const Step& s) {
   Nchw in = nchw(s.fwd_in_shape);
@@ -109,37 +99,6 @@ Pool2dParams pool_params(const Step& s) {
   p.stride = s.int_attr("stride");
   p.pad = s.int_attr("pad");
   p.count_include_pad = s.int_attr_or("count_include_pad", p.count_include_pad) != 0;
-  return p;
-}
-
-plain::CropParams crop_params(const Step& s) {
-  Nchw x = nchw(s.fwd_in_shape);
-  plain::CropParams p;
-  p.batch = x.n, p.channels = x.c, p.height = x.h, p.width = x.w;
-  p.top = s.int_attr("top"), p.left = s.int_attr("left");
-  p.bottom = s.int_attr("bottom"), p.right = s.int_attr("right");
-  return p;
-}
-
-// [N, C, ...] as [N, C, inner] for the channel kernels.
-template <typename Params>
-Params channel_params(const std::vector<int64_t>& shape) {
-  Params p;
-  p.batch = shape[0];
-  p.channels = shape.size() > 1 ? shape[1] : 1;
-  for (size_t d = 2; d < shape.size(); ++d) p.inner *= shape[d];
-  return p;
-}
-
-plain::ChannelSliceParams channel_slice_params(const Step& s) {
-  auto p = channel_params<plain::ChannelSliceParams>(s.fwd_in_shape);
-  p.start = s.int_attr("start"), p.count = s.int_attr("count");
-  return p;
-}
-
-plain::ChannelShuffleParams channel_shuffle_params(const Step& s) {
-  auto p = channel_params<plain::ChannelShuffleParams>(s.fwd_in_shape);
-  p.groups = s.int_attr("groups");
   return p;
 }
 
@@ -707,13 +666,9 @@ class CpuPlan : public PreparedPlan {
     }
     if (s.kind == StepKind::Scale) {
       if (s.inputs.size() == 2) {
-        // By a same-shaped or per-channel factor tensor, in either input: the factor is
-        // the one with fewer elements (either, when they have as many).
-        const int xi = shape_elements(s.input_shapes[0]) < shape_elements(s.input_shapes[1]);
-        int64_t factors = shape_elements(s.input_shapes[1 - xi]);
-        plain::MulParams p{factors, shape_elements(s.output_shape) / factors,
-                           s.float_attr("scale")};
-        return [p, x = s.inputs[xi], f = s.inputs[1 - xi], out](RunState& st) {
+        // By a same-shaped or per-channel factor tensor, in either input.
+        const auto [xi, p] = mul_params(s);
+        return [p = p, x = s.inputs[xi], f = s.inputs[1 - xi], out](RunState& st) {
           plain::mul_forward(p, st.values[x], st.values[f], st.values[out]);
           return true;
         };
@@ -724,11 +679,7 @@ class CpuPlan : public PreparedPlan {
         return true;
       };
     }
-    // Per-sample shapes of the forward concat's inputs.
-    std::vector<std::vector<int64_t>> shapes;
-    for (const auto& shp : concat_inputs(s)) shapes.push_back({shp.begin() + 1, shp.end()});
-    plain::ConcatParams p =
-        plain::ConcatParams::from_shapes(s.fwd_out_shape[0], shapes, s.int_attr("axis"));
+    plain::ConcatParams p = concat_params(*plan_, s);
     if (s.kind == StepKind::Concat)
       return [p, inputs = s.inputs, out](RunState& st) {
         std::vector<const float*> xs;
@@ -916,14 +867,6 @@ class CpuPlan : public PreparedPlan {
     };
   }
 
-  // The batched shapes of a concat's inputs: its own inputs for the forward step; for a
-  // gradient step, reconstructed from the forward output shape and the recorded sizes.
-  std::vector<std::vector<int64_t>> concat_inputs(const Step& s) const {
-    if (s.kind == StepKind::Concat) return s.input_shapes;
-    const Step& fwd = plan_->steps[s.guard >= 0 ? s.guard : 0];
-    return fwd.input_shapes;
-  }
-
   const ExecPlan* plan_ = nullptr;
   std::vector<StepFn> fns_;
   std::vector<std::vector<uint8_t>> states_;
@@ -956,16 +899,16 @@ class CpuBackend : public Backend {
   void release(void* p) override { std::free(p); }
 
   void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset) override {
-    check_range(dst, bytes, offset, "upload");
+    check_buffer_range(dst, bytes, offset, "upload");
     std::memcpy(static_cast<char*>(dst.raw()) + offset, host, bytes);
     dst.mark_written();
   }
   void download(void* host, const DeviceBuffer& src, size_t bytes, size_t offset) override {
-    check_range(src, bytes, offset, "download");
+    check_buffer_range(src, bytes, offset, "download");
     std::memcpy(host, static_cast<const char*>(src.raw()) + offset, bytes);
   }
   void copy(DeviceBuffer& dst, const DeviceBuffer& src) override {
-    check_same(dst, src, "copy");
+    check_same_fp32(dst, src, "copy");
     std::memcpy(dst.raw(), src.raw(), src.bytes());
     dst.mark_written();
   }
@@ -980,7 +923,7 @@ class CpuBackend : public Backend {
     x.mark_written();
   }
   void axpy(DeviceBuffer& y, float a, const DeviceBuffer& x) override {
-    check_same(y, x, "axpy");
+    check_same_fp32(y, x, "axpy");
     float* yd = y.data();
     const float* xd = x.data();
     for (size_t i = 0; i < y.size(); ++i) yd[i] += a * xd[i];
@@ -997,8 +940,8 @@ class CpuBackend : public Backend {
 
   void sgd_update(const SgdUpdate& u, DeviceBuffer& value, const DeviceBuffer& grad,
                   DeviceBuffer* momentum) override {
-    check_same(value, grad, "sgd_update");
-    if (momentum) check_same(value, *momentum, "sgd_update momentum");
+    check_same_fp32(value, grad, "sgd_update");
+    if (momentum) check_same_fp32(value, *momentum, "sgd_update momentum");
     float* w = value.data();
     const float* g = grad.data();
     float* buf = momentum ? momentum->data() : nullptr;
@@ -1016,9 +959,9 @@ class CpuBackend : public Backend {
   }
   void adam_update(const AdamUpdate& u, DeviceBuffer& value, const DeviceBuffer& grad,
                    DeviceBuffer& m_buf, DeviceBuffer& v_buf) override {
-    check_same(value, grad, "adam_update");
-    check_same(value, m_buf, "adam_update m");
-    check_same(value, v_buf, "adam_update v");
+    check_same_fp32(value, grad, "adam_update");
+    check_same_fp32(value, m_buf, "adam_update m");
+    check_same_fp32(value, v_buf, "adam_update v");
     float* w = value.data();
     const float* g_in = grad.data();
     float* m = m_buf.data();
@@ -1044,18 +987,6 @@ class CpuBackend : public Backend {
 
   std::unique_ptr<PreparedPlan> prepare(const ExecPlan& plan) override {
     return std::make_unique<CpuPlan>(plan);
-  }
-
- private:
-  static void check_range(const DeviceBuffer& b, size_t bytes, size_t offset, const char* what) {
-    NAS_CHECK(offset <= b.bytes() && bytes <= b.bytes() - offset,
-              std::string(what) + ": " + std::to_string(bytes) + " bytes at " +
-                  std::to_string(offset) + " of a buffer of " + std::to_string(b.bytes()));
-  }
-  static void check_same(const DeviceBuffer& a, const DeviceBuffer& b, const char* what) {
-    NAS_CHECK(a.size() == b.size() && a.dtype() == DType::F32 && b.dtype() == DType::F32,
-              std::string(what) + ": fp32 buffers of " + std::to_string(a.size()) + " and " +
-                  std::to_string(b.size()) + " elements");
   }
 };
 

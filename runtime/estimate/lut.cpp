@@ -102,13 +102,16 @@ LatencyCalibration read_calibration(const Reader& r, const Json& c) {
 }  // namespace
 
 std::string DeviceFingerprint::describe() const {
-  return fmt::format("{}, {}, {} cores, {} thread{}, oneDNN {}", backend, cpu_model, cores, threads,
-                     threads == 1 ? "" : "s", onednn_version);
+  return fmt::format("{}, {}, {} cores, {} thread{}, oneDNN {}{}", backend, cpu_model, cores,
+                     threads, threads == 1 ? "" : "s", onednn_version,
+                     gpu.empty() ? "" : "; GPU " + gpu);
 }
 
-DeviceFingerprint current_device() {
+DeviceFingerprint current_device(const std::string& backend) {
   DeviceFingerprint d;
-  d.backend = default_backend_name();
+  d.backend = backend.empty() ? default_backend_name() : backend;
+  for (const BackendInfo& info : registered_backends())
+    if (info.name == d.backend) d.gpu = probe_backend(info).device;
   d.cpu_model = cpu_model_name();
   d.cores = static_cast<int>(std::thread::hardware_concurrency());
   d.threads = cpu_threads();
@@ -136,6 +139,8 @@ LatencyTable parse_lut(const std::string& text, const std::string& path) {
   t.device.cores = static_cast<int>(r.integer(dev, "cores", "", 0, 1 << 20, "device"));
   t.device.threads = static_cast<int>(r.integer(dev, "threads", "", 0, 1 << 20, "device"));
   t.device.onednn_version = r.str(dev, "onednn_version", "", "device");
+  // Tables measured before GPU backends existed have no "gpu": a CPU backend's.
+  if (dev.contains("gpu")) t.device.gpu = r.str(dev, "gpu", "", "device");
   const Json& set = r.field(j, "settings", "");
   if (!set.is_object()) r.fail("", "\"settings\" must be an object");
   t.settings.warmup = static_cast<int>(r.integer(set, "warmup", "", 0, 1000000, "settings"));
@@ -207,6 +212,7 @@ std::string lut_to_json(const LatencyTable& t) {
                  {"cores", t.device.cores},
                  {"threads", t.device.threads},
                  {"onednn_version", t.device.onednn_version}};
+  if (!t.device.gpu.empty()) j["device"]["gpu"] = t.device.gpu;
   j["settings"] = {{"warmup", t.settings.warmup},
                    {"repetitions", t.settings.repetitions},
                    {"trim", t.settings.trim},

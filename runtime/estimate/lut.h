@@ -26,17 +26,21 @@ struct DeviceFingerprint {
   int cores = 0;    // hardware threads the OS reports
   int threads = 0;  // threads the kernels used
   std::string onednn_version;
+  // A GPU backend's device as its probe describes it: name, SMs, memory, compute
+  // capability, driver, CUDA runtime and cuDNN versions; "" for the CPU backends.
+  std::string gpu;
   bool operator==(const DeviceFingerprint& o) const {
     return backend == o.backend && cpu_model == o.cpu_model && cores == o.cores &&
-           threads == o.threads && onednn_version == o.onednn_version;
+           threads == o.threads && onednn_version == o.onednn_version && gpu == o.gpu;
   }
   bool operator!=(const DeviceFingerprint& o) const { return !(*this == o); }
-  // "cpu, Intel(R) Xeon(R) ..., 2 cores, 1 thread, oneDNN 2.6.3 (N/A)"
+  // "cpu, Intel(R) Xeon(R) ..., 2 cores, 1 thread, oneDNN 2.6.3 (N/A)", then "; GPU ..."
   std::string describe() const;
 };
 
-// This machine, with the current CPU thread count (runtime/cpu/threads.h).
-DeviceFingerprint current_device();
+// This machine as backend `backend` sees it (the default backend when empty), with the
+// current CPU thread count (runtime/cpu/threads.h) and, for a GPU backend, its GPU.
+DeviceFingerprint current_device(const std::string& backend = "");
 
 struct MeasureSettings {
   int warmup = 10;       // untimed runs before the samples

@@ -1,16 +1,11 @@
 #include "runtime/exec/backend.h"
 
-#include <atomic>
 #include <string>
 #include <utility>
 
 #include "support/errors.h"
 
 namespace nas {
-
-namespace {
-std::atomic<uint64_t> last_generation{0};
-}  // namespace
 
 DeviceBuffer::DeviceBuffer(Backend& owner, size_t elements, DType dtype)
     : owner_(&owner), elements_(elements), dtype_(dtype) {
@@ -20,7 +15,7 @@ DeviceBuffer::DeviceBuffer(Backend& owner, size_t elements, DType dtype)
 }
 
 void DeviceBuffer::mark_written() {
-  generation_ = ++last_generation;
+  if (owner_ != nullptr) generation_ = owner_->next_generation();
 }
 
 DeviceBuffer::~DeviceBuffer() {
@@ -51,6 +46,18 @@ void DeviceBuffer::reset() {
   owner_ = nullptr;
   ptr_ = nullptr;
   elements_ = 0;
+}
+
+void check_buffer_range(const DeviceBuffer& b, size_t bytes, size_t offset, const char* what) {
+  NAS_CHECK(offset <= b.bytes() && bytes <= b.bytes() - offset,
+            std::string(what) + ": " + std::to_string(bytes) + " bytes at " +
+                std::to_string(offset) + " of a buffer of " + std::to_string(b.bytes()));
+}
+
+void check_same_fp32(const DeviceBuffer& a, const DeviceBuffer& b, const char* what) {
+  NAS_CHECK(a.size() == b.size() && a.dtype() == DType::F32 && b.dtype() == DType::F32,
+            std::string(what) + ": fp32 buffers of " + std::to_string(a.size()) + " and " +
+                std::to_string(b.size()) + " elements");
 }
 
 std::vector<float> download_floats(Backend& backend, const DeviceBuffer& src) {

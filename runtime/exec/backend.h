@@ -12,6 +12,7 @@
 // happen to be host memory; nothing outside a backend and its tests may rely on that.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,11 +49,11 @@ class DeviceBuffer {
   float* data() const { return static_cast<float*>(ptr_); }
   void* raw() const { return ptr_; }
 
-  // Changes whenever the contents may have changed, to a value no buffer had before: every
-  // Backend operation that writes a buffer calls mark_written() on it, and the executor does
-  // for the running statistics a training run updates in place. Kernels that keep something
-  // derived from a parameter (a conv epilogue's folded, reordered weights) redo it only
-  // when a generation they read from changed.
+  // Changes whenever the contents may have changed, to a value no buffer of its backend had
+  // before (the backend counts them: Backend::next_generation): every Backend operation that writes
+  // a buffer calls mark_written() on it, and the executor does for the running statistics a
+  // training run updates in place. Kernels that keep something derived from a parameter (a conv
+  // epilogue's folded, reordered weights) redo it only when a generation they read from changed.
   uint64_t generation() const { return generation_; }
   void mark_written();
 
@@ -170,6 +171,11 @@ struct AdamUpdate {
 class Backend {
  public:
   virtual ~Backend() = default;
+  // The next DeviceBuffer generation on this backend. The counter lives in the backend
+  // object rather than in a global so that a backend in a plugin (runtime/cuda), which has
+  // its own copy of DeviceBuffer's code, counts on the same counter as the host's code.
+  uint64_t next_generation() { return ++last_generation_; }
+
   virtual std::string name() const = 0;
   virtual bool supports(const Step& step) const = 0;
   // Whether values of this element type and layout can be planned on the backend.
@@ -211,7 +217,16 @@ class Backend {
   // Creates the kernels of every step and the saved-state buffers of `plan`, which must
   // outlive the result. An unsupported step is an InternalError naming it.
   virtual std::unique_ptr<PreparedPlan> prepare(const ExecPlan& plan) = 0;
+
+ private:
+  std::atomic<uint64_t> last_generation_{0};
 };
+
+// The checks every backend's operations make on their buffers (InternalErrors: nasc's own
+// callers pass them): `bytes` from `offset` lie inside `b`; `a` and `b` are fp32 buffers of
+// one size.
+void check_buffer_range(const DeviceBuffer& b, size_t bytes, size_t offset, const char* what);
+void check_same_fp32(const DeviceBuffer& a, const DeviceBuffer& b, const char* what);
 
 // Synchronous host copies of a whole fp32 buffer (checkpoints, weights files, tests).
 std::vector<float> download_floats(Backend& backend, const DeviceBuffer& src);

@@ -17,11 +17,24 @@
 
 namespace nas {
 
+// Whether a backend can run here: `problem` is "" when it can (then `device` may describe
+// the device it found: "NVIDIA H200, 132 SMs, ..."), else why not.
+struct BackendProbe {
+  std::string problem;
+  std::string device;
+};
+
 struct BackendInfo {
   std::string name;         // what --backend takes
   std::string description;  // one line for --version and the error listing the backends
   std::function<std::shared_ptr<Backend>()> make;
+  // A backend whose device may be missing (a plugin's GPU) says whether it can run here,
+  // for --version and for the tests that skip it visibly. Unset: it always can.
+  std::function<BackendProbe()> probe;
 };
+
+// BackendInfo::probe, or "can run" for a backend without one.
+BackendProbe probe_backend(const BackendInfo& info);
 
 // The backend used when none is named.
 const char* default_backend_name();

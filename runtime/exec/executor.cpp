@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "runtime/exec/backend_registry.h"
 #include "runtime/exec/choice_weights.h"
 #include "runtime/exec/step_gate.h"
 
@@ -51,11 +52,14 @@ Executor::Executor(ExecPlan plan, ParamStore& store, uint64_t seed)
 Executor::~Executor() = default;
 
 // Plans, selections, masks and batch sizes all come from nasc itself (the compiler and
-// the trainers): a mismatch is a bug, so these are NAS_CHECKs.
+// the trainers): a mismatch is a bug, so these are NAS_CHECKs. A backend without an op the
+// user's network has is a limit of that backend, which the user chose: a UserError.
 void Executor::check_plan() const {
   for (const Step& s : plan_.steps)
-    NAS_CHECK(backend_->supports(s), "backend " + backend_->name() + " does not support step `" +
-                                         s.op + "` (" + s.name + ")");
+    if (!backend_->supports(s))
+      throw UserError("--backend " + backend_->name(),
+                      "this backend does not run op `" + s.op + "` yet (step `" + s.name +
+                          "`); --backend " + default_backend_name() + " runs every op");
   for (size_t v = 0; v < plan_.values.size(); ++v) {
     const ValueSlot& slot = plan_.values[v];
     NAS_CHECK(backend_->supports(slot.dtype, slot.layout),

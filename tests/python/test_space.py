@@ -145,5 +145,12 @@ def test_library_calls():
     nasc.check_backend("cpu")
     with pytest.raises(nasc.UserError, match="unknown backend `cpx`"):
         nasc.check_backend("cpx")
+    assert nasc.backend_problem("cpu") == ("", "")
+    with pytest.raises(nasc.UserError, match="unknown backend `cpx`"):
+        nasc.backend_problem("cpx")
+    if "cuda" in names:
+        # The plugin's GPU: a description where it can run, else the reason.
+        problem, device = nasc.backend_problem("cuda")
+        assert (problem == "") != (device == "")
     assert nasc.with_commas(1234567) == "1,234,567"
     assert nasc.human_count(268160) == "268K"

@@ -314,9 +314,16 @@ int run(const Options& o) {
 int print_version() {
   std::cout << "nasc " << nasc::version() << "\n";
   std::cout << "backends:\n";
-  for (const nasc::BackendDescription& b : nasc::backends())
+  for (const nasc::BackendDescription& b : nasc::backends()) {
     std::cout << "  " << b.name << (b.is_default ? " (default)" : "") << ": " << b.description
               << "\n";
+    std::string device;
+    const std::string problem = nasc::backend_problem(b.name, &device);
+    if (!problem.empty())
+      std::cout << "    not available here: " << problem << "\n";
+    else if (!device.empty())
+      std::cout << "    device: " << device << "\n";
+  }
   return kOk;
 }
 
