@@ -16,10 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build}
-BINARIES=(nasc libnasc_cuda.so tests/nas_tests tests/nas_cuda_tests bench/nasc_bench_darts_step)
+BINARIES=(nasc libnasc_cuda.so tests/nas_tests tests/nas_cuda_tests bench/nasc_bench_darts_step
+  bench/nasc_bench_mobilenet_infer bench/nasc_bench_pnas_step)
 
 bundle() {
-  ninja -C "$BUILD" nasc nasc_cuda nas_tests nas_cuda_tests nasc_bench_darts_step >/dev/null
+  ninja -C "$BUILD" nasc nasc_cuda nas_tests nas_cuda_tests nasc_bench_darts_step \
+    nasc_bench_mobilenet_infer nasc_bench_pnas_step >/dev/null
   local stage=.gpu/stage
   rm -rf .gpu
   mkdir -p "$stage/build/tests" "$stage/build/bench" "$stage/lib"
@@ -89,6 +91,19 @@ run() {
       >"$out/darts_step_$backend.json" 2>"$out/darts_step_$backend.err" || status=1
     echo "darts step ($backend): $(cat "$out/darts_step_$backend.json")"
   done
+  # MobileNetV2 inference at batch 1 and 64, and a PNAS step (a sampled path of the
+  # MobileNetV2 space against that path alone).
+  for batch in 1 64; do
+    timeout 120 "$BUILD/bench/nasc_bench_mobilenet_infer" --backend cuda --batch "$batch" \
+      >"$out/mobilenet_b$batch.json" 2>"$out/mobilenet_b$batch.err" || status=1
+    timeout 120 python3 bench/peers/mobilenet_infer_torch.py --device cuda --batch "$batch" \
+      >"$out/mobilenet_torch_b$batch.json" 2>"$out/mobilenet_torch_b$batch.err" || status=1
+    echo "mobilenet b$batch: nasc $(cat "$out/mobilenet_b$batch.json")"
+    echo "                 pytorch $(cat "$out/mobilenet_torch_b$batch.json")"
+  done
+  timeout 120 "$BUILD/bench/nasc_bench_pnas_step" --backend cuda --paths 6 --reps 5 \
+    >"$out/pnas_step.txt" 2>&1 || status=1
+  tail -3 "$out/pnas_step.txt"
   # The peer, beside it in the same run: PyTorch eager and torch.compile on the GPU.
   for mode in "" --compile; do
     timeout 300 python3 bench/peers/darts_step_torch.py --device cuda --steps 3 $mode \

@@ -1,7 +1,8 @@
 """Peer of bench/mobilenet_infer.cpp: MobileNetV2 (torchvision's mobilenet_v2() at width 1.0,
 defined here layer for layer so that only Debian's python3-torch is needed: 3,504,872
 weights, the network of examples/mobilenet_v2.nas) inference latency in PyTorch, eager and
-TorchScript frozen + optimize_for_inference, on the CPU.
+TorchScript frozen + optimize_for_inference, on the CPU (or, with --device cuda, on the GPU:
+every timed run ends with torch.cuda.synchronize()).
 
 Prints one JSON line with the median and minimum milliseconds per batch over --reps timed
 runs after --warmup runs, for each mode:
@@ -47,13 +48,18 @@ def mobilenet_v2(classes=1000):
 
 
 def timeit(fn, x, warmup, reps):
+    def run():
+        fn(x)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+
     with torch.no_grad():
         for _ in range(warmup):
-            fn(x)
+            run()
         t = []
         for _ in range(reps):
             t0 = time.perf_counter()
-            fn(x)
+            run()
             t.append(time.perf_counter() - t0)
     t.sort()
     return {'median_ms': 1e3 * t[len(t) // 2], 'min_ms': 1e3 * t[0]}
@@ -66,13 +72,15 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--warmup', type=int, default=10)
     ap.add_argument('--reps', type=int, default=50)
+    ap.add_argument('--device', default='cpu')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = mobilenet_v2().eval()
-    x = torch.randn(a.batch, 3, a.hw, a.hw)
+    net = mobilenet_v2().eval().to(a.device)
+    x = torch.randn(a.batch, 3, a.hw, a.hw, device=a.device)
     out = {'system': 'pytorch-' + torch.__version__, 'batch': a.batch, 'hw': a.hw,
-           'threads': a.threads, 'params': sum(p.numel() for p in net.parameters())}
+           'threads': a.threads, 'device': a.device,
+           'params': sum(p.numel() for p in net.parameters())}
     out['eager'] = timeit(net, x, a.warmup, a.reps)
     with torch.no_grad():
         ts = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(net)))
