@@ -9,6 +9,7 @@
 #include "driver/api_internal.h"
 #include "driver/space_latency.h"
 #include "nasc/latency.h"
+#include "nasc/nasc.h"
 #include "runtime/cpu/threads.h"
 #include "runtime/estimate/profiler.h"
 #include "runtime/exec/backend_registry.h"
@@ -52,6 +53,9 @@ std::string backend_named(const std::string& field, const std::string& name) {
   if (name.empty()) return nas::default_backend_name();
   const std::string problem = nas::backend_name_problem(name);
   if (!problem.empty()) throw Error(Error::Kind::User, field + ": " + problem);
+  // Measuring needs the backend's device (the CUDA plugin's GPU).
+  const std::string cannot_run = backend_problem(name);
+  if (!cannot_run.empty()) throw Error(Error::Kind::User, field + ": " + name + ": " + cannot_run);
   return name;
 }
 

@@ -96,7 +96,8 @@ Model Model::build(const Architecture& arch, const ModelOptions& options) {
     impl->weights_meta = {{"network", net.name}, {"file", arch.impl().space->file}};
     if (!arch.impl().file.empty()) impl->weights_meta["arch"] = arch.impl().file;
     nas::set_cpu_threads(options.threads);
-    impl->store = std::make_unique<nas::ParamStore>(nas::make_backend(backend));
+    impl->store =
+        std::make_unique<nas::ParamStore>(nas::make_backend(backend, "ModelOptions::backend"));
     impl->executor =
         std::make_unique<nas::Executor>(nas::compile_plan(net, plan), *impl->store, options.seed);
     if (options.mode == Mode::Train)

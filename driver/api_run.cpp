@@ -159,6 +159,14 @@ void check_options(const RunOptions& o) {
   if (o.output_dir.empty()) throw Error(Error::Kind::User, "RunOptions::output_dir: not given");
   if (!o.config_file.empty() && !o.config_json.empty())
     throw Error(Error::Kind::User, "RunOptions: give config_file or config_json, not both");
+  // A backend that cannot run here (the CUDA plugin without a GPU) is refused before the
+  // run folder is made.
+  if (!o.backend.empty()) {
+    check_backend(o.backend);
+    const std::string problem = backend_problem(o.backend);
+    if (!problem.empty())
+      throw Error(Error::Kind::User, "RunOptions::backend: " + o.backend + ": " + problem);
+  }
 }
 
 // Runs fn(diags, out): its result and the warnings it reported; the errors it reported

@@ -3,6 +3,7 @@
 // few steps on the caller's buffers, callbacks that stop train and search, and what the
 // CLI's other commands call: DOT text, the pipeline's stages and passes on textual IR,
 // latency tables measured and whole network estimates.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
@@ -650,6 +651,38 @@ TEST_CASE("api: a network's whole estimate: static, from a table, profiled now, 
   t.backend = "gpu";
   CHECK_THAT(std::string(error_of([&] { nasc::estimate_network(space, t); }).what()),
              Contains("NetworkEstimateOptions::backend: unknown backend `gpu`"));
+}
+
+TEST_CASE("api: a backend that cannot run here is refused where it is named, before any work",
+          "[api][gpu]") {
+  const std::vector<nasc::BackendDescription> all = nasc::backends();
+  if (std::none_of(all.begin(), all.end(), [](const auto& b) { return b.name == "cuda"; })) {
+    WARN("skipped: this library was built without the CUDA plugin");
+    return;
+  }
+  std::string device;
+  const std::string problem = nasc::backend_problem("cuda", &device);
+  if (problem.empty()) {
+    WARN("skipped: a GPU is present (" << device << "); the backend tests run on it");
+    return;
+  }
+  CHECK(device.empty());
+  nas::test::TempDir dir;
+  nasc::RunOptions o;
+  o.space_file = kTiny;
+  o.arch_file = NASC_SOURCE_DIR "/examples/tiny_conv.json";
+  o.output_dir = dir / "run";
+  o.backend = "cuda";
+  nasc::Error run = error_of([&] { nasc::train(o); });
+  CHECK(run.is_user_error());
+  CHECK(std::string(run.what()) == "RunOptions::backend: cuda: " + problem);
+  CHECK_FALSE(std::filesystem::exists(dir / "run"));
+  nasc::Space space = nasc::Space::compile_file(kTiny);
+  nasc::ModelOptions mo;
+  mo.backend = "cuda";
+  nasc::Error model = error_of([&] { nasc::Model::build(space.fix({{0}}), mo); });
+  CHECK(model.is_user_error());
+  CHECK_THAT(std::string(model.what()), Contains("ModelOptions::backend") && Contains(problem));
 }
 
 TEST_CASE("api: backends by name, suggestions and numbers as nasc prints them", "[api]") {

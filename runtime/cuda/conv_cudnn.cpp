@@ -10,25 +10,22 @@ namespace nas::cuda {
 
 namespace {
 
-// Whether cuDNN may compute in this math mode: not on TF32 tensor cores (see conv_cudnn.h).
-bool full_fp32(cudnnMathType_t math) {
-  return math == CUDNN_DEFAULT_MATH || math == CUDNN_FMA_MATH;
-}
-
-// The first (fastest) acceptable result of a cudnnFind* call.
+// The first (fastest) acceptable result of a cudnnFind* call: deterministic, FMA math only
+// (CUDNN_DEFAULT_MATH would allow TF32 tensor cores on Ampere and later), within the
+// workspace limit.
 template <typename Perf>
 const Perf& pick(const std::vector<Perf>& results, int returned, const ConvShape& shape,
                  const char* pass) {
   for (int i = 0; i < returned; ++i) {
     const Perf& r = results[i];
     if (r.status == CUDNN_STATUS_SUCCESS && r.determinism == CUDNN_DETERMINISTIC &&
-        full_fp32(r.mathType) && r.memory <= kWorkspaceLimit)
+        r.mathType == CUDNN_FMA_MATH && r.memory <= kWorkspaceLimit)
       return r;
   }
-  internal_error(__FILE__, __LINE__,
-                 fmt::format("cuDNN has no deterministic FP32 {} algorithm within {} MiB of "
-                             "workspace for the convolution {}",
-                             pass, kWorkspaceLimit >> 20, shape.key()));
+  throw UserError("cuda backend",
+                  fmt::format("cuDNN has no deterministic FP32 {} algorithm within {} MiB of "
+                              "workspace for the convolution {}; --backend jit runs it",
+                              pass, kWorkspaceLimit >> 20, shape.key()));
 }
 
 void set_nchw(cudnnTensorDescriptor_t d, int64_t n, int64_t c, int64_t h, int64_t w) {
@@ -64,26 +61,43 @@ CudnnConv::CudnnConv(CudaContext& context, const ConvShape& shape)
                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   NAS_CUDNN(cudnnSetConvolutionGroupCount(conv_, static_cast<int>(s.groups)));
   NAS_CUDNN(cudnnSetConvolutionMathType(conv_, CUDNN_FMA_MATH));
+}
 
+void CudnnConv::choose(Pass pass) const {
+  std::lock_guard<std::mutex> lock(choosing_);
+  const int index = static_cast<int>(pass);
+  if (chosen_[index]) return;
   // Timing the candidates (cuDNN allocates its own buffers for it).
   cudnnHandle_t h = context_.cudnn();
   constexpr int kCandidates = 16;
   int returned = 0;
-  std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(kCandidates);
-  NAS_CUDNN(cudnnFindConvolutionForwardAlgorithm(h, x_, w_, conv_, y_, kCandidates, &returned,
-                                                 fwd.data()));
-  const auto& f = pick(fwd, returned, s, "forward");
-  fwd_algo_ = f.algo, fwd_math_ = f.mathType, fwd_bytes_ = f.memory;
-  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> data(kCandidates);
-  NAS_CUDNN(cudnnFindConvolutionBackwardDataAlgorithm(h, w_, y_, conv_, x_, kCandidates, &returned,
-                                                      data.data()));
-  const auto& d = pick(data, returned, s, "backward-data");
-  data_algo_ = d.algo, data_math_ = d.mathType, data_bytes_ = d.memory;
-  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> filter(kCandidates);
-  NAS_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithm(h, x_, y_, conv_, w_, kCandidates,
-                                                        &returned, filter.data()));
-  const auto& w = pick(filter, returned, s, "backward-filter");
-  filter_algo_ = w.algo, filter_math_ = w.mathType, filter_bytes_ = w.memory;
+  switch (pass) {
+    case Pass::Forward: {
+      std::vector<cudnnConvolutionFwdAlgoPerf_t> found(kCandidates);
+      NAS_CUDNN(cudnnFindConvolutionForwardAlgorithm(h, x_, w_, conv_, y_, kCandidates, &returned,
+                                                     found.data()));
+      const auto& r = pick(found, returned, shape_, "forward");
+      fwd_algo_ = r.algo, fwd_bytes_ = r.memory;
+      break;
+    }
+    case Pass::Data: {
+      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> found(kCandidates);
+      NAS_CUDNN(cudnnFindConvolutionBackwardDataAlgorithm(h, w_, y_, conv_, x_, kCandidates,
+                                                          &returned, found.data()));
+      const auto& r = pick(found, returned, shape_, "backward-data");
+      data_algo_ = r.algo, data_bytes_ = r.memory;
+      break;
+    }
+    case Pass::Filter: {
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> found(kCandidates);
+      NAS_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithm(h, x_, y_, conv_, w_, kCandidates,
+                                                            &returned, found.data()));
+      const auto& r = pick(found, returned, shape_, "backward-filter");
+      filter_algo_ = r.algo, filter_bytes_ = r.memory;
+      break;
+    }
+  }
+  chosen_[index] = true;
 }
 
 CudnnConv::~CudnnConv() {
@@ -95,34 +109,29 @@ CudnnConv::~CudnnConv() {
 }
 
 void CudnnConv::forward(const float* x, const float* w, const float* bias, float* y) const {
+  choose(Pass::Forward);
   const float one = 1.0f, zero = 0.0f;
-  NAS_CUDNN(cudnnSetConvolutionMathType(conv_, fwd_math_));
   NAS_CUDNN(cudnnConvolutionForward(context_.cudnn(), &one, x_, x, w_, w, conv_, fwd_algo_,
                                     context_.workspace(fwd_bytes_), fwd_bytes_, &zero, y_, y));
   if (bias != nullptr) NAS_CUDNN(cudnnAddTensor(context_.cudnn(), &one, bias_, bias, &one, y_, y));
 }
 
 void CudnnConv::backward_data(const float* dy, const float* w, float* dx) const {
+  choose(Pass::Data);
   const float one = 1.0f, zero = 0.0f;
-  NAS_CUDNN(cudnnSetConvolutionMathType(conv_, data_math_));
   NAS_CUDNN(cudnnConvolutionBackwardData(context_.cudnn(), &one, w_, w, y_, dy, conv_, data_algo_,
                                          context_.workspace(data_bytes_), data_bytes_, &zero, x_,
                                          dx));
 }
 
 void CudnnConv::backward_weights(const float* x, const float* dy, float* dw, float* db) const {
+  choose(Pass::Filter);
   const float one = 1.0f;
-  NAS_CUDNN(cudnnSetConvolutionMathType(conv_, filter_math_));
   NAS_CUDNN(cudnnConvolutionBackwardFilter(context_.cudnn(), &one, x_, x, y_, dy, conv_,
                                            filter_algo_, context_.workspace(filter_bytes_),
                                            filter_bytes_, &one, w_, dw));
   if (db != nullptr)
     NAS_CUDNN(cudnnConvolutionBackwardBias(context_.cudnn(), &one, y_, dy, &one, bias_, db));
-}
-
-std::string CudnnConv::algorithms() const {
-  return fmt::format("forward algorithm {}, data {}, filter {}", static_cast<int>(fwd_algo_),
-                     static_cast<int>(data_algo_), static_cast<int>(filter_algo_));
 }
 
 LayoutTransform::LayoutTransform(CudaContext& context) : context_(context) {

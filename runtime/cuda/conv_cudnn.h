@@ -3,16 +3,19 @@
 // and its graph API has no engine for several FP32 NCHW patterns (NVIDIA/cudnn-frontend#104),
 // so every convolution takes the legacy path today.
 //
-// Each pass's algorithm is chosen once per signature, when a plan is prepared, by timing
-// the candidates (cudnnFind*): the fastest that is deterministic, uses no TF32 tensor-core
-// math (the CPU backend, the reference, computes in full FP32) and fits in kWorkspaceLimit.
-// Kernels are cached per context by signature, so the choices are made once per process.
+// Each pass's algorithm is chosen once per signature, when a plan that runs the pass is
+// prepared (choose()), by timing the candidates (cudnnFind*): the fastest that is
+// deterministic, computes with FMA math only (CUDNN_FMA_MATH: no TF32 tensor cores, which
+// round the inputs to 10 bits; the CPU backend, the reference, computes in full FP32) and
+// fits in kWorkspaceLimit. Kernels are cached per context by signature, so the choices are
+// made once per process.
 #pragma once
 
 #include <cudnn.h>
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "runtime/cuda/cuda_context.h"
@@ -39,7 +42,13 @@ class CudnnConv {
   CudnnConv(const CudnnConv&) = delete;
   CudnnConv& operator=(const CudnnConv&) = delete;
 
+  enum class Pass { Forward, Data, Filter };
+
   const ConvShape& shape() const { return shape_; }
+  // Times the candidates of `pass` and keeps the fastest acceptable one (once; later calls
+  // return at once). A signature cuDNN has no acceptable algorithm for is a UserError
+  // naming it. The passes call it themselves when a plan did not.
+  void choose(Pass pass) const;
   // y = conv(x, w) (+ bias).
   void forward(const float* x, const float* w, const float* bias, float* y) const;
   // dx = the gradient of the input from dy.
@@ -47,9 +56,6 @@ class CudnnConv {
   // dw += the weight gradient, db += the bias gradient (when db is set): the parameter
   // gradients accumulate, as the CPU backend's do.
   void backward_weights(const float* x, const float* dy, float* dw, float* db) const;
-  // Which algorithm each pass runs, for profiles and messages: "fwd 1 (implicit precomp
-  // GEMM), data 1, filter 1".
-  std::string algorithms() const;
 
  private:
   CudaContext& context_;
@@ -57,11 +63,13 @@ class CudnnConv {
   cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, bias_ = nullptr;
   cudnnFilterDescriptor_t w_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
-  cudnnConvolutionFwdAlgo_t fwd_algo_{};
-  cudnnConvolutionBwdDataAlgo_t data_algo_{};
-  cudnnConvolutionBwdFilterAlgo_t filter_algo_{};
-  cudnnMathType_t fwd_math_{}, data_math_{}, filter_math_{};
-  size_t fwd_bytes_ = 0, data_bytes_ = 0, filter_bytes_ = 0;
+  // The choices, made by choose() (hence mutable: a shared kernel is const).
+  mutable std::mutex choosing_;
+  mutable bool chosen_[3] = {false, false, false};
+  mutable cudnnConvolutionFwdAlgo_t fwd_algo_{};
+  mutable cudnnConvolutionBwdDataAlgo_t data_algo_{};
+  mutable cudnnConvolutionBwdFilterAlgo_t filter_algo_{};
+  mutable size_t fwd_bytes_ = 0, data_bytes_ = 0, filter_bytes_ = 0;
 };
 
 // Copies between NCHW and channels-last (NHWC) fp32 tensors (cudnnTransformTensor), for the

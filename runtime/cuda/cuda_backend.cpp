@@ -22,8 +22,8 @@ namespace {
 class CudaBackend : public Backend {
  public:
   CudaBackend() : ctx_(std::make_shared<CudaContext>(0)) {
-    NAS_CUDA(cudaMalloc(reinterpret_cast<void**>(&square_sums_),
-                        (kSquareSumBlocks + 1) * sizeof(double)));
+    square_sums_ = static_cast<double*>(
+        device_malloc((kSquareSumBlocks + 1) * sizeof(double), "gradient clipping's sums"));
   }
   ~CudaBackend() override {
     // Destructors do not throw: a failure here leaves the memory to the process's end.
@@ -39,21 +39,7 @@ class CudaBackend : public Backend {
     return (layout == Layout::NCHW || layout == Layout::NHWC) && dtype == DType::F32;
   }
 
-  void* allocate(size_t bytes) override {
-    void* p = nullptr;
-    const cudaError_t status = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();  // clears the error, so that later calls do not report it
-      size_t free_bytes = 0, total_bytes = 0;
-      cudaMemGetInfo(&free_bytes, &total_bytes);
-      throw UserError("cuda backend", "cannot allocate " + std::to_string(bytes) +
-                                          " bytes of GPU memory (" + std::to_string(free_bytes) +
-                                          " of " + std::to_string(total_bytes) +
-                                          " bytes free); a smaller batch size needs less");
-    }
-    NAS_CUDA(status);
-    return p;
-  }
+  void* allocate(size_t bytes) override { return device_malloc(bytes, "the network's tensors"); }
   void release(void* p) override { cudaFree(p); }  // no throw: called from destructors
 
   void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset) override {

@@ -107,12 +107,29 @@ void CudaContext::use_stream(int id) {
 
 void* CudaContext::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
-  NAS_CUDA(cudaFree(workspace_));  // waits for the kernels still reading it
+  NAS_CUDA(cudaStreamSynchronize(stream()));  // kernels may still read the old one
+  NAS_CUDA(cudaFree(workspace_));
   workspace_ = nullptr;
   workspace_bytes_ = 0;
-  NAS_CUDA(cudaMalloc(&workspace_, bytes));
+  workspace_ = device_malloc(bytes, "a convolution's workspace");
   workspace_bytes_ = bytes;
   return workspace_;
+}
+
+void* device_malloc(size_t bytes, const std::string& what) {
+  void* p = nullptr;
+  const cudaError_t status = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clears the error, so that later calls do not report it
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    throw UserError("cuda backend",
+                    fmt::format("cannot allocate {} bytes of GPU memory for {} ({} of {} bytes "
+                                "free); a smaller batch size needs less",
+                                bytes, what, free_bytes, total_bytes));
+  }
+  NAS_CUDA(status);
+  return p;
 }
 
 void check_driver(const DriverApi& driver, CUresult status, const char* call) {

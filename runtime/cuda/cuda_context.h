@@ -61,8 +61,8 @@ class CudaContext {
   }
 
   // Scratch device memory of at least `bytes`, for work enqueued on the current stream
-  // (work on one stream runs in order, so users of one stream never overlap). Growing it
-  // frees the old one, which waits for the device.
+  // (work on one stream runs in order, so users of one stream never overlap; a plan's steps
+  // all run on one). Growing it waits for the stream before the old one is freed.
   void* workspace(size_t bytes);
 
  private:
@@ -77,6 +77,10 @@ class CudaContext {
   size_t workspace_bytes_ = 0;
   std::map<std::string, std::shared_ptr<const void>> cache_;
 };
+
+// cudaMalloc of `bytes` (at least one) for `what`; running out of GPU memory is a UserError
+// with the free and total memory (it is the size of the user's network and batch).
+void* device_malloc(size_t bytes, const std::string& what);
 
 // Checks a driver API call's status (InternalError with the driver's message).
 void check_driver(const DriverApi& driver, CUresult status, const char* call);

@@ -120,7 +120,7 @@ RegionOp activation_op(const Step& s, bool gradient) {
 // Device memory a plan owns (saved forward state, scratch).
 class DeviceMemory {
  public:
-  explicit DeviceMemory(size_t bytes) { NAS_CUDA(cudaMalloc(&p_, bytes == 0 ? 256 : bytes)); }
+  explicit DeviceMemory(size_t bytes) : p_(device_malloc(bytes, "a plan's saved state")) {}
   ~DeviceMemory() { cudaFree(p_); }
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
@@ -374,6 +374,10 @@ StepFn CudaPlan::build_data_movement(const Step& s) {
 StepFn CudaPlan::build_conv(const Step& s) {
   if (s.kind == StepKind::Conv && !s.region.empty()) return build_conv_epilogue(s);
   auto k = cudnn_conv(*ctx_, conv_shape(s));
+  // The pass's algorithm is timed now, when the plan is prepared.
+  k->choose(s.kind == StepKind::Conv            ? CudnnConv::Pass::Forward
+            : s.kind == StepKind::ConvGradInput ? CudnnConv::Pass::Data
+                                                : CudnnConv::Pass::Filter);
   const int out = s.node;
   if (s.kind == StepKind::Conv)
     return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
@@ -398,6 +402,7 @@ StepFn CudaPlan::build_conv(const Step& s) {
 StepFn CudaPlan::build_conv_epilogue(const Step& s) {
   const ConvShape shape = conv_shape(s);
   auto k = cudnn_conv(*ctx_, shape);
+  k->choose(CudnnConv::Pass::Forward);
   const bool batchnorm = s.region.size() > 1 && s.region[1].kind == StepKind::BatchNorm;
   for (size_t i = 1; i < s.region.size(); ++i)
     NAS_CHECK(s.region[i].kind == StepKind::Activation || s.region[i].kind == StepKind::Add ||
@@ -442,12 +447,17 @@ StepFn CudaPlan::build_conv_epilogue(const Step& s) {
     if (kernel >= 0) {
       float* out = dst_nhwc ? y : st.values[s.node];
       if (other_nhwc) {
-        // The add reads an NCHW copy of its channels-last operand for this launch.
-        float* other = st.values[s.inputs[1]];
-        layouts->to_nchw(p.n, p.c_out, p.out_h(), p.out_w(), other, scratch(2));
-        st.values[s.inputs[1]] = scratch(2);
+        // The add reads an NCHW copy of its channels-last operand for this launch (the
+        // run's pointer is put back however the launch ends).
+        float*& operand = st.values[s.inputs[1]];
+        layouts->to_nchw(p.n, p.c_out, p.out_h(), p.out_w(), operand, scratch(2));
+        struct Restore {
+          float*& slot;
+          float* value;
+          ~Restore() { slot = value; }
+        } restore{operand, operand};
+        operand = scratch(2);
         launch_program(kernel, tail, st, s, y, out, out_size);
-        st.values[s.inputs[1]] = other;
       } else {
         launch_program(kernel, tail, st, s, y, out, out_size);
       }

@@ -9,7 +9,7 @@ namespace nas::cuda {
 CublasLinear::CublasLinear(CudaContext& context, const LinearShape& shape)
     : context_(context), shape_(shape) {
   const std::vector<float> ones(static_cast<size_t>(shape.n), 1.0f);
-  NAS_CUDA(cudaMalloc(reinterpret_cast<void**>(&ones_), ones.size() * sizeof(float)));
+  ones_ = static_cast<float*>(device_malloc(ones.size() * sizeof(float), "a linear layer's ones"));
   NAS_CUDA(cudaMemcpy(ones_, ones.data(), ones.size() * sizeof(float), cudaMemcpyHostToDevice));
 }
 
