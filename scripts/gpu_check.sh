@@ -26,13 +26,22 @@ bundle() {
   rm -rf .gpu
   mkdir -p "$stage/build/tests" "$stage/build/bench" "$stage/lib"
   for f in "${BINARIES[@]}"; do strip --strip-debug -o "$stage/build/$f" "$BUILD/$f"; done
-  # What they load, but glibc (the GPU machine has its own) and CUDA's libraries (its
-  # Python environment has cuDNN and cuBLAS; the runtime is linked in statically).
+  # What they load, glibc and its loader included (the GPU machine's may be older than the
+  # 2.34 these binaries need), but not CUDA's libraries (its Python environment has cuDNN and
+  # cuBLAS; the runtime is linked in statically, the driver is the machine's).
   for f in "${BINARIES[@]}"; do ldd "$BUILD/$f"; done |
-    awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
-    grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*)\.so|libcudnn|libcublas|libcuda' |
+    awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' | sort -u |
+    grep -v -E 'libcudnn|libcublas|libcuda' |
     while read -r lib; do cp -L "$lib" "$stage/lib/"; done
   strip --strip-debug "$stage"/lib/*.so* 2>/dev/null || true
+  # The executables run under the bundled loader, from where `run` unpacks it (this
+  # checkout's path, linked to the checkout there), so that their children do too.
+  command -v patchelf >/dev/null || { echo "needs patchelf: apt-get install patchelf" >&2; exit 1; }
+  local loader
+  loader=$(basename "$(ls "$stage"/lib/ld-linux*)")
+  for f in "${BINARIES[@]}"; do
+    case $f in *.so) ;; *) patchelf --set-interpreter "$PWD/.gpu/unpacked/lib/$loader" "$stage/build/$f" ;; esac
+  done
   echo "$PWD" >"$stage/source_dir"
   tar -C "$stage" -cf - . | xz -T2 -6 >.gpu/bundle.tar.xz
   rm -rf "$stage"
@@ -62,21 +71,23 @@ PY
 
 run() {
   local out=${1:-${OUT:-/tmp/nasc_gpu_check}}
-  mkdir -p "$out" .gpu/unpacked
-  tar -C .gpu/unpacked -xJf .gpu/bundle.tar.xz
+  mkdir -p "$out"
   local source_dir
-  source_dir=$(cat .gpu/unpacked/source_dir)
+  source_dir=$(tar -xJOf .gpu/bundle.tar.xz ./source_dir)
   if [ "$source_dir" != "$PWD" ] && [ ! -e "$source_dir" ]; then
     mkdir -p "$(dirname "$source_dir")"
     ln -s "$PWD" "$source_dir"
   fi
+  # Where the executables' loader was set to be.
+  mkdir -p "$source_dir/.gpu/unpacked"
+  tar -C "$source_dir/.gpu/unpacked" -xJf .gpu/bundle.tar.xz
   mkdir -p "$BUILD"
-  cp -r .gpu/unpacked/build/. "$BUILD/"
+  cp -r "$source_dir/.gpu/unpacked/build/." "$BUILD/"
   # CUDA_LIBS names the folders of cuDNN and cuBLAS where they are not in Python's wheels.
   local cuda_libs=${CUDA_LIBS:-}
   [ -n "$cuda_libs" ] || cuda_libs=$(nvidia_libraries) ||
     { echo "no nvidia wheels (cuDNN, cuBLAS) found; set CUDA_LIBS" >&2; exit 1; }
-  export LD_LIBRARY_PATH="$PWD/.gpu/unpacked/lib:$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export LD_LIBRARY_PATH="$source_dir/.gpu/unpacked/lib:$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export NASC_CACHE_DIR=/tmp/nasc_cache
   nvidia-smi >"$out/nvidia_smi.txt" 2>&1 || true
   "$BUILD/nasc" --version 2>&1 | tee "$out/version.txt"
