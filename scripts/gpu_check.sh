@@ -9,7 +9,9 @@
 #   scripts/gpu_check.sh run [OUT]    on the GPU machine, from the repository root with .gpu
 #                                     carried: unpacks the bundle, finds cuDNN and cuBLAS in
 #                                     the Python environment, then runs the backend's tests
-#                                     and the DARTS step bench, writing logs to OUT
+#                                     and the benches beside their PyTorch peers within
+#                                     BUDGET seconds (default 540), writing a summary and
+#                                     an archive of the logs to OUT
 #
 # The binaries hold this checkout's absolute path (the stdlib, the tests' data); `run`
 # links it to the checkout it runs in when that path is free.
@@ -70,7 +72,7 @@ PY
 }
 
 run() {
-  local out=${1:-${OUT:-/tmp/nasc_gpu_check}}
+  out=${1:-${OUT:-/tmp/nasc_gpu_check}}  # global: the EXIT trap writes there
   mkdir -p "$out"
   local source_dir
   source_dir=$(tar -xJOf .gpu/bundle.tar.xz ./source_dir)
@@ -89,39 +91,55 @@ run() {
     { echo "no nvidia wheels (cuDNN, cuBLAS) found; set CUDA_LIBS" >&2; exit 1; }
   export LD_LIBRARY_PATH="$source_dir/.gpu/unpacked/lib:$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export NASC_CACHE_DIR=/tmp/nasc_cache
-  nvidia-smi >"$out/nvidia_smi.txt" 2>&1 || true
-  "$BUILD/nasc" --version 2>&1 | tee "$out/version.txt"
-  local status=0
-  timeout 120 "$BUILD/tests/nas_cuda_tests" >"$out/cuda_tests.txt" 2>&1 || status=1
-  tail -3 "$out/cuda_tests.txt"
-  timeout 300 "$BUILD/tests/nas_tests" "[backend],[conformance],[gpu]" >"$out/backend_tests.txt" 2>&1 ||
-    status=1
-  tail -3 "$out/backend_tests.txt"
+  # The device tool returns at most 8 files from OUT and stops a command after 10 minutes:
+  # every log goes to one archive, a summary to stdout and OUT/summary.txt, and each step's
+  # timeout is cut to what is left of BUDGET seconds.
+  work=$(mktemp -d)
+  deadline=$((SECONDS + ${BUDGET:-540}))
+  failed=0
+  trap 'tar -C "$work" -czf "$out/gpu_check_logs.tar.gz" . ; cp "$work/summary.txt" "$out/" 2>/dev/null' EXIT
+  nvidia-smi >"$work/nvidia_smi.txt" 2>&1 || true
+  step version 30 "$BUILD/nasc" --version
+  step cuda_tests 60 "$BUILD/tests/nas_cuda_tests"
+  step backend_tests 240 "$BUILD/tests/nas_tests" "[backend],[conformance],[gpu]"
   for backend in cuda jit; do
-    timeout 120 "$BUILD/bench/nasc_bench_darts_step" --steps 3 --backend "$backend" \
-      >"$out/darts_step_$backend.json" 2>"$out/darts_step_$backend.err" || status=1
-    echo "darts step ($backend): $(cat "$out/darts_step_$backend.json")"
+    step "darts_step_$backend" 60 "$BUILD/bench/nasc_bench_darts_step" --steps 3 --backend "$backend"
   done
+  # The peer, beside it in the same run: PyTorch eager and torch.compile on the GPU.
+  step darts_step_torch 90 python3 bench/peers/darts_step_torch.py --device cuda --steps 3
+  step darts_step_torch_compile 150 python3 bench/peers/darts_step_torch.py --device cuda \
+    --steps 3 --compile
   # MobileNetV2 inference at batch 1 and 64, and a PNAS step (a sampled path of the
   # MobileNetV2 space against that path alone).
   for batch in 1 64; do
-    timeout 120 "$BUILD/bench/nasc_bench_mobilenet_infer" --backend cuda --batch "$batch" \
-      >"$out/mobilenet_b$batch.json" 2>"$out/mobilenet_b$batch.err" || status=1
-    timeout 120 python3 bench/peers/mobilenet_infer_torch.py --device cuda --batch "$batch" \
-      >"$out/mobilenet_torch_b$batch.json" 2>"$out/mobilenet_torch_b$batch.err" || status=1
-    echo "mobilenet b$batch: nasc $(cat "$out/mobilenet_b$batch.json")"
-    echo "                 pytorch $(cat "$out/mobilenet_torch_b$batch.json")"
+    step "mobilenet_b$batch" 60 "$BUILD/bench/nasc_bench_mobilenet_infer" --backend cuda \
+      --batch "$batch"
+    step "mobilenet_torch_b$batch" 60 python3 bench/peers/mobilenet_infer_torch.py --device cuda \
+      --batch "$batch"
   done
-  timeout 120 "$BUILD/bench/nasc_bench_pnas_step" --backend cuda --paths 6 --reps 5 \
-    >"$out/pnas_step.txt" 2>&1 || status=1
-  tail -3 "$out/pnas_step.txt"
-  # The peer, beside it in the same run: PyTorch eager and torch.compile on the GPU.
-  for mode in "" --compile; do
-    timeout 300 python3 bench/peers/darts_step_torch.py --device cuda --steps 3 $mode \
-      >"$out/darts_step_torch$mode.json" 2>"$out/darts_step_torch$mode.err" || status=1
-    echo "darts step (pytorch cuda $mode): $(cat "$out/darts_step_torch$mode.json")"
-  done
-  return $status
+  step pnas_step 60 "$BUILD/bench/nasc_bench_pnas_step" --backend cuda --paths 6 --reps 5
+  return $failed
+}
+
+# step NAME SECONDS COMMAND...: runs COMMAND with its output in NAME.log, for at most
+# SECONDS or what is left of the budget, and adds its status and last lines to the summary.
+step() {
+  local name=$1 seconds=$2
+  shift 2
+  local left=$((deadline - SECONDS))
+  if [ "$left" -lt 10 ]; then
+    echo "== $name: skipped, the time budget is spent" | tee -a "$work/summary.txt"
+    failed=1
+    return
+  fi
+  [ "$seconds" -le "$left" ] || seconds=$left
+  local start=$SECONDS status=0
+  timeout "$seconds" "$@" >"$work/$name.log" 2>&1 || status=$?
+  {
+    echo "== $name: exit $status after $((SECONDS - start)) s"
+    tail -4 "$work/$name.log"
+  } | tee -a "$work/summary.txt"
+  [ "$status" -eq 0 ] || failed=1
 }
 
 case "${1:-}" in
