@@ -15,6 +15,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "tests/backend_test_util.h"
 
@@ -139,6 +140,39 @@ TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[
       "--warmup 0");
   INFO(ok.err);
   CHECK(ok.status == 0);
+}
+
+TEST_CASE("nasc --backend cuda: a missing, malformed or foreign plugin file is named, with why",
+          "[cli][backend]") {
+  if (!nas::backend_name_problem("cuda").empty()) {
+    WARN("skipped: this nasc was built without the CUDA plugin (no CUDA toolkit)");
+    return;
+  }
+  Cli cli;
+  cli.write("tiny.nas", kTiny);
+  cli.write("a.json", R"({"choices": {"op": "conv"}})");
+  const std::string junk = (cli.dir / "junk.so").string();
+  cli.write("junk.so", "not a shared object");
+  const std::string missing = (cli.dir / "missing.so").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {missing, "NASC_CUDA_PLUGIN=" + missing + " names no file"},
+      {junk, junk + " did not load: "},
+      {NASC_NOT_A_PLUGIN, " is not a nasc backend plugin (it has no nasc_backend_plugin function)"},
+      {NASC_FAKE_PLUGIN,
+       " was built by another build of nasc (plugin interface "
+       "0.0.0-another-build, this nasc's "}};
+  for (const auto& [plugin, says] : cases) {
+    INFO("NASC_CUDA_PLUGIN=" << plugin);
+    ::setenv("NASC_CUDA_PLUGIN", plugin.c_str(), 1);
+    Run version = cli.run("--version");
+    CHECK(version.status == 0);
+    CHECK_THAT(version.out, Contains("    not available here: ") && Contains(says));
+    Run train = cli.run("train tiny.nas --arch a.json -o run --backend cuda");
+    CHECK(train.status == 1);
+    CHECK_THAT(train.err, Contains("nasc: error: --backend cuda: ") && Contains(says));
+    CHECK_FALSE(fs::exists(cli.dir / "run"));
+  }
+  ::unsetenv("NASC_CUDA_PLUGIN");
 }
 
 TEST_CASE("nasc --backend cuda where it cannot run: exit 1 before any work, with the reason",
