@@ -117,6 +117,28 @@ RegionOp activation_op(const Step& s, bool gradient) {
   return op;
 }
 
+// One step of a layer with weights (a convolution, a linear layer) on its kernel's
+// forward, backward_data or backward_weights; the weight gradients accumulate into
+// RunState::grad, as the CPU backend's do.
+template <typename Kernel>
+StepFn layer_step(std::shared_ptr<const Kernel> k, const Step& s) {
+  const int out = s.node;
+  if (s.kind == StepKind::Conv || s.kind == StepKind::Linear)
+    return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
+      k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
+      return true;
+    };
+  if (s.kind == StepKind::ConvGradInput || s.kind == StepKind::LinearGradInput)
+    return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
+      k->backward_data(st.values[dy], st.param[w], st.values[out]);
+      return true;
+    };
+  return [k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
+    k->backward_weights(st.values[x], st.values[dy], st.grad[w], b >= 0 ? st.grad[b] : nullptr);
+    return true;
+  };
+}
+
 // Device memory a plan owns (saved forward state, scratch).
 class DeviceMemory {
  public:
@@ -378,21 +400,7 @@ StepFn CudaPlan::build_conv(const Step& s) {
   k->choose(s.kind == StepKind::Conv            ? CudnnConv::Pass::Forward
             : s.kind == StepKind::ConvGradInput ? CudnnConv::Pass::Data
                                                 : CudnnConv::Pass::Filter);
-  const int out = s.node;
-  if (s.kind == StepKind::Conv)
-    return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
-      k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
-      return true;
-    };
-  if (s.kind == StepKind::ConvGradInput)
-    return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
-      k->backward_data(st.values[dy], st.param[w], st.values[out]);
-      return true;
-    };
-  return [k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
-    k->backward_weights(st.values[x], st.values[dy], st.grad[w], b >= 0 ? st.grad[b] : nullptr);
-    return true;
-  };
+  return layer_step(k, s);
 }
 
 // A conv epilogue (exec_plan.h): the convolution (with its bias), the batch norm folded
@@ -476,21 +484,7 @@ StepFn CudaPlan::build_linear(const Step& s) {
       "linear " + std::to_string(shape.n) + "x" + std::to_string(shape.in) + " -> " +
           std::to_string(shape.out),
       [&] { return std::make_shared<const CublasLinear>(*ctx_, shape); });
-  const int out = s.node;
-  if (s.kind == StepKind::Linear)
-    return [k, x = s.inputs[0], w = s.weight, b = s.bias, out](RunState& st) {
-      k->forward(st.values[x], st.param[w], b >= 0 ? st.param[b] : nullptr, st.values[out]);
-      return true;
-    };
-  if (s.kind == StepKind::LinearGradInput)
-    return [k, dy = s.inputs[0], w = s.weight, out](RunState& st) {
-      k->backward_data(st.values[dy], st.param[w], st.values[out]);
-      return true;
-    };
-  return [k, dy = s.inputs[0], x = s.inputs[1], w = s.weight, b = s.bias](RunState& st) {
-    k->backward_weights(st.values[x], st.values[dy], st.grad[w], b >= 0 ? st.grad[b] : nullptr);
-    return true;
-  };
+  return layer_step(k, s);
 }
 
 // Activations, their gradients and fused elementwise regions: one generated kernel each.

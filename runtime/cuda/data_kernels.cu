@@ -104,41 +104,8 @@ __global__ void concat_backward_kernel(size_t outer, size_t row, size_t chunk, s
   }
 }
 
-// --- Sums and products -----------------------------------------------------------------------
+// --- Products and the dot product -----------------------------------------------------------
 
-// Up to kMaxInputs tensors of a sum, with their weights for a weighted sum.
-struct InputGroup {
-  const float* x[kMaxInputs];
-  float w[kMaxInputs];
-  int count;
-};
-
-// A group after the first continues the float sum from y, so the additions happen in the
-// list's order whatever the chunking.
-__global__ void add_kernel(InputGroup g, bool continue_from_y, size_t n, float* y) {
-  for (size_t i : GridStride{n}) {
-    float acc = continue_from_y ? y[i] : g.x[0][i];
-    for (int k = continue_from_y ? 0 : 1; k < g.count; ++k) acc += g.x[k][i];
-    y[i] = acc;
-  }
-}
-
-// __fmul_rn keeps each product rounded before its add, as on the CPU (no fused
-// multiply-add there: it is built for baseline x86-64).
-__global__ void weighted_sum_kernel(InputGroup g, bool continue_from_y, size_t n, float* y) {
-  for (size_t i : GridStride{n}) {
-    float acc = continue_from_y ? y[i] : __fmul_rn(g.w[0], g.x[0][i]);
-    for (int k = continue_from_y ? 0 : 1; k < g.count; ++k)
-      acc = __fadd_rn(acc, __fmul_rn(g.w[k], g.x[k][i]));
-    y[i] = acc;
-  }
-}
-
-__global__ void scale_kernel(size_t n, float scale, const float* x, float* y) {
-  for (size_t i : GridStride{n}) y[i] = scale * x[i];
-}
-
-// The factor is scaled first, then applied: the CPU's two roundings, in its order.
 __global__ void mul_kernel(size_t n, size_t inner, float scale, const float* x, const float* factor,
                            float* y) {
   for (size_t i : GridStride{n}) {
@@ -421,12 +388,6 @@ void launch_cross_entropy_grad(const char* op, const plain::CrossEntropyParams& 
 
 // --- Data movement ---------------------------------------------------------------------------
 
-void zero_fill(int64_t n, float* y, cudaStream_t stream) {
-  check_positive("zero", "size", n);
-  // All-zero bytes are +0.0f, what std::fill(..., 0.0f) writes.
-  NAS_CUDA(cudaMemsetAsync(y, 0, static_cast<size_t>(n) * sizeof(float), stream));
-}
-
 namespace {
 void check_crop(const plain::CropParams& p) {
   check_positive("crop", "batch", p.batch);
@@ -553,39 +514,7 @@ void concat_backward_one(const plain::ConcatParams& p, const float* dy, int64_t 
   NAS_CUDA(cudaGetLastError());
 }
 
-// --- Sums and products -----------------------------------------------------------------------
-
-void add_forward(const plain::AddParams& p, const float* const* xs, float* y, cudaStream_t stream) {
-  check_positive("add", "inputs", p.inputs);
-  check_positive("add", "size", p.size);
-  // plain::add_forward's order: the input y aliases (in place) or input 0, then the rest.
-  int64_t first = 0;
-  for (int64_t i = 0; i < p.inputs; ++i)
-    if (xs[i] == y) {
-      first = i;
-      break;
-    }
-  std::vector<const float*> order{xs[first]};
-  for (int64_t i = 0; i < p.inputs; ++i)
-    if (i != first) order.push_back(xs[i]);
-  if (order.size() == 1 && order[0] == y) return;  // y already is the sum
-  const size_t n = static_cast<size_t>(p.size);
-  for (size_t start = 0; start < order.size(); start += kMaxInputs) {
-    InputGroup g{};
-    g.count = static_cast<int>(std::min<size_t>(kMaxInputs, order.size() - start));
-    for (int k = 0; k < g.count; ++k) g.x[k] = order[start + k];
-    add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(g, start > 0, n, y);
-    NAS_CUDA(cudaGetLastError());
-  }
-}
-
-void scale_forward(int64_t n, double scale, const float* x, float* y, cudaStream_t stream) {
-  check_positive("mul", "size", n);
-  NAS_CHECK(std::isfinite(scale), "mul: scale must be finite, got " + std::to_string(scale));
-  scale_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, stream>>>(
-      static_cast<size_t>(n), static_cast<float>(scale), x, y);
-  NAS_CUDA(cudaGetLastError());
-}
+// --- Products and the dot product -----------------------------------------------------------
 
 void mul_forward(const plain::MulParams& p, const float* x, const float* factor, float* y,
                  cudaStream_t stream) {
@@ -596,23 +525,6 @@ void mul_forward(const plain::MulParams& p, const float* x, const float* factor,
   mul_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, static_cast<size_t>(p.inner),
                                                      static_cast<float>(p.scale), x, factor, y);
   NAS_CUDA(cudaGetLastError());
-}
-
-void weighted_sum_forward(const plain::WeightedSumParams& p, const float* const* xs, const float* w,
-                          float* y, cudaStream_t stream) {
-  check_positive("weighted_sum", "inputs", p.inputs);
-  check_positive("weighted_sum", "size", p.size);
-  const size_t n = static_cast<size_t>(p.size), inputs = static_cast<size_t>(p.inputs);
-  for (size_t start = 0; start < inputs; start += kMaxInputs) {
-    InputGroup g{};
-    g.count = static_cast<int>(std::min<size_t>(kMaxInputs, inputs - start));
-    for (int k = 0; k < g.count; ++k) {
-      g.x[k] = xs[start + k];
-      g.w[k] = w[start + k];
-    }
-    weighted_sum_kernel<<<blocks_for(n), kThreads, 0, stream>>>(g, start > 0, n, y);
-    NAS_CUDA(cudaGetLastError());
-  }
 }
 
 void add_dot(int64_t n, const float* a, const float* b, double* partials_scratch,

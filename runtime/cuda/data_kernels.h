@@ -1,11 +1,11 @@
 // The CUDA backend's kernels for the plain CPU kernels (runtime/cpu/plain_kernels.h) and
 // the CPU backend's dropout, drop path and loss steps (runtime/cpu/cpu_backend.cpp): data
-// movement, sums and products of tensors, the architecture gradient's dot product, the
+// movement, the product by a factor tensor, the architecture gradient's dot product, the
 // random masks and the softmax cross-entropy.
 //
 // Every function is a host-side launcher: it takes device pointers (a list of inputs is a
-// host array of device pointers, a list of weights a host array of floats), enqueues its
-// kernels on `stream` and returns without synchronizing. The arithmetic is the CPU's, in
+// host array of device pointers), enqueues its kernels on `stream` and returns without
+// synchronizing. The arithmetic is the CPU's, in
 // the same types and, wherever the order changes a float result, in the same order, with no
 // multiply-add fused where the CPU rounds twice; double sums over many elements run as
 // fixed-order block reductions, so they are reproducible run to run and agree with the
@@ -23,9 +23,6 @@
 namespace nas::cuda {
 
 // --- Data movement ---------------------------------------------------------------------------
-
-// y[0 .. n) = 0 (plain::zero_fill).
-void zero_fill(int64_t n, float* y, cudaStream_t stream);
 
 // y = x[:, :, top:H-bottom, left:W-right] (plain::crop_forward).
 void crop_forward(const plain::CropParams& p, const float* x, float* y, cudaStream_t stream);
@@ -51,24 +48,11 @@ void concat_forward(const plain::ConcatParams& p, const float* const* xs, float*
 void concat_backward_one(const plain::ConcatParams& p, const float* dy, int64_t index, float* dx,
                          cudaStream_t stream);
 
-// --- Sums and products -----------------------------------------------------------------------
-
-// y = sum of the p.inputs tensors xs, in plain::add_forward's order: from the input y aliases
-// (if any, in place) or input 0, then the others left to right.
-void add_forward(const plain::AddParams& p, const float* const* xs, float* y, cudaStream_t stream);
-
-// y = float(scale) * x over n elements; y may be x (plain::scale_forward; scale_backward is
-// the same call on dy, dx).
-void scale_forward(int64_t n, double scale, const float* x, float* y, cudaStream_t stream);
+// --- Products --------------------------------------------------------------------------------
 
 // y[f, i] = (float(scale) * factor[f]) * x[f, i]; y may be x (plain::mul_forward).
 void mul_forward(const plain::MulParams& p, const float* x, const float* factor, float* y,
                  cudaStream_t stream);
-
-// y = w[0] * xs[0] + w[1] * xs[1] + ..., left to right in float, each product rounded
-// before its add (plain::weighted_sum_forward). w is a host array of p.inputs floats.
-void weighted_sum_forward(const plain::WeightedSumParams& p, const float* const* xs, const float* w,
-                          float* y, cudaStream_t stream);
 
 // Blocks of add_dot's first pass: the size of its partials scratch, in doubles.
 constexpr int kDotBlocks = 256;

@@ -266,14 +266,6 @@ __global__ void bn_backward_from_output_kernel(ChannelRows layout, double eps, c
   }
 }
 
-__global__ void channel_affine_kernel(size_t size, int64_t channels, int64_t inner, const float* x,
-                                      const float* scale, const float* bias, float* y) {
-  for (size_t i : GridStride{size}) {
-    const int64_t ch = static_cast<int64_t>(i) / inner % channels;
-    y[i] = fmaf(x[i], scale[ch], bias[ch]);
-  }
-}
-
 // The checks of BatchNormParams::validate, and what the kernels' indexing needs.
 void check_batchnorm(const BatchNormParams& p) {
   NAS_CHECK(p.n >= 1 && p.c >= 1 && p.h >= 1 && p.w >= 1,
@@ -521,17 +513,6 @@ void batchnorm_backward_from_output(const BatchNormParams& p, const float* y, co
   else
     bn_backward_from_output_kernel<kWarp>
         <<<blocks, kThreads, 0, stream>>>(channel_rows(p), p.eps, y, dy, var, dx);
-  NAS_CUDA(cudaGetLastError());
-}
-
-void channel_affine(int64_t n, int64_t c, int64_t inner, const float* x, const float* scale,
-                    const float* bias, float* y, cudaStream_t stream) {
-  NAS_CHECK(n >= 1 && c >= 1 && inner >= 1,
-            "channel_affine: sizes must be positive, got n=" + std::to_string(n) +
-                " c=" + std::to_string(c) + " inner=" + std::to_string(inner));
-  const size_t size = static_cast<size_t>(n * c * inner);
-  channel_affine_kernel<<<blocks_for(size), kThreads, 0, stream>>>(size, c, inner, x, scale, bias,
-                                                                   y);
   NAS_CUDA(cudaGetLastError());
 }
 

@@ -75,13 +75,6 @@ void batchnorm_backward(const BatchNormParams& p, const float* x, const float* d
 void batchnorm_backward_from_output(const BatchNormParams& p, const float* y, const float* dy,
                                     const float* var, float* dx, cudaStream_t stream);
 
-// y[b, ch, i] = x[b, ch, i] * scale[ch] + bias[ch] for x [n, c, inner]: an inference batch
-// norm folded after a convolution (scale and bias prepared as the CPU's FoldedConv does;
-// the CPU folds the scale into the weights instead, so the two agree to rounding only). y may
-// equal x.
-void channel_affine(int64_t n, int64_t c, int64_t inner, const float* x, const float* scale,
-                    const float* bias, float* y, cudaStream_t stream);
-
 // --- 2-D max and average pooling -------------------------------------------------------------
 //
 // As nas::Pool2dParams and oneDNN's pooling the CPU runs: a square kernel x kernel window,

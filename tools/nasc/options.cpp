@@ -368,9 +368,8 @@ bool parse_name_flag(ArgReader& r, const std::string& a) {
   } else if (a == "--backend") {
     o.backend = r.value(a);
     try {
-      // An unknown name (the message names the known ones), or a backend whose device is
-      // missing (the CUDA plugin without a GPU): refused before any work starts.
-      if (o.error.empty()) nasc::check_backend(o.backend);
+      // An unknown name (backend_problem throws, naming the known ones), or a backend
+      // whose device is missing (the CUDA plugin without a GPU): refused before any work.
       const std::string problem = o.error.empty() ? nasc::backend_problem(o.backend) : "";
       if (!problem.empty()) o.error = "--backend " + o.backend + ": " + problem;
     } catch (const nasc::Error& e) {
