@@ -7,15 +7,29 @@
 // bounded integers, and the top 24 bits for floats. Runs are reproducible across platforms.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
+// The draws below are also device functions in the CUDA backend's kernels (nvcc), so that
+// both backends draw with one definition.
+#ifdef __CUDACC__
+#define NASC_HOST_DEVICE __host__ __device__
+#else
+#define NASC_HOST_DEVICE
+#endif
+
 namespace nas {
 
+// SplitMix64's stream advances by this (2^64 / the golden ratio) per draw.
+inline constexpr uint64_t kSplitMixIncrement = 0x9e3779b97f4a7c15ULL;
+// derive_seed's offset of the mixed value.
+inline constexpr uint64_t kDeriveSeedOffset = 0x632be59bd9b4e019ULL;
+
 // The SplitMix64 finalizer: a bijective 64-bit mixer, also used to derive seeds.
-inline uint64_t mix64(uint64_t z) {
+NASC_HOST_DEVICE inline uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
@@ -23,8 +37,28 @@ inline uint64_t mix64(uint64_t z) {
 
 // Combines a seed with one more value (epoch, batch index, class, purpose tag). Mixing
 // before and after keeps (seed, 1, 2) and (seed, 2, 1) unrelated.
-inline uint64_t derive_seed(uint64_t seed, uint64_t value) {
-  return mix64(mix64(seed) ^ (mix64(value + 0x9e3779b97f4a7c15ULL) + 0x632be59bd9b4e019ULL));
+NASC_HOST_DEVICE inline uint64_t derive_seed(uint64_t seed, uint64_t value) {
+  return mix64(mix64(seed) ^ (mix64(value + kSplitMixIncrement) + kDeriveSeedOffset));
+}
+
+// Dropout's draws. Element k of sample b (its index in the global batch, so that a
+// data-parallel rank draws what one process would) at a dropout node is kept when the k-th
+// (from 0) uniform_float() of Rng(derive_seed(node_seed, b)) is >= p, node_seed being
+// derive_seed(the run's dropout seed, the node's id). That draw is a function of (b, k)
+// alone, so every executor draws any element on its own: in parallel, inside a fused
+// region, in generated code, on a GPU; and the backward pass recomputes the mask instead
+// of storing it. uniform_float() >= p compares k24 / 2^24 with p, which holds exactly when
+// the draw's top 24 bits k24 are >= dropout_threshold(p).
+NASC_HOST_DEVICE inline uint64_t dropout_threshold(double p) {
+  return static_cast<uint64_t>(std::ceil(p * 16777216.0));
+}
+// Sample b's stream: derive_seed(node_seed, b).
+NASC_HOST_DEVICE inline uint64_t dropout_sample_stream(uint64_t node_seed, int64_t sample) {
+  return derive_seed(node_seed, static_cast<uint64_t>(sample));
+}
+NASC_HOST_DEVICE inline bool dropout_keeps(uint64_t sample_stream, int64_t k, uint64_t threshold) {
+  return (mix64(sample_stream + static_cast<uint64_t>(k + 1) * kSplitMixIncrement) >> 40) >=
+         threshold;
 }
 
 class Rng {
@@ -32,7 +66,7 @@ class Rng {
   explicit Rng(uint64_t seed) : state_(seed) {}
 
   uint64_t next_u64() {
-    state_ += 0x9e3779b97f4a7c15ULL;
+    state_ += kSplitMixIncrement;
     return mix64(state_);
   }
 

@@ -144,7 +144,8 @@ inline std::string random_chain(std::mt19937& rng, int length) {
                          "hard_sigmoid(h)",
                          "h * s",
                          "h + s",
-                         "h * h"};
+                         "h * h",
+                         "dropout(h, p=0.3)"};
   std::string body = "  let s = conv(x, 4, kernel=3, pad=1);\n  let h = conv(x, 4, kernel=1);\n";
   for (int i = 0; i < length; ++i)
     body += std::string("  h = ") + unary[rng() % (sizeof unary / sizeof *unary)] + ";\n";

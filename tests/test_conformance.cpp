@@ -136,10 +136,11 @@ bool build_network(const OpDef& op, const OpExample& ex, OpNetwork& net, std::st
   return true;
 }
 
-// Whether some elementwise region of the network's inference and training plans runs op
-// `op` (the fusion pass put it in one).
+// Whether op `op` runs inside a fused region of the training plan and, unless it is a view
+// at inference (dropout), of the inference plan.
 bool runs_fused(const Graph& network, const std::string& op) {
   for (bool training : {false, true}) {
+    if (!training && find_op(op)->view == ViewKind::Inference) continue;
     PlanOptions o;
     o.batch = kBatch;
     o.training = training;

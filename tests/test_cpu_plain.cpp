@@ -14,11 +14,14 @@
 
 #include "runtime/cpu/plain_kernels.h"
 #include "support/errors.h"
+#include "support/rng.h"
 #include "tests/cpu_test_util.h"
 
 namespace {
 
 namespace plain = nas::plain;
+using nas::derive_seed;
+using nas::Rng;
 using nas::test::check_close;
 using nas::test::check_fd;
 using nas::test::random_floats;
@@ -402,6 +405,46 @@ TEST_CASE("mul by a constant", "[cpu][plain]") {
   check_fd(x, dx, loss, 0.25f, 1e-5, nas::test::kApproxEpsilon, "dx");
   REQUIRE_THROWS_WITH(plain::scale_forward(40, INFINITY, x.data(), y.data()),
                       Catch::Contains("scale must be finite"));
+}
+
+TEST_CASE("dropout: each element's draw from its sample's stream, over any range", "[cpu][plain]") {
+  std::mt19937 rng(19);
+  const int64_t batch = 5, per = 37, n = batch * per;
+  auto x = random_floats(n, rng), g = random_floats(n, rng);
+  plain::DropoutParams p;
+  p.node_seed = derive_seed(7, 3);
+  p.first_sample = 4;  // this rank's sample 0 is the global batch's sample 4
+  p.per_sample = per;
+  p.p = 0.3;
+  // The reference: sample b's elements in order from Rng(derive_seed(node_seed, 4 + b)),
+  // kept with probability 0.7 and scaled by 1 / 0.7 in double.
+  std::vector<double> want(n);
+  for (int64_t b = 0; b < batch; ++b) {
+    Rng stream(derive_seed(p.node_seed, static_cast<uint64_t>(4 + b)));
+    for (int64_t k = 0; k < per; ++k)
+      want[b * per + k] = stream.uniform_float() >= 0.3 ? x[b * per + k] / 0.7 : 0.0;
+  }
+  std::vector<float> y(n, NAN);
+  plain::dropout_range(p, 0, n, x.data(), y.data());
+  check_close(y, want, 1e-7, "forward");
+  // In ranges that start and end inside samples (a fused region's blocks), and in place.
+  std::vector<float> pieces = x;
+  const int64_t bounds[] = {0, 13, 50, 111, 150, n};
+  for (int r = 0; r + 1 < 6; ++r)
+    plain::dropout_range(p, bounds[r], bounds[r + 1] - bounds[r], pieces.data() + bounds[r],
+                         pieces.data() + bounds[r]);
+  CHECK(pieces == y);
+  // The gradient draws the same mask: dL/dx of L = sum(g * y) by finite differences.
+  std::vector<float> dx(n);
+  plain::dropout_range(p, 0, n, g.data(), dx.data());
+  auto loss = [&] {
+    plain::dropout_range(p, 0, n, x.data(), y.data());
+    return dot(g, y);
+  };
+  check_fd(x, dx, loss, 0.25f, 1e-5, nas::test::kApproxEpsilon, "dx");
+  p.p = 1.0;
+  REQUIRE_THROWS_WITH(plain::dropout_range(p, 0, n, x.data(), y.data()),
+                      Catch::Contains("p must be in [0, 1)"));
 }
 
 TEST_CASE("global average pooling: forward and backward", "[cpu][plain]") {

@@ -18,6 +18,7 @@
 #include "runtime/data/augment.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/loader.h"
+#include "support/rng.h"
 #include "tests/data_test_util.h"
 #include "tests/file_test_util.h"
 
@@ -426,6 +427,30 @@ TEST_CASE("Rng is specified bit for bit", "[data][rng]") {
     float f = u.uniform_float();
     CHECK((f >= 0.0f && f < 1.0f));
   }
+}
+
+TEST_CASE("dropout's draws are its sample's Rng stream, element by element", "[data][rng]") {
+  // dropout_keeps(stream, k, threshold(p)) is "the k-th uniform_float() of Rng(stream) >= p"
+  // for any k, drawn without the draws before it.
+  for (double p : {0.0, 0.1, 0.25, 0.5, 0.999}) {
+    const uint64_t threshold = dropout_threshold(p);
+    for (int64_t sample : {0, 1, 7}) {
+      const uint64_t stream = dropout_sample_stream(derive_seed(42, 9), sample);
+      Rng rng(stream);
+      int kept = 0;
+      for (int64_t k = 0; k < 2000; ++k) {
+        const bool want = rng.uniform_float() >= p;
+        CHECK(dropout_keeps(stream, k, threshold) == want);
+        kept += want;
+      }
+      CHECK(std::abs(kept / 2000.0 - (1 - p)) < 0.05);
+    }
+  }
+  // The boundary: a draw equal to p is kept (>=), one just below is not.
+  CHECK(dropout_threshold(0.5) == 8388608);
+  CHECK(dropout_threshold(0.0) == 0);
+  CHECK(dropout_threshold(1.0 / 16777216.0) == 1);
+  CHECK(dropout_threshold(1.5 / 16777216.0) == 2);
 }
 
 TEST_CASE("Loader batches are deterministic and cover each index once", "[data][loader]") {

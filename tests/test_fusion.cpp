@@ -19,6 +19,7 @@
 #include "tests/cpu_test_util.h"
 #include "tests/ir_test_util.h"
 #include "tests/plan_compare_util.h"
+#include "tests/thread_collectives.h"
 
 using namespace nas;
 using nas::test::compile_source;
@@ -145,6 +146,60 @@ TEST_CASE("fusion: the backward pass fuses too, but never across the loss", "[fu
       if (plan.internal(in)) CHECK(plan.region_of[n.id] == plan.region_of[in]);
 }
 
+// fmnist_cnn's head: a ReLU, then dropout, between two linear layers.
+const char* kDropoutHead = R"(network head(x: tensor[2, 6, 6]) {
+  let h = relu(conv(x, 4, kernel=3, pad=1));
+  h = dropout(relu(linear(flatten(h), 24)), p=0.4);
+  return linear(h, 3);
+}
+)";
+
+TEST_CASE("fusion: dropout joins regions in training, forward and backward; a view at inference",
+          "[fusion]") {
+  Graph net = compile_source(kDropoutHead);
+  Graph train = build_training_graph(execution_graph(net), {});
+  FusionPlan plan = plan_fusion(train);
+  const std::string text = print_fusion(train, plan);
+  INFO(text);
+  // Forward: the ReLU, read only by the dropout, runs inside it (its gradient reads the
+  // linear layer's output, not its own). Backward: the dropout's gradient, read only by the
+  // ReLU's, runs inside it.
+  int forward = -1, backward = -1;
+  for (size_t r = 0; r < plan.regions.size(); ++r) {
+    const FusedRegion& region = plan.regions[r];
+    std::vector<std::string> ops;
+    for (int id : region.nodes) ops.push_back(train.nodes[id].op->name);
+    if (ops == std::vector<std::string>{"relu", "dropout"}) forward = static_cast<int>(r);
+    if (ops == std::vector<std::string>{"dropout_grad", "activation_grad"})
+      backward = static_cast<int>(r);
+  }
+  REQUIRE(forward >= 0);
+  REQUIRE(backward >= 0);
+  CHECK(plan.regions[forward].kind == RegionKind::Elementwise);
+  CHECK(plan.internal(plan.regions[forward].nodes[0]));
+  CHECK(plan.internal(plan.regions[backward].nodes[0]));
+  // Lowered, both dropout operations draw the forward dropout node's mask.
+  PlanOptions o;
+  o.batch = 2;
+  o.training = true;
+  ExecPlan lowered = compile_plan(net, o);
+  int dropout_ops = 0;
+  for (const Step& s : lowered.steps)
+    for (const RegionOp& op : s.region)
+      if (op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad) {
+        ++dropout_ops;
+        CHECK(lowered.steps[op.fwd_node].op == "dropout");
+        CHECK(op.param == 0.4);
+      }
+  CHECK(dropout_ops == 2);
+  CHECK(lowered.num_states == 0);  // no saved mask
+  // At inference dropout is a view of its input: in no region.
+  Graph inference = execution_graph(net);
+  FusionPlan at_inference = plan_fusion(inference);
+  for (const Node& n : inference.nodes)
+    if (n.op->name == "dropout") CHECK(at_inference.region_of[n.id] < 0);
+}
+
 TEST_CASE("fusion: fused values get no buffer, reads inside a region last until its root",
           "[fusion][memory]") {
   Graph g = parse_ir_text(kChain);
@@ -248,6 +303,74 @@ TEST_CASE("fusion: a large chain runs in several blocks", "[fusion][exec]") {
     // Step by step (as profiling runs it): the JIT's regions through their entries.
     p.fused->set_step_timing(true);
     check_same(p, 6);
+  }
+}
+
+TEST_CASE("fusion: dropout inside regions draws the unfused plan's masks", "[fusion][exec]") {
+  // The head above, and dropout on a 16x32x32 image (49,152 elements at batch 3: two
+  // blocks of the interpreter's regions and a tail, samples crossing block boundaries).
+  const std::string large = R"(network large(x: tensor[3, 32, 32]) {
+  let h = dropout(sigmoid(conv(x, 16, kernel=1)), p=0.25) * 2.0;
+  return linear(global_avg_pool(h), 3);
+}
+)";
+  for (const std::string& source : {std::string(kDropoutHead), large}) {
+    Graph net = compile_source(source);
+    PlanOptions o;
+    o.batch = 3;
+    o.training = true;
+    for (const char* backend : {"cpu", "jit"}) {
+      INFO(source << "backend " << backend);
+      Pair p(backend);
+      make_pair(p, net, o);
+      size_t dropouts = 0;
+      for (const Step& s : p.fused->plan().steps)
+        for (const RegionOp& op : s.region) dropouts += op.op == "dropout";
+      CHECK(dropouts == 2);
+      p.fused->set_dropout_seed(77);
+      p.plain->set_dropout_seed(77);
+      check_same(p, 8);
+      // Another seed draws other masks: the losses differ.
+      p.fused->set_dropout_seed(78);
+      CHECK(run_once(*p.fused, p.store, 8).loss != Approx(run_once(*p.plain, p.ref_store, 8).loss));
+    }
+  }
+}
+
+TEST_CASE("fusion: data-parallel ranks draw the dropout masks one process draws",
+          "[fusion][exec][parallel]") {
+  Graph net = compile_source(kDropoutHead);
+  for (const char* backend : {"cpu", "jit"}) {
+    INFO("backend " << backend);
+    PlanOptions whole_options;
+    whole_options.batch = 4;
+    whole_options.training = true;
+    PlanOptions rank_options = whole_options;
+    rank_options.batch = 2;
+    std::mt19937 rng(5);
+    const std::vector<float> images = random_floats(4 * 2 * 6 * 6, rng);
+    const std::vector<int32_t> labels = {0, 2, 1, 2};
+    ParamStore store(make_backend(backend));
+    Executor whole(compile_plan(net, whole_options), store, 3);
+    whole.set_dropout_seed(99);
+    std::vector<float> want(4 * 3);
+    whole.run(images.data(), labels.data(), 4, want.data());
+    // Each rank's forward pass (no gradients, so no collective to wait on): one at a time,
+    // since the CPU backends run one plan at a time in a process.
+    ThreadGroup group(2);
+    std::vector<float> joined;
+    for (int rank = 0; rank < 2; ++rank) {
+      ThreadCollectives collectives(group, rank);
+      ParamStore rank_store(make_backend(backend));
+      Executor part(compile_plan(net, rank_options), rank_store, 3);
+      part.set_collectives(&collectives, false);
+      part.set_forward_only(true);
+      part.set_dropout_seed(99);
+      std::vector<float> logits(2 * 3);
+      part.run(images.data() + rank * 2 * 72, labels.data() + rank * 2, 2, logits.data());
+      joined.insert(joined.end(), logits.begin(), logits.end());
+    }
+    check_close(joined, want, "logits of the ranks against one process");
   }
 }
 

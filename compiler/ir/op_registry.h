@@ -82,7 +82,7 @@ enum class ViewKind : uint8_t {
 enum class SavedState : uint8_t {
   None,
   Always,    // max pooling writes its argmax workspace even at inference
-  Training,  // batch statistics, dropout masks
+  Training,  // batch statistics, drop path's kept samples
 };
 
 // A small instance of an op for the conformance test: per-sample input shapes and

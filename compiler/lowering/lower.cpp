@@ -170,6 +170,7 @@ class Lowering {
     s.running_var = l.running_var;
     s.state = l.state;
     s.group = group_of_[fwd.id];
+    s.fwd_node = fwd.id;
     // The forward node gates the step; gradient sums and the loss always run (the
     // executor skips whatever lacks an input).
     s.guard = fwd.id < p_.forward_nodes && (gradient || n.id < p_.forward_nodes) ? fwd.id : -1;
@@ -303,7 +304,10 @@ class Lowering {
     if (n.has_attr("scale")) op.scale = n.float_attr("scale");
     const ElementwiseFn* formula = find_elementwise(op.op);
     if (formula && formula->param) op.param = fwd.float_attr(formula->param);
+    if (op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad)
+      op.param = fwd.float_attr("p");
     op.group = group_of_[fwd.id];
+    op.fwd_node = fwd.id;
     if (n.has_attr("index")) op.index = static_cast<int>(n.int_attr("index"));
     return op;
   }

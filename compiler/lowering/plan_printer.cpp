@@ -86,6 +86,7 @@ std::string region_lines(const Step& s) {
     if (op.param != 0.0) out += fmt::format(" param={}", op.param);
     if (op.group >= 0) out += " group " + std::to_string(op.group);
     if (op.index >= 0) out += " index " + std::to_string(op.index);
+    if (op.kind == StepKind::DropoutGrad) out += " mask of " + value_ref(op.fwd_node);
     out += param_refs(op.weight, op.bias, op.running_mean, op.running_var) + "\n";
   }
   return out;

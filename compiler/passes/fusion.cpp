@@ -35,6 +35,10 @@ bool is_fusable_elementwise(const Graph& g, const Node& n) {
     case StepKind::Add:
     case StepKind::Choice:
       return !has_fwd(n);
+    case StepKind::Dropout:  // in a training graph (at inference a view: see plan_fusion)
+      return n.inputs.size() == 1;
+    case StepKind::DropoutGrad:
+      return has_fwd(n) && n.inputs.size() == 1;
     default:
       return false;
   }
@@ -199,9 +203,12 @@ std::vector<int> elementwise_roots(const FusionContext& fc, const std::vector<ch
   const Graph& g = fc.g;
   const int n = static_cast<int>(g.nodes.size());
   const int boundary = loss_boundary(g);
+  // Dropout is a view of its input at inference (memory_plan.cpp): nothing to compute.
+  const bool inference = is_inference_graph(g);
   std::vector<char> fusable(n, 0);
   for (const Node& node : g.nodes)
-    fusable[node.id] = !taken[node.id] && is_fusable_elementwise(g, node) ? 1 : 0;
+    fusable[node.id] = !taken[node.id] && is_fusable_elementwise(g, node) &&
+                       !(inference && node.op->view == ViewKind::Inference);
   // lowest[r]: the region's lowest member. Descending ids: a node's consumer is decided
   // before the node.
   std::vector<int> root(n, -1), lowest(n, -1);

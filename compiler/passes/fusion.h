@@ -5,7 +5,9 @@
 // Which nodes are elementwise comes from the op registry: an op whose step computes each
 // output element from the same element of each input (OpDef::step is Activation with a
 // scalar formula, ActivationGrad of one, Scale by a constant or a same-shaped tensor, Add,
-// or Choice, the weighted sum of candidates) and whose inputs are all shaped like its output.
+// Choice, the weighted sum of candidates, Dropout and DropoutGrad, whose mask each element
+// draws on its own, support/rng.h) and whose inputs are all shaped like its output. At
+// inference dropout is a view of its input and joins no region.
 //
 // A node p joins the region of its consumer c when both are elementwise, c is p's only
 // consumer in the whole graph (forward and backward), both are on one side of the loss

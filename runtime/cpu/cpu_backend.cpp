@@ -695,44 +695,26 @@ class CpuPlan : public PreparedPlan {
     };
   }
 
-  // The forward step draws each sample's mask from the run's dropout seed, the node and the
-  // sample's index in the global batch (a data-parallel rank draws what one process would
-  // for the same samples), and saves it in the step's state for the backward step.
+  // Both steps draw each element's mask from the run's dropout seed, the forward node and
+  // the element's place in the global batch (plain::dropout_range, support/rng.h): a
+  // data-parallel rank draws what one process would, and the backward step draws the
+  // forward's mask again instead of reading a saved one.
   StepFn build_dropout(const Step& s) {
-    const int out = s.node;
-    int64_t n = shape_elements(s.output_shape);
-    uint8_t* mask = state(s.state, static_cast<size_t>(n)).data();
-    if (s.kind == StepKind::Dropout) {
-      double p = s.float_attr("p");
-      const int64_t batch = s.output_shape[0];
-      return [n, batch, mask, p, node = s.node, x = s.inputs[0], out](RunState& st) {
-        const float keep = static_cast<float>(1.0 / (1.0 - p));
-        const float* in = st.values[x];
-        float* y = st.values[out];
-        const int64_t per_sample = n / batch;
-        for (int64_t b = 0; b < batch; ++b) {
-          Rng rng(sample_seed(st, node, b));
-          for (int64_t i = b * per_sample; i < (b + 1) * per_sample; ++i) {
-            mask[i] = rng.uniform_float() >= p ? 1 : 0;
-            y[i] = mask[i] ? in[i] * keep : 0.0f;
-          }
-        }
-        return true;
-      };
-    }
-    const float keep = static_cast<float>(1.0 / (1.0 - s.float_attr("p")));
-    return [n, mask, keep, dy = s.inputs[0], out](RunState& st) {
-      const float* g = st.values[dy];
-      float* dx = st.values[out];
-      for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? g[i] * keep : 0.0f;
+    const int64_t n = shape_elements(s.output_shape);
+    plain::DropoutParams params;
+    params.per_sample = n / s.output_shape[0];
+    params.p = s.float_attr("p");
+    return [n, params, node = s.fwd_node, x = s.inputs[0], out = s.node](RunState& st) mutable {
+      params.node_seed = dropout_node_seed(st, node);
+      params.first_sample = st.first_sample;
+      plain::dropout_range(params, 0, n, st.values[x], st.values[out]);
       return true;
     };
   }
 
   // The random stream of sample `b` of this rank at dropout node `node`.
   static uint64_t sample_seed(const RunState& st, int node, int64_t b) {
-    return derive_seed(derive_seed(st.dropout_seed, static_cast<uint64_t>(node)),
-                       static_cast<uint64_t>(st.first_sample + b));
+    return dropout_sample_stream(dropout_node_seed(st, node), st.first_sample + b);
   }
 
   // Drop path: one draw per sample, from the run's dropout seed, the node and the sample's

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/cpu/eltwise.h"
+#include "runtime/cpu/plain_kernels.h"
 #include "support/elementwise_ops.h"
 
 namespace nas {
@@ -27,6 +28,7 @@ struct FusedRegionKernel::Impl {
     // choice's with a nonzero weight) and a choice's weights.
     std::vector<int> used;
     std::vector<float> weights;
+    plain::DropoutParams dropout;  // Dropout(Grad): its draws (the seed is per run)
   };
 
   std::string name;
@@ -74,6 +76,11 @@ struct FusedRegionKernel::Impl {
             }
           break;
         }
+        case StepKind::Dropout:
+        case StepKind::DropoutGrad:
+          op.dropout.node_seed = dropout_node_seed(st, op.def.fwd_node);
+          op.dropout.first_sample = st.first_sample;
+          [[fallthrough]];
         default:
           for (size_t j = 0; j < operands.size(); ++j) {
             runs = runs && operand_active(st, operands[j]);
@@ -127,6 +134,10 @@ struct FusedRegionKernel::Impl {
         for (int64_t e = 0; e < n; ++e) y[e] = b ? s * a[e] * b[e] : s * a[e];
         return;
       }
+      case StepKind::Dropout:
+      case StepKind::DropoutGrad:
+        plain::dropout_range(op.dropout, offset, n, arg(0), y);
+        return;
       case StepKind::Add:
       case StepKind::Choice: {
         const bool weighted = op.def.kind == StepKind::Choice;
@@ -180,6 +191,10 @@ FusedRegionKernel::FusedRegionKernel(const Step& step) : impl_(std::make_unique<
         NAS_CHECK(op.formula != nullptr,
                   "elementwise region `" + step.name + "`: no element-wise formula for " + def.op);
       }
+    }
+    if (def.kind == StepKind::Dropout || def.kind == StepKind::DropoutGrad) {
+      op.dropout.per_sample = k.size / step.output_shape[0];
+      op.dropout.p = def.param;
     }
     op.used.reserve(def.operands.size());
     op.weights.reserve(def.operands.size());

@@ -8,7 +8,9 @@
 // activation with a oneDNN algorithm runs oneDNN's kernel on the block (the CPU stream is
 // one thread's at a time, so blocks cannot run on several threads at once), any other
 // operation an OpenMP loop; activations without one run their scalar formula
-// (support/elementwise_ops.h). No operation has code of its own op here.
+// (support/elementwise_ops.h), and a dropout or its gradient plain::dropout_range on the
+// block's elements (each element draws its own mask). No operation has code of its own
+// op here.
 //
 // Which operations run is decided once per run, as the executor decides for unfused steps:
 // a gradient sum adds the operands computed in this run, a choice the candidates with a

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "support/errors.h"
+#include "support/rng.h"
 
 namespace nas::plain {
 namespace {
@@ -238,6 +239,25 @@ void scale_forward(int64_t size, double scale, const float* x, float* y) {
 
 void scale_backward(int64_t size, double scale, const float* dy, float* dx) {
   scale_forward(size, scale, dy, dx);
+}
+
+// --- Dropout ---------------------------------------------------------------------------------
+
+void dropout_range(const DropoutParams& p, int64_t begin, int64_t n, const float* x, float* y) {
+  p.validate();
+  const uint64_t threshold = dropout_threshold(p.p);
+  const float scale = p.keep_scale();
+  const int64_t first = begin / p.per_sample, last = (begin + n - 1) / p.per_sample;
+  // One sample's part of the range at a time: its stream is derived once.
+#pragma omp parallel for schedule(static) if (n > kParallelMin && last > first)
+  for (int64_t b = first; b <= last; ++b) {
+    const uint64_t stream = dropout_sample_stream(p.node_seed, p.first_sample + b);
+    const int64_t from = std::max(begin, b * p.per_sample);
+    const int64_t to = std::min(begin + n, (b + 1) * p.per_sample);
+    for (int64_t i = from; i < to; ++i)
+      y[i - begin] =
+          dropout_keeps(stream, i - b * p.per_sample, threshold) ? x[i - begin] * scale : 0.0f;
+  }
 }
 
 // --- Mul by a tensor -------------------------------------------------------------------------

@@ -123,6 +123,25 @@ void concat_backward(const ConcatParams& p, const float* dy, float* const* dxs);
 void scale_forward(int64_t size, double scale, const float* x, float* y);
 void scale_backward(int64_t size, double scale, const float* dy, float* dx);
 
+// --- Dropout ---------------------------------------------------------------------------------
+
+// One dropout node's draws in one run (support/rng.h, dropout_keeps), over its tensor
+// [batch, per_sample].
+struct DropoutParams {
+  uint64_t node_seed = 0;    // derive_seed(the run's dropout seed, the dropout node's id)
+  int64_t first_sample = 0;  // the global batch index of this rank's sample 0, >= 0
+  int64_t per_sample = 1;    // elements per sample
+  double p = 0.0;            // the drop probability, in [0, 1)
+
+  void validate() const;
+  float keep_scale() const { return static_cast<float>(1.0 / (1.0 - p)); }
+};
+
+// y[e] = kept(begin + e) ? x[e] * keep_scale() : 0 for e in [0, n): elements [begin,
+// begin + n) of the tensor, x and y pointing at element `begin`. The forward runs it on x,
+// the backward on dy, with the same draws. y may be x.
+void dropout_range(const DropoutParams& p, int64_t begin, int64_t n, const float* x, float* y);
+
 // --- Mul by a tensor -------------------------------------------------------------------------
 
 // x viewed as [factors, inner] times one factor per row: inner = 1 for a factor shaped like

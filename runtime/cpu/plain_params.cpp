@@ -83,6 +83,12 @@ int64_t ConcatParams::total() const {
   return t;
 }
 
+void DropoutParams::validate() const {
+  require_positive("dropout", "per_sample", per_sample);
+  if (first_sample < 0) fail("dropout", fmt::format("first_sample is negative: {}", first_sample));
+  if (!(p >= 0 && p < 1)) fail("dropout", fmt::format("p must be in [0, 1), got {}", p));
+}
+
 void MulParams::validate() const {
   require_positive("mul", "factors", factors);
   require_positive("mul", "inner", inner);

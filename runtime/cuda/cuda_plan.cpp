@@ -238,7 +238,10 @@ class CudaPlan : public PreparedPlan {
       computed.push_back(source == kPreviousResult ? 1 : st.computed[s.inputs[source]]);
       inputs.push_back(source == kPreviousResult ? previous : st.values[s.inputs[source]]);
     }
-    const ProgramRun run = decide_program_run(sub.program, computed, st.choice_weights);
+    ProgramDraws draws{st.dropout_seed, st.first_sample, 1};
+    if (!s.output_shape.empty())
+      draws.per_sample = shape_elements(s.output_shape) / s.output_shape[0];
+    const ProgramRun run = decide_program_run(sub.program, computed, st.choice_weights, draws);
     if (!run.writes) return false;
     kernels_.launch(kernel, out, inputs, n, run, stream());
     return true;
@@ -794,25 +797,18 @@ StepFn CudaPlan::build_pooling(const Step& s) {
   };
 }
 
-// Dropout draws each sample's mask from the run's dropout seed, the node and the sample's
-// index in the global batch, as the CPU does (the same draws), and saves it for the
-// gradient step. Drop path keeps or zeroes whole samples, p the op's or the run's.
+// Dropout draws each element's mask from the run's dropout seed, the forward node and the
+// element's place in the global batch, as the CPU does (the same draws); its gradient draws
+// them again. Drop path keeps or zeroes whole samples, p the op's or the run's.
 StepFn CudaPlan::build_dropout(const Step& s) {
   const int out = s.node;
   const int64_t n = shape_elements(s.output_shape);
   const int64_t batch = s.output_shape[0];
   if (s.kind == StepKind::Dropout || s.kind == StepKind::DropoutGrad) {
-    const int mask = reserve_state(s.state, static_cast<size_t>(n));
     const double p = s.float_attr("p");
-    if (s.kind == StepKind::Dropout)
-      return [this, n, batch, p, mask, node = s.node, x = s.inputs[0]](RunState& st) {
-        dropout_forward(n, batch, p, st.dropout_seed, node, st.first_sample, st.values[x],
-                        st.values[node], static_cast<uint8_t*>(state(mask)), stream());
-        return true;
-      };
-    return [this, n, p, mask, dy = s.inputs[0], out](RunState& st) {
-      dropout_backward(n, dropout_keep_scale(p), static_cast<const uint8_t*>(state(mask)),
-                       st.values[dy], st.values[out], stream());
+    return [this, n, batch, p, node = s.fwd_node, x = s.inputs[0], out](RunState& st) {
+      dropout_apply(n, batch, p, st.dropout_seed, node, st.first_sample, st.values[x],
+                    st.values[out], stream());
       return true;
     };
   }

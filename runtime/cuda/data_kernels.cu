@@ -7,6 +7,7 @@
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/data_kernels.h"
 #include "runtime/cuda/kernel_util.cuh"
+#include "support/rng.h"
 
 namespace nas::cuda {
 
@@ -129,62 +130,29 @@ __global__ void add_partials_kernel(int count, const double* partials, double* a
   if (threadIdx.x == 0) *accumulator += sum;
 }
 
-// --- Random draws (support/rng.h, bit for bit) -----------------------------------------------
+// --- Dropout and drop path (support/rng.h's draws, bit for bit) -----------------------------
 
-// nas::mix64: the SplitMix64 finalizer.
-__host__ __device__ inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// nas::derive_seed.
-__host__ __device__ inline uint64_t derive_seed(uint64_t seed, uint64_t value) {
-  return mix64(mix64(seed) ^ (mix64(value + 0x9e3779b97f4a7c15ULL) + 0x632be59bd9b4e019ULL));
-}
-
-// What the k-th (from 0) uniform_float() of Rng(seed) returns: next_u64 adds the golden
-// gamma to the state before mixing, so draw k mixes seed + (k + 1) * gamma (mod 2^64), and
-// any draw can be made without the ones before it. The top 24 bits convert exactly.
-__host__ __device__ inline float uniform_float_draw(uint64_t seed, uint64_t k) {
-  const uint64_t bits = mix64(seed + (k + 1) * 0x9e3779b97f4a7c15ULL);
-  return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);
-}
-
-// The CPU's sample_seed given derive_seed(dropout_seed, node): the sample's index in the
-// global batch, as an int64 cast to uint64.
-__host__ __device__ inline uint64_t sample_seed(uint64_t node_seed, int64_t first_sample,
-                                                int64_t b) {
-  return derive_seed(node_seed, static_cast<uint64_t>(first_sample + b));
-}
-
-// The float draw is compared with the double p in double, as the CPU's `>=` promotes it.
-__global__ void dropout_forward_kernel(size_t n, size_t per_sample, double p, float keep,
-                                       uint64_t node_seed, int64_t first_sample, const float* x,
-                                       float* y, uint8_t* mask) {
+__global__ void dropout_kernel(size_t n, size_t per_sample, uint64_t threshold, float keep,
+                               uint64_t node_seed, int64_t first_sample, const float* x, float* y) {
   for (size_t i : GridStride{n}) {
     const size_t b = i / per_sample;
-    const uint64_t seed = sample_seed(node_seed, first_sample, static_cast<int64_t>(b));
-    const bool kept = static_cast<double>(uniform_float_draw(seed, i - b * per_sample)) >= p;
-    mask[i] = kept ? 1 : 0;
+    const uint64_t stream =
+        dropout_sample_stream(node_seed, first_sample + static_cast<int64_t>(b));
+    const bool kept = dropout_keeps(stream, static_cast<int64_t>(i - b * per_sample), threshold);
     y[i] = kept ? x[i] * keep : 0.0f;
   }
 }
 
-__global__ void dropout_backward_kernel(size_t n, float keep, const uint8_t* mask, const float* dy,
-                                        float* dx) {
-  for (size_t i : GridStride{n}) dx[i] = mask[i] ? dy[i] * keep : 0.0f;
-}
-
 // Every thread redraws its sample's one draw (cheap) instead of waiting on another kernel;
 // a dropped sample is multiplied by 0.0f, not set to 0, as plain::scale_forward does.
-__global__ void drop_path_forward_kernel(size_t n, size_t per_sample, double p, float scale,
-                                         uint64_t node_seed, int64_t first_sample, const float* x,
-                                         float* y, uint8_t* kept) {
+__global__ void drop_path_forward_kernel(size_t n, size_t per_sample, uint64_t threshold,
+                                         float scale, uint64_t node_seed, int64_t first_sample,
+                                         const float* x, float* y, uint8_t* kept) {
   for (size_t i : GridStride{n}) {
     const size_t b = i / per_sample;
-    const uint64_t seed = sample_seed(node_seed, first_sample, static_cast<int64_t>(b));
-    const bool keep = static_cast<double>(uniform_float_draw(seed, 0)) >= p;
+    const uint64_t stream =
+        dropout_sample_stream(node_seed, first_sample + static_cast<int64_t>(b));
+    const bool keep = dropout_keeps(stream, 0, threshold);
     if (i == b * per_sample) kept[b] = keep ? 1 : 0;
     y[i] = (keep ? scale : 0.0f) * x[i];
   }
@@ -541,25 +509,16 @@ void add_dot(int64_t n, const float* a, const float* b, double* partials_scratch
 
 // --- Dropout and drop path -------------------------------------------------------------------
 
-void dropout_forward(int64_t n, int64_t batch, double p, uint64_t dropout_seed, int node,
-                     int64_t first_sample, const float* x, float* y, uint8_t* mask,
-                     cudaStream_t stream) {
+void dropout_apply(int64_t n, int64_t batch, double p, uint64_t dropout_seed, int node,
+                   int64_t first_sample, const float* x, float* y, cudaStream_t stream) {
   check_positive("dropout", "size", n);
   check_positive("dropout", "batch", batch);
   NAS_CHECK(n % batch == 0,
             "dropout: " + std::to_string(n) + " elements in " + std::to_string(batch) + " samples");
   const uint64_t node_seed = derive_seed(dropout_seed, static_cast<uint64_t>(node));
-  dropout_forward_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, stream>>>(
-      static_cast<size_t>(n), static_cast<size_t>(n / batch), p, dropout_keep_scale(p), node_seed,
-      first_sample, x, y, mask);
-  NAS_CUDA(cudaGetLastError());
-}
-
-void dropout_backward(int64_t n, float scale, const uint8_t* mask, const float* dy, float* dx,
-                      cudaStream_t stream) {
-  check_positive("dropout", "size", n);
-  dropout_backward_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, stream>>>(
-      static_cast<size_t>(n), scale, mask, dy, dx);
+  dropout_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, stream>>>(
+      static_cast<size_t>(n), static_cast<size_t>(n / batch), dropout_threshold(p),
+      dropout_keep_scale(p), node_seed, first_sample, x, y);
   NAS_CUDA(cudaGetLastError());
 }
 
@@ -571,8 +530,8 @@ void drop_path_forward(int64_t batch, int64_t per_sample, double p, uint64_t dro
   const size_t n = static_cast<size_t>(batch * per_sample);
   const uint64_t node_seed = derive_seed(dropout_seed, static_cast<uint64_t>(node));
   drop_path_forward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
-      n, static_cast<size_t>(per_sample), p, dropout_keep_scale(p), node_seed, first_sample, x, y,
-      kept);
+      n, static_cast<size_t>(per_sample), dropout_threshold(p), dropout_keep_scale(p), node_seed,
+      first_sample, x, y, kept);
   NAS_CUDA(cudaGetLastError());
 }
 

@@ -74,14 +74,10 @@ inline float dropout_keep_scale(double p) {
 
 // x and y are [batch, n / batch]. Element k of sample b is kept when the k-th uniform_float
 // of Rng(derive_seed(derive_seed(dropout_seed, node), first_sample + b)) is >= p (compared
-// in double): mask = 1 and y = x * dropout_keep_scale(p); else mask = 0 and y = 0. y may
-// be x.
-void dropout_forward(int64_t n, int64_t batch, double p, uint64_t dropout_seed, int node,
-                     int64_t first_sample, const float* x, float* y, uint8_t* mask,
-                     cudaStream_t stream);
-// dx = mask ? dy * scale : 0 over n elements, scale = dropout_keep_scale(p); dx may be dy.
-void dropout_backward(int64_t n, float scale, const uint8_t* mask, const float* dy, float* dx,
-                      cudaStream_t stream);
+// in double; support/rng.h, dropout_keeps): y = x * dropout_keep_scale(p), else y = 0. The
+// forward runs it on x, the gradient on dy with the forward node's draws. y may be x.
+void dropout_apply(int64_t n, int64_t batch, double p, uint64_t dropout_seed, int node,
+                   int64_t first_sample, const float* x, float* y, cudaStream_t stream);
 
 // Sample b is kept (kept[b] = 1) when the first uniform_float of its Rng (seeded as for
 // dropout) is >= p; y = (kept ? dropout_keep_scale(p) : 0.0f) * x per sample, a product

@@ -16,6 +16,7 @@
 
 #include "runtime/jit/region_codegen.h"
 #include "support/errors.h"
+#include "support/rng.h"
 
 // The NVPTX target's registration functions (libLLVM exports every built target's).
 extern "C" void LLVMInitializeNVPTXTargetInfo();
@@ -85,6 +86,9 @@ void emit_kernel(llvm::Module& module, RegionOpsEmitter& emitter, const Elementw
   params.push_back(i64);
   for (size_t k = 0; k < p.slots(); ++k) params.push_back(f32);
   for (size_t k = 0; k < p.slots(); ++k) params.push_back(i32);
+  params.push_back(i64);                                            // per_sample
+  params.push_back(i64);                                            // first_sample
+  for (size_t k = 0; k < p.ops.size(); ++k) params.push_back(i64);  // seed_mix
   auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(c), params, false);
   llvm::Function* f =
       llvm::Function::Create(type, llvm::Function::ExternalLinkage, kernel_name(index), module);
@@ -115,6 +119,11 @@ void emit_kernel(llvm::Module& module, RegionOpsEmitter& emitter, const Elementw
       present[i].push_back(
           b.CreateICmpNE(f->getArg(2 + p.inputs + p.slots() + slot), b.getInt32(0)));
     }
+  const unsigned draws_arg = 2 + p.inputs + 2 * p.slots();
+  RegionDraws draws;
+  draws.per_sample = f->getArg(draws_arg);
+  draws.first_sample = f->getArg(draws_arg + 1);
+  for (size_t k = 0; k < p.ops.size(); ++k) draws.seed_mix.push_back(f->getArg(draws_arg + 2 + k));
   b.CreateBr(head);
 
   b.SetInsertPoint(head);
@@ -127,7 +136,8 @@ void emit_kernel(llvm::Module& module, RegionOpsEmitter& emitter, const Elementw
   for (int k = 0; k < p.inputs; ++k)
     loaded.push_back(
         b.CreateAlignedLoad(f32, b.CreateInBoundsGEP(f32, f->getArg(1 + k), i), llvm::Align(4)));
-  llvm::Value* y = emitter.emit(b, p.name, p.ops, f32, loaded, present, weight);
+  draws.index = i;
+  llvm::Value* y = emitter.emit(b, p.name, p.ops, f32, loaded, present, weight, draws);
   b.CreateAlignedStore(y, b.CreateInBoundsGEP(f32, f->getArg(0), i), llvm::Align(4));
   i->addIncoming(b.CreateAdd(i, stride), body);
   b.CreateBr(head);
@@ -155,8 +165,17 @@ size_t ElementwiseProgram::slots() const {
 
 ProgramRun decide_program_run(const ElementwiseProgram& program,
                               const std::vector<char>& input_computed,
-                              const std::vector<std::vector<float>>& choice_weights) {
+                              const std::vector<std::vector<float>>& choice_weights,
+                              const ProgramDraws& draws) {
   ProgramRun run;
+  run.per_sample = draws.per_sample;
+  run.first_sample = draws.first_sample;
+  if (draws_dropout(program.ops))
+    for (const RegionOp& op : program.ops) {
+      const bool dropout = op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad;
+      run.seed_mix.push_back(
+          dropout ? mix64(derive_seed(draws.dropout_seed, static_cast<uint64_t>(op.fwd_node))) : 0);
+    }
   std::vector<char> active;
   auto operand_active = [&](int k) {
     return k >= 0 ? input_computed.at(k) != 0 : active[-k - 1] != 0;
@@ -244,12 +263,18 @@ void ElementwiseKernels::launch(int kernel, float* out, const std::vector<const 
   std::vector<const float*> in = inputs;
   std::vector<float> weights = run.weights;
   std::vector<int32_t> present = run.present;
+  int64_t per_sample = run.per_sample, first_sample = run.first_sample;
+  std::vector<uint64_t> seed_mix = run.seed_mix;
+  seed_mix.resize(p.ops.size(), 0);
   std::vector<void*> args;
   args.push_back(&out);
   for (const float*& pointer : in) args.push_back(&pointer);
   args.push_back(&n);
   for (float& w : weights) args.push_back(&w);
   for (int32_t& flag : present) args.push_back(&flag);
+  args.push_back(&per_sample);
+  args.push_back(&first_sample);
+  for (uint64_t& seed : seed_mix) args.push_back(&seed);
   const int64_t wanted = (n + kThreads - 1) / kThreads;
   const int64_t most = static_cast<int64_t>(context_.properties().multiProcessorCount) * 16;
   const unsigned blocks = static_cast<unsigned>(wanted < most ? wanted : most);

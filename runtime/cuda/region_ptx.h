@@ -35,13 +35,28 @@ struct ProgramRun {
   bool writes = false;           // the last operation runs: the output is written
   std::vector<float> weights;    // per slot: a choice's weight (else 1)
   std::vector<int32_t> present;  // per slot: whether the sum or choice takes the operand
+  // A dropout's draws (runtime/jit/region_codegen.h, RegionDraws): the elements per sample,
+  // the global index of the rank's sample 0, and per operation mix64(node seed) (0 for the
+  // other operations; empty: no dropout).
+  int64_t per_sample = 1;
+  int64_t first_sample = 0;
+  std::vector<uint64_t> seed_mix;
+};
+// The run's draws for dropout operations (RunState's dropout seed and first sample).
+struct ProgramDraws {
+  uint64_t dropout_seed = 0;
+  int64_t first_sample = 0;
+  int64_t per_sample = 1;
 };
 ProgramRun decide_program_run(const ElementwiseProgram& program,
                               const std::vector<char>& input_computed,
-                              const std::vector<std::vector<float>>& choice_weights);
+                              const std::vector<std::vector<float>>& choice_weights,
+                              const ProgramDraws& draws = {});
 
 // The PTX of a module with one kernel per program, kernel k named "nasc_elementwise_<k>",
-// taking (float* out, float* input..., int64 n, then per slot float weight, int32 present).
+// taking (float* out, float* input..., int64 n, then per slot float weight, then per slot
+// int32 present, then int64 per_sample, int64 first_sample, and per operation int64
+// seed_mix).
 // Generated for sm_80 (the newest architecture LLVM 14 knows), which the driver compiles
 // for the GPU at hand. exp is ex2.approx(x * log2 e), as CUDA's __expf.
 std::string elementwise_ptx(const std::vector<ElementwiseProgram>& programs);

@@ -21,6 +21,7 @@
 
 #include "runtime/exec/exec_plan.h"
 #include "runtime/exec/value_type.h"
+#include "support/rng.h"
 
 namespace nas {
 
@@ -101,7 +102,7 @@ struct RunState {
   // [loss sum over the valid samples, top-1 hits]: the loss step adds into them; the
   // executor zeroes them before a run and downloads them once after it.
   double* metrics = nullptr;
-  uint64_t dropout_seed = 0;  // per run; each dropout step derives its mask from it
+  uint64_t dropout_seed = 0;  // per run; each dropout node's draws derive from it
   // Label smoothing eps of the loss steps (forward and gradient), in [0, 1); 0: one-hot.
   double label_smoothing = 0;
   // The drop probability of drop_path steps without their own, in [0, 1) (nasc train's
@@ -117,6 +118,11 @@ struct RunState {
   Collectives* collectives = nullptr;
   bool sync_batchnorm = false;
 };
+
+// The seed of dropout (or drop path) node `node`'s draws in this run (support/rng.h).
+inline uint64_t dropout_node_seed(const RunState& st, int node) {
+  return derive_seed(st.dropout_seed, static_cast<uint64_t>(node));
+}
 
 // What a whole-plan run skips: the executor's settings for one run (step_gate.h).
 struct PlanRunControl {

@@ -121,6 +121,10 @@ struct ArchSpec {
 //   Add             a + b + ...     (the operands computed in this run)
 //   Choice          sum of w_i * a_i (the weights of arch group `group`; a zero weight
 //                                    skips the operand)
+//   Dropout         keep ? a * scale : 0, scale = 1 / (1 - p), p = `param`, keep drawn per
+//                   element from forward dropout node `fwd_node`'s stream (support/rng.h,
+//                   dropout_keeps); in training plans only (inference: a view)
+//   DropoutGrad     the same with the same draws, on dy: the gradient recomputes the mask
 // An operand k >= 0 is the region step's input k; k < 0 is the result of operation -k-1.
 //
 // A Conv step with a non-empty Step::region is a conv epilogue (compiler/passes/fusion.h):
@@ -154,6 +158,7 @@ struct RegionOp {
   double param = 0.0;  // the formula's attribute (leaky_relu's slope); BatchNorm: eps
   int group = -1;      // Choice, ChoiceGradInput, ChoiceGradArch
   int index = -1;      // ChoiceGradInput, ChoiceGradArch: the candidate
+  int fwd_node = -1;   // the forward node: `node`, or the one a gradient operation differentiates
   // BatchNorm: indices into ExecPlan::params (weight and bias -1 without affine).
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
 };
@@ -173,10 +178,12 @@ struct Step {
   std::map<std::string, int64_t> ints;
   std::map<std::string, double> floats;
   std::vector<int64_t> fwd_in_shape, fwd_out_shape;
-  int index = -1;  // concat/choice gradient: which input
+  int index = -1;     // concat/choice gradient: which input
+  int fwd_node = -1;  // the forward node: `node`, or the one a gradient step differentiates
   // Parameters of the (forward) layer, indices into ExecPlan::params; -1 when absent.
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
-  int state = -1;  // saved forward state (batch-norm statistics, pool argmax, dropout mask)
+  int state =
+      -1;  // saved forward state (batch-norm statistics, pool argmax, drop path's kept samples)
   int group = -1;  // choice: index into ExecPlan::arch
   // ElementwiseRegion: the operations in order; the last one is this step's output.
   // Conv: the convolution and its epilogue (RegionOp), empty for a plain convolution.

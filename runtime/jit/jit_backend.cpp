@@ -76,6 +76,9 @@ class JitPlan : public PreparedPlan {
     args_[kArgControl] = control_;
     args_[kArgStepsRun] = &steps_run_;
     args_[kArgContext] = &context_;
+    draws_[0] = st.dropout_seed;
+    draws_[1] = static_cast<uint64_t>(st.first_sample);
+    args_[kArgDraws] = draws_;
   }
 
   std::unique_ptr<PreparedPlan> library_;
@@ -85,6 +88,7 @@ class JitPlan : public PreparedPlan {
   void* args_[kPlanArgCount] = {};
   std::vector<float*> weights_;
   int32_t control_[3] = {1, 1, 0};
+  uint64_t draws_[2] = {0, 0};
   int64_t steps_run_ = 0;
   JitRunContext context_;
 };

@@ -176,11 +176,18 @@ class Codegen : IrHelpers {
              fmt::format("{} {}", op.scale, op.param);
       for (int k : op.operands) key += " " + std::to_string(k);
     }
+    // A dropout's code divides by the elements per sample, a constant.
+    if (draws_dropout(s.region)) key += "|per sample " + std::to_string(per_sample(s));
     return key;
   }
 
-  // body(rargs, begin, end): rargs = [output, input 0..n-1, weights (float*), present (i8*)];
-  // shared by every region of the same body_signature.
+  static int64_t per_sample(const Step& s) {
+    return shape_elements(s.output_shape) / s.output_shape[0];
+  }
+
+  // body(rargs, begin, end): rargs = [output, input 0..n-1, weights (float*), present (i8*),
+  // draws (uint64_t*: the first sample, then per operation RegionDraws::seed_mix, 0 for all
+  // but dropouts)]; shared by every region of the same body_signature.
   llvm::Function* region_body(const Step& s, int index) {
     llvm::Function*& shared = bodies_[body_signature(s)];
     if (shared == nullptr) shared = new_region_body(s, index);
@@ -202,6 +209,16 @@ class Codegen : IrHelpers {
     for (size_t k = 0; k < n_inputs; ++k) in.push_back(arg_slot(b, rargs, 1 + k, t_.f32p));
     llvm::Value* weight_array = arg_slot(b, rargs, 1 + n_inputs, t_.f32p);
     llvm::Value* present_array = arg_slot(b, rargs, 2 + n_inputs, t_.i8p);
+    RegionDraws draws;
+    if (draws_dropout(s.region)) {
+      llvm::Value* draws_array = arg_slot(b, rargs, 3 + n_inputs, t_.i64->getPointerTo());
+      auto draw_slot = [&](size_t k) {
+        return b.CreateLoad(t_.i64, b.CreateConstInBoundsGEP1_64(t_.i64, draws_array, k));
+      };
+      draws.per_sample = b.getInt64(per_sample(s));
+      draws.first_sample = draw_slot(0);
+      for (size_t i = 0; i < s.region.size(); ++i) draws.seed_mix.push_back(draw_slot(1 + i));
+    }
     // The per-run flags and weights, loaded once: loop-invariant values.
     std::vector<std::vector<llvm::Value*>> present(s.region.size()), weight(s.region.size());
     int slot = 0;
@@ -235,7 +252,8 @@ class Codegen : IrHelpers {
             b.CreateBitCast(b.CreateInBoundsGEP(t_.f32, p, i), type->getPointerTo());
         loaded.push_back(b.CreateAlignedLoad(type, addr, llvm::Align(4)));
       }
-      llvm::Value* y = region_ops_.emit(b, s.name, s.region, type, loaded, present, weight);
+      draws.index = i;
+      llvm::Value* y = region_ops_.emit(b, s.name, s.region, type, loaded, present, weight, draws);
       llvm::Value* dst = b.CreateBitCast(b.CreateInBoundsGEP(t_.f32, out, i), type->getPointerTo());
       b.CreateAlignedStore(y, dst, llvm::Align(4));
       i->addIncoming(next, b.GetInsertBlock());
@@ -248,6 +266,25 @@ class Codegen : IrHelpers {
     loop(t_.f32, 1, after_vectors, "scalar");
     b.CreateRetVoid();
     return f;
+  }
+
+  // A body's draws array (see region_body) for this run, from args' {dropout seed, first
+  // sample}: zeros but for the first sample when the region has no dropout.
+  void fill_draws(llvm::IRBuilder<>& b, const Step& s, llvm::Value* run_draws,
+                  llvm::Value* draws_array) {
+    auto store = [&](size_t k, llvm::Value* v) {
+      b.CreateStore(v, b.CreateConstInBoundsGEP1_64(t_.i64, draws_array, k));
+    };
+    auto run_draw = [&](size_t k) {
+      return b.CreateLoad(t_.i64, b.CreateConstInBoundsGEP1_64(t_.i64, run_draws, k));
+    };
+    store(0, run_draw(1));
+    llvm::Value* dropout_seed = run_draw(0);
+    for (size_t i = 0; i < s.region.size(); ++i) {
+      const RegionOp& op = s.region[i];
+      const bool dropout = op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad;
+      store(1 + i, dropout ? dropout_draws_seed_mix(b, dropout_seed, op.fwd_node) : b.getInt64(0));
+    }
   }
 
   // entry(args): decides the run, fills rargs and runs the body across threads.
@@ -274,9 +311,10 @@ class Codegen : IrHelpers {
     size_t slots = 0;
     for (const RegionOp& op : s.region) slots += op.operands.size();
     const size_t n_inputs = s.inputs.size();
-    llvm::Value* rargs = b.CreateAlloca(t_.i8p, b.getInt64(n_inputs + 3));
+    llvm::Value* rargs = b.CreateAlloca(t_.i8p, b.getInt64(n_inputs + 4));
     llvm::Value* weight_array = b.CreateAlloca(t_.f32, b.getInt64(slots));
     llvm::Value* present_array = b.CreateAlloca(t_.i8, b.getInt64(slots));
+    llvm::Value* draws_array = b.CreateAlloca(t_.i64, b.getInt64(1 + s.region.size()));
     auto set_slot = [&](size_t k, llvm::Value* p) {
       b.CreateStore(b.CreateBitCast(p, t_.i8p), b.CreateConstInBoundsGEP1_64(t_.i8p, rargs, k));
     };
@@ -284,6 +322,8 @@ class Codegen : IrHelpers {
     for (size_t k = 0; k < n_inputs; ++k) set_slot(1 + k, value_ptr(b, values, s.inputs[k]));
     set_slot(1 + n_inputs, weight_array);
     set_slot(2 + n_inputs, present_array);
+    set_slot(3 + n_inputs, draws_array);
+    fill_draws(b, s, arg_slot(b, args, kArgDraws, t_.i64->getPointerTo()), draws_array);
     size_t slot = 0;
     for (size_t i = 0; i < s.region.size(); ++i)
       for (size_t j = 0; j < s.region[i].operands.size(); ++j, ++slot) {

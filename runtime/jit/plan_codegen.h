@@ -39,7 +39,8 @@ enum PlanArg {
   kArgControl = 4,   // int32_t[3]: weight gradients, architecture gradients, forward only
   kArgStepsRun = 5,  // int64_t*: incremented per step run
   kArgContext = 6,   // JitRunContext* for nasc_jit_run_step
-  kPlanArgCount = 7,
+  kArgDraws = 7,     // uint64_t[2]: RunState::dropout_seed, RunState::first_sample
+  kPlanArgCount = 8,
 };
 
 // The plan function's symbol.

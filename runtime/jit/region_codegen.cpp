@@ -4,6 +4,7 @@
 
 #include "support/elementwise_ops.h"
 #include "support/errors.h"
+#include "support/rng.h"
 
 namespace nas {
 
@@ -22,7 +23,65 @@ const ElementwiseFn& elementwise_fn(const std::string& name, const RegionOp& op)
   return *fn;
 }
 
+// mix64 (support/rng.h) of an i64 or a vector of i64.
+llvm::Value* emit_mix64(llvm::IRBuilderBase& b, llvm::Value* z) {
+  llvm::Type* type = z->getType();
+  auto constant = [&](uint64_t v) { return llvm::ConstantInt::get(type, v); };
+  z = b.CreateMul(b.CreateXor(z, b.CreateLShr(z, constant(30))), constant(0xbf58476d1ce4e5b9ULL));
+  z = b.CreateMul(b.CreateXor(z, b.CreateLShr(z, constant(27))), constant(0x94d049bb133111ebULL));
+  return b.CreateXor(z, b.CreateLShr(z, constant(31)));
+}
+
+// Whether each lane's element is kept by dropout operation `op` (support/rng.h,
+// dropout_keeps): lane j is element draws.index + j, of sample (its index) / per_sample.
+llvm::Value* dropout_kept(llvm::IRBuilderBase& b, llvm::Type* type, const RegionOp& op,
+                          const RegionDraws& draws, llvm::Value* seed_mix) {
+  NAS_CHECK(draws.index && draws.per_sample && draws.first_sample && seed_mix,
+            "a dropout operation generated without its draws");
+  llvm::Type* i64 = b.getInt64Ty();
+  llvm::Value* element = draws.index;
+  llvm::Value* per_sample = draws.per_sample;
+  llvm::Value* first_sample = draws.first_sample;
+  if (auto* v = llvm::dyn_cast<llvm::FixedVectorType>(type)) {
+    const unsigned lanes = v->getNumElements();
+    std::vector<llvm::Constant*> offsets;
+    for (unsigned j = 0; j < lanes; ++j) offsets.push_back(llvm::ConstantInt::get(i64, j));
+    element = b.CreateAdd(b.CreateVectorSplat(lanes, element), llvm::ConstantVector::get(offsets));
+    per_sample = b.CreateVectorSplat(lanes, per_sample);
+    first_sample = b.CreateVectorSplat(lanes, first_sample);
+    seed_mix = b.CreateVectorSplat(lanes, seed_mix);
+  }
+  llvm::Type* ints = element->getType();
+  auto constant = [&](uint64_t value) { return llvm::ConstantInt::get(ints, value); };
+  llvm::Value* sample = b.CreateUDiv(element, per_sample);
+  llvm::Value* k = b.CreateSub(element, b.CreateMul(sample, per_sample));
+  // derive_seed(node_seed, first_sample + sample), with mix64(node_seed) given.
+  llvm::Value* value = b.CreateAdd(b.CreateAdd(first_sample, sample), constant(kSplitMixIncrement));
+  llvm::Value* stream = emit_mix64(
+      b, b.CreateXor(seed_mix, b.CreateAdd(emit_mix64(b, value), constant(kDeriveSeedOffset))));
+  // The k-th draw of the stream, its top 24 bits against the threshold.
+  llvm::Value* state =
+      b.CreateAdd(stream, b.CreateMul(b.CreateAdd(k, constant(1)), constant(kSplitMixIncrement)));
+  llvm::Value* top = b.CreateLShr(emit_mix64(b, state), constant(40));
+  return b.CreateICmpUGE(top, constant(dropout_threshold(op.param)));
+}
+
 }  // namespace
+
+llvm::Value* dropout_draws_seed_mix(llvm::IRBuilderBase& b, llvm::Value* dropout_seed, int node) {
+  // derive_seed(seed, node) = mix64(mix64(seed) ^ (mix64(node + increment) + offset)).
+  const uint64_t mixed_node =
+      mix64(static_cast<uint64_t>(node) + kSplitMixIncrement) + kDeriveSeedOffset;
+  llvm::Value* node_seed =
+      emit_mix64(b, b.CreateXor(emit_mix64(b, dropout_seed), b.getInt64(mixed_node)));
+  return emit_mix64(b, node_seed);
+}
+
+bool draws_dropout(const std::vector<RegionOp>& ops) {
+  for (const RegionOp& op : ops)
+    if (op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad) return true;
+  return false;
+}
 
 const Formula& RegionOpsEmitter::formula(const std::string& text) {
   auto it = formulas_.find(text);
@@ -34,7 +93,8 @@ llvm::Value* RegionOpsEmitter::emit(llvm::IRBuilderBase& b, const std::string& n
                                     const std::vector<RegionOp>& ops, llvm::Type* type,
                                     const std::vector<llvm::Value*>& inputs,
                                     const std::vector<std::vector<llvm::Value*>>& present,
-                                    const std::vector<std::vector<llvm::Value*>>& weight) {
+                                    const std::vector<std::vector<llvm::Value*>>& weight,
+                                    const RegionDraws& draws) {
   std::vector<llvm::Value*> results;
   auto operand = [&](int k) { return k >= 0 ? inputs[k] : results[-k - 1]; };
   llvm::Value* zero = llvm::ConstantFP::get(type, 0.0);
@@ -64,6 +124,14 @@ llvm::Value* RegionOpsEmitter::emit(llvm::IRBuilderBase& b, const std::string& n
           y = b.CreateFAdd(y, b.CreateSelect(present[i][j], term, zero));
         }
         break;
+      case StepKind::Dropout:
+      case StepKind::DropoutGrad: {
+        llvm::Value* scale =
+            llvm::ConstantFP::get(type, static_cast<float>(1.0 / (1.0 - op.param)));
+        llvm::Value* kept = dropout_kept(b, type, op, draws, draws.seed_mix.at(i));
+        y = b.CreateSelect(kept, b.CreateFMul(operand(op.operands[0]), scale), zero);
+        break;
+      }
       default:
         internal_error(__FILE__, __LINE__,
                        "elementwise region `" + name + "`: an operation of another kind");

@@ -1,8 +1,9 @@
 // The operations of an elementwise region (exec_plan.h's RegionOp program: Activation,
-// ActivationGrad, Scale, Add, Choice) as LLVM IR over one element or one vector of
-// elements, shared by the two code generators that run regions: the JIT's host loops
-// (plan_codegen.h) and the CUDA backend's PTX kernels (runtime/cuda/region_ptx.h). Each
-// activation is its registry entry's formula (formula_codegen.h).
+// ActivationGrad, Scale, Add, Choice, Dropout, DropoutGrad) as LLVM IR over one element or
+// one vector of elements, shared by the two code generators that run regions: the JIT's
+// host loops (plan_codegen.h) and the CUDA backend's PTX kernels
+// (runtime/cuda/region_ptx.h). Each activation is its registry entry's formula
+// (formula_codegen.h); a dropout draws each element's mask as support/rng.h does.
 #pragma once
 
 #include <map>
@@ -20,18 +21,38 @@ class Value;
 
 namespace nas {
 
+// What a Dropout or DropoutGrad operation draws from (support/rng.h, dropout_keeps), as i64
+// values: the region's element that lane 0 computes (lane j computes index + j), the
+// elements per sample, the global batch index of the rank's sample 0 and, per operation,
+// mix64(node seed) (null for the other operations; dropout_draws_seed_mix).
+struct RegionDraws {
+  llvm::Value* index = nullptr;
+  llvm::Value* per_sample = nullptr;
+  llvm::Value* first_sample = nullptr;
+  std::vector<llvm::Value*> seed_mix;
+};
+
+// mix64(derive_seed(dropout_seed, node)): what RegionDraws::seed_mix holds for a dropout
+// operation drawing node `node`'s mask, from the run's dropout seed (i64).
+llvm::Value* dropout_draws_seed_mix(llvm::IRBuilderBase& b, llvm::Value* dropout_seed, int node);
+
+// Whether a program has a Dropout or DropoutGrad operation (its code needs RegionDraws).
+bool draws_dropout(const std::vector<RegionOp>& ops);
+
 class RegionOpsEmitter {
  public:
   // The operations `ops` of region `name` (for messages) on one element or vector of `type`
   // (float or <N x float>): `inputs` are the loaded input operands; per operation and
   // operand, `present` (i1) says whether a sum or choice takes it and `weight` (float) is a
-  // choice's weight. Returns the last operation's value. An operation of another kind, or
-  // an activation without a formula, is an InternalError.
+  // choice's weight; `draws` is read by dropout operations only. Returns the last
+  // operation's value. An operation of another kind, or an activation without a formula, is
+  // an InternalError.
   llvm::Value* emit(llvm::IRBuilderBase& b, const std::string& name,
                     const std::vector<RegionOp>& ops, llvm::Type* type,
                     const std::vector<llvm::Value*>& inputs,
                     const std::vector<std::vector<llvm::Value*>>& present,
-                    const std::vector<std::vector<llvm::Value*>>& weight);
+                    const std::vector<std::vector<llvm::Value*>>& weight,
+                    const RegionDraws& draws = {});
 
  private:
   const Formula& formula(const std::string& text);

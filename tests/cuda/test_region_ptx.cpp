@@ -1,6 +1,6 @@
 // The CUDA backend's generated elementwise kernels (runtime/cuda/region_ptx.h): the PTX the
-// NVPTX back end writes for every activation, its gradient, sums, choices and chained
-// region programs is assembled by ptxas for the H100/H200 (sm_90), which needs no GPU; the
+// NVPTX back end writes for every activation, its gradient, sums, choices, dropout and
+// chained region programs is assembled by ptxas for the H100/H200 (sm_90), which needs no GPU; the
 // per-run decisions follow the CPU's region rules; and, where a GPU is present, the loaded
 // kernels compute each formula (without one the test says so in a WARN line and stops).
 #include <unistd.h>
@@ -18,6 +18,7 @@
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/region_ptx.h"
 #include "support/elementwise_ops.h"
+#include "support/rng.h"
 
 using namespace nas;
 using namespace nas::cuda;
@@ -65,6 +66,18 @@ std::vector<ElementwiseProgram> all_programs() {
   half.scale = 0.5;
   half.operands = {-2};
   programs.push_back({"chain", 2, {activation(silu, true, {0, 1}), add_back, half}});
+  // Dropout of node 5 (each element drawing its own mask), then its gradient's twin.
+  RegionOp dropout;
+  dropout.kind = StepKind::Dropout;
+  dropout.op = "dropout";
+  dropout.param = 0.3;
+  dropout.fwd_node = 5;
+  dropout.operands = {0};
+  RegionOp regrad = dropout;
+  regrad.kind = StepKind::DropoutGrad;
+  regrad.operands = {-1};
+  programs.push_back({"dropout", 1, {dropout}});
+  programs.push_back({"dropout twice", 1, {dropout, regrad}});
   return programs;
 }
 
@@ -125,6 +138,19 @@ TEST_CASE("cuda: which operations of a program run, as the CPU's regions decide"
   // Any other operation needs every operand.
   ElementwiseProgram gradient{"g", 2, {activation(relu, true, {0, 1})}};
   CHECK_FALSE(decide_program_run(gradient, {1, 0}, {}).writes);
+  // A dropout's draws: mix64 of its node's seed for this run, nothing for the others.
+  RegionOp dropout;
+  dropout.kind = StepKind::Dropout;
+  dropout.param = 0.5;
+  dropout.fwd_node = 4;
+  dropout.operands = {-1};
+  ElementwiseProgram dropped{"d", 2, {activation(relu, false, {0}), dropout}};
+  run = decide_program_run(dropped, {1, 1}, {}, ProgramDraws{21, 6, 50});
+  CHECK(run.writes);
+  CHECK(run.per_sample == 50);
+  CHECK(run.first_sample == 6);
+  CHECK(run.seed_mix == std::vector<uint64_t>{0, mix64(derive_seed(21, 4))});
+  CHECK(decide_program_run(program, {1, 1}, {}).seed_mix.empty());
 }
 
 TEST_CASE("cuda: generated kernels compute every formula on the GPU", "[cuda][gpu]") {
@@ -163,7 +189,8 @@ TEST_CASE("cuda: generated kernels compute every formula on the GPU", "[cuda][gp
     INFO("program " << p.name);
     std::vector<const float*> inputs(device_inputs.begin(), device_inputs.begin() + p.inputs);
     std::vector<char> computed(p.inputs, 1);
-    const ProgramRun run = decide_program_run(p, computed, {weights, weights});
+    const ProgramDraws draws{11, 2, 100};  // elements 100 per sample, from global sample 2
+    const ProgramRun run = decide_program_run(p, computed, {weights, weights}, draws);
     kernels.launch(index[k], out, inputs, n, run, context.stream());
     NAS_CUDA(cudaStreamSynchronize(context.stream()));
     NAS_CUDA(cudaMemcpy(got.data(), out, n * sizeof(float), cudaMemcpyDeviceToHost));
@@ -180,7 +207,12 @@ TEST_CASE("cuda: generated kernels compute every formula on the GPU", "[cuda][gp
         want = 0.5 * x0 * x1;
       else if (p.name == "chain")
         want = 0.5 * (x0 * fn->derivative(x1, 0) + x0);
-      else if (op.kind == StepKind::Activation)
+      else if (op.kind == StepKind::Dropout) {
+        const uint64_t stream = dropout_sample_stream(derive_seed(11, 5), 2 + i / 100);
+        const bool kept = dropout_keeps(stream, i % 100, dropout_threshold(0.3));
+        const double scale = static_cast<float>(1.0 / 0.7);
+        want = !kept ? 0.0 : p.ops.size() == 1 ? x0 * scale : x0 * scale * scale;
+      } else if (op.kind == StepKind::Activation)
         want = fn->value(x0, op.param);
       else
         want = x0 * fn->derivative(x1, op.param);

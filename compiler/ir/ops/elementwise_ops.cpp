@@ -68,7 +68,7 @@ OpDef dropout() {
   op.grad = [](GradContext& c) { c.input_grads[0] = emit_input_grad(c, "dropout_grad"); };
   op.step = StepKind::Dropout;
   op.view = ViewKind::Inference;
-  op.saved_state = SavedState::Training;  // the drop mask
+  // No saved mask: the backward pass draws it again (support/rng.h, dropout_keeps).
   op.zero_preserving = true;
   op.cse_mergeable = false;  // random: two dropouts of one tensor draw different masks
   // The latency tables time inference, where dropout is a view.

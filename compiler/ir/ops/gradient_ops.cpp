@@ -126,8 +126,8 @@ std::vector<OpDef> gradient_ops() {
   ops.push_back(grad_op("channel_slice_grad",
                         "dy placed back at channels [start, start + count), zeros elsewhere",
                         K::ChannelSliceGrad, 1, 1));
-  ops.push_back(
-      grad_op("dropout_grad", "dy through the forward's drop mask", K::DropoutGrad, 1, 1));
+  ops.push_back(grad_op("dropout_grad", "dy through the forward's drop mask, drawn again",
+                        K::DropoutGrad, 1, 1));
   ops.push_back(
       grad_op("drop_path_grad", "dy through the forward's kept samples", K::DropPathGrad, 1, 1));
   ops.push_back(grad_op("concat_grad", "the slice of dy that input `index` went to", K::ConcatGrad,
