@@ -154,8 +154,10 @@ const char* kDropoutHead = R"(network head(x: tensor[2, 6, 6]) {
 }
 )";
 
-TEST_CASE("fusion: dropout joins regions in training, forward and backward; a view at inference",
-          "[fusion]") {
+TEST_CASE(
+    "fusion: dropout joins regions in training, forward and backward, and stays a view at "
+    "inference",
+    "[fusion]") {
   Graph net = compile_source(kDropoutHead);
   Graph train = build_training_graph(execution_graph(net), {});
   FusionPlan plan = plan_fusion(train);
@@ -198,6 +200,70 @@ TEST_CASE("fusion: dropout joins regions in training, forward and backward; a vi
   FusionPlan at_inference = plan_fusion(inference);
   for (const Node& n : inference.nodes)
     if (n.op->name == "dropout") CHECK(at_inference.region_of[n.id] < 0);
+}
+
+// DARTS' FactorizedReduce between two layers, and a crop inside an elementwise chain with
+// chain nodes before and after it.
+const char* kFactorizedReduce = R"(import "ops.nas";
+network reduce(x: tensor[3, 8, 8]) {
+  let h = conv(x, 4, kernel=3, pad=1);
+  return linear(global_avg_pool(factorized_reduce(h, 6)), 3);
+}
+)";
+const char* kCropChain = R"(network cropped(x: tensor[3, 9, 7]) {
+  let s = conv(x, 4, kernel=1, pad=0, stride=1);
+  let h = crop(relu(s) * 1.5, top=2, left=1, bottom=1, right=3);
+  h = sigmoid(h + crop(s, top=1, left=0, bottom=2, right=4));
+  return linear(flatten(h), 3);
+}
+)";
+
+TEST_CASE("fusion: a crop runs inside its region, a crop_grad pads inside the gradient's",
+          "[fusion]") {
+  Graph net = compile_source(kFactorizedReduce);
+  Graph train = build_training_graph(execution_graph(net), {});
+  FusionPlan plan = plan_fusion(train);
+  INFO(print_fusion(train, plan));
+  // The shifted branch's padded gradient, the sum with the other branch's and the ReLU's
+  // gradient: one region, the crop_grad reading the conv's data gradient through its window.
+  bool found = false;
+  for (const FusedRegion& region : plan.regions) {
+    std::vector<std::string> ops;
+    for (int id : region.nodes) ops.push_back(train.nodes[id].op->name);
+    if (std::find(ops.begin(), ops.end(), "crop_grad") == ops.end()) continue;
+    found = true;
+    CHECK(ops.back() == "activation_grad");
+    CHECK(std::find(ops.begin(), ops.end(), "add") != ops.end());
+    CHECK(plan.internal(region.nodes.front()));
+    const Node& pad = train.nodes[region.nodes.front()];
+    REQUIRE(pad.op->name == "crop_grad");
+    CHECK(std::find(region.reads.begin(), region.reads.end(), pad.inputs[0]) != region.reads.end());
+  }
+  CHECK(found);
+  // The forward crop there reads a ReLU that the other branch reads too: no region.
+  for (const Node& n : train.nodes)
+    if (n.op->name == "crop") CHECK(plan.region_of[n.id] < 0);
+
+  // A chain through crops: the ReLU and the mul run at the first crop's window; the second
+  // crop, the sum and the sigmoid form another region (one window per region), which reads
+  // s through the second crop's window.
+  Graph chain = execution_graph(compile_source(kCropChain));
+  FusionPlan chained = plan_fusion(chain);
+  INFO(print_fusion(chain, chained));
+  int crops_in_regions = 0;
+  for (const FusedRegion& region : chained.regions) {
+    int crops = 0;
+    for (int id : region.nodes) crops += chain.nodes[id].op->name == "crop";
+    CHECK(crops <= 1);  // one window per region
+    crops_in_regions += crops;
+  }
+  CHECK(crops_in_regions >= 2);
+  // Lowered, the values of a region with a crop stay NCHW (the window is rows and columns).
+  PlanOptions o;
+  o.batch = 2;
+  o.loss = false;
+  ExecPlan lowered = compile_plan(compile_source(kCropChain), o);
+  for (const ValueSlot& v : lowered.values) CHECK(v.layout == Layout::NCHW);
 }
 
 TEST_CASE("fusion: fused values get no buffer, reads inside a region last until its root",
@@ -335,6 +401,35 @@ TEST_CASE("fusion: dropout inside regions draws the unfused plan's masks", "[fus
       CHECK(run_once(*p.fused, p.store, 8).loss != Approx(run_once(*p.plain, p.ref_store, 8).loss));
     }
   }
+}
+
+TEST_CASE("fusion: crops inside regions equal the unfused plan", "[fusion][exec]") {
+  // The third: a crop's region over 64x48x24 at batch 2, several of the interpreter's
+  // blocks, and rows cut at both ends.
+  const std::string large = R"(network large(x: tensor[3, 30, 26]) {
+  let s = conv(x, 64, kernel=1);
+  let h = crop(silu(s), top=3, left=0, bottom=3, right=2);
+  return linear(global_avg_pool(sigmoid(h) * crop(s, top=1, left=1, bottom=5, right=1)), 3);
+}
+)";
+  for (const std::string& source : {std::string(kFactorizedReduce), std::string(kCropChain), large})
+    for (bool training : {true, false})
+      for (const char* backend : {"cpu", "jit"}) {
+        INFO(source << (training ? "training" : "inference") << " on " << backend);
+        Graph net = compile_source(source);
+        PlanOptions o;
+        o.batch = 2;
+        o.training = training;
+        Pair p(backend);
+        make_pair(p, net, o);
+        size_t crops = 0;
+        for (const Step& s : p.fused->plan().steps)
+          for (const RegionOp& op : s.region)
+            crops += op.kind == StepKind::Crop || op.kind == StepKind::CropGrad;
+        // FactorizedReduce's forward crop reads a ReLU the other branch reads: alone.
+        if (training || source != kFactorizedReduce) CHECK(crops >= 1);
+        check_same(p, 21);
+      }
 }
 
 TEST_CASE("fusion: data-parallel ranks draw the dropout masks one process draws",

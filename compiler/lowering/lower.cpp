@@ -306,6 +306,10 @@ class Lowering {
     if (formula && formula->param) op.param = fwd.float_attr(formula->param);
     if (op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad)
       op.param = fwd.float_attr("p");
+    if (op.kind == StepKind::Crop || op.kind == StepKind::CropGrad) {
+      op.top = fwd.int_attr("top");
+      op.left = fwd.int_attr("left");
+    }
     op.group = group_of_[fwd.id];
     op.fwd_node = fwd.id;
     if (n.has_attr("index")) op.index = static_cast<int>(n.int_attr("index"));

@@ -23,6 +23,10 @@ int loss_boundary(const Graph& g) {
 
 bool is_fusable_elementwise(const Graph& g, const Node& n) {
   if (n.op->effect || n.inputs.empty()) return false;
+  // A crop and its gradient read their image input through a window (fusion.h).
+  if (n.op->step == StepKind::Crop || n.op->step == StepKind::CropGrad)
+    return n.inputs.size() == 1 && n.shape.size() == 3 &&
+           (n.op->step == StepKind::Crop || has_fwd(n));
   for (int in : n.inputs)
     if (g.nodes[in].shape != n.shape) return false;  // no broadcast (mul per channel)
   switch (n.op->step) {
@@ -197,6 +201,18 @@ std::vector<int> pooled_activations(const FusionContext& fc, const std::vector<c
   return chain;
 }
 
+// Whether a member of region `r` (its root r and the nodes after p whose root is r) reads
+// node p's input.
+bool read_in_region(const Graph& g, const std::vector<int>& root, int r, int p) {
+  const int input = g.nodes[p].inputs[0];
+  for (int id = p + 1; id <= r; ++id) {
+    if (root[id] != r) continue;
+    const std::vector<int>& inputs = g.nodes[id].inputs;
+    if (std::find(inputs.begin(), inputs.end(), input) != inputs.end()) return true;
+  }
+  return false;
+}
+
 // root[id] for the elementwise regions, over the nodes no conv epilogue took: the root of
 // id's region (itself when alone).
 std::vector<int> elementwise_roots(const FusionContext& fc, const std::vector<char>& taken) {
@@ -212,18 +228,33 @@ std::vector<int> elementwise_roots(const FusionContext& fc, const std::vector<ch
   // lowest[r]: the region's lowest member. Descending ids: a node's consumer is decided
   // before the node.
   std::vector<int> root(n, -1), lowest(n, -1);
+  std::vector<char> has_crop(n, 0);  // per region root: a crop is in the region
   for (int p = n - 1; p >= 0; --p) {
     root[p] = lowest[p] = p;
+    const bool crop = g.nodes[p].op->step == StepKind::Crop;
+    has_crop[p] = crop;
     const int c = fc.consumer[p];
     if (!fusable[p] || c < 0 || !fusable[c]) continue;
     if (g.nodes[c].op->step == StepKind::Choice) continue;  // candidates' liveness differs
+    // A crop_grad reads the gradient it pads from outside its region.
+    if (g.nodes[c].op->step == StepKind::CropGrad) continue;
     if ((p < boundary) != (c < boundary)) continue;
     // Only next to the region (nodes between that take no memory aside): a member's inputs
-    // stay live until the root runs, which must not hold them across other buffers.
+    // stay live until the root runs, which must not hold them across other buffers. A
+    // crop_grad may join from farther: its input, smaller than the output it no longer
+    // stores, is what stays live instead (FactorizedReduce's other branch's gradient runs
+    // between it and the sum).
     const int r = root[c];
-    if (!fc.adjacent(p, lowest[r])) continue;
+    const bool pads = g.nodes[p].op->step == StepKind::CropGrad;
+    if (!pads && !fc.adjacent(p, lowest[r])) continue;
+    if (crop && has_crop[r]) continue;  // one crop's window per region
+    // A crop_grad reads its input through its window, so no other member may read it.
+    if (pads && read_in_region(g, root, r, p)) continue;
     root[p] = r;
-    lowest[r] = p;
+    // Nodes joining later must be next to the contiguous part, which a distant crop_grad
+    // does not extend.
+    if (fc.adjacent(p, lowest[r])) lowest[r] = p;
+    has_crop[r] = has_crop[r] || crop;
   }
   return root;
 }

@@ -7,7 +7,12 @@
 // scalar formula, ActivationGrad of one, Scale by a constant or a same-shaped tensor, Add,
 // Choice, the weighted sum of candidates, Dropout and DropoutGrad, whose mask each element
 // draws on its own, support/rng.h) and whose inputs are all shaped like its output. At
-// inference dropout is a view of its input and joins no region.
+// inference dropout is a view of its input and joins no region. Crop and CropGrad (images)
+// are elementwise through a window (runtime/exec/region_read_map.h): the nodes before a
+// crop in its region run at the crop's window of their inputs, and a crop_grad reads the
+// gradient it pads, from outside the region, through the window (zeros on the borders).
+// A region holds at most one crop; DARTS' FactorizedReduce's gradient, the padded
+// gradient of its shifted branch plus the other branch's, then the ReLU's, is one region.
 //
 // A node p joins the region of its consumer c when both are elementwise, c is p's only
 // consumer in the whole graph (forward and backward), both are on one side of the loss

@@ -9,6 +9,11 @@ namespace {
 
 enum class LayoutRole { Fixed, Agnostic, ConvEpilogue };
 
+// Whether node `n` crops or pads: its window is rows and columns of NCHW planes.
+bool windowed(const Node& n) {
+  return n.op->step == StepKind::Crop || n.op->step == StepKind::CropGrad;
+}
+
 // The role of the step that computes node `id` (a region's root, or a node of its own).
 LayoutRole step_role(const Graph& g, const FusionPlan& fusion, int id) {
   const int r = fusion.region_of[id];
@@ -16,6 +21,8 @@ LayoutRole step_role(const Graph& g, const FusionPlan& fusion, int id) {
       case RegionKind::ConvEpilogue:
         return LayoutRole::ConvEpilogue;
       case RegionKind::Elementwise:
+        for (int member : fusion.regions[r].nodes)
+          if (windowed(g.nodes[member])) return LayoutRole::Fixed;
         return LayoutRole::Agnostic;
       default:  // batch norm and pooling kernels index channels of NCHW rows
         return LayoutRole::Fixed;
@@ -23,7 +30,7 @@ LayoutRole step_role(const Graph& g, const FusionPlan& fusion, int id) {
   const Node& n = g.nodes[id];
   const bool alias =
       n.op->view != ViewKind::None && n.inputs.size() == 1 && g.nodes[n.inputs[0]].shape == n.shape;
-  if (alias || n.op->step == StepKind::Zero || is_fusable_elementwise(g, n))
+  if (alias || n.op->step == StepKind::Zero || (is_fusable_elementwise(g, n) && !windowed(n)))
     return LayoutRole::Agnostic;
   return LayoutRole::Fixed;
 }

@@ -11,7 +11,8 @@
 //     input (activations, add, scale, choice, elementwise regions, zero) or alias their
 //     input unchanged (identity, dropout at inference): any layout works as long as their
 //     inputs and output share it;
-//   - every other step (pooling, linear, flatten, concat, ...) reads and writes NCHW.
+//   - every other step (pooling, linear, flatten, concat, crop, ...) and every region with a
+//     crop in it reads and writes NCHW.
 // Values joined by agnostic steps form groups that must share a layout. A group is NHWC
 // when a conv epilogue writes into it, every value in it is an image ([C, H, W] per
 // sample), none is the plan's input or output, and nothing else writes or reads it. So in

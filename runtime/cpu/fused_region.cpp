@@ -6,6 +6,7 @@
 
 #include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/plain_kernels.h"
+#include "runtime/exec/region_read_map.h"
 #include "support/elementwise_ops.h"
 
 namespace nas {
@@ -38,6 +39,11 @@ struct FusedRegionKernel::Impl {
   int64_t size = 0;
   std::vector<char> active;    // per op, per run: whether it runs
   std::vector<float> scratch;  // kBlock per operation but the last
+  // Inputs read through a crop's window (region_read_map.h): gathered per block into
+  // kBlock floats each of `gathered`, at gathered_slot[input] (-1: read in place).
+  std::vector<RegionReadMap> maps;
+  std::vector<int> gathered_slot;
+  std::vector<float> gathered;
 
   std::shared_ptr<const EltwiseKernel> eltwise_for(const Op& op, int64_t elements) const {
     std::optional<EltwiseKind> kind = eltwise_kind_of(op.def.op);
@@ -93,7 +99,25 @@ struct FusedRegionKernel::Impl {
   }
 
   const float* operand(const RunState& st, int k, int64_t offset) const {
-    return k >= 0 ? st.values[inputs[k]] + offset : scratch.data() + (-k - 1) * kBlock;
+    if (k < 0) return scratch.data() + (-k - 1) * kBlock;
+    const int slot = gathered_slot[k];
+    return slot >= 0 ? gathered.data() + slot * kBlock : st.values[inputs[k]] + offset;
+  }
+
+  // The windowed inputs' elements for output elements [offset, offset + n).
+  void gather(const RunState& st, int64_t offset, int64_t n) {
+    for (size_t k = 0; k < maps.size(); ++k) {
+      if (gathered_slot[k] < 0 || !st.computed[inputs[k]]) continue;  // not read this run
+      const RegionReadMap& map = maps[k];
+      const float* x = st.values[inputs[k]];
+      float* y = gathered.data() + gathered_slot[k] * kBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+      for (int64_t e = 0; e < n; ++e) {
+        bool inside = false;
+        const int64_t from = map.source(offset + e, &inside);
+        y[e] = inside ? x[from] : 0.0f;
+      }
+    }
   }
 
   // Operation `i` over elements [offset, offset + n) of the region.
@@ -138,6 +162,10 @@ struct FusedRegionKernel::Impl {
       case StepKind::DropoutGrad:
         plain::dropout_range(op.dropout, offset, n, arg(0), y);
         return;
+      case StepKind::Crop:  // its operand was read through its window
+      case StepKind::CropGrad:
+        std::copy(arg(0), arg(0) + n, y);
+        return;
       case StepKind::Add:
       case StepKind::Choice: {
         const bool weighted = op.def.kind == StepKind::Choice;
@@ -172,9 +200,18 @@ FusedRegionKernel::FusedRegionKernel(const Step& step) : impl_(std::make_unique<
   k.inputs = step.inputs;
   k.out = step.node;
   k.size = shape_elements(step.output_shape);
-  for (const std::vector<int64_t>& shape : step.input_shapes)
-    NAS_CHECK(shape_elements(shape) == k.size,
+  k.maps = region_read_maps(step);
+  k.gathered_slot.assign(step.inputs.size(), -1);
+  int gathered = 0;
+  for (size_t i = 0; i < step.inputs.size(); ++i) {
+    if (k.maps[i].mapped) {
+      k.gathered_slot[i] = gathered++;
+      continue;
+    }
+    NAS_CHECK(shape_elements(step.input_shapes[i]) == k.size,
               "elementwise region `" + step.name + "`: an input of another size");
+  }
+  k.gathered.assign(static_cast<size_t>(kBlock) * gathered, 0.0f);
   const int64_t tail = k.size % kBlock;
   for (const RegionOp& def : step.region) {
     Impl::Op op;
@@ -211,6 +248,7 @@ bool FusedRegionKernel::run(RunState& st) {
   if (!k.plan_run(st)) return false;
   for (int64_t offset = 0; offset < k.size; offset += kBlock) {
     const int64_t n = std::min(kBlock, k.size - offset);
+    k.gather(st, offset, n);
     for (size_t i = 0; i < k.ops.size(); ++i)
       if (k.active[i]) k.run_op(i, st, offset, n);
   }

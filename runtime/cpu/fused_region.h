@@ -9,8 +9,9 @@
 // one thread's at a time, so blocks cannot run on several threads at once), any other
 // operation an OpenMP loop; activations without one run their scalar formula
 // (support/elementwise_ops.h), and a dropout or its gradient plain::dropout_range on the
-// block's elements (each element draws its own mask). No operation has code of its own
-// op here.
+// block's elements (each element draws its own mask). Inputs read through a crop's window
+// (runtime/exec/region_read_map.h) are gathered per block first. No operation has code of
+// its own op here.
 //
 // Which operations run is decided once per run, as the executor decides for unfused steps:
 // a gradient sum adds the operands computed in this run, a choice the candidates with a

@@ -495,6 +495,8 @@ StepFn CudaPlan::build_elementwise(const Step& s) {
   SubProgram sub;
   if (s.kind == StepKind::ElementwiseRegion) {
     sub = sub_program(s, 0, s.region.size());
+    const std::vector<RegionReadMap> maps = region_read_maps(s);
+    for (int source : sub.sources) sub.program.maps.push_back(maps.at(source));
   } else {
     const bool gradient = s.kind == StepKind::ActivationGrad;
     sub.program.name = s.name;

@@ -134,8 +134,8 @@ void emit_kernel(llvm::Module& module, RegionOpsEmitter& emitter, const Elementw
   b.SetInsertPoint(body);
   std::vector<llvm::Value*> loaded;
   for (int k = 0; k < p.inputs; ++k)
-    loaded.push_back(
-        b.CreateAlignedLoad(f32, b.CreateInBoundsGEP(f32, f->getArg(1 + k), i), llvm::Align(4)));
+    loaded.push_back(load_region_input(b, f32, f->getArg(1 + k), i,
+                                       p.maps.empty() ? RegionReadMap{} : p.maps.at(k)));
   draws.index = i;
   llvm::Value* y = emitter.emit(b, p.name, p.ops, f32, loaded, present, weight, draws);
   b.CreateAlignedStore(y, b.CreateInBoundsGEP(f32, f->getArg(0), i), llvm::Align(4));
@@ -154,6 +154,8 @@ std::string ElementwiseProgram::signature() const {
     key += fmt::format("|{} {} {} {}", static_cast<int>(op.kind), op.op, op.scale, op.param);
     for (int k : op.operands) key += " " + std::to_string(k);
   }
+  for (size_t k = 0; k < maps.size(); ++k)
+    if (maps[k].mapped) key += "|input " + std::to_string(k) + " " + maps[k].key();
   return key;
 }
 

@@ -12,6 +12,7 @@
 
 #include "runtime/cuda/cuda_context.h"
 #include "runtime/exec/exec_plan.h"
+#include "runtime/exec/region_read_map.h"
 
 namespace nas::cuda {
 
@@ -21,6 +22,9 @@ struct ElementwiseProgram {
   std::string name;  // the step's, for messages
   int inputs = 0;
   std::vector<RegionOp> ops;
+  // Per input, read through a crop's window (runtime/exec/region_read_map.h); empty: every
+  // input read in place.
+  std::vector<RegionReadMap> maps;
 
   // What the generated kernel depends on: programs with the same signature share one.
   std::string signature() const;

@@ -125,6 +125,9 @@ struct ArchSpec {
 //                   element from forward dropout node `fwd_node`'s stream (support/rng.h,
 //                   dropout_keeps); in training plans only (inference: a view)
 //   DropoutGrad     the same with the same draws, on dy: the gradient recomputes the mask
+//   Crop            a: the operations before it run at its window of their inputs, and
+//   CropGrad        a: its input k, placed at the window, zeros on the borders
+//                   (both read through runtime/exec/region_read_map.h's maps; images only)
 // An operand k >= 0 is the region step's input k; k < 0 is the result of operation -k-1.
 //
 // A Conv step with a non-empty Step::region is a conv epilogue (compiler/passes/fusion.h):
@@ -159,6 +162,7 @@ struct RegionOp {
   int group = -1;      // Choice, ChoiceGradInput, ChoiceGradArch
   int index = -1;      // ChoiceGradInput, ChoiceGradArch: the candidate
   int fwd_node = -1;   // the forward node: `node`, or the one a gradient operation differentiates
+  int64_t top = 0, left = 0;  // Crop, CropGrad: the window's offset in the larger image
   // BatchNorm: indices into ExecPlan::params (weight and bias -1 without affine).
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
 };

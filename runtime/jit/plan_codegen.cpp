@@ -176,8 +176,12 @@ class Codegen : IrHelpers {
              fmt::format("{} {}", op.scale, op.param);
       for (int k : op.operands) key += " " + std::to_string(k);
     }
-    // A dropout's code divides by the elements per sample, a constant.
+    // A dropout's code divides by the elements per sample, a constant; a crop's windows
+    // are constants too.
     if (draws_dropout(s.region)) key += "|per sample " + std::to_string(per_sample(s));
+    const std::vector<RegionReadMap> maps = region_read_maps(s);
+    for (size_t k = 0; k < maps.size(); ++k)
+      if (maps[k].mapped) key += "|input " + std::to_string(k) + " " + maps[k].key();
     return key;
   }
 
@@ -231,6 +235,7 @@ class Codegen : IrHelpers {
         present[i].push_back(b.CreateICmpNE(flag, b.getInt8(0)));
       }
 
+    const std::vector<RegionReadMap> maps = region_read_maps(s);
     // A vector loop over whole vectors, then a scalar loop over the rest. Every input of an
     // element is loaded before its output is stored, so an output sharing an input's
     // buffer (the memory plan reuses a dead input's) is still right.
@@ -247,11 +252,8 @@ class Codegen : IrHelpers {
       b.CreateCondBr(b.CreateICmpSLE(next, end), body, exit);
       b.SetInsertPoint(body);
       std::vector<llvm::Value*> loaded;
-      for (llvm::Value* p : in) {
-        llvm::Value* addr =
-            b.CreateBitCast(b.CreateInBoundsGEP(t_.f32, p, i), type->getPointerTo());
-        loaded.push_back(b.CreateAlignedLoad(type, addr, llvm::Align(4)));
-      }
+      for (size_t k = 0; k < in.size(); ++k)
+        loaded.push_back(load_region_input(b, type, in[k], i, maps[k]));
       draws.index = i;
       llvm::Value* y = region_ops_.emit(b, s.name, s.region, type, loaded, present, weight, draws);
       llvm::Value* dst = b.CreateBitCast(b.CreateInBoundsGEP(t_.f32, out, i), type->getPointerTo());

@@ -77,6 +77,50 @@ llvm::Value* dropout_draws_seed_mix(llvm::IRBuilderBase& b, llvm::Value* dropout
   return emit_mix64(b, node_seed);
 }
 
+llvm::Value* load_region_input(llvm::IRBuilderBase& b, llvm::Type* type, llvm::Value* base,
+                               llvm::Value* index, const RegionReadMap& map) {
+  llvm::Type* f32 = b.getFloatTy();
+  auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(type);
+  if (!map.mapped) {
+    llvm::Value* address = b.CreateInBoundsGEP(f32, base, index);
+    return b.CreateAlignedLoad(type, b.CreateBitCast(address, type->getPointerTo()),
+                               llvm::Align(4));
+  }
+  llvm::Value* lanes = index;
+  if (vector) {
+    std::vector<llvm::Constant*> offsets;
+    for (unsigned j = 0; j < vector->getNumElements(); ++j) offsets.push_back(b.getInt64(j));
+    lanes = b.CreateAdd(b.CreateVectorSplat(vector->getNumElements(), index),
+                        llvm::ConstantVector::get(offsets));
+  }
+  auto constant = [&](int64_t v) {
+    return llvm::ConstantInt::get(lanes->getType(), static_cast<uint64_t>(v), true);
+  };
+  llvm::Value* w = b.CreateURem(lanes, constant(map.width));
+  llvm::Value* rows = b.CreateUDiv(lanes, constant(map.width));
+  llvm::Value* h = b.CreateURem(rows, constant(map.height));
+  llvm::Value* plane = b.CreateUDiv(rows, constant(map.height));
+  llvm::Value* sh = b.CreateAdd(h, constant(map.dh));
+  llvm::Value* sw = b.CreateAdd(w, constant(map.dw));
+  llvm::Value* inside = b.getTrue();
+  if (vector) inside = llvm::ConstantVector::getSplat(vector->getElementCount(), b.getTrue());
+  if (map.bounded) {
+    inside = b.CreateAnd(b.CreateAnd(b.CreateICmpSGE(sh, constant(0)),
+                                     b.CreateICmpSLT(sh, constant(map.src_height))),
+                         b.CreateAnd(b.CreateICmpSGE(sw, constant(0)),
+                                     b.CreateICmpSLT(sw, constant(map.src_width))));
+  }
+  llvm::Value* source =
+      b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(plane, constant(map.src_height)), sh),
+                              constant(map.src_width)),
+                  sw);
+  source = b.CreateSelect(inside, source, constant(0));  // masked lanes stay in the input
+  llvm::Value* zero = llvm::ConstantFP::get(type, 0.0);
+  llvm::Value* address = b.CreateGEP(f32, base, source);
+  if (vector) return b.CreateMaskedGather(type, address, llvm::Align(4), inside, zero);
+  return b.CreateSelect(inside, b.CreateAlignedLoad(f32, address, llvm::Align(4)), zero);
+}
+
 bool draws_dropout(const std::vector<RegionOp>& ops) {
   for (const RegionOp& op : ops)
     if (op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad) return true;
@@ -123,6 +167,10 @@ llvm::Value* RegionOpsEmitter::emit(llvm::IRBuilderBase& b, const std::string& n
           if (op.kind == StepKind::Choice) term = b.CreateFMul(splat(b, type, weight[i][j]), term);
           y = b.CreateFAdd(y, b.CreateSelect(present[i][j], term, zero));
         }
+        break;
+      case StepKind::Crop:  // its operand was loaded through its window
+      case StepKind::CropGrad:
+        y = operand(op.operands[0]);
         break;
       case StepKind::Dropout:
       case StepKind::DropoutGrad: {

@@ -1,6 +1,6 @@
 // The operations of an elementwise region (exec_plan.h's RegionOp program: Activation,
-// ActivationGrad, Scale, Add, Choice, Dropout, DropoutGrad) as LLVM IR over one element or
-// one vector of elements, shared by the two code generators that run regions: the JIT's
+// ActivationGrad, Scale, Add, Choice, Dropout, DropoutGrad, Crop, CropGrad) as LLVM IR over one
+// element or one vector of elements, shared by the two code generators that run regions: the JIT's
 // host loops (plan_codegen.h) and the CUDA backend's PTX kernels
 // (runtime/cuda/region_ptx.h). Each activation is its registry entry's formula
 // (formula_codegen.h); a dropout draws each element's mask as support/rng.h does.
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
+#include "runtime/exec/region_read_map.h"
 #include "runtime/jit/formula_codegen.h"
 
 namespace llvm {
@@ -38,6 +39,13 @@ llvm::Value* dropout_draws_seed_mix(llvm::IRBuilderBase& b, llvm::Value* dropout
 
 // Whether a program has a Dropout or DropoutGrad operation (its code needs RegionDraws).
 bool draws_dropout(const std::vector<RegionOp>& ops);
+
+// The element, or vector of elements, of `type` that output element `index` (i64; lane j:
+// index + j) reads from input `base` (float*) through `map` (region_read_map.h): one load
+// when the input is read in place, else a gather, with 0 where a CropGrad's window leaves
+// the input.
+llvm::Value* load_region_input(llvm::IRBuilderBase& b, llvm::Type* type, llvm::Value* base,
+                               llvm::Value* index, const RegionReadMap& map);
 
 class RegionOpsEmitter {
  public:

@@ -1,7 +1,7 @@
 // The CUDA backend's generated elementwise kernels (runtime/cuda/region_ptx.h): the PTX the
-// NVPTX back end writes for every activation, its gradient, sums, choices, dropout and
-// chained region programs is assembled by ptxas for the H100/H200 (sm_90), which needs no GPU; the
-// per-run decisions follow the CPU's region rules; and, where a GPU is present, the loaded
+// NVPTX back end writes for every activation, its gradient, sums, choices, dropout, crops
+// and chained region programs is assembled by ptxas for the H100/H200 (sm_90), which needs no GPU;
+// the per-run decisions follow the CPU's region rules; and, where a GPU is present, the loaded
 // kernels compute each formula (without one the test says so in a WARN line and stops).
 #include <unistd.h>
 
@@ -81,10 +81,45 @@ std::vector<ElementwiseProgram> all_programs() {
   return programs;
 }
 
+// A ReLU at a crop's window, and a padded gradient plus another (region_read_map.h).
+std::vector<ElementwiseProgram> windowed_programs() {
+  const ElementwiseFn& relu = *find_elementwise("relu");
+  RegionOp crop;
+  crop.kind = StepKind::Crop;
+  crop.op = "crop";
+  crop.top = 1;
+  crop.left = 2;
+  crop.operands = {-1};
+  RegionReadMap window;
+  window.mapped = true;
+  window.height = 5;
+  window.width = 4;
+  window.src_height = 7;
+  window.src_width = 6;
+  window.dh = 1;
+  window.dw = 2;
+  ElementwiseProgram cropped{"crop", 1, {activation(relu, false, {0}), crop}, {window}};
+  RegionOp pad = crop;
+  pad.kind = StepKind::CropGrad;
+  pad.operands = {0};
+  RegionOp sum;
+  sum.kind = StepKind::Add;
+  sum.operands = {-1, 1};
+  RegionReadMap padded = window;
+  padded.bounded = true;
+  std::swap(padded.height, padded.src_height);
+  std::swap(padded.width, padded.src_width);
+  padded.dh = -1;
+  padded.dw = -2;
+  ElementwiseProgram pads{"crop_grad", 2, {pad, sum}, {padded, RegionReadMap{}}};
+  return {cropped, pads};
+}
+
 }  // namespace
 
 TEST_CASE("cuda: the generated PTX assembles for sm_90", "[cuda][ptx]") {
-  const std::vector<ElementwiseProgram> programs = all_programs();
+  std::vector<ElementwiseProgram> programs = all_programs();
+  for (const ElementwiseProgram& p : windowed_programs()) programs.push_back(p);
   const std::string ptx = elementwise_ptx(programs);
   for (size_t k = 0; k < programs.size(); ++k)
     CHECK_THAT(ptx, Contains(".entry nasc_elementwise_" + std::to_string(k) + "("));
