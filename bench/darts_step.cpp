@@ -2,7 +2,9 @@
 // measures it (batch 64, 3x32x32, C=16, 8 cells): an alpha step on a valid batch (Adam,
 // lr 3e-4, betas (0.5, 0.999), weight decay 1e-3) then a weight step on a train batch
 // (SGD, lr 0.025, momentum 0.9, weight decay 3e-4, gradient norm clipped at 5).
-// Prints one JSON line with the median step time and the peak RSS, like the peer.
+// Prints one JSON line with the median step time and the peak RSS, like the peer, and
+// backend_peak_mb: the most memory the backend held at once (Backend::memory_use; on the
+// cuda backend the GPU memory, to set beside the peer's peak_gpu_mb).
 //
 //   nasc_bench_darts_step [--steps N] [--threads T] [--batch B] [--file examples/darts.nas]
 //                         [--backend NAME] [--fusion 0|1] [--batchnorm-regions 0|1]
@@ -154,11 +156,13 @@ int bench_main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &ru);
   std::printf(
       "{\"system\": \"nasc\", \"median_step_s\": %.4f, \"images_per_s\": %.1f, \"peak_rss_mb\": "
-      "%.1f, \"arena_mb\": %.1f, \"params\": %lld, \"steps\": %d, \"threads\": %d, "
-      "\"compile_s\": %.3f}\n",
+      "%.1f, \"arena_mb\": %.1f, \"backend_peak_mb\": %.1f, \"params\": %lld, \"steps\": %d, "
+      "\"threads\": %d, \"compile_s\": %.3f, \"backend\": \"%s\"}\n",
       med, 2.0 * batch / med, ru.ru_maxrss / 1024.0,
       std::max(ex.arena_bytes(), alpha_ex.arena_bytes()) / 1048576.0,
-      static_cast<long long>(store.trainable_count()), steps, cpu_threads(), compile_s);
+      store.backend().memory_use().peak / 1048576.0,
+      static_cast<long long>(store.trainable_count()), steps, cpu_threads(), compile_s,
+      backend.c_str());
   return 0;
 }
 

@@ -83,6 +83,27 @@ TEST_CASE("backend registry: the built-in backends, by name", "[backend]") {
                   InternalError);
 }
 
+TEST_CASE("backend: memory use counts what the backend holds, now and at most", "[backend]") {
+  for (const BackendInfo& info : test::usable_backends()) {
+    DYNAMIC_SECTION(info.name) {
+      std::shared_ptr<Backend> backend = info.make();
+      const MemoryUse before = backend->memory_use();
+      CHECK(before.peak >= before.current);
+      void* a = backend->allocate(1 << 20);
+      void* b = backend->allocate(1000);
+      const MemoryUse both = backend->memory_use();
+      CHECK(both.current >= before.current + (1 << 20) + 1000);
+      CHECK(both.peak >= both.current);
+      backend->release(a);
+      const MemoryUse after = backend->memory_use();
+      CHECK(after.current + (1 << 20) <= both.current);
+      CHECK(after.peak == both.peak);  // the most held stays
+      backend->release(b);
+      CHECK(backend->memory_use().current == before.current);
+    }
+  }
+}
+
 TEST_CASE("backend: buffers, host copies and vector operations against naive loops", "[backend]") {
   for (const BackendInfo& info : test::usable_backends()) {
     DYNAMIC_SECTION(info.name) {

@@ -169,6 +169,39 @@ TEST_CASE("executor: a sampled sub-network through the live mask equals the spec
   }
 }
 
+TEST_CASE("executor: executors that share an arena never hold two at once", "[executor]") {
+  Graph supernet = example("tiny.nas");
+  PlanOptions train, eval;
+  train.batch = eval.batch = 16;
+  train.training = true;
+  ParamStore store;
+  const MemoryUse before = store.backend().memory_use();
+  Executor trainer(compile_plan(supernet, train), store, 1);
+  Executor evaluator(compile_plan(supernet, eval), store, 1);
+  Executor alone(compile_plan(supernet, eval), store, 1);
+  Executor::share_arena(trainer, evaluator);
+  Batch b = random_batch(trainer.plan(), 3);
+  std::vector<float> shared(16 * 10), own(16 * 10);
+  trainer.run(b.images.data(), b.labels.data(), 16);
+  evaluator.run(b.images.data(), b.labels.data(), 16, shared.data());
+  trainer.run(b.images.data(), b.labels.data(), 16);  // overwrites the shared arena
+  alone.run(b.images.data(), b.labels.data(), 16, own.data());
+  CHECK(shared == own);
+  // The trainer's arena (the larger) and the lone evaluator's, never the shared one's too.
+  const size_t held = store.backend().memory_use().peak - before.current;
+  CHECK(held >= static_cast<size_t>(trainer.arena_bytes() + alone.arena_bytes()));
+  CHECK(held <
+        static_cast<size_t>(trainer.arena_bytes() + alone.arena_bytes() + evaluator.arena_bytes()));
+  // A third executor may use the trainer's arena too; but the trainer, which lends its
+  // arena, may not then use a larger plan's: its borrowers would lose theirs.
+  Executor third(compile_plan(supernet, eval), store, 1);
+  CHECK_NOTHROW(Executor::share_arena(third, trainer));
+  PlanOptions larger_batch = train;
+  larger_batch.batch = 32;
+  Executor larger(compile_plan(supernet, larger_batch), store, 1);
+  CHECK_THROWS_AS(Executor::share_arena(larger, trainer), InternalError);
+}
+
 TEST_CASE("executor: an inference plan at batch 1 agrees with evaluation at batch 4",
           "[executor]") {
   Graph net = compile_source(op_network("h = batchnorm(relu(h));"));

@@ -876,9 +876,14 @@ class CpuBackend : public Backend {
       throw UserError("cpu backend", "cannot allocate " + std::to_string(rounded) +
                                          " bytes of memory for the network's tensors; a "
                                          "smaller batch size needs less");
+    allocations_.added(p, rounded);
     return p;
   }
-  void release(void* p) override { std::free(p); }
+  void release(void* p) override {
+    allocations_.removed(p);
+    std::free(p);
+  }
+  MemoryUse memory_use() const override { return allocations_.use(); }
 
   void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset) override {
     check_buffer_range(dst, bytes, offset, "upload");
@@ -970,6 +975,9 @@ class CpuBackend : public Backend {
   std::unique_ptr<PreparedPlan> prepare(const ExecPlan& plan) override {
     return std::make_unique<CpuPlan>(plan);
   }
+
+ private:
+  AllocationTracker allocations_;
 };
 
 }  // namespace

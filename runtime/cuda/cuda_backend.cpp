@@ -29,7 +29,7 @@ class CudaBackend : public Backend {
     // Destructors do not throw: a failure here leaves the memory to the process's end.
     cudaDeviceSynchronize();
     for (auto& [sequence, event] : events_) cudaEventDestroy(event);
-    cudaFree(square_sums_);
+    device_free(square_sums_);
   }
 
   std::string name() const override { return "cuda"; }
@@ -40,7 +40,8 @@ class CudaBackend : public Backend {
   }
 
   void* allocate(size_t bytes) override { return device_malloc(bytes, "the network's tensors"); }
-  void release(void* p) override { cudaFree(p); }  // no throw: called from destructors
+  void release(void* p) override { device_free(p); }  // no throw: called from destructors
+  MemoryUse memory_use() const override { return device_memory_use(); }
 
   void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset) override {
     check_buffer_range(dst, bytes, offset, "upload");

@@ -83,7 +83,7 @@ CudaContext::CudaContext(int device) : device_(device) {
 CudaContext::~CudaContext() {
   // No throwing from a destructor: what fails to be released goes with the process.
   cudaDeviceSynchronize();
-  cudaFree(workspace_);
+  device_free(workspace_);
   if (cublas_) cublasDestroy(cublas_);
   if (cudnn_) cudnnDestroy(cudnn_);
   for (cudaStream_t s : streams_) cudaStreamDestroy(s);
@@ -108,12 +108,30 @@ void CudaContext::use_stream(int id) {
 void* CudaContext::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
   NAS_CUDA(cudaStreamSynchronize(stream()));  // kernels may still read the old one
-  NAS_CUDA(cudaFree(workspace_));
+  device_free(workspace_);
   workspace_ = nullptr;
   workspace_bytes_ = 0;
   workspace_ = device_malloc(bytes, "a convolution's workspace");
   workspace_bytes_ = bytes;
   return workspace_;
+}
+
+namespace {
+
+AllocationTracker& device_allocations() {
+  static AllocationTracker tracker;
+  return tracker;
+}
+
+}  // namespace
+
+void device_free(void* p) {
+  device_allocations().removed(p);
+  cudaFree(p);
+}
+
+MemoryUse device_memory_use() {
+  return device_allocations().use();
 }
 
 void* device_malloc(size_t bytes, const std::string& what) {
@@ -129,6 +147,7 @@ void* device_malloc(size_t bytes, const std::string& what) {
                                 bytes, what, free_bytes, total_bytes));
   }
   NAS_CUDA(status);
+  device_allocations().added(p, bytes == 0 ? 256 : bytes);
   return p;
 }
 

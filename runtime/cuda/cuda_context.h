@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/exec/backend.h"
+
 namespace nas::cuda {
 
 // Whether a GPU can run the backend: "" with `device` set to its description (name, SMs,
@@ -81,6 +83,10 @@ class CudaContext {
 // cudaMalloc of `bytes` (at least one) for `what`; running out of GPU memory is a UserError
 // with the free and total memory (it is the size of the user's network and batch).
 void* device_malloc(size_t bytes, const std::string& what);
+// cudaFree of what device_malloc returned (no throw: destructors call it).
+void device_free(void* p);
+// What device_malloc holds in this process, now and at most (Backend::memory_use).
+MemoryUse device_memory_use();
 
 // Checks a driver API call's status (InternalError with the driver's message).
 void check_driver(const DriverApi& driver, CUresult status, const char* call);

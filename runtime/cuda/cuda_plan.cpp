@@ -143,7 +143,7 @@ StepFn layer_step(std::shared_ptr<const Kernel> k, const Step& s) {
 class DeviceMemory {
  public:
   explicit DeviceMemory(size_t bytes) : p_(device_malloc(bytes, "a plan's saved state")) {}
-  ~DeviceMemory() { cudaFree(p_); }
+  ~DeviceMemory() { device_free(p_); }
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
   void* get() const { return p_; }

@@ -14,7 +14,7 @@ CublasLinear::CublasLinear(CudaContext& context, const LinearShape& shape)
 }
 
 CublasLinear::~CublasLinear() {
-  cudaFree(ones_);
+  device_free(ones_);
 }
 
 void CublasLinear::forward(const float* x, const float* w, const float* bias, float* y) const {

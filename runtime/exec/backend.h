@@ -12,11 +12,14 @@
 // happen to be host memory; nothing outside a backend and its tests may rely on that.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
@@ -171,6 +174,39 @@ struct AdamUpdate {
   float w1 = 0.1f, b2 = 0.999f, w2 = 0.001f, eps = 1e-8f, weight_decay = 0;
 };
 
+// Memory a backend has handed out through Backend::allocate (and, on a GPU, its kernels'
+// own device allocations): now, and the most at any one time.
+struct MemoryUse {
+  size_t current = 0, peak = 0;
+};
+
+// Counts allocations by address, for the backends' memory_use(). Thread-safe.
+class AllocationTracker {
+ public:
+  void added(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sizes_[p] = bytes;
+    use_.current += bytes;
+    use_.peak = std::max(use_.peak, use_.current);
+  }
+  void removed(void* p) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = sizes_.find(p);
+    if (it == sizes_.end()) return;  // not one of ours (null)
+    use_.current -= it->second;
+    sizes_.erase(it);
+  }
+  MemoryUse use() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return use_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<void*, size_t> sizes_;
+  MemoryUse use_;
+};
+
 // Every operation below that writes a DeviceBuffer (upload, copy, fill, scale, axpy and the
 // optimizer updates) marks it written (DeviceBuffer::mark_written); the backend tests check
 // it for every registered backend.
@@ -191,6 +227,10 @@ class Backend {
   // Running out is a UserError: it is the size of the user's network and batch.
   virtual void* allocate(size_t bytes) = 0;
   virtual void release(void* p) = 0;
+  // What this backend's memory holds now and held at most: the host memory allocate handed
+  // out on the CPU backends (the arena, parameters, gradients, optimizer state), every
+  // device allocation on a GPU (libraries' own workspaces aside).
+  virtual MemoryUse memory_use() const = 0;
 
   // Copies between host and device memory, `bytes` from `offset` bytes into the buffer.
   // An upload may return before the copy is done (the host memory must stay unchanged

@@ -21,8 +21,6 @@ Executor::Executor(ExecPlan plan, ParamStore& store, uint64_t seed)
   arch_index_ = store_.bind_arch(plan_, seed);
   prepared_ = backend_->prepare(plan_);
   Backend& b = *backend_;
-  arena_ =
-      DeviceBuffer(b, static_cast<size_t>(std::max<int64_t>(plan_.arena_bytes, 64)), DType::U8);
   output_ = DeviceBuffer(b, static_cast<size_t>(plan_.values[plan_.output].elements));
   input_ = DeviceBuffer(b, static_cast<size_t>(plan_.values[plan_.input].elements));
   labels_ = DeviceBuffer(b, static_cast<size_t>(plan_.batch), DType::I32);
@@ -31,7 +29,6 @@ Executor::Executor(ExecPlan plan, ParamStore& store, uint64_t seed)
   state_.values.assign(plan_.values.size(), nullptr);
   state_.computed.assign(plan_.values.size(), 0);
   state_.values[plan_.input] = input_.data();
-  bind_arena(static_cast<char*>(arena_.raw()));
   state_.param.resize(plan_.params.size());
   state_.param_generation.resize(plan_.params.size());
   state_.grad.resize(plan_.params.size());
@@ -102,13 +99,31 @@ void Executor::bind_arena(char* arena) {
 }
 
 void Executor::share_arena(Executor& a, Executor& b) {
-  NAS_CHECK(!a.arena_.empty() && !b.arena_.empty(),
+  NAS_CHECK(a.arena_source_ == nullptr && b.arena_source_ == nullptr,
             "share_arena: an executor already shares its arena");
   NAS_CHECK(a.backend_ == b.backend_, "share_arena: the executors run on different backends");
   Executor& big = a.plan_.arena_bytes >= b.plan_.arena_bytes ? a : b;
   Executor& small = &big == &a ? b : a;
-  small.arena_ = DeviceBuffer();
-  small.bind_arena(big.arena_base_);
+  NAS_CHECK(!small.lends_arena_,
+            "share_arena: an executor others share an arena with has the smaller plan");
+  big.lends_arena_ = true;
+  small.arena_ = DeviceBuffer();  // freed, had it run already
+  small.arena_source_ = &big;
+  small.arena_base_ = nullptr;  // bound to big's at its next run
+}
+
+// The arena this executor's values live in, allocated (or taken from the executor it
+// shares with) at its first run.
+void Executor::ensure_arena() {
+  if (arena_base_ != nullptr) return;
+  if (arena_source_ != nullptr) {
+    arena_source_->ensure_arena();
+    bind_arena(arena_source_->arena_base_);
+    return;
+  }
+  arena_ = DeviceBuffer(*backend_, static_cast<size_t>(std::max<int64_t>(plan_.arena_bytes, 64)),
+                        DType::U8);
+  bind_arena(static_cast<char*>(arena_.raw()));
 }
 
 void Executor::use_full_choices() {
@@ -225,6 +240,7 @@ RunResult Executor::run(const float* images, const int32_t* labels, int64_t samp
   NAS_CHECK(!plan_.training || samples == plan_.batch, "a training run needs a full batch of " +
                                                            std::to_string(plan_.batch) +
                                                            " (batch-norm statistics)");
+  ensure_arena();
   Backend& b = *backend_;
   const size_t per_sample = input_.size() / static_cast<size_t>(plan_.batch);
   b.upload(input_, images, static_cast<size_t>(samples) * per_sample * sizeof(float));

@@ -112,7 +112,10 @@ class Executor {
   Collectives* collectives() const { return state_.collectives; }
   int64_t arena_bytes() const { return plan_.arena_bytes; }
   // Makes two executors that never run at the same time (DARTS' alpha and weight steps)
-  // use one arena, sized for the larger plan: nothing in an arena outlives a run.
+  // use one arena, sized for the larger plan: nothing in an arena outlives a run. The
+  // larger plan's executor must outlive the other. An arena is allocated at its first run,
+  // so executors that share never hold two at once (on a GPU, two arenas at once would set
+  // the peak).
   static void share_arena(Executor& a, Executor& b);
   // Steps that ran in the last run (skipped: masked out, or missing their gradient).
   int64_t steps_run() const { return steps_run_; }
@@ -127,6 +130,7 @@ class Executor {
   void add_alpha_gradients();
   void average_choice_weight_grads();
   void bind_arena(char* arena);
+  void ensure_arena();
   // Runs step i when it is ready; returns whether it ran. Sets stop_ after the loss step
   // of a forward-only run.
   bool run_step(size_t i);
@@ -137,13 +141,15 @@ class Executor {
   std::unique_ptr<PreparedPlan> prepared_;
   std::vector<Region> regions_;
   std::vector<int> param_index_, arch_index_;
-  DeviceBuffer arena_;  // empty while this executor uses another's (share_arena)
-  char* arena_base_ = nullptr;
-  DeviceBuffer output_;   // the plan's own output buffer (the loss in training)
-  DeviceBuffer input_;    // the uploaded images
-  DeviceBuffer labels_;   // the uploaded labels (int32)
-  DeviceBuffer metrics_;  // [loss sum, correct] (f64), read back once per run
-  DeviceBuffer logits_;   // the loss step's copy of the logits, when the caller wants them
+  DeviceBuffer arena_;  // allocated at the first run; empty while this executor shares
+  Executor* arena_source_ = nullptr;  // share_arena: the executor whose arena this one uses
+  bool lends_arena_ = false;          // share_arena: other executors use this one's arena
+  char* arena_base_ = nullptr;        // null until the first run binds the values to it
+  DeviceBuffer output_;               // the plan's own output buffer (the loss in training)
+  DeviceBuffer input_;                // the uploaded images
+  DeviceBuffer labels_;               // the uploaded labels (int32)
+  DeviceBuffer metrics_;              // [loss sum, correct] (f64), read back once per run
+  DeviceBuffer logits_;  // the loss step's copy of the logits, when the caller wants them
   bool stop_ = false;
   RunState state_;
   bool full_ = true;

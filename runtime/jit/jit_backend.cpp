@@ -103,6 +103,7 @@ class JitBackend : public Backend {
   bool supports(DType dtype, Layout layout) const override { return cpu_->supports(dtype, layout); }
   void* allocate(size_t bytes) override { return cpu_->allocate(bytes); }
   void release(void* p) override { cpu_->release(p); }
+  MemoryUse memory_use() const override { return cpu_->memory_use(); }
   void upload(DeviceBuffer& dst, const void* host, size_t bytes, size_t offset) override {
     cpu_->upload(dst, host, bytes, offset);
   }
