@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/cpu/batchnorm_params.h"
 #include "runtime/cpu/row_activation.h"
 
 namespace nas {
@@ -44,24 +45,6 @@ struct BatchNormPrologue {
 
   // dy[0, n) from g[0, n), reading the activation's input from element `at` on.
   void incoming(const float* g, int64_t at, float* dy, int64_t n) const;
-};
-
-struct BatchNormParams {
-  int64_t n = 1, c = 1, h = 1, w = 1;
-  bool affine = true;
-  double eps = 1e-5;
-  double momentum = 0.1;  // only used by forward_training's running-stat update
-
-  int64_t size() const { return n * c * h * w; }
-  // Values each channel's statistics are taken over.
-  int64_t per_channel() const { return n * h * w; }
-
-  // An inconsistent field is an InternalError naming it: the backend fills these from
-  // plans nasc lowered, so a bad one is a bug.
-  void validate() const;
-  // Identifies the kernel. Momentum is applied outside the primitives but the kernel keeps
-  // it, so it is part of the key.
-  std::string key() const;
 };
 
 // The primitives of one batch-norm signature; immutable and shared. All outputs are

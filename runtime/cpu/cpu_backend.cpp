@@ -51,17 +51,6 @@ LinearParams linear_params(const Step& s) {
   return p;
 }
 
-BatchNormParams batchnorm_params(const Step& s) {
-  Nchw x = nchw(s.fwd_in_shape);
-  BatchNormParams p;
-  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
-  if (s.fwd_in_shape.size() > 4) p.h = shape_elements(s.fwd_in_shape) / (x.n * x.c);
-  p.affine = s.int_attr("affine") != 0;
-  p.eps = s.float_attr("eps");
-  p.momentum = s.float_attr("momentum");
-  return p;
-}
-
 EltwiseParams eltwise_params(const Step& s) {
   std::optional<EltwiseKind> kind = eltwise_kind_of(s.fwd_op);
   NAS_CHECK(kind.has_value(), "step `" + s.name + "`: no oneDNN kernel for " + s.fwd_op);
@@ -88,18 +77,6 @@ std::function<bool(RunState&)> generic_activation(const Step& s) {
     plain::elementwise_backward(n, fn->derivative, a, st.values[x], st.values[dy], st.values[out]);
     return true;
   };
-}
-
-Pool2dParams pool_params(const Step& s) {
-  Nchw x = nchw(s.fwd_in_shape);
-  Pool2dParams p;
-  p.kind = s.int_attr("max") != 0 ? PoolKind::max : PoolKind::avg;
-  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
-  p.kernel = s.int_attr("kernel");
-  p.stride = s.int_attr("stride");
-  p.pad = s.int_attr("pad");
-  p.count_include_pad = s.int_attr_or("count_include_pad", p.count_include_pad) != 0;
-  return p;
 }
 
 // A conv epilogue's weights as its kernel reads them, and the parameter generations they

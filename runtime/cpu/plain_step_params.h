@@ -1,11 +1,14 @@
-// The parameters of the plain kernels (plain_kernels.h) as a plan step gives them: shared
+// The parameters of the plain kernels (plain_kernels.h), batch norm and pooling
+// (batchnorm_params.h, pool2d_params.h) as a plan step gives them: shared
 // by the CPU backend and the CUDA backend (runtime/cuda), whose kernels take the same
 // parameter structs, so that both read a step's shapes and attributes the same way.
 #pragma once
 
 #include <vector>
 
+#include "runtime/cpu/batchnorm_params.h"
 #include "runtime/cpu/plain_kernels.h"
+#include "runtime/cpu/pool2d_params.h"
 #include "runtime/exec/exec_plan.h"
 
 namespace nas {
@@ -27,6 +30,32 @@ inline plain::CropParams crop_params(const Step& s) {
   p.batch = x.n, p.channels = x.c, p.height = x.h, p.width = x.w;
   p.top = s.int_attr("top"), p.left = s.int_attr("left");
   p.bottom = s.int_attr("bottom"), p.right = s.int_attr("right");
+  return p;
+}
+
+// A batchnorm step's (or its gradient's) shape and attributes; an input of more than two
+// spatial axes counts them all as its height.
+inline BatchNormParams batchnorm_params(const Step& s) {
+  Nchw x = nchw(s.fwd_in_shape);
+  BatchNormParams p;
+  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
+  if (s.fwd_in_shape.size() > 4) p.h = shape_elements(s.fwd_in_shape) / (x.n * x.c);
+  p.affine = s.int_attr("affine") != 0;
+  p.eps = s.float_attr("eps");
+  p.momentum = s.float_attr("momentum");
+  return p;
+}
+
+// A max_pool or avg_pool step's window over its forward input (the pool's or its gradient's).
+inline Pool2dParams pool_params(const Step& s) {
+  Nchw x = nchw(s.fwd_in_shape);
+  Pool2dParams p;
+  p.kind = s.int_attr("max") != 0 ? PoolKind::max : PoolKind::avg;
+  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
+  p.kernel = s.int_attr("kernel");
+  p.stride = s.int_attr("stride");
+  p.pad = s.int_attr("pad");
+  p.count_include_pad = s.int_attr_or("count_include_pad", p.count_include_pad) != 0;
   return p;
 }
 

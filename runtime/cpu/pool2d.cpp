@@ -13,10 +13,6 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-int64_t pool_out(int64_t size, const Pool2dParams& p) {
-  return (size + 2 * p.pad - p.kernel) / p.effective_stride() + 1;
-}
-
 memory wrap(const memory::desc& md, const void* data) {
   return memory(md, cpu_engine(), const_cast<void*>(data));
 }
@@ -35,13 +31,6 @@ KernelCache<Pool2dKernel>& cache() {
 }
 
 }  // namespace
-
-int64_t Pool2dParams::out_h() const {
-  return pool_out(h, *this);
-}
-int64_t Pool2dParams::out_w() const {
-  return pool_out(w, *this);
-}
 
 void Pool2dParams::validate() const {
   auto fail = [](const std::string& msg) { internal_error(__FILE__, __LINE__, "pool2d: " + msg); };

@@ -10,30 +10,9 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 
+#include "runtime/cpu/pool2d_params.h"
+
 namespace nas {
-
-enum class PoolKind { max, avg };
-
-struct Pool2dParams {
-  PoolKind kind = PoolKind::max;
-  int64_t n = 1, c = 1, h = 1, w = 1;
-  int64_t kernel = 1;
-  int64_t stride = 0;  // 0 = kernel, as the op's attribute default (PyTorch's)
-  int64_t pad = 0;
-  bool count_include_pad = true;  // avg only: padded cells count in the divisor
-
-  int64_t effective_stride() const { return stride == 0 ? kernel : stride; }
-  int64_t out_h() const;
-  int64_t out_w() const;
-  int64_t input_size() const { return n * c * h * w; }
-  int64_t output_size() const { return n * c * out_h() * out_w(); }
-
-  // An inconsistent field is an InternalError naming it: the backend fills these from
-  // plans nasc lowered, so a bad one is a bug.
-  void validate() const;
-  // Identifies the primitives; stride 0 and stride == kernel give the same key.
-  std::string key() const;
-};
 
 // Forward and backward primitives of one pooling signature; immutable and shared.
 // Max pooling records, in a workspace, which input each output came from; the caller owns

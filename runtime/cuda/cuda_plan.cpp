@@ -36,28 +36,6 @@ ConvShape conv_shape(const Step& s) {
   return p;
 }
 
-BatchNormParams batchnorm_params(const Step& s) {
-  const Nchw x = nchw(s.fwd_in_shape);
-  BatchNormParams p;
-  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
-  if (s.fwd_in_shape.size() > 4) p.h = shape_elements(s.fwd_in_shape) / (x.n * x.c);
-  p.affine = s.int_attr("affine") != 0;
-  p.eps = s.float_attr("eps");
-  p.momentum = s.float_attr("momentum");
-  return p;
-}
-
-PoolParams pool_params(const Step& s) {
-  const Nchw x = nchw(s.fwd_in_shape);
-  PoolParams p;
-  p.n = x.n, p.c = x.c, p.h = x.h, p.w = x.w;
-  p.kernel = s.int_attr("kernel");
-  p.stride = s.int_attr("stride");
-  p.pad = s.int_attr("pad");
-  p.count_include_pad = s.int_attr_or("count_include_pad", p.count_include_pad) != 0;
-  return p;
-}
-
 LinearShape linear_shape(const Step& s) {
   LinearShape p;
   p.n = s.fwd_in_shape[0];
@@ -770,7 +748,7 @@ StepFn CudaPlan::build_pooling(const Step& s) {
       return true;
     };
   }
-  const PoolParams p = pool_params(s);
+  const Pool2dParams p = pool_params(s);
   const bool max = s.int_attr("max") != 0;
   if (s.kind == StepKind::PoolGrad) {
     if (!max)

@@ -399,7 +399,7 @@ __global__ void avg_pool_backward_kernel(PoolGeometry g, const float* dy, float*
 }
 
 // The checks of Pool2dParams::validate, and what the argmax encoding needs.
-PoolGeometry pool_geometry(const PoolParams& p) {
+PoolGeometry pool_geometry(const Pool2dParams& p) {
   NAS_CHECK(p.n >= 1 && p.c >= 1 && p.h >= 1 && p.w >= 1,
             "pool2d: sizes must be positive, got n=" + std::to_string(p.n) + " c=" +
                 std::to_string(p.c) + " h=" + std::to_string(p.h) + " w=" + std::to_string(p.w));
@@ -518,7 +518,7 @@ void batchnorm_backward_from_output(const BatchNormParams& p, const float* y, co
 
 // --- Pooling launchers -----------------------------------------------------------------------
 
-void max_pool_forward(const PoolParams& p, const float* x, float* y, int32_t* argmax,
+void max_pool_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax,
                       cudaStream_t stream) {
   const PoolGeometry g = pool_geometry(p);
   const size_t outputs = static_cast<size_t>(p.output_size());
@@ -526,7 +526,7 @@ void max_pool_forward(const PoolParams& p, const float* x, float* y, int32_t* ar
   NAS_CUDA(cudaGetLastError());
 }
 
-void max_pool_backward(const PoolParams& p, const float* dy, const int32_t* argmax, float* dx,
+void max_pool_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
                        cudaStream_t stream) {
   const PoolGeometry g = pool_geometry(p);
   NAS_CHECK(argmax, "pool2d: max pooling backward needs the forward's argmax workspace");
@@ -535,14 +535,14 @@ void max_pool_backward(const PoolParams& p, const float* dy, const int32_t* argm
   NAS_CUDA(cudaGetLastError());
 }
 
-void avg_pool_forward(const PoolParams& p, const float* x, float* y, cudaStream_t stream) {
+void avg_pool_forward(const Pool2dParams& p, const float* x, float* y, cudaStream_t stream) {
   const PoolGeometry g = pool_geometry(p);
   const size_t outputs = static_cast<size_t>(p.output_size());
   avg_pool_forward_kernel<<<blocks_for(outputs), kThreads, 0, stream>>>(g, x, y);
   NAS_CUDA(cudaGetLastError());
 }
 
-void avg_pool_backward(const PoolParams& p, const float* dy, float* dx, cudaStream_t stream) {
+void avg_pool_backward(const Pool2dParams& p, const float* dy, float* dx, cudaStream_t stream) {
   const PoolGeometry g = pool_geometry(p);
   const size_t inputs = static_cast<size_t>(p.input_size());
   avg_pool_backward_kernel<<<blocks_for(inputs), kThreads, 0, stream>>>(g, dy, dx);

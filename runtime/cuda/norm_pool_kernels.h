@@ -7,15 +7,17 @@
 // Conventions: pointers are device pointers; the last parameter is the stream the kernels
 // are enqueued on; launchers never synchronise and never allocate. A bad launch is an
 // InternalError (NAS_CUDA), and so is an inconsistent parameter (NAS_CHECK): the backend
-// fills these from plans nasc lowered, so a bad one is a bug. The parameter structs are
-// copies of the CPU ones (runtime/cpu/batchnorm.h, pool2d.h), which this header cannot
-// include: they pull in oneDNN.
+// fills these from plans nasc lowered, so a bad one is a bug. The parameters are the CPU's
+// (runtime/cpu/batchnorm_params.h, pool2d_params.h).
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <cstdint>
+
+#include "runtime/cpu/batchnorm_params.h"
+#include "runtime/cpu/pool2d_params.h"
 
 namespace nas::cuda {
 
@@ -29,17 +31,6 @@ namespace nas::cuda {
 // affine = false: no scale or shift (scale 1, shift 0; their pointers may be null). A 1-D
 // feature vector per sample is h = w = 1. One block per channel does all of a channel's work,
 // so C blocks are launched.
-
-struct BatchNormParams {
-  int64_t n = 1, c = 1, h = 1, w = 1;
-  bool affine = true;
-  double eps = 1e-5;
-  double momentum = 0.1;  // only batchnorm_forward_training's running-stat update reads it
-
-  int64_t size() const { return n * c * h * w; }
-  // Values each channel's statistics are taken over.
-  int64_t per_channel() const { return n * h * w; }
-};
 
 // BatchNormKernel::forward_training (without an epilogue): y [n,c,h,w] from x; mean/var [c]
 // get the batch mean and biased variance (backward reads them); running_mean/running_var
@@ -77,7 +68,7 @@ void batchnorm_backward_from_output(const BatchNormParams& p, const float* y, co
 
 // --- 2-D max and average pooling -------------------------------------------------------------
 //
-// As nas::Pool2dParams and oneDNN's pooling the CPU runs: a square kernel x kernel window,
+// As oneDNN's pooling the CPU runs: a square kernel x kernel window,
 // stride 0 meaning "equal to the kernel", symmetric implicit padding of at most kernel/2, no
 // dilation, floor output size out = (in + 2*pad - kernel) / stride + 1. Every window then
 // holds at least one input. Average pooling with count_include_pad divides by kernel^2 (the
@@ -85,23 +76,9 @@ void batchnorm_backward_from_output(const BatchNormParams& p, const float* y, co
 // window. Backward passes gather: each input element sums its covering outputs' shares
 // in output order (row, then column), so overlapping windows need no atomics.
 
-struct PoolParams {
-  int64_t n = 1, c = 1, h = 1, w = 1;
-  int64_t kernel = 1;
-  int64_t stride = 0;  // 0 = kernel, as the op's attribute default (PyTorch's)
-  int64_t pad = 0;
-  bool count_include_pad = true;  // average only: padded cells count in the divisor
-
-  int64_t effective_stride() const { return stride == 0 ? kernel : stride; }
-  int64_t out_h() const { return (h + 2 * pad - kernel) / effective_stride() + 1; }
-  int64_t out_w() const { return (w + 2 * pad - kernel) / effective_stride() + 1; }
-  int64_t input_size() const { return n * c * h * w; }
-  int64_t output_size() const { return n * c * out_h() * out_w(); }
-};
-
 // Bytes of the workspace max_pool_forward writes and max_pool_backward reads: one int32 per
 // output, the index (iy * w + ix) within its input plane of the input it came from.
-inline std::size_t max_pool_workspace_bytes(const PoolParams& p) {
+inline std::size_t max_pool_workspace_bytes(const Pool2dParams& p) {
   return static_cast<std::size_t>(p.output_size()) * sizeof(int32_t);
 }
 
@@ -110,21 +87,21 @@ inline std::size_t max_pool_workspace_bytes(const PoolParams& p) {
 // go to the first maximum in window order (row, then column), NaN never wins, and a window
 // holding nothing above -FLT_MAX gives -FLT_MAX with its first input as the argmax.
 // argmax (max_pool_workspace_bytes) may be null when no backward follows.
-void max_pool_forward(const PoolParams& p, const float* x, float* y, int32_t* argmax,
+void max_pool_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax,
                       cudaStream_t stream);
 
 // Pool2dKernel::backward for max pooling: dx (fully written) = the sum of dy over the
 // outputs whose argmax is that input, in output order.
-void max_pool_backward(const PoolParams& p, const float* dy, const int32_t* argmax, float* dx,
+void max_pool_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
                        cudaStream_t stream);
 
 // Pool2dKernel::forward for average pooling: y = (the window's inputs summed in float in
 // window order) / divisor, the division in float as oneDNN's.
-void avg_pool_forward(const PoolParams& p, const float* x, float* y, cudaStream_t stream);
+void avg_pool_forward(const Pool2dParams& p, const float* x, float* y, cudaStream_t stream);
 
 // Pool2dKernel::backward for average pooling: dx (fully written) = the sum over covering
 // outputs, in output order, of dy / that output's divisor (in float).
-void avg_pool_backward(const PoolParams& p, const float* dy, float* dx, cudaStream_t stream);
+void avg_pool_backward(const Pool2dParams& p, const float* dy, float* dx, cudaStream_t stream);
 
 // --- Global average pooling ------------------------------------------------------------------
 

@@ -65,9 +65,10 @@ inline std::vector<RegionReadMap> region_read_maps(const Step& s) {
     maps[k] = map;
     assigned[k] = 1;
   };
-  // upstream[j]: operation j feeds a Crop (it runs at the crop's window).
+  // crop_of[j]: the Crop that operation j feeds, directly or through the operations after
+  // it (j then runs at that crop's window), or -1.
   const size_t n = s.region.size();
-  std::vector<int> crop_of(n, -1);  // the Crop operation j feeds, or -1
+  std::vector<int> crop_of(n, -1);
   for (size_t i = n; i-- > 0;) {
     const RegionOp& op = s.region[i];
     const int crop = op.kind == StepKind::Crop ? static_cast<int>(i) : crop_of[i];
@@ -78,8 +79,8 @@ inline std::vector<RegionReadMap> region_read_maps(const Step& s) {
   std::vector<char> mapped(s.inputs.size(), 0);
   for (size_t i = 0; i < n; ++i) {
     const RegionOp& op = s.region[i];
-    const bool crop = op.kind == StepKind::Crop || crop_of[i] >= 0;
-    if (!crop && op.kind != StepKind::CropGrad) continue;
+    const bool at_window = op.kind == StepKind::Crop || crop_of[i] >= 0;
+    if (!at_window && op.kind != StepKind::CropGrad) continue;
     const RegionOp& window =
         op.kind == StepKind::CropGrad ? op : s.region[crop_of[i] >= 0 ? crop_of[i] : i];
     RegionReadMap map;
@@ -103,7 +104,7 @@ inline std::vector<RegionReadMap> region_read_maps(const Step& s) {
   // The other operations read their inputs element for element.
   for (size_t i = 0; i < n; ++i) {
     const RegionOp& op = s.region[i];
-    if (op.kind == StepKind::Crop || op.kind == StepKind::CropGrad || crop_of[i] >= 0) continue;
+    if (is_crop_op(op) || crop_of[i] >= 0) continue;
     for (int k : op.operands)
       NAS_CHECK(k < 0 || !mapped[k], "region `" + s.name + "`: input " + std::to_string(k) +
                                          " is read through a crop's map and directly");
