@@ -52,6 +52,12 @@ NASC_HOST_DEVICE inline uint64_t derive_seed(uint64_t seed, uint64_t value) {
 NASC_HOST_DEVICE inline uint64_t dropout_threshold(double p) {
   return static_cast<uint64_t>(std::ceil(p * 16777216.0));
 }
+// The factor kept elements (and drop path's kept samples) are scaled by, 1 / (1 - p) as a
+// float: every backend's forward and gradient multiply by this one value.
+NASC_HOST_DEVICE inline float dropout_keep_scale(double p) {
+  return static_cast<float>(1.0 / (1.0 - p));
+}
+
 // Sample b's stream: derive_seed(node_seed, b).
 NASC_HOST_DEVICE inline uint64_t dropout_sample_stream(uint64_t node_seed, int64_t sample) {
   return derive_seed(node_seed, static_cast<uint64_t>(sample));

@@ -304,9 +304,8 @@ class Lowering {
     if (n.has_attr("scale")) op.scale = n.float_attr("scale");
     const ElementwiseFn* formula = find_elementwise(op.op);
     if (formula && formula->param) op.param = fwd.float_attr(formula->param);
-    if (op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad)
-      op.param = fwd.float_attr("p");
-    if (op.kind == StepKind::Crop || op.kind == StepKind::CropGrad) {
+    if (is_dropout_op(op)) op.param = fwd.float_attr("p");
+    if (is_crop_op(op)) {
       op.top = fwd.int_attr("top");
       op.left = fwd.int_attr("left");
     }

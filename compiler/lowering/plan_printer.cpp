@@ -87,8 +87,7 @@ std::string region_lines(const Step& s) {
     if (op.group >= 0) out += " group " + std::to_string(op.group);
     if (op.index >= 0) out += " index " + std::to_string(op.index);
     if (op.kind == StepKind::DropoutGrad) out += " mask of " + value_ref(op.fwd_node);
-    if (op.kind == StepKind::Crop || op.kind == StepKind::CropGrad)
-      out += fmt::format(" window at row {}, column {}", op.top, op.left);
+    if (is_crop_op(op)) out += fmt::format(" window at row {}, column {}", op.top, op.left);
     out += param_refs(op.weight, op.bias, op.running_mean, op.running_var) + "\n";
   }
   return out;

@@ -705,7 +705,7 @@ class CpuPlan : public PreparedPlan {
     const double fixed = s.float_attr("p");
     auto keep_scale = [fixed](const RunState& st) {
       const double p = fixed >= 0 ? fixed : st.drop_path_prob;
-      return std::make_pair(p, static_cast<float>(1.0 / (1.0 - p)));
+      return std::make_pair(p, dropout_keep_scale(p));
     };
     if (s.kind == StepKind::DropPath)
       return [batch, per_sample, kept, keep_scale, node = s.node, x = s.inputs[0]](RunState& st) {

@@ -229,7 +229,7 @@ FusedRegionKernel::FusedRegionKernel(const Step& step) : impl_(std::make_unique<
                   "elementwise region `" + step.name + "`: no element-wise formula for " + def.op);
       }
     }
-    if (def.kind == StepKind::Dropout || def.kind == StepKind::DropoutGrad) {
+    if (is_dropout_op(def)) {
       op.dropout.per_sample = k.size / step.output_shape[0];
       op.dropout.p = def.param;
     }

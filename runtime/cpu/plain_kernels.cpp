@@ -246,7 +246,7 @@ void scale_backward(int64_t size, double scale, const float* dy, float* dx) {
 void dropout_range(const DropoutParams& p, int64_t begin, int64_t n, const float* x, float* y) {
   p.validate();
   const uint64_t threshold = dropout_threshold(p.p);
-  const float scale = p.keep_scale();
+  const float scale = dropout_keep_scale(p.p);
   const int64_t first = begin / p.per_sample, last = (begin + n - 1) / p.per_sample;
   // One sample's part of the range at a time: its stream is derived once.
 #pragma omp parallel for schedule(static) if (n > kParallelMin && last > first)

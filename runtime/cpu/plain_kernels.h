@@ -134,10 +134,9 @@ struct DropoutParams {
   double p = 0.0;            // the drop probability, in [0, 1)
 
   void validate() const;
-  float keep_scale() const { return static_cast<float>(1.0 / (1.0 - p)); }
 };
 
-// y[e] = kept(begin + e) ? x[e] * keep_scale() : 0 for e in [0, n): elements [begin,
+// y[e] = kept(begin + e) ? x[e] * dropout_keep_scale(p) : 0 for e in [0, n): elements [begin,
 // begin + n) of the tensor, x and y pointing at element `begin`. The forward runs it on x,
 // the backward on dy, with the same draws. y may be x.
 void dropout_range(const DropoutParams& p, int64_t begin, int64_t n, const float* x, float* y);

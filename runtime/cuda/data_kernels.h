@@ -66,12 +66,6 @@ void add_dot(int64_t n, const float* a, const float* b, double* partials_scratch
 
 // --- Dropout and drop path (cpu_backend.cpp build_dropout, build_drop_path) ------------------
 
-// The scale of kept elements (and samples) for drop probability p, float(1 / (1 - p)), as
-// the CPU's steps compute it: the backward launchers take it, so that both passes agree.
-inline float dropout_keep_scale(double p) {
-  return static_cast<float>(1.0 / (1.0 - p));
-}
-
 // x and y are [batch, n / batch]. Element k of sample b is kept when the k-th uniform_float
 // of Rng(derive_seed(derive_seed(dropout_seed, node), first_sample + b)) is >= p (compared
 // in double; support/rng.h, dropout_keeps): y = x * dropout_keep_scale(p), else y = 0. The

@@ -174,9 +174,10 @@ ProgramRun decide_program_run(const ElementwiseProgram& program,
   run.first_sample = draws.first_sample;
   if (draws_dropout(program.ops))
     for (const RegionOp& op : program.ops) {
-      const bool dropout = op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad;
       run.seed_mix.push_back(
-          dropout ? mix64(derive_seed(draws.dropout_seed, static_cast<uint64_t>(op.fwd_node))) : 0);
+          is_dropout_op(op)
+              ? mix64(derive_seed(draws.dropout_seed, static_cast<uint64_t>(op.fwd_node)))
+              : 0);
     }
   std::vector<char> active;
   auto operand_active = [&](int k) {

@@ -167,6 +167,14 @@ struct RegionOp {
   int weight = -1, bias = -1, running_mean = -1, running_var = -1;
 };
 
+// A region operation that draws dropout's mask, or that reads through a crop's window.
+inline bool is_dropout_op(const RegionOp& op) {
+  return op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad;
+}
+inline bool is_crop_op(const RegionOp& op) {
+  return op.kind == StepKind::Crop || op.kind == StepKind::CropGrad;
+}
+
 struct Step {
   StepKind kind = StepKind::Input;
   std::string op;    // the IR op name

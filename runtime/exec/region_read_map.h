@@ -42,10 +42,6 @@ struct RegionReadMap {
   }
 };
 
-inline bool is_crop_op(const RegionOp& op) {
-  return op.kind == StepKind::Crop || op.kind == StepKind::CropGrad;
-}
-
 // Per input of region step `s`: how its elements are read (above). An input read both
 // through a map and directly, or through two maps, is an InternalError (the fusion pass
 // never forms such a region).

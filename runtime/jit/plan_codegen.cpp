@@ -284,8 +284,8 @@ class Codegen : IrHelpers {
     llvm::Value* dropout_seed = run_draw(0);
     for (size_t i = 0; i < s.region.size(); ++i) {
       const RegionOp& op = s.region[i];
-      const bool dropout = op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad;
-      store(1 + i, dropout ? dropout_draws_seed_mix(b, dropout_seed, op.fwd_node) : b.getInt64(0));
+      store(1 + i, is_dropout_op(op) ? dropout_draws_seed_mix(b, dropout_seed, op.fwd_node)
+                                     : b.getInt64(0));
     }
   }
 

@@ -32,21 +32,28 @@ llvm::Value* emit_mix64(llvm::IRBuilderBase& b, llvm::Value* z) {
   return b.CreateXor(z, b.CreateLShr(z, constant(31)));
 }
 
+// The element each lane of `type` computes: `index` (i64) for a scalar, index + j in lane j
+// of a vector.
+llvm::Value* lane_elements(llvm::IRBuilderBase& b, llvm::Type* type, llvm::Value* index) {
+  auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(type);
+  if (!vector) return index;
+  std::vector<llvm::Constant*> offsets;
+  for (unsigned j = 0; j < vector->getNumElements(); ++j) offsets.push_back(b.getInt64(j));
+  return b.CreateAdd(b.CreateVectorSplat(vector->getNumElements(), index),
+                     llvm::ConstantVector::get(offsets));
+}
+
 // Whether each lane's element is kept by dropout operation `op` (support/rng.h,
 // dropout_keeps): lane j is element draws.index + j, of sample (its index) / per_sample.
 llvm::Value* dropout_kept(llvm::IRBuilderBase& b, llvm::Type* type, const RegionOp& op,
                           const RegionDraws& draws, llvm::Value* seed_mix) {
   NAS_CHECK(draws.index && draws.per_sample && draws.first_sample && seed_mix,
             "a dropout operation generated without its draws");
-  llvm::Type* i64 = b.getInt64Ty();
-  llvm::Value* element = draws.index;
+  llvm::Value* element = lane_elements(b, type, draws.index);
   llvm::Value* per_sample = draws.per_sample;
   llvm::Value* first_sample = draws.first_sample;
   if (auto* v = llvm::dyn_cast<llvm::FixedVectorType>(type)) {
     const unsigned lanes = v->getNumElements();
-    std::vector<llvm::Constant*> offsets;
-    for (unsigned j = 0; j < lanes; ++j) offsets.push_back(llvm::ConstantInt::get(i64, j));
-    element = b.CreateAdd(b.CreateVectorSplat(lanes, element), llvm::ConstantVector::get(offsets));
     per_sample = b.CreateVectorSplat(lanes, per_sample);
     first_sample = b.CreateVectorSplat(lanes, first_sample);
     seed_mix = b.CreateVectorSplat(lanes, seed_mix);
@@ -86,13 +93,7 @@ llvm::Value* load_region_input(llvm::IRBuilderBase& b, llvm::Type* type, llvm::V
     return b.CreateAlignedLoad(type, b.CreateBitCast(address, type->getPointerTo()),
                                llvm::Align(4));
   }
-  llvm::Value* lanes = index;
-  if (vector) {
-    std::vector<llvm::Constant*> offsets;
-    for (unsigned j = 0; j < vector->getNumElements(); ++j) offsets.push_back(b.getInt64(j));
-    lanes = b.CreateAdd(b.CreateVectorSplat(vector->getNumElements(), index),
-                        llvm::ConstantVector::get(offsets));
-  }
+  llvm::Value* lanes = lane_elements(b, type, index);
   auto constant = [&](int64_t v) {
     return llvm::ConstantInt::get(lanes->getType(), static_cast<uint64_t>(v), true);
   };
@@ -123,7 +124,7 @@ llvm::Value* load_region_input(llvm::IRBuilderBase& b, llvm::Type* type, llvm::V
 
 bool draws_dropout(const std::vector<RegionOp>& ops) {
   for (const RegionOp& op : ops)
-    if (op.kind == StepKind::Dropout || op.kind == StepKind::DropoutGrad) return true;
+    if (is_dropout_op(op)) return true;
   return false;
 }
 
@@ -174,8 +175,7 @@ llvm::Value* RegionOpsEmitter::emit(llvm::IRBuilderBase& b, const std::string& n
         break;
       case StepKind::Dropout:
       case StepKind::DropoutGrad: {
-        llvm::Value* scale =
-            llvm::ConstantFP::get(type, static_cast<float>(1.0 / (1.0 - op.param)));
+        llvm::Value* scale = llvm::ConstantFP::get(type, dropout_keep_scale(op.param));
         llvm::Value* kept = dropout_kept(b, type, op, draws, draws.seed_mix.at(i));
         y = b.CreateSelect(kept, b.CreateFMul(operand(op.operands[0]), scale), zero);
         break;
