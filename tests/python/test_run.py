@@ -187,7 +187,7 @@ def test_two_ranks_under_mpirun_from_python(tmp_path):
         "import json, sys, nasc\n"
         f"r = nasc.search({str(TINY)!r}, config=json.loads(sys.argv[1]), output_dir=sys.argv[2])\n"
         "rank, size = nasc.process_group()\n"
-        "print(f'rank {rank} of {size}: {r.valid_accuracy:.6f}')\n")
+        "print(f'rank {rank} of {size}: {r.valid_accuracy:.6f}', flush=True)\n")
     out = tmp_path / "two"
     p = subprocess.run(
         [mpiexec, "-n", "2", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
