@@ -3,12 +3,11 @@
 // and dil_conv, 3x3 and 5x5, normal and reduction cells at C = 16, 32, 64). For each
 // signature and pass (forward, backward data, backward weights) the two alternate, each the
 // best of R calls, and the bench prints both times, their ratio and which one nasc's
-// convolution kernel runs for that pass (Conv2dKernel::DepthwiseCode::Fastest); the last
+// convolution kernel runs for that pass (Conv2dKernel::Code::Fastest); the last
 // lines sum the times over all signatures: the loops, oneDNN, and what nasc runs.
 //
 //   nasc_bench_depthwise_conv [--reps R] [--threads T] [--batch N] [--isa baseline|x86-64-v3]
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "bench/bench_main.h"
+#include "bench/conv_passes.h"
 #include "runtime/cpu/conv2d.h"
 #include "runtime/cpu/depthwise.h"
 #include "runtime/cpu/threads.h"
@@ -45,17 +45,6 @@ const std::vector<Signature> kSignatures = {
     {"sep 3x3 s2 C32 32x32", 32, 32, 3, 2, 1, 1}, {"dil 5x5 s2 C32 32x32", 32, 32, 5, 2, 4, 2},
     {"sep 3x3 s2 C64 16x16", 64, 16, 3, 2, 1, 1}, {"dil 5x5 s2 C64 16x16", 64, 16, 5, 2, 4, 2},
 };
-
-double best_of(int reps, const std::function<void()>& call) {
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    call();
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 int usage() {
   std::fprintf(stderr,
@@ -101,58 +90,36 @@ int bench_main(int argc, char** argv) {
   nas::set_cpu_threads(threads);
   std::printf("depthwise convolutions at batch %lld, %d threads, best of %d calls; loops: %s\n",
               static_cast<long long>(batch), threads, reps, nas::depthwise_isa_name(isa));
-  std::printf("%-22s %-8s %10s %10s %7s  %s\n", "signature", "pass", "loops ms", "oneDNN ms",
-              "ratio", "nasc runs");
+  nas::bench::print_conv_pass_header("loops ms");
   std::mt19937 rng(1);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  double loops_total = 0, onednn_total = 0, chosen_total = 0;
+  nas::bench::ConvPassTotals totals;
   for (const Signature& s : kSignatures) {
     Conv2dParams p;
     p.n = batch, p.c_in = p.c_out = p.groups = s.c, p.h = p.w = s.hw;
     p.kernel = s.kernel, p.stride = s.stride, p.pad = s.pad, p.dilation = s.dilation;
-    const Conv2dKernel onednn(p, Conv2dKernel::DepthwiseCode::OneDnn);
+    const Conv2dKernel onednn(p, Conv2dKernel::Code::OneDnn);
     const Conv2dKernel fastest(p);
-    auto fill = [&](int64_t size) {
-      std::vector<float> v(size);
-      for (float& f : v) f = uniform(rng);
-      return v;
-    };
-    std::vector<float> x = fill(p.input_size()), w = fill(p.weight_size()),
-                       dy = fill(p.output_size()), y(p.output_size()), dx(p.input_size()),
-                       dw(p.weight_size());
-    struct Pass {
-      const char* name;
-      std::function<void()> nasc, peer;
-      bool runs_loops;
-    };
-    const Pass passes[] = {
-        {"forward", [&] { nas::depthwise_forward(p, x.data(), w.data(), nullptr, y.data(), isa); },
-         [&] { onednn.forward(x.data(), w.data(), nullptr, y.data()); }, fastest.loops_forward()},
-        {"data", [&] { nas::depthwise_backward_data(p, dy.data(), w.data(), dx.data(), isa); },
-         [&] { onednn.backward_data(dy.data(), w.data(), dx.data()); },
-         fastest.loops_backward_data()},
+    nas::bench::ConvBuffers b(p, rng);
+    const nas::bench::ConvPass passes[] = {
+        {"forward",
+         [&] { nas::depthwise_forward(p, b.x.data(), b.w.data(), nullptr, b.y.data(), isa); },
+         [&] { onednn.forward(b.x.data(), b.w.data(), nullptr, b.y.data()); },
+         fastest.nasc_forward()},
+        {"data",
+         [&] { nas::depthwise_backward_data(p, b.dy.data(), b.w.data(), b.dx.data(), isa); },
+         [&] { onednn.backward_data(b.dy.data(), b.w.data(), b.dx.data()); },
+         fastest.nasc_backward_data()},
         {"weights",
-         [&] { nas::depthwise_backward_weights(p, x.data(), dy.data(), dw.data(), nullptr, isa); },
-         [&] { onednn.backward_weights(x.data(), dy.data(), dw.data(), nullptr); },
-         fastest.loops_backward_weights()},
+         [&] {
+           nas::depthwise_backward_weights(p, b.x.data(), b.dy.data(), b.dw.data(), nullptr, isa);
+         },
+         [&] { onednn.backward_weights(b.x.data(), b.dy.data(), b.dw.data(), nullptr); },
+         fastest.nasc_backward_weights()},
     };
-    for (const Pass& pass : passes) {
-      double mine = 1e30, theirs = 1e30;
-      for (int round = 0; round < 2; ++round) {  // A B A B: drift affects both alike
-        mine = std::min(mine, best_of(reps, pass.nasc));
-        theirs = std::min(theirs, best_of(reps, pass.peer));
-      }
-      loops_total += mine;
-      onednn_total += theirs;
-      chosen_total += pass.runs_loops ? mine : theirs;
-      std::printf("%-22s %-8s %10.3f %10.3f %7.2f  %s\n", s.name, pass.name, mine * 1e3,
-                  theirs * 1e3, mine / theirs, pass.runs_loops ? "loops" : "oneDNN");
-    }
+    for (const nas::bench::ConvPass& pass : passes)
+      nas::bench::time_conv_pass(s.name, pass, reps, 1, totals);
   }
-  std::printf("all signatures: loops %.1f ms, oneDNN %.1f ms, ratio loops / oneDNN %.2f\n",
-              loops_total * 1e3, onednn_total * 1e3, loops_total / onednn_total);
-  std::printf("what nasc runs: %.1f ms, ratio against oneDNN alone %.2f\n", chosen_total * 1e3,
-              chosen_total / onednn_total);
+  nas::bench::print_conv_pass_totals("all signatures", totals);
   return 0;
 }
 

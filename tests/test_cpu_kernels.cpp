@@ -13,9 +13,11 @@
 
 #include "runtime/cpu/conv2d.h"
 #include "runtime/cpu/depthwise.h"
+#include "runtime/cpu/pointwise.h"
 #include "runtime/cpu/pool2d.h"
 #include "runtime/cpu/reference_conv.h"
 #include "runtime/cpu/reference_pool.h"
+#include "runtime/cpu/threads.h"
 #include "support/errors.h"
 #include "tests/cpu_test_util.h"
 
@@ -200,7 +202,7 @@ TEST_CASE("depthwise loops match the float64 reference on every instruction set 
 TEST_CASE("depthwise kernels agree whichever code runs each pass", "[cpu][conv][depthwise]") {
   // The three choices of Conv2dKernel on DARTS' signatures at a small batch; Fastest mixes
   // oneDNN's JIT kernels and the loops pass by pass.
-  using Code = nas::Conv2dKernel::DepthwiseCode;
+  using Code = nas::Conv2dKernel::Code;
   for (const Conv2dParams& p :
        {depthwise(2, 16, 16, 16, 3, 1, 1, 1, false), depthwise(2, 16, 16, 16, 5, 1, 4, 2, false),
         depthwise(2, 16, 16, 16, 5, 2, 2, 1, false), depthwise(1, 4, 32, 32, 3, 1, 1, 1, false)}) {
@@ -212,16 +214,16 @@ TEST_CASE("depthwise kernels agree whichever code runs each pass", "[cpu][conv][
     const auto want_y = nas::reference::conv2d_forward(p, widen(x), widen(w), {});
     const auto want_dx = nas::reference::conv2d_backward_data(p, widen(dy), widen(w));
     const auto want_dw = nas::reference::conv2d_backward_weights(p, widen(x), widen(dy));
-    for (Code code : {Code::Fastest, Code::Loops, Code::OneDnn}) {
+    for (Code code : {Code::Fastest, Code::Nasc, Code::OneDnn}) {
       const nas::Conv2dKernel kernel(p, code);
-      if (code == Code::Loops)
-        CHECK((kernel.loops_forward() && kernel.loops_backward_data() &&
-               kernel.loops_backward_weights()));
+      if (code == Code::Nasc)
+        CHECK((kernel.nasc_forward() && kernel.nasc_backward_data() &&
+               kernel.nasc_backward_weights()));
       if (code == Code::OneDnn)
-        CHECK_FALSE((kernel.loops_forward() || kernel.loops_backward_data() ||
-                     kernel.loops_backward_weights()));
+        CHECK_FALSE((kernel.nasc_forward() || kernel.nasc_backward_data() ||
+                     kernel.nasc_backward_weights()));
       if (code == Code::Fastest && p.h == 32)  // the loops beat oneDNN on 32x32 planes
-        CHECK((kernel.loops_forward() && kernel.loops_backward_data()));
+        CHECK((kernel.nasc_forward() && kernel.nasc_backward_data()));
       std::vector<float> y(p.output_size()), dx(p.input_size()), dw(p.weight_size());
       kernel.forward(x.data(), w.data(), nullptr, y.data());
       kernel.backward_data(dy.data(), w.data(), dx.data());
@@ -231,10 +233,10 @@ TEST_CASE("depthwise kernels agree whichever code runs each pass", "[cpu][conv][
       check_close(dw, want_dw, 1e-3, "backward weights");
     }
   }
-  // A dense convolution never runs the loops.
-  const nas::Conv2dKernel dense(make(1, 4, 6, 6, 4, 3, 1, 1, 1, 1, false), Code::Loops);
+  // A dense convolution other than 1x1 has no code of nasc's own.
+  const nas::Conv2dKernel dense(make(1, 4, 6, 6, 4, 3, 1, 1, 1, 1, false), Code::Nasc);
   CHECK_FALSE(
-      (dense.loops_forward() || dense.loops_backward_data() || dense.loops_backward_weights()));
+      (dense.nasc_forward() || dense.nasc_backward_data() || dense.nasc_backward_weights()));
 }
 
 TEST_CASE("depthwise loops reject a signature that is not depthwise", "[cpu][conv][depthwise]") {
@@ -242,6 +244,68 @@ TEST_CASE("depthwise loops reject a signature that is not depthwise", "[cpu][con
   std::vector<float> x(dense.input_size()), w(dense.weight_size()), y(dense.output_size());
   CHECK_THROWS_AS(nas::depthwise_forward(dense, x.data(), w.data(), nullptr, y.data()),
                   nas::InternalError);
+}
+
+TEST_CASE("pointwise convolutions match the float64 reference and oneDNN",
+          "[cpu][conv][pointwise]") {
+  using Code = nas::Conv2dKernel::Code;
+  // (n, c_in, h, w, c_out, ...): a DARTS preprocessing shape, a non-square image with bias, a
+  // batch of 5 (the weight gradient's sample groups of 4 leave one over), one channel in,
+  // and three times as many channels in as out on a 32x32 plane (where Fastest runs nasc's
+  // weight gradient too).
+  uint32_t seed = 40;
+  for (const Conv2dParams& p :
+       {make(3, 48, 8, 8, 16, 1, 1, 0, 1, 1, false), make(2, 6, 5, 9, 10, 1, 1, 0, 1, 1, true),
+        make(5, 7, 4, 4, 3, 1, 1, 0, 1, 1, true), make(2, 1, 6, 6, 4, 1, 1, 0, 2, 1, false),
+        make(2, 24, 32, 32, 8, 1, 1, 0, 1, 1, true)}) {
+    INFO(describe(p));
+    REQUIRE(nas::is_pointwise(p));
+    for (Code code : {Code::Fastest, Code::Nasc, Code::OneDnn}) {
+      const nas::Conv2dKernel kernel(p, code);
+      CHECK(kernel.nasc_forward() == (code != Code::OneDnn));
+      CHECK(kernel.nasc_backward_data() == (code != Code::OneDnn));
+      const bool weights_by_nasc = p.c_in >= 3 * p.c_out && p.h * p.w >= 32 * 32;
+      if (code != Code::Fastest)
+        CHECK(kernel.nasc_backward_weights() == (code == Code::Nasc));
+      else
+        CHECK(kernel.nasc_backward_weights() == weights_by_nasc);
+      check_passes_against_reference(p, seed++,
+                                     [&](const auto& x, const auto& w, const auto& b,
+                                         const auto& dy, auto& y, auto& dx, auto& dw, auto& db) {
+                                       kernel.forward(x.data(), w.data(), b.data(), y.data());
+                                       kernel.backward_data(dy.data(), w.data(), dx.data());
+                                       kernel.backward_weights(x.data(), dy.data(), dw.data(),
+                                                               db.data());
+                                     });
+    }
+  }
+  // Strides, padding and groups are not matrix products of whole planes.
+  for (const Conv2dParams& p :
+       {make(1, 4, 6, 6, 4, 1, 2, 0, 1, 1, false), make(1, 4, 6, 6, 4, 1, 1, 1, 1, 1, false),
+        make(1, 4, 6, 6, 4, 1, 1, 0, 1, 2, false), make(1, 4, 6, 6, 4, 3, 1, 1, 1, 1, false)}) {
+    INFO(describe(p));
+    CHECK_FALSE(nas::is_pointwise(p));
+    std::vector<float> x(p.input_size()), w(p.weight_size()), y(p.output_size());
+    CHECK_THROWS_AS(nas::pointwise_forward(p, x.data(), w.data(), nullptr, y.data()),
+                    nas::InternalError);
+  }
+}
+
+TEST_CASE("the pointwise weight gradient does not depend on the thread count",
+          "[cpu][conv][pointwise]") {
+  const Conv2dParams p = make(13, 8, 6, 6, 12, 1, 1, 0, 1, 1, true);
+  std::mt19937 rng(5);
+  auto x = random_floats(p.input_size(), rng);
+  auto dy = random_floats(p.output_size(), rng);
+  std::vector<float> dw1(p.weight_size()), db1(p.c_out), dw2(p.weight_size()), db2(p.c_out);
+  const int threads = nas::cpu_threads();
+  nas::set_cpu_threads(1);
+  nas::pointwise_backward_weights(p, x.data(), dy.data(), dw1.data(), db1.data());
+  nas::set_cpu_threads(2);
+  nas::pointwise_backward_weights(p, x.data(), dy.data(), dw2.data(), db2.data());
+  nas::set_cpu_threads(threads);
+  CHECK(dw1 == dw2);
+  CHECK(db1 == db2);
 }
 
 TEST_CASE("conv2d reference gradients match central finite differences", "[cpu][conv]") {

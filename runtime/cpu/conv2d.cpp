@@ -11,6 +11,7 @@
 #include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/kernel_cache.h"
 #include "runtime/cpu/plain_kernels.h"
+#include "runtime/cpu/pointwise.h"
 #include "support/elementwise_ops.h"
 #include "support/errors.h"
 
@@ -141,12 +142,25 @@ bool loops_beat_primitive(int64_t stride, int64_t out_plane) {
   return stride == 1 && out_plane >= 32 * 32;
 }
 
+// A pointwise signature's forward and data passes always beat oneDNN's 1x1 kernels, which
+// reorder every input and output (0.3-0.9x their time in bench/pointwise_conv.cpp). Its
+// weight gradient, a product summed over the samples, does only with at least three times
+// as many input channels as output channels on planes of 32x32 or more (48 -> 16 and
+// 64 -> 16: 0.55-0.86x); elsewhere oneDNN's kernel was as fast or up to 2.2x faster,
+// reorders included.
+bool pointwise_weights_beat_primitive(const Conv2dParams& p) {
+  return p.c_in >= 3 * p.c_out && p.h * p.w >= 32 * 32;
+}
+
 }  // namespace
 
-Conv2dKernel::Conv2dKernel(const Conv2dParams& p, DepthwiseCode depthwise) : params_(p) {
+Conv2dKernel::Conv2dKernel(const Conv2dParams& p, Code code) : params_(p) {
   p.validate();
-  if (is_depthwise(p) && depthwise == DepthwiseCode::Loops) {
-    loops_forward_ = loops_backward_data_ = loops_backward_weights_ = true;
+  const bool nasc_has_code = is_depthwise(p) || is_pointwise(p);
+  const bool pointwise_fastest = is_pointwise(p) && code == Code::Fastest;
+  if ((nasc_has_code && code == Code::Nasc) ||
+      (pointwise_fastest && pointwise_weights_beat_primitive(p))) {
+    nasc_forward_ = nasc_backward_data_ = nasc_backward_weights_ = true;
     return;  // no primitives to create
   }
   const dnnl::engine& engine = cpu_engine();
@@ -194,17 +208,22 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p, DepthwiseCode depthwise) : par
   bw_src_ = Staged(src_md_, bw_pd.src_desc());
   bw_diff_dst_ = Staged(dst_md_, bw_pd.diff_dst_desc());
   bw_diff_weights_ = Staged(weights_md_, bw_pd.diff_weights_desc());
-  if (is_depthwise(p) && depthwise == DepthwiseCode::Fastest) {
-    loops_forward_ = slow_depthwise_primitive(fwd_pd.impl_info_str()) ||
-                     loops_beat_primitive(p.stride, p.out_h() * p.out_w());
-    loops_backward_data_ = slow_depthwise_primitive(bd_pd.impl_info_str()) ||
-                           loops_beat_primitive(p.stride, p.h * p.w);
-    loops_backward_weights_ = slow_depthwise_primitive(bw_pd.impl_info_str());
+  if (is_depthwise(p) && code == Code::Fastest) {
+    nasc_forward_ = slow_depthwise_primitive(fwd_pd.impl_info_str()) ||
+                    loops_beat_primitive(p.stride, p.out_h() * p.out_w());
+    nasc_backward_data_ = slow_depthwise_primitive(bd_pd.impl_info_str()) ||
+                          loops_beat_primitive(p.stride, p.h * p.w);
+    nasc_backward_weights_ = slow_depthwise_primitive(bw_pd.impl_info_str());
+  }
+  if (pointwise_fastest) {  // the weight gradient stays with oneDNN (above)
+    nasc_forward_ = nasc_backward_data_ = true;
   }
 }
 
 void Conv2dKernel::forward(const float* x, const float* w, const float* b, float* y) const {
-  if (loops_forward_) return depthwise_forward(params_, x, w, b, y);
+  if (nasc_forward_)
+    return is_depthwise(params_) ? depthwise_forward(params_, x, w, b, y)
+                                 : pointwise_forward(params_, x, w, b, y);
   memory dst = stage_out(fwd_dst_, y, 2);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, stage_in(fwd_src_, x, 0)},
                                        {DNNL_ARG_WEIGHTS, stage_in(fwd_weights_, w, 1)},
@@ -216,7 +235,9 @@ void Conv2dKernel::forward(const float* x, const float* w, const float* b, float
 }
 
 void Conv2dKernel::backward_data(const float* dy, const float* w, float* dx) const {
-  if (loops_backward_data_) return depthwise_backward_data(params_, dy, w, dx);
+  if (nasc_backward_data_)
+    return is_depthwise(params_) ? depthwise_backward_data(params_, dy, w, dx)
+                                 : pointwise_backward_data(params_, dy, w, dx);
   memory diff_src = stage_out(bd_diff_src_, dx, 2);
   bwd_data_.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, stage_in(bd_diff_dst_, dy, 0)},
                                    {DNNL_ARG_WEIGHTS, stage_in(bd_weights_, w, 1)},
@@ -226,7 +247,9 @@ void Conv2dKernel::backward_data(const float* dy, const float* w, float* dx) con
 }
 
 void Conv2dKernel::backward_weights(const float* x, const float* dy, float* dw, float* db) const {
-  if (loops_backward_weights_) return depthwise_backward_weights(params_, x, dy, dw, db);
+  if (nasc_backward_weights_)
+    return is_depthwise(params_) ? depthwise_backward_weights(params_, x, dy, dw, db)
+                                 : pointwise_backward_weights(params_, x, dy, dw, db);
   memory diff_w = stage_out(bw_diff_weights_, dw, 2);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, stage_in(bw_src_, x, 0)},
                                        {DNNL_ARG_DIFF_DST, stage_in(bw_diff_dst_, dy, 1)},

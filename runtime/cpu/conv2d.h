@@ -1,7 +1,8 @@
 // 2-D convolution on the CPU through oneDNN: forward, backward-data and backward-weights on
 // plain NCHW float buffers, with primitives created once per signature and cached.
 // Depthwise signatures run nasc's own loops (depthwise.h) for the passes where those are
-// faster (Conv2dKernel::DepthwiseCode).
+// faster, and 1x1 signatures matrix products on the NCHW planes (pointwise.h)
+// (Conv2dKernel::Code).
 // Semantics follow the `conv`/`dwconv` ops: square kernel, symmetric zero padding, floor
 // output size, weights [c_out, c_in/groups, k, k] (PyTorch layout), optional bias [c_out].
 #pragma once
@@ -41,20 +42,23 @@ struct Conv2dParams {
 // accumulated into (gradient accumulation is the executor's business).
 class Conv2dKernel {
  public:
-  // Which code runs each pass of a depthwise signature: by default (Fastest) nasc's loops
-  // (depthwise.h) where oneDNN would fall back to GEMM or a reference loop, and where they
-  // beat its JIT kernel (the forward and data passes on planes of 32x32 or more at stride
-  // 1), oneDNN's primitive elsewhere; Loops and OneDnn force one or the
-  // other (the tests and bench/depthwise_conv.cpp compare them). Every other signature
-  // runs oneDNN's primitives.
-  enum class DepthwiseCode { Fastest, Loops, OneDnn };
-  explicit Conv2dKernel(const Conv2dParams& params,
-                        DepthwiseCode depthwise = DepthwiseCode::Fastest);
+  // Which code runs each pass. By default (Fastest):
+  //   - a depthwise signature runs nasc's loops (depthwise.h) where oneDNN would fall back
+  //     to GEMM or a reference loop, and where they beat its JIT kernel (the forward and
+  //     data passes on planes of 32x32 or more at stride 1), oneDNN's primitive elsewhere;
+  //   - a pointwise signature (1x1, stride 1, no padding: pointwise.h) runs every pass as
+  //     matrix products on its NCHW planes, which need none of the reorders oneDNN's
+  //     blocked 1x1 kernels do;
+  //   - every other signature runs oneDNN's primitives.
+  // Nasc and OneDnn force one or the other where nasc has code for the signature (the
+  // tests and bench/depthwise_conv.cpp, bench/pointwise_conv.cpp compare them).
+  enum class Code { Fastest, Nasc, OneDnn };
+  explicit Conv2dKernel(const Conv2dParams& params, Code code = Code::Fastest);
 
-  // Whether each pass runs nasc's depthwise loops rather than a oneDNN primitive.
-  bool loops_forward() const { return loops_forward_; }
-  bool loops_backward_data() const { return loops_backward_data_; }
-  bool loops_backward_weights() const { return loops_backward_weights_; }
+  // Whether each pass runs nasc's own code rather than a oneDNN primitive.
+  bool nasc_forward() const { return nasc_forward_; }
+  bool nasc_backward_data() const { return nasc_backward_data_; }
+  bool nasc_backward_weights() const { return nasc_backward_weights_; }
 
   const Conv2dParams& params() const { return params_; }
 
@@ -77,7 +81,7 @@ class Conv2dKernel {
 
  private:
   Conv2dParams params_;
-  bool loops_forward_ = false, loops_backward_data_ = false, loops_backward_weights_ = false;
+  bool nasc_forward_ = false, nasc_backward_data_ = false, nasc_backward_weights_ = false;
   dnnl::memory::desc src_md_, weights_md_, bias_md_, dst_md_;
   dnnl::convolution_forward fwd_;
   dnnl::convolution_backward_data bwd_data_;
