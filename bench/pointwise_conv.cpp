@@ -1,7 +1,8 @@
 // nasc's pointwise convolutions (runtime/cpu/pointwise.h: a matrix product per sample on
 // NCHW planes) against oneDNN's 1x1 primitives, which nasc stages through their blocked
 // layout, on the 1x1 convolutions of a DARTS step at batch 64 (the ReLU-conv-BN
-// preprocessing of each cell's inputs and the pointwise halves of sep_conv and dil_conv).
+// preprocessing of each cell's inputs, the pointwise halves of sep_conv and dil_conv, and
+// the stride-2 halves of FactorizedReduce).
 // For each signature and pass (forward, backward data, backward weights) the two
 // alternate, each the best of R calls; the last lines sum the times over all signatures,
 // each weighted by how often one DARTS step runs that pass.
@@ -26,7 +27,7 @@ using nas::Conv2dKernel;
 using nas::Conv2dParams;
 
 struct Signature {
-  int64_t c_in, c_out, hw;
+  int64_t c_in, c_out, hw, stride;
   // Calls of each pass (forward, data, weights) in one first-order DARTS step at batch 64
   // (counted with ONEDNN_VERBOSE=1 before these passes left oneDNN).
   int per_step[3];
@@ -35,9 +36,22 @@ struct Signature {
 // examples/darts.nas at C = 16: 16, 32 and 64 channels at 32x32, 16x16 and 8x8, and the
 // preprocessing convolutions from the concatenated outputs of earlier cells.
 const std::vector<Signature> kSignatures = {
-    {16, 16, 32, {336, 264, 168}}, {32, 32, 16, {504, 504, 252}}, {64, 64, 8, {504, 504, 252}},
-    {48, 16, 32, {6, 3, 3}},       {64, 16, 32, {2, 2, 1}},       {64, 32, 32, {4, 4, 2}},
-    {128, 32, 16, {6, 6, 3}},      {128, 64, 16, {4, 4, 2}},      {256, 64, 8, {6, 6, 3}},
+    {16, 16, 32, 1, {336, 264, 168}},
+    {32, 32, 16, 1, {504, 504, 252}},
+    {64, 64, 8, 1, {504, 504, 252}},
+    {48, 16, 32, 1, {6, 3, 3}},
+    {64, 16, 32, 1, {2, 2, 1}},
+    {64, 32, 32, 1, {4, 4, 2}},
+    {128, 32, 16, 1, {6, 6, 3}},
+    {128, 64, 16, 1, {4, 4, 2}},
+    {256, 64, 8, 1, {6, 6, 3}},
+    // FactorizedReduce's two halves: the input, and the input cropped by one row and column.
+    {32, 16, 32, 2, {16, 16, 8}},
+    {32, 16, 31, 2, {16, 16, 8}},
+    {64, 32, 16, 2, {16, 16, 8}},
+    {64, 32, 15, 2, {16, 16, 8}},
+    {64, 16, 32, 2, {2, 2, 1}},
+    {128, 32, 16, 2, {2, 2, 1}},
 };
 
 int usage() {
@@ -69,7 +83,7 @@ int bench_main(int argc, char** argv) {
   nas::bench::ConvPassTotals totals;
   for (const Signature& s : kSignatures) {
     Conv2dParams p;
-    p.n = batch, p.c_in = s.c_in, p.c_out = s.c_out, p.h = p.w = s.hw;
+    p.n = batch, p.c_in = s.c_in, p.c_out = s.c_out, p.h = p.w = s.hw, p.stride = s.stride;
     const Conv2dKernel nasc(p, Conv2dKernel::Code::Nasc), onednn(p, Conv2dKernel::Code::OneDnn);
     const Conv2dKernel fastest(p);
     nas::bench::ConvBuffers b(p, rng);
@@ -88,7 +102,8 @@ int bench_main(int argc, char** argv) {
         {"weights", weights(nasc), weights(onednn), fastest.nasc_backward_weights()},
     };
     const std::string name = std::to_string(s.c_in) + "->" + std::to_string(s.c_out) + " " +
-                             std::to_string(s.hw) + "x" + std::to_string(s.hw);
+                             std::to_string(s.hw) + "x" + std::to_string(s.hw) +
+                             (s.stride > 1 ? " s" + std::to_string(s.stride) : "");
     for (int i = 0; i < 3; ++i)
       nas::bench::time_conv_pass(name, passes[i], reps, s.per_step[i], totals);
   }

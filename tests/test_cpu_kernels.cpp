@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "runtime/cpu/conv2d.h"
@@ -251,13 +252,15 @@ TEST_CASE("pointwise convolutions match the float64 reference and oneDNN",
   using Code = nas::Conv2dKernel::Code;
   // (n, c_in, h, w, c_out, ...): a DARTS preprocessing shape, a non-square image with bias, a
   // batch of 5 (the weight gradient's sample groups of 4 leave one over), one channel in,
-  // and three times as many channels in as out on a 32x32 plane (where Fastest runs nasc's
-  // weight gradient too).
+  // three times as many channels in as out on a 32x32 plane (where Fastest runs nasc's
+  // weight gradient too), and strides 2 and 3 (FactorizedReduce; an odd size whose last row
+  // and column no window visits, and a non-square image).
   uint32_t seed = 40;
   for (const Conv2dParams& p :
        {make(3, 48, 8, 8, 16, 1, 1, 0, 1, 1, false), make(2, 6, 5, 9, 10, 1, 1, 0, 1, 1, true),
         make(5, 7, 4, 4, 3, 1, 1, 0, 1, 1, true), make(2, 1, 6, 6, 4, 1, 1, 0, 2, 1, false),
-        make(2, 24, 32, 32, 8, 1, 1, 0, 1, 1, true)}) {
+        make(2, 24, 32, 32, 8, 1, 1, 0, 1, 1, true), make(3, 8, 8, 8, 4, 1, 2, 0, 1, 1, false),
+        make(2, 6, 7, 7, 5, 1, 2, 0, 1, 1, true), make(5, 4, 10, 7, 6, 1, 3, 0, 1, 1, true)}) {
     INFO(describe(p));
     REQUIRE(nas::is_pointwise(p));
     for (Code code : {Code::Fastest, Code::Nasc, Code::OneDnn}) {
@@ -279,10 +282,10 @@ TEST_CASE("pointwise convolutions match the float64 reference and oneDNN",
                                      });
     }
   }
-  // Strides, padding and groups are not matrix products of whole planes.
+  // Padding, groups and larger windows are not matrix products of the planes.
   for (const Conv2dParams& p :
-       {make(1, 4, 6, 6, 4, 1, 2, 0, 1, 1, false), make(1, 4, 6, 6, 4, 1, 1, 1, 1, 1, false),
-        make(1, 4, 6, 6, 4, 1, 1, 0, 1, 2, false), make(1, 4, 6, 6, 4, 3, 1, 1, 1, 1, false)}) {
+       {make(1, 4, 6, 6, 4, 1, 1, 1, 1, 1, false), make(1, 4, 6, 6, 4, 1, 1, 0, 1, 2, false),
+        make(1, 4, 6, 6, 4, 3, 1, 1, 1, 1, false), make(1, 4, 6, 6, 4, 3, 2, 0, 1, 1, false)}) {
     INFO(describe(p));
     CHECK_FALSE(nas::is_pointwise(p));
     std::vector<float> x(p.input_size()), w(p.weight_size()), y(p.output_size());
@@ -332,34 +335,44 @@ TEST_CASE("conv2d reference gradients match central finite differences", "[cpu][
   fd(b, nas::reference::conv2d_backward_bias(p, r), "db");
 }
 
-TEST_CASE("conv2d oneDNN gradients match finite differences of its own forward", "[cpu][conv]") {
+TEST_CASE("conv2d gradients match finite differences of its own forward", "[cpu][conv]") {
   // End-to-end check that needs no reference: perturb float32 inputs by eps = 1e-2 and
-  // accumulate the loss in float64; rounding of y limits agreement to about 1e-3.
-  Conv2dParams p = make(1, 4, 6, 5, 6, 3, 2, 1, 2, 2, true);
-  std::mt19937 rng(11);
-  auto x = random_floats(p.input_size(), rng);
-  auto w = random_floats(p.weight_size(), rng);
-  auto b = random_floats(p.bias_size(), rng);
-  auto r = random_floats(p.output_size(), rng);
-  auto kernel = nas::conv2d_kernel(p);
-  std::vector<float> y(p.output_size());
-  auto loss = [&] {
-    kernel->forward(x.data(), w.data(), b.data(), y.data());
-    double sum = 0;
-    for (size_t i = 0; i < y.size(); ++i) sum += static_cast<double>(y[i]) * r[i];
-    return sum;
+  // accumulate the loss in float64; rounding of y limits agreement to about 1e-3. A grouped,
+  // dilated, strided signature through oneDNN, and pointwise ones through nasc's products
+  // at strides 1 and 2.
+  using Code = nas::Conv2dKernel::Code;
+  const std::pair<Conv2dParams, Code> cases[] = {
+      {make(1, 4, 6, 5, 6, 3, 2, 1, 2, 2, true), Code::OneDnn},
+      {make(2, 5, 4, 6, 3, 1, 1, 0, 1, 1, true), Code::Nasc},
+      {make(2, 3, 7, 6, 4, 1, 2, 0, 1, 1, true), Code::Nasc},
   };
-  std::vector<float> dx(p.input_size()), dw(p.weight_size()), db(p.bias_size());
-  kernel->backward_data(r.data(), w.data(), dx.data());
-  kernel->backward_weights(x.data(), r.data(), dw.data(), db.data());
+  for (const auto& [p, code] : cases) {
+    INFO(describe(p));
+    std::mt19937 rng(11);
+    auto x = random_floats(p.input_size(), rng);
+    auto w = random_floats(p.weight_size(), rng);
+    auto b = random_floats(p.bias_size(), rng);
+    auto r = random_floats(p.output_size(), rng);
+    const nas::Conv2dKernel kernel(p, code);
+    std::vector<float> y(p.output_size());
+    auto loss = [&] {
+      kernel.forward(x.data(), w.data(), b.data(), y.data());
+      double sum = 0;
+      for (size_t i = 0; i < y.size(); ++i) sum += static_cast<double>(y[i]) * r[i];
+      return sum;
+    };
+    std::vector<float> dx(p.input_size()), dw(p.weight_size()), db(p.bias_size());
+    kernel.backward_data(r.data(), w.data(), dx.data());
+    kernel.backward_weights(x.data(), r.data(), dw.data(), db.data());
 
-  // eps 1e-2 in float32; margin and relative tolerance 1e-2 (see above).
-  auto fd = [&](std::vector<float>& param, const std::vector<float>& grad, const char* what) {
-    nas::test::check_fd(param, grad, loss, 1e-2f, 1e-2, 1e-2, what);
-  };
-  fd(x, dx, "dx");
-  fd(w, dw, "dw");
-  fd(b, db, "db");
+    // eps 1e-2 in float32; margin and relative tolerance 1e-2 (see above).
+    auto fd = [&](std::vector<float>& param, const std::vector<float>& grad, const char* what) {
+      nas::test::check_fd(param, grad, loss, 1e-2f, 1e-2, 1e-2, what);
+    };
+    fd(x, dx, "dx");
+    fd(w, dw, "dw");
+    fd(b, db, "db");
+  }
 }
 
 TEST_CASE("conv2d primitives are created once per signature", "[cpu][conv]") {

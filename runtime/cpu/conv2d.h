@@ -46,9 +46,10 @@ class Conv2dKernel {
   //   - a depthwise signature runs nasc's loops (depthwise.h) where oneDNN would fall back
   //     to GEMM or a reference loop, and where they beat its JIT kernel (the forward and
   //     data passes on planes of 32x32 or more at stride 1), oneDNN's primitive elsewhere;
-  //   - a pointwise signature (1x1, stride 1, no padding: pointwise.h) runs every pass as
-  //     matrix products on its NCHW planes, which need none of the reorders oneDNN's
-  //     blocked 1x1 kernels do;
+  //   - a pointwise signature (1x1, no padding, one group: pointwise.h) runs its forward
+  //     and data passes as matrix products on its NCHW planes, which need none of the
+  //     reorders oneDNN's blocked 1x1 kernels do, and its weight gradient too where that
+  //     was faster (pointwise_weights_beat_primitive in conv2d.cpp);
   //   - every other signature runs oneDNN's primitives.
   // Nasc and OneDnn force one or the other where nasc has code for the signature (the
   // tests and bench/depthwise_conv.cpp, bench/pointwise_conv.cpp compare them).

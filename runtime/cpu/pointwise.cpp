@@ -12,8 +12,31 @@ namespace {
 
 void check_pointwise(const Conv2dParams& p) {
   p.validate();
-  NAS_CHECK(is_pointwise(p),
-            "pointwise: not a 1x1 convolution at stride 1 without padding: " + p.key());
+  NAS_CHECK(is_pointwise(p), "pointwise: not a 1x1 convolution without padding: " + p.key());
+}
+
+// Per-thread scratch for one sample's strided input, grown on demand and reused.
+float* sample_scratch(int64_t floats) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < static_cast<size_t>(floats)) buffer.resize(floats);
+  return buffer.data();
+}
+
+// Sample n's input as the product reads it, [c_in, out_h * out_w]: its own planes at
+// stride 1, else the pixels the 1x1 window visits (every stride-th row and column),
+// gathered into scratch.
+const float* sampled_input(const Conv2dParams& p, const float* x, int64_t n) {
+  const float* planes = x + n * p.c_in * p.h * p.w;
+  if (p.stride == 1) return planes;
+  const int64_t oh = p.out_h(), ow = p.out_w();
+  float* out = sample_scratch(p.c_in * oh * ow);
+  for (int64_t c = 0; c < p.c_in; ++c)
+    for (int64_t r = 0; r < oh; ++r) {
+      const float* row = planes + (c * p.h + r * p.stride) * p.w;
+      float* to = out + (c * oh + r) * ow;
+      for (int64_t col = 0; col < ow; ++col) to[col] = row[col * p.stride];
+    }
+  return out;
 }
 
 // C [m, n] = A [m, k] * B [k, n] (+ C when accumulate), row-major, A read transposed when
@@ -35,17 +58,17 @@ constexpr int64_t kSamplesPerGroup = 4;
 }  // namespace
 
 bool is_pointwise(const Conv2dParams& p) {
-  return p.kernel == 1 && p.stride == 1 && p.pad == 0 && p.groups == 1;
+  return p.kernel == 1 && p.pad == 0 && p.groups == 1;
 }
 
 void pointwise_forward(const Conv2dParams& p, const float* x, const float* w, const float* b,
                        float* y) {
   check_pointwise(p);
-  const int64_t plane = p.h * p.w;
+  const int64_t plane = p.out_h() * p.out_w();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < p.n; ++n) {
     float* out = y + n * p.c_out * plane;
-    sgemm(false, false, p.c_out, plane, p.c_in, w, x + n * p.c_in * plane, out, false);
+    sgemm(false, false, p.c_out, plane, p.c_in, w, sampled_input(p, x, n), out, false);
     if (!p.bias) continue;
     for (int64_t c = 0; c < p.c_out; ++c) {
       const float bias = b[c];
@@ -58,17 +81,33 @@ void pointwise_forward(const Conv2dParams& p, const float* x, const float* w, co
 
 void pointwise_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   check_pointwise(p);
-  const int64_t plane = p.h * p.w;
+  const int64_t plane = p.out_h() * p.out_w(), in_plane = p.h * p.w;
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < p.n; ++n)
-    sgemm(true, false, p.c_in, plane, p.c_out, w, dy + n * p.c_out * plane, dx + n * p.c_in * plane,
-          false);
+  for (int64_t n = 0; n < p.n; ++n) {
+    float* grad = dx + n * p.c_in * in_plane;
+    if (p.stride == 1) {
+      sgemm(true, false, p.c_in, plane, p.c_out, w, dy + n * p.c_out * plane, grad, false);
+      continue;
+    }
+    // At a stride the product's [c_in, out_h * out_w] lands on the visited pixels; the
+    // others get no gradient.
+    const int64_t oh = p.out_h(), ow = p.out_w();
+    float* sampled = sample_scratch(p.c_in * plane);
+    sgemm(true, false, p.c_in, plane, p.c_out, w, dy + n * p.c_out * plane, sampled, false);
+    std::fill(grad, grad + p.c_in * in_plane, 0.0f);
+    for (int64_t c = 0; c < p.c_in; ++c)
+      for (int64_t r = 0; r < oh; ++r) {
+        float* row = grad + (c * p.h + r * p.stride) * p.w;
+        const float* from = sampled + (c * oh + r) * ow;
+        for (int64_t col = 0; col < ow; ++col) row[col * p.stride] = from[col];
+      }
+  }
 }
 
 void pointwise_backward_weights(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                                 float* db) {
   check_pointwise(p);
-  const int64_t plane = p.h * p.w, weights = p.c_out * p.c_in;
+  const int64_t plane = p.out_h() * p.out_w(), weights = p.c_out * p.c_in;
   const int64_t groups = (p.n + kSamplesPerGroup - 1) / kSamplesPerGroup;
   // oneDNN's sgemm ran this product 1.5-5x faster with the larger side of the result as
   // its rows (48 -> 16 at 32x32: 0.6 ms against 2.9 ms), so the partial sums hold dw^T
@@ -81,7 +120,7 @@ void pointwise_backward_weights(const Conv2dParams& p, const float* x, const flo
     const int64_t first = g * kSamplesPerGroup, last = std::min(p.n, first + kSamplesPerGroup);
     for (int64_t n = first; n < last; ++n) {
       const float* gy = dy + n * p.c_out * plane;
-      const float* in = x + n * p.c_in * plane;
+      const float* in = sampled_input(p, x, n);
       float* sum = partial.data() + g * weights;
       if (transposed)
         sgemm(false, true, p.c_in, p.c_out, plane, in, gy, sum, n > first);
