@@ -41,13 +41,18 @@ const float* sampled_input(const Conv2dParams& p, const float* x, int64_t n) {
 
 // C [m, n] = A [m, k] * B [k, n] (+ C when accumulate), row-major, A read transposed when
 // `transpose_a` (then A is stored [k, m]), B when `transpose_b` (stored [n, k]). oneDNN's
-// sgemm runs on the calling thread when called inside a parallel region.
-void sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a,
+// sgemm runs on the calling thread when called inside a parallel region. Returns false if
+// oneDNN refused the call: the callers run inside parallel loops, out of which nothing may
+// throw, and report it after the loop (check_products).
+bool sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a,
            const float* b, float* c, bool accumulate) {
   const int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
-  const dnnl_status_t status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k,
-                                          1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c, n);
-  NAS_CHECK(status == dnnl_success, "pointwise: oneDNN sgemm failed");
+  return dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb,
+                    accumulate ? 1.0f : 0.0f, c, n) == dnnl_success;
+}
+
+void check_products(int64_t failed, const Conv2dParams& p) {
+  NAS_CHECK(failed == 0, "pointwise: oneDNN's sgemm refused a product of " + p.key());
 }
 
 // The weight gradient's samples are summed in groups of this many, each group's sum kept
@@ -65,10 +70,11 @@ void pointwise_forward(const Conv2dParams& p, const float* x, const float* w, co
                        float* y) {
   check_pointwise(p);
   const int64_t plane = p.out_h() * p.out_w();
-#pragma omp parallel for schedule(static)
+  int64_t failed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : failed)
   for (int64_t n = 0; n < p.n; ++n) {
     float* out = y + n * p.c_out * plane;
-    sgemm(false, false, p.c_out, plane, p.c_in, w, sampled_input(p, x, n), out, false);
+    failed += !sgemm(false, false, p.c_out, plane, p.c_in, w, sampled_input(p, x, n), out, false);
     if (!p.bias) continue;
     for (int64_t c = 0; c < p.c_out; ++c) {
       const float bias = b[c];
@@ -77,23 +83,27 @@ void pointwise_forward(const Conv2dParams& p, const float* x, const float* w, co
       for (int64_t i = 0; i < plane; ++i) row[i] += bias;
     }
   }
+  check_products(failed, p);
 }
 
 void pointwise_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   check_pointwise(p);
   const int64_t plane = p.out_h() * p.out_w(), in_plane = p.h * p.w;
-#pragma omp parallel for schedule(static)
+  int64_t failed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : failed)
   for (int64_t n = 0; n < p.n; ++n) {
     float* grad = dx + n * p.c_in * in_plane;
     if (p.stride == 1) {
-      sgemm(true, false, p.c_in, plane, p.c_out, w, dy + n * p.c_out * plane, grad, false);
+      failed +=
+          !sgemm(true, false, p.c_in, plane, p.c_out, w, dy + n * p.c_out * plane, grad, false);
       continue;
     }
     // At a stride the product's [c_in, out_h * out_w] lands on the visited pixels; the
     // others get no gradient.
     const int64_t oh = p.out_h(), ow = p.out_w();
     float* sampled = sample_scratch(p.c_in * plane);
-    sgemm(true, false, p.c_in, plane, p.c_out, w, dy + n * p.c_out * plane, sampled, false);
+    failed +=
+        !sgemm(true, false, p.c_in, plane, p.c_out, w, dy + n * p.c_out * plane, sampled, false);
     std::fill(grad, grad + p.c_in * in_plane, 0.0f);
     for (int64_t c = 0; c < p.c_in; ++c)
       for (int64_t r = 0; r < oh; ++r) {
@@ -102,6 +112,7 @@ void pointwise_backward_data(const Conv2dParams& p, const float* dy, const float
         for (int64_t col = 0; col < ow; ++col) row[col * p.stride] = from[col];
       }
   }
+  check_products(failed, p);
 }
 
 void pointwise_backward_weights(const Conv2dParams& p, const float* x, const float* dy, float* dw,
@@ -115,17 +126,16 @@ void pointwise_backward_weights(const Conv2dParams& p, const float* x, const flo
   const bool transposed = p.c_in > p.c_out;
   std::vector<float> partial(groups * weights);
   std::vector<double> bias_partial(p.bias ? groups * p.c_out : 0);
-#pragma omp parallel for schedule(static)
+  int64_t failed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : failed)
   for (int64_t g = 0; g < groups; ++g) {
     const int64_t first = g * kSamplesPerGroup, last = std::min(p.n, first + kSamplesPerGroup);
     for (int64_t n = first; n < last; ++n) {
       const float* gy = dy + n * p.c_out * plane;
       const float* in = sampled_input(p, x, n);
       float* sum = partial.data() + g * weights;
-      if (transposed)
-        sgemm(false, true, p.c_in, p.c_out, plane, in, gy, sum, n > first);
-      else
-        sgemm(false, true, p.c_out, p.c_in, plane, gy, in, sum, n > first);
+      failed += transposed ? !sgemm(false, true, p.c_in, p.c_out, plane, in, gy, sum, n > first)
+                           : !sgemm(false, true, p.c_out, p.c_in, plane, gy, in, sum, n > first);
       if (!p.bias) continue;
       for (int64_t c = 0; c < p.c_out; ++c) {
         float row_sum = 0;
@@ -135,6 +145,7 @@ void pointwise_backward_weights(const Conv2dParams& p, const float* x, const flo
       }
     }
   }
+  check_products(failed, p);
   for (int64_t o = 0; o < p.c_out; ++o)
     for (int64_t i = 0; i < p.c_in; ++i) {
       const int64_t at = transposed ? i * p.c_out + o : o * p.c_in + i;
