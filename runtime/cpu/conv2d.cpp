@@ -185,18 +185,10 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p, Code code) : params_(p) {
                                                            src_any, weights_any, dst_any, strides,
                                                            dilates, padding, padding);
   dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, engine);
-  fwd_ = dnnl::convolution_forward(fwd_pd);
-  fwd_src_ = Staged(src_md_, fwd_pd.src_desc());
-  fwd_weights_ = Staged(weights_md_, fwd_pd.weights_desc());
-  fwd_dst_ = Staged(dst_md_, fwd_pd.dst_desc());
 
   dnnl::convolution_backward_data::desc bwd_data_desc(algo, src_any, weights_any, dst_any, strides,
                                                       dilates, padding, padding);
   dnnl::convolution_backward_data::primitive_desc bd_pd(bwd_data_desc, engine, fwd_pd);
-  bwd_data_ = dnnl::convolution_backward_data(bd_pd);
-  bd_diff_dst_ = Staged(dst_md_, bd_pd.diff_dst_desc());
-  bd_weights_ = Staged(weights_md_, bd_pd.weights_desc());
-  bd_diff_src_ = Staged(src_md_, bd_pd.diff_src_desc());
 
   auto bwd_w_desc =
       p.bias ? dnnl::convolution_backward_weights::desc(algo, src_any, weights_any, bias_md_,
@@ -204,10 +196,6 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p, Code code) : params_(p) {
              : dnnl::convolution_backward_weights::desc(algo, src_any, weights_any, dst_any,
                                                         strides, dilates, padding, padding);
   dnnl::convolution_backward_weights::primitive_desc bw_pd(bwd_w_desc, engine, fwd_pd);
-  bwd_weights_ = dnnl::convolution_backward_weights(bw_pd);
-  bw_src_ = Staged(src_md_, bw_pd.src_desc());
-  bw_diff_dst_ = Staged(dst_md_, bw_pd.diff_dst_desc());
-  bw_diff_weights_ = Staged(weights_md_, bw_pd.diff_weights_desc());
   if (is_depthwise(p) && code == Code::Fastest) {
     nasc_forward_ = slow_depthwise_primitive(fwd_pd.impl_info_str()) ||
                     loops_beat_primitive(p.stride, p.out_h() * p.out_w());
@@ -215,8 +203,28 @@ Conv2dKernel::Conv2dKernel(const Conv2dParams& p, Code code) : params_(p) {
                           loops_beat_primitive(p.stride, p.h * p.w);
     nasc_backward_weights_ = slow_depthwise_primitive(bw_pd.impl_info_str());
   }
-  if (pointwise_fastest) {  // the weight gradient stays with oneDNN (above)
+  if (pointwise_fastest) {  // the weight gradient stays with oneDNN
     nasc_forward_ = nasc_backward_data_ = true;
+  }
+  // Only the passes oneDNN runs get a primitive and its reorders: creating them compiles
+  // code, and the descriptors above were needed only to choose.
+  if (!nasc_forward_) {
+    fwd_ = dnnl::convolution_forward(fwd_pd);
+    fwd_src_ = Staged(src_md_, fwd_pd.src_desc());
+    fwd_weights_ = Staged(weights_md_, fwd_pd.weights_desc());
+    fwd_dst_ = Staged(dst_md_, fwd_pd.dst_desc());
+  }
+  if (!nasc_backward_data_) {
+    bwd_data_ = dnnl::convolution_backward_data(bd_pd);
+    bd_diff_dst_ = Staged(dst_md_, bd_pd.diff_dst_desc());
+    bd_weights_ = Staged(weights_md_, bd_pd.weights_desc());
+    bd_diff_src_ = Staged(src_md_, bd_pd.diff_src_desc());
+  }
+  if (!nasc_backward_weights_) {
+    bwd_weights_ = dnnl::convolution_backward_weights(bw_pd);
+    bw_src_ = Staged(src_md_, bw_pd.src_desc());
+    bw_diff_dst_ = Staged(dst_md_, bw_pd.diff_dst_desc());
+    bw_diff_weights_ = Staged(weights_md_, bw_pd.diff_weights_desc());
   }
 }
 
