@@ -243,6 +243,32 @@ TEST_CASE("nasc: a mistyped command, flag or stage gets a suggestion", "[cli]") 
   CHECK_THAT(r.err, !Contains("did you mean"));
 }
 
+TEST_CASE("nasc ir: NASC_JIT_BATCHNORM=library leaves batch norm to the library's loops",
+          "[cli][jit]") {
+  struct Restore {
+    ~Restore() { ::unsetenv("NASC_JIT_BATCHNORM"); }
+  } restore;
+  Cli cli;
+  const std::string args =
+      "ir '" NASC_SOURCE_DIR "/tests/filecheck/jit_batchnorm.nas' --stage llvm --batch 2 --train";
+  ::unsetenv("NASC_JIT_BATCHNORM");
+  Run generated = cli.run(args);
+  REQUIRE(generated.status == 0);
+  CHECK(generated.out.find("define void @nasc_batchnorm_body_") != std::string::npos);
+  ::setenv("NASC_JIT_BATCHNORM", "library", 1);
+  Run library = cli.run(args);
+  REQUIRE(library.status == 0);
+  CHECK(library.out.find("nasc_batchnorm") == std::string::npos);
+  CHECK(library.err.empty());
+  // Another value is reported, and the default kept.
+  ::setenv("NASC_JIT_BATCHNORM", "fast", 1);
+  Run bad = cli.run(args);
+  CHECK(bad.status == 0);
+  CHECK(bad.err.find("NASC_JIT_BATCHNORM must be `generated` or `library`, got `fast`") !=
+        std::string::npos);
+  CHECK(bad.out.find("define void @nasc_batchnorm_body_") != std::string::npos);
+}
+
 TEST_CASE("nasc ir and check: a pool's effective stride, counts with three digits", "[cli]") {
   Cli cli;
   cli.write("pools.nas",

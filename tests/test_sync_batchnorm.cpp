@@ -456,53 +456,56 @@ RankResult run_plan_steps(const GlobalBatch& g, int rank, nas::PreparedPlan& pre
 
 }  // namespace
 
-TEST_CASE("sync batchnorm through the cpu backend's steps, chosen per run", "[cpu][syncbn]") {
-  for (bool affine : {true, false}) {
-    GlobalBatch g = make_batch({4, 4}, 3, 2, 3, affine, affine ? 41 : 42);
-    INFO(describe(g));
-    std::vector<RankResult> kernels = run_sync(g);
-    std::vector<nas::ExecPlan> plans = {batchnorm_plan(g.local(0)), batchnorm_plan(g.local(1))};
-    auto backend = nas::make_backend("cpu");
-    std::vector<std::unique_ptr<nas::PreparedPlan>> prepared;
-    for (const nas::ExecPlan& plan : plans) prepared.push_back(backend->prepare(plan));
-    std::vector<RankResult> synced(2), unsynced(2);
-    run_ranks(2, [&](ThreadCollectives& collectives, int rank) {
-      synced[rank] = run_plan_steps(g, rank, *prepared[rank], collectives, true);
-      synced[rank].reductions = collectives.reductions();
-    });
-    // The same prepared plans again, with collectives but sync_batchnorm off: the switch is
-    // read from the run state. One rank at a time: this is oneDNN's path, and its primitives
-    // share a scratchpad that concurrent executions in one process would clobber.
-    nas::test::ThreadGroup group(2);
-    for (int rank = 0; rank < 2; ++rank) {
-      ThreadCollectives collectives(group, rank);
-      unsynced[rank] = run_plan_steps(g, rank, *prepared[rank], collectives, false);
-      CHECK(collectives.reductions() == 0);
-    }
-    for (int rank = 0; rank < 2; ++rank) {
-      INFO("rank " << rank);
-      // Synchronised: the kernel functions' results, to the bit.
-      const RankResult &want = kernels[rank], &got = synced[rank];
-      CHECK(got.reductions == 2);  // one in the forward, one in the gradient
-      CHECK(got.y == want.y);
-      CHECK(got.running_mean == want.running_mean);
-      CHECK(got.running_var == want.running_var);
-      CHECK(got.dx == (affine ? want.dx : want.dx_from_output));
-      if (affine) {
-        CHECK(got.dscale == want.dscale);
-        CHECK(got.dshift == want.dshift);
+// On the JIT, the steps run unsynchronised are its generated code
+// (runtime/jit/batchnorm_codegen.h) and the synchronised ones the library's.
+TEST_CASE("sync batchnorm through the backends' steps, chosen per run", "[cpu][jit][syncbn]") {
+  for (const char* backend_name : {"cpu", "jit"})
+    for (bool affine : {true, false}) {
+      GlobalBatch g = make_batch({4, 4}, 3, 2, 3, affine, affine ? 41 : 42);
+      INFO(describe(g) << ", backend " << backend_name);
+      std::vector<RankResult> kernels = run_sync(g);
+      std::vector<nas::ExecPlan> plans = {batchnorm_plan(g.local(0)), batchnorm_plan(g.local(1))};
+      auto backend = nas::make_backend(backend_name);
+      std::vector<std::unique_ptr<nas::PreparedPlan>> prepared;
+      for (const nas::ExecPlan& plan : plans) prepared.push_back(backend->prepare(plan));
+      std::vector<RankResult> synced(2), unsynced(2);
+      run_ranks(2, [&](ThreadCollectives& collectives, int rank) {
+        synced[rank] = run_plan_steps(g, rank, *prepared[rank], collectives, true);
+        synced[rank].reductions = collectives.reductions();
+      });
+      // The same prepared plans again, with collectives but sync_batchnorm off: the switch is
+      // read from the run state. One rank at a time: this is oneDNN's path, and its primitives
+      // share a scratchpad that concurrent executions in one process would clobber.
+      nas::test::ThreadGroup group(2);
+      for (int rank = 0; rank < 2; ++rank) {
+        ThreadCollectives collectives(group, rank);
+        unsynced[rank] = run_plan_steps(g, rank, *prepared[rank], collectives, false);
+        CHECK(collectives.reductions() == 0);
       }
-      // Unsynchronised: the rank's own batch norm, as without collectives.
-      const BatchNormParams own = g.local(rank);
-      auto xd = rows(g, widen(g.x), rank);
-      check_close(unsynced[rank].y,
-                  reference::batchnorm_forward_training(own, xd, widen(g.scale), widen(g.shift)),
-                  1e-5, "y of the rank's own batch");
-      auto r = rows(g, widen(g.r), rank);
-      check_close(unsynced[rank].dx, reference::batchnorm_backward(own, xd, r, widen(g.scale)).dx,
-                  1e-5, "dx of the rank's own batch");
+      for (int rank = 0; rank < 2; ++rank) {
+        INFO("rank " << rank);
+        // Synchronised: the kernel functions' results, to the bit.
+        const RankResult &want = kernels[rank], &got = synced[rank];
+        CHECK(got.reductions == 2);  // one in the forward, one in the gradient
+        CHECK(got.y == want.y);
+        CHECK(got.running_mean == want.running_mean);
+        CHECK(got.running_var == want.running_var);
+        CHECK(got.dx == (affine ? want.dx : want.dx_from_output));
+        if (affine) {
+          CHECK(got.dscale == want.dscale);
+          CHECK(got.dshift == want.dshift);
+        }
+        // Unsynchronised: the rank's own batch norm, as without collectives.
+        const BatchNormParams own = g.local(rank);
+        auto xd = rows(g, widen(g.x), rank);
+        check_close(unsynced[rank].y,
+                    reference::batchnorm_forward_training(own, xd, widen(g.scale), widen(g.shift)),
+                    1e-5, "y of the rank's own batch");
+        auto r = rows(g, widen(g.r), rank);
+        check_close(unsynced[rank].dx, reference::batchnorm_backward(own, xd, r, widen(g.scale)).dx,
+                    1e-5, "dx of the rank's own batch");
+      }
     }
-  }
 }
 
 namespace {
@@ -569,31 +572,33 @@ RankResult run_relu_steps(const GlobalBatch& g, int rank, nas::PreparedPlan& pre
 
 }  // namespace
 
-TEST_CASE("sync batchnorm regions with a ReLU equal the steps run apart", "[cpu][syncbn][fusion]") {
-  for (bool affine : {true, false}) {
-    GlobalBatch g = make_batch({3, 5}, 3, 2, 3, affine, affine ? 43 : 44);
-    INFO(describe(g));
-    auto backend = nas::make_backend("cpu");
-    std::vector<RankResult> fused(2), apart(2);
-    for (bool with_region : {true, false}) {
-      std::vector<std::unique_ptr<nas::PreparedPlan>> prepared;
-      for (int rank = 0; rank < 2; ++rank)
-        prepared.push_back(backend->prepare(with_region ? batchnorm_relu_plan(g.local(rank))
-                                                        : batchnorm_plan(g.local(rank))));
-      run_ranks(2, [&](ThreadCollectives& collectives, int rank) {
-        (with_region ? fused : apart)[rank] =
-            run_relu_steps(g, rank, *prepared[rank], collectives, with_region);
-      });
+TEST_CASE("sync batchnorm regions with a ReLU equal the steps run apart",
+          "[cpu][jit][syncbn][fusion]") {
+  for (const char* backend_name : {"cpu", "jit"})
+    for (bool affine : {true, false}) {
+      GlobalBatch g = make_batch({3, 5}, 3, 2, 3, affine, affine ? 43 : 44);
+      INFO(describe(g) << ", backend " << backend_name);
+      auto backend = nas::make_backend(backend_name);
+      std::vector<RankResult> fused(2), apart(2);
+      for (bool with_region : {true, false}) {
+        std::vector<std::unique_ptr<nas::PreparedPlan>> prepared;
+        for (int rank = 0; rank < 2; ++rank)
+          prepared.push_back(backend->prepare(with_region ? batchnorm_relu_plan(g.local(rank))
+                                                          : batchnorm_plan(g.local(rank))));
+        run_ranks(2, [&](ThreadCollectives& collectives, int rank) {
+          (with_region ? fused : apart)[rank] =
+              run_relu_steps(g, rank, *prepared[rank], collectives, with_region);
+        });
+      }
+      for (int rank = 0; rank < 2; ++rank) {
+        INFO("rank " << rank);
+        CHECK(fused[rank].y == apart[rank].y);
+        CHECK(fused[rank].mean == apart[rank].mean);  // relu(y)
+        CHECK(fused[rank].running_mean == apart[rank].running_mean);
+        CHECK(fused[rank].running_var == apart[rank].running_var);
+        CHECK(fused[rank].dx == apart[rank].dx);
+        CHECK(fused[rank].dscale == apart[rank].dscale);
+        CHECK(fused[rank].dshift == apart[rank].dshift);
+      }
     }
-    for (int rank = 0; rank < 2; ++rank) {
-      INFO("rank " << rank);
-      CHECK(fused[rank].y == apart[rank].y);
-      CHECK(fused[rank].mean == apart[rank].mean);  // relu(y)
-      CHECK(fused[rank].running_mean == apart[rank].running_mean);
-      CHECK(fused[rank].running_var == apart[rank].running_var);
-      CHECK(fused[rank].dx == apart[rank].dx);
-      CHECK(fused[rank].dscale == apart[rank].dscale);
-      CHECK(fused[rank].dshift == apart[rank].dshift);
-    }
-  }
 }

@@ -141,6 +141,11 @@ class CpuPlan : public PreparedPlan {
   // The kernels read the host vectors directly: on the CPU they are device memory.
   void upload_choice_weights(const RunState&) override {}
   void download_choice_weight_grads(RunState&) override {}
+  void* state_address(int index) override {
+    if (index < 0 || static_cast<size_t>(index) >= states_.size() || states_[index].empty())
+      return nullptr;
+    return states_[index].data();
+  }
 
  private:
   // Adds `n` floats of `src` into `dst` (the accumulate half of every parameter gradient).

@@ -156,6 +156,10 @@ class PreparedPlan {
   // RunState::choice_weight_grads.
   virtual void upload_choice_weights(const RunState& state) = 0;
   virtual void download_choice_weight_grads(RunState& state) = 0;
+  // The host address of saved state `index` (Step::state: batch-norm statistics), for code
+  // that runs a step beside this plan's kernels and shares the state with them (the JIT's
+  // batch norm regions); null where the plan keeps no such state in host memory.
+  virtual void* state_address(int index) { return nullptr; }
 };
 
 // One update of a parameter by torch.optim.SGD (dampening 0), scalars in float as

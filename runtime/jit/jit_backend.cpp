@@ -1,16 +1,17 @@
 // The `jit` backend: the CPU backend's memory, copies and optimizer updates, with every plan
 // compiled by the JIT engine (jit_engine.h) from the code plan_codegen.h generates for it. The
-// generated plan function runs the whole plan in one call: fused elementwise regions as
-// generated vectorised loops, the other steps (convolutions, batch norm, pooling, linear,
-// the loss) as the CPU backend's library kernels. The CPU backend (the interpreter) is its
-// reference: both run the same kernels on everything but the regions, and the conformance
-// and JIT tests compare them.
+// generated plan function runs the whole plan in one call: fused elementwise and batch norm
+// regions as generated vectorised loops, the other steps (convolutions, unfused batch
+// norm, pooling, linear, the loss) as the CPU backend's library kernels. The CPU backend (the
+// interpreter) is its reference: both run the same kernels on everything but the regions, and the
+// conformance and JIT tests compare them.
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 
 #include <memory>
 
 #include "runtime/exec/backend.h"
+#include "runtime/jit/batchnorm_region.h"
 #include "runtime/jit/jit_engine.h"
 #include "runtime/jit/jit_runtime.h"
 #include "runtime/jit/plan_codegen.h"
@@ -33,9 +34,21 @@ class JitPlan : public PreparedPlan {
     region_fn_.assign(plan.steps.size(), nullptr);
     for (size_t i = 0; i < generated.region_steps.size(); ++i)
       region_fn_[generated.region_steps[i]] = reinterpret_cast<Entry>(module_->address(i + 1));
+    batchnorm_.resize(plan.steps.size());
+    for (const auto& [step, symbol] : generated.batchnorm_steps) {
+      const Step& s = plan.steps[step];
+      // Batch norm's statistics: written by the forward step and read by the backward one,
+      // either of them generated or the library's.
+      auto* stats = static_cast<float*>(library_->state_address(s.state));
+      NAS_CHECK(stats != nullptr, "the JIT's step `" + s.name + "` has no saved statistics");
+      batchnorm_[step] = std::make_unique<BatchNormRegionRun>(
+          plan, s, reinterpret_cast<RegionBody>(module_->address(symbol)), stats);
+    }
+    context_.library = this;  // nasc_jit_run_step runs the batch norm regions' bodies too
   }
 
   bool run(size_t index, RunState& st) override {
+    if (batchnorm_[index]) return batchnorm_[index]->run(index, st, *library_);
     if (!region_fn_[index]) return library_->run(index, st);
     bind(st, nullptr, PlanRunControl{});
     return region_fn_[index](args_) > 0;
@@ -64,10 +77,9 @@ class JitPlan : public PreparedPlan {
   void bind(RunState& st, const char* live, const PlanRunControl& control) {
     weights_.resize(st.choice_weights.size());
     for (size_t g = 0; g < weights_.size(); ++g) weights_[g] = st.choice_weights[g].data();
-    control_[0] = control.weight_grads ? 1 : 0;
-    control_[1] = control.arch_grads ? 1 : 0;
-    control_[2] = control.forward_only ? 1 : 0;
-    context_.library = library_.get();
+    control_[kControlWeightGrads] = control.weight_grads ? 1 : 0;
+    control_[kControlArchGrads] = control.arch_grads ? 1 : 0;
+    control_[kControlForwardOnly] = control.forward_only ? 1 : 0;
     context_.state = &st;
     args_[kArgValues] = st.values.data();
     args_[kArgComputed] = st.computed.data();
@@ -86,8 +98,9 @@ class JitPlan : public PreparedPlan {
   Entry plan_fn_ = nullptr;
   std::vector<Entry> region_fn_;  // per step: its region's entry, or null
   void* args_[kPlanArgCount] = {};
+  std::vector<std::unique_ptr<BatchNormRegionRun>> batchnorm_;  // per step, or null
   std::vector<float*> weights_;
-  int32_t control_[3] = {1, 1, 0};
+  int32_t control_[kControlCount] = {1, 1, 0};
   uint64_t draws_[2] = {0, 0};
   int64_t steps_run_ = 0;
   JitRunContext context_;

@@ -11,23 +11,42 @@
 
 namespace nas {
 
+namespace {
+
+// The optimised modules of a generated plan, the kernels then the batch norm bodies.
+std::vector<llvm::Module*> optimised_modules(PlanModule& generated) {
+  std::vector<llvm::Module*> modules = {generated.kernels.get()};
+  for (std::unique_ptr<llvm::Module>& body : generated.batchnorm) modules.push_back(body.get());
+  return modules;
+}
+
+}  // namespace
+
 std::string plan_llvm_ir(const ExecPlan& plan, bool optimized) {
   PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
   std::unique_ptr<llvm::Module> schedule =
       schedule_module(generated.schedule_description, *generated.context);
-  configure_for_host(*generated.kernels);
+  std::string text;
+  for (llvm::Module* module : optimised_modules(generated)) {
+    configure_for_host(*module);
+    if (optimized) optimize_module(*module);
+    text += module_ir_text(*module) + "\n";
+  }
   configure_for_host(*schedule);
-  if (optimized) optimize_module(*generated.kernels);
-  return module_ir_text(*generated.kernels) + "\n" + module_ir_text(*schedule);
+  return text + module_ir_text(*schedule);
 }
 
 std::string plan_assembly(const ExecPlan& plan) {
   PlanModule generated = generate_plan_module(plan, host_target().vector_floats);
   std::unique_ptr<llvm::Module> schedule =
       schedule_module(generated.schedule_description, *generated.context);
-  configure_for_host(*generated.kernels);
+  std::string text;
+  for (llvm::Module* module : optimised_modules(generated)) {
+    configure_for_host(*module);
+    text += module_assembly(*module, true) + "\n";
+  }
   configure_for_host(*schedule);
-  return module_assembly(*generated.kernels, true) + "\n" + module_assembly(*schedule, false);
+  return text + module_assembly(*schedule, false);
 }
 
 JitCompileReport compile_plan_module(const ExecPlan& plan, const std::string& cache_dir) {

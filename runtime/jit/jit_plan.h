@@ -18,7 +18,7 @@ struct JitCompileReport {
   bool from_cache = false;
   double seconds = 0;    // generating, optimising (on a miss) and loading the code
   int64_t corrupt = 0;   // cache entries found corrupt (and rebuilt) during this compile
-  size_t functions = 0;  // the plan function and one entry per elementwise region
+  size_t functions = 0;  // the plan function, the elementwise regions, the batch norm bodies
 };
 // Compiles `plan`'s module with the object cache in `cache_dir` ("": none) and drops it.
 JitCompileReport compile_plan_module(const ExecPlan& plan, const std::string& cache_dir);

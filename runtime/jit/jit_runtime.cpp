@@ -37,6 +37,23 @@ extern "C" void nasc_jit_parallel_for(RegionBody body, void** args, int64_t n) {
   }
 }
 
+extern "C" void nasc_jit_parallel_channels(RegionBody body, void** args, int64_t channels,
+                                           int64_t elements) {
+  // The threshold of the library's batch norm loops (runtime/cpu/batchnorm.cpp).
+  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), channels));
+  if (elements <= 32768 || threads <= 1) {
+    body(args, 0, channels);
+    return;
+  }
+  const int64_t chunk = (channels + threads - 1) / threads;
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t begin = std::min<int64_t>(channels, chunk * omp_get_thread_num());
+    const int64_t end = std::min<int64_t>(channels, begin + chunk);
+    if (begin < end) body(args, begin, end);
+  }
+}
+
 extern "C" int32_t nasc_jit_run_step(void* context, int64_t index) {
   auto* c = static_cast<JitRunContext*>(context);
   try {
@@ -50,6 +67,7 @@ extern "C" int32_t nasc_jit_run_step(void* context, int64_t index) {
 const std::vector<std::pair<std::string, void*>>& jit_runtime_symbols() {
   static const std::vector<std::pair<std::string, void*>> symbols = {
       {"nasc_jit_parallel_for", reinterpret_cast<void*>(&nasc_jit_parallel_for)},
+      {"nasc_jit_parallel_channels", reinterpret_cast<void*>(&nasc_jit_parallel_channels)},
       {"nasc_jit_run_step", reinterpret_cast<void*>(&nasc_jit_run_step)},
       {"expf", reinterpret_cast<void*>(&jit_expf)},
   };

@@ -13,7 +13,9 @@
 
 namespace nas {
 
-// What nasc_jit_run_step needs: the library kernels of the plan and this run's state. An
+// What nasc_jit_run_step needs: the plan that runs a step the plan function does not call
+// directly (the JIT's: a library kernel, or a batch norm region's generated body through
+// batchnorm_region.h) and this run's state. An
 // exception cannot unwind through generated code (it has no unwind tables), so a kernel's
 // is kept in `error`, the step returns -1, the plan function returns -1 at once, and the
 // caller rethrows it.
@@ -30,8 +32,13 @@ extern "C" {
 // Runs body over [0, n) split across the OpenMP threads in chunks of whole vectors; small
 // ranges run on the calling thread.
 void nasc_jit_parallel_for(RegionBody body, void** args, int64_t n);
+// Runs body over channels [0, channels), each thread a contiguous range of them (a batch
+// norm region's channel loop, batchnorm_codegen.h); a region of few `elements` runs on the
+// calling thread.
+void nasc_jit_parallel_channels(RegionBody body, void** args, int64_t channels, int64_t elements);
 // Runs step `index` of the plan behind `context` (a library kernel: oneDNN or a plain
-// loop); returns 1 when it wrote its output, 0 when not, -1 when it threw (see above).
+// loop; or a batch norm region's body); returns 1 when it wrote its output, 0 when not, -1 when it
+// threw (see above).
 int32_t nasc_jit_run_step(void* context, int64_t index);
 }
 

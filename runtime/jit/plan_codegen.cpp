@@ -10,53 +10,14 @@
 #include <map>
 
 #include "runtime/exec/step_gate.h"
+#include "runtime/jit/batchnorm_codegen.h"
+#include "runtime/jit/ir_helpers.h"
 #include "runtime/jit/object_cache.h"
 #include "runtime/jit/region_codegen.h"
 #include "support/errors.h"
 
 namespace nas {
 namespace {
-
-// The types generated code uses (LLVM 14's typed pointers).
-struct Types {
-  explicit Types(llvm::LLVMContext& c)
-      : i1(llvm::Type::getInt1Ty(c)),
-        i8(llvm::Type::getInt8Ty(c)),
-        i32(llvm::Type::getInt32Ty(c)),
-        i64(llvm::Type::getInt64Ty(c)),
-        f32(llvm::Type::getFloatTy(c)),
-        i8p(i8->getPointerTo()),
-        i8pp(i8p->getPointerTo()),
-        f32p(f32->getPointerTo()),
-        f32pp(f32p->getPointerTo()),
-        entry(llvm::FunctionType::get(i32, {i8pp}, false)),
-        body(llvm::FunctionType::get(llvm::Type::getVoidTy(c), {i8pp, i64, i64}, false)) {}
-  llvm::Type *i1, *i8, *i32, *i64, *f32;
-  llvm::PointerType *i8p, *i8pp, *f32p, *f32pp;
-  llvm::FunctionType *entry, *body;
-};
-
-// What both generators read generated code's arguments with.
-class IrHelpers {
- protected:
-  explicit IrHelpers(llvm::LLVMContext& context) : c_(context), t_(context) {}
-
-  // args[slot] as a pointer of `type`.
-  llvm::Value* arg_slot(llvm::IRBuilder<>& b, llvm::Value* args, int slot, llvm::Type* type) {
-    llvm::Value* p = b.CreateLoad(t_.i8p, b.CreateConstInBoundsGEP1_64(t_.i8p, args, slot));
-    return b.CreateBitCast(p, type);
-  }
-  llvm::Value* value_ptr(llvm::IRBuilder<>& b, llvm::Value* values, int v) {
-    return b.CreateLoad(t_.f32p, b.CreateConstInBoundsGEP1_64(t_.f32p, values, v));
-  }
-  llvm::Value* computed_flag(llvm::IRBuilder<>& b, llvm::Value* computed, int v) {
-    llvm::Value* byte = b.CreateLoad(t_.i8, b.CreateConstInBoundsGEP1_64(t_.i8, computed, v));
-    return b.CreateICmpNE(byte, b.getInt8(0));
-  }
-
-  llvm::LLVMContext& c_;
-  Types t_;
-};
 
 // The plan function calls one function per chunk of consecutive regions, each of at most
 // about kChunkSteps steps: code generation is superlinear in a function's size, and one
@@ -73,7 +34,11 @@ class Codegen : IrHelpers {
  public:
   Codegen(const ExecPlan& plan, int vector_floats, llvm::LLVMContext& context,
           llvm::Module& kernels)
-      : IrHelpers(context), plan_(plan), width_(vector_floats), m_(kernels) {}
+      : IrHelpers(context),
+        plan_(plan),
+        width_(vector_floats),
+        m_(kernels),
+        batchnorm_(plan, vector_floats, context, region_ops_) {}
 
   // Fills out's symbols, region steps and schedule description (its kernels module is the
   // one given above).
@@ -88,6 +53,18 @@ class Codegen : IrHelpers {
     out.schedule_description = describe_schedule(region_entries);
     out.symbols.push_back(kPlanFunction);
     for (int step : out.region_steps) out.symbols.push_back(region_entries[step]);
+    std::map<std::string, size_t> body_symbols;
+    for (size_t i = 0; i < plan_.steps.size(); ++i) {
+      if (!BatchNormCodegen::generates(plan_, plan_.steps[i])) continue;
+      const std::string name = batchnorm_.body(plan_.steps[i])->getName().str();
+      auto it = body_symbols.find(name);
+      if (it == body_symbols.end()) {
+        it = body_symbols.emplace(name, out.symbols.size()).first;
+        out.symbols.push_back(name);
+      }
+      out.batchnorm_steps.emplace_back(static_cast<int>(i), it->second);
+    }
+    out.batchnorm = batchnorm_.take_modules();
   }
 
  private:
@@ -346,6 +323,7 @@ class Codegen : IrHelpers {
   llvm::Module& m_;  // the kernels: the regions' entries and bodies
   RegionOpsEmitter region_ops_;
   std::map<std::string, llvm::Function*> bodies_;  // by body_signature
+  BatchNormCodegen batchnorm_;                     // the batch norm regions
 };
 
 // The schedule module: the plan function and its chunks, from a ScheduleDescription alone
@@ -410,8 +388,13 @@ class ScheduleCodegen : IrHelpers {
       llvm::Value* v = b.CreateLoad(t_.i32, b.CreateConstInBoundsGEP1_64(t_.i32, control, k));
       return b.CreateICmpNE(v, b.getInt32(0));
     };
-    ChunkValues values{
-        args, computed, steps_run, context, control_flag(0), control_flag(1), control_flag(2)};
+    ChunkValues values{args,
+                       computed,
+                       steps_run,
+                       context,
+                       control_flag(kControlWeightGrads),
+                       control_flag(kControlArchGrads),
+                       control_flag(kControlForwardOnly)};
     llvm::Value* unmasked = b.CreateICmpEQ(live, llvm::ConstantPointerNull::get(t_.i8p));
 
     b.SetInsertPoint(failed_);
@@ -581,6 +564,8 @@ PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats) {
 std::vector<JitSource> plan_sources(PlanModule& generated) {
   std::vector<JitSource> sources;
   sources.push_back({std::move(generated.kernels), true, {}, {}});
+  for (std::unique_ptr<llvm::Module>& body : generated.batchnorm)
+    sources.push_back({std::move(body), true, {}, {}});
   // Each part of the schedule is generated only when its object is not in the cache: its
   // key comes from its description, whose text is a fraction of its bitcode's and costs no
   // generation. The parts compile on threads of their own (jit_engine.h).

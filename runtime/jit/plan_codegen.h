@@ -1,4 +1,6 @@
 // Code generation for a plan (the JIT backend's code for it): LLVM IR for
+//   - the bodies of the batch norm regions of training plans (batchnorm_codegen.h), which
+//     the plan function runs through nasc_jit_run_step (batchnorm_region.h);
 //   - every elementwise region step (ElementwiseRegion, made by the fusion pass): an entry
 //     that decides, from what this run computed and the choice weights, which of the
 //     region's operations run with which operands (the rules of runtime/cpu/fused_region.h)
@@ -36,19 +38,28 @@ enum PlanArg {
   kArgComputed = 1,  // char*: RunState::computed
   kArgLive = 2,      // const char*: the live mask per forward node, or null (all live)
   kArgWeights = 3,   // float**: the choice weights of each arch group
-  kArgControl = 4,   // int32_t[3]: weight gradients, architecture gradients, forward only
+  kArgControl = 4,   // int32_t[kControlCount]: PlanControl
   kArgStepsRun = 5,  // int64_t*: incremented per step run
   kArgContext = 6,   // JitRunContext* for nasc_jit_run_step
   kArgDraws = 7,     // uint64_t[2]: RunState::dropout_seed, RunState::first_sample
   kPlanArgCount = 8,
 };
 
+// The flags of args[kArgControl], nonzero for true.
+enum PlanControl {
+  kControlWeightGrads = 0,  // the run computes weight gradients (step_gate.h)
+  kControlArchGrads = 1,    // the run computes architecture gradients (step_gate.h)
+  kControlForwardOnly = 2,  // the run stops after the loss
+  kControlCount = 3,
+};
+
 // The plan function's symbol.
 inline constexpr const char* kPlanFunction = "nasc_plan";
 
-// Two modules in one context, compiled apart:
+// Modules in one context, compiled apart:
 //   - kernels: the regions' entries and vectorised bodies, which nasc's O3 pipeline
 //     optimises and the code generator compiles at its highest level;
+//   - a module per batch norm body, compiled the same way;
 //   - schedule: the plan function and its chunks, a few compares and calls per step around
 //     kernels that take microseconds to milliseconds, compiled without optimisation (fast
 //     instruction selection and register allocation): optimising the thousands of steps of
@@ -57,9 +68,15 @@ inline constexpr const char* kPlanFunction = "nasc_plan";
 struct PlanModule {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> kernels;
+  // The batch norm bodies, a module each (batchnorm_codegen.h), optimised like the kernels.
+  std::vector<std::unique_ptr<llvm::Module>> batchnorm;
   ScheduleDescription schedule_description;  // schedule_module() makes the module
-  std::vector<std::string> symbols;          // [0]: the plan function, then each region's entry
-  std::vector<int> region_steps;             // the step of symbols[i + 1]
+  // [0]: the plan function, then each elementwise region's entry, then the batch norm
+  // bodies.
+  std::vector<std::string> symbols;
+  std::vector<int> region_steps;  // the step of symbols[i + 1]
+  // Per batch norm region with generated code: its step and its body's index in symbols.
+  std::vector<std::pair<int, size_t>> batchnorm_steps;
 };
 
 // The kernels module for `plan`, its loops `vector_floats` wide (HostTarget::vector_floats),

@@ -134,6 +134,16 @@ const Formula& RegionOpsEmitter::formula(const std::string& text) {
   return it->second;
 }
 
+llvm::Value* RegionOpsEmitter::activation(llvm::IRBuilderBase& b, const std::string& name,
+                                          const RegionOp& op, llvm::Value* x) {
+  return formula(elementwise_fn(name, op).value_text).emit(b, x, op.param);
+}
+
+llvm::Value* RegionOpsEmitter::activation_slope(llvm::IRBuilderBase& b, const std::string& name,
+                                                const RegionOp& op, llvm::Value* x) {
+  return formula(elementwise_fn(name, op).derivative_text).emit(b, x, op.param);
+}
+
 llvm::Value* RegionOpsEmitter::emit(llvm::IRBuilderBase& b, const std::string& name,
                                     const std::vector<RegionOp>& ops, llvm::Type* type,
                                     const std::vector<llvm::Value*>& inputs,
@@ -148,14 +158,12 @@ llvm::Value* RegionOpsEmitter::emit(llvm::IRBuilderBase& b, const std::string& n
     llvm::Value* y = nullptr;
     switch (op.kind) {
       case StepKind::Activation:
-        y = formula(elementwise_fn(name, op).value_text).emit(b, operand(op.operands[0]), op.param);
+        y = activation(b, name, op, operand(op.operands[0]));
         break;
-      case StepKind::ActivationGrad: {
-        llvm::Value* slope = formula(elementwise_fn(name, op).derivative_text)
-                                 .emit(b, operand(op.operands[1]), op.param);
-        y = b.CreateFMul(operand(op.operands[0]), slope);
+      case StepKind::ActivationGrad:
+        y = b.CreateFMul(operand(op.operands[0]),
+                         activation_slope(b, name, op, operand(op.operands[1])));
         break;
-      }
       case StepKind::Scale:
         y = b.CreateFMul(llvm::ConstantFP::get(type, op.scale), operand(op.operands[0]));
         if (op.operands.size() == 2) y = b.CreateFMul(y, operand(op.operands[1]));

@@ -62,6 +62,13 @@ class RegionOpsEmitter {
                     const std::vector<std::vector<llvm::Value*>>& weight,
                     const RegionDraws& draws = {});
 
+  // Activation (or ActivationGrad) `op`'s value f(x), and its slope f'(x), on an element or
+  // vector x, by its registry entry's formulas; `name` is its region's, for messages.
+  llvm::Value* activation(llvm::IRBuilderBase& b, const std::string& name, const RegionOp& op,
+                          llvm::Value* x);
+  llvm::Value* activation_slope(llvm::IRBuilderBase& b, const std::string& name, const RegionOp& op,
+                                llvm::Value* x);
+
  private:
   const Formula& formula(const std::string& text);
   std::map<std::string, Formula> formulas_;  // parsed once per text
