@@ -683,6 +683,22 @@ TEST_CASE("fusion: batch norm regions equal the unfused plan", "[fusion][exec]")
     }
 }
 
+namespace {
+
+// `source` at `batch` on the JIT (fusion on) and on the interpreter (fusion off), bound in
+// `p`; returns the JIT's module text.
+std::string jit_against_interpreter(Pair& p, const std::string& source, int64_t batch,
+                                    bool training) {
+  Graph net = compile_source(source);
+  PlanOptions o;
+  o.batch = batch;
+  o.training = training;
+  make_pair(p, net, o);
+  return plan_llvm_ir(p.fused->plan(), false);
+}
+
+}  // namespace
+
 TEST_CASE("fusion: the JIT's generated batch norm equals the interpreter on every row shape",
           "[fusion][exec][jit]") {
   // The JIT generates code for every training batch norm step, fused or alone
@@ -708,13 +724,8 @@ TEST_CASE("fusion: the JIT's generated batch norm equals the interpreter on ever
            {image_net(11, affine, activation), image_net(12, affine, activation),
             feature_net(affine, activation)}) {
         INFO(source);
-        Graph net = compile_source(source);
-        PlanOptions o;
-        o.batch = 5;
-        o.training = true;
         Pair p("jit");
-        make_pair(p, net, o);
-        const std::string ir = plan_llvm_ir(p.fused->plan(), false);
+        const std::string ir = jit_against_interpreter(p, source, 5, true);
         CHECK(ir.find("define void @nasc_batchnorm_body_") != std::string::npos);
         CHECK(ir.find("define void @nasc_batchnorm_grad_body_") != std::string::npos);
         check_same(p, 70);
@@ -798,6 +809,26 @@ TEST_CASE("fusion: activations before a global average pool run inside it", "[fu
       check_same(p, 60);
     }
   }
+}
+
+TEST_CASE("fusion: the JIT's generated global average pooling equals the interpreter",
+          "[fusion][exec][jit]") {
+  // runtime/jit/pool_codegen.h: planes of 11x11 (7 whole vectors of 16 and a masked one)
+  // and 12x12 (two loop iterations of 4 vectors and one more), with sigmoid inside the pool
+  // (a region) and alone; inference and training.
+  for (int size : {11, 12})
+    for (const char* pooled : {"sigmoid(h)", "h"})
+      for (bool training : {false, true}) {
+        const std::string source = fmt::format(
+            "network n(x: tensor[2, {0}, {0}]) {{\n  let h = conv(x, 3, kernel=3, pad=1);\n"
+            "  return linear(global_avg_pool({1}), 4);\n}}\n",
+            size, pooled);
+        INFO(source << (training ? "training" : "inference"));
+        Pair p("jit");
+        CHECK(jit_against_interpreter(p, source, 3, training).find("@nasc_global_avg_pool_body_") !=
+              std::string::npos);
+        check_same(p, 80);
+      }
 }
 
 // --- A mixed op's d/dw inside its candidates' batch norm gradients ----------------------------

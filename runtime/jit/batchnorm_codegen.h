@@ -33,11 +33,6 @@
 #include "runtime/jit/ir_helpers.h"
 #include "runtime/jit/region_codegen.h"
 
-namespace llvm {
-class Function;
-class Module;
-}  // namespace llvm
-
 namespace nas {
 
 class BatchNormCodegen : IrHelpers {

@@ -13,6 +13,7 @@
 #include "runtime/jit/batchnorm_codegen.h"
 #include "runtime/jit/ir_helpers.h"
 #include "runtime/jit/object_cache.h"
+#include "runtime/jit/pool_codegen.h"
 #include "runtime/jit/region_codegen.h"
 #include "support/errors.h"
 
@@ -38,7 +39,8 @@ class Codegen : IrHelpers {
         plan_(plan),
         width_(vector_floats),
         m_(kernels),
-        batchnorm_(plan, vector_floats, context, region_ops_) {}
+        batchnorm_(plan, vector_floats, context, region_ops_),
+        pool_(vector_floats, context, kernels, region_ops_) {}
 
   // Fills out's symbols, region steps and schedule description (its kernels module is the
   // one given above).
@@ -46,9 +48,15 @@ class Codegen : IrHelpers {
     std::map<int, std::string> region_entries;
     for (size_t i = 0; i < plan_.steps.size(); ++i) {
       const Step& s = plan_.steps[i];
-      if (s.kind != StepKind::ElementwiseRegion) continue;
-      region_entries[static_cast<int>(i)] = region_entry(s, static_cast<int>(i))->getName().str();
-      out.region_steps.push_back(static_cast<int>(i));
+      const int index = static_cast<int>(i);
+      llvm::Function* entry = nullptr;
+      if (s.kind == StepKind::ElementwiseRegion)
+        entry = region_entry(s, index);
+      else if (GlobalAvgPoolCodegen::generates(s))
+        entry = pool_.entry(s, index);
+      if (!entry) continue;
+      region_entries[index] = entry->getName().str();
+      out.region_steps.push_back(index);
     }
     out.schedule_description = describe_schedule(region_entries);
     out.symbols.push_back(kPlanFunction);
@@ -323,7 +331,8 @@ class Codegen : IrHelpers {
   llvm::Module& m_;  // the kernels: the regions' entries and bodies
   RegionOpsEmitter region_ops_;
   std::map<std::string, llvm::Function*> bodies_;  // by body_signature
-  BatchNormCodegen batchnorm_;                     // the batch norm regions
+  BatchNormCodegen batchnorm_;                     // the batch norm steps
+  GlobalAvgPoolCodegen pool_;                      // the global average pools
 };
 
 // The schedule module: the plan function and its chunks, from a ScheduleDescription alone

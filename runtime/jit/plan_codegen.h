@@ -1,6 +1,7 @@
 // Code generation for a plan (the JIT backend's code for it): LLVM IR for
 //   - the bodies of the batch norm regions of training plans (batchnorm_codegen.h), which
 //     the plan function runs through nasc_jit_run_step (batchnorm_region.h);
+//   - every global average pool (pool_codegen.h), with an entry like a region's;
 //   - every elementwise region step (ElementwiseRegion, made by the fusion pass): an entry
 //     that decides, from what this run computed and the choice weights, which of the
 //     region's operations run with which operands (the rules of runtime/cpu/fused_region.h)
@@ -71,8 +72,8 @@ struct PlanModule {
   // The batch norm bodies, a module each (batchnorm_codegen.h), optimised like the kernels.
   std::vector<std::unique_ptr<llvm::Module>> batchnorm;
   ScheduleDescription schedule_description;  // schedule_module() makes the module
-  // [0]: the plan function, then each elementwise region's entry, then the batch norm
-  // bodies.
+  // [0]: the plan function, then each region's entry (elementwise, global average pool), then the
+  // batch norm bodies.
   std::vector<std::string> symbols;
   std::vector<int> region_steps;  // the step of symbols[i + 1]
   // Per batch norm region with generated code: its step and its body's index in symbols.
