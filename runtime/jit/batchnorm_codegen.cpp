@@ -64,11 +64,6 @@ BatchNormCodegen::BatchNormCodegen(const ExecPlan& plan, int vector_floats,
                                    llvm::LLVMContext& context, RegionOpsEmitter& ops)
     : IrHelpers(context), plan_(plan), width_(vector_floats), ops_(ops) {}
 
-std::string BatchNormCodegen::body_name(const Step& s) const {
-  return fmt::format("nasc_batchnorm{}_body_{}", s.kind == StepKind::BatchNorm ? "" : "_grad",
-                     sha1_hex(signature(s)).substr(0, 16));
-}
-
 std::vector<std::unique_ptr<llvm::Module>> BatchNormCodegen::take_modules() {
   return std::move(modules_);
 }
@@ -137,8 +132,10 @@ llvm::Function* BatchNormCodegen::body(const Step& s) {
   // plan's, so another plan with the same batch norm (a search's alpha step beside its
   // weight step, another run) loads it instead of compiling it.
   modules_.push_back(std::make_unique<llvm::Module>("nasc_batchnorm", c_));
-  llvm::Function* f = llvm::Function::Create(t_.body, llvm::Function::ExternalLinkage, body_name(s),
-                                             *modules_.back());
+  const std::string name =
+      fmt::format("nasc_batchnorm{}_body_{}", forward ? "" : "_grad", sha1_hex(key).substr(0, 16));
+  llvm::Function* f =
+      llvm::Function::Create(t_.body, llvm::Function::ExternalLinkage, name, *modules_.back());
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", f));
   llvm::Value* rargs = f->getArg(0);
   // The slots are loaded once, before the loops: the stores of floats inside them might

@@ -51,11 +51,10 @@ class BatchNormCodegen : IrHelpers {
   static bool enabled();
 
   // The body that runs step `s` (generates(plan, s) holds), generated on first use in a
-  // module of its own. An external function named body_name(s): the JIT looks it up.
+  // module of its own. An external function named by a hash of its signature, so that the
+  // module's bitcode depends on the signature alone (and its cached object serves every
+  // plan that has it): the JIT looks it up by that name.
   llvm::Function* body(const Step& s);
-  // The symbol of step `s`'s body: a hash of its signature, so that a module's bitcode
-  // depends on the signature alone (and its cached object serves every plan that has it).
-  std::string body_name(const Step& s) const;
   // The modules made so far, one per body, moved out.
   std::vector<std::unique_ptr<llvm::Module>> take_modules();
 
