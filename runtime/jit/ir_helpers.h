@@ -23,11 +23,13 @@ struct Types {
         f64p(f64->getPointerTo()),
         f64pp(f64p->getPointerTo()),
         entry(llvm::FunctionType::get(i32, {i8pp}, false)),
-        body(llvm::FunctionType::get(llvm::Type::getVoidTy(c), {i8pp, i64, i64}, false)) {}
+        body(llvm::FunctionType::get(llvm::Type::getVoidTy(c), {i8pp, i64, i64}, false)),
+        entry_pointer(entry->getPointerTo()) {}
   llvm::Type *i1, *i8, *i32, *i64, *f32, *f64;
   llvm::PointerType *i8p, *i8pp, *f32p, *f32pp, *f64p, *f64pp;
   // entry: int32_t (void** args); body: void (void** args, int64_t begin, int64_t end).
   llvm::FunctionType *entry, *body;
+  llvm::PointerType* entry_pointer;
 };
 
 // Reads of generated code's arguments, for the generators to derive from.

@@ -1,6 +1,7 @@
 #include "runtime/jit/jit_engine.h"
 
 #include <llvm/ADT/StringMap.h>
+#include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/CompileUtils.h>
@@ -15,6 +16,8 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <mutex>
@@ -165,54 +168,96 @@ std::string object_key(const std::string& content, bool optimize) {
                   (optimize ? "\nO3" : "\nO0"));
 }
 
-// One source's object: loaded from the cache, or compiled (and stored there). A source
-// made by its `generate` gets a context of its own, so that it compiles alongside the
-// others (LLVM allows one thread per context).
+// One source's object: loaded from the cache, or compiled (and stored there).
 struct SourceObject {
   std::string key;
   bool hit = false;
   std::unique_ptr<llvm::MemoryBuffer> object;
+  std::string bitcode;  // a module made beforehand, until it is compiled
 };
 
-SourceObject source_object(JitSource& source, DiskObjectCache& cache) {
-  // One machine per module: its target for the module, its costs for O3, its code.
-  std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
-  if (source.module) {
-    set_target(*source.module, *machine);
-    source.module->setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
-  }
+// A source's key, and its object when the cache has it. On the thread that owns the
+// context of the modules made beforehand: a module's key hashes its bitcode, which a miss
+// compiles from (in a context of its own, see compile_source).
+SourceObject look_up(JitSource& source, const llvm::TargetMachine& machine,
+                     DiskObjectCache& cache) {
   SourceObject out;
-  out.key =
-      object_key(source.module ? module_bitcode(*source.module) : source.key_text, source.optimize);
+  if (source.module) {
+    set_target(*source.module, machine);
+    source.module->setModuleIdentifier("nasc");  // part of the bitcode: fixed before hashing
+    out.bitcode = module_bitcode(*source.module);
+    source.module.reset();  // what is left of it is its bitcode
+  }
+  out.key = object_key(out.bitcode.empty() ? source.key_text : out.bitcode, source.optimize);
   out.hit = cache.contains(out.key);
-  if (out.hit && !source.module) {  // described, not generated: loaded without generating it
+  if (out.hit) {
     out.object = cache.object(out.key);
-    return out;
+    out.bitcode.clear();
   }
-  std::unique_ptr<llvm::LLVMContext> own_context;
-  if (!source.module) {
-    own_context = std::make_unique<llvm::LLVMContext>();
-    source.module = source.generate(*own_context);
-    set_target(*source.module, *machine);
+  return out;
+}
+
+// A missed source's object, compiled in an LLVM context of its own (LLVM allows one thread
+// per context, so the sources compile side by side): its module read back from its
+// bitcode, or generated from its description.
+void compile_source(JitSource& source, SourceObject& out, DiskObjectCache& cache) {
+  std::unique_ptr<llvm::TargetMachine> machine = machine_at(source.optimize);
+  llvm::LLVMContext context;
+  std::unique_ptr<llvm::Module> module;
+  if (!out.bitcode.empty()) {
+    module = unwrap(llvm::parseBitcodeFile(llvm::MemoryBufferRef(out.bitcode, "nasc"), context),
+                    "reading back a generated module");
+    out.bitcode.clear();
+  } else {
+    module = source.generate(context);
+    set_target(*module, *machine);
   }
-  llvm::Module& module = *source.module;
-  module.setModuleIdentifier(out.key);  // how LLVM's compiler asks the cache for it
+  module->setModuleIdentifier(out.key);  // how LLVM's compiler asks the cache for it
   // A cached object was compiled from a module with this very bitcode (or description),
   // verified then; only a module about to be compiled is verified (a third of a cache hit's
   // time).
-  if (!out.hit) {
-    std::string problems;
-    llvm::raw_string_ostream problem_stream(problems);
-    if (llvm::verifyModule(module, &problem_stream))
-      internal_error(__FILE__, __LINE__,
-                     "generated module `" + module.getName().str() +
-                         "` does not verify: " + problem_stream.str());
-  }
-  if (!out.hit && source.optimize) run_o3(module, *machine);
+  std::string problems;
+  llvm::raw_string_ostream problem_stream(problems);
+  if (llvm::verifyModule(*module, &problem_stream))
+    internal_error(__FILE__, __LINE__,
+                   "generated module `" + module->getName().str() +
+                       "` does not verify: " + problem_stream.str());
+  if (source.optimize) run_o3(*module, *machine);
   llvm::orc::SimpleCompiler compile(*machine, &cache);
-  out.object = unwrap(compile(module), "compiling a generated module");
-  if (own_context) source.module.reset();  // before its context
-  return out;
+  out.object = unwrap(compile(*module), "compiling a generated module");
+}
+
+// Runs compile_source on each of `missed` (indices into sources and objects), on this
+// thread and as many others as the host has cores beside it. The biggest go first, so that
+// no core is left with one long compile at the end: a module's size is its bitcode's, a
+// described one's its description's (a plan's schedule parts and kernels are the big ones,
+// its batch norm bodies small).
+void compile_missed(std::vector<JitSource>& sources, std::vector<SourceObject>& objects,
+                    std::vector<size_t> missed, DiskObjectCache& cache) {
+  auto size = [&](size_t i) {
+    return objects[i].bitcode.empty() ? sources[i].key_text.size() : objects[i].bitcode.size();
+  };
+  std::stable_sort(missed.begin(), missed.end(),
+                   [&](size_t a, size_t b) { return size(a) > size(b); });
+  std::vector<std::exception_ptr> failures(missed.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k = next++; k < missed.size(); k = next++) {
+      try {
+        compile_source(sources[missed[k]], objects[missed[k]], cache);
+      } catch (...) {
+        failures[k] = std::current_exception();
+      }
+    }
+  };
+  const size_t helpers =
+      std::min<size_t>(missed.size(), std::max(1u, std::thread::hardware_concurrency())) - 1;
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < helpers; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  for (const std::exception_ptr& failure : failures)
+    if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace
@@ -230,27 +275,17 @@ JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<Jit
   check(jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime))),
         "registering the runtime entry points");
 
-  // The sources made by their `generate` (each in a context of its own) compile on threads
-  // of their own while this one compiles the rest: a plan's schedule beside its kernels.
-  std::vector<SourceObject> objects(sources.size());
-  std::vector<std::exception_ptr> failures(sources.size());
-  auto build = [&](size_t i) {
-    try {
-      objects[i] = source_object(sources[i], cache);
-    } catch (...) {
-      failures[i] = std::current_exception();
-    }
-  };
-  std::vector<bool> own_thread(sources.size());  // decided before any thread sets a module
-  for (size_t i = 0; i < sources.size(); ++i) own_thread[i] = !sources[i].module;
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < sources.size(); ++i)
-    if (own_thread[i]) threads.emplace_back(build, i);
-  for (size_t i = 0; i < sources.size(); ++i)
-    if (!own_thread[i]) build(i);
-  for (std::thread& t : threads) t.join();
-  for (const std::exception_ptr& failure : failures)
-    if (failure) std::rethrow_exception(failure);
+  // Every key first (the modules made beforehand share one context, so this thread alone
+  // reads them); then whatever the cache did not have compiles on every core.
+  std::vector<SourceObject> objects;
+  std::vector<size_t> missed;
+  const std::unique_ptr<llvm::TargetMachine> machine = machine_at(true);
+  for (JitSource& source : sources) {
+    objects.push_back(look_up(source, *machine, cache));
+    if (!objects.back().hit) missed.push_back(objects.size() - 1);
+  }
+  context.reset();  // look_up released its modules
+  if (!missed.empty()) compile_missed(sources, objects, std::move(missed), cache);
 
   from_cache_ = true;
   for (SourceObject& o : objects) {
@@ -258,8 +293,6 @@ JitModule::JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<Jit
     from_cache_ = from_cache_ && o.hit;
     check(jit_->addObjectFile(std::move(o.object)), "loading a compiled module");
   }
-  sources.clear();  // the modules before their context
-  context.reset();
   for (const std::string& name : symbols) {
     llvm::JITEvaluatedSymbol symbol = unwrap(jit_->lookup(name), "looking up a generated function");
     addresses_.push_back(llvm::jitTargetAddressToPointer<void*>(symbol.getAddress()));

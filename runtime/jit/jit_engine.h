@@ -7,7 +7,9 @@
 //   - the runtime entry points generated code calls (jit_runtime.h) registered as absolute
 //     symbols, never found through the process's dynamic symbol table;
 //   - a disk cache of objects (object_cache.h): a module compiled before is loaded, neither
-//     optimised nor compiled again.
+//     optimised nor compiled again;
+//   - the modules the cache lacks compiled side by side, each in an LLVM context of its own,
+//     on as many threads as the host has cores.
 // A JitModule owns its LLJIT: code lives as long as the module (one per prepared plan).
 #pragma once
 
@@ -67,10 +69,11 @@ std::string module_bitcode(const llvm::Module& module);
 
 class JitModule {
  public:
-  // Verifies each module of `sources` (a broken one is an InternalError with LLVM's
-  // message), compiles it (or loads its cached object), links them together with the
-  // runtime entry points and resolves `symbols`, in order. The modules and their context
-  // are released once compiled.
+  // Keys each of `sources` and loads the objects the cache has; verifies each other module
+  // (a broken one is an InternalError with LLVM's message) and compiles it, in a context of
+  // its own (a module of `context` is read back from its bitcode there); links them all
+  // with the runtime entry points and resolves `symbols`, in order. The modules of
+  // `context`, and the context, are released once keyed.
   JitModule(std::unique_ptr<llvm::LLVMContext> context, std::vector<JitSource> sources,
             const std::vector<std::string>& symbols, DiskObjectCache& cache);
   ~JitModule();

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/jit/plan_codegen.h"
+
 namespace nas {
 namespace {
 
@@ -54,14 +56,23 @@ extern "C" void nasc_jit_parallel_channels(RegionBody body, void** args, int64_t
   }
 }
 
-extern "C" int32_t nasc_jit_run_step(void* context, int64_t index) {
-  auto* c = static_cast<JitRunContext*>(context);
-  try {
-    return c->library->run(static_cast<size_t>(index), *c->state) ? 1 : 0;
-  } catch (...) {
-    c->error = std::current_exception();  // rethrown by the caller of the plan function
-    return -1;
+extern "C" int32_t nasc_jit_run_step(void** args, int64_t index, int32_t node,
+                                     GeneratedEntry entry) {
+  ++*static_cast<int64_t*>(args[kArgStepsRun]);
+  int32_t wrote = 0;
+  if (entry) {
+    wrote = entry(args);
+  } else {
+    auto* c = static_cast<JitRunContext*>(args[kArgContext]);
+    try {
+      wrote = c->library->run(static_cast<size_t>(index), *c->state) ? 1 : 0;
+    } catch (...) {
+      c->error = std::current_exception();  // rethrown by the caller of the plan function
+      return -1;
+    }
   }
+  if (wrote > 0) static_cast<char*>(args[kArgComputed])[node] = 1;
+  return wrote;
 }
 
 const std::vector<std::pair<std::string, void*>>& jit_runtime_symbols() {

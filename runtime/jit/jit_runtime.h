@@ -27,6 +27,8 @@ struct JitRunContext {
 
 // A fused region's loop body over elements [begin, end): args are the region's pointers.
 using RegionBody = void (*)(void** args, int64_t begin, int64_t end);
+// A generated entry (plan_codegen.h): `args` as PlanArg says; 1 when it wrote its output.
+using GeneratedEntry = int32_t (*)(void** args);
 
 extern "C" {
 // Runs body over [0, n) split across the OpenMP threads in chunks of whole vectors; small
@@ -36,10 +38,15 @@ void nasc_jit_parallel_for(RegionBody body, void** args, int64_t n);
 // norm region's channel loop, batchnorm_codegen.h); a region of few `elements` runs on the
 // calling thread.
 void nasc_jit_parallel_channels(RegionBody body, void** args, int64_t channels, int64_t elements);
-// Runs step `index` of the plan behind `context` (a library kernel: oneDNN or a plain
-// loop; or a batch norm region's body); returns 1 when it wrote its output, 0 when not, -1 when it
-// threw (see above).
-int32_t nasc_jit_run_step(void* context, int64_t index);
+// Runs step `index` of the plan function's schedule, whose value is `node`: its generated
+// `entry` (a region's, a global average pool's), or, when that is null, the library step
+// of the plan behind args[kArgContext] (a kernel: oneDNN or a plain loop; or a batch norm
+// region's generated body). Counts it in args[kArgStepsRun] and marks `node` computed in
+// args[kArgComputed] when it wrote its output. Returns 1 when it wrote its output, 0 when
+// not, -1 when it threw (see above). This bookkeeping lives here rather than in the
+// schedule so that a step is one call in the schedule's unoptimised code: a DARTS
+// supernet's 15,000 steps are most of a first compile's code generation.
+int32_t nasc_jit_run_step(void** args, int64_t index, int32_t node, GeneratedEntry entry);
 }
 
 // Every entry point by the name generated code calls it (the math functions it may call

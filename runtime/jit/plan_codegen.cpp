@@ -391,19 +391,12 @@ class ScheduleCodegen : IrHelpers {
     llvm::Value* computed = arg_slot(b, args, kArgComputed, t_.i8p);
     llvm::Value* live = arg_slot(b, args, kArgLive, t_.i8p);
     llvm::Value* control = arg_slot(b, args, kArgControl, t_.i32->getPointerTo());
-    llvm::Value* steps_run = arg_slot(b, args, kArgStepsRun, t_.i64->getPointerTo());
-    llvm::Value* context = arg_slot(b, args, kArgContext, t_.i8p);
     auto control_flag = [&](int k) {
       llvm::Value* v = b.CreateLoad(t_.i32, b.CreateConstInBoundsGEP1_64(t_.i32, control, k));
       return b.CreateICmpNE(v, b.getInt32(0));
     };
-    ChunkValues values{args,
-                       computed,
-                       steps_run,
-                       context,
-                       control_flag(kControlWeightGrads),
-                       control_flag(kControlArchGrads),
-                       control_flag(kControlForwardOnly)};
+    ChunkValues values{args, computed, control_flag(kControlWeightGrads),
+                       control_flag(kControlArchGrads), control_flag(kControlForwardOnly)};
     llvm::Value* unmasked = b.CreateICmpEQ(live, llvm::ConstantPointerNull::get(t_.i8p));
 
     b.SetInsertPoint(failed_);
@@ -411,8 +404,10 @@ class ScheduleCodegen : IrHelpers {
     b.SetInsertPoint(entry);
 
     for (const ScheduleRegion& r : regions) {
-      llvm::BasicBlock* after = llvm::BasicBlock::Create(c_, "after_region", f);
+      if (r.steps.empty()) continue;  // every step of it never runs: nothing to guard
+      llvm::BasicBlock* after = nullptr;
       if (r.guard >= 0) {
+        after = llvm::BasicBlock::Create(c_, "after_region", f);
         llvm::BasicBlock* check = llvm::BasicBlock::Create(c_, "guard", f);
         llvm::BasicBlock* go = llvm::BasicBlock::Create(c_, "region", f);
         b.CreateCondBr(unmasked, go, check);
@@ -422,53 +417,55 @@ class ScheduleCodegen : IrHelpers {
         b.SetInsertPoint(go);
       }
       for (const ScheduleStep& step : r.steps) step_call(b, f, step, values);
-      b.CreateBr(after);
-      b.SetInsertPoint(after);
+      if (after) {
+        b.CreateBr(after);
+        b.SetInsertPoint(after);
+      }
     }
     b.CreateRet(b.getInt32(0));
     return f;
   }
 
-  // What a chunk's steps read: its argument, the slots loaded from it, its control flags.
+  // What a chunk's steps read: its argument, the computed flags, its control flags.
   struct ChunkValues {
-    llvm::Value *args, *computed, *steps_run, *context;
+    llvm::Value *args, *computed;
     llvm::Value *weight_grads, *arch_grads, *forward_only;
   };
 
-  // One step under its gate: counted, run (its region's entry, or the library kernel
-  // through nasc_jit_run_step), its value marked computed when it wrote it.
+  // One step under its gate, run through nasc_jit_run_step (which counts it, calls its
+  // region's entry or runs the library kernel, and marks its value computed when it wrote
+  // it): one call per step keeps the unoptimised schedule small.
   void step_call(llvm::IRBuilder<>& b, llvm::Function* f, const ScheduleStep& step,
                  const ChunkValues& v) {
-    llvm::Value* ready = b.getTrue();
-    if (step.weight_grad) ready = b.CreateAnd(ready, v.weight_grads);
-    if (step.arch_grad) ready = b.CreateAnd(ready, v.arch_grads);
-    for (int need : step.needs) ready = b.CreateAnd(ready, computed_flag(b, v.computed, need));
-    llvm::BasicBlock* run = llvm::BasicBlock::Create(c_, "step", f);
+    llvm::Value* ready = nullptr;  // null: always
+    auto require = [&](llvm::Value* flag) { ready = ready ? b.CreateAnd(ready, flag) : flag; };
+    if (step.weight_grad) require(v.weight_grads);
+    if (step.arch_grad) require(v.arch_grads);
+    for (int need : step.needs) require(computed_flag(b, v.computed, need));
     llvm::BasicBlock* next = llvm::BasicBlock::Create(c_, "next", f);
-    b.CreateCondBr(ready, run, next);
-    b.SetInsertPoint(run);
-    llvm::Value* count = b.CreateLoad(t_.i64, v.steps_run);
-    b.CreateStore(b.CreateAdd(count, b.getInt64(1)), v.steps_run);
-    llvm::FunctionCallee run_step =
-        sched_.getOrInsertFunction("nasc_jit_run_step", t_.i32, t_.i8p, t_.i64);
+    if (ready) {
+      llvm::BasicBlock* run = llvm::BasicBlock::Create(c_, "step", f);
+      b.CreateCondBr(ready, run, next);
+      b.SetInsertPoint(run);
+    }
+    llvm::FunctionCallee run_step = sched_.getOrInsertFunction(
+        "nasc_jit_run_step", t_.i32, t_.i8p->getPointerTo(), t_.i64, t_.i32, t_.entry_pointer);
+    llvm::Value* entry = step.region_entry.empty()
+                             ? llvm::ConstantPointerNull::get(t_.entry_pointer)
+                             : sched_.getOrInsertFunction(step.region_entry, t_.entry).getCallee();
     llvm::Value* wrote =
-        step.region_entry.empty()
-            ? b.CreateCall(run_step, {v.context, b.getInt64(step.index)})
-            : b.CreateCall(sched_.getOrInsertFunction(step.region_entry, t_.entry), {v.args});
-    llvm::BasicBlock* ok = llvm::BasicBlock::Create(c_, "ok", f);
-    b.CreateCondBr(b.CreateICmpSLT(wrote, b.getInt32(0)), failed_, ok);
-    b.SetInsertPoint(ok);
-    llvm::Value* slot = b.CreateConstInBoundsGEP1_64(t_.i8, v.computed, step.node);
-    llvm::Value* old = b.CreateLoad(t_.i8, slot);
-    llvm::Value* wrote_flag = b.CreateZExt(b.CreateICmpSGT(wrote, b.getInt32(0)), t_.i8);
-    b.CreateStore(b.CreateOr(old, wrote_flag), slot);
+        b.CreateCall(run_step, {v.args, b.getInt64(step.index), b.getInt32(step.node), entry});
+    llvm::Value* threw = b.CreateICmpSLT(wrote, b.getInt32(0));
     if (step.ends_forward_only) {
+      llvm::BasicBlock* ok = llvm::BasicBlock::Create(c_, "ok", f);
       llvm::BasicBlock* stop = llvm::BasicBlock::Create(c_, "stop", f);
+      b.CreateCondBr(threw, failed_, ok);
+      b.SetInsertPoint(ok);
       b.CreateCondBr(v.forward_only, stop, next);
       b.SetInsertPoint(stop);
       b.CreateRet(b.getInt32(1));
     } else {
-      b.CreateBr(next);
+      b.CreateCondBr(threw, failed_, next);
     }
     b.SetInsertPoint(next);
   }
@@ -577,7 +574,7 @@ std::vector<JitSource> plan_sources(PlanModule& generated) {
     sources.push_back({std::move(body), true, {}, {}});
   // Each part of the schedule is generated only when its object is not in the cache: its
   // key comes from its description, whose text is a fraction of its bitcode's and costs no
-  // generation. The parts compile on threads of their own (jit_engine.h).
+  // generation. The parts compile side by side (jit_engine.h).
   for (ScheduleDescription& part :
        split_schedule(std::move(generated.schedule_description), kSchedulePartSteps)) {
     JitSource schedule{nullptr, false, schedule_key_text(part), {}};

@@ -9,8 +9,8 @@
 //     threads through nasc_jit_parallel_for;
 //   - the plan function: every step in order under the executor's gates (step_gate.h: the
 //     regions' guards against the live mask, the gradients wanted, the values each step
-//     needs), calling the regions' entries directly and the library kernels (oneDNN, plain
-//     loops) through nasc_jit_run_step.
+//     needs), each a call of nasc_jit_run_step with its region's entry, or none for a
+//     library kernel (oneDNN, plain loops).
 // The plan function runs the steps in chunks of functions (plan_codegen.cpp says why).
 // One calling convention for every entry: `int32_t fn(void** args)`, args as PlanArg says.
 // An entry returns 1 when it wrote its output (a region) or 0 when it ran to the end (the
@@ -40,7 +40,7 @@ enum PlanArg {
   kArgLive = 2,      // const char*: the live mask per forward node, or null (all live)
   kArgWeights = 3,   // float**: the choice weights of each arch group
   kArgControl = 4,   // int32_t[kControlCount]: PlanControl
-  kArgStepsRun = 5,  // int64_t*: incremented per step run
+  kArgStepsRun = 5,  // int64_t*: incremented per step run (by nasc_jit_run_step)
   kArgContext = 6,   // JitRunContext* for nasc_jit_run_step
   kArgDraws = 7,     // uint64_t[2]: RunState::dropout_seed, RunState::first_sample
   kPlanArgCount = 8,
@@ -61,7 +61,7 @@ inline constexpr const char* kPlanFunction = "nasc_plan";
 //   - kernels: the regions' entries and vectorised bodies, which nasc's O3 pipeline
 //     optimises and the code generator compiles at its highest level;
 //   - a module per batch norm body, compiled the same way;
-//   - schedule: the plan function and its chunks, a few compares and calls per step around
+//   - schedule: the plan function and its chunks, a call and a compare per step around
 //     kernels that take microseconds to milliseconds, compiled without optimisation (fast
 //     instruction selection and register allocation): optimising the thousands of steps of
 //     a DARTS supernet cost seconds of compile time and bought nothing. It is made from

@@ -26,11 +26,11 @@ struct ScheduleRegion {
   std::vector<ScheduleStep> steps;
 };
 
-// A schedule is compiled in parts, each a module of its own on a thread of its own (code
-// generation is most of a first compile, and a DARTS supernet's schedule took a second on one
-// thread). A part holds the chunks [first_chunk, first_chunk + chunks.size()) of a schedule
-// of total_chunks; the part with first_chunk 0 also holds the plan function, which calls
-// every chunk (the other parts' by name). A whole schedule is the one part with them all.
+// A schedule is compiled in parts, each a module of its own, so that they compile side by
+// side (jit_engine.h; a DARTS supernet's schedule once took a second on one thread). A part holds
+// the chunks [first_chunk, first_chunk + chunks.size()) of a schedule of total_chunks; the part
+// with first_chunk 0 also holds the plan function, which calls every chunk (the other parts' by
+// name). A whole schedule is the one part with them all.
 struct ScheduleDescription {
   std::vector<std::vector<ScheduleRegion>> chunks;  // one function each
   int first_chunk = 0;

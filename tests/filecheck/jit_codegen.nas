@@ -2,9 +2,9 @@
 // relu(conv * 2) + s one elementwise region (a conv epilogue would take an activation
 // right after the conv); the kernels module holds its entry (which
 // decides the run: the sum's operands, computed or not) and its vectorised body; the
-// schedule module the plan function and its chunk, which calls the library kernels
-// through nasc_jit_run_step and the region's entry directly, in step order, each under its
-// gate.
+// schedule module the plan function and its chunk, which runs every step through one call
+// of nasc_jit_run_step (a library kernel's with no entry, the region's with its entry), in
+// step order, each under its gate.
 // RUN: %nasc ir %s --stage llvm --batch 2 | %FileCheck %s
 // RUN: %nasc ir %s --stage llvm --batch 2 --train | %FileCheck %s --check-prefix=TRAIN
 // RUN: %nasc ir %s --stage asm --batch 2 | %FileCheck %s --check-prefix=ASM
@@ -22,8 +22,8 @@ network n(x: tensor[2, 4, 4]) {
 // CHECK: call void @nasc_jit_parallel_for
 // CHECK: ModuleID = 'nasc_schedule'
 // CHECK: define i32 @nasc_plan_chunk_0(i8** %0)
-// CHECK: call i32 @nasc_jit_run_step(i8* %{{[0-9]+}}, i64 1)
-// CHECK: call i32 @nasc_region_[[R]](i8** %0)
+// CHECK: call i32 @nasc_jit_run_step(i8** %0, i64 1, i32 {{[0-9]+}}, i32 (i8**)* null)
+// CHECK: call i32 @nasc_jit_run_step(i8** %0, i64 {{[0-9]+}}, i32 {{[0-9]+}}, i32 (i8**)* @nasc_region_[[R]])
 // CHECK: define i32 @nasc_plan(i8** %0)
 // CHECK: call i32 @nasc_plan_chunk_0
 
