@@ -18,6 +18,7 @@
 #include "compiler/pipeline/pipeline.h"
 #include "runtime/estimate/signature.h"
 #include "runtime/exec/executor.h"
+#include "runtime/exec/region_programs.h"
 #include "runtime/jit/jit_plan.h"
 #include "tests/cpu_test_util.h"
 #include "tests/ir_test_util.h"
@@ -657,6 +658,97 @@ TEST_CASE(
   Graph shared = build_training_graph(
       execution_graph(compile_source(batchnorm_net(false, "relu(h) + h"))), {});
   for (const FusedRegion& r : plan_fusion(shared).regions) CHECK(r.kind != RegionKind::BatchNorm);
+}
+
+TEST_CASE(
+    "region programs: a batch norm region read once for every backend, malformed ones refused",
+    "[fusion]") {
+  Graph net = compile_source(batchnorm_net(false, "leaky_relu(h, 0.25)"));
+  Graph train = build_training_graph(execution_graph(net), {});
+  FusionPlan fusion = plan_fusion(train);
+  MemoryPlan memory = plan_memory(train, 2, 4, &fusion);
+  const ExecPlan plan = lower(train, memory, &fusion);
+  const Step *forward = nullptr, *backward = nullptr;
+  for (const Step& s : plan.steps) {
+    if (s.kind == StepKind::BatchNorm && !s.region.empty()) forward = &s;
+    if (s.kind == StepKind::BatchNormGrad && !s.region.empty()) backward = &s;
+  }
+  REQUIRE(forward);
+  REQUIRE(backward);
+
+  const BatchNormProgram f = BatchNormProgram::of(plan, *forward);
+  CHECK(f.forward);
+  CHECK(f.fused);
+  CHECK(f.x == forward->inputs[0]);
+  CHECK(f.y == forward->region[0].node);  // stored: the gradient reads it (from the output)
+  REQUIRE(f.epilogue.size() == 1);
+  CHECK(f.epilogue[0].first == "leaky_relu");
+  CHECK(f.epilogue[0].second == Approx(0.25));
+
+  const BatchNormProgram b = BatchNormProgram::of(plan, *backward);
+  CHECK_FALSE(b.forward);
+  CHECK(b.from_output);
+  CHECK(b.prologue_op == "leaky_relu");
+  CHECK(b.g == backward->inputs[backward->region[0].operands[0]]);
+  CHECK(b.activation_input == backward->inputs[backward->region[0].operands[1]]);
+  CHECK(b.saved == f.y);
+  CHECK(b.share_group == -1);
+  CHECK(b.product_group == -1);
+
+  // A batch norm step of its own: its inputs, no program.
+  Step alone = *backward;
+  alone.region.clear();
+  alone.inputs = {3, 4};
+  const BatchNormProgram a = BatchNormProgram::of(plan, alone);
+  CHECK_FALSE(a.fused);
+  CHECK(a.g == 3);
+  CHECK(a.saved == 4);
+
+  // Each malformed shape is an InternalError naming the step and what is wrong.
+  auto refused = [&](Step s, const std::string& what) {
+    INFO(what);
+    try {
+      BatchNormProgram::of(plan, s);
+      FAIL("accepted");
+    } catch (const InternalError& e) {
+      CHECK(std::string(e.what()).find("step `" + s.name + "`") != std::string::npos);
+      CHECK(std::string(e.what()).find(what) != std::string::npos);
+    }
+  };
+  Step s = *forward;
+  s.region[1].kind = StepKind::Add;
+  refused(s, "epilogue operation of another kind");
+  s = *forward;
+  s.region[0].operands = {7};
+  refused(s, "operand out of range");
+  s = *backward;
+  s.region[0].kind = StepKind::Scale;
+  refused(s, "prologue of another kind");
+  s = *backward;
+  s.region.pop_back();
+  refused(s, "prologue of another kind");
+  s = *backward;
+  s.region.push_back(s.region[0]);
+  refused(s, "d/dw without its share");
+  s = *backward;
+  s.region[1].kind = StepKind::Add;
+  refused(s, "without its batchnorm_grad");
+  s = *backward;
+  s.kind = StepKind::Add;
+  refused(s, "is not a batch norm step");
+
+  // A pool's activations: every operation but the pool; another kind is refused.
+  Step pool;
+  pool.name = "gap";
+  pool.kind = StepKind::GlobalAvgPool;
+  CHECK(pooled_activations(pool).empty());
+  pool.region.resize(3);
+  pool.region[0].kind = pool.region[1].kind = StepKind::Activation;
+  pool.region[2].kind = StepKind::GlobalAvgPool;
+  CHECK(pooled_activations(pool).size() == 2);
+  pool.region[1].kind = StepKind::Scale;
+  CHECK_THROWS_WITH(pooled_activations(pool),
+                    Catch::Contains("step `gap`: a pooled operation of another kind"));
 }
 
 TEST_CASE("fusion: batch norm regions equal the unfused plan", "[fusion][exec]") {

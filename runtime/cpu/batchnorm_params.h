@@ -18,10 +18,10 @@ struct BatchNormParams {
   int64_t per_channel() const { return n * h * w; }
 
   // An inconsistent field is an InternalError naming it: the backend fills these from
-  // plans nasc lowered, so a bad one is a bug. (batchnorm.cpp)
+  // plans nasc lowered, so a bad one is a bug. (batchnorm_params.cpp)
   void validate() const;
   // Identifies the kernel. Momentum is applied outside the primitives but the kernel keeps
-  // it, so it is part of the key. (batchnorm.cpp)
+  // it, so it is part of the key. (batchnorm_params.cpp)
   std::string key() const;
 };
 

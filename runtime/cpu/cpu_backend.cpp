@@ -20,6 +20,7 @@
 #include "runtime/cpu/pool2d.h"
 #include "runtime/cpu/sync_batchnorm.h"
 #include "runtime/exec/backend.h"
+#include "runtime/exec/region_programs.h"
 #include "support/elementwise_ops.h"
 #include "support/rng.h"
 
@@ -448,25 +449,16 @@ class CpuPlan : public PreparedPlan {
                                 float* stats) {
     const int64_t c = k->params().c, inner = k->params().h * k->params().w;
     const int64_t rows = k->params().n * c;
-    auto input = [&](const RegionOp& op, size_t i) {
-      const int operand = op.operands.at(i);
-      NAS_CHECK(operand >= 0 && operand < static_cast<int>(s.inputs.size()),
-                "step `" + s.name + "`: a batch norm region operand out of range");
-      return s.inputs[operand];
-    };
-    if (s.kind == StepKind::BatchNorm) {
+    const BatchNormProgram program = BatchNormProgram::of(*plan_, s);
+    if (program.forward) {
       BatchNormEpilogue epilogue;
-      for (size_t i = 1; i < s.region.size(); ++i) {
-        NAS_CHECK(s.region[i].kind == StepKind::Activation,
-                  "step `" + s.name + "`: a batch norm epilogue operation of another kind");
-        epilogue.activations.emplace_back(s.region[i].op, s.region[i].param);
-      }
+      for (const auto& [op, param] : program.epilogue) epilogue.activations.emplace_back(op, param);
       // The batch norm's own output when the backward pass reads it, else nothing (the
       // synchronised path then writes it to scratch).
-      const int y = s.region[0].node;
-      const bool y_stored = plan_->values[y].storage != ValueStorage::None;
+      const int y = program.y;
+      const bool y_stored = y >= 0;
       auto y_scratch = std::make_shared<std::vector<float>>();
-      return [k, stats, c, inner, rows, epilogue, y_stored, y_scratch, x = input(s.region[0], 0), y,
+      return [k, stats, c, inner, rows, epilogue, y_stored, y_scratch, x = program.x, y,
               sc = s.weight, sh = s.bias, rm = s.running_mean, rv = s.running_var,
               out = s.node](RunState& st) mutable {
         const float* scale = sc >= 0 ? st.param[sc] : nullptr;
@@ -489,20 +481,14 @@ class CpuPlan : public PreparedPlan {
         return true;
       };
     }
-    const RegionOp& first = s.region[0];
-    NAS_CHECK(
-        (s.region.size() == 2 || s.region.size() == 3) &&
-            (first.kind == StepKind::ActivationGrad || first.kind == StepKind::ChoiceGradInput),
-        "step `" + s.name + "`: a batch norm prologue of another kind");
-    const bool activation = first.kind == StepKind::ActivationGrad;
-    const int g = input(first, 0), act_x = activation ? input(first, 1) : -1;
-    const int second = input(s.region[1], 1);
+    const int g = program.g, act_x = program.activation_input, second = program.saved;
     BatchNormPrologue prologue;
-    if (activation) prologue.activation.emplace(first.op, first.param);
+    if (!program.prologue_op.empty())
+      prologue.activation.emplace(program.prologue_op, program.prologue_param);
     // Per run: the activation's input, the candidate's weight (zero: the candidate did not
     // run, so neither does its gradient).
-    auto prepare = [act_x, group = first.group, index = first.index](BatchNormPrologue& p,
-                                                                     const RunState& st) {
+    auto prepare = [act_x, group = program.share_group, index = program.share_index](
+                       BatchNormPrologue& p, const RunState& st) {
       if (act_x >= 0) p.x = st.values[act_x];
       if (group >= 0) p.scale = st.choice_weights[group][index];
       return p.scale != 0.0f;
@@ -514,16 +500,12 @@ class CpuPlan : public PreparedPlan {
       p.incoming(gv, 0, full_dy->data(), size);
       return full_dy->data();
     };
-    // A mixed op's d/dw for this candidate (region[2], fusion.h): sum(g * y), added to its
-    // weight gradient in runs that compute architecture gradients; with weight 0 too, as
-    // choice_grad_arch adds it for every candidate that ran.
-    const RegionOp* product = s.region.size() > 2 ? &s.region[2] : nullptr;
-    NAS_CHECK(!product || (product->kind == StepKind::ChoiceGradArch && !activation &&
-                           s.int_attr_or("from_output", 0)),
-              "step `" + s.name + "`: a batch norm gradient's d/dw without its share");
-    if (s.int_attr_or("from_output", 0))
+    // A mixed op's d/dw for this candidate (BatchNormProgram::product_group): sum(g * y),
+    // added to its weight gradient in runs that compute architecture gradients; with
+    // weight 0 too, as choice_grad_arch adds it for every candidate that ran.
+    if (program.from_output)
       return [k, stats, c, rows, inner, prologue, prepare, materialise, g, y = second,
-              group = product ? product->group : -1, index = product ? product->index : -1,
+              group = program.product_group, index = program.product_index,
               out = s.node](RunState& st) mutable {
         const bool take_product = group >= 0 && st.arch_grads;
         double dw = 0;
@@ -590,11 +572,8 @@ class CpuPlan : public PreparedPlan {
       if (forward && !s.region.empty()) {
         // A GlobalAvgPool region (compiler/passes/fusion.h): its activations, then the mean.
         std::vector<RowActivation> activations;
-        for (size_t i = 0; i + 1 < s.region.size(); ++i) {
-          NAS_CHECK(s.region[i].kind == StepKind::Activation,
-                    "step `" + s.name + "`: a pooled operation of another kind");
-          activations.emplace_back(s.region[i].op, s.region[i].param);
-        }
+        for (const RegionOp* op : pooled_activations(s))
+          activations.emplace_back(op->op, op->param);
         return [p, activations, in = s.inputs[0], out](RunState& st) {
           plain::global_avg_pool_forward(p, st.values[in], st.values[out], activations);
           return true;

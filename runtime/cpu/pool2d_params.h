@@ -26,9 +26,10 @@ struct Pool2dParams {
   int64_t output_size() const { return n * c * out_h() * out_w(); }
 
   // An inconsistent field is an InternalError naming it: the backend fills these from
-  // plans nasc lowered, so a bad one is a bug. (pool2d.cpp)
+  // plans nasc lowered, so a bad one is a bug. (pool2d_params.cpp)
   void validate() const;
-  // Identifies the primitives; stride 0 and stride == kernel give the same key. (pool2d.cpp)
+  // Identifies the primitives; stride 0 and stride == kernel give the same key.
+  // (pool2d_params.cpp)
   std::string key() const;
 };
 

@@ -13,6 +13,7 @@
 #include "runtime/cuda/linear_cublas.h"
 #include "runtime/cuda/norm_pool_kernels.h"
 #include "runtime/cuda/region_ptx.h"
+#include "runtime/exec/region_programs.h"
 #include "support/elementwise_ops.h"
 #include "support/errors.h"
 
@@ -639,22 +640,14 @@ StepFn CudaPlan::build_batchnorm(const Step& s) {
 // mixed op's d/dw for the candidate, sum(g * y).
 StepFn CudaPlan::build_batchnorm_region(const Step& s) {
   const BatchNormParams p = batchnorm_params(s);
-  auto input = [&](const RegionOp& op, size_t i) {
-    const int operand = op.operands.at(i);
-    NAS_CHECK(operand >= 0 && operand < static_cast<int>(s.inputs.size()),
-              "step `" + s.name + "`: a batch norm region operand out of range");
-    return s.inputs[operand];
-  };
-  if (s.kind == StepKind::BatchNorm) {
-    for (size_t i = 1; i < s.region.size(); ++i)
-      NAS_CHECK(s.region[i].kind == StepKind::Activation,
-                "step `" + s.name + "`: a batch norm epilogue operation of another kind");
+  const BatchNormProgram program = BatchNormProgram::of(plan_, s);
+  if (program.forward) {
     const SubProgram tail = sub_program(s, 1, s.region.size());
     const int kernel = kernels_.add(tail.program);
-    const int y = s.region[0].node;
-    const bool y_stored = plan_.values[y].storage != ValueStorage::None;
+    const int y = program.y;
+    const bool y_stored = y >= 0;
     if (!y_stored) reserve_scratch(0, p.size());
-    return [this, p, kernel, tail, s, y, y_stored, x = input(s.region[0], 0)](RunState& st) {
+    return [this, p, kernel, tail, s, y, y_stored, x = program.x](RunState& st) {
       refuse_sync_batchnorm(st);
       float* mean = static_cast<float*>(state(s.state));
       float* y_out = y_stored ? st.values[y] : scratch(0);
@@ -666,15 +659,7 @@ StepFn CudaPlan::build_batchnorm_region(const Step& s) {
       return true;
     };
   }
-  const RegionOp& first = s.region[0];
-  NAS_CHECK((s.region.size() == 2 || s.region.size() == 3) &&
-                (first.kind == StepKind::ActivationGrad || first.kind == StepKind::ChoiceGradInput),
-            "step `" + s.name + "`: a batch norm prologue of another kind");
-  const bool activation = first.kind == StepKind::ActivationGrad;
-  const RegionOp* product = s.region.size() > 2 ? &s.region[2] : nullptr;
-  const bool from_output = s.int_attr_or("from_output", 0) != 0;
-  NAS_CHECK(!product || (product->kind == StepKind::ChoiceGradArch && !activation && from_output),
-            "step `" + s.name + "`: a batch norm gradient's d/dw without its share");
+  const bool activation = !program.prologue_op.empty();
   // The incoming gradient: the activation's gradient g * f'(x), or the share w * g (a
   // one-operand choice whose weight is the candidate's).
   SubProgram incoming = sub_program(s, 0, 1);
@@ -686,10 +671,10 @@ StepFn CudaPlan::build_batchnorm_region(const Step& s) {
   }
   const int kernel = kernels_.add(incoming.program);
   reserve_scratch(0, p.size());
-  return [this, p, kernel, incoming, activation, from_output, s, g = input(first, 0),
-          second = input(s.region[1], 1), group = first.group, index = first.index,
-          product_group = product ? product->group : -1,
-          product_index = product ? product->index : -1](RunState& st) {
+  return [this, p, kernel, incoming, activation, from_output = program.from_output, s,
+          g = program.g, second = program.saved, group = program.share_group,
+          index = program.share_index, product_group = program.product_group,
+          product_index = program.product_index](RunState& st) {
     const float weight = activation ? 1.0f : st.choice_weights[group][index];
     const bool runs = weight != 0.0f;  // a candidate with weight 0 did not run
     if (runs) {
@@ -736,9 +721,7 @@ StepFn CudaPlan::build_pooling(const Step& s) {
         global_avg_pool_forward(x.n, x.c, x.h, x.w, st.values[in], st.values[out], stream());
         return true;
       };
-    for (size_t i = 0; i + 1 < s.region.size(); ++i)
-      NAS_CHECK(s.region[i].kind == StepKind::Activation,
-                "step `" + s.name + "`: a pooled operation of another kind");
+    pooled_activations(s);  // checks the region
     const SubProgram head = sub_program(s, 0, s.region.size() - 1);
     const int kernel = kernels_.add(head.program);
     reserve_scratch(0, x.n * x.c * x.h * x.w);

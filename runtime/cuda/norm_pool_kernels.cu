@@ -266,15 +266,9 @@ __global__ void bn_backward_from_output_kernel(ChannelRows layout, double eps, c
   }
 }
 
-// The checks of BatchNormParams::validate, and what the kernels' indexing needs.
+// BatchNormParams::validate, and what the kernels' indexing needs.
 void check_batchnorm(const BatchNormParams& p) {
-  NAS_CHECK(p.n >= 1 && p.c >= 1 && p.h >= 1 && p.w >= 1,
-            "batchnorm: sizes must be positive, got n=" + std::to_string(p.n) + " c=" +
-                std::to_string(p.c) + " h=" + std::to_string(p.h) + " w=" + std::to_string(p.w));
-  NAS_CHECK(p.eps > 0 && std::isfinite(p.eps),
-            "batchnorm: eps must be > 0, got " + std::to_string(p.eps));
-  NAS_CHECK(p.momentum >= 0 && p.momentum <= 1,
-            "batchnorm: momentum must be in [0, 1], got " + std::to_string(p.momentum));
+  p.validate();
   NAS_CHECK(p.per_channel() < (int64_t{1} << 31) && p.c < (int64_t{1} << 31),
             "batchnorm: a channel's " + std::to_string(p.per_channel()) + " values or " +
                 std::to_string(p.c) + " channels exceed the CUDA kernels' 32-bit indexing");
@@ -398,20 +392,9 @@ __global__ void avg_pool_backward_kernel(PoolGeometry g, const float* dy, float*
   }
 }
 
-// The checks of Pool2dParams::validate, and what the argmax encoding needs.
+// Pool2dParams::validate, and what the argmax encoding needs.
 PoolGeometry pool_geometry(const Pool2dParams& p) {
-  NAS_CHECK(p.n >= 1 && p.c >= 1 && p.h >= 1 && p.w >= 1,
-            "pool2d: sizes must be positive, got n=" + std::to_string(p.n) + " c=" +
-                std::to_string(p.c) + " h=" + std::to_string(p.h) + " w=" + std::to_string(p.w));
-  NAS_CHECK(p.kernel >= 1 && p.stride >= 0 && p.pad >= 0,
-            "pool2d: bad window kernel=" + std::to_string(p.kernel) +
-                " stride=" + std::to_string(p.stride) + " pad=" + std::to_string(p.pad));
-  // Beyond kernel/2 a window could hold only padding: max would be -inf, avg undefined.
-  NAS_CHECK(p.pad <= p.kernel / 2, "pool2d: pad=" + std::to_string(p.pad) +
-                                       " exceeds kernel/2 = " + std::to_string(p.kernel / 2));
-  NAS_CHECK(p.h + 2 * p.pad >= p.kernel && p.w + 2 * p.pad >= p.kernel,
-            "pool2d: kernel " + std::to_string(p.kernel) + " does not fit the padded " +
-                std::to_string(p.h + 2 * p.pad) + "x" + std::to_string(p.w + 2 * p.pad) + " input");
+  p.validate();
   NAS_CHECK(p.h * p.w <= INT32_MAX, "pool2d: a " + std::to_string(p.h) + "x" + std::to_string(p.w) +
                                         " plane exceeds the int32 argmax encoding");
   return {p.n * p.c,          p.h, p.w, p.out_h(), p.out_w(), p.kernel, p.effective_stride(), p.pad,

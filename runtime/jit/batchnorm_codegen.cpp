@@ -49,15 +49,6 @@ struct ChannelCode {
   RowLoops rows;
 };
 
-bool from_output(const Step& s) {
-  return s.int_attr_or("from_output", 0) != 0;
-}
-
-// A backward region's mixed op d/dw (exec_plan.h: region[2], ChoiceGradArch), or null.
-const RegionOp* product_op(const Step& s) {
-  return s.kind == StepKind::BatchNormGrad && s.region.size() > 2 ? &s.region[2] : nullptr;
-}
-
 }  // namespace
 
 BatchNormCodegen::BatchNormCodegen(const ExecPlan& plan, int vector_floats,
@@ -86,45 +77,22 @@ bool BatchNormCodegen::generates(const ExecPlan& plan, const Step& s) {
   return batchnorm_params(s).per_channel() >= 2;
 }
 
-// Whether a region's batch norm output is stored (the backward pass reads it), besides the
-// region's output; else it is never written (the activations read it from registers).
-bool BatchNormCodegen::stores_output(const Step& s) const {
-  return !s.region.empty() && plan_.values.at(s.region[0].node).storage != ValueStorage::None;
-}
-
-void BatchNormCodegen::check_program(const Step& s) const {
-  if (s.region.empty()) return;  // a batch norm step of its own
-  if (s.kind == StepKind::BatchNorm) {
-    for (size_t i = 1; i < s.region.size(); ++i)
-      NAS_CHECK(s.region[i].kind == StepKind::Activation,
-                "step `" + s.name + "`: a batch norm epilogue operation of another kind");
-    return;
-  }
-  const RegionOp& first = s.region[0];
-  NAS_CHECK((s.region.size() == 2 || s.region.size() == 3) &&
-                (first.kind == StepKind::ActivationGrad || first.kind == StepKind::ChoiceGradInput),
-            "step `" + s.name + "`: a batch norm prologue of another kind");
-  const RegionOp* product = product_op(s);
-  NAS_CHECK(!product || (product->kind == StepKind::ChoiceGradArch &&
-                         first.kind == StepKind::ChoiceGradInput && from_output(s)),
-            "step `" + s.name + "`: a batch norm gradient's d/dw without its share");
-}
-
-std::string BatchNormCodegen::signature(const Step& s) const {
+std::string BatchNormCodegen::signature(const Step& s, const BatchNormProgram& program) const {
   const BatchNormParams p = batchnorm_params(s);
   std::string key = fmt::format("{} n{} c{} h{} w{} affine{} eps{} momentum{} from_output{}",
                                 s.kind == StepKind::BatchNorm ? "forward" : "backward", p.n, p.c,
-                                p.h, p.w, p.affine, p.eps, p.momentum, from_output(s));
+                                p.h, p.w, p.affine, p.eps, p.momentum, program.from_output);
   for (const RegionOp& op : s.region)
     key += fmt::format("|{} {} {}", static_cast<int>(op.kind), op.op, op.param);
   if (s.kind == StepKind::BatchNorm)
-    key += fmt::format("|stores {} running {}", stores_output(s), s.running_mean >= 0);
+    key += fmt::format("|stores {} running {}", program.y >= 0, s.running_mean >= 0);
   return key;
 }
 
 llvm::Function* BatchNormCodegen::body(const Step& s) {
-  check_program(s);
-  const std::string key = signature(s);
+  // The region's program is one the library runs too, or an InternalError.
+  const BatchNormProgram program = BatchNormProgram::of(plan_, s);
+  const std::string key = signature(s, program);
   auto it = bodies_.find(key);
   if (it != bodies_.end()) return it->second;
   const bool forward = s.kind == StepKind::BatchNorm;
@@ -145,9 +113,9 @@ llvm::Function* BatchNormCodegen::body(const Step& s) {
     slots.push_back(pointer_at(b, rargs, t_.i8p, k));
   counted_loop(b, f->getArg(1), f->getArg(2), 1, {}, [&](llvm::Value* channel, const Values&) {
     if (forward)
-      forward_channel(b, s, slots, channel);
+      forward_channel(b, s, program, slots, channel);
     else
-      backward_channel(b, s, slots, channel);
+      backward_channel(b, s, program, slots, channel);
     return Values{};
   });
   b.CreateRetVoid();
@@ -156,7 +124,8 @@ llvm::Function* BatchNormCodegen::body(const Step& s) {
 }
 
 // runtime/cpu/batchnorm.cpp's BatchNormKernel::forward_training, for one channel.
-void BatchNormCodegen::forward_channel(llvm::IRBuilder<>& b, const Step& s, const Values& slots,
+void BatchNormCodegen::forward_channel(llvm::IRBuilder<>& b, const Step& s,
+                                       const BatchNormProgram& program, const Values& slots,
                                        llvm::Value* channel) {
   ChannelCode code(b, s, slots, channel, width_);
   const BatchNormParams& p = code.p;
@@ -206,7 +175,7 @@ void BatchNormCodegen::forward_channel(llvm::IRBuilder<>& b, const Step& s, cons
   llvm::Value* a = row.splat(b.CreateFPTrunc(gain, t_.f32));
   llvm::Value* offset =
       row.splat(b.CreateFPTrunc(b.CreateFSub(shift, b.CreateFMul(mean, gain)), t_.f32));
-  const bool stores_y = stores_output(s);
+  const bool stores_y = program.y >= 0;
   llvm::Value *y = code.floats(kFwdY), *out = code.floats(kFwdOut);
   counted_loop(b, b.getInt64(0), b.getInt64(p.n), 1, {}, [&](llvm::Value* sample, const Values&) {
     llvm::Value *xr = code.row_of(x, sample), *outr = code.row_of(out, sample);
@@ -238,21 +207,22 @@ void BatchNormCodegen::forward_channel(llvm::IRBuilder<>& b, const Step& s, cons
 
 // runtime/cpu/batchnorm.cpp's backward loops (from the input, or from the output), with the
 // incoming gradient read as the region's first operation says, for one channel.
-void BatchNormCodegen::backward_channel(llvm::IRBuilder<>& b, const Step& s, const Values& slots,
+void BatchNormCodegen::backward_channel(llvm::IRBuilder<>& b, const Step& s,
+                                        const BatchNormProgram& program, const Values& slots,
                                         llvm::Value* channel) {
   ChannelCode code(b, s, slots, channel, width_);
   const BatchNormParams& p = code.p;
   RowLoops& row = code.rows;
   // The incoming gradient's prologue: an ActivationGrad, a ChoiceGradInput (a share), or
   // none (a batch norm gradient step of its own reads g itself).
-  const RegionOp* prologue = s.region.empty() ? nullptr : &s.region[0];
-  const bool activation = prologue && prologue->kind == StepKind::ActivationGrad;
-  const bool share = prologue && prologue->kind == StepKind::ChoiceGradInput;
+  const RegionOp* prologue = program.fused ? &s.region[0] : nullptr;
+  const bool activation = !program.prologue_op.empty();
+  const bool share = program.share_group >= 0;
   llvm::Value *g = code.floats(kBwdG), *act_x = code.floats(kBwdActivationInput);
   llvm::Value *saved = code.floats(kBwdSaved), *dx = code.floats(kBwdDx);
   llvm::Value* weight = share ? b.CreateLoad(t_.f32, code.floats(kBwdWeight)) : nullptr;
   const double m = static_cast<double>(p.per_channel());
-  const bool output = from_output(s);
+  const bool output = program.from_output;
 
   // The incoming gradient of a piece: g * f'(the activation's input), w * g (g alone when
   // `scaled` is false: from the output, the sums of a share are scaled after), or g.

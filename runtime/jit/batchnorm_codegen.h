@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "runtime/exec/exec_plan.h"
+#include "runtime/exec/region_programs.h"
 #include "runtime/jit/batchnorm_region.h"
 #include "runtime/jit/ir_helpers.h"
 #include "runtime/jit/region_codegen.h"
@@ -59,18 +60,15 @@ class BatchNormCodegen : IrHelpers {
   std::vector<std::unique_ptr<llvm::Module>> take_modules();
 
  private:
-  // The region's program is one the library runs too (exec_plan.h); else an InternalError.
-  void check_program(const Step& s) const;
-  bool stores_output(const Step& s) const;
   // What a body is made from: the shape, the attributes and the program, not the values
   // (batchnorm_region.h passes them). The cells of a DARTS supernet repeat a few signatures many
   // times, and one body serves them all.
-  std::string signature(const Step& s) const;
+  std::string signature(const Step& s, const BatchNormProgram& program) const;
   // One channel's work; `slots` are the body's args, loaded.
-  void forward_channel(llvm::IRBuilder<>& b, const Step& s, const std::vector<llvm::Value*>& slots,
-                       llvm::Value* channel);
-  void backward_channel(llvm::IRBuilder<>& b, const Step& s, const std::vector<llvm::Value*>& slots,
-                        llvm::Value* channel);
+  void forward_channel(llvm::IRBuilder<>& b, const Step& s, const BatchNormProgram& program,
+                       const std::vector<llvm::Value*>& slots, llvm::Value* channel);
+  void backward_channel(llvm::IRBuilder<>& b, const Step& s, const BatchNormProgram& program,
+                        const std::vector<llvm::Value*>& slots, llvm::Value* channel);
   // Emits `emit`'s code under `pointer` != null.
   void when_nonnull(llvm::IRBuilder<>& b, llvm::Value* pointer, const std::function<void()>& emit);
 

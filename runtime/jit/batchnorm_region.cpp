@@ -7,57 +7,24 @@ namespace nas {
 
 BatchNormRegionRun::BatchNormRegionRun(const ExecPlan& plan, const Step& s, RegionBody body,
                                        float* stats)
-    : body_(body), stats_(stats), forward_(s.kind == StepKind::BatchNorm) {
+    : body_(body), stats_(stats), program_(BatchNormProgram::of(plan, s)) {
   const BatchNormParams p = batchnorm_params(s);
   channels_ = p.c;
   elements_ = p.size();
-  auto input = [&](const RegionOp& op, size_t operand) {
-    const int k = op.operands.at(operand);
-    NAS_CHECK(k >= 0 && k < static_cast<int>(s.inputs.size()),
-              "step `" + s.name + "`: a batch norm region operand out of range");
-    return s.inputs[k];
-  };
   scale_ = s.weight;
   shift_ = s.bias;
   out_ = s.node;
   running_mean_ = s.running_mean;
   running_var_ = s.running_var;
-  if (s.region.empty()) {  // a batch norm step of its own: (x), or (dy, x or y)
-    if (forward_) {
-      x_ = s.inputs.at(0);
-    } else {
-      g_ = s.inputs.at(0);
-      saved_ = s.inputs.at(1);
-    }
-    return;
-  }
-  const RegionOp& first = s.region[0];
-  if (forward_) {
-    x_ = input(first, 0);
-    if (plan.values.at(first.node).storage != ValueStorage::None) y_ = first.node;
-    return;
-  }
-  g_ = input(first, 0);
-  saved_ = input(s.region.at(1), 1);
-  if (first.kind == StepKind::ActivationGrad) {
-    act_x_ = input(first, 1);
-  } else {
-    share_group_ = first.group;
-    share_index_ = first.index;
-  }
-  if (s.region.size() > 2) {
-    product_group_ = s.region[2].group;
-    product_index_ = s.region[2].index;
-    products_.assign(static_cast<size_t>(channels_), 0.0);
-  }
+  if (program_.product_group >= 0) products_.assign(static_cast<size_t>(channels_), 0.0);
 }
 
 bool BatchNormRegionRun::run(size_t index, RunState& st, PreparedPlan& library) {
   if (st.sync_batchnorm && st.collectives) return library.run(index, st);
-  if (forward_) return run_forward(st);
+  if (program_.forward) return run_forward(st);
   float weight = 1.0f;
-  if (share_group_ >= 0) {
-    weight = st.choice_weights.at(share_group_).at(share_index_);
+  if (program_.share_group >= 0) {
+    weight = st.choice_weights.at(program_.share_group).at(program_.share_index);
     if (weight == 0.0f) return library.run(index, st);
   }
   return run_backward(st, weight);
@@ -66,8 +33,8 @@ bool BatchNormRegionRun::run(size_t index, RunState& st, PreparedPlan& library) 
 bool BatchNormRegionRun::run_forward(RunState& st) {
   auto param = [&](int k) -> void* { return k >= 0 ? st.param[k] : nullptr; };
   void* slots[kFwdSlots] = {};
-  slots[kFwdX] = st.values[x_];
-  slots[kFwdY] = y_ >= 0 ? st.values[y_] : nullptr;
+  slots[kFwdX] = st.values[program_.x];
+  slots[kFwdY] = program_.y >= 0 ? st.values[program_.y] : nullptr;
   slots[kFwdOut] = st.values[out_];
   slots[kFwdScale] = param(scale_);
   slots[kFwdShift] = param(shift_);
@@ -76,18 +43,19 @@ bool BatchNormRegionRun::run_forward(RunState& st) {
   slots[kFwdRunningMean] = param(running_mean_);
   slots[kFwdRunningVar] = param(running_var_);
   nasc_jit_parallel_channels(body_, slots, channels_, elements_);
-  if (y_ >= 0) st.computed[y_] = 1;  // read by the backward pass
+  if (program_.y >= 0) st.computed[program_.y] = 1;  // read by the backward pass
   return true;
 }
 
 bool BatchNormRegionRun::run_backward(RunState& st, float weight) {
   auto param = [&](int k) -> void* { return k >= 0 ? st.param[k] : nullptr; };
   auto grad = [&](int k) -> void* { return k >= 0 ? st.grad[k] : nullptr; };
-  const bool take_product = product_group_ >= 0 && st.arch_grads;
+  const bool take_product = program_.product_group >= 0 && st.arch_grads;
   void* slots[kBwdSlots] = {};
-  slots[kBwdG] = st.values[g_];
-  slots[kBwdActivationInput] = act_x_ >= 0 ? st.values[act_x_] : nullptr;
-  slots[kBwdSaved] = st.values[saved_];
+  slots[kBwdG] = st.values[program_.g];
+  const int act_x = program_.activation_input;
+  slots[kBwdActivationInput] = act_x >= 0 ? st.values[act_x] : nullptr;
+  slots[kBwdSaved] = st.values[program_.saved];
   slots[kBwdDx] = st.values[out_];
   slots[kBwdScale] = param(scale_);
   slots[kBwdMean] = stats_;
@@ -100,7 +68,7 @@ bool BatchNormRegionRun::run_backward(RunState& st, float weight) {
   if (take_product) {
     double dw = 0;
     for (double channel : products_) dw += channel;  // in order: reproducible
-    st.choice_weight_grads[product_group_][product_index_] += dw;
+    st.choice_weight_grads[program_.product_group][program_.product_index] += dw;
   }
   return true;
 }

@@ -12,6 +12,7 @@
 
 #include "runtime/exec/backend.h"
 #include "runtime/exec/exec_plan.h"
+#include "runtime/exec/region_programs.h"
 #include "runtime/jit/jit_runtime.h"
 
 namespace nas {
@@ -68,15 +69,12 @@ class BatchNormRegionRun {
 
   RegionBody body_;
   float* stats_;
-  bool forward_;
+  BatchNormProgram program_;
   int64_t channels_, elements_;
-  // Values and parameters by their indices (exec_plan.h), -1 where absent.
-  int x_ = -1, y_ = -1, out_ = -1;        // forward: input, batch norm output (stored), output
-  int g_ = -1, act_x_ = -1, saved_ = -1;  // backward: incoming, activation input, x or y
+  int out_ = -1;  // the step's output value (exec_plan.h)
+  // Parameters by their indices (exec_plan.h), -1 where absent.
   int scale_ = -1, shift_ = -1, running_mean_ = -1, running_var_ = -1;
-  int share_group_ = -1, share_index_ = -1;      // a candidate's share: its weight
-  int product_group_ = -1, product_index_ = -1;  // the d/dw it takes
-  std::vector<double> products_;                 // per channel
+  std::vector<double> products_;  // per channel: the d/dw, when the region takes it
 };
 
 }  // namespace nas

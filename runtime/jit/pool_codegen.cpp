@@ -4,6 +4,7 @@
 #include <llvm/IR/Module.h>
 
 #include "runtime/cpu/plain_step_params.h"
+#include "runtime/exec/region_programs.h"
 #include "runtime/jit/plan_codegen.h"
 #include "runtime/jit/row_loops.h"
 #include "support/errors.h"
@@ -22,17 +23,6 @@ int64_t plane_count(const Step& s) {
   return x.n * x.c;
 }
 
-// A GlobalAvgPool region's activations: every operation but the last, the pool.
-std::vector<const RegionOp*> activations(const Step& s) {
-  std::vector<const RegionOp*> out;
-  for (size_t i = 0; i + 1 < s.region.size(); ++i) {
-    NAS_CHECK(s.region[i].kind == StepKind::Activation,
-              "step `" + s.name + "`: a pooled operation of another kind");
-    out.push_back(&s.region[i]);
-  }
-  return out;
-}
-
 }  // namespace
 
 GlobalAvgPoolCodegen::GlobalAvgPoolCodegen(int vector_floats, llvm::LLVMContext& context,
@@ -46,7 +36,7 @@ bool GlobalAvgPoolCodegen::generates(const Step& s) {
 // body(slots = [x, y], first plane, end plane).
 llvm::Function* GlobalAvgPoolCodegen::body(const Step& s) {
   const int64_t area = plane_area(s);
-  const std::vector<const RegionOp*> acts = activations(s);
+  const std::vector<const RegionOp*> acts = pooled_activations(s);
   std::string key = fmt::format("area {}", area);
   for (const RegionOp* op : acts) key += fmt::format("|{} {}", op->op, op->param);
   auto it = bodies_.find(key);
