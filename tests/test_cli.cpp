@@ -243,30 +243,45 @@ TEST_CASE("nasc: a mistyped command, flag or stage gets a suggestion", "[cli]") 
   CHECK_THAT(r.err, !Contains("did you mean"));
 }
 
-TEST_CASE("nasc ir: NASC_JIT_BATCHNORM=library leaves batch norm to the library's loops",
-          "[cli][jit]") {
-  struct Restore {
-    ~Restore() { ::unsetenv("NASC_JIT_BATCHNORM"); }
-  } restore;
-  Cli cli;
-  const std::string args =
-      "ir '" NASC_SOURCE_DIR "/tests/filecheck/jit_batchnorm.nas' --stage llvm --batch 2 --train";
-  ::unsetenv("NASC_JIT_BATCHNORM");
-  Run generated = cli.run(args);
-  REQUIRE(generated.status == 0);
-  CHECK(generated.out.find("define void @nasc_batchnorm_body_") != std::string::npos);
-  ::setenv("NASC_JIT_BATCHNORM", "library", 1);
-  Run library = cli.run(args);
-  REQUIRE(library.status == 0);
-  CHECK(library.out.find("nasc_batchnorm") == std::string::npos);
-  CHECK(library.err.empty());
-  // Another value is reported, and the default kept.
-  ::setenv("NASC_JIT_BATCHNORM", "fast", 1);
-  Run bad = cli.run(args);
-  CHECK(bad.status == 0);
-  CHECK(bad.err.find("NASC_JIT_BATCHNORM must be `generated` or `library`, got `fast`") !=
-        std::string::npos);
-  CHECK(bad.out.find("define void @nasc_batchnorm_body_") != std::string::npos);
+TEST_CASE(
+    "nasc ir: NASC_JIT_BATCHNORM and NASC_JIT_DEPTHWISE=library leave those steps to the "
+    "library",
+    "[cli][jit]") {
+  struct Switch {
+    const char* variable;
+    const char* file;   // in tests/filecheck
+    const char* body;   // what the generated code defines
+    const char* trace;  // in every name of that code
+  };
+  for (const Switch& sw : {Switch{"NASC_JIT_BATCHNORM", "jit_batchnorm.nas",
+                                  "define void @nasc_batchnorm_body_", "nasc_batchnorm"},
+                           Switch{"NASC_JIT_DEPTHWISE", "jit_depthwise.nas",
+                                  "define void @nasc_depthwise_body_", "nasc_depthwise"}}) {
+    INFO(sw.variable);
+    struct Restore {
+      const char* variable;
+      ~Restore() { ::unsetenv(variable); }
+    } restore{sw.variable};
+    Cli cli;
+    const std::string args = std::string("ir '" NASC_SOURCE_DIR "/tests/filecheck/") + sw.file +
+                             "' --stage llvm --batch 2 --train";
+    ::unsetenv(sw.variable);
+    Run generated = cli.run(args);
+    REQUIRE(generated.status == 0);
+    CHECK(generated.out.find(sw.body) != std::string::npos);
+    ::setenv(sw.variable, "library", 1);
+    Run library = cli.run(args);
+    REQUIRE(library.status == 0);
+    CHECK(library.out.find(sw.trace) == std::string::npos);
+    CHECK(library.err.empty());
+    // Another value is reported, and the default kept.
+    ::setenv(sw.variable, "fast", 1);
+    Run bad = cli.run(args);
+    CHECK(bad.status == 0);
+    CHECK(bad.err.find(std::string(sw.variable) +
+                       " must be `generated` or `library`, got `fast`") != std::string::npos);
+    CHECK(bad.out.find(sw.body) != std::string::npos);
+  }
 }
 
 TEST_CASE("nasc ir and check: a pool's effective stride, counts with three digits", "[cli]") {

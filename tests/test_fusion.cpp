@@ -826,6 +826,44 @@ TEST_CASE("fusion: the JIT's generated batch norm equals the interpreter on ever
     }
 }
 
+TEST_CASE("fusion: the JIT's generated depthwise convolutions equal the interpreter on every plane",
+          "[fusion][exec][jit]") {
+  // The JIT generates the three passes of a stride-1 depthwise convolution whose output plane
+  // is its input's, on planes of up to 16x16 (runtime/jit/depthwise_codegen.h): the plane a
+  // flat run of vectors, each tap a load under a constant mask. With 16-float vectors an 8x8
+  // plane is 4 vectors of two rows each, 7x7 three and a masked one, 5x3 (not square) one
+  // masked one, 1x1 one lane whose taps but the centre all fall in the padding; dilation
+  // reaches across rows. A ReLU before it makes the data gradient matter to the loss, a
+  // 1x1 conv after it keeps the plane's values apart.
+  auto net = [](int h, int w, int kernel, int dilation, bool bias) {
+    return fmt::format(
+        "network n(x: tensor[3, {0}, {1}]) {{\n"
+        "  let h = relu(conv(x, 3, kernel=1));\n"
+        "  let d = dwconv(h, {2}, pad={3}, dilation={4}, bias={5});\n"
+        "  return linear(flatten(conv(relu(d), 2, kernel=1)), 4);\n}}\n",
+        h, w, kernel, dilation * (kernel - 1) / 2, dilation, bias ? "true" : "false");
+  };
+  struct Case {
+    int h, w, kernel, dilation;
+    bool bias;
+  };
+  for (const Case& c : {Case{8, 8, 3, 1, false}, Case{8, 8, 5, 2, true}, Case{7, 7, 5, 1, true},
+                        Case{16, 16, 3, 2, false}, Case{5, 3, 3, 1, true}, Case{1, 1, 3, 1, false},
+                        Case{4, 6, 5, 2, false}}) {
+    const std::string source = net(c.h, c.w, c.kernel, c.dilation, c.bias);
+    INFO(source);
+    Pair p("jit");
+    const std::string ir = jit_against_interpreter(p, source, 5, true);
+    size_t bodies = 0;
+    for (size_t at = ir.find("define void @nasc_depthwise_body_"); at != std::string::npos;
+         at = ir.find("define void @nasc_depthwise_body_", at + 1))
+      ++bodies;
+    CHECK(bodies == 3);  // forward, data gradient, weight gradient
+    check_same(p, 80);
+    check_same(p, 81);
+  }
+}
+
 TEST_CASE("fusion: a batch norm whose output only its activation reads is never stored",
           "[fusion][exec]") {
   // The alpha step of a DARTS search: no weight gradients, so nothing in the backward pass

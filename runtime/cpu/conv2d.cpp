@@ -11,6 +11,7 @@
 #include "runtime/cpu/eltwise.h"
 #include "runtime/cpu/kernel_cache.h"
 #include "runtime/cpu/plain_kernels.h"
+#include "runtime/cpu/plain_step_params.h"
 #include "runtime/cpu/pointwise.h"
 #include "support/elementwise_ops.h"
 #include "support/errors.h"
@@ -43,6 +44,10 @@ KernelCache<Conv2dEpilogueKernel>& epilogue_cache() {
 }
 
 }  // namespace
+
+Conv2dParams conv_params(const Step& s) {
+  return conv_fields<Conv2dParams>(s);
+}
 
 int64_t Conv2dParams::out_h() const {
   return conv_out(h, *this);

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/exec/exec_plan.h"
+
 namespace nas {
 
 struct Conv2dParams {
@@ -36,6 +38,9 @@ struct Conv2dParams {
   // Identifies the primitives: equal keys <=> interchangeable kernels.
   std::string key() const;
 };
+
+// A conv or dwconv step's (or its gradients') shape and attributes, over its forward input.
+Conv2dParams conv_params(const Step& s);
 
 // The three primitives of one convolution signature. Immutable once built, so one instance
 // is shared by every caller with the same signature. All outputs are overwritten, never

@@ -29,20 +29,6 @@ namespace {
 
 using StepFn = std::function<bool(RunState&)>;
 
-Conv2dParams conv_params(const Step& s) {
-  Nchw in = nchw(s.fwd_in_shape);
-  Conv2dParams p;
-  p.n = in.n, p.c_in = in.c, p.h = in.h, p.w = in.w;
-  p.c_out = s.int_attr("out");
-  p.kernel = s.int_attr("kernel");
-  p.stride = s.int_attr("stride");
-  p.pad = s.int_attr("pad");
-  p.dilation = s.int_attr("dilation");
-  p.groups = s.int_attr("groups");
-  p.bias = s.int_attr("bias") != 0;
-  return p;
-}
-
 LinearParams linear_params(const Step& s) {
   LinearParams p;
   p.n = s.fwd_in_shape[0];

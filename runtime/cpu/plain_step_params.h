@@ -46,6 +46,24 @@ inline BatchNormParams batchnorm_params(const Step& s) {
   return p;
 }
 
+// A conv or dwconv step's (or its gradients') shape and attributes, over its forward input,
+// into any struct with Conv2dParams' fields (the CPU's Conv2dParams, conv2d.h; the CUDA
+// backend's ConvShape).
+template <typename ConvFields>
+ConvFields conv_fields(const Step& s) {
+  const Nchw in = nchw(s.fwd_in_shape);
+  ConvFields p;
+  p.n = in.n, p.c_in = in.c, p.h = in.h, p.w = in.w;
+  p.c_out = s.int_attr("out");
+  p.kernel = s.int_attr("kernel");
+  p.stride = s.int_attr("stride");
+  p.pad = s.int_attr("pad");
+  p.dilation = s.int_attr("dilation");
+  p.groups = s.int_attr("groups");
+  p.bias = s.int_attr("bias") != 0;
+  return p;
+}
+
 // A max_pool or avg_pool step's window over its forward input (the pool's or its gradient's).
 inline Pool2dParams pool_params(const Step& s) {
   Nchw x = nchw(s.fwd_in_shape);

@@ -24,17 +24,7 @@ namespace {
 using StepFn = std::function<bool(RunState&)>;
 
 ConvShape conv_shape(const Step& s) {
-  const Nchw in = nchw(s.fwd_in_shape);
-  ConvShape p;
-  p.n = in.n, p.c_in = in.c, p.h = in.h, p.w = in.w;
-  p.c_out = s.int_attr("out");
-  p.kernel = s.int_attr("kernel");
-  p.stride = s.int_attr("stride");
-  p.pad = s.int_attr("pad");
-  p.dilation = s.int_attr("dilation");
-  p.groups = s.int_attr("groups");
-  p.bias = s.int_attr("bias") != 0;
-  return p;
+  return conv_fields<ConvShape>(s);
 }
 
 LinearShape linear_shape(const Step& s) {

@@ -4,11 +4,10 @@
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Module.h>
 
-#include <cstdlib>
 #include <functional>
-#include <iostream>
 
 #include "runtime/cpu/plain_step_params.h"
+#include "runtime/jit/library_switch.h"
 #include "runtime/jit/object_cache.h"
 #include "runtime/jit/row_loops.h"
 #include "support/errors.h"
@@ -60,14 +59,7 @@ std::vector<std::unique_ptr<llvm::Module>> BatchNormCodegen::take_modules() {
 }
 
 bool BatchNormCodegen::enabled() {
-  static const bool generated = [] {
-    const char* text = std::getenv("NASC_JIT_BATCHNORM");
-    const std::string value = text ? text : "generated";
-    if (value != "generated" && value != "library")
-      std::cerr << "nasc: warning: NASC_JIT_BATCHNORM must be `generated` or `library`, got `"
-                << value << "`; batch norm runs generated code\n";
-    return value != "library";
-  }();
+  static const bool generated = generated_unless_library("NASC_JIT_BATCHNORM", "batch norm");
   return generated;
 }
 

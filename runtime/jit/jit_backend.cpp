@@ -13,6 +13,7 @@
 
 #include "runtime/exec/backend.h"
 #include "runtime/jit/batchnorm_region.h"
+#include "runtime/jit/depthwise_run.h"
 #include "runtime/jit/jit_engine.h"
 #include "runtime/jit/jit_runtime.h"
 #include "runtime/jit/plan_codegen.h"
@@ -45,11 +46,16 @@ class JitPlan : public PreparedPlan {
       batchnorm_[step] = std::make_unique<BatchNormRegionRun>(
           plan, s, reinterpret_cast<RegionBody>(module_->address(symbol)), stats);
     }
-    context_.library = this;  // nasc_jit_run_step runs the batch norm regions' bodies too
+    depthwise_.resize(plan.steps.size());
+    for (const auto& [step, symbol] : generated.depthwise_steps)
+      depthwise_[step] = std::make_unique<DepthwiseRun>(
+          plan.steps[step], reinterpret_cast<RegionBody>(module_->address(symbol)));
+    context_.library = this;  // nasc_jit_run_step runs the generated bodies too
   }
 
   bool run(size_t index, RunState& st) override {
     if (batchnorm_[index]) return batchnorm_[index]->run(index, st, *library_);
+    if (depthwise_[index]) return depthwise_[index]->run(st);
     if (!region_fn_[index]) return library_->run(index, st);
     bind(st, nullptr, PlanRunControl{});
     return region_fn_[index](args_) > 0;
@@ -100,6 +106,7 @@ class JitPlan : public PreparedPlan {
   std::vector<Entry> region_fn_;  // per step: its region's entry, or null
   void* args_[kPlanArgCount] = {};
   std::vector<std::unique_ptr<BatchNormRegionRun>> batchnorm_;  // per step, or null
+  std::vector<std::unique_ptr<DepthwiseRun>> depthwise_;        // per step, or null
   std::vector<float*> weights_;
   int32_t control_[kControlCount] = {1, 1, 0};
   uint64_t draws_[2] = {0, 0};

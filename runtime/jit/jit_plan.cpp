@@ -13,10 +13,10 @@ namespace nas {
 
 namespace {
 
-// The optimised modules of a generated plan, the kernels then the batch norm bodies.
+// The optimised modules of a generated plan, the kernels then the bodies.
 std::vector<llvm::Module*> optimised_modules(PlanModule& generated) {
   std::vector<llvm::Module*> modules = {generated.kernels.get()};
-  for (std::unique_ptr<llvm::Module>& body : generated.batchnorm) modules.push_back(body.get());
+  for (std::unique_ptr<llvm::Module>& body : generated.bodies) modules.push_back(body.get());
   return modules;
 }
 

@@ -11,6 +11,7 @@
 
 #include "runtime/exec/step_gate.h"
 #include "runtime/jit/batchnorm_codegen.h"
+#include "runtime/jit/depthwise_codegen.h"
 #include "runtime/jit/ir_helpers.h"
 #include "runtime/jit/object_cache.h"
 #include "runtime/jit/pool_codegen.h"
@@ -40,6 +41,7 @@ class Codegen : IrHelpers {
         width_(vector_floats),
         m_(kernels),
         batchnorm_(plan, vector_floats, context, region_ops_),
+        depthwise_(vector_floats, context),
         pool_(vector_floats, context, kernels, region_ops_) {}
 
   // Fills out's symbols, region steps and schedule description (its kernels module is the
@@ -61,18 +63,28 @@ class Codegen : IrHelpers {
     out.schedule_description = describe_schedule(region_entries);
     out.symbols.push_back(kPlanFunction);
     for (int step : out.region_steps) out.symbols.push_back(region_entries[step]);
+    // The library steps generated bodies run, each body's symbol listed once.
     std::map<std::string, size_t> body_symbols;
-    for (size_t i = 0; i < plan_.steps.size(); ++i) {
-      if (!BatchNormCodegen::generates(plan_, plan_.steps[i])) continue;
-      const std::string name = batchnorm_.body(plan_.steps[i])->getName().str();
+    auto symbol_of = [&](llvm::Function* body) {
+      const std::string name = body->getName().str();
       auto it = body_symbols.find(name);
       if (it == body_symbols.end()) {
         it = body_symbols.emplace(name, out.symbols.size()).first;
         out.symbols.push_back(name);
       }
-      out.batchnorm_steps.emplace_back(static_cast<int>(i), it->second);
+      return it->second;
+    };
+    for (size_t i = 0; i < plan_.steps.size(); ++i) {
+      const Step& s = plan_.steps[i];
+      const int index = static_cast<int>(i);
+      if (BatchNormCodegen::generates(plan_, s))
+        out.batchnorm_steps.emplace_back(index, symbol_of(batchnorm_.body(s)));
+      else if (DepthwiseCodegen::generates(plan_, s))
+        out.depthwise_steps.emplace_back(index, symbol_of(depthwise_.body(s)));
     }
-    out.batchnorm = batchnorm_.take_modules();
+    out.bodies = batchnorm_.take_modules();
+    for (std::unique_ptr<llvm::Module>& m : depthwise_.take_modules())
+      out.bodies.push_back(std::move(m));
   }
 
  private:
@@ -332,6 +344,7 @@ class Codegen : IrHelpers {
   RegionOpsEmitter region_ops_;
   std::map<std::string, llvm::Function*> bodies_;  // by body_signature
   BatchNormCodegen batchnorm_;                     // the batch norm steps
+  DepthwiseCodegen depthwise_;                     // the depthwise convolutions
   GlobalAvgPoolCodegen pool_;                      // the global average pools
 };
 
@@ -570,7 +583,7 @@ PlanModule generate_plan_module(const ExecPlan& plan, int vector_floats) {
 std::vector<JitSource> plan_sources(PlanModule& generated) {
   std::vector<JitSource> sources;
   sources.push_back({std::move(generated.kernels), true, {}, {}});
-  for (std::unique_ptr<llvm::Module>& body : generated.batchnorm)
+  for (std::unique_ptr<llvm::Module>& body : generated.bodies)
     sources.push_back({std::move(body), true, {}, {}});
   // Each part of the schedule is generated only when its object is not in the cache: its
   // key comes from its description, whose text is a fraction of its bitcode's and costs no

@@ -1,6 +1,8 @@
 // Code generation for a plan (the JIT backend's code for it): LLVM IR for
 //   - the bodies of the batch norm regions of training plans (batchnorm_codegen.h), which
 //     the plan function runs through nasc_jit_run_step (batchnorm_region.h);
+//   - the depthwise convolutions of training plans on small planes (depthwise_codegen.h),
+//     which the plan function runs through nasc_jit_run_step (depthwise_run.h);
 //   - every global average pool (pool_codegen.h), with an entry like a region's;
 //   - every elementwise region step (ElementwiseRegion, made by the fusion pass): an entry
 //     that decides, from what this run computed and the choice weights, which of the
@@ -60,7 +62,7 @@ inline constexpr const char* kPlanFunction = "nasc_plan";
 // Modules in one context, compiled apart:
 //   - kernels: the regions' entries and vectorised bodies, which nasc's O3 pipeline
 //     optimises and the code generator compiles at its highest level;
-//   - a module per batch norm body, compiled the same way;
+//   - a module per batch norm or depthwise body, compiled the same way;
 //   - schedule: the plan function and its chunks, a call and a compare per step around
 //     kernels that take microseconds to milliseconds, compiled without optimisation (fast
 //     instruction selection and register allocation): optimising the thousands of steps of
@@ -69,15 +71,19 @@ inline constexpr const char* kPlanFunction = "nasc_plan";
 struct PlanModule {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> kernels;
-  // The batch norm bodies, a module each (batchnorm_codegen.h), optimised like the kernels.
-  std::vector<std::unique_ptr<llvm::Module>> batchnorm;
+  // The bodies of library steps run by generated code, a module each, optimised like the
+  // kernels: batch norm (batchnorm_codegen.h) and depthwise convolutions
+  // (depthwise_codegen.h).
+  std::vector<std::unique_ptr<llvm::Module>> bodies;
   ScheduleDescription schedule_description;  // schedule_module() makes the module
   // [0]: the plan function, then each region's entry (elementwise, global average pool), then the
-  // batch norm bodies.
+  // bodies.
   std::vector<std::string> symbols;
   std::vector<int> region_steps;  // the step of symbols[i + 1]
   // Per batch norm region with generated code: its step and its body's index in symbols.
   std::vector<std::pair<int, size_t>> batchnorm_steps;
+  // Per depthwise convolution step with generated code: its step and its body's index.
+  std::vector<std::pair<int, size_t>> depthwise_steps;
 };
 
 // The kernels module for `plan`, its loops `vector_floats` wide (HostTarget::vector_floats),
