@@ -70,7 +70,7 @@ void BatchNormKernel::forward_training(const float* x, const float* scale, const
   // activations to each row of y before the next. So x is read twice from memory and y
   // written once (and never read back by an activation after it).
   const int64_t n = p.n, c = p.c, inner = p.h * p.w;
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+#pragma omp parallel for schedule(static) if (n * c * inner > kBatchNormParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     double count = 0, channel_mean = 0, squares = 0;  // squares: sum of squared deviations
     for (int64_t s = 0; s < n; ++s) {
@@ -170,7 +170,7 @@ void backward_loops(const BatchNormParams& p, const float* x, const IncomingGrad
                     float* dscale, float* dshift) {
   const int64_t n = p.n, c = p.c, inner = p.h * p.w;
   const double m = static_cast<double>(p.per_channel());
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+#pragma omp parallel for schedule(static) if (n * c * inner > kBatchNormParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     const float channel_mean = mean[ch];
     double sum_dy = 0, sum_dy_centered = 0;
@@ -222,7 +222,7 @@ void from_output_loops(const BatchNormParams& p, const float* y, const IncomingG
   const int64_t n = p.n, c = p.c, inner = p.h * p.w;
   const double m = static_cast<double>(p.per_channel());
   constexpr Incoming reduced = kind == Incoming::Scaled ? Incoming::Direct : kind;
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+#pragma omp parallel for schedule(static) if (n * c * inner > kBatchNormParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     double sum_dy = 0, sum_dy_y = 0;
     for (int64_t s = 0; s < n; ++s) {

@@ -7,6 +7,11 @@
 
 namespace nas {
 
+// Batch norm of at most this many values runs on the calling thread: waking the OpenMP
+// team costs more than the layer. Shared by the library's loops (batchnorm.cpp,
+// sync_batchnorm.cpp) and the JIT's per-channel bodies (nasc_jit_parallel_channels).
+inline constexpr int64_t kBatchNormParallelMin = 32768;
+
 struct BatchNormParams {
   int64_t n = 1, c = 1, h = 1, w = 1;
   bool affine = true;

@@ -20,7 +20,7 @@ int64_t row_offset(const BatchNormParams& p, int64_t sample, int64_t ch) {
 
 // Small layers stay on the calling thread: a parallel region costs more than they do.
 bool worth_threads(const BatchNormParams& p) {
-  return p.size() > 32768;
+  return p.size() > kBatchNormParallelMin;
 }
 
 float inv_std(const BatchNormParams& p, float var) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/cpu/batchnorm_params.h"
 #include "runtime/jit/plan_codegen.h"
 
 namespace nas {
@@ -41,9 +42,8 @@ extern "C" void nasc_jit_parallel_for(RegionBody body, void** args, int64_t n) {
 
 extern "C" void nasc_jit_parallel_channels(RegionBody body, void** args, int64_t channels,
                                            int64_t elements) {
-  // The threshold of the library's batch norm loops (runtime/cpu/batchnorm.cpp).
   const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), channels));
-  if (elements <= 32768 || threads <= 1) {
+  if (elements <= kBatchNormParallelMin || threads <= 1) {
     body(args, 0, channels);
     return;
   }

@@ -35,8 +35,9 @@ extern "C" {
 // ranges run on the calling thread.
 void nasc_jit_parallel_for(RegionBody body, void** args, int64_t n);
 // Runs body over channels [0, channels), each thread a contiguous range of them (a batch
-// norm region's channel loop, batchnorm_codegen.h); a region of few `elements` runs on the
-// calling thread.
+// norm body's channels, batchnorm_codegen.h; a global average pool's or a depthwise
+// convolution's planes, pool_codegen.h, depthwise_codegen.h); a step of at most
+// kBatchNormParallelMin `elements` runs on the calling thread, as the library's batch norm.
 void nasc_jit_parallel_channels(RegionBody body, void** args, int64_t channels, int64_t elements);
 // Runs step `index` of the plan function's schedule, whose value is `node`: its generated
 // `entry` (a region's, a global average pool's), or, when that is null, the library step
