@@ -1,10 +1,10 @@
 // The `jit` backend: the CPU backend's memory, copies and optimizer updates, with every plan
 // compiled by the JIT engine (jit_engine.h) from the code plan_codegen.h generates for it. The
 // generated plan function runs the whole plan in one call: fused elementwise regions, batch
-// norm (training) and global average pooling as generated vectorised loops, the other
-// steps (convolutions, pooling windows, linear, the loss) as the CPU backend's library
-// kernels. The CPU backend (the
-// interpreter) is its reference: both run the same kernels on everything but the regions, and the
+// norm and depthwise convolutions on small planes (training), and global average pooling
+// as generated vectorised loops, the other steps (the other convolutions, pooling windows,
+// linear, the loss) as the CPU backend's library kernels. The CPU backend (the
+// interpreter) is its reference: both run the same kernels on everything else, and the
 // conformance and JIT tests compare them.
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
