@@ -13,9 +13,9 @@
 
 namespace nas {
 
-// What nasc_jit_run_step needs: the plan that runs a step the plan function does not call
-// directly (the JIT's: a library kernel, or a batch norm region's generated body through
-// batchnorm_region.h) and this run's state. An
+// What nasc_jit_run_step needs for a step without a generated entry: the plan that runs it
+// (the JIT's: a library kernel, or a generated body of a batch norm or depthwise
+// convolution through batchnorm_region.h, depthwise_run.h) and this run's state. An
 // exception cannot unwind through generated code (it has no unwind tables), so a kernel's
 // is kept in `error`, the step returns -1, the plan function returns -1 at once, and the
 // caller rethrows it.
