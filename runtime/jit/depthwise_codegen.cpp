@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/cpu/conv2d.h"
+#include "runtime/cpu/depthwise.h"
 #include "runtime/jit/depthwise_run.h"
 #include "runtime/jit/library_switch.h"
 #include "runtime/jit/object_cache.h"
@@ -61,8 +62,7 @@ bool DepthwiseCodegen::generates(const ExecPlan& plan, const Step& s) {
     return false;
   if (s.fwd_in_shape.size() != 4 || s.weight < 0) return false;
   const Conv2dParams p = conv_params(s);
-  const bool depthwise = p.groups == p.c_in && p.c_out == p.c_in;
-  return depthwise && p.stride == 1 && p.out_h() == p.h && p.out_w() == p.w &&
+  return is_depthwise(p) && p.stride == 1 && p.out_h() == p.h && p.out_w() == p.w &&
          p.h * p.w <= kMaxPlane;
 }
 
@@ -266,11 +266,6 @@ void DepthwiseCodegen::weight_gradient(llvm::IRBuilder<>& b, const Shape& shape,
       tap_offsets(shape.kernel, shape.pad, shape.dilation, false);
   const std::vector<VectorRun> runs = vectors.runs(offsets);
   const size_t taps = offsets.size(), sums_count = taps + (db ? 1 : 0);
-  auto across = [&](llvm::Value* v) {
-    llvm::CallInst* sum = b.CreateFAddReduce(llvm::ConstantFP::get(t_.f32, 0.0), v);
-    sum->setHasAllowReassoc(true);  // a tree of lanes, not a chain of additions
-    return b.CreateFPExt(sum, t_.f64);
-  };
   counted_loop(b, f->getArg(1), f->getArg(2), 1, {}, [&](llvm::Value* channel, const Values&) {
     const Values zeros(sums_count, llvm::ConstantFP::get(t_.f64, 0.0));
     const Values sums = counted_loop(
@@ -293,7 +288,7 @@ void DepthwiseCodegen::weight_gradient(llvm::IRBuilder<>& b, const Shape& shape,
                            });
           Values next;
           for (size_t t = 0; t < sums_count; ++t)
-            next.push_back(b.CreateFAdd(totals[t], across(acc[t])));
+            next.push_back(b.CreateFAdd(totals[t], b.CreateFPExt(lane_sum(b, acc[t]), t_.f64)));
           return next;
         });
     auto add_to = [&](llvm::Value* p, llvm::Value* total) {

@@ -19,6 +19,14 @@ Values counted_loop(llvm::IRBuilder<>& b, llvm::Value* begin, llvm::Value* end, 
                     const Values& state,
                     const std::function<Values(llvm::Value*, const Values&)>& step);
 
+// The sum of a float vector's lanes, reassociable: a tree of lanes, not a chain of
+// dependent additions.
+inline llvm::Value* lane_sum(llvm::IRBuilder<>& b, llvm::Value* v) {
+  llvm::CallInst* sum = b.CreateFAddReduce(llvm::ConstantFP::get(b.getFloatTy(), 0.0), v);
+  sum->setHasAllowReassoc(true);
+  return sum;
+}
+
 // A piece of a row: the vector from element `offset` (i64) of the row on; in the row's last,
 // partial vector, `mask` (<width x i1>) marks the lanes inside the row (null elsewhere).
 struct Chunk {
@@ -74,9 +82,7 @@ class RowLoops {
     for (size_t j = 0; j < count; ++j) {
       llvm::Value* v = slots[0][j];
       for (size_t u = 1; u < slots.size(); ++u) v = b_.CreateFAdd(v, slots[u][j]);
-      llvm::CallInst* across = b_.CreateFAddReduce(llvm::ConstantFP::get(b_.getFloatTy(), 0.0), v);
-      across->setHasAllowReassoc(true);  // a tree of lanes, not a chain of 16 additions
-      sums.push_back(across);
+      sums.push_back(lane_sum(b_, v));
     }
     return sums;
   }
