@@ -358,6 +358,13 @@ class ScheduleCodegen : IrHelpers {
   // A chunk returns 0 to go on, 1 when a forward-only run stopped at the loss, and -1 when
   // a library kernel threw; the plan function passes a failure on.
   void generate(const ScheduleDescription& d) {
+    int guards = 0;
+    for (const std::vector<ScheduleRegion>& chunk : d.chunks)
+      for (const ScheduleRegion& r : chunk) guards = std::max(guards, r.guard + 1);
+    std::vector<uint8_t> ones(static_cast<size_t>(guards), 1);
+    all_live_ = new llvm::GlobalVariable(
+        sched_, llvm::ArrayType::get(t_.i8, static_cast<uint64_t>(guards)), true,
+        llvm::GlobalValue::PrivateLinkage, llvm::ConstantDataArray::get(c_, ones), "nasc_all_live");
     for (size_t k = 0; k < d.chunks.size(); ++k)
       chunk_function(d.chunks[k], d.first_chunk + static_cast<int>(k));
     if (d.first_chunk == 0) plan_function(d.total());
@@ -410,7 +417,10 @@ class ScheduleCodegen : IrHelpers {
     };
     ChunkValues values{args, computed, control_flag(kControlWeightGrads),
                        control_flag(kControlArchGrads), control_flag(kControlForwardOnly)};
+    // Unmasked runs (no live mask) read a mask of ones, so that a guard is one load, not a
+    // branch more.
     llvm::Value* unmasked = b.CreateICmpEQ(live, llvm::ConstantPointerNull::get(t_.i8p));
+    live = b.CreateSelect(unmasked, all_live(), live);
 
     b.SetInsertPoint(failed_);
     b.CreateRet(b.getInt32(-1));
@@ -418,22 +428,23 @@ class ScheduleCodegen : IrHelpers {
 
     for (const ScheduleRegion& r : regions) {
       if (r.steps.empty()) continue;  // every step of it never runs: nothing to guard
-      llvm::BasicBlock* after = nullptr;
+      llvm::Value* guard = nullptr;   // null: unguarded
       if (r.guard >= 0) {
-        after = llvm::BasicBlock::Create(c_, "after_region", f);
-        llvm::BasicBlock* check = llvm::BasicBlock::Create(c_, "guard", f);
-        llvm::BasicBlock* go = llvm::BasicBlock::Create(c_, "region", f);
-        b.CreateCondBr(unmasked, go, check);
-        b.SetInsertPoint(check);
         llvm::Value* flag = b.CreateLoad(t_.i8, b.CreateConstInBoundsGEP1_64(t_.i8, live, r.guard));
-        b.CreateCondBr(b.CreateICmpNE(flag, b.getInt8(0)), go, after);
-        b.SetInsertPoint(go);
+        guard = b.CreateICmpNE(flag, b.getInt8(0));
       }
-      for (const ScheduleStep& step : r.steps) step_call(b, f, step, values);
-      if (after) {
-        b.CreateBr(after);
-        b.SetInsertPoint(after);
+      // A region of one step (most of them) folds its guard into the step's gate.
+      if (!guard || r.steps.size() == 1) {
+        for (const ScheduleStep& step : r.steps) step_call(b, f, step, values, guard);
+        continue;
       }
+      llvm::BasicBlock* go = llvm::BasicBlock::Create(c_, "region", f);
+      llvm::BasicBlock* after = llvm::BasicBlock::Create(c_, "after_region", f);
+      b.CreateCondBr(guard, go, after);
+      b.SetInsertPoint(go);
+      for (const ScheduleStep& step : r.steps) step_call(b, f, step, values, nullptr);
+      b.CreateBr(after);
+      b.SetInsertPoint(after);
     }
     b.CreateRet(b.getInt32(0));
     return f;
@@ -449,8 +460,8 @@ class ScheduleCodegen : IrHelpers {
   // region's entry or runs the library kernel, and marks its value computed when it wrote
   // it): one call per step keeps the unoptimised schedule small.
   void step_call(llvm::IRBuilder<>& b, llvm::Function* f, const ScheduleStep& step,
-                 const ChunkValues& v) {
-    llvm::Value* ready = nullptr;  // null: always
+                 const ChunkValues& v, llvm::Value* guard) {
+    llvm::Value* ready = guard;  // null: always
     auto require = [&](llvm::Value* flag) { ready = ready ? b.CreateAnd(ready, flag) : flag; };
     if (step.weight_grad) require(v.weight_grads);
     if (step.arch_grad) require(v.arch_grads);
@@ -483,12 +494,17 @@ class ScheduleCodegen : IrHelpers {
     b.SetInsertPoint(next);
   }
 
+  // The live mask of an unmasked run: every guard's flag set.
+  llvm::Value* all_live() const { return llvm::ConstantExpr::getPointerCast(all_live_, t_.i8p); }
+
   llvm::Module& sched_;
-  llvm::BasicBlock* failed_ = nullptr;  // the chunk being generated: returns -1
+  llvm::GlobalVariable* all_live_ = nullptr;  // one flag per guard, all 1
+  llvm::BasicBlock* failed_ = nullptr;        // the chunk being generated: returns -1
 };
 
-// A schedule that takes every branch of ScheduleCodegen: guarded and unguarded regions,
-// each gate, a region entry and a library step, the loss, two chunks. Its bitcode changes
+// A schedule that takes every branch of ScheduleCodegen: unguarded regions and guarded ones
+// of one step and of two, each gate, a region entry and a library step, the loss, two
+// chunks. Its bitcode changes
 // whenever the generator's output for some schedule would (schedule_key_text).
 ScheduleDescription probe_schedule() {
   ScheduleDescription d;
@@ -496,7 +512,8 @@ ScheduleDescription probe_schedule() {
       -1, {{0, 0, false, false, false, {}, ""}, {1, 1, true, false, false, {0}, "nasc_region_1"}}};
   ScheduleRegion guarded{
       2, {{2, 2, false, true, false, {0, 1}, ""}, {3, 3, false, false, true, {2}, ""}}};
-  d.chunks = {{plain, guarded}, {guarded}};
+  ScheduleRegion guarded_step{3, {{4, 4, false, false, false, {3}, ""}}};
+  d.chunks = {{plain, guarded}, {guarded, guarded_step}};
   return d;
 }
 
