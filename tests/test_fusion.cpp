@@ -828,29 +828,37 @@ TEST_CASE("fusion: the JIT's generated batch norm equals the interpreter on ever
 
 TEST_CASE("fusion: the JIT's generated depthwise convolutions equal the interpreter on every plane",
           "[fusion][exec][jit]") {
-  // The JIT generates the three passes of a stride-1 depthwise convolution whose output plane
-  // is its input's, on planes of up to 16x16 (runtime/jit/depthwise_codegen.h): the plane a
-  // flat run of vectors, each tap a load under a constant mask. With 16-float vectors an 8x8
-  // plane is 4 vectors of two rows each, 7x7 three and a masked one, 5x3 (not square) one
-  // masked one, 1x1 one lane whose taps but the centre all fall in the padding; dilation
-  // reaches across rows. A ReLU before it makes the data gradient matter to the loss, a
-  // 1x1 conv after it keeps the plane's values apart.
-  auto net = [](int h, int w, int kernel, int dilation, bool bias) {
+  // The JIT generates the three passes of a depthwise convolution at stride 1 or 2 whose
+  // output plane is at most 16x16 (runtime/jit/depthwise_codegen.h): the walked plane a flat
+  // run of vectors, each tap's reads constant. With 16-float vectors an 8x8 plane is 4
+  // vectors of two rows each, 7x7 three and a masked one, 5x3 (not square) one masked one,
+  // 1x1 one lane whose taps but the centre all fall in the padding; dilation reaches across
+  // rows. At stride 2 the forward pass reads every other value and the data gradient writes
+  // lanes no tap reaches (odd rows and columns with dilation 2 and even padding); a 32x32
+  // input is two vectors a row, 9x5 and 7x7 inputs have odd sides, and no padding (10x10,
+  // stride 1) makes the output smaller than the input. A ReLU before it makes the data
+  // gradient matter to the loss, a 1x1 conv after it keeps the plane's values apart.
+  auto net = [](int h, int w, int kernel, int stride, int pad, int dilation, bool bias) {
     return fmt::format(
         "network n(x: tensor[3, {0}, {1}]) {{\n"
         "  let h = relu(conv(x, 3, kernel=1));\n"
-        "  let d = dwconv(h, {2}, pad={3}, dilation={4}, bias={5});\n"
+        "  let d = dwconv(h, {2}, stride={3}, pad={4}, dilation={5}, bias={6});\n"
         "  return linear(flatten(conv(relu(d), 2, kernel=1)), 4);\n}}\n",
-        h, w, kernel, dilation * (kernel - 1) / 2, dilation, bias ? "true" : "false");
+        h, w, kernel, stride, pad, dilation, bias ? "true" : "false");
   };
   struct Case {
-    int h, w, kernel, dilation;
+    int h, w, kernel, stride, pad, dilation;
     bool bias;
   };
-  for (const Case& c : {Case{8, 8, 3, 1, false}, Case{8, 8, 5, 2, true}, Case{7, 7, 5, 1, true},
-                        Case{16, 16, 3, 2, false}, Case{5, 3, 3, 1, true}, Case{1, 1, 3, 1, false},
-                        Case{4, 6, 5, 2, false}}) {
-    const std::string source = net(c.h, c.w, c.kernel, c.dilation, c.bias);
+  for (const Case& c :
+       {Case{8, 8, 3, 1, 1, 1, false}, Case{8, 8, 5, 1, 4, 2, true}, Case{7, 7, 5, 1, 2, 1, true},
+        Case{16, 16, 3, 1, 2, 2, false}, Case{5, 3, 3, 1, 1, 1, true},
+        Case{1, 1, 3, 1, 1, 1, false}, Case{4, 6, 5, 1, 4, 2, false},
+        Case{10, 10, 3, 1, 0, 1, false}, Case{16, 16, 3, 2, 1, 1, false},
+        Case{32, 32, 5, 2, 4, 2, true}, Case{32, 32, 3, 2, 1, 1, false},
+        Case{7, 7, 3, 2, 1, 1, true}, Case{9, 5, 5, 2, 2, 1, false}, Case{2, 2, 3, 2, 1, 1, false},
+        Case{16, 16, 5, 2, 2, 1, true}}) {
+    const std::string source = net(c.h, c.w, c.kernel, c.stride, c.pad, c.dilation, c.bias);
     INFO(source);
     Pair p("jit");
     const std::string ir = jit_against_interpreter(p, source, 5, true);
