@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <random>
 #include <string>
@@ -77,6 +79,63 @@ inline void time_conv_pass(const std::string& signature, const ConvPass& pass, i
   totals.chosen += (pass.runs_nasc ? mine : theirs) * weight;
   std::printf("%-22s %-8s %10.3f %10.3f %7.2f  %s\n", signature.c_str(), pass.name, mine * 1e3,
               theirs * 1e3, mine / theirs, pass.runs_nasc ? "nasc" : "oneDNN");
+}
+
+// The options the convolution benches share: --reps R, --threads T, --batch N (each at least
+// 1). `own` may claim a flag of a bench's own (true when it took it and its value).
+// False on a flag nobody takes or one without its value.
+struct ConvBenchOptions {
+  int reps = 20, threads = 2;
+  int64_t batch = 64;
+};
+inline bool parse_conv_bench_options(
+    int argc, char** argv, ConvBenchOptions& o,
+    const std::function<bool(const std::string&, const char*)>& own = {}) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) return false;
+    const char* value = argv[++i];
+    const int number = std::max(1, std::atoi(value));
+    if (flag == "--reps")
+      o.reps = number;
+    else if (flag == "--threads")
+      o.threads = number;
+    else if (flag == "--batch")
+      o.batch = number;
+    else if (!own || !own(flag, value))
+      return false;
+  }
+  return true;
+}
+
+// The depthwise convolutions of a DARTS step (examples/darts.nas at C = 16): sep_conv
+// 3x3/5x5 and dil_conv 3x3/5x5 in the normal cells at 32x32, 16x16 and 8x8, and at stride 2
+// in the reduction cells, from 32x32 and 16x16.
+struct DepthwiseSignature {
+  const char* name;
+  int64_t c, hw, kernel, stride, pad, dilation;
+};
+inline const std::vector<DepthwiseSignature>& darts_depthwise_signatures() {
+  static const std::vector<DepthwiseSignature> all = {
+      {"sep 3x3 C16 32x32", 16, 32, 3, 1, 1, 1},    {"sep 5x5 C16 32x32", 16, 32, 5, 1, 2, 1},
+      {"dil 3x3 C16 32x32", 16, 32, 3, 1, 2, 2},    {"dil 5x5 C16 32x32", 16, 32, 5, 1, 4, 2},
+      {"sep 3x3 C32 16x16", 32, 16, 3, 1, 1, 1},    {"sep 5x5 C32 16x16", 32, 16, 5, 1, 2, 1},
+      {"dil 3x3 C32 16x16", 32, 16, 3, 1, 2, 2},    {"dil 5x5 C32 16x16", 32, 16, 5, 1, 4, 2},
+      {"sep 3x3 C64 8x8", 64, 8, 3, 1, 1, 1},       {"sep 5x5 C64 8x8", 64, 8, 5, 1, 2, 1},
+      {"dil 3x3 C64 8x8", 64, 8, 3, 1, 2, 2},       {"dil 5x5 C64 8x8", 64, 8, 5, 1, 4, 2},
+      {"sep 3x3 s2 C32 32x32", 32, 32, 3, 2, 1, 1}, {"sep 5x5 s2 C32 32x32", 32, 32, 5, 2, 2, 1},
+      {"dil 3x3 s2 C32 32x32", 32, 32, 3, 2, 2, 2}, {"dil 5x5 s2 C32 32x32", 32, 32, 5, 2, 4, 2},
+      {"sep 3x3 s2 C64 16x16", 64, 16, 3, 2, 1, 1}, {"sep 5x5 s2 C64 16x16", 64, 16, 5, 2, 2, 1},
+      {"dil 3x3 s2 C64 16x16", 64, 16, 3, 2, 2, 2}, {"dil 5x5 s2 C64 16x16", 64, 16, 5, 2, 4, 2},
+  };
+  return all;
+}
+// Its convolution at batch `n`.
+inline Conv2dParams depthwise_params(const DepthwiseSignature& s, int64_t n) {
+  Conv2dParams p;
+  p.n = n, p.c_in = p.c_out = p.groups = s.c, p.h = p.w = s.hw;
+  p.kernel = s.kernel, p.stride = s.stride, p.pad = s.pad, p.dilation = s.dilation;
+  return p;
 }
 
 // The sums' two lines, the first naming what they are summed over.

@@ -4,7 +4,9 @@
 // of a DARTS step at batch 64 that the JIT generates: sep_conv and dil_conv, 3x3 and 5x5,
 // in the normal cells at 16x16 and 8x8 and at stride 2 in the reduction cells (from 32x32
 // and 16x16). For each signature and pass the two alternate, each the best of R calls, and
-// the bench prints both times and their ratio; the last line sums them.
+// the bench prints both times and their ratio; the last line sums them. (The signatures
+// are bench/conv_passes.h's; the JIT leaves those on 32x32 planes at stride 1 to the
+// library, so they are not timed.)
 //
 //   nasc_bench_depthwise_jit [--reps R] [--threads T] [--batch N]
 #include <llvm/IR/LLVMContext.h>
@@ -33,24 +35,6 @@ namespace {
 
 using nas::Conv2dKernel;
 using nas::Conv2dParams;
-
-struct Signature {
-  const char* name;
-  int64_t c, hw, kernel, stride, pad, dilation;
-};
-
-// DARTS' depthwise convolutions (examples/darts.nas at C = 16) on the planes the JIT
-// generates code for.
-const std::vector<Signature> kSignatures = {
-    {"sep 3x3 C32 16x16", 32, 16, 3, 1, 1, 1},    {"sep 5x5 C32 16x16", 32, 16, 5, 1, 2, 1},
-    {"dil 3x3 C32 16x16", 32, 16, 3, 1, 2, 2},    {"dil 5x5 C32 16x16", 32, 16, 5, 1, 4, 2},
-    {"sep 3x3 C64 8x8", 64, 8, 3, 1, 1, 1},       {"sep 5x5 C64 8x8", 64, 8, 5, 1, 2, 1},
-    {"dil 3x3 C64 8x8", 64, 8, 3, 1, 2, 2},       {"dil 5x5 C64 8x8", 64, 8, 5, 1, 4, 2},
-    {"sep 3x3 s2 C32 32x32", 32, 32, 3, 2, 1, 1}, {"sep 5x5 s2 C32 32x32", 32, 32, 5, 2, 2, 1},
-    {"dil 3x3 s2 C32 32x32", 32, 32, 3, 2, 2, 2}, {"dil 5x5 s2 C32 32x32", 32, 32, 5, 2, 4, 2},
-    {"sep 3x3 s2 C64 16x16", 64, 16, 3, 2, 1, 1}, {"sep 5x5 s2 C64 16x16", 64, 16, 5, 2, 2, 1},
-    {"dil 3x3 s2 C64 16x16", 64, 16, 3, 2, 2, 2}, {"dil 5x5 s2 C64 16x16", 64, 16, 5, 2, 4, 2},
-};
 
 int usage() {
   std::fprintf(stderr, "usage: nasc_bench_depthwise_jit [--reps R] [--threads T] [--batch N]\n");
@@ -91,17 +75,20 @@ class GeneratedPasses {
       pass_symbol.push_back(static_cast<int>(symbols.size()));
       symbols.push_back(codegen.body(s)->getName().str());
     }
+    bodies_.assign(3, nullptr);
+    if (symbols.empty()) return;
     std::vector<nas::JitSource> sources;
     for (std::unique_ptr<llvm::Module>& m : codegen.take_modules())
       sources.push_back({std::move(m), true, {}, {}});
     module_ = std::make_unique<nas::JitModule>(std::move(context), std::move(sources), symbols,
                                                nas::shared_object_cache());
-    for (int symbol : pass_symbol)
-      bodies_.push_back(symbol < 0 ? nullptr
-                                   : reinterpret_cast<nas::RegionBody>(module_->address(symbol)));
+    for (size_t pass = 0; pass < pass_symbol.size(); ++pass)
+      if (pass_symbol[pass] >= 0)
+        bodies_[pass] = reinterpret_cast<nas::RegionBody>(module_->address(pass_symbol[pass]));
   }
   // The body of pass 0 (forward), 1 (data) or 2 (weights); null when not generated.
   nas::RegionBody body(int pass) const { return bodies_[static_cast<size_t>(pass)]; }
+  bool any() const { return body(0) || body(1) || body(2); }
 
  private:
   std::unique_ptr<nas::JitModule> module_;
@@ -113,34 +100,20 @@ class GeneratedPasses {
 namespace {
 
 int bench_main(int argc, char** argv) {
-  int reps = 20, threads = 2;
-  int64_t batch = 64;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) return usage();
-    const char* value = argv[++i];
-    if (flag == "--reps")
-      reps = std::max(1, std::atoi(value));
-    else if (flag == "--threads")
-      threads = std::max(1, std::atoi(value));
-    else if (flag == "--batch")
-      batch = std::max(1, std::atoi(value));
-    else
-      return usage();
-  }
-  nas::set_cpu_threads(threads);
+  nas::bench::ConvBenchOptions options;
+  if (!nas::bench::parse_conv_bench_options(argc, argv, options)) return usage();
+  nas::set_cpu_threads(options.threads);
   std::printf("generated depthwise convolutions at batch %lld, %d threads, best of %d calls\n",
-              static_cast<long long>(batch), threads, reps);
+              static_cast<long long>(options.batch), options.threads, options.reps);
   std::printf("%-22s %-8s %12s %10s %7s  %s\n", "signature", "pass", "generated ms", "library ms",
               "ratio", "library runs");
   std::mt19937 rng(1);
   double generated_total = 0, library_total = 0;
-  for (const Signature& sig : kSignatures) {
-    Conv2dParams p;
-    p.n = batch, p.c_in = p.c_out = p.groups = sig.c, p.h = p.w = sig.hw;
-    p.kernel = sig.kernel, p.stride = sig.stride, p.pad = sig.pad, p.dilation = sig.dilation;
-    const Conv2dKernel library(p);
+  for (const nas::bench::DepthwiseSignature& sig : nas::bench::darts_depthwise_signatures()) {
+    const Conv2dParams p = nas::bench::depthwise_params(sig, options.batch);
     const GeneratedPasses generated(p);
+    if (!generated.any()) continue;  // a plane the JIT leaves to the library
+    const Conv2dKernel library(p);
     nas::bench::ConvBuffers b(p, rng);
     // Each body's slots (depthwise_run.h): forward x, w -> y; data dy, w -> dx; weights x,
     // dy -> dw (added to).
@@ -180,8 +153,8 @@ int bench_main(int argc, char** argv) {
       }
       double mine = 1e30, theirs = 1e30;
       for (int round = 0; round < 2; ++round) {
-        mine = std::min(mine, nas::bench::best_of(reps, pass.generated));
-        theirs = std::min(theirs, nas::bench::best_of(reps, pass.library));
+        mine = std::min(mine, nas::bench::best_of(options.reps, pass.generated));
+        theirs = std::min(theirs, nas::bench::best_of(options.reps, pass.library));
       }
       generated_total += mine;
       library_total += theirs;

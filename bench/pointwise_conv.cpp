@@ -60,30 +60,17 @@ int usage() {
 }
 
 int bench_main(int argc, char** argv) {
-  int reps = 20, threads = 2;
-  int64_t batch = 64;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) return usage();
-    const int value = std::max(1, std::atoi(argv[++i]));
-    if (flag == "--reps")
-      reps = value;
-    else if (flag == "--threads")
-      threads = value;
-    else if (flag == "--batch")
-      batch = value;
-    else
-      return usage();
-  }
-  nas::set_cpu_threads(threads);
+  nas::bench::ConvBenchOptions options;
+  if (!nas::bench::parse_conv_bench_options(argc, argv, options)) return usage();
+  nas::set_cpu_threads(options.threads);
   std::printf("1x1 convolutions at batch %lld, %d threads, best of %d calls\n",
-              static_cast<long long>(batch), threads, reps);
+              static_cast<long long>(options.batch), options.threads, options.reps);
   nas::bench::print_conv_pass_header("nasc ms");
   std::mt19937 rng(1);
   nas::bench::ConvPassTotals totals;
   for (const Signature& s : kSignatures) {
     Conv2dParams p;
-    p.n = batch, p.c_in = s.c_in, p.c_out = s.c_out, p.h = p.w = s.hw, p.stride = s.stride;
+    p.n = options.batch, p.c_in = s.c_in, p.c_out = s.c_out, p.h = p.w = s.hw, p.stride = s.stride;
     const Conv2dKernel nasc(p, Conv2dKernel::Code::Nasc), onednn(p, Conv2dKernel::Code::OneDnn);
     const Conv2dKernel fastest(p);
     nas::bench::ConvBuffers b(p, rng);
@@ -105,7 +92,7 @@ int bench_main(int argc, char** argv) {
                              std::to_string(s.hw) + "x" + std::to_string(s.hw) +
                              (s.stride > 1 ? " s" + std::to_string(s.stride) : "");
     for (int i = 0; i < 3; ++i)
-      nas::bench::time_conv_pass(name, passes[i], reps, s.per_step[i], totals);
+      nas::bench::time_conv_pass(name, passes[i], options.reps, s.per_step[i], totals);
   }
   nas::bench::print_conv_pass_totals("one DARTS step's 1x1 convolutions", totals);
   return 0;
