@@ -56,7 +56,7 @@ std::string backend_named(const std::string& field, const std::string& name) {
   // Measuring needs the backend's device (the CUDA plugin's GPU).
   const std::string cannot_run = backend_problem(name);
   if (!cannot_run.empty()) throw Error(Error::Kind::User, field + ": " + name + ": " + cannot_run);
-  return name;
+  return nas::canonical_backend_name(name);
 }
 
 void check_counts(const std::string& owner, const std::string& batch_field, int64_t batch,

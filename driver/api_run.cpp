@@ -321,7 +321,7 @@ std::vector<BackendDescription> backends() {
 std::string backend_problem(const std::string& name, std::string* device) {
   check_backend(name);
   for (const nas::BackendInfo& b : nas::registered_backends()) {
-    if (b.name != name) continue;
+    if (b.name != nas::canonical_backend_name(name)) continue;
     nas::BackendProbe probe = nas::probe_backend(b);
     if (device) *device = probe.device;
     return probe.problem;

@@ -81,6 +81,11 @@ TEST_CASE("backend registry: the built-in backends, by name", "[backend]") {
   }
   CHECK_THROWS_AS(register_backend({"cpu", "again", [] { return make_backend("cpu"); }}),
                   InternalError);
+  // The interpreter answers to `interp` too; no backend is registered under that name.
+  CHECK(backend_name_problem("interp").empty());
+  CHECK(make_backend("interp")->name() == "cpu");
+  CHECK(canonical_backend_name("interp") == "cpu");
+  CHECK(canonical_backend_name("jit") == "jit");
 }
 
 TEST_CASE("backend: memory use counts what the backend holds, now and at most", "[backend]") {

@@ -135,11 +135,12 @@ TEST_CASE("nasc --backend: a registered name, else exit 1 with a suggestion", "[
              "--backend does not apply to `nasc check`; it is for `nasc train`, `nasc search`, "
              "`nasc profile` and `nasc estimate`");
   cli.write("a.json", R"({"choices": {"op": "conv"}})");
-  Run ok = cli.run(
-      "estimate tiny.nas --backend cpu --arch a.json --measure --repetitions 2 "
-      "--warmup 0");
-  INFO(ok.err);
-  CHECK(ok.status == 0);
+  for (const char* interpreter : {"cpu", "interp"}) {  // interp: the interpreter's other name
+    Run ok = cli.run(std::string("estimate tiny.nas --backend ") + interpreter +
+                     " --arch a.json --measure --repetitions 2 --warmup 0");
+    INFO(ok.err);
+    CHECK(ok.status == 0);
+  }
 }
 
 TEST_CASE("nasc --backend cuda: a missing, malformed or foreign plugin file is named, with why",

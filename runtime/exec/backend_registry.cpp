@@ -84,10 +84,14 @@ void register_backend(BackendInfo info) {
   r.backends.push_back(std::move(info));
 }
 
+std::string canonical_backend_name(const std::string& name) {
+  return name == "interp" ? "cpu" : name;
+}
+
 std::string backend_name_problem(const std::string& name) {
   const std::vector<std::string> names = backend_names();
   for (const std::string& n : names)
-    if (n == name) return "";
+    if (n == canonical_backend_name(name)) return "";
   std::string list;
   for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
   return "unknown backend `" + name + "`" + did_you_mean(name, names) + " (built in: " + list + ")";
@@ -97,7 +101,7 @@ std::shared_ptr<Backend> make_backend(const std::string& name, const std::string
   const std::string problem = backend_name_problem(name);
   if (!problem.empty()) throw UserError(where, problem);
   for (const BackendInfo& b : registered_backends()) {
-    if (b.name != name) continue;
+    if (b.name != canonical_backend_name(name)) continue;
     const std::string problem = probe_backend(b).problem;
     if (!problem.empty()) throw UserError(where, "backend `" + name + "`: " + problem);
     return b.make();

@@ -50,6 +50,10 @@ void register_backend(BackendInfo info);
 // flag or key that named it), with a did-you-mean and the list of built-in backends.
 std::shared_ptr<Backend> make_backend(const std::string& name,
                                       const std::string& where = "--backend");
+// The registered name of the backend `name` names: `interp` is another name of `cpu`, the
+// interpreter (the reference every other backend is tested against); any other name is
+// its own.
+std::string canonical_backend_name(const std::string& name);
 // What is wrong with `name` as a backend name: "" when it is registered, else "unknown
 // backend `x`; did you mean `cpu`? (built in: cpu)". The CLI checks its flag with it
 // before it starts any work.

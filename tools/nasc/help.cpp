@@ -34,8 +34,8 @@ FlagHelp backend_flag() {
   return {{"--backend"},
           "NAME",
           "the backend that runs the network: jit (the default: fused regions and the plan "
-          "compiled by LLVM) or cpu (the interpreter, the reference); `nasc --version` lists "
-          "them"};
+          "compiled by LLVM) or cpu, also named interp (the interpreter, the reference); "
+          "`nasc --version` lists them"};
 }
 FlagHelp json_flag() {
   return {{"--json"}, "", "print the result as JSON"};
