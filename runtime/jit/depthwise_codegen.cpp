@@ -95,8 +95,8 @@ namespace {
 // Lanes as bits: bit j for lane j (vectors have at most 16 lanes).
 using Lanes = uint32_t;
 
-// What one lane of a walked vector reads for one tap: the index into the read plane of
-// each lane in `lanes`; the other lanes' taps fall in the padding (or, in a strided data
+// What the lanes of a walked vector read for one tap: the index into the read plane of each
+// lane in `lanes`; the other lanes' taps fall in the padding (or, in a strided data
 // gradient, between the outputs) and read 0.
 struct TapRead {
   Lanes lanes = 0;
@@ -166,13 +166,17 @@ bool same_reads_shifted(const VectorReads& earlier, const VectorReads& later, in
   return true;
 }
 
-// How far `later`'s reads lie past `earlier`'s, judged by the first lane both read (0 when
-// there is none): same_reads_shifted decides whether that holds for every lane.
-int64_t shift_between(const VectorReads& earlier, const VectorReads& later) {
-  for (size_t t = 0; t < earlier.taps.size(); ++t)
-    for (size_t j = 0; j < earlier.taps[t].source.size(); ++j)
-      if ((earlier.taps[t].lanes & later.taps[t].lanes) >> j & 1)
-        return later.taps[t].source[j] - earlier.taps[t].source[j];
+// How far the block of `period` vectors from `first` lies past the block before it, judged
+// by the first lane both read (0 when none reads: a dilated strided data gradient's odd rows
+// read nothing): same_reads_shifted decides whether that holds for every lane.
+int64_t shift_between(const std::vector<VectorReads>& reads, int64_t first, int64_t period) {
+  for (int64_t i = 0; i < period; ++i) {
+    const VectorReads &earlier = reads[first + i], &later = reads[first + period + i];
+    for (size_t t = 0; t < earlier.taps.size(); ++t)
+      for (size_t j = 0; j < earlier.taps[t].source.size(); ++j)
+        if ((earlier.taps[t].lanes & later.taps[t].lanes) >> j & 1)
+          return later.taps[t].source[j] - earlier.taps[t].source[j];
+  }
   return 0;
 }
 
@@ -194,7 +198,7 @@ std::vector<VectorRun> vector_runs(const std::vector<VectorReads>& reads) {
   for (int64_t v = 0; v < n;) {
     VectorRun best{v, 1, 1, 0};
     for (int64_t period = 1; period <= kMaxPeriod && v + 2 * period <= n; ++period) {
-      const int64_t shift = shift_between(reads[v], reads[v + period]);
+      const int64_t shift = shift_between(reads, v, period);
       auto repeats = [&](int64_t count) {
         for (int64_t i = 0; i < period; ++i)
           if (!same_reads_shifted(reads[v + i], reads[v + count * period + i], count * shift))
