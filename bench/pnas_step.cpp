@@ -52,9 +52,13 @@ struct Runner {
     so.weight_decay = 3e-4;
     sgd = std::make_unique<Sgd>(store.backend(), store.weight_slots(), so);
   }
+  // The weights a sampled path trains (weight_slots() order; empty: all), as the searcher
+  // keeps them: a step zeroes only the gradients the last step wrote and this one writes.
+  std::vector<char> active, written;
   double step(const float* x, const int32_t* y, const float* xv, const int32_t* yv, int64_t b) {
     auto t0 = std::chrono::steady_clock::now();
-    store.zero_grads();
+    store.zero_grads(either(written, active));
+    written = active;
     train.run(x, y, b);
     sgd->step();
     eval.run(xv, yv, b);
@@ -131,7 +135,8 @@ int bench_main(int argc, char** argv) {
       e->use_selection(path);
       e->set_live_mask(mask);
     }
-    super.sgd->set_active(active_weight_slots(super.train.plan(), super.store, mask));
+    super.active = active_weight_slots(super.train.plan(), super.store, mask);
+    super.sgd->set_active(super.active);
     Runner alone(derive_fixed_network(supernet, Selection{path}), batch, backend);
     super.step(x.data(), y.data(), xv.data(), yv.data(), batch);  // warm-up: primitives
     alone.step(x.data(), y.data(), xv.data(), yv.data(), batch);

@@ -273,6 +273,57 @@ TEST_CASE("pnas: a sampled path's weight step updates only that path's weights",
   CHECK(with_zero.find("linear") != std::string::npos);
 }
 
+TEST_CASE("pnas: a step zeroes only the gradients its path and the last one wrote",
+          "[search][pnas]") {
+  // The searcher keeps every other weight's gradient at 0 (searcher.cpp): a sampled path
+  // writes only its own weights' gradients, so the zero path's step after the conv path's
+  // zeroes the conv's gradient from before, and then leaves it at 0.
+  Graph g = compile_source(kPlanted);
+  Graph exec = execution_graph(g);
+  PlanOptions w;
+  w.batch = 4;
+  w.training = true;
+  ParamStore store;
+  Executor weights(compile_plan(g, w), store, 1);
+  Rng rng(5);
+  std::vector<float> x(4 * 4 * 12 * 12);
+  for (float& v : x) v = rng.uniform_float();
+  const std::vector<int32_t> y = {0, 1, 2, 3};
+  auto sum_of_squares = [&store](bool conv) {
+    double sum = 0;
+    for (const StoredParam& p : store.params())
+      if (p.spec.trainable && (p.spec.name.find("conv") != std::string::npos) == conv)
+        for (float v : store.read(p.grad)) sum += double(v) * v;
+    return sum;
+  };
+  std::vector<char> written;
+  auto step = [&](int candidate) {
+    const Selection path{{{candidate}}};
+    const std::vector<char> mask = live_mask(exec, path);
+    const std::vector<char> active = active_weight_slots(weights.plan(), store, mask);
+    store.zero_grads(either(written, active));
+    written = active;
+    weights.use_selection(path.chosen);
+    weights.set_live_mask(mask);
+    weights.run(x.data(), y.data(), 4);
+  };
+  step(1);  // the conv path
+  CHECK(sum_of_squares(true) > 0);
+  step(0);  // the zero path: the conv's gradient from before is zeroed
+  CHECK(sum_of_squares(true) == 0);
+  CHECK(sum_of_squares(false) > 0);
+  // Flags that do not match the weights are a bug; either() and flagged() keep "every
+  // weight" as the empty set.
+  CHECK_THROWS_AS(store.zero_grads(std::vector<char>(written.size() + 1, 1)), InternalError);
+  CHECK(either({}, written).empty());
+  CHECK(either({1, 0, 0}, {0, 0, 1}) == std::vector<char>{1, 0, 1});
+  std::vector<DeviceBuffer*> grads = store.weight_grads();
+  CHECK(flagged(grads, {}).size() == grads.size());
+  std::vector<char> first_only(grads.size(), 0);
+  first_only[0] = 1;
+  CHECK(flagged(grads, first_only) == std::vector<DeviceBuffer*>{grads[0]});
+}
+
 TEST_CASE("pnas rewards: a forward-only run of the training plan computes the loss, no gradients",
           "[search][pnas]") {
   Graph g = compile_source(kPlanted);

@@ -130,6 +130,26 @@ std::vector<ParamSlot> ParamStore::arch_slots() {
 void ParamStore::zero_grads() {
   for (StoredParam& p : params_)
     if (!p.grad.empty()) backend_->fill(p.grad, 0.0f);
+  zero_arch_grads();
+}
+
+void ParamStore::zero_grads(const std::vector<char>& weights) {
+  if (weights.empty()) return zero_grads();
+  const int64_t slots = std::count_if(params_.begin(), params_.end(),
+                                      [](const StoredParam& p) { return p.spec.trainable; });
+  NAS_CHECK(static_cast<int64_t>(weights.size()) == slots,
+            "zero_grads: " + std::to_string(weights.size()) + " flags for " +
+                std::to_string(slots) + " weights");
+  size_t slot = 0;
+  for (StoredParam& p : params_) {
+    const bool zero = !p.spec.trainable || weights[slot] != 0;
+    slot += p.spec.trainable ? 1 : 0;
+    if (zero && !p.grad.empty()) backend_->fill(p.grad, 0.0f);
+  }
+  zero_arch_grads();
+}
+
+void ParamStore::zero_arch_grads() {
   for (StoredArch& a : arch_) backend_->fill(a.alpha_grad, 0.0f);
 }
 

@@ -69,6 +69,13 @@ class ParamStore {
   // averaging accumulated gradients).
   std::vector<DeviceBuffer*> weight_grads();
   void zero_grads();
+  // zero_grads() for the trainable weights whose flag in `weights` (weight_slots() order) is
+  // set, every other gradient as it is: a sampled path's step writes only its own weights'
+  // gradients, and zeroing a whole supernet's cost a ProxylessNAS step on MobileNet more
+  // than its sampled path's convolutions did. Empty `weights`: all of them.
+  void zero_grads(const std::vector<char>& weights);
+  // The architecture gradients only.
+  void zero_arch_grads();
   int64_t trainable_count() const;
 
  private:

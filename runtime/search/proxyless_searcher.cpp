@@ -74,7 +74,7 @@ class ProxylessSearch final : public SearchAlgorithm {
       baseline_ = mean;
       has_baseline_ = true;
     }
-    store.zero_grads();
+    store.zero_arch_grads();  // the weights' gradients are the weight step's (searcher.cpp)
     const double m = sums[1];
     // The REINFORCE gradient is formed on the host (a few floats per choice) and uploaded.
     std::vector<std::vector<float>> grads(groups_.size());

@@ -48,6 +48,11 @@ void finish_search(const SearchHooks& hooks, SearchSummary& summary, RunDir& run
 // weight step updates only these (Optimizer::set_active).
 std::vector<char> active_weight_slots(const ExecPlan& plan, const ParamStore& store,
                                       const std::vector<char>& live);
+// Flags set in `a` or in `b`; empty (every weight) when either is.
+std::vector<char> either(const std::vector<char>& a, const std::vector<char>& b);
+// The entries of `all` whose flag is set; `all` itself when `flags` is empty.
+std::vector<DeviceBuffer*> flagged(const std::vector<DeviceBuffer*>& all,
+                                   const std::vector<char>& flags);
 
 double mean_entropy(const std::vector<std::vector<double>>& probs);
 

@@ -77,6 +77,26 @@ std::vector<char> active_weight_slots(const ExecPlan& plan, const ParamStore& st
   return active;
 }
 
+std::vector<char> either(const std::vector<char>& a, const std::vector<char>& b) {
+  if (a.empty() || b.empty()) return {};
+  NAS_CHECK(a.size() == b.size(),
+            "either: " + std::to_string(a.size()) + " flags against " + std::to_string(b.size()));
+  std::vector<char> out(a.size());
+  for (size_t i = 0; i < a.size(); ++i) out[i] = a[i] || b[i] ? 1 : 0;
+  return out;
+}
+
+std::vector<DeviceBuffer*> flagged(const std::vector<DeviceBuffer*>& all,
+                                   const std::vector<char>& flags) {
+  if (flags.empty()) return all;
+  NAS_CHECK(all.size() == flags.size(), "flagged: " + std::to_string(flags.size()) + " flags for " +
+                                            std::to_string(all.size()));
+  std::vector<DeviceBuffer*> out;
+  for (size_t i = 0; i < all.size(); ++i)
+    if (flags[i]) out.push_back(all[i]);
+  return out;
+}
+
 double cost_in(const ArchCost& cost, const std::string& estimator) {
   if (estimator == "macs") return cost.macs;
   if (estimator == "latency") return cost.latency_ms;
@@ -426,6 +446,7 @@ class SearchEpochs final : public EpochTask {
   SearchOptimizers& opts_;
   std::ostream& out_;
   std::vector<DeviceBuffer*> grads_;
+  std::vector<char> written_;  // the weights whose gradients the last step wrote; empty: all
   Loader train_loader_, valid_loader_;
   const int64_t steps_;
   std::unique_ptr<LrSchedule> schedule_, warm_schedule_;
@@ -501,7 +522,12 @@ void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
                   : schedule_->lr_at(local, search_epochs * steps_);
     if (!warming) algo_.arch_step(train_batch_, valid_batch_, global_step_, lr_, totals_);
     algo_.prepare_weight_step(global_step_, warming);
-    store_.zero_grads();
+    // A sampled path (ProxylessNAS, evolution) writes only its own weights' gradients, so
+    // only those the last step wrote and this one will write need zeroing: every other
+    // weight's gradient is still 0. Clipping, too, need only read these.
+    const std::vector<char> active = algo_.active_slots();  // empty: every weight
+    store_.zero_grads(either(written_, active));
+    written_ = active;
     weights_.set_dropout_seed(derive_seed(base_.seed, 2 * static_cast<uint64_t>(global_step_) + 1));
     RunResult r =
         weights_.run(train_batch_.images.data(), train_batch_.labels.data(), weights_.batch());
@@ -514,8 +540,8 @@ void SearchEpochs::run_epoch(int64_t epoch, EpochDriver& driver) {
     totals_.train_correct += r.correct;
     totals_.train_seen += r.samples;
     const double clip = warming ? cfg_.warmup.grad_clip : base_.optimizer.grad_clip;
-    if (clip > 0) clip_grad_norm(store_.backend(), grads_, clip);
-    opt.set_active(algo_.active_slots());  // a sampled path updates only its own weights
+    if (clip > 0) clip_grad_norm(store_.backend(), flagged(grads_, active), clip);
+    opt.set_active(active);  // a sampled path updates only its own weights
     opt.set_lr(lr_);
     opt.step();
     ++global_step_;
