@@ -52,6 +52,22 @@ network planted(x: tensor[4, 12, 12]) {
 }
 )";
 
+// kPlanted's training plan at batch 4.
+ExecPlan planted_training_plan(const Graph& g) {
+  PlanOptions w;
+  w.batch = 4;
+  w.training = true;
+  return compile_plan(g, w);
+}
+
+// A batch of 4 images for kPlanted, uniform in [0, 1) from `seed`.
+std::vector<float> planted_images(uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> x(4 * 4 * 12 * 12);
+  for (float& v : x) v = rng.uniform_float();
+  return x;
+}
+
 }  // namespace
 
 TEST_CASE("choice modes: names, max, sample frequencies, fair coverage", "[search][choice]") {
@@ -245,11 +261,8 @@ TEST_CASE("search: darts, darts2 and pnas each find the planted candidate", "[se
 TEST_CASE("pnas: a sampled path's weight step updates only that path's weights", "[search][pnas]") {
   Graph g = compile_source(kPlanted);
   Graph exec = execution_graph(g);
-  PlanOptions w;
-  w.batch = 4;
-  w.training = true;
   ParamStore store;
-  Executor weights(compile_plan(g, w), store, 1);
+  Executor weights(planted_training_plan(g), store, 1);
   auto slot_names = [&store] {
     std::vector<std::string> names;
     for (const StoredParam& p : store.params())
@@ -280,14 +293,9 @@ TEST_CASE("pnas: a step zeroes only the gradients its path and the last one wrot
   // zeroes the conv's gradient from before, and then leaves it at 0.
   Graph g = compile_source(kPlanted);
   Graph exec = execution_graph(g);
-  PlanOptions w;
-  w.batch = 4;
-  w.training = true;
   ParamStore store;
-  Executor weights(compile_plan(g, w), store, 1);
-  Rng rng(5);
-  std::vector<float> x(4 * 4 * 12 * 12);
-  for (float& v : x) v = rng.uniform_float();
+  Executor weights(planted_training_plan(g), store, 1);
+  const std::vector<float> x = planted_images(5);
   const std::vector<int32_t> y = {0, 1, 2, 3};
   auto sum_of_squares = [&store](bool conv) {
     double sum = 0;
@@ -327,14 +335,9 @@ TEST_CASE("pnas: a step zeroes only the gradients its path and the last one wrot
 TEST_CASE("pnas rewards: a forward-only run of the training plan computes the loss, no gradients",
           "[search][pnas]") {
   Graph g = compile_source(kPlanted);
-  PlanOptions w;
-  w.batch = 4;
-  w.training = true;
   ParamStore store;
-  Executor net(compile_plan(g, w), store, 2);
-  Rng rng(3);
-  std::vector<float> x(4 * 4 * 12 * 12);
-  for (float& v : x) v = rng.uniform_float();
+  Executor net(planted_training_plan(g), store, 2);
+  const std::vector<float> x = planted_images(3);
   std::vector<int32_t> y = {0, 1, 2, 3};
   store.zero_grads();
   RunResult full = net.run(x.data(), y.data(), 4);
