@@ -313,17 +313,18 @@ class VectorReader {
                llvm::Value* shift)
       : vectors_(vectors), b_(vectors.builder()), plane_(plane), shift_(shift) {
     const int width = vectors.width();
+    std::vector<const TapRead*> strided;
     for (const TapRead& tap : reads.taps)
-      if (!consecutive(tap, width))
-        for (int j = 0; j < width; ++j)
-          if ((tap.lanes >> j) & 1) origin_ = std::min(origin_, tap.source[size_t(j)]);
-    for (const TapRead& tap : reads.taps)
-      if (!consecutive(tap, width))
-        for (int j = 0; j < width; ++j)
-          if ((tap.lanes >> j) & 1) {
-            const int64_t k = tap.source[size_t(j)] - origin_;
-            span_[k / width].needed |= Lanes{1} << (k % width);
-          }
+      if (!consecutive(tap, width)) strided.push_back(&tap);
+    for (const TapRead* tap : strided)
+      for (int j = 0; j < width; ++j)
+        if ((tap->lanes >> j) & 1) origin_ = std::min(origin_, tap->source[size_t(j)]);
+    for (const TapRead* tap : strided)
+      for (int j = 0; j < width; ++j)
+        if ((tap->lanes >> j) & 1) {
+          const int64_t k = tap->source[size_t(j)] - origin_;
+          span_[k / width].needed |= Lanes{1} << (k % width);
+        }
   }
 
   // What `tap` reads, the lanes that read nothing 0; null when no lane reads.
